@@ -1,0 +1,333 @@
+"""The service request: one aggregate per request a resident makes, from lodgement to closure.
+
+Public methods check the rules and raise a `DomainError` (nothing recorded); the events'
+`apply` methods only mutate, because they run again on every replay.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from datetime import date, datetime
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import (
+    AlreadyAcknowledged,
+    EscalationRefused,
+    InvalidCommand,
+    RequestClosed,
+)
+from domain.standards import ServiceStandard, close_of_day
+from domain.values import (
+    Actor,
+    Channel,
+    Customer,
+    Location,
+    NoteKind,
+    RequestKind,
+    Status,
+)
+
+REQUEST_NAMESPACE = uuid.UUID("6f0c6b8e-8a52-4c55-9a43-5d1c4b0a7e21")
+
+
+def request_id(council: str, reference: str) -> uuid.UUID:
+    """The aggregate id of a council's request: the same reference always maps to the same id."""
+    return uuid.uuid5(REQUEST_NAMESPACE, f"{council}/{reference.strip().upper()}")
+
+
+def _require_aware(instant: datetime) -> None:
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise InvalidCommand("an instant must carry its timezone")
+
+
+def _require_text(text: str, what: str) -> str:
+    if not text or not text.strip():
+        raise InvalidCommand(f"{what} must not be empty")
+    return text.strip()
+
+
+class ServiceRequest(Aggregate):
+    """A resident's request, with everything done about it recorded as events."""
+
+    TOPIC = "councilcrm:ServiceRequest"
+
+    class Event(Aggregate.Event):
+        occurred_at: datetime
+        actor: Actor
+
+    class Lodged(Event, Aggregate.Created):
+        TOPIC = "councilcrm:ServiceRequest.Lodged"
+        council: str
+        reference: str
+        customer: Customer | None
+        category: str
+        team: str
+        kind: RequestKind
+        channel: Channel
+        location: Location | None
+        description: str
+        urgent: bool
+        discretionary: bool
+        agreed_completion: date | None
+        resolution_not_guaranteed: bool
+        standard: ServiceStandard | None
+        acknowledge_by: datetime | None
+        complete_by: datetime | None
+        imported: bool
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._on_lodged(self)
+
+    Created = Lodged
+
+    class Acknowledged(Event):
+        TOPIC = "councilcrm:ServiceRequest.Acknowledged"
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.acknowledged_at = self.occurred_at
+
+    class Assigned(Event):
+        TOPIC = "councilcrm:ServiceRequest.Assigned"
+        team: str
+        officer: str | None
+        previous_team: str
+        previous_officer: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.team = self.team
+            aggregate.officer = self.officer
+
+    class NoteAdded(Event):
+        TOPIC = "councilcrm:ServiceRequest.NoteAdded"
+        text: str
+        note_kind: NoteKind
+        channel: Channel | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.note_count += 1
+
+    class Delayed(Event):
+        TOPIC = "councilcrm:ServiceRequest.Delayed"
+        reason: str
+        until: date
+        expected_completion: datetime
+        awaiting_customer: bool
+        complete_by: datetime | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.complete_by = self.complete_by
+            aggregate.delay_count += 1
+
+    class Escalated(Event):
+        TOPIC = "councilcrm:ServiceRequest.Escalated"
+        level: str
+        from_level: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.level = self.level
+
+    class Closed(Event):
+        TOPIC = "councilcrm:ServiceRequest.Closed"
+        outcome: str
+        text: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.status = Status.CLOSED
+            aggregate.closed_at = self.occurred_at
+            aggregate.outcome = self.outcome
+
+    def _on_lodged(self, event: ServiceRequest.Lodged) -> None:
+        self.council = event.council
+        self.reference = event.reference
+        self.category = event.category
+        self.team = event.team
+        self.officer: str | None = None
+        self.urgent = event.urgent
+        self.standard = event.standard
+        self.lodged_at = event.occurred_at
+        self.acknowledge_by = event.acknowledge_by
+        self.complete_by = event.complete_by
+        self.acknowledged_at: datetime | None = None
+        self.status = Status.OPEN
+        self.closed_at: datetime | None = None
+        self.outcome: str | None = None
+        self.roles = event.standard.escalation_roles if event.standard else ()
+        self.level = self.roles[0] if self.roles else ""
+        self.note_count = 0
+        self.delay_count = 0
+
+    # -- decisions -------------------------------------------------------------------------
+
+    @classmethod
+    def lodge(cls, *, occurred_at: datetime, actor: Actor, **fields: Any) -> ServiceRequest:
+        """A new request; the caller has applied the council's lodgement policy."""
+        _require_aware(occurred_at)
+        fields["description"] = _require_text(fields["description"], "the description")
+        return cls._create(
+            cls.Lodged,
+            id=request_id(fields["council"], fields["reference"]),
+            occurred_at=occurred_at,
+            actor=actor,
+            **fields,
+        )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is Status.OPEN
+
+    def _require_open(self, doing: str) -> None:
+        if not self.is_open:
+            raise RequestClosed(f"request {self.reference} is closed: cannot {doing}")
+
+    def acknowledge(self, *, occurred_at: datetime, actor: Actor) -> None:
+        _require_aware(occurred_at)
+        self._require_open("acknowledge it")
+        if self.acknowledged_at is not None:
+            raise AlreadyAcknowledged(
+                f"request {self.reference} was acknowledged at {self.acknowledged_at.isoformat()}"
+            )
+        self.trigger_event(self.Acknowledged, occurred_at=occurred_at, actor=actor)
+
+    def assign(
+        self, *, team: str, officer: str | None, occurred_at: datetime, actor: Actor
+    ) -> None:
+        _require_aware(occurred_at)
+        self._require_open("assign it")
+        team = _require_text(team, "the team")
+        if (team, officer) == (self.team, self.officer):
+            raise InvalidCommand(
+                f"request {self.reference} is already assigned to {team}"
+                + (f" / {officer}" if officer else "")
+            )
+        self.trigger_event(
+            self.Assigned,
+            team=team,
+            officer=officer or None,
+            previous_team=self.team,
+            previous_officer=self.officer,
+            occurred_at=occurred_at,
+            actor=actor,
+        )
+
+    def add_note(
+        self,
+        *,
+        text: str,
+        note_kind: NoteKind,
+        channel: Channel | None,
+        occurred_at: datetime,
+        actor: Actor,
+    ) -> None:
+        """Notes stay allowed after closure: correspondence goes on being recorded."""
+        _require_aware(occurred_at)
+        self.trigger_event(
+            self.NoteAdded,
+            text=_require_text(text, "a note's text"),
+            note_kind=note_kind,
+            channel=channel,
+            occurred_at=occurred_at,
+            actor=actor,
+        )
+
+    def delay(
+        self,
+        *,
+        reason: str,
+        until: date,
+        awaiting_customer: bool = False,
+        occurred_at: datetime,
+        actor: Actor,
+    ) -> None:
+        """A new expected completion date, later than now; council policy says if it moves the
+        completion due instant."""
+        _require_aware(occurred_at)
+        self._require_open("delay it")
+        reason = _require_text(reason, "the reason for a delay")
+        if self.standard is None:
+            raise InvalidCommand(f"request {self.reference} has no service standard to delay")
+        expected = close_of_day(self.standard.calendar, until)
+        if expected <= occurred_at:
+            raise InvalidCommand(
+                f"the new expected completion date {until.isoformat()} is not later than now"
+            )
+        moves = self.standard.delay_moves_due
+        self.trigger_event(
+            self.Delayed,
+            reason=reason,
+            until=until,
+            expected_completion=expected,
+            awaiting_customer=awaiting_customer,
+            complete_by=expected if moves else self.complete_by,
+            occurred_at=occurred_at,
+            actor=actor,
+        )
+
+    def next_level(self) -> str:
+        """The level one above the current one in the chain recorded at lodgement."""
+        index = self._level_index(self.level)
+        if index + 1 >= len(self.roles):
+            raise EscalationRefused(
+                f"request {self.reference} is already at the top of the chain ({self.level})"
+            )
+        return self.roles[index + 1]
+
+    def _level_index(self, role: str) -> int:
+        try:
+            return self.roles.index(role)
+        except ValueError:
+            chain = " → ".join(self.roles)
+            raise EscalationRefused(f"{role!r} is not in the escalation chain ({chain})") from None
+
+    def escalate(
+        self, *, level: str | None, reason: str, occurred_at: datetime, actor: Actor
+    ) -> None:
+        """Refused unless the target is above the current level: two escalations to the
+        same level record one."""
+        _require_aware(occurred_at)
+        self._require_open("escalate it")
+        reason = _require_text(reason, "the reason for an escalation")
+        target = level or self.next_level()
+        if self._level_index(target) <= self._level_index(self.level):
+            raise EscalationRefused(
+                f"request {self.reference} is already at {self.level}: "
+                f"{target} is not above it"
+            )
+        self.trigger_event(
+            self.Escalated,
+            level=target,
+            from_level=self.level,
+            reason=reason,
+            occurred_at=occurred_at,
+            actor=actor,
+        )
+
+    def close(
+        self,
+        *,
+        outcome: str,
+        text: str,
+        outcomes: Collection[str],
+        occurred_at: datetime,
+        actor: Actor,
+    ) -> None:
+        _require_aware(occurred_at)
+        if not self.is_open:
+            raise RequestClosed(
+                f"request {self.reference} is already closed ({self.outcome}) "
+                f"since {self.closed_at.isoformat() if self.closed_at else '?'}"
+            )
+        if outcome not in outcomes:
+            raise InvalidCommand(
+                f"unknown outcome {outcome!r} (accepted: {', '.join(sorted(outcomes))})"
+            )
+        self.trigger_event(
+            self.Closed,
+            outcome=outcome,
+            text=_require_text(text, "the closing text"),
+            occurred_at=occurred_at,
+            actor=actor,
+        )

@@ -1,0 +1,113 @@
+"""A council's policies, as configuration: the domain reads them, never hard-codes them.
+
+Every figure here comes from the council's own documents (the configuration files cite
+them); two councils may disagree on any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from domain.calendar import CalendarSpec
+from domain.values import Channel
+
+
+class AnonymousPolicy(Enum):
+    REFUSE = "refuse"
+    ACCEPT_FLAGGED = "accept-flagged"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Category:
+    """A request category in the council's catalogue, with its service standard."""
+
+    code: str
+    name: str
+    team: str
+    complete_days: int | None = None
+    acknowledge_days: int | None = None
+    urgent: bool = False
+    progress_notice_days: int | None = None
+    at_risk_share: float | None = None
+    imported: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Team:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class EscalationStep:
+    """A level of the escalation chain, due `after_breach_days` business days after a breach."""
+
+    role: str
+    after_breach_days: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcknowledgementRule:
+    """Business days to acknowledge, by intake channel (seed 001: letters and email in 1 day)."""
+
+    default_days: int | None
+    by_channel: Mapping[Channel, int] = field(default_factory=dict)
+
+    def days_for(self, channel: Channel) -> int | None:
+        return self.by_channel.get(channel, self.default_days)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Council:
+    """One council's configuration: catalogue, teams, chain, outcomes, calendar and policies."""
+
+    id: str
+    name: str
+    state: str
+    reference_prefix: str
+    calendar: CalendarSpec
+    categories: Mapping[str, Category]
+    teams: Mapping[str, Team]
+    escalation_chain: tuple[EscalationStep, ...]
+    outcomes: Mapping[str, str]
+    anonymous: AnonymousPolicy
+    refused_channels: frozenset[Channel]
+    acknowledgement: AcknowledgementRule
+    progress_notice_days: int | None = 15
+    at_risk_share: float = 0.8
+    delay_moves_due: bool = True
+    awaiting_customer_pauses: bool = False
+    discretionary_role: str | None = None
+    urgent_role: str | None = None
+    description_max_chars: int = 2000
+    kpi_targets: Mapping[str, float] = field(default_factory=dict)
+    officer_roles: Mapping[str, str] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The escalation chain's roles, lowest first."""
+        return tuple(step.role for step in self.escalation_chain)
+
+    def category(self, code: str) -> Category:
+        try:
+            return self.categories[code]
+        except KeyError:
+            raise KeyError(
+                f"unknown category {code!r} for council {self.id} "
+                f"(see `crm --council {self.id} categories`)"
+            ) from None
+
+    def role_of(self, officer: str, default: str) -> str:
+        return self.officer_roles.get(officer, default)
+
+    def imported_category(self, name: str, team: str | None) -> Category:
+        """A category for history imported from another system, named by its source text."""
+        known = next((c for c in self.categories.values() if c.name == name), None)
+        if known is not None:
+            return known
+        code = "imported:" + name.strip().lower()
+        return Category(code=code, name=name, team=team or "imported", imported=True)
+

@@ -1,0 +1,25 @@
+"""Domain errors: each names the rule a command broke. Raising one writes nothing."""
+
+
+class DomainError(Exception):
+    """A command was refused by a rule of the domain or of the council's policy."""
+
+
+class RequestClosed(DomainError):
+    """The request is closed: its lifecycle cannot change any more."""
+
+
+class AlreadyAcknowledged(DomainError):
+    """A request is acknowledged once."""
+
+
+class EscalationRefused(DomainError):
+    """The target level is not above the request's current level, or not in the chain."""
+
+
+class LodgementRefused(DomainError):
+    """The council's policy refuses this lodgement (channel, anonymity, category …)."""
+
+
+class InvalidCommand(DomainError):
+    """A command lacks something the rule needs (a reason, a text, a later date …)."""

@@ -1,0 +1,78 @@
+"""The council's lodgement policy: what it accepts as a new request, and how it routes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from domain.council import AnonymousPolicy, Council
+from domain.errors import InvalidCommand, LodgementRefused
+from domain.standards import due_instants, standard_for
+from domain.values import Channel, Customer, Location, RequestKind
+
+
+@dataclass(frozen=True, kw_only=True)
+class Intake:
+    """What the officer (or the portal) took down from the customer."""
+
+    category: str
+    channel: Channel
+    description: str
+    kind: RequestKind = RequestKind.SERVICE_REQUEST
+    customer: Customer | None = None
+    location: Location | None = None
+    urgent: bool = False
+    agreed_completion: date | None = None
+
+
+def lodgement_fields(
+    council: Council, intake: Intake, reference: str, occurred_at: datetime
+) -> dict[str, Any]:
+    """The `Lodged` event's fields for this intake, or a `DomainError` saying why not."""
+    if intake.channel in council.refused_channels:
+        raise LodgementRefused(
+            f"{council.name} does not accept requests made through {intake.channel.value}"
+        )
+    if intake.category not in council.categories:
+        raise InvalidCommand(
+            f"unknown category {intake.category!r} for council {council.id} "
+            f"(see `crm --council {council.id} categories`)"
+        )
+    description = intake.description.strip()
+    if not description:
+        raise InvalidCommand("the description must not be empty")
+    if len(description) > council.description_max_chars:
+        raise InvalidCommand(
+            f"the description has {len(description)} characters; "
+            f"{council.name} keeps a précis of at most {council.description_max_chars}"
+        )
+    anonymous = intake.customer is None or intake.customer.is_anonymous
+    if anonymous and council.anonymous is AnonymousPolicy.REFUSE:
+        raise LodgementRefused(
+            f"{council.name} does not action anonymous requests: "
+            "record a name, address, phone or email"
+        )
+    standard = standard_for(council, intake.category, intake.channel, intake.urgent)
+    due = due_instants(standard, occurred_at, intake.agreed_completion)
+    if intake.agreed_completion is not None and due.complete_by and due.complete_by <= occurred_at:
+        raise InvalidCommand("the agreed completion date must be later than now")
+    return {
+        "council": council.id,
+        "reference": reference,
+        "customer": intake.customer,
+        "category": standard.category,
+        "team": standard.team,
+        "kind": intake.kind,
+        "channel": intake.channel,
+        "location": intake.location,
+        "description": description,
+        "urgent": standard.urgent,
+        "discretionary": intake.agreed_completion is not None,
+        "agreed_completion": intake.agreed_completion,
+        "resolution_not_guaranteed": anonymous,
+        "standard": standard,
+        "acknowledge_by": due.acknowledge_by,
+        "complete_by": due.complete_by,
+        "imported": False,
+    }

@@ -1,0 +1,111 @@
+"""Value objects shared by the service-request aggregate and its readers.
+
+Plain `Enum`s (not `str` mixins): the event store's transcoder round-trips them only
+through the transcodings registered for them, so a stored enum always comes back as
+the same enum member.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import TypeVar
+
+E = TypeVar("E", bound=Enum)
+
+
+class Channel(Enum):
+    """How the request reached the council (seed 002 lists the accepted intake channels)."""
+
+    COUNTER = "counter"
+    PHONE = "phone"
+    EMAIL = "email"
+    LETTER = "letter"
+    WEB_PORTAL = "web-portal"
+    WEBCHAT = "webchat"
+    SOCIAL_MEDIA = "social-media"
+    OTHER = "other"
+
+
+class RequestKind(Enum):
+    """Seed 001 distinguishes requests, complaints, compliments and enquiries."""
+
+    SERVICE_REQUEST = "service-request"
+    COMPLAINT = "complaint"
+    COMPLIMENT = "compliment"
+    ENQUIRY = "enquiry"
+
+
+class NoteKind(Enum):
+    """What a note records: an internal action, a response sent, or contact received."""
+
+    ACTION = "action"
+    OUTGOING = "outgoing"
+    INCOMING = "incoming"
+
+
+class ContactMethod(Enum):
+    """The customer's preferred way to hear back (seed 003)."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    LETTER = "letter"
+    SMS = "sms"
+    NONE = "none"
+
+
+class Status(Enum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+def parse_enum(enum_type: type[E], text: str, what: str) -> E:
+    """The member whose value is `text` (case- and underscore-insensitive), or a ValueError
+    naming the accepted values."""
+    wanted = text.strip().lower().replace("_", "-")
+    for member in enum_type:
+        if member.value == wanted:
+            return member
+    accepted = ", ".join(m.value for m in enum_type)
+    raise ValueError(f"unknown {what} {text!r} (accepted: {accepted})")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Actor:
+    """Who did it: an officer id (or a system process) and the role they acted in."""
+
+    id: str
+    role: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Customer:
+    """The customer's contact details; each is optional under the council's anonymity policy."""
+
+    name: str | None = None
+    address: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    preferred_contact: ContactMethod = ContactMethod.NONE
+
+    @property
+    def is_anonymous(self) -> bool:
+        """True when nothing identifies the customer or lets the council reach them."""
+        return not any((self.name, self.address, self.phone, self.email))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Location:
+    """Where the problem is: a street address, a point, or both."""
+
+    address: str | None = None
+    lat: float | None = None
+    long: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.lat is None) != (self.long is None):
+            raise ValueError("a location needs both latitude and longitude, or neither")
+        if self.lat is not None and not -90 <= self.lat <= 90:
+            raise ValueError(f"latitude {self.lat} is outside -90..90")
+        if self.long is not None and not -180 <= self.long <= 180:
+            raise ValueError(f"longitude {self.long} is outside -180..180")

@@ -1,0 +1,79 @@
+"""`crm`: the command-line entry point. Output on stdout; logs and errors on stderr, always.
+
+Errors exit non-zero with one line: 1 a refusal by a rule, 2 bad input, 3 a concurrent change
+(retry), 4 not found, 5 a server or store that cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from commands.errors import ConcurrencyConflict, RequestNotFound
+from domain.errors import DomainError
+from infra import cli_requests
+from infra.config import ConfigError
+from infra.logs import configure
+from infra.settings import SettingsError
+
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (ConcurrencyConflict, 3),
+    (RequestNotFound, 4),
+    (DomainError, 1),
+    (ConfigError, 2),
+    (SettingsError, 2),
+    (KeyError, 2),
+    (ValueError, 2),
+    (ConnectionError, 5),
+    (OSError, 5),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crm", description="councilcrm: take, work and prove every service request."
+    )
+    parser.add_argument(
+        "--council", default=os.environ.get("CRM_COUNCIL"),
+        help="council id, e.g. upper-lachlan (env CRM_COUNCIL)",
+    )
+    parser.add_argument(
+        "--as", dest="actor", default=os.environ.get("CRM_ACTOR"),
+        help="the acting officer's id (env CRM_ACTOR)",
+    )
+    parser.add_argument(
+        "--role", default=os.environ.get("CRM_ROLE"),
+        help="the role the officer acts in (env CRM_ROLE; default from the council's officers "
+        "table, else 'officer')",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    cli_requests.register(sub)
+    return parser
+
+
+def _message(error: BaseException) -> str:
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    return " ".join(text.split()) or type(error).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    configure()
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int | None] = args.run
+    try:
+        return run(args) or 0
+    except KeyboardInterrupt:
+        print("crm: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except tuple(kind for kind, _ in EXIT_CODES) as error:
+        code = next(code for kind, code in EXIT_CODES if isinstance(error, kind))
+        print(f"crm: {_message(error)}", file=sys.stderr)
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""What every `crm` subcommand shares: the runtime, the council, the actor, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from domain.council import Council
+from domain.values import Actor
+from infra.config import list_councils
+from infra.runtime import Runtime
+
+
+def runtime(args: argparse.Namespace) -> Runtime:
+    rt: Runtime | None = getattr(args, "_runtime", None)
+    if rt is None:
+        rt = Runtime()
+        args._runtime = rt
+    return rt
+
+
+def council(args: argparse.Namespace) -> Council:
+    rt = runtime(args)
+    if not args.council:
+        known = ", ".join(list_councils(rt.settings.config_dir))
+        raise ValueError(f"choose a council: --council ID or CRM_COUNCIL (known: {known})")
+    return rt.ports.council(args.council)
+
+
+def actor(args: argparse.Namespace, c: Council) -> Actor:
+    if not args.actor:
+        raise ValueError("say who is acting: --as OFFICER or CRM_ACTOR")
+    return Actor(id=args.actor, role=args.role or c.role_of(args.actor, "officer"))
+
+
+def emit_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")
+
+
+def emit_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """A plain aligned table for people; scripts use --json."""
+    if not rows:
+        print("(none)")
+        return
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())

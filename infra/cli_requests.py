@@ -1,0 +1,196 @@
+"""`crm` subcommands that act on one request, and the council's catalogue."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from typing import Any
+
+from commands import requests as cmds
+from domain.aggregates.service_request import ServiceRequest, request_id
+from domain.lodgement import Intake
+from domain.values import Channel, ContactMethod, Customer, Location, NoteKind, RequestKind, parse_enum
+from infra.cli_common import actor, council, emit_json, emit_table, runtime
+from projections.envelope import event_data, event_type, to_plain
+
+
+def _enum(kind: Any, what: str) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            return parse_enum(kind, text, what)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return parse
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _result(args: argparse.Namespace, result: cmds.Result) -> None:
+    if getattr(args, "json", False):
+        emit_json(to_plain(result))
+    else:
+        print(result.reference)
+
+
+def run_lodge(args: argparse.Namespace) -> None:
+    c = council(args)
+    customer = Customer(
+        name=args.name, address=args.customer_address, phone=args.phone, email=args.email,
+        preferred_contact=args.contact or _default_contact(args),
+    )
+    location = (
+        Location(address=args.address, lat=args.lat, long=args.long)
+        if args.address or args.lat is not None or args.long is not None
+        else None
+    )
+    intake = Intake(
+        category=args.category, channel=args.channel, description=args.description,
+        kind=args.kind, customer=None if customer.is_anonymous else customer,
+        location=location, urgent=args.urgent, agreed_completion=args.agreed_completion,
+    )
+    cmd = cmds.LodgeRequest(council=c.id, intake=intake, actor=actor(args, c))
+    _result(args, cmds.lodge_request(cmd, runtime(args).ports))
+
+
+def _default_contact(args: argparse.Namespace) -> ContactMethod:
+    if args.email:
+        return ContactMethod.EMAIL
+    if args.phone:
+        return ContactMethod.PHONE
+    return ContactMethod.LETTER if args.customer_address or args.address else ContactMethod.NONE
+
+
+def _request_command(args: argparse.Namespace, kind: type[Any], **fields: Any) -> None:
+    c = council(args)
+    handler = getattr(cmds, _snake(kind.__name__))
+    cmd = kind(council=c.id, reference=args.ref.strip().upper(), actor=actor(args, c), **fields)
+    _result(args, handler(cmd, runtime(args).ports))
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + ch.lower() if ch.isupper() else ch for ch in name).lstrip("_")
+
+
+def _load(args: argparse.Namespace) -> ServiceRequest:
+    c = council(args)
+    ref = args.ref.strip().upper()
+    return runtime(args).ports.get(request_id(c.id, ref), ref)
+
+
+def run_show(args: argparse.Namespace) -> None:
+    r = _load(args)
+    state = {
+        "reference": r.reference, "council": r.council, "request_id": str(r.id),
+        "status": r.status.value, "category": r.category, "team": r.team, "officer": r.officer,
+        "urgent": r.urgent, "level": r.level, "lodged_at": r.lodged_at,
+        "acknowledged_at": r.acknowledged_at, "acknowledge_by": r.acknowledge_by,
+        "complete_by": r.complete_by, "closed_at": r.closed_at, "outcome": r.outcome,
+        "notes": r.note_count, "delays": r.delay_count, "version": r.version,
+    }
+    if args.json:
+        emit_json(to_plain(state))
+    else:
+        for key, value in to_plain(state).items():
+            print(f"{key:16} {'' if value is None else value}")
+
+
+def run_history(args: argparse.Namespace) -> None:
+    r = _load(args)
+    events = runtime(args).app.repository.event_store.get(r.id)
+    rows = [
+        {
+            "type": event_type(e), "version": e.originator_version,
+            "occurred_at": e.occurred_at.isoformat(), "recorded_at": e.timestamp.isoformat(),
+            "actor": {"id": e.actor.id, "role": e.actor.role}, "data": event_data(e),
+        }
+        for e in events
+    ]
+    if args.json:
+        emit_json(rows)
+    else:
+        flat = [{**row, "actor": f"{row['actor']['id']} ({row['actor']['role']})"} for row in rows]
+        emit_table(flat, ["version", "type", "occurred_at", "actor"])
+
+
+def run_categories(args: argparse.Namespace) -> None:
+    c = council(args)
+    rows = [
+        {"code": k.code, "name": k.name, "team": k.team, "complete_days": k.complete_days,
+         "acknowledge_days": k.acknowledge_days, "urgent": k.urgent}
+        for k in c.categories.values()
+    ]
+    emit_json(rows) if args.json else emit_table(rows, ["code", "name", "team", "complete_days"])
+
+
+def run_teams(args: argparse.Namespace) -> None:
+    rows = [{"code": t.code, "name": t.name} for t in council(args).teams.values()]
+    emit_json(rows) if args.json else emit_table(rows, ["code", "name"])
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("lodge", help="lodge a new request; prints its reference")
+    p.add_argument("--category", required=True)
+    p.add_argument("--channel", required=True, type=_enum(Channel, "channel"))
+    p.add_argument("--description", required=True)
+    p.add_argument("--name")
+    p.add_argument("--phone")
+    p.add_argument("--email")
+    p.add_argument("--address", help="where the problem is (and the customer's, unless given)")
+    p.add_argument("--customer-address", help="the customer's postal address, if different")
+    p.add_argument("--contact", type=_enum(ContactMethod, "contact method"))
+    p.add_argument("--lat", type=float)
+    p.add_argument("--long", type=float)
+    p.add_argument("--urgent", action="store_true")
+    p.add_argument("--kind", type=_enum(RequestKind, "kind"), default=RequestKind.SERVICE_REQUEST)
+    p.add_argument("--agreed-completion", type=_date, help="discretionary: agreed date")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_lodge)
+
+    def ref_parser(name: str, help_: str) -> argparse.ArgumentParser:
+        q = sub.add_parser(name, help=help_)
+        q.add_argument("ref")
+        q.add_argument("--json", action="store_true")
+        return q
+
+    ref_parser("acknowledge", "acknowledge receipt").set_defaults(
+        run=lambda a: _request_command(a, cmds.AcknowledgeRequest))
+    q = ref_parser("assign", "assign to a team and optionally an officer")
+    q.add_argument("--team", required=True)
+    q.add_argument("--officer")
+    q.set_defaults(run=lambda a: _request_command(
+        a, cmds.AssignRequest, team=a.team, officer=a.officer))
+    q = ref_parser("note", "record an action, a response or a contact")
+    q.add_argument("text")
+    q.add_argument("--kind", type=_enum(NoteKind, "note kind"), default=NoteKind.ACTION)
+    q.add_argument("--channel", type=_enum(Channel, "channel"))
+    q.set_defaults(run=lambda a: _request_command(
+        a, cmds.AddNote, text=a.text, note_kind=a.kind, channel=a.channel))
+    q = ref_parser("delay", "record a delay and the new expected completion date")
+    q.add_argument("--reason", required=True)
+    q.add_argument("--until", required=True, type=_date)
+    q.add_argument("--awaiting-customer", action="store_true")
+    q.set_defaults(run=lambda a: _request_command(
+        a, cmds.DelayRequest, reason=a.reason, until=a.until,
+        awaiting_customer=a.awaiting_customer))
+    q = ref_parser("escalate", "escalate (default: the next level up)")
+    q.add_argument("--reason", required=True)
+    q.add_argument("--level")
+    q.set_defaults(run=lambda a: _request_command(
+        a, cmds.EscalateRequest, reason=a.reason, level=a.level))
+    q = ref_parser("close", "close with an outcome")
+    q.add_argument("--outcome", required=True)
+    q.add_argument("--text", required=True)
+    q.set_defaults(run=lambda a: _request_command(
+        a, cmds.CloseRequest, outcome=a.outcome, text=a.text))
+    ref_parser("show", "the request as it stands").set_defaults(run=run_show)
+    ref_parser("history", "every event of the request, in order").set_defaults(run=run_history)
+    for name, fn in (("categories", run_categories), ("teams", run_teams)):
+        q = sub.add_parser(name, help=f"the council's {name}")
+        q.add_argument("--json", action="store_true")
+        q.set_defaults(run=fn)

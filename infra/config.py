@@ -1,0 +1,241 @@
+"""Loads and validates the per-council configuration files (`config/councils/<id>.toml`).
+
+Every error names the file and the field, so a council's administrator can fix it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from datetime import date, time
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from domain.calendar import CalendarSpec
+from domain.council import (
+    AcknowledgementRule,
+    AnonymousPolicy,
+    Category,
+    Council,
+    EscalationStep,
+    Team,
+)
+from domain.values import Channel, parse_enum
+
+T = TypeVar("T")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+REQUIRED_OUTCOMES = ("completed", "referred", "no-action", "duplicate", "withdrawn")
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unreadable, or has a field the product cannot use."""
+
+
+class _Reader:
+    """Reads typed fields out of one file's parsed TOML, naming the field on any error."""
+
+    def __init__(self, path: Path, data: Mapping[str, Any]) -> None:
+        self.path = path
+        self.data = data
+
+    def fail(self, field: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {field}: {message}")
+
+    def get(self, field: str, kind: type[T] | tuple[type, ...], default: Any = ...) -> Any:
+        node: Any = self.data
+        for part in field.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                if default is ...:
+                    raise self.fail(field, "is required")
+                return default
+            node = node[part]
+        if not isinstance(node, kind) or (isinstance(node, bool) and kind in (int, float)):
+            raise self.fail(field, f"must be {getattr(kind, '__name__', kind)}, got {node!r}")
+        return node
+
+    def convert(self, field: str, value: Any, fn: Callable[[Any], T]) -> T:
+        try:
+            return fn(value)
+        except (ValueError, KeyError, TypeError) as e:
+            raise self.fail(field, str(e).strip("'\"")) from None
+
+
+def _clock_time(text: str) -> time:
+    return time.fromisoformat(text)
+
+
+def _calendar(r: _Reader) -> CalendarSpec:
+    tz = r.get("calendar.timezone", str)
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise r.fail("calendar.timezone", f"unknown timezone {tz!r}") from None
+    opens = r.convert("calendar.opens", r.get("calendar.opens", str), _clock_time)
+    closes = r.convert("calendar.closes", r.get("calendar.closes", str), _clock_time)
+    if closes <= opens:
+        raise r.fail("calendar.closes", "must be after calendar.opens")
+    days = r.get("calendar.workdays", list, ["mon", "tue", "wed", "thu", "fri"])
+    workdays = tuple(r.convert("calendar.workdays", d, WEEKDAYS.index) for d in days)
+    extra = r.get("calendar.extra_holidays", list, [])
+    for i, item in enumerate(extra):
+        if not isinstance(item, Mapping) or not isinstance(item.get("date"), date):
+            raise r.fail(f"calendar.extra_holidays[{i}]", "needs date = YYYY-MM-DD and name")
+    removed = r.get("calendar.removed_holidays", list, [])
+    if not all(isinstance(d, date) for d in removed):
+        raise r.fail("calendar.removed_holidays", "must be a list of dates")
+    return CalendarSpec(
+        timezone=tz,
+        opens=opens,
+        closes=closes,
+        workdays=tuple(sorted(workdays)),
+        country=r.get("calendar.country", str, "AU"),
+        subdivision=r.get("calendar.subdivision", str, None),
+        extra_holidays=tuple((i["date"], str(i.get("name", "local holiday"))) for i in extra),
+        removed_holidays=tuple(removed),
+    )
+
+
+def _named_table(r: _Reader, field: str) -> dict[str, str]:
+    table = r.get(field, dict)
+    if not table:
+        raise r.fail(field, "must not be empty")
+    for code, name in table.items():
+        if not isinstance(name, str) or not name.strip():
+            raise r.fail(f"{field}.{code}", "needs a name")
+    return dict(table)
+
+
+def _categories(r: _Reader, teams: Mapping[str, Team]) -> dict[str, Category]:
+    out: dict[str, Category] = {}
+    for i, item in enumerate(r.get("categories", list)):
+        sub = _Reader(r.path, item if isinstance(item, Mapping) else {})
+        where = f"categories[{i}]"
+        code = sub.get("code", str, None)
+        if not code:
+            raise r.fail(f"{where}.code", "is required")
+        team = sub.get("team", str, None)
+        if team not in teams:
+            raise r.fail(f"{where}.team", f"unknown team {team!r} (teams: {', '.join(teams)})")
+        if code in out:
+            raise r.fail(f"{where}.code", f"duplicate category code {code!r}")
+        out[code] = Category(
+            code=code,
+            name=sub.get("name", str, None) or code,
+            team=team,
+            complete_days=_days(r, f"{where}.complete_days", sub.get("complete_days", int, None)),
+            acknowledge_days=_days(
+                r, f"{where}.acknowledge_days", sub.get("acknowledge_days", int, None)
+            ),
+            urgent=sub.get("urgent", bool, False),
+            progress_notice_days=sub.get("progress_notice_days", int, None),
+            at_risk_share=sub.get("at_risk_share", (int, float), None),
+        )
+    if not out:
+        raise r.fail("categories", "must list at least one category")
+    return out
+
+
+def _days(r: _Reader, field: str, value: int | None) -> int | None:
+    if value is not None and value < 0:
+        raise r.fail(field, "must not be negative")
+    return value
+
+
+def _escalation(r: _Reader) -> tuple[EscalationStep, ...]:
+    steps = []
+    for i, item in enumerate(r.get("escalation", list)):
+        sub = _Reader(r.path, item if isinstance(item, Mapping) else {})
+        role = sub.get("role", str, None)
+        if not role:
+            raise r.fail(f"escalation[{i}].role", "is required")
+        after = sub.get("after_breach_days", (int, float), 0)
+        if steps and after < steps[-1].after_breach_days:
+            raise r.fail(f"escalation[{i}].after_breach_days", "must not decrease up the chain")
+        steps.append(EscalationStep(role=role, after_breach_days=float(after)))
+    if len(steps) < 2:
+        raise r.fail("escalation", "needs at least two levels (officer and someone above)")
+    if len({s.role for s in steps}) != len(steps):
+        raise r.fail("escalation", "a role appears twice in the chain")
+    return tuple(steps)
+
+
+def _acknowledgement(r: _Reader) -> AcknowledgementRule:
+    by_channel = {
+        r.convert(f"acknowledgement.by_channel.{k}", k, lambda c: parse_enum(Channel, c, "channel")):
+        v
+        for k, v in r.get("acknowledgement.by_channel", dict, {}).items()
+    }
+    return AcknowledgementRule(
+        default_days=r.get("acknowledgement.default_days", int, None), by_channel=by_channel
+    )
+
+
+def _role(r: _Reader, field: str, roles: tuple[str, ...]) -> str | None:
+    role = r.get(field, str, None)
+    if role is not None and role not in roles:
+        raise r.fail(field, f"{role!r} is not in the escalation chain ({', '.join(roles)})")
+    return role
+
+
+def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
+    """A validated `Council` from one file's parsed TOML."""
+    r = _Reader(path, data)
+    council_id = r.get("id", str)
+    if council_id != path.stem:
+        raise r.fail("id", f"must match the file name ({path.stem!r})")
+    teams = {code: Team(code=code, name=name) for code, name in _named_table(r, "teams").items()}
+    outcomes = _named_table(r, "outcomes")
+    missing = [o for o in REQUIRED_OUTCOMES if o not in outcomes]
+    if missing:
+        raise r.fail("outcomes", f"must include {', '.join(missing)}")
+    chain = _escalation(r)
+    roles = tuple(s.role for s in chain)
+    anonymous = r.convert(
+        "policy.anonymous", r.get("policy.anonymous", str), AnonymousPolicy
+    )
+    refused = frozenset(
+        r.convert("policy.refused_channels", c, lambda v: parse_enum(Channel, v, "channel"))
+        for c in r.get("policy.refused_channels", list, [])
+    )
+    return Council(
+        id=council_id,
+        name=r.get("name", str),
+        state=r.get("state", str),
+        reference_prefix=r.get("reference_prefix", str),
+        calendar=_calendar(r),
+        categories=_categories(r, teams),
+        teams=teams,
+        escalation_chain=chain,
+        outcomes=outcomes,
+        anonymous=anonymous,
+        refused_channels=refused,
+        acknowledgement=_acknowledgement(r),
+        progress_notice_days=r.get("policy.progress_notice_days", int, 15),
+        at_risk_share=float(r.get("policy.at_risk_share", (int, float), 0.8)),
+        delay_moves_due=r.get("policy.delay_moves_due", bool, True),
+        awaiting_customer_pauses=r.get("policy.awaiting_customer_pauses", bool, False),
+        discretionary_role=_role(r, "policy.discretionary_role", roles),
+        urgent_role=_role(r, "policy.urgent_role", roles),
+        description_max_chars=r.get("policy.description_max_chars", int, 2000),
+        kpi_targets={k: float(v) for k, v in r.get("kpi_targets", dict, {}).items()},
+        officer_roles=dict(r.get("officers", dict, {})),
+        source=r.get("source", str, ""),
+    )
+
+
+def load_council(config_dir: Path, council_id: str) -> Council:
+    """The council's validated configuration, or a `ConfigError` naming the file and field."""
+    path = config_dir / "councils" / f"{council_id}.toml"
+    if not path.is_file():
+        known = ", ".join(sorted(list_councils(config_dir))) or "none"
+        raise ConfigError(f"no configuration for council {council_id!r} at {path} (known: {known})")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    return parse_council(path, data)
+
+
+def list_councils(config_dir: Path) -> list[str]:
+    return sorted(p.stem for p in (config_dir / "councils").glob("*.toml"))

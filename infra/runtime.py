@@ -1,0 +1,62 @@
+"""The composition root: wires settings, event store, clock and read-model database together."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import sqlalchemy as sa
+
+from infra.settings import Settings
+from infra.store import (
+    Clock,
+    CrmApplication,
+    ReferenceNumbers,
+    StorePorts,
+    open_event_store,
+    system_clock,
+)
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine with a bounded wait on locks, so a stuck writer shows up as an error."""
+    if url.startswith("sqlite"):
+        return sa.create_engine(url, connect_args={"timeout": 30})
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": 5, "options": "-c lock_timeout=5000"},
+    )
+
+
+class Runtime:
+    """One process's connections; close it when done."""
+
+    def __init__(
+        self, settings: Settings | None = None, clock: Clock = system_clock, **store_env: str
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.clock = clock
+        self.store_env = {"AGGREGATE_CACHE_MAXSIZE": "2000", **store_env}
+
+    @cached_property
+    def app(self) -> CrmApplication:
+        return open_event_store(self.settings, **self.store_env)
+
+    @cached_property
+    def write_engine(self) -> sa.Engine:
+        return make_engine(self.settings.sqlalchemy_url("write"))
+
+    @cached_property
+    def read_engine(self) -> sa.Engine:
+        return make_engine(self.settings.sqlalchemy_url("read"))
+
+    @cached_property
+    def ports(self) -> StorePorts:
+        return StorePorts(self.app, self.settings, ReferenceNumbers(self.write_engine), self.clock)
+
+    def close(self) -> None:
+        for name in ("write_engine", "read_engine"):
+            if name in self.__dict__:
+                self.__dict__[name].dispose()
+        if "app" in self.__dict__:
+            self.app.close()

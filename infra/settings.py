@@ -1,0 +1,75 @@
+"""The user-facing settings (environment variables), mapped to what each library reads."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(ValueError):
+    """A setting has a value the project cannot use."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Where the event store, the read models and the broker live."""
+
+    data_dir: Path
+    database_url: str | None
+    kafka_bootstrap: str | None
+    config_dir: Path
+    lock_timeout_s: int = 5
+
+    @classmethod
+    def from_env(cls, env: os._Environ[str] | dict[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        url = env.get("CRM_DATABASE_URL") or None
+        if url and not url.startswith(("postgresql://", "postgres://")):
+            raise SettingsError(
+                f"CRM_DATABASE_URL must be a postgresql:// URL (or unset for SQLite), got {url!r}"
+            )
+        return cls(
+            data_dir=Path(env.get("CRM_DATA_DIR") or ".data").resolve(),
+            database_url=url,
+            kafka_bootstrap=env.get("CRM_KAFKA_BOOTSTRAP") or None,
+            config_dir=Path(env.get("CRM_CONFIG_DIR") or PROJECT_ROOT / "config").resolve(),
+        )
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url is not None
+
+    def event_store_env(self) -> dict[str, str]:
+        """The `eventsourcing` library's own settings for this store."""
+        if self.database_url is None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            return {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.data_dir / "events.sqlite3"),
+                "SQLITE_LOCK_TIMEOUT": str(self.lock_timeout_s),
+            }
+        url = urlparse(self.database_url)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
+            "POSTGRES_HOST": url.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(url.port or 5432),
+            "POSTGRES_USER": unquote(url.username or ""),
+            "POSTGRES_PASSWORD": unquote(url.password or ""),
+            "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout_s),
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_PRE_PING": "y",
+        }
+
+    def sqlalchemy_url(self, purpose: str) -> str:
+        """SQLAlchemy URL for the read models (`purpose="read"`) or the write-side tables."""
+        if self.database_url is None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            name = "events.sqlite3" if purpose == "write" else "readmodels.sqlite3"
+            return f"sqlite:///{self.data_dir / name}"
+        rest = self.database_url.split("://", 1)[1]
+        return f"postgresql+psycopg2://{rest}"

@@ -1,0 +1,91 @@
+"""How the domain's value objects are stored: plain JSON the event store can read back exactly."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, time
+from enum import Enum
+from typing import Any
+
+from eventsourcing.persistence import JSONTranscoder, Transcoding
+
+from domain.calendar import CalendarSpec
+from domain.standards import ServiceStandard
+from domain.values import (
+    Actor,
+    Channel,
+    ContactMethod,
+    Customer,
+    Location,
+    NoteKind,
+    RequestKind,
+    Status,
+)
+
+ENUMS: tuple[type[Enum], ...] = (Channel, RequestKind, NoteKind, ContactMethod, Status)
+DATACLASSES: tuple[type[Any], ...] = (Actor, Customer, Location, ServiceStandard, CalendarSpec)
+
+
+class EnumAsValue(Transcoding):
+    """A plain Enum stored as its value under a stable name (not its module path)."""
+
+    def __init__(self, enum_type: type[Enum]) -> None:
+        self.type = enum_type
+        self.name = f"councilcrm.{enum_type.__name__}"
+
+    def encode(self, obj: Enum) -> Any:
+        return obj.value
+
+    def decode(self, data: Any) -> Enum:
+        return self.type(data)
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+class DataclassAsDict(Transcoding):
+    """A frozen dataclass stored as a dict of its fields; JSON arrays come back as tuples."""
+
+    def __init__(self, cls: type[Any]) -> None:
+        self.type = cls
+        self.name = f"councilcrm.{cls.__name__}"
+        self.fields = tuple(f.name for f in dataclasses.fields(cls))
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return {name: getattr(obj, name) for name in self.fields}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        return self.type(**{k: _tuples(v) for k, v in data.items() if k in self.fields})
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class TimeAsISO(Transcoding):
+    type = time
+    name = "time_iso"
+
+    def encode(self, obj: time) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> time:
+        return time.fromisoformat(data)
+
+
+def register_all(transcoder: JSONTranscoder) -> None:
+    """Registers every transcoding the service-request events need."""
+    transcoder.register(DateAsISO())
+    transcoder.register(TimeAsISO())
+    for enum_type in ENUMS:
+        transcoder.register(EnumAsValue(enum_type))
+    for cls in DATACLASSES:
+        transcoder.register(DataclassAsDict(cls))

@@ -1,0 +1,116 @@
+"""The envelope every reader sees: one stored event, in plain JSON-ready form.
+
+The relay publishes exactly this to Kafka and the in-process follower hands exactly this to
+the projections, so both paths share every line of projection code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+SCHEMA_VERSION = 1
+BASE_FIELDS = frozenset(
+    {"originator_id", "originator_version", "timestamp", "originator_topic", "occurred_at", "actor"}
+)
+FIELDS = (
+    "schema_version", "council", "position", "event_type", "request_id", "reference",
+    "version", "occurred_at", "recorded_at", "actor", "data",
+)
+
+
+class EnvelopeError(ValueError):
+    """A message is not a valid envelope: it is parked, never applied."""
+
+
+def to_plain(value: Any) -> Any:
+    """JSON-ready form of an event field: enums by value, instants in ISO 8601 with offset."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    return value
+
+
+def event_type(event: Any) -> str:
+    return type(event).__name__
+
+
+def event_data(event: Any) -> dict[str, Any]:
+    """The event's own fields (not the library's bookkeeping, not instant or actor)."""
+    return {k: to_plain(v) for k, v in vars(event).items() if k not in BASE_FIELDS}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Envelope:
+    schema_version: int
+    council: str
+    position: int
+    event_type: str
+    request_id: str
+    reference: str
+    version: int
+    occurred_at: str
+    recorded_at: str
+    actor: dict[str, str]
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: Any, *, position: int, council: str, reference: str) -> Envelope:
+        return cls(
+            schema_version=SCHEMA_VERSION,
+            council=council,
+            position=position,
+            event_type=event_type(event),
+            request_id=str(event.originator_id),
+            reference=reference,
+            version=event.originator_version,
+            occurred_at=event.occurred_at.isoformat(),
+            recorded_at=event.timestamp.isoformat(),
+            actor={"id": event.actor.id, "role": event.actor.role},
+            data=event_data(event),
+        )
+
+    def to_json(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Envelope:
+        """The envelope in `raw`, or `EnvelopeError` saying what is wrong with it."""
+        try:
+            doc = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise EnvelopeError(f"not JSON: {e}") from None
+        if not isinstance(doc, dict):
+            raise EnvelopeError("not a JSON object")
+        missing = [f for f in FIELDS if f not in doc]
+        if missing:
+            raise EnvelopeError(f"missing fields: {', '.join(missing)}")
+        if doc["schema_version"] != SCHEMA_VERSION:
+            raise EnvelopeError(f"unsupported schema_version {doc['schema_version']!r}")
+        try:
+            env = cls(**{f: doc[f] for f in FIELDS})
+            datetime.fromisoformat(env.occurred_at)
+            UUID(env.request_id)
+        except (TypeError, ValueError) as e:
+            raise EnvelopeError(f"bad field: {e}") from None
+        if not isinstance(env.version, int) or not isinstance(env.data, dict):
+            raise EnvelopeError("version must be an integer and data an object")
+        return env
+
+    @property
+    def occurred(self) -> datetime:
+        return datetime.fromisoformat(self.occurred_at)
