@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from commands.errors import ConcurrencyConflict, RequestNotFound
 from domain.errors import DomainError
-from infra import cli_requests
+from infra import cli_requests, cli_streaming
 from infra.config import ConfigError
 from infra.logs import configure
 from infra.settings import SettingsError
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     cli_requests.register(sub)
+    cli_streaming.register(sub)
     return parser
 
 

@@ -1,0 +1,54 @@
+"""The embedded default's delivery: an in-process follower of the event store's log.
+
+Each read model keeps its own position (source `store`) in its own tables, written in the same
+transaction as the rows a batch produced, so a crash between batches loses and repeats nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import sqlalchemy as sa
+
+from consumers.store_reader import StoreReader
+from projections.base import ReadModel
+
+SOURCE = "store"
+Progress = Callable[[int, int], None]
+
+
+def ensure_tables(engine: sa.Engine, models: Sequence[ReadModel]) -> None:
+    for model in models:
+        model.create(engine)
+
+
+def catch_up(
+    reader: StoreReader,
+    engine: sa.Engine,
+    models: Sequence[ReadModel],
+    batch_size: int = 1000,
+    progress: Progress | None = None,
+    until: int | None = None,
+) -> int:
+    """Applies every stored event not yet applied; returns how many events were read."""
+    with engine.connect() as conn:
+        positions = {m.name: m.position(conn, SOURCE) or 0 for m in models}
+    head = reader.head() if until is None else until
+    start = min(positions.values(), default=head)
+    read = 0
+    while start < head:
+        batch = [e for e in reader.read(start, batch_size) if e.position <= head]
+        if not batch:
+            break
+        with engine.begin() as conn:
+            for model in models:
+                fresh = [e for e in batch if e.position > positions[model.name]]
+                if fresh:
+                    model.apply(conn, fresh)
+                    positions[model.name] = fresh[-1].position
+                    model.set_position(conn, SOURCE, fresh[-1].position)
+        start = batch[-1].position
+        read += len(batch)
+        if progress:
+            progress(start, head)
+    return read

@@ -1,0 +1,139 @@
+"""`crm` subcommands over the read models: queues, the audit record, and their operations."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from consumers import follower, operations
+from consumers.store_reader import StoreReader
+from infra.cli_common import council, emit_json, emit_table, runtime
+from infra.progress import ProgressBar
+from infra.runtime import Runtime
+from projections import audit_record, registry, work_queue
+from projections.envelope import to_plain
+
+
+def read_models_ready(rt: Runtime) -> None:
+    """Creates the read-model tables; on the embedded default, first applies every event not
+    yet applied, so a query right after a command sees it."""
+    models = registry.build_all()
+    follower.ensure_tables(rt.read_engine, models)
+    if rt.settings.kafka_bootstrap is None:
+        follower.catch_up(StoreReader(rt.app), rt.read_engine, models)
+
+
+def run_queue(args: argparse.Namespace) -> None:
+    c, rt = council(args), runtime(args)
+    read_models_ready(rt)
+    model = work_queue.WorkQueue()
+    f = work_queue.QueueFilter(council=c.id, team=args.team, officer=args.officer)
+    with rt.read_engine.connect() as conn:
+        rows = work_queue.query(conn, model, f)
+    if args.json:
+        emit_json(to_plain(rows))
+    else:
+        emit_table(to_plain(rows), ["reference", "urgent", "status", "team", "officer",
+                                    "complete_by", "last_action"])
+
+
+def _day_start(c: Any, day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(c.calendar.timezone))
+
+
+def run_audit(args: argparse.Namespace) -> None:
+    c, rt = council(args), runtime(args)
+    if not (args.ref or args.officer or args.date_from or args.date_to):
+        raise ValueError("say what to list: --ref REF, --officer ID, or --from D --to D")
+    read_models_ready(rt)
+    f = audit_record.AuditFilter(
+        council=c.id, reference=args.ref.strip().upper() if args.ref else None,
+        officer=args.officer,
+        start=_day_start(c, args.date_from) if args.date_from else None,
+        end=_day_start(c, args.date_to + timedelta(days=1)) if args.date_to else None,
+    )
+    with rt.read_engine.connect() as conn:
+        rows = audit_record.query(conn, audit_record.AuditRecord(), f)
+    if args.json:
+        for row in rows:
+            row["payload"] = json.loads(row["payload"])
+        emit_json(to_plain(rows))
+    else:
+        emit_table(to_plain(rows), ["position", "reference", "occurred_at", "actor_id",
+                                    "actor_role", "summary"])
+
+
+def run_status(args: argparse.Namespace) -> None:
+    rt = runtime(args)
+    models = registry.build_all()
+    follower.ensure_tables(rt.read_engine, models)
+    head = StoreReader(rt.app).head()
+    out: dict[str, Any] = {"store_head": head, "read_models": {}}
+    with rt.read_engine.connect() as conn:
+        for m in models:
+            positions = m.positions_by_source(conn)
+            applied = positions.get(follower.SOURCE, 0)
+            out["read_models"][m.name] = {"positions": positions, "lag_events": head - applied}
+    emit_json(out) if args.json else _print_status(out)
+
+
+def _print_status(out: dict[str, Any]) -> None:
+    print(f"event store head: {out['store_head']}")
+    for name, info in out["read_models"].items():
+        print(f"{name:16} lag {info['lag_events']} events; positions {info['positions']}")
+
+
+def run_rebuild(args: argparse.Namespace) -> None:
+    rt = runtime(args)
+    n = operations.rebuild(
+        StoreReader(rt.app), rt.read_engine, args.name, progress=ProgressBar(f"rebuild {args.name}")
+    )
+    print(f"rebuilt {args.name} from {n} events")
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    rt = runtime(args)
+    read_models_ready(rt)
+    names = [args.name] if args.name else list(registry.READ_MODELS)
+    drifts = operations.verify(StoreReader(rt.app), rt.read_engine, names)
+    for d in drifts:
+        print(f"{d.name}: {'ok' if d.ok else 'DRIFT'}")
+        for line in d.differences:
+            print(f"  {line}")
+    return 0 if all(d.ok for d in drifts) else 1
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("queue", help="a team's or officer's work queue")
+    p.add_argument("--team")
+    p.add_argument("--officer")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_queue)
+    p = sub.add_parser("audit", help="the audit record, by request, officer or date range")
+    p.add_argument("--ref")
+    p.add_argument("--officer")
+    p.add_argument("--from", dest="date_from", type=_date)
+    p.add_argument("--to", dest="date_to", type=_date)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_audit)
+    p = sub.add_parser("projections", help="read-model operations: status, rebuild, verify")
+    ops = p.add_subparsers(dest="operation", required=True)
+    q = ops.add_parser("status", help="store head, positions and lag")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(run=run_status)
+    q = ops.add_parser("rebuild", help="drop a read model and replay it from the store")
+    q.add_argument("name", choices=list(registry.READ_MODELS))
+    q.set_defaults(run=run_rebuild)
+    q = ops.add_parser("verify", help="compare read models with a rebuild from the store")
+    q.add_argument("name", nargs="?", choices=list(registry.READ_MODELS))
+    q.set_defaults(run=run_verify)

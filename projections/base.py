@@ -1,0 +1,155 @@
+"""What every read model shares: its tables, position-keeping, dedup and batch application.
+
+A read model is pure logic (`evolve`: event + current row → new row) plus tables. Applying a
+batch reads the current rows once, evolves them in memory and writes the changed rows, in the
+caller's transaction, together with the source position — so a batch is applied exactly once
+in effect, and an event already applied (same request, version not newer) changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from projections.envelope import Envelope
+
+Row = dict[str, Any]
+CHUNK = 500
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """An instant stored as UTC and read back tz-aware, on PostgreSQL and SQLite alike."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | str | None, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            raise ValueError(f"a stored instant must be tz-aware: {value!r}")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> Any:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+def insert_ignoring_duplicates(conn: sa.Connection, table: sa.Table, rows: Sequence[Row]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING, on PostgreSQL and SQLite alike."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
+
+
+class ReadModel:
+    """Base of every read model; `prefix` names a scratch copy (used by verify)."""
+
+    name: ClassVar[str]
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.metadata = sa.MetaData()
+        self.positions = sa.Table(
+            f"{prefix}{self.name}_positions",
+            self.metadata,
+            sa.Column("source", sa.String(200), primary_key=True),
+            sa.Column("position", sa.BigInteger, nullable=False),
+        )
+        self.define(self.metadata)
+
+    def define(self, metadata: sa.MetaData) -> None:
+        raise NotImplementedError
+
+    @property
+    def data_tables(self) -> list[sa.Table]:
+        return [t for t in self.metadata.sorted_tables if t is not self.positions]
+
+    def create(self, engine: sa.Engine) -> None:
+        self.metadata.create_all(engine)
+
+    def drop(self, engine: sa.Engine) -> None:
+        self.metadata.drop_all(engine)
+
+    def apply(self, conn: sa.Connection, envelopes: Sequence[Envelope]) -> int:
+        """Applies the batch; returns how many events changed something (duplicates don't)."""
+        raise NotImplementedError
+
+    # -- positions ---------------------------------------------------------------------------
+
+    def position(self, conn: sa.Connection, source: str) -> int | None:
+        q = sa.select(self.positions.c.position).where(self.positions.c.source == source)
+        return conn.execute(q).scalar_one_or_none()
+
+    def positions_by_source(self, conn: sa.Connection) -> dict[str, int]:
+        return {s: p for s, p in conn.execute(sa.select(self.positions.c.source, self.positions.c.position))}
+
+    def set_position(self, conn: sa.Connection, source: str, position: int) -> None:
+        done = conn.execute(
+            sa.update(self.positions)
+            .where(self.positions.c.source == source)
+            .values(position=position)
+        )
+        if done.rowcount == 0:
+            conn.execute(sa.insert(self.positions).values(source=source, position=position))
+
+    def snapshot(self, conn: sa.Connection) -> dict[str, dict[tuple[Any, ...], tuple[Any, ...]]]:
+        """Every data row by primary key, per table (named without the prefix): what verify
+        compares."""
+        out = {}
+        for table in self.data_tables:
+            keys = [c.name for c in table.primary_key.columns]
+            rows = conn.execute(sa.select(table).order_by(*table.primary_key.columns))
+            out[table.name.removeprefix(self.prefix)] = {
+                tuple(r._mapping[k] for k in keys): tuple(r) for r in rows
+            }
+        return out
+
+
+class RowPerRequest(ReadModel):
+    """A read model with one row per request, keyed by `request_id`, carrying `version`."""
+
+    table: sa.Table
+
+    def evolve(self, row: Row | None, env: Envelope) -> Row | None:
+        raise NotImplementedError
+
+    def apply(self, conn: sa.Connection, envelopes: Sequence[Envelope]) -> int:
+        current = self._load(conn, {e.request_id for e in envelopes})
+        changed: dict[str, Row] = {}
+        applied = 0
+        for env in envelopes:
+            row = current.get(env.request_id)
+            if row is not None and env.version <= row["version"]:
+                continue  # already applied: a redelivery
+            if row is None and env.event_type != "Lodged":
+                continue  # its request's lodgement was never seen: nothing to evolve
+            new = self.evolve(row, env)
+            if new is None:
+                continue
+            new["version"] = env.version
+            current[env.request_id] = changed[env.request_id] = new
+            applied += 1
+        self._write(conn, changed)
+        return applied
+
+    def _load(self, conn: sa.Connection, ids: Iterable[str]) -> dict[str, Row]:
+        ids = list(ids)
+        out: dict[str, Row] = {}
+        for i in range(0, len(ids), CHUNK):
+            q = sa.select(self.table).where(self.table.c.request_id.in_(ids[i : i + CHUNK]))
+            out.update({r.request_id: dict(r._mapping) for r in conn.execute(q)})
+        return out
+
+    def _write(self, conn: sa.Connection, changed: dict[str, Row]) -> None:
+        ids = list(changed)
+        for i in range(0, len(ids), CHUNK):
+            conn.execute(sa.delete(self.table).where(self.table.c.request_id.in_(ids[i : i + CHUNK])))
+        if changed:
+            conn.execute(sa.insert(self.table), list(changed.values()))

@@ -1,0 +1,82 @@
+"""One row per request, for look-up by reference: where it stands and what has been done."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from projections.base import Row, RowPerRequest, UtcDateTime
+from projections.envelope import Envelope
+
+
+class RequestSummary(RowPerRequest):
+    name = "request_summary"
+
+    def define(self, metadata: sa.MetaData) -> None:
+        self.table = sa.Table(
+            f"{self.prefix}request_summary",
+            metadata,
+            sa.Column("request_id", sa.String(36), primary_key=True),
+            sa.Column("council", sa.String(64), nullable=False),
+            sa.Column("reference", sa.String(64), nullable=False),
+            sa.Column("status", sa.String(16), nullable=False),
+            sa.Column("category", sa.String(200), nullable=False),
+            sa.Column("category_name", sa.String(200)),
+            sa.Column("kind", sa.String(32)),
+            sa.Column("channel", sa.String(32)),
+            sa.Column("team", sa.String(64), nullable=False),
+            sa.Column("officer", sa.String(128)),
+            sa.Column("urgent", sa.Boolean, nullable=False),
+            sa.Column("level", sa.String(64), nullable=False),
+            sa.Column("lodged_at", UtcDateTime, nullable=False),
+            sa.Column("acknowledged_at", UtcDateTime),
+            sa.Column("acknowledge_by", UtcDateTime),
+            sa.Column("complete_by", UtcDateTime),
+            sa.Column("closed_at", UtcDateTime),
+            sa.Column("outcome", sa.String(64)),
+            sa.Column("notes", sa.Integer, nullable=False),
+            sa.Column("delays", sa.Integer, nullable=False),
+            sa.Column("escalations", sa.Integer, nullable=False),
+            sa.Column("version", sa.Integer, nullable=False),
+            sa.Index(f"{self.prefix}request_summary_by_reference", "council", "reference",
+                     unique=True),
+        )
+
+    def evolve(self, row: Row | None, env: Envelope) -> Row | None:
+        d, kind = env.data, env.event_type
+        if kind == "Lodged":
+            standard = d.get("standard") or {}
+            return {
+                "request_id": env.request_id, "council": env.council,
+                "reference": env.reference, "status": "open", "category": d["category"],
+                "category_name": standard.get("category_name"), "kind": d.get("kind"),
+                "channel": d.get("channel"), "team": d["team"], "officer": None,
+                "urgent": bool(d["urgent"]),
+                "level": (standard.get("escalation_roles") or [""])[0],
+                "lodged_at": env.occurred_at, "acknowledged_at": None,
+                "acknowledge_by": d.get("acknowledge_by"), "complete_by": d.get("complete_by"),
+                "closed_at": None, "outcome": None, "notes": 0, "delays": 0, "escalations": 0,
+            }
+        assert row is not None
+        new = dict(row)
+        if kind == "Acknowledged":
+            new["acknowledged_at"] = env.occurred_at
+        elif kind == "Assigned":
+            new.update(team=d["team"], officer=d.get("officer"))
+        elif kind == "NoteAdded":
+            new["notes"] += 1
+        elif kind == "Delayed":
+            new.update(complete_by=d.get("complete_by"), delays=new["delays"] + 1)
+        elif kind == "Escalated":
+            new.update(level=d["level"], escalations=new["escalations"] + 1)
+        elif kind == "Closed":
+            new.update(status="closed", closed_at=env.occurred_at, outcome=d["outcome"])
+        return new
+
+
+def by_reference(conn: sa.Connection, model: RequestSummary, council: str, reference: str) -> dict[str, Any] | None:
+    t = model.table
+    q = sa.select(t).where(t.c.council == council, t.c.reference == reference)
+    row = conn.execute(q).first()
+    return None if row is None else dict(row._mapping)

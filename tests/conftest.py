@@ -1,0 +1,102 @@
+"""Shared fixtures: a fake clock, runtimes on SQLite and on the real PostgreSQL server.
+
+The PostgreSQL and Kafka servers come from the test command (`CRM_TEST_DATABASE_URL`,
+`CRM_TEST_KAFKA_BOOTSTRAP`); when those are unset the fixtures start the project's own servers
+(`infra.services`), so these tests run against real servers, never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+from zoneinfo import ZoneInfo
+
+import psycopg2
+import pytest
+
+from infra.runtime import Runtime
+from infra.settings import PROJECT_ROOT, Settings
+from tests.fakes import FakeClock
+
+SYDNEY = ZoneInfo("Australia/Sydney")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # Monday 2 March 2026, 10:00 in Sydney: a plain business day.
+    return FakeClock(datetime(2026, 3, 2, 10, 0, tzinfo=SYDNEY))
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    url = os.environ.get("CRM_TEST_DATABASE_URL")
+    if url:
+        return url
+    from infra import services
+
+    return services.postgres_up()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    bootstrap = os.environ.get("CRM_TEST_KAFKA_BOOTSTRAP")
+    if bootstrap:
+        return bootstrap
+    from infra import services
+
+    return services.kafka_up()
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunparse(urlparse(url)._replace(path=f"/{name}"))
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh, empty database on the real server, dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = psycopg2.connect(pg_server_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(pg_server_url, name)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def make_settings(data_dir: Path, database_url: str | None = None) -> Settings:
+    return Settings(
+        data_dir=data_dir, database_url=database_url, kafka_bootstrap=None,
+        config_dir=PROJECT_ROOT / "config",
+    )
+
+
+@pytest.fixture
+def sqlite_runtime(tmp_path: Path, clock: FakeClock) -> Iterator[Runtime]:
+    rt = Runtime(make_settings(tmp_path / "data"), clock=clock)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def pg_runtime(tmp_path: Path, pg_url: str, clock: FakeClock) -> Iterator[Runtime]:
+    rt = Runtime(make_settings(tmp_path / "data", pg_url), clock=clock)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_runtime(request: pytest.FixtureRequest) -> Runtime:
+    """The same contract suite, on the embedded store and on the real PostgreSQL."""
+    name = "sqlite_runtime" if request.param == "sqlite" else "pg_runtime"
+    if request.param == "postgres":
+        request.applymarker(pytest.mark.postgres)
+    runtime: Runtime = request.getfixturevalue(name)
+    return runtime
