@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from domain.calendar import CalendarSpec
+from domain.calendar import BusinessCalendar, CalendarSpec
 from domain.council import (
     AcknowledgementRule,
     AnonymousPolicy,
@@ -25,6 +25,7 @@ from domain.values import Channel, parse_enum
 
 T = TypeVar("T")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CALENDAR_FIELDS = ("workdays", "subdivision", "country", "extra_holidays", "removed_holidays")
 REQUIRED_OUTCOMES = ("completed", "referred", "no-action", "duplicate", "withdrawn")
 
 
@@ -35,12 +36,13 @@ class ConfigError(ValueError):
 class _Reader:
     """Reads typed fields out of one file's parsed TOML, naming the field on any error."""
 
-    def __init__(self, path: Path, data: Mapping[str, Any]) -> None:
+    def __init__(self, path: Path, data: Mapping[str, Any], prefix: str = "") -> None:
         self.path = path
         self.data = data
+        self.prefix = prefix
 
     def fail(self, field: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {field}: {message}")
+        return ConfigError(f"{self.path}: {self.prefix}{field}: {message}")
 
     def get(self, field: str, kind: type[T] | tuple[type, ...], default: Any = ...) -> Any:
         node: Any = self.data
@@ -50,15 +52,23 @@ class _Reader:
                     raise self.fail(field, "is required")
                 return default
             node = node[part]
-        if not isinstance(node, kind) or (isinstance(node, bool) and kind in (int, float)):
-            raise self.fail(field, f"must be {getattr(kind, '__name__', kind)}, got {node!r}")
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(node, kinds) or (isinstance(node, bool) and bool not in kinds):
+            names = " or ".join(k.__name__ for k in kinds)
+            raise self.fail(field, f"must be {names}, got {node!r}")
         return node
 
     def convert(self, field: str, value: Any, fn: Callable[[Any], T]) -> T:
         try:
             return fn(value)
-        except (ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise self.fail(field, str(e).strip("'\"")) from None
+
+
+def _weekday(text: str) -> int:
+    if text not in WEEKDAYS:
+        raise ValueError(f"unknown weekday {text!r} (use {', '.join(WEEKDAYS)})")
+    return WEEKDAYS.index(text)
 
 
 def _clock_time(text: str) -> time:
@@ -76,7 +86,7 @@ def _calendar(r: _Reader) -> CalendarSpec:
     if closes <= opens:
         raise r.fail("calendar.closes", "must be after calendar.opens")
     days = r.get("calendar.workdays", list, ["mon", "tue", "wed", "thu", "fri"])
-    workdays = tuple(r.convert("calendar.workdays", d, WEEKDAYS.index) for d in days)
+    workdays = tuple(r.convert("calendar.workdays", d, _weekday) for d in days)
     extra = r.get("calendar.extra_holidays", list, [])
     for i, item in enumerate(extra):
         if not isinstance(item, Mapping) or not isinstance(item.get("date"), date):
@@ -84,16 +94,25 @@ def _calendar(r: _Reader) -> CalendarSpec:
     removed = r.get("calendar.removed_holidays", list, [])
     if not all(isinstance(d, date) for d in removed):
         raise r.fail("calendar.removed_holidays", "must be a list of dates")
-    return CalendarSpec(
-        timezone=tz,
-        opens=opens,
-        closes=closes,
-        workdays=tuple(sorted(workdays)),
-        country=r.get("calendar.country", str, "AU"),
-        subdivision=r.get("calendar.subdivision", str, None),
-        extra_holidays=tuple((i["date"], str(i.get("name", "local holiday"))) for i in extra),
-        removed_holidays=tuple(removed),
-    )
+    try:
+        spec = CalendarSpec(
+            timezone=tz,
+            opens=opens,
+            closes=closes,
+            workdays=tuple(sorted(workdays)),
+            country=r.get("calendar.country", str, "AU"),
+            subdivision=r.get("calendar.subdivision", str, None),
+            extra_holidays=tuple((i["date"], str(i.get("name", "local holiday"))) for i in extra),
+            removed_holidays=tuple(removed),
+        )
+        # Building the calendar checks country and subdivision against the holidays package now,
+        # not at the first lodgement.
+        BusinessCalendar(spec).is_business_day(date(2000, 1, 3))
+    except (ValueError, NotImplementedError, KeyError) as e:
+        message = str(e).strip("'\"")
+        field = next((k for k in CALENDAR_FIELDS if k in message), "")
+        raise r.fail(f"calendar.{field}".rstrip("."), message) from None
+    return spec
 
 
 def _named_table(r: _Reader, field: str) -> dict[str, str]:
@@ -109,11 +128,11 @@ def _named_table(r: _Reader, field: str) -> dict[str, str]:
 def _categories(r: _Reader, teams: Mapping[str, Team]) -> dict[str, Category]:
     out: dict[str, Category] = {}
     for i, item in enumerate(r.get("categories", list)):
-        sub = _Reader(r.path, item if isinstance(item, Mapping) else {})
         where = f"categories[{i}]"
+        sub = _Reader(r.path, item if isinstance(item, Mapping) else {}, prefix=f"{where}.")
         code = sub.get("code", str, None)
         if not code:
-            raise r.fail(f"{where}.code", "is required")
+            raise sub.fail("code", "is required")
         team = sub.get("team", str, None)
         if team not in teams:
             raise r.fail(f"{where}.team", f"unknown team {team!r} (teams: {', '.join(teams)})")
@@ -123,10 +142,8 @@ def _categories(r: _Reader, teams: Mapping[str, Team]) -> dict[str, Category]:
             code=code,
             name=sub.get("name", str, None) or code,
             team=team,
-            complete_days=_days(r, f"{where}.complete_days", sub.get("complete_days", int, None)),
-            acknowledge_days=_days(
-                r, f"{where}.acknowledge_days", sub.get("acknowledge_days", int, None)
-            ),
+            complete_days=_days(sub, "complete_days", sub.get("complete_days", int, None)),
+            acknowledge_days=_days(sub, "acknowledge_days", sub.get("acknowledge_days", int, None)),
             urgent=sub.get("urgent", bool, False),
             progress_notice_days=sub.get("progress_notice_days", int, None),
             at_risk_share=sub.get("at_risk_share", (int, float), None),
@@ -145,10 +162,10 @@ def _days(r: _Reader, field: str, value: int | None) -> int | None:
 def _escalation(r: _Reader) -> tuple[EscalationStep, ...]:
     steps = []
     for i, item in enumerate(r.get("escalation", list)):
-        sub = _Reader(r.path, item if isinstance(item, Mapping) else {})
+        sub = _Reader(r.path, item if isinstance(item, Mapping) else {}, prefix=f"escalation[{i}].")
         role = sub.get("role", str, None)
         if not role:
-            raise r.fail(f"escalation[{i}].role", "is required")
+            raise sub.fail("role", "is required")
         after = sub.get("after_breach_days", (int, float), 0)
         if steps and after < steps[-1].after_breach_days:
             raise r.fail(f"escalation[{i}].after_breach_days", "must not decrease up the chain")
@@ -161,13 +178,14 @@ def _escalation(r: _Reader) -> tuple[EscalationStep, ...]:
 
 
 def _acknowledgement(r: _Reader) -> AcknowledgementRule:
-    by_channel = {
-        r.convert(f"acknowledgement.by_channel.{k}", k, lambda c: parse_enum(Channel, c, "channel")):
-        v
-        for k, v in r.get("acknowledgement.by_channel", dict, {}).items()
-    }
+    by_channel = {}
+    for key in r.get("acknowledgement.by_channel", dict, {}):
+        field = f"acknowledgement.by_channel.{key}"
+        channel = r.convert(field, key, lambda c: parse_enum(Channel, c, "channel"))
+        by_channel[channel] = _days(r, field, r.get(field, int))
+    default = r.get("acknowledgement.default_days", int, None)
     return AcknowledgementRule(
-        default_days=r.get("acknowledgement.default_days", int, None), by_channel=by_channel
+        default_days=_days(r, "acknowledgement.default_days", default), by_channel=by_channel
     )
 
 
@@ -192,7 +210,8 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
     chain = _escalation(r)
     roles = tuple(s.role for s in chain)
     anonymous = r.convert(
-        "policy.anonymous", r.get("policy.anonymous", str), AnonymousPolicy
+        "policy.anonymous", r.get("policy.anonymous", str),
+        lambda v: parse_enum(AnonymousPolicy, v, "anonymous policy"),
     )
     refused = frozenset(
         r.convert("policy.refused_channels", c, lambda v: parse_enum(Channel, v, "channel"))
@@ -218,7 +237,9 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
         discretionary_role=_role(r, "policy.discretionary_role", roles),
         urgent_role=_role(r, "policy.urgent_role", roles),
         description_max_chars=r.get("policy.description_max_chars", int, 2000),
-        kpi_targets={k: float(v) for k, v in r.get("kpi_targets", dict, {}).items()},
+        kpi_targets={
+            k: float(r.get(f"kpi_targets.{k}", (int, float))) for k in r.get("kpi_targets", dict, {})
+        },
         officer_roles=dict(r.get("officers", dict, {})),
         source=r.get("source", str, ""),
     )
