@@ -5,12 +5,14 @@ from __future__ import annotations
 from projections.audit_record import AuditRecord
 from projections.base import ReadModel
 from projections.request_summary import RequestSummary
+from projections.sla import Sla
 from projections.work_queue import WorkQueue
 
 READ_MODELS: dict[str, type[ReadModel]] = {
     "work_queue": WorkQueue,
     "request_summary": RequestSummary,
     "audit_record": AuditRecord,
+    "sla": Sla,
 }
 
 

@@ -1,0 +1,212 @@
+"""SLA view: per request, the due instants its events recorded, pauses, level and outcome.
+
+The projection never reads the wall clock. Everything relative to "now" (on track, at risk,
+breached, time remaining) is computed by the queries against an explicit instant. Derived
+instants (at-risk threshold, next escalation due, progress-notice due, a due instant shifted by
+a customer pause) are computed with the business calendar recorded in the `Lodged` event's
+standard, never today's configuration — so a rebuild after a configuration change gives the
+same answers.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+
+from domain.calendar import BusinessCalendar, CalendarSpec
+from projections.base import Row, RowPerRequest, UtcDateTime
+from projections.envelope import Envelope
+
+
+@lru_cache(maxsize=64)
+def _calendar_of(spec_json: str) -> BusinessCalendar:
+    return BusinessCalendar(CalendarSpec.from_dict(json.loads(spec_json)))
+
+
+def calendar_of(standard: dict[str, Any]) -> BusinessCalendar | None:
+    spec = standard.get("calendar")
+    return None if not spec else _calendar_of(json.dumps(spec, sort_keys=True))
+
+
+def _instant(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+def day_length(cal: BusinessCalendar) -> timedelta:
+    spec = cal.spec
+    return datetime.combine(datetime.min, spec.closes) - datetime.combine(datetime.min, spec.opens)
+
+
+class Sla(RowPerRequest):
+    name = "sla"
+
+    def define(self, metadata: sa.MetaData) -> None:
+        p = self.prefix
+        self.table = sa.Table(
+            f"{p}sla",
+            metadata,
+            sa.Column("request_id", sa.String(36), primary_key=True),
+            sa.Column("council", sa.String(64), nullable=False),
+            sa.Column("reference", sa.String(64), nullable=False),
+            sa.Column("category", sa.String(200), nullable=False),
+            sa.Column("category_name", sa.String(200), nullable=False),
+            sa.Column("team", sa.String(64), nullable=False),
+            sa.Column("officer", sa.String(128)),
+            sa.Column("channel", sa.String(32)),
+            sa.Column("kind", sa.String(32)),
+            sa.Column("urgent", sa.Boolean, nullable=False),
+            sa.Column("discretionary", sa.Boolean, nullable=False),
+            sa.Column("imported", sa.Boolean, nullable=False),
+            sa.Column("open", sa.Boolean, nullable=False),
+            sa.Column("level", sa.String(64), nullable=False),
+            sa.Column("escalations", sa.Integer, nullable=False),
+            sa.Column("lodged_by", sa.String(128), nullable=False),
+            sa.Column("lodged_at", UtcDateTime, nullable=False),
+            sa.Column("acknowledge_by", UtcDateTime),
+            sa.Column("acknowledged_at", UtcDateTime),
+            sa.Column("complete_by", UtcDateTime),
+            sa.Column("at_risk_from", UtcDateTime),
+            sa.Column("paused_at", UtcDateTime),
+            sa.Column("next_level", sa.String(64)),
+            sa.Column("next_level_due", UtcDateTime),
+            sa.Column("progress_notice_due", UtcDateTime),
+            sa.Column("progress_notice_sent", sa.Boolean, nullable=False),
+            sa.Column("touched", sa.Boolean, nullable=False),
+            sa.Column("closed_at", UtcDateTime),
+            sa.Column("outcome", sa.String(64)),
+            sa.Column("business_days_to_complete", sa.Float),
+            sa.Column("standard", sa.Text, nullable=False),
+            sa.Column("version", sa.Integer, nullable=False),
+            sa.Index(f"{p}sla_breach", "council", "open", "complete_by"),
+            sa.Index(f"{p}sla_at_risk", "council", "open", "at_risk_from"),
+            sa.Index(f"{p}sla_escalation_due", "open", "next_level_due"),
+            sa.Index(f"{p}sla_notice_due", "open", "progress_notice_due"),
+            sa.Index(f"{p}sla_lodged", "council", "lodged_at"),
+            sa.Index(f"{p}sla_closed", "council", "closed_at"),
+        )
+
+    def evolve(self, row: Row | None, env: Envelope) -> Row | None:
+        if env.event_type == "Lodged":
+            return _schedule(_lodged(env))
+        assert row is not None
+        new = dict(row)
+        _resume_if_paused(new, env)
+        _apply(new, env)
+        return _schedule(new)
+
+
+def _lodged(env: Envelope) -> Row:
+    d = env.data
+    standard = d.get("standard") or {}
+    roles = standard.get("escalation_roles") or [""]
+    return {
+        "request_id": env.request_id, "council": env.council, "reference": env.reference,
+        "category": d["category"], "category_name": standard.get("category_name") or d["category"],
+        "team": d["team"], "officer": None, "channel": d.get("channel"), "kind": d.get("kind"),
+        "urgent": bool(d.get("urgent")), "discretionary": bool(d.get("discretionary")),
+        "imported": bool(d.get("imported")), "open": True, "level": roles[0], "escalations": 0,
+        "lodged_by": env.actor["id"], "lodged_at": env.occurred,
+        "acknowledge_by": _instant(d.get("acknowledge_by")), "acknowledged_at": None,
+        "complete_by": _instant(d.get("complete_by")), "at_risk_from": None, "paused_at": None,
+        "next_level": None, "next_level_due": None, "progress_notice_due": None,
+        "progress_notice_sent": False, "touched": False, "closed_at": None, "outcome": None,
+        "business_days_to_complete": None,
+        "standard": json.dumps(standard, sort_keys=True),
+    }
+
+
+def _resume_if_paused(row: Row, env: Envelope) -> None:
+    """The next action after an 'awaiting the customer' delay restarts the completion clock,
+    keeping the business time that was left when it stopped."""
+    paused_at = _instant(row["paused_at"])
+    if paused_at is None or env.event_type == "Delayed":
+        return
+    row["paused_at"] = None
+    complete_by = _instant(row["complete_by"])
+    cal = calendar_of(json.loads(row["standard"]))
+    if complete_by is None or cal is None:
+        return
+    left = cal.business_time_elapsed(paused_at, complete_by)
+    if left > timedelta(0):
+        row["complete_by"] = cal.add_business_duration(env.occurred, left)
+
+
+def _apply(row: Row, env: Envelope) -> None:
+    d, kind = env.data, env.event_type
+    if kind in ("Assigned", "Delayed", "Escalated"):
+        row["touched"] = True
+    if kind == "Acknowledged":
+        row["acknowledged_at"] = env.occurred
+    elif kind == "Assigned":
+        row.update(team=d["team"], officer=d.get("officer"))
+    elif kind == "Delayed":
+        row["complete_by"] = _instant(d.get("complete_by"))
+        standard = json.loads(row["standard"])
+        if d.get("awaiting_customer") and standard.get("awaiting_customer_pauses"):
+            row["paused_at"] = env.occurred
+    elif kind == "Escalated":
+        row.update(level=d["level"], escalations=row["escalations"] + 1)
+    elif kind == "NoticeSent" and d.get("notice") == "progress":
+        row["progress_notice_sent"] = True
+    elif kind == "Closed":
+        row.update(open=False, closed_at=env.occurred, outcome=d["outcome"])
+        cal = calendar_of(json.loads(row["standard"]))
+        if cal is not None:
+            lodged = _instant(row["lodged_at"])
+            assert lodged is not None
+            row["business_days_to_complete"] = cal.business_days_elapsed(lodged, env.occurred)
+
+
+def _schedule(row: Row) -> Row:
+    """Derived instants: at-risk threshold, next escalation and its due instant, progress notice."""
+    standard = json.loads(row["standard"])
+    cal = calendar_of(standard)
+    lodged, complete_by = _instant(row["lodged_at"]), _instant(row["complete_by"])
+    assert lodged is not None
+    row["at_risk_from"] = row["next_level"] = row["next_level_due"] = None
+    row["progress_notice_due"] = None
+    if cal is None or not row["open"] or row["imported"]:
+        return row
+    share = float(standard.get("at_risk_share") or 0.8)
+    if complete_by is not None:
+        total = cal.business_time_elapsed(lodged, complete_by)
+        if total > timedelta(0):
+            row["at_risk_from"] = cal.add_business_duration(lodged, total * share)
+    days = standard.get("progress_notice_days")
+    if days and not row["progress_notice_sent"]:
+        row["progress_notice_due"] = cal.add_business_duration(lodged, day_length(cal) * days)
+    if row["paused_at"] is None:
+        row["next_level"], row["next_level_due"] = next_escalation(row, standard, cal)
+    return row
+
+
+def next_escalation(
+    row: Row, standard: dict[str, Any], cal: BusinessCalendar
+) -> tuple[str | None, datetime | None]:
+    """The level the request is due to reach next, and when; (None, None) if none is due.
+
+    Urgent requests go to the urgent role at lodgement; a discretionary request goes straight
+    to its role (the Director) when its agreed date is missed; otherwise each level above the
+    current one falls due its configured business days after the completion breach."""
+    roles: list[str] = list(standard.get("escalation_roles") or [])
+    if row["level"] not in roles:
+        return None, None
+    current = roles.index(row["level"])
+    urgent_role = standard.get("urgent_role")
+    if row["urgent"] and urgent_role in roles and current < roles.index(urgent_role):
+        return urgent_role, _instant(row["lodged_at"])
+    complete_by = _instant(row["complete_by"])
+    if complete_by is None or current + 1 >= len(roles):
+        return None, None
+    target = current + 1
+    discretionary_role = standard.get("discretionary_role")
+    if row["discretionary"] and discretionary_role in roles:
+        target = max(target, roles.index(discretionary_role))
+    after = list(standard.get("escalation_after_days") or [0.0] * len(roles))
+    return roles[target], cal.add_business_duration(complete_by, day_length(cal) * after[target])
