@@ -6,8 +6,10 @@ anything is written; a concurrent change surfaces as `ConcurrencyConflict`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from uuid import UUID
 
 from commands.ports import Ports
@@ -145,3 +147,19 @@ def close_request(cmd: CloseRequest, ports: Ports) -> Result:
         occurred_at=ports.now(), actor=cmd.actor,
     )
     return _saved(ports, request)
+
+
+HANDLERS: dict[type[Any], Callable[[Any, Ports], Result]] = {
+    LodgeRequest: lodge_request,
+    AcknowledgeRequest: acknowledge_request,
+    AssignRequest: assign_request,
+    AddNote: add_note,
+    DelayRequest: delay_request,
+    EscalateRequest: escalate_request,
+    CloseRequest: close_request,
+}
+
+
+def handle(cmd: Any, ports: Ports) -> Result:
+    """Runs the one handler of this command."""
+    return HANDLERS[type(cmd)](cmd, ports)

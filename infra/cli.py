@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from commands.errors import ConcurrencyConflict, RequestNotFound
 from domain.errors import DomainError
-from infra import cli_requests, cli_streaming
+from infra import cli_demo, cli_requests, cli_streaming
 from infra.config import ConfigError
 from infra.logs import configure
 from infra.settings import SettingsError
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     cli_requests.register(sub)
     cli_streaming.register(sub)
+    cli_demo.register(sub)
     return parser
 
 

@@ -68,13 +68,8 @@ def _default_contact(args: argparse.Namespace) -> ContactMethod:
 
 def _request_command(args: argparse.Namespace, kind: type[Any], **fields: Any) -> None:
     c = council(args)
-    handler = getattr(cmds, _snake(kind.__name__))
     cmd = kind(council=c.id, reference=args.ref.strip().upper(), actor=actor(args, c), **fields)
-    _result(args, handler(cmd, runtime(args).ports))
-
-
-def _snake(name: str) -> str:
-    return "".join("_" + ch.lower() if ch.isupper() else ch for ch in name).lstrip("_")
+    _result(args, cmds.handle(cmd, runtime(args).ports))
 
 
 def _load(args: argparse.Namespace) -> ServiceRequest:
