@@ -10,10 +10,12 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from commands.errors import ConcurrencyConflict, RequestNotFound
 from domain.errors import DomainError
-from infra import cli_demo, cli_requests, cli_streaming
+from infra import cli_demo, cli_kafka, cli_requests, cli_streaming
+from infra import cli_sla
 from infra.config import ConfigError
 from infra.logs import configure
 from infra.settings import SettingsError
@@ -31,8 +33,15 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr, like every other error (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"crm: {self.prog.removeprefix('crm ')}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="crm", description="councilcrm: take, work and prove every service request."
     )
     parser.add_argument(
@@ -48,9 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the role the officer acts in (env CRM_ROLE; default from the council's officers "
         "table, else 'officer')",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser
+    )
     cli_requests.register(sub)
     cli_streaming.register(sub)
+    cli_sla.register(sub)
+    cli_kafka.register(sub)
     cli_demo.register(sub)
     return parser
 

@@ -41,7 +41,8 @@ def _result(args: argparse.Namespace, result: cmds.Result) -> None:
 def run_lodge(args: argparse.Namespace) -> None:
     c = council(args)
     customer = Customer(
-        name=args.name, address=args.customer_address, phone=args.phone, email=args.email,
+        name=args.name, address=args.customer_address or args.address, phone=args.phone,
+        email=args.email,
         preferred_contact=args.contact or _default_contact(args),
     )
     location = (

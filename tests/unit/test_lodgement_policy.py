@@ -1,0 +1,177 @@
+"""The council's lodgement policy: which intakes it accepts, and what it records for them."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from typing import Any
+
+import pytest
+
+from domain.council import AnonymousPolicy, Council
+from domain.errors import InvalidCommand, LodgementRefused
+from domain.lodgement import Intake, lodgement_fields
+from domain.values import Channel, Customer
+from infra.config import load_council
+from infra.settings import PROJECT_ROOT
+from tests.fakes import FakeClock
+
+REFERENCE = "UL-2026-000001"
+ANN = Customer(name="Ann Lee", phone="0400 000 000")
+
+
+@pytest.fixture
+def upper_lachlan() -> Council:
+    return load_council(PROJECT_ROOT / "config", "upper-lachlan")
+
+
+@pytest.fixture
+def accepting_anonymous(upper_lachlan: Council) -> Council:
+    """A council like Upper Lachlan that actions anonymous requests, flagged."""
+    return dataclasses.replace(upper_lachlan, anonymous=AnonymousPolicy.ACCEPT_FLAGGED)
+
+
+def an_intake(**overrides: Any) -> Intake:
+    fields: dict[str, Any] = {
+        "category": "pothole",
+        "channel": Channel.PHONE,
+        "description": "Deep pothole outside 12 Spring St",
+        "customer": ANN,
+    }
+    fields.update(overrides)
+    return Intake(**fields)
+
+
+def test_upper_lachlan_accepts_an_identified_phone_request(
+    upper_lachlan: Council, clock: FakeClock
+) -> None:
+    fields = lodgement_fields(upper_lachlan, an_intake(), REFERENCE, clock())
+
+    assert fields["council"] == "upper-lachlan"
+    assert fields["reference"] == REFERENCE
+    assert fields["customer"] == ANN
+    assert fields["resolution_not_guaranteed"] is False
+
+
+def test_upper_lachlan_refuses_a_request_made_through_social_media(
+    upper_lachlan: Council, clock: FakeClock
+) -> None:
+    with pytest.raises(LodgementRefused, match="social-media"):
+        lodgement_fields(upper_lachlan, an_intake(channel=Channel.SOCIAL_MEDIA), REFERENCE, clock())
+
+
+@pytest.mark.parametrize(
+    "customer", [None, Customer()], ids=["no-customer", "customer-with-no-details"]
+)
+def test_upper_lachlan_refuses_an_anonymous_request(
+    upper_lachlan: Council, clock: FakeClock, customer: Customer | None
+) -> None:
+    with pytest.raises(LodgementRefused, match="anonymous"):
+        lodgement_fields(upper_lachlan, an_intake(customer=customer), REFERENCE, clock())
+
+
+@pytest.mark.parametrize(
+    "customer", [None, Customer()], ids=["no-customer", "customer-with-no-details"]
+)
+def test_a_council_accepting_anonymous_requests_records_that_resolution_is_not_guaranteed(
+    accepting_anonymous: Council, clock: FakeClock, customer: Customer | None
+) -> None:
+    fields = lodgement_fields(accepting_anonymous, an_intake(customer=customer), REFERENCE, clock())
+
+    assert fields["resolution_not_guaranteed"] is True
+
+
+def test_a_council_accepting_anonymous_requests_does_not_flag_an_identified_customer(
+    accepting_anonymous: Council, clock: FakeClock
+) -> None:
+    fields = lodgement_fields(accepting_anonymous, an_intake(), REFERENCE, clock())
+
+    assert fields["resolution_not_guaranteed"] is False
+
+
+def test_a_council_accepting_anonymous_requests_still_refuses_its_refused_channels(
+    accepting_anonymous: Council, clock: FakeClock
+) -> None:
+    intake = an_intake(customer=None, channel=Channel.SOCIAL_MEDIA)
+
+    with pytest.raises(LodgementRefused):
+        lodgement_fields(accepting_anonymous, intake, REFERENCE, clock())
+
+
+def test_a_category_the_council_does_not_have_is_refused(
+    upper_lachlan: Council, clock: FakeClock
+) -> None:
+    with pytest.raises(InvalidCommand, match="unknown category 'graffiti'"):
+        lodgement_fields(upper_lachlan, an_intake(category="graffiti"), REFERENCE, clock())
+
+
+def test_a_description_longer_than_the_council_keeps_is_refused(
+    upper_lachlan: Council, clock: FakeClock
+) -> None:
+    too_long = "x" * (upper_lachlan.description_max_chars + 1)
+
+    with pytest.raises(InvalidCommand, match="characters"):
+        lodgement_fields(upper_lachlan, an_intake(description=too_long), REFERENCE, clock())
+
+
+def test_a_description_of_exactly_the_maximum_length_is_accepted(
+    upper_lachlan: Council, clock: FakeClock
+) -> None:
+    longest = "x" * upper_lachlan.description_max_chars
+
+    fields = lodgement_fields(upper_lachlan, an_intake(description=longest), REFERENCE, clock())
+
+    assert fields["description"] == longest
+
+
+def test_a_blank_description_is_refused(upper_lachlan: Council, clock: FakeClock) -> None:
+    with pytest.raises(InvalidCommand, match="description"):
+        lodgement_fields(upper_lachlan, an_intake(description="   "), REFERENCE, clock())
+
+
+def test_the_description_is_recorded_trimmed(upper_lachlan: Council, clock: FakeClock) -> None:
+    fields = lodgement_fields(
+        upper_lachlan, an_intake(description="  Hole in road \n"), REFERENCE, clock()
+    )
+
+    assert fields["description"] == "Hole in road"
+
+
+def test_a_tree_over_the_road_is_recorded_urgent(upper_lachlan: Council, clock: FakeClock) -> None:
+    fields = lodgement_fields(
+        upper_lachlan, an_intake(category="tree-over-road"), REFERENCE, clock()
+    )
+
+    assert fields["urgent"] is True
+    assert fields["standard"].urgent is True
+    assert fields["team"] == "roads"
+
+
+def test_a_pothole_is_not_recorded_urgent_unless_the_officer_says_so(
+    upper_lachlan: Council, clock: FakeClock
+) -> None:
+    plain = lodgement_fields(upper_lachlan, an_intake(), REFERENCE, clock())
+    marked = lodgement_fields(upper_lachlan, an_intake(urgent=True), REFERENCE, clock())
+
+    assert plain["urgent"] is False
+    assert marked["urgent"] is True
+
+
+@pytest.mark.parametrize("code", ["pothole", "barking-dog", "missed-bin", "leaking-water-meter"])
+def test_the_request_is_routed_to_the_team_its_category_names(
+    upper_lachlan: Council, clock: FakeClock, code: str
+) -> None:
+    fields = lodgement_fields(upper_lachlan, an_intake(category=code), REFERENCE, clock())
+
+    assert fields["team"] == upper_lachlan.categories[code].team
+    assert fields["standard"].team == fields["team"]
+    assert fields["category"] == code
+
+
+def test_an_agreed_completion_date_already_past_is_refused(
+    upper_lachlan: Council, clock: FakeClock
+) -> None:
+    past = date(2026, 3, 1)  # the day before the clock's Monday 2 March
+
+    with pytest.raises(InvalidCommand, match="agreed completion"):
+        lodgement_fields(upper_lachlan, an_intake(agreed_completion=past), REFERENCE, clock())
