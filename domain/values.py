@@ -54,6 +54,16 @@ class ContactMethod(Enum):
     NONE = "none"
 
 
+class NoticeKind(Enum):
+    """What a notice to the customer tells them (seed 002: acknowledgement, the 15-working-day
+    progress notice, a delay with its new time frame, the outcome)."""
+
+    ACKNOWLEDGEMENT = "acknowledgement"
+    PROGRESS = "progress"
+    DELAY = "delay"
+    CLOSURE = "closure"
+
+
 class Status(Enum):
     OPEN = "open"
     CLOSED = "closed"

@@ -18,11 +18,14 @@ from domain.values import (
     Customer,
     Location,
     NoteKind,
+    NoticeKind,
     RequestKind,
     Status,
 )
 
-ENUMS: tuple[type[Enum], ...] = (Channel, RequestKind, NoteKind, ContactMethod, Status)
+ENUMS: tuple[type[Enum], ...] = (
+    Channel, RequestKind, NoteKind, ContactMethod, Status, NoticeKind,
+)
 DATACLASSES: tuple[type[Any], ...] = (Actor, Customer, Location, ServiceStandard, CalendarSpec)
 
 

@@ -77,6 +77,7 @@ class Sla(RowPerRequest):
             sa.Column("next_level_due", UtcDateTime),
             sa.Column("progress_notice_due", UtcDateTime),
             sa.Column("progress_notice_sent", sa.Boolean, nullable=False),
+            sa.Column("contact", sa.String(16)),
             sa.Column("touched", sa.Boolean, nullable=False),
             sa.Column("closed_at", UtcDateTime),
             sa.Column("outcome", sa.String(64)),
@@ -115,17 +116,26 @@ def _lodged(env: Envelope) -> Row:
         "acknowledge_by": _instant(d.get("acknowledge_by")), "acknowledged_at": None,
         "complete_by": _instant(d.get("complete_by")), "at_risk_from": None, "paused_at": None,
         "next_level": None, "next_level_due": None, "progress_notice_due": None,
-        "progress_notice_sent": False, "touched": False, "closed_at": None, "outcome": None,
-        "business_days_to_complete": None,
+        "progress_notice_sent": False, "contact": _contact(d.get("customer")), "touched": False,
+        "closed_at": None, "outcome": None, "business_days_to_complete": None,
         "standard": json.dumps(standard, sort_keys=True),
     }
 
 
+def _contact(customer: Any) -> str | None:
+    """The customer's preferred contact method; None when there is no way to reach them."""
+    method = (customer or {}).get("preferred_contact")
+    return None if method in (None, "none") else str(method)
+
+
 def _resume_if_paused(row: Row, env: Envelope) -> None:
     """The next action after an 'awaiting the customer' delay restarts the completion clock,
-    keeping the business time that was left when it stopped."""
+    keeping the business time that was left when it stopped. A notice the council sends is not
+    such an action, nor is another delay awaiting the customer (the clock stays stopped)."""
     paused_at = _instant(row["paused_at"])
-    if paused_at is None or env.event_type == "Delayed":
+    if paused_at is None or env.event_type == "NoticeSent":
+        return
+    if env.event_type == "Delayed" and env.data.get("awaiting_customer"):
         return
     row["paused_at"] = None
     complete_by = _instant(row["complete_by"])
@@ -146,8 +156,11 @@ def _apply(row: Row, env: Envelope) -> None:
     elif kind == "Assigned":
         row.update(team=d["team"], officer=d.get("officer"))
     elif kind == "Delayed":
-        row["complete_by"] = _instant(d.get("complete_by"))
         standard = json.loads(row["standard"])
+        # When a delay does not move the due instant, the event repeats the aggregate's, which
+        # knows nothing of customer pauses: keep this row's, which does.
+        if standard.get("delay_moves_due", True):
+            row["complete_by"] = _instant(d.get("complete_by"))
         if d.get("awaiting_customer") and standard.get("awaiting_customer_pauses"):
             row["paused_at"] = env.occurred
     elif kind == "Escalated":
@@ -179,7 +192,7 @@ def _schedule(row: Row) -> Row:
         if total > timedelta(0):
             row["at_risk_from"] = cal.add_business_duration(lodged, total * share)
     days = standard.get("progress_notice_days")
-    if days and not row["progress_notice_sent"]:
+    if days and not row["progress_notice_sent"] and row["contact"]:
         row["progress_notice_due"] = cal.add_business_duration(lodged, day_length(cal) * days)
     if row["paused_at"] is None:
         row["next_level"], row["next_level_due"] = next_escalation(row, standard, cal)
@@ -204,9 +217,12 @@ def next_escalation(
     complete_by = _instant(row["complete_by"])
     if complete_by is None or current + 1 >= len(roles):
         return None, None
-    target = current + 1
     discretionary_role = standard.get("discretionary_role")
-    if row["discretionary"] and discretionary_role in roles:
-        target = max(target, roles.index(discretionary_role))
+    if (
+        row["discretionary"] and discretionary_role in roles
+        and current < roles.index(discretionary_role)
+    ):
+        return discretionary_role, complete_by
+    target = current + 1
     after = list(standard.get("escalation_after_days") or [0.0] * len(roles))
     return roles[target], cal.add_business_duration(complete_by, day_length(cal) * after[target])

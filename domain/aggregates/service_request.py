@@ -15,6 +15,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.errors import (
     AlreadyAcknowledged,
+    DomainError,
     EscalationRefused,
     InvalidCommand,
     RequestClosed,
@@ -23,12 +24,20 @@ from domain.standards import ServiceStandard, close_of_day
 from domain.values import (
     Actor,
     Channel,
+    ContactMethod,
     Customer,
     Location,
     NoteKind,
+    NoticeKind,
     RequestKind,
     Status,
 )
+
+
+class NoticeRefused(DomainError):
+    """The rules do not allow this notice now: it was issued already, or what it reports has
+    not happened (a closure notice before closure, a progress notice after it)."""
+
 
 REQUEST_NAMESPACE = uuid.UUID("6f0c6b8e-8a52-4c55-9a43-5d1c4b0a7e21")
 
@@ -88,6 +97,7 @@ class ServiceRequest(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.acknowledged_at = self.occurred_at
+            aggregate.acknowledged_version = self.originator_version
 
     class Assigned(Event):
         TOPIC = "councilcrm:ServiceRequest.Assigned"
@@ -120,6 +130,7 @@ class ServiceRequest(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.complete_by = self.complete_by
             aggregate.delay_count += 1
+            aggregate.delays[self.originator_version] = (self.reason, self.until)
 
     class Escalated(Event):
         TOPIC = "councilcrm:ServiceRequest.Escalated"
@@ -139,6 +150,23 @@ class ServiceRequest(Aggregate):
             aggregate.status = Status.CLOSED
             aggregate.closed_at = self.occurred_at
             aggregate.outcome = self.outcome
+            aggregate.closed_version = self.originator_version
+
+    class NoticeSent(Event):
+        """A notice was issued to the customer: this event is the record that it was, and
+        carries everything needed to deliver it (method, recipient, rendered text).
+        `about_version` is the version of the event it reports (the acknowledgement, the
+        delay, the closure); None for the progress notice."""
+
+        TOPIC = "councilcrm:ServiceRequest.NoticeSent"
+        notice: NoticeKind
+        method: ContactMethod
+        recipient: str | None
+        text: str
+        about_version: int | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.notices_sent.add(_notice_key(self.notice, self.about_version))
 
     def _on_lodged(self, event: ServiceRequest.Lodged) -> None:
         self.council = event.council
@@ -159,6 +187,12 @@ class ServiceRequest(Aggregate):
         self.level = self.roles[0] if self.roles else ""
         self.note_count = 0
         self.delay_count = 0
+        self.customer = event.customer
+        self.imported = event.imported
+        self.acknowledged_version: int | None = None
+        self.closed_version: int | None = None
+        self.delays: dict[int, tuple[str, date]] = {}
+        self.notices_sent: set[tuple[str, int | None]] = set()
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -198,6 +232,7 @@ class ServiceRequest(Aggregate):
         _require_aware(occurred_at)
         self._require_open("assign it")
         team = _require_text(team, "the team")
+        officer = (officer or "").strip() or None
         if (team, officer) == (self.team, self.officer):
             raise InvalidCommand(
                 f"request {self.reference} is already assigned to {team}"
@@ -331,3 +366,97 @@ class ServiceRequest(Aggregate):
             occurred_at=occurred_at,
             actor=actor,
         )
+
+    # -- customer notices ------------------------------------------------------------------
+
+    @property
+    def contact_method(self) -> ContactMethod:
+        """How the customer asked to hear back; NONE when they left no way to reach them."""
+        return self.customer.preferred_contact if self.customer else ContactMethod.NONE
+
+    def recipient(self) -> str | None:
+        """The customer's address for their preferred method, if they gave one."""
+        c = self.customer
+        if c is None:
+            return None
+        return {
+            ContactMethod.EMAIL: c.email,
+            ContactMethod.PHONE: c.phone,
+            ContactMethod.SMS: c.phone,
+            ContactMethod.LETTER: c.address,
+        }.get(c.preferred_contact)
+
+    def notice_subject(self, notice: NoticeKind, about_version: int | None = None) -> int | None:
+        """The version of the event a notice of this kind would report (None for progress),
+        or `NoticeRefused`: each notice is issued at most once (a delay notice once per delay),
+        progress and delay notices only while open, a closure notice only after closure."""
+        if notice is NoticeKind.PROGRESS:
+            self._require_open_for_notice(notice)
+            subject = None
+        elif notice is NoticeKind.ACKNOWLEDGEMENT:
+            if self.acknowledged_version is None:
+                raise NoticeRefused(f"request {self.reference} has not been acknowledged")
+            subject = self.acknowledged_version
+        elif notice is NoticeKind.CLOSURE:
+            if self.closed_version is None:
+                raise NoticeRefused(f"request {self.reference} is not closed")
+            subject = self.closed_version
+        else:
+            self._require_open_for_notice(notice)
+            subject = self._delay_version(about_version)
+        if _notice_key(notice, subject) in self.notices_sent:
+            raise NoticeRefused(
+                f"the {notice.value} notice of request {self.reference} was issued already"
+            )
+        return subject
+
+    def delay_details(self, version: int) -> tuple[str, date]:
+        """The reason and the new expected date the delay recorded at `version` gave."""
+        return self.delays[self._delay_version(version)]
+
+    def _require_open_for_notice(self, notice: NoticeKind) -> None:
+        if not self.is_open:
+            raise NoticeRefused(
+                f"request {self.reference} is closed: no {notice.value} notice to send"
+            )
+
+    def _delay_version(self, about_version: int | None) -> int:
+        if not self.delays:
+            raise NoticeRefused(f"request {self.reference} has no delay to report")
+        if about_version is None:
+            return max(self.delays)
+        if about_version not in self.delays:
+            raise NoticeRefused(f"request {self.reference} has no delay at version {about_version}")
+        return about_version
+
+    def send_notice(
+        self,
+        *,
+        notice: NoticeKind,
+        text: str,
+        occurred_at: datetime,
+        actor: Actor,
+        about_version: int | None = None,
+    ) -> bool:
+        """Records the notice as issued, through the customer's preferred method. Returns False,
+        recording nothing, when the customer left no contact method: there is no one to tell."""
+        _require_aware(occurred_at)
+        subject = self.notice_subject(notice, about_version)
+        if self.contact_method is ContactMethod.NONE:
+            return False
+        self.trigger_event(
+            self.NoticeSent,
+            notice=notice,
+            method=self.contact_method,
+            recipient=self.recipient(),
+            text=_require_text(text, "a notice's text"),
+            about_version=subject,
+            occurred_at=occurred_at,
+            actor=actor,
+        )
+        return True
+
+
+def _notice_key(notice: NoticeKind, about_version: int | None) -> tuple[str, int | None]:
+    """What makes a notice unique: its kind, and for a delay notice which delay it reports."""
+    return notice.value, about_version if notice is NoticeKind.DELAY else None

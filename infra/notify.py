@@ -1,0 +1,208 @@
+"""Notice delivery adapters: the outbox table (default) and SMTP.
+
+`OutboxNotifier` writes each issued notice to `notice_outbox` in the write database, once per
+(request id, event version) however often it is handed over. `OutboxSender` drains pending rows
+through a transport per contact method (`SmtpNotifier` for email) and marks each row sent, or
+failed after `max_attempts`; rows of a method without a transport (letters, phone calls) stay
+pending for staff, listed by `crm notices`. See `commands/notices.py` for the consistency
+argument.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from commands.notices import Notice, Notifier
+from domain.values import ContactMethod, NoticeKind
+from projections.base import UtcDateTime, insert_ignoring_duplicates
+
+METADATA = sa.MetaData()
+NOTICE_OUTBOX = sa.Table(
+    "notice_outbox",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(36), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("reference", sa.String(64), nullable=False),
+    sa.Column("notice", sa.String(32), nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("recipient", sa.String(320)),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("issued_at", UtcDateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("sent_at", UtcDateTime),
+    sa.Column("error", sa.Text),
+    sa.UniqueConstraint("request_id", "version", name="notice_outbox_once"),
+    sa.Index("notice_outbox_pending", "status", "method", "id"),
+    sa.Index("notice_outbox_by_reference", "council", "reference"),
+)
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+
+
+class Undeliverable(ValueError):
+    """This transport cannot deliver this notice (wrong method, no recipient): retrying won't
+    help."""
+
+
+class OutboxNotifier:
+    """The default notifier: a row in `notice_outbox`, written once per notice."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        METADATA.create_all(engine)
+
+    def deliver(self, notice: Notice) -> None:
+        row = {
+            "request_id": str(notice.request_id), "version": notice.version,
+            "council": notice.council, "reference": notice.reference,
+            "notice": notice.notice.value, "method": notice.method.value,
+            "recipient": notice.recipient, "text": notice.text, "issued_at": notice.issued_at,
+            "status": PENDING, "attempts": 0,
+        }
+        with self.engine.begin() as conn:
+            insert_ignoring_duplicates(conn, NOTICE_OUTBOX, [row])
+
+
+def list_outbox(
+    engine: sa.Engine, council: str, reference: str | None = None
+) -> list[dict[str, Any]]:
+    """The council's outbox rows (one request's, with `reference`), oldest first."""
+    METADATA.create_all(engine)
+    t = NOTICE_OUTBOX
+    q = sa.select(t).where(t.c.council == council).order_by(t.c.id)
+    if reference:
+        q = q.where(t.c.reference == reference)
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]
+
+
+class SmtpNotifier:
+    """Sends an email notice through an SMTP server (stdlib `smtplib`)."""
+
+    def __init__(
+        self, host: str, port: int, sender: str, timeout: float = 10.0,
+        credentials: tuple[str, str] | None = None, starttls: bool = False,
+    ) -> None:
+        self.host, self.port, self.sender, self.timeout = host, port, sender, timeout
+        self.credentials, self.starttls = credentials, starttls
+
+    def deliver(self, notice: Notice) -> None:
+        if notice.method is not ContactMethod.EMAIL or not notice.recipient:
+            raise Undeliverable(
+                f"notice {notice.reference} v{notice.version}: by {notice.method.value} "
+                f"to {notice.recipient!r} is not an email"
+            )
+        msg = EmailMessage()
+        msg["From"], msg["To"] = self.sender, notice.recipient
+        msg["Subject"] = f"Your request {notice.reference}: {_SUBJECTS[notice.notice]}"
+        msg["Message-ID"] = f"<{notice.request_id}.{notice.version}@councilcrm>"
+        msg.set_content(notice.text)
+        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            if self.starttls:
+                smtp.starttls()
+            if self.credentials:
+                smtp.login(*self.credentials)
+            smtp.send_message(msg)
+
+
+_SUBJECTS = {
+    NoticeKind.ACKNOWLEDGEMENT: "received",
+    NoticeKind.PROGRESS: "progress",
+    NoticeKind.DELAY: "delayed",
+    NoticeKind.CLOSURE: "closed",
+}
+
+
+def smtp_from_env(env: Mapping[str, str] | None = None) -> SmtpNotifier | None:
+    """`CRM_SMTP_HOST` (unset: no SMTP), `CRM_SMTP_PORT` (25), `CRM_SMTP_FROM`,
+    `CRM_SMTP_USER`/`CRM_SMTP_PASSWORD`, `CRM_SMTP_STARTTLS=1`."""
+    env = os.environ if env is None else env
+    host = env.get("CRM_SMTP_HOST")
+    if not host:
+        return None
+    user = env.get("CRM_SMTP_USER")
+    return SmtpNotifier(
+        host, int(env.get("CRM_SMTP_PORT") or 25),
+        env.get("CRM_SMTP_FROM") or "no-reply@councilcrm.invalid",
+        credentials=(user, env.get("CRM_SMTP_PASSWORD") or "") if user else None,
+        starttls=env.get("CRM_SMTP_STARTTLS") == "1",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Drained:
+    sent: int
+    failed: int
+    retrying: int
+
+
+class OutboxSender:
+    """Drains pending outbox rows through the transports it has, marking each row.
+
+    Each row is claimed, sent and marked in one short transaction (`FOR UPDATE SKIP LOCKED` on
+    PostgreSQL, so concurrent senders never share a row); a crash after the server accepted a
+    message and before the mark resends it: delivery is at least once."""
+
+    def __init__(
+        self, engine: sa.Engine, transports: Mapping[ContactMethod, Notifier],
+        max_attempts: int = 5,
+    ) -> None:
+        self.engine, self.transports, self.max_attempts = engine, transports, max_attempts
+        METADATA.create_all(engine)
+
+    def send_pending(self, now: datetime, limit: int = 100) -> Drained:
+        """Tries each pending row at most once per call (a failing server is tried again at
+        the next call, not hammered), oldest first."""
+        counts = {SENT: 0, FAILED: 0, PENDING: 0}
+        after = 0
+        for _ in range(limit):
+            tried = self._send_one(now, after)
+            if tried is None:
+                break
+            after, status = tried
+            counts[status] += 1
+        return Drained(sent=counts[SENT], failed=counts[FAILED], retrying=counts[PENDING])
+
+    def _send_one(self, now: datetime, after: int) -> tuple[int, str] | None:
+        t = NOTICE_OUTBOX
+        methods = [m.value for m in self.transports]
+        claim = (
+            sa.select(t)
+            .where(t.c.status == PENDING, t.c.method.in_(methods), t.c.id > after)
+            .order_by(t.c.id).limit(1).with_for_update(skip_locked=True)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(claim).first()
+            if row is None:
+                return None
+            values = self._attempt(dict(row._mapping), now)
+            conn.execute(sa.update(t).where(t.c.id == row.id).values(**values))
+        return row.id, str(values["status"])
+
+    def _attempt(self, row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+        notice = Notice(
+            request_id=UUID(row["request_id"]), council=row["council"], reference=row["reference"],
+            version=row["version"], notice=NoticeKind(row["notice"]),
+            method=ContactMethod(row["method"]), recipient=row["recipient"], text=row["text"],
+            issued_at=row["issued_at"],
+        )
+        attempts = row["attempts"] + 1
+        try:
+            self.transports[notice.method].deliver(notice)
+        except Undeliverable as e:
+            return {"status": FAILED, "attempts": attempts, "error": str(e)}
+        except (smtplib.SMTPException, OSError) as e:
+            status = FAILED if attempts >= self.max_attempts else PENDING
+            return {"status": status, "attempts": attempts, "error": f"{type(e).__name__}: {e}"}
+        return {"status": SENT, "attempts": attempts, "sent_at": now, "error": None}

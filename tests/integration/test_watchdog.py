@@ -1,0 +1,511 @@
+"""The SLA watchdog on real stores, moved by a fake clock (never a sleep).
+
+Hand-computed instants, Upper Lachlan (NSW, Mon–Fri 08:00–16:30, chain officer → team-leader at
+the breach → manager +5 business days → director +10 → general manager +20). A pothole (20
+business days) lodged Monday 2 March 2026 10:00 AEDT is due Monday 30 March 16:30 AEDT. Then:
+Good Friday 3 April and Easter Monday 6 April are holidays and daylight saving ends on Sunday
+5 April (AEDT +11 → AEST +10), so the manager is due Wednesday 8 April 16:30 AEST, the
+director Wednesday 15 April 16:30 AEST, and — Anzac Day falling on Saturday 25 April, NSW
+observes it on Monday 27 April — the general manager Thursday 30 April 16:30 AEST.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from commands import requests as cmds
+from commands.notices import Notice
+from consumers import operations
+from consumers.store_reader import StoreReader
+from consumers.watchdog import SYSTEM_ACTOR, SweepReport, Watchdog
+from domain.aggregates.service_request import ServiceRequest
+from domain.lodgement import Intake, lodgement_fields
+from domain.values import Actor, Channel, ContactMethod, Customer, NoteKind
+from infra.cli_sla import make_watchdog
+from infra.cli_streaming import read_models_ready
+from infra.config import load_council
+from infra.notify import list_outbox
+from infra.runtime import Runtime
+from infra.settings import PROJECT_ROOT, Settings
+from projections import sla_queries
+from projections.sla import Sla
+from tests.fakes import FakeClock
+
+SYDNEY = ZoneInfo("Australia/Sydney")
+COUNCIL = "upper-lachlan"
+OFFICER = Actor(id="jsmith", role="officer")
+ANN = Customer(name="Ann Lee", email="ann@example.org", preferred_contact=ContactMethod.EMAIL)
+US = timedelta(microseconds=1)
+
+
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=SYDNEY)
+
+
+LODGED = at(2026, 3, 2, 10, 0)
+COMPLETE_BY = at(2026, 3, 30, 16, 30)  # AEDT
+CHAIN_DUE = [
+    ("team-leader", COMPLETE_BY),
+    ("manager", at(2026, 4, 8, 16, 30)),  # AEST, after Easter
+    ("director", at(2026, 4, 15, 16, 30)),
+    ("general-manager", at(2026, 4, 30, 16, 30)),  # after the Anzac Day Monday
+]
+PROGRESS_DUE = at(2026, 3, 23, 10, 0)  # 15 working days after lodgement, to the minute
+
+
+# -- givens ----------------------------------------------------------------------------------
+
+
+def lodge(
+    rt: Runtime, category: str = "pothole", council: str = COUNCIL, **intake: Any
+) -> cmds.Result:
+    fields: dict[str, Any] = {"customer": ANN, "channel": Channel.PHONE}
+    fields.update(intake)
+    cmd = cmds.LodgeRequest(
+        council=council, actor=OFFICER,
+        intake=Intake(category=category, description=f"A {category}", **fields),
+    )
+    return cmds.lodge_request(cmd, rt.ports)
+
+
+def on(ref: str, council: str = COUNCIL) -> dict[str, Any]:
+    return {"council": council, "reference": ref, "actor": OFFICER}
+
+
+def events(rt: Runtime, result: cmds.Result, kind: str) -> list[Any]:
+    return [e for e in rt.app.repository.event_store.get(result.request_id)
+            if type(e).__name__ == kind]
+
+
+def levels(rt: Runtime, result: cmds.Result) -> list[str]:
+    return [e.level for e in events(rt, result, "Escalated")]
+
+
+def sla_row(rt: Runtime, result: cmds.Result) -> dict[str, Any]:
+    read_models_ready(rt)
+    t = Sla().table
+    with rt.read_engine.connect() as conn:
+        return dict(conn.execute(
+            sa.select(t).where(t.c.request_id == str(result.request_id))
+        ).one()._mapping)
+
+
+def escalated(report: SweepReport) -> list[str]:
+    return [f"{ref} {level}" for _, ref, level in report.escalated]
+
+
+# -- escalation ------------------------------------------------------------------------------
+
+
+def test_a_breached_request_climbs_the_chain_each_level_at_its_business_instant(
+    any_runtime: Runtime,
+) -> None:
+    rt = any_runtime
+    pothole = lodge(rt)
+    dog = make_watchdog(rt)
+    row = sla_row(rt, pothole)
+    assert row["complete_by"] == COMPLETE_BY
+    assert row["at_risk_from"] == at(2026, 3, 24, 15, 12)  # 80% of 176.5 business hours
+    assert row["acknowledge_by"] == at(2026, 3, 9, 16, 30)
+    assert (row["next_level"], row["next_level_due"]) == ("team-leader", COMPLETE_BY)
+
+    for level, due in CHAIN_DUE:
+        assert escalated(dog.sweep(due - US)) == []
+        assert escalated(dog.sweep(due)) == [f"{pothole.reference} {level}"]
+    assert escalated(dog.sweep(at(2027, 6, 1, 12, 0))) == []
+
+    recorded = events(rt, pothole, "Escalated")
+    assert [(e.level, e.occurred_at) for e in recorded] == CHAIN_DUE
+    assert {e.actor for e in recorded} == {SYSTEM_ACTOR}
+    assert "completion target" in recorded[0].reason
+    assert sla_row(rt, pothole)["next_level"] is None
+
+
+def test_sweeping_twice_and_with_a_second_watchdog_escalates_once(
+    sqlite_runtime: Runtime,
+) -> None:
+    rt = sqlite_runtime
+    pothole = lodge(rt)
+    first, second = make_watchdog(rt), make_watchdog(rt)
+
+    reports = [first.sweep(COMPLETE_BY), first.sweep(COMPLETE_BY), second.sweep(COMPLETE_BY)]
+
+    assert [len(r.escalated) for r in reports] == [1, 0, 0]
+    assert levels(rt, pothole) == ["team-leader"]
+
+
+def test_an_urgent_request_goes_to_the_urgent_role_at_the_first_sweep(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    rt = sqlite_runtime
+    tree = lodge(rt, "tree-over-road")
+    clock.advance(minutes=3)
+
+    report = make_watchdog(rt).sweep(clock())
+
+    assert escalated(report) == [f"{tree.reference} team-leader"]
+    [event] = events(rt, tree, "Escalated")
+    assert "urgent" in event.reason and event.occurred_at == clock()
+    # then the ordinary chain: the manager 5 business days after Tuesday's breach
+    row = sla_row(rt, tree)
+    assert (row["next_level"], row["next_level_due"]) == ("manager", at(2026, 3, 10, 16, 30))
+
+
+def test_a_discretionary_request_goes_to_the_director_when_its_agreed_date_is_missed(
+    sqlite_runtime: Runtime,
+) -> None:
+    rt = sqlite_runtime
+    agreed = lodge(rt, agreed_completion=date(2026, 3, 13))
+    breach = at(2026, 3, 13, 16, 30)
+
+    assert escalated(make_watchdog(rt).sweep(breach)) == [f"{agreed.reference} director"]
+    assert "agreed completion date" in events(rt, agreed, "Escalated")[0].reason
+
+
+@pytest.mark.postgres
+def test_two_watchdogs_at_once_escalate_each_level_once(
+    pg_runtime: Runtime, clock: FakeClock,
+) -> None:
+    potholes = [lodge(pg_runtime) for _ in range(6)]
+    other = Runtime(pg_runtime.settings, clock=clock)
+    try:
+        dogs = [make_watchdog(pg_runtime), make_watchdog(other)]
+        dogs[0].sweep(LODGED)  # tables, checkpoint: nothing is due yet
+        barrier = threading.Barrier(2)
+        reports: list[SweepReport] = []
+        failures: list[BaseException] = []
+
+        def run(dog: Watchdog) -> None:
+            try:
+                barrier.wait(timeout=30)
+                reports.append(dog.sweep(at(2026, 4, 16, 12, 0)))  # director due, GM not yet
+            except BaseException as error:  # noqa: BLE001 - reported below
+                failures.append(error)
+
+        threads = [threading.Thread(target=run, args=(d,)) for d in dogs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        other.close()
+
+    assert failures == []
+    for p in potholes:
+        assert levels(pg_runtime, p) == ["team-leader", "manager", "director"]
+        assert len(events(pg_runtime, p, "NoticeSent")) == 1  # the progress notice
+    assert sum(len(r.escalated) for r in reports) == 3 * len(potholes)
+
+
+# -- the progress notice ---------------------------------------------------------------------
+
+
+def test_the_fifteen_working_day_progress_notice_is_sent_exactly_once(
+    any_runtime: Runtime,
+) -> None:
+    rt = any_runtime
+    pothole = lodge(rt)
+    silent = lodge(rt, customer=Customer(name="Bo", phone="0400 000 000"))  # no contact method
+    dog = make_watchdog(rt)
+
+    assert dog.sweep(PROGRESS_DUE - US).notices == []
+    assert dog.sweep(PROGRESS_DUE).notices == [(COUNCIL, pothole.reference, "progress")]
+    assert dog.sweep(PROGRESS_DUE + timedelta(days=3)).notices == []
+
+    [sent] = events(rt, pothole, "NoticeSent")
+    assert sent.occurred_at == PROGRESS_DUE and sent.text.count(pothole.reference) >= 1
+    assert events(rt, silent, "NoticeSent") == []
+    assert sla_row(rt, silent)["progress_notice_due"] is None  # never due: nobody to tell
+    outbox = list_outbox(rt.write_engine, COUNCIL)
+    assert [(r["reference"], r["notice"], r["recipient"]) for r in outbox] == [
+        (pothole.reference, "progress", "ann@example.org")]
+
+
+# -- the paused clock ------------------------------------------------------------------------
+
+
+def test_a_paused_clock_does_not_breach_and_resumes_with_the_time_that_was_left(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    rt = sqlite_runtime
+    pothole = lodge(rt)
+    clock.set(at(2026, 3, 4, 10, 0))
+    cmds.delay_request(cmds.DelayRequest(**on(pothole.reference), reason="Need photos",
+                                         until=date(2026, 3, 20), awaiting_customer=True),
+                       rt.ports)
+    dog = make_watchdog(rt)
+
+    report = dog.sweep(at(2026, 4, 20, 12, 0))  # far past the delay's date
+
+    assert report.escalated == []
+    assert (COUNCIL, pothole.reference, "delay") in report.notices  # a notice does not resume
+    with rt.read_engine.connect() as conn:
+        f = sla_queries.SlaFilter(council=COUNCIL)
+        assert sla_queries.breached(conn, Sla(), f, at(2026, 4, 20, 12, 0)) == []
+        state = sla_queries.state_at(sla_row(rt, pothole), at(2026, 4, 20, 12, 0))
+    assert state.state == "paused"
+    # left when paused: Wed 4 March 10:00 → Fri 20 March 16:30 = 12 days and 6.5 hours
+    assert state.remaining == timedelta(hours=12 * 8.5 + 6.5)
+
+    clock.set(at(2026, 4, 22, 10, 0))
+    cmds.add_note(cmds.AddNote(**on(pothole.reference), text="Photos received",
+                               note_kind=NoteKind.INCOMING), rt.ports)
+
+    # 6.5 h to Wed 22 April's close, then 12 business days (Anzac Monday 27 April skipped)
+    resumed = at(2026, 5, 11, 16, 30)
+    row = sla_row(rt, pothole)
+    assert (row["paused_at"], row["complete_by"]) == (None, resumed)
+    assert dog.sweep(resumed - US).escalated == []
+    assert escalated(dog.sweep(resumed)) == [f"{pothole.reference} team-leader"]
+
+
+def test_a_plain_delay_after_a_customer_pause_restarts_the_clock(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    rt = sqlite_runtime
+    pothole = lodge(rt)
+    clock.set(at(2026, 3, 4, 10, 0))
+    cmds.delay_request(cmds.DelayRequest(**on(pothole.reference), reason="Need photos",
+                                         until=date(2026, 3, 20), awaiting_customer=True),
+                       rt.ports)
+    clock.set(at(2026, 4, 22, 10, 0))
+    cmds.delay_request(cmds.DelayRequest(**on(pothole.reference), reason="Crew booked",
+                                         until=date(2026, 5, 29)), rt.ports)
+
+    row = sla_row(rt, pothole)
+    assert (row["paused_at"], row["complete_by"]) == (None, at(2026, 5, 29, 16, 30))
+    assert escalated(make_watchdog(rt).sweep(at(2026, 5, 29, 16, 30))) == [
+        f"{pothole.reference} team-leader"]
+
+
+def test_where_a_delay_does_not_move_the_due_date_the_pause_still_counts(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    """Canterbury (09:00–17:00): delays keep the due instant, customer pauses stop the clock.
+    A pothole (10 business days) lodged Monday 2 March 10:00 is due Monday 16 March 17:00;
+    paused Wednesday 4 March 10:00 with 7 h + 8 days left, resumed Wednesday 11 March 10:00,
+    it is due Monday 23 March 17:00 — and a later delay keeps that, not the lodged due."""
+    rt, council = sqlite_runtime, "canterbury"
+    pothole = lodge(rt, council=council)
+    clock.set(at(2026, 3, 4, 10, 0))
+    cmds.delay_request(cmds.DelayRequest(**on(pothole.reference, council), reason="Photos?",
+                                         until=date(2026, 3, 31), awaiting_customer=True),
+                       rt.ports)
+    clock.set(at(2026, 3, 11, 10, 0))
+    cmds.add_note(cmds.AddNote(**on(pothole.reference, council), text="Photos received",
+                               note_kind=NoteKind.INCOMING), rt.ports)
+    assert sla_row(rt, pothole)["complete_by"] == at(2026, 3, 23, 17, 0)
+    clock.set(at(2026, 3, 12, 10, 0))
+    cmds.delay_request(cmds.DelayRequest(**on(pothole.reference, council), reason="Crew",
+                                         until=date(2026, 4, 30)), rt.ports)
+
+    assert sla_row(rt, pothole)["complete_by"] == at(2026, 3, 23, 17, 0)
+
+
+# -- customer notices through the policy -----------------------------------------------------
+
+
+def test_acknowledging_delaying_and_closing_notify_the_customer_once_each(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    rt = sqlite_runtime
+    ref = lodge(rt).reference
+    cmds.acknowledge_request(cmds.AcknowledgeRequest(**on(ref)), rt.ports)
+    cmds.delay_request(cmds.DelayRequest(**on(ref), reason="Asphalt supply delayed",
+                                         until=date(2026, 4, 17)), rt.ports)
+    dog = make_watchdog(rt)
+    dog.sweep(clock())
+    cmds.close_request(cmds.CloseRequest(**on(ref), outcome="completed", text="Patched"),
+                       rt.ports)
+    dog.sweep(clock())
+    dog.sweep(clock())
+
+    rows = list_outbox(rt.write_engine, COUNCIL, ref)
+    assert [r["notice"] for r in rows] == ["acknowledgement", "delay", "closure"]
+    assert "Your reference number is " + ref in rows[0]["text"]
+    assert "Asphalt supply delayed" in rows[1]["text"] and "17 April 2026" in rows[1]["text"]
+    assert "Outcome: Completed" in rows[2]["text"]
+
+
+class Crashing:
+    def deliver(self, notice: Notice) -> None:
+        raise ConnectionError("the process died before writing the outbox row")
+
+
+def test_a_notice_recorded_but_never_handed_over_still_reaches_the_outbox(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    rt = sqlite_runtime
+    pothole = lodge(rt)
+    crashing = make_watchdog(rt)
+    crashing.notifier = Crashing()
+    with pytest.raises(ConnectionError):
+        crashing.sweep(PROGRESS_DUE)
+    assert len(events(rt, pothole, "NoticeSent")) == 1
+    assert list_outbox(rt.write_engine, COUNCIL) == []
+
+    make_watchdog(rt).sweep(PROGRESS_DUE + timedelta(minutes=1))
+
+    [row] = list_outbox(rt.write_engine, COUNCIL)
+    assert (row["notice"], row["version"]) == ("progress", 2)
+    assert len(events(rt, pothole, "NoticeSent")) == 1
+
+
+def test_imported_history_is_never_notified_nor_escalated(sqlite_runtime: Runtime) -> None:
+    rt = sqlite_runtime
+    council = load_council(PROJECT_ROOT / "config", COUNCIL)
+    fields = lodgement_fields(council, Intake(category="pothole", channel=Channel.PHONE,
+                                              description="Old pothole", customer=ANN),
+                              "IMP-1", at(2025, 1, 6, 9, 0))
+    fields["imported"] = True
+    old = ServiceRequest.lodge(occurred_at=at(2025, 1, 6, 9, 0), actor=OFFICER, **fields)
+    old.acknowledge(occurred_at=at(2025, 1, 7, 9, 0), actor=OFFICER)
+    rt.ports.save(old)
+
+    report = make_watchdog(rt).sweep(at(2026, 6, 1, 12, 0))
+
+    assert (report.escalated, report.notices) == ([], [])
+    assert list_outbox(rt.write_engine, COUNCIL) == []
+
+
+# -- the view must be current ----------------------------------------------------------------
+
+
+def test_a_watchdog_never_acts_on_a_view_that_does_not_show_its_own_commands(
+    sqlite_runtime: Runtime,
+) -> None:
+    rt = sqlite_runtime
+    pothole = lodge(rt)
+    read_models_ready(rt)
+    lagging = make_watchdog(rt)
+    lagging.refresh = lambda: None  # as when Kafka consumers lag behind
+
+    first = lagging.sweep(at(2026, 4, 20, 12, 0))  # team-leader and manager are due
+    second = lagging.sweep(at(2026, 4, 20, 12, 0))
+
+    assert escalated(first) == [f"{pothole.reference} team-leader"] and first.stale_view
+    assert escalated(second) == [] and second.stale_view
+    read_models_ready(rt)
+    assert escalated(lagging.sweep(at(2026, 4, 20, 12, 0))) == [f"{pothole.reference} manager"]
+
+
+# -- the loop --------------------------------------------------------------------------------
+
+
+class Ticks(threading.Event):
+    """A stop event whose wait moves the fake clock by the interval instead of sleeping."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self.is_set():
+            return True
+        self.clock.advance(seconds=timeout or 0)
+        return False
+
+
+def test_watch_sweeps_every_interval_on_the_clock_until_sigterm(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    rt = sqlite_runtime
+    pothole = lodge(rt)
+    clock.set(COMPLETE_BY - timedelta(minutes=30))
+    seen: list[tuple[datetime, list[str]]] = []
+
+    def after_sweep(report: SweepReport) -> None:
+        seen.append((report.now, escalated(report)))
+        if len(seen) == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    sweeps = make_watchdog(rt).watch(clock, 900, stop=Ticks(clock), on_sweep=after_sweep)
+
+    assert sweeps == 4
+    assert [now for now, _ in seen] == [COMPLETE_BY + timedelta(minutes=m)
+                                        for m in (-30, -15, 0, 15)]
+    assert [e for _, e in seen] == [[], [], [f"{pothole.reference} team-leader"], []]
+
+
+# -- replay determinism ----------------------------------------------------------------------
+
+
+def _changed_config(tmp: Path) -> Path:
+    """A copy of the configuration where every figure the SLA depends on is different."""
+    root = tmp / "config-changed"
+    shutil.copytree(PROJECT_ROOT / "config", root)
+    path = root / "councils" / f"{COUNCIL}.toml"
+    text = path.read_text()
+    for old, new in (
+        ('timezone = "Australia/Sydney"', 'timezone = "Australia/Perth"'),
+        ('opens = "08:00"', 'opens = "09:00"'),
+        ("extra_holidays = []", 'extra_holidays = [{ date = 2026-03-30, name = "Test Day" }]'),
+        ("progress_notice_days = 15", "progress_notice_days = 3"),
+        ("at_risk_share = 0.8", "at_risk_share = 0.5"),
+        ("after_breach_days = 5", "after_breach_days = 1"),
+        ("complete_days = 20", "complete_days = 4"),
+        ('urgent_role = "team-leader"', 'urgent_role = "manager"'),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    path.write_text(text)
+    return root
+
+
+def _answers(rt: Runtime, now: datetime) -> dict[str, Any]:
+    f = sla_queries.SlaFilter(council=COUNCIL)
+    model = Sla()
+    with rt.read_engine.connect() as conn:
+        rows = conn.execute(sa.select(model.table).order_by(model.table.c.request_id)).all()
+        return {
+            "rows": [tuple(r) for r in rows],
+            **{name: q(conn, model, f, now) for name, q in (
+                ("breached", sla_queries.breached), ("at_risk", sla_queries.at_risk),
+                ("escalated", sla_queries.escalated))},
+            "due": (sla_queries.due_escalations(conn, model, now),
+                    sla_queries.due_progress_notices(conn, model, now)),
+        }
+
+
+def test_rebuilding_the_view_after_the_configuration_changed_gives_the_same_answers(
+    sqlite_runtime: Runtime, clock: FakeClock, tmp_path: Path,
+) -> None:
+    rt = sqlite_runtime
+    pothole = lodge(rt)
+    lodge(rt, "tree-over-road")
+    lodge(rt, agreed_completion=date(2026, 3, 13))
+    waiting = lodge(rt, "barking-dog")
+    done = lodge(rt, "missed-bin")
+    clock.set(at(2026, 3, 5, 11, 0))
+    cmds.delay_request(cmds.DelayRequest(**on(waiting.reference), reason="Need the address",
+                                         until=date(2026, 3, 27), awaiting_customer=True),
+                       rt.ports)
+    cmds.close_request(cmds.CloseRequest(**on(done.reference), outcome="completed",
+                                         text="Collected"), rt.ports)
+    make_watchdog(rt).sweep(at(2026, 4, 1, 9, 0))
+    now = at(2026, 4, 9, 12, 0)
+    before = _answers(rt, now)
+    assert before["breached"] and before["escalated"] and before["due"][0]
+
+    settings = Settings(data_dir=rt.settings.data_dir, database_url=None, kafka_bootstrap=None,
+                        config_dir=_changed_config(tmp_path))
+    changed = Runtime(settings, clock=clock)
+    try:
+        operations.rebuild(StoreReader(changed.app), changed.read_engine, "sla")
+        after = _answers(changed, now)
+        fresh = lodge(changed)  # today's configuration does apply to a new request
+        assert sla_row(changed, fresh)["complete_by"] != sla_row(changed, pothole)["complete_by"]
+    finally:
+        changed.close()
+
+    assert after == before
