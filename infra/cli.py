@@ -16,6 +16,7 @@ from commands.errors import ConcurrencyConflict, RequestNotFound
 from domain.errors import DomainError
 from infra import cli_demo, cli_kafka, cli_requests, cli_streaming
 from infra import cli_sla
+from infra import cli_history
 from infra.config import ConfigError
 from infra.logs import configure
 from infra.settings import SettingsError
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_requests.register(sub)
     cli_streaming.register(sub)
     cli_sla.register(sub)
+    cli_history.register(sub)
     cli_kafka.register(sub)
     cli_demo.register(sub)
     return parser
