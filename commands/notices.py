@@ -32,8 +32,9 @@ from zoneinfo import ZoneInfo
 
 from commands.ports import Ports
 from commands.requests import RequestCommand, Result
-from domain.aggregates.service_request import NoticeRefused, ServiceRequest, request_id
+from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.council import Council
+from domain.errors import NoticeRefused
 from domain.values import ContactMethod, NoticeKind
 
 

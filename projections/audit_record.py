@@ -45,6 +45,8 @@ def summary(env: Envelope) -> str:
             return f"Escalated {d['from_level']} → {d['level']}: {_clip(d['reason'])}"
         case "Closed":
             return f"Closed ({d['outcome']}): {_clip(d['text'])}"
+        case "NoticeSent":
+            return f"Sent the {d['notice']} notice to the customer by {d['method']}"
     return env.event_type
 
 

@@ -15,9 +15,9 @@ from eventsourcing.domain import Aggregate
 
 from domain.errors import (
     AlreadyAcknowledged,
-    DomainError,
     EscalationRefused,
     InvalidCommand,
+    NoticeRefused,
     RequestClosed,
 )
 from domain.standards import ServiceStandard, close_of_day
@@ -32,12 +32,6 @@ from domain.values import (
     RequestKind,
     Status,
 )
-
-
-class NoticeRefused(DomainError):
-    """The rules do not allow this notice now: it was issued already, or what it reports has
-    not happened (a closure notice before closure, a progress notice after it)."""
-
 
 REQUEST_NAMESPACE = uuid.UUID("6f0c6b8e-8a52-4c55-9a43-5d1c4b0a7e21")
 

@@ -26,7 +26,8 @@ from commands.notices import (
     send_notice,
     tell_customer_about,
 )
-from domain.aggregates.service_request import NoticeRefused, ServiceRequest
+from domain.aggregates.service_request import ServiceRequest
+from domain.errors import NoticeRefused
 from domain.lodgement import Intake, lodgement_fields
 from domain.values import Actor, Channel, ContactMethod, Customer, NoticeKind
 from infra.config import load_council
