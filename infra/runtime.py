@@ -16,6 +16,8 @@ from infra.store import (
     system_clock,
 )
 
+REQUEST_CACHE_SIZE = 2000  # recently saved requests kept per process (see `StorePorts`)
+
 
 def make_engine(url: str) -> sa.Engine:
     """An engine with a bounded wait on locks, so a stuck writer shows up as an error."""
@@ -36,7 +38,7 @@ class Runtime:
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.clock = clock
-        self.store_env = {"AGGREGATE_CACHE_MAXSIZE": "2000", **store_env}
+        self.store_env = store_env
 
     @cached_property
     def app(self) -> CrmApplication:
@@ -52,7 +54,10 @@ class Runtime:
 
     @cached_property
     def ports(self) -> StorePorts:
-        return StorePorts(self.app, self.settings, ReferenceNumbers(self.write_engine), self.clock)
+        return StorePorts(
+            self.app, self.settings, ReferenceNumbers(self.write_engine), self.clock,
+            cache_size=REQUEST_CACHE_SIZE,
+        )
 
     def close(self) -> None:
         for name in ("write_engine", "read_engine"):
