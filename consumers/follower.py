@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import zlib
+
 import sqlalchemy as sa
 
 from consumers.store_reader import StoreReader
@@ -20,6 +22,17 @@ Progress = Callable[[int, int], None]
 def ensure_tables(engine: sa.Engine, models: Sequence[ReadModel]) -> None:
     for model in models:
         model.create(engine)
+
+
+def lock_model(conn: sa.Connection, model: ReadModel) -> None:
+    """Serialises catch-ups of one read model across processes until the transaction ends:
+    on PostgreSQL a transaction-level advisory lock; on SQLite the database's write lock, which
+    a write statement takes even when it changes no row."""
+    if conn.dialect.name == "postgresql":
+        key = zlib.crc32(f"councilcrm.read-model.{model.name}".encode())
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    else:
+        conn.execute(sa.update(model.positions).where(sa.false()).values(position=0))
 
 
 def catch_up(
@@ -42,6 +55,10 @@ def catch_up(
             break
         with engine.begin() as conn:
             for model in models:
+                # Another process may have applied this batch meanwhile: decide on the position
+                # read under the model's lock, inside this transaction.
+                lock_model(conn, model)
+                positions[model.name] = model.position(conn, SOURCE) or 0
                 fresh = [e for e in batch if e.position > positions[model.name]]
                 if fresh:
                     model.apply(conn, fresh)
