@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from consumers import follower, operations
+from consumers import follower, lag, operations
+from consumers.kafka_common import KafkaConfig, end_offsets
+from consumers.lag import PipelineStatus
 from consumers.store_reader import StoreReader
 from infra.cli_common import council, emit_json, emit_table, runtime
 from infra.progress import ProgressBar
@@ -66,39 +69,72 @@ def run_audit(args: argparse.Namespace) -> None:
                                     "actor_role", "summary"])
 
 
-def run_status(args: argparse.Namespace) -> None:
-    rt = runtime(args)
-    models = registry.build_all()
+def pipeline_status(rt: Runtime, names: Sequence[str], ages: bool = True) -> PipelineStatus:
+    """Head, relay checkpoint, positions and lag of the named read models, on the path in use."""
+    models = [registry.build(n) for n in names]
     follower.ensure_tables(rt.read_engine, models)
-    head = StoreReader(rt.app).head()
-    out: dict[str, Any] = {"store_head": head, "read_models": {}}
-    with rt.read_engine.connect() as conn:
-        for m in models:
-            positions = m.positions_by_source(conn)
-            applied = positions.get(follower.SOURCE, 0)
-            out["read_models"][m.name] = {"positions": positions, "lag_events": head - applied}
-    emit_json(out) if args.json else _print_status(out)
+    reader = StoreReader(rt.app)
+    if rt.settings.kafka_bootstrap is None:
+        return lag.embedded_status(reader, rt.read_engine, models, ages=ages)
+    config = KafkaConfig.from_env(rt.settings)
+    return lag.kafka_status(reader, rt.write_engine, rt.read_engine, config, models, ages=ages)
 
 
-def _print_status(out: dict[str, Any]) -> None:
-    print(f"event store head: {out['store_head']}")
-    for name, info in out["read_models"].items():
-        print(f"{name:16} lag {info['lag_events']} events; positions {info['positions']}")
+def run_status(args: argparse.Namespace) -> None:
+    status = pipeline_status(runtime(args), list(registry.READ_MODELS))
+    emit_json(status.to_dict()) if args.json else _print_status(status)
+
+
+def _print_status(status: PipelineStatus) -> None:
+    print(f"event store head: {status.store_head}")
+    if status.topic is not None:
+        print(f"relay checkpoint: {status.relay_checkpoint} ({status.relay_behind} behind), "
+              f"topic {status.topic}")
+    for m in status.models:
+        print(f"{m.name:16} lag {m.lag_events} events, {m.lag_seconds:.1f} s; "
+              f"positions {m.positions}")
+        for p in m.partitions:
+            print(f"{'':16}   partition {p.partition}: offset {p.offset} of {p.end}, lag {p.lag}")
 
 
 def run_rebuild(args: argparse.Namespace) -> None:
+    """Drops the read model and replays the store into it. On the Kafka path it also stores,
+    per partition, the end offset read before the store's head: every message below it is in the
+    rebuild, and a message at or after it is applied (or skipped as a duplicate) by the consumer.
+    Stop the model's consumer while rebuilding."""
     rt = runtime(args)
+    reader = StoreReader(rt.app)
+    config = None if rt.settings.kafka_bootstrap is None else KafkaConfig.from_env(rt.settings)
+    ends = end_offsets(config) if config else {}
     n = operations.rebuild(
-        StoreReader(rt.app), rt.read_engine, args.name, progress=ProgressBar(f"rebuild {args.name}")
+        reader, rt.read_engine, args.name, progress=ProgressBar(f"rebuild {args.name}"),
+        until=reader.head(),
     )
+    if config is not None:
+        model = registry.build(args.name)
+        with rt.read_engine.begin() as conn:
+            for partition, offset in ends.items():
+                model.set_position(conn, config.source(partition), offset)
     print(f"rebuilt {args.name} from {n} events")
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    """Embedded path: catch up, then compare. Kafka path: wait (bounded by --timeout) until the
+    relay and the named models' consumers have drained, then compare. Exit 1 on any drift or if
+    the pipeline did not drain in time."""
     rt = runtime(args)
     read_models_ready(rt)
     names = [args.name] if args.name else list(registry.READ_MODELS)
-    drifts = operations.verify(StoreReader(rt.app), rt.read_engine, names)
+    until = None
+    if rt.settings.kafka_bootstrap is not None:
+        status = lag.wait_drained(lambda: pipeline_status(rt, names, ages=False), args.timeout)
+        if not status.drained():
+            print(f"not drained after {args.timeout:g} s: relay at {status.relay_checkpoint} "
+                  f"of head {status.store_head}; " + ", ".join(
+                      f"{m.name} {m.lag_events} behind" for m in status.models))
+            return 1
+        until = status.store_head
+    drifts = operations.verify(StoreReader(rt.app), rt.read_engine, names, until=until)
     for d in drifts:
         print(f"{d.name}: {'ok' if d.ok else 'DRIFT'}")
         for line in d.differences:
@@ -131,9 +167,12 @@ def register(sub: Any) -> None:
     q = ops.add_parser("status", help="store head, positions and lag")
     q.add_argument("--json", action="store_true")
     q.set_defaults(run=run_status)
-    q = ops.add_parser("rebuild", help="drop a read model and replay it from the store")
+    q = ops.add_parser("rebuild", help="drop a read model and replay it from the store "
+                       "(Kafka path: stop that model's consumer first)")
     q.add_argument("name", choices=list(registry.READ_MODELS))
     q.set_defaults(run=run_rebuild)
     q = ops.add_parser("verify", help="compare read models with a rebuild from the store")
     q.add_argument("name", nargs="?", choices=list(registry.READ_MODELS))
+    q.add_argument("--timeout", type=float, default=120.0,
+                   help="Kafka path: seconds to wait for the relay and consumers to drain (120)")
     q.set_defaults(run=run_verify)

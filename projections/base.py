@@ -41,11 +41,17 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
 
 
 def insert_ignoring_duplicates(conn: sa.Connection, table: sa.Table, rows: Sequence[Row]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING, on PostgreSQL and SQLite alike."""
+    """INSERT … ON CONFLICT DO NOTHING, on PostgreSQL and SQLite alike.
+
+    The RETURNING clause (its rows are not used) lets SQLAlchemy batch the rows into
+    multi-row statements: without it, an ON CONFLICT insert goes one statement per row."""
     if not rows:
         return
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
+    stmt = dialect.insert(table).on_conflict_do_nothing()
+    if conn.dialect.insert_executemany_returning:
+        stmt = stmt.returning(*table.primary_key.columns)
+    conn.execute(stmt, list(rows))
 
 
 class ReadModel:
@@ -121,18 +127,23 @@ class RowPerRequest(ReadModel):
         raise NotImplementedError
 
     def apply(self, conn: sa.Connection, envelopes: Sequence[Envelope]) -> int:
+        """Applies each request's events strictly in version order: an event already applied
+        (a redelivery) is skipped, and so is one that arrives before its predecessor (a gap: a
+        relay re-send brings the predecessor, then this event again)."""
         current = self._load(conn, {e.request_id for e in envelopes})
         changed: dict[str, Row] = {}
         applied = 0
         for env in envelopes:
             row = current.get(env.request_id)
-            if row is not None and env.version <= row["version"]:
-                continue  # already applied: a redelivery
+            if row is not None and env.version != row["version"] + 1:
+                continue  # already applied (a redelivery), or its predecessor is missing
             if row is None and env.event_type != "Lodged":
                 continue  # its request's lodgement was never seen: nothing to evolve
             new = self.evolve(row, env)
             if new is None:
-                continue
+                if row is None:
+                    continue
+                new = dict(row)  # no visible change, but the version moves on
             new["version"] = env.version
             current[env.request_id] = changed[env.request_id] = new
             applied += 1
