@@ -7,7 +7,7 @@ The people in it are invented.
 from __future__ import annotations
 
 import argparse
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,8 @@ from domain.lodgement import Intake
 from domain.values import Actor, Channel, Customer, Location, NoteKind
 from infra.cli_common import council, emit_table, runtime
 from infra.cli_streaming import read_models_ready
-from projections import audit_record, work_queue
+from projections import audit_record, sla_queries, work_queue
+from projections.sla import Sla
 
 INTAKES = (
     ("pothole", Channel.PHONE, "Deep pothole in the westbound lane outside the post office",
@@ -83,15 +84,24 @@ def run_demo(args: argparse.Namespace) -> None:
         record = audit_record.query(conn, audit_record.AuditRecord(),
                                     audit_record.AuditFilter(council=c.id, reference=ref))
     _say("open work queues (urgent first, then soonest due)")
-    emit_table([_fmt(r) for r in queue if r["reference"] in refs],
+    emit_table([_fmt(r, local) for r in queue if r["reference"] in refs],
                ["reference", "team", "urgent", "status", "complete_by"])
     _say(f"the audit record of {ref}")
-    emit_table([_fmt(r) for r in record], ["version", "occurred_at", "actor_id", "summary"])
-    print(f"\nTry: crm --council {c.id} history {ref}   |   crm --council {c.id} queue --team roads")
+    emit_table([_fmt(r, local) for r in record], ["version", "occurred_at", "actor_id", "summary"])
+    later = rt.clock() + timedelta(days=14)
+    with rt.read_engine.connect() as conn:
+        f = sla_queries.SlaFilter(council=c.id)
+        late = sla_queries.breached(conn, Sla(), f, later) + sla_queries.at_risk(conn, Sla(), f, later)
+    _say(f"the SLA view as it will stand on {later.astimezone(local):%A %d %B} if nothing moves")
+    emit_table([r for r in late if r["reference"] in refs],
+               ["reference", "state", "breaches", "team", "level", "remaining"])
+    print(f"\nTry: crm --council {c.id} history {ref}   |   crm --council {c.id} queue --team roads"
+          f"   |   crm --council {c.id} sla breached --now {later.isoformat(timespec='seconds')}")
 
 
-def _fmt(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat(timespec="minutes") if hasattr(v, "isoformat") else v)
+def _fmt(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    """Instants in the council's own time, as its officers read them."""
+    return {k: (f"{v.astimezone(zone):%a %d %b %H:%M}" if isinstance(v, datetime) else v)
             for k, v in row.items()}
 
 
