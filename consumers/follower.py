@@ -6,9 +6,8 @@ transaction as the rows a batch produced, so a crash between batches loses and r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 import zlib
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 

@@ -1,0 +1,155 @@
+"""What the relay, the consumers and the operations commands share about Kafka.
+
+`KafkaConfig` is read from the environment (`CRM_KAFKA_*`); `ensure_topic` creates the topic
+idempotently (`ensure_topic_when_possible` retries until the broker answers or `stop` is set);
+`end_offsets` answers where each partition ends; `Backoff` paces every retry loop. Clients
+connect to the bootstrap address only and never pin an API version (kafka-python negotiates).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import OffsetSpec
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from infra.logs import get
+from infra.settings import Settings, SettingsError
+
+log = get("kafka")
+
+DEFAULT_TOPIC = "councilcrm.service-requests"
+DEFAULT_GROUP_PREFIX = "councilcrm."
+
+
+def _int_env(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name) or str(default)
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise SettingsError(f"{name} must be an integer in {low}..{high}, got {raw!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaConfig:
+    """Where the stream lives and how its clients behave.
+
+    `group(name)` is the consumer group of a read model (`councilcrm.work-queue`);
+    `source(partition)` is the position-table key of one partition (`kafka:<topic>:<p>`).
+    """
+
+    bootstrap: str
+    topic: str = DEFAULT_TOPIC
+    partitions: int = 6
+    group_prefix: str = DEFAULT_GROUP_PREFIX
+    session_timeout_ms: int = 10_000
+    max_poll_interval_ms: int = 300_000
+    client_id: str = "councilcrm"
+
+    @classmethod
+    def from_env(
+        cls, settings: Settings, env: Mapping[str, str] | None = None
+    ) -> KafkaConfig:
+        """The configuration for `settings.kafka_bootstrap`, tuned by `CRM_KAFKA_TOPIC`,
+        `CRM_KAFKA_PARTITIONS` (6), `CRM_KAFKA_GROUP_PREFIX` (`councilcrm.`) and
+        `CRM_KAFKA_SESSION_TIMEOUT_MS` (10000)."""
+        env = os.environ if env is None else env
+        if settings.kafka_bootstrap is None:
+            raise SettingsError("CRM_KAFKA_BOOTSTRAP is not set: there is no Kafka to use")
+        return cls(
+            bootstrap=settings.kafka_bootstrap,
+            topic=env.get("CRM_KAFKA_TOPIC") or DEFAULT_TOPIC,
+            partitions=_int_env(env, "CRM_KAFKA_PARTITIONS", 6, 1, 10_000),
+            group_prefix=env.get("CRM_KAFKA_GROUP_PREFIX") or DEFAULT_GROUP_PREFIX,
+            session_timeout_ms=_int_env(
+                env, "CRM_KAFKA_SESSION_TIMEOUT_MS", 10_000, 6_000, 1_800_000
+            ),
+        )
+
+    def group(self, model_name: str) -> str:
+        return f"{self.group_prefix}{model_name.replace('_', '-')}"
+
+    def source(self, partition: int) -> str:
+        return f"kafka:{self.topic}:{partition}"
+
+    def partition_of(self, source: str) -> int | None:
+        """The partition a position-table key names, or None if it is not one of this topic."""
+        prefix = f"kafka:{self.topic}:"
+        tail = source.removeprefix(prefix)
+        return int(tail) if source.startswith(prefix) and tail.isdigit() else None
+
+
+def admin_client(config: KafkaConfig) -> KafkaAdminClient:
+    return KafkaAdminClient(
+        bootstrap_servers=config.bootstrap,
+        client_id=f"{config.client_id}-admin",
+        request_timeout_ms=15_000,
+    )
+
+
+def ensure_topic(config: KafkaConfig) -> None:
+    """Creates the topic with the configured partition count (replication 1) unless it exists;
+    an existing topic is left as it is. Returns once every partition has a leader."""
+    admin = admin_client(config)
+    try:
+        if config.topic not in admin.list_topics():
+            try:
+                admin.create_topics(
+                    {config.topic: {"num_partitions": config.partitions, "replication_factor": 1}}
+                )
+            except TopicAlreadyExistsError:
+                pass  # another process created it meanwhile
+        admin.wait_for_topics([config.topic], timeout_ms=30_000)
+    finally:
+        admin.close()
+
+
+def topic_partitions(admin: KafkaAdminClient, topic: str) -> list[int]:
+    """The topic's partition numbers; empty when the topic does not exist."""
+    if topic not in admin.list_topics():
+        return []
+    (described,) = admin.describe_topics([topic])
+    return sorted(p["partition_index"] for p in described["partitions"])
+
+
+def end_offsets(config: KafkaConfig) -> dict[int, int]:
+    """Per partition, the offset the next message will get; empty when there is no topic."""
+    admin = admin_client(config)
+    try:
+        partitions = topic_partitions(admin, config.topic)
+        if not partitions:
+            return {}
+        specs = {TopicPartition(config.topic, p): OffsetSpec.LATEST for p in partitions}
+        found = admin.list_partition_offsets(specs)
+        return {tp.partition: found[tp].offset for tp in specs}
+    finally:
+        admin.close()
+
+
+class Backoff:
+    """Exponential waits between retries, from `first_s` doubling up to `max_s`."""
+
+    def __init__(self, first_s: float = 0.2, max_s: float = 10.0) -> None:
+        self.first_s, self.max_s, self.current = first_s, max_s, first_s
+
+    def next(self) -> float:
+        wait, self.current = self.current, min(self.current * 2, self.max_s)
+        return wait
+
+    def reset(self) -> None:
+        self.current = self.first_s
+
+
+def ensure_topic_when_possible(config: KafkaConfig, stop: threading.Event) -> None:
+    """Creates the topic, retrying with backoff while the broker is unreachable."""
+    backoff = Backoff()
+    while not stop.is_set():
+        try:
+            ensure_topic(config)
+            return
+        except KafkaError as error:
+            log.warning("topic_not_ready", topic=config.topic, error=str(error))
+            stop.wait(backoff.next())

@@ -1,0 +1,366 @@
+"""A read model's Kafka consumer: exactly-once effect, in per-request order, offsets kept in the DB.
+
+Guarantees:
+- One consumer group per read model (`KafkaConfig.group`); auto-commit is off.
+- Each poll batch is applied in ONE read-model transaction that also stores, per partition,
+  the next offset to read (position source `kafka:<topic>:<partition>`). That transaction first
+  locks the partitions' position rows and skips every record below the stored offset, and
+  `ReadModel.apply` skips events a request has already seen: a redelivery changes nothing.
+- On assignment the consumer seeks to the stored offsets (a partition never stored starts from
+  the beginning); the database, not Kafka, is the truth. Kafka offsets are committed after the
+  database commit only for lag tools; failing to commit them loses nothing.
+- A record that cannot be decoded (`EnvelopeError`) or applied (the model or the database
+  rejects its data) is parked in `dead_letters` in the same transaction that moves the offset
+  past it; the consumer moves on. Infrastructure failures (the database is away, a table is
+  missing) are never parked: the batch is retried with backoff until it succeeds or `stop` is set.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import sqlalchemy as sa
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from consumers.kafka_common import Backoff, KafkaConfig, ensure_topic_when_possible
+from infra.logs import get
+from projections.base import ReadModel, insert_ignoring_duplicates
+from projections.envelope import Envelope, EnvelopeError
+
+log = get("consumer")
+
+DEAD_LETTERS = sa.Table(
+    "dead_letters",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("read_model", sa.String(64), nullable=False),
+    sa.Column("topic", sa.String(249), nullable=False),
+    sa.Column("partition", sa.Integer, nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("raw", sa.LargeBinary, nullable=True),
+    sa.Column("key", sa.LargeBinary, nullable=True),
+    sa.Column("parked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("read_model", "topic", "partition", "offset", name="dead_letters_once"),
+)
+
+# An environment variable for the fault tests only: when "1", `crm consume` exits the process
+# abruptly (os._exit) right after its first database commit, before committing to Kafka.
+EXIT_AFTER_DB_COMMIT_VAR = "CRM_TEST_CONSUMER_EXIT_AFTER_DB_COMMIT"
+
+Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
+T = TypeVar("T")
+
+
+def is_poison(error: BaseException) -> bool:
+    """True when `error` comes from one message's content (park it); False when it comes from
+    the infrastructure (retry the batch)."""
+    if isinstance(error, sa.exc.DBAPIError):
+        data = isinstance(error, (sa.exc.DataError, sa.exc.IntegrityError))
+        return data and not error.connection_invalidated
+    if isinstance(error, sa.exc.StatementError):
+        return error.orig is not None and is_poison(error.orig)
+    return isinstance(
+        error, (EnvelopeError, LookupError, TypeError, ValueError, AttributeError, AssertionError)
+    )
+
+
+@dataclass(frozen=True)
+class Parked:
+    record: ConsumerRecord
+    reason: str
+
+
+def _reason(error: BaseException) -> str:
+    text = " ".join(str(error).split())[:2000]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def park(conn: sa.Connection, model_name: str, parked: Sequence[Parked]) -> None:
+    """Records each message with the reason it was refused; parking one twice keeps one row."""
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "read_model": model_name, "topic": p.record.topic, "partition": p.record.partition,
+            "offset": p.record.offset, "reason": p.reason, "raw": p.record.value,
+            "key": p.record.key, "parked_at": now,
+        }
+        for p in parked
+    ]
+    insert_ignoring_duplicates(conn, DEAD_LETTERS, rows)
+
+
+class StoredOffsets:
+    """The read model's stored next offsets, per partition of the configured topic."""
+
+    def __init__(self, model: ReadModel, config: KafkaConfig) -> None:
+        self.model = model
+        self.config = config
+
+    def read(self, conn: sa.Connection, partitions: Sequence[int]) -> dict[int, int | None]:
+        stored = self.model.positions_by_source(conn)
+        return {p: stored.get(self.config.source(p)) for p in partitions}
+
+    def lock(self, conn: sa.Connection, partitions: Sequence[int]) -> dict[int, int]:
+        """Locks the partitions' position rows for this transaction (creating them at 0), so
+        two members briefly owning one partition apply each record once."""
+        t = self.model.positions
+        sources = {self.config.source(p): p for p in partitions}
+        insert_ignoring_duplicates(conn, t, [{"source": s, "position": 0} for s in sources])
+        q = sa.select(t.c.source, t.c.position).where(t.c.source.in_(sources)).with_for_update()
+        return {sources[s]: pos for s, pos in conn.execute(q)}
+
+
+class SeekToStored(ConsumerRebalanceListener):
+    """On assignment, moves each partition to its stored offset. Runs on the client's IO thread,
+    so it reads through its own connection; if the database cannot answer, the partitions are
+    paused and left to the consumer's thread to seek once it can."""
+
+    def __init__(self, owner: ReadModelConsumer) -> None:
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        log.info("partitions_revoked", model=self.owner.model.name,
+                 partitions=sorted(tp.partition for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        self.owner.seek_stored(list(assigned), on_io_thread=True)
+
+
+class ReadModelConsumer:
+    """Feeds one read model from the topic; `run(stop)` until `stop` is set."""
+
+    def __init__(
+        self,
+        model: ReadModel,
+        engine: sa.Engine,
+        config: KafkaConfig,
+        *,
+        max_records: int = 1000,
+        after_db_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.engine = engine
+        self.config = config
+        self.max_records = max_records
+        self.after_db_commit = after_db_commit
+        self.offsets = StoredOffsets(model, config)
+        self._consumer: KafkaConsumer | None = None
+        self._pending: set[TopicPartition] = set()
+        self._pending_lock = threading.Lock()
+        self._rewound: dict[TopicPartition, tuple[int, int]] = {}  # → (offset, at poll)
+        self._polls = 0
+        self.retries = 0  # batches (or table set-ups) retried after an infrastructure failure
+        self.deferred_seeks = 0  # assignments whose stored offsets could not be read at once
+
+    def ensure_tables(self) -> None:
+        self.model.create(self.engine)
+        DEAD_LETTERS.metadata.create_all(self.engine)
+
+    def run(self, stop: threading.Event) -> None:
+        """Consumes until `stop` is set, then leaves the group cleanly."""
+        self._retry(self.ensure_tables, stop, "tables")
+        ensure_topic_when_possible(self.config, stop)
+        if stop.is_set():
+            return
+        consumer = self._consumer = self._make_consumer()
+        log.info("consumer_started", model=self.model.name, group=self.config.group(self.model.name))
+        try:
+            while not stop.is_set():
+                self._step(consumer, stop)
+        finally:
+            consumer.close(autocommit=False, timeout_ms=5_000)
+            self._consumer = None
+            log.info("consumer_stopped", model=self.model.name)
+
+    # -- one poll -----------------------------------------------------------------------------
+
+    def _step(self, consumer: KafkaConsumer, stop: threading.Event) -> None:
+        self._seek_pending()
+        try:
+            batch: Batch = consumer.poll(timeout_ms=500, max_records=self.max_records)
+            self._polls += 1
+        except KafkaError as error:
+            log.warning("poll_failed", model=self.model.name, error=str(error))
+            stop.wait(1.0)
+            return
+        if not batch:
+            return
+        done = self._retry(lambda: self.apply(batch), stop, "apply")
+        if done is None:
+            return  # stopped before the batch could be applied: it will be redelivered
+        if self.after_db_commit is not None:
+            self.after_db_commit()
+        self._commit_to_kafka(consumer, done)
+
+    def apply(self, batch: Batch) -> dict[TopicPartition, int]:
+        """Applies the batch in one transaction with the partitions' next offsets; returns the
+        offsets stored."""
+        with self.engine.begin() as conn:
+            stored = self.offsets.lock(conn, sorted({tp.partition for tp in batch}))
+            fresh = {tp: self._fresh(tp, recs, stored[tp.partition]) for tp, recs in batch.items()}
+            records = [r for recs in fresh.values() for r in recs]
+            parked = self._apply_records(conn, records)
+            park(conn, self.model.name, parked)
+            done = {tp: recs[-1].offset + 1 for tp, recs in fresh.items() if recs}
+            for tp, offset in done.items():
+                self.model.set_position(conn, self.config.source(tp.partition), offset)
+        if parked:
+            log.warning("messages_parked", model=self.model.name, count=len(parked),
+                        first=f"{parked[0].record.partition}@{parked[0].record.offset}",
+                        reason=parked[0].reason)
+        return done
+
+    def _fresh(
+        self, tp: TopicPartition, records: Sequence[ConsumerRecord], stored: int
+    ) -> list[ConsumerRecord]:
+        """The records at or after the stored offset. If the stored offset is behind what was
+        fetched (the read model was rebuilt meanwhile), the partition is rewound to it and its
+        records are left out; only a batch polled after that rewind may start past the stored
+        offset (the log itself has a gap there, e.g. retention removed those records)."""
+        fresh = [r for r in records if r.offset >= stored]
+        if not fresh or fresh[0].offset == stored:
+            return fresh
+        rewound_at = self._rewound.get(tp)
+        if rewound_at is not None and rewound_at[0] == stored and rewound_at[1] < self._polls:
+            return fresh
+        if self._consumer is not None and tp in self._consumer.assignment():
+            self._consumer.seek(tp, stored)
+            self._rewound[tp] = (stored, self._polls)
+            log.warning("partition_rewound", model=self.model.name, partition=tp.partition,
+                        offset=stored, fetched=fresh[0].offset)
+        return []
+
+    def _apply_records(
+        self, conn: sa.Connection, records: Sequence[ConsumerRecord]
+    ) -> list[Parked]:
+        """Decodes and applies the records in order; returns those that had to be parked."""
+        parked: list[Parked] = []
+        decoded: list[tuple[ConsumerRecord, Envelope]] = []
+        for record in records:
+            try:
+                decoded.append((record, Envelope.from_json(record.value)))
+            except EnvelopeError as error:
+                parked.append(Parked(record, _reason(error)))
+        try:
+            with conn.begin_nested():
+                self.model.apply(conn, [env for _, env in decoded])
+            return parked
+        except Exception as error:
+            if not is_poison(error):
+                raise
+        for record, env in decoded:  # one savepoint per message: find the culprits
+            try:
+                with conn.begin_nested():
+                    self.model.apply(conn, [env])
+            except Exception as error:
+                if not is_poison(error):
+                    raise
+                parked.append(Parked(record, _reason(error)))
+        return parked
+
+    # -- offsets ------------------------------------------------------------------------------
+
+    def seek_stored(self, partitions: list[TopicPartition], on_io_thread: bool = False) -> None:
+        """Seeks each partition to its stored offset (the beginning if none). If the database
+        cannot answer, pauses them for `_seek_pending` to retry."""
+        consumer = self._consumer
+        if consumer is None or not partitions:
+            return
+        try:
+            with self.engine.connect() as conn:
+                stored = self.offsets.read(conn, [tp.partition for tp in partitions])
+        except sa.exc.SQLAlchemyError as error:
+            self.deferred_seeks += 1
+            log.warning("stored_offsets_unavailable", model=self.model.name,
+                        error=_reason(error)[:300])
+            consumer.pause(*partitions)
+            with self._pending_lock:
+                self._pending.update(partitions)
+            return
+        for tp in partitions:
+            offset = stored[tp.partition]
+            if offset is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, offset)
+        with self._pending_lock:
+            self._pending.difference_update(partitions)
+        consumer.resume(*partitions)
+        log.info("partitions_assigned", model=self.model.name, io_thread=on_io_thread,
+                 offsets={tp.partition: stored[tp.partition] for tp in partitions})
+
+    def _seek_pending(self) -> None:
+        consumer = self._consumer
+        with self._pending_lock:
+            pending = [tp for tp in self._pending if consumer and tp in consumer.assignment()]
+            self._pending.clear()
+        self.seek_stored(pending)
+
+    def _commit_to_kafka(self, consumer: KafkaConsumer, done: Mapping[TopicPartition, int]) -> None:
+        """Tells Kafka how far the database got, for lag tools; asynchronous, and a failure
+        only costs a log line (the database, not Kafka, says where to resume)."""
+        offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in done.items()}
+        if offsets:
+            consumer.commit_async(offsets, callback=self._on_kafka_commit)
+
+    def _on_kafka_commit(self, _offsets: object, response: object) -> None:
+        if isinstance(response, BaseException):
+            log.info("kafka_commit_skipped", model=self.model.name, error=str(response))
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _make_consumer(self) -> KafkaConsumer:
+        config = self.config
+        consumer = KafkaConsumer(
+            bootstrap_servers=config.bootstrap,
+            client_id=f"{config.client_id}-{self.model.name}",
+            group_id=config.group(self.model.name),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=config.session_timeout_ms,
+            heartbeat_interval_ms=max(1_000, config.session_timeout_ms // 3),
+            max_poll_interval_ms=config.max_poll_interval_ms,
+            max_poll_records=self.max_records,
+            # Let the broker gather a useful batch (at most 200 ms): fewer, larger transactions.
+            fetch_min_bytes=64 * 1024,
+            fetch_max_wait_ms=200,
+        )
+        consumer.subscribe([config.topic], listener=SeekToStored(self))
+        return consumer
+
+    def _retry(self, action: Callable[[], T], stop: threading.Event, what: str) -> T | None:
+        """Runs `action` until it succeeds (its result) or `stop` is set (None), waiting with
+        backoff after each infrastructure failure."""
+        backoff = Backoff()
+        while not stop.is_set():
+            try:
+                return action()
+            except (sa.exc.SQLAlchemyError, OSError) as error:
+                self.retries += 1
+                wait = backoff.next()
+                log.warning("retrying", model=self.model.name, what=what, wait_s=wait,
+                            error=_reason(error)[:300])
+                stop.wait(wait)
+        return None
+
+
+def exit_after_db_commit_hook(env: Mapping[str, str] | None = None) -> Callable[[], None] | None:
+    """The fault tests' hook (`CRM_TEST_CONSUMER_EXIT_AFTER_DB_COMMIT=1`), off unless set."""
+    env = os.environ if env is None else env
+    if env.get(EXIT_AFTER_DB_COMMIT_VAR) != "1":
+        return None
+
+    def exit_now() -> None:
+        log.warning("test_hook_exit_after_db_commit")
+        os._exit(70)
+
+    return exit_now

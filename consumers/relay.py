@@ -1,0 +1,205 @@
+"""The outbox relay: publishes the event store's global log to Kafka, at least once.
+
+Guarantees:
+- Every stored event is published to the topic, keyed by its request id (so one request's
+  events share a partition and keep their order), valued by `Envelope.to_json()`, with headers
+  `event_type` and `schema_version`.
+- The durable checkpoint (a row of `relay_checkpoint`, in the event store's database) only
+  moves past an event after the broker acknowledged it (`acks=all`, idempotent producer), and
+  only forward. A crash at any instant re-sends from the checkpoint: some events may be
+  published twice, none is skipped. Consumers deduplicate.
+- Positions are read strictly after the checkpoint, so gaps in the positions (an id burnt by a
+  rolled-back conflict) are harmless.
+- A failure of the store or the broker is logged and retried with a bounded backoff; `run`
+  returns once `stop` is set.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from eventsourcing.persistence import PersistenceError
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+from kafka.producer.future import FutureRecordMetadata
+
+from consumers.kafka_common import Backoff, KafkaConfig, ensure_topic_when_possible
+from consumers.store_reader import StoreReader
+from infra.logs import get
+from projections.envelope import Envelope
+
+log = get("relay")
+
+# What a server being away looks like; anything else is a bug and stops the relay.
+TRANSIENT: tuple[type[Exception], ...] = (
+    KafkaError, sa.exc.SQLAlchemyError, PersistenceError, OSError,
+)
+
+CHECKPOINTS = sa.Table(
+    "relay_checkpoint",
+    sa.MetaData(),
+    sa.Column("topic", sa.String(249), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+class DeliveryFailed(KafkaError):
+    """The broker did not acknowledge every message of a batch; the checkpoint stays put."""
+
+
+def read_checkpoint(engine: sa.Engine, topic: str) -> int:
+    """The last position published to `topic` and acknowledged (0 when none)."""
+    CHECKPOINTS.metadata.create_all(engine)
+    with engine.connect() as conn:
+        q = sa.select(CHECKPOINTS.c.position).where(CHECKPOINTS.c.topic == topic)
+        return conn.execute(q).scalar_one_or_none() or 0
+
+
+def save_checkpoint(engine: sa.Engine, topic: str, position: int) -> None:
+    """Moves the checkpoint forward to `position` (never back)."""
+    now = datetime.now(UTC)
+    t = CHECKPOINTS
+    with engine.begin() as conn:
+        done = conn.execute(
+            sa.update(t)
+            .where(t.c.topic == topic, t.c.position < position)
+            .values(position=position, updated_at=now)
+        )
+        if done.rowcount == 0:
+            exists = conn.execute(sa.select(t.c.position).where(t.c.topic == topic)).first()
+            if exists is None:
+                conn.execute(sa.insert(t).values(topic=topic, position=position, updated_at=now))
+
+
+def make_producer(config: KafkaConfig) -> KafkaProducer:
+    """Idempotent, `acks=all`, batching for throughput; retries until the delivery timeout."""
+    return KafkaProducer(
+        bootstrap_servers=config.bootstrap,
+        client_id=f"{config.client_id}-relay",
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=50,  # flush() sends at once: lingering only groups the sends of a batch
+        batch_size=256 * 1024,
+        max_in_flight_requests_per_connection=5,
+        delivery_timeout_ms=300_000,
+        request_timeout_ms=30_000,
+        max_block_ms=10_000,
+    )
+
+
+def headers(env: Envelope) -> list[tuple[str, bytes]]:
+    return [
+        ("event_type", env.event_type.encode()),
+        ("schema_version", str(env.schema_version).encode()),
+    ]
+
+
+class Relay:
+    """Follows the store's log from the checkpoint and publishes it, batch by batch."""
+
+    def __init__(
+        self,
+        reader: StoreReader,
+        engine: sa.Engine,
+        config: KafkaConfig,
+        *,
+        batch_size: int = 1000,
+        idle_sleep_s: float = 0.1,
+    ) -> None:
+        self.reader = reader
+        self.engine = engine
+        self.config = config
+        self.batch_size = batch_size
+        self.idle_sleep_s = idle_sleep_s
+        self._producer: KafkaProducer | None = None
+        self._position: int | None = None
+        self.retries = 0  # batches retried after a failure of the store or the broker
+
+    def publish_batch(self, stop: threading.Event | None = None) -> int:
+        """Publishes the next batch after the checkpoint, waits for every acknowledgement, then
+        moves the checkpoint; returns how many events it published (0: nothing new)."""
+        if self._position is None:
+            self._position = read_checkpoint(self.engine, self.config.topic)
+        batch = self.reader.read(self._position, self.batch_size)
+        if not batch:
+            return 0
+        producer = self._ensure_producer()
+        futures = [self._send(producer, env) for env in batch]
+        self._await_acks(producer, futures, stop)
+        save_checkpoint(self.engine, self.config.topic, batch[-1].position)
+        self._position = batch[-1].position
+        return len(batch)
+
+    def run(self, stop: threading.Event) -> None:
+        """Publishes until `stop` is set, sleeping `idle_sleep_s` when the log has nothing new."""
+        log.info("relay_started", topic=self.config.topic, batch_size=self.batch_size)
+        ensure_topic_when_possible(self.config, stop)
+        backoff = Backoff()
+        while not stop.is_set():
+            try:
+                published = self.publish_batch(stop)
+            except TRANSIENT as error:
+                self._recover(error)
+                stop.wait(backoff.next())
+                continue
+            backoff.reset()
+            if published:
+                log.debug("relay_published", count=published, position=self._position)
+            else:
+                stop.wait(self.idle_sleep_s)
+        self.close()
+        log.info("relay_stopped", position=self._position)
+
+    def close(self, timeout_s: float = 10) -> None:
+        """Closes the producer, abandoning what it could not deliver within `timeout_s` (the
+        checkpoint does not cover it, so it is sent again next time)."""
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            try:
+                producer.close(timeout=timeout_s)
+            except KafkaError as error:
+                log.info("producer_closed_undelivered", error=str(error))
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _ensure_producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = make_producer(self.config)
+        return self._producer
+
+    def _send(self, producer: KafkaProducer, env: Envelope) -> FutureRecordMetadata:
+        return producer.send(
+            self.config.topic, key=env.request_id.encode(), value=env.to_json(),
+            headers=headers(env),
+        )
+
+    def _await_acks(
+        self, producer: KafkaProducer, futures: Sequence[Any], stop: threading.Event | None
+    ) -> None:
+        """Returns once the broker acknowledged every future; raises if any failed, or if
+        `stop` was set first (the checkpoint must then stay where it is)."""
+        while True:
+            try:
+                producer.flush(timeout=1.0)
+                break
+            except KafkaError:  # flush timed out: the broker is slow or away; keep waiting
+                if stop is not None and stop.is_set():
+                    raise DeliveryFailed("stopping before every send was acknowledged") from None
+        failed = [f.exception for f in futures if f.failed()]
+        if failed or not all(f.succeeded() for f in futures):
+            raise DeliveryFailed(f"{len(failed)} of {len(futures)} sends failed: {failed[:1]!r}")
+
+    def _recover(self, error: Exception) -> None:
+        """After a failure: forget the in-memory position (re-read the checkpoint) and, if the
+        broker was involved, start a fresh producer so nothing of the failed batch is sent
+        behind a later one."""
+        self.retries += 1
+        log.warning("relay_retry", error=f"{type(error).__name__}: {error}"[:500])
+        self._position = None
+        if isinstance(error, KafkaError):
+            self.close(timeout_s=0)

@@ -1,0 +1,299 @@
+"""Crashes and bad input on the real servers. Each test ends with `crm projections verify`
+exiting 0: every event reached every read model once in effect, none lost, none applied twice.
+
+The broker and PostgreSQL are shared by the whole run: the restart tests bring their server
+back up in a `finally`, whatever happens.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import psycopg2
+import pytest
+import sqlalchemy as sa
+from kafka import KafkaConsumer, TopicPartition
+
+from consumers.kafka_common import KafkaConfig, ensure_topic
+from consumers.kafka_consumer import DEAD_LETTERS, EXIT_AFTER_DB_COMMIT_VAR
+from consumers.relay import read_checkpoint
+from consumers.store_reader import StoreReader
+from infra import services
+from infra.runtime import Runtime
+from projections.envelope import Envelope
+from projections.request_summary import RequestSummary, by_reference
+from projections.work_queue import WorkQueue
+from tests.fakes import FakeClock
+from tests.integration.kafka_support import (
+    ALL_MODELS,
+    COUNCIL,
+    Child,
+    Driver,
+    Feeder,
+    Pipeline,
+    committed_offsets,
+    stored_offsets,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+@pytest.fixture
+def pipeline(pg_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[Pipeline]:
+    made = Pipeline(pg_url, kafka_bootstrap, tmp_path / "data")
+    yield made
+    made.cleanup()
+
+
+@pytest.fixture
+def rt(pipeline: Pipeline, clock: FakeClock) -> Iterator[Runtime]:
+    runtime = pipeline.runtime(clock)
+    yield runtime
+    runtime.close()
+
+
+def relayed_events(rt: Runtime, topic: str) -> int:
+    """How many stored events the relay's checkpoint covers (positions have gaps)."""
+    checkpoint = read_checkpoint(rt.write_engine, topic)
+    with rt.write_engine.connect() as conn:
+        q = "SELECT count(*) FROM councilcrm_events WHERE notification_id <= :c"
+        return conn.execute(sa.text(q), {"c": checkpoint}).scalar_one()
+
+
+def kill_mid_batch(pipeline: Pipeline, rt: Runtime, relay: Child, slice_s: float = 0.01) -> bool:
+    """Runs the relay in short slices (SIGCONT … SIGSTOP) and, as soon as the topic holds more
+    than its checkpoint covers while it is frozen, SIGKILLs it there: inside a batch, its sends
+    acknowledged but not checkpointed. False if it finished the backlog first."""
+    topic = pipeline.config.topic
+    head = rt.app.recorder.max_notification_id() or 0
+    tps = [TopicPartition(topic, p) for p in range(pipeline.partitions)]
+    probe = KafkaConsumer(bootstrap_servers=pipeline.bootstrap, group_id=None)
+    try:
+        wait_until(lambda: any(e.get("event") == "relay_started" for e in relay.logs()), 60,
+                   "the relay to start")
+        while relay.proc.poll() is None:
+            relay.proc.send_signal(signal.SIGSTOP)
+            if sum(probe.end_offsets(tps).values()) > relayed_events(rt, topic):
+                relay.kill()
+                return True
+            if read_checkpoint(rt.write_engine, topic) >= head:
+                return False
+            relay.proc.send_signal(signal.SIGCONT)
+            time.sleep(slice_s)  # let it run a little; the probe above runs while it is frozen
+        return False
+    finally:
+        relay.proc.send_signal(signal.SIGCONT) if relay.proc.poll() is None else None
+        probe.close()
+
+
+def test_relay_killed_mid_batch_resends_and_nothing_is_lost_or_doubled(
+    pipeline: Pipeline, rt: Runtime, clock: FakeClock
+) -> None:
+    driver = Driver(rt, clock)
+    driver.interleaved(150, steps=4)  # 750 events in the store before the relay starts
+    head = rt.app.recorder.max_notification_id()
+    with pipeline.worker(rt, relay=False):
+        relay = pipeline.spawn("relay", "--batch-size", "400")
+        assert kill_mid_batch(pipeline, rt, relay), "never caught the relay inside a batch"
+        assert relay.proc.returncode == -signal.SIGKILL
+        published = pipeline.published()
+        assert published > relayed_events(rt, pipeline.config.topic)
+
+        driver.lifecycle(1000)  # the store moves on while the relay is down
+        relay = pipeline.spawn("relay", "--batch-size", "400")
+        pipeline.wait_drained(rt)
+        assert relay.stop() == 0  # SIGTERM: a clean stop
+    assert head is not None
+    assert pipeline.published() > head + 7  # the unacknowledged part was sent again
+    pipeline.verify()
+
+
+def test_consumer_killed_between_db_commit_and_kafka_commit(
+    pipeline: Pipeline, rt: Runtime, clock: FakeClock
+) -> None:
+    driver = Driver(rt, clock)
+    driver.interleaved(20, steps=3)
+    others = [n for n in ALL_MODELS if n != "work_queue"]
+    with pipeline.worker(rt, names=others):
+        pipeline.wait_drained(rt, names=others)
+        victim = pipeline.spawn("consume", "work_queue", env={EXIT_AFTER_DB_COMMIT_VAR: "1"})
+        assert victim.proc.wait(120) == 70  # it left right after its first DB commit
+        stored = stored_offsets(rt, pipeline.config, "work_queue")
+        assert sum(stored.values()) > 0
+        assert committed_offsets(pipeline.config, "work_queue") == {}  # Kafka never heard of it
+
+        for reference in driver.interleaved(5, steps=2):
+            driver.step(reference, 3)
+        survivor = pipeline.spawn("consume", "work_queue")
+        pipeline.wait_drained(rt)
+        assert survivor.stop() == 0
+    seeks = [e["offsets"] for e in survivor.logs() if e.get("event") == "partitions_assigned"]
+    assert seeks and isinstance(seeks[0], dict), "the restarted consumer logged no assignment"
+    resumed = {int(p): o for p, o in seeks[0].items()}
+    assert all(resumed.get(p) == o for p, o in stored.items() if p in resumed)
+    committed = committed_offsets(pipeline.config, "work_queue")
+    final = stored_offsets(rt, pipeline.config, "work_queue")
+    assert committed and all(offset <= final[p] for p, offset in committed.items())
+    pipeline.verify()
+
+
+def test_broker_restart_while_commands_keep_arriving(
+    pipeline: Pipeline, rt: Runtime, clock: FakeClock
+) -> None:
+    if pipeline.bootstrap != services.kafka_bootstrap():
+        pytest.skip("the broker under test is not one this project starts and stops")
+    driver = Driver(rt, clock)
+    with pipeline.worker(rt):
+        with Feeder(driver) as feeder:
+            feeder.wait_for(20)
+            pipeline.wait_caught_up(rt)
+            try:
+                services.kafka_down()
+                feeder.wait_for(40)  # officers keep working while the broker is away
+            finally:
+                services.kafka_up()
+            feeder.wait_for(40)
+        pipeline.wait_drained(rt, timeout_s=180)
+    pipeline.verify()
+
+
+@pytest.fixture
+def own_database(pg_server_url: str) -> Iterator[str]:
+    """A fresh database whose teardown opens its own connection (the server restarts meanwhile,
+    so no connection may be held across the test)."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+
+    def admin(sql: str) -> None:
+        conn = psycopg2.connect(pg_server_url)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+        finally:
+            conn.close()
+
+    admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunparse(urlparse(pg_server_url)._replace(path=f"/{name}"))
+    finally:
+        services.postgres_up()
+        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def rebalance(config: KafkaConfig, model_name: str) -> None:
+    """Another member joins the model's group (taking partitions from it), then leaves."""
+    intruder = KafkaConsumer(
+        bootstrap_servers=config.bootstrap, group_id=config.group(model_name),
+        enable_auto_commit=False, session_timeout_ms=6_000,
+    )
+    try:
+        intruder.subscribe([config.topic])
+        wait_until(lambda: bool(intruder.poll(timeout_ms=100) is not None
+                                and intruder.assignment()), 60, "the intruder's partitions")
+    finally:
+        intruder.close(autocommit=False)
+
+
+def test_postgres_restart_under_the_consumers(
+    own_database: str, kafka_bootstrap: str, tmp_path: Path, clock: FakeClock,
+    pg_server_url: str,
+) -> None:
+    if urlparse(pg_server_url).port != services.pg_port():
+        pytest.skip("the PostgreSQL under test is not one this project starts and stops")
+    pipeline = Pipeline(own_database, kafka_bootstrap, tmp_path / "data")
+    rt = pipeline.runtime(clock)
+    try:
+        driver = Driver(rt, clock)
+        with pipeline.worker(rt) as worker:
+            driver.interleaved(10, steps=2)
+            pipeline.wait_drained(rt)
+            (message,) = [m for m in pipeline.read_topic() if m[1] == 0][:1]
+            queue = worker.consumers["work_queue"]
+            try:
+                services.postgres_down()
+                # The work queue's group rebalances while its stored offsets cannot be read.
+                rebalance(pipeline.config, "work_queue")
+                wait_until(lambda: queue.deferred_seeks > 0, 60, "a deferred seek")
+                # Work for the consumers while their database is away: a redelivered event.
+                pipeline.produce(message[2] or b"", message[3])
+                others = [c for name, c in worker.consumers.items() if name != "work_queue"]
+                wait_until(lambda: all(c.retries > 0 for c in others), 60,
+                           "every other consumer to meet the outage")
+            finally:
+                services.postgres_up()
+            driver.interleaved(10, steps=3)
+            pipeline.wait_drained(rt, timeout_s=180)
+        pipeline.verify()
+    finally:
+        rt.close()
+        pipeline.cleanup()
+
+
+def test_duplicate_and_malformed_messages(
+    pipeline: Pipeline, rt: Runtime, clock: FakeClock
+) -> None:
+    driver = Driver(rt, clock)
+    references = driver.interleaved(8, steps=3)
+    with pipeline.worker(rt):
+        pipeline.wait_drained(rt)
+        topic = pipeline.read_topic()
+        note = next(m for m in topic if json.loads(m[3])["event_type"] == "NoteAdded")
+        pipeline.produce(note[2] or b"", note[3])  # a duplicate: ignored
+        lodged = json.loads(next(m for m in topic if json.loads(m[3])["version"] == 1)[3])
+        bad = {
+            b"\xff{ not json": "not JSON",
+            json.dumps({"schema_version": 1, "event_type": "Lodged"}).encode(): "missing fields",
+            Envelope(**{**lodged, "request_id": str(uuid.uuid4()), "data": {}}).to_json():
+                "KeyError",
+        }
+        for raw in bad:
+            pipeline.produce(str(uuid.uuid4()).encode(), raw)
+        for reference in references:  # and the stream goes on
+            driver.step(reference, 4)
+        pipeline.wait_drained(rt)
+
+    with rt.read_engine.connect() as conn:
+        parked = conn.execute(sa.select(DEAD_LETTERS)).mappings().all()
+        summaries = [by_reference(conn, RequestSummary(), COUNCIL, r) for r in references]
+    for name in ALL_MODELS:
+        mine = {row["raw"]: row["reason"] for row in parked if row["read_model"] == name}
+        assert set(mine) == set(bad), name
+        for raw, reason in bad.items():
+            assert reason in mine[raw], (name, mine[raw])
+    assert all(s is not None and (s["notes"], s["delays"]) == (1, 1) for s in summaries)
+    pipeline.verify()
+
+
+def test_a_gap_in_a_requests_stream_waits_for_the_resend(
+    pipeline: Pipeline, rt: Runtime, clock: FakeClock
+) -> None:
+    """A producer that lost a batch may have written a later event before an earlier one; the
+    relay then re-sends from its checkpoint. The row models skip the early arrival and apply
+    the re-sent events in order."""
+    driver = Driver(rt, clock)
+    reference = driver.lodge().reference
+    for step in (1, 2, 3):
+        driver.step(reference, step)
+    envelopes = StoreReader(rt.app).read(0, 100)
+    assert [e.version for e in envelopes] == [1, 2, 3, 4]
+    ensure_topic(pipeline.config)
+    with pipeline.worker(rt, relay=False):
+        for env in (envelopes[0], envelopes[2]):  # v1, then v3 before v2
+            pipeline.produce(env.request_id.encode(), env.to_json())
+        wait_until(lambda: sum(stored_offsets(rt, pipeline.config, "work_queue").values()) >= 2,
+                   60, "the consumers to see both")
+        with rt.read_engine.connect() as conn:
+            t = WorkQueue().table
+            assert conn.execute(sa.select(t.c.version)).scalar_one() == 1  # v3 waited
+        with pipeline.worker(rt, names=()):  # the relay re-sends everything, in order
+            pipeline.wait_drained(rt)
+    with rt.read_engine.connect() as conn:
+        assert conn.execute(sa.select(WorkQueue().table.c.version)).scalar_one() == 4
+    pipeline.verify()
