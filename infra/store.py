@@ -36,7 +36,8 @@ def system_clock() -> datetime:
 
 
 class CrmApplication(Application[UUID]):
-    """The event store of service requests. The name pins the table names (`councilcrm_events`)."""
+    """The event store of service requests. Its name pins the PostgreSQL table names
+    (`councilcrm_events`); on SQLite the store is its own file.
 
     name = "councilcrm"
 
