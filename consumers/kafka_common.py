@@ -1,6 +1,6 @@
 """What the relay, the consumers and the operations commands share about Kafka.
 
-`KafkaConfig` is read from the environment (`CRM_KAFKA_*`); `ensure_topic` creates the topic
+`KafkaConfig` says where the stream lives (infra reads it from `CRM_KAFKA_*`); `ensure_topic` creates the topic
 idempotently (`ensure_topic_when_possible` retries until the broker answers or `stop` is set);
 `end_offsets` answers where each partition ends; `Backoff` paces every retry loop. Clients
 connect to the bootstrap address only and never pin an API version (kafka-python negotiates).
@@ -8,29 +8,18 @@ connect to the bootstrap address only and never pin an API version (kafka-python
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 
+import structlog
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from infra.logs import get
-from infra.settings import Settings, SettingsError
-
-log = get("kafka")
+log = structlog.get_logger("kafka")
 
 DEFAULT_TOPIC = "councilcrm.service-requests"
 DEFAULT_GROUP_PREFIX = "councilcrm."
-
-
-def _int_env(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name) or str(default)
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise SettingsError(f"{name} must be an integer in {low}..{high}, got {raw!r}")
-    return int(raw)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,26 +37,6 @@ class KafkaConfig:
     session_timeout_ms: int = 10_000
     max_poll_interval_ms: int = 300_000
     client_id: str = "councilcrm"
-
-    @classmethod
-    def from_env(
-        cls, settings: Settings, env: Mapping[str, str] | None = None
-    ) -> KafkaConfig:
-        """The configuration for `settings.kafka_bootstrap`, tuned by `CRM_KAFKA_TOPIC`,
-        `CRM_KAFKA_PARTITIONS` (6), `CRM_KAFKA_GROUP_PREFIX` (`councilcrm.`) and
-        `CRM_KAFKA_SESSION_TIMEOUT_MS` (10000)."""
-        env = os.environ if env is None else env
-        if settings.kafka_bootstrap is None:
-            raise SettingsError("CRM_KAFKA_BOOTSTRAP is not set: there is no Kafka to use")
-        return cls(
-            bootstrap=settings.kafka_bootstrap,
-            topic=env.get("CRM_KAFKA_TOPIC") or DEFAULT_TOPIC,
-            partitions=_int_env(env, "CRM_KAFKA_PARTITIONS", 6, 1, 10_000),
-            group_prefix=env.get("CRM_KAFKA_GROUP_PREFIX") or DEFAULT_GROUP_PREFIX,
-            session_timeout_ms=_int_env(
-                env, "CRM_KAFKA_SESSION_TIMEOUT_MS", 10_000, 6_000, 1_800_000
-            ),
-        )
 
     def group(self, model_name: str) -> str:
         return f"{self.group_prefix}{model_name.replace('_', '-')}"

@@ -25,17 +25,17 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 import sqlalchemy as sa
+import structlog
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from consumers.kafka_common import Backoff, KafkaConfig, ensure_topic_when_possible
-from infra.logs import get
 from projections.base import ReadModel, insert_ignoring_duplicates
 from projections.envelope import Envelope, EnvelopeError
 
-log = get("consumer")
+log = structlog.get_logger("consumer")
 
 DEAD_LETTERS = sa.Table(
     "dead_letters",

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from eventsourcing.persistence import PersistenceError
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -29,10 +30,9 @@ from kafka.producer.future import FutureRecordMetadata
 
 from consumers.kafka_common import Backoff, KafkaConfig, ensure_topic_when_possible
 from consumers.store_reader import StoreReader
-from infra.logs import get
 from projections.envelope import Envelope
 
-log = get("relay")
+log = structlog.get_logger("relay")
 
 # What a server being away looks like; anything else is a bug and stops the relay.
 TRANSIENT: tuple[type[Exception], ...] = (

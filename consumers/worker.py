@@ -15,15 +15,15 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 
 import sqlalchemy as sa
+import structlog
 
 from consumers.kafka_common import KafkaConfig
 from consumers.kafka_consumer import ReadModelConsumer
 from consumers.relay import Relay
 from consumers.store_reader import StoreReader
-from infra.logs import get
 from projections import registry
 
-log = get("worker")
+log = structlog.get_logger("worker")
 
 
 def stop_on_signals(stop: threading.Event) -> None:

@@ -12,12 +12,13 @@ import os
 import threading
 from typing import Any
 
-from consumers.kafka_common import Backoff, KafkaConfig
+from consumers.kafka_common import Backoff
 from consumers.kafka_consumer import ReadModelConsumer, exit_after_db_commit_hook
 from consumers.relay import TRANSIENT, Relay
 from consumers.store_reader import StoreReader
 from consumers.worker import Worker, stop_on_signals
 from infra.cli_common import runtime
+from infra.kafka_settings import kafka_config
 from infra.logs import configure, get
 from infra.runtime import Runtime
 from projections import registry
@@ -54,7 +55,7 @@ def _open_store(rt: Runtime, stop: threading.Event) -> StoreReader | None:
 def run_relay(args: argparse.Namespace) -> int:
     stop = _long_running()
     rt = runtime(args)
-    config = KafkaConfig.from_env(rt.settings)
+    config = kafka_config(rt.settings)
     reader = _open_store(rt, stop)
     if reader is not None:
         Relay(reader, rt.write_engine, config, batch_size=args.batch_size).run(stop)
@@ -64,7 +65,7 @@ def run_relay(args: argparse.Namespace) -> int:
 def run_consume(args: argparse.Namespace) -> int:
     stop = _long_running()
     rt = runtime(args)
-    config = KafkaConfig.from_env(rt.settings)
+    config = kafka_config(rt.settings)
     consumer = ReadModelConsumer(
         registry.build(args.name), rt.read_engine, config,
         after_db_commit=exit_after_db_commit_hook(),
@@ -76,7 +77,7 @@ def run_consume(args: argparse.Namespace) -> int:
 def run_worker(args: argparse.Namespace) -> int:
     stop = _long_running()
     rt = runtime(args)
-    config = KafkaConfig.from_env(rt.settings)
+    config = kafka_config(rt.settings)
     reader = _open_store(rt, stop)
     if reader is None:
         return 0

@@ -10,10 +10,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from consumers import follower, lag, operations
-from consumers.kafka_common import KafkaConfig, end_offsets
+from consumers.kafka_common import end_offsets
 from consumers.lag import PipelineStatus
 from consumers.store_reader import StoreReader
 from infra.cli_common import council, emit_json, emit_table, runtime
+from infra.kafka_settings import kafka_config
 from infra.progress import ProgressBar
 from infra.runtime import Runtime
 from projections import audit_record, registry, work_queue
@@ -76,7 +77,7 @@ def pipeline_status(rt: Runtime, names: Sequence[str], ages: bool = True) -> Pip
     reader = StoreReader(rt.app)
     if rt.settings.kafka_bootstrap is None:
         return lag.embedded_status(reader, rt.read_engine, models, ages=ages)
-    config = KafkaConfig.from_env(rt.settings)
+    config = kafka_config(rt.settings)
     return lag.kafka_status(reader, rt.write_engine, rt.read_engine, config, models, ages=ages)
 
 
@@ -104,7 +105,7 @@ def run_rebuild(args: argparse.Namespace) -> None:
     Stop the model's consumer while rebuilding."""
     rt = runtime(args)
     reader = StoreReader(rt.app)
-    config = None if rt.settings.kafka_bootstrap is None else KafkaConfig.from_env(rt.settings)
+    config = None if rt.settings.kafka_bootstrap is None else kafka_config(rt.settings)
     ends = end_offsets(config) if config else {}
     n = operations.rebuild(
         reader, rt.read_engine, args.name, progress=ProgressBar(f"rebuild {args.name}"),

@@ -37,7 +37,7 @@ def system_clock() -> datetime:
 
 class CrmApplication(Application[UUID]):
     """The event store of service requests. Its name pins the PostgreSQL table names
-    (`councilcrm_events`); on SQLite the store is its own file.
+    (`councilcrm_events`); on SQLite the store is its own file."""
 
     name = "councilcrm"
 

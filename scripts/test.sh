@@ -26,6 +26,7 @@ fi
 cleanup() { [[ -z $started_here ]] || python3 -m infra.services down || true; }
 trap cleanup EXIT
 
+lint-imports --no-cache >/dev/null || { lint-imports --no-cache; exit 1; }   # imports point inward
 python3 -m pytest -q -p no:cacheprovider "$@"
 
 acceptance=../shared/acceptance
