@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.aggregates.service_request import ServiceRequest
-from domain.council import Category, Council
-from domain.standards import ServiceStandard
+from domain.council import Council
+from domain.standards import history_standard
 from domain.values import Actor, Channel, Location, RequestKind
 
 SYSTEM_ROLE = "system"
@@ -63,28 +63,6 @@ class HistoricalRequest:
     @property
     def closed(self) -> bool:
         return self.closed_at is not None
-
-
-def imported_standard(council: Council, category: Category, team: str) -> ServiceStandard:
-    """The council's standard with no target of its own: its calendar (so business days can be
-    counted later) and its chain, nothing due, nothing urgent."""
-    return ServiceStandard(
-        category=category.code,
-        category_name=category.name,
-        team=team,
-        acknowledge_days=None,
-        complete_days=None,
-        progress_notice_days=None,
-        at_risk_share=council.at_risk_share,
-        urgent=False,
-        escalation_roles=council.roles,
-        escalation_after_days=tuple(s.after_breach_days for s in council.escalation_chain),
-        discretionary_role=council.discretionary_role,
-        urgent_role=council.urgent_role,
-        delay_moves_due=council.delay_moves_due,
-        awaiting_customer_pauses=council.awaiting_customer_pauses,
-        calendar=council.calendar,
-    )
 
 
 def problems(council: Council, record: HistoricalRequest) -> list[str]:
@@ -137,7 +115,7 @@ def history_of(council: Council, record: HistoricalRequest) -> ServiceRequest:
         agreed_completion=None,
         # A flag the council's anonymity policy sets on new requests; not part of history.
         resolution_not_guaranteed=False,
-        standard=imported_standard(council, category, team),
+        standard=history_standard(council, category, team),
         acknowledge_by=None,
         complete_by=record.complete_by,
         imported=True,

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from domain.calendar import BusinessCalendar, CalendarSpec
-from domain.council import Council
+from domain.council import Category, Council
 from domain.values import Channel
 
 
@@ -68,16 +69,43 @@ def standard_for(
             if category.progress_notice_days is not None
             else council.progress_notice_days
         ),
-        at_risk_share=category.at_risk_share or council.at_risk_share,
+        at_risk_share=(
+            category.at_risk_share
+            if category.at_risk_share is not None
+            else council.at_risk_share
+        ),
         urgent=urgent or category.urgent,
-        escalation_roles=council.roles,
-        escalation_after_days=tuple(s.after_breach_days for s in council.escalation_chain),
-        discretionary_role=council.discretionary_role,
-        urgent_role=council.urgent_role,
-        delay_moves_due=council.delay_moves_due,
-        awaiting_customer_pauses=council.awaiting_customer_pauses,
-        calendar=council.calendar,
+        **_council_rules(council),
     )
+
+
+def history_standard(council: Council, category: Category, team: str) -> ServiceStandard:
+    """The standard recorded on imported history: the council's calendar (so business time can
+    be counted later) and its chain, nothing due, nothing urgent."""
+    return ServiceStandard(
+        category=category.code,
+        category_name=category.name,
+        team=team,
+        acknowledge_days=None,
+        complete_days=None,
+        progress_notice_days=None,
+        at_risk_share=council.at_risk_share,
+        urgent=False,
+        **_council_rules(council),
+    )
+
+
+def _council_rules(council: Council) -> dict[str, Any]:
+    """What every standard of this council records alike: its chain, policies and calendar."""
+    return {
+        "escalation_roles": council.roles,
+        "escalation_after_days": tuple(s.after_breach_days for s in council.escalation_chain),
+        "discretionary_role": council.discretionary_role,
+        "urgent_role": council.urgent_role,
+        "delay_moves_due": council.delay_moves_due,
+        "awaiting_customer_pauses": council.awaiting_customer_pauses,
+        "calendar": council.calendar,
+    }
 
 
 @lru_cache(maxsize=64)
