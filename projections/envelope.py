@@ -85,7 +85,8 @@ class Envelope:
         )
 
     def to_json(self) -> bytes:
-        return json.dumps(dataclasses.asdict(self), separators=(",", ":")).encode()
+        # Not dataclasses.asdict: it deep-copies `data`, and this runs once per relayed event.
+        return json.dumps({f: getattr(self, f) for f in FIELDS}, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> Envelope:

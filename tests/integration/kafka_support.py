@@ -56,6 +56,7 @@ class Pipeline:
     data_dir: Path
     partitions: int = 6
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    children: list[Child] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -68,7 +69,10 @@ class Pipeline:
         )
 
     def cleanup(self) -> None:
-        """Deletes this test's topic and consumer groups from the shared broker (best effort)."""
+        """Kills any `crm` subprocess still running (a failed test may leave one), then deletes
+        this test's topic and consumer groups from the shared broker (best effort)."""
+        for child in self.children:
+            child.kill()
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
         try:
             with suppress(Exception):
@@ -135,7 +139,9 @@ class Pipeline:
                 [sys.executable, "-m", "infra.cli", *args], env=self.env(env),
                 cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=log, text=True,
             )
-        return Child(proc, log_path)
+        child = Child(proc, log_path)
+        self.children.append(child)
+        return child
 
     def status(self, rt: Runtime, names: Sequence[str] = ALL_MODELS) -> lag.PipelineStatus:
         models = [registry.build(n) for n in names]

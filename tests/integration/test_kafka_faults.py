@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,11 +17,11 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 import pytest
 import sqlalchemy as sa
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 
 from consumers.kafka_common import KafkaConfig, ensure_topic
 from consumers.kafka_consumer import DEAD_LETTERS, EXIT_AFTER_DB_COMMIT_VAR
-from consumers.relay import read_checkpoint
+from consumers.relay import CHECKPOINTS, read_checkpoint
 from consumers.store_reader import StoreReader
 from infra import services
 from infra.runtime import Runtime
@@ -67,30 +66,18 @@ def relayed_events(rt: Runtime, topic: str) -> int:
         return conn.execute(sa.text(q), {"c": checkpoint}).scalar_one()
 
 
-def kill_mid_batch(pipeline: Pipeline, rt: Runtime, relay: Child, slice_s: float = 0.01) -> bool:
-    """Runs the relay in short slices (SIGCONT … SIGSTOP) and, as soon as the topic holds more
-    than its checkpoint covers while it is frozen, SIGKILLs it there: inside a batch, its sends
-    acknowledged but not checkpointed. False if it finished the backlog first."""
-    topic = pipeline.config.topic
-    head = rt.app.recorder.max_notification_id() or 0
-    tps = [TopicPartition(topic, p) for p in range(pipeline.partitions)]
-    probe = KafkaConsumer(bootstrap_servers=pipeline.bootstrap, group_id=None)
-    try:
-        wait_until(lambda: any(e.get("event") == "relay_started" for e in relay.logs()), 60,
-                   "the relay to start")
-        while relay.proc.poll() is None:
-            relay.proc.send_signal(signal.SIGSTOP)
-            if sum(probe.end_offsets(tps).values()) > relayed_events(rt, topic):
-                relay.kill()
-                return True
-            if read_checkpoint(rt.write_engine, topic) >= head:
-                return False
-            relay.proc.send_signal(signal.SIGCONT)
-            time.sleep(slice_s)  # let it run a little; the probe above runs while it is frozen
-        return False
-    finally:
-        relay.proc.send_signal(signal.SIGCONT) if relay.proc.poll() is None else None
-        probe.close()
+def kill_mid_batch(pipeline: Pipeline, rt: Runtime) -> Child:
+    """Starts `crm relay` while the test holds a lock that stalls its checkpoint write, and
+    SIGKILLs it as soon as the broker has acknowledged some of its first batch: sent, but not
+    checkpointed."""
+    CHECKPOINTS.metadata.create_all(rt.write_engine)
+    with rt.write_engine.connect() as blocker:
+        blocker.execute(sa.text("LOCK TABLE relay_checkpoint IN EXCLUSIVE MODE"))
+        relay = pipeline.spawn("relay", "--batch-size", "400")
+        wait_until(lambda: pipeline.published() > 0, 60, "the relay's first acknowledged sends")
+        relay.kill()
+        blocker.rollback()
+    return relay
 
 
 def test_relay_killed_mid_batch_resends_and_nothing_is_lost_or_doubled(
@@ -100,18 +87,16 @@ def test_relay_killed_mid_batch_resends_and_nothing_is_lost_or_doubled(
     driver.interleaved(150, steps=4)  # 750 events in the store before the relay starts
     head = rt.app.recorder.max_notification_id()
     with pipeline.worker(rt, relay=False):
-        relay = pipeline.spawn("relay", "--batch-size", "400")
-        assert kill_mid_batch(pipeline, rt, relay), "never caught the relay inside a batch"
+        relay = kill_mid_batch(pipeline, rt)
         assert relay.proc.returncode == -signal.SIGKILL
-        published = pipeline.published()
-        assert published > relayed_events(rt, pipeline.config.topic)
+        assert relayed_events(rt, pipeline.config.topic) == 0 < pipeline.published()
 
         driver.lifecycle(1000)  # the store moves on while the relay is down
         relay = pipeline.spawn("relay", "--batch-size", "400")
         pipeline.wait_drained(rt)
         assert relay.stop() == 0  # SIGTERM: a clean stop
     assert head is not None
-    assert pipeline.published() > head + 7  # the unacknowledged part was sent again
+    assert pipeline.published() > head + 7  # what was sent but not checkpointed went again
     pipeline.verify()
 
 

@@ -1,0 +1,634 @@
+"""The streaming pipeline on the real servers, beside raw baselines measured in the same run.
+
+Run (the servers must be up: ``crm services up``)::
+
+    python -m bench.pipeline_bench                          # about 5 minutes
+    python -m bench.pipeline_bench --rebuild-events 1000000 # the issue's rebuild size
+
+Prints three measurements:
+
+1. **Drain throughput.** A backlog already in the event store (``--requests`` requests, each a
+   full lifecycle of 7 events, ``--window`` requests interleaved at a time) is relayed through
+   Kafka into every read model (``--mode processes``: ``crm relay`` plus one ``crm consume``
+   per read model, as separate processes; ``--mode worker``: one ``crm worker``). Timed from
+   the relay's first acknowledged batch until the relay and every consumer have drained.
+   Beside it: raw kafka-python produce + consume of the same messages (same producer settings,
+   one consumer reading them once), and raw batched inserts (SQLAlchemy Core, 1000 rows a
+   statement, same driver) of the same rows the read models ended with. Ratios are pipeline
+   events/s ÷ baseline events/s; the target is ≥ 50% of the slower baseline.
+2. **End-to-end lag** at a steady offered load: ``--rate`` commands/s for ``--seconds`` through
+   the real command handlers (a seventh lodge, the rest the next lifecycle step of an earlier
+   request), each timed from its commit to its row version being visible in ``work_queue``
+   (polled every 5 ms). Target: p99 < 1 s at 200 commands/s.
+3. **Rebuild.** ``--rebuild-events`` events in a store of their own; each read model rebuilt by
+   ``crm projections rebuild NAME`` in a child process whose RSS is sampled every 50 ms, beside
+   raw batched inserts of the rows it produced. Targets: rebuild ≥ 50% of raw inserts, memory
+   flat and < 300 MB.
+
+Flags: ``--requests`` (10000), ``--window`` (500), ``--mode`` (processes), ``--partitions``
+(6), ``--rate`` (200), ``--seconds`` (20), ``--open-requests`` (1000: lodged before the lag
+run, so one request's commands are seconds apart), ``--rebuild-events`` (200000), ``--only`` (any of
+``drain,lag,rebuild``), ``--keep`` (keep the bench databases and topics).
+
+The backlogs are written by a bench-only bulk loader: the real aggregate makes the events, the
+application's own mapper turns them into stored events, and ``COPY`` puts them in the store's
+table, so the library reads them back exactly as if the application had saved them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+import psycopg
+import psycopg2
+import sqlalchemy as sa
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from commands import requests as cmds
+from consumers import follower, lag
+from consumers.kafka_common import KafkaConfig, admin_client, end_offsets, ensure_topic
+from consumers.kafka_consumer import DEAD_LETTERS
+from consumers.relay import make_producer
+from consumers.store_reader import StoreReader
+from domain.aggregates.service_request import ServiceRequest
+from domain.council import Council
+from domain.lodgement import Intake, lodgement_fields
+from domain.values import Actor, Channel, Customer, NoteKind
+from infra import services
+from infra.runtime import Runtime
+from infra.settings import PROJECT_ROOT, Settings
+from infra.store import CrmApplication
+from projections import registry
+
+COUNCIL = "upper-lachlan"
+ACTOR = Actor(id="bench.officer", role="officer")
+EPOCH = datetime(2026, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=11)))
+INSERT_CHUNK = 1000
+STEPS = 6  # after lodgement: acknowledge, assign, note, delay, escalate, close
+
+
+# ------------------------------------------------------------------------------ the environment
+
+
+@dataclass
+class Bench:
+    """One bench database and topic on the shared servers."""
+
+    server_url: str
+    bootstrap: str
+    partitions: int
+    data_dir: Path
+    tag: str
+    url: str = ""
+
+    @property
+    def config(self) -> KafkaConfig:
+        return KafkaConfig(bootstrap=self.bootstrap, topic=f"bench-{self.tag}",
+                           partitions=self.partitions, group_prefix=f"bench-{self.tag}.")
+
+    def settings(self, kafka: bool = True) -> Settings:
+        return Settings(data_dir=self.data_dir, database_url=self.url,
+                        kafka_bootstrap=self.bootstrap if kafka else None,
+                        config_dir=PROJECT_ROOT / "config")
+
+    def env(self, kafka: bool = True) -> dict[str, str]:
+        c = self.config
+        out = {
+            **os.environ, "CRM_DATABASE_URL": self.url, "CRM_DATA_DIR": str(self.data_dir),
+            "CRM_KAFKA_TOPIC": c.topic, "CRM_KAFKA_GROUP_PREFIX": c.group_prefix,
+            "CRM_KAFKA_PARTITIONS": str(c.partitions), "CRM_LOG_LEVEL": "WARNING",
+            "CRM_KAFKA_BOOTSTRAP": self.bootstrap if kafka else "",
+        }
+        return out
+
+    def spawn(self, *args: str, kafka: bool = True) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "infra.cli", *args], env=self.env(kafka),
+                                cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+
+
+def _admin_sql(server_url: str, sql: str) -> None:
+    conn = psycopg2.connect(server_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+@contextmanager
+def bench_database(bench: Bench, keep: bool) -> Iterator[str]:
+    """A fresh database for one measurement, dropped afterwards unless `keep`."""
+    name = f"bench_{bench.tag}_{uuid.uuid4().hex[:6]}"
+    _admin_sql(bench.server_url, f'CREATE DATABASE "{name}"')
+    bench.url = urlunparse(urlparse(bench.server_url)._replace(path=f"/{name}"))
+    try:
+        yield bench.url
+    finally:
+        if not keep:
+            _admin_sql(bench.server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def drop_topics(bench: Bench, topics: Sequence[str]) -> None:
+    """Deletes the topics and the bench's consumer groups from the shared broker."""
+    admin = admin_client(bench.config)
+    try:
+        existing = set(admin.list_topics())
+        gone = [t for t in topics if t in existing]
+        if gone:
+            admin.delete_topics(gone)
+        groups = [bench.config.group(name) for name in registry.READ_MODELS]
+        admin.delete_groups(groups)  # absent groups are reported, not raised
+    finally:
+        admin.close()
+
+
+# ------------------------------------------------------------------------------ the bulk loader
+
+
+class BulkLoader:
+    """Writes full request lifecycles into the store's own table with COPY (bench only)."""
+
+    def __init__(self, app: CrmApplication, council: Council, url: str) -> None:
+        self.app = app
+        self.council = council
+        self.url = url
+        self.loaded_requests = 0
+
+    def load(self, requests: int, window: int) -> int:
+        """Appends `requests` lifecycles, `window` requests interleaved at a time; returns the
+        number of events written."""
+        events = 0
+        with psycopg.connect(self.url) as conn:
+            for start in range(0, requests, window):
+                batch = self._window(min(window, requests - start))
+                events += self._copy(conn, batch)
+                conn.commit()
+        return events
+
+    def _window(self, size: int) -> list[Any]:
+        """The events of `size` lifecycles, step by step across the requests (interleaved)."""
+        aggregates = [self._lodge(self.loaded_requests + i) for i in range(size)]
+        self.loaded_requests += size
+        events = [e for a in aggregates for e in a.collect_events()]
+        for step in range(1, STEPS + 1):
+            for a in aggregates:
+                self._step(a, step)
+                events += a.collect_events()
+        return events
+
+    def _lodge(self, n: int) -> ServiceRequest:
+        at = EPOCH + timedelta(minutes=n)
+        intake = Intake(category="pothole", channel=Channel.PHONE, description=f"Pothole {n}",
+                        customer=Customer(name="Bench Resident", phone="0400 000 000"))
+        fields = lodgement_fields(self.council, intake, f"UL-2026-{n:07d}", at)
+        return ServiceRequest.lodge(occurred_at=at, actor=ACTOR, **fields)
+
+    def _step(self, a: ServiceRequest, step: int) -> None:
+        at = a.lodged_at + timedelta(hours=step)
+        kw: dict[str, Any] = {"occurred_at": at, "actor": ACTOR}
+        match step:
+            case 1:
+                a.acknowledge(**kw)
+            case 2:
+                a.assign(team="roads", officer="o.smith", **kw)
+            case 3:
+                a.add_note(text="Inspected; crew booked", note_kind=NoteKind.ACTION,
+                           channel=None, **kw)
+            case 4:
+                a.delay(reason="Asphalt supply", until=date(2029, 6, 29), **kw)
+            case 5:
+                a.escalate(level=None, reason="Target missed", **kw)
+            case 6:
+                a.close(outcome="completed", text="Patched", outcomes=self.council.outcomes,
+                        **kw)
+
+    def _copy(self, conn: psycopg.Connection[Any], events: Sequence[Any]) -> int:
+        sql = ("COPY councilcrm_events (originator_id, originator_version, topic, state) "
+               "FROM STDIN")
+        with conn.cursor() as cur, cur.copy(sql) as copy:
+            for event in events:
+                s = self.app.mapper.to_stored_event(event)
+                copy.write_row((s.originator_id, s.originator_version, s.topic, s.state))
+        return len(events)
+
+
+def load_backlog(bench: Bench, requests: int, window: int) -> int:
+    """Creates the store's and the read models' tables, then bulk-loads the backlog; returns
+    the number of events."""
+    rt = Runtime(bench.settings())
+    try:
+        council = rt.ports.council(COUNCIL)
+        follower.ensure_tables(rt.read_engine, registry.build_all())
+        DEAD_LETTERS.metadata.create_all(rt.read_engine)
+        return BulkLoader(rt.app, council, bench.url).load(requests, window)
+    finally:
+        rt.close()
+
+
+# ------------------------------------------------------------------------------ measurements
+
+
+def wait_drained(bench: Bench, rt: Runtime, timeout_s: float, interval_s: float = 0.1) -> None:
+    models = registry.build_all()
+    reader = StoreReader(rt.app)
+
+    def status() -> lag.PipelineStatus:
+        return lag.kafka_status(reader, rt.write_engine, rt.read_engine, bench.config, models,
+                                ages=False)
+
+    final = lag.wait_drained(status, timeout_s, interval_s)
+    if not final.drained():
+        raise RuntimeError(f"pipeline not drained after {timeout_s:g} s: {final.to_dict()}")
+
+
+def wait_first_publish(bench: Bench, timeout_s: float = 120) -> float:
+    """The monotonic instant the topic first holds a message (polled every 20 ms)."""
+    deadline = time.monotonic() + timeout_s
+    consumer = KafkaConsumer(bootstrap_servers=bench.bootstrap, group_id=None)
+    try:
+        tps = [TopicPartition(bench.config.topic, p) for p in range(bench.partitions)]
+        while time.monotonic() < deadline:
+            if bench.config.topic in consumer.topics() and sum(consumer.end_offsets(tps).values()):
+                return time.monotonic()
+            time.sleep(0.02)
+    finally:
+        consumer.close()
+    raise RuntimeError("the relay published nothing")
+
+
+@contextmanager
+def pipeline_processes(bench: Bench, mode: str) -> Iterator[None]:
+    """The consumers first (ready once they joined), then the relay; all stopped on exit."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        if mode == "worker":
+            procs.append(bench.spawn("worker"))
+        else:
+            ensure_topic(bench.config)
+            procs += [bench.spawn("consume", name) for name in registry.READ_MODELS]
+            procs.append(bench.spawn("relay"))
+        yield
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(60)
+
+
+def raw_insert_seconds(engine: sa.Engine, name: str) -> tuple[float, int]:
+    """Time to insert the live rows of read model `name` into fresh copies of its tables,
+    1000 rows a statement, one transaction per statement; returns (seconds, rows). The rows
+    are streamed from the live tables; only the inserts are timed."""
+    live, raw = registry.build(name), registry.build(name, "raw_")
+    raw.drop(engine)
+    raw.create(engine)
+    targets = {t.name.removeprefix("raw_"): t for t in raw.data_tables}
+    elapsed, rows = 0.0, 0
+    with engine.connect() as source:
+        for table in live.data_tables:
+            result = source.execution_options(yield_per=INSERT_CHUNK).execute(sa.select(table))
+            for part in result.mappings().partitions():
+                chunk = [dict(r) for r in part]
+                started = time.perf_counter()
+                with engine.begin() as conn:
+                    conn.execute(sa.insert(targets[table.name]), chunk)
+                elapsed += time.perf_counter() - started
+                rows += len(chunk)
+    raw.drop(engine)
+    return elapsed, rows
+
+
+def topic_messages(bench: Bench) -> list[tuple[bytes, bytes]]:
+    """Every (key, value) in the bench topic."""
+    ends = end_offsets(bench.config)
+    consumer = KafkaConsumer(bootstrap_servers=bench.bootstrap, group_id=None,
+                             enable_auto_commit=False, auto_offset_reset="earliest",
+                             max_poll_records=5000)
+    out: list[tuple[bytes, bytes]] = []
+    try:
+        tps = [TopicPartition(bench.config.topic, p) for p in ends]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        while len(out) < sum(ends.values()):
+            for records in consumer.poll(timeout_ms=500).values():
+                out += [(r.key, r.value) for r in records]
+    finally:
+        consumer.close()
+    return out
+
+
+def raw_kafka_seconds(bench: Bench, messages: Sequence[tuple[bytes, bytes]]) -> float:
+    """Produce the messages to a fresh topic (the relay's producer settings) and consume them
+    once with one consumer."""
+    config = KafkaConfig(bootstrap=bench.bootstrap, topic=f"bench-raw-{bench.tag}",
+                         partitions=bench.partitions)
+    ensure_topic(config)
+    producer: KafkaProducer = make_producer(config)
+    consumer = KafkaConsumer(bootstrap_servers=bench.bootstrap, group_id=None,
+                             enable_auto_commit=False, max_poll_records=5000)
+    tps = [TopicPartition(config.topic, p) for p in range(config.partitions)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    started = time.perf_counter()
+    for key, value in messages:
+        producer.send(config.topic, key=key, value=value)
+    producer.flush()
+    received = 0
+    while received < len(messages):
+        received += sum(len(r) for r in consumer.poll(timeout_ms=500).values())
+    elapsed = time.perf_counter() - started
+    producer.close()
+    consumer.close()
+    drop_topics(bench, [config.topic])
+    return elapsed
+
+
+def measure_drain(bench: Bench, args: argparse.Namespace) -> None:
+    with bench_database(bench, args.keep):
+        t0 = time.perf_counter()
+        events = load_backlog(bench, args.requests, args.window)
+        print(f"  backlog: {events:,} events ({args.requests:,} requests) bulk-loaded in "
+              f"{time.perf_counter() - t0:.1f} s")
+        rt = Runtime(bench.settings())
+        try:
+            with pipeline_processes(bench, args.mode):
+                first = wait_first_publish(bench)
+                wait_drained(bench, rt, timeout_s=3600)
+                drain_s = time.monotonic() - first
+            insert_s = sum(raw_insert_seconds(rt.read_engine, n)[0] for n in registry.READ_MODELS)
+            messages = topic_messages(bench)
+            kafka_s = raw_kafka_seconds(bench, messages[:events])
+        finally:
+            rt.close()
+            if not args.keep:
+                drop_topics(bench, [bench.config.topic])
+    rates = {"pipeline": events / drain_s, "raw kafka produce+consume": events / kafka_s,
+             "raw batched inserts": events / insert_s}
+    slower = min(rates["raw kafka produce+consume"], rates["raw batched inserts"])
+    print(f"  drain ({args.mode}, {len(registry.READ_MODELS)} read models): "
+          f"{drain_s:.1f} s, {rates['pipeline']:,.0f} events/s")
+    print(f"  raw kafka-python produce+consume: {kafka_s:.1f} s, "
+          f"{rates['raw kafka produce+consume']:,.0f} events/s")
+    print(f"  raw batched inserts of the same rows: {insert_s:.1f} s, "
+          f"{rates['raw batched inserts']:,.0f} events/s")
+    print(f"  pipeline / slower baseline: {rates['pipeline'] / slower:.0%} (target ≥ 50%)")
+
+
+# ------------------------------------------------------------------------------ lag
+
+
+class BenchClock:
+    """Business time that moves a minute per command (commands stay valid), never the wall."""
+
+    def __init__(self) -> None:
+        self.current = EPOCH + timedelta(days=1)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            self.current += timedelta(minutes=1)
+            return self.current
+
+
+class LoadGenerator:
+    """Issues commands: every seventh a lodgement, the rest the next lifecycle step of the
+    longest-waiting open request (so one request's commands are far apart, as in real work);
+    records each command's commit instant until its version is visible in work_queue."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.open: deque[tuple[str, int]] = deque()
+        self.pending: dict[tuple[str, int], float] = {}  # (request id, version) → committed at
+        self.latencies: list[float] = []
+        self.lock = threading.Lock()
+        self.n = 0
+
+    def lodge(self) -> cmds.Result:
+        intake = Intake(category="pothole", channel=Channel.PHONE, description="Pothole",
+                        customer=Customer(name="Bench Resident", phone="0400 000 000"))
+        result = cmds.lodge_request(
+            cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=ACTOR), self.rt.ports)
+        self.open.append((result.reference, 1))
+        return result
+
+    def command(self) -> None:
+        self.n += 1
+        if self.n % (STEPS + 1) == 0 or not self.open:
+            result = self.lodge()
+        else:
+            reference, step = self.open.popleft()
+            result = self._step(reference, step)
+            if step < STEPS:
+                self.open.append((reference, step + 1))
+        committed = time.monotonic()
+        with self.lock:
+            self.pending[(str(result.request_id), result.version)] = committed
+
+    def _step(self, reference: str, step: int) -> cmds.Result:
+        p = self.rt.ports
+        kw: dict[str, Any] = {"council": COUNCIL, "reference": reference, "actor": ACTOR}
+        commands: dict[int, Callable[[], cmds.Result]] = {
+            1: lambda: cmds.acknowledge_request(cmds.AcknowledgeRequest(**kw), p),
+            2: lambda: cmds.assign_request(cmds.AssignRequest(team="roads", officer="o.smith",
+                                                              **kw), p),
+            3: lambda: cmds.add_note(cmds.AddNote(text="Inspected", **kw), p),
+            4: lambda: cmds.delay_request(cmds.DelayRequest(reason="Asphalt",
+                                                            until=date(2029, 6, 29), **kw), p),
+            5: lambda: cmds.escalate_request(cmds.EscalateRequest(reason="Late", **kw), p),
+            6: lambda: cmds.close_request(cmds.CloseRequest(outcome="completed", text="Done",
+                                                            **kw), p),
+        }
+        return commands[step]()
+
+    def watch(self, stop: threading.Event) -> None:
+        """Every 5 ms, finds which pending versions are visible in work_queue (after `stop`,
+        keeps looking for at most 60 s)."""
+        table = registry.build("work_queue").table  # type: ignore[attr-defined]
+        deadline = float("inf")
+        with self.rt.read_engine.connect() as conn:
+            while (not stop.is_set() or self.pending) and time.monotonic() < deadline:
+                if stop.is_set() and deadline == float("inf"):
+                    deadline = time.monotonic() + 60
+                with self.lock:
+                    pending = dict(self.pending)
+                if pending:
+                    ids = list({rid for rid, _ in pending})
+                    q = sa.select(table.c.request_id, table.c.version).where(
+                        table.c.request_id.in_(ids))
+                    seen = dict(conn.execute(q).tuples().all())
+                    conn.rollback()
+                    now = time.monotonic()
+                    visible = [k for k in pending if seen.get(k[0], 0) >= k[1]]
+                    with self.lock:
+                        for key in visible:
+                            self.latencies.append(now - self.pending.pop(key))
+                time.sleep(0.005)
+
+
+def measure_lag(bench: Bench, args: argparse.Namespace) -> None:
+    with bench_database(bench, args.keep):
+        rt = Runtime(bench.settings(), clock=BenchClock())
+        try:
+            rt.ports.council(COUNCIL)
+            follower.ensure_tables(rt.read_engine, registry.build_all())
+            DEAD_LETTERS.metadata.create_all(rt.read_engine)
+            gen = LoadGenerator(rt)
+            for _ in range(args.open_requests):  # requests already being worked, untimed
+                gen.lodge()
+            with pipeline_processes(bench, args.mode):
+                wait_drained(bench, rt, timeout_s=300)
+                gen.pending.clear()
+                stop = threading.Event()
+                watcher = threading.Thread(target=gen.watch, args=(stop,), daemon=True)
+                watcher.start()
+                issued, behind = run_paced(gen.command, args.rate, args.seconds)
+                stop.set()
+                watcher.join(120)
+        finally:
+            rt.close()
+            if not args.keep:
+                drop_topics(bench, [bench.config.topic])
+    lat = sorted(gen.latencies)
+    p50, p99 = statistics.quantiles(lat, n=100)[49], statistics.quantiles(lat, n=100)[98]
+    print(f"  offered {args.rate} commands/s for {args.seconds} s: issued {issued} "
+          f"({issued / args.seconds:.0f}/s achieved, generator fell behind by at most "
+          f"{behind * 1000:.0f} ms)")
+    print(f"  commit → visible in work_queue: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
+          f"max {lat[-1] * 1000:.0f} ms over {len(lat)} commands (target p99 < 1000 ms)")
+
+
+def run_paced(action: Callable[[], None], rate: float, seconds: float) -> tuple[int, float]:
+    """Calls `action` `rate` times a second for `seconds`; returns (calls, worst lateness)."""
+    start = time.monotonic()
+    total = int(rate * seconds)
+    behind = 0.0
+    for k in range(total):
+        due = start + k / rate
+        now = time.monotonic()
+        if now < due:
+            time.sleep(due - now)
+        else:
+            behind = max(behind, now - due)
+        action()
+    return total, behind
+
+
+# ------------------------------------------------------------------------------ rebuild
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def timed_rebuild(bench: Bench, name: str) -> tuple[float, list[float]]:
+    """Runs `crm projections rebuild NAME` (embedded path) and samples its RSS every 50 ms;
+    returns (seconds, samples in MB)."""
+    samples: list[float] = []
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "projections", "rebuild", name],
+            env=bench.env(kafka=False), cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+        while proc.poll() is None:
+            mb = rss_mb(proc.pid)
+            if mb is not None:
+                samples.append(mb)
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        if proc.returncode != 0:
+            errors.seek(0)
+            tail = errors.read()[-2000:]
+            raise RuntimeError(f"rebuild {name} failed with exit {proc.returncode}:\n{tail}")
+    return elapsed, samples
+
+
+def measure_rebuild(bench: Bench, args: argparse.Namespace) -> None:
+    requests = max(1, args.rebuild_events // (STEPS + 1))
+    with bench_database(bench, args.keep):
+        t0 = time.perf_counter()
+        events = load_backlog(bench, requests, args.window)
+        print(f"  store: {events:,} events ({requests:,} requests) bulk-loaded in "
+              f"{time.perf_counter() - t0:.1f} s")
+        rt = Runtime(bench.settings(kafka=False))
+        try:
+            for name in registry.READ_MODELS:
+                seconds, samples = timed_rebuild(bench, name)
+                insert_s, rows = raw_insert_seconds(rt.read_engine, name)
+                report_rebuild(name, events, seconds, samples, insert_s, rows)
+        finally:
+            rt.close()
+
+
+def report_rebuild(name: str, events: int, seconds: float, samples: list[float],
+                   insert_s: float, rows: int) -> None:
+    quarter = [samples[int(len(samples) * f)] for f in (0.25, 0.5, 0.75)] if samples else []
+    print(f"  {name:16} rebuild {seconds:6.1f} s = {events / seconds:8,.0f} events/s; raw "
+          f"inserts of its {rows:,} rows {insert_s:5.1f} s = {rows / insert_s:8,.0f} rows/s; "
+          f"time ratio raw/rebuild {insert_s / seconds:.0%}; "
+          f"events/s ÷ rows/s {events / seconds / (rows / insert_s):.0%}")
+    print(f"  {'':16} peak RSS {max(samples, default=0):.0f} MB; at 25/50/75% of the run "
+          + "/".join(f"{mb:.0f}" for mb in quarter) + " MB")
+
+
+# ------------------------------------------------------------------------------ main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.pipeline_bench",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--window", type=int, default=500)
+    parser.add_argument("--mode", choices=("processes", "worker"), default="processes")
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--open-requests", type=int, default=1000)
+    parser.add_argument("--rebuild-events", type=int, default=200_000)
+    parser.add_argument("--only", default="drain,lag,rebuild")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args(argv)
+    only = set(args.only.split(","))
+    with tempfile.TemporaryDirectory(prefix="crm-bench-") as data_dir:
+        bench = Bench(
+            server_url=os.environ.get("CRM_DATABASE_URL") or services.database_url(),
+            bootstrap=os.environ.get("CRM_KAFKA_BOOTSTRAP") or services.kafka_bootstrap(),
+            partitions=args.partitions, data_dir=Path(data_dir), tag=uuid.uuid4().hex[:8],
+        )
+        print(f"pipeline bench ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
+        for section, run in (("drain", measure_drain), ("lag", measure_lag),
+                             ("rebuild", measure_rebuild)):
+            if section in only:
+                bench.tag = uuid.uuid4().hex[:8]
+                print(f"[{section}]")
+                run(bench, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
