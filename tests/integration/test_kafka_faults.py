@@ -44,20 +44,6 @@ from tests.integration.kafka_support import (
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 
-@pytest.fixture
-def pipeline(pg_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[Pipeline]:
-    made = Pipeline(pg_url, kafka_bootstrap, tmp_path / "data")
-    yield made
-    made.cleanup()
-
-
-@pytest.fixture
-def rt(pipeline: Pipeline, clock: FakeClock) -> Iterator[Runtime]:
-    runtime = pipeline.runtime(clock)
-    yield runtime
-    runtime.close()
-
-
 def relayed_events(rt: Runtime, topic: str) -> int:
     """How many stored events the relay's checkpoint covers (positions have gaps)."""
     checkpoint = read_checkpoint(rt.write_engine, topic)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,20 +28,6 @@ from tests.integration.kafka_support import (
 )
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-
-
-@pytest.fixture
-def pipeline(pg_url: str, kafka_bootstrap: str, tmp_path: Path) -> Iterator[Pipeline]:
-    made = Pipeline(pg_url, kafka_bootstrap, tmp_path / "data")
-    yield made
-    made.cleanup()
-
-
-@pytest.fixture
-def rt(pipeline: Pipeline, clock: FakeClock) -> Iterator[Runtime]:
-    runtime = pipeline.runtime(clock)
-    yield runtime
-    runtime.close()
 
 
 def queue_of(rt: Runtime, team: str) -> list[dict[str, object]]:
