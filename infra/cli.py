@@ -14,9 +14,7 @@ from typing import NoReturn
 
 from commands.errors import ConcurrencyConflict, RequestNotFound
 from domain.errors import DomainError
-from infra import cli_demo, cli_kafka, cli_requests, cli_streaming
-from infra import cli_sla
-from infra import cli_history
+from infra import cli_demo, cli_history, cli_kafka, cli_requests, cli_sla, cli_streaming
 from infra.config import ConfigError
 from infra.logs import configure
 from infra.settings import SettingsError

@@ -9,7 +9,15 @@ from typing import Any
 from commands import requests as cmds
 from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.lodgement import Intake
-from domain.values import Channel, ContactMethod, Customer, Location, NoteKind, RequestKind, parse_enum
+from domain.values import (
+    Channel,
+    ContactMethod,
+    Customer,
+    Location,
+    NoteKind,
+    RequestKind,
+    parse_enum,
+)
 from infra.cli_common import actor, council, emit_json, emit_table, runtime
 from projections.envelope import event_data, event_type, to_plain
 
