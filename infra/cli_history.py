@@ -7,12 +7,12 @@ import argparse
 import csv
 import json
 import sys
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from infra.cli_common import council, emit_json, emit_table, runtime
+from infra.cli_common import council, emit_json, emit_table, parse_date, parse_instant, runtime
 from infra.cli_streaming import read_models_ready
 from infra.importer import (
     MAX_LISTED_ERRORS,
@@ -81,23 +81,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
-def _instant(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 instant: {text!r}") from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"an instant needs its UTC offset: {text!r}")
-    return value
-
-
 TABLE_COLUMNS = [
     "lodged", "closed", "completed_within_target", "completed_within_target_pct",
     "acknowledged_within_standard_pct", "median_business_days_to_complete",
@@ -142,7 +125,7 @@ def run_kpi(args: argparse.Namespace) -> None:
         council=c.id, by=args.by, zone=zone,
         start=datetime.combine(args.date_from, time(0), tzinfo=zone),
         end=datetime.combine(args.date_to + timedelta(days=1), time(0), tzinfo=zone),
-        now=args.now or rt.clock(),
+        now=parse_instant(args.now, c.calendar.timezone) if args.now else rt.clock(),
         targets=dict(c.kpi_targets), team_names={t.code: t.name for t in c.teams.values()},
     )
     read_models_ready(rt)
@@ -173,12 +156,13 @@ def register(sub: Any) -> None:
     p.set_defaults(run=run_import)
     p = sub.add_parser("kpi", help="KPIs for a period, beside the expected compliance levels")
     p.add_argument("--by", required=True, choices=kpi.GROUPINGS)
-    p.add_argument("--from", dest="date_from", required=True, type=_date,
+    p.add_argument("--from", dest="date_from", required=True, type=parse_date,
                    help="first day (inclusive, in the council's timezone)")
-    p.add_argument("--to", dest="date_to", required=True, type=_date,
+    p.add_argument("--to", dest="date_to", required=True, type=parse_date,
                    help="last day (inclusive)")
-    p.add_argument("--now", type=_instant,
-                   help="the instant pending due dates are judged at (default: the clock)")
+    p.add_argument("--now",
+                   help="the instant pending due dates are judged at, ISO 8601; without an offset, "
+                   "in the council's local time (default: the clock)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true")
     out.add_argument("--csv", action="store_true")

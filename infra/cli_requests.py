@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
 from typing import Any
 
 from commands import requests as cmds
@@ -18,7 +17,7 @@ from domain.values import (
     RequestKind,
     parse_enum,
 )
-from infra.cli_common import actor, council, emit_json, emit_table, runtime
+from infra.cli_common import actor, council, emit_json, emit_table, parse_date, runtime
 from projections.envelope import event_data, event_type, to_plain
 
 
@@ -30,13 +29,6 @@ def _enum(kind: Any, what: str) -> Any:
             raise argparse.ArgumentTypeError(str(e)) from None
 
     return parse
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def _result(args: argparse.Namespace, result: cmds.Result) -> None:
@@ -152,7 +144,7 @@ def register(sub: Any) -> None:
     p.add_argument("--long", type=float)
     p.add_argument("--urgent", action="store_true")
     p.add_argument("--kind", type=_enum(RequestKind, "kind"), default=RequestKind.SERVICE_REQUEST)
-    p.add_argument("--agreed-completion", type=_date, help="discretionary: agreed date")
+    p.add_argument("--agreed-completion", type=parse_date, help="discretionary: agreed date")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_lodge)
 
@@ -177,7 +169,7 @@ def register(sub: Any) -> None:
         a, cmds.AddNote, text=a.text, note_kind=a.kind, channel=a.channel))
     q = ref_parser("delay", "record a delay and the new expected completion date")
     q.add_argument("--reason", required=True)
-    q.add_argument("--until", required=True, type=_date)
+    q.add_argument("--until", required=True, type=parse_date)
     q.add_argument("--awaiting-customer", action="store_true")
     q.set_defaults(run=lambda a: _request_command(
         a, cmds.DelayRequest, reason=a.reason, until=a.until,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from consumers.store_reader import StoreReader
 from consumers.watchdog import SweepReport, Watchdog
 from domain.values import ContactMethod
-from infra.cli_common import council, emit_json, emit_table, runtime
+from infra.cli_common import council, emit_json, emit_table, parse_instant, runtime
 from infra.cli_streaming import read_models_ready
 from infra.notify import OutboxNotifier, OutboxSender, list_outbox, smtp_from_env
 from infra.runtime import Runtime
@@ -28,21 +27,8 @@ COLUMNS = ["reference", "state", "remaining", "urgent", "level", "team", "catego
 KAFKA_VIEW_WAIT_S = 30.0
 
 
-def _instant(text: str, zone: str | None) -> datetime:
-    """ISO 8601; without an offset, the council's local time (UTC if no council is given)."""
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(
-            f"not an instant (ISO 8601, e.g. 2026-03-30T16:30+11:00): {text!r}"
-        ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(zone) if zone else UTC)
-    return value.astimezone(UTC)
-
-
 def _now(args: argparse.Namespace, zone: str | None) -> datetime:
-    return _instant(args.now, zone) if args.now else system_clock()
+    return parse_instant(args.now, zone) if args.now else system_clock()
 
 
 def run_query(args: argparse.Namespace) -> None:

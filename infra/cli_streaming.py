@@ -13,7 +13,7 @@ from consumers import follower, lag, operations
 from consumers.kafka_common import end_offsets
 from consumers.lag import PipelineStatus
 from consumers.store_reader import StoreReader
-from infra.cli_common import council, emit_json, emit_table, runtime
+from infra.cli_common import council, emit_json, emit_table, parse_date, runtime
 from infra.kafka_settings import kafka_config
 from infra.progress import ProgressBar
 from infra.runtime import Runtime
@@ -143,13 +143,6 @@ def run_verify(args: argparse.Namespace) -> int:
     return 0 if all(d.ok for d in drifts) else 1
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
 def register(sub: Any) -> None:
     p = sub.add_parser("queue", help="a team's or officer's work queue")
     p.add_argument("--team")
@@ -159,8 +152,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("audit", help="the audit record, by request, officer or date range")
     p.add_argument("--ref")
     p.add_argument("--officer")
-    p.add_argument("--from", dest="date_from", type=_date)
-    p.add_argument("--to", dest="date_to", type=_date)
+    p.add_argument("--from", dest="date_from", type=parse_date)
+    p.add_argument("--to", dest="date_to", type=parse_date)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_audit)
     p = sub.add_parser("projections", help="read-model operations: status, rebuild, verify")
