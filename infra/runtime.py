@@ -6,6 +6,7 @@ from functools import cached_property
 
 import sqlalchemy as sa
 
+from infra.directory import DirectoryApplication, DirectoryPorts, open_directory
 from infra.settings import Settings
 from infra.store import (
     Clock,
@@ -45,6 +46,14 @@ class Runtime:
         return open_event_store(self.settings, **self.store_env)
 
     @cached_property
+    def directory(self) -> DirectoryApplication:
+        return open_directory(self.settings, **self.store_env)
+
+    @cached_property
+    def directory_ports(self) -> DirectoryPorts:
+        return DirectoryPorts(self.directory, ReferenceNumbers(self.write_engine), self.clock)
+
+    @cached_property
     def write_engine(self) -> sa.Engine:
         return make_engine(self.settings.sqlalchemy_url("write"))
 
@@ -63,5 +72,6 @@ class Runtime:
         for name in ("write_engine", "read_engine"):
             if name in self.__dict__:
                 self.__dict__[name].dispose()
-        if "app" in self.__dict__:
-            self.app.close()
+        for name in ("app", "directory"):
+            if name in self.__dict__:
+                self.__dict__[name].close()

@@ -43,13 +43,15 @@ class Settings:
     def is_postgres(self) -> bool:
         return self.database_url is not None
 
-    def event_store_env(self) -> dict[str, str]:
-        """The `eventsourcing` library's own settings for this store."""
+    def event_store_env(self, sqlite_file: str = "events.sqlite3") -> dict[str, str]:
+        """The `eventsourcing` library's own settings for this store. On SQLite each store is
+        its own file in the data folder (`sqlite_file`); on PostgreSQL each application's
+        name pins its own tables in the one database."""
         if self.database_url is None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                "SQLITE_DBNAME": str(self.data_dir / "events.sqlite3"),
+                "SQLITE_DBNAME": str(self.data_dir / sqlite_file),
                 "SQLITE_LOCK_TIMEOUT": str(self.lock_timeout_s),
             }
         url = urlparse(self.database_url)

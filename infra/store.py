@@ -87,11 +87,16 @@ class ReferenceNumbers:
 
     def next(self, council: Council, at: datetime) -> str:
         year = at.astimezone(ZoneInfo(council.calendar.timezone)).year
+        number = self.next_number(council.id, year)
+        return f"{council.reference_prefix}-{year}-{number:06d}"
+
+    def next_number(self, scope: str, year: int) -> int:
+        """The next number of the counter (`scope`, `year`): 1 for a new counter."""
         with self.engine.begin() as conn:
             if self.is_postgres:
                 conn.execute(_ASYNC_COMMIT)
-            number = conn.execute(_NEXT_REFERENCE, {"c": council.id, "y": year}).scalar_one()
-        return f"{council.reference_prefix}-{year}-{number:06d}"
+            number: int = conn.execute(_NEXT_REFERENCE, {"c": scope, "y": year}).scalar_one()
+        return number
 
 
 _IMMUTABLE = (
