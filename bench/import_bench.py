@@ -43,7 +43,7 @@ from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT, Settings
 from projections.envelope import event_data
 
-FILE = PROJECT_ROOT.parent / "shared" / "data" / "boston311_animal_2018.csv"
+FILE = PROJECT_ROOT / "data" / "boston311" / "boston311_animal_2018.csv"
 MAPPING = PROJECT_ROOT / "config" / "mappings" / "boston311.toml"
 
 

@@ -34,7 +34,7 @@ from projections.sla import Sla
 from tests.conftest import make_settings
 from tests.fakes import FakeClock
 
-DATA = PROJECT_ROOT.parent / "shared" / "data"
+DATA = PROJECT_ROOT / "data" / "boston311"
 SMALL = DATA / "boston311_100_qsv.csv"
 LARGE = DATA / "boston311_animal_2018.csv"
 MAPPING = PROJECT_ROOT / "config" / "mappings" / "boston311.toml"
