@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -17,6 +18,7 @@ from infra.settings import PROJECT_ROOT
 from tests.fakes import FakeClock
 
 REFERENCE = "UL-2026-000001"
+SYDNEY = ZoneInfo("Australia/Sydney")
 ANN = Customer(name="Ann Lee", phone="0400 000 000")
 
 
@@ -175,3 +177,39 @@ def test_an_agreed_completion_date_already_past_is_refused(
 
     with pytest.raises(InvalidCommand, match="agreed completion"):
         lodgement_fields(upper_lachlan, an_intake(agreed_completion=past), REFERENCE, clock())
+
+
+# The agreed date's due instant is the council's close of that day: 16:30 in Sydney.
+CLOSE_OF_2_MARCH = datetime(2026, 3, 2, 16, 30, tzinfo=SYDNEY)
+
+
+def test_an_agreed_completion_date_of_today_is_accepted_before_the_office_closes(
+    upper_lachlan: Council, clock: FakeClock
+) -> None:
+    today = date(2026, 3, 2)  # the clock's Monday, 10:00
+
+    fields = lodgement_fields(upper_lachlan, an_intake(agreed_completion=today), REFERENCE, clock())
+
+    assert fields["complete_by"] == CLOSE_OF_2_MARCH
+    assert fields["discretionary"] is True
+
+
+def test_an_agreed_completion_date_due_at_the_very_instant_of_lodgement_is_refused(
+    upper_lachlan: Council, clock: FakeClock
+) -> None:
+    clock.set(CLOSE_OF_2_MARCH)
+    intake = an_intake(agreed_completion=date(2026, 3, 2))
+
+    with pytest.raises(InvalidCommand, match="agreed completion"):
+        lodgement_fields(upper_lachlan, intake, REFERENCE, clock())
+
+
+def test_an_agreed_completion_date_due_a_moment_after_lodgement_is_accepted(
+    upper_lachlan: Council, clock: FakeClock
+) -> None:
+    clock.set(CLOSE_OF_2_MARCH - timedelta(microseconds=1))
+    intake = an_intake(agreed_completion=date(2026, 3, 2))
+
+    fields = lodgement_fields(upper_lachlan, intake, REFERENCE, clock())
+
+    assert fields["complete_by"] == CLOSE_OF_2_MARCH
