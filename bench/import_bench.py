@@ -119,7 +119,7 @@ def payloads(settings: Settings) -> list[list[dict[str, Any]]]:
     """Our events' fields per request (JSON-ready), as a first import recorded them."""
     rt = Runtime(settings)
     try:
-        import_file(rt.app, rt.ports.council("boston"), load_mapping(MAPPING), FILE)
+        import_file(rt.app, rt.ports.council("boston"), load_mapping(MAPPING), FILE, vault=rt.vault)
         out: dict[Any, list[dict[str, Any]]] = {}
         for n in rt.app.recorder.select_notifications(start=1, limit=1_000_000):
             e: Any = rt.app.mapper.to_domain_event(n)
@@ -141,7 +141,7 @@ def run_import(store: Callable[[], Any], chunk: int) -> tuple[float, float, int]
             council, mapping = rt.ports.council("boston"), load_mapping(MAPPING)
             _ = rt.app  # the store is opened before the clock starts, as the CLI's runtime does
             started = time.perf_counter()
-            report = import_file(rt.app, council, mapping, FILE, chunk=chunk)
+            report = import_file(rt.app, council, mapping, FILE, vault=rt.vault, chunk=chunk)
             total = time.perf_counter() - started
             assert report.written == report.rows, report
         finally:

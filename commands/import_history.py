@@ -21,9 +21,11 @@ History is recorded as it happened, not as today's rules would have had it:
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from commands.ports import Sealer
 from domain.aggregates.service_request import ServiceRequest
 from domain.council import Council
 from domain.standards import history_standard
@@ -94,7 +96,16 @@ def problems(council: Council, record: HistoricalRequest) -> list[str]:
     return found
 
 
-def history_of(council: Council, record: HistoricalRequest) -> ServiceRequest:
+IMPORT_KEY_NAMESPACE = uuid.UUID("5a0f7a2c-90d4-4d61-b3a4-5e8fb1f6a7c3")
+
+
+def import_key(council_id: str) -> uuid.UUID:
+    """The data key that seals the descriptions of a council's imported history (which names
+    no customer: the source's free text is sealed all the same, as every description is)."""
+    return uuid.uuid5(IMPORT_KEY_NAMESPACE, council_id)
+
+
+def history_of(council: Council, record: HistoricalRequest, sealer: Sealer) -> ServiceRequest:
     """The request as the source recorded it: `Lodged`, then `Closed` if it was closed."""
     category = council.imported_category(record.category_name, record.team)
     team = record.team or category.team
@@ -109,7 +120,7 @@ def history_of(council: Council, record: HistoricalRequest) -> ServiceRequest:
         kind=record.kind,
         channel=record.channel,
         location=record.location,
-        description=record.description,
+        description=sealer.seal(record.description),
         urgent=False,
         discretionary=False,
         agreed_completion=None,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -30,6 +30,14 @@ class Ports(Protocol):
     def next_reference(self, council: Council, at: datetime) -> str:
         """A reference number never issued before in this council."""
 
+    @property
+    def vault(self) -> Vault:
+        """The data keys that seal residents' personal data."""
+
+    @property
+    def directory(self) -> Directory:
+        """The customer records (and staff users)."""
+
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -52,3 +60,44 @@ class Directory(Protocol):
 
     def ids_of(self, topics: Sequence[str]) -> Iterator[UUID]:
         """The ids of every aggregate with an event of one of `topics`, in recorded order."""
+
+
+class Sealer(Protocol):
+    def seal(self, text: str | None) -> str | None:
+        """The sealed token of `text` (None stays None)."""
+
+
+class Opener(Protocol):
+    def open(self, token: str) -> str | None:
+        """The plain text of a token; None once its key was destroyed (erased)."""
+
+
+class Vault(Protocol):
+    """Data keys kept apart from the events (see `infra/keys.py`)."""
+
+    def sealer(self, key_id: UUID, council: str, at: datetime) -> Sealer:
+        """Seals under the key `key_id`, creating it if needed."""
+
+    def opener(self) -> Opener:
+        """Opens tokens, for one view."""
+
+    def destroy(self, key_id: UUID) -> bool:
+        """Destroys the key for good (idempotent); True if there was one."""
+
+    def index(self, council: str, customer: str, details: Mapping[str, str | None]) -> None:
+        """Indexes a customer's plain details for `find`, without storing them."""
+
+    def find(self, council: str, field: str, value: str) -> list[str]:
+        """The numbers of the customers whose `field` equals `value`."""
+
+    def unindex(self, council: str, customer: str) -> None:
+        """Drops the customer's index entries."""
+
+    def pseudonym(self, council: str, customer: str) -> str:
+        """A stable id for the customer that says nothing of who they are."""
+
+    def log_access(self, entries: Iterable[Mapping[str, Any]]) -> None:
+        """Records reads of personal fields (who, whose, when, through what)."""
+
+    def access_log(self, council: str, customer: str) -> list[dict[str, Any]]:
+        """The recorded reads of the customer's personal fields, oldest first."""

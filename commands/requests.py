@@ -12,8 +12,12 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from commands.customers import load as load_customer
+from commands.customers import register_customer, sealed_details
 from commands.ports import Ports
+from domain.aggregates.customer import Customer, Restriction
 from domain.aggregates.service_request import ServiceRequest, request_id
+from domain.council import Council
 from domain.errors import InvalidCommand
 from domain.lodgement import Intake, lodgement_fields
 from domain.values import Actor, Channel, NoteKind
@@ -92,12 +96,41 @@ def _load(ports: Ports, cmd: RequestCommand) -> ServiceRequest:
     return ports.get(request_id(cmd.council, cmd.reference), cmd.reference)
 
 
-def lodge_request(cmd: LodgeRequest, ports: Ports) -> Result:
+@dataclass(frozen=True, kw_only=True)
+class Lodged(Result):
+    """A lodgement's result: which customer record it links, and any restriction on that
+    customer's contact in force (flagged to staff, never a reason to refuse)."""
+
+    customer: str | None
+    restrictions: tuple[Restriction, ...] = ()
+
+
+def lodge_request(cmd: LodgeRequest, ports: Ports) -> Lodged:
+    """Applies the council's lodgement policy to the plain intake, then records the request
+    with the customer's details and description sealed: under the customer's own key (a new
+    record for new details, or the record named), or for an anonymous request its own key."""
     council = ports.council(cmd.council)
     now = ports.now()
     fields = lodgement_fields(council, cmd.intake, "(pending)", now)
-    fields["reference"] = ports.next_reference(council, now)
-    return _saved(ports, ServiceRequest.lodge(occurred_at=now, actor=cmd.actor, **fields))
+    fields["reference"] = reference = ports.next_reference(council, now)
+    customer = _customer_of(council, cmd, ports)
+    key = customer.id if customer else request_id(council.id, reference)
+    fields["customer"] = sealed_details(customer) if customer else None
+    fields["description"] = ports.vault.sealer(key, council.id, now).seal(fields["description"])
+    saved = _saved(ports, ServiceRequest.lodge(occurred_at=now, actor=cmd.actor, **fields))
+    return Lodged(
+        **vars(saved), customer=customer.number if customer else None,
+        restrictions=tuple(customer.restrictions_in_force(now.date())) if customer else (),
+    )
+
+
+def _customer_of(council: Council, cmd: LodgeRequest, ports: Ports) -> Customer | None:
+    intake = cmd.intake
+    if intake.customer_number:
+        return load_customer(ports.directory, council.id, intake.customer_number)
+    if intake.customer is None or intake.customer.is_anonymous:
+        return None
+    return register_customer(council, intake.customer, cmd.actor, ports.directory, ports.vault)
 
 
 def acknowledge_request(cmd: AcknowledgeRequest, ports: Ports) -> Result:
@@ -116,10 +149,16 @@ def assign_request(cmd: AssignRequest, ports: Ports) -> Result:
 
 
 def add_note(cmd: AddNote, ports: Ports) -> Result:
+    """A note; contact received from the customer is their own words, sealed under the
+    request's data key."""
     request = _load(ports, cmd)
+    now = ports.now()
+    text: str | None = cmd.text
+    if cmd.note_kind is NoteKind.INCOMING and cmd.text.strip():
+        text = ports.vault.sealer(request.data_key, cmd.council, now).seal(cmd.text.strip())
     request.add_note(
-        text=cmd.text, note_kind=cmd.note_kind, channel=cmd.channel,
-        occurred_at=ports.now(), actor=cmd.actor,
+        text=text or "", note_kind=cmd.note_kind, channel=cmd.channel,
+        occurred_at=now, actor=cmd.actor,
     )
     return _saved(ports, request)
 

@@ -28,3 +28,11 @@ class InvalidCommand(DomainError):
 class NoticeRefused(DomainError):
     """The rules do not allow this notice now: it was issued already, or what it reports has
     not happened (a closure notice before closure, a progress notice after it)."""
+
+
+class RecordErased(DomainError):
+    """The customer's personal data was erased: their record can no longer change."""
+
+
+class ErasureRefused(DomainError):
+    """Personal data cannot be erased yet: a request that needs it is still open."""

@@ -24,6 +24,15 @@ class Intake:
     location: Location | None = None
     urgent: bool = False
     agreed_completion: date | None = None
+    customer_number: str | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        """Nothing identifies the customer: no record of theirs, no detail of theirs. Where
+        the problem is (`location`) never identifies anyone."""
+        return self.customer_number is None and (
+            self.customer is None or self.customer.is_anonymous
+        )
 
 
 def lodgement_fields(
@@ -47,7 +56,7 @@ def lodgement_fields(
             f"the description has {len(description)} characters; "
             f"{council.name} keeps a précis of at most {council.description_max_chars}"
         )
-    anonymous = intake.customer is None or intake.customer.is_anonymous
+    anonymous = intake.anonymous
     if anonymous and council.anonymous is AnonymousPolicy.REFUSE:
         raise LodgementRefused(
             f"{council.name} does not action anonymous requests: "

@@ -88,20 +88,46 @@ class Actor:
     role: str
 
 
+PERSONAL_FIELDS = ("name", "address", "phone", "email")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Customer:
-    """The customer's contact details; each is optional under the council's anonymity policy."""
+    """The customer's contact details; each is optional under the council's anonymity policy.
+
+    As taken down (an `Intake`) they are plain text; as recorded on a request they are the
+    sealed tokens of the customer's record (`domain.personal`), with `number` naming it."""
 
     name: str | None = None
     address: str | None = None
     phone: str | None = None
     email: str | None = None
     preferred_contact: ContactMethod = ContactMethod.NONE
+    number: str | None = None
 
     @property
     def is_anonymous(self) -> bool:
         """True when nothing identifies the customer or lets the council reach them."""
         return not any((self.name, self.address, self.phone, self.email))
+
+    def detail_for(self, method: ContactMethod) -> str | None:
+        """The detail that reaches the customer by `method` (None if they gave none)."""
+        return {
+            ContactMethod.EMAIL: self.email,
+            ContactMethod.PHONE: self.phone,
+            ContactMethod.SMS: self.phone,
+            ContactMethod.LETTER: self.address,
+        }.get(method)
+
+
+class Conduct(Enum):
+    """What a customer's conduct was declared to be (seed 001 §7.4.1–7.4.4)."""
+
+    CANNOT_BE_SATISFIED = "cannot-be-satisfied"
+    UNREASONABLE_DEMANDS = "unreasonable-demands"
+    UNREASONABLE_PERSISTENCE = "unreasonable-persistence"
+    ABUSIVE = "abusive"
+    VEXATIOUS = "vexatious"
 
 
 @dataclass(frozen=True, kw_only=True)

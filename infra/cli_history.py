@@ -54,7 +54,7 @@ def run_import(args: argparse.Namespace) -> int:
     mapping = load_mapping(Path(args.mapping))
     try:
         report = import_file(
-            rt.app, c, mapping, path, chunk=args.chunk, dry_run=args.dry_run,
+            rt.app, c, mapping, path, vault=rt.vault, chunk=args.chunk, dry_run=args.dry_run,
             progress=lambda what: ProgressBar(what),
         )
     except ImportRefused as refused:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from commands import requests as cmds
@@ -41,8 +42,7 @@ def _result(args: argparse.Namespace, result: cmds.Result) -> None:
 def run_lodge(args: argparse.Namespace) -> None:
     c = council(args)
     customer = Customer(
-        name=args.name, address=args.customer_address or args.address, phone=args.phone,
-        email=args.email,
+        name=args.name, address=args.customer_address, phone=args.phone, email=args.email,
         preferred_contact=args.contact or _default_contact(args),
     )
     location = (
@@ -54,9 +54,14 @@ def run_lodge(args: argparse.Namespace) -> None:
         category=args.category, channel=args.channel, description=args.description,
         kind=args.kind, customer=None if customer.is_anonymous else customer,
         location=location, urgent=args.urgent, agreed_completion=args.agreed_completion,
+        customer_number=args.customer,
     )
     cmd = cmds.LodgeRequest(council=c.id, intake=intake, actor=actor(args, c))
-    _result(args, cmds.lodge_request(cmd, runtime(args).ports))
+    lodged = cmds.lodge_request(cmd, runtime(args).ports)
+    for restriction in lodged.restrictions:
+        print(f"crm: note: customer {lodged.customer} is restricted — "
+              f"{restriction.describe()}", file=sys.stderr)
+    _result(args, lodged)
 
 
 def _default_contact(args: argparse.Namespace) -> ContactMethod:
@@ -64,7 +69,7 @@ def _default_contact(args: argparse.Namespace) -> ContactMethod:
         return ContactMethod.EMAIL
     if args.phone:
         return ContactMethod.PHONE
-    return ContactMethod.LETTER if args.customer_address or args.address else ContactMethod.NONE
+    return ContactMethod.LETTER if args.customer_address else ContactMethod.NONE
 
 
 def _request_command(args: argparse.Namespace, kind: type[Any], **fields: Any) -> None:
@@ -137,8 +142,10 @@ def register(sub: Any) -> None:
     p.add_argument("--name")
     p.add_argument("--phone")
     p.add_argument("--email")
-    p.add_argument("--address", help="where the problem is (and the customer's, unless given)")
-    p.add_argument("--customer-address", help="the customer's postal address, if different")
+    p.add_argument("--address", help="where the problem is (never taken as the customer's)")
+    p.add_argument("--customer-address", help="the customer's postal address")
+    p.add_argument("--customer", metavar="NUMBER",
+                   help="the customer's record (e.g. UL-C000042), for a repeat caller")
     p.add_argument("--contact", type=_enum(ContactMethod, "contact method"))
     p.add_argument("--lat", type=float)
     p.add_argument("--long", type=float)

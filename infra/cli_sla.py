@@ -65,7 +65,7 @@ def _print_report(report: SweepReport, rt: Runtime) -> None:
     lines = report.lines() or ["nothing due"]
     for line in lines:
         print(f"{report.now.isoformat()} {line}")
-    smtp = smtp_from_env()
+    smtp = smtp_from_env(vault=rt.vault)
     if smtp is not None:
         drained = OutboxSender(rt.write_engine, {ContactMethod.EMAIL: smtp}).send_pending(
             report.now)

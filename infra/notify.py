@@ -22,6 +22,8 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from commands.notices import Notice, Notifier
+from commands.ports import Vault
+from domain.personal import is_sealed
 from domain.values import ContactMethod, NoticeKind
 from projections.base import UtcDateTime, insert_ignoring_duplicates
 
@@ -93,18 +95,32 @@ class SmtpNotifier:
     def __init__(
         self, host: str, port: int, sender: str, timeout: float = 10.0,
         credentials: tuple[str, str] | None = None, starttls: bool = False,
+        vault: Vault | None = None,
     ) -> None:
         self.host, self.port, self.sender, self.timeout = host, port, sender, timeout
-        self.credentials, self.starttls = credentials, starttls
+        self.credentials, self.starttls, self.vault = credentials, starttls, vault
 
-    def deliver(self, notice: Notice) -> None:
+    def _address(self, notice: Notice) -> str:
+        """The recipient's address, opened at the last moment (the outbox keeps it sealed)."""
         if notice.method is not ContactMethod.EMAIL or not notice.recipient:
             raise Undeliverable(
                 f"notice {notice.reference} v{notice.version}: by {notice.method.value} "
-                f"to {notice.recipient!r} is not an email"
+                "has no e-mail address"
             )
+        if not is_sealed(notice.recipient):
+            return notice.recipient
+        opened = self.vault.opener().open(notice.recipient) if self.vault else None
+        if opened is None:
+            raise Undeliverable(
+                f"notice {notice.reference} v{notice.version}: the customer's details were "
+                "erased" if self.vault else "no data keys to open the recipient with"
+            )
+        return opened
+
+    def deliver(self, notice: Notice) -> None:
+        to = self._address(notice)
         msg = EmailMessage()
-        msg["From"], msg["To"] = self.sender, notice.recipient
+        msg["From"], msg["To"] = self.sender, to
         msg["Subject"] = f"Your request {notice.reference}: {_SUBJECTS[notice.notice]}"
         msg["Message-ID"] = f"<{notice.request_id}.{notice.version}@councilcrm>"
         msg.set_content(notice.text)
@@ -124,7 +140,9 @@ _SUBJECTS = {
 }
 
 
-def smtp_from_env(env: Mapping[str, str] | None = None) -> SmtpNotifier | None:
+def smtp_from_env(
+    env: Mapping[str, str] | None = None, vault: Vault | None = None
+) -> SmtpNotifier | None:
     """`CRM_SMTP_HOST` (unset: no SMTP), `CRM_SMTP_PORT` (25), `CRM_SMTP_FROM`,
     `CRM_SMTP_USER`/`CRM_SMTP_PASSWORD`, `CRM_SMTP_STARTTLS=1`."""
     env = os.environ if env is None else env
@@ -136,7 +154,7 @@ def smtp_from_env(env: Mapping[str, str] | None = None) -> SmtpNotifier | None:
         host, int(env.get("CRM_SMTP_PORT") or 25),
         env.get("CRM_SMTP_FROM") or "no-reply@councilcrm.invalid",
         credentials=(user, env.get("CRM_SMTP_PASSWORD") or "") if user else None,
-        starttls=env.get("CRM_SMTP_STARTTLS") == "1",
+        starttls=env.get("CRM_SMTP_STARTTLS") == "1", vault=vault,
     )
 
 

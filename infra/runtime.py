@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
 
 import sqlalchemy as sa
 
 from infra.directory import DirectoryApplication, DirectoryPorts, open_directory
+from infra.keys import KeyVault
 from infra.settings import Settings
 from infra.store import (
     Clock,
@@ -20,15 +22,25 @@ from infra.store import (
 REQUEST_CACHE_SIZE = 2000  # recently saved requests kept per process (see `StorePorts`)
 
 
-def make_engine(url: str) -> sa.Engine:
-    """An engine with a bounded wait on locks, so a stuck writer shows up as an error."""
+def make_engine(url: str, secure_delete: bool = False) -> sa.Engine:
+    """An engine with a bounded wait on locks, so a stuck writer shows up as an error. With
+    `secure_delete`, SQLite overwrites deleted content instead of leaving it in free pages."""
     if url.startswith("sqlite"):
-        return sa.create_engine(url, connect_args={"timeout": 30})
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        if secure_delete:
+            sa.event.listen(engine, "connect", _secure_delete)
+        return engine
     return sa.create_engine(
         url,
         pool_pre_ping=True,
         connect_args={"connect_timeout": 5, "options": "-c lock_timeout=5000"},
     )
+
+
+def _secure_delete(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA secure_delete = ON")
+    cursor.close()
 
 
 class Runtime:
@@ -54,6 +66,10 @@ class Runtime:
         return DirectoryPorts(self.directory, ReferenceNumbers(self.write_engine), self.clock)
 
     @cached_property
+    def vault(self) -> KeyVault:
+        return KeyVault(make_engine(self.settings.sqlalchemy_url("keys"), secure_delete=True))
+
+    @cached_property
     def write_engine(self) -> sa.Engine:
         return make_engine(self.settings.sqlalchemy_url("write"))
 
@@ -65,13 +81,15 @@ class Runtime:
     def ports(self) -> StorePorts:
         return StorePorts(
             self.app, self.settings, ReferenceNumbers(self.write_engine), self.clock,
-            cache_size=REQUEST_CACHE_SIZE,
+            cache_size=REQUEST_CACHE_SIZE, vault=self.vault, directory=self.directory_ports,
         )
 
     def close(self) -> None:
         for name in ("write_engine", "read_engine"):
             if name in self.__dict__:
                 self.__dict__[name].dispose()
+        if "vault" in self.__dict__:
+            self.vault.engine.dispose()
         for name in ("app", "directory"):
             if name in self.__dict__:
                 self.__dict__[name].close()

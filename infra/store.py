@@ -22,6 +22,7 @@ from eventsourcing.application import (
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from commands.errors import ConcurrencyConflict, RequestNotFound
+from commands.ports import Directory, Vault
 from domain.aggregates.service_request import ServiceRequest
 from domain.council import Council
 from infra.config import load_council
@@ -144,7 +145,12 @@ class StorePorts:
         references: ReferenceNumbers,
         clock: Clock = system_clock,
         cache_size: int = 0,
+        *,
+        vault: Vault,
+        directory: Directory,
     ) -> None:
+        self.vault = vault
+        self.directory = directory
         self.app = app
         self.settings = settings
         self.references = references

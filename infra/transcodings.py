@@ -9,11 +9,13 @@ from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
+from domain.aggregates.customer import Declaration, Restriction
 from domain.calendar import CalendarSpec
 from domain.standards import ServiceStandard
 from domain.values import (
     Actor,
     Channel,
+    Conduct,
     ContactMethod,
     Customer,
     Location,
@@ -24,9 +26,11 @@ from domain.values import (
 )
 
 ENUMS: tuple[type[Enum], ...] = (
-    Channel, RequestKind, NoteKind, ContactMethod, Status, NoticeKind,
+    Channel, RequestKind, NoteKind, ContactMethod, Status, NoticeKind, Conduct,
 )
-DATACLASSES: tuple[type[Any], ...] = (Actor, Customer, Location, ServiceStandard, CalendarSpec)
+DATACLASSES: tuple[type[Any], ...] = (
+    Actor, Customer, Location, ServiceStandard, CalendarSpec, Declaration, Restriction,
+)
 
 
 class EnumAsValue(Transcoding):

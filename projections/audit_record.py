@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.personal import is_sealed
 from projections.base import ReadModel, Row, UtcDateTime, insert_ignoring_duplicates
 from projections.envelope import Envelope
 
@@ -38,6 +39,8 @@ def summary(env: Envelope) -> str:
             who = f" / {d['officer']}" if d.get("officer") else ""
             return f"Assigned to {d['team']}{who} (was {d.get('previous_team')})"
         case "NoteAdded":
+            if is_sealed(d["text"]):
+                return f"Note ({d['note_kind']}): the customer's own words, kept sealed"
             return f"Note ({d['note_kind']}): {_clip(d['text'])}"
         case "Delayed":
             return f"Delayed until {d['until']}: {_clip(d['reason'])}"

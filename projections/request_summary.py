@@ -38,9 +38,11 @@ class RequestSummary(RowPerRequest):
             sa.Column("notes", sa.Integer, nullable=False),
             sa.Column("delays", sa.Integer, nullable=False),
             sa.Column("escalations", sa.Integer, nullable=False),
+            sa.Column("customer", sa.String(32)),
             sa.Column("version", sa.Integer, nullable=False),
             sa.Index(f"{self.prefix}request_summary_by_reference", "council", "reference",
                      unique=True),
+            sa.Index(f"{self.prefix}request_summary_by_customer", "council", "customer"),
         )
 
     def evolve(self, row: Row | None, env: Envelope) -> Row | None:
@@ -57,6 +59,7 @@ class RequestSummary(RowPerRequest):
                 "lodged_at": env.occurred_at, "acknowledged_at": None,
                 "acknowledge_by": d.get("acknowledge_by"), "complete_by": d.get("complete_by"),
                 "closed_at": None, "outcome": None, "notes": 0, "delays": 0, "escalations": 0,
+                "customer": (d.get("customer") or {}).get("number"),
             }
         assert row is not None
         new = dict(row)
@@ -80,3 +83,12 @@ def by_reference(conn: sa.Connection, model: RequestSummary, council: str, refer
     q = sa.select(t).where(t.c.council == council, t.c.reference == reference)
     row = conn.execute(q).first()
     return None if row is None else dict(row._mapping)
+
+
+def of_customer(
+    conn: sa.Connection, model: RequestSummary, council: str, customer: str
+) -> list[dict[str, Any]]:
+    """The customer's requests, oldest first."""
+    t = model.table
+    q = sa.select(t).where(t.c.council == council, t.c.customer == customer).order_by(t.c.lodged_at)
+    return [dict(r._mapping) for r in conn.execute(q)]

@@ -20,8 +20,10 @@ from domain.errors import (
     NoticeRefused,
     RequestClosed,
 )
+from domain.personal import key_of, require_sealed
 from domain.standards import ServiceStandard, close_of_day
 from domain.values import (
+    PERSONAL_FIELDS,
     Actor,
     Channel,
     ContactMethod,
@@ -182,6 +184,7 @@ class ServiceRequest(Aggregate):
         self.note_count = 0
         self.delay_count = 0
         self.customer = event.customer
+        self.description = event.description
         self.imported = event.imported
         self.acknowledged_version: int | None = None
         self.closed_version: int | None = None
@@ -192,9 +195,14 @@ class ServiceRequest(Aggregate):
 
     @classmethod
     def lodge(cls, *, occurred_at: datetime, actor: Actor, **fields: Any) -> ServiceRequest:
-        """A new request; the caller has applied the council's lodgement policy."""
+        """A new request; the caller has applied the council's lodgement policy and sealed the
+        customer's personal data (their details and the description they gave)."""
         _require_aware(occurred_at)
         fields["description"] = _require_text(fields["description"], "the description")
+        require_sealed(fields["description"], "the description")
+        customer: Customer | None = fields.get("customer")
+        for name in PERSONAL_FIELDS if customer else ():
+            require_sealed(getattr(customer, name), f"the customer's {name}")
         return cls._create(
             cls.Lodged,
             id=request_id(fields["council"], fields["reference"]),
@@ -202,6 +210,11 @@ class ServiceRequest(Aggregate):
             actor=actor,
             **fields,
         )
+
+    @property
+    def data_key(self) -> uuid.UUID:
+        """The key that seals this request's personal data: the customer's, or its own."""
+        return key_of(self.description)
 
     @property
     def is_open(self) -> bool:
@@ -251,8 +264,11 @@ class ServiceRequest(Aggregate):
         occurred_at: datetime,
         actor: Actor,
     ) -> None:
-        """Notes stay allowed after closure: correspondence goes on being recorded."""
+        """Notes stay allowed after closure: correspondence goes on being recorded. A note of
+        contact received from the customer is their own words: it is recorded sealed."""
         _require_aware(occurred_at)
+        if note_kind is NoteKind.INCOMING:
+            require_sealed(text, "a note of the customer's own words")
         self.trigger_event(
             self.NoteAdded,
             text=_require_text(text, "a note's text"),
@@ -369,16 +385,9 @@ class ServiceRequest(Aggregate):
         return self.customer.preferred_contact if self.customer else ContactMethod.NONE
 
     def recipient(self) -> str | None:
-        """The customer's address for their preferred method, if they gave one."""
+        """The customer's detail for their preferred method, if they gave one (sealed)."""
         c = self.customer
-        if c is None:
-            return None
-        return {
-            ContactMethod.EMAIL: c.email,
-            ContactMethod.PHONE: c.phone,
-            ContactMethod.SMS: c.phone,
-            ContactMethod.LETTER: c.address,
-        }.get(c.preferred_contact)
+        return None if c is None else c.detail_for(c.preferred_contact)
 
     def notice_subject(self, notice: NoticeKind, about_version: int | None = None) -> int | None:
         """The version of the event a notice of this kind would report (None for progress),

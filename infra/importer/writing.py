@@ -12,6 +12,7 @@ from __future__ import annotations
 import time as wallclock
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -20,7 +21,8 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 
 from commands.errors import ConcurrencyConflict
-from commands.import_history import HistoricalRequest, history_of
+from commands.import_history import HistoricalRequest, history_of, import_key
+from commands.ports import Sealer, Vault
 from domain.aggregates.service_request import request_id
 from domain.council import Council
 from infra.importer.mapping import check_against
@@ -40,7 +42,7 @@ def recorded(app: Application[UUID], ids: Iterable[UUID]) -> set[UUID]:
 
 def write(
     app: Application[UUID], council: Council, records: Sequence[HistoricalRequest],
-    chunk: int = 500, progress: Progress | None = None,
+    sealer: Sealer, chunk: int = 500, progress: Progress | None = None,
 ) -> tuple[int, int]:
     """Saves the records' requests, `chunk` per transaction; returns (written, already there).
 
@@ -53,7 +55,7 @@ def write(
         for _attempt in range(3):
             try:
                 if pending:
-                    app.save(*(history_of(council, r) for r in pending))
+                    app.save(*(history_of(council, r, sealer) for r in pending))
                 break
             except IntegrityError:
                 there = recorded(app, (request_id(council.id, r.reference) for r in pending))
@@ -93,7 +95,7 @@ class ImportReport:
 
 def import_file(
     app: Application[UUID], council: Council, mapping: Mapping, path: Path, *,
-    chunk: int = 500, dry_run: bool = False,
+    vault: Vault | None, chunk: int = 500, dry_run: bool = False,
     progress: Callable[[str], Progress | None] = lambda what: None,
 ) -> ImportReport:
     """Reads, validates (refusing the file on any bad row, with nothing written), then writes."""
@@ -109,7 +111,10 @@ def import_file(
         )
     written = skipped = 0
     if not dry_run:
-        written, skipped = write(app, council, checked.records, chunk,
+        if vault is None:
+            raise ValueError("an import that writes needs the data keys to seal descriptions")
+        sealer = vault.sealer(import_key(council.id), council.id, datetime.now(UTC))
+        written, skipped = write(app, council, checked.records, sealer, chunk,
                                  progress=progress(f"import {path.name}"))
     d = checked.decision
     closed = sum(1 for r in checked.records if r.closed)

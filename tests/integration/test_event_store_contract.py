@@ -19,7 +19,7 @@ from domain.aggregates.service_request import ServiceRequest
 from domain.lodgement import Intake, lodgement_fields
 from domain.values import Actor, Channel, Customer, NoteKind, Status
 from infra.runtime import Runtime
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, sealed
 
 COUNCIL = "upper-lachlan"
 OFFICER = Actor(id="jsmith", role="officer")
@@ -236,7 +236,7 @@ def test_the_store_refuses_a_second_request_with_a_reference_already_used(
         customer=Customer(name="Bob"),
     )
     fields = lodgement_fields(council, intake, first.reference, clock())
-    duplicate = ServiceRequest.lodge(occurred_at=clock(), actor=OFFICER, **fields)
+    duplicate = ServiceRequest.lodge(occurred_at=clock(), actor=OFFICER, **sealed(fields))
     before = rt.app.recorder.max_notification_id()
 
     with pytest.raises(ConcurrencyConflict):

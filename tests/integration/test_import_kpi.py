@@ -44,7 +44,8 @@ LATER = datetime(2030, 1, 1, tzinfo=BOSTON)
 
 
 def run_import(rt: Runtime, path: Path, council: str = "boston", **kw: Any) -> ImportReport:
-    return import_file(rt.app, rt.ports.council(council), load_mapping(MAPPING), path, **kw)
+    return import_file(rt.app, rt.ports.council(council), load_mapping(MAPPING), path,
+                       vault=rt.vault, **kw)
 
 
 def kpis(rt: Runtime, by: str, period: tuple[date, date] = EVERYTHING, council: str = "boston",

@@ -39,7 +39,7 @@ from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT, Settings
 from projections import sla_queries
 from projections.sla import Sla
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, sealed
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 COUNCIL = "upper-lachlan"
@@ -368,7 +368,7 @@ def test_imported_history_is_never_notified_nor_escalated(sqlite_runtime: Runtim
                                               description="Old pothole", customer=ANN),
                               "IMP-1", at(2025, 1, 6, 9, 0))
     fields["imported"] = True
-    old = ServiceRequest.lodge(occurred_at=at(2025, 1, 6, 9, 0), actor=OFFICER, **fields)
+    old = ServiceRequest.lodge(occurred_at=at(2025, 1, 6, 9, 0), actor=OFFICER, **sealed(fields))
     old.acknowledge(occurred_at=at(2025, 1, 7, 9, 0), actor=OFFICER)
     rt.ports.save(old)
 

@@ -34,6 +34,7 @@ from infra.importer import (
     wall_kind,
 )
 from infra.runtime import Runtime
+from tests.fakes import TEST_SEALER
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING_PATH = ROOT / "config" / "mappings" / "boston311.toml"
@@ -197,7 +198,7 @@ def test_a_mapping_whose_outcomes_the_council_lacks_is_refused(tmp_path: Path,
     path.write_text(text, encoding="utf-8")
     csv_path = _write_csv(tmp_path / "a.csv", [row("T-1", "2018-01-02 10:00:00")])
     with pytest.raises(MappingError, match="abandoned"):
-        import_file(_no_store(), boston, load_mapping(path), csv_path)
+        import_file(_no_store(), boston, load_mapping(path), csv_path, vault=None)
 
 
 # -- the shift, exactly -----------------------------------------------------------------------
@@ -384,7 +385,7 @@ def test_bad_rows_are_reported_with_their_line_numbers_and_nothing_is_written(
     with path.open("a", encoding="utf-8") as f:
         f.write("T-11,2022-01-03 09:00:00,,,ONTIME,Open, ,x,x,q,,,,Constituent Call\n")  # line 14
     with pytest.raises(ImportRefused) as caught:
-        import_file(sqlite_runtime.app, boston, mapping, path)
+        import_file(sqlite_runtime.app, boston, mapping, path, vault=sqlite_runtime.vault)
     errors = {e.line: str(e) for e in caught.value.errors}
     assert sorted(errors) == [5, 6, 7, 8, 9, 10, 11, 12, 14]
     assert "03/01/2022 9am" in errors[5]
@@ -407,7 +408,7 @@ def test_a_file_without_a_required_column_is_refused(
     rows = [{k: v for k, v in row("T-1", "2022-01-03 09:00:00").items() if k in header}]
     path = _write_csv(tmp_path / "no-target.csv", rows, header)
     with pytest.raises(ImportRefused, match="complete_by"):
-        import_file(_no_store(), boston, mapping, path)
+        import_file(_no_store(), boston, mapping, path, vault=None)
 
 
 def test_line_numbers_count_the_lines_a_quoted_field_spans(tmp_path: Path) -> None:
@@ -434,7 +435,7 @@ def test_history_is_recorded_as_it_happened_whatever_todays_policy(tmp_path: Pat
         kind=RequestKind.COMPLAINT, description="Possum noise",
         location=Location(address="1 Example Rd"), lodged_by=actor,
     )
-    request = history_of(council, record)
+    request = history_of(council, record, TEST_SEALER)
     lodged_event, closed_event = request.collect_events()
     assert lodged_event.imported is True
     assert lodged_event.category == "imported:possum in the roof"

@@ -40,7 +40,7 @@ from infra.notify import (
 )
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, open_sealed, sealed
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 COUNCIL = "upper-lachlan"
@@ -64,7 +64,7 @@ def a_request(customer: Customer | None = ANN) -> ServiceRequest:
         "UL-2026-000001", MONDAY_10,
     )
     fields["customer"] = customer
-    request = ServiceRequest.lodge(occurred_at=MONDAY_10, actor=OFFICER, **fields)
+    request = ServiceRequest.lodge(occurred_at=MONDAY_10, actor=OFFICER, **sealed(fields))
     request.collect_events()
     return request
 
@@ -105,7 +105,7 @@ def test_a_notice_is_recorded_with_the_customers_preferred_method_and_address() 
 
     [sent] = new_events(request)
     assert type(sent).__name__ == "NoticeSent"
-    assert (sent.notice, sent.method, sent.recipient) == (
+    assert (sent.notice, sent.method, open_sealed(sent.recipient)) == (
         NoticeKind.ACKNOWLEDGEMENT, ContactMethod.EMAIL, "ann@example.org")
     assert sent.about_version == 2  # the Acknowledged event it reports
 
@@ -122,7 +122,8 @@ def test_the_recipient_is_the_detail_of_the_preferred_method(
 
     assert notice(request, NoticeKind.PROGRESS) is True
     [sent] = new_events(request)
-    assert (sent.method, sent.recipient) == (method, expected)
+    recipient = None if sent.recipient is None else open_sealed(sent.recipient)
+    assert (sent.method, recipient) == (method, expected)
 
 
 @pytest.mark.parametrize("customer", [None, Customer(name="Bo", phone="0400 000 000")])
@@ -218,7 +219,9 @@ def test_the_handler_records_the_notice_before_handing_it_over(sqlite_runtime: R
     assert outcome.sent and outcome.result is not None and outcome.result.version == 2
     [handed] = notifier.notices
     assert notifier.recorded_first == [True]
-    assert (handed.request_id, handed.version, handed.recipient) == (
+    assert handed.recipient is not None
+    recipient = sqlite_runtime.vault.opener().open(handed.recipient)
+    assert (handed.request_id, handed.version, recipient) == (
         result.request_id, 2, "ann@example.org")
     assert result.reference in handed.text
     assert "Monday 30 March 2026" in handed.text  # the completion target, local date

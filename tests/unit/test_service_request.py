@@ -40,7 +40,7 @@ from domain.values import (
 from infra.config import load_council
 from infra.settings import PROJECT_ROOT
 from infra.store import CrmApplication
-from tests.fakes import FakeClock
+from tests.fakes import TEST_SEALER, FakeClock, open_sealed, sealed
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 OFFICER = Actor(id="jsmith", role="officer")
@@ -81,7 +81,7 @@ def lodge(
     council: Council, clock: FakeClock, reference: str = REFERENCE, **intake: Any
 ) -> ServiceRequest:
     fields = lodgement_fields(council, an_intake(**intake), reference, clock())
-    return ServiceRequest.lodge(occurred_at=clock(), actor=OFFICER, **fields)
+    return ServiceRequest.lodge(occurred_at=clock(), actor=OFFICER, **sealed(fields))
 
 
 @pytest.fixture
@@ -171,9 +171,12 @@ def test_lodging_records_one_lodged_event_with_the_intake(
     assert event.category == "pothole"
     assert event.channel is Channel.PHONE
     assert event.kind is RequestKind.SERVICE_REQUEST
-    assert event.customer == Customer(name="Ann Lee", phone="0400 000 000")
+    assert event.customer is not None
+    assert (open_sealed(event.customer.name), open_sealed(event.customer.phone)) == (
+        "Ann Lee", "0400 000 000")
+    assert (event.customer.email, event.customer.address) == (None, None)
     assert event.location == Location(address="12 Spring St, Crookwell")
-    assert event.description == "Deep pothole outside 12 Spring St"
+    assert open_sealed(event.description) == "Deep pothole outside 12 Spring St"
     assert event.urgent is False
     assert event.discretionary is False
     assert event.resolution_not_guaranteed is False
@@ -272,13 +275,24 @@ def test_lodging_without_a_description_is_refused(council: Council, clock: FakeC
         ServiceRequest.lodge(occurred_at=clock(), actor=OFFICER, **fields)
 
 
+@pytest.mark.parametrize("plain", ["description", "customer"])
+def test_personal_data_in_plain_text_is_never_recorded(
+    council: Council, clock: FakeClock, plain: str
+) -> None:
+    fields = lodgement_fields(council, an_intake(), REFERENCE, clock())
+    recorded = dict(sealed(fields), **{plain: fields[plain]})
+
+    with pytest.raises(InvalidCommand, match="personal data and must be sealed"):
+        ServiceRequest.lodge(occurred_at=clock(), actor=OFFICER, **recorded)
+
+
 def test_lodging_at_an_instant_without_a_timezone_is_refused(
     council: Council, clock: FakeClock
 ) -> None:
     fields = lodgement_fields(council, an_intake(), REFERENCE, clock())
 
     with pytest.raises(InvalidCommand, match="timezone"):
-        ServiceRequest.lodge(occurred_at=datetime(2026, 3, 2, 10, 0), actor=OFFICER, **fields)
+        ServiceRequest.lodge(occurred_at=datetime(2026, 3, 2, 10, 0), actor=OFFICER, **sealed(fields))
 
 
 # -- acknowledge -----------------------------------------------------------------------------
@@ -432,7 +446,7 @@ def test_a_note_may_still_be_added_after_closure(
     closed_request: ServiceRequest, clock: FakeClock
 ) -> None:
     closed_request.add_note(
-        text="Customer rang to say thanks",
+        text=TEST_SEALER.seal("Customer rang to say thanks") or "",
         note_kind=NoteKind.INCOMING,
         channel=Channel.PHONE,
         occurred_at=clock(),

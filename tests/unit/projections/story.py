@@ -25,7 +25,7 @@ from domain.values import Actor, Channel, ContactMethod, Customer, NoteKind, Not
 from infra.store import CrmApplication
 from projections.base import ReadModel, Row
 from projections.envelope import Envelope
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, sealed
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 COUNCIL = "upper-lachlan"
@@ -75,7 +75,7 @@ class EventLog:
     ) -> Story:
         self.clock.set(at)
         fields = lodgement_fields(self.council, an_intake(**intake), reference, self.clock())
-        story = Story(self, ServiceRequest.lodge(occurred_at=self.clock(), actor=actor, **fields))
+        story = Story(self, ServiceRequest.lodge(occurred_at=self.clock(), actor=actor, **sealed(fields)))
         return story.saved()
 
     def envelopes(self, after: int = 0) -> list[Envelope]:

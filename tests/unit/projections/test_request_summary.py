@@ -49,6 +49,7 @@ LODGED = {
     "notes": 0,
     "delays": 0,
     "escalations": 0,
+    "customer": None,
     "version": 1,
 }
 

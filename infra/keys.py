@@ -1,0 +1,229 @@
+"""Data keys kept apart from the events: sealing personal data, blind indexes, erasure.
+
+- **Sealing.** Each customer (and each anonymous request) has its own 256-bit data key. A
+  personal field is sealed with AES-256-GCM (`cryptography`), a fresh 96-bit nonce per value
+  and the key id as associated data, into a token `sealed:v1:<key id>:<nonce+ciphertext>`
+  (`domain.personal`). Only tokens reach the event store, Kafka, the read models and the
+  notice outbox.
+- **Erasure** destroys the key row: every token sealed with it, wherever it was copied, is
+  unreadable for good (crypto-shredding). On SQLite the keys live in their own file,
+  `keys.sqlite3`, with `secure_delete` on (a deleted key's bytes are overwritten, not left in
+  free pages) and a rollback journal that is removed after each transaction; on PostgreSQL the
+  key table is vacuumed after an erasure so no dead row keeps the key.
+- **Blind indexes** let staff find a customer by phone, e-mail or name without decrypting the
+  table: HMAC-SHA256 of the normalised value under the council's index key. An erasure drops
+  the customer's index rows too.
+- **Pseudonyms**: a stable, keyed id for a customer, for readers who may not see who they are.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from domain.personal import PREFIX, is_sealed, key_of
+from projections.base import UtcDateTime
+
+INDEX_NAMESPACE = uuid.UUID("9d3f4a3e-2a51-4f0f-8f39-0f3b0b2d6c11")
+
+METADATA = sa.MetaData()
+DATA_KEYS = sa.Table(
+    "crm_data_keys",
+    METADATA,
+    sa.Column("key_id", sa.String(36), primary_key=True),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("key", sa.LargeBinary(32), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+BLIND_INDEX = sa.Table(
+    "crm_customer_index",
+    METADATA,
+    sa.Column("council", sa.String(64), primary_key=True),
+    sa.Column("field", sa.String(16), primary_key=True),
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("customer", sa.String(32), primary_key=True),
+)
+ACCESS_LOG = sa.Table(
+    "crm_access_log",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("customer", sa.String(32), nullable=False),
+    sa.Column("user_id", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(64), nullable=False),
+    sa.Column("via", sa.String(200), nullable=False),
+    sa.Index("crm_access_log_by_customer", "council", "customer", "at"),
+)
+
+
+def normalise(field: str, value: str) -> str:
+    """What a blind index compares: digits of a phone number, e-mail and names casefolded
+    with their spaces collapsed."""
+    if field == "phone":
+        digits = re.sub(r"\D", "", value)
+        return "0" + digits[2:] if digits.startswith("61") and len(digits) == 11 else digits
+    return " ".join(value.split()).casefold()
+
+
+class KeyVault:
+    """The data keys of one deployment, and what is done with them."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.is_postgres = engine.dialect.name == "postgresql"
+        METADATA.create_all(engine)
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def _key(self, key_id: uuid.UUID) -> bytes | None:
+        with self.engine.connect() as conn:
+            q = sa.select(DATA_KEYS.c.key).where(DATA_KEYS.c.key_id == str(key_id))
+            found: bytes | None = conn.execute(q).scalar_one_or_none()
+        return found
+
+    def ensure_key(self, key_id: uuid.UUID, council: str, at: datetime) -> bytes:
+        """The key `key_id`, created if it does not exist yet."""
+        key = self._key(key_id)
+        if key is not None:
+            return key
+        with self.engine.begin() as conn:
+            if self.is_postgres:
+                stmt: Any = sa.dialects.postgresql.insert(DATA_KEYS).on_conflict_do_nothing()
+            else:
+                stmt = sa.dialects.sqlite.insert(DATA_KEYS).on_conflict_do_nothing()
+            conn.execute(stmt, {"key_id": str(key_id), "council": council,
+                                "key": AESGCM.generate_key(bit_length=256), "created_at": at})
+        created = self._key(key_id)
+        assert created is not None
+        return created
+
+    def destroy(self, key_id: uuid.UUID) -> bool:
+        """Destroys the key for good; True if there was one. Idempotent."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(sa.delete(DATA_KEYS).where(DATA_KEYS.c.key_id == str(key_id)))
+        self._purge(DATA_KEYS)
+        return bool(gone.rowcount)
+
+    def _purge(self, table: sa.Table) -> None:
+        """Leaves no copy of deleted rows in the database files."""
+        if self.is_postgres:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(sa.text(f"VACUUM {table.name}"))
+
+    # -- sealing -----------------------------------------------------------------------------
+
+    def sealer(self, key_id: uuid.UUID, council: str, at: datetime) -> Sealer:
+        return Sealer(key_id, self.ensure_key(key_id, council, at))
+
+    def opener(self) -> Opener:
+        return Opener(self)
+
+    # -- blind indexes -----------------------------------------------------------------------
+
+    def _index_key(self, council: str) -> bytes:
+        return self.ensure_key(uuid.uuid5(INDEX_NAMESPACE, council), council, datetime.now().astimezone())
+
+    def digest(self, council: str, field: str, value: str) -> str:
+        mac = hmac.new(self._index_key(council), f"{field}:{normalise(field, value)}".encode(),
+                       hashlib.sha256)
+        return mac.hexdigest()
+
+    def index(self, council: str, customer: str, details: Mapping[str, str | None]) -> None:
+        """Indexes the customer's plain details (name, phone, e-mail) for `find`."""
+        rows = [
+            {"council": council, "field": f, "digest": self.digest(council, f, v),
+             "customer": customer}
+            for f, v in details.items() if v and f in ("name", "phone", "email")
+        ]
+        if rows:
+            with self.engine.begin() as conn:
+                dialect = sa.dialects.postgresql if self.is_postgres else sa.dialects.sqlite
+                conn.execute(dialect.insert(BLIND_INDEX).on_conflict_do_nothing(), rows)
+
+    def find(self, council: str, field: str, value: str) -> list[str]:
+        """The numbers of the customers whose `field` equals `value` (normalised)."""
+        q = sa.select(BLIND_INDEX.c.customer).where(
+            BLIND_INDEX.c.council == council, BLIND_INDEX.c.field == field,
+            BLIND_INDEX.c.digest == self.digest(council, field, value),
+        ).order_by(BLIND_INDEX.c.customer)
+        with self.engine.connect() as conn:
+            return [r for (r,) in conn.execute(q)]
+
+    def unindex(self, council: str, customer: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(BLIND_INDEX).where(
+                BLIND_INDEX.c.council == council, BLIND_INDEX.c.customer == customer))
+        self._purge(BLIND_INDEX)
+
+    def pseudonym(self, council: str, customer: str) -> str:
+        """A stable id for the customer that says nothing of who they are."""
+        return "anon-" + self.digest(council, "pseudonym", customer)[:16]
+
+    # -- the access log ----------------------------------------------------------------------
+
+    def log_access(self, entries: Iterable[Mapping[str, Any]]) -> None:
+        rows = list(entries)
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(ACCESS_LOG), rows)
+
+    def access_log(self, council: str, customer: str) -> list[dict[str, Any]]:
+        q = sa.select(ACCESS_LOG).where(
+            ACCESS_LOG.c.council == council, ACCESS_LOG.c.customer == customer
+        ).order_by(ACCESS_LOG.c.at, ACCESS_LOG.c.id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+
+class Sealer:
+    """Seals values under one data key."""
+
+    def __init__(self, key_id: uuid.UUID, key: bytes) -> None:
+        self.key_id = key_id
+        self._aead = AESGCM(key)
+        self._aad = str(key_id).encode()
+
+    def seal(self, text: str | None) -> str | None:
+        if text is None:
+            return None
+        nonce = os.urandom(12)
+        sealed = nonce + self._aead.encrypt(nonce, text.encode(), self._aad)
+        return f"{PREFIX}{self.key_id}:{base64.urlsafe_b64encode(sealed).decode()}"
+
+
+class Opener:
+    """Opens tokens; remembers the keys it read, for one view (never longer: a key destroyed
+    by an erasure must not live on in a long-running process)."""
+
+    def __init__(self, vault: KeyVault) -> None:
+        self.vault = vault
+        self._keys: dict[uuid.UUID, AESGCM | None] = {}
+
+    def open(self, token: str) -> str | None:
+        """The plain text, or None if the key was destroyed (the data is erased)."""
+        if not is_sealed(token):
+            raise ValueError("not a sealed token")
+        key_id = key_of(token)
+        if key_id not in self._keys:
+            key = self.vault._key(key_id)
+            self._keys[key_id] = AESGCM(key) if key is not None else None
+        aead = self._keys[key_id]
+        if aead is None:
+            return None
+        raw = base64.urlsafe_b64decode(token[len(PREFIX) + 37 :])
+        try:
+            return aead.decrypt(raw[:12], raw[12:], str(key_id).encode()).decode()
+        except InvalidTag:
+            raise ValueError(f"a sealed value under key {key_id} fails authentication") from None
