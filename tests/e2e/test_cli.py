@@ -24,7 +24,7 @@ from infra.store import open_event_store
 from tests.conftest import make_settings
 
 LIFECYCLE = ["Lodged", "Acknowledged", "Assigned", "NoteAdded", "Delayed", "Escalated", "Closed"]
-REFERENCE = re.compile(r"UL-\d{4}-\d{6}")
+REFERENCE = re.compile(r"[A-Z]+-\d{4}-\d{6}")
 FAR_FUTURE = "2099-06-30"
 LONG_PAST = "2020-01-06"
 IDENTIFIED_POTHOLE = [
@@ -199,26 +199,29 @@ def test_the_acting_officer_can_be_given_with_as_instead_of_the_environment(
     assert note["actor"] == {"id": "kwong", "role": "officer"}
 
 
-def test_a_lodgement_giving_only_the_problems_address_takes_it_as_the_customers_too(
-    crm: Crm,
-) -> None:
-    # `crm lodge --help`: "--address  where the problem is (and the customer's, unless given)".
-    ran = crm(
-        "lodge",
-        "--category",
-        "pothole",
-        "--channel",
-        "letter",
-        "--description",
-        "Pothole",
-        "--address",
-        "12 Spring St, Crookwell",
-    )
-    ref = lodged_reference(ran)
+ONLY_A_LOCATION = ["lodge", "--category", "pothole", "--channel", "letter",
+                   "--description", "Pothole", "--address", "12 Spring St, Crookwell"]
 
-    [lodged, *_] = json.loads(ok(crm("history", ref, "--json")).stdout)
-    assert lodged["data"]["customer"]["address"] == "12 Spring St, Crookwell"
-    assert lodged["data"]["customer"]["preferred_contact"] == "letter"
+
+def test_upper_lachlan_refuses_a_lodgement_that_gives_only_where_the_problem_is(
+    crm: Crm, data_dir: Path
+) -> None:
+    # Seed 002: anonymous requests are not actioned; where the problem is identifies no one.
+    before = stored_events(data_dir)
+
+    ran = crm(*ONLY_A_LOCATION)
+
+    assert ran.code == 1 and "anonymous" in ran.stderr
+    assert stored_events(data_dir) == before
+
+
+def test_canterbury_takes_a_lodgement_with_only_a_location_as_anonymous(crm: Crm) -> None:
+    # Seed 001: anonymous requests are logged, resolution not guaranteed.
+    ref = lodged_reference(crm(*ONLY_A_LOCATION, council="canterbury"))
+
+    [lodged, *_] = json.loads(ok(crm("history", ref, "--json", council="canterbury")).stdout)
+    assert lodged["data"]["customer"] is None
+    assert lodged["data"]["resolution_not_guaranteed"] is True
     assert lodged["data"]["location"]["address"] == "12 Spring St, Crookwell"
 
 

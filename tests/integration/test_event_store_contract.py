@@ -153,8 +153,8 @@ def test_a_stale_writer_gets_a_conflict_and_its_event_is_not_stored(
     theirs = rt.ports.get(lodged.request_id, lodged.reference)
     mine.acknowledge(occurred_at=clock(), actor=OFFICER)
     theirs.add_note(
-        text="Customer rang",
-        note_kind=NoteKind.INCOMING,
+        text="Rang the customer",
+        note_kind=NoteKind.OUTGOING,
         channel=Channel.PHONE,
         occurred_at=clock(),
         actor=OTHER,
@@ -177,8 +177,8 @@ def test_a_stale_writer_succeeds_after_reloading(rt: Runtime, clock: FakeClock) 
     theirs = rt.ports.get(lodged.request_id, lodged.reference)
     mine.acknowledge(occurred_at=clock(), actor=OFFICER)
     theirs.add_note(
-        text="Customer rang",
-        note_kind=NoteKind.INCOMING,
+        text="Rang the customer",
+        note_kind=NoteKind.OUTGOING,
         channel=None,
         occurred_at=clock(),
         actor=OTHER,
@@ -189,8 +189,8 @@ def test_a_stale_writer_succeeds_after_reloading(rt: Runtime, clock: FakeClock) 
 
     reloaded = rt.ports.get(lodged.request_id, lodged.reference)
     reloaded.add_note(
-        text="Customer rang",
-        note_kind=NoteKind.INCOMING,
+        text="Rang the customer",
+        note_kind=NoteKind.OUTGOING,
         channel=None,
         occurred_at=clock(),
         actor=OTHER,
