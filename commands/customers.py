@@ -45,6 +45,12 @@ class DeclareConduct(CustomerCommand):
 
 
 @dataclass(frozen=True, kw_only=True)
+class WithdrawDeclaration(CustomerCommand):
+    declaration_id: int
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class RestrictContact(CustomerCommand):
     channels: Collection[Channel]
     single_point_of_contact: str | None
@@ -130,6 +136,28 @@ def declare_conduct(cmd: DeclareConduct, directory: Directory) -> int:
     )
     directory.save(customer)
     return declared
+
+
+def withdraw_declaration(cmd: WithdrawDeclaration, directory: Directory) -> None:
+    customer = load(directory, cmd.council, cmd.number)
+    customer.withdraw(declaration_id=cmd.declaration_id, reason=cmd.reason,
+                      occurred_at=directory.now(), actor=cmd.actor)
+    directory.save(customer)
+
+
+CONDUCT_TOPICS = (
+    "councilcrm:Customer.ConductDeclared", "councilcrm:Customer.RestrictionImposed",
+)
+
+
+def with_conduct_records(directory: Directory, council: str) -> list[Customer]:
+    """The council's customers who have (or had) a declaration or a restriction."""
+    found = {}
+    for aggregate_id in directory.ids_of(CONDUCT_TOPICS):
+        customer = directory.find(Customer, aggregate_id)
+        if customer is not None and customer.council == council:
+            found[aggregate_id] = customer
+    return list(found.values())
 
 
 def restrict_contact(cmd: RestrictContact, directory: Directory) -> int:

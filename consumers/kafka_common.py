@@ -9,7 +9,7 @@ connect to the bootstrap address only and never pin an API version (kafka-python
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 from kafka import KafkaAdminClient, TopicPartition
@@ -19,6 +19,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 log = structlog.get_logger("kafka")
 
 DEFAULT_TOPIC = "councilcrm.service-requests"
+DIRECTORY_TOPIC = "councilcrm.directory"
 DEFAULT_GROUP_PREFIX = "councilcrm."
 
 
@@ -37,6 +38,15 @@ class KafkaConfig:
     session_timeout_ms: int = 10_000
     max_poll_interval_ms: int = 300_000
     client_id: str = "councilcrm"
+
+    @property
+    def directory_topic(self) -> str:
+        """The topic of the directory's events (staff users and customers): never the
+        request consumers' topic, so they never reach (or park on) the request read models."""
+        return DIRECTORY_TOPIC if self.topic == DEFAULT_TOPIC else f"{self.topic}.directory"
+
+    def for_directory(self) -> KafkaConfig:
+        return replace(self, topic=self.directory_topic, partitions=1)
 
     def group(self, model_name: str) -> str:
         return f"{self.group_prefix}{model_name.replace('_', '-')}"

@@ -39,15 +39,24 @@ class StoreReader:
 
     def _identify(self, event: Any) -> tuple[str, str]:
         key = event.originator_id
-        if hasattr(event, "reference") and hasattr(event, "council"):
-            found = (event.council, event.reference)
+        named = _names(event)
+        if named is not None:
+            found = named
         elif key in self._directory:
             self._directory.move_to_end(key)
             return self._directory[key]
         else:
-            lodged: Any = next(iter(self.app.events.get(key, lte=1)))
-            found = (lodged.council, lodged.reference)
+            created: Any = next(iter(self.app.events.get(key, lte=1)))
+            found = _names(created) or ("", str(key))
         self._directory[key] = found
         if len(self._directory) > self._directory_size:
             self._directory.popitem(last=False)
         return found
+
+
+def _names(event: Any) -> tuple[str, str] | None:
+    """The council and the public name an aggregate's creating event gives it: a request's
+    or a customer's reference, a staff user's id."""
+    council = getattr(event, "council", None)
+    name = getattr(event, "reference", None) or getattr(event, "user_id", None)
+    return (council, name) if council is not None and name is not None else None

@@ -38,7 +38,8 @@ def stop_on_signals(stop: threading.Event) -> None:
 
 
 class Worker:
-    """The relay (optional) and one consumer per named read model, each on its own thread."""
+    """The relays (optional: the request log's, and the directory's to its own topic) and
+    one consumer per named read model, each on its own thread."""
 
     def __init__(
         self,
@@ -46,6 +47,7 @@ class Worker:
         read_engine: sa.Engine,
         *,
         reader: StoreReader | None = None,
+        directory_reader: StoreReader | None = None,
         write_engine: sa.Engine | None = None,
         names: Sequence[str] = tuple(registry.READ_MODELS),
         relay_batch_size: int = 1000,
@@ -60,6 +62,12 @@ class Worker:
                 reader, write_engine or read_engine, config, batch_size=relay_batch_size
             )
             self.components["relay"] = self.relay.run
+        if directory_reader is not None:
+            directory_relay = Relay(
+                directory_reader, write_engine or read_engine, config.for_directory(),
+                batch_size=relay_batch_size,
+            )
+            self.components["directory-relay"] = directory_relay.run
         self.consumers = {
             name: ReadModelConsumer(registry.build(name), read_engine, config) for name in names
         }

@@ -14,7 +14,7 @@ from typing import Any
 
 from consumers.kafka_common import Backoff
 from consumers.kafka_consumer import ReadModelConsumer, exit_after_db_commit_hook
-from consumers.relay import TRANSIENT, Relay
+from consumers.relay import TRANSIENT
 from consumers.store_reader import StoreReader
 from consumers.worker import Worker, stop_on_signals
 from infra.cli_common import runtime
@@ -39,13 +39,15 @@ def _batch_size(text: str) -> int:
     return int(text)
 
 
-def _open_store(rt: Runtime, stop: threading.Event) -> StoreReader | None:
-    """The event store's reader, retrying with backoff while the database is away (None if
-    `stop` was set first)."""
+def _open_store(
+    rt: Runtime, stop: threading.Event, directory: bool = False
+) -> StoreReader | None:
+    """The event store's reader (the directory's, with `directory`), retrying with backoff
+    while the database is away (None if `stop` was set first)."""
     backoff = Backoff()
     while not stop.is_set():
         try:
-            return StoreReader(rt.app)
+            return StoreReader(rt.directory if directory else rt.app)
         except TRANSIENT as error:
             log.warning("store_unavailable", error=str(error)[:300])
             stop.wait(backoff.next())
@@ -56,10 +58,16 @@ def run_relay(args: argparse.Namespace) -> int:
     stop = _long_running()
     rt = runtime(args)
     config = kafka_config(rt.settings)
-    reader = _open_store(rt, stop)
-    if reader is not None:
-        Relay(reader, rt.write_engine, config, batch_size=args.batch_size).run(stop)
-    return 0
+    reader, directory = _open_store(rt, stop), _open_store(rt, stop, directory=True)
+    if reader is None or directory is None:
+        return 0
+    relays = Worker(
+        config, rt.read_engine, reader=reader, directory_reader=directory,
+        write_engine=rt.write_engine, names=(), relay_batch_size=args.batch_size,
+        stop_event=stop,
+    )
+    relays.start().wait()
+    return 1 if relays.failed else 0
 
 
 def run_consume(args: argparse.Namespace) -> int:
@@ -78,11 +86,12 @@ def run_worker(args: argparse.Namespace) -> int:
     stop = _long_running()
     rt = runtime(args)
     config = kafka_config(rt.settings)
-    reader = _open_store(rt, stop)
-    if reader is None:
+    reader, directory = _open_store(rt, stop), _open_store(rt, stop, directory=True)
+    if reader is None or directory is None:
         return 0
     worker = Worker(
-        config, rt.read_engine, reader=reader, write_engine=rt.write_engine,
+        config, rt.read_engine, reader=reader, directory_reader=directory,
+        write_engine=rt.write_engine,
         relay_batch_size=args.batch_size, stop_event=stop,
     )
     worker.start().wait()
@@ -97,7 +106,7 @@ def run_services(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     default_batch = os.environ.get("CRM_RELAY_BATCH_SIZE") or "1000"
-    p = sub.add_parser("relay", help="publish the event store's log to Kafka (until SIGTERM)")
+    p = sub.add_parser("relay", help="publish the event stores' logs to Kafka (until SIGTERM)")
     p.add_argument("--batch-size", type=_batch_size, default=default_batch,
                    help="events per acknowledged batch (env CRM_RELAY_BATCH_SIZE; 1000)")
     p.set_defaults(run=run_relay)
