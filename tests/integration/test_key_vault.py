@@ -132,3 +132,21 @@ def test_disclosure_opens_for_a_permitted_reader_logs_it_and_redacts_for_others(
                        "crm show", NOW).reveal(record, allowed=True, customer="UL-C000001")
     assert after["customer"]["name"] == ERASED and after["description"] == ERASED
     assert len(vault.access_log("upper-lachlan", "UL-C000001")) == 1  # nothing was read
+
+
+def test_a_destroyed_key_leaves_no_copy_in_the_sqlite_files(tmp_path: Path) -> None:
+    path = tmp_path / "keys.sqlite3"
+    vault = KeyVault(make_engine(f"sqlite:///{path}", secure_delete=True))
+    vault.sealer(ANN, "upper-lachlan", NOW)
+    vault.sealer(BO, "upper-lachlan", NOW)
+    with vault.engine.connect() as conn:
+        key = conn.execute(sa.text("SELECT key FROM crm_data_keys WHERE key_id = :k"),
+                           {"k": str(ANN)}).scalar_one()
+    vault.engine.dispose()
+    assert key in path.read_bytes()  # the test can see a key where one is
+
+    vault.destroy(ANN)
+    vault.engine.dispose()
+
+    left = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert key not in left
