@@ -16,6 +16,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
+import domain.aggregates.customer  # noqa: F401 - registers the directory's event topics
 from commands.errors import ConcurrencyConflict
 from infra.settings import Settings
 from infra.store import Clock, ReferenceNumbers, system_clock

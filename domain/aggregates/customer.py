@@ -90,6 +90,8 @@ def _text(value: str, what: str, limit: int = 2000) -> str:
 class Customer(Aggregate):
     """A resident, their (sealed) contact details, and the record of their conduct."""
 
+    TOPIC = "councilcrm:Customer"
+
     class Event(Aggregate.Event):
         occurred_at: datetime
         actor: Actor
