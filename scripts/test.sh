@@ -26,8 +26,9 @@ fi
 cleanup() { [[ -z $started_here ]] || python3 -m infra.services down || true; }
 trap cleanup EXIT
 
+python3 -m ruff check .                                                     # lint: code and tests
 lint-imports --no-cache >/dev/null || { lint-imports --no-cache; exit 1; }   # imports point inward
-python3 -m mypy --strict --no-incremental domain                            # the domain is typed strictly
+python3 -m mypy --strict --no-incremental domain commands projections consumers infra  # typed strictly
 python3 -m pytest -q -p no:cacheprovider "$@"
 
 acceptance=../shared/acceptance
