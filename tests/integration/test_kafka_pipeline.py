@@ -27,7 +27,8 @@ from tests.integration.kafka_support import (
     wait_until,
 )
 
-pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+# No module-wide markers: the servers' markers follow the fixtures (tests/conftest.py), and the
+# embedded path's rebuild test on SQLite needs no server at all.
 
 
 def queue_of(rt: Runtime, team: str) -> list[dict[str, object]]:
@@ -179,7 +180,9 @@ def test_the_worker_process_drains_and_stops_cleanly(
     pipeline.verify()
 
 
-@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+@pytest.mark.parametrize(
+    "store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_rebuild_equals_live_on_the_embedded_path(
     store: str, tmp_path: Path, request: pytest.FixtureRequest, clock: FakeClock
 ) -> None:
