@@ -69,7 +69,7 @@ python3 -m ruff check .                                                     # co
 lint-imports --no-cache >/dev/null || { lint-imports --no-cache; exit 1; }   # imports point inward
 python3 -m mypy --strict --no-incremental domain commands projections consumers infra
 
-python3 -m pytest -q -p no:cacheprovider "$@"     # -rs --strict-markers: see pyproject.toml
+python3 -m pytest -q -p no:cacheprovider "$@"     # -rfEs --strict-markers: see pyproject.toml
 
 acceptance=../shared/acceptance
 if [[ $# -eq 0 && -d $acceptance ]]; then
