@@ -56,6 +56,8 @@ def test_a_lodged_request_reaches_its_team_queue_and_the_audit_record(
     with pipeline.worker(rt):
         wait_until(lambda: any(r["reference"] == lodged.reference for r in queue_of(rt, "roads")),
                    60, "the request in the roads queue")
+        # The audit record is another consumer group: it may apply the event a moment later.
+        wait_until(lambda: bool(audit_of(rt, lodged.reference)), 60, "the audit record's entry")
         entries = audit_of(rt, lodged.reference)
         assert [(e["event_type"], e["version"], e["position"]) for e in entries] == [
             ("Lodged", 1, lodged.position)
