@@ -119,7 +119,7 @@ class StoredOffsets:
         return {sources[s]: pos for s, pos in conn.execute(q)}
 
 
-class SeekToStored(ConsumerRebalanceListener):
+class SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped (kafka-python)
     """On assignment, moves each partition to its stored offset. Runs on the client's IO thread,
     so it reads through its own connection; if the database cannot answer, the partitions are
     paused and left to the consumer's thread to seek once it can."""

@@ -48,7 +48,7 @@ CHECKPOINTS = sa.Table(
 )
 
 
-class DeliveryFailed(KafkaError):
+class DeliveryFailed(KafkaError):  # type: ignore[misc]  # KafkaError is untyped (kafka-python)
     """The broker did not acknowledge every message of a batch; the checkpoint stays put."""
 
 

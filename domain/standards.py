@@ -7,7 +7,7 @@ never depend on today's configuration (history is stable).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -136,7 +136,7 @@ def due_instants(
 def close_of_day(spec: CalendarSpec, day: date) -> datetime:
     """The council's closing instant on `day` (in UTC), the instant a date-only deadline means."""
     local = datetime.combine(day, spec.closes, tzinfo=ZoneInfo(spec.timezone))
-    return local.astimezone(timezone.utc)
+    return local.astimezone(UTC)
 
 
 def business_day_length(spec: CalendarSpec) -> timedelta:

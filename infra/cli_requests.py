@@ -104,13 +104,14 @@ def run_show(args: argparse.Namespace) -> None:
 def run_history(args: argparse.Namespace) -> None:
     r = _load(args)
     events = runtime(args).app.repository.event_store.get(r.id)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "type": event_type(e), "version": e.originator_version,
             "occurred_at": e.occurred_at.isoformat(), "recorded_at": e.timestamp.isoformat(),
             "actor": {"id": e.actor.id, "role": e.actor.role}, "data": event_data(e),
         }
         for e in events
+        if isinstance(e, ServiceRequest.Event)  # all a request's events are; this names the type
     ]
     if args.json:
         emit_json(rows)
@@ -156,7 +157,7 @@ def register(sub: Any) -> None:
     p.set_defaults(run=run_lodge)
 
     def ref_parser(name: str, help_: str) -> argparse.ArgumentParser:
-        q = sub.add_parser(name, help=help_)
+        q: argparse.ArgumentParser = sub.add_parser(name, help=help_)
         q.add_argument("ref")
         q.add_argument("--json", action="store_true")
         return q

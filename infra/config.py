@@ -24,6 +24,7 @@ from domain.council import (
 from domain.values import Channel, parse_enum
 
 T = TypeVar("T")
+Days = TypeVar("Days", bound=int | None)  # a count of days, or none where optional
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CALENDAR_FIELDS = ("workdays", "subdivision", "country", "extra_holidays", "removed_holidays")
 REQUIRED_OUTCOMES = ("completed", "referred", "no-action", "duplicate", "withdrawn")
@@ -153,14 +154,14 @@ def _categories(r: _Reader, teams: Mapping[str, Team]) -> dict[str, Category]:
     return out
 
 
-def _days(r: _Reader, field: str, value: int | None) -> int | None:
+def _days(r: _Reader, field: str, value: Days) -> Days:
     if value is not None and value < 0:
         raise r.fail(field, "must not be negative")
     return value
 
 
 def _escalation(r: _Reader) -> tuple[EscalationStep, ...]:
-    steps = []
+    steps: list[EscalationStep] = []
     for i, item in enumerate(r.get("escalation", list)):
         sub = _Reader(r.path, item if isinstance(item, Mapping) else {}, prefix=f"escalation[{i}].")
         role = sub.get("role", str, None)
@@ -178,11 +179,12 @@ def _escalation(r: _Reader) -> tuple[EscalationStep, ...]:
 
 
 def _acknowledgement(r: _Reader) -> AcknowledgementRule:
-    by_channel = {}
+    by_channel: dict[Channel, int] = {}
     for key in r.get("acknowledgement.by_channel", dict, {}):
         field = f"acknowledgement.by_channel.{key}"
         channel = r.convert(field, key, lambda c: parse_enum(Channel, c, "channel"))
-        by_channel[channel] = _days(r, field, r.get(field, int))
+        days: int = r.get(field, int)
+        by_channel[channel] = _days(r, field, days)
     default = r.get("acknowledgement.default_days", int, None)
     return AcknowledgementRule(
         default_days=_days(r, "acknowledgement.default_days", default), by_channel=by_channel
@@ -190,7 +192,7 @@ def _acknowledgement(r: _Reader) -> AcknowledgementRule:
 
 
 def _role(r: _Reader, field: str, roles: tuple[str, ...]) -> str | None:
-    role = r.get(field, str, None)
+    role: str | None = r.get(field, str, None)
     if role is not None and role not in roles:
         raise r.fail(field, f"{role!r} is not in the escalation chain ({', '.join(roles)})")
     return role

@@ -178,10 +178,12 @@ class StorePorts:
         if cached is not None:
             # Fast-forward: whatever was recorded since it was cached, by anyone.
             newer = self.app.repository.event_store.get(request_id, gt=cached.version)
-            request: ServiceRequest = project_aggregate(cached, newer)
-            return request
+            current: ServiceRequest | None = project_aggregate(cached, newer)
+            if current is None:
+                raise RequestNotFound(f"no request {reference}")
+            return current
         try:
-            request = self.app.repository.get(request_id)
+            request: ServiceRequest = self.app.repository.get(request_id)
         except AggregateNotFoundError:
             raise RequestNotFound(f"no request {reference}") from None
         return request

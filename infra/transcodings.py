@@ -37,14 +37,14 @@ class EnumAsValue(Transcoding):
     """A plain Enum stored as its value under a stable name (not its module path)."""
 
     def __init__(self, enum_type: type[Enum]) -> None:
-        self.type = enum_type
+        self.type = self.enum_type = enum_type
         self.name = f"councilcrm.{enum_type.__name__}"
 
     def encode(self, obj: Enum) -> Any:
         return obj.value
 
     def decode(self, data: Any) -> Enum:
-        return self.type(data)
+        return self.enum_type(data)
 
 
 def _tuples(value: Any) -> Any:

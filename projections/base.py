@@ -9,7 +9,7 @@ in effect, and an event already applied (same request, version not newer) change
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -34,10 +34,10 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
             value = datetime.fromisoformat(value)
         if value.tzinfo is None:
             raise ValueError(f"a stored instant must be tz-aware: {value!r}")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> Any:
-        return None if value is None else value.replace(tzinfo=timezone.utc)
+        return None if value is None else value.replace(tzinfo=UTC)
 
 
 def insert_ignoring_duplicates(conn: sa.Connection, table: sa.Table, rows: Sequence[Row]) -> None:

@@ -3,6 +3,10 @@
 The PostgreSQL and Kafka servers come from the test command (`CRM_TEST_DATABASE_URL`,
 `CRM_TEST_KAFKA_BOOTSTRAP`); when those are unset the fixtures start the project's own servers
 (`infra.services`), so these tests run against real servers, never skipped.
+
+Markers follow the fixtures: a test that uses a server's fixture carries that server's marker
+(`postgres`, `kafka`), so `-m "not postgres"` never starts PostgreSQL. A test that reaches
+`pg_url` through `request.getfixturevalue` marks its parameter itself, and is failed if it does not.
 """
 
 from __future__ import annotations
@@ -23,6 +27,18 @@ from infra.settings import PROJECT_ROOT, Settings
 from tests.fakes import FakeClock
 
 SYDNEY = ZoneInfo("Australia/Sydney")
+
+
+SERVER_OF_FIXTURE = {"pg_server_url": "postgres", "kafka_bootstrap": "kafka"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Adds `postgres` / `kafka` to every test whose fixtures (directly or not) use that server."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in SERVER_OF_FIXTURE.items():
+            if fixture in used and item.get_closest_marker(marker) is None:
+                item.add_marker(marker)
 
 
 @pytest.fixture
@@ -56,8 +72,10 @@ def _with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture
-def pg_url(pg_server_url: str) -> Iterator[str]:
+def pg_url(request: pytest.FixtureRequest, pg_server_url: str) -> Iterator[str]:
     """A fresh, empty database on the real server, dropped afterwards."""
+    if request.node.get_closest_marker("postgres") is None:
+        pytest.fail(f"{request.node.nodeid} uses PostgreSQL but is not marked postgres")
     name = f"t_{uuid.uuid4().hex[:16]}"
     admin = psycopg2.connect(pg_server_url)
     admin.autocommit = True
@@ -92,11 +110,9 @@ def pg_runtime(tmp_path: Path, pg_url: str, clock: FakeClock) -> Iterator[Runtim
     rt.close()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_runtime(request: pytest.FixtureRequest) -> Runtime:
     """The same contract suite, on the embedded store and on the real PostgreSQL."""
     name = "sqlite_runtime" if request.param == "sqlite" else "pg_runtime"
-    if request.param == "postgres":
-        request.applymarker(pytest.mark.postgres)
     runtime: Runtime = request.getfixturevalue(name)
     return runtime

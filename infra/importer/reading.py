@@ -203,8 +203,7 @@ def validate(
     good = [r for r in firsts if r.line not in errors]
     decision = decide_shift(mapping, good)
     zone = mapping.zone
-    read = (lambda w: shifted(w, zone)) if decision.rule == "zone-offset" else (
-        lambda w: as_written(w, zone))
+    read = shifted if decision.rule == "zone-offset" else as_written
     notes: dict[str, list[int]] = {
         "placeholder point dropped": [],
         "closing instant ignored: the row's status is open": [],
@@ -214,7 +213,7 @@ def validate(
     records: list[HistoricalRequest] = []
     for i, row in enumerate(good):
         reasons = []
-        instants = {f: read(w) for f, w in row.walls.items()}
+        instants = {f: read(w, zone) for f, w in row.walls.items()}
         kinds = {wall_kind(w, zone) for w in row.walls.values()}
         if decision.rule == "zone-offset":
             kinds |= {wall_kind(shifted_wall(w, zone), zone) for w in row.walls.values()}

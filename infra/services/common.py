@@ -5,6 +5,7 @@ Guarantees:
   59092) and a value outside 1024-65534 raises :class:`ServiceError`.
 - :func:`resolve_state_dir` always returns an existing absolute folder.
 - :func:`_locked` serialises one service's start/stop across threads and processes.
+- :func:`_refuse_taken` fails at once, naming the server, when another program holds its port.
 - :func:`_run` either returns a finished, successful process or raises :class:`ServiceError`
   naming what failed, with its output.
 """
@@ -120,11 +121,26 @@ def _port_open(port: int) -> bool:
         return False
 
 
-def _refuse_taken(ports: tuple[int, ...], variable: str) -> None:
-    """Raises if another process already listens on one of ``ports`` (ours would fail to bind)."""
+def _port_taken(port: int) -> bool:
+    """True when ``HOST:port`` cannot be bound as a server binds it: another program holds it,
+    listening or not (a port merely in TIME_WAIT counts as free, as it does for the servers)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return True
+    return False
+
+
+def _refuse_taken(server: str, ports: tuple[int, ...], variable: str) -> None:
+    """Raises, naming ``server``, if another program holds one of ``ports`` (ours could not bind)."""
     for port in ports:
-        if _port_open(port):
-            raise ServiceError(f"port {HOST}:{port} is taken by another process; set {variable}")
+        if _port_taken(port):
+            raise ServiceError(
+                f"{server} cannot start: {HOST}:{port} is already in use by another program; "
+                f"stop that program or set {variable} to a free port"
+            )
 
 
 def _terminate(pid: int, gone: Callable[[], bool], name: str) -> None:

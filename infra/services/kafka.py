@@ -2,7 +2,8 @@
 
 Guarantees:
 - ``kafka_up`` returns only once the broker answers a metadata request; it is idempotent and
-  serialised by the ``kafka`` lock. A broker that dies during start-up fails fast, with its log.
+  serialised by the ``kafka`` lock. A broker that dies during start-up fails fast, with its log;
+  when another program holds its port (or the controller's) it fails at once and starts nothing.
 - ``kafka_down`` stops the broker by its recorded PID (SIGTERM, bounded wait, SIGKILL) and is a
   no-op when it is not running.
 """
@@ -99,7 +100,7 @@ def _kafka_wait_ready(k: _Kafka, port: int) -> None:
 
 def _kafka_start(k: _Kafka, port: int) -> None:
     """Writes the configuration, fetches the jars and formats storage as needed, then launches."""
-    _refuse_taken((port, port + 1), "CRM_KAFKA_PORT")
+    _refuse_taken("Kafka", (port, port + 1), "CRM_KAFKA_PORT")
     for folder in (k.root, k.data, k.logs):
         folder.mkdir(parents=True, exist_ok=True)
     k.properties.write_text(_kafka_properties(k, port))

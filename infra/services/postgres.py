@@ -2,7 +2,8 @@
 
 Guarantees:
 - ``postgres_up`` returns only once role ``crm`` (password ``crm``) can log in to database
-  ``crm`` over TCP; it is idempotent and serialised by the ``postgres`` lock.
+  ``crm`` over TCP; it is idempotent and serialised by the ``postgres`` lock. When another program
+  holds the port it fails at once, naming PostgreSQL and the port, and starts nothing.
 - ``postgres_down`` is a no-op when the server is not running, else stops it or raises.
 """
 
@@ -33,6 +34,7 @@ from infra.services.postgres_cluster import (
     _Pg,
     _pg_bin,
     _pg_bin_if_installed,
+    _pg_ensure_installed,
     _pg_init,
     _pg_place,
     _pg_recorded,
@@ -79,11 +81,15 @@ def postgres_up(state_dir: Path | None = None) -> str:
     """Ensures PostgreSQL runs and the ``crm`` role can use database ``crm``; returns its URL."""
     state = resolve_state_dir(state_dir)
     with _locked(state, "postgres"):
+        port = pg_port()
+        recorded = _pg_recorded(state)
+        running = recorded is not None and recorded.running()
+        if not running:
+            _refuse_taken("PostgreSQL", (port,), "CRM_PG_PORT")
+        _pg_ensure_installed()  # before placing the cluster: as root it needs the postgres user
         pg = _pg_place(state)
         bin_dir = _pg_bin(pg)
-        port = pg_port()
-        if not pg.running():
-            _refuse_taken((port,), "CRM_PG_PORT")
+        if not running:
             _pg_init(pg, bin_dir)
             _pg_start(pg, bin_dir, port)
         _pg_ensure_role(pg, bin_dir, port)

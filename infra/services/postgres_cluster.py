@@ -95,10 +95,15 @@ def _pg_bin_if_installed(pg: _Pg) -> Path | None:
     return bins[max(bins, key=lambda v: tuple(int(x) for x in v.split(".") if x.isdigit()))]
 
 
-def _pg_bin(pg: _Pg) -> Path:
-    """Like :func:`_pg_bin_if_installed`, installing PostgreSQL first when none is installed."""
+def _pg_ensure_installed() -> None:
+    """Installs PostgreSQL when no version of it is (and with it the ``postgres`` user)."""
     if not _installed_pg_bins():
         _install_postgresql()
+
+
+def _pg_bin(pg: _Pg) -> Path:
+    """Like :func:`_pg_bin_if_installed`, installing PostgreSQL first when none is installed."""
+    _pg_ensure_installed()
     bin_dir = _pg_bin_if_installed(pg)
     if bin_dir is None:
         raise ServiceError(f"no PostgreSQL binaries for the cluster in {pg.data}")
@@ -198,4 +203,6 @@ def _pg_start(pg: _Pg, bin_dir: Path, port: int) -> None:
     try:
         _run(_as_owner(cmd), "pg_ctl start", cwd=pg.root, new_session=True)
     except ServiceError as exc:
-        raise ServiceError(f"{exc}; log {pg.log_file}:\n{_tail(pg.log_file)}") from exc
+        raise ServiceError(
+            f"PostgreSQL did not start: {exc}; log {pg.log_file}:\n{_tail(pg.log_file)}"
+        ) from exc

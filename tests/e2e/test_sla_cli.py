@@ -2,7 +2,7 @@
 
 The CLI lodges on the wall clock, so the instants given to `--now` are computed from the
 lodgement the store recorded: 60 and 120 calendar days later, well past a pothole's 20 business
-days, and before it, one minute after lodgement.
+days (120: past its whole escalation chain), and before it, one minute after lodgement.
 """
 
 from __future__ import annotations
@@ -80,24 +80,27 @@ def test_breached_lists_an_overdue_request_as_json_judged_at_the_given_instant(c
 def test_sweep_escalates_and_notifies_what_is_due_once(crm: Crm) -> None:
     ref, lodged = lodge(crm)
     assert crm("acknowledge", ref).code == 0
-    now = (lodged + timedelta(days=60)).isoformat()
+    # 120 calendar days on, whatever the day of lodgement: past the pothole's 20 business days
+    # and the general manager's 20 more, holidays included, so the whole chain is due.
+    now = (lodged + timedelta(days=120)).isoformat()
 
     first = crm("sla", "sweep", "--now", now)
     second = crm("sla", "sweep", "--now", now)
     escalated = crm("sla", "escalated", "--now", now, "--json")
     manager = crm("sla", "escalated", "--now", now, "--role", "manager", "--json")
+    top = crm("sla", "escalated", "--now", now, "--role", "general-manager", "--json")
     notices = crm("notices", "--ref", ref, "--json")
 
     assert first.code == 0, first.stderr
-    assert f"escalated {ref} (upper-lachlan) to team-leader" in first.stdout
-    assert f"escalated {ref} (upper-lachlan) to manager" in first.stdout
+    for level in ("team-leader", "manager", "director", "general-manager"):
+        assert f"escalated {ref} (upper-lachlan) to {level}" in first.stdout
     assert f"notice acknowledgement sent for {ref}" in first.stdout
     assert f"notice progress sent for {ref}" in first.stdout
     assert "escalated" not in second.stdout and "nothing due" in second.stdout
     [row] = json.loads(escalated.stdout)
-    assert row["reference"] == ref and row["escalations"] >= 2
-    assert [r["reference"] for r in json.loads(manager.stdout)] == (
-        [ref] if row["level"] == "manager" else [])
+    assert (row["reference"], row["level"], row["escalations"]) == (ref, "general-manager", 4)
+    assert json.loads(manager.stdout) == []  # it has gone past the manager
+    assert [r["reference"] for r in json.loads(top.stdout)] == [ref]
     assert sorted(n["notice"] for n in json.loads(notices.stdout)) == [
         "acknowledgement", "progress"]
     history = json.loads(crm("history", ref, "--json").stdout)

@@ -51,7 +51,9 @@ def catch_up_concurrently(runtimes: list[Runtime]) -> list[BaseException]:
     return errors
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_two_processes_catching_up_at_once_apply_every_event_once(
     backend: str, request: pytest.FixtureRequest, tmp_path, clock
 ) -> None:
