@@ -176,6 +176,7 @@ def plain_add_note(cmd: cmds.AddNote, ports: Any, tokens: Tokens) -> cmds.Result
 
 class Variant:
     name = ""
+    label = ""
 
     def __init__(self, bench: PrivacyBench) -> None:
         self.bench = bench
@@ -232,7 +233,8 @@ class LodgePlain(Variant):
 
 
 class LifecycleSealed(Variant):
-    name = "lifecycle, sealed: 7 commands as they are"
+    name = "lifecycle, sealed: new customer, 7 commands as they are"
+    label = "sealed, new customer"
 
     def run(self, n: int) -> int:
         for _ in range(n):
@@ -246,7 +248,8 @@ class LifecycleSealed(Variant):
 
 
 class LifecycleRepeat(Variant):
-    name = "lifecycle, sealed: repeat caller"
+    name = "lifecycle, sealed: repeat caller, 7 commands"
+    label = "sealed, repeat caller"
 
     def run(self, n: int) -> int:
         number = self.bench.repeat_customer
@@ -262,6 +265,7 @@ class LifecycleRepeat(Variant):
 
 class LifecyclePlain(Variant):
     name = "lifecycle, plain: same, no privacy work"
+    label = "plain"
 
     def run(self, n: int) -> int:
         tokens = self.bench.tokens
@@ -604,7 +608,7 @@ def _command_path(bench: PrivacyBench, args: argparse.Namespace) -> None:
                      (4, 5, "lifecycle repeat caller / plain")], "commands/s")
     for v in variants[3:]:
         per = "  ".join(f"{n} {1000 * v.per_command[n] / v.counts[n]:.2f}" for n in LIFECYCLE)
-        print(f"  {v.name.split(':')[0]}, mean ms per command: {per}")
+        print(f"  {v.label}, mean ms per command: {per}")
     breakdown(bench, max(20, args.requests // 3))
     micro(bench.runtime.vault)
 
