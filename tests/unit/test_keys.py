@@ -1,5 +1,5 @@
-"""The key vault: a data key is created once and read back the same; the council's index key
-is read once per process; finding and erasing."""
+"""The key vault: a data key is created once and read back the same; a lodgement seals under
+one key read; the council's index key is read once per process; finding and erasing."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ import pytest
 
 from commands import requests as cmds
 from commands.customers import EraseCustomer, erase_customer, find_customers
+from domain.aggregates.customer import customer_id
+from domain.aggregates.service_request import request_id
 from domain.lodgement import Intake
+from domain.personal import key_of
 from domain.values import Actor, Channel, Customer
 from infra.keys import KeyVault
 from infra.runtime import Runtime, make_engine
@@ -73,6 +76,41 @@ def test_a_key_another_process_created_meanwhile_is_theirs_not_ours(
     monkeypatch.setattr(vault, "_key", late_look)
     assert vault.ensure_key(key_id, COUNCIL, AT) == theirs
     assert looks == [key_id, key_id]
+
+
+def test_lodging_for_a_new_customer_reads_their_new_key_once(
+    sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lodge(sqlite_runtime, pothole(customer=Customer(name="Bo Li")))  # the index key is read
+    reads = KeyReads(sqlite_runtime.vault, monkeypatch)
+    lodged = lodge(sqlite_runtime, pothole(customer=ANN))
+    assert lodged.customer is not None
+    key = customer_id(COUNCIL, lodged.customer)
+    assert reads.ids == [key]  # the look that finds no key yet; never read again
+    request = sqlite_runtime.ports.get(lodged.request_id, lodged.reference)
+    assert key_of(request.description) == request.data_key == key
+    opener = sqlite_runtime.vault.opener()
+    assert opener.open(request.description) == "Deep pothole outside 3 Spring St"
+    assert request.customer is not None and request.customer.phone is not None
+    assert opener.open(request.customer.phone) == "0400 000 000"
+
+
+def test_a_repeat_callers_and_an_anonymous_request_are_sealed_under_the_right_key(
+    sqlite_runtime: Runtime,
+) -> None:
+    first = lodge(sqlite_runtime, pothole(customer=ANN))
+    assert first.customer is not None
+    again = lodge(sqlite_runtime, pothole(customer_number=first.customer))
+    assert again.customer == first.customer
+    request = sqlite_runtime.ports.get(again.request_id, again.reference)
+    assert request.data_key == customer_id(COUNCIL, first.customer)
+    canterbury = cmds.lodge_request(cmds.LodgeRequest(
+        council="canterbury", intake=Intake(
+            category="pothole", channel=Channel.PHONE, description="Tag on the bus shelter"),
+        actor=OFFICER), sqlite_runtime.ports)
+    anon = sqlite_runtime.ports.get(canterbury.request_id, canterbury.reference)
+    assert anon.data_key == request_id("canterbury", canterbury.reference)
+    assert sqlite_runtime.vault.opener().open(anon.description) == "Tag on the bus shelter"
 
 
 def test_the_councils_index_key_is_read_once_per_process(
