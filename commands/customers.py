@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from commands.ports import Directory, Vault
+from commands.ports import Directory, Sealer, Vault
 from domain.aggregates.customer import Customer, customer_id, customer_number
 from domain.council import Council
 from domain.errors import ErasureRefused, InvalidCommand
@@ -98,6 +98,14 @@ def register_customer(
     council: Council, details: Details, actor: Actor, directory: Directory, vault: Vault
 ) -> Customer:
     """A new customer record for plain `details`: sealed under a new key, and indexed."""
+    return register_customer_sealing(council, details, actor, directory, vault)[0]
+
+
+def register_customer_sealing(
+    council: Council, details: Details, actor: Actor, directory: Directory, vault: Vault
+) -> tuple[Customer, Sealer]:
+    """`register_customer`, also handing back the sealer of the new key, for the rest of the
+    same command (so the key is not read again)."""
     now = directory.now()
     number = customer_number(council.reference_prefix, directory.next_number(f"{council.id}#C"))
     sealer = vault.sealer(customer_id(council.id, number), council.id, now)
@@ -108,7 +116,7 @@ def register_customer(
     )
     directory.save(customer)
     vault.index(council.id, number, {f: getattr(details, f) for f in PERSONAL_FIELDS})
-    return customer
+    return customer, sealer
 
 
 def correct_details(cmd: CorrectDetails, directory: Directory, vault: Vault) -> Customer:

@@ -13,8 +13,8 @@ from typing import Any
 from uuid import UUID
 
 from commands.customers import load as load_customer
-from commands.customers import register_customer, sealed_details
-from commands.ports import Ports
+from commands.customers import register_customer_sealing, sealed_details
+from commands.ports import Ports, Sealer
 from domain.aggregates.customer import Customer, Restriction
 from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.council import Council
@@ -113,10 +113,12 @@ def lodge_request(cmd: LodgeRequest, ports: Ports) -> Lodged:
     now = ports.now()
     fields = lodgement_fields(council, cmd.intake, "(pending)", now)
     fields["reference"] = reference = ports.next_reference(council, now)
-    customer = _customer_of(council, cmd, ports)
-    key = customer.id if customer else request_id(council.id, reference)
+    customer, sealer = _customer_of(council, cmd, ports)
+    if sealer is None:
+        key = customer.id if customer else request_id(council.id, reference)
+        sealer = ports.vault.sealer(key, council.id, now)
     fields["customer"] = sealed_details(customer) if customer else None
-    fields["description"] = ports.vault.sealer(key, council.id, now).seal(fields["description"])
+    fields["description"] = sealer.seal(fields["description"])
     saved = _saved(ports, ServiceRequest.lodge(occurred_at=now, actor=cmd.actor, **fields))
     return Lodged(
         **vars(saved), customer=customer.number if customer else None,
@@ -124,13 +126,19 @@ def lodge_request(cmd: LodgeRequest, ports: Ports) -> Lodged:
     )
 
 
-def _customer_of(council: Council, cmd: LodgeRequest, ports: Ports) -> Customer | None:
+def _customer_of(
+    council: Council, cmd: LodgeRequest, ports: Ports
+) -> tuple[Customer | None, Sealer | None]:
+    """The customer record the request links (and, for a record it has just registered, the
+    sealer of the record's new key), or None for an anonymous request."""
     intake = cmd.intake
     if intake.customer_number:
-        return load_customer(ports.directory, council.id, intake.customer_number)
+        return load_customer(ports.directory, council.id, intake.customer_number), None
     if intake.customer is None or intake.customer.is_anonymous:
-        return None
-    return register_customer(council, intake.customer, cmd.actor, ports.directory, ports.vault)
+        return None, None
+    return register_customer_sealing(
+        council, intake.customer, cmd.actor, ports.directory, ports.vault
+    )
 
 
 def acknowledge_request(cmd: AcknowledgeRequest, ports: Ports) -> Result:

@@ -83,6 +83,7 @@ class KeyVault:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.is_postgres = engine.dialect.name == "postgresql"
+        self._index_keys: dict[str, bytes] = {}
         METADATA.create_all(engine)
 
     # -- keys --------------------------------------------------------------------------------
@@ -98,14 +99,17 @@ class KeyVault:
         key = self._key(key_id)
         if key is not None:
             return key
+        new = AESGCM.generate_key(bit_length=256)
         with self.engine.begin() as conn:
             if self.is_postgres:
                 stmt: Any = sa.dialects.postgresql.insert(DATA_KEYS).on_conflict_do_nothing()
             else:
                 stmt = sa.dialects.sqlite.insert(DATA_KEYS).on_conflict_do_nothing()
-            conn.execute(stmt, {"key_id": str(key_id), "council": council,
-                                "key": AESGCM.generate_key(bit_length=256), "created_at": at})
-        created = self._key(key_id)
+            inserted = conn.execute(stmt, {"key_id": str(key_id), "council": council,
+                                           "key": new, "created_at": at}).rowcount
+        if inserted == 1:
+            return new  # ours: no need to read it back
+        created = self._key(key_id)  # another process created it meanwhile: theirs
         assert created is not None
         return created
 
@@ -113,6 +117,7 @@ class KeyVault:
         """Destroys the key for good; True if there was one. Idempotent."""
         with self.engine.begin() as conn:
             gone = conn.execute(sa.delete(DATA_KEYS).where(DATA_KEYS.c.key_id == str(key_id)))
+        self._index_keys.clear()  # an index key is never destroyed; if one were, forget it
         self._purge(DATA_KEYS)
         return bool(gone.rowcount)
 
@@ -133,7 +138,14 @@ class KeyVault:
     # -- blind indexes -----------------------------------------------------------------------
 
     def _index_key(self, council: str) -> bytes:
-        return self.ensure_key(uuid.uuid5(INDEX_NAMESPACE, council), council, datetime.now().astimezone())
+        """The council's index key, read once per process: unlike a customer's data key it
+        is never destroyed (an erasure drops the customer's index rows, not this key)."""
+        key = self._index_keys.get(council)
+        if key is None:
+            key_id = uuid.uuid5(INDEX_NAMESPACE, council)
+            key = self.ensure_key(key_id, council, datetime.now().astimezone())
+            self._index_keys[council] = key
+        return key
 
     def digest(self, council: str, field: str, value: str) -> str:
         mac = hmac.new(self._index_key(council), f"{field}:{normalise(field, value)}".encode(),
