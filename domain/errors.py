@@ -28,3 +28,13 @@ class InvalidCommand(DomainError):
 class NoticeRefused(DomainError):
     """The rules do not allow this notice now: it was issued already, or what it reports has
     not happened (a closure notice before closure, a progress notice after it)."""
+
+
+class UserRefused(DomainError):
+    """A change to a staff user breaks a rule: a role held twice or not held, the last role,
+    an unknown role or team, a user disabled twice, the last administrator removed."""
+
+
+class NotPermitted(DomainError):
+    """The acting user may not do this: none given, unknown, disabled, acting in a role they do
+    not hold, or no role of theirs allows the action."""
