@@ -84,7 +84,6 @@ class Council:
     urgent_role: str | None = None
     description_max_chars: int = 2000
     kpi_targets: Mapping[str, float] = field(default_factory=dict)
-    officer_roles: Mapping[str, str] = field(default_factory=dict)
     permissions: Permissions = field(default_factory=Permissions)
     source: str = ""
 
@@ -111,9 +110,6 @@ class Council:
                 f"unknown category {code!r} for council {self.id} "
                 f"(see `crm --council {self.id} categories`)"
             ) from None
-
-    def role_of(self, officer: str, default: str) -> str:
-        return self.officer_roles.get(officer, default)
 
     def imported_category(self, name: str, team: str | None) -> Category:
         """A category for history imported from another system, named by its source text."""

@@ -14,7 +14,15 @@ from typing import NoReturn
 
 from commands.errors import ConcurrencyConflict, RequestNotFound
 from domain.errors import DomainError
-from infra import cli_demo, cli_history, cli_kafka, cli_requests, cli_sla, cli_streaming
+from infra import (
+    cli_demo,
+    cli_history,
+    cli_kafka,
+    cli_requests,
+    cli_sla,
+    cli_streaming,
+    cli_users,
+)
 from infra.config import ConfigError
 from infra.logs import configure
 from infra.settings import SettingsError
@@ -49,12 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--as", dest="actor", default=os.environ.get("CRM_ACTOR"),
-        help="the acting officer's id (env CRM_ACTOR)",
+        help="the acting staff user's id (env CRM_ACTOR); an active user of the council",
     )
     parser.add_argument(
         "--role", default=os.environ.get("CRM_ROLE"),
-        help="the role the officer acts in (env CRM_ROLE; default from the council's officers "
-        "table, else 'officer')",
+        help="the role the user acts in, one they hold (env CRM_ROLE; default: the first of "
+        "their roles that allows the command)",
     )
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser
@@ -65,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_history.register(sub)
     cli_kafka.register(sub)
     cli_demo.register(sub)
+    cli_users.register(sub)
     return parser
 
 

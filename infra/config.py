@@ -256,7 +256,6 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
         kpi_targets={
             k: float(r.get(f"kpi_targets.{k}", (int, float))) for k in r.get("kpi_targets", dict, {})
         },
-        officer_roles=dict(r.get("officers", dict, {})),
         permissions=_permissions(r, roles),
         source=r.get("source", str, ""),
     )
