@@ -25,6 +25,7 @@ from infra import (
 )
 from infra.config import ConfigError
 from infra.logs import configure
+from infra.runtime import Runtime
 from infra.settings import SettingsError
 
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
@@ -85,6 +86,15 @@ def _message(error: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     configure()
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    finally:
+        opened: Runtime | None = getattr(args, "_runtime", None)
+        if opened is not None:
+            opened.close()
+
+
+def _run(args: argparse.Namespace) -> int:
     run: Callable[[argparse.Namespace], int | None] = args.run
     try:
         return run(args) or 0
