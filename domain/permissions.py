@@ -3,7 +3,8 @@
 An *action* is one `crm` command or view (the HTTP interface checks the same names). A council's
 permission table maps each role to the actions it allows; `default_permissions` derives it from
 the seeds, and `[permissions]` in the council's configuration replaces a role's list or adds a
-role. Catalogue actions (`categories`, `teams`) are public: they need no acting user.
+role. The council's catalogue and this table (`categories`, `teams`, `permissions`) are public:
+they need no acting user.
 
 Least privilege: a user acts in one role at a time, and what that role allows is all they may do.
 """
@@ -68,9 +69,10 @@ ACTION_DOCS: Mapping[str, str] = {
     "demo": "the guided demo",
     "categories": "the council's categories (public)",
     "teams": "the council's teams (public)",
+    "permissions": "this permission table (public)",
 }
 ACTIONS: frozenset[str] = frozenset(ACTION_DOCS)
-PUBLIC_ACTIONS: frozenset[str] = frozenset({"categories", "teams"})
+PUBLIC_ACTIONS: frozenset[str] = frozenset({"categories", "teams", "permissions"})
 
 REQUEST_COMMANDS = frozenset({"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close"})
 WORK_VIEWS = frozenset(

@@ -50,14 +50,14 @@ DEMO_USERS = (  # id, name, roles, teams
 
 def _demo_users(args: argparse.Namespace, c: Council, rt: Runtime) -> None:
     """The demo's staff users: bootstrapped on a council with none; otherwise any missing
-    are added by the acting administrator (`--as`)."""
+    are added by the acting user (`--as`), who must be allowed `demo` (administrators)."""
     directory = rt.directory_ports
     known = {u.user_id for u in users.list_users(directory, c.id)}
     missing = [u for u in DEMO_USERS if u[0] not in known]
     if not missing:
         return
-    if known:
-        admin = authorized(args, c, "users").actor
+    if known:  # a council with staff of its own: only someone allowed the demo adds them
+        admin = authorized(args, c, "demo").actor
     else:
         users.bootstrap_administrator(users.BootstrapAdministrator(
             council=c.id, user_id=DEMO_ADMIN, name="Demo Administrator"), directory, c)

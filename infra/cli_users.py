@@ -1,7 +1,8 @@
 """`crm users …`: a council's staff users and their roles, kept as events with their history.
 
 Every subcommand needs an acting administrator (action `users`), except `bootstrap`, which
-creates a council's first administrator while it has no user at all.
+creates a council's first administrator while it has no user at all, and `permissions`, the
+council's permission table, which is public like its catalogue.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from typing import Any
 
 from commands import users as cmds
 from domain.aggregates.staff_user import StaffUser, staff_user_id
+from domain.council import Council
 from domain.errors import UserRefused
+from domain.permissions import ACTION_DOCS
 from infra.cli_common import authorized, council, emit_json, emit_table, runtime
 from projections.envelope import event_data, event_type, to_plain
 
@@ -92,6 +95,36 @@ def run_history(args: argparse.Namespace) -> None:
                     for r in rows], ["version", "type", "occurred_at", "actor", "data"])
 
 
+def permission_table(c: Council) -> list[dict[str, Any]]:
+    """One row per action: its meaning and, per role the council knows, whether it is allowed."""
+    table = c.permissions
+    return [
+        {"action": action, "meaning": meaning,
+         **{role: table.allows(role, action) for role in c.staff_roles}}
+        for action, meaning in ACTION_DOCS.items()
+    ]
+
+
+def permission_markdown(c: Council) -> str:
+    """The table as the README shows it (✓ allowed, blank refused)."""
+    roles = list(c.staff_roles)
+    lines = ["| action | meaning | " + " | ".join(roles) + " |",
+             "|---|---|" + "---|" * len(roles)]
+    for row in permission_table(c):
+        marks = " | ".join("✓" if row[r] else "" for r in roles)
+        lines.append(f"| `{row['action']}` | {row['meaning']} | {marks} |")
+    return "\n".join(lines)
+
+
+def run_permissions(args: argparse.Namespace) -> None:
+    """Public, like the catalogue: what each role may do in this council."""
+    c = council(args)
+    if args.json:
+        emit_json({role: sorted(c.permissions.by_role.get(role, ())) for role in c.staff_roles})
+    else:
+        print(permission_markdown(c))
+
+
 def run_bootstrap(args: argparse.Namespace) -> None:
     c = council(args)
     cmd = cmds.BootstrapAdministrator(council=c.id, user_id=args.id, name=args.name)
@@ -132,6 +165,9 @@ def register(sub: Any) -> None:
     q.add_argument("id", metavar="ID")
     q.add_argument("--json", action="store_true")
     q.set_defaults(run=run_history)
+    q = ops.add_parser("permissions", help="what each role may do here (public)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(run=run_permissions)
     q = ops.add_parser("bootstrap", help="the first administrator of a council with no users")
     q.add_argument("id", metavar="ID")
     q.add_argument("--name", required=True)

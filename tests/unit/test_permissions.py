@@ -18,7 +18,9 @@ from domain.permissions import (
     sees_personal,
 )
 from domain.values import Actor
+from infra.cli_users import permission_markdown
 from infra.config import ConfigError, load_council
+from infra.settings import PROJECT_ROOT
 from tests.unit.test_config import CONFIG_DIR, VALID, write_council
 
 CHAIN = ("officer", "team-leader", "manager", "director", "general-manager")
@@ -173,3 +175,9 @@ def test_a_bad_permissions_table_is_refused_naming_the_file_and_field(
 def test_a_permissions_value_is_a_plain_mapping_of_frozensets() -> None:
     assert isinstance(TABLE, Permissions)
     assert all(isinstance(v, frozenset) for v in TABLE.by_role.values())
+
+
+def test_the_readmes_permission_table_is_the_one_the_code_prints() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("<!-- permissions:begin -->\n")[1].split("\n<!-- permissions:end -->")[0]
+    assert shown == permission_markdown(load_council(CONFIG_DIR, "upper-lachlan"))
