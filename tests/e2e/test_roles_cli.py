@@ -12,11 +12,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import structlog
 
 from commands import requests as cmds
 from domain.lodgement import Intake
@@ -101,8 +102,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def in_process(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Crm:
-    """`crm --council upper-lachlan ARGS…` through `infra.cli.main`, as `user` (if given)."""
+) -> Iterator[Crm]:
+    """`crm --council upper-lachlan ARGS…` through `infra.cli.main`, as `user` (if given).
+    `main` points the logs at this test's captured stderr: they are put back afterwards."""
     for name in SCRUBBED:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CRM_DATA_DIR", str(data_dir))
@@ -113,7 +115,9 @@ def in_process(
         out, err = capsys.readouterr()
         return Ran(code, out, err)
 
-    return run
+    logs = structlog.get_config()
+    yield run
+    structlog.configure(**logs)
 
 
 @pytest.fixture(scope="module")
