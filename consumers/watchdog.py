@@ -35,6 +35,7 @@ from uuid import UUID
 import sqlalchemy as sa
 import structlog
 
+from commands.access import system_actor
 from commands.errors import ConcurrencyConflict, RequestNotFound
 from commands.notices import (
     REACTIONS,
@@ -54,7 +55,7 @@ from projections.base import insert_ignoring_duplicates
 from projections.envelope import Envelope
 from projections.sla import Sla
 
-SYSTEM_ACTOR = Actor(id="sla-watchdog", role="system")
+SYSTEM_ACTOR = system_actor("sla-watchdog")
 NOTICE_POLICY = "notice-policy"
 PROGRESS = NoticeKind.PROGRESS.value
 log = structlog.get_logger("councilcrm.watchdog")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from domain.calendar import CalendarSpec
+from domain.permissions import BASE_ROLES, Permissions, default_permissions
 from domain.values import Channel
 
 
@@ -83,13 +84,23 @@ class Council:
     urgent_role: str | None = None
     description_max_chars: int = 2000
     kpi_targets: Mapping[str, float] = field(default_factory=dict)
-    officer_roles: Mapping[str, str] = field(default_factory=dict)
+    permissions: Permissions = field(default_factory=Permissions)
     source: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.permissions.by_role:  # not configured: the seed-derived defaults
+            object.__setattr__(self, "permissions", default_permissions(self.roles))
 
     @property
     def roles(self) -> tuple[str, ...]:
         """The escalation chain's roles, lowest first."""
         return tuple(step.role for step in self.escalation_chain)
+
+    @property
+    def staff_roles(self) -> tuple[str, ...]:
+        """Every role a staff user may hold here: the base roles, the chain's, the table's."""
+        known = [*BASE_ROLES, *self.roles, *self.permissions.roles]
+        return tuple(dict.fromkeys(known))
 
     def category(self, code: str) -> Category:
         try:
@@ -99,9 +110,6 @@ class Council:
                 f"unknown category {code!r} for council {self.id} "
                 f"(see `crm --council {self.id} categories`)"
             ) from None
-
-    def role_of(self, officer: str, default: str) -> str:
-        return self.officer_roles.get(officer, default)
 
     def imported_category(self, name: str, team: str | None) -> Category:
         """A category for history imported from another system, named by its source text."""

@@ -36,3 +36,13 @@ class RecordErased(DomainError):
 
 class ErasureRefused(DomainError):
     """Personal data cannot be erased yet: a request that needs it is still open."""
+
+
+class UserRefused(DomainError):
+    """A change to a staff user breaks a rule: a role held twice or not held, the last role,
+    an unknown role or team, a user disabled twice, the last administrator removed."""
+
+
+class NotPermitted(DomainError):
+    """The acting user may not do this: none given, unknown, disabled, acting in a role they do
+    not hold, or no role of theirs allows the action."""

@@ -14,9 +14,18 @@ from typing import NoReturn
 
 from commands.errors import ConcurrencyConflict, RequestNotFound
 from domain.errors import DomainError
-from infra import cli_demo, cli_history, cli_kafka, cli_requests, cli_sla, cli_streaming
+from infra import (
+    cli_demo,
+    cli_history,
+    cli_kafka,
+    cli_requests,
+    cli_sla,
+    cli_streaming,
+    cli_users,
+)
 from infra.config import ConfigError
 from infra.logs import configure
+from infra.runtime import Runtime
 from infra.settings import SettingsError
 
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
@@ -49,12 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--as", dest="actor", default=os.environ.get("CRM_ACTOR"),
-        help="the acting officer's id (env CRM_ACTOR)",
+        help="the acting staff user's id (env CRM_ACTOR); an active user of the council",
     )
     parser.add_argument(
         "--role", default=os.environ.get("CRM_ROLE"),
-        help="the role the officer acts in (env CRM_ROLE; default from the council's officers "
-        "table, else 'officer')",
+        help="the role the user acts in, one they hold (env CRM_ROLE; default: the first of "
+        "their roles that allows the command)",
     )
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser
@@ -65,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_history.register(sub)
     cli_kafka.register(sub)
     cli_demo.register(sub)
+    cli_users.register(sub)
     return parser
 
 
@@ -76,6 +86,15 @@ def _message(error: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     configure()
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    finally:
+        opened: Runtime | None = getattr(args, "_runtime", None)
+        if opened is not None:
+            opened.close()
+
+
+def _run(args: argparse.Namespace) -> int:
     run: Callable[[argparse.Namespace], int | None] = args.run
     try:
         return run(args) or 0

@@ -1,4 +1,4 @@
-"""What every `crm` subcommand shares: the runtime, the council, the actor, JSON output."""
+"""What every `crm` subcommand shares: the runtime, the council, the acting user, JSON output."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from commands.access import authorize
 from domain.council import Council
-from domain.values import Actor
+from domain.permissions import Viewer
 from infra.config import list_councils
 from infra.runtime import Runtime
 
@@ -31,10 +32,10 @@ def council(args: argparse.Namespace) -> Council:
     return rt.ports.council(args.council)
 
 
-def actor(args: argparse.Namespace, c: Council) -> Actor:
-    if not args.actor:
-        raise ValueError("say who is acting: --as OFFICER or CRM_ACTOR")
-    return Actor(id=args.actor, role=args.role or c.role_of(args.actor, "officer"))
+def authorized(args: argparse.Namespace, c: Council, action: str) -> Viewer:
+    """The acting user (`--as`/CRM_ACTOR, in `--role`/CRM_ROLE if given) if they may do
+    `action` in council `c`; else `NotPermitted`, before anything is read or written."""
+    return authorize(runtime(args).directory_ports, c, args.actor, args.role, action)
 
 
 def emit_json(value: Any) -> None:

@@ -1,7 +1,9 @@
 """`crm demo`: a guided tour on the embedded default — realistic requests, one walked through
 its whole lifecycle, then the work queue, the audit record and the request's history.
 
-The people in it are invented.
+The people in it are invented. On a data folder whose council has no staff users, it first
+bootstraps its own: an administrator (`demo.admin`) and the officers it acts as; each step is
+authorized like any command.
 """
 
 from __future__ import annotations
@@ -12,10 +14,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from commands import requests as cmds
+from commands import users
+from commands.access import authorize
+from domain.council import Council
 from domain.lodgement import Intake
+from domain.permissions import ADMINISTRATOR
 from domain.values import Actor, Channel, Customer, Location, NoteKind
-from infra.cli_common import council, emit_table, runtime
+from infra.cli_common import authorized, council, emit_table, runtime
 from infra.cli_streaming import read_models_ready
+from infra.runtime import Runtime
 from projections import audit_record, sla_queries, work_queue
 from projections.sla import Sla
 
@@ -33,6 +40,35 @@ INTAKES = (
 )
 
 
+DEMO_ADMIN = "demo.admin"
+DEMO_USERS = (  # id, name, roles, teams
+    ("cs.officer", "Casey Service (demo)", ("customer-service",), ()),
+    ("o.smith", "Oli Smith (demo)", ("officer",), ("roads",)),
+    ("t.lead", "Terry Lead (demo)", ("team-leader",), ("roads",)),
+)
+
+
+def _demo_users(args: argparse.Namespace, c: Council, rt: Runtime) -> None:
+    """The demo's staff users: bootstrapped on a council with none; otherwise any missing
+    are added by the acting user (`--as`), who must be allowed `demo` (administrators)."""
+    directory = rt.directory_ports
+    known = {u.user_id for u in users.list_users(directory, c.id)}
+    missing = [u for u in DEMO_USERS if u[0] not in known]
+    if not missing:
+        return
+    if known:  # a council with staff of its own: only someone allowed the demo adds them
+        admin = authorized(args, c, "demo").actor
+    else:
+        users.bootstrap_administrator(users.BootstrapAdministrator(
+            council=c.id, user_id=DEMO_ADMIN, name="Demo Administrator"), directory, c)
+        admin = Actor(id=DEMO_ADMIN, role=ADMINISTRATOR)
+        _say(f"{c.name}: a demo administrator ({DEMO_ADMIN}) adds the demo's staff users")
+    for user_id, name, roles, teams in missing:
+        users.add_user(users.AddUser(council=c.id, user_id=user_id, name=name, roles=roles,
+                                     teams=teams, actor=admin), directory, c)
+        print(f"  {user_id:11} {', '.join(roles)}" + (f" ({', '.join(teams)})" if teams else ""))
+
+
 def _say(text: str) -> None:
     print(f"\n== {text}")
 
@@ -41,7 +77,12 @@ def run_demo(args: argparse.Namespace) -> None:
     if not args.council:
         args.council = "upper-lachlan"
     c, rt = council(args), runtime(args)
-    officer = Actor(id=args.actor or "cs.officer", role="officer")
+    _demo_users(args, c, rt)
+
+    def act(user_id: str, action: str) -> Actor:
+        return authorize(rt.directory_ports, c, user_id, None, action).actor
+
+    officer = act("cs.officer", "lodge")
     ports = rt.ports
     _say(f"{c.name}: a customer service officer lodges five requests")
     refs = []
@@ -54,11 +95,11 @@ def run_demo(args: argparse.Namespace) -> None:
     ref = refs[0]
     local = ZoneInfo(c.calendar.timezone)
     until = (rt.clock().astimezone(local) + timedelta(days=21)).date()
-    crew = Actor(id="o.smith", role="officer")
+    crew = act("o.smith", "acknowledge")
     steps: list[tuple[str, Any]] = [
         ("the roads team acknowledges it", cmds.AcknowledgeRequest(council=c.id, reference=ref, actor=crew)),
         ("the team leader assigns it to o.smith", cmds.AssignRequest(
-            council=c.id, reference=ref, actor=Actor(id="t.lead", role="team-leader"),
+            council=c.id, reference=ref, actor=act("t.lead", "assign"),
             team="roads", officer="o.smith")),
         ("o.smith records the inspection", cmds.AddNote(
             council=c.id, reference=ref, actor=crew, text="Inspected: 600 mm wide, 80 mm deep; patching crew booked",
@@ -66,7 +107,8 @@ def run_demo(args: argparse.Namespace) -> None:
         (f"asphalt is short: delayed until {until}", cmds.DelayRequest(
             council=c.id, reference=ref, actor=crew, reason="Asphalt supply delayed", until=until)),
         ("the customer calls again: escalated to the team leader", cmds.EscalateRequest(
-            council=c.id, reference=ref, actor=officer, reason="Customer concerned about the delay")),
+            council=c.id, reference=ref, actor=act("cs.officer", "escalate"),
+            reason="Customer concerned about the delay")),
         ("the crew patches it and closes the request", cmds.CloseRequest(
             council=c.id, reference=ref, actor=crew, outcome="completed", text="Pothole patched")),
     ]
@@ -95,8 +137,9 @@ def run_demo(args: argparse.Namespace) -> None:
     _say(f"the SLA view as it will stand on {later.astimezone(local):%A %d %B} if nothing moves")
     emit_table([r for r in late if r["reference"] in refs],
                ["reference", "state", "breaches", "team", "level", "remaining"])
-    print(f"\nTry: crm --council {c.id} history {ref}   |   crm --council {c.id} queue --team roads"
-          f"   |   crm --council {c.id} sla breached --now {later.isoformat(timespec='seconds')}")
+    crm = f"crm --council {c.id} --as cs.officer"
+    print(f"\nTry: {crm} history {ref}   |   {crm} queue --team roads"
+          f"   |   {crm} sla breached --now {later.isoformat(timespec='seconds')}")
 
 
 def _fmt(row: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:

@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from infra.cli_common import council, emit_json, emit_table, parse_date, parse_instant, runtime
+from infra.cli_common import (
+    authorized,
+    council,
+    emit_json,
+    emit_table,
+    parse_date,
+    parse_instant,
+    runtime,
+)
 from infra.cli_streaming import read_models_ready
 from infra.importer import (
     MAX_LISTED_ERRORS,
@@ -48,6 +56,7 @@ def _report_lines(r: ImportReport) -> list[str]:
 
 def run_import(args: argparse.Namespace) -> int:
     c, rt = council(args), runtime(args)
+    authorized(args, c, "import")
     path = Path(args.file)
     if not path.is_file():
         raise ValueError(f"no file at {path}")
@@ -118,6 +127,7 @@ def _table(rows: list[dict[str, Any]], total: dict[str, Any], by: str,
 
 def run_kpi(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
+    authorized(args, c, "kpi")
     if args.date_to < args.date_from:
         raise ValueError(f"--to {args.date_to} is before --from {args.date_from}")
     zone = ZoneInfo(c.calendar.timezone)

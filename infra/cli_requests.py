@@ -18,7 +18,7 @@ from domain.values import (
     RequestKind,
     parse_enum,
 )
-from infra.cli_common import actor, council, emit_json, emit_table, parse_date, runtime
+from infra.cli_common import authorized, council, emit_json, emit_table, parse_date, runtime
 from projections.envelope import event_data, event_type, to_plain
 
 
@@ -56,7 +56,7 @@ def run_lodge(args: argparse.Namespace) -> None:
         location=location, urgent=args.urgent, agreed_completion=args.agreed_completion,
         customer_number=args.customer,
     )
-    cmd = cmds.LodgeRequest(council=c.id, intake=intake, actor=actor(args, c))
+    cmd = cmds.LodgeRequest(council=c.id, intake=intake, actor=authorized(args, c, "lodge").actor)
     lodged = cmds.lodge_request(cmd, runtime(args).ports)
     for restriction in lodged.restrictions:
         print(f"crm: note: customer {lodged.customer} is restricted — "
@@ -74,12 +74,14 @@ def _default_contact(args: argparse.Namespace) -> ContactMethod:
 
 def _request_command(args: argparse.Namespace, kind: type[Any], **fields: Any) -> None:
     c = council(args)
-    cmd = kind(council=c.id, reference=args.ref.strip().upper(), actor=actor(args, c), **fields)
+    cmd = kind(council=c.id, reference=args.ref.strip().upper(),
+               actor=authorized(args, c, args.command).actor, **fields)
     _result(args, cmds.handle(cmd, runtime(args).ports))
 
 
 def _load(args: argparse.Namespace) -> ServiceRequest:
     c = council(args)
+    authorized(args, c, args.command)
     ref = args.ref.strip().upper()
     return runtime(args).ports.get(request_id(c.id, ref), ref)
 

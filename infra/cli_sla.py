@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from consumers.store_reader import StoreReader
-from consumers.watchdog import SweepReport, Watchdog
-from domain.values import ContactMethod
-from infra.cli_common import council, emit_json, emit_table, parse_instant, runtime
+from consumers.watchdog import SYSTEM_ACTOR, SweepReport, Watchdog
+from domain.values import Actor, ContactMethod
+from infra.cli_common import authorized, council, emit_json, emit_table, parse_instant, runtime
 from infra.cli_streaming import read_models_ready
 from infra.notify import OutboxNotifier, OutboxSender, list_outbox, smtp_from_env
 from infra.runtime import Runtime
@@ -33,6 +33,7 @@ def _now(args: argparse.Namespace, zone: str | None) -> datetime:
 
 def run_query(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
+    authorized(args, c, "sla")
     now = _now(args, c.calendar.timezone)
     read_models_ready(rt)
     f = sla_queries.SlaFilter(council=c.id, team=args.team, role=args.level,
@@ -45,20 +46,21 @@ def run_query(args: argparse.Namespace) -> None:
         emit_table(to_plain(rows), COLUMNS)
 
 
-def make_watchdog(rt: Runtime, councils: list[str] | None = None) -> Watchdog:
-    """The watchdog on this runtime: the embedded path catches the view up before each look;
-    on Kafka the consumers keep it current and the watchdog waits for its own writes."""
+def make_watchdog(
+    rt: Runtime, councils: list[str] | None = None, actor: Actor = SYSTEM_ACTOR
+) -> Watchdog:
+    """The watchdog on this runtime, recording `actor` (its own system actor unless a person
+    sweeps by hand): the embedded path catches the view up before each look; on Kafka the
+    consumers keep it current and the watchdog waits for its own writes."""
     embedded = rt.settings.kafka_bootstrap is None
     return Watchdog(
         ports=rt.ports, reader=StoreReader(rt.app), read_engine=rt.read_engine,
         write_engine=rt.write_engine, notifier=OutboxNotifier(rt.write_engine),
-        refresh=lambda: read_models_ready(rt), councils=councils,
+        refresh=lambda: read_models_ready(rt), councils=councils, actor=actor,
         view_wait_s=0.0 if embedded else KAFKA_VIEW_WAIT_S,
     )
 
 
-def watchdog(rt: Runtime, args: argparse.Namespace) -> Watchdog:
-    return make_watchdog(rt, [council(args).id] if args.council else None)
 
 
 def _print_report(report: SweepReport, rt: Runtime) -> None:
@@ -74,9 +76,10 @@ def _print_report(report: SweepReport, rt: Runtime) -> None:
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    rt = runtime(args)
-    zone = council(args).calendar.timezone if args.council else None
-    report = watchdog(rt, args).sweep(_now(args, zone))
+    """One sweep of the acting user's council, recorded as theirs."""
+    c, rt = council(args), runtime(args)
+    who = authorized(args, c, "sla-sweep")
+    report = make_watchdog(rt, [c.id], who.actor).sweep(_now(args, c.calendar.timezone))
     _print_report(report, rt)
     return 1 if report.stale_view else 0
 
@@ -85,12 +88,14 @@ def run_watch(args: argparse.Namespace) -> None:
     rt = runtime(args)
     if args.interval <= 0:
         raise ValueError("--interval must be a positive number of seconds")
-    watchdog(rt, args).watch(system_clock, args.interval,
+    councils = [council(args).id] if args.council else None
+    make_watchdog(rt, councils).watch(system_clock, args.interval,
                              on_sweep=lambda r: _print_report(r, rt))
 
 
 def run_notices(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
+    authorized(args, c, "notices")
     rows = list_outbox(rt.write_engine, c.id, args.ref.strip().upper() if args.ref else None)
     if args.json:
         emit_json(to_plain(rows))

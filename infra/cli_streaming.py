@@ -13,7 +13,7 @@ from consumers import follower, lag, operations
 from consumers.kafka_common import end_offsets
 from consumers.lag import PipelineStatus
 from consumers.store_reader import StoreReader
-from infra.cli_common import council, emit_json, emit_table, parse_date, runtime
+from infra.cli_common import authorized, council, emit_json, emit_table, parse_date, runtime
 from infra.kafka_settings import kafka_config
 from infra.progress import ProgressBar
 from infra.runtime import Runtime
@@ -32,6 +32,7 @@ def read_models_ready(rt: Runtime) -> None:
 
 def run_queue(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
+    authorized(args, c, "queue")
     read_models_ready(rt)
     model = work_queue.WorkQueue()
     f = work_queue.QueueFilter(council=c.id, team=args.team, officer=args.officer)
@@ -50,6 +51,7 @@ def _day_start(c: Any, day: date) -> datetime:
 
 def run_audit(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
+    authorized(args, c, "audit")
     if not (args.ref or args.officer or args.date_from or args.date_to):
         raise ValueError("say what to list: --ref REF, --officer ID, or --from D --to D")
     read_models_ready(rt)
@@ -82,6 +84,7 @@ def pipeline_status(rt: Runtime, names: Sequence[str], ages: bool = True) -> Pip
 
 
 def run_status(args: argparse.Namespace) -> None:
+    authorized(args, council(args), "projections")
     status = pipeline_status(runtime(args), list(registry.READ_MODELS))
     emit_json(status.to_dict()) if args.json else _print_status(status)
 
@@ -103,6 +106,7 @@ def run_rebuild(args: argparse.Namespace) -> None:
     per partition, the end offset read before the store's head: every message below it is in the
     rebuild, and a message at or after it is applied (or skipped as a duplicate) by the consumer.
     Stop the model's consumer while rebuilding."""
+    authorized(args, council(args), "projections")
     rt = runtime(args)
     reader = StoreReader(rt.app)
     config = None if rt.settings.kafka_bootstrap is None else kafka_config(rt.settings)
@@ -123,6 +127,7 @@ def run_verify(args: argparse.Namespace) -> int:
     """Embedded path: catch up, then compare. Kafka path: wait (bounded by --timeout) until the
     relay and the named models' consumers have drained, then compare. Exit 1 on any drift or if
     the pipeline did not drain in time."""
+    authorized(args, council(args), "projections")
     rt = runtime(args)
     read_models_ready(rt)
     names = [args.name] if args.name else list(registry.READ_MODELS)

@@ -21,6 +21,7 @@ from domain.council import (
     EscalationStep,
     Team,
 )
+from domain.permissions import Permissions, default_permissions, unknown_actions
 from domain.values import Channel, parse_enum
 
 T = TypeVar("T")
@@ -198,6 +199,21 @@ def _role(r: _Reader, field: str, roles: tuple[str, ...]) -> str | None:
     return role
 
 
+def _permissions(r: _Reader, chain_roles: tuple[str, ...]) -> Permissions:
+    """The seed-derived table, with `[permissions]` replacing a role's actions or adding a role."""
+    overrides: dict[str, list[str]] = {}
+    for role, actions in r.get("permissions", dict, {}).items():
+        field = f"permissions.{role}"
+        if not isinstance(actions, list) or not all(isinstance(a, str) for a in actions):
+            raise r.fail(field, f"must be a list of action names, got {actions!r}")
+        unknown = unknown_actions(actions)
+        if unknown:
+            raise r.fail(field, f"unknown action(s) {', '.join(map(repr, unknown))} "
+                         "(see domain/permissions.py or the README's permission table)")
+        overrides[role] = actions
+    return default_permissions(chain_roles).replacing(overrides)
+
+
 def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
     """A validated `Council` from one file's parsed TOML."""
     r = _Reader(path, data)
@@ -242,7 +258,7 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
         kpi_targets={
             k: float(r.get(f"kpi_targets.{k}", (int, float))) for k in r.get("kpi_targets", dict, {})
         },
-        officer_roles=dict(r.get("officers", dict, {})),
+        permissions=_permissions(r, roles),
         source=r.get("source", str, ""),
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -22,6 +22,9 @@ from zoneinfo import ZoneInfo
 import psycopg2
 import pytest
 
+from commands import users
+from domain.values import Actor
+from infra.config import load_council
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT, Settings
 from tests.fakes import FakeClock
@@ -94,6 +97,35 @@ def make_settings(data_dir: Path, database_url: str | None = None) -> Settings:
         data_dir=data_dir, database_url=database_url, kafka_bootstrap=None,
         config_dir=PROJECT_ROOT / "config",
     )
+
+
+TEST_ADMIN = "admin"
+
+
+def add_staff(
+    settings: Settings, council: str, staff: Mapping[str, Sequence[str]],
+    teams: Mapping[str, Sequence[str]] | None = None,
+) -> None:
+    """Gives the data folder's council the staff users the CLI acts as: bootstraps `admin`
+    if it has none, then adds each user of `staff` (id → roles; `teams`: id → teams) not
+    there yet, as that administrator."""
+    rt = Runtime(settings)
+    try:
+        c = load_council(settings.config_dir, council)
+        known = {u.user_id for u in users.list_users(rt.directory_ports, council)}
+        if not known:
+            users.bootstrap_administrator(users.BootstrapAdministrator(
+                council=council, user_id=TEST_ADMIN, name="Test Administrator"),
+                rt.directory_ports, c)
+        admin = Actor(id=TEST_ADMIN, role="administrator")
+        for user_id, roles in staff.items():
+            if user_id not in known:
+                users.add_user(users.AddUser(
+                    council=council, user_id=user_id, name=user_id, roles=tuple(roles),
+                    teams=tuple((teams or {}).get(user_id, ())), actor=admin),
+                    rt.directory_ports, c)
+    finally:
+        rt.close()
 
 
 @pytest.fixture

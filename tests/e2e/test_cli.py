@@ -21,7 +21,7 @@ import pytest
 
 from infra.settings import PROJECT_ROOT
 from infra.store import open_event_store
-from tests.conftest import make_settings
+from tests.conftest import add_staff, make_settings
 
 LIFECYCLE = ["Lodged", "Acknowledged", "Assigned", "NoteAdded", "Delayed", "Escalated", "Closed"]
 REFERENCE = re.compile(r"[A-Z]+-\d{4}-\d{6}")
@@ -54,7 +54,10 @@ Crm = Callable[..., Ran]
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("crm-data")
+    """Given a data folder where officers jsmith and kwong are staff users of Upper Lachlan."""
+    data = tmp_path_factory.mktemp("crm-data")
+    add_staff(make_settings(data), "upper-lachlan", {"jsmith": ["officer"], "kwong": ["officer"]})
+    return data
 
 
 @pytest.fixture(scope="module")
@@ -315,10 +318,10 @@ REFUSALS = {
         council="atlantis",
     ),
     "lodge-without-an-acting-officer": Refusal(
-        IDENTIFIED_POTHOLE, 2, "say who is acting", given=None, actor=None
+        IDENTIFIED_POTHOLE, 1, "say who is acting", given=None, actor=None
     ),
     "note-without-an-acting-officer": Refusal(
-        ["note", "{ref}", "Hello"], 2, "say who is acting", actor=None
+        ["note", "{ref}", "Hello"], 1, "say who is acting", actor=None
     ),
 }
 

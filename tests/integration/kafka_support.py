@@ -31,6 +31,7 @@ from domain.values import Actor, Channel, Customer, NoteKind
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT, Settings
 from projections import registry
+from tests.conftest import TEST_ADMIN, add_staff
 from tests.fakes import FakeClock
 
 COUNCIL = "upper-lachlan"
@@ -101,7 +102,7 @@ class Pipeline:
             "CRM_KAFKA_TOPIC": c.topic, "CRM_KAFKA_PARTITIONS": str(c.partitions),
             "CRM_KAFKA_GROUP_PREFIX": c.group_prefix,
             "CRM_KAFKA_SESSION_TIMEOUT_MS": str(c.session_timeout_ms),
-            "CRM_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1",
+            "CRM_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1", "CRM_ACTOR": TEST_ADMIN,
             **(extra or {}),
         }
 
@@ -125,7 +126,9 @@ class Pipeline:
     def crm(
         self, *args: str, env: Mapping[str, str] | None = None, timeout_s: float = 180
     ) -> subprocess.CompletedProcess[str]:
-        """Runs `crm ARGS` to completion in this pipeline's environment (plus `env`)."""
+        """Runs `crm ARGS` to completion in this pipeline's environment (plus `env`), as the
+        council's administrator."""
+        add_staff(Settings.from_env(self.env(env)), COUNCIL, {})
         return subprocess.run(
             [sys.executable, "-m", "infra.cli", *args], env=self.env(env), cwd=PROJECT_ROOT,
             capture_output=True, text=True, timeout=timeout_s, check=False,

@@ -31,7 +31,7 @@ from infra.settings import PROJECT_ROOT
 from projections import kpi
 from projections.audit_record import AuditRecord
 from projections.sla import Sla
-from tests.conftest import make_settings
+from tests.conftest import add_staff, make_settings
 from tests.fakes import FakeClock
 
 DATA = PROJECT_ROOT / "data" / "boston311"
@@ -381,6 +381,7 @@ def crm(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_command_line(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    add_staff(make_settings(data), "boston", {"records.officer": ["records-officer", "officer"]})
     bad = tmp_path / "bad.csv"
     rows = edge_rows()
     rows[2][1] = "yesterday"

@@ -1,0 +1,168 @@
+"""Who may do and see what: roles, actions, the permission table, and who sees personal data.
+
+An *action* is one `crm` command or view (the HTTP interface checks the same names). A council's
+permission table maps each role to the actions it allows; `default_permissions` derives it from
+the seeds, and `[permissions]` in the council's configuration replaces a role's list or adds a
+role. The council's catalogue and this table (`categories`, `teams`, `permissions`) are public:
+they need no acting user.
+
+Least privilege: a user acts in one role at a time, and what that role allows is all they may do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from domain.values import Actor
+
+CUSTOMER_SERVICE = "customer-service"
+OFFICER = "officer"
+TEAM_LEADER = "team-leader"
+MANAGER = "manager"
+DIRECTOR = "director"
+RECORDS_OFFICER = "records-officer"
+COMPLAINTS_OFFICER = "complaints-officer"
+ANALYST = "analyst"
+ADMINISTRATOR = "administrator"
+
+BASE_ROLES: tuple[str, ...] = (
+    CUSTOMER_SERVICE, OFFICER, TEAM_LEADER, MANAGER, DIRECTOR, RECORDS_OFFICER,
+    COMPLAINTS_OFFICER, ANALYST, ADMINISTRATOR,
+)
+SYSTEM_ROLE = "system"  # long-running processes and imports; never a staff user's role
+
+ACTION_DOCS: Mapping[str, str] = {
+    # a request's lifecycle
+    "lodge": "lodge a new request",
+    "acknowledge": "acknowledge a request",
+    "assign": "assign a request to a team or officer",
+    "note": "add a note to a request",
+    "delay": "record a delay and a new expected date",
+    "escalate": "escalate a request",
+    "close": "close a request with an outcome",
+    # views of the work
+    "show": "a request as it stands",
+    "history": "every event of a request",
+    "queue": "work queues",
+    "sla": "SLA views: breached, at risk, escalated",
+    "sla-sweep": "run one SLA watchdog sweep by hand",
+    "alerts": "staff alerts",
+    "notices": "customer notices in the outbox",
+    # the record and the figures
+    "audit": "the audit record",
+    "import": "import another system's history",
+    "kpi": "KPIs for a period",
+    "export": "exports of the record",
+    "record": "the tamper-evident record: verify and export it",
+    # customers
+    "customer-find": "find a customer",
+    "customer-show": "a customer's record",
+    "customer-history": "a customer's record's history",
+    "customer-update": "change a customer's contact details",
+    "customer-conduct": "declare a customer's conduct (e.g. vexatious)",
+    "customer-erase": "erase a customer's personal data",
+    "customer-access-log": "who looked at a customer's record",
+    # operations and the council's set-up
+    "projections": "read-model operations: status, rebuild, verify",
+    "users": "manage staff users and their roles",
+    "demo": "the guided demo",
+    "categories": "the council's categories (public)",
+    "teams": "the council's teams (public)",
+    "permissions": "this permission table (public)",
+}
+ACTIONS: frozenset[str] = frozenset(ACTION_DOCS)
+PUBLIC_ACTIONS: frozenset[str] = frozenset({"categories", "teams", "permissions"})
+
+REQUEST_COMMANDS = frozenset({"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close"})
+WORK_VIEWS = frozenset(
+    {"show", "history", "queue", "sla", "sla-sweep", "alerts", "notices"}
+) | PUBLIC_ACTIONS
+CUSTOMER_DESK = frozenset({"customer-find", "customer-show", "customer-history", "customer-update"})
+FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | CUSTOMER_DESK
+RECORDS = frozenset({
+    "audit", "import", "kpi", "export", "record", "show", "history", "customer-show",
+    "customer-history", "customer-access-log", "customer-erase",
+}) | PUBLIC_ACTIONS
+COMPLAINTS = FRONT_LINE | {"customer-conduct"}
+ANALYSIS = frozenset({"kpi", "sla", "queue", "show", "history", "audit"}) | PUBLIC_ACTIONS
+# Seed 001 §7.4.4: the General Manager declares a customer's conduct unreasonable (vexatious).
+CONDUCT_DECLARER = "general-manager"
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """The permission table: role → the actions it allows. Public actions are allowed to all."""
+
+    by_role: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def allows(self, role: str, action: str) -> bool:
+        return action in PUBLIC_ACTIONS or action in self.by_role.get(role, frozenset())
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return tuple(self.by_role)
+
+    def replacing(self, overrides: Mapping[str, Iterable[str]]) -> Permissions:
+        """This table with each overridden role's actions replaced (a new role is added)."""
+        table = dict(self.by_role)
+        table.update({role: frozenset(actions) for role, actions in overrides.items()})
+        return Permissions(table)
+
+
+def default_permissions(chain_roles: Sequence[str]) -> Permissions:
+    """The seed-derived table; every escalation-chain role gets what a team leader has."""
+    table: dict[str, frozenset[str]] = {
+        CUSTOMER_SERVICE: FRONT_LINE, OFFICER: FRONT_LINE, TEAM_LEADER: FRONT_LINE,
+        MANAGER: FRONT_LINE, DIRECTOR: FRONT_LINE, RECORDS_OFFICER: RECORDS,
+        COMPLAINTS_OFFICER: COMPLAINTS, ANALYST: ANALYSIS, ADMINISTRATOR: ACTIONS,
+    }
+    for role in chain_roles:
+        table.setdefault(role, FRONT_LINE)
+    if CONDUCT_DECLARER in table:
+        table[CONDUCT_DECLARER] = table[CONDUCT_DECLARER] | {"customer-conduct"}
+    return Permissions(table)
+
+
+def unknown_actions(actions: Iterable[str]) -> list[str]:
+    return sorted(set(actions) - ACTIONS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Viewer:
+    """The acting user: who they are, the role they act in, all their roles, their teams."""
+
+    user_id: str
+    role: str
+    roles: frozenset[str]
+    teams: frozenset[str]
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(id=self.user_id, role=self.role)
+
+
+SEES_ALL_PERSONAL = frozenset({CUSTOMER_SERVICE, RECORDS_OFFICER, COMPLAINTS_OFFICER, ADMINISTRATOR})
+TEAM_ROLES = frozenset({OFFICER, TEAM_LEADER})
+
+
+def sees_personal(
+    viewer: Viewer, *, team: str | None, level: str | None, chain: Sequence[str]
+) -> bool:
+    """Whether the viewer, in their acting role, sees a request's personal fields: the front
+    desk, records, complaints and administrators always; officers and team leaders for their
+    own teams' requests; a role higher up the chain once the request has reached its level;
+    analysts and anyone else never."""
+    role = viewer.role
+    if role in SEES_ALL_PERSONAL:
+        return True
+    if role in TEAM_ROLES:
+        return team is not None and team in viewer.teams
+    if role in chain and level in chain:
+        return chain.index(level) >= chain.index(role)
+    return False
+
+
+def sees_customer_record(viewer: Viewer) -> bool:
+    """Whether the viewer, in their acting role, may open a customer's record."""
+    return viewer.role in SEES_ALL_PERSONAL

@@ -1,0 +1,33 @@
+"""What each role may do by default, written out by hand from the issue and the seeds.
+
+This is the expectation the interfaces are tested against — the CLI now, the HTTP interface
+later — so it is deliberately not derived from `domain.permissions`: if the code's table
+drifts from it, the tests say where. Actions are the names of `domain.permissions.ACTIONS`;
+`CHECKED` lists those the interface tests exercise for every role.
+"""
+
+from __future__ import annotations
+
+REQUEST_COMMANDS = frozenset({"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close"})
+PUBLIC = frozenset({"categories", "teams", "permissions"})
+WORK_VIEWS = frozenset({"show", "history", "queue", "sla", "sla-sweep", "notices"})
+FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | PUBLIC
+
+MAY: dict[str, frozenset[str]] = {
+    "customer-service": FRONT_LINE,
+    "officer": FRONT_LINE,
+    "team-leader": FRONT_LINE,
+    "manager": FRONT_LINE,
+    "director": FRONT_LINE,
+    "general-manager": FRONT_LINE,  # a role of Upper Lachlan's escalation chain
+    "records-officer": frozenset({"audit", "import", "kpi", "show", "history"}) | PUBLIC,
+    "complaints-officer": FRONT_LINE,
+    "analyst": frozenset({"kpi", "sla", "queue", "show", "history", "audit"}) | PUBLIC,
+    "administrator": FRONT_LINE | {"audit", "import", "kpi", "users", "projections"},
+}
+ROLES = tuple(MAY)
+CHECKED = (
+    "lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "show", "history",
+    "queue", "sla", "sla-sweep", "notices", "audit", "import", "kpi", "users", "projections",
+    "categories", "teams", "permissions",
+)
