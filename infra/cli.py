@@ -12,9 +12,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from commands.customers import CustomerNotFound
 from commands.errors import ConcurrencyConflict, RequestNotFound
 from domain.errors import DomainError
 from infra import (
+    cli_customers,
     cli_demo,
     cli_history,
     cli_kafka,
@@ -31,6 +33,7 @@ from infra.settings import SettingsError
 EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (ConcurrencyConflict, 3),
     (RequestNotFound, 4),
+    (CustomerNotFound, 4),
     (DomainError, 1),
     (ConfigError, 2),
     (SettingsError, 2),
@@ -75,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_kafka.register(sub)
     cli_demo.register(sub)
     cli_users.register(sub)
+    cli_customers.register(sub)
     return parser
 
 

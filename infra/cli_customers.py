@@ -1,0 +1,284 @@
+"""`crm customer …`: find, show and correct customer records; conduct and restrictions on
+contact (seed 001 §7.4); erasure of personal data; who looked at a record.
+
+What a reader sees of the personal fields is decided by `commands.disclosure` alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from typing import Any
+
+from commands import customers as cmds
+from commands.disclosure import Disclosure
+from domain.aggregates.customer import Customer
+from domain.permissions import Viewer, sees_customer_record
+from domain.values import Channel, Conduct, ContactMethod, parse_enum
+from domain.values import Customer as Details
+from infra.cli_common import authorized, council, emit_json, emit_table, parse_date, runtime
+from infra.cli_requests import _enum
+from infra.cli_streaming import read_models_ready
+from infra.runtime import Runtime
+from projections import request_summary
+from projections.envelope import event_data, event_type, to_plain
+
+
+def _disclosure(args: argparse.Namespace, viewer: Viewer, via: str) -> Disclosure:
+    rt = runtime(args)
+    return Disclosure(rt.vault, args.council, viewer, via, rt.clock())
+
+
+def _record(args: argparse.Namespace, action: str) -> tuple[Customer, Viewer]:
+    c = council(args)
+    viewer = authorized(args, c, action)
+    return cmds.load(runtime(args).directory_ports, c.id, args.number), viewer
+
+
+def customer_view(customer: Customer, today: date) -> dict[str, Any]:
+    """A customer's record as stored (personal fields sealed): what a view discloses."""
+    return {
+        "customer_id": customer.number, **customer.details,
+        "erased_at": customer.erased_at,
+        "declarations": [to_plain(d) for d in customer.declarations.values()],
+        "restrictions_in_force": [
+            {**to_plain(r), "summary": r.describe()}
+            for r in customer.restrictions_in_force(today)
+        ],
+        "reviews_overdue": [f"{type(d).__name__.lower()} {d.id}"
+                            for d in customer.reviews_overdue(today)],
+    }
+
+
+def run_show(args: argparse.Namespace) -> None:
+    customer, viewer = _record(args, "customer-show")
+    shown = _disclosure(args, viewer, "crm customer show").reveal(
+        to_plain(customer_view(customer, runtime(args).clock().date())),
+        allowed=sees_customer_record(viewer), customer=customer.number,
+    )
+    if args.json:
+        emit_json(shown)
+        return
+    for key, value in shown.items():
+        print(f"{key:22} {'' if value is None else value}")
+
+
+def run_history(args: argparse.Namespace) -> None:
+    customer, viewer = _record(args, "customer-history")
+    rt = runtime(args)
+    stored: list[Any] = list(rt.directory.repository.event_store.get(customer.id))
+    events = [
+        {"type": event_type(e), "version": e.originator_version,
+         "occurred_at": e.occurred_at.isoformat(),
+         "actor": {"id": e.actor.id, "role": e.actor.role}, "data": event_data(e)}
+        for e in stored
+    ]
+    model = request_summary.RequestSummary()
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        requests = [
+            {k: r[k] for k in ("reference", "status", "category", "team", "lodged_at",
+                                "closed_at", "outcome")}
+            for r in request_summary.of_customer(conn, model, customer.council, customer.number)
+        ]
+    shown = _disclosure(args, viewer, "crm customer history").reveal(
+        {"customer_id": customer.number, "events": events, "requests": to_plain(requests)},
+        allowed=sees_customer_record(viewer), customer=customer.number,
+    )
+    if args.json:
+        emit_json(shown)
+        return
+    emit_table([{**e, "actor": f"{e['actor']['id']} ({e['actor']['role']})"}
+                for e in shown["events"]], ["version", "type", "occurred_at", "actor"])
+    print()
+    emit_table(shown["requests"], ["reference", "status", "category", "lodged_at", "outcome"])
+
+
+def run_find(args: argparse.Namespace) -> None:
+    c = council(args)
+    viewer = authorized(args, c, "customer-find")
+    field, value = next((f, getattr(args, f)) for f in cmds.FINDABLE if getattr(args, f))
+    rt = runtime(args)
+    numbers = cmds.find_customers(rt.vault, c.id, field, value)
+    disclosure = _disclosure(args, viewer, f"crm customer find --{field}")
+    allowed = sees_customer_record(viewer)
+    rows = []
+    for number in numbers:
+        found = cmds.load(rt.directory_ports, c.id, number)
+        rows.append(disclosure.reveal(
+            {"customer_id": found.number, "name": found.details["name"],
+             "preferred_contact": found.details["preferred_contact"].value},
+            allowed=allowed, customer=found.number,
+        ))
+    emit_json(rows) if args.json else emit_table(rows, ["customer_id", "name",
+                                                        "preferred_contact"])
+
+
+def run_update(args: argparse.Namespace) -> None:
+    c = council(args)
+    viewer = authorized(args, c, "customer-update")
+    details = Details(name=args.name, address=args.address, phone=args.phone,
+                      email=args.email, preferred_contact=args.contact or ContactMethod.NONE)
+    rt = runtime(args)
+    done = cmds.correct_details(
+        cmds.CorrectDetails(council=c.id, number=args.number, actor=viewer.actor,
+                            details=details, reason=args.reason),
+        rt.directory_ports, rt.vault,
+    )
+    print(done.number)
+
+
+def _conduct_command(args: argparse.Namespace, kind: type[Any], **fields: Any) -> Any:
+    c = council(args)
+    viewer = authorized(args, c, "customer-conduct")
+    return kind(council=c.id, number=args.number, actor=viewer.actor, **fields)
+
+
+def run_declare(args: argparse.Namespace) -> None:
+    cmd = _conduct_command(args, cmds.DeclareConduct, conduct=args.conduct, reason=args.reason,
+                           review_by=args.review_by)
+    print(cmds.declare_conduct(cmd, runtime(args).directory_ports))
+
+
+def run_withdraw(args: argparse.Namespace) -> None:
+    cmd = _conduct_command(args, cmds.WithdrawDeclaration, declaration_id=args.id,
+                           reason=args.reason)
+    cmds.withdraw_declaration(cmd, runtime(args).directory_ports)
+
+
+def run_restrict(args: argparse.Namespace) -> None:
+    cmd = _conduct_command(
+        args, cmds.RestrictContact, channels=args.channel or (),
+        single_point_of_contact=args.only_through, until=args.until,
+        review_by=args.review_by, reason=args.reason,
+    )
+    print(cmds.restrict_contact(cmd, runtime(args).directory_ports))
+
+
+def run_review(args: argparse.Namespace) -> None:
+    cmd = _conduct_command(args, cmds.ReviewRestriction, restriction_id=args.id,
+                           note=args.note, next_review=args.next_review)
+    cmds.review_restriction(cmd, runtime(args).directory_ports)
+
+
+def run_lift(args: argparse.Namespace) -> None:
+    cmd = _conduct_command(args, cmds.LiftRestriction, restriction_id=args.id,
+                           reason=args.reason)
+    cmds.lift_restriction(cmd, runtime(args).directory_ports)
+
+
+def run_reviews_due(args: argparse.Namespace) -> None:
+    c = council(args)
+    authorized(args, c, "customer-conduct")
+    on = args.on or runtime(args).clock().date()
+    rows = [
+        {"customer_id": customer.number, "what": type(item).__name__.lower(), "id": item.id,
+         "review_by": item.review_by.isoformat()}
+        for customer in cmds.with_conduct_records(runtime(args).directory_ports, c.id)
+        for item in customer.reviews_overdue(on)
+    ]
+    emit_json(rows) if args.json else emit_table(rows, ["customer_id", "what", "id",
+                                                        "review_by"])
+
+
+def run_erase(args: argparse.Namespace) -> None:
+    c = council(args)
+    viewer = authorized(args, c, "customer-erase")
+    rt = runtime(args)
+    done = cmds.erase_customer(
+        cmds.EraseCustomer(council=c.id, number=args.number, actor=viewer.actor,
+                           reason=args.reason),
+        rt.directory_ports, rt.vault, lambda council_id, number: open_requests(rt, council_id,
+                                                                              number),
+    )
+    print(f"{done.number}: personal data erased")
+
+
+def open_requests(rt: Runtime, council_id: str, number: str) -> list[str]:
+    read_models_ready(rt)
+    model = request_summary.RequestSummary()
+    with rt.read_engine.connect() as conn:
+        rows = request_summary.of_customer(conn, model, council_id, number)
+    return [r["reference"] for r in rows if r["status"] == "open"]
+
+
+def run_access_log(args: argparse.Namespace) -> None:
+    c = council(args)
+    authorized(args, c, "customer-access-log")
+    number = cmds.load(runtime(args).directory_ports, c.id, args.number).number
+    rows = [{k: r[k] for k in ("at", "user_id", "role", "via")}
+            for r in runtime(args).vault.access_log(c.id, number)]
+    emit_json(to_plain(rows)) if args.json else emit_table(to_plain(rows),
+                                                           ["at", "user_id", "role", "via"])
+
+
+def _conduct(text: str) -> Conduct:
+    try:
+        return parse_enum(Conduct, text, "conduct")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("customer", help="customer records: find, show, correct, conduct, erase")
+    cs = p.add_subparsers(dest="customer_command", metavar="ACTION", required=True,
+                          parser_class=type(p))
+
+    def with_number(name: str, help_: str, json_flag: bool = False) -> argparse.ArgumentParser:
+        q: argparse.ArgumentParser = cs.add_parser(name, help=help_)
+        q.add_argument("number", help="the customer's number, e.g. UL-C000042")
+        if json_flag:
+            q.add_argument("--json", action="store_true")
+        return q
+
+    q = cs.add_parser("find", help="find customers by phone, e-mail or name (exact)")
+    how = q.add_mutually_exclusive_group(required=True)
+    for field in cmds.FINDABLE:
+        how.add_argument(f"--{field}")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(run=run_find)
+    with_number("show", "a customer's record", True).set_defaults(run=run_show)
+    with_number("history", "the record's events and the customer's requests",
+                True).set_defaults(run=run_history)
+    q = with_number("update", "correct contact details (recorded, never overwritten)")
+    for field in ("name", "phone", "email", "address"):
+        q.add_argument(f"--{field}")
+    q.add_argument("--contact", type=_enum(ContactMethod, "contact method"))
+    q.add_argument("--reason", required=True)
+    q.set_defaults(run=run_update)
+    q = with_number("declare", "declare the customer's conduct (seed 001 §7.4)")
+    q.add_argument("--conduct", required=True, type=_conduct,
+                   help=", ".join(c.value for c in Conduct))
+    q.add_argument("--reason", required=True)
+    q.add_argument("--review-by", required=True, type=parse_date)
+    q.set_defaults(run=run_declare)
+    q = with_number("withdraw", "withdraw a conduct declaration")
+    q.add_argument("id", type=int)
+    q.add_argument("--reason", required=True)
+    q.set_defaults(run=run_withdraw)
+    q = with_number("restrict", "restrict how the customer may contact the council")
+    q.add_argument("--channel", action="append", type=_enum(Channel, "channel"),
+                   help="a channel the customer may no longer use (repeatable)")
+    q.add_argument("--only-through", metavar="USER", help="a single point of contact")
+    q.add_argument("--until", type=parse_date)
+    q.add_argument("--review-by", required=True, type=parse_date)
+    q.add_argument("--reason", required=True)
+    q.set_defaults(run=run_restrict)
+    q = with_number("review", "review a restriction and keep it until the next review")
+    q.add_argument("id", type=int)
+    q.add_argument("--note", required=True)
+    q.add_argument("--next-review", required=True, type=parse_date)
+    q.set_defaults(run=run_review)
+    q = with_number("lift", "lift a restriction")
+    q.add_argument("id", type=int)
+    q.add_argument("--reason", required=True)
+    q.set_defaults(run=run_lift)
+    q = cs.add_parser("reviews-due", help="declarations and restrictions past their review date")
+    q.add_argument("--on", type=parse_date)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(run=run_reviews_due)
+    q = with_number("erase", "erase the customer's personal data (no open request)")
+    q.add_argument("--reason", required=True)
+    q.set_defaults(run=run_erase)
+    with_number("access-log", "who read the customer's personal data, when, through what",
+                True).set_defaults(run=run_access_log)

@@ -1,0 +1,77 @@
+"""`crm customer …` end to end on the embedded default: a repeat caller is found by their phone,
+each role sees what it may, every read of personal data is logged, and erasure leaves no
+personal value in any file of the data folder while the history still replays."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from infra.settings import PROJECT_ROOT
+from tests.conftest import add_staff, make_settings
+
+NAME, PHONE, EMAIL, STREET = "Zara Quillfeather", "0499 123 456", "zq@example.org", "9 Zedwood Rd"
+
+Crm = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def crm(tmp_path: Path) -> Crm:
+    data = tmp_path / "data"
+    add_staff(make_settings(data), "upper-lachlan",
+              {"cs": ["customer-service"], "an": ["analyst"], "rec": ["records-officer"]})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    env["CRM_DATA_DIR"] = str(data)
+
+    def run(user: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "infra.cli", "--council", "upper-lachlan", "--as", user,
+             *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+            check=False)
+
+    return run
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_a_customers_details_are_seen_by_role_logged_and_erased_for_good(
+    crm: Crm, tmp_path: Path
+) -> None:
+    ref = ok(crm("cs", "lodge", "--category", "pothole", "--channel", "phone",
+                 "--description", "Hole outside the house", "--name", NAME, "--phone", PHONE,
+                 "--email", EMAIL, "--customer-address", STREET)).strip()
+    [found] = json.loads(ok(crm("cs", "customer", "find", "--phone", "+61 499 123 456",
+                                "--json")))
+    number = found["customer_id"]
+    assert found["name"] == NAME
+
+    assert json.loads(ok(crm("cs", "customer", "show", number, "--json")))["phone"] == PHONE
+    refused = crm("an", "customer", "show", number, "--json")
+    assert refused.returncode == 1 and NAME not in refused.stdout + refused.stderr
+    log = json.loads(ok(crm("rec", "customer", "access-log", number, "--json")))
+    assert [(e["user_id"], e["via"]) for e in log] == [
+        ("cs", "crm customer find --phone"), ("cs", "crm customer show")]
+
+    refused = crm("rec", "customer", "erase", number, "--reason", "asked to be forgotten")
+    assert refused.returncode == 1 and ref in refused.stderr  # still open: says which
+    ok(crm("cs", "close", ref, "--outcome", "completed", "--text", "Patched"))
+    history_before = json.loads(ok(crm("cs", "history", ref, "--json")))
+    ok(crm("rec", "customer", "erase", number, "--reason", "asked to be forgotten"))
+
+    shown = json.loads(ok(crm("cs", "customer", "show", number, "--json")))
+    assert shown["name"] == shown["phone"] == "[erased]"
+    history_after = json.loads(ok(crm("cs", "history", ref, "--json")))
+    assert [e["type"] for e in history_after] == [e["type"] for e in history_before]
+    everything = b"".join(p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file())
+    for value in (NAME, PHONE, EMAIL, STREET, "Zedwood", "Quillfeather", "0499123456"):
+        assert value.encode() not in everything, value
+    assert crm("cs", "customer", "find", "--phone", PHONE, "--json").stdout.strip() == "[]"
