@@ -218,8 +218,11 @@ def test_upper_lachlan_refuses_a_lodgement_that_gives_only_where_the_problem_is(
     assert stored_events(data_dir) == before
 
 
-def test_canterbury_takes_a_lodgement_with_only_a_location_as_anonymous(crm: Crm) -> None:
+def test_canterbury_takes_a_lodgement_with_only_a_location_as_anonymous(
+    crm: Crm, data_dir: Path
+) -> None:
     # Seed 001: anonymous requests are logged, resolution not guaranteed.
+    add_staff(make_settings(data_dir), "canterbury", {"jsmith": ["officer"]})
     ref = lodged_reference(crm(*ONLY_A_LOCATION, council="canterbury"))
 
     [lodged, *_] = json.loads(ok(crm("history", ref, "--json", council="canterbury")).stdout)
