@@ -150,3 +150,20 @@ def test_a_destroyed_key_leaves_no_copy_in_the_sqlite_files(tmp_path: Path) -> N
 
     left = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     assert key not in left
+
+
+def test_without_secure_delete_a_destroyed_key_would_stay_in_the_file(tmp_path: Path) -> None:
+    """The control for the test above: it can see a key left behind in free pages."""
+    path = tmp_path / "keys.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    sa.event.listen(engine, "connect",
+                    lambda dbapi, _rec: dbapi.execute("PRAGMA secure_delete = OFF"))
+    vault = KeyVault(engine)
+    vault.sealer(ANN, "upper-lachlan", NOW)
+    vault.sealer(BO, "upper-lachlan", NOW)
+    with engine.connect() as conn:
+        key = conn.execute(sa.text("SELECT key FROM crm_data_keys WHERE key_id = :k"),
+                           {"k": str(ANN)}).scalar_one()
+    vault.destroy(ANN)
+    engine.dispose()
+    assert key in path.read_bytes()
