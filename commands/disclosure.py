@@ -12,31 +12,43 @@ written to the access log — who, whose, when, through what; never the values.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from commands.ports import Opener, Vault
+from domain.permissions import Viewer, sees_customer_record, sees_personal
 from domain.personal import ERASED, REDACTED, is_sealed
 
 
-class Reader(Protocol):
-    @property
-    def user_id(self) -> str: ...
-
-    @property
-    def role(self) -> str: ...
-
-
 class Disclosure:
-    """One reader's view of one council's data, through one command or endpoint (`via`)."""
+    """One reader's view of one council's data, through one command or endpoint (`via`).
+    `chain` is the council's escalation chain, lowest first: who may see a request's personal
+    fields depends on how far up it the request has gone."""
 
     def __init__(
-        self, vault: Vault, council: str, reader: Reader, via: str, at: datetime
+        self, vault: Vault, council: str, reader: Viewer, via: str, at: datetime,
+        chain: Sequence[str] = (),
     ) -> None:
         self.vault, self.council, self.reader, self.via, self.at = vault, council, reader, via, at
+        self.chain = tuple(chain)
         self._opener: Opener | None = None
         self._logged: set[str] = set()
+
+    def sees_request(self, *, team: str | None, level: str | None) -> bool:
+        return sees_personal(self.reader, team=team, level=level, chain=self.chain)
+
+    @property
+    def sees_customers(self) -> bool:
+        return sees_customer_record(self.reader)
+
+    def reveal_request(
+        self, value: Any, *, team: str | None, level: str | None, customer: str | None
+    ) -> Any:
+        """`value`, read from one request (team `team`, at escalation level `level`, lodged
+        for customer number `customer`), as this reader may see it."""
+        return self.reveal(value, allowed=self.sees_request(team=team, level=level),
+                           customer=customer)
 
     def reveal(self, value: Any, *, allowed: bool, customer: str | None) -> Any:
         """`value` (any JSON-like structure) with every sealed token opened when `allowed`,

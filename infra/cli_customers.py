@@ -11,22 +11,24 @@ from datetime import date
 from typing import Any
 
 from commands import customers as cmds
-from commands.disclosure import Disclosure
 from domain.aggregates.customer import Customer
-from domain.permissions import Viewer, sees_customer_record
+from domain.permissions import Viewer
 from domain.values import Channel, Conduct, ContactMethod, parse_enum
 from domain.values import Customer as Details
-from infra.cli_common import authorized, council, emit_json, emit_table, parse_date, runtime
+from infra.cli_common import (
+    authorized,
+    council,
+    disclosure,
+    emit_json,
+    emit_table,
+    parse_date,
+    runtime,
+)
 from infra.cli_requests import _enum
 from infra.cli_streaming import read_models_ready
 from infra.runtime import Runtime
 from projections import request_summary
 from projections.envelope import event_data, event_type, to_plain
-
-
-def _disclosure(args: argparse.Namespace, viewer: Viewer, via: str) -> Disclosure:
-    rt = runtime(args)
-    return Disclosure(rt.vault, args.council, viewer, via, rt.clock())
 
 
 def _record(args: argparse.Namespace, action: str) -> tuple[Customer, Viewer]:
@@ -52,9 +54,10 @@ def customer_view(customer: Customer, today: date) -> dict[str, Any]:
 
 def run_show(args: argparse.Namespace) -> None:
     customer, viewer = _record(args, "customer-show")
-    shown = _disclosure(args, viewer, "crm customer show").reveal(
+    d = disclosure(args, council(args), viewer, "crm customer show")
+    shown = d.reveal(
         to_plain(customer_view(customer, runtime(args).clock().date())),
-        allowed=sees_customer_record(viewer), customer=customer.number,
+        allowed=d.sees_customers, customer=customer.number,
     )
     if args.json:
         emit_json(shown)
@@ -81,9 +84,10 @@ def run_history(args: argparse.Namespace) -> None:
                                 "closed_at", "outcome")}
             for r in request_summary.of_customer(conn, model, customer.council, customer.number)
         ]
-    shown = _disclosure(args, viewer, "crm customer history").reveal(
+    d = disclosure(args, council(args), viewer, "crm customer history")
+    shown = d.reveal(
         {"customer_id": customer.number, "events": events, "requests": to_plain(requests)},
-        allowed=sees_customer_record(viewer), customer=customer.number,
+        allowed=d.sees_customers, customer=customer.number,
     )
     if args.json:
         emit_json(shown)
@@ -100,15 +104,14 @@ def run_find(args: argparse.Namespace) -> None:
     field, value = next((f, getattr(args, f)) for f in cmds.FINDABLE if getattr(args, f))
     rt = runtime(args)
     numbers = cmds.find_customers(rt.vault, c.id, field, value)
-    disclosure = _disclosure(args, viewer, f"crm customer find --{field}")
-    allowed = sees_customer_record(viewer)
+    d = disclosure(args, c, viewer, f"crm customer find --{field}")
     rows = []
     for number in numbers:
         found = cmds.load(rt.directory_ports, c.id, number)
-        rows.append(disclosure.reveal(
+        rows.append(d.reveal(
             {"customer_id": found.number, "name": found.details["name"],
              "preferred_contact": found.details["preferred_contact"].value},
-            allowed=allowed, customer=found.number,
+            allowed=d.sees_customers, customer=found.number,
         ))
     emit_json(rows) if args.json else emit_table(rows, ["customer_id", "name",
                                                         "preferred_contact"])

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from commands import requests as cmds
+from commands.disclosure import Disclosure
 from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.lodgement import Intake
 from domain.values import (
@@ -18,7 +19,15 @@ from domain.values import (
     RequestKind,
     parse_enum,
 )
-from infra.cli_common import authorized, council, emit_json, emit_table, parse_date, runtime
+from infra.cli_common import (
+    authorized,
+    council,
+    disclosure,
+    emit_json,
+    emit_table,
+    parse_date,
+    runtime,
+)
 from projections.envelope import event_data, event_type, to_plain
 
 
@@ -79,32 +88,43 @@ def _request_command(args: argparse.Namespace, kind: type[Any], **fields: Any) -
     _result(args, cmds.handle(cmd, runtime(args).ports))
 
 
-def _load(args: argparse.Namespace) -> ServiceRequest:
+def _load(args: argparse.Namespace) -> tuple[ServiceRequest, Disclosure]:
+    """The request named by `--ref`, and what the acting user may see of it."""
     c = council(args)
-    authorized(args, c, args.command)
+    viewer = authorized(args, c, args.command)
     ref = args.ref.strip().upper()
-    return runtime(args).ports.get(request_id(c.id, ref), ref)
+    return (runtime(args).ports.get(request_id(c.id, ref), ref),
+            disclosure(args, c, viewer, f"crm {args.command}"))
+
+
+def _reveal(r: ServiceRequest, d: Disclosure, value: Any) -> Any:
+    return d.reveal_request(value, team=r.team, level=r.level,
+                            customer=r.customer.number if r.customer else None)
 
 
 def run_show(args: argparse.Namespace) -> None:
-    r = _load(args)
-    state = {
+    r, d = _load(args)
+    state = _reveal(r, d, to_plain({
         "reference": r.reference, "council": r.council, "request_id": str(r.id),
-        "status": r.status.value, "category": r.category, "team": r.team, "officer": r.officer,
-        "urgent": r.urgent, "level": r.level, "lodged_at": r.lodged_at,
+        "status": r.status.value, "kind": r.kind, "category": r.category, "team": r.team,
+        "officer": r.officer, "urgent": r.urgent, "level": r.level, "lodged_at": r.lodged_at,
         "acknowledged_at": r.acknowledged_at, "acknowledge_by": r.acknowledge_by,
         "complete_by": r.complete_by, "closed_at": r.closed_at, "outcome": r.outcome,
         "notes": r.note_count, "delays": r.delay_count, "version": r.version,
-    }
+        "customer_id": r.customer.number if r.customer else None,
+        "customer": r.customer, "location": r.location, "description": r.description,
+    }))
     if args.json:
-        emit_json(to_plain(state))
-    else:
-        for key, value in to_plain(state).items():
-            print(f"{key:16} {'' if value is None else value}")
+        emit_json(state)
+        return
+    for key, value in state.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items() if v is not None)
+        print(f"{key:16} {'' if value is None else value}")
 
 
 def run_history(args: argparse.Namespace) -> None:
-    r = _load(args)
+    r, d = _load(args)
     events = runtime(args).app.repository.event_store.get(r.id)
     rows: list[dict[str, Any]] = [
         {
@@ -116,7 +136,7 @@ def run_history(args: argparse.Namespace) -> None:
         if isinstance(e, ServiceRequest.Event)  # all a request's events are; this names the type
     ]
     if args.json:
-        emit_json(rows)
+        emit_json(_reveal(r, d, rows))
     else:
         flat = [{**row, "actor": f"{row['actor']['id']} ({row['actor']['role']})"} for row in rows]
         emit_table(flat, ["version", "type", "occurred_at", "actor"])

@@ -9,8 +9,16 @@ from typing import Any
 from consumers.store_reader import StoreReader
 from consumers.watchdog import SYSTEM_ACTOR, SweepReport, Watchdog
 from domain.values import Actor, ContactMethod
-from infra.cli_common import authorized, council, emit_json, emit_table, parse_instant, runtime
-from infra.cli_streaming import read_models_ready
+from infra.cli_common import (
+    authorized,
+    council,
+    disclosure,
+    emit_json,
+    emit_table,
+    parse_instant,
+    runtime,
+)
+from infra.cli_streaming import read_models_ready, reveal_per_request
 from infra.notify import OutboxNotifier, OutboxSender, list_outbox, smtp_from_env
 from infra.runtime import Runtime
 from infra.store import system_clock
@@ -95,8 +103,12 @@ def run_watch(args: argparse.Namespace) -> None:
 
 def run_notices(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
-    authorized(args, c, "notices")
+    viewer = authorized(args, c, "notices")
     rows = list_outbox(rt.write_engine, c.id, args.ref.strip().upper() if args.ref else None)
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        rows = reveal_per_request(conn, disclosure(args, c, viewer, "crm notices"), c.id,
+                                  [(row["reference"], row) for row in rows])
     if args.json:
         emit_json(to_plain(rows))
     else:

@@ -9,15 +9,26 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+
+from commands.disclosure import Disclosure
 from consumers import follower, lag, operations
 from consumers.kafka_common import end_offsets
 from consumers.lag import PipelineStatus
 from consumers.store_reader import StoreReader
-from infra.cli_common import authorized, council, emit_json, emit_table, parse_date, runtime
+from infra.cli_common import (
+    authorized,
+    council,
+    disclosure,
+    emit_json,
+    emit_table,
+    parse_date,
+    runtime,
+)
 from infra.kafka_settings import kafka_config
 from infra.progress import ProgressBar
 from infra.runtime import Runtime
-from projections import audit_record, registry, work_queue
+from projections import audit_record, registry, request_summary, work_queue
 from projections.envelope import to_plain
 
 
@@ -28,6 +39,21 @@ def read_models_ready(rt: Runtime) -> None:
     follower.ensure_tables(rt.read_engine, models)
     if rt.settings.kafka_bootstrap is None:
         follower.catch_up(StoreReader(rt.app), rt.read_engine, models)
+
+
+def reveal_per_request(
+    conn: sa.Connection, d: Disclosure, council: str, values: Sequence[tuple[str, Any]]
+) -> list[Any]:
+    """Each `(reference, value)` as `d`'s reader may see it, request by request: the team and
+    escalation level that decide it come from the request summary (`read_models_ready` first)."""
+    model = request_summary.RequestSummary()
+    seen = request_summary.by_references(conn, model, council, (ref for ref, _ in values))
+    shown = []
+    for ref, value in values:
+        s = seen.get(ref, {})
+        shown.append(d.reveal_request(value, team=s.get("team"), level=s.get("level"),
+                                      customer=s.get("customer")))
+    return shown
 
 
 def run_queue(args: argparse.Namespace) -> None:
@@ -51,7 +77,7 @@ def _day_start(c: Any, day: date) -> datetime:
 
 def run_audit(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
-    authorized(args, c, "audit")
+    viewer = authorized(args, c, "audit")
     if not (args.ref or args.officer or args.date_from or args.date_to):
         raise ValueError("say what to list: --ref REF, --officer ID, or --from D --to D")
     read_models_ready(rt)
@@ -63,9 +89,13 @@ def run_audit(args: argparse.Namespace) -> None:
     )
     with rt.read_engine.connect() as conn:
         rows = audit_record.query(conn, audit_record.AuditRecord(), f)
+        if args.json:
+            payloads = reveal_per_request(
+                conn, disclosure(args, c, viewer, "crm audit"), c.id,
+                [(row["reference"], json.loads(row["payload"])) for row in rows])
+            for row, payload in zip(rows, payloads, strict=True):
+                row["payload"] = payload
     if args.json:
-        for row in rows:
-            row["payload"] = json.loads(row["payload"])
         emit_json(to_plain(rows))
     else:
         emit_table(to_plain(rows), ["position", "reference", "occurred_at", "actor_id",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -83,6 +84,18 @@ def by_reference(conn: sa.Connection, model: RequestSummary, council: str, refer
     q = sa.select(t).where(t.c.council == council, t.c.reference == reference)
     row = conn.execute(q).first()
     return None if row is None else dict(row._mapping)
+
+
+def by_references(
+    conn: sa.Connection, model: RequestSummary, council: str, references: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """The named requests' rows, by reference (a view deciding what each reader may see)."""
+    t, refs = model.table, sorted(set(references))
+    found: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(refs), 500):
+        q = sa.select(t).where(t.c.council == council, t.c.reference.in_(refs[i:i + 500]))
+        found.update((r.reference, dict(r._mapping)) for r in conn.execute(q))
+    return found
 
 
 def of_customer(

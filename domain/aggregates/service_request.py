@@ -168,6 +168,9 @@ class ServiceRequest(Aggregate):
         self.council = event.council
         self.reference = event.reference
         self.category = event.category
+        self.kind = event.kind
+        self.channel = event.channel
+        self.location = event.location
         self.team = event.team
         self.officer: str | None = None
         self.urgent = event.urgent

@@ -4,7 +4,6 @@ disclosure rule — on the embedded SQLite file and on the real PostgreSQL."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from commands.disclosure import Disclosure
+from domain.permissions import Viewer
 from domain.personal import ERASED, REDACTED, is_sealed
 from infra.keys import KeyVault, normalise
 from infra.runtime import make_engine
@@ -94,10 +94,8 @@ def test_phone_numbers_compare_by_their_digits() -> None:
     assert normalise("phone", "+61 400 000 000") == normalise("phone", "(0400) 000-000")
 
 
-@dataclass(frozen=True)
-class Reader:
-    user_id: str
-    role: str
+def reader(user_id: str, role: str) -> Viewer:
+    return Viewer(user_id=user_id, role=role, roles=frozenset({role}), teams=frozenset())
 
 
 def test_disclosure_opens_for_a_permitted_reader_logs_it_and_redacts_for_others(
@@ -108,13 +106,13 @@ def test_disclosure_opens_for_a_permitted_reader_logs_it_and_redacts_for_others(
                            "number": "UL-C000001", "phone": None},
               "description": sealer.seal("Pothole outside my house"), "team": "roads"}
 
-    desk = Disclosure(vault, "upper-lachlan", Reader("cs.officer", "customer-service"),
+    desk = Disclosure(vault, "upper-lachlan", reader("cs.officer", "customer-service"),
                       "crm show", NOW)
     shown = desk.reveal(record, allowed=True, customer="UL-C000001")
     assert shown["customer"]["name"] == "Ann Lee" and shown["team"] == "roads"
     assert shown["customer"]["number"] == "UL-C000001"
 
-    analyst = Disclosure(vault, "upper-lachlan", Reader("a.nalyst", "analyst"), "crm show", NOW)
+    analyst = Disclosure(vault, "upper-lachlan", reader("a.nalyst", "analyst"), "crm show", NOW)
     hidden = analyst.reveal(record, allowed=False, customer="UL-C000001")
     assert hidden["customer"]["name"] == REDACTED and hidden["description"] == REDACTED
     pseudonym = hidden["customer"]["number"]
@@ -128,7 +126,7 @@ def test_disclosure_opens_for_a_permitted_reader_logs_it_and_redacts_for_others(
     assert "Ann" not in str(log)
 
     vault.destroy(ANN)
-    after = Disclosure(vault, "upper-lachlan", Reader("cs.officer", "customer-service"),
+    after = Disclosure(vault, "upper-lachlan", reader("cs.officer", "customer-service"),
                        "crm show", NOW).reveal(record, allowed=True, customer="UL-C000001")
     assert after["customer"]["name"] == ERASED and after["description"] == ERASED
     assert len(vault.access_log("upper-lachlan", "UL-C000001")) == 1  # nothing was read
