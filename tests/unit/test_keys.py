@@ -81,7 +81,7 @@ def test_a_key_another_process_created_meanwhile_is_theirs_not_ours(
 def test_lodging_for_a_new_customer_reads_their_new_key_once(
     sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lodge(sqlite_runtime, pothole(customer=Customer(name="Bo Li")))  # the index key is read
+    lodge(sqlite_runtime, pothole(customer=Customer(name="Bo Li", phone="0411 111 111")))  # reads the index key
     reads = KeyReads(sqlite_runtime.vault, monkeypatch)
     lodged = lodge(sqlite_runtime, pothole(customer=ANN))
     assert lodged.customer is not None
