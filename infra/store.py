@@ -13,6 +13,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+import structlog
 from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
@@ -28,6 +29,8 @@ from domain.council import Council
 from infra.config import load_council
 from infra.settings import Settings
 from infra.transcodings import register_all
+
+log = structlog.get_logger("councilcrm.store")
 
 Clock = Callable[[], datetime]
 
@@ -189,6 +192,8 @@ class StorePorts:
         return request
 
     def save(self, request: ServiceRequest) -> int:
+        pending = [(type(e).__name__, e.originator_version, e.actor)
+                   for e in request.pending_events if isinstance(e, ServiceRequest.Event)]
         try:
             recordings = self.app.save(request)
         except IntegrityError:
@@ -198,7 +203,12 @@ class StorePorts:
             ) from None
         if self._cache is not None:
             self._cache.put(request.id, private_copy(request))
-        return recordings[-1].notification.id if recordings else 0
+        position = recordings[-1].notification.id if recordings else 0
+        for kind, version, actor in pending:  # what was done, by whom: never a resident's details
+            log.info("request_event_recorded", council=request.council,
+                     reference=request.reference, event_type=kind, version=version,
+                     position=position, actor=actor.id, role=actor.role)
+        return position
 
     def next_reference(self, council: Council, at: datetime) -> str:
         return self.references.next(council, at)

@@ -28,12 +28,17 @@ def crm(tmp_path: Path) -> Crm:
               {"cs": ["customer-service"], "an": ["analyst"], "rec": ["records-officer"]})
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     env["CRM_DATA_DIR"] = str(data)
+    env["CRM_LOG_LEVEL"] = "DEBUG"  # every log line the commands write, to search them all
+    logs = tmp_path / "stderr.log"
 
     def run(user: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-m", "infra.cli", "--council", "upper-lachlan", "--as", user,
              *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
             check=False)
+        with logs.open("a") as f:
+            f.write(done.stderr)
+        return done
 
     return run
 
@@ -74,4 +79,8 @@ def test_a_customers_details_are_seen_by_role_logged_and_erased_for_good(
     everything = b"".join(p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file())
     for value in (NAME, PHONE, EMAIL, STREET, "Zedwood", "Quillfeather", "0499123456"):
         assert value.encode() not in everything, value
+    logs = (tmp_path / "stderr.log").read_text()
+    assert f'"reference": "{ref}"' in logs  # every command's log lines were kept
+    for value in (NAME, PHONE, EMAIL, STREET, "Zedwood", "Quillfeather", "Hole outside"):
+        assert value not in logs, value
     assert crm("cs", "customer", "find", "--phone", PHONE, "--json").stdout.strip() == "[]"
