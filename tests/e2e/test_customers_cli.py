@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from infra.settings import PROJECT_ROOT
-from tests.conftest import add_staff, make_settings
+from tests.conftest import TEST_ADMIN, add_staff, make_settings
 
 NAME, PHONE, EMAIL, STREET = "Zara Quillfeather", "0499 123 456", "zq@example.org", "9 Zedwood Rd"
 
@@ -70,7 +70,12 @@ def test_a_customers_details_are_seen_by_role_logged_and_erased_for_good(
     assert refused.returncode == 1 and ref in refused.stderr  # still open: says which
     ok(crm("cs", "close", ref, "--outcome", "completed", "--text", "Patched"))
     history_before = json.loads(ok(crm("cs", "history", ref, "--json")))
+    kpi = ["kpi", "--by", "category", "--from", "2020-01-01", "--to", "2099-12-31", "--json"]
+    kpi_before = ok(crm("rec", *kpi))
     ok(crm("rec", "customer", "erase", number, "--reason", "asked to be forgotten"))
+    assert ok(crm("rec", *kpi)) == kpi_before
+    verified = ok(crm(TEST_ADMIN, "projections", "verify"))
+    assert verified.count(": ok") == 4, verified
 
     shown = json.loads(ok(crm("cs", "customer", "show", number, "--json")))
     assert shown["name"] == shown["phone"] == "[erased]"
