@@ -15,18 +15,18 @@ from domain.aggregates.customer import Customer
 from domain.permissions import Viewer
 from domain.values import Channel, Conduct, ContactMethod, parse_enum
 from domain.values import Customer as Details
+from infra import views
 from infra.cli_common import (
     authorized,
     council,
-    disclosure,
     emit_json,
     emit_table,
     parse_date,
     runtime,
 )
 from infra.cli_requests import _enum
-from infra.cli_streaming import read_models_ready
 from infra.runtime import Runtime
+from infra.views import read_models_ready
 from projections import request_summary
 from projections.envelope import event_data, event_type, to_plain
 
@@ -54,7 +54,7 @@ def customer_view(customer: Customer, today: date) -> dict[str, Any]:
 
 def run_show(args: argparse.Namespace) -> None:
     customer, viewer = _record(args, "customer-show")
-    d = disclosure(args, council(args), viewer, "crm customer show")
+    d = views.disclosure(runtime(args), council(args), viewer, "crm customer show")
     shown = d.reveal(
         to_plain(customer_view(customer, runtime(args).clock().date())),
         allowed=d.sees_customers, customer=customer.number,
@@ -84,7 +84,7 @@ def run_history(args: argparse.Namespace) -> None:
                                 "closed_at", "outcome")}
             for r in request_summary.of_customer(conn, model, customer.council, customer.number)
         ]
-    d = disclosure(args, council(args), viewer, "crm customer history")
+    d = views.disclosure(runtime(args), council(args), viewer, "crm customer history")
     shown = d.reveal(
         {"customer_id": customer.number, "events": events, "requests": to_plain(requests)},
         allowed=d.sees_customers, customer=customer.number,
@@ -104,7 +104,7 @@ def run_find(args: argparse.Namespace) -> None:
     field, value = next((f, getattr(args, f)) for f in cmds.FINDABLE if getattr(args, f))
     rt = runtime(args)
     numbers = cmds.find_customers(rt.vault, c.id, field, value)
-    d = disclosure(args, c, viewer, f"crm customer find --{field}")
+    d = views.disclosure(runtime(args), c, viewer, f"crm customer find --{field}")
     rows = []
     for number in numbers:
         found = cmds.load(rt.directory_ports, c.id, number)
