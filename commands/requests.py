@@ -14,6 +14,7 @@ from uuid import UUID
 
 from commands.customers import load as load_customer
 from commands.customers import register_customer_sealing, sealed_details
+from commands.errors import StaleVersion
 from commands.ports import Ports, Sealer
 from domain.aggregates.customer import Customer, Restriction
 from domain.aggregates.service_request import ServiceRequest, request_id
@@ -35,9 +36,13 @@ class Result:
 
 @dataclass(frozen=True, kw_only=True)
 class RequestCommand:
+    """A command on one request. `expected_version`, when given, is the version the caller
+    decided on (an HTTP `If-Match`): a request changed since is refused as a conflict."""
+
     council: str
     reference: str
     actor: Actor
+    expected_version: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,7 +98,10 @@ def _saved(ports: Ports, request: ServiceRequest) -> Result:
 
 
 def _load(ports: Ports, cmd: RequestCommand) -> ServiceRequest:
-    return ports.get(request_id(cmd.council, cmd.reference), cmd.reference)
+    request = ports.get(request_id(cmd.council, cmd.reference), cmd.reference)
+    if cmd.expected_version is not None and request.version != cmd.expected_version:
+        raise StaleVersion(cmd.reference, expected=cmd.expected_version, current=request.version)
+    return request
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,7 +10,14 @@ from typing import Any
 from domain.council import AnonymousPolicy, Council
 from domain.errors import InvalidCommand, LodgementRefused
 from domain.standards import due_instants, standard_for
-from domain.values import PERSONAL_FIELDS, Channel, Customer, Location, RequestKind
+from domain.values import (
+    PERSONAL_FIELDS,
+    Channel,
+    ContactMethod,
+    Customer,
+    Location,
+    RequestKind,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +41,33 @@ class Intake:
         return self.customer_number is not None or (
             self.customer is not None and self.customer.identifies(rules)
         )
+
+
+def make_intake(
+    *, category: str, channel: Channel, description: str,
+    kind: RequestKind = RequestKind.SERVICE_REQUEST, name: str | None = None,
+    customer_address: str | None = None, phone: str | None = None, email: str | None = None,
+    contact: ContactMethod | None = None, address: str | None = None, lat: float | None = None,
+    long: float | None = None, urgent: bool = False, agreed_completion: date | None = None,
+    customer_number: str | None = None,
+) -> Intake:
+    """An intake from what an interface took down: the customer's details (their own address is
+    `customer_address`), where the problem is (`address`, `lat`, `long`). Without a preferred
+    contact method, the customer is reached by e-mail if they gave one, else by phone, else by
+    letter at their address."""
+    customer = Customer(
+        name=name, address=customer_address, phone=phone, email=email,
+        preferred_contact=contact or (
+            ContactMethod.EMAIL if email else ContactMethod.PHONE if phone
+            else ContactMethod.LETTER if customer_address else ContactMethod.NONE),
+    )
+    location = (Location(address=address, lat=lat, long=long)
+                if address or lat is not None or long is not None else None)
+    return Intake(
+        category=category, channel=channel, description=description, kind=kind,
+        customer=None if customer.is_anonymous else customer, location=location, urgent=urgent,
+        agreed_completion=agreed_completion, customer_number=customer_number,
+    )
 
 
 def describe_rules(rules: Sequence[frozenset[str]]) -> str:

@@ -23,6 +23,7 @@ class Channel(Enum):
     EMAIL = "email"
     LETTER = "letter"
     WEB_PORTAL = "web-portal"
+    MOBILE_APP = "mobile-app"
     WEBCHAT = "webchat"
     SOCIAL_MEDIA = "social-media"
     OTHER = "other"

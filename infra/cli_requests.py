@@ -7,12 +7,10 @@ import sys
 from typing import Any
 
 from commands import requests as cmds
-from domain.lodgement import Intake
+from domain.lodgement import make_intake
 from domain.values import (
     Channel,
     ContactMethod,
-    Customer,
-    Location,
     NoteKind,
     RequestKind,
     parse_enum,
@@ -48,19 +46,11 @@ def _result(args: argparse.Namespace, result: cmds.Result) -> None:
 
 def run_lodge(args: argparse.Namespace) -> None:
     c = council(args)
-    customer = Customer(
-        name=args.name, address=args.customer_address, phone=args.phone, email=args.email,
-        preferred_contact=args.contact or _default_contact(args),
-    )
-    location = (
-        Location(address=args.address, lat=args.lat, long=args.long)
-        if args.address or args.lat is not None or args.long is not None
-        else None
-    )
-    intake = Intake(
+    intake = make_intake(
         category=args.category, channel=args.channel, description=args.description,
-        kind=args.kind, customer=None if customer.is_anonymous else customer,
-        location=location, urgent=args.urgent, agreed_completion=args.agreed_completion,
+        kind=args.kind, name=args.name, customer_address=args.customer_address, phone=args.phone,
+        email=args.email, contact=args.contact, address=args.address, lat=args.lat,
+        long=args.long, urgent=args.urgent, agreed_completion=args.agreed_completion,
         customer_number=args.customer,
     )
     cmd = cmds.LodgeRequest(council=c.id, intake=intake, actor=authorized(args, c, "lodge").actor)
@@ -69,14 +59,6 @@ def run_lodge(args: argparse.Namespace) -> None:
         print(f"crm: note: customer {lodged.customer} is restricted — "
               f"{restriction.describe()}", file=sys.stderr)
     _result(args, lodged)
-
-
-def _default_contact(args: argparse.Namespace) -> ContactMethod:
-    if args.email:
-        return ContactMethod.EMAIL
-    if args.phone:
-        return ContactMethod.PHONE
-    return ContactMethod.LETTER if args.customer_address else ContactMethod.NONE
 
 
 def _request_command(args: argparse.Namespace, kind: type[Any], **fields: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from infra.credentials import Credentials
 from infra.directory import DirectoryApplication, DirectoryPorts, open_directory
 from infra.keys import KeyVault
 from infra.settings import Settings
@@ -76,6 +77,11 @@ class Runtime:
     @cached_property
     def read_engine(self) -> sa.Engine:
         return make_engine(self.settings.sqlalchemy_url("read"))
+
+    @cached_property
+    def credentials(self) -> Credentials:
+        """Passwords, tokens, API keys: in the key store's database, apart from the events."""
+        return Credentials(self.vault.engine)
 
     @cached_property
     def ports(self) -> StorePorts:

@@ -23,7 +23,7 @@ MAY: dict[str, frozenset[str]] = {
     "records-officer": frozenset({"audit", "import", "kpi", "show", "history"}) | PUBLIC,
     "complaints-officer": FRONT_LINE,
     "analyst": frozenset({"kpi", "sla", "queue", "show", "history", "audit"}) | PUBLIC,
-    "administrator": FRONT_LINE | {"audit", "import", "kpi", "users", "projections"},
+    "administrator": FRONT_LINE | {"audit", "import", "kpi", "users", "projections", "apikeys"},
 }
 ROLES = tuple(MAY)
 CHECKED = (

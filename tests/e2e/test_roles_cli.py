@@ -66,6 +66,7 @@ COMMANDS: dict[str, Command] = {
     "import": Command(("import", NO_FILE, "--mapping", "config/mappings/boston311.toml"), 2),
     "kpi": Command(("kpi", "--by", "category", "--from", "2026-01-01", "--to", "2026-12-31")),
     "users": Command(("users", "list", "--json")),
+    "apikeys": Command(("apikeys", "list", "--json")),
     "projections": Command(("projections", "status", "--json")),
     "categories": Command(("categories", "--json")),
     "teams": Command(("teams", "--json")),
