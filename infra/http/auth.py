@@ -42,7 +42,6 @@ def staff(action: str) -> Callable[..., Staff]:
     """A dependency: the caller, if their token is valid and their user may do `action`."""
 
     def dependency(request: Request, token: str | None = Depends(bearer_scheme)) -> Staff:
-        token = token or request.cookies.get("crm_session")
         if not token:
             raise unauthorized("sign in: no bearer token")
         rt = runtime_of(request)
