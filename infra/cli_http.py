@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import secrets
+import signal
+import socket
 from typing import Any
 
+from commands.access import authorize
+from domain.aggregates.staff_user import StaffUser, staff_user_id
 from domain.values import Channel
 from infra.cli_common import authorized, council, emit_json, emit_table, runtime
+from infra.cli_demo import DEMO_ADMIN, DEMO_USERS, demo_users, lodge_demo_requests
 from infra.config import list_councils
+from infra.runtime import Runtime
+from infra.views import read_models_ready
+from projections import request_summary
 
 
 def run_serve(args: argparse.Namespace) -> None:
@@ -20,12 +29,54 @@ def run_serve(args: argparse.Namespace) -> None:
         councils = list_councils(rt.settings.config_dir)
     else:
         councils = [council(args).id]
+    sign_ins = _demo(args, rt) if args.demo else []
     app = create_app(rt, councils)
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=args.host, port=args.port, log_config=None, access_log=False,
+        server_header=False, proxy_headers=False))
+    # bound before the URLs are printed: whoever reads them can connect at once
+    listening = socket.create_server((args.host, args.port))
     base = f"http://{args.host}:{args.port}"
-    print(f"councilcrm serving {', '.join(councils)} at {base}/ "
-          f"(API docs {base}/docs, Open311 {base}/open311/v2/discovery.json)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False,
-                server_header=False, proxy_headers=False)
+    print(f"councilcrm serving {', '.join(councils)} at {base}/\n"
+          f"  staff web    {base}/web/\n  staff API    {base}/api/v1/ (docs {base}/docs)\n"
+          f"  Open311      {base}/open311/v2/discovery.json\n  residents    {base}/portal",
+          flush=True)
+    if sign_ins:
+        print("demo sign-ins (new passwords each start):")
+        for user_id, roles, password in sign_ins:
+            print(f"  {user_id:11} {password:20} {roles}")
+    print("Ctrl-C stops the server.", flush=True)
+    # uvicorn shuts down gracefully on SIGTERM, then raises it again to the handler it found:
+    # this one, so a requested stop exits 0
+    signal.signal(signal.SIGTERM, _stopped)
+    server.run(sockets=[listening])
+
+
+def _stopped(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _demo(args: argparse.Namespace, rt: Runtime) -> list[tuple[str, str, str]]:
+    """The demo council's staff (bootstrapped on a council with none), a handful of requests
+    when it has none yet, and a fresh password for each demo user: their sign-ins."""
+    c = council(args)
+    demo_users(args, c, rt)
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        has_requests = request_summary.any_of(conn, request_summary.RequestSummary(), c.id)
+    if not has_requests:
+        print(f"{c.name}: lodging the demo's requests (invented people)")
+        officer = authorize(rt.directory_ports, c, "cs.officer", None, "lodge").actor
+        lodge_demo_requests(c, rt, officer)
+    sign_ins = []
+    for user_id in (DEMO_ADMIN, *(u[0] for u in DEMO_USERS)):
+        user = rt.directory_ports.find(StaffUser, staff_user_id(c.id, user_id))
+        if user is None or not user.active:
+            continue
+        password = secrets.token_urlsafe(12)
+        rt.credentials.set_password(c.id, user_id, password, "system:demo", rt.clock())
+        sign_ins.append((user_id, ", ".join(user.roles), password))
+    return sign_ins
 
 
 def run_apikeys(args: argparse.Namespace) -> None:
@@ -59,6 +110,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="serve Open311, the staff API and the staff web over HTTP")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--demo", action="store_true",
+                   help="set the council up for a demo: demo staff with fresh passwords, and "
+                        "a handful of requests when it has none")
     p.add_argument("--all-councils", action="store_true",
                    help="serve every configured council (Open311's jurisdiction_id chooses)")
     p.set_defaults(run=run_serve)
