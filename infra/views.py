@@ -127,6 +127,18 @@ def queue(rt: Runtime, c: Council, team: str | None, officer: str | None
     return rows
 
 
+EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
+
+
+def _period(date_from: date | None, date_to: date | None) -> None:
+    """A period asked for: its days between 1900 and 2999, and in order."""
+    for day in (date_from, date_to):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise ValueError(f"{day} is outside the dates kept ({EARLIEST} to {LATEST})")
+    if date_from is not None and date_to is not None and date_to < date_from:
+        raise ValueError(f"the period ends ({date_to}) before it starts ({date_from})")
+
+
 def _day_start(c: Council, day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=ZoneInfo(c.calendar.timezone))
 
@@ -138,6 +150,7 @@ def audit(rt: Runtime, c: Council, viewer: Viewer, via: str, *, reference: str |
     days), with each event's payload as `viewer` may see it (`payloads`)."""
     if not (reference or officer or date_from or date_to):
         raise ValueError("say what to list: a reference, an officer, or a period")
+    _period(date_from, date_to)
     read_models_ready(rt)
     f = audit_record.AuditFilter(
         council=c.id, reference=reference.strip().upper() if reference else None,
@@ -187,8 +200,7 @@ def kpis(rt: Runtime, c: Council, by: str, date_from: date, date_to: date, now: 
          ) -> kpi.KpiResult:
     """The KPIs of the requests lodged from `date_from` to `date_to` (the council's days),
     grouped `by` category, team, channel, kind or day."""
-    if date_to < date_from:
-        raise ValueError(f"the period ends ({date_to}) before it starts ({date_from})")
+    _period(date_from, date_to)
     zone = ZoneInfo(c.calendar.timezone)
     query = kpi.KpiQuery(
         council=c.id, by=by, zone=zone,

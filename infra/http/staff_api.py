@@ -27,7 +27,24 @@ Text = Annotated[str, Field(min_length=1, max_length=4000)]
 Short = Annotated[str, Field(min_length=1, max_length=200)]
 Detail = Annotated[str, Field(max_length=320)]
 
-router = APIRouter(prefix="/api/v1", tags=["staff"])
+
+
+class Problem(BaseModel):
+    """What an error answer carries: why, in one line (or FastAPI's list of invalid fields)."""
+
+    model_config = ConfigDict(extra="allow")
+    detail: str | list[dict[str, Any]]
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": what} for status, what in (
+        (400, "bad input"), (401, "no valid token: sign in"), (403, "not permitted"),
+        (404, "no such request"), (409, "a conflicting change"),
+        (412, "the request changed since the version given in If-Match"),
+        (413, "the body is too large"), (422, "refused by a rule, or invalid input"),
+        (429, "too many requests"))
+}
+router = APIRouter(prefix="/api/v1", tags=["staff"], responses=ERRORS)
 
 
 class Body(BaseModel):

@@ -197,3 +197,13 @@ def test_crm_users_token_and_passwd_give_working_credentials(tmp_path: Path) -> 
         assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}
                           ).status_code == 401
         assert "crm_" not in json.dumps(crm("--as", TEST_ADMIN, "users", "list", "--json").stdout)
+
+
+@pytest.mark.parametrize("period", [("2026-01-01", "9999-12-31"), ("2026-02-01", "2026-01-01")])
+def test_a_period_outside_the_dates_kept_or_backwards_is_400(
+    api: tuple[TestClient, Runtime], period: tuple[str, str]
+) -> None:
+    client, _ = api
+    got = client.get("/api/v1/kpi", params={"by": "category", "from": period[0],
+                                            "to": period[1]}, headers=sign_in(client, "rec"))
+    assert got.status_code == 400, got.text
