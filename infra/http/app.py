@@ -44,6 +44,11 @@ def create_app(rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.
     app.state.runtime = rt
     app.state.councils = list(councils)
     app.include_router(staff_api.router)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers (touches no store)."""
+        return {"status": "ok"}
     _errors(app)
     limiter = RateLimiter(public_rate, public_burst)
 
