@@ -17,9 +17,11 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from commands import customers
 from commands.disclosure import Disclosure
 from consumers import follower
 from consumers.store_reader import StoreReader
+from domain.aggregates.customer import Customer
 from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.council import Council
 from domain.permissions import Viewer
@@ -212,3 +214,101 @@ def kpis(rt: Runtime, c: Council, by: str, date_from: date, date_to: date, now: 
     read_models_ready(rt)
     with rt.read_engine.connect() as conn:
         return kpi.compute(conn, Sla(), audit_record.AuditRecord(), query)
+
+
+# -- customers ------------------------------------------------------------------------------
+
+
+def customer_record(customer: Customer, today: date) -> dict[str, Any]:
+    """A customer's record as stored (personal fields sealed): what a view discloses."""
+    plain: dict[str, Any] = to_plain({
+        "customer_id": customer.number, **customer.details,
+        "erased_at": customer.erased_at,
+        "declarations": [to_plain(d) for d in customer.declarations.values()],
+        "restrictions_in_force": [
+            {**to_plain(r), "summary": r.describe()}
+            for r in customer.restrictions_in_force(today)
+        ],
+        "reviews_overdue": [f"{type(d).__name__.lower()} {d.id}"
+                            for d in customer.reviews_overdue(today)],
+    })
+    return plain
+
+
+def find_customers(rt: Runtime, c: Council, viewer: Viewer, field: str, value: str, via: str
+                   ) -> list[dict[str, Any]]:
+    """The customers whose `field` (phone, email, name) is `value`, by the blind index."""
+    if field not in customers.FINDABLE:
+        raise ValueError(f"find customers by {', '.join(customers.FINDABLE)}, not {field!r}")
+    d = disclosure(rt, c, viewer, via)
+    rows = []
+    for number in customers.find_customers(rt.vault, c.id, field, value):
+        found = customers.load(rt.directory_ports, c.id, number)
+        rows.append(d.reveal(
+            {"customer_id": found.number, "name": found.details["name"],
+             "preferred_contact": found.details["preferred_contact"].value},
+            allowed=d.sees_customers, customer=found.number))
+    return rows
+
+
+def customer_state(rt: Runtime, c: Council, viewer: Viewer, number: str, via: str
+                   ) -> dict[str, Any]:
+    customer = customers.load(rt.directory_ports, c.id, number)
+    d = disclosure(rt, c, viewer, via)
+    shown: dict[str, Any] = d.reveal(customer_record(customer, rt.clock().date()),
+                                     allowed=d.sees_customers, customer=customer.number)
+    return shown
+
+
+def customer_history(rt: Runtime, c: Council, viewer: Viewer, number: str, via: str
+                     ) -> dict[str, Any]:
+    """The record's events and the customer's requests."""
+    customer = customers.load(rt.directory_ports, c.id, number)
+    stored: list[Any] = list(rt.directory.repository.event_store.get(customer.id))
+    events = [
+        {"type": event_type(e), "version": e.originator_version,
+         "occurred_at": e.occurred_at.isoformat(),
+         "actor": {"id": e.actor.id, "role": e.actor.role}, "data": event_data(e)}
+        for e in stored
+    ]
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        requests = [
+            {k: r[k] for k in ("reference", "status", "category", "team", "lodged_at",
+                                "closed_at", "outcome")}
+            for r in request_summary.of_customer(conn, request_summary.RequestSummary(),
+                                                 customer.council, customer.number)
+        ]
+    d = disclosure(rt, c, viewer, via)
+    shown: dict[str, Any] = d.reveal(
+        {"customer_id": customer.number, "events": events, "requests": to_plain(requests)},
+        allowed=d.sees_customers, customer=customer.number)
+    return shown
+
+
+def open_requests(rt: Runtime, council_id: str, number: str) -> list[str]:
+    """The references of the customer's open requests (what an erasure must wait for)."""
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        rows = request_summary.of_customer(conn, request_summary.RequestSummary(), council_id,
+                                           number)
+    return [r["reference"] for r in rows if r["status"] == "open"]
+
+
+def reviews_due(rt: Runtime, c: Council, on: date) -> list[dict[str, Any]]:
+    """Conduct declarations and restrictions past their review date on `on`."""
+    return [
+        {"customer_id": customer.number, "what": type(item).__name__.lower(), "id": item.id,
+         "review_by": item.review_by.isoformat()}
+        for customer in customers.with_conduct_records(rt.directory_ports, c.id)
+        for item in customer.reviews_overdue(on)
+    ]
+
+
+def access_log(rt: Runtime, c: Council, number: str) -> list[dict[str, Any]]:
+    """Who opened the customer's personal data, when, through what (never the values)."""
+    known = customers.load(rt.directory_ports, c.id, number).number
+    rows: list[dict[str, Any]] = to_plain([
+        {k: r[k] for k in ("at", "user_id", "role", "via")}
+        for r in rt.vault.access_log(c.id, known)])
+    return rows
