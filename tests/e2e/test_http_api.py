@@ -207,3 +207,31 @@ def test_a_period_outside_the_dates_kept_or_backwards_is_400(
     got = client.get("/api/v1/kpi", params={"by": "category", "from": period[0],
                                             "to": period[1]}, headers=sign_in(client, "rec"))
     assert got.status_code == 400, got.text
+
+
+def test_crm_apikeys_prints_a_key_once_and_keeps_only_its_hash(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "data")
+    with served(settings, {"cs": ["customer-service"]}) as (_, rt):
+        env = {"CRM_DATA_DIR": str(settings.data_dir), "CRM_COUNCIL": COUNCIL,
+               "PATH": "/usr/bin:/bin"}
+
+        def crm(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "infra.cli", *args], env=env,
+                                  cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+                                  check=False)
+
+        added = crm("--as", TEST_ADMIN, "apikeys", "add", "fixmystreet", "--channel",
+                    "mobile-app")
+        assert added.returncode == 0, added.stderr
+        [key] = added.stdout.splitlines()
+        assert rt.credentials.api_key(key) is not None
+        assert rt.credentials.api_key(key).channel == "mobile-app"  # type: ignore[union-attr]
+        listed = crm("--as", TEST_ADMIN, "apikeys", "list", "--json")
+        assert key not in listed.stdout and json.loads(listed.stdout)[0]["name"] == "fixmystreet"
+        stored_rows = rt.credentials.engine.connect().exec_driver_sql(
+            "SELECT * FROM crm_api_keys").fetchall()
+        assert key not in repr(stored_rows)
+        assert crm("--as", "cs", "apikeys", "add", "other").returncode == 1
+        assert crm("--as", TEST_ADMIN, "apikeys", "add", "fixmystreet").returncode == 2
+        assert crm("--as", TEST_ADMIN, "apikeys", "revoke", "fixmystreet").returncode == 0
+        assert rt.credentials.api_key(key) is None
