@@ -12,11 +12,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from infra.config import load_council
 from infra.http.auth import SESSION_COOKIE
+from infra.http.web import live
 from infra.runtime import Runtime
+from infra.settings import PROJECT_ROOT
 from tests.conftest import make_settings
 from tests.fakes import FakeClock
-from tests.http_support import PASSWORD, served, sign_in, stored
+from tests.http_support import COUNCIL, PASSWORD, served, sign_in, stored
 
 LODGE = {"category": "pothole", "channel": "phone",
          "description": "Deep pothole outside 12 Spring St", "name": "Ann Lee",
@@ -242,3 +245,34 @@ def test_every_page_carries_the_security_headers_and_no_inline_code(
         assert controls <= labelled, (path, controls - labelled)
     css = client.get("/staff/static/staff.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+
+
+def test_each_role_sees_exactly_the_forms_its_permissions_allow(tmp_path: Path) -> None:
+    c = load_council(PROJECT_ROOT / "config", COUNCIL)
+    roles = [r for r in c.staff_roles if c.permissions.allows(r, "show")]
+    assert {"analyst", "officer", "customer-service"} <= set(roles)
+    staff = {"cs": ["customer-service"], **{f"u-{r}": [r] for r in roles}}
+    with served(make_settings(tmp_path / "data"), staff) as (client, _):
+        ref = lodged(client)
+        for role in roles:
+            client.cookies.clear()
+            web_sign_in(client, f"u-{role}")
+            page = client.get(f"/staff/requests/{ref}").text
+            shown = {a for a in ACTIONS if f'id="form-{a}"' in page}
+            assert shown == {a for a in ACTIONS if c.permissions.allows(role, a)}, role
+
+
+def test_the_live_stream_announces_a_change_since_the_page_was_drawn(
+    web: tuple[TestClient, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, rt = web
+    monkeypatch.setattr(live, "LIFETIME", 0.0)  # one look, then the stream ends
+    assert client.get("/staff/live").status_code == 401  # a stream never redirects
+    web_sign_in(client, "off")
+    quiet = client.get("/staff/live", params={"since": stored(rt)})
+    assert quiet.headers["content-type"].startswith("text/event-stream")
+    assert "event: ready" in quiet.text and "event: change" not in quiet.text
+    drawn_at = stored(rt)
+    lodged(client)
+    news = client.get("/staff/live", params={"since": drawn_at})
+    assert f"event: change\ndata: {stored(rt)}" in news.text
