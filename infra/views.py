@@ -142,6 +142,17 @@ def queue_with_sla(rt: Runtime, c: Council, team: str | None, officer: str | Non
     return rows
 
 
+def request_sla(rt: Runtime, c: Council, reference: str, now: datetime) -> dict[str, Any] | None:
+    """The request's SLA state at `now` as the SLA views show it (None before the SLA view has
+    it): no personal data."""
+    read_models_ready(rt)
+    ref = reference.strip().upper()
+    with rt.read_engine.connect() as conn:
+        found: dict[str, Any] | None = to_plain(
+            sla_queries.states(conn, Sla(), c.id, [ref], now).get(ref))
+    return found
+
+
 def change_mark(rt: Runtime) -> int:
     """A number that grows whenever the views may show something new: on the embedded default
     the event store's last position (the views apply it when they run); on the Kafka path the

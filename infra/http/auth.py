@@ -94,8 +94,9 @@ class SignInNeeded(HTTPException):
         super().__init__(401, detail)
 
 
-class PageRefused(HTTPException):
-    """A signed-in user without the permission, or a form without its CSRF token (403)."""
+class PageError(HTTPException):
+    """What a web page answers instead: a user without the permission or a form without its
+    CSRF token (403), or a page asked for something that is not there (400, 404)."""
 
     def __init__(self, status_code: int, detail: str) -> None:
         super().__init__(status_code, detail)
@@ -122,10 +123,10 @@ def signed_in(action: str) -> Callable[..., Awaitable[Staff]]:
                 field = (await request.form()).get(CSRF_FIELD)
                 given = field if isinstance(field, str) else None
             if not given or not hmac.compare_digest(given, csrf_token(token)):
-                raise PageRefused(403, "this form has no valid CSRF token: reload the page "
+                raise PageError(403, "this form has no valid CSRF token: reload the page "
                                        "and try again")
         return _authorized(request, token, action, SignInNeeded,
-                           lambda _status, detail: PageRefused(403, detail))
+                           lambda _status, detail: PageError(403, detail))
 
     return dependency
 

@@ -200,6 +200,14 @@ def test_the_queue_shows_urgent_first_and_the_sla_state_in_words_and_colour(
     assert client.get("/staff/queue", params={"team": "no-such"}).status_code == 400
     part = client.get("/staff/queue/part", params={"team": "roads"}).text
     assert "<html" not in part and f'data-reference="{urgent}"' in part
+    assert client.post(f"/api/v1/requests/{urgent}/assign", headers=sign_in(client, "off"),
+                       json={"team": "roads", "officer": "off"}).status_code == 200
+    mine = client.get("/staff/queue", params={"mine": "true"}).text
+    assert f'data-reference="{urgent}"' in mine and f'data-reference="{plain}"' not in mine
+    page = client.get(f"/staff/requests/{plain}").text
+    assert re.search(r'id="sla"><span class="sla sla-on-track">On track</span>', page)
+    missing = client.get("/staff/requests/UL-2026-999999")
+    assert missing.status_code == 404 and "<h1>" in missing.text
 
 
 def test_the_sla_dashboard_charts_breached_and_at_risk_by_team_and_category(

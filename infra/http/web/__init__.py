@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from infra.http.auth import PageRefused, SignInNeeded
+from infra.http.auth import PageError, SignInNeeded
 from infra.http.web import actions, live, pages, sign_in
 from infra.http.web.common import PREFIX, templates
 
@@ -32,7 +32,7 @@ def mount(app: FastAPI) -> None:
                       str(getattr(error, "detail", error)))
 
     app.add_exception_handler(SignInNeeded, sign_in_first)
-    app.add_exception_handler(PageRefused, refused)
+    app.add_exception_handler(PageError, refused)
 
 
 def _error(request: Request, status: int, message: str) -> Response:

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from commands.errors import RequestNotFound
 from infra import views
-from infra.http.auth import PageRefused, Staff, runtime_of, signed_in
+from infra.http.auth import PageError, Staff, runtime_of, signed_in
 from infra.http.web import charts
 from infra.http.web.common import PREFIX, may, render, viewer_for
 
@@ -38,29 +40,35 @@ def _team(who: Staff, team: str | None) -> str | None:
     return team if team is not None else min(who.viewer.teams, default=None)
 
 
-def _queue(request: Request, who: Staff, team: str | None, part: bool) -> HTMLResponse:
+def _queue(request: Request, who: Staff, team: str | None, mine: bool, part: bool
+           ) -> HTMLResponse:
     chosen = _team(who, team)
     if chosen is not None and chosen not in who.council.teams:
-        raise PageRefused(400, f"no team {chosen!r} in council {who.council.id}")
+        raise PageError(400, f"no team {chosen!r} in council {who.council.id}")
     rt = runtime_of(request)
     mark = views.change_mark(rt)  # before the view: a later change is announced, never missed
-    rows = views.queue_with_sla(rt, who.council, chosen, None, rt.clock())
+    officer = who.viewer.user_id if mine else None
+    rows = views.queue_with_sla(rt, who.council, chosen, officer, rt.clock())
     return render(request, who, "_queue_rows.html" if part else "queue.html", {
-        "mark": mark, "rows": rows, "team": chosen or "", "teams": who.council.teams, "now": rt.clock(),
-        "part_url": f"{PREFIX}/queue/part?team={chosen or ''}"})
+        "mark": mark, "rows": rows, "team": chosen or "", "teams": who.council.teams,
+        "now": rt.clock(), "mine": mine,
+        "part_url": f"{PREFIX}/queue/part?" + urlencode({"team": chosen or "", "mine": mine})})
 
 
 @router.get("/queue", response_class=HTMLResponse)
 def queue(request: Request, who: Page,
-          team: Annotated[str | None, Query(max_length=64)] = None) -> HTMLResponse:
-    """A team's open requests: urgent first, then by due instant, each with its SLA state."""
-    return _queue(request, who, team, part=False)
+          team: Annotated[str | None, Query(max_length=64)] = None, mine: bool = False
+          ) -> HTMLResponse:
+    """A team's open requests (`mine`: those assigned to the user): urgent first, then by
+    due instant, each with its SLA state."""
+    return _queue(request, who, team, mine, part=False)
 
 
 @router.get("/queue/part", response_class=HTMLResponse)
 def queue_part(request: Request, who: Page,
-               team: Annotated[str | None, Query(max_length=64)] = None) -> HTMLResponse:
-    return _queue(request, who, team, part=True)
+               team: Annotated[str | None, Query(max_length=64)] = None, mine: bool = False
+               ) -> HTMLResponse:
+    return _queue(request, who, team, mine, part=True)
 
 
 # -- one request -------------------------------------------------------------------------------
@@ -74,13 +82,17 @@ def request_page(request: Request, who: Staff, reference: str, *, message: str |
     mark = views.change_mark(rt)
     via = "GET /staff/requests/{reference}"
     shown = viewer_for(request, who, "show") or who.viewer
-    state = views.request_state(rt, who.council, shown, reference, via)
+    try:
+        state = views.request_state(rt, who.council, shown, reference, via)
+    except RequestNotFound as missing:
+        raise PageError(404, str(missing)) from None
     reader = viewer_for(request, who, "history")
     timeline = [] if reader is None else list(reversed(
         views.request_history(rt, who.council, reader, reference, via)))
     c = who.council
     return render(request, who, "_timeline.html" if part else "request.html", {
-        "mark": mark, "r": state, "timeline": timeline, "message": message, "problem": problem,
+        "mark": mark, "r": state, "timeline": timeline,
+        "sla": views.request_sla(rt, c, reference, rt.clock()), "message": message, "problem": problem,
         "actions": may(who) & (REQUEST_ACTIONS if state["status"] != "closed" else {"note"}),
         "outcomes": c.outcomes, "teams": c.teams, "levels": c.roles, "zone": c.calendar.timezone,
         "part_url": f"{PREFIX}/requests/{state['reference']}/part"}, status)
