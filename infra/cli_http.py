@@ -24,8 +24,9 @@ def run_serve(args: argparse.Namespace) -> None:
     base = f"http://{args.host}:{args.port}"
     print(f"councilcrm serving {', '.join(councils)} at {base}/ "
           f"(API docs {base}/docs, Open311 {base}/open311/v2/discovery.json)", flush=True)
+    # open live streams (the staff pages' server-sent events) end within 5 s of a stop
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False,
-                server_header=False, proxy_headers=False)
+                server_header=False, proxy_headers=False, timeout_graceful_shutdown=5)
 
 
 def run_apikeys(args: argparse.Namespace) -> None:

@@ -80,12 +80,12 @@ def chromium() -> Iterator[WebDriver]:
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[tuple[str, Runtime, FakeClock]]:
     settings = make_settings(tmp_path / "data")
-    add_staff(settings, COUNCIL, {"o.field": ["officer"], "portal": ["customer-service"]},
-              {"o.field": ["roads"]})
+    add_staff(settings, COUNCIL, {"o.field": ["officer"], "portal": ["customer-service"],
+                                  "an.alyst": ["analyst"]}, {"o.field": ["roads"]})
     clock = FakeClock(datetime.now(UTC))
     rt = Runtime(settings, clock=clock)
     try:
-        for user in (TEST_ADMIN, "o.field", "portal"):
+        for user in (TEST_ADMIN, "o.field", "portal", "an.alyst"):
             rt.credentials.set_password(COUNCIL, user, PASSWORD, TEST_ADMIN, clock())
         with uvicorn_on_loopback(rt) as base:
             yield base, rt, clock
@@ -117,6 +117,14 @@ def portal_credential(base: str) -> str:
     return str(got.json()["access_token"])
 
 
+def sign_in_as(driver: WebDriver, base: str, user: str) -> None:
+    driver.get(f"{base}/staff/sign-in")
+    WebDriverWait(driver, WAIT).until(ec.presence_of_element_located((By.ID, "username")))
+    driver.find_element(By.ID, "username").send_keys(user)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD + Keys.ENTER)
+    WebDriverWait(driver, WAIT).until(ec.url_contains("/staff/queue"))
+
+
 def shot(driver: WebDriver, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     assert driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
@@ -134,9 +142,8 @@ def test_an_officer_sees_a_residents_request_arrive_and_works_it_to_closed(
     with chromium() as driver:
         wait = WebDriverWait(driver, WAIT)
         driver.get(f"{base}/staff/queue")  # not signed in: sent to the sign-in page
-        wait.until(ec.presence_of_element_located((By.ID, "username")))
-        driver.find_element(By.ID, "username").send_keys("o.field")
-        driver.find_element(By.ID, "password").send_keys(PASSWORD + Keys.ENTER)
+        wait.until(ec.url_contains("/staff/sign-in"))
+        sign_in_as(driver, base, "o.field")
         wait.until(ec.presence_of_element_located((By.ID, "queue-empty")))
         assert "Work queue: Works and Operations" in text_of(driver, "h1")
         wait.until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute(
@@ -197,3 +204,23 @@ def test_an_officer_sees_a_residents_request_arrive_and_works_it_to_closed(
             inner = driver.execute_script("return window.innerWidth;")
             assert width <= inner, f"{path} scrolls sideways on a phone ({width} > {inner}px)"
             shot(driver, name)
+
+
+def test_an_analyst_reads_kpi_charts_and_redacted_requests_with_no_forms(
+    site: tuple[str, Runtime, FakeClock]
+) -> None:
+    base, _, _ = site
+    ref = resident_lodges(base, portal_credential(base))
+    with chromium() as driver:
+        wait = WebDriverWait(driver, WAIT)
+        sign_in_as(driver, base, "an.alyst")
+        driver.get(f"{base}/staff/kpi?by=category")
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#chart-kpi-counts rect")))
+        assert "Pothole in a road" in text_of(driver, "#kpi-table")
+        shot(driver, "9-kpi-by-category")
+        driver.get(f"{base}/staff/requests/{ref}")
+        wait.until(ec.presence_of_element_located((By.ID, "timeline")))
+        assert text_of(driver, "#description") == "[redacted]"
+        assert "Ann Lee" not in driver.page_source
+        assert not driver.find_elements(By.CSS_SELECTOR, "form[id^='form-']")
+        shot(driver, "10-request-as-analyst")

@@ -66,14 +66,16 @@ def bars(title: str, rows: Sequence[tuple[str, Mapping[str, float | None]]],
         y += LABEL_ROW
         x = 0.0
         for s in series:
-            value = values.get(s.key) or 0.0
+            figure = values.get(s.key)
+            value = figure or 0.0
             width = PLOT * value / top
             rects.append(Rect(x=x, y=y, width=width, height=BAR, css=s.css, value=value,
                               series=s.name))
             if stacked:
                 x += width
-            else:
-                labels.append(Label(x=width + 4, y=y + BAR - 3, text=_number(value)))
+            else:  # no figure (say, a percentage of nothing) reads as a dash, not as 0
+                text = "—" if figure is None else _number(value)
+                labels.append(Label(x=width + 4, y=y + BAR - 3, text=f"{s.name}: {text}"))
                 y += BAR + 2
         if stacked:
             labels.append(Label(x=x + 4, y=y + BAR - 3, text=_number(total(values))))
