@@ -284,3 +284,18 @@ def test_the_live_stream_announces_a_change_since_the_page_was_drawn(
     lodged(client)
     news = client.get("/staff/live", params={"since": drawn_at})
     assert f"event: change\ndata: {stored(rt)}" in news.text
+
+
+def test_the_pages_work_the_same_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    with served(make_settings(tmp_path / "data", pg_url), {"cs": ["customer-service"],
+                                                           "off": ["officer"]},
+                {"off": ["roads"]}) as (client, rt):
+        ref = lodged(client)
+        web_sign_in(client, "off")
+        assert f'data-reference="{ref}"' in client.get("/staff/queue").text
+        page = client.get(f"/staff/requests/{ref}")
+        done = client.post(f"/staff/requests/{ref}/acknowledge",
+                           data={"version": "1", "csrf_token": csrf_of(page.text)})
+        assert done.status_code == 200 and "Acknowledged." in done.text
+        assert 'id="breached-count">0 breached' in client.get("/staff/sla").text
+        assert stored(rt) == 2
