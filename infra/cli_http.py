@@ -33,12 +33,13 @@ def run_serve(args: argparse.Namespace) -> None:
     app = create_app(rt, councils)
     server = uvicorn.Server(uvicorn.Config(
         app, host=args.host, port=args.port, log_config=None, access_log=False,
-        server_header=False, proxy_headers=False))
+        server_header=False, proxy_headers=False,
+        timeout_graceful_shutdown=5))  # open live streams of the staff pages end within 5 s
     # bound before the URLs are printed: whoever reads them can connect at once
     listening = socket.create_server((args.host, args.port))
     base = f"http://{args.host}:{args.port}"
     print(f"councilcrm serving {', '.join(councils)} at {base}/\n"
-          f"  staff web    {base}/web/\n  staff API    {base}/api/v1/ (docs {base}/docs)\n"
+          f"  staff web    {base}/staff/queue\n  staff API    {base}/api/v1/ (docs {base}/docs)\n"
           f"  Open311      {base}/open311/v2/discovery.json\n  residents    {base}/portal",
           flush=True)
     if sign_ins:

@@ -129,6 +129,44 @@ def queue(rt: Runtime, c: Council, team: str | None, officer: str | None
     return rows
 
 
+def queue_with_sla(rt: Runtime, c: Council, team: str | None, officer: str | None,
+                   now: datetime) -> list[dict[str, Any]]:
+    """The work queue, each row with its SLA state at `now` (`sla_state`: breached, at-risk,
+    paused, on-track; `sla_breaches`; `sla_remaining`, e.g. '2d 3h 0m left'): no personal
+    data."""
+    rows = queue(rt, c, team, officer)
+    with rt.read_engine.connect() as conn:
+        seen = sla_queries.states(conn, Sla(), c.id, [r["reference"] for r in rows], now)
+    for row in rows:
+        s = seen.get(row["reference"], {})
+        row.update(sla_state=s.get("state"), sla_breaches=s.get("breaches", []),
+                   sla_remaining=s.get("remaining", ""))
+    return rows
+
+
+def request_sla(rt: Runtime, c: Council, reference: str, now: datetime) -> dict[str, Any] | None:
+    """The request's SLA state at `now` as the SLA views show it (None before the SLA view has
+    it): no personal data."""
+    read_models_ready(rt)
+    ref = reference.strip().upper()
+    with rt.read_engine.connect() as conn:
+        found: dict[str, Any] | None = to_plain(
+            sla_queries.states(conn, Sla(), c.id, [ref], now).get(ref))
+    return found
+
+
+def change_mark(rt: Runtime) -> int:
+    """A number that grows whenever the views may show something new: on the embedded default
+    the event store's last position (the views apply it when they run); on the Kafka path the
+    positions the work queue and SLA read models have applied."""
+    if rt.settings.kafka_bootstrap is None:
+        return StoreReader(rt.app).head()
+    models = [registry.build("work_queue"), registry.build("sla")]
+    follower.ensure_tables(rt.read_engine, models)
+    with rt.read_engine.connect() as conn:
+        return sum(sum(m.positions_by_source(conn).values()) for m in models)
+
+
 EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
 
 

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from infra.http.app import create_app
 from infra.runtime import Runtime
 from infra.settings import Settings
+from infra.store import Clock, system_clock
 from tests.conftest import TEST_ADMIN, add_staff
 
 COUNCIL = "upper-lachlan"
@@ -20,12 +21,12 @@ PASSWORD = "correct horse battery staple"
 
 @contextmanager
 def served(settings: Settings, staff: Mapping[str, Sequence[str]],
-           teams: Mapping[str, Sequence[str]] | None = None, **app_options: Any
-           ) -> Iterator[tuple[TestClient, Runtime]]:
-    """The app serving Upper Lachlan from `settings`, each of `staff` (and the administrator)
-    with the password `PASSWORD`."""
+           teams: Mapping[str, Sequence[str]] | None = None, clock: Clock = system_clock,
+           **app_options: Any) -> Iterator[tuple[TestClient, Runtime]]:
+    """The app serving Upper Lachlan from `settings` on `clock`, each of `staff` (and the
+    administrator) with the password `PASSWORD`."""
     add_staff(settings, COUNCIL, staff, teams)
-    rt = Runtime(settings)
+    rt = Runtime(settings, clock=clock)
     try:
         for user in [TEST_ADMIN, *staff]:
             rt.credentials.set_password(COUNCIL, user, PASSWORD, TEST_ADMIN, rt.clock())

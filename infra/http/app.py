@@ -18,13 +18,13 @@ from commands.customers import CustomerNotFound
 from commands.errors import ConcurrencyConflict, RequestNotFound, StaleVersion
 from domain.errors import DomainError, NotPermitted
 from infra.credentials import InProgress
-from infra.http import customers_api, staff_api
+from infra.http import customers_api, staff_api, web
 from infra.runtime import Runtime
 
 log = structlog.get_logger("councilcrm.http")
 
 MAX_BODY = 64 * 1024  # bytes: a request, a note, a form — never more
-PUBLIC_PREFIXES = ("/open311/", "/portal", "/api/v1/token")
+PUBLIC_PREFIXES = ("/open311/", "/portal", "/api/v1/token", "/staff/sign-in")
 
 
 def create_app(rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.0,
@@ -50,6 +50,7 @@ def create_app(rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.
     def healthz() -> dict[str, str]:
         """Liveness: the process answers (touches no store)."""
         return {"status": "ok"}
+    web.mount(app)
     _errors(app)
     limiter = RateLimiter(public_rate, public_burst)
 

@@ -7,22 +7,20 @@ twice."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from commands import requests as cmds
-from domain.aggregates.staff_user import StaffUser, staff_user_id
 from domain.lodgement import make_intake
 from domain.values import Channel, ContactMethod, NoteKind, RequestKind
 from infra import views
-from infra.http.auth import Staff, runtime_of, staff, unauthorized
+from infra.http.auth import Staff, runtime_of, sign_in_with_password, staff
 from infra.runtime import Runtime
 from projections.envelope import to_plain
 
-TOKEN_LIFETIME = timedelta(hours=12)
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 Short = Annotated[str, Field(min_length=1, max_length=200)]
 Detail = Annotated[str, Field(max_length=320)]
@@ -68,26 +66,8 @@ def sign_in(
     client_id: Annotated[str | None, Form(max_length=64)] = None,
 ) -> TokenOut:
     """OAuth2 password flow. `client_id` names the council when the server serves several."""
-    rt = runtime_of(request)
-    council = _council_for_sign_in(request, client_id)
-    user = rt.directory_ports.find(StaffUser, staff_user_id(council, username))
-    if not rt.credentials.check_password(council, username, password) or not (
-            user and user.active):
-        raise unauthorized("wrong user name or password")
-    token, expires = rt.credentials.issue_token(council, username, username, rt.clock(),
-                                                TOKEN_LIFETIME)
+    token, expires = sign_in_with_password(request, username, password, client_id)
     return TokenOut(access_token=token, expires_at=expires)
-
-
-def _council_for_sign_in(request: Request, client_id: str | None) -> str:
-    served: list[str] = request.app.state.councils
-    if client_id:
-        if client_id not in served:
-            raise unauthorized("wrong user name or password")
-        return client_id
-    if len(served) != 1:
-        raise HTTPException(400, f"name the council as client_id (one of {', '.join(served)})")
-    return served[0]
 
 
 @router.delete("/token", status_code=204, tags=["sign-in"])
