@@ -194,7 +194,11 @@ def run_erase(args: argparse.Namespace) -> None:
         rt.directory_ports, rt.vault, lambda council_id, number: open_requests(rt, council_id,
                                                                               number),
     )
-    print(f"{done.number}: personal data erased")
+    if done is None:
+        print(f"{args.number.strip().upper()}: no record was saved; the key and index "
+              "entries its registration left are destroyed")
+    else:
+        print(f"{done.number}: personal data erased")
 
 
 def open_requests(rt: Runtime, council_id: str, number: str) -> list[str]:

@@ -24,9 +24,10 @@ import hmac
 import os
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
@@ -34,6 +35,22 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.personal import PREFIX, is_sealed, key_of
 from projections.base import UtcDateTime
+
+T = TypeVar("T")
+
+
+class KeyExists(ValueError):
+    """A key that must be new exists already; it is left as it was."""
+
+
+class KeyStoreUnavailable(ConnectionError):
+    """The key store's connection was lost mid-command; nothing was written."""
+
+
+def _lost(error: sa.exc.DBAPIError) -> str:
+    cause = " ".join(str(error.orig).split()) or type(error.orig).__name__
+    return f"the key store's connection was lost ({cause}); nothing was written: try again"
+
 
 INDEX_NAMESPACE = uuid.UUID("9d3f4a3e-2a51-4f0f-8f39-0f3b0b2d6c11")
 
@@ -89,33 +106,96 @@ class KeyVault:
     # -- keys --------------------------------------------------------------------------------
 
     def _key(self, key_id: uuid.UUID) -> bytes | None:
-        with self.engine.connect() as conn:
-            q = sa.select(DATA_KEYS.c.key).where(DATA_KEYS.c.key_id == str(key_id))
-            found: bytes | None = conn.execute(q).scalar_one_or_none()
-        return found
+        q = sa.select(DATA_KEYS.c.key).where(DATA_KEYS.c.key_id == str(key_id))
 
-    def ensure_key(self, key_id: uuid.UUID, council: str, at: datetime) -> bytes:
-        """The key `key_id`, created if it does not exist yet."""
+        def read(conn: sa.Connection) -> bytes | None:
+            found: bytes | None = conn.execute(q).scalar_one_or_none()
+            return found
+
+        return self._read(read)
+
+    def _read(self, read: Callable[[sa.Connection], T]) -> T:
+        """Runs a read; if the pooled connection turns out to be dead (the engine runs without
+        a ping per checkout), once more on a fresh one, then a one-line `KeyStoreUnavailable`."""
+        for attempt in (1, 2):
+            try:
+                with self.engine.connect() as conn:
+                    return read(conn)
+            except sa.exc.DBAPIError as error:
+                if not error.connection_invalidated:
+                    raise
+                if attempt == 2:
+                    raise KeyStoreUnavailable(_lost(error)) from None
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def _writing(self) -> Iterator[sa.Connection]:
+        """A key-store transaction; a dead connection is a one-line `KeyStoreUnavailable`
+        (nothing was written: the command can be run again)."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.DBAPIError as error:
+            if error.connection_invalidated:
+                raise KeyStoreUnavailable(_lost(error)) from None
+            raise
+
+    def _insert_key(self, conn: sa.Connection, key_id: uuid.UUID, council: str,
+                    at: datetime) -> bytes:
+        """Inserts a new key; `KeyExists` (and nothing written) if there is one already."""
+        new = AESGCM.generate_key(bit_length=256)
+        try:
+            conn.execute(sa.insert(DATA_KEYS), {"key_id": str(key_id), "council": council,
+                                                "key": new, "created_at": at})
+        except sa.exc.IntegrityError:
+            raise KeyExists(f"a data key {key_id} exists already: it is never overwritten") \
+                from None
+        return new
+
+    def ensure_key(
+        self, key_id: uuid.UUID, council: str, at: datetime, *, new: bool = False
+    ) -> bytes:
+        """The key `key_id`, created if it does not exist yet. With `new`, the key must not
+        exist (its id comes from a number never issued before): it is created without looking
+        first, and `KeyExists` is raised — the existing key untouched — if it does."""
+        if new:
+            with self._writing() as conn:
+                return self._insert_key(conn, key_id, council, at)
         key = self._key(key_id)
         if key is not None:
             return key
-        new = AESGCM.generate_key(bit_length=256)
-        with self.engine.begin() as conn:
+        created = AESGCM.generate_key(bit_length=256)
+        with self._writing() as conn:
             if self.is_postgres:
                 stmt: Any = sa.dialects.postgresql.insert(DATA_KEYS).on_conflict_do_nothing()
             else:
                 stmt = sa.dialects.sqlite.insert(DATA_KEYS).on_conflict_do_nothing()
             inserted = conn.execute(stmt, {"key_id": str(key_id), "council": council,
-                                           "key": new, "created_at": at}).rowcount
+                                           "key": created, "created_at": at}).rowcount
         if inserted == 1:
-            return new  # ours: no need to read it back
-        created = self._key(key_id)  # another process created it meanwhile: theirs
-        assert created is not None
-        return created
+            return created  # ours: no need to read it back
+        theirs = self._key(key_id)  # another process created it meanwhile: theirs
+        assert theirs is not None
+        return theirs
+
+    def new_customer(
+        self, key_id: uuid.UUID, council: str, customer: str,
+        details: Mapping[str, str | None], at: datetime,
+    ) -> Sealer:
+        """A new customer's data key and their blind-index rows, in one transaction; the
+        sealer of the key. `KeyExists` if the key exists already (nothing is written). The
+        rows are keyed by the customer's number, so if the customer record is then never
+        saved, `erase_unsaved` (and `unsaved`) still reach them."""
+        rows = self._index_rows(council, customer, details)
+        with self._writing() as conn:
+            key = self._insert_key(conn, key_id, council, at)
+            if rows:
+                conn.execute(self._insert_index(), rows)
+        return Sealer(key_id, key)
 
     def destroy(self, key_id: uuid.UUID) -> bool:
         """Destroys the key for good; True if there was one. Idempotent."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             gone = conn.execute(sa.delete(DATA_KEYS).where(DATA_KEYS.c.key_id == str(key_id)))
         self._index_keys.clear()  # an index key is never destroyed; if one were, forget it
         self._purge(DATA_KEYS)
@@ -129,8 +209,12 @@ class KeyVault:
 
     # -- sealing -----------------------------------------------------------------------------
 
-    def sealer(self, key_id: uuid.UUID, council: str, at: datetime) -> Sealer:
-        return Sealer(key_id, self.ensure_key(key_id, council, at))
+    def sealer(
+        self, key_id: uuid.UUID, council: str, at: datetime, *, new: bool = False
+    ) -> Sealer:
+        """Seals under the key `key_id`, created if needed; with `new`, a key that must not
+        exist yet (no look first; `KeyExists` if it does)."""
+        return Sealer(key_id, self.ensure_key(key_id, council, at, new=new))
 
     def opener(self) -> Opener:
         return Opener(self)
@@ -152,17 +236,25 @@ class KeyVault:
                        hashlib.sha256)
         return mac.hexdigest()
 
-    def index(self, council: str, customer: str, details: Mapping[str, str | None]) -> None:
-        """Indexes the customer's plain details (name, phone, e-mail) for `find`."""
-        rows = [
+    def _index_rows(
+        self, council: str, customer: str, details: Mapping[str, str | None]
+    ) -> list[dict[str, str]]:
+        return [
             {"council": council, "field": f, "digest": self.digest(council, f, v),
              "customer": customer}
             for f, v in details.items() if v and f in ("name", "phone", "email")
         ]
+
+    def _insert_index(self) -> Any:
+        dialect: Any = sa.dialects.postgresql if self.is_postgres else sa.dialects.sqlite
+        return dialect.insert(BLIND_INDEX).on_conflict_do_nothing()
+
+    def index(self, council: str, customer: str, details: Mapping[str, str | None]) -> None:
+        """Indexes the customer's plain details (name, phone, e-mail) for `find`."""
+        rows = self._index_rows(council, customer, details)
         if rows:
-            with self.engine.begin() as conn:
-                dialect = sa.dialects.postgresql if self.is_postgres else sa.dialects.sqlite
-                conn.execute(dialect.insert(BLIND_INDEX).on_conflict_do_nothing(), rows)
+            with self._writing() as conn:
+                conn.execute(self._insert_index(), rows)
 
     def find(self, council: str, field: str, value: str) -> list[str]:
         """The numbers of the customers whose `field` equals `value` (normalised)."""
@@ -170,14 +262,35 @@ class KeyVault:
             BLIND_INDEX.c.council == council, BLIND_INDEX.c.field == field,
             BLIND_INDEX.c.digest == self.digest(council, field, value),
         ).order_by(BLIND_INDEX.c.customer)
-        with self.engine.connect() as conn:
-            return [r for (r,) in conn.execute(q)]
+        return self._read(lambda conn: [r for (r,) in conn.execute(q)])
 
     def unindex(self, council: str, customer: str) -> None:
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(sa.delete(BLIND_INDEX).where(
                 BLIND_INDEX.c.council == council, BLIND_INDEX.c.customer == customer))
         self._purge(BLIND_INDEX)
+
+    def holds(self, key_id: uuid.UUID, council: str, customer: str) -> bool:
+        """True if the key `key_id` or any index row of the customer numbered `customer`
+        exists."""
+        q = sa.select(sa.or_(
+            sa.exists().where(DATA_KEYS.c.key_id == str(key_id)),
+            sa.exists().where(BLIND_INDEX.c.council == council,
+                              BLIND_INDEX.c.customer == customer),
+        ))
+        return bool(self._read(lambda conn: conn.execute(q).scalar_one()))
+
+    def indexed(self, council: str) -> list[str]:
+        """The numbers of the council's customers with rows in the blind index."""
+        q = sa.select(BLIND_INDEX.c.customer).where(BLIND_INDEX.c.council == council) \
+            .distinct().order_by(BLIND_INDEX.c.customer)
+        return self._read(lambda conn: [r for (r,) in conn.execute(q)])
+
+    def created_at(self, key_id: uuid.UUID) -> datetime | None:
+        """When the key `key_id` was created; None if there is none (never, or destroyed)."""
+        q = sa.select(DATA_KEYS.c.created_at).where(DATA_KEYS.c.key_id == str(key_id))
+        found: datetime | None = self._read(lambda conn: conn.execute(q).scalar_one_or_none())
+        return found
 
     def pseudonym(self, council: str, customer: str) -> str:
         """A stable id for the customer that says nothing of who they are."""
@@ -188,15 +301,14 @@ class KeyVault:
     def log_access(self, entries: Iterable[Mapping[str, Any]]) -> None:
         rows = list(entries)
         if rows:
-            with self.engine.begin() as conn:
+            with self._writing() as conn:
                 conn.execute(sa.insert(ACCESS_LOG), rows)
 
     def access_log(self, council: str, customer: str) -> list[dict[str, Any]]:
         q = sa.select(ACCESS_LOG).where(
             ACCESS_LOG.c.council == council, ACCESS_LOG.c.customer == customer
         ).order_by(ACCESS_LOG.c.at, ACCESS_LOG.c.id)
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        return self._read(lambda conn: [dict(r._mapping) for r in conn.execute(q)])
 
 
 class Sealer:

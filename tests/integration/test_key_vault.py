@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from commands.disclosure import Disclosure
 from domain.permissions import Viewer
 from domain.personal import ERASED, REDACTED, is_sealed
-from infra.keys import KeyVault, normalise
+from infra.cli import EXIT_CODES
+from infra.keys import KeyStoreUnavailable, KeyVault, normalise
 from infra.runtime import make_engine
 
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
@@ -26,7 +27,7 @@ def vault(request: pytest.FixtureRequest, tmp_path: Path) -> KeyVault:
     if request.param == "postgres":
         request.applymarker(pytest.mark.postgres)
         url = request.getfixturevalue("pg_url").replace("postgresql://", "postgresql+psycopg2://")
-        return KeyVault(make_engine(url))
+        return KeyVault(make_engine(url, pre_ping=False))  # as `Runtime` builds it
     return KeyVault(make_engine(f"sqlite:///{tmp_path / 'keys.sqlite3'}", secure_delete=True))
 
 
@@ -165,3 +166,41 @@ def test_without_secure_delete_a_destroyed_key_would_stay_in_the_file(tmp_path: 
     vault.destroy(ANN)
     engine.dispose()
     assert key in path.read_bytes()
+
+
+@pytest.mark.postgres
+def test_a_dropped_key_store_connection_is_read_again_or_one_clear_line(pg_url: str) -> None:
+    """Without a ping per checkout, a connection the server dropped is found dead on use: a
+    read runs again on a fresh one; a write fails, having written nothing, with one line the
+    CLI prints as it is (exit 5)."""
+    url = pg_url.replace("postgresql://", "postgresql+psycopg2://")
+    vault = KeyVault(make_engine(url, pre_ping=False))
+    admin = sa.create_engine(url, poolclass=sa.pool.NullPool)
+
+    def drop_the_pooled_connection() -> None:
+        with vault.engine.connect() as conn:
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        with admin.connect() as conn:
+            assert conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+            deadline = datetime.now(UTC).timestamp() + 10
+            while conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"),
+                               {"p": pid}).scalar_one():
+                assert datetime.now(UTC).timestamp() < deadline, "the backend lingers"
+
+    try:
+        token = vault.sealer(ANN, "upper-lachlan", NOW).seal("Ann Lee")
+        assert token is not None
+        drop_the_pooled_connection()
+        assert vault.opener().open(token) == "Ann Lee"  # read again on a fresh connection
+        drop_the_pooled_connection()
+        with pytest.raises(KeyStoreUnavailable) as lost:
+            vault.sealer(BO, "upper-lachlan", NOW, new=True)
+        message = str(lost.value)
+        assert "\n" not in message and message.startswith("the key store's connection was lost")
+        assert message.endswith("nothing was written: try again")
+        assert next(code for kind, code in EXIT_CODES if isinstance(lost.value, kind)) == 5
+        assert vault.created_at(BO) is None  # nothing written; the store works again
+        assert vault.sealer(BO, "upper-lachlan", NOW, new=True).seal("Bo") is not None
+    finally:
+        vault.engine.dispose()
+        admin.dispose()
