@@ -26,7 +26,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -94,12 +94,28 @@ def normalise(field: str, value: str) -> str:
     return " ".join(value.split()).casefold()
 
 
-class KeyVault:
-    """The data keys of one deployment, and what is done with them."""
+_ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF; "
+_INSERT_KEY = (
+    "INSERT INTO crm_data_keys (key_id, council, key, created_at) "
+    "VALUES (%(key_id)s, %(council)s, %(key)s, %(created_at)s)"
+)
 
-    def __init__(self, engine: sa.Engine) -> None:
+
+class KeyVault:
+    """The data keys of one deployment, and what is done with them.
+
+    On PostgreSQL, reads and the creation of a new key (with a new customer's index rows) each
+    take one round trip: one statement sent on its own, outside any explicit transaction.
+    With `lazy_new_keys`, a new key's commit does not wait for its WAL flush: only for a key
+    table in the same PostgreSQL server as the event stores, where whatever is sealed under
+    the new key is recorded afterwards by a commit that does wait, and so flushes the key's
+    commit record first (the WAL is one sequence). A crash before that can lose only a key
+    that nothing recorded uses. Destroying a key always waits for its flush."""
+
+    def __init__(self, engine: sa.Engine, *, lazy_new_keys: bool = False) -> None:
         self.engine = engine
         self.is_postgres = engine.dialect.name == "postgresql"
+        self.lazy_new_keys = lazy_new_keys and self.is_postgres
         self._index_keys: dict[str, bytes] = {}
         METADATA.create_all(engine)
 
@@ -120,6 +136,8 @@ class KeyVault:
         for attempt in (1, 2):
             try:
                 with self.engine.connect() as conn:
+                    if self.is_postgres:  # no BEGIN, so no ROLLBACK to send back afterwards
+                        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
                     return read(conn)
             except sa.exc.DBAPIError as error:
                 if not error.connection_invalidated:
@@ -129,10 +147,14 @@ class KeyVault:
         raise AssertionError("unreachable")
 
     @contextmanager
-    def _writing(self) -> Iterator[sa.Connection]:
-        """A key-store transaction; a dead connection is a one-line `KeyStoreUnavailable`
-        (nothing was written: the command can be run again)."""
+    def _writing(self, autocommit: bool = False) -> Iterator[sa.Connection]:
+        """A key-store transaction (with `autocommit`, each statement sent is one); a dead
+        connection is a one-line `KeyStoreUnavailable` (nothing was written: try again)."""
         try:
+            if autocommit:
+                with self.engine.connect() as conn:
+                    yield conn.execution_options(isolation_level="AUTOCOMMIT")
+                return
             with self.engine.begin() as conn:
                 yield conn
         except sa.exc.DBAPIError as error:
@@ -140,17 +162,46 @@ class KeyVault:
                 raise KeyStoreUnavailable(_lost(error)) from None
             raise
 
-    def _insert_key(self, conn: sa.Connection, key_id: uuid.UUID, council: str,
-                    at: datetime) -> bytes:
-        """Inserts a new key; `KeyExists` (and nothing written) if there is one already."""
+    def _insert_key(
+        self, key_id: uuid.UUID, council: str, at: datetime, index_rows: list[dict[str, str]]
+    ) -> bytes:
+        """Inserts a new key, and `index_rows`, in one transaction; `KeyExists` (and nothing
+        written) if the key exists already."""
         new = AESGCM.generate_key(bit_length=256)
+        row = {"key_id": str(key_id), "council": council, "key": new, "created_at": at}
         try:
-            conn.execute(sa.insert(DATA_KEYS), {"key_id": str(key_id), "council": council,
-                                                "key": new, "created_at": at})
+            if self.is_postgres:
+                self._insert_key_in_one_trip(row, index_rows)
+            else:
+                with self._writing() as conn:
+                    conn.execute(sa.insert(DATA_KEYS), row)
+                    if index_rows:
+                        conn.execute(self._insert_index(), index_rows)
         except sa.exc.IntegrityError:
             raise KeyExists(f"a data key {key_id} exists already: it is never overwritten") \
                 from None
         return new
+
+    def _insert_key_in_one_trip(
+        self, row: dict[str, Any], index_rows: list[dict[str, str]]
+    ) -> None:
+        """One statement (a data-modifying `WITH` when there are index rows), sent alone: its
+        own transaction, and one round trip."""
+        params = {**row, "created_at": row["created_at"].astimezone(UTC).replace(tzinfo=None)}
+        sql = _INSERT_KEY
+        if index_rows:
+            values = ", ".join(f"(%(c{i})s, %(f{i})s, %(d{i})s, %(n{i})s)"
+                               for i in range(len(index_rows)))
+            for i, r in enumerate(index_rows):
+                params.update({f"c{i}": r["council"], f"f{i}": r["field"],
+                               f"d{i}": r["digest"], f"n{i}": r["customer"]})
+            sql = (f"WITH new_key AS ({_INSERT_KEY}) "
+                   "INSERT INTO crm_customer_index (council, field, digest, customer) "
+                   f"VALUES {values} ON CONFLICT DO NOTHING")
+        if self.lazy_new_keys:
+            sql = _ASYNC_COMMIT + sql  # one implicit transaction with the statement
+        with self._writing(autocommit=True) as conn:
+            conn.exec_driver_sql(sql, params)
 
     def ensure_key(
         self, key_id: uuid.UUID, council: str, at: datetime, *, new: bool = False
@@ -159,8 +210,7 @@ class KeyVault:
         exist (its id comes from a number never issued before): it is created without looking
         first, and `KeyExists` is raised — the existing key untouched — if it does."""
         if new:
-            with self._writing() as conn:
-                return self._insert_key(conn, key_id, council, at)
+            return self._insert_key(key_id, council, at, [])
         key = self._key(key_id)
         if key is not None:
             return key
@@ -186,11 +236,7 @@ class KeyVault:
         sealer of the key. `KeyExists` if the key exists already (nothing is written). The
         rows are keyed by the customer's number, so if the customer record is then never
         saved, `erase_unsaved` (and `unsaved`) still reach them."""
-        rows = self._index_rows(council, customer, details)
-        with self._writing() as conn:
-            key = self._insert_key(conn, key_id, council, at)
-            if rows:
-                conn.execute(self._insert_index(), rows)
+        key = self._insert_key(key_id, council, at, self._index_rows(council, customer, details))
         return Sealer(key_id, key)
 
     def destroy(self, key_id: uuid.UUID) -> bool:

@@ -69,8 +69,11 @@ class Runtime:
 
     @cached_property
     def vault(self) -> KeyVault:
+        # On PostgreSQL the key table is in the one database of the event stores, where what
+        # is sealed under a new key is then recorded: that commit flushes the key's too.
         return KeyVault(make_engine(self.settings.sqlalchemy_url("keys"), secure_delete=True,
-                                    pre_ping=False))
+                                    pre_ping=False),
+                        lazy_new_keys=self.settings.database_url is not None)
 
     @cached_property
     def write_engine(self) -> sa.Engine:

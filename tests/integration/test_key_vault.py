@@ -14,7 +14,7 @@ from commands.disclosure import Disclosure
 from domain.permissions import Viewer
 from domain.personal import ERASED, REDACTED, is_sealed
 from infra.cli import EXIT_CODES
-from infra.keys import KeyStoreUnavailable, KeyVault, normalise
+from infra.keys import KeyExists, KeyStoreUnavailable, KeyVault, normalise
 from infra.runtime import make_engine
 
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
@@ -27,7 +27,7 @@ def vault(request: pytest.FixtureRequest, tmp_path: Path) -> KeyVault:
     if request.param == "postgres":
         request.applymarker(pytest.mark.postgres)
         url = request.getfixturevalue("pg_url").replace("postgresql://", "postgresql+psycopg2://")
-        return KeyVault(make_engine(url, pre_ping=False))  # as `Runtime` builds it
+        return KeyVault(make_engine(url, pre_ping=False), lazy_new_keys=True)  # as `Runtime` does
     return KeyVault(make_engine(f"sqlite:///{tmp_path / 'keys.sqlite3'}", secure_delete=True))
 
 
@@ -82,6 +82,28 @@ def test_a_customer_is_found_by_phone_email_or_name_as_typed_differently(
     vault.unindex("upper-lachlan", "UL-C000001")
     assert vault.find("upper-lachlan", "phone", "0400 000 000") == []
     assert vault.find("canterbury", "phone", "0400 000 000") == ["CA-C000001"]
+
+
+def test_a_new_customers_key_and_index_rows_are_written_together_and_never_over_another(
+    vault: KeyVault,
+) -> None:
+    ann = {"name": "Ann Lee", "phone": "0400 000 000", "email": None, "address": "3 Spring St"}
+    token = vault.new_customer(ANN, "upper-lachlan", "UL-C000001", ann, NOW).seal("Ann Lee")
+    assert token is not None and vault.opener().open(token) == "Ann Lee"
+    assert vault.find("upper-lachlan", "phone", "0400000000") == ["UL-C000001"]
+    assert vault.created_at(ANN) == NOW
+    with pytest.raises(KeyExists):  # the same key again, for another customer: refused whole
+        vault.new_customer(ANN, "upper-lachlan", "UL-C000002", {"name": "Bo Li"}, NOW)
+    with pytest.raises(KeyExists):
+        vault.sealer(ANN, "upper-lachlan", NOW, new=True)
+    assert vault.opener().open(token) == "Ann Lee"  # the key untouched
+    assert vault.find("upper-lachlan", "name", "Bo Li") == []
+    assert vault.holds(ANN, "upper-lachlan", "UL-C000001")
+    assert not vault.holds(BO, "upper-lachlan", "UL-C000002")
+    vault.destroy(ANN)
+    vault.unindex("upper-lachlan", "UL-C000001")
+    assert not vault.holds(ANN, "upper-lachlan", "UL-C000001")
+    assert vault.indexed("upper-lachlan") == []
 
 
 def test_the_index_holds_keyed_digests_not_the_values(vault: KeyVault) -> None:
