@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from commands import customers as cmds
-from domain.aggregates.customer import Customer
+from domain.aggregates.customer import Customer, customer_id
 from domain.permissions import Viewer
 from domain.values import Channel, Conduct, ContactMethod, parse_enum
 from domain.values import Customer as Details
@@ -107,7 +107,9 @@ def run_find(args: argparse.Namespace) -> None:
     d = disclosure(args, c, viewer, f"crm customer find --{field}")
     rows = []
     for number in numbers:
-        found = cmds.load(rt.directory_ports, c.id, number)
+        found = rt.directory_ports.find(Customer, customer_id(c.id, number))
+        if found is None:  # a registration under way, or one that failed half-way
+            continue
         rows.append(d.reveal(
             {"customer_id": found.number, "name": found.details["name"],
              "preferred_contact": found.details["preferred_contact"].value},
