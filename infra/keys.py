@@ -12,7 +12,11 @@
   key table is vacuumed after an erasure so no dead row keeps the key.
 - **Blind indexes** let staff find a customer by phone, e-mail or name without decrypting the
   table: HMAC-SHA256 of the normalised value under the council's index key. An erasure drops
-  the customer's index rows too.
+  the customer's index rows too. A new customer's key and index rows are written in one
+  transaction, before the record; both are found from the customer's number, so an erasure
+  reaches them even if the record is never saved.
+- **Connections** are not pinged before each use: a read that meets a connection the server
+  dropped runs once more on a fresh one; a write fails with one line (`KeyStoreUnavailable`).
 - **Pseudonyms**: a stable, keyed id for a customer, for readers who may not see who they are.
 """
 
