@@ -48,12 +48,13 @@ class KeyExists(ValueError):
 
 
 class KeyStoreUnavailable(ConnectionError):
-    """The key store's connection was lost mid-command; nothing was written."""
+    """The key store's connection was found dead mid-command (the command can be run again:
+    anything a half-done registration left is reached by erasure, see `new_customer`)."""
 
 
 def _lost(error: sa.exc.DBAPIError) -> str:
     cause = " ".join(str(error.orig).split()) or type(error.orig).__name__
-    return f"the key store's connection was lost ({cause}); nothing was written: try again"
+    return f"the key store's connection was lost ({cause}): try again"
 
 
 INDEX_NAMESPACE = uuid.UUID("9d3f4a3e-2a51-4f0f-8f39-0f3b0b2d6c11")
@@ -153,7 +154,7 @@ class KeyVault:
     @contextmanager
     def _writing(self, autocommit: bool = False) -> Iterator[sa.Connection]:
         """A key-store transaction (with `autocommit`, each statement sent is one); a dead
-        connection is a one-line `KeyStoreUnavailable` (nothing was written: try again)."""
+        connection is a one-line `KeyStoreUnavailable`."""
         try:
             if autocommit:
                 with self.engine.connect() as conn:
