@@ -122,9 +122,10 @@ def lodge_request(cmd: LodgeRequest, ports: Ports) -> Lodged:
     fields = lodgement_fields(council, cmd.intake, "(pending)", now)
     fields["reference"] = reference = ports.next_reference(council, now)
     customer, sealer = _customer_of(council, cmd, ports)
-    if sealer is None:
-        key = customer.id if customer else request_id(council.id, reference)
-        sealer = ports.vault.sealer(key, council.id, now)
+    if sealer is None and customer:  # a record named: its key exists
+        sealer = ports.vault.sealer(customer.id, council.id, now)
+    elif sealer is None:  # anonymous: a key of its own, as new as its reference
+        sealer = ports.vault.sealer(request_id(council.id, reference), council.id, now, new=True)
     fields["customer"] = sealed_details(customer) if customer else None
     fields["description"] = sealer.seal(fields["description"])
     saved = _saved(ports, ServiceRequest.lodge(occurred_at=now, actor=cmd.actor, **fields))

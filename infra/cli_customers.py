@@ -7,6 +7,7 @@ What a reader sees of the personal fields is decided by `commands.disclosure` al
 from __future__ import annotations
 
 import argparse
+from datetime import timedelta
 from typing import Any
 
 from commands import customers as cmds
@@ -130,7 +131,21 @@ def run_erase(args: argparse.Namespace) -> None:
         rt.directory_ports, rt.vault, lambda council_id, number: views.open_requests(
             rt, council_id, number),
     )
-    print(f"{done.number}: personal data erased")
+    if done is None:
+        print(f"{args.number.strip().upper()}: no record was saved; the key and index "
+              "entries its registration left are destroyed")
+    else:
+        print(f"{done.number}: personal data erased")
+
+
+def run_erase_unsaved(args: argparse.Namespace) -> None:
+    c = council(args)
+    authorized(args, c, "customer-erase")
+    rt = runtime(args)
+    before = rt.clock() - timedelta(minutes=args.older_than)
+    for number in cmds.erase_unsaved_registrations(rt.directory_ports, rt.vault, c.id, before):
+        print(f"{number}: no record was saved; the key and index entries its registration "
+              "left are destroyed")
 
 
 def run_access_log(args: argparse.Namespace) -> None:
@@ -205,8 +220,14 @@ def register(sub: Any) -> None:
     q.add_argument("--on", type=parse_date)
     q.add_argument("--json", action="store_true")
     q.set_defaults(run=run_reviews_due)
-    q = with_number("erase", "erase the customer's personal data (no open request)")
+    q = with_number("erase", "erase the customer's personal data (no open request); for a "
+                    "number whose record was never saved, the key and index entries left")
     q.add_argument("--reason", required=True)
     q.set_defaults(run=run_erase)
+    q = cs.add_parser("erase-unsaved", help="destroy the key and index entries left by "
+                      "registrations whose record was never saved (a process that died)")
+    q.add_argument("--older-than", type=int, default=60, metavar="MINUTES",
+                   help="only registrations begun this long ago or more (default 60)")
+    q.set_defaults(run=run_erase_unsaved)
     with_number("access-log", "who read the customer's personal data, when, through what",
                 True).set_defaults(run=run_access_log)

@@ -23,9 +23,11 @@ from infra.store import (
 REQUEST_CACHE_SIZE = 2000  # recently saved requests kept per process (see `StorePorts`)
 
 
-def make_engine(url: str, secure_delete: bool = False) -> sa.Engine:
+def make_engine(url: str, secure_delete: bool = False, pre_ping: bool = True) -> sa.Engine:
     """An engine with a bounded wait on locks, so a stuck writer shows up as an error. With
-    `secure_delete`, SQLite overwrites deleted content instead of leaving it in free pages."""
+    `secure_delete`, SQLite overwrites deleted content instead of leaving it in free pages.
+    Without `pre_ping`, PostgreSQL connections are not pinged at each checkout (a round trip
+    saved per use): the caller must handle a connection found dead (`KeyVault` does)."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         if secure_delete:
@@ -33,7 +35,7 @@ def make_engine(url: str, secure_delete: bool = False) -> sa.Engine:
         return engine
     return sa.create_engine(
         url,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         connect_args={"connect_timeout": 5, "options": "-c lock_timeout=5000"},
     )
 
@@ -68,7 +70,11 @@ class Runtime:
 
     @cached_property
     def vault(self) -> KeyVault:
-        return KeyVault(make_engine(self.settings.sqlalchemy_url("keys"), secure_delete=True))
+        # On PostgreSQL the key table is in the one database of the event stores, where what
+        # is sealed under a new key is then recorded: that commit flushes the key's too.
+        return KeyVault(make_engine(self.settings.sqlalchemy_url("keys"), secure_delete=True,
+                                    pre_ping=False),
+                        lazy_new_keys=self.settings.database_url is not None)
 
     @cached_property
     def write_engine(self) -> sa.Engine:

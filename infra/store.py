@@ -65,9 +65,14 @@ REFERENCE_COUNTERS = sa.Table(
     sa.Column("last_issued", sa.Integer, nullable=False),
 )
 
-_ASYNC_COMMIT = sa.text("SET LOCAL synchronous_commit TO OFF")
 _NEXT_REFERENCE = sa.text(
     "INSERT INTO crm_reference_counters (council, year, last_issued) VALUES (:c, :y, 1) "
+    "ON CONFLICT (council, year) DO UPDATE "
+    "SET last_issued = crm_reference_counters.last_issued + 1 RETURNING last_issued"
+)
+_NEXT_REFERENCE_PG = (
+    "SET LOCAL synchronous_commit TO OFF; "
+    "INSERT INTO crm_reference_counters (council, year, last_issued) VALUES (%(c)s, %(y)s, 1) "
     "ON CONFLICT (council, year) DO UPDATE "
     "SET last_issued = crm_reference_counters.last_issued + 1 RETURNING last_issued"
 )
@@ -95,10 +100,16 @@ class ReferenceNumbers:
         return f"{council.reference_prefix}-{year}-{number:06d}"
 
     def next_number(self, scope: str, year: int) -> int:
-        """The next number of the counter (`scope`, `year`): 1 for a new counter."""
+        """The next number of the counter (`scope`, `year`): 1 for a new counter. On
+        PostgreSQL one round trip: the `SET LOCAL` and the upsert sent together, outside an
+        explicit transaction, run as one implicit transaction."""
+        if self.is_postgres:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                found = conn.exec_driver_sql(_NEXT_REFERENCE_PG, {"c": scope, "y": year})
+                pg_number: int = found.scalar_one()
+            return pg_number
         with self.engine.begin() as conn:
-            if self.is_postgres:
-                conn.execute(_ASYNC_COMMIT)
             number: int = conn.execute(_NEXT_REFERENCE, {"c": scope, "y": year}).scalar_one()
         return number
 

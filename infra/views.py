@@ -21,7 +21,7 @@ from commands import customers
 from commands.disclosure import Disclosure
 from consumers import follower
 from consumers.store_reader import StoreReader
-from domain.aggregates.customer import Customer
+from domain.aggregates.customer import Customer, customer_id
 from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.council import Council
 from domain.permissions import Viewer
@@ -281,7 +281,9 @@ def find_customers(rt: Runtime, c: Council, viewer: Viewer, field: str, value: s
     d = disclosure(rt, c, viewer, via)
     rows = []
     for number in customers.find_customers(rt.vault, c.id, field, value):
-        found = customers.load(rt.directory_ports, c.id, number)
+        found = rt.directory_ports.find(Customer, customer_id(c.id, number))
+        if found is None:  # a registration under way, or one that failed half-way
+            continue
         rows.append(d.reveal(
             {"customer_id": found.number, "name": found.details["name"],
              "preferred_contact": found.details["preferred_contact"].value},

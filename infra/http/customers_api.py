@@ -163,4 +163,6 @@ def erase(number: str, body: ReasonIn, request: Request,
                            reason=body.reason),
         rt.directory_ports, rt.vault,
         lambda council_id, customer: views.open_requests(rt, council_id, customer))
+    if done is None:  # the number's registration never saved its record: its leftovers went
+        return {"customer_id": number.strip().upper(), "status": "unsaved registration erased"}
     return {"customer_id": done.number, "status": "erased"}

@@ -9,10 +9,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from domain.aggregates.customer import customer_id
+from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT
 from tests.conftest import TEST_ADMIN, add_staff, make_settings
 
@@ -89,3 +92,55 @@ def test_a_customers_details_are_seen_by_role_logged_and_erased_for_good(
     for value in (NAME, PHONE, EMAIL, STREET, "Zedwood", "Quillfeather", "Hole outside"):
         assert value not in logs, value
     assert crm("cs", "customer", "find", "--phone", PHONE, "--json").stdout.strip() == "[]"
+
+
+def test_what_a_registration_left_half_way_is_not_found_and_is_erased_by_its_number(
+    crm: Crm, tmp_path: Path
+) -> None:
+    """A process that died after writing a new customer's key and index entries, before
+    saving the record: `find` passes over them, `customer erase` on the number destroys them."""
+    number = "UL-C000042"
+    runtime = Runtime(make_settings(tmp_path / "data"))
+    key_id = customer_id("upper-lachlan", number)
+    try:
+        runtime.vault.new_customer(key_id, "upper-lachlan", number,
+                                   {"name": NAME, "phone": PHONE}, datetime.now(UTC))
+        assert runtime.vault.find("upper-lachlan", "phone", PHONE) == [number]
+    finally:
+        runtime.close()
+    assert json.loads(ok(crm("cs", "customer", "find", "--phone", PHONE, "--json"))) == []
+    erased = ok(crm("rec", "customer", "erase", number.lower(), "--reason", "unfinished"))
+    assert erased.strip() == (f"{number}: no record was saved; the key and index entries "
+                              "its registration left are destroyed")
+    again = crm("rec", "customer", "erase", number, "--reason", "unfinished")
+    assert again.returncode == 4 and again.stderr.strip() == f"crm: no customer {number}"
+    # The sweep finds such numbers itself, once they are old enough not to be under way.
+    runtime = Runtime(make_settings(tmp_path / "data"))
+    other = "UL-C000043"
+    try:
+        runtime.vault.new_customer(customer_id("upper-lachlan", other), "upper-lachlan", other,
+                                   {"name": NAME, "email": EMAIL}, datetime.now(UTC))
+    finally:
+        runtime.close()
+    assert ok(crm("rec", "customer", "erase-unsaved")) == ""  # too recent
+    assert refused(crm("cs", "customer", "erase-unsaved", "--older-than", "0"))
+    swept = ok(crm("rec", "customer", "erase-unsaved", "--older-than", "0"))
+    assert swept == (f"{other}: no record was saved; the key and index entries its "
+                     "registration left are destroyed\n")
+    assert json.loads(ok(crm("cs", "customer", "find", "--phone", PHONE, "--json"))) == []
+    saved = ok(crm("cs", "lodge", "--category", "pothole", "--channel", "phone",
+                   "--description", "Hole", "--name", NAME, "--phone", PHONE))
+    assert saved.strip()
+    assert ok(crm("rec", "customer", "erase-unsaved", "--older-than", "0")) == ""  # saved: kept
+    assert len(json.loads(ok(crm("cs", "customer", "find", "--phone", PHONE, "--json")))) == 1
+    runtime = Runtime(make_settings(tmp_path / "data"))
+    try:
+        assert not runtime.vault.holds(key_id, "upper-lachlan", number)
+        assert not runtime.vault.holds(customer_id("upper-lachlan", other), "upper-lachlan",
+                                       other)
+    finally:
+        runtime.close()
+
+
+def refused(done: subprocess.CompletedProcess[str]) -> bool:
+    return done.returncode == 1 and done.stdout == "" and len(done.stderr.splitlines()) == 1
