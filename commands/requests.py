@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -74,8 +74,13 @@ class DelayRequest(RequestCommand):
 
 @dataclass(frozen=True, kw_only=True)
 class EscalateRequest(RequestCommand):
+    """`level` is the absolute target (None: one above the current); `standard` and `due` name
+    the breached standard and its missed due instant (None for a person's own decision)."""
+
     reason: str
     level: str | None = None
+    standard: str | None = None
+    due: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -182,7 +187,10 @@ def delay_request(cmd: DelayRequest, ports: Ports) -> Result:
 
 def escalate_request(cmd: EscalateRequest, ports: Ports) -> Result:
     request = _load(ports, cmd)
-    request.escalate(level=cmd.level, reason=cmd.reason, occurred_at=ports.now(), actor=cmd.actor)
+    request.escalate(
+        level=cmd.level, reason=cmd.reason, standard=cmd.standard, due=cmd.due,
+        occurred_at=ports.now(), actor=cmd.actor,
+    )
     return _saved(ports, request)
 
 

@@ -169,7 +169,7 @@ class Watchdog:
         skip: set[tuple[str, str]],
     ) -> None:
         cmd = EscalateRequest(council=e.council, reference=e.reference, actor=self.actor,
-                              level=e.level, reason=_reason(e))
+                              level=e.level, reason=_reason(e), standard=e.standard, due=e.due)
         try:
             result = escalate_request(cmd, ports)
         except Refusal as error:
@@ -357,12 +357,18 @@ def _notice_name(event_type: str) -> str:
     return REACTIONS[event_type].value
 
 
+_MISSED = {
+    "acknowledgement": "acknowledgement standard",
+    "completion": "completion target",
+    "discretionary": "agreed completion date",
+}
+
+
 def _reason(e: sla_queries.DueEscalation) -> str:
     due = e.due.isoformat()
-    if not e.after_breach:
+    if e.standard == "urgent":
         return f"urgent request: immediate escalation to {e.level} (SLA watchdog, due {due})"
-    target = "agreed completion date" if e.discretionary else "completion target"
-    return f"{target} missed: {e.level} due {due} (SLA watchdog)"
+    return f"{_MISSED.get(e.standard, e.standard)} missed: {e.level} due {due} (SLA watchdog)"
 
 
 # -- the loop ---------------------------------------------------------------------------------

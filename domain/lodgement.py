@@ -8,7 +8,7 @@ from typing import Any
 
 from domain.council import AnonymousPolicy, Council
 from domain.errors import InvalidCommand, LodgementRefused
-from domain.standards import due_instants, standard_for
+from domain.standards import date_gone, due_instants, recorded, standard_for
 from domain.values import Channel, Customer, Location, RequestKind
 
 
@@ -25,6 +25,7 @@ class Intake:
     urgent: bool = False
     agreed_completion: date | None = None
     customer_number: str | None = None
+    received_at: datetime | None = None  # when the council received it; None: as keyed in
 
     @property
     def anonymous(self) -> bool:
@@ -62,9 +63,14 @@ def lodgement_fields(
             f"{council.name} does not action anonymous requests: "
             "record a name, address, phone or email"
         )
-    standard = standard_for(council, intake.category, intake.channel, intake.urgent)
-    due = due_instants(standard, occurred_at, intake.agreed_completion)
-    if intake.agreed_completion is not None and due.complete_by and due.complete_by <= occurred_at:
+    received_at = _received_at(intake, occurred_at)
+    standard = recorded(
+        standard_for(council, intake.category, intake.channel, intake.urgent),
+        received_at, occurred_at,
+    )
+    due = due_instants(standard, received_at, intake.agreed_completion)
+    agreed = intake.agreed_completion
+    if agreed is not None and date_gone(standard.calendar, agreed, occurred_at):
         raise InvalidCommand("the agreed completion date must be later than now")
     return {
         "council": council.id,
@@ -84,4 +90,19 @@ def lodgement_fields(
         "acknowledge_by": due.acknowledge_by,
         "complete_by": due.complete_by,
         "imported": False,
+        "received_at": received_at,
     }
+
+
+def _received_at(intake: Intake, keyed_at: datetime) -> datetime:
+    """The instant the standards count from: when the council received the request (a letter
+    that arrived on Monday and was keyed on Wednesday), never later than it was keyed in."""
+    if intake.received_at is None:
+        return keyed_at
+    if intake.received_at.tzinfo is None or intake.received_at.utcoffset() is None:
+        raise InvalidCommand("the received-at instant must carry its timezone")
+    if intake.received_at > keyed_at:
+        raise InvalidCommand(
+            f"the received-at instant {intake.received_at.isoformat()} is in the future"
+        )
+    return intake.received_at

@@ -6,7 +6,8 @@ business days) lodged Monday 2 March 2026 10:00 AEDT is due Monday 30 March 16:3
 Good Friday 3 April and Easter Monday 6 April are holidays and daylight saving ends on Sunday
 5 April (AEDT +11 → AEST +10), so the manager is due Wednesday 8 April 16:30 AEST, the
 director Wednesday 15 April 16:30 AEST, and — Anzac Day falling on Saturday 25 April, NSW
-observes it on Monday 27 April — the general manager Thursday 30 April 16:30 AEST.
+observes it on Monday 27 April — the general manager Thursday 30 April 16:30 AEST. Not
+acknowledged within 5 business days (Monday 9 March 16:30), it goes to the team leader at once.
 """
 
 from __future__ import annotations
@@ -60,7 +61,11 @@ CHAIN_DUE = [
     ("director", at(2026, 4, 15, 16, 30)),
     ("general-manager", at(2026, 4, 30, 16, 30)),  # after the Anzac Day Monday
 ]
-PROGRESS_DUE = at(2026, 3, 23, 10, 0)  # 15 working days after lodgement, to the minute
+# The close of the 15th business day after Monday 2 March (the targets' rule); then every 15
+# business days after the previous notice: sent at 16:30 on 23 March (day 0 is Tuesday 24), the
+# next closes Thursday 16 April (Easter skipped).
+PROGRESS_DUE = at(2026, 3, 23, 16, 30)
+NEXT_PROGRESS_DUE = at(2026, 4, 16, 16, 30)
 
 
 # -- givens ----------------------------------------------------------------------------------
@@ -76,6 +81,12 @@ def lodge(
         intake=Intake(category=category, description=f"A {category}", **fields),
     )
     return cmds.lodge_request(cmd, rt.ports)
+
+
+def acknowledged(rt: Runtime, result: cmds.Result, council: str = COUNCIL) -> cmds.Result:
+    """The request acknowledged now (in time): only its completion target can escalate it."""
+    cmds.acknowledge_request(cmds.AcknowledgeRequest(**on(result.reference, council)), rt.ports)
+    return result
 
 
 def on(ref: str, council: str = COUNCIL) -> dict[str, Any]:
@@ -111,7 +122,7 @@ def test_a_breached_request_climbs_the_chain_each_level_at_its_business_instant(
     any_runtime: Runtime,
 ) -> None:
     rt = any_runtime
-    pothole = lodge(rt)
+    pothole = acknowledged(rt, lodge(rt))
     dog = make_watchdog(rt)
     row = sla_row(rt, pothole)
     assert row["complete_by"] == COMPLETE_BY
@@ -128,7 +139,41 @@ def test_a_breached_request_climbs_the_chain_each_level_at_its_business_instant(
     assert [(e.level, e.occurred_at) for e in recorded] == CHAIN_DUE
     assert {e.actor for e in recorded} == {SYSTEM_ACTOR}
     assert "completion target" in recorded[0].reason
+    assert [(e.standard, e.due) for e in recorded] == [("completion", COMPLETE_BY)] + [
+        ("completion", due) for _, due in CHAIN_DUE[1:]]
     assert sla_row(rt, pothole)["next_level"] is None
+
+
+def test_a_request_never_acknowledged_escalates_for_that_then_for_its_completion_once_each(
+    any_runtime: Runtime, clock: FakeClock,
+) -> None:
+    """Seed 002 (Upper Lachlan): "proactive escalations will be enforced when service standards
+    are not met". Lodged Friday 6 March 2026 at 17:00 (after hours: day 0 is Monday 9 March),
+    never acknowledged: the 5th business day closes Monday 16 March 16:30 AEDT — the team leader
+    then, one level. The 20th closes Wednesday 8 April 16:30 AEST (Good Friday and Easter Monday
+    skipped, the clocks gone back); the completion ladder goes on from the team leader: the
+    manager 5 business days later, Wednesday 15 April 16:30 AEST."""
+    rt = any_runtime
+    clock.set(at(2026, 3, 6, 17, 0))
+    pothole = lodge(rt)
+    dog = make_watchdog(rt)
+    ack_due, complete_due = at(2026, 3, 16, 16, 30), at(2026, 4, 8, 16, 30)
+    manager_due = at(2026, 4, 15, 16, 30)
+
+    assert escalated(dog.sweep(ack_due - US)) == []
+    assert escalated(dog.sweep(ack_due)) == [f"{pothole.reference} team-leader"]
+    assert escalated(dog.sweep(ack_due + timedelta(hours=1))) == []
+    assert sla_row(rt, pothole)["complete_by"] == complete_due
+    assert escalated(dog.sweep(manager_due - US)) == []
+    assert escalated(dog.sweep(manager_due)) == [f"{pothole.reference} manager"]
+    assert escalated(dog.sweep(manager_due)) == []
+
+    recorded = events(rt, pothole, "Escalated")
+    assert [(e.level, e.standard, e.due, e.occurred_at) for e in recorded] == [
+        ("team-leader", "acknowledgement", ack_due, ack_due),
+        ("manager", "completion", manager_due, manager_due),
+    ]
+    assert "acknowledgement standard missed" in recorded[0].reason
 
 
 def test_sweeping_twice_and_with_a_second_watchdog_escalates_once(
@@ -165,7 +210,7 @@ def test_a_discretionary_request_goes_to_the_director_when_its_agreed_date_is_mi
     sqlite_runtime: Runtime,
 ) -> None:
     rt = sqlite_runtime
-    agreed = lodge(rt, agreed_completion=date(2026, 3, 13))
+    agreed = acknowledged(rt, lodge(rt, agreed_completion=date(2026, 3, 13)))
     breach = at(2026, 3, 13, 16, 30)
 
     assert escalated(make_watchdog(rt).sweep(breach)) == [f"{agreed.reference} director"]
@@ -210,7 +255,7 @@ def test_two_watchdogs_at_once_escalate_each_level_once(
 # -- the progress notice ---------------------------------------------------------------------
 
 
-def test_the_fifteen_working_day_progress_notice_is_sent_exactly_once(
+def test_the_progress_notice_is_sent_once_every_fifteen_working_days(
     any_runtime: Runtime,
 ) -> None:
     rt = any_runtime
@@ -221,15 +266,19 @@ def test_the_fifteen_working_day_progress_notice_is_sent_exactly_once(
     assert dog.sweep(PROGRESS_DUE - US).notices == []
     assert dog.sweep(PROGRESS_DUE).notices == [(COUNCIL, pothole.reference, "progress")]
     assert dog.sweep(PROGRESS_DUE + timedelta(days=3)).notices == []
+    assert dog.sweep(NEXT_PROGRESS_DUE - US).notices == []
+    assert dog.sweep(NEXT_PROGRESS_DUE).notices == [(COUNCIL, pothole.reference, "progress")]
+    assert dog.sweep(NEXT_PROGRESS_DUE).notices == []
 
-    [sent] = events(rt, pothole, "NoticeSent")
+    sent, again = events(rt, pothole, "NoticeSent")
+    assert again.occurred_at == NEXT_PROGRESS_DUE
     assert sent.occurred_at == PROGRESS_DUE and sent.text.count(pothole.reference) >= 1
     assert events(rt, silent, "NoticeSent") == []
     assert sla_row(rt, silent)["progress_notice_due"] is None  # never due: nobody to tell
     outbox = list_outbox(rt.write_engine, COUNCIL)
     opener = rt.vault.opener()
     assert [(r["reference"], r["notice"], opener.open(r["recipient"])) for r in outbox] == [
-        (pothole.reference, "progress", "ann@example.org")]
+        (pothole.reference, "progress", "ann@example.org")] * 2
     assert "ann@example.org" not in str(outbox)  # the outbox keeps it sealed
 
 
@@ -240,7 +289,7 @@ def test_a_paused_clock_does_not_breach_and_resumes_with_the_time_that_was_left(
     sqlite_runtime: Runtime, clock: FakeClock,
 ) -> None:
     rt = sqlite_runtime
-    pothole = lodge(rt)
+    pothole = acknowledged(rt, lodge(rt))
     clock.set(at(2026, 3, 4, 10, 0))
     cmds.delay_request(cmds.DelayRequest(**on(pothole.reference), reason="Need photos",
                                          until=date(2026, 3, 20), awaiting_customer=True),
@@ -263,7 +312,8 @@ def test_a_paused_clock_does_not_breach_and_resumes_with_the_time_that_was_left(
     cmds.add_note(cmds.AddNote(**on(pothole.reference), text="Photos received",
                                note_kind=NoteKind.INCOMING), rt.ports)
 
-    # 6.5 h to Wed 22 April's close, then 12 business days (Anzac Monday 27 April skipped)
+    # 12 whole business days were left (day 0 Wednesday 4 March: 5, 6, 9-13, 16-20); from
+    # Wednesday 22 April (day 0), the 12th closes Monday 11 May (Anzac Monday 27 April skipped)
     resumed = at(2026, 5, 11, 16, 30)
     row = sla_row(rt, pothole)
     assert (row["paused_at"], row["complete_by"]) == (None, resumed)
@@ -275,7 +325,7 @@ def test_a_plain_delay_after_a_customer_pause_restarts_the_clock(
     sqlite_runtime: Runtime, clock: FakeClock,
 ) -> None:
     rt = sqlite_runtime
-    pothole = lodge(rt)
+    pothole = acknowledged(rt, lodge(rt))
     clock.set(at(2026, 3, 4, 10, 0))
     cmds.delay_request(cmds.DelayRequest(**on(pothole.reference), reason="Need photos",
                                          until=date(2026, 3, 20), awaiting_customer=True),
@@ -359,7 +409,8 @@ def test_a_notice_recorded_but_never_handed_over_still_reaches_the_outbox(
     make_watchdog(rt).sweep(PROGRESS_DUE + timedelta(minutes=1))
 
     [row] = list_outbox(rt.write_engine, COUNCIL)
-    assert (row["notice"], row["version"]) == ("progress", 2)
+    [recorded] = events(rt, pothole, "NoticeSent")
+    assert (row["notice"], row["version"]) == ("progress", recorded.originator_version)
     assert len(events(rt, pothole, "NoticeSent")) == 1
 
 
@@ -422,7 +473,7 @@ def test_watch_sweeps_every_interval_on_the_clock_until_sigterm(
     sqlite_runtime: Runtime, clock: FakeClock,
 ) -> None:
     rt = sqlite_runtime
-    pothole = lodge(rt)
+    pothole = acknowledged(rt, lodge(rt))
     clock.set(COMPLETE_BY - timedelta(minutes=30))
     seen: list[tuple[datetime, list[str]]] = []
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from domain.aggregates.service_request import ServiceRequest, request_id
+from domain.calendar import BusinessCalendar
 from domain.council import AcknowledgementRule, Council
 from domain.errors import (
     AlreadyAcknowledged,
@@ -211,7 +212,12 @@ def test_lodging_records_the_service_standard_in_force_in_full(
         urgent_role=council.urgent_role,
         delay_moves_due=True,
         awaiting_customer_pauses=council.awaiting_customer_pauses,
-        calendar=council.calendar,
+        # the holidays of the year of lodgement and the two after it, as resolved then
+        calendar=BusinessCalendar(council.calendar).resolved_spec(2026, 2028),
+        progress_notice_every_days=council.progress_notice_days,
+        acknowledge_escalation_role=council.acknowledgement.escalate_to,
+        acknowledge_escalation_after_days=council.acknowledgement.escalate_after_days,
+        urgent_alert_ack_minutes=council.urgent_alert_ack_minutes,
     )
 
 
@@ -898,7 +904,10 @@ def test_enums_and_value_objects_come_back_as_themselves_from_the_sqlite_store(
     assert type(lodged.agreed_completion) is date
     assert isinstance(lodged.standard, ServiceStandard)
     assert lodged.standard.escalation_roles == CHAIN
-    assert lodged.standard.calendar == council.calendar
+    # the recorded holidays come back as dates, as they were resolved at lodgement
+    assert lodged.standard.calendar == BusinessCalendar(council.calendar).resolved_spec(2026, 2028)
+    assert replayed.standard is not None
+    assert replayed.standard.calendar.holidays_of(2027) is not None
     assert lodged.actor == OFFICER
     assert note.note_kind is NoteKind.OUTGOING
     assert note.channel is Channel.EMAIL
