@@ -35,6 +35,7 @@ from commands.requests import RequestCommand, Result
 from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.council import Council
 from domain.errors import NoticeRefused
+from domain.standards import deadline_of
 from domain.values import ContactMethod, NoticeKind
 
 
@@ -161,6 +162,8 @@ def render(
     elif notice is NoticeKind.DELAY:
         assert subject is not None
         reason, until = request.delay_details(subject)
+        if request.standard is not None:  # a date that is not a business day rolls forward
+            until = deadline_of(request.standard.calendar, until)[1]
         body = (f"Your request {ref} has been delayed: {reason}. "
                 f"We now expect to complete it by {until:%A %-d %B %Y}.")
     else:

@@ -136,7 +136,7 @@ def test_nothing_is_sent_or_recorded_when_the_customer_left_no_contact_method(
     assert new_events(request) == []
 
 
-def test_the_progress_notice_is_sent_at_most_once() -> None:
+def test_the_progress_notice_is_sent_at_most_once_per_interval() -> None:
     request = a_request()
     notice(request, NoticeKind.PROGRESS)
     new_events(request)
@@ -144,6 +144,23 @@ def test_the_progress_notice_is_sent_at_most_once() -> None:
     with pytest.raises(NoticeRefused, match="issued already"):
         notice(request, NoticeKind.PROGRESS)
     assert new_events(request) == []
+
+
+def test_the_progress_notice_repeats_every_fifteen_working_days_while_open() -> None:
+    # Upper Lachlan (seed 002): a progress notice after 15 working days, repeated at the same
+    # interval. The first sent Monday 2 March at 10:00 (day 0): the next closes Monday 23 March.
+    request = a_request()
+    notice(request, NoticeKind.PROGRESS)
+    new_events(request)
+    next_due = datetime(2026, 3, 23, 16, 30, tzinfo=SYDNEY)
+    assert request.next_progress_notice() == next_due
+
+    with pytest.raises(NoticeRefused, match="next falls due"):
+        request.send_notice(notice=NoticeKind.PROGRESS, text="again", actor=SYSTEM,
+                            occurred_at=datetime(2026, 3, 23, 16, 29, tzinfo=SYDNEY))
+    assert request.send_notice(notice=NoticeKind.PROGRESS, text="again", actor=SYSTEM,
+                               occurred_at=next_due)
+    assert len(new_events(request)) == 1
 
 
 def test_no_progress_or_delay_notice_once_closed_and_no_closure_notice_before() -> None:
@@ -192,7 +209,7 @@ def test_a_replayed_request_remembers_the_notices_it_issued(sqlite_runtime: Runt
 
     assert stored[-1].notice is NoticeKind.PROGRESS and stored[-1].method is ContactMethod.EMAIL
     with pytest.raises(NoticeRefused):
-        request.notice_subject(NoticeKind.PROGRESS)
+        request.notice_subject(NoticeKind.PROGRESS, now=MONDAY_10)
 
 
 # -- the handler -----------------------------------------------------------------------------
@@ -261,6 +278,48 @@ def test_texts_carry_the_reference_the_delay_reason_and_date_and_the_outcome(
     ack, closure = (n.text for n in notifier.notices)
     assert "Your reference number is UL-2026-000001" in ack
     assert "Referred — outside Council's jurisdiction" in closure and ref in closure
+
+
+def test_a_progress_notice_20_working_days_overdue_states_no_past_date(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    # Seed 002 (Upper Lachlan): the customer is told the expected time frame — one still ahead.
+    # Due Monday 30 March 2026 16:30; 20 business days later (31 March-2 April, Easter, 7-10,
+    # 13-17, 20-24, the Anzac Monday, 28-30 April) is Thursday 30 April.
+    rt, ref = sqlite_runtime, lodge(sqlite_runtime).reference
+    clock.set(datetime(2026, 4, 30, 16, 45, tzinfo=SYDNEY))
+    notifier = Delivered()
+
+    send_notice(on(ref, NoticeKind.PROGRESS), rt.ports, notifier)
+
+    [text] = [n.text for n in notifier.notices]
+    assert "30 March" not in text and "expect to complete it by" not in text
+    assert "taking longer than we said" in text and "new expected date" in text
+
+
+def test_an_overdue_progress_notice_gives_the_new_date_an_officer_recorded(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    # Canterbury keeps the due instant when a request is delayed (delay_moves_due = false):
+    # overdue against it, the customer hears the new expected date the officer recorded.
+    rt = sqlite_runtime
+    intake = Intake(category="pothole", channel=Channel.PHONE, description="Deep pothole",
+                    customer=ANN)
+    ref = cmds.lodge_request(cmds.LodgeRequest(council="canterbury", intake=intake,
+                                               actor=OFFICER), rt.ports).reference
+    clock.set(datetime(2026, 3, 20, 10, 0, tzinfo=SYDNEY))  # after its 16 March 17:00 due
+    cmds.delay_request(cmds.DelayRequest(council="canterbury", reference=ref, actor=OFFICER,
+                                         reason="Crew away", until=date(2026, 4, 25)), rt.ports)
+    notifier = Delivered()
+
+    send_notice(SendNotice(council="canterbury", reference=ref, actor=SYSTEM,
+                           notice=NoticeKind.PROGRESS), rt.ports, notifier)
+
+    [text] = [n.text for n in notifier.notices]
+    assert "16 March" not in text
+    # Saturday 25 April (Anzac Day) rolls to the next business day: Monday 27 April in NSW
+    # is the Anzac Day holiday too, so Tuesday 28 April.
+    assert "We now expect to complete it by Tuesday 28 April 2026" in text
 
 
 def test_a_delay_notice_gives_the_reason_and_the_new_date(sqlite_runtime: Runtime) -> None:

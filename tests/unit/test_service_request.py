@@ -487,6 +487,29 @@ def test_delaying_records_the_reason_and_the_new_expected_completion(
     assert request_.delay_count == 1
 
 
+def test_a_delay_to_christmas_day_lands_at_the_close_of_the_next_business_day(
+    request_: ServiceRequest, clock: FakeClock
+) -> None:
+    # Friday 25 December 2026; Saturday, Sunday, then the Boxing Day substitute Monday 28 in
+    # NSW: Tuesday 29 December at 16:30 (AEDT). Never refused for that.
+    request_.delay(reason="Crew away", until=date(2026, 12, 25), occurred_at=clock(),
+                   actor=OFFICER)
+
+    [event] = pending(request_)
+    assert event.until == date(2026, 12, 25)
+    assert event.expected_completion == sydney(2026, 12, 29, 16, 30)
+    assert request_.complete_by == sydney(2026, 12, 29, 16, 30)
+
+
+def test_a_delay_to_a_saturday_already_past_is_refused_though_it_would_roll_forward(
+    request_: ServiceRequest, clock: FakeClock
+) -> None:
+    # the clock's Monday 2 March 2026: Saturday 28 February is gone, whatever Monday it means
+    with pytest.raises(InvalidCommand, match="not later than now"):
+        request_.delay(reason="Crew away", until=date(2026, 2, 28), occurred_at=clock(),
+                       actor=OFFICER)
+
+
 def test_a_delay_moves_the_completion_due_instant_when_the_council_says_so(
     request_: ServiceRequest, clock: FakeClock
 ) -> None:
@@ -583,6 +606,29 @@ def test_a_closed_request_cannot_be_delayed(
 
 
 # -- escalate --------------------------------------------------------------------------------
+
+
+def test_an_escalation_records_the_standard_and_the_due_instant_that_caused_it(
+    request_: ServiceRequest, clock: FakeClock
+) -> None:
+    missed = sydney(2026, 3, 9, 16, 30)
+    request_.escalate(level="team-leader", reason="Not acknowledged", standard="acknowledgement",
+                      due=missed, occurred_at=clock(), actor=OFFICER)
+
+    [event] = pending(request_)
+    assert (event.standard, event.due) == ("acknowledgement", missed)
+
+
+def test_a_persons_escalation_names_no_standard_and_an_unknown_one_is_refused(
+    request_: ServiceRequest, clock: FakeClock
+) -> None:
+    with pytest.raises(InvalidCommand, match="unknown standard"):
+        request_.escalate(level=None, reason="x", standard="politeness", occurred_at=clock(),
+                          actor=OFFICER)
+    request_.escalate(level=None, reason="Customer upset", occurred_at=clock(), actor=OFFICER)
+
+    [event] = pending(request_)
+    assert (event.standard, event.due) == (None, None)
 
 
 def test_escalating_without_a_level_goes_one_level_up(
