@@ -93,9 +93,11 @@ def run_history(args: argparse.Namespace) -> None:
         emit_json(shown)
         return
     emit_table([{**e, "actor": f"{e['actor']['id']} ({e['actor']['role']})"}
-                for e in shown["events"]], ["version", "type", "occurred_at", "actor"])
+                for e in shown["events"]], ["version", "type", "occurred_at", "actor"],
+               council(args).calendar.timezone)
     print()
-    emit_table(shown["requests"], ["reference", "status", "category", "lodged_at", "outcome"])
+    emit_table(shown["requests"], ["reference", "status", "category", "lodged_at", "outcome"],
+               council(args).calendar.timezone)
 
 
 def run_find(args: argparse.Namespace) -> None:

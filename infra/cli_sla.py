@@ -15,6 +15,7 @@ from infra.cli_common import (
     disclosure,
     emit_json,
     emit_table,
+    local_minute,
     parse_instant,
     runtime,
 )
@@ -51,7 +52,7 @@ def run_query(args: argparse.Namespace) -> None:
     if args.json:
         emit_json(to_plain(rows))
     else:
-        emit_table(to_plain(rows), COLUMNS)
+        emit_table(to_plain(rows), COLUMNS, c.calendar.timezone)
 
 
 def make_watchdog(
@@ -71,15 +72,18 @@ def make_watchdog(
 
 
 
-def _print_report(report: SweepReport, rt: Runtime) -> None:
+def _print_report(report: SweepReport, rt: Runtime, zone: str | None = None) -> None:
+    """One line per action, stamped with the sweep's instant: the council's local time to the
+    minute when the sweep is one council's, else ISO 8601 in UTC."""
+    stamp = local_minute(report.now, zone) if zone else report.now.isoformat()
     lines = report.lines() or ["nothing due"]
     for line in lines:
-        print(f"{report.now.isoformat()} {line}")
+        print(f"{stamp} {line}")
     smtp = smtp_from_env(vault=rt.vault)
     if smtp is not None:
         drained = OutboxSender(rt.write_engine, {ContactMethod.EMAIL: smtp}).send_pending(
             report.now)
-        print(f"{report.now.isoformat()} emailed {drained.sent} notice(s), "
+        print(f"{stamp} emailed {drained.sent} notice(s), "
               f"{drained.failed} failed, {drained.retrying} to retry")
 
 
@@ -88,7 +92,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     c, rt = council(args), runtime(args)
     who = authorized(args, c, "sla-sweep")
     report = make_watchdog(rt, [c.id], who.actor).sweep(_now(args, c.calendar.timezone))
-    _print_report(report, rt)
+    _print_report(report, rt, c.calendar.timezone)
     return 1 if report.stale_view else 0
 
 
@@ -96,9 +100,10 @@ def run_watch(args: argparse.Namespace) -> None:
     rt = runtime(args)
     if args.interval <= 0:
         raise ValueError("--interval must be a positive number of seconds")
-    councils = [council(args).id] if args.council else None
-    make_watchdog(rt, councils).watch(system_clock, args.interval,
-                             on_sweep=lambda r: _print_report(r, rt))
+    one = council(args) if args.council else None
+    zone = one.calendar.timezone if one else None
+    make_watchdog(rt, [one.id] if one else None).watch(
+        system_clock, args.interval, on_sweep=lambda r: _print_report(r, rt, zone))
 
 
 def run_notices(args: argparse.Namespace) -> None:
@@ -113,7 +118,7 @@ def run_notices(args: argparse.Namespace) -> None:
         emit_json(to_plain(rows))
     else:
         emit_table(to_plain(rows), ["id", "reference", "notice", "method", "recipient",
-                                    "status", "issued_at", "sent_at"])
+                                    "status", "issued_at", "sent_at"], c.calendar.timezone)
 
 
 def register(sub: Any) -> None:

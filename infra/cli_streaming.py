@@ -68,7 +68,7 @@ def run_queue(args: argparse.Namespace) -> None:
         emit_json(to_plain(rows))
     else:
         emit_table(to_plain(rows), ["reference", "urgent", "status", "team", "officer",
-                                    "complete_by", "last_action"])
+                                    "complete_by", "last_action"], c.calendar.timezone)
 
 
 def _day_start(c: Any, day: date) -> datetime:
@@ -99,7 +99,7 @@ def run_audit(args: argparse.Namespace) -> None:
         emit_json(to_plain(rows))
     else:
         emit_table(to_plain(rows), ["position", "reference", "occurred_at", "actor_id",
-                                    "actor_role", "summary"])
+                                    "actor_role", "summary"], c.calendar.timezone)
 
 
 def pipeline_status(rt: Runtime, names: Sequence[str], ages: bool = True) -> PipelineStatus:
