@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+from commands.alerts import alert_urgent
 from commands.customers import load as load_customer
 from commands.customers import register_customer_sealing, sealed_details
 from commands.ports import Ports, Sealer
@@ -124,7 +125,11 @@ def lodge_request(cmd: LodgeRequest, ports: Ports) -> Lodged:
         sealer = ports.vault.sealer(key, council.id, now)
     fields["customer"] = sealed_details(customer) if customer else None
     fields["description"] = sealer.seal(fields["description"])
-    saved = _saved(ports, ServiceRequest.lodge(occurred_at=now, actor=cmd.actor, **fields))
+    request = ServiceRequest.lodge(occurred_at=now, actor=cmd.actor, **fields)
+    urgent = request.escalate_urgent_at_lodgement(actor=cmd.actor)
+    saved = _saved(ports, request)
+    if urgent:  # the urgent role hears of it now, not at the next sweep
+        alert_urgent(request, request.version, ports.directory, ports.alerts)
     return Lodged(
         **vars(saved), customer=customer.number if customer else None,
         restrictions=tuple(customer.restrictions_in_force(now.date())) if customer else (),

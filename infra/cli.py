@@ -16,6 +16,7 @@ from commands.customers import CustomerNotFound
 from commands.errors import ConcurrencyConflict, RequestNotFound
 from domain.errors import DomainError
 from infra import (
+    cli_alerts,
     cli_customers,
     cli_demo,
     cli_history,
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_demo.register(sub)
     cli_users.register(sub)
     cli_customers.register(sub)
+    cli_alerts.register(sub)
     return parser
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from consumers.store_reader import StoreReader
 from consumers.watchdog import SYSTEM_ACTOR, SweepReport, Watchdog
 from domain.values import Actor, ContactMethod
+from infra.alerts import AlertMailer
 from infra.cli_common import (
     authorized,
     council,
@@ -85,6 +86,8 @@ def _print_report(report: SweepReport, rt: Runtime, zone: str | None = None) -> 
             report.now)
         print(f"{stamp} emailed {drained.sent} notice(s), "
               f"{drained.failed} failed, {drained.retrying} to retry")
+        alerts = AlertMailer(rt.write_engine, smtp).send_open(report.now)
+        print(f"{stamp} emailed {alerts} staff alert(s)")
 
 
 def run_sweep(args: argparse.Namespace) -> int:

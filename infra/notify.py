@@ -118,12 +118,20 @@ class SmtpNotifier:
         return opened
 
     def deliver(self, notice: Notice) -> None:
-        to = self._address(notice)
+        self.send_text(
+            to=self._address(notice),
+            subject=f"Your request {notice.reference}: {_SUBJECTS[notice.notice]}",
+            body=notice.text,
+            message_id=f"<{notice.request_id}.{notice.version}@councilcrm>",
+        )
+
+    def send_text(self, *, to: str, subject: str, body: str, message_id: str) -> None:
+        """One plain-text message; customer notices and staff alerts both go through it."""
         msg = EmailMessage()
         msg["From"], msg["To"] = self.sender, to
-        msg["Subject"] = f"Your request {notice.reference}: {_SUBJECTS[notice.notice]}"
-        msg["Message-ID"] = f"<{notice.request_id}.{notice.version}@councilcrm>"
-        msg.set_content(notice.text)
+        msg["Subject"] = subject
+        msg["Message-ID"] = message_id
+        msg.set_content(body)
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:
                 smtp.starttls()

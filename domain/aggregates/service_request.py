@@ -144,6 +144,9 @@ class ServiceRequest(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.level = self.level
+            if self.standard == "urgent":
+                aggregate.urgent_escalations[self.originator_version] = (
+                    self.level, self.occurred_at)
 
     class Closed(Event):
         TOPIC = "councilcrm:ServiceRequest.Closed"
@@ -205,6 +208,7 @@ class ServiceRequest(Aggregate):
         self.delays: dict[int, tuple[str, date]] = {}
         self.notices_sent: set[tuple[str, int | None]] = set()
         self.last_progress_at: datetime | None = None
+        self.urgent_escalations: dict[int, tuple[str, datetime]] = {}
         self.expected: datetime | None = None
 
     # -- decisions -------------------------------------------------------------------------
@@ -342,6 +346,24 @@ class ServiceRequest(Aggregate):
         except ValueError:
             chain = " → ".join(self.roles)
             raise EscalationRefused(f"{role!r} is not in the escalation chain ({chain})") from None
+
+    def escalate_urgent_at_lodgement(self, *, actor: Actor) -> bool:
+        """Seed 002 step 7: an urgent request goes to the council's urgent role at once, in the
+        lodgement itself. False (nothing recorded) when it is not urgent or has no urgent role
+        above its first level."""
+        standard = self.standard
+        role = standard.urgent_role if standard else None
+        if not self.urgent or role is None or role not in self.roles[1:]:
+            return False
+        self.escalate(
+            level=role, reason=f"urgent request: immediate contact with the {role}",
+            standard="urgent", due=self.received_at, occurred_at=self.lodged_at, actor=actor,
+        )
+        return True
+
+    def urgent_escalation_at(self, version: int) -> tuple[str, datetime] | None:
+        """The role and instant of the urgent escalation recorded at `version`, if it is one."""
+        return self.urgent_escalations.get(version)
 
     def escalate(
         self, *, level: str | None, reason: str, occurred_at: datetime, actor: Actor,

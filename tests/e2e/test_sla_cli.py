@@ -96,8 +96,8 @@ def test_sweep_escalates_and_notifies_what_is_due_once(crm: Crm) -> None:
     assert first.code == 0, first.stderr
     for level in ("team-leader", "manager", "director", "general-manager"):
         assert f"escalated {ref} (upper-lachlan) to {level}" in first.stdout
-    assert f"notice acknowledgement sent for {ref}" in first.stdout
-    assert f"notice progress sent for {ref}" in first.stdout
+    assert f"notice acknowledgement queued for {ref}" in first.stdout
+    assert f"notice progress queued for {ref}" in first.stdout
     assert "escalated" not in second.stdout and "nothing due" in second.stdout
     [row] = json.loads(escalated.stdout)
     assert (row["reference"], row["level"], row["escalations"]) == (ref, "general-manager", 4)
@@ -187,3 +187,27 @@ def test_a_delay_to_christmas_day_says_it_falls_due_on_the_next_business_day(crm
     assert "not a business day" in ran.stderr and "Friday 27 December 2030" in ran.stderr
     shown = json.loads(crm("show", ref, "--json").stdout)
     assert shown["complete_by"] == "2030-12-27T05:30:00+00:00"
+
+
+def test_an_urgent_request_shows_in_crm_alerts_at_lodgement_and_is_taken_with_ack(
+    crm: Crm,
+) -> None:
+    ran = crm("lodge", "--category", "tree-over-road", "--channel", "phone", "--description",
+              "Gum tree across Goulburn Rd", "--name", "Ann Lee", "--phone", "0400 000 000")
+    assert ran.code == 0, ran.stderr
+    ref = ran.stdout.strip()
+
+    listed = crm("alerts", "--role", "team-leader", "--json")  # no sweep has run
+    assert listed.code == 0, listed.stderr
+    [alert] = json.loads(listed.stdout)
+    assert (alert["reference"], alert["role"], alert["status"]) == (ref, "team-leader", "open")
+    assert ref in crm("alerts").stdout
+
+    taken = crm("alerts", "ack", str(alert["id"]))
+    again = crm("alerts", "ack", str(alert["id"]))
+
+    assert taken.code == 0 and "taken by jsmith" in taken.stdout
+    assert again.code == 1 and "taken already" in again.stderr
+    assert json.loads(crm("alerts", "--json").stdout) == []
+    [kept] = json.loads(crm("alerts", "--all", "--json").stdout)
+    assert (kept["status"], kept["taken_by"], kept["taken_role"]) == ("taken", "jsmith", "officer")

@@ -25,6 +25,8 @@ import pytest
 import sqlalchemy as sa
 
 from commands import requests as cmds
+from commands import users
+from commands.alerts import AlertRefused
 from commands.notices import Notice
 from consumers import operations
 from consumers.store_reader import StoreReader
@@ -32,6 +34,7 @@ from consumers.watchdog import SYSTEM_ACTOR, SweepReport, Watchdog
 from domain.aggregates.service_request import ServiceRequest
 from domain.lodgement import Intake, lodgement_fields
 from domain.values import Actor, Channel, ContactMethod, Customer, NoteKind
+from infra.alerts import STAFF_ALERTS
 from infra.cli_sla import make_watchdog
 from infra.cli_streaming import read_models_ready
 from infra.config import load_council
@@ -189,21 +192,90 @@ def test_sweeping_twice_and_with_a_second_watchdog_escalates_once(
     assert levels(rt, pothole) == ["team-leader"]
 
 
-def test_an_urgent_request_goes_to_the_urgent_role_at_the_first_sweep(
+def staff(rt: Runtime, people: dict[str, tuple[str, ...]]) -> None:
+    """Given these staff users of Upper Lachlan (id → roles), each with a work e-mail."""
+    c = load_council(PROJECT_ROOT / "config", COUNCIL)
+    users.bootstrap_administrator(users.BootstrapAdministrator(
+        council=COUNCIL, user_id="admin", name="Ada Admin"), rt.directory_ports, c)
+    admin = Actor(id="admin", role="administrator")
+    for user_id, roles in people.items():
+        users.add_user(users.AddUser(
+            council=COUNCIL, user_id=user_id, name=user_id.title(), roles=roles, teams=(),
+            email=f"{user_id}@council.example", actor=admin), rt.directory_ports, c)
+
+
+def test_an_urgent_request_is_escalated_and_its_role_alerted_at_lodgement_before_any_sweep(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    """Seed 002 step 7: a tree over a road needs immediate contact with the supervisor (Upper
+    Lachlan's urgent role: the team leader)."""
+    rt = sqlite_runtime
+    staff(rt, {"tlee": ("team-leader",), "kwong": ("team-leader",), "jsmith": ("officer",)})
+
+    tree = lodge(rt, "tree-over-road")
+
+    [event] = events(rt, tree, "Escalated")
+    assert (event.level, event.standard, event.occurred_at) == ("team-leader", "urgent", LODGED)
+    [alert] = rt.alerts.listed(COUNCIL)
+    assert (alert["reference"], alert["role"], alert["status"]) == (
+        tree.reference, "team-leader", "open")
+    assert alert["recipients"] == ["tlee", "kwong"]
+    assert alert["emails"] == ["tlee@council.example", "kwong@council.example"]
+    assert alert["take_by"] == LODGED + timedelta(minutes=30)  # Upper Lachlan's time to take it
+    # the sweep has nothing more to do for it; the ordinary chain continues: the manager
+    # 5 business days after Tuesday's breach
+    clock.advance(minutes=3)
+    report = make_watchdog(rt).sweep(clock())
+    assert escalated(report) == [] and report.alerted == []
+    assert len(rt.alerts.listed(COUNCIL, open_only=False)) == 1
+    row = sla_row(rt, tree)
+    assert (row["next_level"], row["next_level_due"]) == ("manager", at(2026, 3, 10, 16, 30))
+
+
+def test_an_urgent_alert_not_taken_in_time_goes_to_the_next_role_and_a_taken_one_stays(
     sqlite_runtime: Runtime, clock: FakeClock,
 ) -> None:
     rt = sqlite_runtime
+    staff(rt, {"tlee": ("team-leader",), "mgray": ("manager",)})
     tree = lodge(rt, "tree-over-road")
-    clock.advance(minutes=3)
+    main = lodge(rt, "water-main-break")
+    [tree_alert, main_alert] = rt.alerts.listed(COUNCIL)
+    rt.alerts.take(COUNCIL, main_alert["id"], Actor(id="tlee", role="team-leader"),
+                   LODGED + timedelta(minutes=5))
+    dog = make_watchdog(rt)
 
-    report = make_watchdog(rt).sweep(clock())
+    assert dog.sweep(LODGED + timedelta(minutes=29)).alerted == []
+    report = dog.sweep(LODGED + timedelta(minutes=30))
+    assert report.alerted == [(COUNCIL, tree.reference, "manager")]
+    assert dog.sweep(LODGED + timedelta(minutes=31)).alerted == []
 
-    assert escalated(report) == [f"{tree.reference} team-leader"]
-    [event] = events(rt, tree, "Escalated")
-    assert "urgent" in event.reason and event.occurred_at == clock()
-    # then the ordinary chain: the manager 5 business days after Tuesday's breach
-    row = sla_row(rt, tree)
-    assert (row["next_level"], row["next_level_due"]) == ("manager", at(2026, 3, 10, 16, 30))
+    by_status = {(a["reference"], a["role"]): a["status"]
+                 for a in rt.alerts.listed(COUNCIL, open_only=False)}
+    assert by_status == {
+        (tree.reference, "team-leader"): "passed-on", (tree.reference, "manager"): "open",
+        (main.reference, "team-leader"): "taken",
+    }
+    [manager] = rt.alerts.listed(COUNCIL, "manager")
+    assert manager["recipients"] == ["mgray"]
+    with pytest.raises(AlertRefused, match="passed-on already"):
+        rt.alerts.take(COUNCIL, tree_alert["id"], Actor(id="tlee", role="team-leader"),
+                       LODGED + timedelta(minutes=40))
+
+
+def test_an_alert_lost_between_the_save_and_the_board_is_raised_by_the_next_sweep(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    rt = sqlite_runtime
+    staff(rt, {"tlee": ("team-leader",)})
+    tree = lodge(rt, "tree-over-road")
+    with rt.write_engine.begin() as conn:  # as if the process died before raising it
+        conn.execute(sa.delete(STAFF_ALERTS))
+
+    make_watchdog(rt).sweep(LODGED + timedelta(minutes=1))
+
+    [alert] = rt.alerts.listed(COUNCIL)
+    assert (alert["reference"], alert["role"], alert["raised_at"]) == (
+        tree.reference, "team-leader", LODGED)
 
 
 def test_a_discretionary_request_goes_to_the_director_when_its_agreed_date_is_missed(
