@@ -9,7 +9,7 @@ from typing import Any
 from domain.council import AnonymousPolicy, Council
 from domain.errors import InvalidCommand, LodgementRefused
 from domain.standards import date_gone, due_instants, recorded, standard_for
-from domain.values import Channel, Customer, Location, RequestKind
+from domain.values import Channel, ContactMethod, Customer, Location, RequestKind
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +57,7 @@ def lodgement_fields(
             f"the description has {len(description)} characters; "
             f"{council.name} keeps a précis of at most {council.description_max_chars}"
         )
+    _require_contact_detail(intake)
     anonymous = intake.anonymous
     if anonymous and council.anonymous is AnonymousPolicy.REFUSE:
         raise LodgementRefused(
@@ -92,6 +93,19 @@ def lodgement_fields(
         "imported": False,
         "received_at": received_at,
     }
+
+
+def _require_contact_detail(intake: Intake) -> None:
+    """A preferred contact method needs its detail: an e-mail address to be e-mailed, a phone
+    number to be called or texted, a postal address for letters (else every notice would go
+    nowhere)."""
+    customer = intake.customer
+    if customer is None or customer.preferred_contact is ContactMethod.NONE:
+        return
+    if not customer.detail_for(customer.preferred_contact):
+        method = customer.preferred_contact.value
+        needs = {"email": "e-mail address", "letter": "postal address"}.get(method, "phone number")
+        raise InvalidCommand(f"the customer prefers contact by {method} but gave no {needs}")
 
 
 def _received_at(intake: Intake, keyed_at: datetime) -> datetime:

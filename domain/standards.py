@@ -97,8 +97,9 @@ def recorded(standard: ServiceStandard, received_at: datetime, keyed_at: datetim
     """The standard as a request records it: its calendar's holidays resolved from the year the
     request was received to `HORIZON_YEARS` after it was keyed in, so nothing derived from it
     later depends on the installed `holidays` package."""
+    zone = ZoneInfo(standard.calendar.timezone)  # the council's own years
     spec = calendar_for(standard.calendar).resolved_spec(
-        received_at.year, keyed_at.year + HORIZON_YEARS
+        received_at.astimezone(zone).year, keyed_at.astimezone(zone).year + HORIZON_YEARS
     )
     return replace(standard, calendar=spec)
 

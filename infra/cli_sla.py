@@ -21,7 +21,14 @@ from infra.cli_common import (
     runtime,
 )
 from infra.cli_streaming import read_models_ready, reveal_per_request
-from infra.notify import OutboxNotifier, OutboxSender, list_outbox, smtp_from_env
+from infra.notify import (
+    BY_HAND,
+    OutboxNotifier,
+    OutboxSender,
+    list_outbox,
+    mark_done,
+    smtp_from_env,
+)
 from infra.runtime import Runtime
 from infra.store import system_clock
 from projections import sla_queries
@@ -112,7 +119,8 @@ def run_watch(args: argparse.Namespace) -> None:
 def run_notices(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
     viewer = authorized(args, c, "notices")
-    rows = list_outbox(rt.write_engine, c.id, args.ref.strip().upper() if args.ref else None)
+    rows = list_outbox(rt.write_engine, c.id, args.ref.strip().upper() if args.ref else None,
+                       pending=args.pending)
     read_models_ready(rt)
     with rt.read_engine.connect() as conn:
         rows = reveal_per_request(conn, disclosure(args, c, viewer, "crm notices"), c.id,
@@ -122,6 +130,18 @@ def run_notices(args: argparse.Namespace) -> None:
     else:
         emit_table(to_plain(rows), ["id", "reference", "notice", "method", "recipient",
                                     "status", "issued_at", "sent_at"], c.calendar.timezone)
+
+
+def run_notice_done(args: argparse.Namespace) -> None:
+    c, rt = council(args), runtime(args)
+    who = authorized(args, c, "notices")
+    row = mark_done(rt.write_engine, c.id, args.id, by=who.actor, how=args.how, note=args.note,
+                    at=rt.clock())
+    if args.json:
+        emit_json(to_plain({k: v for k, v in row.items() if k != "recipient"}))
+    else:
+        print(f"notice {row['id']} ({row['notice']}) for {row['reference']}: {args.how} "
+              f"by {who.actor.id}")
 
 
 def register(sub: Any) -> None:
@@ -146,5 +166,14 @@ def register(sub: Any) -> None:
     q.set_defaults(run=run_watch)
     p = sub.add_parser("notices", help="customer notices in the outbox")
     p.add_argument("--ref")
+    p.add_argument("--pending", action="store_true",
+                   help="the work list: letters to post and calls to make (and unsent e-mail)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_notices)
+    ops = p.add_subparsers(dest="notices_command", metavar="NOTICES_COMMAND")
+    q = ops.add_parser("done", help="record a pending letter posted or call made")
+    q.add_argument("id", type=int)
+    q.add_argument("--by", required=True, choices=sorted(BY_HAND), dest="how")
+    q.add_argument("--note")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(run=run_notice_done)

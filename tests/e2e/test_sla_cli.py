@@ -211,3 +211,33 @@ def test_an_urgent_request_shows_in_crm_alerts_at_lodgement_and_is_taken_with_ac
     assert json.loads(crm("alerts", "--json").stdout) == []
     [kept] = json.loads(crm("alerts", "--all", "--json").stdout)
     assert (kept["status"], kept["taken_by"], kept["taken_role"]) == ("taken", "jsmith", "officer")
+
+
+def test_a_letter_is_on_the_staff_work_list_until_marked_posted(crm: Crm) -> None:
+    ran = crm("lodge", "--category", "pothole", "--channel", "counter", "--description",
+              "Pothole outside the school", "--name", "Ann Lee", "--customer-address",
+              "12 Spring St, Crookwell NSW")
+    ref = ran.stdout.strip()
+    assert crm("acknowledge", ref).code == 0
+    swept = crm("sla", "sweep")
+    assert f"notice acknowledgement queued for {ref}" in swept.stdout
+
+    [pending] = json.loads(crm("notices", "--pending", "--json").stdout)
+    assert (pending["reference"], pending["method"], pending["status"]) == (
+        ref, "letter", "pending")
+    called = crm("notices", "done", str(pending["id"]), "--by", "called")
+    posted = crm("notices", "done", str(pending["id"]), "--by", "posted", "--note", "2nd class")
+
+    assert called.code == 1 and "cannot be called" in called.stderr
+    assert posted.code == 0, posted.stderr
+    assert json.loads(crm("notices", "--pending", "--json").stdout) == []
+    [done] = json.loads(crm("notices", "--ref", ref, "--json").stdout)
+    assert (done["status"], done["done_how"], done["done_by"], done["done_note"]) == (
+        "done", "posted", "jsmith (officer)", "2nd class")
+
+
+def test_a_contact_method_without_its_detail_is_refused_at_lodgement(crm: Crm) -> None:
+    ran = crm("lodge", "--category", "pothole", "--channel", "phone", "--description", "Hole",
+              "--name", "Ann Lee", "--phone", "0400 000 000", "--contact", "email")
+
+    assert ran.code == 1 and "gave no e-mail address" in ran.stderr and ran.stdout == ""

@@ -12,7 +12,7 @@ import pytest
 from domain.council import AnonymousPolicy, Council
 from domain.errors import InvalidCommand, LodgementRefused
 from domain.lodgement import Intake, lodgement_fields
-from domain.values import Channel, Customer
+from domain.values import Channel, ContactMethod, Customer
 from infra.config import load_council
 from infra.settings import PROJECT_ROOT
 from tests.fakes import FakeClock
@@ -271,3 +271,18 @@ def test_a_request_received_by_fax_is_accepted_where_the_council_takes_faxes(
     )
 
     assert fields["channel"] is Channel.FAX
+
+
+@pytest.mark.parametrize(("customer", "missing"), [
+    (Customer(name="Ann Lee", phone="0400 000 000", preferred_contact=ContactMethod.EMAIL),
+     "e-mail address"),
+    (Customer(name="Ann Lee", email="ann@example.org", preferred_contact=ContactMethod.PHONE),
+     "phone number"),
+    (Customer(name="Ann Lee", phone="0400 000 000", preferred_contact=ContactMethod.LETTER),
+     "postal address"),
+])
+def test_a_preferred_contact_method_without_its_detail_is_refused(
+    upper_lachlan: Council, clock: FakeClock, customer: Customer, missing: str
+) -> None:
+    with pytest.raises(InvalidCommand, match=f"gave no {missing}"):
+        lodgement_fields(upper_lachlan, an_intake(customer=customer), REFERENCE, clock())

@@ -33,10 +33,13 @@ from domain.values import Actor, Channel, ContactMethod, Customer, NoticeKind
 from infra.config import load_council
 from infra.notify import (
     NOTICE_OUTBOX,
+    NoticeWorkRefused,
     OutboxNotifier,
     OutboxSender,
     SmtpNotifier,
+    create_outbox,
     list_outbox,
+    mark_done,
 )
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT
@@ -470,3 +473,46 @@ def test_a_server_that_cannot_be_reached_leaves_the_row_pending_for_a_retry(
             sa.select(NOTICE_OUTBOX.c.status, NOTICE_OUTBOX.c.attempts, NOTICE_OUTBOX.c.error)
         ).one()
     assert (status, attempts) == ("pending", 1) and "Connection" in error
+
+
+# -- the staff work list: letters to post, calls to make -------------------------------------
+
+
+def test_letters_and_calls_are_a_work_list_that_staff_mark_done_and_the_record_says_how(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    engine = sqlite_runtime.write_engine
+    outbox = OutboxNotifier(engine)
+    outbox.deliver(a_notice(ContactMethod.LETTER, "1 Main St"))
+    outbox.deliver(a_notice(ContactMethod.PHONE, "0400 000 000"))
+    letter, call = list_outbox(engine, COUNCIL, pending=True)
+    clerk = Actor(id="cs.officer", role="customer-service")
+
+    with pytest.raises(NoticeWorkRefused, match="cannot be called"):
+        mark_done(engine, COUNCIL, letter["id"], by=clerk, how="called", note=None, at=clock())
+    posted = mark_done(engine, COUNCIL, letter["id"], by=clerk, how="posted",
+                       note="  Sent second class  ", at=clock())
+
+    assert (posted["status"], posted["done_how"], posted["done_by"], posted["done_note"]) == (
+        "done", "posted", "cs.officer (customer-service)", "Sent second class")
+    assert posted["sent_at"] == clock()
+    assert [r["id"] for r in list_outbox(engine, COUNCIL, pending=True)] == [call["id"]]
+    with pytest.raises(NoticeWorkRefused, match="done, not pending"):
+        mark_done(engine, COUNCIL, letter["id"], by=clerk, how="posted", note=None, at=clock())
+    with pytest.raises(NoticeWorkRefused, match="no notice"):
+        mark_done(engine, "canterbury", call["id"], by=clerk, how="called", note=None,
+                  at=clock())
+
+
+def test_an_outbox_made_by_an_earlier_release_gets_the_work_list_columns(
+    sqlite_runtime: Runtime,
+) -> None:
+    engine = sqlite_runtime.write_engine
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE notice_outbox (id INTEGER PRIMARY KEY, "
+                             "request_id VARCHAR(36) NOT NULL, version INTEGER NOT NULL)"))
+
+    create_outbox(engine)
+
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("notice_outbox")}
+    assert {"done_by", "done_how", "done_note", "status", "text"} <= columns
