@@ -98,10 +98,13 @@ def recorded(standard: ServiceStandard, received_at: datetime, keyed_at: datetim
     request was received to `HORIZON_YEARS` after it was keyed in, so nothing derived from it
     later depends on the installed `holidays` package."""
     zone = ZoneInfo(standard.calendar.timezone)  # the council's own years
-    spec = calendar_for(standard.calendar).resolved_spec(
-        received_at.astimezone(zone).year, keyed_at.astimezone(zone).year + HORIZON_YEARS
-    )
-    return replace(standard, calendar=spec)
+    first = received_at.astimezone(zone).year
+    return _recorded(standard, first, keyed_at.astimezone(zone).year + HORIZON_YEARS)
+
+
+@lru_cache(maxsize=256)
+def _recorded(standard: ServiceStandard, first: int, last: int) -> ServiceStandard:
+    return replace(standard, calendar=calendar_for(standard.calendar).resolved_spec(first, last))
 
 
 def history_standard(council: Council, category: Category, team: str) -> ServiceStandard:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from domain.aggregates.service_request import ServiceRequest, request_id
-from domain.calendar import BusinessCalendar
+from domain.calendar import BusinessCalendar, CalendarSpec
 from domain.council import AcknowledgementRule, Council
 from domain.errors import (
     AlreadyAcknowledged,
@@ -961,3 +961,22 @@ def test_enums_and_value_objects_come_back_as_themselves_from_the_sqlite_store(
     assert replayed.status is Status.CLOSED
     assert replayed.roles == CHAIN
     assert vars(replayed) == vars(request)
+
+
+def test_a_calendar_recorded_by_an_earlier_release_still_decodes(council: Council) -> None:
+    """Calendars are stored as their own plain JSON now (a recorded calendar carries dozens of
+    holidays); events stored field by field, with a transcoding per date, still read back."""
+    from eventsourcing.persistence import JSONTranscoder
+
+    from infra.transcodings import DataclassAsDict, DateAsISO, TimeAsISO, register_all
+
+    spec = BusinessCalendar(council.calendar).resolved_spec(2026, 2027)
+    earlier = JSONTranscoder()
+    for transcoding in (DateAsISO(), TimeAsISO(), DataclassAsDict(CalendarSpec)):
+        earlier.register(transcoding)
+    now = JSONTranscoder()
+    register_all(now)
+
+    assert now.decode(earlier.encode({"calendar": spec})) == {"calendar": spec}
+    assert now.decode(now.encode({"calendar": spec})) == {"calendar": spec}
+    assert b"councilcrm.CalendarSpec.plain" in now.encode({"calendar": spec})
