@@ -67,7 +67,9 @@ def emit_table(rows: list[dict[str, Any]], columns: list[str], zone: str | None 
 def _cell(value: Any, column: str, zone: str | None) -> str:
     if value is None:
         return ""
-    if zone and _is_instant_column(column) and isinstance(value, (str, datetime)):
+    # a plain date (YYYY-MM-DD, ten characters) is a day, not an instant: left as it is
+    is_instant = isinstance(value, datetime) or (isinstance(value, str) and len(value) > 10)
+    if zone and _is_instant_column(column) and is_instant:
         try:
             return local_minute(value, zone)
         except ValueError:
@@ -76,7 +78,7 @@ def _cell(value: Any, column: str, zone: str | None) -> str:
 
 
 def _is_instant_column(column: str) -> bool:
-    return column == "due" or column.endswith(("_at", "_by", "_due", "_from"))
+    return column in ("due", "at") or column.endswith(("_at", "_by", "_due", "_from"))
 
 
 def local_minute(value: datetime | str, zone: str) -> str:

@@ -213,8 +213,8 @@ def run_access_log(args: argparse.Namespace) -> None:
     number = cmds.load(runtime(args).directory_ports, c.id, args.number).number
     rows = [{k: r[k] for k in ("at", "user_id", "role", "via")}
             for r in runtime(args).vault.access_log(c.id, number)]
-    emit_json(to_plain(rows)) if args.json else emit_table(to_plain(rows),
-                                                           ["at", "user_id", "role", "via"])
+    emit_json(to_plain(rows)) if args.json else emit_table(
+        to_plain(rows), ["at", "user_id", "role", "via"], c.calendar.timezone)
 
 
 def _conduct(text: str) -> Conduct:
