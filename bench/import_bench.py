@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
@@ -38,6 +39,7 @@ from urllib.parse import urlparse, urlunparse
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
+from commands.import_history import import_key
 from infra.importer import import_file, load_mapping, read_csv, validate, write
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT, Settings
@@ -153,7 +155,8 @@ def run_import(store: Callable[[], Any], chunk: int) -> tuple[float, float, int]
         try:
             _ = rt.app
             started = time.perf_counter()
-            write(rt.app, council, records, chunk)
+            sealer = rt.vault.sealer(import_key(council.id), council.id, datetime.now(UTC))
+            write(rt.app, council, records, sealer, chunk)
             writing = time.perf_counter() - started
             events = rt.app.recorder.max_notification_id() or 0
         finally:

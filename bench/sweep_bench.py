@@ -81,6 +81,8 @@ def rows(n: int) -> Iterator[tuple[Any, ...]]:
             "channel": "phone", "kind": "service-request", "urgent": False,
             "discretionary": False, "imported": False, "open": True,
             "level": "officer", "escalations": 0, "lodged_by": "jsmith", "lodged_at": lodged,
+            "received_at": lodged, "next_level_standard": None if paused else "completion",
+            "acknowledgement_escalated": False, "progress_notice_at": None,
             "acknowledge_by": lodged + timedelta(days=7), "acknowledged_at": lodged,
             "complete_by": lodged + timedelta(days=28),
             "at_risk_from": lodged + timedelta(days=22),

@@ -28,7 +28,7 @@ from datetime import datetime
 from commands.ports import Sealer
 from domain.aggregates.service_request import ServiceRequest
 from domain.council import Council
-from domain.standards import history_standard
+from domain.standards import history_standard, recorded
 from domain.values import Actor, Channel, Location, RequestKind
 
 SYSTEM_ROLE = "system"
@@ -126,7 +126,9 @@ def history_of(council: Council, record: HistoricalRequest, sealer: Sealer) -> S
         agreed_completion=None,
         # A flag the council's anonymity policy sets on new requests; not part of history.
         resolution_not_guaranteed=False,
-        standard=history_standard(council, category, team),
+        # its holidays recorded, so business days to complete never move with the package
+        standard=recorded(history_standard(council, category, team), record.lodged_at,
+                          record.closed_at or record.lodged_at),
         acknowledge_by=None,
         complete_by=record.complete_by,
         imported=True,

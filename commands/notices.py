@@ -35,6 +35,7 @@ from commands.requests import RequestCommand, Result
 from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.council import Council
 from domain.errors import NoticeRefused
+from domain.standards import deadline_of
 from domain.values import ContactMethod, NoticeKind
 
 
@@ -79,9 +80,9 @@ class NoticeOutcome:
 def send_notice(cmd: SendNotice, ports: Ports, notifier: Notifier) -> NoticeOutcome:
     council = ports.council(cmd.council)
     request = ports.get(request_id(cmd.council, cmd.reference), cmd.reference)
-    subject = request.notice_subject(cmd.notice, cmd.about_version)
-    text = render(request, council, cmd.notice, subject)
     now = ports.now()
+    subject = request.notice_subject(cmd.notice, cmd.about_version, now)
+    text = render(request, council, cmd.notice, subject, now)
     if not request.send_notice(
         notice=cmd.notice, text=text, occurred_at=now, actor=cmd.actor, about_version=subject
     ):
@@ -144,21 +145,25 @@ def _overtaken(request: ServiceRequest, kind: NoticeKind, version: int) -> bool:
 
 
 def render(
-    request: ServiceRequest, council: Council, notice: NoticeKind, subject: int | None
+    request: ServiceRequest, council: Council, notice: NoticeKind, subject: int | None,
+    now: datetime,
 ) -> str:
     """The customer-facing text: always the reference; a delay's reason and new date; the
-    outcome of a closure. Dates are the council's local dates."""
+    outcome of a closure. Dates are the council's local dates, and never one already gone at
+    `now`: an overdue request says so, with the new date an officer recorded if any."""
     ref = request.reference
     what = request.standard.category_name if request.standard else request.category
     if notice is NoticeKind.ACKNOWLEDGEMENT:
         body = (f"We have received your request about {what.lower()}. "
-                f"Your reference number is {ref}.{_expected(request, council)}")
+                f"Your reference number is {ref}.{_expected(request, council, now)}")
     elif notice is NoticeKind.PROGRESS:
         body = (f"Your request {ref} ({what.lower()}) is still being worked on."
-                f"{_expected(request, council)}")
+                f"{_expected(request, council, now)}")
     elif notice is NoticeKind.DELAY:
         assert subject is not None
         reason, until = request.delay_details(subject)
+        if request.standard is not None:  # a date that is not a business day rolls forward
+            until = deadline_of(request.standard.calendar, until)[1]
         body = (f"Your request {ref} has been delayed: {reason}. "
                 f"We now expect to complete it by {until:%A %-d %B %Y}.")
     else:
@@ -167,9 +172,19 @@ def render(
     return f"{council.name}: {body} Please quote {ref} if you contact us about it."
 
 
-def _expected(request: ServiceRequest, council: Council) -> str:
+def _expected(request: ServiceRequest, council: Council, now: datetime) -> str:
+    """The expected time frame, if there is one still ahead: the completion due instant, or,
+    once that has gone, the latest new expected date an officer recorded (a delay)."""
+    zone = ZoneInfo(
+        request.standard.calendar.timezone if request.standard else council.calendar.timezone
+    )
+    if request.complete_by is not None and request.complete_by > now:
+        return f" We expect to complete it by {request.complete_by.astimezone(zone):%A %-d %B %Y}."
     if request.complete_by is None:
         return ""
-    zone = request.standard.calendar.timezone if request.standard else council.calendar.timezone
-    day = request.complete_by.astimezone(ZoneInfo(zone))
-    return f" We expect to complete it by {day:%A %-d %B %Y}."
+    expected = request.expected_completion()
+    if expected is not None and expected > now:
+        ahead = f" We now expect to complete it by {expected.astimezone(zone):%A %-d %B %Y}."
+    else:
+        ahead = " We will tell you as soon as we have a new expected date."
+    return " It is taking longer than we said, and we are sorry for the delay." + ahead

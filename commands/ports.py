@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
@@ -11,6 +12,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.aggregates.service_request import ServiceRequest
 from domain.council import Council
+from domain.values import Actor
 
 
 class Ports(Protocol):
@@ -37,6 +39,41 @@ class Ports(Protocol):
     @property
     def directory(self) -> Directory:
         """The customer records (and staff users)."""
+
+    @property
+    def alerts(self) -> AlertBoard:
+        """Where staff alerts are raised (see `commands/alerts.py`)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaffAlert:
+    """An alert to the staff of `role` about a request; `version` is the request's event that
+    raised it (an alert passed on keeps its first one), `take_by` when it passes on."""
+
+    council: str
+    reference: str
+    request_id: UUID
+    version: int
+    role: str
+    reason: str
+    raised_at: datetime
+    take_by: datetime | None
+    recipients: tuple[str, ...]
+    emails: tuple[str, ...]
+
+
+class AlertBoard(Protocol):
+    def raise_alert(self, alert: StaffAlert) -> None:
+        """Records the alert; idempotent on (request id, version, role)."""
+
+    def take(self, council: str, alert_id: int, actor: Actor, at: datetime) -> dict[str, Any]:
+        """Marks an open alert taken by `actor`; `AlertRefused` if unknown or not open."""
+
+    def unanswered(self, council: str | None, now: datetime) -> list[dict[str, Any]]:
+        """Open alerts whose `take_by` has come, oldest first."""
+
+    def pass_on(self, alert_id: int, at: datetime) -> bool:
+        """Marks an open alert passed on; False if someone took it meanwhile."""
 
 
 A = TypeVar("A", bound=Aggregate)

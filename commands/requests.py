@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+from commands.alerts import alert_urgent
 from commands.customers import load as load_customer
 from commands.customers import register_customer_sealing, sealed_details
 from commands.errors import StaleVersion
@@ -79,8 +80,13 @@ class DelayRequest(RequestCommand):
 
 @dataclass(frozen=True, kw_only=True)
 class EscalateRequest(RequestCommand):
+    """`level` is the absolute target (None: one above the current); `standard` and `due` name
+    the breached standard and its missed due instant (None for a person's own decision)."""
+
     reason: str
     level: str | None = None
+    standard: str | None = None
+    due: datetime | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,7 +134,11 @@ def lodge_request(cmd: LodgeRequest, ports: Ports) -> Lodged:
         sealer = ports.vault.sealer(request_id(council.id, reference), council.id, now, new=True)
     fields["customer"] = sealed_details(customer) if customer else None
     fields["description"] = sealer.seal(fields["description"])
-    saved = _saved(ports, ServiceRequest.lodge(occurred_at=now, actor=cmd.actor, **fields))
+    request = ServiceRequest.lodge(occurred_at=now, actor=cmd.actor, **fields)
+    urgent = request.escalate_urgent_at_lodgement(actor=cmd.actor)
+    saved = _saved(ports, request)
+    if urgent:  # the urgent role hears of it now, not at the next sweep
+        alert_urgent(request, request.version, ports.directory, ports.alerts)
     return Lodged(
         **vars(saved), customer=customer.number if customer else None,
         restrictions=tuple(customer.restrictions_in_force(now.date())) if customer else (),
@@ -191,7 +201,10 @@ def delay_request(cmd: DelayRequest, ports: Ports) -> Result:
 
 def escalate_request(cmd: EscalateRequest, ports: Ports) -> Result:
     request = _load(ports, cmd)
-    request.escalate(level=cmd.level, reason=cmd.reason, occurred_at=ports.now(), actor=cmd.actor)
+    request.escalate(
+        level=cmd.level, reason=cmd.reason, standard=cmd.standard, due=cmd.due,
+        occurred_at=ports.now(), actor=cmd.actor,
+    )
     return _saved(ports, request)
 
 

@@ -36,6 +36,7 @@ import sqlalchemy as sa
 import structlog
 
 from commands.access import system_actor
+from commands.alerts import URGENT, alert_urgent_role, pass_on_unanswered
 from commands.errors import ConcurrencyConflict, RequestNotFound
 from commands.notices import (
     REACTIONS,
@@ -76,13 +77,15 @@ class SweepReport:
     now: datetime
     escalated: list[tuple[str, str, str]] = field(default_factory=list)
     notices: list[tuple[str, str, str]] = field(default_factory=list)
+    alerted: list[tuple[str, str, str]] = field(default_factory=list)
     unreachable: list[tuple[str, str, str]] = field(default_factory=list)
     refused: list[tuple[str, str, str]] = field(default_factory=list)
     stale_view: bool = False
 
     def lines(self) -> list[str]:
         out = [f"escalated {r} ({c}) to {w}" for c, r, w in self.escalated]
-        out += [f"notice {w} sent for {r} ({c})" for c, r, w in self.notices]
+        out += [f"notice {w} queued for {r} ({c})" for c, r, w in self.notices]
+        out += [f"alerted the {w} to {r} ({c})" for c, r, w in self.alerted]
         out += [f"notice {w} for {r} ({c}): no contact method" for c, r, w in self.unreachable]
         out += [f"refused {r} ({c}): {w}" for c, r, w in self.refused]
         if self.stale_view:
@@ -130,6 +133,7 @@ class Watchdog:
             report.stale_view = True
             return report
         self._follow_log(ports, report)
+        self._pass_on_alerts(ports, now, report)
         skip: set[tuple[str, str]] = set()
         for _ in range(self.max_passes):
             if not self._act_on_due(ports, now, report, skip):
@@ -169,7 +173,7 @@ class Watchdog:
         skip: set[tuple[str, str]],
     ) -> None:
         cmd = EscalateRequest(council=e.council, reference=e.reference, actor=self.actor,
-                              level=e.level, reason=_reason(e))
+                              level=e.level, reason=_reason(e), standard=e.standard, due=e.due)
         try:
             result = escalate_request(cmd, ports)
         except Refusal as error:
@@ -178,6 +182,8 @@ class Watchdog:
             return
         self._written[e.request_id] = result.version
         report.escalated.append((e.council, e.reference, e.level))
+        if e.standard == URGENT:  # a request lodged before urgent ones escalated at once
+            self._alert(ports, e.council, e.reference, result.version, report)
         log.info("escalated", reference=e.reference, level=e.level, due=e.due.isoformat())
 
     def _progress_notice(
@@ -301,12 +307,30 @@ class Watchdog:
                 position = env.position
             self._save_checkpoint(position)
 
+    def _alert(
+        self, ports: Ports, council: str, reference: str, version: int, report: SweepReport
+    ) -> None:
+        """Raises the urgent role's alert for the escalation at `version` (idempotent)."""
+        alert = alert_urgent_role(council, reference, version, ports, ports.alerts)
+        if alert is not None:
+            report.alerted.append((council, reference, alert.role))
+
+    def _pass_on_alerts(self, ports: Ports, now: datetime, report: SweepReport) -> None:
+        council = next(iter(self.councils)) if self.councils and len(self.councils) == 1 else None
+        for alert in pass_on_unanswered(council, now, ports, ports.alerts):
+            if self._ours(alert.council):
+                report.alerted.append((alert.council, alert.reference, alert.role))
+
     def _react(self, ports: Ports, env: Envelope, report: SweepReport) -> bool:
         """False when the reaction must be tried again at the next sweep."""
         if not self._ours(env.council):
             return True
         if env.event_type == "NoticeSent":
             self.notifier.deliver(notice_of(env))
+            return True
+        if env.event_type == "Escalated":
+            if env.data.get("standard") == URGENT:  # raised at lodgement: a no-op but after
+                alert_urgent_role(env.council, env.reference, env.version, ports, ports.alerts)
             return True
         cmd = RequestCommand(council=env.council, reference=env.reference, actor=self.actor)
         for _ in range(3):
@@ -357,12 +381,18 @@ def _notice_name(event_type: str) -> str:
     return REACTIONS[event_type].value
 
 
+_MISSED = {
+    "acknowledgement": "acknowledgement standard",
+    "completion": "completion target",
+    "discretionary": "agreed completion date",
+}
+
+
 def _reason(e: sla_queries.DueEscalation) -> str:
     due = e.due.isoformat()
-    if not e.after_breach:
+    if e.standard == "urgent":
         return f"urgent request: immediate escalation to {e.level} (SLA watchdog, due {due})"
-    target = "agreed completion date" if e.discretionary else "completion target"
-    return f"{target} missed: {e.level} due {due} (SLA watchdog)"
+    return f"{_MISSED.get(e.standard, e.standard)} missed: {e.level} due {due} (SLA watchdog)"
 
 
 # -- the loop ---------------------------------------------------------------------------------

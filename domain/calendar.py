@@ -65,6 +65,30 @@ Business days ("due in N business days")
     gives the closing of day 0. Lodged Monday 10:00, n=1 -> Tuesday's closing;
     lodged Friday 17:00, n=1 -> Tuesday's closing (Monday is day 0).
 
+One rule for "N working days from an instant"
+    Every standard counts working days with ``add_business_days``: the
+    acknowledgement and completion targets from the instant the council
+    received the request; progress notices from receipt, then each repeat from
+    the previous notice; the resumption after a customer pause from the
+    resumption instant, ``N`` being the whole business days that were left
+    when the clock stopped (``business_days_left``); escalation levels from the
+    breached due instant (``add_business_days_after_due``: a due instant is a
+    closing, counted as the end of its own day, so 0 days after a breach is
+    the breach itself and 5 days after is the 5th following closing). Hence
+    every instant a standard falls due is a closing instant of a business day.
+    A date-only deadline (an agreed completion, a new expected date) means the
+    closing of that date, or of the next business day when the date is not one
+    (``close_of_business_day``).
+
+Recorded holidays
+    A spec may carry ``resolved_holidays`` for ``resolved_years`` (first, last):
+    the council's holidays of those years as resolved when the spec was
+    recorded (``BusinessCalendar.resolved_spec``). For those years they are the
+    holidays, whatever the installed ``holidays`` package says; other years
+    are resolved as above. A request records its calendar resolved over its
+    horizon, so every instant derived from it later is the same whichever
+    version of the package is installed.
+
 Day length
     ``business_days_elapsed`` divides elapsed time by the nominal working day,
     ``closes - opens`` as wall-clock times (8.5 h for 08:00-16:30). A business
@@ -88,7 +112,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from types import MappingProxyType
@@ -116,6 +140,8 @@ _SPEC_KEYS = frozenset(
         "subdivision",
         "extra_holidays",
         "removed_holidays",
+        "resolved_years",
+        "resolved_holidays",
     }
 )
 
@@ -142,6 +168,8 @@ class CalendarSpec:
     subdivision: str | None = None
     extra_holidays: tuple[tuple[date, str], ...] = ()
     removed_holidays: tuple[date, ...] = ()
+    resolved_years: tuple[int, int] | None = None
+    resolved_holidays: tuple[tuple[date, str], ...] = ()
 
     def __post_init__(self) -> None:
         _check_clock(self.opens, "opens")
@@ -169,6 +197,21 @@ class CalendarSpec:
         object.__setattr__(self, "workdays", workdays)
         object.__setattr__(self, "extra_holidays", extras)
         object.__setattr__(self, "removed_holidays", removed)
+        if self.resolved_years is not None:
+            first, last = (int(y) for y in self.resolved_years)
+            if first > last:
+                raise ValueError(f"resolved_years {self.resolved_years!r} is not (first, last)")
+            object.__setattr__(self, "resolved_years", (first, last))
+        for day, _ in self.resolved_holidays:
+            _check_spec_date(day, "resolved_holidays")
+        resolved = tuple(sorted(((d, n) for d, n in self.resolved_holidays), key=lambda e: e[0]))
+        object.__setattr__(self, "resolved_holidays", resolved)
+
+    def holidays_of(self, year: int) -> Mapping[date, str] | None:
+        """The recorded holidays of `year`, or None when the spec recorded none for it."""
+        if self.resolved_years is None or not self.resolved_years[0] <= year <= self.resolved_years[1]:
+            return None
+        return MappingProxyType({d: n for d, n in self.resolved_holidays if d.year == year})
 
     def to_dict(self) -> dict[str, object]:
         """JSON-friendly form: times and dates as ISO strings, tuples as lists."""
@@ -181,6 +224,8 @@ class CalendarSpec:
             "subdivision": self.subdivision,
             "extra_holidays": [[d.isoformat(), name] for d, name in self.extra_holidays],
             "removed_holidays": [d.isoformat() for d in self.removed_holidays],
+            "resolved_years": None if self.resolved_years is None else list(self.resolved_years),
+            "resolved_holidays": [[d.isoformat(), n] for d, n in self.resolved_holidays],
         }
 
     @classmethod
@@ -194,6 +239,7 @@ class CalendarSpec:
         if unknown:
             raise ValueError(f"unknown CalendarSpec keys: {sorted(unknown)}")
         subdivision = d.get("subdivision")
+        years = d.get("resolved_years")
         return cls(
             timezone=_expect(d.get("timezone"), str, "timezone"),
             opens=time.fromisoformat(_expect(d.get("opens"), str, "opens")),
@@ -207,6 +253,10 @@ class CalendarSpec:
             removed_holidays=tuple(
                 date.fromisoformat(_expect(r, str, "removed_holidays"))
                 for r in _items(d.get("removed_holidays", []))
+            ),
+            resolved_years=None if years is None else _year_pair(years),
+            resolved_holidays=tuple(
+                _extra_from_json(e) for e in _items(d.get("resolved_holidays", []))
             ),
         )
 
@@ -303,6 +353,49 @@ class BusinessCalendar:
         table, i = self._seek(table, i + n)
         return table.closes[i]
 
+    def add_business_days_after_due(self, due: datetime, n: int) -> datetime:
+        """``n`` business days after a due instant (see "One rule"): ``due`` itself for
+        ``n == 0``, else the closing of the n-th business day after the one ``due`` closes."""
+        if n < 0:
+            raise ValueError(f"negative number of business days {n}")
+        due = _to_utc(due)
+        return due if n == 0 else self.add_business_days(due - _ONE_US, n)
+
+    def business_days_left(self, t: datetime, due: datetime) -> int:
+        """The fewest ``n >= 0`` with ``add_business_days(t, n) >= due``: the whole business
+        days left at ``t`` until ``due`` (0 when ``due`` is not after day 0's closing)."""
+        start, start_i = self._seek(*self._day_zero(_to_utc(t)))
+        due = _to_utc(due)
+        table, i, business = self._locate(due)
+        if business and due > table.closes[i]:
+            i += 1
+        end, end_i = self._seek(table, i)
+        if (end.year, end_i) <= (start.year, start_i):
+            return 0
+        count = end_i - start_i
+        for year in range(start.year, end.year):
+            count += len(self._table(year).ordinals)
+        return count
+
+    def close_of_business_day(self, day: date) -> tuple[datetime, date]:
+        """The closing instant a date-only deadline means, and the business day it closes:
+        ``day``'s own when it is a business day, else the next business day's."""
+        table = self._table(_check_date(day).year)
+        table, i = self._seek(table, bisect_left(table.ordinals, day.toordinal()))
+        return table.closes[i], date.fromordinal(table.ordinals[i])
+
+    def resolved_spec(self, first_year: int, last_year: int) -> CalendarSpec:
+        """This calendar's spec with its holidays of ``first_year`` .. ``last_year`` recorded
+        (see "Recorded holidays"): the same calendar, now independent of the package there."""
+        recorded = self._spec.resolved_years
+        if recorded is not None:  # keep what was recorded; fill any gap from the package
+            first_year, last_year = min(first_year, recorded[0]), max(last_year, recorded[1])
+        years = range(first_year, last_year + 1)
+        days = tuple((d, n) for y in years for d, n in sorted(self._holiday_map(y).items()))
+        return replace(
+            self._spec, resolved_years=(first_year, last_year), resolved_holidays=days
+        )
+
     def business_time_elapsed(self, t: datetime, u: datetime) -> timedelta:
         """Working time in ``[t, u)``, negated when ``u < t``; exact and additive."""
         (table_t, before_t), (table_u, before_u) = (
@@ -326,10 +419,7 @@ class BusinessCalendar:
     def _holiday_map(self, year: int) -> Mapping[date, str]:
         names = self._holidays.get(year)
         if names is None:
-            spec = self._spec
-            names = _council_holidays(
-                spec.country, spec.subdivision, spec.extra_holidays, spec.removed_holidays, year
-            )
+            names = _spec_holidays(self._spec, year)
             self._holidays[year] = names
         return names
 
@@ -392,9 +482,7 @@ class _YearTable:
 @lru_cache(maxsize=256)
 def _year_table(spec: CalendarSpec, year: int) -> _YearTable:
     zone = _zone(spec.timezone)
-    names = _council_holidays(
-        spec.country, spec.subdivision, spec.extra_holidays, spec.removed_holidays, year
-    )
+    names = _spec_holidays(spec, year)
     workdays = frozenset(spec.workdays)
     ordinals: list[int] = []
     opens: list[datetime] = []
@@ -420,6 +508,16 @@ def _year_table(spec: CalendarSpec, year: int) -> _YearTable:
         opens=tuple(opens),
         closes=tuple(closes),
         cum_us=tuple(cum_us),
+    )
+
+
+def _spec_holidays(spec: CalendarSpec, year: int) -> Mapping[date, str]:
+    """The recorded holidays of `year` when the spec has them, else resolved now."""
+    recorded = spec.holidays_of(year)
+    if recorded is not None:
+        return recorded
+    return _council_holidays(
+        spec.country, spec.subdivision, spec.extra_holidays, spec.removed_holidays, year
     )
 
 
@@ -517,6 +615,11 @@ def _items(value: object) -> list[object]:
     if not isinstance(value, (list, tuple)):
         raise TypeError(f"expected a list, got {value!r}")
     return list(value)
+
+
+def _year_pair(value: object) -> tuple[int, int]:
+    first, last = (_expect(y, int, "resolved_years") for y in _items(value))
+    return first, last
 
 
 def _extra_from_json(entry: object) -> tuple[date, str]:

@@ -46,7 +46,7 @@ class EscalationStep:
     """A level of the escalation chain, due `after_breach_days` business days after a breach."""
 
     role: str
-    after_breach_days: float
+    after_breach_days: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +55,10 @@ class AcknowledgementRule:
 
     default_days: int | None
     by_channel: Mapping[Channel, int] = field(default_factory=dict)
+    # A missed acknowledgement raises the request to this role (one level up the chain at
+    # most), this many business days after it fell due; None: it does not escalate.
+    escalate_to: str | None = None
+    escalate_after_days: int = 0
 
     def days_for(self, channel: Channel) -> int | None:
         return self.by_channel.get(channel, self.default_days)
@@ -79,6 +83,8 @@ class Council:
     refused_channels: frozenset[Channel]
     acknowledgement: AcknowledgementRule
     progress_notice_days: int | None = 15
+    progress_notice_every_days: int | None = None  # None: every `progress_notice_days`
+    urgent_alert_ack_minutes: int | None = None  # None: an urgent alert never passes on
     at_risk_share: float = 0.8
     delay_moves_due: bool = True
     awaiting_customer_pauses: bool = False

@@ -9,7 +9,7 @@ from typing import Any
 
 from domain.council import AnonymousPolicy, Council
 from domain.errors import InvalidCommand, LodgementRefused
-from domain.standards import due_instants, standard_for
+from domain.standards import date_gone, due_instants, recorded, standard_for
 from domain.values import (
     PERSONAL_FIELDS,
     Channel,
@@ -33,6 +33,7 @@ class Intake:
     urgent: bool = False
     agreed_completion: date | None = None
     customer_number: str | None = None
+    received_at: datetime | None = None  # when the council received it; None: as keyed in
 
     def identified(self, rules: Sequence[frozenset[str]]) -> bool:
         """Whether the customer is identified under the council's `rules`: by their record on
@@ -49,7 +50,7 @@ def make_intake(
     customer_address: str | None = None, phone: str | None = None, email: str | None = None,
     contact: ContactMethod | None = None, address: str | None = None, lat: float | None = None,
     long: float | None = None, urgent: bool = False, agreed_completion: date | None = None,
-    customer_number: str | None = None,
+    customer_number: str | None = None, received_at: datetime | None = None,
 ) -> Intake:
     """An intake from what an interface took down: the customer's details (their own address is
     `customer_address`), where the problem is (`address`, `lat`, `long`). Without a preferred
@@ -67,6 +68,7 @@ def make_intake(
         category=category, channel=channel, description=description, kind=kind,
         customer=None if customer.is_anonymous else customer, location=location, urgent=urgent,
         agreed_completion=agreed_completion, customer_number=customer_number,
+        received_at=received_at,
     )
 
 
@@ -99,15 +101,21 @@ def lodgement_fields(
             f"the description has {len(description)} characters; "
             f"{council.name} keeps a précis of at most {council.description_max_chars}"
         )
+    _require_contact_detail(intake)
     anonymous = not intake.identified(council.identified_by)
     if anonymous and council.anonymous is AnonymousPolicy.REFUSE:
         raise LodgementRefused(
             f"{council.name} does not action anonymous requests: record "
             f"{describe_rules(council.identified_by)} (or the number of their customer record)"
         )
-    standard = standard_for(council, intake.category, intake.channel, intake.urgent)
-    due = due_instants(standard, occurred_at, intake.agreed_completion)
-    if intake.agreed_completion is not None and due.complete_by and due.complete_by <= occurred_at:
+    received_at = _received_at(intake, occurred_at)
+    standard = recorded(
+        standard_for(council, intake.category, intake.channel, intake.urgent),
+        received_at, occurred_at,
+    )
+    due = due_instants(standard, received_at, intake.agreed_completion)
+    agreed = intake.agreed_completion
+    if agreed is not None and date_gone(standard.calendar, agreed, occurred_at):
         raise InvalidCommand("the agreed completion date must be later than now")
     return {
         "council": council.id,
@@ -127,4 +135,32 @@ def lodgement_fields(
         "acknowledge_by": due.acknowledge_by,
         "complete_by": due.complete_by,
         "imported": False,
+        "received_at": received_at,
     }
+
+
+def _require_contact_detail(intake: Intake) -> None:
+    """A preferred contact method needs its detail: an e-mail address to be e-mailed, a phone
+    number to be called or texted, a postal address for letters (else every notice would go
+    nowhere)."""
+    customer = intake.customer
+    if customer is None or customer.preferred_contact is ContactMethod.NONE:
+        return
+    if not customer.detail_for(customer.preferred_contact):
+        method = customer.preferred_contact.value
+        needs = {"email": "e-mail address", "letter": "postal address"}.get(method, "phone number")
+        raise InvalidCommand(f"the customer prefers contact by {method} but gave no {needs}")
+
+
+def _received_at(intake: Intake, keyed_at: datetime) -> datetime:
+    """The instant the standards count from: when the council received the request (a letter
+    that arrived on Monday and was keyed on Wednesday), never later than it was keyed in."""
+    if intake.received_at is None:
+        return keyed_at
+    if intake.received_at.tzinfo is None or intake.received_at.utcoffset() is None:
+        raise InvalidCommand("the received-at instant must carry its timezone")
+    if intake.received_at > keyed_at:
+        raise InvalidCommand(
+            f"the received-at instant {intake.received_at.isoformat()} is in the future"
+        )
+    return intake.received_at

@@ -6,8 +6,8 @@ never depend on today's configuration (history is stable).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,6 +36,11 @@ class ServiceStandard:
     delay_moves_due: bool
     awaiting_customer_pauses: bool
     calendar: CalendarSpec
+    # Recorded since the second pass of the council rules; absent from older events (defaults).
+    progress_notice_every_days: int | None = None
+    acknowledge_escalation_role: str | None = None
+    acknowledge_escalation_after_days: int = 0
+    urgent_alert_ack_minutes: int | None = None
 
     def __post_init__(self) -> None:
         # Stored events decode JSON arrays as lists; keep the value hashable and comparable.
@@ -47,6 +52,13 @@ class ServiceStandard:
 class DueInstants:
     acknowledge_by: datetime | None
     complete_by: datetime | None
+    # An agreed completion date that is not a business day moves to this one.
+    agreed_rolled_to: date | None = None
+
+
+# Years past the year of lodgement whose holidays a standard records: a request's targets,
+# escalations and notices fall well within them.
+HORIZON_YEARS = 2
 
 
 def standard_for(
@@ -54,6 +66,11 @@ def standard_for(
 ) -> ServiceStandard:
     """The standard in force for a new request of this category arriving by this channel."""
     category = council.category(category_code)
+    first_notice = (
+        category.progress_notice_days
+        if category.progress_notice_days is not None
+        else council.progress_notice_days
+    )
     return ServiceStandard(
         category=category.code,
         category_name=category.name,
@@ -64,19 +81,30 @@ def standard_for(
             else council.acknowledgement.days_for(channel)
         ),
         complete_days=category.complete_days,
-        progress_notice_days=(
-            category.progress_notice_days
-            if category.progress_notice_days is not None
-            else council.progress_notice_days
-        ),
+        progress_notice_days=first_notice,
         at_risk_share=(
             category.at_risk_share
             if category.at_risk_share is not None
             else council.at_risk_share
         ),
         urgent=urgent or category.urgent,
+        progress_notice_every_days=council.progress_notice_every_days or first_notice,
         **_council_rules(council),
     )
+
+
+def recorded(standard: ServiceStandard, received_at: datetime, keyed_at: datetime) -> ServiceStandard:
+    """The standard as a request records it: its calendar's holidays resolved from the year the
+    request was received to `HORIZON_YEARS` after it was keyed in, so nothing derived from it
+    later depends on the installed `holidays` package."""
+    zone = ZoneInfo(standard.calendar.timezone)  # the council's own years
+    first = received_at.astimezone(zone).year
+    return _recorded(standard, first, keyed_at.astimezone(zone).year + HORIZON_YEARS)
+
+
+@lru_cache(maxsize=256)
+def _recorded(standard: ServiceStandard, first: int, last: int) -> ServiceStandard:
+    return replace(standard, calendar=calendar_for(standard.calendar).resolved_spec(first, last))
 
 
 def history_standard(council: Council, category: Category, team: str) -> ServiceStandard:
@@ -105,6 +133,9 @@ def _council_rules(council: Council) -> dict[str, Any]:
         "delay_moves_due": council.delay_moves_due,
         "awaiting_customer_pauses": council.awaiting_customer_pauses,
         "calendar": council.calendar,
+        "acknowledge_escalation_role": council.acknowledgement.escalate_to,
+        "acknowledge_escalation_after_days": council.acknowledgement.escalate_after_days,
+        "urgent_alert_ack_minutes": council.urgent_alert_ack_minutes,
     }
 
 
@@ -115,32 +146,39 @@ def calendar_for(spec: CalendarSpec) -> BusinessCalendar:
 
 
 def due_instants(
-    standard: ServiceStandard, lodged_at: datetime, agreed_completion: date | None = None
+    standard: ServiceStandard, received_at: datetime, agreed_completion: date | None = None
 ) -> DueInstants:
-    """When acknowledgement and completion fall due; an agreed date replaces the target."""
+    """When acknowledgement and completion fall due, counted from receipt (see the calendar's
+    "One rule"); an agreed date replaces the completion target and lands at the close of a
+    business day."""
     calendar = calendar_for(standard.calendar)
     acknowledge_by = (
-        calendar.add_business_days(lodged_at, standard.acknowledge_days)
+        calendar.add_business_days(received_at, standard.acknowledge_days)
         if standard.acknowledge_days is not None
         else None
     )
+    rolled: date | None = None
     if agreed_completion is not None:
-        complete_by: datetime | None = close_of_day(standard.calendar, agreed_completion)
+        complete_by: datetime | None
+        complete_by, business_day = calendar.close_of_business_day(agreed_completion)
+        rolled = business_day if business_day != agreed_completion else None
     elif standard.complete_days is not None:
-        complete_by = calendar.add_business_days(lodged_at, standard.complete_days)
+        complete_by = calendar.add_business_days(received_at, standard.complete_days)
     else:
         complete_by = None
-    return DueInstants(acknowledge_by=acknowledge_by, complete_by=complete_by)
+    return DueInstants(acknowledge_by=acknowledge_by, complete_by=complete_by,
+                       agreed_rolled_to=rolled)
 
 
-def close_of_day(spec: CalendarSpec, day: date) -> datetime:
-    """The council's closing instant on `day` (in UTC), the instant a date-only deadline means."""
-    local = datetime.combine(day, spec.closes, tzinfo=ZoneInfo(spec.timezone))
-    return local.astimezone(UTC)
+def deadline_of(spec: CalendarSpec, day: date) -> tuple[datetime, date]:
+    """The instant a date-only deadline means (the close of `day`, or of the next business day
+    when `day` is not one), and the business day it closes."""
+    return calendar_for(spec).close_of_business_day(day)
 
 
-def business_day_length(spec: CalendarSpec) -> timedelta:
-    opens = datetime.combine(date(2000, 1, 1), spec.opens)
-    closes = datetime.combine(date(2000, 1, 1), spec.closes)
-    return closes - opens
-
+def date_gone(spec: CalendarSpec, day: date, now: datetime) -> bool:
+    """True when a date-only deadline can no longer be met: the date is before the council's
+    today, or its business day has closed. A date that is merely not a business day is never
+    gone for that: it rolls forward."""
+    today = now.astimezone(ZoneInfo(spec.timezone)).date()
+    return day < today or deadline_of(spec, day)[0] <= now

@@ -22,6 +22,7 @@ class Channel(Enum):
     PHONE = "phone"
     EMAIL = "email"
     LETTER = "letter"
+    FAX = "fax"  # seed 004: Greater Dandenong receives requests by mail, email and fax
     WEB_PORTAL = "web-portal"
     MOBILE_APP = "mobile-app"
     WEBCHAT = "webchat"

@@ -16,6 +16,7 @@ from commands.customers import CustomerNotFound
 from commands.errors import ConcurrencyConflict, RequestNotFound
 from domain.errors import DomainError
 from infra import (
+    cli_alerts,
     cli_customers,
     cli_demo,
     cli_history,
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_users.register(sub)
     cli_customers.register(sub)
     cli_http.register(sub)
+    cli_alerts.register(sub)
     return parser
 
 

@@ -43,16 +43,43 @@ def emit_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
-def emit_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    """A plain aligned table for people; scripts use --json."""
+def emit_table(rows: list[dict[str, Any]], columns: list[str], zone: str | None = None) -> None:
+    """A plain aligned table for people; scripts use --json. With the council's `zone`, its
+    instants (columns named `…_at`, `…_by`, `…_due`, `…_from`, `due`) show in local time."""
     if not rows:
         print("(none)")
         return
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    cells = [[_cell(r.get(c), c, zone) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for row in cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _cell(value: Any, column: str, zone: str | None) -> str:
+    if value is None:
+        return ""
+    # a plain date (YYYY-MM-DD, ten characters) is a day, not an instant: left as it is
+    is_instant = isinstance(value, datetime) or (isinstance(value, str) and len(value) > 10)
+    if zone and _is_instant_column(column) and is_instant:
+        try:
+            return local_minute(value, zone)
+        except ValueError:
+            return str(value)
+    return str(value)
+
+
+def _is_instant_column(column: str) -> bool:
+    return column in ("due", "at") or column.endswith(("_at", "_by", "_due", "_from"))
+
+
+def local_minute(value: datetime | str, zone: str) -> str:
+    """An instant as people read it: the council's local time, to the minute, with the zone's
+    abbreviation (2026-03-30 16:30 AEDT). `--json` keeps ISO 8601 with its offset."""
+    instant = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if instant.tzinfo is None:  # stored instants are UTC
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def parse_date(text: str) -> date:

@@ -45,9 +45,11 @@ def run_history(args: argparse.Namespace) -> None:
         emit_json(shown)
         return
     emit_table([{**e, "actor": f"{e['actor']['id']} ({e['actor']['role']})"}
-                for e in shown["events"]], ["version", "type", "occurred_at", "actor"])
+                for e in shown["events"]], ["version", "type", "occurred_at", "actor"],
+               council(args).calendar.timezone)
     print()
-    emit_table(shown["requests"], ["reference", "status", "category", "lodged_at", "outcome"])
+    emit_table(shown["requests"], ["reference", "status", "category", "lodged_at", "outcome"],
+               council(args).calendar.timezone)
 
 
 def run_find(args: argparse.Namespace) -> None:
@@ -152,7 +154,8 @@ def run_access_log(args: argparse.Namespace) -> None:
     c = council(args)
     authorized(args, c, "customer-access-log")
     rows = views.access_log(runtime(args), c, args.number)
-    emit_json(rows) if args.json else emit_table(rows, ["at", "user_id", "role", "via"])
+    emit_json(rows) if args.json else emit_table(
+        rows, ["at", "user_id", "role", "via"], c.calendar.timezone)
 
 
 def _conduct(text: str) -> Conduct:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 from typing import Any
 
 from commands import requests as cmds
+from domain.aggregates.service_request import request_id
+from domain.calendar import CalendarSpec
 from domain.lodgement import make_intake
+from domain.standards import deadline_of
 from domain.values import (
     Channel,
     ContactMethod,
@@ -21,7 +25,9 @@ from infra.cli_common import (
     council,
     emit_json,
     emit_table,
+    local_minute,
     parse_date,
+    parse_instant,
     runtime,
 )
 from projections.envelope import to_plain
@@ -52,13 +58,35 @@ def run_lodge(args: argparse.Namespace) -> None:
         email=args.email, contact=args.contact, address=args.address, lat=args.lat,
         long=args.long, urgent=args.urgent, agreed_completion=args.agreed_completion,
         customer_number=args.customer,
+        received_at=(parse_instant(args.received_at, c.calendar.timezone)
+                     if args.received_at else None),
     )
     cmd = cmds.LodgeRequest(council=c.id, intake=intake, actor=authorized(args, c, "lodge").actor)
     lodged = cmds.lodge_request(cmd, runtime(args).ports)
     for restriction in lodged.restrictions:
         print(f"crm: note: customer {lodged.customer} is restricted — "
               f"{restriction.describe()}", file=sys.stderr)
+    if args.agreed_completion is not None:
+        _say_if_rolled(c.calendar, args.agreed_completion, "the agreed completion date")
     _result(args, lodged)
+
+
+def _say_if_rolled(spec: CalendarSpec, day: date, what: str) -> None:
+    """A date-only deadline that is not a business day moves to the next one: say so."""
+    closing, business_day = deadline_of(spec, day)
+    if business_day != day:
+        local = local_minute(closing, spec.timezone)
+        print(f"crm: note: {what} {day:%A %-d %B %Y} is not a business day: "
+              f"it falls due at the close of {business_day:%A %-d %B %Y} ({local})",
+              file=sys.stderr)
+
+
+def run_delay(args: argparse.Namespace) -> None:
+    _request_command(args, cmds.DelayRequest, reason=args.reason, until=args.until,
+                     awaiting_customer=args.awaiting_customer)
+    r = runtime(args).ports.get(request_id(council(args).id, args.ref.strip().upper()), args.ref)
+    if r.standard is not None:
+        _say_if_rolled(r.standard.calendar, args.until, "the new expected date")
 
 
 def _request_command(args: argparse.Namespace, kind: type[Any], **fields: Any) -> None:
@@ -75,10 +103,17 @@ def run_show(args: argparse.Namespace) -> None:
     if args.json:
         emit_json(state)
         return
+    zone = c.calendar.timezone
     for key, value in state.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items() if v is not None)
+        elif key in _INSTANTS and value is not None:
+            value = local_minute(value, zone)
         print(f"{key:16} {'' if value is None else value}")
+
+
+_INSTANTS = ("lodged_at", "received_at", "acknowledged_at", "acknowledge_by", "complete_by",
+             "closed_at")
 
 
 def run_history(args: argparse.Namespace) -> None:
@@ -88,7 +123,9 @@ def run_history(args: argparse.Namespace) -> None:
     if args.json:
         emit_json(rows)
     else:
-        flat = [{**row, "actor": f"{row['actor']['id']} ({row['actor']['role']})"} for row in rows]
+        zone = c.calendar.timezone
+        flat = [{**row, "actor": f"{row['actor']['id']} ({row['actor']['role']})",
+                 "occurred_at": local_minute(row["occurred_at"], zone)} for row in rows]
         emit_table(flat, ["version", "type", "occurred_at", "actor"])
 
 
@@ -124,7 +161,11 @@ def register(sub: Any) -> None:
     p.add_argument("--long", type=float)
     p.add_argument("--urgent", action="store_true")
     p.add_argument("--kind", type=_enum(RequestKind, "kind"), default=RequestKind.SERVICE_REQUEST)
-    p.add_argument("--agreed-completion", type=parse_date, help="discretionary: agreed date")
+    p.add_argument("--agreed-completion", type=parse_date,
+                   help="discretionary: agreed date (a non-business day rolls to the next)")
+    p.add_argument("--received-at", metavar="INSTANT",
+                   help="when the council received it (ISO 8601; local time without an "
+                        "offset); the standards count from it. Default: now")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_lodge)
 
@@ -151,9 +192,7 @@ def register(sub: Any) -> None:
     q.add_argument("--reason", required=True)
     q.add_argument("--until", required=True, type=parse_date)
     q.add_argument("--awaiting-customer", action="store_true")
-    q.set_defaults(run=lambda a: _request_command(
-        a, cmds.DelayRequest, reason=a.reason, until=a.until,
-        awaiting_customer=a.awaiting_customer))
+    q.set_defaults(run=run_delay)
     q = ref_parser("escalate", "escalate (default: the next level up)")
     q.add_argument("--reason", required=True)
     q.add_argument("--level")

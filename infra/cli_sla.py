@@ -10,19 +10,28 @@ from consumers.store_reader import StoreReader
 from consumers.watchdog import SYSTEM_ACTOR, SweepReport, Watchdog
 from domain.values import Actor, ContactMethod
 from infra import views
+from infra.alerts import AlertMailer
 from infra.cli_common import (
     authorized,
     council,
     emit_json,
     emit_table,
+    local_minute,
     parse_instant,
     runtime,
 )
-from infra.notify import OutboxNotifier, OutboxSender, smtp_from_env
+from infra.notify import (
+    BY_HAND,
+    OutboxNotifier,
+    OutboxSender,
+    mark_done,
+    smtp_from_env,
+)
 from infra.runtime import Runtime
 from infra.store import system_clock
 from infra.views import read_models_ready
 from projections import sla_queries
+from projections.envelope import to_plain
 
 QUERIES = {
     "breached": sla_queries.breached,
@@ -45,7 +54,7 @@ def run_query(args: argparse.Namespace) -> None:
     if args.json:
         emit_json(rows)
     else:
-        emit_table(rows, COLUMNS)
+        emit_table(rows, COLUMNS, c.calendar.timezone)
 
 
 def make_watchdog(
@@ -65,16 +74,21 @@ def make_watchdog(
 
 
 
-def _print_report(report: SweepReport, rt: Runtime) -> None:
+def _print_report(report: SweepReport, rt: Runtime, zone: str | None = None) -> None:
+    """One line per action, stamped with the sweep's instant: the council's local time to the
+    minute when the sweep is one council's, else ISO 8601 in UTC."""
+    stamp = local_minute(report.now, zone) if zone else report.now.isoformat()
     lines = report.lines() or ["nothing due"]
     for line in lines:
-        print(f"{report.now.isoformat()} {line}")
+        print(f"{stamp} {line}")
     smtp = smtp_from_env(vault=rt.vault)
     if smtp is not None:
         drained = OutboxSender(rt.write_engine, {ContactMethod.EMAIL: smtp}).send_pending(
             report.now)
-        print(f"{report.now.isoformat()} emailed {drained.sent} notice(s), "
+        print(f"{stamp} emailed {drained.sent} notice(s), "
               f"{drained.failed} failed, {drained.retrying} to retry")
+        alerts = AlertMailer(rt.write_engine, smtp).send_open(report.now)
+        print(f"{stamp} emailed {alerts} staff alert(s)")
 
 
 def run_sweep(args: argparse.Namespace) -> int:
@@ -82,7 +96,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     c, rt = council(args), runtime(args)
     who = authorized(args, c, "sla-sweep")
     report = make_watchdog(rt, [c.id], who.actor).sweep(_now(args, c.calendar.timezone))
-    _print_report(report, rt)
+    _print_report(report, rt, c.calendar.timezone)
     return 1 if report.stale_view else 0
 
 
@@ -90,20 +104,33 @@ def run_watch(args: argparse.Namespace) -> None:
     rt = runtime(args)
     if args.interval <= 0:
         raise ValueError("--interval must be a positive number of seconds")
-    councils = [council(args).id] if args.council else None
-    make_watchdog(rt, councils).watch(system_clock, args.interval,
-                             on_sweep=lambda r: _print_report(r, rt))
+    one = council(args) if args.council else None
+    zone = one.calendar.timezone if one else None
+    make_watchdog(rt, [one.id] if one else None).watch(
+        system_clock, args.interval, on_sweep=lambda r: _print_report(r, rt, zone))
 
 
 def run_notices(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
     viewer = authorized(args, c, "notices")
-    rows = views.notices(rt, c, viewer, "crm notices", args.ref)
+    rows = views.notices(rt, c, viewer, "crm notices", args.ref, pending=args.pending)
     if args.json:
         emit_json(rows)
     else:
         emit_table(rows, ["id", "reference", "notice", "method", "recipient", "status",
-                          "issued_at", "sent_at"])
+                          "issued_at", "sent_at"], c.calendar.timezone)
+
+
+def run_notice_done(args: argparse.Namespace) -> None:
+    c, rt = council(args), runtime(args)
+    who = authorized(args, c, "notices")
+    row = mark_done(rt.write_engine, c.id, args.id, by=who.actor, how=args.how, note=args.note,
+                    at=rt.clock())
+    if args.json:
+        emit_json(to_plain({k: v for k, v in row.items() if k != "recipient"}))
+    else:
+        print(f"notice {row['id']} ({row['notice']}) for {row['reference']}: {args.how} "
+              f"by {who.actor.id}")
 
 
 def register(sub: Any) -> None:
@@ -128,5 +155,14 @@ def register(sub: Any) -> None:
     q.set_defaults(run=run_watch)
     p = sub.add_parser("notices", help="customer notices in the outbox")
     p.add_argument("--ref")
+    p.add_argument("--pending", action="store_true",
+                   help="the work list: letters to post and calls to make (and unsent e-mail)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_notices)
+    ops = p.add_subparsers(dest="notices_command", metavar="NOTICES_COMMAND")
+    q = ops.add_parser("done", help="record a pending letter posted or call made")
+    q.add_argument("id", type=int)
+    q.add_argument("--by", required=True, choices=sorted(BY_HAND), dest="how")
+    q.add_argument("--note")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(run=run_notice_done)

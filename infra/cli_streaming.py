@@ -34,7 +34,7 @@ def run_queue(args: argparse.Namespace) -> None:
         emit_json(rows)
     else:
         emit_table(rows, ["reference", "urgent", "status", "team", "officer", "complete_by",
-                          "last_action"])
+                          "last_action"], c.calendar.timezone)
 
 
 def run_audit(args: argparse.Namespace) -> None:
@@ -48,7 +48,7 @@ def run_audit(args: argparse.Namespace) -> None:
         emit_json(rows)
     else:
         emit_table(rows, ["position", "reference", "occurred_at", "actor_id", "actor_role",
-                          "summary"])
+                          "summary"], c.calendar.timezone)
 
 
 def pipeline_status(rt: Runtime, names: Sequence[str], ages: bool = True) -> PipelineStatus:

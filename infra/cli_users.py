@@ -97,7 +97,8 @@ def run_history(args: argparse.Namespace) -> None:
     else:
         emit_table([{**r, "actor": f"{r['actor']['id']} ({r['actor']['role']})",
                      "data": ", ".join(f"{k}={v}" for k, v in to_plain(r["data"]).items())}
-                    for r in rows], ["version", "type", "occurred_at", "actor", "data"])
+                    for r in rows], ["version", "type", "occurred_at", "actor", "data"],
+                   council(args).calendar.timezone)
 
 
 def permission_table(c: Council) -> list[dict[str, Any]]:

@@ -168,10 +168,11 @@ def _escalation(r: _Reader) -> tuple[EscalationStep, ...]:
         role = sub.get("role", str, None)
         if not role:
             raise sub.fail("role", "is required")
-        after = sub.get("after_breach_days", (int, float), 0)
+        # Whole business days: a level falls due at the close of a business day (one rule).
+        after = _days(sub, "after_breach_days", sub.get("after_breach_days", int, 0))
         if steps and after < steps[-1].after_breach_days:
             raise r.fail(f"escalation[{i}].after_breach_days", "must not decrease up the chain")
-        steps.append(EscalationStep(role=role, after_breach_days=float(after)))
+        steps.append(EscalationStep(role=role, after_breach_days=after))
     if len(steps) < 2:
         raise r.fail("escalation", "needs at least two levels (officer and someone above)")
     if len({s.role for s in steps}) != len(steps):
@@ -179,7 +180,7 @@ def _escalation(r: _Reader) -> tuple[EscalationStep, ...]:
     return tuple(steps)
 
 
-def _acknowledgement(r: _Reader) -> AcknowledgementRule:
+def _acknowledgement(r: _Reader, roles: tuple[str, ...]) -> AcknowledgementRule:
     by_channel: dict[Channel, int] = {}
     for key in r.get("acknowledgement.by_channel", dict, {}):
         field = f"acknowledgement.by_channel.{key}"
@@ -187,8 +188,16 @@ def _acknowledgement(r: _Reader) -> AcknowledgementRule:
         days: int = r.get(field, int)
         by_channel[channel] = _days(r, field, days)
     default = r.get("acknowledgement.default_days", int, None)
+    escalate_to = _role(r, "acknowledgement.escalate_to", roles)
+    if escalate_to is not None and roles.index(escalate_to) != 1:
+        # one ladder: a missed acknowledgement raises a request one level at most
+        raise r.fail("acknowledgement.escalate_to",
+                     f"must be the level just above the first ({roles[1]!r})")
+    after = r.get("acknowledgement.escalate_after_days", int, 0)
     return AcknowledgementRule(
-        default_days=_days(r, "acknowledgement.default_days", default), by_channel=by_channel
+        default_days=_days(r, "acknowledgement.default_days", default), by_channel=by_channel,
+        escalate_to=escalate_to,
+        escalate_after_days=_days(r, "acknowledgement.escalate_after_days", after),
     )
 
 
@@ -271,8 +280,15 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
         anonymous=anonymous,
         identified_by=identified_by,
         refused_channels=refused,
-        acknowledgement=_acknowledgement(r),
+        acknowledgement=_acknowledgement(r, roles),
         progress_notice_days=r.get("policy.progress_notice_days", int, 15),
+        progress_notice_every_days=_days(
+            r, "policy.progress_notice_every_days",
+            r.get("policy.progress_notice_every_days", int, None),
+        ),
+        urgent_alert_ack_minutes=_days(
+            r, "policy.urgent_alert_ack_minutes", r.get("policy.urgent_alert_ack_minutes", int, None)
+        ),
         at_risk_share=float(r.get("policy.at_risk_share", (int, float), 0.8)),
         delay_moves_due=r.get("policy.delay_moves_due", bool, True),
         awaiting_customer_pauses=r.get("policy.awaiting_customer_pauses", bool, False),

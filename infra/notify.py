@@ -23,8 +23,9 @@ import sqlalchemy as sa
 
 from commands.notices import Notice, Notifier
 from commands.ports import Vault
+from domain.errors import DomainError
 from domain.personal import is_sealed
-from domain.values import ContactMethod, NoticeKind
+from domain.values import Actor, ContactMethod, NoticeKind
 from projections.base import UtcDateTime, insert_ignoring_duplicates
 
 METADATA = sa.MetaData()
@@ -45,11 +46,32 @@ NOTICE_OUTBOX = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("sent_at", UtcDateTime),
     sa.Column("error", sa.Text),
+    # a letter posted or a call made by staff: who, how, when, and what they noted
+    sa.Column("done_by", sa.String(128)),
+    sa.Column("done_how", sa.String(16)),
+    sa.Column("done_note", sa.Text),
     sa.UniqueConstraint("request_id", "version", name="notice_outbox_once"),
     sa.Index("notice_outbox_pending", "status", "method", "id"),
     sa.Index("notice_outbox_by_reference", "council", "reference"),
 )
-PENDING, SENT, FAILED = "pending", "sent", "failed"
+PENDING, SENT, FAILED, DONE = "pending", "sent", "failed", "done"
+# How staff deliver what no transport does, and the methods each way serves.
+BY_HAND = {"posted": (ContactMethod.LETTER,), "called": (ContactMethod.PHONE, ContactMethod.SMS)}
+
+
+def create_outbox(engine: sa.Engine) -> None:
+    """Creates the outbox, or adds the columns a table made by an earlier release lacks."""
+    METADATA.create_all(engine)
+    have = {c["name"] for c in sa.inspect(engine).get_columns(NOTICE_OUTBOX.name)}
+    missing = [c for c in NOTICE_OUTBOX.columns if c.name not in have]
+    with engine.begin() as conn:
+        for column in missing:
+            kind = column.type.compile(dialect=engine.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {NOTICE_OUTBOX.name} ADD COLUMN {column.name} {kind}"))
+
+
+class NoticeWorkRefused(DomainError):
+    """No such notice in this council, it is not pending, or it cannot be done that way."""
 
 
 class Undeliverable(ValueError):
@@ -62,7 +84,7 @@ class OutboxNotifier:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        METADATA.create_all(engine)
+        create_outbox(engine)
 
     def deliver(self, notice: Notice) -> None:
         row = {
@@ -77,16 +99,47 @@ class OutboxNotifier:
 
 
 def list_outbox(
-    engine: sa.Engine, council: str, reference: str | None = None
+    engine: sa.Engine, council: str, reference: str | None = None, pending: bool = False
 ) -> list[dict[str, Any]]:
-    """The council's outbox rows (one request's, with `reference`), oldest first."""
-    METADATA.create_all(engine)
+    """The council's outbox rows (one request's, with `reference`; with `pending`, the work
+    list: what is still to be delivered), oldest first."""
+    create_outbox(engine)
     t = NOTICE_OUTBOX
     q = sa.select(t).where(t.c.council == council).order_by(t.c.id)
     if reference:
         q = q.where(t.c.reference == reference)
+    if pending:
+        q = q.where(t.c.status == PENDING)
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def mark_done(
+    engine: sa.Engine, council: str, notice_id: int, *, by: Actor, how: str, note: str | None,
+    at: datetime,
+) -> dict[str, Any]:
+    """Records that staff delivered a pending notice by hand (`posted` a letter, `called` the
+    customer): who, how, when and their note. Refused for another council's or an unknown
+    notice, one not pending, or a way that does not fit its method (no letter is called)."""
+    create_outbox(engine)
+    t = NOTICE_OUTBOX
+    if how not in BY_HAND:
+        raise NoticeWorkRefused(f"--by must be one of {', '.join(BY_HAND)}")
+    methods = [m.value for m in BY_HAND[how]]
+    with engine.begin() as conn:
+        row = conn.execute(sa.select(t).where(t.c.id == notice_id, t.c.council == council)).first()
+        if row is None:
+            raise NoticeWorkRefused(f"no notice {notice_id} in council {council}")
+        if row.method not in methods:
+            raise NoticeWorkRefused(f"notice {notice_id} is by {row.method}: it cannot be {how}")
+        done = conn.execute(
+            sa.update(t).where(t.c.id == notice_id, t.c.status == PENDING)
+            .values(status=DONE, sent_at=at, done_by=f"{by.id} ({by.role})", done_how=how,
+                    done_note=(note or "").strip() or None)
+        )
+        if done.rowcount != 1:
+            raise NoticeWorkRefused(f"notice {notice_id} is {row.status}, not pending")
+        return dict(conn.execute(sa.select(t).where(t.c.id == notice_id)).one()._mapping)
 
 
 class SmtpNotifier:
@@ -118,12 +171,20 @@ class SmtpNotifier:
         return opened
 
     def deliver(self, notice: Notice) -> None:
-        to = self._address(notice)
+        self.send_text(
+            to=self._address(notice),
+            subject=f"Your request {notice.reference}: {_SUBJECTS[notice.notice]}",
+            body=notice.text,
+            message_id=f"<{notice.request_id}.{notice.version}@councilcrm>",
+        )
+
+    def send_text(self, *, to: str, subject: str, body: str, message_id: str) -> None:
+        """One plain-text message; customer notices and staff alerts both go through it."""
         msg = EmailMessage()
         msg["From"], msg["To"] = self.sender, to
-        msg["Subject"] = f"Your request {notice.reference}: {_SUBJECTS[notice.notice]}"
-        msg["Message-ID"] = f"<{notice.request_id}.{notice.version}@councilcrm>"
-        msg.set_content(notice.text)
+        msg["Subject"] = subject
+        msg["Message-ID"] = message_id
+        msg.set_content(body)
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:
                 smtp.starttls()
@@ -177,7 +238,7 @@ class OutboxSender:
         max_attempts: int = 5,
     ) -> None:
         self.engine, self.transports, self.max_attempts = engine, transports, max_attempts
-        METADATA.create_all(engine)
+        create_outbox(engine)
 
     def send_pending(self, now: datetime, limit: int = 100) -> Drained:
         """Tries each pending row at most once per call (a failing server is tried again at

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from infra.alerts import AlertTable
 from infra.credentials import Credentials
 from infra.directory import DirectoryApplication, DirectoryPorts, open_directory
 from infra.keys import KeyVault
@@ -94,7 +95,12 @@ class Runtime:
         return StorePorts(
             self.app, self.settings, ReferenceNumbers(self.write_engine), self.clock,
             cache_size=REQUEST_CACHE_SIZE, vault=self.vault, directory=self.directory_ports,
+            alerts=self.alerts,
         )
+
+    @cached_property
+    def alerts(self) -> AlertTable:
+        return AlertTable(self.write_engine)
 
     def close(self) -> None:
         for name in ("write_engine", "read_engine"):

@@ -23,7 +23,7 @@ from eventsourcing.application import (
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from commands.errors import ConcurrencyConflict, RequestNotFound
-from commands.ports import Directory, Vault
+from commands.ports import AlertBoard, Directory, Vault
 from domain.aggregates.service_request import ServiceRequest
 from domain.council import Council
 from infra.config import load_council
@@ -162,9 +162,11 @@ class StorePorts:
         *,
         vault: Vault,
         directory: Directory,
+        alerts: AlertBoard,
     ) -> None:
         self.vault = vault
         self.directory = directory
+        self.alerts = alerts
         self.app = app
         self.settings = settings
         self.references = references

@@ -33,6 +33,21 @@ DATACLASSES: tuple[type[Any], ...] = (
 )
 
 
+class CalendarSpecAsPlainJSON(Transcoding):
+    """A calendar spec as its own plain JSON (`to_dict`): dates as ISO strings, not one nested
+    transcoding each — a recorded calendar carries a few dozen holidays, on every `Lodged`.
+    Registered after the field-by-field form, which still decodes what older events hold."""
+
+    type = CalendarSpec
+    name = "councilcrm.CalendarSpec.plain"
+
+    def encode(self, obj: CalendarSpec) -> dict[str, object]:
+        return obj.to_dict()
+
+    def decode(self, data: dict[str, Any]) -> CalendarSpec:
+        return CalendarSpec.from_dict(data)
+
+
 class EnumAsValue(Transcoding):
     """A plain Enum stored as its value under a stable name (not its module path)."""
 
@@ -96,3 +111,4 @@ def register_all(transcoder: JSONTranscoder) -> None:
         transcoder.register(EnumAsValue(enum_type))
     for cls in DATACLASSES:
         transcoder.register(DataclassAsDict(cls))
+    transcoder.register(CalendarSpecAsPlainJSON())  # encodes from now on; both forms decode

@@ -89,7 +89,7 @@ def request_state(rt: Runtime, c: Council, viewer: Viewer, reference: str, via: 
         "reference": r.reference, "council": r.council, "request_id": str(r.id),
         "status": r.status.value, "kind": r.kind, "category": r.category, "team": r.team,
         "officer": r.officer, "urgent": r.urgent, "level": r.level, "lodged_at": r.lodged_at,
-        "acknowledged_at": r.acknowledged_at, "acknowledge_by": r.acknowledge_by,
+        "received_at": r.received_at, "acknowledged_at": r.acknowledged_at, "acknowledge_by": r.acknowledge_by,
         "complete_by": r.complete_by, "closed_at": r.closed_at, "outcome": r.outcome,
         "notes": r.note_count, "delays": r.delay_count, "version": r.version,
         "customer_id": r.customer.number if r.customer else None,
@@ -213,10 +213,12 @@ def audit(rt: Runtime, c: Council, viewer: Viewer, via: str, *, reference: str |
     return plain
 
 
-def notices(rt: Runtime, c: Council, viewer: Viewer, via: str, reference: str | None = None
-            ) -> list[dict[str, Any]]:
-    """The customer notices in the outbox, oldest first, recipients as `viewer` may see them."""
-    rows = list_outbox(rt.write_engine, c.id, reference.strip().upper() if reference else None)
+def notices(rt: Runtime, c: Council, viewer: Viewer, via: str, reference: str | None = None,
+            *, pending: bool = False) -> list[dict[str, Any]]:
+    """The customer notices in the outbox, oldest first (`pending`: those still to send or
+    still to post or call by hand), recipients as `viewer` may see them."""
+    rows = list_outbox(rt.write_engine, c.id, reference.strip().upper() if reference else None,
+                       pending=pending)
     read_models_ready(rt)
     with rt.read_engine.connect() as conn:
         shown: list[dict[str, Any]] = to_plain(reveal_per_request(

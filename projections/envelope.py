@@ -14,7 +14,12 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
-SCHEMA_VERSION = 1
+# 2: `Lodged` carries `received_at` and a standard whose calendar records its resolved holidays
+# (and the escalation, progress-notice and alert rules); `Escalated` carries `standard` and
+# `due`. Version 1 envelopes (events recorded before) still read: every new field has a
+# default. A reader older than version 2 parks version 2 envelopes rather than misread them.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = frozenset({1, 2})
 BASE_FIELDS = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic", "occurred_at", "actor"}
 )
@@ -100,7 +105,7 @@ class Envelope:
         missing = [f for f in FIELDS if f not in doc]
         if missing:
             raise EnvelopeError(f"missing fields: {', '.join(missing)}")
-        if doc["schema_version"] != SCHEMA_VERSION:
+        if doc["schema_version"] not in READABLE_VERSIONS:
             raise EnvelopeError(f"unsupported schema_version {doc['schema_version']!r}")
         try:
             env = cls(**{f: doc[f] for f in FIELDS})

@@ -5,7 +5,10 @@ breached, time remaining) is computed by the queries against an explicit instant
 instants (at-risk threshold, next escalation due, progress-notice due, a due instant shifted by
 a customer pause) are computed with the business calendar recorded in the `Lodged` event's
 standard, never today's configuration — so a rebuild after a configuration change gives the
-same answers.
+same answers. That calendar carries the holidays resolved when the request was lodged (over
+its horizon), so a rebuild with another version of the `holidays` package gives them too.
+Every derived instant follows the calendar's one rule for "N working days" (see
+`domain/calendar.py`), so each falls at the close of a business day.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class Sla(RowPerRequest):
             sa.Column("escalations", sa.Integer, nullable=False),
             sa.Column("lodged_by", sa.String(128), nullable=False),
             sa.Column("lodged_at", UtcDateTime, nullable=False),
+            sa.Column("received_at", UtcDateTime, nullable=False),
             sa.Column("acknowledge_by", UtcDateTime),
             sa.Column("acknowledged_at", UtcDateTime),
             sa.Column("complete_by", UtcDateTime),
@@ -75,8 +79,11 @@ class Sla(RowPerRequest):
             sa.Column("paused_at", UtcDateTime),
             sa.Column("next_level", sa.String(64)),
             sa.Column("next_level_due", UtcDateTime),
+            sa.Column("next_level_standard", sa.String(32)),
+            sa.Column("acknowledgement_escalated", sa.Boolean, nullable=False),
             sa.Column("progress_notice_due", UtcDateTime),
             sa.Column("progress_notice_sent", sa.Boolean, nullable=False),
+            sa.Column("progress_notice_at", UtcDateTime),
             sa.Column("contact", sa.String(16)),
             sa.Column("touched", sa.Boolean, nullable=False),
             sa.Column("closed_at", UtcDateTime),
@@ -113,10 +120,12 @@ def _lodged(env: Envelope) -> Row:
         "urgent": bool(d.get("urgent")), "discretionary": bool(d.get("discretionary")),
         "imported": bool(d.get("imported")), "open": True, "level": roles[0], "escalations": 0,
         "lodged_by": env.actor["id"], "lodged_at": env.occurred,
+        "received_at": _instant(d.get("received_at")) or env.occurred,
         "acknowledge_by": _instant(d.get("acknowledge_by")), "acknowledged_at": None,
         "complete_by": _instant(d.get("complete_by")), "at_risk_from": None, "paused_at": None,
-        "next_level": None, "next_level_due": None, "progress_notice_due": None,
-        "progress_notice_sent": False, "contact": _contact(d.get("customer")), "touched": False,
+        "next_level": None, "next_level_due": None, "next_level_standard": None,
+        "acknowledgement_escalated": False, "progress_notice_due": None,
+        "progress_notice_sent": False, "progress_notice_at": None, "contact": _contact(d.get("customer")), "touched": False,
         "closed_at": None, "outcome": None, "business_days_to_complete": None,
         "standard": json.dumps(standard, sort_keys=True),
     }
@@ -130,8 +139,9 @@ def _contact(customer: Any) -> str | None:
 
 def _resume_if_paused(row: Row, env: Envelope) -> None:
     """The next action after an 'awaiting the customer' delay restarts the completion clock,
-    keeping the business time that was left when it stopped. A notice the council sends is not
-    such an action, nor is another delay awaiting the customer (the clock stays stopped)."""
+    keeping the whole business days that were left when it stopped (the calendar's one rule:
+    due N working days after the resumption). A notice the council sends is not such an
+    action, nor is another delay awaiting the customer (the clock stays stopped)."""
     paused_at = _instant(row["paused_at"])
     if paused_at is None or env.event_type == "NoticeSent":
         return
@@ -142,9 +152,9 @@ def _resume_if_paused(row: Row, env: Envelope) -> None:
     cal = calendar_of(json.loads(row["standard"]))
     if complete_by is None or cal is None:
         return
-    left = cal.business_time_elapsed(paused_at, complete_by)
-    if left > timedelta(0):
-        row["complete_by"] = cal.add_business_duration(env.occurred, left)
+    if complete_by > paused_at:
+        left = cal.business_days_left(paused_at, complete_by)
+        row["complete_by"] = cal.add_business_days(env.occurred, left)
 
 
 def _apply(row: Row, env: Envelope) -> None:
@@ -165,8 +175,10 @@ def _apply(row: Row, env: Envelope) -> None:
             row["paused_at"] = env.occurred
     elif kind == "Escalated":
         row.update(level=d["level"], escalations=row["escalations"] + 1)
+        if d.get("standard") == "acknowledgement":
+            row["acknowledgement_escalated"] = True
     elif kind == "NoticeSent" and d.get("notice") == "progress":
-        row["progress_notice_sent"] = True
+        row.update(progress_notice_sent=True, progress_notice_at=env.occurred)
     elif kind == "Closed":
         row.update(open=False, closed_at=env.occurred, outcome=d["outcome"])
         cal = calendar_of(json.loads(row["standard"]))
@@ -180,49 +192,94 @@ def _schedule(row: Row) -> Row:
     """Derived instants: at-risk threshold, next escalation and its due instant, progress notice."""
     standard = json.loads(row["standard"])
     cal = calendar_of(standard)
-    lodged, complete_by = _instant(row["lodged_at"]), _instant(row["complete_by"])
-    assert lodged is not None
+    received, complete_by = _instant(row["received_at"]), _instant(row["complete_by"])
+    assert received is not None
     row["at_risk_from"] = row["next_level"] = row["next_level_due"] = None
-    row["progress_notice_due"] = None
+    row["next_level_standard"] = row["progress_notice_due"] = None
     if cal is None or not row["open"] or row["imported"]:
         return row
     share = float(standard.get("at_risk_share") or 0.8)
     if complete_by is not None:
-        total = cal.business_time_elapsed(lodged, complete_by)
+        total = cal.business_time_elapsed(received, complete_by)
         if total > timedelta(0):
-            row["at_risk_from"] = cal.add_business_duration(lodged, total * share)
-    days = standard.get("progress_notice_days")
-    if days and not row["progress_notice_sent"] and row["contact"]:
-        row["progress_notice_due"] = cal.add_business_duration(lodged, day_length(cal) * days)
+            row["at_risk_from"] = cal.add_business_duration(received, total * share)
+    if row["contact"]:
+        row["progress_notice_due"] = _progress_notice_due(row, standard, cal)
     if row["paused_at"] is None:
-        row["next_level"], row["next_level_due"] = next_escalation(row, standard, cal)
+        found = next_escalation(row, standard, cal)
+        if found is not None:
+            row["next_level"], row["next_level_due"], row["next_level_standard"] = found
     return row
+
+
+def _progress_notice_due(
+    row: Row, standard: dict[str, Any], cal: BusinessCalendar
+) -> datetime | None:
+    """N working days after receipt; then, where the standard repeats it, every M working days
+    after the previous notice (the aggregate applies the same rule)."""
+    first = standard.get("progress_notice_days")
+    if not first:
+        return None
+    last = _instant(row["progress_notice_at"])
+    if last is None:
+        if row["progress_notice_sent"]:  # a notice recorded before notices kept their instant
+            return None
+        received = _instant(row["received_at"])
+        assert received is not None
+        return cal.add_business_days(received, int(first))
+    every = standard.get("progress_notice_every_days")
+    return cal.add_business_days(last, int(every)) if every else None
 
 
 def next_escalation(
     row: Row, standard: dict[str, Any], cal: BusinessCalendar
-) -> tuple[str | None, datetime | None]:
-    """The level the request is due to reach next, and when; (None, None) if none is due.
+) -> tuple[str, datetime, str] | None:
+    """The level the request is due to reach next, when, and which standard's breach takes it
+    there; None if none is due.
 
-    Urgent requests go to the urgent role at lodgement; a discretionary request goes straight
-    to its role (the Director) when its agreed date is missed; otherwise each level above the
-    current one falls due its configured business days after the completion breach."""
+    One ladder: urgent requests go to the urgent role at lodgement; a missed acknowledgement
+    raises the request one level (to the role its standard names) its configured business
+    days after the acknowledgement fell due; a discretionary request goes straight to its role
+    (the Director) when its agreed date is missed; otherwise each level above the current one
+    falls due its configured business days after the completion breach."""
     roles: list[str] = list(standard.get("escalation_roles") or [])
     if row["level"] not in roles:
-        return None, None
+        return None
     current = roles.index(row["level"])
     urgent_role = standard.get("urgent_role")
     if row["urgent"] and urgent_role in roles and current < roles.index(urgent_role):
-        return urgent_role, _instant(row["lodged_at"])
+        return urgent_role, _instant(row["received_at"]) or row["lodged_at"], "urgent"
+    candidates = [c for c in (_acknowledgement_step(row, standard, cal, current),
+                              _completion_step(row, standard, cal, roles, current)) if c]
+    return min(candidates, key=lambda c: c[1]) if candidates else None
+
+
+def _acknowledgement_step(
+    row: Row, standard: dict[str, Any], cal: BusinessCalendar, current: int
+) -> tuple[str, datetime, str] | None:
+    role = standard.get("acknowledge_escalation_role")
+    ack_by = _instant(row["acknowledge_by"])
+    roles: list[str] = list(standard.get("escalation_roles") or [])
+    if (role not in roles or ack_by is None or row["acknowledged_at"] is not None
+            or row["acknowledgement_escalated"] or current >= roles.index(role)):
+        return None
+    after = int(standard.get("acknowledge_escalation_after_days") or 0)
+    return role, cal.add_business_days_after_due(ack_by, after), "acknowledgement"
+
+
+def _completion_step(
+    row: Row, standard: dict[str, Any], cal: BusinessCalendar, roles: list[str], current: int
+) -> tuple[str, datetime, str] | None:
     complete_by = _instant(row["complete_by"])
     if complete_by is None or current + 1 >= len(roles):
-        return None, None
+        return None
     discretionary_role = standard.get("discretionary_role")
     if (
         row["discretionary"] and discretionary_role in roles
         and current < roles.index(discretionary_role)
     ):
-        return discretionary_role, complete_by
+        return discretionary_role, complete_by, "discretionary"
     target = current + 1
-    after = list(standard.get("escalation_after_days") or [0.0] * len(roles))
-    return roles[target], cal.add_business_duration(complete_by, day_length(cal) * after[target])
+    after = list(standard.get("escalation_after_days") or [0] * len(roles))
+    due = cal.add_business_days_after_due(complete_by, int(after[target]))
+    return roles[target], due, "completion"

@@ -163,6 +163,7 @@ def present(row: Row, now: datetime) -> dict[str, Any]:
         "acknowledged_at": row["acknowledged_at"], "complete_by": row["complete_by"],
         "at_risk_from": row["at_risk_from"], "paused_at": row["paused_at"],
         "next_level": row["next_level"], "next_level_due": row["next_level_due"],
+        "received_at": row["received_at"],
     }
 
 
@@ -189,8 +190,7 @@ class DueEscalation(NamedTuple):
     reference: str
     level: str
     stored_due: datetime
-    after_breach: bool  # False: an urgent request's escalation at lodgement
-    discretionary: bool
+    standard: str  # which standard's breach: acknowledgement, completion, urgent, discretionary
 
     @property
     def due(self) -> datetime:
@@ -215,8 +215,8 @@ def due_escalations(
 def due_progress_notices(
     conn: sa.Connection, model: Sla, now: datetime, council: str | None = None
 ) -> list[DueNotice]:
-    """Open requests past their progress-notice instant with no progress notice yet: one range
-    scan of the (open, progress_notice_due) index."""
+    """Open requests past their next progress-notice instant (the first, or a repeat): one
+    range scan of the (open, progress_notice_due) index."""
     q = due_notices_query(model.table, now, council)
     return [DueNotice._make(r) for r in conn.execute(q).all()]
 
@@ -226,8 +226,7 @@ def due_escalations_query(t: sa.Table, now: datetime, council: str | None) -> sa
         sa.select(
             t.c.request_id, t.c.council, t.c.reference, t.c.next_level,
             sa.type_coerce(t.c.next_level_due, sa.DateTime()),  # as stored: naive UTC
-            sa.func.coalesce(t.c.next_level_due >= t.c.complete_by, sa.false()),
-            t.c.discretionary,
+            t.c.next_level_standard,
         )
         .where(*escalation_due(t, now, council))
         .order_by(t.c.next_level_due)
@@ -249,6 +248,5 @@ def escalation_due(t: sa.Table, now: datetime, council: str | None) -> list[Any]
 
 
 def notice_due(t: sa.Table, now: datetime, council: str | None) -> list[Any]:
-    where = [t.c.open == sa.true(), t.c.progress_notice_due <= now,
-             t.c.progress_notice_sent == sa.false()]
+    where = [t.c.open == sa.true(), t.c.progress_notice_due <= now]
     return where + ([t.c.council == council] if council else [])

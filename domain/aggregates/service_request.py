@@ -21,7 +21,7 @@ from domain.errors import (
     RequestClosed,
 )
 from domain.personal import key_of, require_sealed
-from domain.standards import ServiceStandard, close_of_day
+from domain.standards import ServiceStandard, calendar_for, date_gone, deadline_of
 from domain.values import (
     PERSONAL_FIELDS,
     Actor,
@@ -35,6 +35,7 @@ from domain.values import (
     Status,
 )
 
+ESCALATION_STANDARDS = ("acknowledgement", "completion", "urgent", "discretionary")
 REQUEST_NAMESPACE = uuid.UUID("6f0c6b8e-8a52-4c55-9a43-5d1c4b0a7e21")
 
 
@@ -82,6 +83,8 @@ class ServiceRequest(Aggregate):
         acknowledge_by: datetime | None
         complete_by: datetime | None
         imported: bool
+        # When the council received it (the standards count from it); absent on older events.
+        received_at: datetime | None = None
 
         def apply(self, aggregate: Any) -> None:
             aggregate._on_lodged(self)
@@ -127,15 +130,23 @@ class ServiceRequest(Aggregate):
             aggregate.complete_by = self.complete_by
             aggregate.delay_count += 1
             aggregate.delays[self.originator_version] = (self.reason, self.until)
+            aggregate.expected = self.expected_completion
 
     class Escalated(Event):
         TOPIC = "councilcrm:ServiceRequest.Escalated"
         level: str
         from_level: str
         reason: str
+        # Which standard's breach caused it (see ESCALATION_STANDARDS; None: a person's
+        # decision) and the due instant that was missed; absent on older events.
+        standard: str | None = None
+        due: datetime | None = None
 
         def apply(self, aggregate: Any) -> None:
             aggregate.level = self.level
+            if self.standard == "urgent":
+                aggregate.urgent_escalations[self.originator_version] = (
+                    self.level, self.occurred_at)
 
     class Closed(Event):
         TOPIC = "councilcrm:ServiceRequest.Closed"
@@ -163,6 +174,8 @@ class ServiceRequest(Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.notices_sent.add(_notice_key(self.notice, self.about_version))
+            if self.notice is NoticeKind.PROGRESS:
+                aggregate.last_progress_at = self.occurred_at
 
     def _on_lodged(self, event: ServiceRequest.Lodged) -> None:
         self.council = event.council
@@ -176,6 +189,7 @@ class ServiceRequest(Aggregate):
         self.urgent = event.urgent
         self.standard = event.standard
         self.lodged_at = event.occurred_at
+        self.received_at = event.received_at or event.occurred_at
         self.acknowledge_by = event.acknowledge_by
         self.complete_by = event.complete_by
         self.acknowledged_at: datetime | None = None
@@ -193,6 +207,9 @@ class ServiceRequest(Aggregate):
         self.closed_version: int | None = None
         self.delays: dict[int, tuple[str, date]] = {}
         self.notices_sent: set[tuple[str, int | None]] = set()
+        self.last_progress_at: datetime | None = None
+        self.urgent_escalations: dict[int, tuple[str, datetime]] = {}
+        self.expected: datetime | None = None
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -297,8 +314,8 @@ class ServiceRequest(Aggregate):
         reason = _require_text(reason, "the reason for a delay")
         if self.standard is None:
             raise InvalidCommand(f"request {self.reference} has no service standard to delay")
-        expected = close_of_day(self.standard.calendar, until)
-        if expected <= occurred_at:
+        expected, _ = deadline_of(self.standard.calendar, until)
+        if date_gone(self.standard.calendar, until, occurred_at):
             raise InvalidCommand(
                 f"the new expected completion date {until.isoformat()} is not later than now"
             )
@@ -330,14 +347,40 @@ class ServiceRequest(Aggregate):
             chain = " → ".join(self.roles)
             raise EscalationRefused(f"{role!r} is not in the escalation chain ({chain})") from None
 
+    def escalate_urgent_at_lodgement(self, *, actor: Actor) -> bool:
+        """Seed 002 step 7: an urgent request goes to the council's urgent role at once, in the
+        lodgement itself. False (nothing recorded) when it is not urgent or has no urgent role
+        above its first level."""
+        standard = self.standard
+        role = standard.urgent_role if standard else None
+        if not self.urgent or role is None or role not in self.roles[1:]:
+            return False
+        self.escalate(
+            level=role, reason=f"urgent request: immediate contact with the {role}",
+            standard="urgent", due=self.received_at, occurred_at=self.lodged_at, actor=actor,
+        )
+        return True
+
+    def urgent_escalation_at(self, version: int) -> tuple[str, datetime] | None:
+        """The role and instant of the urgent escalation recorded at `version`, if it is one."""
+        return self.urgent_escalations.get(version)
+
     def escalate(
-        self, *, level: str | None, reason: str, occurred_at: datetime, actor: Actor
+        self, *, level: str | None, reason: str, occurred_at: datetime, actor: Actor,
+        standard: str | None = None, due: datetime | None = None,
     ) -> None:
         """Refused unless the target is above the current level: two escalations to the
-        same level record one."""
+        same level record one. `standard` and `due` say which breached standard (and which of
+        its due instants) caused it; a person's own decision names none."""
         _require_aware(occurred_at)
         self._require_open("escalate it")
         reason = _require_text(reason, "the reason for an escalation")
+        if standard is not None and standard not in ESCALATION_STANDARDS:
+            raise InvalidCommand(
+                f"unknown standard {standard!r} (known: {', '.join(ESCALATION_STANDARDS)})"
+            )
+        if due is not None:
+            _require_aware(due)
         target = level or self.next_level()
         if self._level_index(target) <= self._level_index(self.level):
             raise EscalationRefused(
@@ -349,6 +392,8 @@ class ServiceRequest(Aggregate):
             level=target,
             from_level=self.level,
             reason=reason,
+            standard=standard,
+            due=due,
             occurred_at=occurred_at,
             actor=actor,
         )
@@ -392,13 +437,18 @@ class ServiceRequest(Aggregate):
         c = self.customer
         return None if c is None else c.detail_for(c.preferred_contact)
 
-    def notice_subject(self, notice: NoticeKind, about_version: int | None = None) -> int | None:
+    def notice_subject(
+        self, notice: NoticeKind, about_version: int | None = None, now: datetime | None = None
+    ) -> int | None:
         """The version of the event a notice of this kind would report (None for progress),
         or `NoticeRefused`: each notice is issued at most once (a delay notice once per delay),
-        progress and delay notices only while open, a closure notice only after closure."""
+        progress and delay notices only while open, a closure notice only after closure. A
+        progress notice repeats, every `progress_notice_every_days` working days after the
+        previous one (at `now`), where the standard says so."""
         if notice is NoticeKind.PROGRESS:
             self._require_open_for_notice(notice)
-            subject = None
+            self._require_progress_due(now)
+            return None
         elif notice is NoticeKind.ACKNOWLEDGEMENT:
             if self.acknowledged_version is None:
                 raise NoticeRefused(f"request {self.reference} has not been acknowledged")
@@ -415,6 +465,32 @@ class ServiceRequest(Aggregate):
                 f"the {notice.value} notice of request {self.reference} was issued already"
             )
         return subject
+
+    def expected_completion(self) -> datetime | None:
+        """The new expected completion an officer recorded last (a delay), if any."""
+        return self.expected
+
+    def next_progress_notice(self) -> datetime | None:
+        """When the next progress notice falls due (the calendar's one rule): N working days
+        after receipt, then every M after the previous one; None when no (further) one is."""
+        standard = self.standard
+        if standard is None or not standard.progress_notice_days:
+            return None
+        calendar = calendar_for(standard.calendar)
+        if self.last_progress_at is None:
+            return calendar.add_business_days(self.received_at, standard.progress_notice_days)
+        every = standard.progress_notice_every_days
+        return calendar.add_business_days(self.last_progress_at, every) if every else None
+
+    def _require_progress_due(self, now: datetime | None) -> None:
+        if self.last_progress_at is None:
+            return
+        due = self.next_progress_notice()
+        if due is None or now is None or now < due:
+            raise NoticeRefused(
+                f"the progress notice of request {self.reference} was issued already"
+                + (f"; the next falls due {due.isoformat()}" if due else "")
+            )
 
     def delay_details(self, version: int) -> tuple[str, date]:
         """The reason and the new expected date the delay recorded at `version` gave."""
@@ -447,7 +523,7 @@ class ServiceRequest(Aggregate):
         """Records the notice as issued, through the customer's preferred method. Returns False,
         recording nothing, when the customer left no contact method: there is no one to tell."""
         _require_aware(occurred_at)
-        subject = self.notice_subject(notice, about_version)
+        subject = self.notice_subject(notice, about_version, occurred_at)
         if self.contact_method is ContactMethod.NONE:
             return False
         self.trigger_event(

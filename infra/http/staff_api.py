@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -134,6 +135,8 @@ class LodgeIn(Body):
     location: LocationIn | None = None
     urgent: bool = False
     agreed_completion: date | None = None
+    received_at: datetime | None = Field(
+        default=None, description="when the council received it (the standards count from it)")
 
 
 class Outcome(BaseModel):
@@ -200,6 +203,7 @@ def lodge(
             phone=body.phone, email=body.email, contact=body.contact, address=loc.address,
             lat=loc.lat, long=loc.long, urgent=body.urgent,
             agreed_completion=body.agreed_completion, customer_number=body.customer,
+            received_at=_aware(body.received_at, who.council.calendar.timezone),
         )
         cmd = cmds.LodgeRequest(council=who.council.id, intake=intake, actor=who.viewer.actor)
         done = cmds.lodge_request(cmd, runtime_of(request).ports)
@@ -209,6 +213,13 @@ def lodge(
     answer = _run_once(request, who, idempotency_key, raw, 201, act, response)
     response.headers["Location"] = f"/api/v1/requests/{answer['reference']}"
     return answer
+
+
+def _aware(instant: datetime | None, zone: str) -> datetime | None:
+    """An instant without an offset is read in the council's local time, as on the CLI."""
+    if instant is None or instant.tzinfo is not None:
+        return instant
+    return instant.replace(tzinfo=ZoneInfo(zone))
 
 
 def _outcome(done: cmds.Result) -> dict[str, Any]:

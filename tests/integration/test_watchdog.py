@@ -6,7 +6,8 @@ business days) lodged Monday 2 March 2026 10:00 AEDT is due Monday 30 March 16:3
 Good Friday 3 April and Easter Monday 6 April are holidays and daylight saving ends on Sunday
 5 April (AEDT +11 → AEST +10), so the manager is due Wednesday 8 April 16:30 AEST, the
 director Wednesday 15 April 16:30 AEST, and — Anzac Day falling on Saturday 25 April, NSW
-observes it on Monday 27 April — the general manager Thursday 30 April 16:30 AEST.
+observes it on Monday 27 April — the general manager Thursday 30 April 16:30 AEST. Not
+acknowledged within 5 business days (Monday 9 March 16:30), it goes to the team leader at once.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import pytest
 import sqlalchemy as sa
 
 from commands import requests as cmds
+from commands import users
+from commands.alerts import AlertRefused
 from commands.notices import Notice
 from consumers import operations
 from consumers.store_reader import StoreReader
@@ -31,6 +34,7 @@ from consumers.watchdog import SYSTEM_ACTOR, SweepReport, Watchdog
 from domain.aggregates.service_request import ServiceRequest
 from domain.lodgement import Intake, lodgement_fields
 from domain.values import Actor, Channel, ContactMethod, Customer, NoteKind
+from infra.alerts import STAFF_ALERTS
 from infra.cli_sla import make_watchdog
 from infra.config import load_council
 from infra.notify import list_outbox
@@ -60,7 +64,11 @@ CHAIN_DUE = [
     ("director", at(2026, 4, 15, 16, 30)),
     ("general-manager", at(2026, 4, 30, 16, 30)),  # after the Anzac Day Monday
 ]
-PROGRESS_DUE = at(2026, 3, 23, 10, 0)  # 15 working days after lodgement, to the minute
+# The close of the 15th business day after Monday 2 March (the targets' rule); then every 15
+# business days after the previous notice: sent at 16:30 on 23 March (day 0 is Tuesday 24), the
+# next closes Thursday 16 April (Easter skipped).
+PROGRESS_DUE = at(2026, 3, 23, 16, 30)
+NEXT_PROGRESS_DUE = at(2026, 4, 16, 16, 30)
 
 
 # -- givens ----------------------------------------------------------------------------------
@@ -76,6 +84,12 @@ def lodge(
         intake=Intake(category=category, description=f"A {category}", **fields),
     )
     return cmds.lodge_request(cmd, rt.ports)
+
+
+def acknowledged(rt: Runtime, result: cmds.Result, council: str = COUNCIL) -> cmds.Result:
+    """The request acknowledged now (in time): only its completion target can escalate it."""
+    cmds.acknowledge_request(cmds.AcknowledgeRequest(**on(result.reference, council)), rt.ports)
+    return result
 
 
 def on(ref: str, council: str = COUNCIL) -> dict[str, Any]:
@@ -111,7 +125,7 @@ def test_a_breached_request_climbs_the_chain_each_level_at_its_business_instant(
     any_runtime: Runtime,
 ) -> None:
     rt = any_runtime
-    pothole = lodge(rt)
+    pothole = acknowledged(rt, lodge(rt))
     dog = make_watchdog(rt)
     row = sla_row(rt, pothole)
     assert row["complete_by"] == COMPLETE_BY
@@ -128,7 +142,41 @@ def test_a_breached_request_climbs_the_chain_each_level_at_its_business_instant(
     assert [(e.level, e.occurred_at) for e in recorded] == CHAIN_DUE
     assert {e.actor for e in recorded} == {SYSTEM_ACTOR}
     assert "completion target" in recorded[0].reason
+    assert [(e.standard, e.due) for e in recorded] == [("completion", COMPLETE_BY)] + [
+        ("completion", due) for _, due in CHAIN_DUE[1:]]
     assert sla_row(rt, pothole)["next_level"] is None
+
+
+def test_a_request_never_acknowledged_escalates_for_that_then_for_its_completion_once_each(
+    any_runtime: Runtime, clock: FakeClock,
+) -> None:
+    """Seed 002 (Upper Lachlan): "proactive escalations will be enforced when service standards
+    are not met". Lodged Friday 6 March 2026 at 17:00 (after hours: day 0 is Monday 9 March),
+    never acknowledged: the 5th business day closes Monday 16 March 16:30 AEDT — the team leader
+    then, one level. The 20th closes Wednesday 8 April 16:30 AEST (Good Friday and Easter Monday
+    skipped, the clocks gone back); the completion ladder goes on from the team leader: the
+    manager 5 business days later, Wednesday 15 April 16:30 AEST."""
+    rt = any_runtime
+    clock.set(at(2026, 3, 6, 17, 0))
+    pothole = lodge(rt)
+    dog = make_watchdog(rt)
+    ack_due, complete_due = at(2026, 3, 16, 16, 30), at(2026, 4, 8, 16, 30)
+    manager_due = at(2026, 4, 15, 16, 30)
+
+    assert escalated(dog.sweep(ack_due - US)) == []
+    assert escalated(dog.sweep(ack_due)) == [f"{pothole.reference} team-leader"]
+    assert escalated(dog.sweep(ack_due + timedelta(hours=1))) == []
+    assert sla_row(rt, pothole)["complete_by"] == complete_due
+    assert escalated(dog.sweep(manager_due - US)) == []
+    assert escalated(dog.sweep(manager_due)) == [f"{pothole.reference} manager"]
+    assert escalated(dog.sweep(manager_due)) == []
+
+    recorded = events(rt, pothole, "Escalated")
+    assert [(e.level, e.standard, e.due, e.occurred_at) for e in recorded] == [
+        ("team-leader", "acknowledgement", ack_due, ack_due),
+        ("manager", "completion", manager_due, manager_due),
+    ]
+    assert "acknowledgement standard missed" in recorded[0].reason
 
 
 def test_sweeping_twice_and_with_a_second_watchdog_escalates_once(
@@ -144,28 +192,97 @@ def test_sweeping_twice_and_with_a_second_watchdog_escalates_once(
     assert levels(rt, pothole) == ["team-leader"]
 
 
-def test_an_urgent_request_goes_to_the_urgent_role_at_the_first_sweep(
+def staff(rt: Runtime, people: dict[str, tuple[str, ...]]) -> None:
+    """Given these staff users of Upper Lachlan (id → roles), each with a work e-mail."""
+    c = load_council(PROJECT_ROOT / "config", COUNCIL)
+    users.bootstrap_administrator(users.BootstrapAdministrator(
+        council=COUNCIL, user_id="admin", name="Ada Admin"), rt.directory_ports, c)
+    admin = Actor(id="admin", role="administrator")
+    for user_id, roles in people.items():
+        users.add_user(users.AddUser(
+            council=COUNCIL, user_id=user_id, name=user_id.title(), roles=roles, teams=(),
+            email=f"{user_id}@council.example", actor=admin), rt.directory_ports, c)
+
+
+def test_an_urgent_request_is_escalated_and_its_role_alerted_at_lodgement_before_any_sweep(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    """Seed 002 step 7: a tree over a road needs immediate contact with the supervisor (Upper
+    Lachlan's urgent role: the team leader)."""
+    rt = sqlite_runtime
+    staff(rt, {"tlee": ("team-leader",), "kwong": ("team-leader",), "jsmith": ("officer",)})
+
+    tree = lodge(rt, "tree-over-road")
+
+    [event] = events(rt, tree, "Escalated")
+    assert (event.level, event.standard, event.occurred_at) == ("team-leader", "urgent", LODGED)
+    [alert] = rt.alerts.listed(COUNCIL)
+    assert (alert["reference"], alert["role"], alert["status"]) == (
+        tree.reference, "team-leader", "open")
+    assert alert["recipients"] == ["tlee", "kwong"]
+    assert alert["emails"] == ["tlee@council.example", "kwong@council.example"]
+    assert alert["take_by"] == LODGED + timedelta(minutes=30)  # Upper Lachlan's time to take it
+    # the sweep has nothing more to do for it; the ordinary chain continues: the manager
+    # 5 business days after Tuesday's breach
+    clock.advance(minutes=3)
+    report = make_watchdog(rt).sweep(clock())
+    assert escalated(report) == [] and report.alerted == []
+    assert len(rt.alerts.listed(COUNCIL, open_only=False)) == 1
+    row = sla_row(rt, tree)
+    assert (row["next_level"], row["next_level_due"]) == ("manager", at(2026, 3, 10, 16, 30))
+
+
+def test_an_urgent_alert_not_taken_in_time_goes_to_the_next_role_and_a_taken_one_stays(
     sqlite_runtime: Runtime, clock: FakeClock,
 ) -> None:
     rt = sqlite_runtime
+    staff(rt, {"tlee": ("team-leader",), "mgray": ("manager",)})
     tree = lodge(rt, "tree-over-road")
-    clock.advance(minutes=3)
+    main = lodge(rt, "water-main-break")
+    [tree_alert, main_alert] = rt.alerts.listed(COUNCIL)
+    rt.alerts.take(COUNCIL, main_alert["id"], Actor(id="tlee", role="team-leader"),
+                   LODGED + timedelta(minutes=5))
+    dog = make_watchdog(rt)
 
-    report = make_watchdog(rt).sweep(clock())
+    assert dog.sweep(LODGED + timedelta(minutes=29)).alerted == []
+    report = dog.sweep(LODGED + timedelta(minutes=30))
+    assert report.alerted == [(COUNCIL, tree.reference, "manager")]
+    assert dog.sweep(LODGED + timedelta(minutes=31)).alerted == []
 
-    assert escalated(report) == [f"{tree.reference} team-leader"]
-    [event] = events(rt, tree, "Escalated")
-    assert "urgent" in event.reason and event.occurred_at == clock()
-    # then the ordinary chain: the manager 5 business days after Tuesday's breach
-    row = sla_row(rt, tree)
-    assert (row["next_level"], row["next_level_due"]) == ("manager", at(2026, 3, 10, 16, 30))
+    by_status = {(a["reference"], a["role"]): a["status"]
+                 for a in rt.alerts.listed(COUNCIL, open_only=False)}
+    assert by_status == {
+        (tree.reference, "team-leader"): "passed-on", (tree.reference, "manager"): "open",
+        (main.reference, "team-leader"): "taken",
+    }
+    [manager] = rt.alerts.listed(COUNCIL, "manager")
+    assert manager["recipients"] == ["mgray"]
+    with pytest.raises(AlertRefused, match="passed-on already"):
+        rt.alerts.take(COUNCIL, tree_alert["id"], Actor(id="tlee", role="team-leader"),
+                       LODGED + timedelta(minutes=40))
+
+
+def test_an_alert_lost_between_the_save_and_the_board_is_raised_by_the_next_sweep(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    rt = sqlite_runtime
+    staff(rt, {"tlee": ("team-leader",)})
+    tree = lodge(rt, "tree-over-road")
+    with rt.write_engine.begin() as conn:  # as if the process died before raising it
+        conn.execute(sa.delete(STAFF_ALERTS))
+
+    make_watchdog(rt).sweep(LODGED + timedelta(minutes=1))
+
+    [alert] = rt.alerts.listed(COUNCIL)
+    assert (alert["reference"], alert["role"], alert["raised_at"]) == (
+        tree.reference, "team-leader", LODGED)
 
 
 def test_a_discretionary_request_goes_to_the_director_when_its_agreed_date_is_missed(
     sqlite_runtime: Runtime,
 ) -> None:
     rt = sqlite_runtime
-    agreed = lodge(rt, agreed_completion=date(2026, 3, 13))
+    agreed = acknowledged(rt, lodge(rt, agreed_completion=date(2026, 3, 13)))
     breach = at(2026, 3, 13, 16, 30)
 
     assert escalated(make_watchdog(rt).sweep(breach)) == [f"{agreed.reference} director"]
@@ -210,7 +327,7 @@ def test_two_watchdogs_at_once_escalate_each_level_once(
 # -- the progress notice ---------------------------------------------------------------------
 
 
-def test_the_fifteen_working_day_progress_notice_is_sent_exactly_once(
+def test_the_progress_notice_is_sent_once_every_fifteen_working_days(
     any_runtime: Runtime,
 ) -> None:
     rt = any_runtime
@@ -221,15 +338,19 @@ def test_the_fifteen_working_day_progress_notice_is_sent_exactly_once(
     assert dog.sweep(PROGRESS_DUE - US).notices == []
     assert dog.sweep(PROGRESS_DUE).notices == [(COUNCIL, pothole.reference, "progress")]
     assert dog.sweep(PROGRESS_DUE + timedelta(days=3)).notices == []
+    assert dog.sweep(NEXT_PROGRESS_DUE - US).notices == []
+    assert dog.sweep(NEXT_PROGRESS_DUE).notices == [(COUNCIL, pothole.reference, "progress")]
+    assert dog.sweep(NEXT_PROGRESS_DUE).notices == []
 
-    [sent] = events(rt, pothole, "NoticeSent")
+    sent, again = events(rt, pothole, "NoticeSent")
+    assert again.occurred_at == NEXT_PROGRESS_DUE
     assert sent.occurred_at == PROGRESS_DUE and sent.text.count(pothole.reference) >= 1
     assert events(rt, silent, "NoticeSent") == []
     assert sla_row(rt, silent)["progress_notice_due"] is None  # never due: nobody to tell
     outbox = list_outbox(rt.write_engine, COUNCIL)
     opener = rt.vault.opener()
     assert [(r["reference"], r["notice"], opener.open(r["recipient"])) for r in outbox] == [
-        (pothole.reference, "progress", "ann@example.org")]
+        (pothole.reference, "progress", "ann@example.org")] * 2
     assert "ann@example.org" not in str(outbox)  # the outbox keeps it sealed
 
 
@@ -240,7 +361,7 @@ def test_a_paused_clock_does_not_breach_and_resumes_with_the_time_that_was_left(
     sqlite_runtime: Runtime, clock: FakeClock,
 ) -> None:
     rt = sqlite_runtime
-    pothole = lodge(rt)
+    pothole = acknowledged(rt, lodge(rt))
     clock.set(at(2026, 3, 4, 10, 0))
     cmds.delay_request(cmds.DelayRequest(**on(pothole.reference), reason="Need photos",
                                          until=date(2026, 3, 20), awaiting_customer=True),
@@ -263,7 +384,8 @@ def test_a_paused_clock_does_not_breach_and_resumes_with_the_time_that_was_left(
     cmds.add_note(cmds.AddNote(**on(pothole.reference), text="Photos received",
                                note_kind=NoteKind.INCOMING), rt.ports)
 
-    # 6.5 h to Wed 22 April's close, then 12 business days (Anzac Monday 27 April skipped)
+    # 12 whole business days were left (day 0 Wednesday 4 March: 5, 6, 9-13, 16-20); from
+    # Wednesday 22 April (day 0), the 12th closes Monday 11 May (Anzac Monday 27 April skipped)
     resumed = at(2026, 5, 11, 16, 30)
     row = sla_row(rt, pothole)
     assert (row["paused_at"], row["complete_by"]) == (None, resumed)
@@ -275,7 +397,7 @@ def test_a_plain_delay_after_a_customer_pause_restarts_the_clock(
     sqlite_runtime: Runtime, clock: FakeClock,
 ) -> None:
     rt = sqlite_runtime
-    pothole = lodge(rt)
+    pothole = acknowledged(rt, lodge(rt))
     clock.set(at(2026, 3, 4, 10, 0))
     cmds.delay_request(cmds.DelayRequest(**on(pothole.reference), reason="Need photos",
                                          until=date(2026, 3, 20), awaiting_customer=True),
@@ -359,7 +481,8 @@ def test_a_notice_recorded_but_never_handed_over_still_reaches_the_outbox(
     make_watchdog(rt).sweep(PROGRESS_DUE + timedelta(minutes=1))
 
     [row] = list_outbox(rt.write_engine, COUNCIL)
-    assert (row["notice"], row["version"]) == ("progress", 2)
+    [recorded] = events(rt, pothole, "NoticeSent")
+    assert (row["notice"], row["version"]) == ("progress", recorded.originator_version)
     assert len(events(rt, pothole, "NoticeSent")) == 1
 
 
@@ -422,7 +545,7 @@ def test_watch_sweeps_every_interval_on_the_clock_until_sigterm(
     sqlite_runtime: Runtime, clock: FakeClock,
 ) -> None:
     rt = sqlite_runtime
-    pothole = lodge(rt)
+    pothole = acknowledged(rt, lodge(rt))
     clock.set(COMPLETE_BY - timedelta(minutes=30))
     seen: list[tuple[datetime, list[str]]] = []
 

@@ -573,3 +573,101 @@ def test_prop_next_opening(case: tuple[BusinessCalendar, datetime]) -> None:
     assert cal.business_time_elapsed(t, opening) == timedelta(0)
     assert cal.is_working_time(t) == (opening == t)
     assert cal.is_working_time(t) == (cal.business_time_elapsed(t, t + US) == US)
+
+
+# -- one rule for "N working days", date-only deadlines, recorded holidays ---------------------
+
+
+@PROPERTY_SETTINGS
+@given(scenario(), st.integers(min_value=0, max_value=300))
+def test_prop_days_left_inverts_add_business_days(
+    case: tuple[BusinessCalendar, datetime], n: int
+) -> None:
+    cal, t = case
+    due = cal.add_business_days(t, n)
+    assert cal.business_days_left(t, due) == n
+    # the fewest: one day fewer closes before the due instant
+    if n:
+        assert cal.add_business_days(t, n - 1) < due
+
+
+@PROPERTY_SETTINGS
+@given(st.data())
+def test_prop_days_left_reaches_any_due_with_the_fewest_days(data: st.DataObject) -> None:
+    cal = data.draw(st.sampled_from(CALENDARS))
+    t, due = data.draw(instants(cal)), data.draw(instants(cal))
+    n = cal.business_days_left(t, due)
+    assert n >= 0
+    assert cal.add_business_days(t, n) >= due or due <= t
+    if n:
+        assert cal.add_business_days(t, n - 1) < due
+
+
+@PROPERTY_SETTINGS
+@given(scenario(), st.integers(min_value=0, max_value=60))
+def test_prop_days_after_a_due_instant_count_from_the_day_it_closes(
+    case: tuple[BusinessCalendar, datetime], n: int
+) -> None:
+    cal, t = case
+    due = cal.add_business_days(t, 3)  # a closing instant, as every due instant is
+    later = cal.add_business_days_after_due(due, n)
+    assert _closing_of_business_day(cal, later)
+    # the same as counting n business days from any working instant of the due's own day
+    assert later == (due if n == 0 else cal.add_business_days(due - timedelta(hours=1), n))
+    assert cal.business_days_left(due - US, later) == n
+
+
+@PROPERTY_SETTINGS
+@given(st.sampled_from(CALENDARS), st.dates(min_value=date(2025, 12, 1), max_value=date(2027, 6, 30)))
+def test_prop_a_date_only_deadline_is_the_close_of_that_or_the_next_business_day(
+    cal: BusinessCalendar, day: date
+) -> None:
+    closing, business_day = cal.close_of_business_day(day)
+    assert cal.is_business_day(business_day) and business_day >= day
+    assert _closing_of_business_day(cal, closing)
+    assert closing.astimezone(ZoneInfo(cal.spec.timezone)).date() == business_day
+    assert all(not cal.is_business_day(day + timedelta(days=k))
+               for k in range((business_day - day).days))
+
+
+def test_christmas_day_as_a_deadline_means_the_close_of_the_next_business_day() -> None:
+    # 25 December 2026 is a Friday; Monday 28 is the Boxing Day substitute in NSW: Tuesday 29.
+    assert NSW.close_of_business_day(date(2026, 12, 25)) == (
+        at(SYD, 2026, 12, 29, 16, 30), date(2026, 12, 29)
+    )
+    # a business day is its own
+    assert NSW.close_of_business_day(date(2026, 12, 24)) == (
+        at(SYD, 2026, 12, 24, 16, 30), date(2026, 12, 24)
+    )
+
+
+def test_a_friday_evening_request_is_owed_its_progress_notice_on_the_monday_after() -> None:
+    # Seed 002: a progress notice if not complete within 15 working days. Lodged Friday
+    # 6 November 2026 at 18:00 (day 0 is Monday 9): the 15th business day after it closes
+    # Monday 30 November (10-13, 16-20, 23-27, 30), not Friday 27 November (15 × 8.5 hours).
+    lodged = at(SYD, 2026, 11, 6, 18)
+    assert NSW.add_business_days(lodged, 15) == at(SYD, 2026, 11, 30, 16, 30)
+
+
+def test_a_recorded_calendar_keeps_its_holidays_whatever_the_package_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recorded = NSW.resolved_spec(2026, 2028)
+    assert recorded.holidays_of(2026) is not None
+    assert date(2026, 4, 27) in recorded.holidays_of(2026)  # the NSW Anzac Monday of 2026
+    before = BusinessCalendar(recorded).add_business_days(at(SYD, 2026, 4, 24, 10), 1)
+
+    import domain.calendar as calendar_module
+
+    calendar_module._public_holidays.cache_clear()
+    calendar_module._council_holidays.cache_clear()
+    calendar_module._year_table.cache_clear()
+    monkeypatch.setattr(calendar_module, "_public_holidays", lambda *_: {})
+    try:
+        assert not BusinessCalendar(NSW.spec).is_holiday(date(2026, 4, 27))  # now "no holidays"
+        assert BusinessCalendar(recorded).is_holiday(date(2026, 4, 27))
+        assert BusinessCalendar(recorded).add_business_days(at(SYD, 2026, 4, 24, 10), 1) == before
+        assert CalendarSpec.from_dict(recorded.to_dict()) == recorded
+    finally:
+        calendar_module._council_holidays.cache_clear()
+        calendar_module._year_table.cache_clear()

@@ -277,10 +277,10 @@ def test_an_unknown_refused_channel_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_unknown_acknowledgement_channel_is_refused(tmp_path: Path) -> None:
-    text = edit(VALID, "default_days = 5\n", "default_days = 5\nby_channel = { fax = 1 }\n")
+    text = edit(VALID, "default_days = 5\n", "default_days = 5\nby_channel = { pigeon = 1 }\n")
     path, message = load_error(tmp_path, text)
     assert str(path) in message
-    assert "acknowledgement.by_channel.fax" in message
+    assert "acknowledgement.by_channel.pigeon" in message
 
 
 def test_an_unknown_anonymous_policy_is_refused(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from commands.import_history import HistoricalRequest, history_of, import_actor
+from domain.calendar import BusinessCalendar
 from domain.values import Channel, Location, RequestKind
 from infra.config import load_council
 from infra.importer import (
@@ -442,7 +443,9 @@ def test_history_is_recorded_as_it_happened_whatever_todays_policy(tmp_path: Pat
     assert lodged_event.standard.category_name == "Possum in the roof"
     assert lodged_event.standard.complete_days is None
     assert lodged_event.standard.acknowledge_days is None
-    assert lodged_event.standard.calendar == council.calendar
+    # the council's calendar, its holidays recorded from the year lodged to two years on
+    assert lodged_event.standard.calendar == BusinessCalendar(council.calendar).resolved_spec(
+        2019, 2021)
     assert (lodged_event.acknowledge_by, lodged_event.complete_by) == (None, None)
     assert lodged_event.customer is None and lodged_event.channel is Channel.SOCIAL_MEDIA
     assert lodged_event.occurred_at == lodged and lodged_event.actor == actor

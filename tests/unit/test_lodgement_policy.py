@@ -12,7 +12,7 @@ import pytest
 from domain.council import AnonymousPolicy, Council
 from domain.errors import InvalidCommand, LodgementRefused
 from domain.lodgement import Intake, lodgement_fields
-from domain.values import ANY_DETAIL, Channel, Customer
+from domain.values import ANY_DETAIL, Channel, ContactMethod, Customer
 from infra.config import load_council
 from infra.settings import PROJECT_ROOT
 from tests.fakes import FakeClock
@@ -256,3 +256,76 @@ def test_an_agreed_completion_date_due_a_moment_after_lodgement_is_accepted(
     fields = lodgement_fields(upper_lachlan, intake, REFERENCE, clock())
 
     assert fields["complete_by"] == CLOSE_OF_2_MARCH
+
+
+# -- receipt time and date-only deadlines ------------------------------------------------------
+
+
+def test_a_letter_received_before_it_was_keyed_in_counts_from_its_receipt(
+    upper_lachlan: Council, clock: FakeClock
+) -> None:
+    # Received Monday 23 February 2026 at 09:00, keyed in Wednesday 25 February at 10:00: the
+    # 5 working days to acknowledge close Monday 2 March, not Wednesday 4 March.
+    received = datetime(2026, 2, 23, 9, 0, tzinfo=SYDNEY)
+    clock.set(datetime(2026, 2, 25, 10, 0, tzinfo=SYDNEY))
+
+    fields = lodgement_fields(
+        upper_lachlan, an_intake(channel=Channel.LETTER, received_at=received), REFERENCE, clock()
+    )
+
+    assert fields["received_at"] == received
+    assert fields["acknowledge_by"] == datetime(2026, 3, 2, 16, 30, tzinfo=SYDNEY)
+
+
+def test_a_receipt_time_in_the_future_is_refused(upper_lachlan: Council, clock: FakeClock) -> None:
+    with pytest.raises(InvalidCommand, match="in the future"):
+        lodgement_fields(upper_lachlan, an_intake(received_at=clock() + timedelta(minutes=1)),
+                         REFERENCE, clock())
+
+
+def test_without_a_receipt_time_the_clock_starts_when_it_is_keyed_in(
+    upper_lachlan: Council, clock: FakeClock
+) -> None:
+    fields = lodgement_fields(upper_lachlan, an_intake(), REFERENCE, clock())
+
+    assert fields["received_at"] == clock()
+
+
+def test_an_agreed_completion_on_a_sunday_lands_at_mondays_close_and_is_not_refused(
+    upper_lachlan: Council, clock: FakeClock
+) -> None:
+    fields = lodgement_fields(
+        upper_lachlan, an_intake(agreed_completion=date(2026, 3, 8)), REFERENCE, clock()
+    )
+
+    assert fields["agreed_completion"] == date(2026, 3, 8)
+    assert fields["complete_by"] == datetime(2026, 3, 9, 16, 30, tzinfo=SYDNEY)
+
+
+def test_a_request_received_by_fax_is_accepted_where_the_council_takes_faxes(
+    clock: FakeClock,
+) -> None:
+    # Seed 004: Greater Dandenong receives requests by mail, email and fax.
+    dandenong = load_council(PROJECT_ROOT / "config", "greater-dandenong")
+    category = next(iter(dandenong.categories))
+
+    fields = lodgement_fields(
+        dandenong, an_intake(category=category, channel=Channel.FAX), "GD-2026-000001", clock()
+    )
+
+    assert fields["channel"] is Channel.FAX
+
+
+@pytest.mark.parametrize(("customer", "missing"), [
+    (Customer(name="Ann Lee", phone="0400 000 000", preferred_contact=ContactMethod.EMAIL),
+     "e-mail address"),
+    (Customer(name="Ann Lee", email="ann@example.org", preferred_contact=ContactMethod.PHONE),
+     "phone number"),
+    (Customer(name="Ann Lee", phone="0400 000 000", preferred_contact=ContactMethod.LETTER),
+     "postal address"),
+])
+def test_a_preferred_contact_method_without_its_detail_is_refused(
+    upper_lachlan: Council, clock: FakeClock, customer: Customer, missing: str
+) -> None:
+    with pytest.raises(InvalidCommand, match=f"gave no {missing}"):
+        lodgement_fields(upper_lachlan, an_intake(customer=customer), REFERENCE, clock())

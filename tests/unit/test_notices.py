@@ -33,10 +33,13 @@ from domain.values import Actor, Channel, ContactMethod, Customer, NoticeKind
 from infra.config import load_council
 from infra.notify import (
     NOTICE_OUTBOX,
+    NoticeWorkRefused,
     OutboxNotifier,
     OutboxSender,
     SmtpNotifier,
+    create_outbox,
     list_outbox,
+    mark_done,
 )
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT
@@ -136,7 +139,7 @@ def test_nothing_is_sent_or_recorded_when_the_customer_left_no_contact_method(
     assert new_events(request) == []
 
 
-def test_the_progress_notice_is_sent_at_most_once() -> None:
+def test_the_progress_notice_is_sent_at_most_once_per_interval() -> None:
     request = a_request()
     notice(request, NoticeKind.PROGRESS)
     new_events(request)
@@ -144,6 +147,23 @@ def test_the_progress_notice_is_sent_at_most_once() -> None:
     with pytest.raises(NoticeRefused, match="issued already"):
         notice(request, NoticeKind.PROGRESS)
     assert new_events(request) == []
+
+
+def test_the_progress_notice_repeats_every_fifteen_working_days_while_open() -> None:
+    # Upper Lachlan (seed 002): a progress notice after 15 working days, repeated at the same
+    # interval. The first sent Monday 2 March at 10:00 (day 0): the next closes Monday 23 March.
+    request = a_request()
+    notice(request, NoticeKind.PROGRESS)
+    new_events(request)
+    next_due = datetime(2026, 3, 23, 16, 30, tzinfo=SYDNEY)
+    assert request.next_progress_notice() == next_due
+
+    with pytest.raises(NoticeRefused, match="next falls due"):
+        request.send_notice(notice=NoticeKind.PROGRESS, text="again", actor=SYSTEM,
+                            occurred_at=datetime(2026, 3, 23, 16, 29, tzinfo=SYDNEY))
+    assert request.send_notice(notice=NoticeKind.PROGRESS, text="again", actor=SYSTEM,
+                               occurred_at=next_due)
+    assert len(new_events(request)) == 1
 
 
 def test_no_progress_or_delay_notice_once_closed_and_no_closure_notice_before() -> None:
@@ -192,7 +212,7 @@ def test_a_replayed_request_remembers_the_notices_it_issued(sqlite_runtime: Runt
 
     assert stored[-1].notice is NoticeKind.PROGRESS and stored[-1].method is ContactMethod.EMAIL
     with pytest.raises(NoticeRefused):
-        request.notice_subject(NoticeKind.PROGRESS)
+        request.notice_subject(NoticeKind.PROGRESS, now=MONDAY_10)
 
 
 # -- the handler -----------------------------------------------------------------------------
@@ -261,6 +281,48 @@ def test_texts_carry_the_reference_the_delay_reason_and_date_and_the_outcome(
     ack, closure = (n.text for n in notifier.notices)
     assert "Your reference number is UL-2026-000001" in ack
     assert "Referred — outside Council's jurisdiction" in closure and ref in closure
+
+
+def test_a_progress_notice_20_working_days_overdue_states_no_past_date(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    # Seed 002 (Upper Lachlan): the customer is told the expected time frame — one still ahead.
+    # Due Monday 30 March 2026 16:30; 20 business days later (31 March-2 April, Easter, 7-10,
+    # 13-17, 20-24, the Anzac Monday, 28-30 April) is Thursday 30 April.
+    rt, ref = sqlite_runtime, lodge(sqlite_runtime).reference
+    clock.set(datetime(2026, 4, 30, 16, 45, tzinfo=SYDNEY))
+    notifier = Delivered()
+
+    send_notice(on(ref, NoticeKind.PROGRESS), rt.ports, notifier)
+
+    [text] = [n.text for n in notifier.notices]
+    assert "30 March" not in text and "expect to complete it by" not in text
+    assert "taking longer than we said" in text and "new expected date" in text
+
+
+def test_an_overdue_progress_notice_gives_the_new_date_an_officer_recorded(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    # Canterbury keeps the due instant when a request is delayed (delay_moves_due = false):
+    # overdue against it, the customer hears the new expected date the officer recorded.
+    rt = sqlite_runtime
+    intake = Intake(category="pothole", channel=Channel.PHONE, description="Deep pothole",
+                    customer=ANN)
+    ref = cmds.lodge_request(cmds.LodgeRequest(council="canterbury", intake=intake,
+                                               actor=OFFICER), rt.ports).reference
+    clock.set(datetime(2026, 3, 20, 10, 0, tzinfo=SYDNEY))  # after its 16 March 17:00 due
+    cmds.delay_request(cmds.DelayRequest(council="canterbury", reference=ref, actor=OFFICER,
+                                         reason="Crew away", until=date(2026, 4, 25)), rt.ports)
+    notifier = Delivered()
+
+    send_notice(SendNotice(council="canterbury", reference=ref, actor=SYSTEM,
+                           notice=NoticeKind.PROGRESS), rt.ports, notifier)
+
+    [text] = [n.text for n in notifier.notices]
+    assert "16 March" not in text
+    # Saturday 25 April (Anzac Day) rolls to the next business day: Monday 27 April in NSW
+    # is the Anzac Day holiday too, so Tuesday 28 April.
+    assert "We now expect to complete it by Tuesday 28 April 2026" in text
 
 
 def test_a_delay_notice_gives_the_reason_and_the_new_date(sqlite_runtime: Runtime) -> None:
@@ -411,3 +473,46 @@ def test_a_server_that_cannot_be_reached_leaves_the_row_pending_for_a_retry(
             sa.select(NOTICE_OUTBOX.c.status, NOTICE_OUTBOX.c.attempts, NOTICE_OUTBOX.c.error)
         ).one()
     assert (status, attempts) == ("pending", 1) and "Connection" in error
+
+
+# -- the staff work list: letters to post, calls to make -------------------------------------
+
+
+def test_letters_and_calls_are_a_work_list_that_staff_mark_done_and_the_record_says_how(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    engine = sqlite_runtime.write_engine
+    outbox = OutboxNotifier(engine)
+    outbox.deliver(a_notice(ContactMethod.LETTER, "1 Main St"))
+    outbox.deliver(a_notice(ContactMethod.PHONE, "0400 000 000"))
+    letter, call = list_outbox(engine, COUNCIL, pending=True)
+    clerk = Actor(id="cs.officer", role="customer-service")
+
+    with pytest.raises(NoticeWorkRefused, match="cannot be called"):
+        mark_done(engine, COUNCIL, letter["id"], by=clerk, how="called", note=None, at=clock())
+    posted = mark_done(engine, COUNCIL, letter["id"], by=clerk, how="posted",
+                       note="  Sent second class  ", at=clock())
+
+    assert (posted["status"], posted["done_how"], posted["done_by"], posted["done_note"]) == (
+        "done", "posted", "cs.officer (customer-service)", "Sent second class")
+    assert posted["sent_at"] == clock()
+    assert [r["id"] for r in list_outbox(engine, COUNCIL, pending=True)] == [call["id"]]
+    with pytest.raises(NoticeWorkRefused, match="done, not pending"):
+        mark_done(engine, COUNCIL, letter["id"], by=clerk, how="posted", note=None, at=clock())
+    with pytest.raises(NoticeWorkRefused, match="no notice"):
+        mark_done(engine, "canterbury", call["id"], by=clerk, how="called", note=None,
+                  at=clock())
+
+
+def test_an_outbox_made_by_an_earlier_release_gets_the_work_list_columns(
+    sqlite_runtime: Runtime,
+) -> None:
+    engine = sqlite_runtime.write_engine
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE notice_outbox (id INTEGER PRIMARY KEY, "
+                             "request_id VARCHAR(36) NOT NULL, version INTEGER NOT NULL)"))
+
+    create_outbox(engine)
+
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("notice_outbox")}
+    assert {"done_by", "done_how", "done_note", "status", "text"} <= columns

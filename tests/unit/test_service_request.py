@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from domain.aggregates.service_request import ServiceRequest, request_id
+from domain.calendar import BusinessCalendar, CalendarSpec
 from domain.council import AcknowledgementRule, Council
 from domain.errors import (
     AlreadyAcknowledged,
@@ -211,7 +212,12 @@ def test_lodging_records_the_service_standard_in_force_in_full(
         urgent_role=council.urgent_role,
         delay_moves_due=True,
         awaiting_customer_pauses=council.awaiting_customer_pauses,
-        calendar=council.calendar,
+        # the holidays of the year of lodgement and the two after it, as resolved then
+        calendar=BusinessCalendar(council.calendar).resolved_spec(2026, 2028),
+        progress_notice_every_days=council.progress_notice_days,
+        acknowledge_escalation_role=council.acknowledgement.escalate_to,
+        acknowledge_escalation_after_days=council.acknowledgement.escalate_after_days,
+        urgent_alert_ack_minutes=council.urgent_alert_ack_minutes,
     )
 
 
@@ -481,6 +487,29 @@ def test_delaying_records_the_reason_and_the_new_expected_completion(
     assert request_.delay_count == 1
 
 
+def test_a_delay_to_christmas_day_lands_at_the_close_of_the_next_business_day(
+    request_: ServiceRequest, clock: FakeClock
+) -> None:
+    # Friday 25 December 2026; Saturday, Sunday, then the Boxing Day substitute Monday 28 in
+    # NSW: Tuesday 29 December at 16:30 (AEDT). Never refused for that.
+    request_.delay(reason="Crew away", until=date(2026, 12, 25), occurred_at=clock(),
+                   actor=OFFICER)
+
+    [event] = pending(request_)
+    assert event.until == date(2026, 12, 25)
+    assert event.expected_completion == sydney(2026, 12, 29, 16, 30)
+    assert request_.complete_by == sydney(2026, 12, 29, 16, 30)
+
+
+def test_a_delay_to_a_saturday_already_past_is_refused_though_it_would_roll_forward(
+    request_: ServiceRequest, clock: FakeClock
+) -> None:
+    # the clock's Monday 2 March 2026: Saturday 28 February is gone, whatever Monday it means
+    with pytest.raises(InvalidCommand, match="not later than now"):
+        request_.delay(reason="Crew away", until=date(2026, 2, 28), occurred_at=clock(),
+                       actor=OFFICER)
+
+
 def test_a_delay_moves_the_completion_due_instant_when_the_council_says_so(
     request_: ServiceRequest, clock: FakeClock
 ) -> None:
@@ -577,6 +606,29 @@ def test_a_closed_request_cannot_be_delayed(
 
 
 # -- escalate --------------------------------------------------------------------------------
+
+
+def test_an_escalation_records_the_standard_and_the_due_instant_that_caused_it(
+    request_: ServiceRequest, clock: FakeClock
+) -> None:
+    missed = sydney(2026, 3, 9, 16, 30)
+    request_.escalate(level="team-leader", reason="Not acknowledged", standard="acknowledgement",
+                      due=missed, occurred_at=clock(), actor=OFFICER)
+
+    [event] = pending(request_)
+    assert (event.standard, event.due) == ("acknowledgement", missed)
+
+
+def test_a_persons_escalation_names_no_standard_and_an_unknown_one_is_refused(
+    request_: ServiceRequest, clock: FakeClock
+) -> None:
+    with pytest.raises(InvalidCommand, match="unknown standard"):
+        request_.escalate(level=None, reason="x", standard="politeness", occurred_at=clock(),
+                          actor=OFFICER)
+    request_.escalate(level=None, reason="Customer upset", occurred_at=clock(), actor=OFFICER)
+
+    [event] = pending(request_)
+    assert (event.standard, event.due) == (None, None)
 
 
 def test_escalating_without_a_level_goes_one_level_up(
@@ -898,7 +950,10 @@ def test_enums_and_value_objects_come_back_as_themselves_from_the_sqlite_store(
     assert type(lodged.agreed_completion) is date
     assert isinstance(lodged.standard, ServiceStandard)
     assert lodged.standard.escalation_roles == CHAIN
-    assert lodged.standard.calendar == council.calendar
+    # the recorded holidays come back as dates, as they were resolved at lodgement
+    assert lodged.standard.calendar == BusinessCalendar(council.calendar).resolved_spec(2026, 2028)
+    assert replayed.standard is not None
+    assert replayed.standard.calendar.holidays_of(2027) is not None
     assert lodged.actor == OFFICER
     assert note.note_kind is NoteKind.OUTGOING
     assert note.channel is Channel.EMAIL
@@ -906,3 +961,22 @@ def test_enums_and_value_objects_come_back_as_themselves_from_the_sqlite_store(
     assert replayed.status is Status.CLOSED
     assert replayed.roles == CHAIN
     assert vars(replayed) == vars(request)
+
+
+def test_a_calendar_recorded_by_an_earlier_release_still_decodes(council: Council) -> None:
+    """Calendars are stored as their own plain JSON now (a recorded calendar carries dozens of
+    holidays); events stored field by field, with a transcoding per date, still read back."""
+    from eventsourcing.persistence import JSONTranscoder
+
+    from infra.transcodings import DataclassAsDict, DateAsISO, TimeAsISO, register_all
+
+    spec = BusinessCalendar(council.calendar).resolved_spec(2026, 2027)
+    earlier = JSONTranscoder()
+    for transcoding in (DateAsISO(), TimeAsISO(), DataclassAsDict(CalendarSpec)):
+        earlier.register(transcoding)
+    now = JSONTranscoder()
+    register_all(now)
+
+    assert now.decode(earlier.encode({"calendar": spec})) == {"calendar": spec}
+    assert now.decode(now.encode({"calendar": spec})) == {"calendar": spec}
+    assert b"councilcrm.CalendarSpec.plain" in now.encode({"calendar": spec})

@@ -6,7 +6,8 @@ holidays; the clocks go back on Sunday 5 April).
 Given a pothole lodged by phone on Monday 2 March 2026 at 10:00 by a customer who asked to be
 called back: acknowledge within 5 business days, complete within 20, a progress notice after 15,
 at risk after 80% of the time, escalation chain officer → team-leader (at once on a breach) →
-manager (5 days later) → director → general-manager.
+manager (5 days later) → director → general-manager; a missed acknowledgement raises it to the
+team leader at once (seed 002: proactive escalation when standards are missed).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from tests.unit.projections.story import (
 LODGED_AT = sydney(2026, 3, 2, 10)
 AN_HOUR_LATER = sydney(2026, 3, 2, 11)
 COMPLETE_BY = sydney(2026, 3, 30, 16, 30)  # the 20th business day's close
+ACKNOWLEDGE_BY = sydney(2026, 3, 9, 16, 30)  # the 5th business day's close
+ON_COMPLETION = {"next_level_due": COMPLETE_BY, "next_level_standard": "completion"}
 LODGED = {
     "request_id": id_of(FIRST),
     "council": "upper-lachlan",
@@ -53,6 +56,7 @@ LODGED = {
     "escalations": 0,
     "lodged_by": "jsmith",
     "lodged_at": LODGED_AT,
+    "received_at": LODGED_AT,
     "acknowledge_by": sydney(2026, 3, 9, 16, 30),
     "acknowledged_at": None,
     "complete_by": COMPLETE_BY,
@@ -60,12 +64,16 @@ LODGED = {
     # 6.5 on the day, 15 days to Monday 23 March, then 7.2 hours into Tuesday 24 March.
     "at_risk_from": sydney(2026, 3, 24, 15, 12),
     "paused_at": None,
+    # Not acknowledged yet: the acknowledgement's breach comes first, at its due instant.
     "next_level": "team-leader",
-    "next_level_due": COMPLETE_BY,
-    # 15 days of 8.5 hours after lodgement: 6.5 hours on the day, 14 days to Friday 20 March,
-    # then 2 hours into Monday 23 March.
-    "progress_notice_due": sydney(2026, 3, 23, 10),
+    "next_level_due": ACKNOWLEDGE_BY,
+    "next_level_standard": "acknowledgement",
+    "acknowledgement_escalated": False,
+    # The same rule as the targets: the close of the 15th business day after Monday 2 March
+    # (3-6, 9-13, 16-20, 23 March).
+    "progress_notice_due": sydney(2026, 3, 23, 16, 30),
     "progress_notice_sent": False,
+    "progress_notice_at": None,
     "contact": "phone",
     "touched": False,
     "closed_at": None,
@@ -119,7 +127,10 @@ def test_acknowledging_records_when(
 
     apply(model, engine, log.envelopes())
 
-    assert sla_row(model, engine) == {**LODGED, "acknowledged_at": AN_HOUR_LATER, "version": 2}
+    # Acknowledged in time: the next breach that can escalate it is the completion target's.
+    assert sla_row(model, engine) == {
+        **LODGED, **ON_COMPLETION, "acknowledged_at": AN_HOUR_LATER, "version": 2,
+    }
 
 
 def test_assigning_records_the_new_team_and_officer_and_that_the_request_was_touched(
@@ -155,7 +166,8 @@ def test_an_escalation_makes_the_manager_due_five_business_days_after_the_breach
     # April; the clocks have gone back by then.
     assert sla_row(model, engine) == {
         **LODGED, "level": "team-leader", "escalations": 1, "touched": True,
-        "next_level": "manager", "next_level_due": sydney(2026, 4, 8, 16, 30), "version": 2,
+        "next_level": "manager", "next_level_due": sydney(2026, 4, 8, 16, 30),
+        "next_level_standard": "completion", "version": 2,
     }
 
 
@@ -171,8 +183,7 @@ def test_a_delay_moves_the_completion_due_instant_and_everything_derived_from_it
     # days to Tuesday 14 April, then 3.8 hours into Wednesday 15 April.
     assert sla_row(model, engine) == {
         **LODGED, "complete_by": sydney(2026, 4, 24, 16, 30),
-        "at_risk_from": sydney(2026, 4, 15, 11, 48), "touched": True,
-        "next_level_due": sydney(2026, 4, 24, 16, 30), "version": 2,
+        "at_risk_from": sydney(2026, 4, 15, 11, 48), "touched": True, "version": 2,
     }
 
 
@@ -196,25 +207,48 @@ def test_a_delay_awaiting_the_customer_stops_the_clock_and_any_escalation(
     assert sla_row(model, engine) == {
         **LODGED, "complete_by": sydney(2026, 3, 20, 16, 30),
         "at_risk_from": AT_RISK_BEFORE_20_MARCH, "paused_at": sydney(2026, 3, 9, 10),
-        "next_level": None, "next_level_due": None, "touched": True, "version": 2,
+        "next_level": None, "next_level_due": None, "next_level_standard": None,
+        "touched": True, "version": 2,
     }
 
 
-def test_the_next_action_restarts_the_clock_with_the_business_time_that_was_left(
+def test_the_next_action_restarts_the_clock_with_the_business_days_that_were_left(
     log: EventLog, awaiting_customer: Story, model: Sla, engine: sa.Engine
 ) -> None:
     awaiting_customer.note("Customer sent photos", at=sydney(2026, 3, 16, 10))
 
     apply(model, engine, log.envelopes())
 
-    # 83 hours were left (6.5 on 9 March, then 9 days to the 20th); from Monday 16 March at
-    # 10:00 that is 6.5 hours and 9 days: Friday 27 March's close. At risk: 80% of 168 hours
-    # (6.5 and 19 days) from lodgement is 134.4 hours, 0.4 hours into Tuesday 24 March.
+    # Paused on Monday 9 March, day 0: the 20th closes 9 business days later (10-13, 16-20).
+    # Resumed on Monday 16 March, the 9th business day after it closes: Friday 27 March. At
+    # risk: 80% of 168 hours (6.5 and 19 days) from lodgement is 134.4 hours, 0.4 hours into
+    # Tuesday 24 March. Still not acknowledged: that breach is the next escalation.
     assert sla_row(model, engine) == {
         **LODGED, "complete_by": sydney(2026, 3, 27, 16, 30),
-        "at_risk_from": sydney(2026, 3, 24, 8, 24), "next_level_due": sydney(2026, 3, 27, 16, 30),
-        "touched": True, "version": 3,
+        "at_risk_from": sydney(2026, 3, 24, 8, 24), "touched": True, "version": 3,
     }
+
+
+def test_a_pause_over_a_weekend_and_a_holiday_resumes_by_whole_business_days(
+    log: EventLog, model: Sla, engine: sa.Engine
+) -> None:
+    # Given a pothole lodged Thursday 26 March 2026 at 09:00 and acknowledged
+    story = log.lodge(at=sydney(2026, 3, 26, 9))
+    story.acknowledge(at=sydney(2026, 3, 26, 9, 30))
+    # paused on Thursday 2 April at 15:00 (day 0) with a new date of Tuesday 28 April (the
+    # Anzac Day Monday 27 is closed in NSW): 15 business days left (7-10, 13-17, 20-24, 28).
+    story.delay(until=date(2026, 4, 28), at=sydney(2026, 4, 2, 15), awaiting_customer=True)
+    # When the customer answers on Saturday 4 April (Easter; the clocks go back on Sunday 5),
+    # day 0 is Tuesday 7 April, the next opening.
+    story.note("Customer sent photos", at=sydney(2026, 4, 4, 11))
+
+    apply(model, engine, log.envelopes())
+
+    # 15 business days after Tuesday 7 April: 8-10, 13-17, 20-24, 28, 29 April — one later,
+    # for the one business day (Thursday 2 April) the customer took.
+    row = only_row(model, engine)
+    assert row["complete_by"] == sydney(2026, 4, 29, 16, 30)
+    assert row["paused_at"] is None
 
 
 def test_a_notice_to_the_customer_does_not_restart_the_clock(
@@ -227,19 +261,24 @@ def test_a_notice_to_the_customer_does_not_restart_the_clock(
     assert sla_row(model, engine) == {
         **LODGED, "complete_by": sydney(2026, 3, 20, 16, 30),
         "at_risk_from": AT_RISK_BEFORE_20_MARCH, "paused_at": sydney(2026, 3, 9, 10),
-        "next_level": None, "next_level_due": None, "touched": True, "version": 3,
+        "next_level": None, "next_level_due": None, "next_level_standard": None,
+        "touched": True, "version": 3,
     }
 
 
-def test_once_the_progress_notice_is_sent_it_is_no_longer_due(
+def test_once_a_progress_notice_is_sent_the_next_falls_due_at_the_councils_interval(
     log: EventLog, pothole: Story, model: Sla, engine: sa.Engine
 ) -> None:
-    pothole.send_notice(NoticeKind.PROGRESS, at=sydney(2026, 3, 23, 10))
+    pothole.send_notice(NoticeKind.PROGRESS, at=sydney(2026, 3, 23, 16, 45))
 
     apply(model, engine, log.envelopes())
 
+    # Sent after hours on Monday 23 March: day 0 is Tuesday 24; 15 business days after it:
+    # 25-27, 30, 31 March, 1, 2, (Easter) 7-10, 13-16 April → Thursday 16 April's close.
     assert sla_row(model, engine) == {
-        **LODGED, "progress_notice_sent": True, "progress_notice_due": None, "version": 2,
+        **LODGED, "progress_notice_sent": True,
+        "progress_notice_at": sydney(2026, 3, 23, 16, 45),
+        "progress_notice_due": sydney(2026, 4, 16, 16, 30), "version": 2,
     }
 
 
@@ -254,7 +293,8 @@ def test_closing_records_the_outcome_and_the_business_days_it_took_and_clears_th
     assert sla_row(model, engine) == {
         **LODGED, "open": False, "closed_at": sydney(2026, 3, 4, 14, 15), "outcome": "completed",
         "business_days_to_complete": 2.5, "at_risk_from": None, "next_level": None,
-        "next_level_due": None, "progress_notice_due": None, "version": 2,
+        "next_level_due": None, "next_level_standard": None, "progress_notice_due": None,
+        "version": 2,
     }
 
 
@@ -270,22 +310,51 @@ def test_an_urgent_request_is_due_with_the_team_leader_at_once(
         **LODGED, "category": "tree-over-road", "category_name": "Tree over road",
         "urgent": True, "acknowledge_by": sydney(2026, 3, 2, 16, 30),
         "complete_by": sydney(2026, 3, 3, 16, 30), "at_risk_from": sydney(2026, 3, 3, 13, 30),
-        "next_level": "team-leader", "next_level_due": LODGED_AT,
+        "next_level": "team-leader", "next_level_due": LODGED_AT, "next_level_standard": "urgent",
     }
 
 
 def test_a_missed_agreed_date_goes_straight_to_the_director(
     log: EventLog, model: Sla, engine: sa.Engine
 ) -> None:
-    log.lodge(at=LODGED_AT, agreed_completion=date(2026, 3, 20))
+    log.lodge(at=LODGED_AT, agreed_completion=date(2026, 3, 20)).acknowledge(at=AN_HOUR_LATER)
 
     apply(model, engine, log.envelopes())
 
     assert sla_row(model, engine) == {
         **LODGED, "discretionary": True, "complete_by": sydney(2026, 3, 20, 16, 30),
-        "at_risk_from": AT_RISK_BEFORE_20_MARCH,
+        "at_risk_from": AT_RISK_BEFORE_20_MARCH, "acknowledged_at": AN_HOUR_LATER,
         "next_level": "director", "next_level_due": sydney(2026, 3, 20, 16, 30),
+        "next_level_standard": "discretionary", "version": 2,
     }
+
+
+def test_an_agreed_date_on_a_public_holiday_lands_at_the_next_business_days_close(
+    log: EventLog, model: Sla, engine: sa.Engine
+) -> None:
+    # Good Friday 3 April 2026, then Easter Monday: the next business day is Tuesday 7 April,
+    # after the clocks went back (AEST, UTC+10).
+    log.lodge(at=LODGED_AT, agreed_completion=date(2026, 4, 3))
+
+    apply(model, engine, log.envelopes())
+
+    assert only_row(model, engine)["complete_by"] == sydney(2026, 4, 7, 16, 30)
+
+
+def test_a_request_received_before_it_was_keyed_in_counts_from_receipt(
+    log: EventLog, model: Sla, engine: sa.Engine
+) -> None:
+    # A letter received on Friday 27 February, keyed in on Monday 2 March: day 0 is the
+    # Friday, so the 5th business day is Friday 6 March and the 20th Friday 27 March.
+    received = sydney(2026, 2, 27, 11)
+    log.lodge(at=LODGED_AT, received_at=received)
+
+    apply(model, engine, log.envelopes())
+
+    row = only_row(model, engine)
+    assert (row["lodged_at"], row["received_at"]) == (LODGED_AT, received)
+    assert row["acknowledge_by"] == sydney(2026, 3, 6, 16, 30)
+    assert row["complete_by"] == sydney(2026, 3, 27, 16, 30)
 
 
 def test_a_customer_who_left_no_way_to_reach_them_is_owed_no_progress_notice(
@@ -296,3 +365,23 @@ def test_a_customer_who_left_no_way_to_reach_them_is_owed_no_progress_notice(
     apply(model, engine, log.envelopes())
 
     assert sla_row(model, engine) == {**LODGED, "contact": None, "progress_notice_due": None}
+
+
+def test_an_acknowledgement_escalation_is_recorded_and_the_completion_ladder_goes_on_above_it(
+    log: EventLog, pothole: Story, model: Sla, engine: sa.Engine
+) -> None:
+    pothole.request.escalate(
+        level="team-leader", reason="acknowledgement missed", standard="acknowledgement",
+        due=ACKNOWLEDGE_BY, occurred_at=pothole.at(sydney(2026, 3, 9, 16, 45)), actor=LEADER,
+    )
+    pothole.saved()
+
+    apply(model, engine, log.envelopes())
+
+    # One ladder: the team leader was reached through the acknowledgement; the completion
+    # breach continues from there, the manager 5 business days after 30 March.
+    row = sla_row(model, engine)
+    assert (row["level"], row["acknowledgement_escalated"]) == ("team-leader", True)
+    assert (row["next_level"], row["next_level_due"], row["next_level_standard"]) == (
+        "manager", sydney(2026, 4, 8, 16, 30), "completion",
+    )

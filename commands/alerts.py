@@ -1,0 +1,98 @@
+"""Staff alerts: an urgent request tells the people of its urgent role at once, and an alert
+nobody takes in the council's time goes to the next role of the chain (after-hours cover).
+
+Seed 002 (Upper Lachlan), step 7: a tree over a road or a broken water main needs immediate
+contact with the appropriate officer or their supervisor. So an urgent request is escalated to
+the urgent role in the lodgement itself (the same save as `Lodged`), and the alert is raised
+right after it — not at the next SLA sweep.
+
+Consistency is the notices' (see `commands/notices.py`): the `Escalated(standard="urgent")`
+event is the record; the alert is a row of an outbox-like board, keyed by (request, event
+version, role), so raising it again is a no-op. The watchdog's policy raises the alert for
+every such event it reads, so a crash between the save and the alert costs a sweep's delay,
+never the alert. Each alert names its recipients (the council's active users holding the role,
+with their e-mail addresses from the directory) for the delivery adapters; taking it (`crm
+alerts ack ID`) records who took it and when.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from commands.ports import AlertBoard, Directory, Ports, StaffAlert
+from commands.users import list_users
+from domain.aggregates.service_request import ServiceRequest, request_id
+from domain.errors import DomainError
+
+URGENT = "urgent"
+
+
+class AlertRefused(DomainError):
+    """No such alert in this council, or it was taken (or passed on) already."""
+
+
+def recipients(directory: Directory, council: str, role: str) -> tuple[tuple[str, ...],
+                                                                        tuple[str, ...]]:
+    """The council's active users who hold `role`, and the e-mail addresses they gave."""
+    users = [u for u in list_users(directory, council) if u.active and role in u.roles]
+    return tuple(u.user_id for u in users), tuple(u.email for u in users if u.email)
+
+
+def alert_for(
+    request: ServiceRequest, version: int, role: str, reason: str, at: datetime,
+    directory: Directory,
+) -> StaffAlert:
+    standard = request.standard
+    minutes = standard.urgent_alert_ack_minutes if standard else None
+    ids, emails = recipients(directory, request.council, role)
+    return StaffAlert(
+        council=request.council, reference=request.reference, request_id=request.id,
+        version=version, role=role, reason=reason, raised_at=at,
+        take_by=at + timedelta(minutes=minutes) if minutes else None,
+        recipients=ids, emails=emails,
+    )
+
+
+def alert_urgent_role(
+    council: str, reference: str, version: int, ports: Ports, board: AlertBoard,
+) -> StaffAlert | None:
+    """When an urgent request is escalated to its urgent role, alert that role's staff. None
+    when the event at `version` is not such an escalation."""
+    request = ports.get(request_id(council, reference), reference)
+    return alert_urgent(request, version, ports.directory, board)
+
+
+def alert_urgent(
+    request: ServiceRequest, version: int, directory: Directory, board: AlertBoard
+) -> StaffAlert | None:
+    escalation = request.urgent_escalation_at(version)
+    if escalation is None:
+        return None
+    role, at = escalation
+    reason = f"urgent request {request.reference}: {request.category}"
+    alert = alert_for(request, version, role, reason, at, directory)
+    board.raise_alert(alert)
+    return alert
+
+
+def pass_on_unanswered(
+    council: str | None, now: datetime, ports: Ports, board: AlertBoard
+) -> list[StaffAlert]:
+    """Every open alert not taken in time goes to the role above its own in the request's
+    chain (the top of the chain keeps it); returns the alerts raised."""
+    raised: list[StaffAlert] = []
+    for row in board.unanswered(council, now):
+        request = ports.get(UUID(row["request_id"]), row["reference"])
+        roles = request.roles
+        if row["role"] not in roles or roles.index(row["role"]) + 1 >= len(roles):
+            continue
+        if not board.pass_on(row["id"], now):
+            continue
+        above = roles[roles.index(row["role"]) + 1]
+        alert = alert_for(request, row["version"], above,
+                          f"not taken by {row['role']} in time: {row['reason']}", now,
+                          ports.directory)
+        board.raise_alert(alert)
+        raised.append(alert)
+    return raised
