@@ -20,6 +20,7 @@ from infra import (
     cli_demo,
     cli_history,
     cli_kafka,
+    cli_record,
     cli_requests,
     cli_sla,
     cli_streaming,
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_demo.register(sub)
     cli_users.register(sub)
     cli_customers.register(sub)
+    cli_record.register(sub)
     return parser
 
 
@@ -91,7 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure()
     args = build_parser().parse_args(argv)
     try:
-        return _run(args)
+        code = _run(args)
+        if code == 0:
+            cli_record.chain_what_was_written(args)
+        return code
     finally:
         opened: Runtime | None = getattr(args, "_runtime", None)
         if opened is not None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from consumers.kafka_common import Backoff
 from consumers.kafka_consumer import ReadModelConsumer, exit_after_db_commit_hook
+from consumers.record_follower import RecordFollower
 from consumers.relay import TRANSIENT
 from consumers.store_reader import StoreReader
 from consumers.worker import Worker, stop_on_signals
@@ -93,6 +94,7 @@ def run_worker(args: argparse.Namespace) -> int:
         config, rt.read_engine, reader=reader, directory_reader=directory,
         write_engine=rt.write_engine,
         relay_batch_size=args.batch_size, stop_event=stop,
+        record=RecordFollower(rt.read_engine, rt.record_logs()),
     )
     worker.start().wait()
     return 1 if worker.failed else 0

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from commands.disclosure import Disclosure
-from consumers import follower, lag, operations
+from consumers import follower, lag, operations, record_follower
 from consumers.kafka_common import end_offsets
 from consumers.lag import PipelineStatus
 from consumers.store_reader import StoreReader
@@ -39,6 +39,7 @@ def read_models_ready(rt: Runtime) -> None:
     follower.ensure_tables(rt.read_engine, models)
     if rt.settings.kafka_bootstrap is None:
         follower.catch_up(StoreReader(rt.app), rt.read_engine, models)
+        record_follower.catch_up(rt.read_engine, rt.record_logs())
 
 
 def reveal_per_request(

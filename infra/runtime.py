@@ -84,6 +84,10 @@ class Runtime:
             cache_size=REQUEST_CACHE_SIZE, vault=self.vault, directory=self.directory_ports,
         )
 
+    def record_logs(self) -> dict[str, Any]:
+        """The event logs the record chain covers, by the name it gives each."""
+        return {"requests": self.app, "directory": self.directory}
+
     def close(self) -> None:
         for name in ("write_engine", "read_engine"):
             if name in self.__dict__:

@@ -23,6 +23,7 @@ class Settings:
     kafka_bootstrap: str | None
     config_dir: Path
     lock_timeout_s: int = 5
+    record_key_dir: Path | None = None  # the council keys that sign anchors (`crm record`)
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -37,6 +38,8 @@ class Settings:
             database_url=url,
             kafka_bootstrap=env.get("CRM_KAFKA_BOOTSTRAP") or None,
             config_dir=Path(env.get("CRM_CONFIG_DIR") or PROJECT_ROOT / "config").resolve(),
+            record_key_dir=Path(env["CRM_RECORD_KEY_DIR"]).resolve()
+            if env.get("CRM_RECORD_KEY_DIR") else None,
         )
 
     @property

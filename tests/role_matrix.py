@@ -20,14 +20,15 @@ MAY: dict[str, frozenset[str]] = {
     "manager": FRONT_LINE,
     "director": FRONT_LINE,
     "general-manager": FRONT_LINE,  # a role of Upper Lachlan's escalation chain
-    "records-officer": frozenset({"audit", "import", "kpi", "show", "history"}) | PUBLIC,
+    "records-officer": frozenset({"audit", "import", "kpi", "record", "show", "history"}) | PUBLIC,
     "complaints-officer": FRONT_LINE,
     "analyst": frozenset({"kpi", "sla", "queue", "show", "history", "audit"}) | PUBLIC,
-    "administrator": FRONT_LINE | {"audit", "import", "kpi", "users", "projections"},
+    "administrator": FRONT_LINE | {"audit", "import", "kpi", "record", "users", "projections"},
 }
 ROLES = tuple(MAY)
 CHECKED = (
     "lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "show", "history",
-    "queue", "sla", "sla-sweep", "notices", "audit", "import", "kpi", "users", "projections",
+    "queue", "sla", "sla-sweep", "notices", "audit", "import", "kpi", "record", "users",
+    "projections",
     "categories", "teams", "permissions",
 )
