@@ -64,12 +64,13 @@ def check_chain(
     """Walks the store and the stored chain together, position by position, up to the head;
     `hashes_at` keeps the recomputed (count, hash) at each `wanted` position (for anchors)."""
     result = LogCheck(log=log, head_hash=GENESIS[log].hex())
-    if head is None:
-        first = next(store, None)
-        if first is not None or next(chain, None) is not None:
+    if head is None:  # not begun (nothing chained yet), unless it has entries
+        entry = next(chain, None)
+        if entry is not None:
             result.finding = Finding(
-                log=log, position=first.id if first else 0, kind="damaged", source=CHAIN,
-                detail="the chain's head record is missing")
+                log=log, position=entry.position, kind="damaged", source=CHAIN,
+                detail="the stored chain has entries but its head record is missing")
+        result.pending = sum(1 for _ in store)
         return result
     walk = _Walk(log, store, chain, head, result, wanted)
     walk.run()
