@@ -10,6 +10,7 @@ chain has entries but no head is not touched (and `crm record verify` says so).
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Mapping
 from uuid import UUID
 
@@ -17,42 +18,73 @@ import sqlalchemy as sa
 import structlog
 from eventsourcing.application import Application
 
-from projections.record_chain import RecordChain
+from projections.record_chain import Head, RecordChain
 
 log = structlog.get_logger("record_chain")
 Logs = Mapping[str, Application[UUID]]
 
 
+CHAIN = RecordChain()  # one set of table objects per process: SQLAlchemy caches its statements
+_PREPARED: weakref.WeakSet[sa.Engine] = weakref.WeakSet()  # engines whose tables exist
+
+
 def catch_up(engine: sa.Engine, logs: Logs, batch_size: int = 1000) -> int:
-    """Chains every stored event not chained yet, in each log; returns how many."""
-    chain = RecordChain()
-    chain.create(engine)
-    return sum(_catch_up_log(chain, engine, name, app, batch_size) for name, app in logs.items())
-
-
-def _catch_up_log(
-    chain: RecordChain, engine: sa.Engine, name: str, app: Application[UUID], batch_size: int
-) -> int:
+    """Chains every stored event not chained yet, in each log; returns how many. Each round
+    is one transaction (one batch per log behind); when the chain is up to date it only reads
+    the heads (no lock, no write)."""
+    heads = _heads(engine)
+    behind = {}
+    for name, app in logs.items():
+        store_head = app.recorder.max_notification_id() or 0
+        if name not in heads or heads[name].position < store_head:
+            behind[name] = store_head
     chained = 0
-    store_head = app.recorder.max_notification_id() or 0
-    while True:
+    while behind:
         with engine.begin() as conn:
-            chain.lock(conn)
-            head = chain.head(conn, name)
-            if head is None:
-                if chain.has_entries(conn, name):
-                    log.error("record_chain_head_missing", log=name)
-                    return chained
-                head = chain.start(conn, name)
-                log.info("record_chain_started", log=name, store_head=store_head)
-            if head.position >= store_head:
-                return chained
-            batch = app.recorder.select_notifications(
-                start=head.position, limit=batch_size, inclusive_of_start=False)
-            if not batch:
-                return chained
-            chain.append(conn, head, batch)
-        chained += len(batch)
+            CHAIN.lock(conn)
+            for name, store_head in list(behind.items()):
+                n, done = _extend(conn, name, logs[name], store_head, batch_size)
+                chained += n
+                if done:
+                    del behind[name]
+    return chained
+
+
+def _heads(engine: sa.Engine) -> dict[str, Head]:
+    """The chain's heads; its tables are created the first time an engine finds them missing
+    (asking first spares each new process the catalogue queries of a `create_all`)."""
+    if engine not in _PREPARED:
+        try:
+            with engine.connect() as conn:
+                heads = CHAIN.heads_by_log(conn)
+            _PREPARED.add(engine)
+            return heads
+        except sa.exc.DBAPIError:
+            CHAIN.create(engine)
+            _PREPARED.add(engine)
+    with engine.connect() as conn:
+        return CHAIN.heads_by_log(conn)
+
+
+def _extend(
+    conn: sa.Connection, name: str, app: Application[UUID], store_head: int, batch_size: int
+) -> tuple[int, bool]:
+    """Chains one batch of the log (under the lock); returns how many, and whether the chain
+    reached `store_head` (or cannot go on: its head is gone)."""
+    head = CHAIN.head(conn, name)
+    if head is None:
+        if CHAIN.has_entries(conn, name):
+            log.error("record_chain_head_missing", log=name)
+            return 0, True
+        head = CHAIN.start(conn, name)
+        log.info("record_chain_started", log=name, store_head=store_head)
+    if head.position >= store_head:
+        return 0, True
+    batch = app.recorder.select_notifications(
+        start=head.position, limit=batch_size, inclusive_of_start=False)
+    if batch:
+        CHAIN.append(conn, head, batch)
+    return len(batch), not batch or batch[-1].id >= store_head or len(batch) < batch_size
 
 
 class RecordFollower:

@@ -52,9 +52,11 @@ def stored_events(app: Application[UUID], after: int = 0) -> Iterator[Notificati
 
 
 def verify(
-    engine: sa.Engine, logs: Logs, anchors: Sequence[Anchor] = (), audit_log: str | None = None
+    engine: sa.Engine, logs: Logs, anchors: Sequence[Anchor] = (),
+    audit: tuple[sa.Engine, str] | None = None,
 ) -> Verification:
-    """Checks every log; with `audit_log`, also that log's events against the audit record."""
+    """Checks every log's chain (in `engine`); with `audit` (the read-model database and the
+    log the audit record is fed from), also that log's events against the audit record."""
     chain = RecordChain()
     chain.create(engine)
     checks: dict[str, LogCheck] = {}
@@ -64,8 +66,8 @@ def verify(
             checks[name] = check_chain(name, stored_events(app), chain.read(conn, name),
                                        chain.head(conn, name), wanted)
     findings = [c.finding for c in checks.values() if c.finding is not None]
-    if audit_log is not None:
-        found = _check_audit(engine, logs[audit_log])
+    if audit is not None:
+        found = _check_audit(audit[0], logs[audit[1]])
         findings += [found] if found else []
     for name, manifest in anchors:
         found = check_anchor(name, manifest, checks)

@@ -38,7 +38,7 @@ def chain_what_was_written(args: argparse.Namespace) -> None:
     if "app" not in vars(rt) and "directory" not in vars(rt):
         return
     try:
-        record_follower.catch_up(rt.read_engine, rt.record_logs())
+        record_follower.catch_up(rt.record_engine, rt.record_logs())
     except sa.exc.SQLAlchemyError as error:
         log.warning("record_chain_deferred", error=str(error)[:300])
 
@@ -57,13 +57,13 @@ def run_anchor(args: argparse.Namespace) -> int:
     authorized(args, c, "record")
     key = record_anchor.load_private(record_anchor.key_path(rt.settings, c.id, args.key))
     read_models_ready(rt)
-    checked = record_verify.verify(rt.read_engine, rt.record_logs())
+    checked = record_verify.verify(rt.record_engine, rt.record_logs())
     if not checked.ok:
         _print_findings(checked.findings)
         print("not anchored: the record is broken", file=sys.stderr)
         return 1
     chain = RecordChain()
-    with rt.read_engine.connect() as conn:
+    with rt.record_engine.connect() as conn:
         heads = {log: chain.head(conn, log) for log in rt.record_logs()}
     anchor = record_anchor.sign(key, c.id, {k: h for k, h in heads.items() if h}, rt.clock())
     text = json.dumps(anchor, indent=2, sort_keys=True) + "\n"
@@ -84,7 +84,8 @@ def run_verify(args: argparse.Namespace) -> int:
     authorized(args, c, "record")
     anchors, rejected = _anchors(args, rt, c.id)
     read_models_ready(rt)
-    checked = record_verify.verify(rt.read_engine, rt.record_logs(), anchors, AUDITED_LOG)
+    checked = record_verify.verify(rt.record_engine, rt.record_logs(), anchors,
+                                    (rt.read_engine, AUDITED_LOG))
     findings = rejected + checked.findings
     logs = {name: {"event_count": ch.event_count, "position": ch.position,
                    "head_hash": ch.head_hash, "not_yet_chained": ch.pending}

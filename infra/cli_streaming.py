@@ -39,7 +39,7 @@ def read_models_ready(rt: Runtime) -> None:
     follower.ensure_tables(rt.read_engine, models)
     if rt.settings.kafka_bootstrap is None:
         follower.catch_up(StoreReader(rt.app), rt.read_engine, models)
-        record_follower.catch_up(rt.read_engine, rt.record_logs())
+        record_follower.catch_up(rt.record_engine, rt.record_logs())
 
 
 def reveal_per_request(

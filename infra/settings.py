@@ -75,12 +75,12 @@ class Settings:
 
     def sqlalchemy_url(self, purpose: str) -> str:
         """SQLAlchemy URL for the read models (`purpose="read"`), the write-side tables
-        (`"write"`) or the data keys (`"keys"`: on SQLite a file of their own)."""
+        (`"write"`), the data keys (`"keys"`) or the record chain (`"record"`); the last two
+        are files of their own on SQLite."""
         if self.database_url is None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            name = {"write": "events.sqlite3", "keys": "keys.sqlite3"}.get(
-                purpose, "readmodels.sqlite3"
-            )
+            name = {"write": "events.sqlite3", "keys": "keys.sqlite3",
+                    "record": "record.sqlite3"}.get(purpose, "readmodels.sqlite3")
             return f"sqlite:///{self.data_dir / name}"
         rest = self.database_url.split("://", 1)[1]
         return f"postgresql+psycopg2://{rest}"

@@ -157,6 +157,12 @@ class RecordChain:
         return None if row is None else Head(
             log=log, position=row.position, event_count=row.event_count, head_hash=row.head_hash)
 
+
+    def heads_by_log(self, conn: sa.Connection) -> dict[str, Head]:
+        return {r.log: Head(log=r.log, position=r.position, event_count=r.event_count,
+                            head_hash=r.head_hash)
+                for r in conn.execute(sa.select(self.heads))}
+
     def has_entries(self, conn: sa.Connection, log: str) -> bool:
         q = sa.select(self.entries.c.position).where(self.entries.c.log == log).limit(1)
         return conn.execute(q).first() is not None

@@ -17,8 +17,8 @@ from tests.integration.kafka_support import Driver, Pipeline, wait_until
 
 def chained(rt: Runtime) -> dict[str, int]:
     chain = RecordChain()
-    chain.create(rt.read_engine)
-    with rt.read_engine.connect() as conn:
+    chain.create(rt.record_engine)
+    with rt.record_engine.connect() as conn:
         return {log: (h.position if (h := chain.head(conn, log)) else 0)
                 for log in rt.record_logs()}
 
@@ -49,6 +49,6 @@ def test_the_worker_chains_both_logs_and_the_record_verifies(
     logs = json.loads(done.stdout)["logs"]
     assert logs["requests"]["event_count"] == heads(rt)["requests"] > 6 * len(refs)
     assert logs["directory"]["not_yet_chained"] == 0
-    with rt.read_engine.connect() as conn:
+    with rt.record_engine.connect() as conn:
         count = conn.execute(sa.text("SELECT count(*) FROM record_chain")).scalar_one()
     assert count == sum(heads(rt).values())

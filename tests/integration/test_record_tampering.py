@@ -82,6 +82,10 @@ class Council:
     def read_url(self) -> str:
         return make_settings(self.data, self.url).sqlalchemy_url("read")
 
+    @property
+    def chain_url(self) -> str:
+        return make_settings(self.data, self.url).sqlalchemy_url("record")
+
 
 @dataclass
 class Store:
@@ -255,7 +259,7 @@ def test_an_edited_audit_record_row_is_named_by_its_position(council: Council) -
 
 def test_a_truncated_chain_is_reported_and_never_refilled(council: Council) -> None:
     first = council.positions()[0]
-    engine = sa.create_engine(council.read_url)
+    engine = sa.create_engine(council.chain_url)
     with engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM record_chain" if council.url is None
                              else "TRUNCATE record_chain"))
@@ -274,7 +278,7 @@ def test_a_truncated_chain_is_reported_and_never_refilled(council: Council) -> N
 
 def test_an_edited_chain_entry_is_reported_as_damage_to_the_chain(council: Council) -> None:
     p = council.positions()[3]
-    with sa.create_engine(council.read_url).begin() as conn:
+    with sa.create_engine(council.chain_url).begin() as conn:
         conn.execute(sa.text("UPDATE record_chain SET digest = :d WHERE log = 'requests' "
                              "AND position = :p"), {"d": "0" * 64, "p": p})
     f = finding(council.verify(), "stored chain")
@@ -298,7 +302,7 @@ def rewrite_chain(council: Council, log: str = "requests") -> None:
         head, rows = extend(Head(log=log, position=0, event_count=0,
                                  head_hash=GENESIS[log].hex()),
                             list(stored_events(rt.record_logs()[log])))
-        with rt.read_engine.begin() as conn:
+        with rt.record_engine.begin() as conn:
             conn.execute(sa.delete(chain.entries).where(chain.entries.c.log == log))
             conn.execute(sa.insert(chain.entries), rows)
             conn.execute(sa.update(chain.heads).where(chain.heads.c.log == log).values(
