@@ -115,7 +115,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("consume", help="feed one read model from Kafka (until SIGTERM)")
     p.add_argument("name", choices=list(registry.READ_MODELS))
     p.set_defaults(run=run_consume)
-    p = sub.add_parser("worker", help="the relay and every consumer in one process")
+    p = sub.add_parser("worker", help="the relay, every consumer and the record chain's "
+                       "follower in one process")
     p.add_argument("--batch-size", type=_batch_size, default=default_batch,
                    help="the relay's events per batch (env CRM_RELAY_BATCH_SIZE; 1000)")
     p.set_defaults(run=run_worker)
