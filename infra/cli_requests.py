@@ -6,8 +6,11 @@ import argparse
 import sys
 from typing import Any
 
+from eventsourcing.application import project_aggregate
+
 from commands import requests as cmds
 from commands.disclosure import Disclosure
+from commands.errors import RequestNotFound
 from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.lodgement import Intake
 from domain.values import (
@@ -26,6 +29,7 @@ from infra.cli_common import (
     emit_json,
     emit_table,
     parse_date,
+    parse_instant,
     runtime,
 )
 from projections.envelope import event_data, event_type, to_plain
@@ -102,9 +106,28 @@ def _reveal(r: ServiceRequest, d: Disclosure, value: Any) -> Any:
                             customer=r.customer.number if r.customer else None)
 
 
+def _as_at(
+    args: argparse.Namespace, r: ServiceRequest
+) -> tuple[ServiceRequest, list[ServiceRequest.Event]]:
+    """The request as the council had recorded it by `--as-at` (as it stands without it), and
+    its events up to then: those recorded at or before that instant, in order."""
+    events = [e for e in runtime(args).app.repository.event_store.get(r.id)
+              if isinstance(e, ServiceRequest.Event)]  # all a request's events are
+    if args.as_at is None:
+        return r, events
+    instant = parse_instant(args.as_at, council(args).calendar.timezone)
+    events = [e for e in events if e.timestamp <= instant]
+    past: ServiceRequest | None = project_aggregate(None, events)
+    if past is None:
+        raise RequestNotFound(
+            f"request {r.reference} was not yet lodged at {instant.isoformat()}")
+    return past, events
+
+
 def run_show(args: argparse.Namespace) -> None:
-    r, d = _load(args)
-    state = _reveal(r, d, to_plain({
+    now, d = _load(args)
+    r, _ = _as_at(args, now)
+    state = _reveal(now, d, to_plain({
         "reference": r.reference, "council": r.council, "request_id": str(r.id),
         "status": r.status.value, "kind": r.kind, "category": r.category, "team": r.team,
         "officer": r.officer, "urgent": r.urgent, "level": r.level, "lodged_at": r.lodged_at,
@@ -113,6 +136,8 @@ def run_show(args: argparse.Namespace) -> None:
         "notes": r.note_count, "delays": r.delay_count, "version": r.version,
         "customer_id": r.customer.number if r.customer else None,
         "customer": r.customer, "location": r.location, "description": r.description,
+        **({"as_at": parse_instant(args.as_at, council(args).calendar.timezone)}
+           if args.as_at else {}),
     }))
     if args.json:
         emit_json(state)
@@ -124,8 +149,8 @@ def run_show(args: argparse.Namespace) -> None:
 
 
 def run_history(args: argparse.Namespace) -> None:
-    r, d = _load(args)
-    events = runtime(args).app.repository.event_store.get(r.id)
+    now, d = _load(args)
+    _, events = _as_at(args, now)
     rows: list[dict[str, Any]] = [
         {
             "type": event_type(e), "version": e.originator_version,
@@ -133,10 +158,9 @@ def run_history(args: argparse.Namespace) -> None:
             "actor": {"id": e.actor.id, "role": e.actor.role}, "data": event_data(e),
         }
         for e in events
-        if isinstance(e, ServiceRequest.Event)  # all a request's events are; this names the type
     ]
     if args.json:
-        emit_json(_reveal(r, d, rows))
+        emit_json(_reveal(now, d, rows))
     else:
         flat = [{**row, "actor": f"{row['actor']['id']} ({row['actor']['role']})"} for row in rows]
         emit_table(flat, ["version", "type", "occurred_at", "actor"])
@@ -214,8 +238,13 @@ def register(sub: Any) -> None:
     q.add_argument("--text", required=True)
     q.set_defaults(run=lambda a: _request_command(
         a, cmds.CloseRequest, outcome=a.outcome, text=a.text))
-    ref_parser("show", "the request as it stands").set_defaults(run=run_show)
-    ref_parser("history", "every event of the request, in order").set_defaults(run=run_history)
+    for name, what, run in (("show", "the request as it stands", run_show),
+                            ("history", "every event of the request, in order", run_history)):
+        q = ref_parser(name, what)
+        q.add_argument("--as-at", metavar="INSTANT",
+                       help="as the council had recorded it by then: ISO 8601; without an "
+                       "offset, in the council's local time")
+        q.set_defaults(run=run)
     for name, fn in (("categories", run_categories), ("teams", run_teams)):
         q = sub.add_parser(name, help=f"the council's {name}")
         q.add_argument("--json", action="store_true")
