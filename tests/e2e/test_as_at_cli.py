@@ -63,6 +63,6 @@ def test_show_and_history_as_at_an_instant_see_only_what_was_recorded_by_then(cr
     assert now["version"] == 3 and now["acknowledged_at"] and "as_at" not in now
 
     code, out = crm("history", ref, "--json", "--as-at", noted.isoformat())
-    assert [e["type"] for e in json.loads(out)] == ["Lodged", "NoteAdded"]
+    assert code == 0 and [e["type"] for e in json.loads(out)] == ["Lodged", "NoteAdded"]
     assert crm("show", ref, "--as-at", before.isoformat())[0] == 4  # not lodged yet
     assert crm("show", ref, "--as-at", "yesterday")[0] == 2
