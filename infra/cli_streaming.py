@@ -23,12 +23,19 @@ from infra.cli_common import (
     emit_json,
     emit_table,
     parse_date,
+    parse_instant,
     runtime,
 )
 from infra.kafka_settings import kafka_config
 from infra.progress import ProgressBar
 from infra.runtime import Runtime
-from projections import audit_record, registry, request_summary, work_queue
+from projections import (
+    audit_record,
+    registry,
+    request_summary,
+    work_queue,
+    work_queue_history,
+)
 from projections.envelope import to_plain
 
 
@@ -61,10 +68,14 @@ def run_queue(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
     authorized(args, c, "queue")
     read_models_ready(rt)
-    model = work_queue.WorkQueue()
     f = work_queue.QueueFilter(council=c.id, team=args.team, officer=args.officer)
     with rt.read_engine.connect() as conn:
-        rows = work_queue.query(conn, model, f)
+        if args.as_at:
+            at = parse_instant(args.as_at, c.calendar.timezone)
+            rows = work_queue_history.query_as_at(
+                conn, work_queue_history.WorkQueueHistory(), f, at)
+        else:
+            rows = work_queue.query(conn, work_queue.WorkQueue(), f)
     if args.json:
         emit_json(to_plain(rows))
     else:
@@ -183,6 +194,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("queue", help="a team's or officer's work queue")
     p.add_argument("--team")
     p.add_argument("--officer")
+    p.add_argument("--as-at", metavar="INSTANT",
+                   help="the queue as it stood then (everything recorded by that instant): "
+                   "ISO 8601; without an offset, in the council's local time")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_queue)
     p = sub.add_parser("audit", help="the audit record, by request, officer or date range")

@@ -66,3 +66,30 @@ def test_show_and_history_as_at_an_instant_see_only_what_was_recorded_by_then(cr
     assert code == 0 and [e["type"] for e in json.loads(out)] == ["Lodged", "NoteAdded"]
     assert crm("show", ref, "--as-at", before.isoformat())[0] == 4  # not lodged yet
     assert crm("show", ref, "--as-at", "yesterday")[0] == 2
+
+
+def test_the_queue_as_at_an_instant_is_the_queue_as_it_stood_then(crm: Crm) -> None:
+    def lodge(description: str) -> str:
+        code, out = crm("lodge", "--category", "pothole", "--channel", "phone", "--description",
+                        description, "--name", "Ivo Brantley", "--phone", "0400 777 888")
+        assert code == 0
+        return out.strip()
+
+    def queue(team: str, *at: datetime) -> list[str]:
+        code, out = crm("queue", "--team", team, "--json",
+                        *[a for t in at for a in ("--as-at", t.isoformat())])
+        assert code == 0
+        return [row["reference"] for row in json.loads(out)]
+
+    first = lodge("Pothole on the bridge")
+    one = datetime.now(UTC)
+    second = lodge("Pothole on the hill")
+    two = datetime.now(UTC)
+    assert crm("assign", first, "--team", "water")[0] == 0
+    three = datetime.now(UTC)
+    assert crm("close", second, "--outcome", "completed", "--text", "Patched")[0] == 0
+
+    assert queue("roads", one) == [first]
+    assert queue("roads", two) == [first, second]
+    assert (queue("roads", three), queue("water", three)) == ([second], [first])
+    assert (queue("roads"), queue("water")) == ([], [first])
