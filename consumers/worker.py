@@ -19,6 +19,7 @@ import structlog
 
 from consumers.kafka_common import KafkaConfig
 from consumers.kafka_consumer import ReadModelConsumer
+from consumers.record_follower import RecordFollower
 from consumers.relay import Relay
 from consumers.store_reader import StoreReader
 from projections import registry
@@ -38,8 +39,9 @@ def stop_on_signals(stop: threading.Event) -> None:
 
 
 class Worker:
-    """The relays (optional: the request log's, and the directory's to its own topic) and
-    one consumer per named read model, each on its own thread."""
+    """The relays (optional: the request log's, and the directory's to its own topic), one
+    consumer per named read model and (optional) the record chain's follower, each on its own
+    thread."""
 
     def __init__(
         self,
@@ -52,6 +54,7 @@ class Worker:
         names: Sequence[str] = tuple(registry.READ_MODELS),
         relay_batch_size: int = 1000,
         stop_event: threading.Event | None = None,
+        record: RecordFollower | None = None,
     ) -> None:
         self.stop_event = stop_event or threading.Event()
         self.failed: list[str] = []
@@ -73,6 +76,8 @@ class Worker:
         }
         for name, consumer in self.consumers.items():
             self.components[name] = consumer.run
+        if record is not None:
+            self.components["record-chain"] = record.run
         self.threads: list[threading.Thread] = []
 
     def start(self) -> Worker:

@@ -54,7 +54,7 @@ ACTION_DOCS: Mapping[str, str] = {
     "import": "import another system's history",
     "kpi": "KPIs for a period",
     "export": "exports of the record",
-    "record": "the tamper-evident record: verify and export it",
+    "record": "the tamper-evident record: its key, signed anchors, verification",
     # customers
     "customer-find": "find a customer",
     "customer-show": "a customer's record",

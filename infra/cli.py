@@ -22,6 +22,7 @@ from infra import (
     cli_history,
     cli_http,
     cli_kafka,
+    cli_record,
     cli_requests,
     cli_sla,
     cli_streaming,
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_customers.register(sub)
     cli_http.register(sub)
     cli_alerts.register(sub)
+    cli_record.register(sub)
     return parser
 
 
@@ -95,7 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure()
     args = build_parser().parse_args(argv)
     try:
-        return _run(args)
+        code = _run(args)
+        if code == 0:
+            cli_record.chain_what_was_written(args)
+        return code
     finally:
         opened: Runtime | None = getattr(args, "_runtime", None)
         if opened is not None:

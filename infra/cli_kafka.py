@@ -14,6 +14,7 @@ from typing import Any
 
 from consumers.kafka_common import Backoff
 from consumers.kafka_consumer import ReadModelConsumer, exit_after_db_commit_hook
+from consumers.record_follower import RecordFollower
 from consumers.relay import TRANSIENT
 from consumers.store_reader import StoreReader
 from consumers.worker import Worker, stop_on_signals
@@ -93,6 +94,7 @@ def run_worker(args: argparse.Namespace) -> int:
         config, rt.read_engine, reader=reader, directory_reader=directory,
         write_engine=rt.write_engine,
         relay_batch_size=args.batch_size, stop_event=stop,
+        record=RecordFollower(rt.record_engine, rt.record_logs()),
     )
     worker.start().wait()
     return 1 if worker.failed else 0
@@ -113,7 +115,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("consume", help="feed one read model from Kafka (until SIGTERM)")
     p.add_argument("name", choices=list(registry.READ_MODELS))
     p.set_defaults(run=run_consume)
-    p = sub.add_parser("worker", help="the relay and every consumer in one process")
+    p = sub.add_parser("worker", help="the relay, every consumer and the record chain's "
+                       "follower in one process")
     p.add_argument("--batch-size", type=_batch_size, default=default_batch,
                    help="the relay's events per batch (env CRM_RELAY_BATCH_SIZE; 1000)")
     p.set_defaults(run=run_worker)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from commands import requests as cmds
 from domain.aggregates.service_request import request_id
 from domain.calendar import CalendarSpec
+from domain.council import Council
 from domain.lodgement import make_intake
 from domain.standards import deadline_of
 from domain.values import (
@@ -96,10 +97,16 @@ def _request_command(args: argparse.Namespace, kind: type[Any], **fields: Any) -
     _result(args, cmds.handle(cmd, runtime(args).ports))
 
 
+def _instant(args: argparse.Namespace, c: Council) -> datetime | None:
+    """`--as-at`, if given: an instant, read in the council's local time without an offset."""
+    return parse_instant(args.as_at, c.calendar.timezone) if args.as_at else None
+
+
 def run_show(args: argparse.Namespace) -> None:
     c = council(args)
     viewer = authorized(args, c, "show")
-    state = views.request_state(runtime(args), c, viewer, args.ref, "crm show")
+    state = views.request_state(runtime(args), c, viewer, args.ref, "crm show",
+                                as_at=_instant(args, c))
     if args.json:
         emit_json(state)
         return
@@ -119,7 +126,8 @@ _INSTANTS = ("lodged_at", "received_at", "acknowledged_at", "acknowledge_by", "c
 def run_history(args: argparse.Namespace) -> None:
     c = council(args)
     viewer = authorized(args, c, "history")
-    rows = views.request_history(runtime(args), c, viewer, args.ref, "crm history")
+    rows = views.request_history(runtime(args), c, viewer, args.ref, "crm history",
+                                 as_at=_instant(args, c))
     if args.json:
         emit_json(rows)
     else:
@@ -203,8 +211,13 @@ def register(sub: Any) -> None:
     q.add_argument("--text", required=True)
     q.set_defaults(run=lambda a: _request_command(
         a, cmds.CloseRequest, outcome=a.outcome, text=a.text))
-    ref_parser("show", "the request as it stands").set_defaults(run=run_show)
-    ref_parser("history", "every event of the request, in order").set_defaults(run=run_history)
+    for name, what, run in (("show", "the request as it stands", run_show),
+                            ("history", "every event of the request, in order", run_history)):
+        q = ref_parser(name, what)
+        q.add_argument("--as-at", metavar="INSTANT",
+                       help="as the council had recorded it by then: ISO 8601; without an "
+                       "offset, in the council's local time")
+        q.set_defaults(run=run)
     for name, fn in (("categories", run_categories), ("teams", run_teams)):
         q = sub.add_parser(name, help=f"the council's {name}")
         q.add_argument("--json", action="store_true")

@@ -17,6 +17,7 @@ from infra.cli_common import (
     emit_json,
     emit_table,
     parse_date,
+    parse_instant,
     runtime,
 )
 from infra.kafka_settings import kafka_config
@@ -29,7 +30,8 @@ from projections import registry
 def run_queue(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
     authorized(args, c, "queue")
-    rows = views.queue(rt, c, args.team, args.officer)
+    rows = views.queue(rt, c, args.team, args.officer,
+                       as_at=parse_instant(args.as_at, c.calendar.timezone) if args.as_at else None)
     if args.json:
         emit_json(rows)
     else:
@@ -131,6 +133,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("queue", help="a team's or officer's work queue")
     p.add_argument("--team")
     p.add_argument("--officer")
+    p.add_argument("--as-at", metavar="INSTANT",
+                   help="the queue as it stood then (everything recorded by that instant): "
+                   "ISO 8601; without an offset, in the council's local time")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_queue)
     p = sub.add_parser("audit", help="the audit record, by request, officer or date range")

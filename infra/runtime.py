@@ -41,6 +41,13 @@ def make_engine(url: str, secure_delete: bool = False, pre_ping: bool = True) ->
     )
 
 
+def _write_ahead_log(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
+
+
 def _secure_delete(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA secure_delete = ON")
@@ -91,6 +98,18 @@ class Runtime:
         return Credentials(self.vault.engine)
 
     @cached_property
+    def record_engine(self) -> sa.Engine:
+        """Where the record chain lives: the read-model database on PostgreSQL; on SQLite a
+        file of its own in write-ahead-log mode without a sync per commit, so chaining after
+        a command adds no disk flush (a crash can only lose the chain's newest entries, which
+        the follower then chains again from its durable head)."""
+        if self.settings.is_postgres:
+            return self.read_engine
+        engine = make_engine(self.settings.sqlalchemy_url("record"))
+        sa.event.listen(engine, "connect", _write_ahead_log)
+        return engine
+
+    @cached_property
     def ports(self) -> StorePorts:
         return StorePorts(
             self.app, self.settings, ReferenceNumbers(self.write_engine), self.clock,
@@ -102,8 +121,12 @@ class Runtime:
     def alerts(self) -> AlertTable:
         return AlertTable(self.write_engine)
 
+    def record_logs(self) -> dict[str, Any]:
+        """The event logs the record chain covers, by the name it gives each."""
+        return {"requests": self.app, "directory": self.directory}
+
     def close(self) -> None:
-        for name in ("write_engine", "read_engine"):
+        for name in ("write_engine", "read_engine", "record_engine"):
             if name in self.__dict__:
                 self.__dict__[name].dispose()
         if "vault" in self.__dict__:

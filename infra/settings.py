@@ -23,6 +23,7 @@ class Settings:
     kafka_bootstrap: str | None
     config_dir: Path
     lock_timeout_s: int = 5
+    record_key_dir: Path | None = None  # the council keys that sign anchors (`crm record`)
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -37,6 +38,8 @@ class Settings:
             database_url=url,
             kafka_bootstrap=env.get("CRM_KAFKA_BOOTSTRAP") or None,
             config_dir=Path(env.get("CRM_CONFIG_DIR") or PROJECT_ROOT / "config").resolve(),
+            record_key_dir=Path(env["CRM_RECORD_KEY_DIR"]).resolve()
+            if env.get("CRM_RECORD_KEY_DIR") else None,
         )
 
     @property
@@ -72,12 +75,12 @@ class Settings:
 
     def sqlalchemy_url(self, purpose: str) -> str:
         """SQLAlchemy URL for the read models (`purpose="read"`), the write-side tables
-        (`"write"`) or the data keys (`"keys"`: on SQLite a file of their own)."""
+        (`"write"`), the data keys (`"keys"`) or the record chain (`"record"`); the last two
+        are files of their own on SQLite."""
         if self.database_url is None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            name = {"write": "events.sqlite3", "keys": "keys.sqlite3"}.get(
-                purpose, "readmodels.sqlite3"
-            )
+            name = {"write": "events.sqlite3", "keys": "keys.sqlite3",
+                    "record": "record.sqlite3"}.get(purpose, "readmodels.sqlite3")
             return f"sqlite:///{self.data_dir / name}"
         rest = self.database_url.split("://", 1)[1]
         return f"postgresql+psycopg2://{rest}"

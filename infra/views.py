@@ -16,10 +16,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from eventsourcing.application import project_aggregate
 
 from commands import customers
 from commands.disclosure import Disclosure
-from consumers import follower
+from commands.errors import RequestNotFound
+from consumers import follower, record_follower
 from consumers.store_reader import StoreReader
 from domain.aggregates.customer import Customer, customer_id
 from domain.aggregates.service_request import ServiceRequest, request_id
@@ -27,7 +29,15 @@ from domain.council import Council
 from domain.permissions import Viewer
 from infra.notify import list_outbox
 from infra.runtime import Runtime
-from projections import audit_record, kpi, registry, request_summary, sla_queries, work_queue
+from projections import (
+    audit_record,
+    kpi,
+    registry,
+    request_summary,
+    sla_queries,
+    work_queue,
+    work_queue_history,
+)
 from projections.envelope import event_data, event_type, to_plain
 from projections.sla import Sla
 
@@ -45,6 +55,7 @@ def read_models_ready(rt: Runtime) -> None:
     follower.ensure_tables(rt.read_engine, models)
     if rt.settings.kafka_bootstrap is None:
         follower.catch_up(StoreReader(rt.app), rt.read_engine, models)
+        record_follower.catch_up(rt.record_engine, rt.record_logs())
 
 
 def disclosure(rt: Runtime, c: Council, viewer: Viewer, via: str) -> Disclosure:
@@ -76,16 +87,33 @@ def load_request(rt: Runtime, c: Council, reference: str) -> ServiceRequest:
     return rt.ports.get(request_id(c.id, ref), ref)
 
 
+def _as_at(rt: Runtime, r: ServiceRequest, instant: datetime | None
+           ) -> tuple[ServiceRequest, list[ServiceRequest.Event]]:
+    """The request as the council had recorded it by `instant` (as it stands, without one),
+    and its events up to then: those recorded at or before that instant, in order."""
+    events = [e for e in rt.app.repository.event_store.get(r.id)
+              if isinstance(e, ServiceRequest.Event)]  # all a request's events are
+    if instant is None:
+        return r, events
+    events = [e for e in events if e.timestamp <= instant]
+    past: ServiceRequest | None = project_aggregate(None, events)
+    if past is None:
+        raise RequestNotFound(
+            f"request {r.reference} was not yet lodged at {instant.isoformat()}")
+    return past, events
+
+
 def _reveal(r: ServiceRequest, d: Disclosure, value: Any) -> Any:
     return d.reveal_request(value, team=r.team, level=r.level,
                             customer=r.customer.number if r.customer else None)
 
 
-def request_state(rt: Runtime, c: Council, viewer: Viewer, reference: str, via: str
-                  ) -> dict[str, Any]:
-    """The request as it stands, as `viewer` may see it."""
-    r = load_request(rt, c, reference)
-    shown: dict[str, Any] = _reveal(r, disclosure(rt, c, viewer, via), to_plain({
+def request_state(rt: Runtime, c: Council, viewer: Viewer, reference: str, via: str,
+                  as_at: datetime | None = None) -> dict[str, Any]:
+    """The request as it stands (or stood at `as_at`), as `viewer` may see it now."""
+    now = load_request(rt, c, reference)
+    r, _ = _as_at(rt, now, as_at)
+    shown: dict[str, Any] = _reveal(now, disclosure(rt, c, viewer, via), to_plain({
         "reference": r.reference, "council": r.council, "request_id": str(r.id),
         "status": r.status.value, "kind": r.kind, "category": r.category, "team": r.team,
         "officer": r.officer, "urgent": r.urgent, "level": r.level, "lodged_at": r.lodged_at,
@@ -94,15 +122,17 @@ def request_state(rt: Runtime, c: Council, viewer: Viewer, reference: str, via: 
         "notes": r.note_count, "delays": r.delay_count, "version": r.version,
         "customer_id": r.customer.number if r.customer else None,
         "customer": r.customer, "location": r.location, "description": r.description,
+        **({"as_at": as_at} if as_at is not None else {}),
     }))
     return shown
 
 
-def request_history(rt: Runtime, c: Council, viewer: Viewer, reference: str, via: str
-                    ) -> list[dict[str, Any]]:
-    """Every event of the request, oldest first, as `viewer` may see it."""
+def request_history(rt: Runtime, c: Council, viewer: Viewer, reference: str, via: str,
+                    as_at: datetime | None = None) -> list[dict[str, Any]]:
+    """Every event of the request (recorded by `as_at`), oldest first, as `viewer` may see
+    it."""
     r = load_request(rt, c, reference)
-    events = rt.app.repository.event_store.get(r.id)
+    _, events = _as_at(rt, r, as_at)
     rows: list[dict[str, Any]] = [
         {
             "type": event_type(e), "version": e.originator_version,
@@ -110,7 +140,6 @@ def request_history(rt: Runtime, c: Council, viewer: Viewer, reference: str, via
             "actor": {"id": e.actor.id, "role": e.actor.role}, "data": event_data(e),
         }
         for e in events
-        if isinstance(e, ServiceRequest.Event)  # all a request's events are; this names the type
     ]
     shown: list[dict[str, Any]] = _reveal(r, disclosure(rt, c, viewer, via), rows)
     return shown
@@ -119,13 +148,17 @@ def request_history(rt: Runtime, c: Council, viewer: Viewer, reference: str, via
 # -- lists ----------------------------------------------------------------------------------
 
 
-def queue(rt: Runtime, c: Council, team: str | None, officer: str | None
-          ) -> list[dict[str, Any]]:
-    """The work queue (open requests, urgent first, then by due instant): no personal data."""
+def queue(rt: Runtime, c: Council, team: str | None, officer: str | None,
+          as_at: datetime | None = None) -> list[dict[str, Any]]:
+    """The work queue (open requests, urgent first, then by due instant), as it stands or as it
+    stood at `as_at`: no personal data."""
     read_models_ready(rt)
     f = work_queue.QueueFilter(council=c.id, team=team, officer=officer)
     with rt.read_engine.connect() as conn:
-        rows: list[dict[str, Any]] = to_plain(work_queue.query(conn, work_queue.WorkQueue(), f))
+        found = (work_queue_history.query_as_at(
+                     conn, work_queue_history.WorkQueueHistory(), f, as_at)
+                 if as_at is not None else work_queue.query(conn, work_queue.WorkQueue(), f))
+    rows: list[dict[str, Any]] = to_plain(found)
     return rows
 
 

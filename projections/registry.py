@@ -7,12 +7,14 @@ from projections.base import ReadModel
 from projections.request_summary import RequestSummary
 from projections.sla import Sla
 from projections.work_queue import WorkQueue
+from projections.work_queue_history import WorkQueueHistory
 
 READ_MODELS: dict[str, type[ReadModel]] = {
     "work_queue": WorkQueue,
     "request_summary": RequestSummary,
     "audit_record": AuditRecord,
     "sla": Sla,
+    "work_queue_history": WorkQueueHistory,
 }
 
 

@@ -86,8 +86,10 @@ def query(conn: sa.Connection, model: WorkQueue, f: QueueFilter) -> list[dict[st
         q = q.where(t.c.team == f.team)
     if f.officer:
         q = q.where(t.c.officer == f.officer)
-    q = q.order_by(
-        t.c.urgent.desc(), t.c.complete_by.is_(None), t.c.complete_by, t.c.lodged_at,
-        t.c.reference,
-    )
-    return [dict(r._mapping) for r in conn.execute(q)]
+    return [dict(r._mapping) for r in conn.execute(q.order_by(*queue_order(t)))]
+
+
+def queue_order(t: sa.Table) -> list[Any]:
+    """Urgent first, then by completion due (none due: last), then oldest, then reference."""
+    return [t.c.urgent.desc(), t.c.complete_by.is_(None), t.c.complete_by, t.c.lodged_at,
+            t.c.reference]

@@ -25,18 +25,18 @@ MAY: dict[str, frozenset[str]] = {
     "director": FRONT_LINE,
     "general-manager": FRONT_LINE | CONDUCT,  # a role of Upper Lachlan's escalation chain
     "records-officer": frozenset({
-        "audit", "import", "kpi", "show", "history", "customer-show", "customer-history",
+        "audit", "import", "kpi", "record", "show", "history", "customer-show", "customer-history",
         "customer-erase", "customer-access-log"}) | PUBLIC,
     "complaints-officer": FRONT_LINE | CONDUCT,
     "analyst": frozenset({"kpi", "sla", "queue", "show", "history", "audit"}) | PUBLIC,
     "administrator": FRONT_LINE | CONDUCT | {
-        "audit", "import", "kpi", "users", "projections", "apikeys", "customer-erase",
+        "audit", "import", "kpi", "record", "users", "projections", "apikeys", "customer-erase",
         "customer-access-log"},
 }
 ROLES = tuple(MAY)
 CHECKED = (
     "lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "show", "history",
-    "queue", "sla", "sla-sweep", "notices", "audit", "import", "kpi", "users", "projections",
+    "queue", "sla", "sla-sweep", "notices", "audit", "import", "kpi", "record", "users", "projections",
     "categories", "teams", "permissions", "apikeys", "customer-find", "customer-show",
     "customer-history", "customer-update", "customer-conduct", "customer-access-log",
 )

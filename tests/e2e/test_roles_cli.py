@@ -65,6 +65,7 @@ COMMANDS: dict[str, Command] = {
     "audit": Command(("audit", "--ref", "{ref}", "--json")),
     "import": Command(("import", NO_FILE, "--mapping", "config/mappings/boston311.toml"), 2),
     "kpi": Command(("kpi", "--by", "category", "--from", "2026-01-01", "--to", "2026-12-31")),
+    "record": Command(("record", "verify", "--json")),
     "users": Command(("users", "list", "--json")),
     "apikeys": Command(("apikeys", "list", "--json")),
     "customer-find": Command(("customer", "find", "--phone", "0400 000 000", "--json")),

@@ -28,10 +28,10 @@ from domain.calendar import BusinessCalendar
 from domain.lodgement import Intake
 from domain.values import Actor, Channel, ContactMethod, Customer, NoteKind
 from infra.cli_sla import make_watchdog
-from infra.cli_streaming import read_models_ready
 from infra.config import load_council
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT
+from infra.views import read_models_ready
 from projections.registry import READ_MODELS, build
 from tests.fakes import FakeClock
 

@@ -1,0 +1,162 @@
+"""`crm record …`: the tamper-evident record — the council's key, signed anchors, verification.
+
+Records officers and administrators (action `record`). `verify` exits 0 with each log's event
+count and head hash, or 1 naming, for each source that disagrees with the event store, the
+first position where they part and what happened there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from consumers import record_follower, record_verify
+from infra import record_anchor
+from infra.cli_common import authorized, council, emit_json, runtime
+from infra.logs import get
+from infra.runtime import Runtime
+from infra.views import read_models_ready
+from projections.record_chain import RecordChain
+from projections.record_check import Finding
+
+log = get("cli")
+AUDITED_LOG = "requests"  # the log the audit record is fed from
+
+
+def chain_what_was_written(args: argparse.Namespace) -> None:
+    """On the embedded default, after a command that opened an event store, chains what it
+    wrote before the process ends (the Kafka path's worker does this on its own). A failure
+    here leaves the command's success intact: the next catch-up chains the events."""
+    rt: Runtime | None = getattr(args, "_runtime", None)
+    if rt is None or rt.settings.kafka_bootstrap is not None:
+        return
+    if "app" not in vars(rt) and "directory" not in vars(rt):
+        return
+    try:
+        record_follower.catch_up(rt.record_engine, rt.record_logs())
+    except sa.exc.SQLAlchemyError as error:
+        log.warning("record_chain_deferred", error=str(error)[:300])
+
+
+def run_keygen(args: argparse.Namespace) -> None:
+    c = council(args)
+    authorized(args, c, "record")
+    path = record_anchor.key_path(runtime(args).settings, c.id, args.key)
+    print_key = record_anchor.generate(path)
+    print(f"record key of {c.id}: {path} (0600); public key: "
+          f"{record_anchor.public_path(path)}; fingerprint {print_key}")
+
+
+def run_anchor(args: argparse.Namespace) -> int:
+    c, rt = council(args), runtime(args)
+    authorized(args, c, "record")
+    key = record_anchor.load_private(record_anchor.key_path(rt.settings, c.id, args.key))
+    read_models_ready(rt)
+    checked = record_verify.verify(rt.record_engine, rt.record_logs())
+    if not checked.ok:
+        _print_findings(checked.findings)
+        print("not anchored: the record is broken", file=sys.stderr)
+        return 1
+    chain = RecordChain()
+    with rt.record_engine.connect() as conn:
+        heads = {log: chain.head(conn, log) for log in rt.record_logs()}
+    anchor = record_anchor.sign(key, c.id, {k: h for k, h in heads.items() if h}, rt.clock())
+    text = json.dumps(anchor, indent=2, sort_keys=True) + "\n"
+    if args.out:
+        args.out.write_text(text)
+        print(f"anchored {_summary(anchor)} in {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _summary(anchor: dict[str, Any]) -> str:
+    return "; ".join(f"{log} at position {p}" for log, p in anchor["position"].items())
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    c, rt = council(args), runtime(args)
+    authorized(args, c, "record")
+    anchors, rejected = _anchors(args, rt, c.id)
+    read_models_ready(rt)
+    checked = record_verify.verify(rt.record_engine, rt.record_logs(), anchors,
+                                    (rt.read_engine, AUDITED_LOG))
+    findings = rejected + checked.findings
+    logs = {name: {"event_count": ch.event_count, "position": ch.position,
+                   "head_hash": ch.head_hash, "not_yet_chained": ch.pending}
+            for name, ch in checked.checks.items()}
+    if args.json:
+        emit_json({"ok": not findings, "logs": logs, "anchors": len(anchors) + len(rejected),
+                   "findings": [vars(f) for f in findings]})
+    elif findings:
+        _print_findings(findings)
+    else:
+        for name, log in logs.items():
+            behind = f" ({log['not_yet_chained']} not chained yet)" if log[
+                "not_yet_chained"] else ""
+            print(f"{name}: {log['event_count']} events, head position {log['position']}, "
+                  f"head hash {log['head_hash']}{behind}")
+        print(f"verified: the event store agrees with the stored chain, the audit record "
+              f"and {len(anchors)} anchor(s)")
+    return 1 if findings else 0
+
+
+def _anchors(
+    args: argparse.Namespace, rt: Runtime, council_id: str
+) -> tuple[list[record_verify.Anchor], list[Finding]]:
+    """The anchors given that are genuine, and a finding for each that is not."""
+    if not args.anchor:
+        return [], []
+    given = args.public_key or record_anchor.key_path(rt.settings, council_id, args.key)
+    public = record_anchor.load_public(given)
+    good: list[record_verify.Anchor] = []
+    bad: list[Finding] = []
+    for path in args.anchor:
+        try:
+            good.append((str(path), record_anchor.read(path.read_text(), public, council_id)))
+        except record_anchor.AnchorRejected as why:
+            log, position = _claimed(path)
+            bad.append(Finding(log=log, position=position, kind=why.kind,
+                               source=f"anchor {path}", detail=f"rejected: {why}"))
+    return good, bad
+
+
+def _claimed(path: Path) -> tuple[str, int]:
+    """The log and position an anchor claims to anchor (the request log's if it names it)."""
+    try:
+        claimed = json.loads(path.read_text())["position"]
+        log = AUDITED_LOG if AUDITED_LOG in claimed else next(iter(claimed))
+        return log, int(claimed[log])
+    except (ValueError, KeyError, TypeError, AttributeError, StopIteration):
+        return "requests", 0
+
+
+def _print_findings(findings: list[Finding]) -> None:
+    for f in findings:
+        print(f.line())
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("record", help="the tamper-evident record: keygen, anchor, verify")
+    ops = p.add_subparsers(dest="operation", required=True)
+    q = ops.add_parser("keygen", help="create the council's Ed25519 record key (never replaced)")
+    q.add_argument("--key", type=Path, help="where to keep it (default: CRM_RECORD_KEY_DIR or "
+                   "<data dir>/record-keys, file <council>.ed25519)")
+    q.set_defaults(run=run_keygen)
+    q = ops.add_parser("anchor", help="sign the record's heads: a manifest to deposit elsewhere")
+    q.add_argument("--out", type=Path, help="write the anchor to FILE (default: stdout)")
+    q.add_argument("--key", type=Path, help="the council's record key file")
+    q.set_defaults(run=run_anchor)
+    q = ops.add_parser("verify", help="recompute the chain and check every source against it")
+    q.add_argument("--anchor", type=Path, action="append", default=[],
+                   help="an anchor to check the record against (repeatable)")
+    q.add_argument("--public-key", type=Path,
+                   help="the council's public record key (default: beside the key file)")
+    q.add_argument("--key", type=Path, help="the council's record key file")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(run=run_verify)

@@ -1,0 +1,200 @@
+"""The tamper-evident record: a hash chain over each event log, in store order.
+
+Two logs are chained, each on its own: `requests` (the service requests' event store) and
+`directory` (staff users and customers). Each entry covers one event exactly as stored — its
+aggregate id, version, topic and the stored bytes (sealed personal fields are ciphertext there,
+so erasing a customer, which destroys a key and changes no stored byte, never breaks it):
+
+    digest_i = SHA-256(aggregate id (16 bytes) ‖ version (8 bytes) ‖ topic ‖ 0x00 ‖ state)
+    hash_i   = SHA-256(hash_(i-1) ‖ position (8 bytes) ‖ digest_i),   hash_0 = GENESIS[log]
+
+The position is in the link and not in the digest, so an event moved to another position is
+still recognised (reordered) rather than taken for a new one.
+
+Each log's head (position, event count, head hash) is kept in `record_chain_heads`, and the
+chain is only ever extended from that head: a truncated or altered chain is never refilled.
+A log's chain starts (its head row is written at position 0) only while it has no entry at
+all; an existing chain whose head row is gone is left alone, and `crm record verify` reports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from projections.base import insert_ignoring_duplicates
+
+LOGS: tuple[str, ...] = ("requests", "directory")
+GENESIS: dict[str, bytes] = {
+    log: hashlib.sha256(f"councilcrm record chain v1: {log}".encode()).digest() for log in LOGS
+}
+PAGE = 5000
+
+
+class StoredEvent(Protocol):
+    """An event as the store holds it (the `eventsourcing` library's notification)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def originator_id(self) -> UUID | str: ...
+    @property
+    def originator_version(self) -> int: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def state(self) -> bytes: ...
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
+
+
+def digest(event: StoredEvent) -> bytes:
+    h = hashlib.sha256(_uuid(event.originator_id).bytes)
+    h.update(event.originator_version.to_bytes(8, "big"))
+    h.update(event.topic.encode())
+    h.update(b"\0")
+    h.update(event.state)
+    return h.digest()
+
+
+def link(previous: bytes, position: int, event_digest: bytes) -> bytes:
+    return hashlib.sha256(previous + position.to_bytes(8, "big") + event_digest).digest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Head:
+    """Where a log's chain ends: its last chained position, how many entries, the last hash."""
+
+    log: str
+    position: int
+    event_count: int
+    head_hash: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Entry:
+    """One stored chain entry (hex digests)."""
+
+    position: int
+    originator_id: str
+    version: int
+    digest: str
+    hash: str
+
+    @property
+    def identity(self) -> tuple[str, int]:
+        return (self.originator_id, self.version)
+
+
+def identity(event: StoredEvent) -> tuple[str, int]:
+    return (_uuid(event.originator_id).hex, event.originator_version)
+
+
+def extend(head: Head, events: Iterable[StoredEvent]) -> tuple[Head, list[dict[str, object]]]:
+    """The new head and the entry rows for `events` (those after the head, in order)."""
+    previous, count, position = bytes.fromhex(head.head_hash), head.event_count, head.position
+    rows: list[dict[str, object]] = []
+    for event in events:
+        if event.id <= position:
+            continue
+        d = digest(event)
+        previous = link(previous, event.id, d)
+        position, count = event.id, count + 1
+        rows.append({
+            "log": head.log, "position": position,
+            "originator_id": _uuid(event.originator_id).hex,
+            "version": event.originator_version, "digest": d.hex(), "hash": previous.hex(),
+        })
+    new = Head(log=head.log, position=position, event_count=count, head_hash=previous.hex())
+    return new, rows
+
+
+class RecordChain:
+    """The chain's tables (in the read-model database) and the operations on them."""
+
+    name = "record_chain"
+
+    def __init__(self) -> None:
+        self.metadata = sa.MetaData()
+        self.entries = sa.Table(
+            "record_chain", self.metadata,
+            sa.Column("log", sa.String(16), primary_key=True),
+            sa.Column("position", sa.BigInteger, primary_key=True),
+            sa.Column("originator_id", sa.String(32), nullable=False),
+            sa.Column("version", sa.BigInteger, nullable=False),
+            sa.Column("digest", sa.String(64), nullable=False),
+            sa.Column("hash", sa.String(64), nullable=False),
+        )
+        self.heads = sa.Table(
+            "record_chain_heads", self.metadata,
+            sa.Column("log", sa.String(16), primary_key=True),
+            sa.Column("position", sa.BigInteger, nullable=False),
+            sa.Column("event_count", sa.BigInteger, nullable=False),
+            sa.Column("head_hash", sa.String(64), nullable=False),
+        )
+
+    def create(self, engine: sa.Engine) -> None:
+        self.metadata.create_all(engine)
+
+    def lock(self, conn: sa.Connection) -> None:
+        """Serialises extensions of the chain across processes until the transaction ends."""
+        if conn.dialect.name == "postgresql":
+            key = zlib.crc32(b"councilcrm.record-chain")
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        else:
+            conn.execute(sa.update(self.heads).where(sa.false()).values(position=0))
+
+    def head(self, conn: sa.Connection, log: str) -> Head | None:
+        row = conn.execute(sa.select(self.heads).where(self.heads.c.log == log)).first()
+        return None if row is None else Head(
+            log=log, position=row.position, event_count=row.event_count, head_hash=row.head_hash)
+
+
+    def heads_by_log(self, conn: sa.Connection) -> dict[str, Head]:
+        return {r.log: Head(log=r.log, position=r.position, event_count=r.event_count,
+                            head_hash=r.head_hash)
+                for r in conn.execute(sa.select(self.heads))}
+
+    def has_entries(self, conn: sa.Connection, log: str) -> bool:
+        q = sa.select(self.entries.c.position).where(self.entries.c.log == log).limit(1)
+        return conn.execute(q).first() is not None
+
+    def start(self, conn: sa.Connection, log: str) -> Head:
+        """Writes the head of a chain that has not begun (call under `lock`)."""
+        head = Head(log=log, position=0, event_count=0, head_hash=GENESIS[log].hex())
+        insert_ignoring_duplicates(conn, self.heads, [{
+            "log": log, "position": 0, "event_count": 0, "head_hash": head.head_hash}])
+        return head
+
+    def append(self, conn: sa.Connection, head: Head, events: Sequence[StoredEvent]) -> Head:
+        """Chains `events` after `head` (call under `lock`, with the head read under it)."""
+        new, rows = extend(head, events)
+        if rows:
+            conn.execute(sa.insert(self.entries), rows)
+            conn.execute(
+                sa.update(self.heads).where(self.heads.c.log == head.log).values(
+                    position=new.position, event_count=new.event_count,
+                    head_hash=new.head_hash))
+        return new
+
+    def read(self, conn: sa.Connection, log: str, after: int = 0) -> Iterator[Entry]:
+        """The log's entries in position order, page by page."""
+        t = self.entries
+        while True:
+            q = (sa.select(t).where(t.c.log == log, t.c.position > after)
+                 .order_by(t.c.position).limit(PAGE))
+            page = [Entry(position=r.position, originator_id=r.originator_id,
+                          version=r.version, digest=r.digest, hash=r.hash)
+                    for r in conn.execute(q)]
+            yield from page
+            if len(page) < PAGE:
+                return
+            after = page[-1].position

@@ -1,0 +1,235 @@
+"""Checking the record: the chain recomputed from the event store against the stored chain,
+the audit record and signed anchors. Pure logic over streams; the first disagreement wins.
+
+Each finding names the log, the first position where the event store and a source part ways,
+what happened there as that source sees it, and the source:
+
+- `altered`   — the event at that position is not the one the source recorded;
+- `removed`   — the source recorded an event there that the store no longer has;
+- `inserted`  — the store has an event there that the source never recorded;
+- `reordered` — the event recorded there is now at another position;
+- `truncated` — the stored chain lacks its entries from there on (its head says it had them);
+- `damaged`   — a stored chain entry or head does not hash to what it claims.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from projections.audit_record import AuditRecord
+from projections.envelope import Envelope
+from projections.record_chain import GENESIS, Entry, Head, StoredEvent, digest, identity, link
+
+CHAIN = "stored chain"
+AUDIT = "audit record"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finding:
+    log: str
+    position: int
+    kind: str
+    source: str
+    detail: str
+
+    def line(self) -> str:
+        return (f"{self.source} disagrees: {self.log} log, position {self.position}: "
+                f"{self.kind} — {self.detail}")
+
+
+@dataclass(kw_only=True)
+class LogCheck:
+    """The result of recomputing one log's chain up to the stored chain's head."""
+
+    log: str
+    position: int = 0
+    event_count: int = 0
+    head_hash: str = ""
+    pending: int = 0  # events stored after the chain's head, not chained yet
+    hashes_at: dict[int, tuple[int, str]] = field(default_factory=dict)
+    finding: Finding | None = None
+
+
+def _describe(ident: tuple[str, int]) -> str:
+    return f"version {ident[1]} of aggregate {ident[0]}"
+
+
+def check_chain(
+    log: str, store: Iterator[StoredEvent], chain: Iterator[Entry], head: Head | None,
+    wanted: frozenset[int] = frozenset(),
+) -> LogCheck:
+    """Walks the store and the stored chain together, position by position, up to the head;
+    `hashes_at` keeps the recomputed (count, hash) at each `wanted` position (for anchors)."""
+    result = LogCheck(log=log, head_hash=GENESIS[log].hex())
+    if head is None:  # not begun (nothing chained yet), unless it has entries
+        entry = next(chain, None)
+        if entry is not None:
+            result.finding = Finding(
+                log=log, position=entry.position, kind="damaged", source=CHAIN,
+                detail="the stored chain has entries but its head record is missing")
+        result.pending = sum(1 for _ in store)
+        return result
+    walk = _Walk(log, store, chain, head, result, wanted)
+    walk.run()
+    return result
+
+
+class _Walk:
+    def __init__(self, log: str, store: Iterator[StoredEvent], chain: Iterator[Entry],
+                 head: Head, result: LogCheck, wanted: frozenset[int]) -> None:
+        self.log, self.store, self.chain, self.head = log, store, chain, head
+        self.result, self.wanted = result, wanted
+        self.recomputed = self.chained = GENESIS[log]
+
+    def found(self, position: int, kind: str, detail: str, source: str = CHAIN) -> None:
+        self.result.finding = Finding(
+            log=self.log, position=position, kind=kind, source=source, detail=detail)
+
+    def run(self) -> None:
+        s, c = next(self.store, None), next(self.chain, None)
+        while True:
+            if s is not None and s.id > self.head.position:
+                self.result.pending = 1 + sum(1 for _ in self.store)
+                s = None
+            if s is None and c is None:
+                return self.close()
+            if c is None or (s is not None and s.id < c.position):
+                assert s is not None
+                return self.missing_entry(s, c)
+            if s is None or c.position < s.id:
+                return self.found(c.position, "removed",
+                                  f"the chained {_describe(c.identity)} is not in the event store")
+            if link(self.chained, c.position, bytes.fromhex(c.digest)).hex() != c.hash:
+                return self.found(c.position, "damaged",
+                                  "the stored chain's entry does not hash to what it claims")
+            d = digest(s)
+            if d.hex() != c.digest:
+                return self.mismatch(s, c)
+            self.accept(s.id, d, bytes.fromhex(c.hash))
+            s, c = next(self.store, None), next(self.chain, None)
+
+    def accept(self, position: int, d: bytes, chained: bytes) -> None:
+        self.recomputed = link(self.recomputed, position, d)
+        self.chained = chained
+        r = self.result
+        r.position, r.event_count, r.head_hash = position, r.event_count + 1, self.recomputed.hex()
+        if position in self.wanted:
+            r.hashes_at[position] = (r.event_count, r.head_hash)
+
+    def missing_entry(self, s: StoredEvent, c: Entry | None) -> None:
+        """The store has an event at a position the chain has no entry for: an event slipped
+        into the log (the chain links straight over it), or entries gone from the chain."""
+        if c is not None and link(self.chained, c.position, bytes.fromhex(c.digest)).hex() \
+                == c.hash:
+            return self.found(s.id, "inserted", f"{_describe(identity(s))} was never chained")
+        end = self.head.position if c is None else c.position - 1
+        missing = 1 + sum(1 for e in self.store if e.id <= end)
+        return self.found(s.id, "truncated",
+                          f"the stored chain has no entries for positions {s.id} to {end} "
+                          f"({missing} stored events), though its head is at position "
+                          f"{self.head.position}")
+
+    def mismatch(self, s: StoredEvent, c: Entry) -> None:
+        here = identity(s)
+        if here == c.identity:
+            return self.found(s.id, "altered", f"{_describe(here)} is not as chained")
+        later_store = {identity(e): e.id for e in self.store}
+        later_chain = {e.identity: e.position for e in self.chain}
+        moved_to, chained_at = later_store.get(c.identity), later_chain.get(here)
+        if moved_to is not None and chained_at is not None:
+            return self.found(s.id, "reordered",
+                              f"the event chained here is now at position {moved_to}; the "
+                              f"one here was chained at position {chained_at}")
+        if moved_to is not None:
+            return self.found(s.id, "inserted",
+                              f"{_describe(here)} was never chained (the event chained here "
+                              f"is now at position {moved_to})")
+        if chained_at is not None:
+            return self.found(s.id, "removed",
+                              f"the chained {_describe(c.identity)} is not in the event store")
+        return self.found(s.id, "altered",
+                          f"{_describe(here)} stands where {_describe(c.identity)} was chained")
+
+    def close(self) -> None:
+        h, r = self.head, self.result
+        if (r.position, r.event_count, self.chained.hex()) != (
+                h.position, h.event_count, h.head_hash):
+            self.found(max(r.position, 1), "damaged",
+                       f"the stored chain's head (position {h.position}, {h.event_count} "
+                       f"events) does not match its entries (position {r.position}, "
+                       f"{r.event_count} events)")
+
+
+def check_audit(
+    envelopes: Iterator[Envelope], rows: Iterator[Mapping[str, Any]], complete_through: int,
+    latest: Mapping[str, int],
+) -> Finding | None:
+    """Compares each audit record row with the row the stored event gives. A row is expected
+    for every event up to `complete_through` (the record's own position in store order) and for
+    every earlier version of a request the record has a later version of (`latest`)."""
+    e, r = next(envelopes, None), next(rows, None)
+    while e is not None or r is not None:
+        if r is None or (e is not None and e.position < r["position"]):
+            assert e is not None
+            if e.position <= complete_through or e.version < latest.get(e.request_id, 0):
+                return _audit(e.position, "inserted",
+                              f"the audit record has no entry for {e.reference} "
+                              f"version {e.version}")
+            e = next(envelopes, None)
+            continue
+        if e is None or r["position"] < e.position:
+            return _audit(r["position"], "removed",
+                          f"the audit record's entry for {r['reference']} version "
+                          f"{r['version']} has no event in the store")
+        expected = AuditRecord.row(e)
+        differing = sorted(k for k, v in expected.items() if not _same(r.get(k), v))
+        if differing:
+            return _audit(e.position, "altered",
+                          f"{e.reference} version {e.version}: the audit record's "
+                          f"{', '.join(differing)} differ from the stored event")
+        e, r = next(envelopes, None), next(rows, None)
+    return None
+
+
+def _same(stored: Any, expected: Any) -> bool:
+    """Equal as stored: an instant the envelope carries as text equals the stored instant."""
+    if isinstance(stored, datetime) and isinstance(expected, str):
+        return stored == datetime.fromisoformat(expected)
+    return bool(stored == expected)
+
+
+def _audit(position: int, kind: str, detail: str) -> Finding:
+    return Finding(log="requests", position=position, kind=kind, source=AUDIT, detail=detail)
+
+
+def check_anchor(
+    name: str, manifest: Mapping[str, Any], checks: Mapping[str, LogCheck]
+) -> Finding | None:
+    """Whether the recomputed record passes through each log's anchored head: the same event
+    count and hash at the anchored position. Call with a manifest whose signature verified."""
+    source = f"anchor {name}"
+    for log, check in checks.items():
+        position = int(manifest["position"].get(log, 0))
+        count, head = int(manifest["event_count"].get(log, 0)), manifest["head_hash"].get(log)
+        if position == 0:
+            continue
+        if check.finding is not None and check.finding.position <= position:
+            continue  # already broken before the anchored head: that finding says where
+        seen = check.hashes_at.get(position)
+        if seen is None:
+            ends = f"ends at position {check.position}" if check.position < position else (
+                f"has no event at position {position} any more")
+            return Finding(log=log, position=position, kind="removed", source=source,
+                           detail=f"the anchored head is position {position}, but the "
+                                  f"recomputed record {ends}")
+        if seen != (count, head):
+            return Finding(log=log, position=position, kind="altered", source=source,
+                           detail=f"the record up to position {position} is not the one "
+                                  f"anchored ({seen[0]} events now, {count} anchored; hash "
+                                  f"{seen[1][:16]}…, anchored {str(head)[:16]}…): an event at "
+                                  "or before this position was changed and the stored chain "
+                                  "rewritten to match")
+    return None
