@@ -164,6 +164,9 @@ def register(sub: Any) -> None:
     q.add_argument("--text", required=True)
     q.set_defaults(run=lambda a: _request_command(
         a, cmds.CloseRequest, outcome=a.outcome, text=a.text))
+    q = ref_parser("publish", "approve the description the public sees (Open311, the portal)")
+    q.add_argument("--text", required=True)
+    q.set_defaults(run=lambda a: _request_command(a, cmds.ApprovePublicDescription, text=a.text))
     ref_parser("show", "the request as it stands").set_defaults(run=run_show)
     ref_parser("history", "every event of the request, in order").set_defaults(run=run_history)
     for name, fn in (("categories", run_categories), ("teams", run_teams)):

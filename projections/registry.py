@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projections.audit_record import AuditRecord
 from projections.base import ReadModel
+from projections.public_requests import PublicRequests
 from projections.request_summary import RequestSummary
 from projections.sla import Sla
 from projections.work_queue import WorkQueue
@@ -13,6 +14,7 @@ READ_MODELS: dict[str, type[ReadModel]] = {
     "request_summary": RequestSummary,
     "audit_record": AuditRecord,
     "sla": Sla,
+    "public_requests": PublicRequests,
 }
 
 

@@ -8,7 +8,8 @@ drifts from it, the tests say where. Actions are the names of `domain.permission
 
 from __future__ import annotations
 
-REQUEST_COMMANDS = frozenset({"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close"})
+REQUEST_COMMANDS = frozenset(
+    {"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish"})
 PUBLIC = frozenset({"categories", "teams", "permissions"})
 WORK_VIEWS = frozenset({"show", "history", "queue", "sla", "sla-sweep", "notices"})
 FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | PUBLIC
@@ -27,7 +28,8 @@ MAY: dict[str, frozenset[str]] = {
 }
 ROLES = tuple(MAY)
 CHECKED = (
-    "lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "show", "history",
+    "lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish", "show",
+    "history",
     "queue", "sla", "sla-sweep", "notices", "audit", "import", "kpi", "users", "projections",
     "categories", "teams", "permissions",
 )

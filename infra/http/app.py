@@ -18,7 +18,7 @@ from commands.customers import CustomerNotFound
 from commands.errors import ConcurrencyConflict, RequestNotFound, StaleVersion
 from domain.errors import DomainError, NotPermitted
 from infra.credentials import InProgress
-from infra.http import staff_api
+from infra.http import open311, portal, staff_api
 from infra.runtime import Runtime
 
 log = structlog.get_logger("councilcrm.http")
@@ -44,6 +44,8 @@ def create_app(rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.
     app.state.runtime = rt
     app.state.councils = list(councils)
     app.include_router(staff_api.router)
+    app.include_router(open311.router)
+    app.include_router(portal.router)
     _errors(app)
     limiter = RateLimiter(public_rate, public_burst)
 
