@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(prefix="/portal", tags=["portal"], include_in_schema=False)
 
 CSRF_COOKIE = "portal_csrf"
+NONCE = re.compile(r"[A-Za-z0-9_-]{22}")
 _SECRET = secrets.token_bytes(32)  # per process: a restart asks open forms to be sent again
 PORTAL = Actor(id="portal", role=CLIENT_ROLE)
 Text = Annotated[str, Form(max_length=4000)]
@@ -57,8 +59,11 @@ def _csrf_valid(request: Request, token: str) -> bool:
 
 def _page(request: Request, council: Council, name: str, status: int = 200,
           **context: Any) -> Response:
-    """Renders `portal/<name>.html` with a fresh CSRF token (and its cookie)."""
-    nonce = secrets.token_urlsafe(16)
+    """Renders `portal/<name>.html` with a CSRF token for the browser's cookie (a new one if
+    it has none), so a form sent from an older page of the same visit still counts."""
+    nonce = request.cookies.get(CSRF_COOKIE, "")
+    if not NONCE.fullmatch(nonce):
+        nonce = secrets.token_urlsafe(16)
     jurisdiction = request.query_params.get("jurisdiction_id")
     response = templates.TemplateResponse(request, f"portal/{name}.html", {
         "council": council, "page": name, "csrf": f"{nonce}.{_sign(nonce)}",
