@@ -29,7 +29,6 @@ MAY: dict[str, frozenset[str]] = {
 ROLES = tuple(MAY)
 CHECKED = (
     "lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish", "show",
-    "history",
-    "queue", "sla", "sla-sweep", "notices", "audit", "import", "kpi", "users", "projections",
-    "categories", "teams", "permissions",
+    "history", "queue", "sla", "sla-sweep", "notices", "audit", "import", "kpi", "users",
+    "projections", "apikeys", "categories", "teams", "permissions",
 )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 
 from commands.errors import RequestNotFound
@@ -23,15 +23,22 @@ from domain.values import Actor, Channel
 from infra import views
 from infra.http.auth import runtime_of
 from infra.http.open311_format import FORMATS, Open311Error, errors, render
-from infra.http.residents import CLIENT_ROLE, ResidentRequest, lodge
+from infra.http.residents import CLIENT_ROLE, ResidentRequest, lodge, plain
 from projections.public_requests import MAX_ROWS, PublicFilter
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 WINDOW = timedelta(days=90)  # the spec's default span of GET requests, and its longest
 STARTED = datetime.now(UTC)  # the service list is read from configuration at start
 
-router = APIRouter(prefix="/open311/v2", tags=["open311"])
+ERROR = {"description": "the spec's list of errors ({code, description})"}
+router = APIRouter(prefix="/open311/v2", tags=["open311"], responses={
+    200: {"content": {"application/json": {}, "text/xml": {}}},
+    400: ERROR, 403: ERROR, 404: ERROR})
 Param = Annotated[str | None, Query()]
+Format = Annotated[str, Path(description="json or xml",
+                             json_schema_extra={"enum": list(FORMATS)})]
+Instant = Annotated[str | None, Query(description="a W3C datetime with its offset",
+                                      json_schema_extra={"format": "date-time"})]
 Field = Annotated[str | None, Form()]
 
 
@@ -63,7 +70,7 @@ def served_council(request: Request, jurisdiction_id: str | None) -> Council:
 
 
 @router.get("/discovery.{fmt}")
-def discovery(request: Request, fmt: str) -> Response:
+def discovery(request: Request, fmt: Format) -> Response:
     """Where the endpoint is and what it speaks (the Service Discovery spec)."""
     changeset = STARTED.strftime("%Y-%m-%d %H:%M")
 
@@ -94,7 +101,7 @@ def _service(c: Council, code: str) -> dict[str, Any]:
 
 
 @router.get("/services.{fmt}")
-def services(request: Request, fmt: str, jurisdiction_id: Param = None) -> Response:
+def services(request: Request, fmt: Format, jurisdiction_id: Param = None) -> Response:
     """The council's request categories."""
     def make() -> tuple[str, Any]:
         c = served_council(request, jurisdiction_id)
@@ -104,7 +111,7 @@ def services(request: Request, fmt: str, jurisdiction_id: Param = None) -> Respo
 
 
 @router.get("/services/{service_code}.{fmt}")
-def service_definition(request: Request, service_code: str, fmt: str,
+def service_definition(request: Request, service_code: str, fmt: Format,
                        jurisdiction_id: Param = None) -> Response:
     """A category's attributes (none are configured: every service's `metadata` is false)."""
     def make() -> tuple[str, Any]:
@@ -118,7 +125,7 @@ def service_definition(request: Request, service_code: str, fmt: str,
 
 @router.post("/requests.{fmt}")
 def create_request(
-    request: Request, fmt: str, api_key: Field = None, jurisdiction_id: Field = None,
+    request: Request, fmt: Format, api_key: Field = None, jurisdiction_id: Field = None,
     service_code: Field = None, lat: Field = None, long: Field = None,
     address_string: Field = None, address_id: Field = None, zipcode: Field = None,
     email: Field = None, device_id: Field = None, account_id: Field = None,
@@ -155,9 +162,9 @@ def create_request(
 
 @router.get("/requests.{fmt}")
 def list_requests(
-    request: Request, fmt: str, jurisdiction_id: Param = None,
-    service_request_id: Param = None, service_code: Param = None, start_date: Param = None,
-    end_date: Param = None, status: Param = None,
+    request: Request, fmt: Format, jurisdiction_id: Param = None,
+    service_request_id: Param = None, service_code: Param = None, start_date: Instant = None,
+    end_date: Instant = None, status: Param = None,
 ) -> Response:
     """Requests lodged in a span of at most 90 days (by default the last 90), newest first, at
     most 1,000; `service_request_id` (comma-separated) overrides every other filter."""
@@ -177,19 +184,29 @@ def list_requests(
     return answer(fmt, make)
 
 
+@router.api_route("/requests.{fmt}", methods=["PUT", "PATCH", "DELETE", "OPTIONS"],
+                  include_in_schema=False)
+def other_method(fmt: Format) -> Response:
+    """GET and POST share this path as two routes; one answer names both (Starlette's own
+    405 would name only the first)."""
+    answered = errors(fmt, 405, "requests takes GET (the list) or POST (a new request)")
+    answered.headers["Allow"] = "GET, POST"
+    return answered
+
+
 @router.get("/requests/{service_request_id}.{fmt}")
-def one_request(request: Request, service_request_id: str, fmt: str,
+def one_request(request: Request, service_request_id: str, fmt: Format,
                 jurisdiction_id: Param = None) -> Response:
     def make() -> tuple[str, Any]:
         c = served_council(request, jurisdiction_id)
-        return "service_requests", [views.public_request(runtime_of(request), c,
-                                                         service_request_id)]
+        ref = plain(service_request_id, "service_request_id")
+        return "service_requests", [views.public_request(runtime_of(request), c, ref)]
 
     return answer(fmt, make)
 
 
 @router.get("/tokens/{token}.{fmt}")
-def from_token(request: Request, token: str, fmt: str, jurisdiction_id: Param = None
+def from_token(request: Request, token: str, fmt: Format, jurisdiction_id: Param = None
                ) -> Response:
     """The `service_request_id` a token was issued for."""
     def make() -> tuple[str, Any]:
@@ -203,7 +220,7 @@ def from_token(request: Request, token: str, fmt: str, jurisdiction_id: Param = 
 
 
 def _listed(text: str | None) -> list[str]:
-    return [part.strip() for part in (text or "").split(",") if part.strip()]
+    return [part.strip() for part in plain(text or "", "a filter").split(",") if part.strip()]
 
 
 def _statuses(text: str | None) -> list[str] | None:

@@ -58,7 +58,8 @@ def lodge(rt: Runtime, council: Council, req: ResidentRequest, channel: Channel,
     name = " ".join(p for p in (_text(req.first_name, "first_name"),
                                 _text(req.last_name, "last_name")) if p) or None
     intake = make_intake(
-        category=req.service_code, channel=channel, description=req.description,
+        category=req.service_code, channel=channel,
+        description=plain(req.description, "the description"),
         name=name, email=_text(req.email, "email"), phone=_text(req.phone, "phone"),
         address=address, lat=lat, long=long, address_id=address_id,
         zipcode=_text(req.zipcode, "zipcode"), media_url=_media_url(req.media_url),
@@ -77,8 +78,16 @@ def lodge(rt: Runtime, council: Council, req: ResidentRequest, channel: Channel,
     return Receipt(reference=done.reference, token=token, service_notice=notice.strip())
 
 
+def plain(text: str, what: str) -> str:
+    """`text`, if it holds no control character but line breaks and tabs (a NUL, say, that a
+    database would refuse later)."""
+    if any(ord(ch) < 32 and ch not in "\n\r\t" or ord(ch) == 127 for ch in text):
+        raise ValueError(f"{what} contains a control character")
+    return text
+
+
 def _text(value: str | None, what: str) -> str | None:
-    text = (value or "").strip()
+    text = plain((value or "").strip(), what)
     if len(text) > MAX_FIELD:
         raise ValueError(f"{what} is longer than {MAX_FIELD} characters")
     return text or None
@@ -98,7 +107,7 @@ def _point(lat: str | None, long: str | None) -> tuple[float | None, float | Non
 
 def _media_url(value: str | None) -> str | None:
     """A link to media the client keeps (a photo): stored as given, never fetched here."""
-    url = (value or "").strip()
+    url = plain((value or "").strip(), "media_url")
     if not url:
         return None
     parts = urlsplit(url)

@@ -142,6 +142,7 @@ def test_a_lodgement_the_councils_policy_refuses_is_400_with_the_rules_message(
     ({"media_url": "javascript:alert(1)"}, 400, "media_url must be an http or https URL"),
     ({"description": "x" * 2001}, 400, "keeps a précis of at most 2000"),
     ({"description": ""}, 400, "the description must not be empty"),
+    ({"address_string": "12 Spring\x00 St"}, 400, "address_string contains a control character"),
 ])
 def test_bad_input_is_answered_in_the_error_form_and_writes_nothing(
     api: Served, fields: dict[str, str | None], status: int, says: str
@@ -258,6 +259,7 @@ def test_the_list_filters_by_id_code_status_and_dates(api: Served) -> None:
     ({"start_date": "yesterday"}, "start_date must be a W3C datetime"),
     ({"end_date": "2026-03-01T00:00:00"}, "end_date must be a W3C datetime with its offset"),
     ({"status": "pending"}, "status 'pending' is not open or closed"),
+    ({"service_request_id": "UL-2026-000001\x00"}, "contains a control character"),
 ])
 def test_a_bad_filter_is_400(api: Served, params: dict[str, str], says: str) -> None:
     for fmt in FORMATS:
