@@ -73,12 +73,14 @@ class Prepared:
 
     data: Path
     keys: dict[str, str]
+    database_url: str | None = None
 
 
-def prepare(folder: Path, council: str = COUNCIL) -> Prepared:
+def prepare(folder: Path, council: str = COUNCIL, database_url: str | None = None
+            ) -> Prepared:
     """API keys `app` (mobile-app), `portal` (web-portal) and `social` (social-media) for
     `council`, and its staff `cs` (customer service) and `an` (analyst) with `PASSWORD`."""
-    settings = make_settings(folder / "data")
+    settings = make_settings(folder / "data", database_url)
     add_staff(settings, council, {"cs": ["customer-service"], "an": ["analyst"]})
     clock = FakeClock()
     rt = Runtime(settings, clock=clock)
@@ -90,16 +92,20 @@ def prepare(folder: Path, council: str = COUNCIL) -> Prepared:
             rt.credentials.set_password(council, user, PASSWORD, TEST_ADMIN, clock())
     finally:
         rt.close()
-    return Prepared(folder / "data", keys)
+    return Prepared(folder / "data", keys, database_url)
 
 
 @contextmanager
 def serving(tmp: Path, prepared: Prepared, councils: Sequence[str] = (COUNCIL,),
             clock: FakeClock | None = None) -> Iterator[Served]:
-    """The app serving `councils` (the first is the prepared one) from a copy of `prepared`."""
-    shutil.copytree(prepared.data, tmp / "data")
+    """The app serving `councils` (the first is the prepared one) from a copy of `prepared`
+    (on PostgreSQL, from `prepared` itself)."""
+    data = prepared.data
+    if prepared.database_url is None:
+        data = tmp / "data"
+        shutil.copytree(prepared.data, data)
     clock = clock or FakeClock()
-    rt = Runtime(make_settings(tmp / "data"), clock=clock)
+    rt = Runtime(make_settings(data, prepared.database_url), clock=clock)
     try:
         app = create_app(rt, list(councils), public_rate=1000.0, public_burst=100_000)
         with TestClient(app) as client:
