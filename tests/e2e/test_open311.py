@@ -291,9 +291,11 @@ def test_a_token_gives_its_request_and_nothing_else(api: Served) -> None:
             api.client.get(f"{BASE}/tokens/crmr_not-one-of-ours.{fmt}"), fmt, 404)
 
 
-def test_an_unknown_format_is_404(api: Served) -> None:
+def test_an_unknown_format_is_404_and_another_method_405(api: Served) -> None:
     got = api.client.get(f"{BASE}/services.html")
     assert "use .json or .xml" in error_of(got, "json", 404)
+    other = api.client.delete(f"{BASE}/requests.xml")
+    assert "GET" in error_of(other, "xml", 405) and other.headers["Allow"] == "GET, POST"
 
 
 def test_with_several_councils_jurisdiction_id_chooses(tmp_path: Path, prepared: Prepared
