@@ -132,6 +132,7 @@ def history_of(council: Council, record: HistoricalRequest, sealer: Sealer) -> S
         acknowledge_by=None,
         complete_by=record.complete_by,
         imported=True,
+        media_url=None,
     )
     if record.closed_at is not None:
         request.close(

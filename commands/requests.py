@@ -95,6 +95,13 @@ class CloseRequest(RequestCommand):
     text: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class ApprovePublicDescription(RequestCommand):
+    """Staff approve what the public may read of a request (Open311, the portal)."""
+
+    text: str
+
+
 def _saved(ports: Ports, request: ServiceRequest) -> Result:
     position = ports.save(request)
     return Result(
@@ -218,6 +225,12 @@ def close_request(cmd: CloseRequest, ports: Ports) -> Result:
     return _saved(ports, request)
 
 
+def approve_public_description(cmd: ApprovePublicDescription, ports: Ports) -> Result:
+    request = _load(ports, cmd)
+    request.approve_public_description(text=cmd.text, occurred_at=ports.now(), actor=cmd.actor)
+    return _saved(ports, request)
+
+
 HANDLERS: dict[type[Any], Callable[[Any, Ports], Result]] = {
     LodgeRequest: lodge_request,
     AcknowledgeRequest: acknowledge_request,
@@ -226,6 +239,7 @@ HANDLERS: dict[type[Any], Callable[[Any, Ports], Result]] = {
     DelayRequest: delay_request,
     EscalateRequest: escalate_request,
     CloseRequest: close_request,
+    ApprovePublicDescription: approve_public_description,
 }
 
 

@@ -34,6 +34,7 @@ class Intake:
     agreed_completion: date | None = None
     customer_number: str | None = None
     received_at: datetime | None = None  # when the council received it; None: as keyed in
+    media_url: str | None = None
 
     def identified(self, rules: Sequence[frozenset[str]]) -> bool:
         """Whether the customer is identified under the council's `rules`: by their record on
@@ -51,24 +52,29 @@ def make_intake(
     contact: ContactMethod | None = None, address: str | None = None, lat: float | None = None,
     long: float | None = None, urgent: bool = False, agreed_completion: date | None = None,
     customer_number: str | None = None, received_at: datetime | None = None,
+    address_id: str | None = None, zipcode: str | None = None, media_url: str | None = None,
 ) -> Intake:
     """An intake from what an interface took down: the customer's details (their own address is
     `customer_address`), where the problem is (`address`, `lat`, `long`). Without a preferred
     contact method, the customer is reached by e-mail if they gave one, else by phone, else by
-    letter at their address."""
+    letter at their address. `address_id` and `zipcode` place the problem too; `media_url` is
+    a link the client gave (a photo), kept as given."""
     customer = Customer(
         name=name, address=customer_address, phone=phone, email=email,
         preferred_contact=contact or (
             ContactMethod.EMAIL if email else ContactMethod.PHONE if phone
             else ContactMethod.LETTER if customer_address else ContactMethod.NONE),
     )
-    location = (Location(address=address, lat=lat, long=long)
-                if address or lat is not None or long is not None else None)
+    location = (Location(address=address, lat=lat, long=long, address_id=address_id,
+                         zipcode=zipcode)
+                if address or address_id or zipcode or lat is not None or long is not None
+                else None)
     return Intake(
         category=category, channel=channel, description=description, kind=kind,
         customer=None if customer.is_anonymous else customer, location=location, urgent=urgent,
         agreed_completion=agreed_completion, customer_number=customer_number,
         received_at=received_at,
+        media_url=media_url or None,
     )
 
 
@@ -136,6 +142,7 @@ def lodgement_fields(
         "complete_by": due.complete_by,
         "imported": False,
         "received_at": received_at,
+        "media_url": intake.media_url,
     }
 
 

@@ -41,6 +41,7 @@ ACTION_DOCS: Mapping[str, str] = {
     "delay": "record a delay and a new expected date",
     "escalate": "escalate a request",
     "close": "close a request with an outcome",
+    "publish": "approve the description the public sees (Open311, the portal)",
     # views of the work
     "show": "a request as it stands",
     "history": "every event of a request",
@@ -75,7 +76,8 @@ ACTION_DOCS: Mapping[str, str] = {
 ACTIONS: frozenset[str] = frozenset(ACTION_DOCS)
 PUBLIC_ACTIONS: frozenset[str] = frozenset({"categories", "teams", "permissions"})
 
-REQUEST_COMMANDS = frozenset({"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close"})
+REQUEST_COMMANDS = frozenset(
+    {"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish"})
 WORK_VIEWS = frozenset(
     {"show", "history", "queue", "sla", "sla-sweep", "alerts", "notices"}
 ) | PUBLIC_ACTIONS

@@ -142,11 +142,14 @@ class Conduct(Enum):
 
 @dataclass(frozen=True, kw_only=True)
 class Location:
-    """Where the problem is: a street address, a point, or both."""
+    """Where the problem is: a street address, a point, or both; with the council's own id of
+    the address and its postcode when the client gave them (Open311 `address_id`, `zipcode`)."""
 
     address: str | None = None
     lat: float | None = None
     long: float | None = None
+    address_id: str | None = None
+    zipcode: str | None = None
 
     def __post_init__(self) -> None:
         if (self.lat is None) != (self.long is None):

@@ -211,6 +211,9 @@ def register(sub: Any) -> None:
     q.add_argument("--text", required=True)
     q.set_defaults(run=lambda a: _request_command(
         a, cmds.CloseRequest, outcome=a.outcome, text=a.text))
+    q = ref_parser("publish", "approve the description the public sees (Open311, the portal)")
+    q.add_argument("--text", required=True)
+    q.set_defaults(run=lambda a: _request_command(a, cmds.ApprovePublicDescription, text=a.text))
     for name, what, run in (("show", "the request as it stands", run_show),
                             ("history", "every event of the request, in order", run_history)):
         q = ref_parser(name, what)

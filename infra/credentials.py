@@ -1,11 +1,12 @@
-"""Sign-in secrets: staff passwords, bearer tokens, Open311 API keys and idempotency records.
+"""Sign-in secrets: staff passwords, bearer tokens, Open311 API keys, residents' request tokens
+and idempotency records.
 
 Kept in the key store's database (beside the data keys, apart from the event log and the read
 models), and only ever as a hash: a password as Argon2id (`argon2-cffi`, salted and slow on
-purpose); a token or an API key — 256 random bits, so a fast hash is enough — as its SHA-256.
-A token or key is shown once, when it is made, and never again. No row holds personal data:
-an idempotency record keeps the response of the first attempt (a reference, a version) and a
-hash of its body.
+purpose); a token or an API key — 256 random bits (a resident's request token 144), so a
+fast hash is enough — as its SHA-256. A token or key is shown once, when it is made, and never
+again. No row holds personal data: an idempotency record keeps the response of the first attempt
+(a reference, a version) and a hash of its body.
 """
 
 from __future__ import annotations
@@ -69,8 +70,17 @@ IDEMPOTENCY = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
+REQUEST_TOKENS = sa.Table(
+    "crm_request_tokens", METADATA,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("council", sa.String(64), nullable=False),
+    sa.Column("reference", sa.String(64), nullable=False),
+    sa.Column("issued_at", UtcDateTime, nullable=False),
+)
+
 TOKEN_PREFIX = "crm_"
 API_KEY_PREFIX = "crmk_"
+REQUEST_TOKEN_PREFIX = "crmr_"
 MIN_PASSWORD = 12
 _hasher = PasswordHasher()
 
@@ -205,6 +215,27 @@ class Credentials:
                 API_KEYS.c.revoked_at.is_(None)).values(revoked_at=at))
         if not done.rowcount:
             raise KeyError(f"no live API key named {name!r} in council {council}")
+
+    # -- residents' request tokens (Open311 `token`, the portal's tracking) -------------------
+
+    def issue_request_token(self, council: str, reference: str, at: datetime) -> str:
+        """A token for the resident who lodged `reference`, shown to them once."""
+        token = REQUEST_TOKEN_PREFIX + secrets.token_urlsafe(18)
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(REQUEST_TOKENS), {
+                "digest": digest(token), "council": council, "reference": reference,
+                "issued_at": at})
+        return token
+
+    def request_of_token(self, council: str, token: str) -> str | None:
+        """The reference `token` was issued for in `council`, if it is one of ours."""
+        if not token.startswith(REQUEST_TOKEN_PREFIX) or len(token) > 100:
+            return None
+        with self.engine.connect() as conn:
+            ref: str | None = conn.execute(sa.select(REQUEST_TOKENS.c.reference).where(
+                REQUEST_TOKENS.c.digest == digest(token),
+                REQUEST_TOKENS.c.council == council)).scalar()
+        return ref
 
     # -- idempotency ---------------------------------------------------------------------------
 

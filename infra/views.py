@@ -38,6 +38,7 @@ from projections import (
     work_queue,
     work_queue_history,
 )
+from projections import public_requests as public_requests_model
 from projections.envelope import event_data, event_type, to_plain
 from projections.sla import Sla
 
@@ -387,3 +388,56 @@ def access_log(rt: Runtime, c: Council, number: str) -> list[dict[str, Any]]:
         {k: r[k] for k in ("at", "user_id", "role", "via")}
         for r in rt.vault.access_log(c.id, known)])
     return rows
+
+
+# -- what the public sees (Open311, the residents' portal) -----------------------------------
+
+
+def _w3c(c: Council, instant: datetime | None) -> str | None:
+    """An instant as the W3C profile of ISO 8601, in the council's own zone, with its offset."""
+    if instant is None:
+        return None
+    return instant.astimezone(ZoneInfo(c.calendar.timezone)).isoformat(timespec="seconds")
+
+
+def _status_notes(c: Council, row: dict[str, Any]) -> str:
+    if row["status"] == "closed":
+        return c.outcomes.get(row["outcome"] or "", row["outcome"] or "Closed")
+    return "Acknowledged: in progress" if row["acknowledged"] else "Received"
+
+
+def _public(c: Council, row: dict[str, Any]) -> dict[str, Any]:
+    """Open311's fields of one request: never a contact detail, never the resident's own words
+    (the description is the one staff approved for the public, or none)."""
+    team = c.teams.get(row["team"])
+    return {
+        "service_request_id": row["reference"], "status": row["status"],
+        "status_notes": _status_notes(c, row),
+        "service_name": row["category_name"] or row["category"],
+        "service_code": row["category"], "description": row["description"],
+        "agency_responsible": team.name if team else row["team"], "service_notice": None,
+        "requested_datetime": _w3c(c, row["requested_at"]),
+        "updated_datetime": _w3c(c, row["updated_at"]),
+        "expected_datetime": _w3c(c, row["complete_by"]),  # the completion due instant
+        "address": row["address"], "address_id": row["address_id"], "zipcode": row["zipcode"],
+        "lat": row["lat"], "long": row["long"], "media_url": row["media_url"],
+    }
+
+
+def public_requests(rt: Runtime, c: Council, f: public_requests_model.PublicFilter
+                    ) -> list[dict[str, Any]]:
+    """The requests `f` selects, newest first, as the public may see them."""
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        rows = public_requests_model.query(conn, public_requests_model.PublicRequests(), f)
+    return [_public(c, row) for row in rows]
+
+
+def public_request(rt: Runtime, c: Council, reference: str) -> dict[str, Any]:
+    """One request as the public may see it (`RequestNotFound` if the council has none)."""
+    ref = reference.strip().upper()
+    found = public_requests(rt, c, public_requests_model.PublicFilter(council=c.id,
+                                                                      references=[ref]))
+    if not found:
+        raise RequestNotFound(f"no request {ref} in council {c.id}")
+    return found[0]

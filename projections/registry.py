@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projections.audit_record import AuditRecord
 from projections.base import ReadModel
+from projections.public_requests import PublicRequests
 from projections.request_summary import RequestSummary
 from projections.sla import Sla
 from projections.work_queue import WorkQueue
@@ -15,6 +16,7 @@ READ_MODELS: dict[str, type[ReadModel]] = {
     "audit_record": AuditRecord,
     "sla": Sla,
     "work_queue_history": WorkQueueHistory,
+    "public_requests": PublicRequests,
 }
 
 

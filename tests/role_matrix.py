@@ -8,7 +8,8 @@ drifts from it, the tests say where. Actions are the names of `domain.permission
 
 from __future__ import annotations
 
-REQUEST_COMMANDS = frozenset({"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close"})
+REQUEST_COMMANDS = frozenset(
+    {"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish"})
 PUBLIC = frozenset({"categories", "teams", "permissions"})
 WORK_VIEWS = frozenset({"show", "history", "queue", "sla", "sla-sweep", "notices"})
 # the customer desk: finding a caller, their record and its history, correcting details
@@ -35,7 +36,7 @@ MAY: dict[str, frozenset[str]] = {
 }
 ROLES = tuple(MAY)
 CHECKED = (
-    "lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "show", "history",
+    "lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish", "show", "history",
     "queue", "sla", "sla-sweep", "notices", "audit", "import", "kpi", "record", "users", "projections",
     "categories", "teams", "permissions", "apikeys", "customer-find", "customer-show",
     "customer-history", "customer-update", "customer-conduct", "customer-access-log",

@@ -36,6 +36,7 @@ from domain.values import (
 )
 
 ESCALATION_STANDARDS = ("acknowledgement", "completion", "urgent", "discretionary")
+PUBLIC_DESCRIPTION_MAX = 4000  # Open311's limit on a description
 REQUEST_NAMESPACE = uuid.UUID("6f0c6b8e-8a52-4c55-9a43-5d1c4b0a7e21")
 
 
@@ -65,7 +66,11 @@ class ServiceRequest(Aggregate):
         actor: Actor
 
     class Lodged(Event, Aggregate.Created):
+        """Version 2 added `media_url` (a link the client gave, never fetched); version 1
+        events read back with none."""
+
         TOPIC = "councilcrm:ServiceRequest.Lodged"
+        class_version = 2
         council: str
         reference: str
         customer: Customer | None
@@ -83,6 +88,11 @@ class ServiceRequest(Aggregate):
         acknowledge_by: datetime | None
         complete_by: datetime | None
         imported: bool
+        media_url: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["media_url"] = None
         # When the council received it (the standards count from it); absent on older events.
         received_at: datetime | None = None
 
@@ -159,6 +169,16 @@ class ServiceRequest(Aggregate):
             aggregate.outcome = self.outcome
             aggregate.closed_version = self.originator_version
 
+    class PublicDescriptionApproved(Event):
+        """Staff approved `text` as what the public may read of the request (the resident's
+        own description stays sealed and is never shown publicly)."""
+
+        TOPIC = "councilcrm:ServiceRequest.PublicDescriptionApproved"
+        text: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.public_description = self.text
+
     class NoticeSent(Event):
         """A notice was issued to the customer: this event is the record that it was, and
         carries everything needed to deliver it (method, recipient, rendered text).
@@ -202,6 +222,8 @@ class ServiceRequest(Aggregate):
         self.delay_count = 0
         self.customer = event.customer
         self.description = event.description
+        self.media_url = event.media_url
+        self.public_description: str | None = None
         self.imported = event.imported
         self.acknowledged_version: int | None = None
         self.closed_version: int | None = None
@@ -424,6 +446,20 @@ class ServiceRequest(Aggregate):
             occurred_at=occurred_at,
             actor=actor,
         )
+
+    def approve_public_description(self, *, text: str, occurred_at: datetime, actor: Actor
+                                   ) -> None:
+        """What the public may read of the request; allowed open or closed, and again to
+        replace it. Refused when empty, too long for Open311 (4,000 characters), or unchanged."""
+        _require_aware(occurred_at)
+        text = _require_text(text, "the public description")
+        if len(text) > PUBLIC_DESCRIPTION_MAX:
+            raise InvalidCommand(f"the public description has {len(text)} characters; "
+                                 f"at most {PUBLIC_DESCRIPTION_MAX}")
+        if text == self.public_description:
+            raise InvalidCommand(f"request {self.reference} already shows this description")
+        self.trigger_event(self.PublicDescriptionApproved, text=text,
+                           occurred_at=occurred_at, actor=actor)
 
     # -- customer notices ------------------------------------------------------------------
 

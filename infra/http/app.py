@@ -18,7 +18,7 @@ from commands.customers import CustomerNotFound
 from commands.errors import ConcurrencyConflict, RequestNotFound, StaleVersion
 from domain.errors import DomainError, NotPermitted
 from infra.credentials import InProgress
-from infra.http import customers_api, staff_api, web
+from infra.http import customers_api, open311, portal, staff_api, web
 from infra.runtime import Runtime
 
 log = structlog.get_logger("councilcrm.http")
@@ -50,6 +50,8 @@ def create_app(rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.
     def healthz() -> dict[str, str]:
         """Liveness: the process answers (touches no store)."""
         return {"status": "ok"}
+    app.include_router(open311.router)
+    app.include_router(portal.router)
     web.mount(app)
     _errors(app)
     limiter = RateLimiter(public_rate, public_burst)

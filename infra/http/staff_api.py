@@ -280,12 +280,17 @@ class CloseIn(Body):
     text: Text
 
 
+class PublicDescriptionIn(Body):
+    text: Text
+
+
 _acknowledge = _command(cmds.AcknowledgeRequest)
 _assign = _command(cmds.AssignRequest)
 _note = _command(cmds.AddNote)
 _delay = _command(cmds.DelayRequest)
 _escalate = _command(cmds.EscalateRequest)
 _close = _command(cmds.CloseRequest)
+_publish = _command(cmds.ApprovePublicDescription)
 
 @router.post("/requests/{reference}/acknowledge", response_model=Outcome)
 def acknowledge(reference: str, request: Request, response: Response,
@@ -338,6 +343,16 @@ def close(reference: str, body: CloseIn, request: Request, response: Response,
           idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     return _close(reference, request, response, who, raw, if_match, idempotency_key,
                   outcome=body.outcome, text=body.text)
+
+
+@router.post("/requests/{reference}/public-description", response_model=Outcome)
+def publish(reference: str, body: PublicDescriptionIn, request: Request, response: Response,
+            who: Annotated[Staff, Depends(staff("publish"))],
+            raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
+            idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    """Approves `text` as the description Open311 and the portal show (none is shown before)."""
+    return _publish(reference, request, response, who, raw, if_match, idempotency_key,
+                    text=body.text)
 
 
 # -- views -------------------------------------------------------------------------------------

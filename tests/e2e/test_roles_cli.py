@@ -56,6 +56,7 @@ COMMANDS: dict[str, Command] = {
     "delay": Command(("delay", "{ref}", "--reason", "Crew away", "--until", "2099-06-30")),
     "escalate": Command(("escalate", "{fresh}", "--reason", "Customer complained")),
     "close": Command(("close", "{fresh}", "--outcome", "completed", "--text", "Patched")),
+    "publish": Command(("publish", "{fresh}", "--text", "Pothole reported in Spring St")),
     "show": Command(("show", "{ref}", "--json")),
     "history": Command(("history", "{ref}", "--json")),
     "queue": Command(("queue", "--team", "roads", "--json")),
