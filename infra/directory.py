@@ -19,7 +19,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 import domain.aggregates.customer  # noqa: F401 - registers the directory's event topics
 from commands.errors import ConcurrencyConflict
 from infra.settings import Settings
-from infra.store import Clock, ReferenceNumbers, system_clock
+from infra.store import Clock, ReferenceNumbers, opened, system_clock
 from infra.transcodings import register_all
 
 A = TypeVar("A", bound=Aggregate)
@@ -38,7 +38,7 @@ class DirectoryApplication(Application[UUID]):
 def open_directory(settings: Settings, **extra_env: str) -> DirectoryApplication:
     env: dict[str, Any] = settings.event_store_env("directory.sqlite3")
     env.update(extra_env)
-    return DirectoryApplication(env=env)
+    return opened(lambda: DirectoryApplication(env=env))
 
 
 class DirectoryPorts:

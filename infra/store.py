@@ -8,7 +8,7 @@ from copy import deepcopy
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,7 @@ from infra.settings import Settings
 from infra.transcodings import register_all
 
 log = structlog.get_logger("councilcrm.store")
+T = TypeVar("T")
 
 Clock = Callable[[], datetime]
 
@@ -54,7 +55,20 @@ def open_event_store(settings: Settings, **extra_env: str) -> CrmApplication:
     """The application on the store the settings select (the database is chosen by environment)."""
     env: dict[str, Any] = settings.event_store_env()
     env.update(extra_env)
-    return CrmApplication(env=env)
+    return opened(lambda: CrmApplication(env=env))
+
+
+def opened(make: Callable[[], T]) -> T:
+    """`make()`, once more if it lost the race to create the store's tables: two processes
+    starting together on a new PostgreSQL database both run CREATE TABLE IF NOT EXISTS, and the
+    later one fails on the catalogue's unique index although the table now exists."""
+    try:
+        return make()
+    except Exception as error:
+        causes = f"{error!r} {error.__cause__!r}"
+        if "pg_type_typname_nsp_index" not in causes and "already exists" not in causes:
+            raise
+        return make()
 
 
 REFERENCE_COUNTERS = sa.Table(

@@ -40,6 +40,8 @@ CALLS: dict[str, Call] = {
     "escalate": Call("POST", "/api/v1/requests/{fresh}/escalate", {"reason": "Complained"}),
     "close": Call("POST", "/api/v1/requests/{fresh}/close",
                   {"outcome": "completed", "text": "Patched"}),
+    "publish": Call("POST", "/api/v1/requests/{fresh}/public-description",
+                    {"text": "Pothole reported on this road"}),
     "show": Call("GET", "/api/v1/requests/{ref}"),
     "history": Call("GET", "/api/v1/requests/{ref}/history"),
     "queue": Call("GET", "/api/v1/queue?team=roads"),

@@ -266,7 +266,7 @@ def test_a_truncated_chain_is_reported_and_never_refilled(council: Council) -> N
     f = finding(council.verify(), "stored chain")
     assert (f["log"], f["position"], f["kind"]) == ("requests", first, "truncated")
     council.ok("cs", "note", council.ok("cs", "lodge", "--category", "pothole", "--channel",
-                                        "phone", "--description", "Another", "--phone",
+                                        "phone", "--description", "Another", "--name", "Bo Li", "--phone",
                                         "0400 555 666").strip(), "Later")
     again = finding(council.verify(), "stored chain")
     assert (again["position"], again["kind"]) == (first, "truncated")
