@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, replace
 
 import structlog
-from kafka import KafkaAdminClient, TopicPartition
+from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -106,6 +106,25 @@ def end_offsets(config: KafkaConfig) -> dict[int, int]:
         return {tp.partition: found[tp].offset for tp in specs}
     finally:
         admin.close()
+
+
+def close_producer(producer: KafkaProducer, timeout_s: float) -> None:
+    """Closes `producer` for good. kafka-python's `close` first flushes, and raises if that
+    does not finish within the timeout — leaving the sender thread running with its buffer.
+    Then the sender is forced to stop (what it held is abandoned) and the close completed."""
+    try:
+        producer.close(timeout=timeout_s)
+        return
+    except KafkaError as error:
+        log.info("producer_closed_undelivered", error=str(error)[:300])
+    sender = getattr(producer, "_sender", None)  # no public way to abandon the buffer
+    if sender is not None:
+        sender.force_close()
+        sender.join(10)
+    try:
+        producer.close(timeout=0)
+    except KafkaError as error:
+        log.warning("producer_close_incomplete", error=str(error)[:300])
 
 
 class Backoff:

@@ -9,10 +9,16 @@ Guarantees:
 - On assignment the consumer seeks to the stored offsets (a partition never stored starts from
   the beginning); the database, not Kafka, is the truth. Kafka offsets are committed after the
   database commit only for lag tools; failing to commit them loses nothing.
-- A record that cannot be decoded (`EnvelopeError`) or applied (the model or the database
-  rejects its data) is parked in `dead_letters` in the same transaction that moves the offset
-  past it; the consumer moves on. Infrastructure failures (the database is away, a table is
-  missing) are never parked: the batch is retried with backoff until it succeeds or `stop` is set.
+- Any exception while decoding or applying one record (not an envelope, a null value, JSON
+  nested too deep, data the model or the database rejects) parks that record in `dead_letters`
+  in the same transaction that moves the offset past it; the consumer moves on, and no message
+  can stop it. Once an event of a request is parked, that request's later events are parked
+  behind it (`consumers.dead_letters`). Infrastructure failures (the database is away or timed
+  out, a table is missing) are never parked: the batch is retried with backoff until it
+  succeeds or `stop` is set.
+- An envelope from a newer release (`schema_version` above ours) is neither applied nor parked:
+  its partition stops just before it and the consumer pauses, logging an error, and retries
+  with backoff until it is upgraded.
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -31,26 +36,13 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from consumers import dead_letters
+from consumers.dead_letters import DEAD_LETTERS, Parked, park, reason_of
 from consumers.kafka_common import Backoff, KafkaConfig, ensure_topic_when_possible
 from projections.base import ReadModel, insert_ignoring_duplicates
-from projections.envelope import Envelope, EnvelopeError
+from projections.envelope import Envelope, NewerSchema
 
 log = structlog.get_logger("consumer")
-
-DEAD_LETTERS = sa.Table(
-    "dead_letters",
-    sa.MetaData(),
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("read_model", sa.String(64), nullable=False),
-    sa.Column("topic", sa.String(249), nullable=False),
-    sa.Column("partition", sa.Integer, nullable=False),
-    sa.Column("offset", sa.BigInteger, nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("raw", sa.LargeBinary, nullable=True),
-    sa.Column("key", sa.LargeBinary, nullable=True),
-    sa.Column("parked_at", sa.DateTime(timezone=True), nullable=False),
-    sa.UniqueConstraint("read_model", "topic", "partition", "offset", name="dead_letters_once"),
-)
 
 # An environment variable for the fault tests only: when "1", `crm consume` exits the process
 # abruptly (os._exit) right after its first database commit, before committing to Kafka.
@@ -60,42 +52,39 @@ Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
 T = TypeVar("T")
 
 
-def is_poison(error: BaseException) -> bool:
-    """True when `error` comes from one message's content (park it); False when it comes from
-    the infrastructure (retry the batch)."""
+__all__ = ["DEAD_LETTERS", "ReadModelConsumer", "is_infrastructure"]
+
+# SQLSTATE classes of a server that is away, busy or was told to stop, not of bad data:
+# connection (08), resources (53), operator intervention incl. statement timeout (57),
+# system (58), transaction rollback (40: deadlock, serialization), lock not available,
+# undefined table (the schema is not there yet).
+TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "58", "40", "XX")
+TRANSIENT_SQLSTATES = ("55P03", "42P01", "3D000", "28000", "28P01")
+
+
+def is_infrastructure(error: BaseException) -> bool:
+    """True when `error` comes from the infrastructure (retry the batch); False when it comes
+    from one message's content (park the message): everything not known to be the
+    infrastructure's is the message's."""
     if isinstance(error, sa.exc.DBAPIError):
-        data = isinstance(error, (sa.exc.DataError, sa.exc.IntegrityError))
-        return data and not error.connection_invalidated
+        if error.connection_invalidated:
+            return True
+        code = getattr(error.orig, "pgcode", None) or getattr(error.orig, "sqlstate", None)
+        if code:
+            return code.startswith(TRANSIENT_SQLSTATE_CLASSES) or code in TRANSIENT_SQLSTATES
+        return isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError))
     if isinstance(error, sa.exc.StatementError):
-        return error.orig is not None and is_poison(error.orig)
-    return isinstance(
-        error, (EnvelopeError, LookupError, TypeError, ValueError, AttributeError, AssertionError)
-    )
+        return error.orig is not None and is_infrastructure(error.orig)
+    return isinstance(error, (sa.exc.SQLAlchemyError, OSError))
 
 
 @dataclass(frozen=True)
-class Parked:
-    record: ConsumerRecord
-    reason: str
+class Paused:
+    """A partition stopped before an envelope from a newer release."""
 
-
-def _reason(error: BaseException) -> str:
-    text = " ".join(str(error).split())[:2000]
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def park(conn: sa.Connection, model_name: str, parked: Sequence[Parked]) -> None:
-    """Records each message with the reason it was refused; parking one twice keeps one row."""
-    now = datetime.now(UTC)
-    rows = [
-        {
-            "read_model": model_name, "topic": p.record.topic, "partition": p.record.partition,
-            "offset": p.record.offset, "reason": p.reason, "raw": p.record.value,
-            "key": p.record.key, "parked_at": now,
-        }
-        for p in parked
-    ]
-    insert_ignoring_duplicates(conn, DEAD_LETTERS, rows)
+    tp: TopicPartition
+    offset: int
+    schema_version: int
 
 
 class StoredOffsets:
@@ -117,6 +106,23 @@ class StoredOffsets:
         insert_ignoring_duplicates(conn, t, [{"source": s, "position": 0} for s in sources])
         q = sa.select(t.c.source, t.c.position).where(t.c.source.in_(sources)).with_for_update()
         return {sources[s]: pos for s, pos in conn.execute(q)}
+
+
+def lock_model(conn: sa.Connection, model: ReadModel) -> None:
+    """Takes every stored position row of the model for this transaction: what its consumer
+    locks per batch, so nothing else changes the model meanwhile."""
+    t = model.positions
+    conn.execute(sa.select(t.c.source).with_for_update()).all()
+
+
+def retry_parked(engine: sa.Engine, model: ReadModel) -> dead_letters.RetryResult:
+    """Re-applies the model's parked messages in order (`crm projections retry-dead-letters`)."""
+    dead_letters.ensure_table(engine)
+    model.create(engine)
+    return dead_letters.retry(
+        engine, model, lambda conn: lock_model(conn, model), Envelope.from_json,
+        is_infrastructure,
+    )
 
 
 class SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped (kafka-python)
@@ -159,11 +165,13 @@ class ReadModelConsumer:
         self._rewound: dict[TopicPartition, tuple[int, int]] = {}  # → (offset, at poll)
         self._polls = 0
         self.retries = 0  # batches (or table set-ups) retried after an infrastructure failure
+        self.paused: Paused | None = None  # the last stop before a newer envelope, if any
+        self._pause_backoff = Backoff(first_s=1.0, max_s=30.0)
         self.deferred_seeks = 0  # assignments whose stored offsets could not be read at once
 
     def ensure_tables(self) -> None:
         self.model.create(self.engine)
-        DEAD_LETTERS.metadata.create_all(self.engine)
+        dead_letters.ensure_table(self.engine)
 
     def run(self, stop: threading.Event) -> None:
         """Consumes until `stop` is set, then leaves the group cleanly."""
@@ -200,15 +208,40 @@ class ReadModelConsumer:
         if self.after_db_commit is not None:
             self.after_db_commit()
         self._commit_to_kafka(consumer, done)
+        if self.paused is not None:
+            self._wait_for_upgrade(consumer, self.paused, stop)
+        else:
+            self._pause_backoff.reset()
+
+    def _wait_for_upgrade(self, consumer: KafkaConsumer, paused: Paused, stop: threading.Event) -> None:
+        """Rewinds the partition to the newer envelope and waits (backoff) before reading it
+        again: only an upgraded consumer may apply it."""
+        wait = self._pause_backoff.next()
+        log.error("newer_schema_version_paused", model=self.model.name,
+                  partition=paused.tp.partition, offset=paused.offset,
+                  schema_version=paused.schema_version, retry_in_s=wait,
+                  action="upgrade this consumer to a release that reads this schema_version")
+        if paused.tp in consumer.assignment():
+            consumer.seek(paused.tp, paused.offset)
+        stop.wait(wait)
 
     def apply(self, batch: Batch) -> dict[TopicPartition, int]:
         """Applies the batch in one transaction with the partitions' next offsets; returns the
-        offsets stored."""
+        offsets stored. A partition stops before an envelope from a newer release (`paused`)."""
+        self.paused = None
         with self.engine.begin() as conn:
             stored = self.offsets.lock(conn, sorted({tp.partition for tp in batch}))
             fresh = {tp: self._fresh(tp, recs, stored[tp.partition]) for tp, recs in batch.items()}
-            records = [r for recs in fresh.values() for r in recs]
-            parked = self._apply_records(conn, records)
+            decoded: list[tuple[ConsumerRecord, Envelope | None, str | None]] = []
+            for tp, recs in fresh.items():
+                for i, record in enumerate(recs):
+                    env, reason = _decode(record)
+                    if isinstance(env, NewerSchema):
+                        self.paused = Paused(tp, record.offset, env.version)
+                        fresh[tp] = recs[:i]
+                        break
+                    decoded.append((record, env, reason))
+            parked = self._apply_records(conn, decoded)
             park(conn, self.model.name, parked)
             done = {tp: recs[-1].offset + 1 for tp, recs in fresh.items() if recs}
             for tp, offset in done.items():
@@ -240,31 +273,40 @@ class ReadModelConsumer:
         return []
 
     def _apply_records(
-        self, conn: sa.Connection, records: Sequence[ConsumerRecord]
+        self, conn: sa.Connection,
+        decoded: Sequence[tuple[ConsumerRecord, Envelope | None, str | None]],
     ) -> list[Parked]:
-        """Decodes and applies the records in order; returns those that had to be parked."""
-        parked: list[Parked] = []
-        decoded: list[tuple[ConsumerRecord, Envelope]] = []
-        for record in records:
+        """Applies the decoded records in order; returns those parked: undecodable ones, ones
+        the model or the database refused, and every later event of a request with a parked
+        event (already parked, or parked in this batch)."""
+        parked = [Parked(r, reason) for r, env, reason in decoded if env is None and reason]
+        envs = [(r, env) for r, env, _ in decoded if env is not None]
+        held = dead_letters.blocked_requests(conn, self.model.name, {e.request_id for _, e in envs})
+        if not held:
             try:
-                decoded.append((record, Envelope.from_json(record.value)))
-            except EnvelopeError as error:
-                parked.append(Parked(record, _reason(error)))
-        try:
-            with conn.begin_nested():
-                self.model.apply(conn, [env for _, env in decoded])
-            return parked
-        except Exception as error:
-            if not is_poison(error):
-                raise
-        for record, env in decoded:  # one savepoint per message: find the culprits
+                with conn.begin_nested():
+                    self.model.apply(conn, [env for _, env in envs])
+                return parked
+            except Exception as error:
+                if is_infrastructure(error):
+                    raise
+        first_parked: dict[str, str] = {}
+        for record, env in envs:  # one savepoint per message: find the culprits
+            if env.request_id in held:
+                at = first_parked.get(env.request_id, "an earlier parked event")
+                parked.append(Parked(record, f"held behind {at} of the same request",
+                                     env.request_id, env.version))
+                continue
             try:
                 with conn.begin_nested():
                     self.model.apply(conn, [env])
             except Exception as error:
-                if not is_poison(error):
+                if is_infrastructure(error):
                     raise
-                parked.append(Parked(record, _reason(error)))
+                parked.append(Parked(record, reason_of(error), env.request_id, env.version))
+                held.add(env.request_id)
+                first_parked[env.request_id] = f"{record.partition}@{record.offset}"
+        parked.sort(key=lambda p: (p.record.partition, p.record.offset))
         return parked
 
     # -- offsets ------------------------------------------------------------------------------
@@ -281,7 +323,7 @@ class ReadModelConsumer:
         except sa.exc.SQLAlchemyError as error:
             self.deferred_seeks += 1
             log.warning("stored_offsets_unavailable", model=self.model.name,
-                        error=_reason(error)[:300])
+                        error=reason_of(error)[:300])
             consumer.pause(*partitions)
             with self._pending_lock:
                 self._pending.update(partitions)
@@ -344,13 +386,25 @@ class ReadModelConsumer:
         while not stop.is_set():
             try:
                 return action()
-            except (sa.exc.SQLAlchemyError, OSError) as error:
+            except Exception as error:
+                if not is_infrastructure(error):
+                    raise
                 self.retries += 1
                 wait = backoff.next()
                 log.warning("retrying", model=self.model.name, what=what, wait_s=wait,
-                            error=_reason(error)[:300])
+                            error=reason_of(error)[:300])
                 stop.wait(wait)
         return None
+
+
+def _decode(record: ConsumerRecord) -> tuple[Envelope | NewerSchema | None, str | None]:
+    """The record's envelope; a `NewerSchema` to wait for; or None and why it is parked."""
+    try:
+        return Envelope.from_json(record.value), None
+    except NewerSchema as newer:
+        return newer, None
+    except Exception as error:  # noqa: BLE001 - whatever a message holds, it parks, never kills
+        return None, reason_of(error)
 
 
 def exit_after_db_commit_hook(env: Mapping[str, str] | None = None) -> Callable[[], None] | None:
