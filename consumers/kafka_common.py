@@ -69,16 +69,24 @@ def admin_client(config: KafkaConfig) -> KafkaAdminClient:
     )
 
 
+# The event store is the source of truth, and a read model added later (or one whose consumer
+# was down for a while) must find every event in the log: a topic is created keeping its
+# messages for good, never the broker's default seven days.
+UNLIMITED_RETENTION = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+
 def ensure_topic(config: KafkaConfig) -> None:
-    """Creates the topic with the configured partition count (replication 1) unless it exists;
-    an existing topic is left as it is. Returns once every partition has a leader."""
+    """Creates the topic with the configured partition count (replication 1) and unlimited
+    retention unless it exists; an existing topic is left as it is. Returns once every
+    partition has a leader."""
     admin = admin_client(config)
     try:
         if config.topic not in admin.list_topics():
             try:
-                admin.create_topics(
-                    {config.topic: {"num_partitions": config.partitions, "replication_factor": 1}}
-                )
+                admin.create_topics({config.topic: {
+                    "num_partitions": config.partitions, "replication_factor": 1,
+                    "configs": UNLIMITED_RETENTION,
+                }})
             except TopicAlreadyExistsError:
                 pass  # another process created it meanwhile
         admin.wait_for_topics([config.topic], timeout_ms=30_000)

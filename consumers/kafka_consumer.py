@@ -36,9 +36,11 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from consumers import dead_letters
+from consumers import dead_letters, operations, topology
 from consumers.dead_letters import DEAD_LETTERS, Parked, park, reason_of
 from consumers.kafka_common import Backoff, KafkaConfig, ensure_topic_when_possible
+from consumers.store_reader import StoreReader
+from consumers.topology import TopicChanged
 from projections.base import ReadModel, insert_ignoring_duplicates
 from projections.envelope import Envelope, NewerSchema
 
@@ -138,6 +140,7 @@ class SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped 
                  partitions=sorted(tp.partition for tp in revoked))
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        self.owner.topology_due = True  # checked on the consumer's thread before any apply
         self.owner.seek_stored(list(assigned), on_io_thread=True)
 
 
@@ -152,8 +155,10 @@ class ReadModelConsumer:
         *,
         max_records: int = 1000,
         after_db_commit: Callable[[], None] | None = None,
+        reader: StoreReader | None = None,
     ) -> None:
         self.model = model
+        self.reader = reader  # to build the model from the store when the log cannot
         self.engine = engine
         self.config = config
         self.max_records = max_records
@@ -167,16 +172,25 @@ class ReadModelConsumer:
         self.retries = 0  # batches (or table set-ups) retried after an infrastructure failure
         self.paused: Paused | None = None  # the last stop before a newer envelope, if any
         self._pause_backoff = Backoff(first_s=1.0, max_s=30.0)
+        self.topology_due = False
+        self.built_from_store = 0  # times the model was built from the event store at start
         self.deferred_seeks = 0  # assignments whose stored offsets could not be read at once
 
     def ensure_tables(self) -> None:
         self.model.create(self.engine)
         dead_letters.ensure_table(self.engine)
+        topology.ensure_table(self.engine)
 
     def run(self, stop: threading.Event) -> None:
-        """Consumes until `stop` is set, then leaves the group cleanly."""
+        """Consumes until `stop` is set, then leaves the group cleanly. Raises `TopicChanged`
+        (logged as `topic_changed`) when the topic is not the one its offsets describe."""
         self._retry(self.ensure_tables, stop, "tables")
         ensure_topic_when_possible(self.config, stop)
+        try:
+            self._retry(self.join_stream, stop, "topology")
+        except TopicChanged as changed:
+            log.error("topic_changed", model=self.model.name, message=str(changed))
+            raise
         if stop.is_set():
             return
         consumer = self._consumer = self._make_consumer()
@@ -189,6 +203,42 @@ class ReadModelConsumer:
             self._consumer = None
             log.info("consumer_stopped", model=self.model.name)
 
+    # -- the topic ----------------------------------------------------------------------------
+
+    def join_stream(self) -> None:
+        """Before consuming: checks the topic is the one the stored offsets describe
+        (`topology.check`), and builds the model from the event store when the log cannot give
+        it every event — no stored offset on a log that no longer starts at 0, or a stored offset
+        below the log's start (without a store reader, stops with `TopicChanged`)."""
+        found = topology.describe(self.config)
+        if found is None:
+            return
+        starts = topology.log_starts(self.config)
+        with self.engine.connect() as conn:
+            stored = self.offsets.read(conn, sorted(starts))
+        lost = {p: (stored[p], start) for p, start in starts.items()
+                if (stored[p] or 0) < start}
+        if lost and self.reader is None:
+            raise TopicChanged(
+                f"the log of {self.config.topic} no longer holds every event "
+                f"{self.model.name} has not applied (partition: (stored, log start) {lost}). "
+                f"Run `crm projections rebuild {self.model.name}` to build it from the event "
+                "store, then start the consumer again.")
+        if lost:
+            assert self.reader is not None
+            log.warning("building_from_store", model=self.model.name, partitions=lost)
+            n = operations.rebuild_for_stream(self.reader, self.engine, self.model.name, self.config)
+            self.built_from_store += 1
+            log.info("built_from_store", model=self.model.name, events=n)
+            return
+        topology.check(self.engine, self.model.name, self.config, found)
+
+    def _check_topology(self) -> None:
+        found = topology.describe(self.config)
+        if found is not None:
+            topology.check(self.engine, self.model.name, self.config, found)
+        self.topology_due = False
+
     # -- one poll -----------------------------------------------------------------------------
 
     def _step(self, consumer: KafkaConsumer, stop: threading.Event) -> None:
@@ -200,6 +250,12 @@ class ReadModelConsumer:
             log.warning("poll_failed", model=self.model.name, error=str(error))
             stop.wait(1.0)
             return
+        if self.topology_due:
+            try:
+                self._retry(self._check_topology, stop, "topology")
+            except TopicChanged as changed:
+                log.error("topic_changed", model=self.model.name, message=str(changed))
+                raise
         if not batch:
             return
         done = self._retry(lambda: self.apply(batch), stop, "apply")
@@ -387,7 +443,7 @@ class ReadModelConsumer:
             try:
                 return action()
             except Exception as error:
-                if not is_infrastructure(error):
+                if not (is_infrastructure(error) or isinstance(error, KafkaError)):
                     raise
                 self.retries += 1
                 wait = backoff.next()

@@ -8,7 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from consumers import topology
 from consumers.follower import Progress, catch_up
+from consumers.kafka_common import KafkaConfig, end_offsets
 from consumers.store_reader import StoreReader
 from projections import registry
 
@@ -24,6 +26,27 @@ def rebuild(
     model.drop(engine)
     model.create(engine)
     return catch_up(reader, engine, [model], batch_size=2000, progress=progress, until=until)
+
+
+def rebuild_for_stream(
+    reader: StoreReader, engine: sa.Engine, name: str, config: KafkaConfig,
+    progress: Progress | None = None,
+) -> int:
+    """Builds the read model from the event store and joins it to the topic as it is now: it
+    stores, per partition, the end offset read *before* the store's head (every message below
+    it is in the rebuild; one at or after it is applied, or skipped as already applied, by the
+    consumer), and records the topic's identity and partition count."""
+    found = topology.describe(config)
+    ends = end_offsets(config)
+    n = rebuild(reader, engine, name, progress=progress, until=reader.head())
+    model = registry.build(name)
+    topology.ensure_table(engine)
+    with engine.begin() as conn:
+        for partition, offset in ends.items():
+            model.set_position(conn, config.source(partition), offset)
+        if found is not None:
+            topology.record(conn, name, config.topic, found)
+    return n
 
 
 @dataclass

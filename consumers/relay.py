@@ -34,6 +34,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
+from consumers import topology
 from consumers.kafka_common import Backoff, KafkaConfig, close_producer, ensure_topic_when_possible
 from consumers.leader import LeaderLock
 from consumers.store_reader import StoreReader
@@ -151,6 +152,7 @@ class Relay:
         until then), sleeping `idle_sleep_s` when the log has nothing new."""
         log.info("relay_started", topic=self.config.topic, batch_size=self.batch_size)
         ensure_topic_when_possible(self.config, stop)
+        self._check_topic(stop)
         backoff = Backoff()
         try:
             while not stop.is_set():
@@ -172,6 +174,24 @@ class Relay:
             self.close()
             self.leader.release()
         log.info("relay_stopped", position=self._position)
+
+    def _check_topic(self, stop: threading.Event) -> None:
+        """Refuses (`TopicChanged`, logged) a topic whose partition count is not the
+        configured one; retries while the broker is away."""
+        backoff = Backoff()
+        while not stop.is_set():
+            try:
+                found = topology.describe(self.config)
+            except KafkaError as error:
+                log.warning("topic_not_described", topic=self.config.topic, error=str(error))
+                stop.wait(backoff.next())
+                continue
+            try:
+                topology.check_relay(self.config, found)
+            except topology.TopicChanged as changed:
+                log.error("topic_changed", topic=self.config.topic, message=str(changed))
+                raise
+            return
 
     def _lead(self) -> bool:
         """True while this relay holds the leader lock (taking it if it is free)."""

@@ -13,7 +13,6 @@ import sqlalchemy as sa
 
 from commands.disclosure import Disclosure
 from consumers import dead_letters, follower, lag, operations
-from consumers.kafka_common import end_offsets
 from consumers.kafka_consumer import retry_parked
 from consumers.lag import PipelineStatus
 from consumers.store_reader import StoreReader
@@ -136,24 +135,18 @@ def _print_status(status: PipelineStatus) -> None:
 
 
 def run_rebuild(args: argparse.Namespace) -> None:
-    """Drops the read model and replays the store into it. On the Kafka path it also stores,
-    per partition, the end offset read before the store's head: every message below it is in the
-    rebuild, and a message at or after it is applied (or skipped as a duplicate) by the consumer.
+    """Drops the read model and replays the store into it. On the Kafka path it then joins the
+    topic as it is now (`operations.rebuild_for_stream`): the repair after the topic changed.
     Stop the model's consumer while rebuilding."""
     authorized(args, council(args), "projections")
     rt = runtime(args)
     reader = StoreReader(rt.app)
-    config = None if rt.settings.kafka_bootstrap is None else kafka_config(rt.settings)
-    ends = end_offsets(config) if config else {}
-    n = operations.rebuild(
-        reader, rt.read_engine, args.name, progress=ProgressBar(f"rebuild {args.name}"),
-        until=reader.head(),
-    )
-    if config is not None:
-        model = registry.build(args.name)
-        with rt.read_engine.begin() as conn:
-            for partition, offset in ends.items():
-                model.set_position(conn, config.source(partition), offset)
+    bar = ProgressBar(f"rebuild {args.name}")
+    if rt.settings.kafka_bootstrap is None:
+        n = operations.rebuild(reader, rt.read_engine, args.name, progress=bar, until=reader.head())
+    else:
+        n = operations.rebuild_for_stream(
+            reader, rt.read_engine, args.name, kafka_config(rt.settings), progress=bar)
     print(f"rebuilt {args.name} from {n} events")
 
 
