@@ -15,6 +15,7 @@ import structlog
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
 
 log = structlog.get_logger("kafka")
 
@@ -53,6 +54,11 @@ class KafkaConfig:
 
     def source(self, partition: int) -> str:
         return f"kafka:{self.topic}:{partition}"
+
+    def cut_source(self, partition: int) -> str:
+        """The position-table key of the highest store position applied from one partition
+        (`kafka-cut:<topic>:<p>`): with the offsets, what `verify` rebuilds to."""
+        return f"kafka-cut:{self.topic}:{partition}"
 
     def partition_of(self, source: str) -> int | None:
         """The partition a position-table key names, or None if it is not one of this topic."""
@@ -133,6 +139,12 @@ def close_producer(producer: KafkaProducer, timeout_s: float) -> None:
         producer.close(timeout=0)
     except KafkaError as error:
         log.warning("producer_close_incomplete", error=str(error)[:300])
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition the relay's producer sends `key` to (kafka-python's default partitioner:
+    murmur2 of the key, as Kafka's Java client does)."""
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 class Backoff:

@@ -110,19 +110,12 @@ class StoredOffsets:
         return {sources[s]: pos for s, pos in conn.execute(q)}
 
 
-def lock_model(conn: sa.Connection, model: ReadModel) -> None:
-    """Takes every stored position row of the model for this transaction: what its consumer
-    locks per batch, so nothing else changes the model meanwhile."""
-    t = model.positions
-    conn.execute(sa.select(t.c.source).with_for_update()).all()
-
-
 def retry_parked(engine: sa.Engine, model: ReadModel) -> dead_letters.RetryResult:
     """Re-applies the model's parked messages in order (`crm projections retry-dead-letters`)."""
     dead_letters.ensure_table(engine)
     model.create(engine)
     return dead_letters.retry(
-        engine, model, lambda conn: lock_model(conn, model), Envelope.from_json,
+        engine, model, model.lock_positions, Envelope.from_json,
         is_infrastructure,
     )
 
@@ -227,7 +220,7 @@ class ReadModelConsumer:
         if lost:
             assert self.reader is not None
             log.warning("building_from_store", model=self.model.name, partitions=lost)
-            n = operations.rebuild_for_stream(self.reader, self.engine, self.model.name, self.config)
+            n = operations.rebuild(self.reader, self.engine, self.model.name, config=self.config)
             self.built_from_store += 1
             log.info("built_from_store", model=self.model.name, events=n)
             return
@@ -302,6 +295,12 @@ class ReadModelConsumer:
             done = {tp: recs[-1].offset + 1 for tp, recs in fresh.items() if recs}
             for tp, offset in done.items():
                 self.model.set_position(conn, self.config.source(tp.partition), offset)
+            cut: dict[int, int] = {}
+            for record, env, _ in decoded:
+                if env is not None:
+                    cut[record.partition] = max(cut.get(record.partition, 0), env.position)
+            for partition, position in cut.items():
+                self.model.raise_position(conn, self.config.cut_source(partition), position)
         if parked:
             log.warning("messages_parked", model=self.model.name, count=len(parked),
                         first=f"{parked[0].record.partition}@{parked[0].record.offset}",

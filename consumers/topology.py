@@ -10,7 +10,7 @@ offsets, the topic's identity (Kafka's topic id) and partition count (`stream_to
   partition count changed — naming the command that repairs it. Nothing is applied meanwhile.
 - `log_starts` says where each partition's log now begins: a model with no stored offset on a
   log that no longer starts at 0, or whose stored offset is below the start, must be built
-  from the event store (`operations.rebuild_for_stream`), never from the truncated log.
+  from the event store (`operations.rebuild`), never from the truncated log.
 - `check_relay` refuses to publish to a topic whose partition count is not the configured one.
 """
 

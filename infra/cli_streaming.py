@@ -135,45 +135,54 @@ def _print_status(status: PipelineStatus) -> None:
 
 
 def run_rebuild(args: argparse.Namespace) -> None:
-    """Drops the read model and replays the store into it. On the Kafka path it then joins the
-    topic as it is now (`operations.rebuild_for_stream`): the repair after the topic changed.
-    Stop the model's consumer while rebuilding."""
+    """Builds the read model anew from the store into new tables while the live one keeps
+    serving, then switches them in one transaction (`operations.rebuild`); on the Kafka path it
+    also joins the topic as it now is — the repair after the topic changed. Its consumer may
+    keep running."""
     authorized(args, council(args), "projections")
     rt = runtime(args)
     reader = StoreReader(rt.app)
-    bar = ProgressBar(f"rebuild {args.name}")
-    if rt.settings.kafka_bootstrap is None:
-        n = operations.rebuild(reader, rt.read_engine, args.name, progress=bar, until=reader.head())
-    else:
-        n = operations.rebuild_for_stream(
-            reader, rt.read_engine, args.name, kafka_config(rt.settings), progress=bar)
+    config = None if rt.settings.kafka_bootstrap is None else kafka_config(rt.settings)
+    n = operations.rebuild(reader, rt.read_engine, args.name,
+                           progress=ProgressBar(f"rebuild {args.name}"), config=config)
     print(f"rebuilt {args.name} from {n} events")
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    """Embedded path: catch up, then compare. Kafka path: wait (bounded by --timeout) until the
-    relay and the named models' consumers have drained, then compare. Exit 1 on any drift or if
-    the pipeline did not drain in time."""
+    """Embedded path: catch up, then compare. Kafka path: wait (bounded by --timeout) until
+    every event stored when verify began has been applied (nothing lost), then compare each
+    live model with a rebuild of exactly what it has applied (a consistent cut: it holds while
+    traffic flows); a model without a recorded cut waits for the pipeline to drain and compares
+    at the store's head. Exit 1 on any drift, on a stored request held by parked messages, or
+    if the models did not catch up in time."""
     authorized(args, council(args), "projections")
     rt = runtime(args)
     read_models_ready(rt)
     names = [args.name] if args.name else list(registry.READ_MODELS)
-    until = None
-    if rt.settings.kafka_bootstrap is not None:
-        status = lag.wait_drained(lambda: pipeline_status(rt, names, ages=False), args.timeout)
-        if not status.drained():
-            print(f"not drained after {args.timeout:g} s: relay at {status.relay_checkpoint} "
-                  f"of head {status.store_head}; " + ", ".join(
-                      f"{m.name} {m.lag_events} behind" for m in status.models))
-            return 1
-        until = status.store_head
     reader = StoreReader(rt.app)
+    drifts = None
+    if rt.settings.kafka_bootstrap is not None:
+        caught_up = lag.wait_caught_up(lambda: pipeline_status(rt, names, ages=False), args.timeout)
+        if caught_up is None:
+            print(f"not caught up after {args.timeout:g} s with what was stored when verify "
+                  "began: see `crm projections status`")
+            return 1
+        drifts = operations.verify_at_cut(reader, rt.read_engine, names, kafka_config(rt.settings))
+        if drifts is None:
+            status = lag.wait_drained(lambda: pipeline_status(rt, names, ages=False), args.timeout)
+            if not status.drained():
+                print(f"not drained after {args.timeout:g} s: relay at {status.relay_checkpoint} "
+                      f"of head {status.store_head}; " + ", ".join(
+                          f"{m.name} {m.lag_events} behind" for m in status.models))
+                return 1
+            drifts = operations.verify(reader, rt.read_engine, names, until=status.store_head)
+    else:
+        drifts = operations.verify(reader, rt.read_engine, names)
     with rt.read_engine.connect() as conn:
         parked = {n: dead_letters.parked_request_ids(conn, n) for n in names}
     # A parked message naming a request the store does not hold is not one of its events: it
     # is reported by `status` and `dead-letters`, and makes no difference to the comparison.
     held = {n: {r for r in ids if reader.has_aggregate(r)} for n, ids in parked.items()}
-    drifts = operations.verify(reader, rt.read_engine, names, until=until)
     for d in drifts:
         verdict = "ok" if d.ok and not held[d.name] else ("PARKED" if held[d.name] else "DRIFT")
         print(f"{d.name}: {verdict}")
@@ -229,14 +238,15 @@ def register(sub: Any) -> None:
     q = ops.add_parser("status", help="store head, positions and lag")
     q.add_argument("--json", action="store_true")
     q.set_defaults(run=run_status)
-    q = ops.add_parser("rebuild", help="drop a read model and replay it from the store "
-                       "(Kafka path: stop that model's consumer first)")
+    q = ops.add_parser("rebuild", help="build a read model anew from the store and switch it "
+                       "in (the live one serves meanwhile)")
     q.add_argument("name", choices=list(registry.READ_MODELS))
     q.set_defaults(run=run_rebuild)
     q = ops.add_parser("verify", help="compare read models with a rebuild from the store")
     q.add_argument("name", nargs="?", choices=list(registry.READ_MODELS))
     q.add_argument("--timeout", type=float, default=120.0,
-                   help="Kafka path: seconds to wait for the relay and consumers to drain (120)")
+                   help="Kafka path: seconds to wait for the relay and consumers to apply what "
+                   "was stored when verify began (120)")
     q.set_defaults(run=run_verify)
     q = ops.add_parser("dead-letters", help="messages a read model parked, with the reasons")
     q.add_argument("name", nargs="?", choices=list(registry.READ_MODELS))

@@ -105,6 +105,21 @@ class ReadModel:
         if done.rowcount == 0:
             conn.execute(sa.insert(self.positions).values(source=source, position=position))
 
+    def lock_positions(self, conn: sa.Connection) -> None:
+        """Takes every position row for this transaction (on PostgreSQL): what the model's
+        Kafka consumer locks per batch, so nothing else changes the model meanwhile."""
+        conn.execute(sa.select(self.positions.c.source).with_for_update()).all()
+
+    def raise_position(self, conn: sa.Connection, source: str, position: int) -> None:
+        """Moves the position of `source` up to `position` (never down)."""
+        t = self.positions
+        done = conn.execute(
+            sa.update(t).where(t.c.source == source, t.c.position < position)
+            .values(position=position)
+        )
+        if done.rowcount == 0:
+            insert_ignoring_duplicates(conn, t, [{"source": source, "position": position}])
+
     def snapshot(self, conn: sa.Connection) -> dict[str, dict[tuple[Any, ...], tuple[Any, ...]]]:
         """Every data row by primary key, per table (named without the prefix): what verify
         compares."""
