@@ -171,8 +171,7 @@ class ReadModelConsumer:
 
     def ensure_tables(self) -> None:
         self.model.create(self.engine)
-        dead_letters.ensure_table(self.engine)
-        topology.ensure_table(self.engine)
+        operations.ensure_tables(self.engine)
 
     def run(self, stop: threading.Event) -> None:
         """Consumes until `stop` is set, then leaves the group cleanly. Raises `TopicChanged`
@@ -199,10 +198,15 @@ class ReadModelConsumer:
     # -- the topic ----------------------------------------------------------------------------
 
     def join_stream(self) -> None:
-        """Before consuming: checks the topic is the one the stored offsets describe
+        """Before consuming: rebuilds the model if its definition changed
+        (`operations.ensure_current`), checks the topic is the one the stored offsets describe
         (`topology.check`), and builds the model from the event store when the log cannot give
         it every event — no stored offset on a log that no longer starts at 0, or a stored offset
         below the log's start (without a store reader, stops with `TopicChanged`)."""
+        if self.reader is not None and operations.ensure_current(
+            self.reader, self.engine, self.model.name, self.config
+        ):
+            self.built_from_store += 1
         found = topology.describe(self.config)
         if found is None:
             return
@@ -442,7 +446,11 @@ class ReadModelConsumer:
             try:
                 return action()
             except Exception as error:
-                if not (is_infrastructure(error) or isinstance(error, KafkaError)):
+                # Setting up (tables, topic checks) may meet another process doing the same:
+                # any database error is retried there; while applying, only the
+                # infrastructure's (a message's own error parks it inside `apply`).
+                setting_up = what != "apply" and isinstance(error, sa.exc.SQLAlchemyError)
+                if not (setting_up or is_infrastructure(error) or isinstance(error, KafkaError)):
                     raise
                 self.retries += 1
                 wait = backoff.next()

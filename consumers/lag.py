@@ -180,27 +180,27 @@ def recorded_at_offsets(
 
 def wait_caught_up(
     read_status: Callable[[], PipelineStatus], timeout_s: float, interval_s: float = 0.5
-) -> PipelineStatus | None:
+) -> tuple[bool, PipelineStatus]:
     """Waits (bounded) until every event stored when called has been applied by every model
     named — reachable while new events keep arriving, unlike `wait_drained`: first the relay
     passes the store's head as it was, then each model's offsets reach the partitions' ends as
-    they were then. Returns the last status, or None if that did not happen in time."""
+    they were then. Returns whether that happened in time, and the last status."""
     deadline = time.monotonic() + timeout_s
     first = read_status()
     head, status = first.store_head, first
     while (status.relay_checkpoint or 0) < head:
         if time.monotonic() >= deadline:
-            return None
+            return False, status
         time.sleep(interval_s)
         status = read_status()
     ends = {p.partition: p.end for m in status.models for p in m.partitions}
     while not all((p.offset or 0) >= ends.get(p.partition, 0)
                   for m in status.models for p in m.partitions):
         if time.monotonic() >= deadline:
-            return None
+            return False, status
         time.sleep(interval_s)
         status = read_status()
-    return status
+    return True, status
 
 
 def wait_drained(

@@ -10,6 +10,9 @@ Guarantees:
   head, and the topic's identity. A rebuild that fails at any point leaves the live model as it
   was. A consumer running meanwhile waits for the switch, then rewinds to the new offsets and
   skips what the rebuild already holds.
+- **Definitions change without migrations.** Each model's `schema_version` is recorded when
+  it is built (`read_model_schemas`); `ensure_current` rebuilds and switches in a model whose
+  recorded version differs from its code's, at start-up.
 - **Verify at a consistent cut.** On the Kafka path `verify_at_cut` reads the live rows and
   what they cover (per partition, the highest store position applied) in one snapshot, rebuilds
   into scratch tables exactly those events, and compares: it holds while traffic flows.
@@ -38,6 +41,48 @@ log = structlog.get_logger("operations")
 SCRATCH_PREFIX = "scratch_"
 NEXT_PREFIX = "next_"
 SWITCH_ATTEMPTS = 10
+
+
+SCHEMAS = sa.Table(
+    "read_model_schemas",
+    sa.MetaData(),
+    sa.Column("read_model", sa.String(64), primary_key=True),
+    sa.Column("schema_version", sa.Integer, nullable=False),
+)
+
+
+def _record_schema(conn: sa.Connection, model: ReadModel) -> None:
+    conn.execute(sa.delete(SCHEMAS).where(SCHEMAS.c.read_model == model.name))
+    conn.execute(sa.insert(SCHEMAS).values(read_model=model.name,
+                                           schema_version=model.schema_version))
+
+
+def ensure_tables(engine: sa.Engine) -> None:
+    """The operations' own tables: recorded definitions, parked messages, topics."""
+    SCHEMAS.metadata.create_all(engine)
+    dead_letters.ensure_table(engine)
+    topology.ensure_table(engine)
+
+
+def ensure_current(
+    reader: StoreReader, engine: sa.Engine, name: str, config: KafkaConfig | None = None,
+) -> bool:
+    """Rebuilds the model (blue/green) when the definition it was built with is not its code's;
+    returns True if it did. A model with no recorded definition is taken as current. Call
+    `ensure_tables` first."""
+    model = registry.build(name)
+    with engine.begin() as conn:
+        recorded = conn.execute(sa.select(SCHEMAS.c.schema_version).where(
+            SCHEMAS.c.read_model == name)).scalar_one_or_none()
+        if recorded is None:
+            _record_schema(conn, model)
+    if recorded is None or recorded == model.schema_version:
+        return False
+    log.warning("read_model_definition_changed", model=name, recorded=recorded,
+                current=model.schema_version)
+    n = rebuild(reader, engine, name, config=config)
+    log.info("read_model_rebuilt", model=name, events=n, schema_version=model.schema_version)
+    return True
 
 
 def rebuild(
@@ -75,8 +120,7 @@ def _switch(
     """Puts `nxt` in the place of `live` in one transaction; retried when a lock is not
     granted in time (a long query on the live model)."""
     live.create(engine)  # the first build of a model has no live tables yet
-    dead_letters.ensure_table(engine)
-    topology.ensure_table(engine)
+    ensure_tables(engine)
     for attempt in range(1, SWITCH_ATTEMPTS + 1):
         try:
             with engine.begin() as conn:
@@ -92,6 +136,7 @@ def _switch(
                 conn.execute(sa.delete(t).where(t.c.read_model == live.name))
                 if config is not None and found is not None:
                     topology.record(conn, live.name, config.topic, found)
+                _record_schema(conn, live)
             return
         except sa.exc.OperationalError as error:
             if attempt == SWITCH_ATTEMPTS:

@@ -38,7 +38,11 @@ def read_models_ready(rt: Runtime) -> None:
     models = registry.build_all()
     follower.ensure_tables(rt.read_engine, models)
     if rt.settings.kafka_bootstrap is None:
-        follower.catch_up(StoreReader(rt.app), rt.read_engine, models)
+        reader = StoreReader(rt.app)
+        operations.ensure_tables(rt.read_engine)
+        for model in models:
+            operations.ensure_current(reader, rt.read_engine, model.name)
+        follower.catch_up(reader, rt.read_engine, models)
 
 
 def reveal_per_request(
@@ -162,10 +166,12 @@ def run_verify(args: argparse.Namespace) -> int:
     reader = StoreReader(rt.app)
     drifts = None
     if rt.settings.kafka_bootstrap is not None:
-        caught_up = lag.wait_caught_up(lambda: pipeline_status(rt, names, ages=False), args.timeout)
-        if caught_up is None:
-            print(f"not caught up after {args.timeout:g} s with what was stored when verify "
-                  "began: see `crm projections status`")
+        caught_up, status = lag.wait_caught_up(
+            lambda: pipeline_status(rt, names, ages=False), args.timeout)
+        if not caught_up:
+            print(f"not drained after {args.timeout:g} s (of what was stored when verify "
+                  f"began): relay at {status.relay_checkpoint} of head {status.store_head}; "
+                  + ", ".join(f"{m.name} {m.lag_events} behind" for m in status.models))
             return 1
         drifts = operations.verify_at_cut(reader, rt.read_engine, names, kafka_config(rt.settings))
         if drifts is None:

@@ -58,6 +58,10 @@ class ReadModel:
     """Base of every read model; `prefix` names a scratch copy (used by verify)."""
 
     name: ClassVar[str]
+    # Raise it whenever the model's tables or its `evolve` change: at start-up a model whose
+    # recorded definition is older is rebuilt from the store and switched in (blue/green), so
+    # read models need no hand-written migrations.
+    schema_version: ClassVar[int] = 1
 
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix

@@ -83,3 +83,27 @@ def test_rebuild_and_verify_while_commands_keep_arriving(
         pipeline.wait_drained(rt)
         assert not worker.failed
     pipeline.verify()
+
+
+def test_a_changed_read_model_definition_is_rebuilt_and_switched_in_at_start(
+    pipeline: Pipeline, rt: Runtime, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    driver = Driver(rt, clock)
+    references = driver.interleaved(8, steps=3)
+    with pipeline.worker(rt):
+        pipeline.wait_drained(rt)
+    before = queue_rows(rt)
+    with rt.read_engine.begin() as conn:  # rows as an older definition left them
+        conn.execute(sa.update(WorkQueue().table).values(last_action="(old definition)"))
+    monkeypatch.setattr(WorkQueue, "schema_version", WorkQueue.schema_version + 1)
+    with pipeline.worker(rt) as worker:
+        for reference in references:
+            driver.step(reference, 4)
+        pipeline.wait_drained(rt)
+        assert worker.consumers["work_queue"].built_from_store == 1
+        assert all(c.built_from_store == 0 for n, c in worker.consumers.items() if n != "work_queue")
+    t = WorkQueue().table
+    with rt.read_engine.connect() as conn:
+        actions = set(conn.execute(sa.select(t.c.last_action)).scalars())
+    assert actions == {"Delayed"} and len(queue_rows(rt)) == len(before)
+    pipeline.verify()
