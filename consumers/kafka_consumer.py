@@ -33,12 +33,13 @@ import sqlalchemy as sa
 import structlog
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, OffsetOutOfRangeError
 from kafka.structs import OffsetAndMetadata
 
 from consumers import dead_letters, operations, topology
-from consumers.dead_letters import DEAD_LETTERS, Parked, park, reason_of
+from consumers.dead_letters import DEAD_LETTERS, park, reason_of
 from consumers.kafka_common import Backoff, KafkaConfig, ensure_topic_when_possible
+from consumers.poison import apply_isolated, decode, is_infrastructure
 from consumers.store_reader import StoreReader
 from consumers.topology import TopicChanged
 from projections.base import ReadModel, insert_ignoring_duplicates
@@ -53,31 +54,10 @@ EXIT_AFTER_DB_COMMIT_VAR = "CRM_TEST_CONSUMER_EXIT_AFTER_DB_COMMIT"
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
 T = TypeVar("T")
 
-
-__all__ = ["DEAD_LETTERS", "ReadModelConsumer", "is_infrastructure"]
-
-# SQLSTATE classes of a server that is away, busy or was told to stop, not of bad data:
-# connection (08), resources (53), operator intervention incl. statement timeout (57),
-# system (58), transaction rollback (40: deadlock, serialization), lock not available,
-# undefined table (the schema is not there yet).
-TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "58", "40", "XX")
-TRANSIENT_SQLSTATES = ("55P03", "42P01", "3D000", "28000", "28P01")
-
-
-def is_infrastructure(error: BaseException) -> bool:
-    """True when `error` comes from the infrastructure (retry the batch); False when it comes
-    from one message's content (park the message): everything not known to be the
-    infrastructure's is the message's."""
-    if isinstance(error, sa.exc.DBAPIError):
-        if error.connection_invalidated:
-            return True
-        code = getattr(error.orig, "pgcode", None) or getattr(error.orig, "sqlstate", None)
-        if code:
-            return code.startswith(TRANSIENT_SQLSTATE_CLASSES) or code in TRANSIENT_SQLSTATES
-        return isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError))
-    if isinstance(error, sa.exc.StatementError):
-        return error.orig is not None and is_infrastructure(error.orig)
-    return isinstance(error, (sa.exc.SQLAlchemyError, OSError))
+__all__ = [
+    "DEAD_LETTERS", "EXIT_AFTER_DB_COMMIT_VAR", "ReadModelConsumer", "is_infrastructure",
+    "retry_parked",
+]
 
 
 @dataclass(frozen=True)
@@ -230,6 +210,21 @@ class ReadModelConsumer:
             return
         topology.check(self.engine, self.model.name, self.config, found)
 
+    def _out_of_range(
+        self, consumer: KafkaConsumer, error: OffsetOutOfRangeError, stop: threading.Event
+    ) -> None:
+        """A stored offset the log no longer holds (the topic was recreated, or records were
+        removed): never skipped silently. `join_stream` stops the consumer (`TopicChanged`) or
+        builds the model from the store; then every partition seeks to its stored offset."""
+        log.error("offset_out_of_range", model=self.model.name, error=str(error)[:300])
+        try:
+            self._retry(self.join_stream, stop, "topology")
+        except TopicChanged as changed:
+            log.error("topic_changed", model=self.model.name, message=str(changed))
+            raise
+        self.seek_stored(list(consumer.assignment()))
+        stop.wait(1.0)
+
     def _check_topology(self) -> None:
         found = topology.describe(self.config)
         if found is not None:
@@ -243,6 +238,9 @@ class ReadModelConsumer:
         try:
             batch: Batch = consumer.poll(timeout_ms=500, max_records=self.max_records)
             self._polls += 1
+        except OffsetOutOfRangeError as error:
+            self._out_of_range(consumer, error, stop)
+            return
         except KafkaError as error:
             log.warning("poll_failed", model=self.model.name, error=str(error))
             stop.wait(1.0)
@@ -288,13 +286,13 @@ class ReadModelConsumer:
             decoded: list[tuple[ConsumerRecord, Envelope | None, str | None]] = []
             for tp, recs in fresh.items():
                 for i, record in enumerate(recs):
-                    env, reason = _decode(record)
+                    env, reason = decode(record)
                     if isinstance(env, NewerSchema):
                         self.paused = Paused(tp, record.offset, env.version)
                         fresh[tp] = recs[:i]
                         break
                     decoded.append((record, env, reason))
-            parked = self._apply_records(conn, decoded)
+            parked = apply_isolated(conn, self.model, decoded)
             park(conn, self.model.name, parked)
             done = {tp: recs[-1].offset + 1 for tp, recs in fresh.items() if recs}
             for tp, offset in done.items():
@@ -330,43 +328,6 @@ class ReadModelConsumer:
             log.warning("partition_rewound", model=self.model.name, partition=tp.partition,
                         offset=stored, fetched=fresh[0].offset)
         return []
-
-    def _apply_records(
-        self, conn: sa.Connection,
-        decoded: Sequence[tuple[ConsumerRecord, Envelope | None, str | None]],
-    ) -> list[Parked]:
-        """Applies the decoded records in order; returns those parked: undecodable ones, ones
-        the model or the database refused, and every later event of a request with a parked
-        event (already parked, or parked in this batch)."""
-        parked = [Parked(r, reason) for r, env, reason in decoded if env is None and reason]
-        envs = [(r, env) for r, env, _ in decoded if env is not None]
-        held = dead_letters.blocked_requests(conn, self.model.name, {e.request_id for _, e in envs})
-        if not held:
-            try:
-                with conn.begin_nested():
-                    self.model.apply(conn, [env for _, env in envs])
-                return parked
-            except Exception as error:
-                if is_infrastructure(error):
-                    raise
-        first_parked: dict[str, str] = {}
-        for record, env in envs:  # one savepoint per message: find the culprits
-            if env.request_id in held:
-                at = first_parked.get(env.request_id, "an earlier parked event")
-                parked.append(Parked(record, f"held behind {at} of the same request",
-                                     env.request_id, env.version))
-                continue
-            try:
-                with conn.begin_nested():
-                    self.model.apply(conn, [env])
-            except Exception as error:
-                if is_infrastructure(error):
-                    raise
-                parked.append(Parked(record, reason_of(error), env.request_id, env.version))
-                held.add(env.request_id)
-                first_parked[env.request_id] = f"{record.partition}@{record.offset}"
-        parked.sort(key=lambda p: (p.record.partition, p.record.offset))
-        return parked
 
     # -- offsets ------------------------------------------------------------------------------
 
@@ -426,7 +387,9 @@ class ReadModelConsumer:
             client_id=f"{config.client_id}-{self.model.name}",
             group_id=config.group(self.model.name),
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            # Never jump to another offset on our own: every partition is sought to its stored
+            # offset on assignment, and an offset the log lost is `_out_of_range`'s to handle.
+            auto_offset_reset="none",
             session_timeout_ms=config.session_timeout_ms,
             heartbeat_interval_ms=max(1_000, config.session_timeout_ms // 3),
             max_poll_interval_ms=config.max_poll_interval_ms,
@@ -458,16 +421,6 @@ class ReadModelConsumer:
                             error=reason_of(error)[:300])
                 stop.wait(wait)
         return None
-
-
-def _decode(record: ConsumerRecord) -> tuple[Envelope | NewerSchema | None, str | None]:
-    """The record's envelope; a `NewerSchema` to wait for; or None and why it is parked."""
-    try:
-        return Envelope.from_json(record.value), None
-    except NewerSchema as newer:
-        return newer, None
-    except Exception as error:  # noqa: BLE001 - whatever a message holds, it parks, never kills
-        return None, reason_of(error)
 
 
 def exit_after_db_commit_hook(env: Mapping[str, str] | None = None) -> Callable[[], None] | None:

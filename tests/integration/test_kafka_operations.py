@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from consumers.kafka_common import ensure_topic
-from consumers.kafka_consumer import is_infrastructure
+from consumers.poison import is_infrastructure
 from consumers.relay import Relay
 from consumers.store_reader import StoreReader
 from infra.runtime import Runtime, make_engine
