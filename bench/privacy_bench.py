@@ -360,6 +360,7 @@ def breakdown(bench: PrivacyBench, lodgements: int) -> None:
     parts.wrap(directory, "save", "customer record saved (directory store)")
     parts.wrap(vault, "_key", lambda key_id: "key SELECT: council's index key"
                if key_id == index_key_id else "key SELECT: customer's data key")
+    parts.wrap(vault, "new_customer", "new key + index rows: HMACs, one transaction")
     parts.wrap(vault, "ensure_key", "ensure_key itself (a new key's INSERT)")
     parts.wrap(vault, "index", "blind index: HMAC + INSERT of the rows")
     parts.wrap(vault, "sealer", "AESGCM(key) set-up")

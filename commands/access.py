@@ -47,3 +47,17 @@ def authorize(
             f"(roles that may: {', '.join(allowed) or 'none'})")
     return Viewer(user_id=user_id, role=acting, roles=frozenset(user.roles),
                   teams=frozenset(user.teams))
+
+
+def authorize_for_user(
+    directory: Directory, council: Council, user_id: str | None, role: str | None,
+    target: str, action: str,
+) -> Viewer:
+    """As `authorize`, except that an active user may always act on their own account
+    (set their own password, make their own token)."""
+    if user_id is not None and user_id.strip() == target:
+        user = directory.find(StaffUser, staff_user_id(council.id, target))
+        if user is not None and user.active and (role is None or role in user.roles):
+            return Viewer(user_id=target, role=role or user.roles[0],
+                          roles=frozenset(user.roles), teams=frozenset(user.teams))
+    return authorize(directory, council, user_id, role, action)

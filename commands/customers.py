@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from commands.ports import Directory, Sealer, Vault
@@ -105,18 +105,43 @@ def register_customer_sealing(
     council: Council, details: Details, actor: Actor, directory: Directory, vault: Vault
 ) -> tuple[Customer, Sealer]:
     """`register_customer`, also handing back the sealer of the new key, for the rest of the
-    same command (so the key is not read again)."""
+    same command (so the key is not read again).
+
+    The key and the index entries are written first, together; then the record. If saving
+    the record fails, they are destroyed again before the error goes on; if the process dies
+    in between, `erase_customer` on the number (or `erase_unsaved_registrations`) reaches
+    them, since both are found from the customer's number."""
     now = directory.now()
     number = customer_number(council.reference_prefix, directory.next_number(f"{council.id}#C"))
-    sealer = vault.sealer(customer_id(council.id, number), council.id, now)
+    key_id = customer_id(council.id, number)
+    sealer = vault.new_customer(key_id, council.id, number,
+                                {f: getattr(details, f) for f in PERSONAL_FIELDS}, now)
     customer = Customer.register(
         council=council.id, number=number, occurred_at=now, actor=actor,
         preferred_contact=details.preferred_contact,
         **{f: sealer.seal(getattr(details, f)) for f in PERSONAL_FIELDS},
     )
-    directory.save(customer)
-    vault.index(council.id, number, {f: getattr(details, f) for f in PERSONAL_FIELDS})
+    try:
+        directory.save(customer)
+    except BaseException:
+        _forget_unsaved(directory, vault, council.id, number)
+        raise
     return customer, sealer
+
+
+def _forget_unsaved(directory: Directory, vault: Vault, council: str, number: str) -> bool:
+    """Destroys the key and index entries of a registration whose record was not saved; True
+    if it did. Never touches a record that was saved after all (a save that failed only on
+    its way back): when in doubt it leaves them for an erasure."""
+    key_id = customer_id(council, number)
+    try:
+        if directory.find(Customer, key_id) is not None:
+            return False
+        vault.destroy(key_id)
+        vault.unindex(council, number)
+    except Exception:  # noqa: BLE001 - the first error is the one to report
+        return False
+    return True
 
 
 def correct_details(cmd: CorrectDetails, directory: Directory, vault: Vault) -> Customer:
@@ -196,11 +221,22 @@ def lift_restriction(cmd: LiftRestriction, directory: Directory) -> None:
 def erase_customer(
     cmd: EraseCustomer, directory: Directory, vault: Vault,
     open_requests: Callable[[str, str], list[str]],
-) -> Customer:
+) -> Customer | None:
     """Erases the customer's personal data: records `PersonalDataErased`, then destroys their
     data key and index entries. Refused, naming them, while any of their requests is open.
-    Run again after a crash between the two steps, it finishes the job."""
-    customer = load(directory, cmd.council, cmd.number)
+    Run again after a crash between the two steps, it finishes the job. For a number whose
+    record was never saved (a registration that failed half-way) it destroys the key and
+    index entries left behind and returns None; `CustomerNotFound` if there are none."""
+    number = cmd.number.strip().upper()
+    key_id = customer_id(cmd.council, number)
+    found = directory.find(Customer, key_id)
+    if found is None:
+        if not vault.holds(key_id, cmd.council, number):
+            raise CustomerNotFound(f"no customer {number}")
+        vault.destroy(key_id)
+        vault.unindex(cmd.council, number)
+        return None
+    customer = found
     still_open = open_requests(cmd.council, customer.number)
     if still_open:
         raise ErasureRefused(
@@ -213,6 +249,26 @@ def erase_customer(
     vault.destroy(customer.id)
     vault.unindex(cmd.council, customer.number)
     return customer
+
+
+def erase_unsaved_registrations(
+    directory: Directory, vault: Vault, council: str, before: datetime
+) -> list[str]:
+    """The sweep: destroys the key and index entries of every registration begun before
+    `before` whose record was never saved (a process that died half-way); their numbers.
+    `before` should leave registrations still under way alone (say, an hour ago)."""
+    saved = set(directory.ids_of([Customer.Registered.TOPIC]))
+    swept = []
+    for number in vault.indexed(council):
+        key_id = customer_id(council, number)
+        if key_id in saved:
+            continue
+        created = vault.created_at(key_id)
+        if created is None or created < before:
+            vault.destroy(key_id)
+            vault.unindex(council, number)
+            swept.append(number)
+    return swept
 
 
 FINDABLE = ("phone", "email", "name")

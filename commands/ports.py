@@ -75,8 +75,18 @@ class Opener(Protocol):
 class Vault(Protocol):
     """Data keys kept apart from the events (see `infra/keys.py`)."""
 
-    def sealer(self, key_id: UUID, council: str, at: datetime) -> Sealer:
-        """Seals under the key `key_id`, creating it if needed."""
+    def sealer(self, key_id: UUID, council: str, at: datetime, *, new: bool = False) -> Sealer:
+        """Seals under the key `key_id`, creating it if needed. With `new` the key must not
+        exist yet (its id comes from a number never issued before): it is created without a
+        look first, and an existing key is never overwritten (an error instead)."""
+
+    def new_customer(
+        self, key_id: UUID, council: str, customer: str,
+        details: Mapping[str, str | None], at: datetime,
+    ) -> Sealer:
+        """A new customer's key (which must not exist yet) and their index entries for
+        `find`, written together; the sealer of the key. The entries are keyed by the
+        customer's number, so an erasure reaches them even if the record is never saved."""
 
     def opener(self) -> Opener:
         """Opens tokens, for one view."""
@@ -92,6 +102,15 @@ class Vault(Protocol):
 
     def unindex(self, council: str, customer: str) -> None:
         """Drops the customer's index entries."""
+
+    def holds(self, key_id: UUID, council: str, customer: str) -> bool:
+        """True if the key `key_id` or any index entry of the customer exists."""
+
+    def indexed(self, council: str) -> list[str]:
+        """The numbers of the council's customers with index entries."""
+
+    def created_at(self, key_id: UUID) -> datetime | None:
+        """When the key was created; None if there is none."""
 
     def pseudonym(self, council: str, customer: str) -> str:
         """A stable id for the customer that says nothing of who they are."""

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from commands.customers import load as load_customer
 from commands.customers import register_customer_sealing, sealed_details
+from commands.errors import StaleVersion
 from commands.ports import Ports, Sealer
 from domain.aggregates.customer import Customer, Restriction
 from domain.aggregates.service_request import ServiceRequest, request_id
@@ -36,9 +37,13 @@ class Result:
 
 @dataclass(frozen=True, kw_only=True)
 class RequestCommand:
+    """A command on one request. `expected_version`, when given, is the version the caller
+    decided on (an HTTP `If-Match`): a request changed since is refused as a conflict."""
+
     council: str
     reference: str
     actor: Actor
+    expected_version: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,7 +99,10 @@ def _saved(ports: Ports, request: ServiceRequest) -> Result:
 
 
 def _load(ports: Ports, cmd: RequestCommand) -> ServiceRequest:
-    return ports.get(request_id(cmd.council, cmd.reference), cmd.reference)
+    request = ports.get(request_id(cmd.council, cmd.reference), cmd.reference)
+    if cmd.expected_version is not None and request.version != cmd.expected_version:
+        raise StaleVersion(cmd.reference, expected=cmd.expected_version, current=request.version)
+    return request
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,9 +123,10 @@ def lodge_request(cmd: LodgeRequest, ports: Ports) -> Lodged:
     fields = lodgement_fields(council, cmd.intake, "(pending)", now)
     fields["reference"] = reference = ports.next_reference(council, now)
     customer, sealer = _customer_of(council, cmd, ports)
-    if sealer is None:
-        key = customer.id if customer else request_id(council.id, reference)
-        sealer = ports.vault.sealer(key, council.id, now)
+    if sealer is None and customer:  # a record named: its key exists
+        sealer = ports.vault.sealer(customer.id, council.id, now)
+    elif sealer is None:  # anonymous: a key of its own, as new as its reference
+        sealer = ports.vault.sealer(request_id(council.id, reference), council.id, now, new=True)
     fields["customer"] = sealed_details(customer) if customer else None
     fields["description"] = sealer.seal(fields["description"])
     saved = _saved(ports, ServiceRequest.lodge(occurred_at=now, actor=cmd.actor, **fields))

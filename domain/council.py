@@ -12,7 +12,7 @@ from enum import Enum
 
 from domain.calendar import CalendarSpec
 from domain.permissions import BASE_ROLES, Permissions, default_permissions
-from domain.values import Channel
+from domain.values import ANY_DETAIL, Channel
 
 
 class AnonymousPolicy(Enum):
@@ -74,6 +74,8 @@ class Council:
     escalation_chain: tuple[EscalationStep, ...]
     outcomes: Mapping[str, str]
     anonymous: AnonymousPolicy
+    # What identifies a customer: any one of these sets of details, all given (council policy).
+    identified_by: tuple[frozenset[str], ...] = ANY_DETAIL
     refused_channels: frozenset[Channel]
     acknowledgement: AcknowledgementRule
     progress_notice_days: int | None = 15

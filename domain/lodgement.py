@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -9,7 +10,14 @@ from typing import Any
 from domain.council import AnonymousPolicy, Council
 from domain.errors import InvalidCommand, LodgementRefused
 from domain.standards import due_instants, standard_for
-from domain.values import Channel, Customer, Location, RequestKind
+from domain.values import (
+    PERSONAL_FIELDS,
+    Channel,
+    ContactMethod,
+    Customer,
+    Location,
+    RequestKind,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,13 +34,48 @@ class Intake:
     agreed_completion: date | None = None
     customer_number: str | None = None
 
-    @property
-    def anonymous(self) -> bool:
-        """Nothing identifies the customer: no record of theirs, no detail of theirs. Where
-        the problem is (`location`) never identifies anyone."""
-        return self.customer_number is None and (
-            self.customer is None or self.customer.is_anonymous
+    def identified(self, rules: Sequence[frozenset[str]]) -> bool:
+        """Whether the customer is identified under the council's `rules`: by their record on
+        file, or by details that satisfy a rule. Where the problem is (`location`) never
+        identifies anyone."""
+        return self.customer_number is not None or (
+            self.customer is not None and self.customer.identifies(rules)
         )
+
+
+def make_intake(
+    *, category: str, channel: Channel, description: str,
+    kind: RequestKind = RequestKind.SERVICE_REQUEST, name: str | None = None,
+    customer_address: str | None = None, phone: str | None = None, email: str | None = None,
+    contact: ContactMethod | None = None, address: str | None = None, lat: float | None = None,
+    long: float | None = None, urgent: bool = False, agreed_completion: date | None = None,
+    customer_number: str | None = None,
+) -> Intake:
+    """An intake from what an interface took down: the customer's details (their own address is
+    `customer_address`), where the problem is (`address`, `lat`, `long`). Without a preferred
+    contact method, the customer is reached by e-mail if they gave one, else by phone, else by
+    letter at their address."""
+    customer = Customer(
+        name=name, address=customer_address, phone=phone, email=email,
+        preferred_contact=contact or (
+            ContactMethod.EMAIL if email else ContactMethod.PHONE if phone
+            else ContactMethod.LETTER if customer_address else ContactMethod.NONE),
+    )
+    location = (Location(address=address, lat=lat, long=long)
+                if address or lat is not None or long is not None else None)
+    return Intake(
+        category=category, channel=channel, description=description, kind=kind,
+        customer=None if customer.is_anonymous else customer, location=location, urgent=urgent,
+        agreed_completion=agreed_completion, customer_number=customer_number,
+    )
+
+
+def describe_rules(rules: Sequence[frozenset[str]]) -> str:
+    """`rules` for people: "a name and a phone, or a name and an email"."""
+    def one(rule: frozenset[str]) -> str:
+        return " and ".join(f"{'an' if f[0] in 'aeiou' else 'a'} {f}"
+                            for f in sorted(rule, key=PERSONAL_FIELDS.index))
+    return ", or ".join(one(r) for r in rules)
 
 
 def lodgement_fields(
@@ -56,11 +99,11 @@ def lodgement_fields(
             f"the description has {len(description)} characters; "
             f"{council.name} keeps a précis of at most {council.description_max_chars}"
         )
-    anonymous = intake.anonymous
+    anonymous = not intake.identified(council.identified_by)
     if anonymous and council.anonymous is AnonymousPolicy.REFUSE:
         raise LodgementRefused(
-            f"{council.name} does not action anonymous requests: "
-            "record a name, address, phone or email"
+            f"{council.name} does not action anonymous requests: record "
+            f"{describe_rules(council.identified_by)} (or the number of their customer record)"
         )
     standard = standard_for(council, intake.category, intake.channel, intake.urgent)
     due = due_instants(standard, occurred_at, intake.agreed_completion)

@@ -65,7 +65,8 @@ ACTION_DOCS: Mapping[str, str] = {
     "customer-access-log": "who looked at a customer's record",
     # operations and the council's set-up
     "projections": "read-model operations: status, rebuild, verify",
-    "users": "manage staff users and their roles",
+    "users": "manage staff users and their roles, passwords and tokens",
+    "apikeys": "manage the API keys of Open311 clients (portals, apps)",
     "demo": "the guided demo",
     "categories": "the council's categories (public)",
     "teams": "the council's teams (public)",

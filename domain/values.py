@@ -7,6 +7,7 @@ the same enum member.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import TypeVar
@@ -22,6 +23,7 @@ class Channel(Enum):
     EMAIL = "email"
     LETTER = "letter"
     WEB_PORTAL = "web-portal"
+    MOBILE_APP = "mobile-app"
     WEBCHAT = "webchat"
     SOCIAL_MEDIA = "social-media"
     OTHER = "other"
@@ -89,6 +91,8 @@ class Actor:
 
 
 PERSONAL_FIELDS = ("name", "address", "phone", "email")
+# A council that says nothing about identification: any one detail identifies the customer.
+ANY_DETAIL: tuple[frozenset[str], ...] = tuple(frozenset({f}) for f in PERSONAL_FIELDS)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,6 +108,11 @@ class Customer:
     email: str | None = None
     preferred_contact: ContactMethod = ContactMethod.NONE
     number: str | None = None
+
+    def identifies(self, rules: Sequence[frozenset[str]]) -> bool:
+        """Whether these details identify the customer under a council's rules: each rule is a
+        set of fields that together do (e.g. a name with a phone number)."""
+        return any(all(getattr(self, f) for f in rule) for rule in rules)
 
     @property
     def is_anonymous(self) -> bool:

@@ -19,6 +19,7 @@ from infra import (
     cli_customers,
     cli_demo,
     cli_history,
+    cli_http,
     cli_kafka,
     cli_requests,
     cli_sla,
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_demo.register(sub)
     cli_users.register(sub)
     cli_customers.register(sub)
+    cli_http.register(sub)
     return parser
 
 

@@ -10,7 +10,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from commands.access import authorize
-from commands.disclosure import Disclosure
 from domain.council import Council
 from domain.permissions import Viewer
 from infra.config import list_councils
@@ -37,13 +36,6 @@ def authorized(args: argparse.Namespace, c: Council, action: str) -> Viewer:
     """The acting user (`--as`/CRM_ACTOR, in `--role`/CRM_ROLE if given) if they may do
     `action` in council `c`; else `NotPermitted`, before anything is read or written."""
     return authorize(runtime(args).directory_ports, c, args.actor, args.role, action)
-
-
-def disclosure(args: argparse.Namespace, c: Council, viewer: Viewer, via: str) -> Disclosure:
-    """What `viewer` may see of council `c`'s residents' data through the command `via`
-    (as the access log names it, e.g. `crm show`)."""
-    rt = runtime(args)
-    return Disclosure(rt.vault, c.id, viewer, via, rt.clock(), chain=c.roles)
 
 
 def emit_json(value: Any) -> None:

@@ -7,58 +7,28 @@ What a reader sees of the personal fields is decided by `commands.disclosure` al
 from __future__ import annotations
 
 import argparse
-from datetime import date
+from datetime import timedelta
 from typing import Any
 
 from commands import customers as cmds
-from domain.aggregates.customer import Customer
-from domain.permissions import Viewer
 from domain.values import Channel, Conduct, ContactMethod, parse_enum
 from domain.values import Customer as Details
+from infra import views
 from infra.cli_common import (
     authorized,
     council,
-    disclosure,
     emit_json,
     emit_table,
     parse_date,
     runtime,
 )
 from infra.cli_requests import _enum
-from infra.cli_streaming import read_models_ready
-from infra.runtime import Runtime
-from projections import request_summary
-from projections.envelope import event_data, event_type, to_plain
-
-
-def _record(args: argparse.Namespace, action: str) -> tuple[Customer, Viewer]:
-    c = council(args)
-    viewer = authorized(args, c, action)
-    return cmds.load(runtime(args).directory_ports, c.id, args.number), viewer
-
-
-def customer_view(customer: Customer, today: date) -> dict[str, Any]:
-    """A customer's record as stored (personal fields sealed): what a view discloses."""
-    return {
-        "customer_id": customer.number, **customer.details,
-        "erased_at": customer.erased_at,
-        "declarations": [to_plain(d) for d in customer.declarations.values()],
-        "restrictions_in_force": [
-            {**to_plain(r), "summary": r.describe()}
-            for r in customer.restrictions_in_force(today)
-        ],
-        "reviews_overdue": [f"{type(d).__name__.lower()} {d.id}"
-                            for d in customer.reviews_overdue(today)],
-    }
 
 
 def run_show(args: argparse.Namespace) -> None:
-    customer, viewer = _record(args, "customer-show")
-    d = disclosure(args, council(args), viewer, "crm customer show")
-    shown = d.reveal(
-        to_plain(customer_view(customer, runtime(args).clock().date())),
-        allowed=d.sees_customers, customer=customer.number,
-    )
+    c = council(args)
+    viewer = authorized(args, c, "customer-show")
+    shown = views.customer_state(runtime(args), c, viewer, args.number, "crm customer show")
     if args.json:
         emit_json(shown)
         return
@@ -67,28 +37,10 @@ def run_show(args: argparse.Namespace) -> None:
 
 
 def run_history(args: argparse.Namespace) -> None:
-    customer, viewer = _record(args, "customer-history")
-    rt = runtime(args)
-    stored: list[Any] = list(rt.directory.repository.event_store.get(customer.id))
-    events = [
-        {"type": event_type(e), "version": e.originator_version,
-         "occurred_at": e.occurred_at.isoformat(),
-         "actor": {"id": e.actor.id, "role": e.actor.role}, "data": event_data(e)}
-        for e in stored
-    ]
-    model = request_summary.RequestSummary()
-    read_models_ready(rt)
-    with rt.read_engine.connect() as conn:
-        requests = [
-            {k: r[k] for k in ("reference", "status", "category", "team", "lodged_at",
-                                "closed_at", "outcome")}
-            for r in request_summary.of_customer(conn, model, customer.council, customer.number)
-        ]
-    d = disclosure(args, council(args), viewer, "crm customer history")
-    shown = d.reveal(
-        {"customer_id": customer.number, "events": events, "requests": to_plain(requests)},
-        allowed=d.sees_customers, customer=customer.number,
-    )
+    c = council(args)
+    viewer = authorized(args, c, "customer-history")
+    shown = views.customer_history(runtime(args), c, viewer, args.number,
+                                   "crm customer history")
     if args.json:
         emit_json(shown)
         return
@@ -102,17 +54,8 @@ def run_find(args: argparse.Namespace) -> None:
     c = council(args)
     viewer = authorized(args, c, "customer-find")
     field, value = next((f, getattr(args, f)) for f in cmds.FINDABLE if getattr(args, f))
-    rt = runtime(args)
-    numbers = cmds.find_customers(rt.vault, c.id, field, value)
-    d = disclosure(args, c, viewer, f"crm customer find --{field}")
-    rows = []
-    for number in numbers:
-        found = cmds.load(rt.directory_ports, c.id, number)
-        rows.append(d.reveal(
-            {"customer_id": found.number, "name": found.details["name"],
-             "preferred_contact": found.details["preferred_contact"].value},
-            allowed=d.sees_customers, customer=found.number,
-        ))
+    rows = views.find_customers(runtime(args), c, viewer, field, value,
+                                f"crm customer find --{field}")
     emit_json(rows) if args.json else emit_table(rows, ["customer_id", "name",
                                                         "preferred_contact"])
 
@@ -173,13 +116,7 @@ def run_lift(args: argparse.Namespace) -> None:
 def run_reviews_due(args: argparse.Namespace) -> None:
     c = council(args)
     authorized(args, c, "customer-conduct")
-    on = args.on or runtime(args).clock().date()
-    rows = [
-        {"customer_id": customer.number, "what": type(item).__name__.lower(), "id": item.id,
-         "review_by": item.review_by.isoformat()}
-        for customer in cmds.with_conduct_records(runtime(args).directory_ports, c.id)
-        for item in customer.reviews_overdue(on)
-    ]
+    rows = views.reviews_due(runtime(args), c, args.on or runtime(args).clock().date())
     emit_json(rows) if args.json else emit_table(rows, ["customer_id", "what", "id",
                                                         "review_by"])
 
@@ -191,28 +128,31 @@ def run_erase(args: argparse.Namespace) -> None:
     done = cmds.erase_customer(
         cmds.EraseCustomer(council=c.id, number=args.number, actor=viewer.actor,
                            reason=args.reason),
-        rt.directory_ports, rt.vault, lambda council_id, number: open_requests(rt, council_id,
-                                                                              number),
+        rt.directory_ports, rt.vault, lambda council_id, number: views.open_requests(
+            rt, council_id, number),
     )
-    print(f"{done.number}: personal data erased")
+    if done is None:
+        print(f"{args.number.strip().upper()}: no record was saved; the key and index "
+              "entries its registration left are destroyed")
+    else:
+        print(f"{done.number}: personal data erased")
 
 
-def open_requests(rt: Runtime, council_id: str, number: str) -> list[str]:
-    read_models_ready(rt)
-    model = request_summary.RequestSummary()
-    with rt.read_engine.connect() as conn:
-        rows = request_summary.of_customer(conn, model, council_id, number)
-    return [r["reference"] for r in rows if r["status"] == "open"]
+def run_erase_unsaved(args: argparse.Namespace) -> None:
+    c = council(args)
+    authorized(args, c, "customer-erase")
+    rt = runtime(args)
+    before = rt.clock() - timedelta(minutes=args.older_than)
+    for number in cmds.erase_unsaved_registrations(rt.directory_ports, rt.vault, c.id, before):
+        print(f"{number}: no record was saved; the key and index entries its registration "
+              "left are destroyed")
 
 
 def run_access_log(args: argparse.Namespace) -> None:
     c = council(args)
     authorized(args, c, "customer-access-log")
-    number = cmds.load(runtime(args).directory_ports, c.id, args.number).number
-    rows = [{k: r[k] for k in ("at", "user_id", "role", "via")}
-            for r in runtime(args).vault.access_log(c.id, number)]
-    emit_json(to_plain(rows)) if args.json else emit_table(to_plain(rows),
-                                                           ["at", "user_id", "role", "via"])
+    rows = views.access_log(runtime(args), c, args.number)
+    emit_json(rows) if args.json else emit_table(rows, ["at", "user_id", "role", "via"])
 
 
 def _conduct(text: str) -> Conduct:
@@ -280,8 +220,14 @@ def register(sub: Any) -> None:
     q.add_argument("--on", type=parse_date)
     q.add_argument("--json", action="store_true")
     q.set_defaults(run=run_reviews_due)
-    q = with_number("erase", "erase the customer's personal data (no open request)")
+    q = with_number("erase", "erase the customer's personal data (no open request); for a "
+                    "number whose record was never saved, the key and index entries left")
     q.add_argument("--reason", required=True)
     q.set_defaults(run=run_erase)
+    q = cs.add_parser("erase-unsaved", help="destroy the key and index entries left by "
+                      "registrations whose record was never saved (a process that died)")
+    q.add_argument("--older-than", type=int, default=60, metavar="MINUTES",
+                   help="only registrations begun this long ago or more (default 60)")
+    q.set_defaults(run=run_erase_unsaved)
     with_number("access-log", "who read the customer's personal data, when, through what",
                 True).set_defaults(run=run_access_log)

@@ -21,8 +21,8 @@ from domain.lodgement import Intake
 from domain.permissions import ADMINISTRATOR
 from domain.values import Actor, Channel, Customer, Location, NoteKind
 from infra.cli_common import authorized, council, emit_table, runtime
-from infra.cli_streaming import read_models_ready
 from infra.runtime import Runtime
+from infra.views import read_models_ready
 from projections import audit_record, sla_queries, work_queue
 from projections.sla import Sla
 
@@ -48,7 +48,7 @@ DEMO_USERS = (  # id, name, roles, teams
 )
 
 
-def _demo_users(args: argparse.Namespace, c: Council, rt: Runtime) -> None:
+def demo_users(args: argparse.Namespace, c: Council, rt: Runtime) -> None:
     """The demo's staff users: bootstrapped on a council with none; otherwise any missing
     are added by the acting user (`--as`), who must be allowed `demo` (administrators)."""
     directory = rt.directory_ports
@@ -69,6 +69,19 @@ def _demo_users(args: argparse.Namespace, c: Council, rt: Runtime) -> None:
         print(f"  {user_id:11} {', '.join(roles)}" + (f" ({', '.join(teams)})" if teams else ""))
 
 
+def lodge_demo_requests(c: Council, rt: Runtime, officer: Actor) -> list[str]:
+    """Lodges the demo's five requests (invented people) as `officer`; their references."""
+    refs = []
+    for category, channel, description, customer, address in INTAKES:
+        intake = Intake(category=category, channel=channel, description=description,
+                        customer=customer, location=Location(address=address))
+        result = cmds.lodge_request(
+            cmds.LodgeRequest(council=c.id, intake=intake, actor=officer), rt.ports)
+        refs.append(result.reference)
+        print(f"  {result.reference}  {c.categories[category].name} ({channel.value})")
+    return refs
+
+
 def _say(text: str) -> None:
     print(f"\n== {text}")
 
@@ -77,21 +90,14 @@ def run_demo(args: argparse.Namespace) -> None:
     if not args.council:
         args.council = "upper-lachlan"
     c, rt = council(args), runtime(args)
-    _demo_users(args, c, rt)
+    demo_users(args, c, rt)
 
     def act(user_id: str, action: str) -> Actor:
         return authorize(rt.directory_ports, c, user_id, None, action).actor
 
-    officer = act("cs.officer", "lodge")
     ports = rt.ports
     _say(f"{c.name}: a customer service officer lodges five requests")
-    refs = []
-    for category, channel, description, customer, address in INTAKES:
-        intake = Intake(category=category, channel=channel, description=description,
-                        customer=customer, location=Location(address=address))
-        result = cmds.lodge_request(cmds.LodgeRequest(council=c.id, intake=intake, actor=officer), ports)
-        refs.append(result.reference)
-        print(f"  {result.reference}  {c.categories[category].name} ({channel.value})")
+    refs = lodge_demo_requests(c, rt, act("cs.officer", "lodge"))
     ref = refs[0]
     local = ZoneInfo(c.calendar.timezone)
     until = (rt.clock().astimezone(local) + timedelta(days=21)).date()

@@ -7,11 +7,10 @@ import argparse
 import csv
 import json
 import sys
-from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from infra import views
 from infra.cli_common import (
     authorized,
     council,
@@ -21,7 +20,6 @@ from infra.cli_common import (
     parse_instant,
     runtime,
 )
-from infra.cli_streaming import read_models_ready
 from infra.importer import (
     MAX_LISTED_ERRORS,
     ImportRefused,
@@ -31,8 +29,6 @@ from infra.importer import (
 )
 from infra.progress import ProgressBar
 from projections import kpi
-from projections.audit_record import AuditRecord
-from projections.sla import Sla
 
 
 def _report_lines(r: ImportReport) -> list[str]:
@@ -128,19 +124,8 @@ def _table(rows: list[dict[str, Any]], total: dict[str, Any], by: str,
 def run_kpi(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
     authorized(args, c, "kpi")
-    if args.date_to < args.date_from:
-        raise ValueError(f"--to {args.date_to} is before --from {args.date_from}")
-    zone = ZoneInfo(c.calendar.timezone)
-    query = kpi.KpiQuery(
-        council=c.id, by=args.by, zone=zone,
-        start=datetime.combine(args.date_from, time(0), tzinfo=zone),
-        end=datetime.combine(args.date_to + timedelta(days=1), time(0), tzinfo=zone),
-        now=parse_instant(args.now, c.calendar.timezone) if args.now else rt.clock(),
-        targets=dict(c.kpi_targets), team_names={t.code: t.name for t in c.teams.values()},
-    )
-    read_models_ready(rt)
-    with rt.read_engine.connect() as conn:
-        result = kpi.compute(conn, Sla(), AuditRecord(), query)
+    now = parse_instant(args.now, c.calendar.timezone) if args.now else rt.clock()
+    result = views.kpis(rt, c, args.by, args.date_from, args.date_to, now)
     if args.json:
         emit_json(result.groups)
     elif args.csv:

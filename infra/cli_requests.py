@@ -7,28 +7,24 @@ import sys
 from typing import Any
 
 from commands import requests as cmds
-from commands.disclosure import Disclosure
-from domain.aggregates.service_request import ServiceRequest, request_id
-from domain.lodgement import Intake
+from domain.lodgement import make_intake
 from domain.values import (
     Channel,
     ContactMethod,
-    Customer,
-    Location,
     NoteKind,
     RequestKind,
     parse_enum,
 )
+from infra import views
 from infra.cli_common import (
     authorized,
     council,
-    disclosure,
     emit_json,
     emit_table,
     parse_date,
     runtime,
 )
-from projections.envelope import event_data, event_type, to_plain
+from projections.envelope import to_plain
 
 
 def _enum(kind: Any, what: str) -> Any:
@@ -50,19 +46,11 @@ def _result(args: argparse.Namespace, result: cmds.Result) -> None:
 
 def run_lodge(args: argparse.Namespace) -> None:
     c = council(args)
-    customer = Customer(
-        name=args.name, address=args.customer_address, phone=args.phone, email=args.email,
-        preferred_contact=args.contact or _default_contact(args),
-    )
-    location = (
-        Location(address=args.address, lat=args.lat, long=args.long)
-        if args.address or args.lat is not None or args.long is not None
-        else None
-    )
-    intake = Intake(
+    intake = make_intake(
         category=args.category, channel=args.channel, description=args.description,
-        kind=args.kind, customer=None if customer.is_anonymous else customer,
-        location=location, urgent=args.urgent, agreed_completion=args.agreed_completion,
+        kind=args.kind, name=args.name, customer_address=args.customer_address, phone=args.phone,
+        email=args.email, contact=args.contact, address=args.address, lat=args.lat,
+        long=args.long, urgent=args.urgent, agreed_completion=args.agreed_completion,
         customer_number=args.customer,
     )
     cmd = cmds.LodgeRequest(council=c.id, intake=intake, actor=authorized(args, c, "lodge").actor)
@@ -73,14 +61,6 @@ def run_lodge(args: argparse.Namespace) -> None:
     _result(args, lodged)
 
 
-def _default_contact(args: argparse.Namespace) -> ContactMethod:
-    if args.email:
-        return ContactMethod.EMAIL
-    if args.phone:
-        return ContactMethod.PHONE
-    return ContactMethod.LETTER if args.customer_address else ContactMethod.NONE
-
-
 def _request_command(args: argparse.Namespace, kind: type[Any], **fields: Any) -> None:
     c = council(args)
     cmd = kind(council=c.id, reference=args.ref.strip().upper(),
@@ -88,32 +68,10 @@ def _request_command(args: argparse.Namespace, kind: type[Any], **fields: Any) -
     _result(args, cmds.handle(cmd, runtime(args).ports))
 
 
-def _load(args: argparse.Namespace) -> tuple[ServiceRequest, Disclosure]:
-    """The request named by `--ref`, and what the acting user may see of it."""
-    c = council(args)
-    viewer = authorized(args, c, args.command)
-    ref = args.ref.strip().upper()
-    return (runtime(args).ports.get(request_id(c.id, ref), ref),
-            disclosure(args, c, viewer, f"crm {args.command}"))
-
-
-def _reveal(r: ServiceRequest, d: Disclosure, value: Any) -> Any:
-    return d.reveal_request(value, team=r.team, level=r.level,
-                            customer=r.customer.number if r.customer else None)
-
-
 def run_show(args: argparse.Namespace) -> None:
-    r, d = _load(args)
-    state = _reveal(r, d, to_plain({
-        "reference": r.reference, "council": r.council, "request_id": str(r.id),
-        "status": r.status.value, "kind": r.kind, "category": r.category, "team": r.team,
-        "officer": r.officer, "urgent": r.urgent, "level": r.level, "lodged_at": r.lodged_at,
-        "acknowledged_at": r.acknowledged_at, "acknowledge_by": r.acknowledge_by,
-        "complete_by": r.complete_by, "closed_at": r.closed_at, "outcome": r.outcome,
-        "notes": r.note_count, "delays": r.delay_count, "version": r.version,
-        "customer_id": r.customer.number if r.customer else None,
-        "customer": r.customer, "location": r.location, "description": r.description,
-    }))
+    c = council(args)
+    viewer = authorized(args, c, "show")
+    state = views.request_state(runtime(args), c, viewer, args.ref, "crm show")
     if args.json:
         emit_json(state)
         return
@@ -124,19 +82,11 @@ def run_show(args: argparse.Namespace) -> None:
 
 
 def run_history(args: argparse.Namespace) -> None:
-    r, d = _load(args)
-    events = runtime(args).app.repository.event_store.get(r.id)
-    rows: list[dict[str, Any]] = [
-        {
-            "type": event_type(e), "version": e.originator_version,
-            "occurred_at": e.occurred_at.isoformat(), "recorded_at": e.timestamp.isoformat(),
-            "actor": {"id": e.actor.id, "role": e.actor.role}, "data": event_data(e),
-        }
-        for e in events
-        if isinstance(e, ServiceRequest.Event)  # all a request's events are; this names the type
-    ]
+    c = council(args)
+    viewer = authorized(args, c, "history")
+    rows = views.request_history(runtime(args), c, viewer, args.ref, "crm history")
     if args.json:
-        emit_json(_reveal(r, d, rows))
+        emit_json(rows)
     else:
         flat = [{**row, "actor": f"{row['actor']['id']} ({row['actor']['role']})"} for row in rows]
         emit_table(flat, ["version", "type", "occurred_at", "actor"])

@@ -9,22 +9,20 @@ from typing import Any
 from consumers.store_reader import StoreReader
 from consumers.watchdog import SYSTEM_ACTOR, SweepReport, Watchdog
 from domain.values import Actor, ContactMethod
+from infra import views
 from infra.cli_common import (
     authorized,
     council,
-    disclosure,
     emit_json,
     emit_table,
     parse_instant,
     runtime,
 )
-from infra.cli_streaming import read_models_ready, reveal_per_request
-from infra.notify import OutboxNotifier, OutboxSender, list_outbox, smtp_from_env
+from infra.notify import OutboxNotifier, OutboxSender, smtp_from_env
 from infra.runtime import Runtime
 from infra.store import system_clock
+from infra.views import read_models_ready
 from projections import sla_queries
-from projections.envelope import to_plain
-from projections.sla import Sla
 
 QUERIES = {
     "breached": sla_queries.breached,
@@ -42,16 +40,12 @@ def _now(args: argparse.Namespace, zone: str | None) -> datetime:
 def run_query(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
     authorized(args, c, "sla")
-    now = _now(args, c.calendar.timezone)
-    read_models_ready(rt)
-    f = sla_queries.SlaFilter(council=c.id, team=args.team, role=args.level,
-                              category=args.category)
-    with rt.read_engine.connect() as conn:
-        rows = QUERIES[args.query](conn, Sla(), f, now)
+    rows = views.sla(rt, c, args.query, _now(args, c.calendar.timezone), team=args.team,
+                     level=args.level, category=args.category)
     if args.json:
-        emit_json(to_plain(rows))
+        emit_json(rows)
     else:
-        emit_table(to_plain(rows), COLUMNS)
+        emit_table(rows, COLUMNS)
 
 
 def make_watchdog(
@@ -104,16 +98,12 @@ def run_watch(args: argparse.Namespace) -> None:
 def run_notices(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
     viewer = authorized(args, c, "notices")
-    rows = list_outbox(rt.write_engine, c.id, args.ref.strip().upper() if args.ref else None)
-    read_models_ready(rt)
-    with rt.read_engine.connect() as conn:
-        rows = reveal_per_request(conn, disclosure(args, c, viewer, "crm notices"), c.id,
-                                  [(row["reference"], row) for row in rows])
+    rows = views.notices(rt, c, viewer, "crm notices", args.ref)
     if args.json:
-        emit_json(to_plain(rows))
+        emit_json(rows)
     else:
-        emit_table(to_plain(rows), ["id", "reference", "notice", "method", "recipient",
-                                    "status", "issued_at", "sent_at"])
+        emit_table(rows, ["id", "reference", "notice", "method", "recipient", "status",
+                          "issued_at", "sent_at"])
 
 
 def register(sub: Any) -> None:

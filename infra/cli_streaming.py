@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
-
-from commands.disclosure import Disclosure
 from consumers import dead_letters, follower, lag, operations
 from consumers.kafka_consumer import retry_parked
 from consumers.lag import PipelineStatus
 from consumers.store_reader import StoreReader
+from infra import views
 from infra.cli_common import (
     authorized,
     council,
-    disclosure,
     emit_json,
     emit_table,
     parse_date,
@@ -28,55 +22,19 @@ from infra.cli_common import (
 from infra.kafka_settings import kafka_config
 from infra.progress import ProgressBar
 from infra.runtime import Runtime
-from projections import audit_record, registry, request_summary, work_queue
-from projections.envelope import to_plain
-
-
-def read_models_ready(rt: Runtime) -> None:
-    """Creates the read-model tables; on the embedded default, first applies every event not
-    yet applied, so a query right after a command sees it."""
-    models = registry.build_all()
-    follower.ensure_tables(rt.read_engine, models)
-    if rt.settings.kafka_bootstrap is None:
-        reader = StoreReader(rt.app)
-        operations.ensure_tables(rt.read_engine)
-        for model in models:
-            operations.ensure_current(reader, rt.read_engine, model.name)
-        follower.catch_up(reader, rt.read_engine, models)
-
-
-def reveal_per_request(
-    conn: sa.Connection, d: Disclosure, council: str, values: Sequence[tuple[str, Any]]
-) -> list[Any]:
-    """Each `(reference, value)` as `d`'s reader may see it, request by request: the team and
-    escalation level that decide it come from the request summary (`read_models_ready` first)."""
-    model = request_summary.RequestSummary()
-    seen = request_summary.by_references(conn, model, council, (ref for ref, _ in values))
-    shown = []
-    for ref, value in values:
-        s = seen.get(ref, {})
-        shown.append(d.reveal_request(value, team=s.get("team"), level=s.get("level"),
-                                      customer=s.get("customer")))
-    return shown
+from infra.views import read_models_ready
+from projections import registry
 
 
 def run_queue(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
     authorized(args, c, "queue")
-    read_models_ready(rt)
-    model = work_queue.WorkQueue()
-    f = work_queue.QueueFilter(council=c.id, team=args.team, officer=args.officer)
-    with rt.read_engine.connect() as conn:
-        rows = work_queue.query(conn, model, f)
+    rows = views.queue(rt, c, args.team, args.officer)
     if args.json:
-        emit_json(to_plain(rows))
+        emit_json(rows)
     else:
-        emit_table(to_plain(rows), ["reference", "urgent", "status", "team", "officer",
-                                    "complete_by", "last_action"])
-
-
-def _day_start(c: Any, day: date) -> datetime:
-    return datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(c.calendar.timezone))
+        emit_table(rows, ["reference", "urgent", "status", "team", "officer", "complete_by",
+                          "last_action"])
 
 
 def run_audit(args: argparse.Namespace) -> None:
@@ -84,26 +42,13 @@ def run_audit(args: argparse.Namespace) -> None:
     viewer = authorized(args, c, "audit")
     if not (args.ref or args.officer or args.date_from or args.date_to):
         raise ValueError("say what to list: --ref REF, --officer ID, or --from D --to D")
-    read_models_ready(rt)
-    f = audit_record.AuditFilter(
-        council=c.id, reference=args.ref.strip().upper() if args.ref else None,
-        officer=args.officer,
-        start=_day_start(c, args.date_from) if args.date_from else None,
-        end=_day_start(c, args.date_to + timedelta(days=1)) if args.date_to else None,
-    )
-    with rt.read_engine.connect() as conn:
-        rows = audit_record.query(conn, audit_record.AuditRecord(), f)
-        if args.json:
-            payloads = reveal_per_request(
-                conn, disclosure(args, c, viewer, "crm audit"), c.id,
-                [(row["reference"], json.loads(row["payload"])) for row in rows])
-            for row, payload in zip(rows, payloads, strict=True):
-                row["payload"] = payload
+    rows = views.audit(rt, c, viewer, "crm audit", reference=args.ref, officer=args.officer,
+                       date_from=args.date_from, date_to=args.date_to, payloads=args.json)
     if args.json:
-        emit_json(to_plain(rows))
+        emit_json(rows)
     else:
-        emit_table(to_plain(rows), ["position", "reference", "occurred_at", "actor_id",
-                                    "actor_role", "summary"])
+        emit_table(rows, ["position", "reference", "occurred_at", "actor_id", "actor_role",
+                          "summary"])
 
 
 def pipeline_status(rt: Runtime, names: Sequence[str], ages: bool = True) -> PipelineStatus:

@@ -1,20 +1,25 @@
 """`crm users …`: a council's staff users and their roles, kept as events with their history.
 
 Every subcommand needs an acting administrator (action `users`), except `bootstrap`, which
-creates a council's first administrator while it has no user at all, and `permissions`, the
-council's permission table, which is public like its catalogue.
+creates a council's first administrator while it has no user at all, `permissions`, the
+council's permission table, which is public like its catalogue, and `passwd`, `token` and
+`revoke-tokens`, which a user may also run on their own account.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
+from datetime import timedelta
 from typing import Any
 
 from commands import users as cmds
+from commands.access import authorize_for_user
 from domain.aggregates.staff_user import StaffUser, staff_user_id
 from domain.council import Council
 from domain.errors import UserRefused
-from domain.permissions import ACTION_DOCS
+from domain.permissions import ACTION_DOCS, Viewer
 from infra.cli_common import authorized, council, emit_json, emit_table, runtime
 from projections.envelope import event_data, event_type, to_plain
 
@@ -132,6 +137,48 @@ def run_bootstrap(args: argparse.Namespace) -> None:
           "the council's first administrator")
 
 
+def _account(args: argparse.Namespace, action: str = "users") -> tuple[Council, Viewer]:
+    """The council and the acting user, who may act on `args.id`'s account: an administrator,
+    or the user themselves."""
+    c = council(args)
+    who = authorize_for_user(runtime(args).directory_ports, c, args.actor, args.role, args.id,
+                             action)
+    user = runtime(args).directory_ports.find(StaffUser, staff_user_id(c.id, args.id))
+    if user is None or not user.active:
+        raise UserRefused(f"no active user {args.id!r} in council {c.id}")
+    return c, who
+
+
+def run_passwd(args: argparse.Namespace) -> None:
+    """Reads the new password from stdin (one line; a terminal does not echo it)."""
+    c, who = _account(args)
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"new password for {args.id}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    rt = runtime(args)
+    rt.credentials.set_password(c.id, args.id, password, who.user_id, rt.clock())
+    print(f"{args.id}: password set")
+
+
+def run_token(args: argparse.Namespace) -> None:
+    """Prints a new bearer token, alone on one line, once."""
+    c, who = _account(args)
+    if not 0 < args.days <= 366:
+        raise ValueError("--days must be from 1 to 366")
+    rt = runtime(args)
+    token, _ = rt.credentials.issue_token(c.id, args.id, who.user_id, rt.clock(),
+                                          timedelta(days=args.days))
+    print(token)
+
+
+def run_revoke_tokens(args: argparse.Namespace) -> None:
+    c, _ = _account(args)
+    rt = runtime(args)
+    n = rt.credentials.revoke_tokens(c.id, args.id, rt.clock())
+    print(f"{args.id}: {n} token{'s' if n != 1 else ''} revoked")
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("users", help="staff users and their roles (administrators)")
     ops = p.add_subparsers(dest="users_command", metavar="USERS_COMMAND", required=True)
@@ -168,6 +215,16 @@ def register(sub: Any) -> None:
     q = ops.add_parser("permissions", help="what each role may do here (public)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(run=run_permissions)
+    q = ops.add_parser("passwd", help="set a user's password for signing in (read from stdin)")
+    q.add_argument("id", metavar="ID")
+    q.set_defaults(run=run_passwd)
+    q = ops.add_parser("token", help="a bearer token for scripts, printed once")
+    q.add_argument("id", metavar="ID")
+    q.add_argument("--days", type=int, default=30, help="how long it lasts (default 30)")
+    q.set_defaults(run=run_token)
+    q = ops.add_parser("revoke-tokens", help="revoke every live token of a user")
+    q.add_argument("id", metavar="ID")
+    q.set_defaults(run=run_revoke_tokens)
     q = ops.add_parser("bootstrap", help="the first administrator of a council with no users")
     q.add_argument("id", metavar="ID")
     q.add_argument("--name", required=True)

@@ -22,7 +22,7 @@ from domain.council import (
     Team,
 )
 from domain.permissions import Permissions, default_permissions, unknown_actions
-from domain.values import Channel, parse_enum
+from domain.values import ANY_DETAIL, PERSONAL_FIELDS, Channel, parse_enum
 
 T = TypeVar("T")
 Days = TypeVar("Days", bound=int | None)  # a count of days, or none where optional
@@ -199,6 +199,28 @@ def _role(r: _Reader, field: str, roles: tuple[str, ...]) -> str | None:
     return role
 
 
+def _identified_by(r: _Reader) -> tuple[frozenset[str], ...]:
+    """`policy.identified_by`: a list of alternatives, each a list of the customer's details
+    that together identify them (e.g. `[["name", "phone"], ["name", "email"]]`); default: any
+    one detail."""
+    raw = r.get("policy.identified_by", list, None)
+    if raw is None:
+        return ANY_DETAIL
+    rules = []
+    for i, rule in enumerate(raw):
+        field = f"policy.identified_by[{i}]"
+        if not isinstance(rule, list) or not rule:
+            raise r.fail(field, "must be a non-empty list of details, e.g. [\"name\", \"phone\"]")
+        unknown = [f for f in rule if f not in PERSONAL_FIELDS]
+        if unknown:
+            raise r.fail(field, f"unknown detail {unknown[0]!r} "
+                                f"(one of {', '.join(PERSONAL_FIELDS)})")
+        rules.append(frozenset(rule))
+    if not rules:
+        raise r.fail("policy.identified_by", "must name at least one way to identify a customer")
+    return tuple(rules)
+
+
 def _permissions(r: _Reader, chain_roles: tuple[str, ...]) -> Permissions:
     """The seed-derived table, with `[permissions]` replacing a role's actions or adding a role."""
     overrides: dict[str, list[str]] = {}
@@ -231,6 +253,7 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
         "policy.anonymous", r.get("policy.anonymous", str),
         lambda v: parse_enum(AnonymousPolicy, v, "anonymous policy"),
     )
+    identified_by = _identified_by(r)
     refused = frozenset(
         r.convert("policy.refused_channels", c, lambda v: parse_enum(Channel, v, "channel"))
         for c in r.get("policy.refused_channels", list, [])
@@ -246,6 +269,7 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
         escalation_chain=chain,
         outcomes=outcomes,
         anonymous=anonymous,
+        identified_by=identified_by,
         refused_channels=refused,
         acknowledgement=_acknowledgement(r),
         progress_notice_days=r.get("policy.progress_notice_days", int, 15),

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from infra.credentials import Credentials
 from infra.directory import DirectoryApplication, DirectoryPorts, open_directory
 from infra.keys import KeyVault
 from infra.settings import Settings, SettingsError
@@ -40,11 +41,13 @@ def statement_timeout_ms(env: Mapping[str, str] | None = None) -> int:
     return int(raw)
 
 
-def make_engine(url: str, secure_delete: bool = False) -> sa.Engine:
+def make_engine(url: str, secure_delete: bool = False, pre_ping: bool = True) -> sa.Engine:
     """An engine with a bounded wait on locks, so a stuck writer shows up as an error. On
     PostgreSQL every connection also has a statement timeout and TCP keepalives, so neither a
     runaway statement nor a half-open connection can hang a process while it looks alive. With
-    `secure_delete`, SQLite overwrites deleted content instead of leaving it in free pages."""
+    `secure_delete`, SQLite overwrites deleted content instead of leaving it in free pages.
+    Without `pre_ping`, PostgreSQL connections are not pinged at each checkout (a round trip
+    saved per use): the caller must handle a connection found dead (`KeyVault` does)."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         if secure_delete:
@@ -52,7 +55,7 @@ def make_engine(url: str, secure_delete: bool = False) -> sa.Engine:
         return engine
     return sa.create_engine(
         url,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         connect_args={
             "connect_timeout": 5, **KEEPALIVES,
             "options": f"-c lock_timeout=5000 -c statement_timeout={statement_timeout_ms()}",
@@ -90,7 +93,11 @@ class Runtime:
 
     @cached_property
     def vault(self) -> KeyVault:
-        return KeyVault(make_engine(self.settings.sqlalchemy_url("keys"), secure_delete=True))
+        # On PostgreSQL the key table is in the one database of the event stores, where what
+        # is sealed under a new key is then recorded: that commit flushes the key's too.
+        return KeyVault(make_engine(self.settings.sqlalchemy_url("keys"), secure_delete=True,
+                                    pre_ping=False),
+                        lazy_new_keys=self.settings.database_url is not None)
 
     @cached_property
     def write_engine(self) -> sa.Engine:
@@ -99,6 +106,11 @@ class Runtime:
     @cached_property
     def read_engine(self) -> sa.Engine:
         return make_engine(self.settings.sqlalchemy_url("read"))
+
+    @cached_property
+    def credentials(self) -> Credentials:
+        """Passwords, tokens, API keys: in the key store's database, apart from the events."""
+        return Credentials(self.vault.engine)
 
     @cached_property
     def ports(self) -> StorePorts:

@@ -13,6 +13,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+import structlog
 from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
@@ -28,6 +29,8 @@ from domain.council import Council
 from infra.config import load_council
 from infra.settings import Settings
 from infra.transcodings import register_all
+
+log = structlog.get_logger("councilcrm.store")
 
 Clock = Callable[[], datetime]
 
@@ -62,9 +65,14 @@ REFERENCE_COUNTERS = sa.Table(
     sa.Column("last_issued", sa.Integer, nullable=False),
 )
 
-_ASYNC_COMMIT = sa.text("SET LOCAL synchronous_commit TO OFF")
 _NEXT_REFERENCE = sa.text(
     "INSERT INTO crm_reference_counters (council, year, last_issued) VALUES (:c, :y, 1) "
+    "ON CONFLICT (council, year) DO UPDATE "
+    "SET last_issued = crm_reference_counters.last_issued + 1 RETURNING last_issued"
+)
+_NEXT_REFERENCE_PG = (
+    "SET LOCAL synchronous_commit TO OFF; "
+    "INSERT INTO crm_reference_counters (council, year, last_issued) VALUES (%(c)s, %(y)s, 1) "
     "ON CONFLICT (council, year) DO UPDATE "
     "SET last_issued = crm_reference_counters.last_issued + 1 RETURNING last_issued"
 )
@@ -92,10 +100,16 @@ class ReferenceNumbers:
         return f"{council.reference_prefix}-{year}-{number:06d}"
 
     def next_number(self, scope: str, year: int) -> int:
-        """The next number of the counter (`scope`, `year`): 1 for a new counter."""
+        """The next number of the counter (`scope`, `year`): 1 for a new counter. On
+        PostgreSQL one round trip: the `SET LOCAL` and the upsert sent together, outside an
+        explicit transaction, run as one implicit transaction."""
+        if self.is_postgres:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                found = conn.exec_driver_sql(_NEXT_REFERENCE_PG, {"c": scope, "y": year})
+                pg_number: int = found.scalar_one()
+            return pg_number
         with self.engine.begin() as conn:
-            if self.is_postgres:
-                conn.execute(_ASYNC_COMMIT)
             number: int = conn.execute(_NEXT_REFERENCE, {"c": scope, "y": year}).scalar_one()
         return number
 
@@ -189,6 +203,8 @@ class StorePorts:
         return request
 
     def save(self, request: ServiceRequest) -> int:
+        pending = [(type(e).__name__, e.originator_version, e.actor)
+                   for e in request.pending_events if isinstance(e, ServiceRequest.Event)]
         try:
             recordings = self.app.save(request)
         except IntegrityError:
@@ -198,7 +214,12 @@ class StorePorts:
             ) from None
         if self._cache is not None:
             self._cache.put(request.id, private_copy(request))
-        return recordings[-1].notification.id if recordings else 0
+        position = recordings[-1].notification.id if recordings else 0
+        for kind, version, actor in pending:  # what was done, by whom: never a resident's details
+            log.info("request_event_recorded", council=request.council,
+                     reference=request.reference, event_type=kind, version=version,
+                     position=position, actor=actor.id, role=actor.role)
+        return position
 
     def next_reference(self, council: Council, at: datetime) -> str:
         return self.references.next(council, at)

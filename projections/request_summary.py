@@ -86,6 +86,13 @@ def by_reference(conn: sa.Connection, model: RequestSummary, council: str, refer
     return None if row is None else dict(row._mapping)
 
 
+def any_of(conn: sa.Connection, model: RequestSummary, council: str) -> bool:
+    """Whether the council has any request at all."""
+    t = model.table
+    return conn.execute(sa.select(t.c.reference).where(t.c.council == council).limit(1)
+                        ).first() is not None
+
+
 def by_references(
     conn: sa.Connection, model: RequestSummary, council: str, references: Iterable[str]
 ) -> dict[str, dict[str, Any]]:

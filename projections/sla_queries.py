@@ -14,6 +14,7 @@ acknowledgement is a breach too.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -105,6 +106,19 @@ def escalated(
     t = model.table
     rows = _ranked(conn, model, f, now, _open(t).where(t.c.escalations > 0))
     return sorted(rows, key=lambda r: -r["level_rank"])  # stable: severity within a level
+
+
+def states(
+    conn: sa.Connection, model: Sla, council: str, references: Sequence[str], now: datetime
+) -> dict[str, dict[str, Any]]:
+    """Each of `references` (the council's) as the SLA view shows it at `now`, by reference."""
+    t = model.table
+    rows: dict[str, dict[str, Any]] = {}
+    for chunk in range(0, len(references), 500):
+        q = sa.select(t).where(t.c.council == council,
+                               t.c.reference.in_(references[chunk:chunk + 500]))
+        rows.update((r.reference, present(dict(r._mapping), now)) for r in conn.execute(q))
+    return rows
 
 
 def _open(t: sa.Table) -> sa.Select[Any]:

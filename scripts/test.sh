@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up councilcrm and runs every check against real servers. It installs what is missing
-# (Java and Maven from Debian's packages; PostgreSQL too, through infra.services) and exactly the
+# (Java, Maven, Chromium and its driver from Debian's packages; PostgreSQL too, through infra.services) and exactly the
 # locked Python packages (requirements.lock, made by scripts/lock.sh); starts PostgreSQL and a
 # single-node Kafka broker on loopback (CRM_PG_PORT, CRM_KAFKA_PORT); runs ruff, import-linter,
 # mypy --strict, pytest and the acceptance checks; and stops both servers again, whatever happens.
@@ -21,6 +21,8 @@ apt_install() {
 }
 command -v java >/dev/null || apt_install openjdk-17-jre-headless
 command -v mvn >/dev/null || apt_install maven
+# the browser test's headless Chromium and its WebDriver (Debian's packages)
+{ command -v chromium && command -v chromedriver; } >/dev/null || apt_install chromium chromium-driver
 
 pip_install() {
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$@"

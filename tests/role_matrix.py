@@ -11,7 +11,11 @@ from __future__ import annotations
 REQUEST_COMMANDS = frozenset({"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close"})
 PUBLIC = frozenset({"categories", "teams", "permissions"})
 WORK_VIEWS = frozenset({"show", "history", "queue", "sla", "sla-sweep", "notices"})
-FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | PUBLIC
+# the customer desk: finding a caller, their record and its history, correcting details
+DESK = frozenset({"customer-find", "customer-show", "customer-history", "customer-update"})
+FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | PUBLIC | DESK
+# seed 001 §7.4.4: the General Manager declares a customer's conduct; complaints officers too
+CONDUCT = frozenset({"customer-conduct"})
 
 MAY: dict[str, frozenset[str]] = {
     "customer-service": FRONT_LINE,
@@ -19,15 +23,20 @@ MAY: dict[str, frozenset[str]] = {
     "team-leader": FRONT_LINE,
     "manager": FRONT_LINE,
     "director": FRONT_LINE,
-    "general-manager": FRONT_LINE,  # a role of Upper Lachlan's escalation chain
-    "records-officer": frozenset({"audit", "import", "kpi", "show", "history"}) | PUBLIC,
-    "complaints-officer": FRONT_LINE,
+    "general-manager": FRONT_LINE | CONDUCT,  # a role of Upper Lachlan's escalation chain
+    "records-officer": frozenset({
+        "audit", "import", "kpi", "show", "history", "customer-show", "customer-history",
+        "customer-erase", "customer-access-log"}) | PUBLIC,
+    "complaints-officer": FRONT_LINE | CONDUCT,
     "analyst": frozenset({"kpi", "sla", "queue", "show", "history", "audit"}) | PUBLIC,
-    "administrator": FRONT_LINE | {"audit", "import", "kpi", "users", "projections"},
+    "administrator": FRONT_LINE | CONDUCT | {
+        "audit", "import", "kpi", "users", "projections", "apikeys", "customer-erase",
+        "customer-access-log"},
 }
 ROLES = tuple(MAY)
 CHECKED = (
     "lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "show", "history",
     "queue", "sla", "sla-sweep", "notices", "audit", "import", "kpi", "users", "projections",
-    "categories", "teams", "permissions",
+    "categories", "teams", "permissions", "apikeys", "customer-find", "customer-show",
+    "customer-history", "customer-update", "customer-conduct", "customer-access-log",
 )

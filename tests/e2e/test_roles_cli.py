@@ -22,7 +22,7 @@ import structlog
 from commands import requests as cmds
 from domain.lodgement import Intake
 from domain.values import Actor, Channel, ContactMethod, Customer
-from infra import cli
+from infra import cli, views
 from infra.directory import open_directory
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT
@@ -66,6 +66,14 @@ COMMANDS: dict[str, Command] = {
     "import": Command(("import", NO_FILE, "--mapping", "config/mappings/boston311.toml"), 2),
     "kpi": Command(("kpi", "--by", "category", "--from", "2026-01-01", "--to", "2026-12-31")),
     "users": Command(("users", "list", "--json")),
+    "apikeys": Command(("apikeys", "list", "--json")),
+    "customer-find": Command(("customer", "find", "--phone", "0400 000 000", "--json")),
+    "customer-show": Command(("customer", "show", "{customer}", "--json")),
+    "customer-history": Command(("customer", "history", "{customer}", "--json")),
+    "customer-update": Command(("customer", "update", "{customer}", "--email",
+                                "ann@example.org", "--reason", "Confirmed by phone")),
+    "customer-conduct": Command(("customer", "reviews-due", "--json")),
+    "customer-access-log": Command(("customer", "access-log", "{customer}", "--json")),
     "projections": Command(("projections", "status", "--json")),
     "categories": Command(("categories", "--json")),
     "teams": Command(("teams", "--json")),
@@ -173,6 +181,17 @@ def shared_ref(data_dir: Path) -> str:
         rt.close()
 
 
+def customer_of(data_dir: Path, reference: str) -> str:
+    """The customer number the request was lodged for."""
+    rt = Runtime(make_settings(data_dir))
+    try:
+        customer = views.load_request(rt, rt.ports.council(COUNCIL), reference).customer
+        assert customer is not None
+        return customer.number
+    finally:
+        rt.close()
+
+
 def refused_cleanly(ran: Ran, says: str) -> None:
     assert ran.code == 1, (ran.code, ran.stderr)
     assert ran.stdout == ""
@@ -196,7 +215,8 @@ def test_each_role_may_do_exactly_what_the_table_says(
 ) -> None:
     command = COMMANDS[action]
     fresh = lodged(in_process) if "{fresh}" in command.args else ""
-    args = [a.replace("{ref}", shared_ref).replace("{fresh}", fresh) for a in command.args]
+    args = [a.replace("{ref}", shared_ref).replace("{fresh}", fresh)
+            .replace("{customer}", customer_of(data_dir, shared_ref)) for a in command.args]
     before = stored(data_dir)
 
     ran = in_process(*args, user=user_of(role))

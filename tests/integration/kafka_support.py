@@ -79,7 +79,7 @@ class Pipeline:
             with suppress(Exception):
                 admin.delete_groups([self.config.group(n) for n in ALL_MODELS])
             with suppress(Exception):
-                admin.delete_topics([self.config.topic])
+                admin.delete_topics([self.config.topic, self.config.directory_topic])
         finally:
             admin.close()
 
@@ -187,14 +187,18 @@ class Pipeline:
         """How many messages the topic holds, over all partitions."""
         return sum(end_offsets(self.config).values())
 
-    def read_topic(self, timeout_s: float = 30) -> list[tuple[int, int, bytes | None, bytes]]:
-        """Every message as (partition, offset, key, value), partition by partition."""
-        ends = end_offsets(self.config)
+    def read_topic(
+        self, timeout_s: float = 30, config: KafkaConfig | None = None
+    ) -> list[tuple[int, int, bytes | None, bytes]]:
+        """Every message of the requests' topic (or `config`'s) as (partition, offset, key,
+        value), partition by partition, read by a fresh consumer of no group."""
+        config = config or self.config
+        ends = end_offsets(config)
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
                                  enable_auto_commit=False, auto_offset_reset="earliest")
         out: list[tuple[int, int, bytes | None, bytes]] = []
         try:
-            tps = [TopicPartition(self.config.topic, p) for p in ends]
+            tps = [TopicPartition(config.topic, p) for p in ends]
             consumer.assign(tps)
             consumer.seek_to_beginning(*tps)
             deadline = time.monotonic() + timeout_s

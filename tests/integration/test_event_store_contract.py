@@ -32,7 +32,7 @@ def lodge(rt: Runtime, category: str = "pothole") -> cmds.Result:
         category=category,
         channel=Channel.PHONE,
         description="Deep pothole",
-        customer=Customer(name="Ann Lee"),
+        customer=Customer(name="Ann Lee", phone="0400 000 000"),
     )
     return cmds.lodge_request(
         cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=OFFICER), rt.ports
@@ -233,7 +233,7 @@ def test_the_store_refuses_a_second_request_with_a_reference_already_used(
         category="barking-dog",
         channel=Channel.EMAIL,
         description="Dog",
-        customer=Customer(name="Bob"),
+        customer=Customer(name="Bob", phone="0411 111 111"),
     )
     fields = lodgement_fields(council, intake, first.reference, clock())
     duplicate = ServiceRequest.lodge(occurred_at=clock(), actor=OFFICER, **sealed(fields))

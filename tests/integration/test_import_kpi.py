@@ -24,10 +24,10 @@ import pytest
 from commands import requests as cmds
 from domain.lodgement import Intake
 from domain.values import Actor, Channel
-from infra.cli_streaming import read_models_ready
 from infra.importer import ImportReport, import_file, load_mapping
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT
+from infra.views import read_models_ready
 from projections import kpi
 from projections.audit_record import AuditRecord
 from projections.sla import Sla

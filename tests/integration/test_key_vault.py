@@ -3,6 +3,7 @@ disclosure rule — on the embedded SQLite file and on the real PostgreSQL."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,8 @@ import sqlalchemy as sa
 from commands.disclosure import Disclosure
 from domain.permissions import Viewer
 from domain.personal import ERASED, REDACTED, is_sealed
-from infra.keys import KeyVault, normalise
+from infra.cli import EXIT_CODES
+from infra.keys import KeyExists, KeyStoreUnavailable, KeyVault, normalise
 from infra.runtime import make_engine
 
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
@@ -26,7 +28,7 @@ def vault(request: pytest.FixtureRequest, tmp_path: Path) -> KeyVault:
     if request.param == "postgres":
         request.applymarker(pytest.mark.postgres)
         url = request.getfixturevalue("pg_url").replace("postgresql://", "postgresql+psycopg2://")
-        return KeyVault(make_engine(url))
+        return KeyVault(make_engine(url, pre_ping=False), lazy_new_keys=True)  # as `Runtime` does
     return KeyVault(make_engine(f"sqlite:///{tmp_path / 'keys.sqlite3'}", secure_delete=True))
 
 
@@ -81,6 +83,28 @@ def test_a_customer_is_found_by_phone_email_or_name_as_typed_differently(
     vault.unindex("upper-lachlan", "UL-C000001")
     assert vault.find("upper-lachlan", "phone", "0400 000 000") == []
     assert vault.find("canterbury", "phone", "0400 000 000") == ["CA-C000001"]
+
+
+def test_a_new_customers_key_and_index_rows_are_written_together_and_never_over_another(
+    vault: KeyVault,
+) -> None:
+    ann = {"name": "Ann Lee", "phone": "0400 000 000", "email": None, "address": "3 Spring St"}
+    token = vault.new_customer(ANN, "upper-lachlan", "UL-C000001", ann, NOW).seal("Ann Lee")
+    assert token is not None and vault.opener().open(token) == "Ann Lee"
+    assert vault.find("upper-lachlan", "phone", "0400000000") == ["UL-C000001"]
+    assert vault.created_at(ANN) == NOW
+    with pytest.raises(KeyExists):  # the same key again, for another customer: refused whole
+        vault.new_customer(ANN, "upper-lachlan", "UL-C000002", {"name": "Bo Li"}, NOW)
+    with pytest.raises(KeyExists):
+        vault.sealer(ANN, "upper-lachlan", NOW, new=True)
+    assert vault.opener().open(token) == "Ann Lee"  # the key untouched
+    assert vault.find("upper-lachlan", "name", "Bo Li") == []
+    assert vault.holds(ANN, "upper-lachlan", "UL-C000001")
+    assert not vault.holds(BO, "upper-lachlan", "UL-C000002")
+    vault.destroy(ANN)
+    vault.unindex("upper-lachlan", "UL-C000001")
+    assert not vault.holds(ANN, "upper-lachlan", "UL-C000001")
+    assert vault.indexed("upper-lachlan") == []
 
 
 def test_the_index_holds_keyed_digests_not_the_values(vault: KeyVault) -> None:
@@ -165,3 +189,42 @@ def test_without_secure_delete_a_destroyed_key_would_stay_in_the_file(tmp_path: 
     vault.destroy(ANN)
     engine.dispose()
     assert key in path.read_bytes()
+
+
+@pytest.mark.postgres
+def test_a_dropped_key_store_connection_is_read_again_or_one_clear_line(pg_url: str) -> None:
+    """Without a ping per checkout, a connection the server dropped is found dead on use: a
+    read runs again on a fresh one; a write fails (here before anything was sent) with one
+    line the CLI prints as it is (exit 5)."""
+    url = pg_url.replace("postgresql://", "postgresql+psycopg2://")
+    vault = KeyVault(make_engine(url, pre_ping=False))
+    admin = sa.create_engine(url, poolclass=sa.pool.NullPool)
+
+    def drop_the_pooled_connection() -> None:
+        with vault.engine.connect() as conn:
+            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        # Autocommit: each poll a transaction of its own, so it sees pg_stat_activity afresh.
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            assert conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+            deadline = time.monotonic() + 10
+            while conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"),
+                               {"p": pid}).scalar_one():
+                assert time.monotonic() < deadline, "the backend lingers"
+
+    try:
+        token = vault.sealer(ANN, "upper-lachlan", NOW).seal("Ann Lee")
+        assert token is not None
+        drop_the_pooled_connection()
+        assert vault.opener().open(token) == "Ann Lee"  # read again on a fresh connection
+        drop_the_pooled_connection()
+        with pytest.raises(KeyStoreUnavailable) as lost:
+            vault.sealer(BO, "upper-lachlan", NOW, new=True)
+        message = str(lost.value)
+        assert "\n" not in message and message.startswith("the key store's connection was lost")
+        assert message.endswith(": try again")
+        assert next(code for kind, code in EXIT_CODES if isinstance(lost.value, kind)) == 5
+        assert vault.created_at(BO) is None  # nothing written; the store works again
+        assert vault.sealer(BO, "upper-lachlan", NOW, new=True).seal("Bo") is not None
+    finally:
+        vault.engine.dispose()
+        admin.dispose()

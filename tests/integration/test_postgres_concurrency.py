@@ -70,7 +70,7 @@ def lodge(rt: Runtime, n: int = 0) -> cmds.Result:
         category="pothole",
         channel=Channel.PHONE,
         description=f"Pothole {n}",
-        customer=Customer(name="Ann Lee"),
+        customer=Customer(name="Ann Lee", phone="0400 000 000"),
     )
     actor = Actor(id="jsmith", role="officer")
     return cmds.lodge_request(

@@ -32,11 +32,11 @@ from domain.aggregates.service_request import ServiceRequest
 from domain.lodgement import Intake, lodgement_fields
 from domain.values import Actor, Channel, ContactMethod, Customer, NoteKind
 from infra.cli_sla import make_watchdog
-from infra.cli_streaming import read_models_ready
 from infra.config import load_council
 from infra.notify import list_outbox
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT, Settings
+from infra.views import read_models_ready
 from projections import sla_queries
 from projections.sla import Sla
 from tests.fakes import FakeClock, sealed

@@ -1,5 +1,6 @@
-"""The key vault: a data key is created once and read back the same; a lodgement seals under
-one key read; the council's index key is read once per process; finding and erasing."""
+"""The key vault: a data key is created once and read back the same, and one that must be new
+is never overwritten; a lodgement reads a new key never and an existing one once; the council's
+index key is read once per process; finding and erasing, also what a failed registration left."""
 
 from __future__ import annotations
 
@@ -10,14 +11,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from commands import customers
 from commands import requests as cmds
-from commands.customers import EraseCustomer, erase_customer, find_customers
+from commands.customers import (
+    CustomerNotFound,
+    EraseCustomer,
+    erase_customer,
+    erase_unsaved_registrations,
+    find_customers,
+)
 from domain.aggregates.customer import customer_id
 from domain.aggregates.service_request import request_id
 from domain.lodgement import Intake
 from domain.personal import key_of
 from domain.values import Actor, Channel, Customer
-from infra.keys import KeyVault
+from infra.keys import KeyExists, KeyVault
 from infra.runtime import Runtime, make_engine
 
 COUNCIL = "upper-lachlan"
@@ -78,15 +86,15 @@ def test_a_key_another_process_created_meanwhile_is_theirs_not_ours(
     assert looks == [key_id, key_id]
 
 
-def test_lodging_for_a_new_customer_reads_their_new_key_once(
+def test_lodging_for_a_new_customer_never_reads_their_new_key(
     sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lodge(sqlite_runtime, pothole(customer=Customer(name="Bo Li")))  # the index key is read
+    lodge(sqlite_runtime, pothole(customer=Customer(name="Bo Li", phone="0411 111 111")))  # reads the index key
     reads = KeyReads(sqlite_runtime.vault, monkeypatch)
     lodged = lodge(sqlite_runtime, pothole(customer=ANN))
     assert lodged.customer is not None
     key = customer_id(COUNCIL, lodged.customer)
-    assert reads.ids == [key]  # the look that finds no key yet; never read again
+    assert reads.ids == []  # a key that must be new is created without a look, never read
     request = sqlite_runtime.ports.get(lodged.request_id, lodged.reference)
     assert key_of(request.description) == request.data_key == key
     opener = sqlite_runtime.vault.opener()
@@ -149,3 +157,97 @@ def test_erasing_a_customer_makes_their_data_unreadable_and_unfindable(
     # Finding still works for others after an erasure.
     other = lodge(sqlite_runtime, pothole(customer=Customer(name="Bo Li", phone="0411 111 111")))
     assert find_customers(sqlite_runtime.vault, COUNCIL, "name", "bo li") == [other.customer]
+
+
+def test_a_key_that_must_be_new_never_overwrites_one_that_exists(
+    sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault, key_id = sqlite_runtime.vault, uuid.uuid4()
+    existing = vault.ensure_key(key_id, COUNCIL, AT)
+    reads = KeyReads(vault, monkeypatch)
+    with pytest.raises(KeyExists, match="never overwritten"):
+        vault.sealer(key_id, COUNCIL, AT, new=True)
+    with pytest.raises(KeyExists):
+        vault.new_customer(key_id, COUNCIL, "UL-C999999", {"name": "Ann Lee"}, AT)
+    assert key_id not in reads.ids  # no look first
+    assert vault._key(key_id) == existing
+    assert find_customers(vault, COUNCIL, "name", "Ann Lee") == []  # nothing half-written
+    fresh = uuid.uuid4()
+    token = vault.sealer(fresh, COUNCIL, AT, new=True).seal("Ann Lee")
+    assert token is not None and vault.opener().open(token) == "Ann Lee"
+
+
+def test_an_anonymous_lodgement_creates_its_key_without_a_look(
+    sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads = KeyReads(sqlite_runtime.vault, monkeypatch)
+    lodged = cmds.lodge_request(cmds.LodgeRequest(
+        council="canterbury", intake=pothole(), actor=OFFICER), sqlite_runtime.ports)
+    assert reads.ids == []
+    request = sqlite_runtime.ports.get(lodged.request_id, lodged.reference)
+    assert request.data_key == request_id("canterbury", lodged.reference)
+    assert sqlite_runtime.vault.opener().open(request.description) == \
+        "Deep pothole outside 3 Spring St"
+
+
+def _leftovers(rt: Runtime, number: str) -> bool:
+    return rt.vault.holds(customer_id(COUNCIL, number), COUNCIL, number)
+
+
+def test_a_failed_record_save_leaves_no_key_and_no_index_entry(
+    sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*_: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(sqlite_runtime.directory_ports, "save", refused)
+    with pytest.raises(OSError, match="disk full"):
+        lodge(sqlite_runtime, pothole(customer=ANN))
+    number = "UL-C000001"  # the number the failed registration took
+    assert sqlite_runtime.vault.created_at(customer_id(COUNCIL, number)) is None
+    assert not _leftovers(sqlite_runtime, number)
+    assert find_customers(sqlite_runtime.vault, COUNCIL, "phone", "0400 000 000") == []
+
+
+def test_what_a_registration_that_died_half_way_left_is_erasable(
+    sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process dies between writing the key and index entries and saving the record:
+    an erasure of the number, or the sweep, still reaches them."""
+
+    def died(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    saved = lodge(sqlite_runtime, pothole(customer=Customer(name="Bo Li", phone="0411 111 111")))
+    assert saved.customer is not None
+    monkeypatch.setattr(sqlite_runtime.directory_ports, "save", died)
+    monkeypatch.setattr(customers, "_forget_unsaved", lambda *_: False)  # no chance to tidy
+    for _ in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            lodge(sqlite_runtime, pothole(customer=ANN))
+    monkeypatch.undo()
+    first, second = "UL-C000002", "UL-C000003"
+    assert _leftovers(sqlite_runtime, first) and _leftovers(sqlite_runtime, second)
+    assert find_customers(sqlite_runtime.vault, COUNCIL, "phone", "0400 000 000") == [
+        first, second]
+
+    def erase(number: str) -> object:
+        return erase_customer(
+            EraseCustomer(council=COUNCIL, number=number, actor=OFFICER, reason="Asked"),
+            sqlite_runtime.directory_ports, sqlite_runtime.vault, lambda council, n: [])
+
+    assert erase(first.lower()) is None  # no record: what was left is destroyed
+    assert not _leftovers(sqlite_runtime, first)
+    with pytest.raises(CustomerNotFound):
+        erase(first)  # nothing left
+    # The sweep leaves registrations that may still be under way alone, then takes the rest.
+    directory, vault = sqlite_runtime.directory_ports, sqlite_runtime.vault
+    assert erase_unsaved_registrations(directory, vault, COUNCIL, AT.replace(year=2000)) == []
+    assert _leftovers(sqlite_runtime, second)
+    assert erase_unsaved_registrations(directory, vault, COUNCIL, AT.replace(year=2100)) == [
+        second]
+    assert not _leftovers(sqlite_runtime, second)
+    assert find_customers(vault, COUNCIL, "phone", "0400 000 000") == []
+    # A customer whose record was saved is never swept.
+    assert find_customers(vault, COUNCIL, "phone", "0411 111 111") == [saved.customer]
+    assert _leftovers(sqlite_runtime, saved.customer)

@@ -12,7 +12,7 @@ import pytest
 from domain.council import AnonymousPolicy, Council
 from domain.errors import InvalidCommand, LodgementRefused
 from domain.lodgement import Intake, lodgement_fields
-from domain.values import Channel, Customer
+from domain.values import ANY_DETAIL, Channel, Customer
 from infra.config import load_council
 from infra.settings import PROJECT_ROOT
 from tests.fakes import FakeClock
@@ -81,6 +81,49 @@ def test_a_council_accepting_anonymous_requests_records_that_resolution_is_not_g
     fields = lodgement_fields(accepting_anonymous, an_intake(customer=customer), REFERENCE, clock())
 
     assert fields["resolution_not_guaranteed"] is True
+
+
+@pytest.mark.parametrize("details", [
+    {"name": "Ann Lee"}, {"phone": "0400 000 000"}, {"email": "ann@example.org"},
+    {"address": "3 Wattle St"},
+], ids=["name-only", "phone-only", "email-only", "address-only"])
+def test_upper_lachlan_refuses_details_that_are_not_a_name_with_a_way_to_reach_the_customer(
+    upper_lachlan: Council, clock: FakeClock, details: dict[str, str]
+) -> None:
+    with pytest.raises(LodgementRefused, match="a name and a phone, or a name and an email"):
+        lodgement_fields(upper_lachlan, an_intake(customer=Customer(**details)), REFERENCE,
+                         clock())
+
+
+@pytest.mark.parametrize("way", [{"phone": "0400 000 000"}, {"email": "ann@example.org"},
+                                 {"address": "3 Wattle St"}])
+def test_upper_lachlan_accepts_a_name_with_any_way_to_reach_the_customer(
+    upper_lachlan: Council, clock: FakeClock, way: dict[str, str]
+) -> None:
+    fields = lodgement_fields(upper_lachlan, an_intake(customer=Customer(name="Ann Lee", **way)),
+                              REFERENCE, clock())
+    assert fields["resolution_not_guaranteed"] is False
+
+
+def test_a_customer_on_file_is_identified_whatever_details_the_intake_carries(
+    upper_lachlan: Council, clock: FakeClock
+) -> None:
+    intake = an_intake(customer=None, customer_number="UL-C000001")
+    assert lodgement_fields(upper_lachlan, intake, REFERENCE, clock())[
+        "resolution_not_guaranteed"] is False
+
+
+def test_without_an_identification_rule_any_one_detail_identifies(
+    accepting_anonymous: Council, clock: FakeClock
+) -> None:
+    council = dataclasses.replace(accepting_anonymous, identified_by=ANY_DETAIL)
+    fields = lodgement_fields(council, an_intake(customer=Customer(phone="0400 000 000")),
+                              REFERENCE, clock())
+    assert fields["resolution_not_guaranteed"] is False
+    strict = lodgement_fields(accepting_anonymous,
+                              an_intake(customer=Customer(phone="0400 000 000")), REFERENCE,
+                              clock())
+    assert strict["resolution_not_guaranteed"] is True  # Upper Lachlan's rule wants a name too
 
 
 def test_a_council_accepting_anonymous_requests_does_not_flag_an_identified_customer(

@@ -878,7 +878,7 @@ def test_enums_and_value_objects_come_back_as_themselves_from_the_sqlite_store(
         clock,
         channel=Channel.EMAIL,
         kind=RequestKind.COMPLAINT,
-        customer=Customer(email="ann@example.org", preferred_contact=ContactMethod.EMAIL),
+        customer=Customer(name="Ann Lee", email="ann@example.org", preferred_contact=ContactMethod.EMAIL),
         agreed_completion=date(2026, 4, 30),
     )
     writer.save(request)

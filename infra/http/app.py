@@ -1,0 +1,185 @@
+"""The one FastAPI app: its routers, its errors, and what guards every request (a bound on
+bodies, rate limits on the public endpoints, security headers, an access log without personal
+data or secrets)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from commands.customers import CustomerNotFound
+from commands.errors import ConcurrencyConflict, RequestNotFound, StaleVersion
+from domain.errors import DomainError, NotPermitted
+from infra.credentials import InProgress
+from infra.http import customers_api, staff_api, web
+from infra.runtime import Runtime
+
+log = structlog.get_logger("councilcrm.http")
+
+MAX_BODY = 64 * 1024  # bytes: a request, a note, a form — never more
+PUBLIC_PREFIXES = ("/open311/", "/portal", "/api/v1/token", "/staff/sign-in")
+
+
+def create_app(rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.0,
+               public_burst: int = 60) -> FastAPI:
+    """The app serving `councils` (ids) from `rt`. Public endpoints allow each client address
+    `public_burst` requests at once and `public_rate` a second after that."""
+    if not councils:
+        raise ValueError("serve at least one council")
+    for council in councils:
+        rt.ports.council(council)  # an unknown council fails now, not on the first request
+    app = FastAPI(
+        title="councilcrm",
+        version="1",
+        description="Service requests for local councils: Open311 GeoReport v2 for portals "
+                    "and apps, and the staff API.",
+    )
+    app.state.runtime = rt
+    app.state.councils = list(councils)
+    app.include_router(staff_api.router)
+    app.include_router(customers_api.router)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers (touches no store)."""
+        return {"status": "ok"}
+    web.mount(app)
+    _errors(app)
+    limiter = RateLimiter(public_rate, public_burst)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]
+                    ) -> Response:
+        started = time.perf_counter()
+        path = request.url.path
+        if path.startswith(PUBLIC_PREFIXES) and not limiter.allow(_client(request)):
+            response: Response = JSONResponse(
+                {"detail": "too many requests: slow down"}, status_code=429,
+                headers={"Retry-After": "1"})
+        else:
+            response = await call_next(request)
+        _secure(response, path)
+        log.info("http_request", method=request.method, path=_route(request), 
+                 status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 1))
+        return response
+
+    app.add_middleware(BodyLimit, limit=MAX_BODY)
+    return app
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _route(request: Request) -> str:
+    """The route's template (`/api/v1/requests/{reference}`), not the path: no identifiers of
+    residents' requests or tokens in the log."""
+    route = request.scope.get("route")
+    return getattr(route, "path", None) or request.url.path.split("?")[0][:100]
+
+
+def _secure(response: Response, path: str) -> None:
+    h = response.headers
+    h.setdefault("X-Content-Type-Options", "nosniff")
+    h.setdefault("X-Frame-Options", "DENY")
+    h.setdefault("Referrer-Policy", "no-referrer")
+    h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if not path.startswith(("/docs", "/redoc")):  # the interactive docs load their own scripts
+        h.setdefault("Content-Security-Policy",
+                     "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                     "script-src 'self'; frame-ancestors 'none'; form-action 'self'")
+
+
+def _errors(app: FastAPI) -> None:
+    def answer(status: int, **extra: Any) -> Callable[[Request, Exception], Response]:
+        def handler(_request: Request, error: Exception) -> Response:
+            text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+            return JSONResponse({"detail": " ".join(text.split()), **extra}, status_code=status)
+        return handler
+
+    def stale(_request: Request, error: Exception) -> Response:
+        assert isinstance(error, StaleVersion)
+        return JSONResponse({"detail": str(error), "current_version": error.current},
+                            status_code=412, headers={"ETag": f'"{error.current}"'})
+
+    app.add_exception_handler(StaleVersion, stale)
+    app.add_exception_handler(ConcurrencyConflict, answer(409))
+    app.add_exception_handler(InProgress, answer(409))
+    app.add_exception_handler(RequestNotFound, answer(404))
+    app.add_exception_handler(CustomerNotFound, answer(404))
+    app.add_exception_handler(NotPermitted, answer(403))
+    app.add_exception_handler(DomainError, answer(422))
+    app.add_exception_handler(ValueError, answer(400))
+    app.add_exception_handler(KeyError, answer(400))
+
+
+class RateLimiter:
+    """A token bucket per client address (in this process)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, client: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(client, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if len(self._buckets) > 100_000:  # many addresses: forget the idle ones
+                self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
+            if tokens < 1:
+                self._buckets[client] = (tokens, now)
+                return False
+            self._buckets[client] = (tokens - 1, now)
+            return True
+
+
+class BodyLimit:
+    """Refuses a request body over `limit` bytes with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _too_large(send, self.limit)
+            return
+        seen = 0
+
+        async def bounded() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, bounded, send)
+        except BodyTooLarge:
+            await _too_large(send, self.limit)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = f'{{"detail": "the request body is over {limit} bytes"}}'.encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

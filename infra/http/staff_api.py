@@ -1,0 +1,402 @@
+"""The staff API, `/api/v1/`: every request command and every view the CLI has, for a signed-in
+staff user. Commands answer with the request's new version as the `ETag`; `If-Match` makes a
+command conditional on the version the caller saw (a stale one is 412 with the current
+version); an `Idempotency-Key` makes a retried POST return the first answer instead of acting
+twice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from commands import requests as cmds
+from domain.lodgement import make_intake
+from domain.values import Channel, ContactMethod, NoteKind, RequestKind
+from infra import views
+from infra.http.auth import Staff, runtime_of, sign_in_with_password, staff
+from infra.runtime import Runtime
+from projections.envelope import to_plain
+
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+Short = Annotated[str, Field(min_length=1, max_length=200)]
+Detail = Annotated[str, Field(max_length=320)]
+
+
+
+class Problem(BaseModel):
+    """What an error answer carries: why, in one line (or FastAPI's list of invalid fields)."""
+
+    model_config = ConfigDict(extra="allow")
+    detail: str | list[dict[str, Any]]
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": what} for status, what in (
+        (400, "bad input"), (401, "no valid token: sign in"), (403, "not permitted"),
+        (404, "no such request"), (409, "a conflicting change"),
+        (412, "the request changed since the version given in If-Match"),
+        (413, "the body is too large"), (422, "refused by a rule, or invalid input"),
+        (429, "too many requests"))
+}
+router = APIRouter(prefix="/api/v1", tags=["staff"], responses=ERRORS)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- signing in --------------------------------------------------------------------------------
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+
+
+@router.post("/token", response_model=TokenOut, tags=["sign-in"])
+def sign_in(
+    request: Request,
+    username: Annotated[str, Form(max_length=128)],
+    password: Annotated[str, Form(max_length=1024)],
+    client_id: Annotated[str | None, Form(max_length=64)] = None,
+) -> TokenOut:
+    """OAuth2 password flow. `client_id` names the council when the server serves several."""
+    token, expires = sign_in_with_password(request, username, password, client_id)
+    return TokenOut(access_token=token, expires_at=expires)
+
+
+@router.delete("/token", status_code=204, tags=["sign-in"])
+def sign_out(who: Annotated[Staff, Depends(staff("permissions"))], request: Request) -> Response:
+    """Revokes the token this request carries."""
+    rt = runtime_of(request)
+    rt.credentials.revoke_token(who.token, rt.clock())
+    return Response(status_code=204)
+
+
+class Me(BaseModel):
+    user_id: str
+    council: str
+    role: str
+    roles: list[str]
+    teams: list[str]
+    may: list[str]
+
+
+@router.get("/me", response_model=Me, tags=["sign-in"])
+def me(who: Annotated[Staff, Depends(staff("permissions"))]) -> Me:
+    """Who the token belongs to, and what they may do (in any of their roles)."""
+    v, table = who.viewer, who.council.permissions
+    may = sorted({a for r in v.roles for a in table.by_role.get(r, ())})
+    return Me(user_id=v.user_id, council=who.council.id, role=v.role, roles=sorted(v.roles),
+              teams=sorted(v.teams), may=may)
+
+
+# -- the catalogue -----------------------------------------------------------------------------
+
+
+@router.get("/categories")
+def categories(who: Annotated[Staff, Depends(staff("categories"))]) -> list[dict[str, Any]]:
+    return [{"code": k.code, "name": k.name, "team": k.team, "complete_days": k.complete_days,
+             "acknowledge_days": k.acknowledge_days, "urgent": k.urgent}
+            for k in who.council.categories.values()]
+
+
+@router.get("/teams")
+def teams(who: Annotated[Staff, Depends(staff("teams"))]) -> list[dict[str, Any]]:
+    return [{"code": t.code, "name": t.name} for t in who.council.teams.values()]
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+class LocationIn(Body):
+    address: Detail | None = None
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    long: float | None = Field(default=None, ge=-180, le=180)
+
+
+class LodgeIn(Body):
+    category: Short
+    channel: Channel
+    description: Text
+    kind: RequestKind = RequestKind.SERVICE_REQUEST
+    name: Detail | None = None
+    customer_address: Detail | None = None
+    phone: Detail | None = None
+    email: Detail | None = None
+    contact: ContactMethod | None = None
+    customer: Short | None = Field(default=None, description="a customer record's number")
+    location: LocationIn | None = None
+    urgent: bool = False
+    agreed_completion: date | None = None
+
+
+class Outcome(BaseModel):
+    request_id: str
+    reference: str
+    version: int
+    position: int
+
+
+class Lodged(Outcome):
+    customer: str | None
+    restrictions: list[str]
+
+
+async def _body(request: Request) -> bytes:
+    return await request.body()
+
+
+def _run_once(
+    request: Request, who: Staff, key: str | None, body: bytes, status: int,
+    act: Callable[[], dict[str, Any]], response: Response,
+) -> dict[str, Any]:
+    """`act()` once per idempotency key; its answer (and the ETag) replayed on a retry."""
+    rt = runtime_of(request)
+    caller = f"user:{who.viewer.user_id}"
+    if key is not None:
+        if not 0 < len(key) <= 200:
+            raise HTTPException(400, "an Idempotency-Key has 1 to 200 characters")
+        first = rt.credentials.begin(who.council.id, caller, key, body, rt.clock())
+        if first is not None:
+            response.status_code = first[0]
+            response.headers["ETag"] = f'"{first[1]["version"]}"'
+            response.headers["Idempotent-Replayed"] = "true"
+            replayed: dict[str, Any] = first[1]
+            return replayed
+    try:
+        answer = act()
+    except BaseException:
+        if key is not None:
+            rt.credentials.abandon(who.council.id, caller, key)
+        raise
+    if key is not None:
+        rt.credentials.finish(who.council.id, caller, key, status, answer)
+    response.status_code = status
+    response.headers["ETag"] = f'"{answer["version"]}"'
+    return answer
+
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+
+
+@router.post("/requests", status_code=201, response_model=Lodged)
+def lodge(
+    body: LodgeIn, request: Request, response: Response,
+    who: Annotated[Staff, Depends(staff("lodge"))], raw: Annotated[bytes, Depends(_body)],
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    def act() -> dict[str, Any]:
+        loc = body.location or LocationIn()
+        intake = make_intake(
+            category=body.category, channel=body.channel, description=body.description,
+            kind=body.kind, name=body.name, customer_address=body.customer_address,
+            phone=body.phone, email=body.email, contact=body.contact, address=loc.address,
+            lat=loc.lat, long=loc.long, urgent=body.urgent,
+            agreed_completion=body.agreed_completion, customer_number=body.customer,
+        )
+        cmd = cmds.LodgeRequest(council=who.council.id, intake=intake, actor=who.viewer.actor)
+        done = cmds.lodge_request(cmd, runtime_of(request).ports)
+        return {**_outcome(done), "customer": done.customer,
+                "restrictions": [r.describe() for r in done.restrictions]}
+
+    answer = _run_once(request, who, idempotency_key, raw, 201, act, response)
+    response.headers["Location"] = f"/api/v1/requests/{answer['reference']}"
+    return answer
+
+
+def _outcome(done: cmds.Result) -> dict[str, Any]:
+    return {"request_id": str(done.request_id), "reference": done.reference,
+            "version": done.version, "position": done.position}
+
+
+def _version(if_match: str | None) -> int | None:
+    if if_match is None or if_match.strip() == "*":
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise HTTPException(400, f"If-Match must be a request's version (an ETag), got {if_match!r}")
+    return int(text)
+
+
+def _command(make: Callable[..., Any]) -> Callable[..., dict[str, Any]]:
+    """An endpoint running the command `make(**fields)` on the request in the path."""
+
+    def endpoint(
+        reference: str, request: Request, response: Response, who: Staff,
+        raw: bytes, if_match: str | None, idempotency_key: str | None, **fields: Any,
+    ) -> dict[str, Any]:
+        def act() -> dict[str, Any]:
+            cmd = make(council=who.council.id, reference=reference.strip().upper(),
+                       actor=who.viewer.actor, expected_version=_version(if_match), **fields)
+            return _outcome(cmds.handle(cmd, runtime_of(request).ports))
+
+        return _run_once(request, who, idempotency_key, raw, 200, act, response)
+
+    return endpoint
+
+
+class AssignIn(Body):
+    team: Short
+    officer: Short | None = None
+
+
+class NoteIn(Body):
+    text: Text
+    kind: NoteKind = NoteKind.ACTION
+    channel: Channel | None = None
+
+
+class DelayIn(Body):
+    reason: Text
+    until: date
+    awaiting_customer: bool = False
+
+
+class EscalateIn(Body):
+    reason: Text
+    level: Short | None = None
+
+
+class CloseIn(Body):
+    outcome: Short
+    text: Text
+
+
+_acknowledge = _command(cmds.AcknowledgeRequest)
+_assign = _command(cmds.AssignRequest)
+_note = _command(cmds.AddNote)
+_delay = _command(cmds.DelayRequest)
+_escalate = _command(cmds.EscalateRequest)
+_close = _command(cmds.CloseRequest)
+
+@router.post("/requests/{reference}/acknowledge", response_model=Outcome)
+def acknowledge(reference: str, request: Request, response: Response,
+                who: Annotated[Staff, Depends(staff("acknowledge"))],
+                raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
+                idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    return _acknowledge(reference, request, response, who, raw, if_match, idempotency_key)
+
+
+@router.post("/requests/{reference}/assign", response_model=Outcome)
+def assign(reference: str, body: AssignIn, request: Request, response: Response,
+           who: Annotated[Staff, Depends(staff("assign"))],
+           raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
+           idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    return _assign(reference, request, response, who, raw, if_match, idempotency_key,
+                   team=body.team, officer=body.officer)
+
+
+@router.post("/requests/{reference}/notes", response_model=Outcome)
+def note(reference: str, body: NoteIn, request: Request, response: Response,
+         who: Annotated[Staff, Depends(staff("note"))],
+         raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
+         idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    return _note(reference, request, response, who, raw, if_match, idempotency_key,
+                 text=body.text, note_kind=body.kind, channel=body.channel)
+
+
+@router.post("/requests/{reference}/delay", response_model=Outcome)
+def delay(reference: str, body: DelayIn, request: Request, response: Response,
+          who: Annotated[Staff, Depends(staff("delay"))],
+          raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
+          idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    return _delay(reference, request, response, who, raw, if_match, idempotency_key,
+                  reason=body.reason, until=body.until, awaiting_customer=body.awaiting_customer)
+
+
+@router.post("/requests/{reference}/escalate", response_model=Outcome)
+def escalate(reference: str, body: EscalateIn, request: Request, response: Response,
+             who: Annotated[Staff, Depends(staff("escalate"))],
+             raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
+             idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    return _escalate(reference, request, response, who, raw, if_match, idempotency_key,
+                     reason=body.reason, level=body.level)
+
+
+@router.post("/requests/{reference}/close", response_model=Outcome)
+def close(reference: str, body: CloseIn, request: Request, response: Response,
+          who: Annotated[Staff, Depends(staff("close"))],
+          raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
+          idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    return _close(reference, request, response, who, raw, if_match, idempotency_key,
+                  outcome=body.outcome, text=body.text)
+
+
+# -- views -------------------------------------------------------------------------------------
+
+
+def _rt(request: Request) -> Runtime:
+    return runtime_of(request)
+
+
+@router.get("/requests/{reference}")
+def show(reference: str, request: Request, response: Response,
+         who: Annotated[Staff, Depends(staff("show"))]) -> dict[str, Any]:
+    state = views.request_state(_rt(request), who.council, who.viewer, reference,
+                                "GET /api/v1/requests/{reference}")
+    response.headers["ETag"] = f'"{state["version"]}"'
+    return state
+
+
+@router.get("/requests/{reference}/history")
+def history(reference: str, request: Request,
+            who: Annotated[Staff, Depends(staff("history"))]) -> list[dict[str, Any]]:
+    return views.request_history(_rt(request), who.council, who.viewer, reference,
+                                 "GET /api/v1/requests/{reference}/history")
+
+
+@router.get("/queue")
+def queue(request: Request, who: Annotated[Staff, Depends(staff("queue"))],
+          team: Annotated[str | None, Query(max_length=64)] = None,
+          officer: Annotated[str | None, Query(max_length=128)] = None) -> list[dict[str, Any]]:
+    """A work queue: open requests, urgent first, then by due instant."""
+    return views.queue(_rt(request), who.council, team, officer)
+
+
+@router.get("/audit")
+def audit(request: Request, who: Annotated[Staff, Depends(staff("audit"))],
+          reference: Annotated[str | None, Query(max_length=64)] = None,
+          officer: Annotated[str | None, Query(max_length=128)] = None,
+          date_from: Annotated[date | None, Query(alias="from")] = None,
+          date_to: Annotated[date | None, Query(alias="to")] = None) -> list[dict[str, Any]]:
+    return views.audit(_rt(request), who.council, who.viewer, "GET /api/v1/audit",
+                       reference=reference, officer=officer, date_from=date_from,
+                       date_to=date_to)
+
+
+@router.get("/sla/{which}")
+def sla(which: Literal["breached", "at-risk", "escalated"], request: Request,
+        who: Annotated[Staff, Depends(staff("sla"))],
+        team: Annotated[str | None, Query(max_length=64)] = None,
+        level: Annotated[str | None, Query(max_length=64)] = None,
+        category: Annotated[str | None, Query(max_length=64)] = None,
+        now: datetime | None = None) -> list[dict[str, Any]]:
+    rt = _rt(request)
+    at = now if now is not None and now.tzinfo is not None else rt.clock()
+    return views.sla(rt, who.council, which, at, team=team, level=level, category=category)
+
+
+@router.get("/kpi")
+def kpi(request: Request, who: Annotated[Staff, Depends(staff("kpi"))],
+        by: Literal["category", "team", "channel", "kind", "day"],
+        date_from: Annotated[date, Query(alias="from")],
+        date_to: Annotated[date, Query(alias="to")]) -> dict[str, Any]:
+    rt = _rt(request)
+    result = views.kpis(rt, who.council, by, date_from, date_to, rt.clock())
+    plain: dict[str, Any] = to_plain({"groups": result.groups, "total": result.total})
+    return plain
+
+
+@router.get("/notices")
+def notices(request: Request, who: Annotated[Staff, Depends(staff("notices"))],
+            reference: Annotated[str | None, Query(max_length=64)] = None
+            ) -> list[dict[str, Any]]:
+    return views.notices(_rt(request), who.council, who.viewer, "GET /api/v1/notices",
+                         reference)

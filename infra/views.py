@@ -1,0 +1,358 @@
+"""What each view shows, for every interface: the CLI prints it, the HTTP interface serves it.
+
+Each view takes the runtime, the council and the acting `Viewer` (already authorized for the
+view's action by `commands.access.authorize`) and returns plain, JSON-ready data, with residents'
+personal fields disclosed as that viewer may see them (`commands.disclosure`) and each opening
+recorded in the access log under `via` (the command or endpoint, e.g. `crm show`,
+`GET /api/v1/requests/{reference}`). No interface builds a view of its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from commands import customers
+from commands.disclosure import Disclosure
+from consumers import follower, operations
+from consumers.store_reader import StoreReader
+from domain.aggregates.customer import Customer, customer_id
+from domain.aggregates.service_request import ServiceRequest, request_id
+from domain.council import Council
+from domain.permissions import Viewer
+from infra.notify import list_outbox
+from infra.runtime import Runtime
+from projections import audit_record, kpi, registry, request_summary, sla_queries, work_queue
+from projections.envelope import event_data, event_type, to_plain
+from projections.sla import Sla
+
+SLA_QUERIES = {
+    "breached": sla_queries.breached,
+    "at-risk": sla_queries.at_risk,
+    "escalated": sla_queries.escalated,
+}
+
+
+def read_models_ready(rt: Runtime) -> None:
+    """Creates the read-model tables; on the embedded default, first applies every event not
+    yet applied, so a query right after a command sees it."""
+    models = registry.build_all()
+    follower.ensure_tables(rt.read_engine, models)
+    if rt.settings.kafka_bootstrap is None:
+        reader = StoreReader(rt.app)
+        operations.ensure_tables(rt.read_engine)
+        for model in models:  # a model whose definition changed is rebuilt and switched in
+            operations.ensure_current(reader, rt.read_engine, model.name)
+        follower.catch_up(reader, rt.read_engine, models)
+
+
+def disclosure(rt: Runtime, c: Council, viewer: Viewer, via: str) -> Disclosure:
+    """What `viewer` may see of council `c`'s residents' data through `via`."""
+    return Disclosure(rt.vault, c.id, viewer, via, rt.clock(), chain=c.roles)
+
+
+def reveal_per_request(
+    conn: sa.Connection, d: Disclosure, council: str, values: Sequence[tuple[str, Any]]
+) -> list[Any]:
+    """Each `(reference, value)` as `d`'s reader may see it, request by request: the team and
+    escalation level that decide it come from the request summary (`read_models_ready` first)."""
+    model = request_summary.RequestSummary()
+    seen = request_summary.by_references(conn, model, council, (ref for ref, _ in values))
+    shown = []
+    for ref, value in values:
+        s = seen.get(ref, {})
+        shown.append(d.reveal_request(value, team=s.get("team"), level=s.get("level"),
+                                      customer=s.get("customer")))
+    return shown
+
+
+# -- one request ----------------------------------------------------------------------------
+
+
+def load_request(rt: Runtime, c: Council, reference: str) -> ServiceRequest:
+    """The request as it stands (`RequestNotFound` if the council has no such reference)."""
+    ref = reference.strip().upper()
+    return rt.ports.get(request_id(c.id, ref), ref)
+
+
+def _reveal(r: ServiceRequest, d: Disclosure, value: Any) -> Any:
+    return d.reveal_request(value, team=r.team, level=r.level,
+                            customer=r.customer.number if r.customer else None)
+
+
+def request_state(rt: Runtime, c: Council, viewer: Viewer, reference: str, via: str
+                  ) -> dict[str, Any]:
+    """The request as it stands, as `viewer` may see it."""
+    r = load_request(rt, c, reference)
+    shown: dict[str, Any] = _reveal(r, disclosure(rt, c, viewer, via), to_plain({
+        "reference": r.reference, "council": r.council, "request_id": str(r.id),
+        "status": r.status.value, "kind": r.kind, "category": r.category, "team": r.team,
+        "officer": r.officer, "urgent": r.urgent, "level": r.level, "lodged_at": r.lodged_at,
+        "acknowledged_at": r.acknowledged_at, "acknowledge_by": r.acknowledge_by,
+        "complete_by": r.complete_by, "closed_at": r.closed_at, "outcome": r.outcome,
+        "notes": r.note_count, "delays": r.delay_count, "version": r.version,
+        "customer_id": r.customer.number if r.customer else None,
+        "customer": r.customer, "location": r.location, "description": r.description,
+    }))
+    return shown
+
+
+def request_history(rt: Runtime, c: Council, viewer: Viewer, reference: str, via: str
+                    ) -> list[dict[str, Any]]:
+    """Every event of the request, oldest first, as `viewer` may see it."""
+    r = load_request(rt, c, reference)
+    events = rt.app.repository.event_store.get(r.id)
+    rows: list[dict[str, Any]] = [
+        {
+            "type": event_type(e), "version": e.originator_version,
+            "occurred_at": e.occurred_at.isoformat(), "recorded_at": e.timestamp.isoformat(),
+            "actor": {"id": e.actor.id, "role": e.actor.role}, "data": event_data(e),
+        }
+        for e in events
+        if isinstance(e, ServiceRequest.Event)  # all a request's events are; this names the type
+    ]
+    shown: list[dict[str, Any]] = _reveal(r, disclosure(rt, c, viewer, via), rows)
+    return shown
+
+
+# -- lists ----------------------------------------------------------------------------------
+
+
+def queue(rt: Runtime, c: Council, team: str | None, officer: str | None
+          ) -> list[dict[str, Any]]:
+    """The work queue (open requests, urgent first, then by due instant): no personal data."""
+    read_models_ready(rt)
+    f = work_queue.QueueFilter(council=c.id, team=team, officer=officer)
+    with rt.read_engine.connect() as conn:
+        rows: list[dict[str, Any]] = to_plain(work_queue.query(conn, work_queue.WorkQueue(), f))
+    return rows
+
+
+def queue_with_sla(rt: Runtime, c: Council, team: str | None, officer: str | None,
+                   now: datetime) -> list[dict[str, Any]]:
+    """The work queue, each row with its SLA state at `now` (`sla_state`: breached, at-risk,
+    paused, on-track; `sla_breaches`; `sla_remaining`, e.g. '2d 3h 0m left'): no personal
+    data."""
+    rows = queue(rt, c, team, officer)
+    with rt.read_engine.connect() as conn:
+        seen = sla_queries.states(conn, Sla(), c.id, [r["reference"] for r in rows], now)
+    for row in rows:
+        s = seen.get(row["reference"], {})
+        row.update(sla_state=s.get("state"), sla_breaches=s.get("breaches", []),
+                   sla_remaining=s.get("remaining", ""))
+    return rows
+
+
+def request_sla(rt: Runtime, c: Council, reference: str, now: datetime) -> dict[str, Any] | None:
+    """The request's SLA state at `now` as the SLA views show it (None before the SLA view has
+    it): no personal data."""
+    read_models_ready(rt)
+    ref = reference.strip().upper()
+    with rt.read_engine.connect() as conn:
+        found: dict[str, Any] | None = to_plain(
+            sla_queries.states(conn, Sla(), c.id, [ref], now).get(ref))
+    return found
+
+
+def change_mark(rt: Runtime) -> int:
+    """A number that grows whenever the views may show something new: on the embedded default
+    the event store's last position (the views apply it when they run); on the Kafka path the
+    positions the work queue and SLA read models have applied."""
+    if rt.settings.kafka_bootstrap is None:
+        return StoreReader(rt.app).head()
+    models = [registry.build("work_queue"), registry.build("sla")]
+    follower.ensure_tables(rt.read_engine, models)
+    with rt.read_engine.connect() as conn:
+        return sum(sum(m.positions_by_source(conn).values()) for m in models)
+
+
+EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
+
+
+def _period(date_from: date | None, date_to: date | None) -> None:
+    """A period asked for: its days between 1900 and 2999, and in order."""
+    for day in (date_from, date_to):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise ValueError(f"{day} is outside the dates kept ({EARLIEST} to {LATEST})")
+    if date_from is not None and date_to is not None and date_to < date_from:
+        raise ValueError(f"the period ends ({date_to}) before it starts ({date_from})")
+
+
+def _day_start(c: Council, day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(c.calendar.timezone))
+
+
+def audit(rt: Runtime, c: Council, viewer: Viewer, via: str, *, reference: str | None = None,
+          officer: str | None = None, date_from: date | None = None, date_to: date | None = None,
+          payloads: bool = True) -> list[dict[str, Any]]:
+    """The audit record's rows (one request's, one officer's, or a period's, in the council's
+    days), with each event's payload as `viewer` may see it (`payloads`)."""
+    if not (reference or officer or date_from or date_to):
+        raise ValueError("say what to list: a reference, an officer, or a period")
+    _period(date_from, date_to)
+    read_models_ready(rt)
+    f = audit_record.AuditFilter(
+        council=c.id, reference=reference.strip().upper() if reference else None,
+        officer=officer,
+        start=_day_start(c, date_from) if date_from else None,
+        end=_day_start(c, date_to + timedelta(days=1)) if date_to else None,
+    )
+    with rt.read_engine.connect() as conn:
+        rows = audit_record.query(conn, audit_record.AuditRecord(), f)
+        if payloads:
+            shown = reveal_per_request(
+                conn, disclosure(rt, c, viewer, via), c.id,
+                [(row["reference"], json.loads(row["payload"])) for row in rows])
+            for row, payload in zip(rows, shown, strict=True):
+                row["payload"] = payload
+        else:
+            for row in rows:
+                del row["payload"]
+    plain: list[dict[str, Any]] = to_plain(rows)
+    return plain
+
+
+def notices(rt: Runtime, c: Council, viewer: Viewer, via: str, reference: str | None = None
+            ) -> list[dict[str, Any]]:
+    """The customer notices in the outbox, oldest first, recipients as `viewer` may see them."""
+    rows = list_outbox(rt.write_engine, c.id, reference.strip().upper() if reference else None)
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        shown: list[dict[str, Any]] = to_plain(reveal_per_request(
+            conn, disclosure(rt, c, viewer, via), c.id, [(row["reference"], row) for row in rows]))
+    return shown
+
+
+def sla(rt: Runtime, c: Council, which: str, now: datetime, *, team: str | None = None,
+        level: str | None = None, category: str | None = None) -> list[dict[str, Any]]:
+    """Open requests breached, at risk or escalated (`which`) at `now`: no personal data."""
+    if which not in SLA_QUERIES:
+        raise ValueError(f"no SLA view {which!r} (one of {', '.join(SLA_QUERIES)})")
+    read_models_ready(rt)
+    f = sla_queries.SlaFilter(council=c.id, team=team, role=level, category=category)
+    with rt.read_engine.connect() as conn:
+        rows: list[dict[str, Any]] = to_plain(SLA_QUERIES[which](conn, Sla(), f, now))
+    return rows
+
+
+def kpis(rt: Runtime, c: Council, by: str, date_from: date, date_to: date, now: datetime
+         ) -> kpi.KpiResult:
+    """The KPIs of the requests lodged from `date_from` to `date_to` (the council's days),
+    grouped `by` category, team, channel, kind or day."""
+    _period(date_from, date_to)
+    zone = ZoneInfo(c.calendar.timezone)
+    query = kpi.KpiQuery(
+        council=c.id, by=by, zone=zone,
+        start=datetime.combine(date_from, time(0), tzinfo=zone),
+        end=datetime.combine(date_to + timedelta(days=1), time(0), tzinfo=zone),
+        now=now, targets=dict(c.kpi_targets),
+        team_names={t.code: t.name for t in c.teams.values()},
+    )
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        return kpi.compute(conn, Sla(), audit_record.AuditRecord(), query)
+
+
+# -- customers ------------------------------------------------------------------------------
+
+
+def customer_record(customer: Customer, today: date) -> dict[str, Any]:
+    """A customer's record as stored (personal fields sealed): what a view discloses."""
+    plain: dict[str, Any] = to_plain({
+        "customer_id": customer.number, **customer.details,
+        "erased_at": customer.erased_at,
+        "declarations": [to_plain(d) for d in customer.declarations.values()],
+        "restrictions_in_force": [
+            {**to_plain(r), "summary": r.describe()}
+            for r in customer.restrictions_in_force(today)
+        ],
+        "reviews_overdue": [f"{type(d).__name__.lower()} {d.id}"
+                            for d in customer.reviews_overdue(today)],
+    })
+    return plain
+
+
+def find_customers(rt: Runtime, c: Council, viewer: Viewer, field: str, value: str, via: str
+                   ) -> list[dict[str, Any]]:
+    """The customers whose `field` (phone, email, name) is `value`, by the blind index."""
+    if field not in customers.FINDABLE:
+        raise ValueError(f"find customers by {', '.join(customers.FINDABLE)}, not {field!r}")
+    d = disclosure(rt, c, viewer, via)
+    rows = []
+    for number in customers.find_customers(rt.vault, c.id, field, value):
+        found = rt.directory_ports.find(Customer, customer_id(c.id, number))
+        if found is None:  # a registration under way, or one that failed half-way
+            continue
+        rows.append(d.reveal(
+            {"customer_id": found.number, "name": found.details["name"],
+             "preferred_contact": found.details["preferred_contact"].value},
+            allowed=d.sees_customers, customer=found.number))
+    return rows
+
+
+def customer_state(rt: Runtime, c: Council, viewer: Viewer, number: str, via: str
+                   ) -> dict[str, Any]:
+    customer = customers.load(rt.directory_ports, c.id, number)
+    d = disclosure(rt, c, viewer, via)
+    shown: dict[str, Any] = d.reveal(customer_record(customer, rt.clock().date()),
+                                     allowed=d.sees_customers, customer=customer.number)
+    return shown
+
+
+def customer_history(rt: Runtime, c: Council, viewer: Viewer, number: str, via: str
+                     ) -> dict[str, Any]:
+    """The record's events and the customer's requests."""
+    customer = customers.load(rt.directory_ports, c.id, number)
+    stored: list[Any] = list(rt.directory.repository.event_store.get(customer.id))
+    events = [
+        {"type": event_type(e), "version": e.originator_version,
+         "occurred_at": e.occurred_at.isoformat(),
+         "actor": {"id": e.actor.id, "role": e.actor.role}, "data": event_data(e)}
+        for e in stored
+    ]
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        requests = [
+            {k: r[k] for k in ("reference", "status", "category", "team", "lodged_at",
+                                "closed_at", "outcome")}
+            for r in request_summary.of_customer(conn, request_summary.RequestSummary(),
+                                                 customer.council, customer.number)
+        ]
+    d = disclosure(rt, c, viewer, via)
+    shown: dict[str, Any] = d.reveal(
+        {"customer_id": customer.number, "events": events, "requests": to_plain(requests)},
+        allowed=d.sees_customers, customer=customer.number)
+    return shown
+
+
+def open_requests(rt: Runtime, council_id: str, number: str) -> list[str]:
+    """The references of the customer's open requests (what an erasure must wait for)."""
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        rows = request_summary.of_customer(conn, request_summary.RequestSummary(), council_id,
+                                           number)
+    return [r["reference"] for r in rows if r["status"] == "open"]
+
+
+def reviews_due(rt: Runtime, c: Council, on: date) -> list[dict[str, Any]]:
+    """Conduct declarations and restrictions past their review date on `on`."""
+    return [
+        {"customer_id": customer.number, "what": type(item).__name__.lower(), "id": item.id,
+         "review_by": item.review_by.isoformat()}
+        for customer in customers.with_conduct_records(rt.directory_ports, c.id)
+        for item in customer.reviews_overdue(on)
+    ]
+
+
+def access_log(rt: Runtime, c: Council, number: str) -> list[dict[str, Any]]:
+    """Who opened the customer's personal data, when, through what (never the values)."""
+    known = customers.load(rt.directory_ports, c.id, number).number
+    rows: list[dict[str, Any]] = to_plain([
+        {k: r[k] for k in ("at", "user_id", "role", "via")}
+        for r in rt.vault.access_log(c.id, known)])
+    return rows
