@@ -19,6 +19,7 @@ from commands.errors import StaleVersion
 from commands.ports import Ports, Sealer
 from domain.aggregates.customer import Customer, Restriction
 from domain.aggregates.service_request import ServiceRequest, request_id
+from domain.bounds import require_free_text
 from domain.council import Council
 from domain.errors import InvalidCommand
 from domain.lodgement import Intake, lodgement_fields
@@ -189,6 +190,7 @@ def add_note(cmd: AddNote, ports: Ports) -> Result:
     now = ports.now()
     text: str | None = cmd.text
     if cmd.note_kind is NoteKind.INCOMING and cmd.text.strip():
+        require_free_text(cmd.text, "a note's text")
         text = ports.vault.sealer(request.data_key, cmd.council, now).seal(cmd.text.strip())
     request.add_note(
         text=text or "", note_kind=cmd.note_kind, channel=cmd.channel,

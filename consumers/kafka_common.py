@@ -12,9 +12,10 @@ import threading
 from dataclasses import dataclass, replace
 
 import structlog
-from kafka import KafkaAdminClient, TopicPartition
+from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
 
 log = structlog.get_logger("kafka")
 
@@ -54,6 +55,11 @@ class KafkaConfig:
     def source(self, partition: int) -> str:
         return f"kafka:{self.topic}:{partition}"
 
+    def cut_source(self, partition: int) -> str:
+        """The position-table key of the highest store position applied from one partition
+        (`kafka-cut:<topic>:<p>`): with the offsets, what `verify` rebuilds to."""
+        return f"kafka-cut:{self.topic}:{partition}"
+
     def partition_of(self, source: str) -> int | None:
         """The partition a position-table key names, or None if it is not one of this topic."""
         prefix = f"kafka:{self.topic}:"
@@ -69,16 +75,24 @@ def admin_client(config: KafkaConfig) -> KafkaAdminClient:
     )
 
 
+# The event store is the source of truth, and a read model added later (or one whose consumer
+# was down for a while) must find every event in the log: a topic is created keeping its
+# messages for good, never the broker's default seven days.
+UNLIMITED_RETENTION = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+
 def ensure_topic(config: KafkaConfig) -> None:
-    """Creates the topic with the configured partition count (replication 1) unless it exists;
-    an existing topic is left as it is. Returns once every partition has a leader."""
+    """Creates the topic with the configured partition count (replication 1) and unlimited
+    retention unless it exists; an existing topic is left as it is. Returns once every
+    partition has a leader."""
     admin = admin_client(config)
     try:
         if config.topic not in admin.list_topics():
             try:
-                admin.create_topics(
-                    {config.topic: {"num_partitions": config.partitions, "replication_factor": 1}}
-                )
+                admin.create_topics({config.topic: {
+                    "num_partitions": config.partitions, "replication_factor": 1,
+                    "configs": UNLIMITED_RETENTION,
+                }})
             except TopicAlreadyExistsError:
                 pass  # another process created it meanwhile
         admin.wait_for_topics([config.topic], timeout_ms=30_000)
@@ -106,6 +120,31 @@ def end_offsets(config: KafkaConfig) -> dict[int, int]:
         return {tp.partition: found[tp].offset for tp in specs}
     finally:
         admin.close()
+
+
+def close_producer(producer: KafkaProducer, timeout_s: float) -> None:
+    """Closes `producer` for good. kafka-python's `close` first flushes, and raises if that
+    does not finish within the timeout — leaving the sender thread running with its buffer.
+    Then the sender is forced to stop (what it held is abandoned) and the close completed."""
+    try:
+        producer.close(timeout=timeout_s)
+        return
+    except KafkaError as error:
+        log.info("producer_closed_undelivered", error=str(error)[:300])
+    sender = getattr(producer, "_sender", None)  # no public way to abandon the buffer
+    if sender is not None:
+        sender.force_close()
+        sender.join(10)
+    try:
+        producer.close(timeout=0)
+    except KafkaError as error:
+        log.warning("producer_close_incomplete", error=str(error)[:300])
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition the relay's producer sends `key` to (kafka-python's default partitioner:
+    murmur2 of the key, as Kafka's Java client does)."""
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 class Backoff:

@@ -9,10 +9,16 @@ Guarantees:
 - On assignment the consumer seeks to the stored offsets (a partition never stored starts from
   the beginning); the database, not Kafka, is the truth. Kafka offsets are committed after the
   database commit only for lag tools; failing to commit them loses nothing.
-- A record that cannot be decoded (`EnvelopeError`) or applied (the model or the database
-  rejects its data) is parked in `dead_letters` in the same transaction that moves the offset
-  past it; the consumer moves on. Infrastructure failures (the database is away, a table is
-  missing) are never parked: the batch is retried with backoff until it succeeds or `stop` is set.
+- Any exception while decoding or applying one record (not an envelope, a null value, JSON
+  nested too deep, data the model or the database rejects) parks that record in `dead_letters`
+  in the same transaction that moves the offset past it; the consumer moves on, and no message
+  can stop it. Once an event of a request is parked, that request's later events are parked
+  behind it (`consumers.dead_letters`). Infrastructure failures (the database is away or timed
+  out, a table is missing) are never parked: the batch is retried with backoff until it
+  succeeds or `stop` is set.
+- An envelope from a newer release (`schema_version` above ours) is neither applied nor parked:
+  its partition stops just before it and the consumer pauses, logging an error, and retries
+  with backoff until it is upgraded.
 """
 
 from __future__ import annotations
@@ -21,36 +27,25 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TypeVar
 
 import sqlalchemy as sa
 import structlog
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, OffsetOutOfRangeError
 from kafka.structs import OffsetAndMetadata
 
+from consumers import dead_letters, operations, topology
+from consumers.dead_letters import DEAD_LETTERS, park, reason_of
 from consumers.kafka_common import Backoff, KafkaConfig, ensure_topic_when_possible
+from consumers.poison import apply_isolated, decode, is_infrastructure
+from consumers.store_reader import StoreReader
+from consumers.topology import TopicChanged
 from projections.base import ReadModel, insert_ignoring_duplicates
-from projections.envelope import Envelope, EnvelopeError
+from projections.envelope import Envelope, NewerSchema
 
 log = structlog.get_logger("consumer")
-
-DEAD_LETTERS = sa.Table(
-    "dead_letters",
-    sa.MetaData(),
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("read_model", sa.String(64), nullable=False),
-    sa.Column("topic", sa.String(249), nullable=False),
-    sa.Column("partition", sa.Integer, nullable=False),
-    sa.Column("offset", sa.BigInteger, nullable=False),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("raw", sa.LargeBinary, nullable=True),
-    sa.Column("key", sa.LargeBinary, nullable=True),
-    sa.Column("parked_at", sa.DateTime(timezone=True), nullable=False),
-    sa.UniqueConstraint("read_model", "topic", "partition", "offset", name="dead_letters_once"),
-)
 
 # An environment variable for the fault tests only: when "1", `crm consume` exits the process
 # abruptly (os._exit) right after its first database commit, before committing to Kafka.
@@ -59,43 +54,19 @@ EXIT_AFTER_DB_COMMIT_VAR = "CRM_TEST_CONSUMER_EXIT_AFTER_DB_COMMIT"
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
 T = TypeVar("T")
 
-
-def is_poison(error: BaseException) -> bool:
-    """True when `error` comes from one message's content (park it); False when it comes from
-    the infrastructure (retry the batch)."""
-    if isinstance(error, sa.exc.DBAPIError):
-        data = isinstance(error, (sa.exc.DataError, sa.exc.IntegrityError))
-        return data and not error.connection_invalidated
-    if isinstance(error, sa.exc.StatementError):
-        return error.orig is not None and is_poison(error.orig)
-    return isinstance(
-        error, (EnvelopeError, LookupError, TypeError, ValueError, AttributeError, AssertionError)
-    )
+__all__ = [
+    "DEAD_LETTERS", "EXIT_AFTER_DB_COMMIT_VAR", "ReadModelConsumer", "is_infrastructure",
+    "retry_parked",
+]
 
 
 @dataclass(frozen=True)
-class Parked:
-    record: ConsumerRecord
-    reason: str
+class Paused:
+    """A partition stopped before an envelope from a newer release."""
 
-
-def _reason(error: BaseException) -> str:
-    text = " ".join(str(error).split())[:2000]
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def park(conn: sa.Connection, model_name: str, parked: Sequence[Parked]) -> None:
-    """Records each message with the reason it was refused; parking one twice keeps one row."""
-    now = datetime.now(UTC)
-    rows = [
-        {
-            "read_model": model_name, "topic": p.record.topic, "partition": p.record.partition,
-            "offset": p.record.offset, "reason": p.reason, "raw": p.record.value,
-            "key": p.record.key, "parked_at": now,
-        }
-        for p in parked
-    ]
-    insert_ignoring_duplicates(conn, DEAD_LETTERS, rows)
+    tp: TopicPartition
+    offset: int
+    schema_version: int
 
 
 class StoredOffsets:
@@ -119,6 +90,16 @@ class StoredOffsets:
         return {sources[s]: pos for s, pos in conn.execute(q)}
 
 
+def retry_parked(engine: sa.Engine, model: ReadModel) -> dead_letters.RetryResult:
+    """Re-applies the model's parked messages in order (`crm projections retry-dead-letters`)."""
+    dead_letters.ensure_table(engine)
+    model.create(engine)
+    return dead_letters.retry(
+        engine, model, model.lock_positions, Envelope.from_json,
+        is_infrastructure,
+    )
+
+
 class SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped (kafka-python)
     """On assignment, moves each partition to its stored offset. Runs on the client's IO thread,
     so it reads through its own connection; if the database cannot answer, the partitions are
@@ -132,6 +113,7 @@ class SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped 
                  partitions=sorted(tp.partition for tp in revoked))
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        self.owner.topology_due = True  # checked on the consumer's thread before any apply
         self.owner.seek_stored(list(assigned), on_io_thread=True)
 
 
@@ -146,8 +128,10 @@ class ReadModelConsumer:
         *,
         max_records: int = 1000,
         after_db_commit: Callable[[], None] | None = None,
+        reader: StoreReader | None = None,
     ) -> None:
         self.model = model
+        self.reader = reader  # to build the model from the store when the log cannot
         self.engine = engine
         self.config = config
         self.max_records = max_records
@@ -159,16 +143,26 @@ class ReadModelConsumer:
         self._rewound: dict[TopicPartition, tuple[int, int]] = {}  # → (offset, at poll)
         self._polls = 0
         self.retries = 0  # batches (or table set-ups) retried after an infrastructure failure
+        self.paused: Paused | None = None  # the last stop before a newer envelope, if any
+        self._pause_backoff = Backoff(first_s=1.0, max_s=30.0)
+        self.topology_due = False
+        self.built_from_store = 0  # times the model was built from the event store at start
         self.deferred_seeks = 0  # assignments whose stored offsets could not be read at once
 
     def ensure_tables(self) -> None:
         self.model.create(self.engine)
-        DEAD_LETTERS.metadata.create_all(self.engine)
+        operations.ensure_tables(self.engine)
 
     def run(self, stop: threading.Event) -> None:
-        """Consumes until `stop` is set, then leaves the group cleanly."""
+        """Consumes until `stop` is set, then leaves the group cleanly. Raises `TopicChanged`
+        (logged as `topic_changed`) when the topic is not the one its offsets describe."""
         self._retry(self.ensure_tables, stop, "tables")
         ensure_topic_when_possible(self.config, stop)
+        try:
+            self._retry(self.join_stream, stop, "topology")
+        except TopicChanged as changed:
+            log.error("topic_changed", model=self.model.name, message=str(changed))
+            raise
         if stop.is_set():
             return
         consumer = self._consumer = self._make_consumer()
@@ -181,6 +175,62 @@ class ReadModelConsumer:
             self._consumer = None
             log.info("consumer_stopped", model=self.model.name)
 
+    # -- the topic ----------------------------------------------------------------------------
+
+    def join_stream(self) -> None:
+        """Before consuming: rebuilds the model if its definition changed
+        (`operations.ensure_current`), checks the topic is the one the stored offsets describe
+        (`topology.check`), and builds the model from the event store when the log cannot give
+        it every event — no stored offset on a log that no longer starts at 0, or a stored offset
+        below the log's start (without a store reader, stops with `TopicChanged`)."""
+        if self.reader is not None and operations.ensure_current(
+            self.reader, self.engine, self.model.name, self.config
+        ):
+            self.built_from_store += 1
+        found = topology.describe(self.config)
+        if found is None:
+            return
+        starts = topology.log_starts(self.config)
+        with self.engine.connect() as conn:
+            stored = self.offsets.read(conn, sorted(starts))
+        lost = {p: (stored[p], start) for p, start in starts.items()
+                if (stored[p] or 0) < start}
+        if lost and self.reader is None:
+            raise TopicChanged(
+                f"the log of {self.config.topic} no longer holds every event "
+                f"{self.model.name} has not applied (partition: (stored, log start) {lost}). "
+                f"Run `crm projections rebuild {self.model.name}` to build it from the event "
+                "store, then start the consumer again.")
+        if lost:
+            assert self.reader is not None
+            log.warning("building_from_store", model=self.model.name, partitions=lost)
+            n = operations.rebuild(self.reader, self.engine, self.model.name, config=self.config)
+            self.built_from_store += 1
+            log.info("built_from_store", model=self.model.name, events=n)
+            return
+        topology.check(self.engine, self.model.name, self.config, found)
+
+    def _out_of_range(
+        self, consumer: KafkaConsumer, error: OffsetOutOfRangeError, stop: threading.Event
+    ) -> None:
+        """A stored offset the log no longer holds (the topic was recreated, or records were
+        removed): never skipped silently. `join_stream` stops the consumer (`TopicChanged`) or
+        builds the model from the store; then every partition seeks to its stored offset."""
+        log.error("offset_out_of_range", model=self.model.name, error=str(error)[:300])
+        try:
+            self._retry(self.join_stream, stop, "topology")
+        except TopicChanged as changed:
+            log.error("topic_changed", model=self.model.name, message=str(changed))
+            raise
+        self.seek_stored(list(consumer.assignment()))
+        stop.wait(1.0)
+
+    def _check_topology(self) -> None:
+        found = topology.describe(self.config)
+        if found is not None:
+            topology.check(self.engine, self.model.name, self.config, found)
+        self.topology_due = False
+
     # -- one poll -----------------------------------------------------------------------------
 
     def _step(self, consumer: KafkaConsumer, stop: threading.Event) -> None:
@@ -188,10 +238,19 @@ class ReadModelConsumer:
         try:
             batch: Batch = consumer.poll(timeout_ms=500, max_records=self.max_records)
             self._polls += 1
+        except OffsetOutOfRangeError as error:
+            self._out_of_range(consumer, error, stop)
+            return
         except KafkaError as error:
             log.warning("poll_failed", model=self.model.name, error=str(error))
             stop.wait(1.0)
             return
+        if self.topology_due:
+            try:
+                self._retry(self._check_topology, stop, "topology")
+            except TopicChanged as changed:
+                log.error("topic_changed", model=self.model.name, message=str(changed))
+                raise
         if not batch:
             return
         done = self._retry(lambda: self.apply(batch), stop, "apply")
@@ -200,19 +259,50 @@ class ReadModelConsumer:
         if self.after_db_commit is not None:
             self.after_db_commit()
         self._commit_to_kafka(consumer, done)
+        if self.paused is not None:
+            self._wait_for_upgrade(consumer, self.paused, stop)
+        else:
+            self._pause_backoff.reset()
+
+    def _wait_for_upgrade(self, consumer: KafkaConsumer, paused: Paused, stop: threading.Event) -> None:
+        """Rewinds the partition to the newer envelope and waits (backoff) before reading it
+        again: only an upgraded consumer may apply it."""
+        wait = self._pause_backoff.next()
+        log.error("newer_schema_version_paused", model=self.model.name,
+                  partition=paused.tp.partition, offset=paused.offset,
+                  schema_version=paused.schema_version, retry_in_s=wait,
+                  action="upgrade this consumer to a release that reads this schema_version")
+        if paused.tp in consumer.assignment():
+            consumer.seek(paused.tp, paused.offset)
+        stop.wait(wait)
 
     def apply(self, batch: Batch) -> dict[TopicPartition, int]:
         """Applies the batch in one transaction with the partitions' next offsets; returns the
-        offsets stored."""
+        offsets stored. A partition stops before an envelope from a newer release (`paused`)."""
+        self.paused = None
         with self.engine.begin() as conn:
             stored = self.offsets.lock(conn, sorted({tp.partition for tp in batch}))
             fresh = {tp: self._fresh(tp, recs, stored[tp.partition]) for tp, recs in batch.items()}
-            records = [r for recs in fresh.values() for r in recs]
-            parked = self._apply_records(conn, records)
+            decoded: list[tuple[ConsumerRecord, Envelope | None, str | None]] = []
+            for tp, recs in fresh.items():
+                for i, record in enumerate(recs):
+                    env, reason = decode(record)
+                    if isinstance(env, NewerSchema):
+                        self.paused = Paused(tp, record.offset, env.version)
+                        fresh[tp] = recs[:i]
+                        break
+                    decoded.append((record, env, reason))
+            parked = apply_isolated(conn, self.model, decoded)
             park(conn, self.model.name, parked)
             done = {tp: recs[-1].offset + 1 for tp, recs in fresh.items() if recs}
             for tp, offset in done.items():
                 self.model.set_position(conn, self.config.source(tp.partition), offset)
+            cut: dict[int, int] = {}
+            for record, env, _ in decoded:
+                if env is not None:
+                    cut[record.partition] = max(cut.get(record.partition, 0), env.position)
+            for partition, position in cut.items():
+                self.model.raise_position(conn, self.config.cut_source(partition), position)
         if parked:
             log.warning("messages_parked", model=self.model.name, count=len(parked),
                         first=f"{parked[0].record.partition}@{parked[0].record.offset}",
@@ -239,34 +329,6 @@ class ReadModelConsumer:
                         offset=stored, fetched=fresh[0].offset)
         return []
 
-    def _apply_records(
-        self, conn: sa.Connection, records: Sequence[ConsumerRecord]
-    ) -> list[Parked]:
-        """Decodes and applies the records in order; returns those that had to be parked."""
-        parked: list[Parked] = []
-        decoded: list[tuple[ConsumerRecord, Envelope]] = []
-        for record in records:
-            try:
-                decoded.append((record, Envelope.from_json(record.value)))
-            except EnvelopeError as error:
-                parked.append(Parked(record, _reason(error)))
-        try:
-            with conn.begin_nested():
-                self.model.apply(conn, [env for _, env in decoded])
-            return parked
-        except Exception as error:
-            if not is_poison(error):
-                raise
-        for record, env in decoded:  # one savepoint per message: find the culprits
-            try:
-                with conn.begin_nested():
-                    self.model.apply(conn, [env])
-            except Exception as error:
-                if not is_poison(error):
-                    raise
-                parked.append(Parked(record, _reason(error)))
-        return parked
-
     # -- offsets ------------------------------------------------------------------------------
 
     def seek_stored(self, partitions: list[TopicPartition], on_io_thread: bool = False) -> None:
@@ -281,7 +343,7 @@ class ReadModelConsumer:
         except sa.exc.SQLAlchemyError as error:
             self.deferred_seeks += 1
             log.warning("stored_offsets_unavailable", model=self.model.name,
-                        error=_reason(error)[:300])
+                        error=reason_of(error)[:300])
             consumer.pause(*partitions)
             with self._pending_lock:
                 self._pending.update(partitions)
@@ -325,7 +387,9 @@ class ReadModelConsumer:
             client_id=f"{config.client_id}-{self.model.name}",
             group_id=config.group(self.model.name),
             enable_auto_commit=False,
-            auto_offset_reset="earliest",
+            # Never jump to another offset on our own: every partition is sought to its stored
+            # offset on assignment, and an offset the log lost is `_out_of_range`'s to handle.
+            auto_offset_reset="none",
             session_timeout_ms=config.session_timeout_ms,
             heartbeat_interval_ms=max(1_000, config.session_timeout_ms // 3),
             max_poll_interval_ms=config.max_poll_interval_ms,
@@ -344,11 +408,17 @@ class ReadModelConsumer:
         while not stop.is_set():
             try:
                 return action()
-            except (sa.exc.SQLAlchemyError, OSError) as error:
+            except Exception as error:
+                # Setting up (tables, topic checks) may meet another process doing the same:
+                # any database error is retried there; while applying, only the
+                # infrastructure's (a message's own error parks it inside `apply`).
+                setting_up = what != "apply" and isinstance(error, sa.exc.SQLAlchemyError)
+                if not (setting_up or is_infrastructure(error) or isinstance(error, KafkaError)):
+                    raise
                 self.retries += 1
                 wait = backoff.next()
                 log.warning("retrying", model=self.model.name, what=what, wait_s=wait,
-                            error=_reason(error)[:300])
+                            error=reason_of(error)[:300])
                 stop.wait(wait)
         return None
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
-from consumers import follower
+from consumers import dead_letters, follower
 from consumers.kafka_common import KafkaConfig, end_offsets
 from consumers.relay import read_checkpoint
 from consumers.store_reader import StoreReader
@@ -45,6 +45,8 @@ class ModelLag:
     lag_events: int
     lag_seconds: float = 0.0
     partitions: list[PartitionLag] = field(default_factory=list)
+    parked_messages: int = 0  # messages in `dead_letters` (`crm projections dead-letters`)
+    parked_requests: int = 0  # requests held by them (undecodable messages hold none)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -94,9 +96,12 @@ def embedded_status(
     out = []
     with engine.connect() as conn:
         positions = {m.name: m.positions_by_source(conn) for m in models}
+        parked = dead_letters.counts(conn, [m.name for m in models])
     for m in models:
         applied = positions[m.name].get(follower.SOURCE, 0)
-        lag = ModelLag(m.name, positions[m.name], max(0, head - applied))
+        lag = ModelLag(m.name, positions[m.name], max(0, head - applied),
+                       parked_messages=parked[m.name].messages,
+                       parked_requests=parked[m.name].requests)
         if ages and lag.lag_events:
             lag.lag_seconds = _age_s(_first_after(reader, applied), now)
         out.append(lag)
@@ -116,12 +121,15 @@ def kafka_status(
     ends = end_offsets(config)
     with read_engine.connect() as conn:
         positions = {m.name: m.positions_by_source(conn) for m in models}
+        parked = dead_letters.counts(conn, [m.name for m in models])
     status = PipelineStatus("kafka", head, [], relay_checkpoint=checkpoint, topic=config.topic)
     for m in models:
         stored = {config.partition_of(s): p for s, p in positions[m.name].items()}
         parts = [PartitionLag(p, stored.get(p), end) for p, end in sorted(ends.items())]
         status.models.append(
-            ModelLag(m.name, positions[m.name], sum(p.lag for p in parts), partitions=parts)
+            ModelLag(m.name, positions[m.name], sum(p.lag for p in parts), partitions=parts,
+                     parked_messages=parked[m.name].messages,
+                     parked_requests=parked[m.name].requests)
         )
     if ages:
         _fill_ages(status, reader, config)
@@ -168,6 +176,31 @@ def recorded_at_offsets(
     finally:
         consumer.close()
     return out
+
+
+def wait_caught_up(
+    read_status: Callable[[], PipelineStatus], timeout_s: float, interval_s: float = 0.5
+) -> tuple[bool, PipelineStatus]:
+    """Waits (bounded) until every event stored when called has been applied by every model
+    named — reachable while new events keep arriving, unlike `wait_drained`: first the relay
+    passes the store's head as it was, then each model's offsets reach the partitions' ends as
+    they were then. Returns whether that happened in time, and the last status."""
+    deadline = time.monotonic() + timeout_s
+    first = read_status()
+    head, status = first.store_head, first
+    while (status.relay_checkpoint or 0) < head:
+        if time.monotonic() >= deadline:
+            return False, status
+        time.sleep(interval_s)
+        status = read_status()
+    ends = {p.partition: p.end for m in status.models for p in m.partitions}
+    while not all((p.offset or 0) >= ends.get(p.partition, 0)
+                  for m in status.models for p in m.partitions):
+        if time.monotonic() >= deadline:
+            return False, status
+        time.sleep(interval_s)
+        status = read_status()
+    return True, status
 
 
 def wait_drained(

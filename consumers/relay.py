@@ -12,6 +12,12 @@ Guarantees:
   rolled-back conflict) are harmless.
 - A failure of the store or the broker is logged and retried with a bounded backoff; `run`
   returns once `stop` is set.
+- One relay per topic at a time: `run` publishes only while it holds the topic's leader lock
+  (`consumers.leader`). A second relay waits as a standby, trying the lock every
+  `standby_poll_s`, and takes over when the leader dies; a leader that loses its lock stops
+  publishing before its next batch.
+- The producer is always closed, its sender thread stopped and its buffer released, even when
+  what it held could not be delivered in time (that part is sent again from the checkpoint).
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
-from consumers.kafka_common import Backoff, KafkaConfig, ensure_topic_when_possible
+from consumers import topology
+from consumers.kafka_common import Backoff, KafkaConfig, close_producer, ensure_topic_when_possible
+from consumers.leader import LeaderLock
 from consumers.store_reader import StoreReader
 from projections.envelope import Envelope
 
@@ -110,12 +118,16 @@ class Relay:
         *,
         batch_size: int = 1000,
         idle_sleep_s: float = 0.1,
+        standby_poll_s: float = 1.0,
     ) -> None:
         self.reader = reader
         self.engine = engine
         self.config = config
         self.batch_size = batch_size
         self.idle_sleep_s = idle_sleep_s
+        self.standby_poll_s = standby_poll_s
+        self.leader = LeaderLock(engine, f"relay/{config.topic}")
+        self.leading: bool | None = None  # None until the first attempt
         self._producer: KafkaProducer | None = None
         self._position: int | None = None
         self.retries = 0  # batches retried after a failure of the store or the broker
@@ -136,34 +148,74 @@ class Relay:
         return len(batch)
 
     def run(self, stop: threading.Event) -> None:
-        """Publishes until `stop` is set, sleeping `idle_sleep_s` when the log has nothing new."""
+        """Publishes until `stop` is set, while it holds the topic's leader lock (a standby
+        until then), sleeping `idle_sleep_s` when the log has nothing new."""
         log.info("relay_started", topic=self.config.topic, batch_size=self.batch_size)
         ensure_topic_when_possible(self.config, stop)
+        self._check_topic(stop)
+        backoff = Backoff()
+        try:
+            while not stop.is_set():
+                if not self._lead():
+                    stop.wait(self.standby_poll_s)
+                    continue
+                try:
+                    published = self.publish_batch(stop)
+                except TRANSIENT as error:
+                    self._recover(error)
+                    stop.wait(backoff.next())
+                    continue
+                backoff.reset()
+                if published:
+                    log.debug("relay_published", count=published, position=self._position)
+                else:
+                    stop.wait(self.idle_sleep_s)
+        finally:
+            self.close()
+            self.leader.release()
+        log.info("relay_stopped", position=self._position)
+
+    def _check_topic(self, stop: threading.Event) -> None:
+        """Refuses (`TopicChanged`, logged) a topic whose partition count is not the
+        configured one; retries while the broker is away."""
         backoff = Backoff()
         while not stop.is_set():
             try:
-                published = self.publish_batch(stop)
-            except TRANSIENT as error:
-                self._recover(error)
+                found = topology.describe(self.config)
+            except KafkaError as error:
+                log.warning("topic_not_described", topic=self.config.topic, error=str(error))
                 stop.wait(backoff.next())
                 continue
-            backoff.reset()
-            if published:
-                log.debug("relay_published", count=published, position=self._position)
+            try:
+                topology.check_relay(self.config, found)
+            except topology.TopicChanged as changed:
+                log.error("topic_changed", topic=self.config.topic, message=str(changed))
+                raise
+            return
+
+    def _lead(self) -> bool:
+        """True while this relay holds the leader lock (taking it if it is free)."""
+        try:
+            leading = self.leader.held() or self.leader.try_acquire()
+        except TRANSIENT as error:
+            log.warning("leader_lock_unavailable", topic=self.config.topic, error=str(error)[:300])
+            leading = False
+        if leading is not self.leading:
+            self.leading = leading
+            if leading:
+                log.info("relay_leading", topic=self.config.topic)
             else:
-                stop.wait(self.idle_sleep_s)
-        self.close()
-        log.info("relay_stopped", position=self._position)
+                log.warning("relay_standby", topic=self.config.topic)
+            self._position = None  # re-read the checkpoint another leader may have moved
+            self.close(timeout_s=0)
+        return leading
 
     def close(self, timeout_s: float = 10) -> None:
         """Closes the producer, abandoning what it could not deliver within `timeout_s` (the
         checkpoint does not cover it, so it is sent again next time)."""
         if self._producer is not None:
             producer, self._producer = self._producer, None
-            try:
-                producer.close(timeout=timeout_s)
-            except KafkaError as error:
-                log.info("producer_closed_undelivered", error=str(error))
+            close_producer(producer, timeout_s)
 
     # -- internals ----------------------------------------------------------------------------
 

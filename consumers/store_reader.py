@@ -32,6 +32,14 @@ class StoreReader:
         )
         return [self.envelope(n) for n in notifications]
 
+    def has_aggregate(self, originator_id: str) -> bool:
+        """True when the store holds events of this aggregate (a request, on the request log)."""
+        try:
+            key = UUID(originator_id)
+        except ValueError:
+            return False
+        return bool(self.app.recorder.select_events(key, limit=1))
+
     def envelope(self, notification: Notification) -> Envelope:
         event: Any = self.app.mapper.to_domain_event(notification)
         council, reference = self._identify(event)

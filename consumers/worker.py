@@ -72,7 +72,11 @@ class Worker:
             )
             self.components["directory-relay"] = directory_relay.run
         self.consumers = {
-            name: ReadModelConsumer(registry.build(name), read_engine, config) for name in names
+            name: ReadModelConsumer(
+                registry.build(name), read_engine, config,
+                reader=None if reader is None else StoreReader(reader.app),
+            )
+            for name in names
         }
         for name, consumer in self.consumers.items():
             self.components[name] = consumer.run

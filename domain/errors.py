@@ -25,6 +25,10 @@ class InvalidCommand(DomainError):
     """A command lacks something the rule needs (a reason, a text, a later date …)."""
 
 
+class OutOfBounds(InvalidCommand):
+    """A value is longer than the domain records (`domain.bounds`): bad input."""
+
+
 class NoticeRefused(DomainError):
     """The rules do not allow this notice now: it was issued already, or what it reports has
     not happened (a closure notice before closure, a progress notice after it)."""

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from commands.customers import CustomerNotFound
 from commands.errors import ConcurrencyConflict, RequestNotFound
-from domain.errors import DomainError
+from domain.errors import DomainError, OutOfBounds
 from infra import (
     cli_alerts,
     cli_customers,
@@ -37,6 +37,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (ConcurrencyConflict, 3),
     (RequestNotFound, 4),
     (CustomerNotFound, 4),
+    (OutOfBounds, 2),
     (DomainError, 1),
     (ConfigError, 2),
     (SettingsError, 2),

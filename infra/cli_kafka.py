@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 from typing import Any
 
@@ -17,6 +18,7 @@ from consumers.kafka_consumer import ReadModelConsumer, exit_after_db_commit_hoo
 from consumers.record_follower import RecordFollower
 from consumers.relay import TRANSIENT
 from consumers.store_reader import StoreReader
+from consumers.topology import TopicChanged
 from consumers.worker import Worker, stop_on_signals
 from infra.cli_common import runtime
 from infra.kafka_settings import kafka_config
@@ -75,11 +77,18 @@ def run_consume(args: argparse.Namespace) -> int:
     stop = _long_running()
     rt = runtime(args)
     config = kafka_config(rt.settings)
+    reader = _open_store(rt, stop)
+    if reader is None:
+        return 0
     consumer = ReadModelConsumer(
         registry.build(args.name), rt.read_engine, config,
-        after_db_commit=exit_after_db_commit_hook(),
+        after_db_commit=exit_after_db_commit_hook(), reader=reader,
     )
-    consumer.run(stop)
+    try:
+        consumer.run(stop)
+    except TopicChanged as changed:
+        print(f"crm: {changed}", file=sys.stderr)
+        return 1
     return 0
 
 

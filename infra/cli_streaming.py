@@ -6,8 +6,8 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
-from consumers import follower, lag, operations
-from consumers.kafka_common import end_offsets
+from consumers import dead_letters, follower, lag, operations
+from consumers.kafka_consumer import retry_parked
 from consumers.lag import PipelineStatus
 from consumers.store_reader import StoreReader
 from infra import views
@@ -78,55 +78,99 @@ def _print_status(status: PipelineStatus) -> None:
     for m in status.models:
         print(f"{m.name:16} lag {m.lag_events} events, {m.lag_seconds:.1f} s; "
               f"positions {m.positions}")
+        if m.parked_messages:
+            print(f"{'':16}   parked: {m.parked_messages} messages holding "
+                  f"{m.parked_requests} requests (crm projections dead-letters)")
         for p in m.partitions:
             print(f"{'':16}   partition {p.partition}: offset {p.offset} of {p.end}, lag {p.lag}")
 
 
 def run_rebuild(args: argparse.Namespace) -> None:
-    """Drops the read model and replays the store into it. On the Kafka path it also stores,
-    per partition, the end offset read before the store's head: every message below it is in the
-    rebuild, and a message at or after it is applied (or skipped as a duplicate) by the consumer.
-    Stop the model's consumer while rebuilding."""
+    """Builds the read model anew from the store into new tables while the live one keeps
+    serving, then switches them in one transaction (`operations.rebuild`); on the Kafka path it
+    also joins the topic as it now is — the repair after the topic changed. Its consumer may
+    keep running."""
     authorized(args, council(args), "projections")
     rt = runtime(args)
     reader = StoreReader(rt.app)
     config = None if rt.settings.kafka_bootstrap is None else kafka_config(rt.settings)
-    ends = end_offsets(config) if config else {}
-    n = operations.rebuild(
-        reader, rt.read_engine, args.name, progress=ProgressBar(f"rebuild {args.name}"),
-        until=reader.head(),
-    )
-    if config is not None:
-        model = registry.build(args.name)
-        with rt.read_engine.begin() as conn:
-            for partition, offset in ends.items():
-                model.set_position(conn, config.source(partition), offset)
+    n = operations.rebuild(reader, rt.read_engine, args.name,
+                           progress=ProgressBar(f"rebuild {args.name}"), config=config)
     print(f"rebuilt {args.name} from {n} events")
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    """Embedded path: catch up, then compare. Kafka path: wait (bounded by --timeout) until the
-    relay and the named models' consumers have drained, then compare. Exit 1 on any drift or if
-    the pipeline did not drain in time."""
+    """Embedded path: catch up, then compare. Kafka path: wait (bounded by --timeout) until
+    every event stored when verify began has been applied (nothing lost), then compare each
+    live model with a rebuild of exactly what it has applied (a consistent cut: it holds while
+    traffic flows); a model without a recorded cut waits for the pipeline to drain and compares
+    at the store's head. Exit 1 on any drift, on a stored request held by parked messages, or
+    if the models did not catch up in time."""
     authorized(args, council(args), "projections")
     rt = runtime(args)
     read_models_ready(rt)
     names = [args.name] if args.name else list(registry.READ_MODELS)
-    until = None
+    reader = StoreReader(rt.app)
+    drifts = None
     if rt.settings.kafka_bootstrap is not None:
-        status = lag.wait_drained(lambda: pipeline_status(rt, names, ages=False), args.timeout)
-        if not status.drained():
-            print(f"not drained after {args.timeout:g} s: relay at {status.relay_checkpoint} "
-                  f"of head {status.store_head}; " + ", ".join(
-                      f"{m.name} {m.lag_events} behind" for m in status.models))
+        caught_up, status = lag.wait_caught_up(
+            lambda: pipeline_status(rt, names, ages=False), args.timeout)
+        if not caught_up:
+            print(f"not drained after {args.timeout:g} s (of what was stored when verify "
+                  f"began): relay at {status.relay_checkpoint} of head {status.store_head}; "
+                  + ", ".join(f"{m.name} {m.lag_events} behind" for m in status.models))
             return 1
-        until = status.store_head
-    drifts = operations.verify(StoreReader(rt.app), rt.read_engine, names, until=until)
+        drifts = operations.verify_at_cut(reader, rt.read_engine, names, kafka_config(rt.settings))
+        if drifts is None:
+            status = lag.wait_drained(lambda: pipeline_status(rt, names, ages=False), args.timeout)
+            if not status.drained():
+                print(f"not drained after {args.timeout:g} s: relay at {status.relay_checkpoint} "
+                      f"of head {status.store_head}; " + ", ".join(
+                          f"{m.name} {m.lag_events} behind" for m in status.models))
+                return 1
+            drifts = operations.verify(reader, rt.read_engine, names, until=status.store_head)
+    else:
+        drifts = operations.verify(reader, rt.read_engine, names)
+    with rt.read_engine.connect() as conn:
+        parked = {n: dead_letters.parked_request_ids(conn, n) for n in names}
+    # A parked message naming a request the store does not hold is not one of its events: it
+    # is reported by `status` and `dead-letters`, and makes no difference to the comparison.
+    held = {n: {r for r in ids if reader.has_aggregate(r)} for n, ids in parked.items()}
     for d in drifts:
-        print(f"{d.name}: {'ok' if d.ok else 'DRIFT'}")
+        verdict = "ok" if d.ok and not held[d.name] else ("PARKED" if held[d.name] else "DRIFT")
+        print(f"{d.name}: {verdict}")
+        if held[d.name]:
+            print(f"  {len(held[d.name])} requests held by parked messages: see "
+                  f"`crm projections dead-letters`, fix, then "
+                  f"`crm projections retry-dead-letters {d.name}`")
         for line in d.differences:
             print(f"  {line}")
-    return 0 if all(d.ok for d in drifts) else 1
+    return 0 if all(d.ok and not held[d.name] for d in drifts) else 1
+
+
+def run_dead_letters(args: argparse.Namespace) -> None:
+    """Every parked message, in log order per read model, with the reason it was parked."""
+    authorized(args, council(args), "projections")
+    rt = runtime(args)
+    with rt.read_engine.connect() as conn:
+        rows = dead_letters.listing(conn, [args.name] if args.name else list(registry.READ_MODELS))
+    if args.json:
+        emit_json(rows)
+    else:
+        emit_table(rows, ["read_model", "partition", "offset", "reference", "version",
+                          "event_type", "reason"])
+
+
+def run_retry_dead_letters(args: argparse.Namespace) -> int:
+    """Re-applies parked messages in order; exit 1 if any is still parked."""
+    authorized(args, council(args), "projections")
+    rt = runtime(args)
+    remaining = 0
+    for name in [args.name] if args.name else list(registry.READ_MODELS):
+        result = retry_parked(rt.read_engine, registry.build(name))
+        remaining += result.still_parked
+        print(f"{name}: {result.applied} re-applied, {result.still_parked} still parked")
+    return 1 if remaining else 0
 
 
 def register(sub: Any) -> None:
@@ -150,12 +194,21 @@ def register(sub: Any) -> None:
     q = ops.add_parser("status", help="store head, positions and lag")
     q.add_argument("--json", action="store_true")
     q.set_defaults(run=run_status)
-    q = ops.add_parser("rebuild", help="drop a read model and replay it from the store "
-                       "(Kafka path: stop that model's consumer first)")
+    q = ops.add_parser("rebuild", help="build a read model anew from the store and switch it "
+                       "in (the live one serves meanwhile)")
     q.add_argument("name", choices=list(registry.READ_MODELS))
     q.set_defaults(run=run_rebuild)
     q = ops.add_parser("verify", help="compare read models with a rebuild from the store")
     q.add_argument("name", nargs="?", choices=list(registry.READ_MODELS))
     q.add_argument("--timeout", type=float, default=120.0,
-                   help="Kafka path: seconds to wait for the relay and consumers to drain (120)")
+                   help="Kafka path: seconds to wait for the relay and consumers to apply what "
+                   "was stored when verify began (120)")
     q.set_defaults(run=run_verify)
+    q = ops.add_parser("dead-letters", help="messages a read model parked, with the reasons")
+    q.add_argument("name", nargs="?", choices=list(registry.READ_MODELS))
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(run=run_dead_letters)
+    q = ops.add_parser("retry-dead-letters",
+                       help="re-apply parked messages in order, after a fix")
+    q.add_argument("name", nargs="?", choices=list(registry.READ_MODELS))
+    q.set_defaults(run=run_retry_dead_letters)

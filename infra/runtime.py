@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
@@ -11,7 +13,7 @@ from infra.alerts import AlertTable
 from infra.credentials import Credentials
 from infra.directory import DirectoryApplication, DirectoryPorts, open_directory
 from infra.keys import KeyVault
-from infra.settings import Settings
+from infra.settings import Settings, SettingsError
 from infra.store import (
     Clock,
     CrmApplication,
@@ -22,10 +24,28 @@ from infra.store import (
 )
 
 REQUEST_CACHE_SIZE = 2000  # recently saved requests kept per process (see `StorePorts`)
+STATEMENT_TIMEOUT_VAR = "CRM_DB_STATEMENT_TIMEOUT_MS"
+STATEMENT_TIMEOUT_MS = 120_000
+# TCP keepalives: a peer gone silent (a half-open connection) is detected within about
+# idle + interval × count = 10 + 5 × 3 = 25 s, and unacknowledged data fails within 30 s.
+KEEPALIVES = {
+    "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
+
+
+def statement_timeout_ms(env: Mapping[str, str] | None = None) -> int:
+    """`CRM_DB_STATEMENT_TIMEOUT_MS` (default 120000): the longest one SQL statement may run."""
+    raw = (os.environ if env is None else env).get(STATEMENT_TIMEOUT_VAR) or str(STATEMENT_TIMEOUT_MS)
+    if not raw.isdigit() or not 1_000 <= int(raw) <= 86_400_000:
+        raise SettingsError(f"{STATEMENT_TIMEOUT_VAR} must be 1000..86400000 ms, got {raw!r}")
+    return int(raw)
 
 
 def make_engine(url: str, secure_delete: bool = False, pre_ping: bool = True) -> sa.Engine:
-    """An engine with a bounded wait on locks, so a stuck writer shows up as an error. With
+    """An engine with a bounded wait on locks, so a stuck writer shows up as an error. On
+    PostgreSQL every connection also has a statement timeout and TCP keepalives, so neither a
+    runaway statement nor a half-open connection can hang a process while it looks alive. With
     `secure_delete`, SQLite overwrites deleted content instead of leaving it in free pages.
     Without `pre_ping`, PostgreSQL connections are not pinged at each checkout (a round trip
     saved per use): the caller must handle a connection found dead (`KeyVault` does)."""
@@ -37,7 +57,10 @@ def make_engine(url: str, secure_delete: bool = False, pre_ping: bool = True) ->
     return sa.create_engine(
         url,
         pool_pre_ping=pre_ping,
-        connect_args={"connect_timeout": 5, "options": "-c lock_timeout=5000"},
+        connect_args={
+            "connect_timeout": 5, **KEEPALIVES,
+            "options": f"-c lock_timeout=5000 -c statement_timeout={statement_timeout_ms()}",
+        },
     )
 
 

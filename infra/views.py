@@ -21,7 +21,7 @@ from eventsourcing.application import project_aggregate
 from commands import customers
 from commands.disclosure import Disclosure
 from commands.errors import RequestNotFound
-from consumers import follower, record_follower
+from consumers import follower, operations, record_follower
 from consumers.store_reader import StoreReader
 from domain.aggregates.customer import Customer, customer_id
 from domain.aggregates.service_request import ServiceRequest, request_id
@@ -55,7 +55,11 @@ def read_models_ready(rt: Runtime) -> None:
     models = registry.build_all()
     follower.ensure_tables(rt.read_engine, models)
     if rt.settings.kafka_bootstrap is None:
-        follower.catch_up(StoreReader(rt.app), rt.read_engine, models)
+        reader = StoreReader(rt.app)
+        operations.ensure_tables(rt.read_engine)
+        for model in models:  # a model whose definition changed is rebuilt and switched in
+            operations.ensure_current(reader, rt.read_engine, model.name)
+        follower.catch_up(reader, rt.read_engine, models)
         record_follower.catch_up(rt.record_engine, rt.record_logs())
 
 

@@ -58,6 +58,10 @@ class ReadModel:
     """Base of every read model; `prefix` names a scratch copy (used by verify)."""
 
     name: ClassVar[str]
+    # Raise it whenever the model's tables or its `evolve` change: at start-up a model whose
+    # recorded definition is older is rebuilt from the store and switched in (blue/green), so
+    # read models need no hand-written migrations.
+    schema_version: ClassVar[int] = 1
 
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix
@@ -104,6 +108,21 @@ class ReadModel:
         )
         if done.rowcount == 0:
             conn.execute(sa.insert(self.positions).values(source=source, position=position))
+
+    def lock_positions(self, conn: sa.Connection) -> None:
+        """Takes every position row for this transaction (on PostgreSQL): what the model's
+        Kafka consumer locks per batch, so nothing else changes the model meanwhile."""
+        conn.execute(sa.select(self.positions.c.source).with_for_update()).all()
+
+    def raise_position(self, conn: sa.Connection, source: str, position: int) -> None:
+        """Moves the position of `source` up to `position` (never down)."""
+        t = self.positions
+        done = conn.execute(
+            sa.update(t).where(t.c.source == source, t.c.position < position)
+            .values(position=position)
+        )
+        if done.rowcount == 0:
+            insert_ignoring_duplicates(conn, t, [{"source": source, "position": position}])
 
     def snapshot(self, conn: sa.Connection) -> dict[str, dict[tuple[Any, ...], tuple[Any, ...]]]:
         """Every data row by primary key, per table (named without the prefix): what verify

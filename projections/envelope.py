@@ -33,6 +33,15 @@ class EnvelopeError(ValueError):
     """A message is not a valid envelope: it is parked, never applied."""
 
 
+class NewerSchema(EnvelopeError):
+    """The envelope was written by a newer release (`schema_version` above ours): the reader
+    waits for its upgrade rather than park it."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"schema_version {version} is newer than this reader's {SCHEMA_VERSION}")
+        self.version = version
+
+
 def to_plain(value: Any) -> Any:
     """JSON-ready form of an event field: enums by value, instants in ISO 8601 with offset."""
     if isinstance(value, Enum):
@@ -94,27 +103,42 @@ class Envelope:
         return json.dumps({f: getattr(self, f) for f in FIELDS}, separators=(",", ":")).encode()
 
     @classmethod
-    def from_json(cls, raw: bytes) -> Envelope:
-        """The envelope in `raw`, or `EnvelopeError` saying what is wrong with it."""
+    def from_json(cls, raw: bytes | None) -> Envelope:
+        """The envelope in `raw`, or `EnvelopeError` saying what is wrong with it (whatever
+        `raw` holds: a null value, bytes that are not UTF-8, nesting too deep to parse …);
+        `NewerSchema` when a newer release wrote it."""
+        if raw is None:
+            raise EnvelopeError("a null value (a tombstone), not an envelope")
         try:
             doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise EnvelopeError(f"not JSON: {e}") from None
+        except (ValueError, UnicodeDecodeError, RecursionError, TypeError) as e:
+            raise EnvelopeError(f"not JSON: {type(e).__name__}: {str(e)[:200]}") from None
         if not isinstance(doc, dict):
             raise EnvelopeError("not a JSON object")
         missing = [f for f in FIELDS if f not in doc]
         if missing:
             raise EnvelopeError(f"missing fields: {', '.join(missing)}")
-        if doc["schema_version"] not in READABLE_VERSIONS:
-            raise EnvelopeError(f"unsupported schema_version {doc['schema_version']!r}")
+        version = doc["schema_version"]
+        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+            raise NewerSchema(version)
+        if isinstance(version, bool) or version not in READABLE_VERSIONS:
+            raise EnvelopeError(f"unsupported schema_version {version!r}")
         try:
             env = cls(**{f: doc[f] for f in FIELDS})
             datetime.fromisoformat(env.occurred_at)
+            datetime.fromisoformat(env.recorded_at)
             UUID(env.request_id)
-        except (TypeError, ValueError) as e:
-            raise EnvelopeError(f"bad field: {e}") from None
+        except Exception as e:  # noqa: BLE001 - any malformed field is the message's fault
+            raise EnvelopeError(f"bad field: {type(e).__name__}: {str(e)[:200]}") from None
         if not isinstance(env.version, int) or not isinstance(env.data, dict):
             raise EnvelopeError("version must be an integer and data an object")
+        if not isinstance(env.actor, dict) or not all(
+            isinstance(env.actor.get(k), str) for k in ("id", "role")
+        ):
+            raise EnvelopeError("actor must be an object with an id and a role")
+        for name in ("council", "event_type", "reference"):
+            if not isinstance(doc[name], str):
+                raise EnvelopeError(f"{name} must be a string")
         return env
 
     @property

@@ -13,6 +13,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from domain.bounds import require_event_fields
 from domain.errors import (
     AlreadyAcknowledged,
     EscalationRefused,
@@ -235,6 +236,13 @@ class ServiceRequest(Aggregate):
 
     # -- decisions -------------------------------------------------------------------------
 
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        """Records an event once its identifiers and free text are within bounds (a notice's
+        text is the council's own rendering, recorded as it was sent)."""
+        notice = event_class is self.NoticeSent
+        require_event_fields({"actor": kwargs.get("actor")} if notice else kwargs)
+        super().trigger_event(event_class, **kwargs)
+
     @classmethod
     def lodge(cls, *, occurred_at: datetime, actor: Actor, **fields: Any) -> ServiceRequest:
         """A new request; the caller has applied the council's lodgement policy and sealed the
@@ -245,6 +253,7 @@ class ServiceRequest(Aggregate):
         customer: Customer | None = fields.get("customer")
         for name in PERSONAL_FIELDS if customer else ():
             require_sealed(getattr(customer, name), f"the customer's {name}")
+        require_event_fields({**fields, "actor": actor})
         return cls._create(
             cls.Lodged,
             id=request_id(fields["council"], fields["reference"]),

@@ -6,6 +6,7 @@ import threading
 from datetime import date
 
 import pytest
+import sqlalchemy as sa
 
 from commands import requests as cmds
 from consumers import follower, operations
@@ -70,3 +71,29 @@ def test_two_processes_catching_up_at_once_apply_every_event_once(
         assert [d.differences for d in drifts] == [[] for _ in drifts]
     finally:
         second.close()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_rebuild_is_switched_in_whole_with_its_indexes_and_twice_in_a_row(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    rt: Runtime = request.getfixturevalue(f"{'sqlite' if backend == 'sqlite' else 'pg'}_runtime")
+    lodge_many(rt, 5)
+    reader = StoreReader(rt.app)
+    follower.ensure_tables(rt.read_engine, registry.build_all())
+    follower.catch_up(reader, rt.read_engine, registry.build_all())
+    for _ in range(2):  # the second build reuses the `next_` names the first gave up
+        for name in registry.READ_MODELS:
+            assert operations.rebuild(reader, rt.read_engine, name) == 10
+    inspector = sa.inspect(rt.read_engine)
+    tables = set(inspector.get_table_names())
+    assert not [t for t in tables if t.startswith(operations.NEXT_PREFIX)]
+    for model in registry.build_all():
+        for table in model.metadata.sorted_tables:
+            assert table.name in tables
+            indexes = {i["name"] for i in inspector.get_indexes(table.name)}
+            assert indexes == {i.name for i in table.indexes}, table.name
+    drifts = operations.verify(reader, rt.read_engine, list(registry.READ_MODELS))
+    assert all(d.ok for d in drifts), drifts

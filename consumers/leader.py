@@ -1,0 +1,103 @@
+"""One holder at a time, across processes and hosts: the relay's leader lock.
+
+On PostgreSQL the lock is a session advisory lock held on a connection of its own (autocommit,
+so it never sits idle in a transaction). The server releases it when that session ends: at once
+for a process that dies, and for a host that vanishes once the connection's TCP keepalives give
+up (`infra.runtime.make_engine` sets them). The holder checks its connection before each batch
+(`held`), and steps down when it is gone. On SQLite (one host) it is an exclusive `flock` on a
+file beside the database, which the kernel releases when the process dies.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import zlib
+from pathlib import Path
+from typing import IO
+
+import sqlalchemy as sa
+import structlog
+
+log = structlog.get_logger("leader")
+
+
+class LeaderLock:
+    """`try_acquire()` → True when this process now holds the lock named `name`."""
+
+    def __init__(self, engine: sa.Engine, name: str) -> None:
+        self.engine = engine
+        self.name = name
+        self.key = zlib.crc32(f"councilcrm.leader.{name}".encode())
+        self._conn: sa.Connection | None = None
+        self._file: IO[bytes] | None = None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def try_acquire(self) -> bool:
+        if self.held():
+            return True
+        if not self.is_postgres:
+            return self._try_flock()
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
+        except BaseException:
+            conn.invalidate()
+            conn.close()
+            raise
+        if got:
+            self._conn = conn
+            return True
+        conn.close()
+        return False
+
+    def held(self) -> bool:
+        """True while the lock is still this process's (its session answers)."""
+        if not self.is_postgres:
+            return self._file is not None
+        if self._conn is None:
+            return False
+        try:
+            self._conn.execute(sa.text("SELECT 1"))
+            return True
+        except sa.exc.SQLAlchemyError as error:
+            log.warning("leader_lock_lost", name=self.name, error=str(error)[:300])
+            self._drop()
+            return False
+
+    def release(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            except sa.exc.SQLAlchemyError:
+                pass  # the session is gone: so is the lock
+            self._drop()
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except sa.exc.SQLAlchemyError:
+                pass
+
+    def _try_flock(self) -> bool:
+        database = self.engine.url.database or "memory"
+        path = Path(f"{database}.{self.name.replace('/', '_')}.leader")
+        handle = open(path, "ab")  # noqa: SIM115 - held open while leading
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        os.set_inheritable(handle.fileno(), False)
+        self._file = handle
+        return True
