@@ -25,7 +25,7 @@ from domain.council import Council
 from domain.permissions import Viewer
 from infra.notify import list_outbox
 from infra.runtime import Runtime
-from projections import audit_record, kpi, registry, request_summary, sla_queries, work_queue
+from projections import audit_record, kpi, request_summary, sla_queries, work_queue
 from projections.envelope import event_data, event_type, to_plain
 from projections.sla import Sla
 
@@ -38,9 +38,12 @@ SLA_QUERIES = {
 
 def read_models_ready(rt: Runtime) -> None:
     """Creates the read-model tables; on the embedded default, first applies every event not
-    yet applied, so a query right after a command sees it."""
-    models = registry.build_all()
-    follower.ensure_tables(rt.read_engine, models)
+    yet applied, so a query right after a command sees it. The tables are made once per
+    runtime: a query is then one position read, or a catch-up when events are new."""
+    models = rt.read_models
+    if not rt.read_tables_ready:
+        follower.ensure_tables(rt.read_engine, models)
+        rt.read_tables_ready = True
     if rt.settings.kafka_bootstrap is None:
         follower.catch_up(StoreReader(rt.app), rt.read_engine, models)
 
