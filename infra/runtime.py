@@ -22,6 +22,8 @@ from infra.store import (
     open_event_store,
     system_clock,
 )
+from projections import registry
+from projections.base import ReadModel
 
 REQUEST_CACHE_SIZE = 2000  # recently saved requests kept per process (see `StorePorts`)
 STATEMENT_TIMEOUT_VAR = "CRM_DB_STATEMENT_TIMEOUT_MS"
@@ -86,6 +88,7 @@ class Runtime:
         self.settings = settings or Settings.from_env()
         self.clock = clock
         self.store_env = store_env
+        self.read_tables_ready = False  # set once this process has made sure they exist
 
     @cached_property
     def app(self) -> CrmApplication:
@@ -115,6 +118,11 @@ class Runtime:
     @cached_property
     def read_engine(self) -> sa.Engine:
         return make_engine(self.settings.sqlalchemy_url("read"))
+
+    @cached_property
+    def read_models(self) -> list[ReadModel]:
+        """Every read model's tables, defined once per process (defining them is not free)."""
+        return registry.build_all()
 
     @cached_property
     def credentials(self) -> Credentials:

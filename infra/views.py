@@ -51,14 +51,19 @@ SLA_QUERIES = {
 
 def read_models_ready(rt: Runtime) -> None:
     """Creates the read-model tables; on the embedded default, first applies every event not
-    yet applied, so a query right after a command sees it."""
-    models = registry.build_all()
-    follower.ensure_tables(rt.read_engine, models)
-    if rt.settings.kafka_bootstrap is None:
-        reader = StoreReader(rt.app)
-        operations.ensure_tables(rt.read_engine)
-        for model in models:  # a model whose definition changed is rebuilt and switched in
-            operations.ensure_current(reader, rt.read_engine, model.name)
+    yet applied, so a query right after a command sees it. The tables are made once per
+    runtime: a query is then one position read, or a catch-up when events are new."""
+    models = rt.read_models
+    embedded = rt.settings.kafka_bootstrap is None
+    reader = StoreReader(rt.app)
+    if not rt.read_tables_ready:
+        follower.ensure_tables(rt.read_engine, models)
+        if embedded:
+            operations.ensure_tables(rt.read_engine)
+            for model in models:  # a model whose definition changed is rebuilt, switched in
+                operations.ensure_current(reader, rt.read_engine, model.name)
+        rt.read_tables_ready = True
+    if embedded:
         follower.catch_up(reader, rt.read_engine, models)
         record_follower.catch_up(rt.record_engine, rt.record_logs())
 

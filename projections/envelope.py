@@ -42,8 +42,13 @@ class NewerSchema(EnvelopeError):
         self.version = version
 
 
+_PLAIN = frozenset({str, int, float, bool})  # exactly these types (an enum may be a str)
+
+
 def to_plain(value: Any) -> Any:
     """JSON-ready form of an event field: enums by value, instants in ISO 8601 with offset."""
+    if value is None or type(value) in _PLAIN:  # most values: answered before the checks below
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, (datetime, date, time)):

@@ -1,0 +1,472 @@
+"""The staff API under load on loopback: lodge and work-queue reads over HTTP beside the same
+command and view called in process, and beside a trivial endpoint of the same app.
+
+Run: ``python -m bench.http_bench [--backend sqlite|postgres|both] [--clients 1,16,64]
+[--rounds R] [--requests N] [--reads N] [--seed N] [--open N]`` (defaults: both backends,
+1, 16 and 64 clients, 3 rounds, 100 lodgements and 50 queue reads per variant per round and
+client count, 100,000 stored requests of which 1,000 open on the team whose queue is read).
+On the shared 2-core machine (load average 10–16) a backend took about 12 minutes, 5–7 of
+them seeding and catching up; on a quiet machine expect well under half that.
+
+- **The server** is the real app (`infra.http.app.create_app`) under uvicorn, started as
+  ``python -m infra.cli --council upper-lachlan serve --port P`` in its own process, on a free
+  loopback port, over the data folder (SQLite) or scratch database (PostgreSQL) prepared here.
+- **The load generator** runs in this process (so client and server do not share a GIL):
+  asyncio and one `httpx.AsyncClient` per client count, with a keep-alive pool of as many
+  connections as clients; each of the C clients sends its next request when its last answer
+  has arrived (a closed loop). Every request is signed in with a bearer token
+  (`Credentials.issue_token`) of a customer-service user.
+- **Variants**, at each client count:
+  - *HTTP lodge*: ``POST /api/v1/requests`` (a pothole with a named caller: a new customer
+    record each time, details sealed);
+  - *in-process lodge*: `commands.requests.lodge_request` with the same intake on this
+    process's `Runtime` ports, from C threads (as the server's thread pool calls it);
+  - *HTTP queue*: ``GET /api/v1/queue?team=water``;
+  - *in-process queue*: `infra.views.queue` for the same team, from C threads;
+  - *HTTP healthz*: ``GET /healthz`` (touches no store): the stack's own cost.
+  After each lodge variant the read models catch up once (untimed), so queue reads measure a
+  read-only steady state, not the catch-up of the lodgements just made.
+- **Rounds** are interleaved (the variants' order rotates each round); each pair's figure is
+  the median of the per-round ratios, the steadier figure on a shared machine. Latencies
+  (p50, p99) are pooled over the rounds.
+- **The store is seeded** through the real write path: `ServiceRequest.lodge` with the fields
+  the lodgement policy computes (`lodgement_fields`), then `close` for the closed ones, saved
+  500 requests per transaction through the event store (`Application.save`, as the legacy
+  import saves), then the read models catch up once. Seeded requests name no customer; their
+  description is sealed under one throwaway key. Of `--seed` requests, `--open` are open on
+  the water team; of the rest, every tenth is open on another team and the others closed.
+
+PostgreSQL runs in a scratch database dropped afterwards (``$CRM_DATABASE_URL``, else
+``$CRM_TEST_DATABASE_URL``, else the project's own server); SQLite in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from bench.commands_bench import COUNCIL, median_ratio, scratch_database, server_facts
+from bench.commands_bench import Tally as RateTally
+from bench.privacy_bench import percentile
+from commands import requests as cmds
+from commands import users
+from domain.aggregates.service_request import ServiceRequest
+from domain.lodgement import Intake, lodgement_fields, make_intake
+from domain.values import Actor, Channel, Customer
+from infra import views
+from infra.keys import Sealer
+from infra.logs import configure
+from infra.runtime import Runtime
+from infra.settings import PROJECT_ROOT, Settings
+
+QUEUE_TEAM = "water"  # the team whose queue is read; the bench's lodgements go to roads
+ADMIN = "bench.admin"
+USER = "bench.cs"  # a customer-service officer: may lodge and read queues
+ROLE = "customer-service"
+SEED_SERIAL0 = 900_000  # seeded references, clear of those the counter issues in a run
+SEED_CHUNK = 500
+SERVER_START_S = 60.0
+
+LODGE_BODY: dict[str, Any] = {
+    "category": "pothole", "channel": "phone",
+    "description": "Deep pothole outside 12 Spring St, about 40 cm across; a cyclist fell",
+    "name": "Ann Example", "phone": "0400 000 123", "customer_address": "12 Spring St, Crookwell",
+    "location": {"address": "12 Spring St, Crookwell NSW", "lat": -34.46, "long": 149.47},
+}
+
+
+def lodge_intake() -> Intake:
+    """The intake the HTTP endpoint builds from `LODGE_BODY`."""
+    b, loc = LODGE_BODY, LODGE_BODY["location"]
+    return make_intake(
+        category=b["category"], channel=Channel(b["channel"]), description=b["description"],
+        name=b["name"], phone=b["phone"], customer_address=b["customer_address"],
+        address=loc["address"], lat=loc["lat"], long=loc["long"],
+    )
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+# ----------------------------------------------------------------------------------- set-up
+
+
+def settings_for(data_dir: Path, database_url: str | None) -> Settings:
+    return Settings(data_dir=data_dir, database_url=database_url, kafka_bootstrap=None,
+                    config_dir=PROJECT_ROOT / "config")
+
+
+def staff_token(rt: Runtime) -> str:
+    """An administrator and the bench's customer-service user; a bearer token for the latter."""
+    council = rt.ports.council(COUNCIL)
+    users.bootstrap_administrator(users.BootstrapAdministrator(
+        council=COUNCIL, user_id=ADMIN, name="Bench Administrator"), rt.directory_ports, council)
+    users.add_user(users.AddUser(
+        council=COUNCIL, user_id=USER, name="Bench Officer", roles=(ROLE,), teams=(),
+        actor=Actor(id=ADMIN, role="administrator")), rt.directory_ports, council)
+    token, _ = rt.credentials.issue_token(COUNCIL, USER, ADMIN, rt.clock(), timedelta(hours=4))
+    return token
+
+
+class Every:
+    """Prints progress at most every `seconds`, and at the end."""
+
+    def __init__(self, what: str, seconds: float = 5.0) -> None:
+        self.what, self.seconds = what, seconds
+        self.started = self.last = time.perf_counter()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - self.last >= self.seconds or done >= total:
+            self.last = now
+            rate = done / max(now - self.started, 1e-9)
+            say(f"    {self.what}: {done:,}/{total:,} ({rate:,.0f}/s, "
+                f"{now - self.started:.0f} s)")
+
+
+def seed(rt: Runtime, total: int, open_in_team: int) -> None:
+    """`total` requests through the real write path, `open_in_team` of them open on
+    `QUEUE_TEAM`; then the read models catch up once."""
+    council = rt.ports.council(COUNCIL)
+    kinds = list(council.categories.values())
+    in_team = [k for k in kinds if k.team == QUEUE_TEAM]
+    sealer = Sealer(uuid.uuid4(), AESGCM.generate_key(bit_length=256))
+    description = sealer.seal("Seeded request: a water meter leaking at the front boundary")
+    actor = Actor(id=ADMIN, role="administrator")
+    base = rt.clock() - timedelta(days=40)
+    step = timedelta(days=30) / max(1, total)
+    caller = Customer(name="Seed Caller", phone="0400 000 000")
+    progress = Every("seeding: requests saved")
+    pending: list[ServiceRequest] = []
+    opened = 0
+    t0 = time.perf_counter()
+    for i in range(total):
+        if i < open_in_team:
+            kind, stays_open = in_team[i % len(in_team)], True
+        else:
+            kind = kinds[i % len(kinds)]
+            stays_open = kind.team != QUEUE_TEAM and i % 10 == 0
+        at = base + i * step
+        intake = Intake(category=kind.code, channel=Channel.PHONE, description="seeded",
+                        customer=caller)
+        reference = f"{council.reference_prefix}-{at.year}-{SEED_SERIAL0 + i:06d}"
+        fields = lodgement_fields(council, intake, reference, at)
+        fields["customer"], fields["description"] = None, description
+        request = ServiceRequest.lodge(occurred_at=at, actor=actor, **fields)
+        if stays_open:
+            opened += 1
+        else:
+            request.close(outcome="completed", text="Done", outcomes=council.outcomes.keys(),
+                          occurred_at=at + timedelta(hours=2), actor=actor)
+        pending.append(request)
+        if len(pending) == SEED_CHUNK or i == total - 1:
+            rt.app.save(*pending)
+            pending.clear()
+            progress(i + 1, total)
+    seeded = time.perf_counter() - t0
+    say(f"  seeded {total:,} requests ({opened:,} open, {open_in_team:,} of them on "
+        f"{QUEUE_TEAM}) in {seeded:.0f} s; the read models catch up once:")
+    from consumers import follower
+    from consumers.store_reader import StoreReader
+    from projections import registry
+
+    t0 = time.perf_counter()
+    models = registry.build_all()
+    follower.ensure_tables(rt.read_engine, models)
+    follower.catch_up(StoreReader(rt.app), rt.read_engine, models, progress=Every(
+        "catching up: events applied"))
+    say(f"  read models caught up in {time.perf_counter() - t0:.0f} s")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def server(settings: Settings, log: Path) -> Iterator[str]:
+    """`crm serve` over the prepared store in its own process; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "CRM_DATA_DIR": str(settings.data_dir),
+           "PYTHONPATH": str(PROJECT_ROOT)}
+    env.pop("CRM_KAFKA_BOOTSTRAP", None)
+    env.pop("CRM_DATABASE_URL", None)
+    if settings.database_url:
+        env["CRM_DATABASE_URL"] = settings.database_url
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "--council", COUNCIL, "serve",
+             "--port", str(port)], env=env, stdout=out, stderr=out, cwd=PROJECT_ROOT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + SERVER_START_S
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the server did not answer in {SERVER_START_S:.0f} s")
+                time.sleep(0.1)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+# --------------------------------------------------------------------------------- variants
+
+
+@dataclass
+class Tally(RateTally):
+    latencies: list[float] = field(default_factory=list)  # ms, pooled over the rounds
+
+
+class Http:
+    """`n` requests from `clients` concurrent clients in a closed loop."""
+
+    def __init__(self, name: str, loop: asyncio.Runner, client: httpx.AsyncClient,
+                 method: str, path: str, status: int, body: dict[str, Any] | None = None
+                 ) -> None:
+        self.name, self.loop, self.client = name, loop, client
+        self.method, self.path, self.status, self.body = method, path, status, body
+        self.retried = 0
+
+    def run(self, n: int, clients: int) -> tuple[float, list[float]]:
+        return self.loop.run(self._run(n, clients))
+
+    async def _run(self, n: int, clients: int) -> tuple[float, list[float]]:
+        latencies: list[float] = []
+        left = n
+
+        async def one_client() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                t0 = time.perf_counter()
+                try:
+                    got = await self.client.request(self.method, self.path, json=self.body)
+                except httpx.RemoteProtocolError:
+                    # the server closed a kept-alive connection as this request left on it
+                    self.retried += 1
+                    got = await self.client.request(self.method, self.path, json=self.body)
+                latencies.append(1000 * (time.perf_counter() - t0))
+                if got.status_code != self.status:
+                    raise RuntimeError(f"{self.method} {self.path}: {got.status_code} "
+                                       f"{got.text[:300]}")
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(min(clients, n))))
+        return time.perf_counter() - t0, latencies
+
+
+class InProcess:
+    """`n` calls of `call` from `clients` threads, each thread taking the next call."""
+
+    def __init__(self, name: str, pool: ThreadPoolExecutor, call: Callable[[], Any]) -> None:
+        self.name, self.pool, self.call = name, pool, call
+
+    def run(self, n: int, clients: int) -> tuple[float, list[float]]:
+        def timed() -> float:
+            t0 = time.perf_counter()
+            self.call()
+            return 1000 * (time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        latencies = list(self.pool.map(lambda _: timed(), range(n)))
+        return time.perf_counter() - t0, latencies
+
+
+LABELS = ("HTTP lodge", "in-process lodge", "HTTP queue", "in-process queue", "HTTP healthz")
+
+
+def measure(rt: Runtime, base: str, token: str, args: argparse.Namespace
+            ) -> dict[int, dict[str, Tally]]:
+    council = rt.ports.council(COUNCIL)
+    actor = Actor(id=USER, role=ROLE)
+    intake = lodge_intake()
+
+    def lodge() -> None:
+        cmds.lodge_request(cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=actor),
+                           rt.ports)
+
+    def queue() -> None:
+        rows = views.queue(rt, council, QUEUE_TEAM, None)
+        assert len(rows) >= min(args.open, args.seed), len(rows)
+
+    queue_path = f"/api/v1/queue?team={QUEUE_TEAM}"
+    headers = {"Authorization": f"Bearer {token}"}
+    tallies: dict[int, dict[str, Tally]] = {c: {k: Tally(k) for k in LABELS}
+                                            for c in args.clients}
+    with asyncio.Runner() as loop:
+        clients = {c: httpx.AsyncClient(
+            base_url=base, headers=headers, timeout=120,
+            # uvicorn closes a connection idle for 5 s: the client drops it after 2 s first
+            limits=httpx.Limits(max_connections=c, max_keepalive_connections=c,
+                                keepalive_expiry=2.0))
+            for c in args.clients}
+        pools = {c: ThreadPoolExecutor(c, thread_name_prefix=f"bench{c}") for c in args.clients}
+        try:
+            variants: dict[int, list[tuple[Http | InProcess, int]]] = {c: [
+                (Http(LABELS[0], loop, clients[c], "POST", "/api/v1/requests", 201, LODGE_BODY),
+                 args.requests),
+                (InProcess(LABELS[1], pools[c], lodge), args.requests),
+                (Http(LABELS[2], loop, clients[c], "GET", queue_path, 200), args.reads),
+                (InProcess(LABELS[3], pools[c], queue), args.reads),
+                (Http(LABELS[4], loop, clients[c], "GET", "/healthz", 200), args.requests),
+            ] for c in args.clients}
+            say("  warming up (connections, caches): 2 calls per client of each variant")
+            for c in args.clients:
+                for v, _ in variants[c]:
+                    v.run(2 * c, c)
+            views.read_models_ready(rt)
+            for r in range(args.rounds):
+                t_round = time.perf_counter()
+                for c in args.clients:
+                    order = variants[c][r % 5:] + variants[c][: r % 5]
+                    for v, n in order:
+                        seconds, latencies = v.run(n, c)
+                        t = tallies[c][v.name]
+                        t.ops, t.seconds = t.ops + n, t.seconds + seconds
+                        t.round_rates.append(n / seconds)
+                        t.latencies += latencies
+                        if "lodge" in v.name:
+                            views.read_models_ready(rt)  # untimed: reads see a steady state
+                say(f"  round {r + 1}/{args.rounds} done in {time.perf_counter() - t_round:.0f} s"
+                    f" (load average {os.getloadavg()[0]:.1f})")
+            retried = sum(v.retried for vs in variants.values() for v, _ in vs
+                          if isinstance(v, Http))
+            say(f"  requests retried after the server closed their kept-alive connection: "
+                f"{retried}")
+        finally:
+            for client in clients.values():
+                loop.run(client.aclose())
+            for pool in pools.values():
+                pool.shutdown()
+    return tallies
+
+
+def report(tallies: dict[int, dict[str, Tally]], args: argparse.Namespace) -> None:
+    say(f"  {'clients':>7}  {'variant':<18} {'per s':>9} {'rounds min–max':>15} "
+        f"{'p50 ms':>8} {'p99 ms':>8}")
+    for c, by_name in tallies.items():
+        for t in by_name.values():
+            spread = f"{min(t.round_rates):,.0f}–{max(t.round_rates):,.0f}"
+            say(f"  {c:>7}  {t.name:<18} {t.rate:>9,.0f} {spread:>15} "
+                f"{percentile(t.latencies, 50):>8.1f} {percentile(t.latencies, 99):>8.1f}")
+    say("  ratios (median of per-round ratios; overall in brackets):")
+    for c, by_name in tallies.items():
+        parts = []
+        for a, b in (("HTTP lodge", "in-process lodge"), ("HTTP queue", "in-process queue"),
+                     ("HTTP lodge", "HTTP healthz")):
+            ta, tb = by_name[a], by_name[b]
+            parts.append(f"{a} / {b} {median_ratio(ta, tb):.2f} ({ta.rate / tb.rate:.2f})")
+        say(f"  {c:>7}  " + "; ".join(parts))
+    say("  aims:")
+    for c, by_name in tallies.items():
+        ratio = median_ratio(by_name["HTTP lodge"], by_name["in-process lodge"])
+        say(f"    {c:>3} clients: HTTP lodge / in-process {ratio:.2f} (aim ≥ 0.70): "
+            f"{'met' if ratio >= 0.7 else 'MISSED'}")
+    if 16 in tallies:
+        p99 = percentile(tallies[16]["HTTP queue"].latencies, 99)
+        say(f"    queue read, 16 clients, {args.open:,} open among {args.seed:,} stored: p99 "
+            f"{p99:.1f} ms (aim < 50 ms): {'met' if p99 < 50 else 'MISSED'}")
+
+
+# ----------------------------------------------------------------------------------- runner
+
+
+@contextmanager
+def store(backend: str) -> Iterator[str | None]:
+    if backend != "postgres":
+        yield None
+        return
+    if not os.environ.get("CRM_DATABASE_URL") and os.environ.get("CRM_TEST_DATABASE_URL"):
+        os.environ["CRM_DATABASE_URL"] = os.environ["CRM_TEST_DATABASE_URL"]
+    with scratch_database() as url:
+        yield url
+
+
+def bench_backend(backend: str, args: argparse.Namespace) -> dict[int, dict[str, Tally]]:
+    with tempfile.TemporaryDirectory(prefix="crm-http-") as tmp, store(backend) as db_url:
+        if db_url is not None:
+            say(f"\n== PostgreSQL: {server_facts(db_url)}, scratch database")
+        else:
+            say(f"\n== SQLite {sqlite3.sqlite_version}: a data folder in a temporary folder")
+        settings = settings_for(Path(tmp) / "data", db_url)
+        rt = Runtime(settings)
+        try:
+            token = staff_token(rt)
+            seed(rt, args.seed, min(args.open, args.seed))
+            with server(settings, Path(tmp) / "server.log") as base:
+                say(f"  server: crm serve at {base} (its own process); load generator: "
+                    f"httpx {version('httpx')} on asyncio in this one")
+                say(f"  {args.rounds} interleaved rounds; per round and client count: "
+                    f"{args.requests} lodgements and healthz calls, {args.reads} queue reads "
+                    "per variant")
+                tallies = measure(rt, base, token, args)
+        finally:
+            rt.close()
+    report(tallies, args)
+    return tallies
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.http_bench", description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--clients", default="1,16,64",
+                        help="concurrent clients, comma-separated (default 1,16,64)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--requests", type=int, default=100,
+                        help="lodgements (and healthz calls) per variant per round")
+    parser.add_argument("--reads", type=int, default=50,
+                        help="queue reads per variant per round")
+    parser.add_argument("--seed", type=int, default=100_000, help="requests stored beforehand")
+    parser.add_argument("--open", type=int, default=1000,
+                        help=f"of those, open on the {QUEUE_TEAM} team's queue")
+    args = parser.parse_args(argv)
+    args.clients = [int(c) for c in args.clients.split(",")]
+    configure()  # as the CLI, and so the server, configures logging (warnings and errors)
+    say(f"uvicorn {version('uvicorn')}, fastapi {version('fastapi')}, httpx {version('httpx')}, "
+        f"eventsourcing {version('eventsourcing')}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs; load average "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    for backend in backends:
+        bench_backend(backend, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
