@@ -301,10 +301,14 @@ class KeyVault:
         return dialect.insert(BLIND_INDEX).on_conflict_do_nothing()
 
     def index(self, council: str, customer: str, details: Mapping[str, str | None]) -> None:
-        """Indexes the customer's plain details (name, phone, e-mail) for `find`."""
+        """Indexes the customer's corrected details (name, phone, e-mail) for `find`, in place
+        of what the index held for those fields: a replaced phone number no longer finds them."""
         rows = self._index_rows(council, customer, details)
         if rows:
             with self._writing() as conn:
+                conn.execute(sa.delete(BLIND_INDEX).where(
+                    BLIND_INDEX.c.council == council, BLIND_INDEX.c.customer == customer,
+                    BLIND_INDEX.c.field.in_({r["field"] for r in rows})))
                 conn.execute(self._insert_index(), rows)
 
     def find(self, council: str, field: str, value: str) -> list[str]:

@@ -251,3 +251,18 @@ def test_what_a_registration_that_died_half_way_left_is_erasable(
     # A customer whose record was saved is never swept.
     assert find_customers(vault, COUNCIL, "phone", "0411 111 111") == [saved.customer]
     assert _leftovers(sqlite_runtime, saved.customer)
+
+
+def test_a_corrected_phone_number_finds_the_customer_and_the_old_one_no_longer_does(
+    sqlite_runtime: Runtime,
+) -> None:
+    number = lodge(sqlite_runtime, pothole(customer=ANN)).customer
+    assert number is not None
+    rt = sqlite_runtime
+    assert customers.find_customers(rt.vault, COUNCIL, "phone", "0400 000 000") == [number]
+    customers.correct_details(customers.CorrectDetails(
+        council=COUNCIL, number=number, actor=OFFICER, details=Customer(phone="0422 222 222"),
+        reason="New mobile"), rt.directory_ports, rt.vault)
+    assert customers.find_customers(rt.vault, COUNCIL, "phone", "0400 000 000") == []
+    assert customers.find_customers(rt.vault, COUNCIL, "phone", "0422 222 222") == [number]
+    assert customers.find_customers(rt.vault, COUNCIL, "name", "Ann Lee") == [number]
