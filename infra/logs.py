@@ -26,10 +26,24 @@ def configure(level: str | None = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level_name, logging.WARNING)
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_StderrNow,
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+
+
+class _StderrNow:
+    """Writes each line to whatever `sys.stderr` is when it is written, not the stream it was
+    when logging was configured: a thread that outlives a redirected (or a test's captured)
+    stderr then never fails on a closed file."""
+
+    def __init__(self, *_args: object) -> None:
+        pass
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
 
 def get(name: str) -> structlog.typing.FilteringBoundLogger:

@@ -155,7 +155,8 @@ def test_a_newer_schema_version_pauses_the_consumer_until_it_is_upgraded(
     with pipeline.worker(rt) as worker:
         pipeline.wait_drained(rt)
         lodged = StoreReader(rt.app).read(0, 1)[0]
-        newer = json.loads(lodged.to_json()) | {"schema_version": 2, "future_field": True}
+        future = envelope_module.SCHEMA_VERSION + 1
+        newer = json.loads(lodged.to_json()) | {"schema_version": future, "future_field": True}
         produce_raw(pipeline, lodged.request_id.encode(), [json.dumps(newer).encode()])
         driver.step(reference, 2)  # behind the newer envelope, in the same partition
         driver.step(reference, 3)
@@ -166,14 +167,16 @@ def test_a_newer_schema_version_pauses_the_consumer_until_it_is_upgraded(
                    and worker.relay._position >= (rt.app.recorder.max_notification_id() or 0),
                    60, "the relay to publish the later events")
         paused = worker.consumers["work_queue"].paused
-        assert paused is not None and paused.schema_version == 2
+        assert paused is not None and paused.schema_version == future
         for name in ALL_MODELS:
             assert stored_offsets(rt, pipeline.config, name)[paused.tp.partition] == paused.offset
         assert queue_version(rt, lodged.request_id) == 2  # the later events wait behind it
         with rt.read_engine.connect() as conn:
             assert conn.execute(sa.select(sa.func.count()).select_from(DEAD_LETTERS)).scalar() == 0
 
-        monkeypatch.setattr(envelope_module, "SCHEMA_VERSION", 2)  # the upgrade
+        monkeypatch.setattr(envelope_module, "SCHEMA_VERSION", future)  # the upgrade
+        monkeypatch.setattr(envelope_module, "READABLE_VERSIONS",
+                            envelope_module.READABLE_VERSIONS | {future})
         pipeline.wait_drained(rt)
         assert queue_version(rt, lodged.request_id) == 4
     pipeline.verify()
