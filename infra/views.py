@@ -122,7 +122,7 @@ def request_state(rt: Runtime, c: Council, viewer: Viewer, reference: str, via: 
                   as_at: datetime | None = None) -> dict[str, Any]:
     """The request as it stands (or stood at `as_at`), as `viewer` may see it now."""
     now = load_request(rt, c, reference)
-    r, _ = _as_at(rt, now, as_at)
+    r = now if as_at is None else _as_at(rt, now, as_at)[0]  # as it stands: no re-read
     shown: dict[str, Any] = _reveal(now, disclosure(rt, c, viewer, via), to_plain({
         "reference": r.reference, "council": r.council, "request_id": str(r.id),
         "status": r.status.value, "kind": r.kind, "category": r.category, "team": r.team,
