@@ -212,7 +212,8 @@ def command_path(rt: Runtime, commands: int, rounds: int) -> None:
 
 def cli_path(rt: Runtime, commands: int, rounds: int) -> None:
     from commands import users
-    from infra import cli, cli_record
+    from infra import cli
+    from infra.cli import record as cli_record
     from infra.config import load_council
 
     council = load_council(rt.settings.config_dir, COUNCIL)

@@ -27,7 +27,7 @@ from consumers.store_reader import StoreReader
 from domain.calendar import BusinessCalendar
 from domain.lodgement import Intake
 from domain.values import Actor, Channel, ContactMethod, Customer, NoteKind
-from infra.cli_sla import make_watchdog
+from infra.cli.sla import make_watchdog
 from infra.config import load_council
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT

@@ -35,7 +35,7 @@ from domain.aggregates.service_request import ServiceRequest
 from domain.lodgement import Intake, lodgement_fields
 from domain.values import Actor, Channel, ContactMethod, Customer, NoteKind
 from infra.alerts import STAFF_ALERTS
-from infra.cli_sla import make_watchdog
+from infra.cli.sla import make_watchdog
 from infra.config import load_council
 from infra.notify import list_outbox
 from infra.runtime import Runtime

@@ -18,7 +18,7 @@ from domain.permissions import (
     sees_personal,
 )
 from domain.values import Actor
-from infra.cli_users import permission_markdown
+from infra.cli.users import permission_markdown
 from infra.config import ConfigError, load_council
 from infra.settings import PROJECT_ROOT
 from tests.unit.test_config import CONFIG_DIR, VALID, write_council

@@ -11,7 +11,7 @@ from consumers.kafka_consumer import retry_parked
 from consumers.lag import PipelineStatus
 from consumers.store_reader import StoreReader
 from infra import views
-from infra.cli_common import (
+from infra.cli.common import (
     authorized,
     council,
     emit_json,

@@ -20,7 +20,7 @@ from domain.aggregates.staff_user import StaffUser, staff_user_id
 from domain.council import Council
 from domain.errors import UserRefused
 from domain.permissions import ACTION_DOCS, Viewer
-from infra.cli_common import authorized, council, emit_json, emit_table, runtime
+from infra.cli.common import authorized, council, emit_json, emit_table, runtime
 from projections.envelope import event_data, event_type, to_plain
 
 COLUMNS = ["user_id", "name", "roles", "teams", "active", "email", "phone"]

@@ -14,7 +14,7 @@ from commands import customers as cmds
 from domain.values import Channel, Conduct, ContactMethod, parse_enum
 from domain.values import Customer as Details
 from infra import views
-from infra.cli_common import (
+from infra.cli.common import (
     authorized,
     council,
     emit_json,
@@ -22,7 +22,7 @@ from infra.cli_common import (
     parse_date,
     runtime,
 )
-from infra.cli_requests import _enum
+from infra.cli.requests import _enum
 
 
 def run_show(args: argparse.Namespace) -> None:

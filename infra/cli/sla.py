@@ -11,7 +11,7 @@ from consumers.watchdog import SYSTEM_ACTOR, SweepReport, Watchdog
 from domain.values import Actor, ContactMethod
 from infra import views
 from infra.alerts import AlertMailer
-from infra.cli_common import (
+from infra.cli.common import (
     authorized,
     council,
     emit_json,

@@ -15,18 +15,18 @@ from typing import NoReturn
 from commands.customers import CustomerNotFound
 from commands.errors import ConcurrencyConflict, RequestNotFound
 from domain.errors import DomainError, OutOfBounds
-from infra import (
-    cli_alerts,
-    cli_customers,
-    cli_demo,
-    cli_history,
-    cli_http,
-    cli_kafka,
-    cli_record,
-    cli_requests,
-    cli_sla,
-    cli_streaming,
-    cli_users,
+from infra.cli import (
+    alerts,
+    customers,
+    demo,
+    history,
+    read_models,
+    record,
+    requests,
+    serve,
+    sla,
+    streaming,
+    users,
 )
 from infra.config import ConfigError
 from infra.logs import configure
@@ -75,17 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser
     )
-    cli_requests.register(sub)
-    cli_streaming.register(sub)
-    cli_sla.register(sub)
-    cli_history.register(sub)
-    cli_kafka.register(sub)
-    cli_demo.register(sub)
-    cli_users.register(sub)
-    cli_customers.register(sub)
-    cli_http.register(sub)
-    cli_alerts.register(sub)
-    cli_record.register(sub)
+    for interface in (requests, read_models, sla, history, streaming, demo, users, customers,
+                      serve, alerts, record):
+        interface.register(sub)
     return parser
 
 
@@ -100,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = _run(args)
         if code == 0:
-            cli_record.chain_what_was_written(args)
+            record.chain_what_was_written(args)
         return code
     finally:
         opened: Runtime | None = getattr(args, "_runtime", None)
@@ -121,7 +113,3 @@ def _run(args: argparse.Namespace) -> int:
         code = next(code for kind, code in EXIT_CODES if isinstance(error, kind))
         print(f"crm: {_message(error)}", file=sys.stderr)
         return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from consumers import record_follower, record_verify
 from infra import record_anchor
-from infra.cli_common import authorized, council, emit_json, runtime
+from infra.cli.common import authorized, council, emit_json, runtime
 from infra.logs import get
 from infra.runtime import Runtime
 from infra.views import read_models_ready

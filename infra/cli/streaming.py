@@ -20,7 +20,7 @@ from consumers.relay import TRANSIENT
 from consumers.store_reader import StoreReader
 from consumers.topology import TopicChanged
 from consumers.worker import Worker, stop_on_signals
-from infra.cli_common import runtime
+from infra.cli.common import runtime
 from infra.kafka_settings import kafka_config
 from infra.logs import configure, get
 from infra.runtime import Runtime

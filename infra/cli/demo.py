@@ -20,7 +20,7 @@ from domain.council import Council
 from domain.lodgement import Intake
 from domain.permissions import ADMINISTRATOR
 from domain.values import Actor, Channel, Customer, Location, NoteKind
-from infra.cli_common import authorized, council, emit_table, runtime
+from infra.cli.common import authorized, council, emit_table, runtime
 from infra.runtime import Runtime
 from infra.views import read_models_ready
 from projections import audit_record, sla_queries, work_queue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from infra.cli_common import authorized, council, emit_json, emit_table, runtime
+from infra.cli.common import authorized, council, emit_json, emit_table, runtime
 from projections.envelope import to_plain
 
 

@@ -21,7 +21,7 @@ from domain.values import (
     parse_enum,
 )
 from infra import views
-from infra.cli_common import (
+from infra.cli.common import (
     authorized,
     council,
     emit_json,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import views
-from infra.cli_common import (
+from infra.cli.common import (
     authorized,
     council,
     emit_json,

@@ -11,8 +11,8 @@ from typing import Any
 from commands.access import authorize
 from domain.aggregates.staff_user import StaffUser, staff_user_id
 from domain.values import Channel
-from infra.cli_common import authorized, council, emit_json, emit_table, runtime
-from infra.cli_demo import DEMO_ADMIN, DEMO_USERS, demo_users, lodge_demo_requests
+from infra.cli.common import authorized, council, emit_json, emit_table, runtime
+from infra.cli.demo import DEMO_ADMIN, DEMO_USERS, demo_users, lodge_demo_requests
 from infra.config import list_councils
 from infra.runtime import Runtime
 from infra.views import read_models_ready
