@@ -50,6 +50,7 @@ ACTION_DOCS: Mapping[str, str] = {
     "sla-sweep": "run one SLA watchdog sweep by hand",
     "alerts": "staff alerts",
     "notices": "customer notices in the outbox",
+    "timeline": "the investigation timeline of a request",
     # the record and the figures
     "audit": "the audit record",
     "import": "import another system's history",
@@ -79,16 +80,17 @@ PUBLIC_ACTIONS: frozenset[str] = frozenset({"categories", "teams", "permissions"
 REQUEST_COMMANDS = frozenset(
     {"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish"})
 WORK_VIEWS = frozenset(
-    {"show", "history", "queue", "sla", "sla-sweep", "alerts", "notices"}
+    {"show", "history", "queue", "sla", "sla-sweep", "alerts", "notices", "timeline"}
 ) | PUBLIC_ACTIONS
 CUSTOMER_DESK = frozenset({"customer-find", "customer-show", "customer-history", "customer-update"})
 FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | CUSTOMER_DESK
 RECORDS = frozenset({
     "audit", "import", "kpi", "export", "record", "show", "history", "customer-show",
-    "customer-history", "customer-access-log", "customer-erase",
+    "customer-history", "customer-access-log", "customer-erase", "timeline",
 }) | PUBLIC_ACTIONS
 COMPLAINTS = FRONT_LINE | {"customer-conduct"}
-ANALYSIS = frozenset({"kpi", "sla", "queue", "show", "history", "audit"}) | PUBLIC_ACTIONS
+ANALYSIS = frozenset({"kpi", "sla", "queue", "show", "history", "audit", "timeline"}
+                     ) | PUBLIC_ACTIONS
 # Seed 001 §7.4.4: the General Manager declares a customer's conduct unreasonable (vexatious).
 CONDUCT_DECLARER = "general-manager"
 

@@ -171,11 +171,17 @@ def describe(remaining: timedelta | None, day: timedelta) -> str:
     """'2d 3h 15m left' or 'overdue 0d 1h 0m', counting days of the council's working day."""
     if remaining is None:
         return ""
-    span = abs(remaining)
+    text = business_span(abs(remaining), day)
+    return f"overdue {text}" if remaining < timedelta(0) else f"{text} left"
+
+
+def business_span(span: timedelta, day: timedelta) -> str:
+    """Business time as people read it, '2d 3h 15m': whole working days of length `day`, then
+    hours and minutes (a negative span is shown with a minus sign)."""
+    sign, span = ("-", -span) if span < timedelta(0) else ("", span)
     days, rest = divmod(span, day)
     hours, rest = divmod(rest, timedelta(hours=1))
-    text = f"{days}d {hours}h {rest // timedelta(minutes=1)}m"
-    return f"overdue {text}" if remaining < timedelta(0) else f"{text} left"
+    return f"{sign}{days}d {hours}h {rest // timedelta(minutes=1)}m"
 
 
 # -- for the watchdog: the due set -------------------------------------------------------------

@@ -26,6 +26,7 @@ from infra.cli import (
     serve,
     sla,
     streaming,
+    timeline,
     users,
 )
 from infra.config import ConfigError
@@ -76,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser
     )
     for interface in (requests, read_models, sla, history, streaming, demo, users, customers,
-                      serve, alerts, record):
+                      serve, alerts, record, timeline):
         interface.register(sub)
     return parser
 
