@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from consumers import record_follower, record_verify
 from infra import record_anchor
+from infra.cli import record_export
 from infra.cli.common import authorized, council, emit_json, runtime
 from infra.logs import get
 from infra.runtime import Runtime
@@ -160,3 +161,4 @@ def register(sub: Any) -> None:
     q.add_argument("--key", type=Path, help="the council's record key file")
     q.add_argument("--json", action="store_true")
     q.set_defaults(run=run_verify)
+    record_export.register(ops)  # crm record export: infra/cli/record_export.py
