@@ -11,7 +11,7 @@ from __future__ import annotations
 REQUEST_COMMANDS = frozenset(
     {"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish"})
 PUBLIC = frozenset({"categories", "teams", "permissions"})
-WORK_VIEWS = frozenset({"show", "history", "queue", "sla", "sla-sweep", "notices"})
+WORK_VIEWS = frozenset({"show", "history", "queue", "sla", "sla-sweep", "notices", "timeline"})
 # the customer desk: finding a caller, their record and its history, correcting details
 DESK = frozenset({"customer-find", "customer-show", "customer-history", "customer-update"})
 FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | PUBLIC | DESK
@@ -27,12 +27,13 @@ MAY: dict[str, frozenset[str]] = {
     "general-manager": FRONT_LINE | CONDUCT,  # a role of Upper Lachlan's escalation chain
     "records-officer": frozenset({
         "audit", "import", "kpi", "record", "show", "history", "customer-show", "customer-history",
-        "customer-erase", "customer-access-log"}) | PUBLIC,
+        "customer-erase", "customer-access-log"}) | PUBLIC | {"timeline", "export"},
     "complaints-officer": FRONT_LINE | CONDUCT,
-    "analyst": frozenset({"kpi", "sla", "queue", "show", "history", "audit"}) | PUBLIC,
+    "analyst": frozenset({"kpi", "sla", "queue", "show", "history", "audit"}) | PUBLIC
+    | {"timeline"},
     "administrator": FRONT_LINE | CONDUCT | {
         "audit", "import", "kpi", "record", "users", "projections", "apikeys", "customer-erase",
-        "customer-access-log"},
+        "customer-access-log"} | {"export"},
 }
 ROLES = tuple(MAY)
 CHECKED = (
@@ -40,4 +41,5 @@ CHECKED = (
     "queue", "sla", "sla-sweep", "notices", "audit", "import", "kpi", "record", "users", "projections",
     "categories", "teams", "permissions", "apikeys", "customer-find", "customer-show",
     "customer-history", "customer-update", "customer-conduct", "customer-access-log",
+    "timeline", "export",
 )

@@ -80,6 +80,9 @@ COMMANDS: dict[str, Command] = {
     "categories": Command(("categories", "--json")),
     "teams": Command(("teams", "--json")),
     "permissions": Command(("users", "permissions", "--json")),
+    "timeline": Command(("timeline", "{ref}", "--format", "json")),
+    "export": Command(("record", "export", "--request", "{ref}", "--format", "csv",
+                       "--out", os.devnull)),
 }
 
 

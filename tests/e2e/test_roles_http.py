@@ -58,6 +58,8 @@ CALLS: dict[str, Call] = {
                             {"email": "ann@example.org", "reason": "Confirmed by phone"}),
     "customer-conduct": Call("GET", "/api/v1/customers/reviews-due"),
     "customer-access-log": Call("GET", "/api/v1/customers/{customer}/access-log"),
+    "timeline": Call("GET", "/api/v1/requests/{ref}/timeline"),
+    "export": Call("GET", "/api/v1/record/export?request={ref}&format=csv"),
 }
 
 

@@ -37,7 +37,7 @@ def viewer(role: str, teams: tuple[str, ...] = ()) -> Viewer:
 @pytest.mark.parametrize("role", ["customer-service", "officer", "team-leader"])
 def test_the_front_line_may_run_every_request_command_and_the_work_views(role: str) -> None:
     for action in [*REQUEST_COMMANDS, "queue", "show", "history", "sla", "sla-sweep", "alerts",
-                   "notices", "customer-find", "customer-update"]:
+                   "notices", "timeline", "customer-find", "customer-update"]:
         assert TABLE.allows(role, action), action
     for action in ("audit", "import", "kpi", "users", "projections", "customer-erase"):
         assert not TABLE.allows(role, action), action
@@ -45,7 +45,7 @@ def test_the_front_line_may_run_every_request_command_and_the_work_views(role: s
 
 def test_records_officers_keep_the_record_but_do_not_work_requests() -> None:
     for action in ("audit", "import", "kpi", "export", "record", "show", "history",
-                   "customer-access-log", "customer-erase"):
+                   "customer-access-log", "customer-erase", "timeline"):
         assert TABLE.allows("records-officer", action), action
     for action in (*REQUEST_COMMANDS, "queue", "sla-sweep", "users"):
         assert not TABLE.allows("records-officer", action), action
@@ -53,7 +53,7 @@ def test_records_officers_keep_the_record_but_do_not_work_requests() -> None:
 
 def test_analysts_read_figures_and_history_and_change_nothing() -> None:
     assert {a for a in ACTIONS if TABLE.allows("analyst", a)} == {
-        "kpi", "sla", "queue", "show", "history", "audit", *PUBLIC_ACTIONS}
+        "kpi", "sla", "queue", "show", "history", "audit", "timeline", *PUBLIC_ACTIONS}
 
 
 def test_complaints_officers_also_declare_a_customers_conduct() -> None:
