@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from infra.cli.common import local_minute
 from infra.documents import Document, Table, as_csv, as_html, as_text
+from infra.local_time import local_minute
 from infra.pdf import as_pdf
 
 FORMATS = ("text", "json", "csv", "html", "pdf")

@@ -13,6 +13,7 @@ from commands.access import authorize
 from domain.council import Council
 from domain.permissions import Viewer
 from infra.config import list_councils
+from infra.local_time import local_minute
 from infra.runtime import Runtime
 
 
@@ -71,15 +72,6 @@ def _cell(value: Any, column: str, zone: str | None) -> str:
 
 def _is_instant_column(column: str) -> bool:
     return column in ("due", "at") or column.endswith(("_at", "_by", "_due", "_from"))
-
-
-def local_minute(value: datetime | str, zone: str) -> str:
-    """An instant as people read it: the council's local time, to the minute, with the zone's
-    abbreviation (2026-03-30 16:30 AEDT). `--json` keeps ISO 8601 with its offset."""
-    instant = datetime.fromisoformat(value) if isinstance(value, str) else value
-    if instant.tzinfo is None:  # stored instants are UTC
-        instant = instant.replace(tzinfo=UTC)
-    return instant.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def parse_date(text: str) -> date:

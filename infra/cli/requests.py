@@ -26,11 +26,11 @@ from infra.cli.common import (
     council,
     emit_json,
     emit_table,
-    local_minute,
     parse_date,
     parse_instant,
     runtime,
 )
+from infra.local_time import local_minute
 from projections.envelope import to_plain
 
 

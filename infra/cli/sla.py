@@ -16,10 +16,10 @@ from infra.cli.common import (
     council,
     emit_json,
     emit_table,
-    local_minute,
     parse_instant,
     runtime,
 )
+from infra.local_time import local_minute
 from infra.notify import (
     BY_HAND,
     OutboxNotifier,

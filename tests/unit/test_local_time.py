@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from infra.cli.common import emit_table, local_minute
+from infra.cli.common import emit_table
+from infra.local_time import local_minute
 
 
 def test_an_instant_reads_in_the_councils_zone_across_the_end_of_daylight_saving() -> None:
