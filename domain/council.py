@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from domain.calendar import CalendarSpec
+from domain.correction_policy import Agency, CorrectionPolicy
 from domain.permissions import BASE_ROLES, Permissions, default_permissions
 from domain.values import ANY_DETAIL, Channel
 
@@ -94,6 +95,8 @@ class Council:
     kpi_targets: Mapping[str, float] = field(default_factory=dict)
     permissions: Permissions = field(default_factory=Permissions)
     source: str = ""
+    corrections: CorrectionPolicy = field(default_factory=CorrectionPolicy)
+    agencies: Mapping[str, Agency] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.permissions.by_role:  # not configured: the seed-derived defaults
@@ -117,6 +120,16 @@ class Council:
             raise KeyError(
                 f"unknown category {code!r} for council {self.id} "
                 f"(see `crm --council {self.id} categories`)"
+            ) from None
+
+    def agency(self, code: str) -> Agency:
+        try:
+            return self.agencies[code]
+        except KeyError:
+            known = ", ".join(sorted(self.agencies)) or "none configured"
+            raise KeyError(
+                f"unknown agency {code!r} for council {self.id} ({known}; "
+                f"see `crm --council {self.id} agencies`)"
             ) from None
 
     def imported_category(self, name: str, team: str | None) -> Category:

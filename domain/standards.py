@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from domain.calendar import BusinessCalendar, CalendarSpec
 from domain.council import Category, Council
-from domain.values import Channel
+from domain.values import Channel, RequestKind
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,9 +62,11 @@ HORIZON_YEARS = 2
 
 
 def standard_for(
-    council: Council, category_code: str, channel: Channel, urgent: bool
+    council: Council, category_code: str, channel: Channel, urgent: bool,
+    kind: RequestKind | None = None,
 ) -> ServiceStandard:
-    """The standard in force for a new request of this category arriving by this channel."""
+    """The standard in force for a new request of this category arriving by this channel
+    (`kind`: the request's kind; every kind has its category's standard for now)."""
     category = council.category(category_code)
     first_notice = (
         category.progress_notice_days
