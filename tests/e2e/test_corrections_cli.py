@@ -107,6 +107,11 @@ def test_the_corrections_on_the_command_line(crm: tuple[Path, object]) -> None:
         run(capsys, "refer", third, "--agency", "transport-nsw", "--reason", "A state road").code
         == 0
     )
+    timeline = run(capsys, "timeline", first, "--format", "json")
+    assert timeline.code == 0, timeline.stderr
+    assert "Reopened (was completed): Opened up again" in timeline.stdout
+    audit = run(capsys, "audit", "--ref", second, "--json", user="admin")
+    assert f"Closed as a duplicate of {first}" in audit.stdout
     listed = json.loads(run(capsys, "agencies", "--json").stdout)
     assert "transport-nsw" in {a["code"] for a in listed}
     kpi = json.loads(
