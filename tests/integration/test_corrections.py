@@ -33,6 +33,7 @@ from infra.views import read_models_ready
 from projections import audit_record, registry, request_summary
 from projections.sla import Sla
 from tests.fakes import FakeClock
+from tests.integration.kafka_support import Pipeline
 
 SYDNEY = ZoneInfo("Australia/Sydney")
 COUNCIL = "upper-lachlan"
@@ -422,3 +423,26 @@ def test_every_read_model_equals_its_rebuild_after_every_correction(
     }
     for kind in ("Reopened", "Recategorised", "LinkedAsDuplicate", "DuplicateAttached", "Referred"):
         assert types[kind] and types[kind] != kind
+
+
+def test_the_corrections_reach_every_read_model_on_the_kafka_path(
+    pipeline: Pipeline, rt: Runtime, clock: FakeClock
+) -> None:
+    a, b, c, d = lodge(rt), lodge(rt), lodge(rt), lodge(rt, "water-main-break")
+    fix.handle(fix.LinkDuplicate(**on(b.reference), original=a.reference), rt.ports)
+    fix.handle(
+        fix.RecategoriseRequest(**on(c.reference), category="road-damage", reason="Shoulder"),
+        rt.ports,
+    )
+    fix.handle(fix.ReferRequest(**on(d.reference), agency="waternsw", reason="Bulk main"), rt.ports)
+    clock.advance(hours=1)
+    close(rt, a.reference)
+    clock.advance(hours=1)
+    fix.handle(fix.ReopenRequest(**on(a.reference), reason="Not fixed"), rt.ports)
+    with pipeline.worker(rt):
+        pipeline.verify()
+        with rt.read_engine.connect() as conn:
+            row = request_summary.by_reference(
+                conn, request_summary.RequestSummary(), COUNCIL, b.reference
+            )
+    assert row is not None and (row["status"], row["duplicate_of"]) == ("closed", a.reference)
