@@ -88,6 +88,7 @@ def recategorise_request(cmd: RecategoriseRequest, ports: Ports) -> Result:
         complete_by=request.complete_by,
         received_at=request.received_at,
         now=now,
+        agreed_completion=request.agreed_completion,
     )
     request.recategorise(
         category=change.category,

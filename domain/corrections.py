@@ -7,7 +7,7 @@ referral closes it with. The aggregate records them (`ServiceRequest.reopen`, `r
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 
 from domain.correction_policy import CorrectionPolicy, TargetsOnRecategorise
 from domain.council import Council
@@ -66,11 +66,13 @@ def recategorisation(
     complete_by: datetime | None,
     received_at: datetime,
     now: datetime,
+    agreed_completion: date | None = None,
 ) -> Recategorisation:
     """Routing always follows the new category (its team). Its standard follows the council's
     `recategorise_targets`: `keep` measures the request against the targets and due instants
     it already had (the category's name changes, nothing else); `new` takes the new
-    category's standard, its due instants counted from receipt, like a request lodged in it."""
+    category's standard, its due instants counted from receipt, like a request lodged in it
+    (a completion date agreed with the customer stays agreed)."""
     new = council.category(category)  # KeyError naming the council's catalogue
     policy = council.corrections.recategorise_targets
     if policy is TargetsOnRecategorise.KEEP or current is None:
@@ -91,7 +93,7 @@ def recategorisation(
     standard = recorded(
         standard_for(council, new.code, channel, urgent, kind=kind), received_at, now
     )
-    due = due_instants(standard, received_at)
+    due = due_instants(standard, received_at, agreed_completion)
     return Recategorisation(
         category=new.code,
         category_name=new.name,

@@ -242,6 +242,7 @@ class ServiceRequest(Aggregate):
         self.last_progress_at: datetime | None = None
         self.urgent_escalations: dict[int, tuple[str, datetime]] = {}
         self.expected: datetime | None = None
+        self.agreed_completion = event.agreed_completion
 
     # -- decisions -------------------------------------------------------------------------
 

@@ -127,11 +127,21 @@ def test_a_reopened_request_re_enters_the_work_queue_and_its_sla(
     make_watchdog(rt).sweep(at(3, 3, 9))  # the customer is told of the closure
     assert pothole.reference not in queued(rt, "roads")
     assert sla_row(rt, pothole.reference)["open"] is False
+    closed_then = rt.app.repository.event_store.get(pothole.request_id)  # recorded instants
+    closed_recorded = max(e.timestamp for e in closed_then)
 
     clock.set(at(3, 4, 11))
     fix.handle(
         fix.ReopenRequest(**on(pothole.reference), reason="Pothole opened up again"), rt.ports
     )
+    reopened_recorded = max(
+        e.timestamp for e in rt.app.repository.event_store.get(pothole.request_id)
+    )
+    as_at = {  # the queues as they stood: closed, then reopened
+        t: [r["reference"] for r in views.queue(rt, council(rt), "roads", None, as_at=t)]
+        for t in (closed_recorded, reopened_recorded)
+    }
+    assert as_at == {closed_recorded: [], reopened_recorded: [pothole.reference]}
 
     due = at(3, 11, 16, 30)
     row = queued(rt, "roads")[pothole.reference]

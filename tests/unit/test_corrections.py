@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -107,5 +107,9 @@ def test_recategorising_under_new_takes_the_new_categorys_standard_counted_from_
         TargetsOnRecategorise.NEW,
     )
     assert new.standard is not None and new.standard.complete_days == 2
+    agreed = recategorisation(
+        replace(c, corrections=policy), **{**kwargs, "agreed_completion": date(2026, 3, 20)}
+    )
+    assert agreed.complete_by == datetime(2026, 3, 20, 16, 30, tzinfo=SYDNEY)  # still agreed
     with pytest.raises(KeyError, match="unknown category 'volcano'"):
         recategorisation(c, **{**kwargs, "category": "volcano"})
