@@ -28,15 +28,14 @@ def reopened_complete_by(
     standard: ServiceStandard | None, policy: CorrectionPolicy, reopened_at: datetime
 ) -> datetime | None:
     """A reopened request is due `reopen_complete_days` working days after it reopens (the
-    calendar's one rule), or, where the council sets none, its own category's completion
-    target counted the same way; None when neither gives a number (or it has no calendar)."""
-    if standard is None:
+    calendar's one rule), or, where the council sets none, its own completion target counted
+    the same way. A request whose standard has no completion target (imported history, a
+    kind without one) is due nothing when reopened either."""
+    if standard is None or standard.complete_days is None:
         return None
     days = policy.reopen_complete_days
     if days is None:
         days = standard.complete_days
-    if days is None:
-        return None
     return calendar_for(standard.calendar).add_business_days(reopened_at, days)
 
 

@@ -70,6 +70,8 @@ def test_a_reopened_request_is_due_the_councils_days_after_reopening_or_its_own_
         2026, 4, 1, 16, 30, tzinfo=SYDNEY
     )
     assert reopened_complete_by(None, c.corrections, reopened) is None
+    untargeted = replace(standard, complete_days=None)  # imported history, say
+    assert reopened_complete_by(untargeted, c.corrections, reopened) is None
 
 
 def test_recategorising_under_new_takes_the_new_categorys_standard_counted_from_receipt() -> None:
