@@ -29,6 +29,10 @@ class Ports(Protocol):
         """Commits the request's new events atomically and returns the last global position;
         `ConcurrencyConflict` if another writer got there first."""
 
+    def record(self, aggregate: Aggregate) -> int:
+        """Commits a new aggregate of the request log other than a request (a contact) and
+        returns the last global position; `ConcurrencyConflict` if its id was taken."""
+
     def next_reference(self, council: Council, at: datetime) -> str:
         """A reference number never issued before in this council."""
 

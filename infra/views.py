@@ -31,6 +31,7 @@ from infra.notify import list_outbox
 from infra.runtime import Runtime
 from projections import (
     audit_record,
+    enquiry_statistics,
     kpi,
     registry,
     request_summary,
@@ -299,6 +300,19 @@ def kpis(rt: Runtime, c: Council, by: str, date_from: date, date_to: date, now: 
         return kpi.compute(conn, Sla(), audit_record.AuditRecord(), query)
 
 
+def enquiry_stats(rt: Runtime, c: Council, by: str, date_from: date, date_to: date
+                  ) -> list[dict[str, Any]]:
+    """Enquiries and requests received each of the council's days from `date_from` to
+    `date_to`, by type (enquiry type or request category) or by channel."""
+    _period(date_from, date_to)
+    q = enquiry_statistics.StatsQuery(
+        council=c.id, by=by, zone=ZoneInfo(c.calendar.timezone),
+        start=_day_start(c, date_from), end=_day_start(c, date_to + timedelta(days=1)))
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        return enquiry_statistics.daily(conn, enquiry_statistics.EnquiryStatistics(), q)
+
+
 # -- customers ------------------------------------------------------------------------------
 
 
@@ -364,9 +378,12 @@ def customer_history(rt: Runtime, c: Council, viewer: Viewer, number: str, via: 
             for r in request_summary.of_customer(conn, request_summary.RequestSummary(),
                                                  customer.council, customer.number)
         ]
+        contacts = enquiry_statistics.of_customer(
+            conn, enquiry_statistics.EnquiryStatistics(), customer.council, customer.number)
     d = disclosure(rt, c, viewer, via)
     shown: dict[str, Any] = d.reveal(
-        {"customer_id": customer.number, "events": events, "requests": to_plain(requests)},
+        {"customer_id": customer.number, "events": events, "requests": to_plain(requests),
+         "contacts": to_plain(contacts)},
         allowed=d.sees_customers, customer=customer.number)
     return shown
 
