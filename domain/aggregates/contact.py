@@ -98,9 +98,10 @@ class Contact(Aggregate):
 
     @staticmethod
     def require_type(contact_type: str, types: Collection[str]) -> None:
-        """Refuses a type the council does not keep (its `[enquiry_types]`)."""
+        """Refuses a type the council does not keep (its `[enquiry_types]`): bad input, like
+        an unknown category (a `KeyError` naming the accepted types)."""
         if contact_type not in types:
-            raise InvalidCommand(
+            raise KeyError(
                 f"unknown enquiry type {contact_type!r} (accepted: {', '.join(sorted(types))})"
             )
 
