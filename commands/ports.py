@@ -107,10 +107,27 @@ class Sealer(Protocol):
     def seal(self, text: str | None) -> str | None:
         """The sealed token of `text` (None stays None)."""
 
+    def seal_bytes(self, data: bytes) -> bytes:
+        """A file's content, sealed under the same key."""
+
 
 class Opener(Protocol):
     def open(self, token: str) -> str | None:
         """The plain text of a token; None once its key was destroyed (erased)."""
+
+    def open_bytes(self, blob: bytes) -> bytes | None:
+        """Sealed bytes opened; None once their key was destroyed; ValueError if altered."""
+
+
+class FileStore(Protocol):
+    """Where attachments' bytes are kept, by the SHA-256 of the bytes stored."""
+
+    def put(self, blob: bytes) -> str:
+        """Stores `blob` (idempotent) and returns its name: its SHA-256, in hex."""
+
+    def get(self, name: str) -> bytes:
+        """The stored bytes; `FileNotFoundError` if none; `TamperedFile` if they no longer
+        hash to their name."""
 
 
 class Vault(Protocol):

@@ -18,15 +18,19 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from eventsourcing.application import project_aggregate
 
+from commands import attachments as attachment_cmds
 from commands import customers
 from commands.disclosure import Disclosure
-from commands.errors import RequestNotFound
+from commands.errors import AttachmentNotFound, RequestNotFound
 from consumers import follower, operations, record_follower
 from consumers.store_reader import StoreReader
 from domain.aggregates.customer import Customer, customer_id
 from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.council import Council
+from domain.errors import NotPermitted
 from domain.permissions import Viewer
+from domain.personal import REDACTED
+from infra.attachments import DirectoryFileStore
 from infra.notify import list_outbox
 from infra.runtime import Runtime
 from projections import (
@@ -34,6 +38,7 @@ from projections import (
     enquiry_statistics,
     kpi,
     registry,
+    request_attachments,
     request_summary,
     sla_queries,
     work_queue,
@@ -311,6 +316,50 @@ def enquiry_stats(rt: Runtime, c: Council, by: str, date_from: date, date_to: da
     read_models_ready(rt)
     with rt.read_engine.connect() as conn:
         return enquiry_statistics.daily(conn, enquiry_statistics.EnquiryStatistics(), q)
+
+
+_ATTACHMENT_FIELDS = ("reference", "sha256", "media_type", "size", "filename", "note",
+                      "uploaded_by", "uploaded_role", "attached_at")
+
+
+def attachments(rt: Runtime, c: Council, viewer: Viewer, reference: str, via: str
+                ) -> list[dict[str, Any]]:
+    """A request's attachments (file names as `viewer` may see them); `RequestNotFound` if the
+    council has no such request."""
+    ref = reference.strip().upper()
+    load_request(rt, c, ref)
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        rows = request_attachments.of_request(
+            conn, request_attachments.RequestAttachments(), c.id, ref)
+        shown = reveal_per_request(conn, disclosure(rt, c, viewer, via), c.id, [
+            (ref, {k: r[k] for k in _ATTACHMENT_FIELDS}) for r in rows])
+    plain: list[dict[str, Any]] = to_plain(shown)
+    return plain
+
+
+def attachment_content(rt: Runtime, c: Council, viewer: Viewer, sha256: str, via: str
+                       ) -> tuple[dict[str, Any], bytes]:
+    """The attachment with this content hash (the first attached, if several) and its bytes,
+    intact: checked against the stored file's name, its seal and the recorded SHA-256. Only
+    for a reader who may see the request's personal data (the opening is logged)."""
+    wanted = sha256.strip().lower()
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        found = request_attachments.by_hash(
+            conn, request_attachments.RequestAttachments(), c.id, wanted)
+        if not found:
+            raise AttachmentNotFound(f"no attachment {wanted[:80]}")
+        row = found[0]
+        [shown] = reveal_per_request(conn, disclosure(rt, c, viewer, via), c.id, [
+            (row["reference"], {k: row[k] for k in _ATTACHMENT_FIELDS})])
+    if shown["filename"] == REDACTED:
+        raise NotPermitted(f"{viewer.user_id} ({viewer.role}) may not read the documents of "
+                           f"request {row['reference']}")
+    content = attachment_cmds.read_content(
+        DirectoryFileStore.for_settings(rt.settings), rt.vault.opener(), row["blob"], wanted)
+    plain: dict[str, Any] = to_plain(shown)
+    return plain, content
 
 
 # -- customers ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from projections.audit_record import AuditRecord
 from projections.base import ReadModel
 from projections.enquiry_statistics import EnquiryStatistics
 from projections.public_requests import PublicRequests
+from projections.request_attachments import RequestAttachments
 from projections.request_summary import RequestSummary
 from projections.sla import Sla
 from projections.work_queue import WorkQueue
@@ -19,6 +20,7 @@ READ_MODELS: dict[str, type[ReadModel]] = {
     "work_queue_history": WorkQueueHistory,
     "public_requests": PublicRequests,
     "enquiry_statistics": EnquiryStatistics,
+    "request_attachments": RequestAttachments,
 }
 
 
