@@ -126,8 +126,8 @@ class FileStore(Protocol):
         """Stores `blob` (idempotent) and returns its name: its SHA-256, in hex."""
 
     def get(self, name: str) -> bytes:
-        """The stored bytes; `FileNotFoundError` if none; `TamperedFile` if they no longer
-        hash to their name."""
+        """The stored bytes; a `ValueError` if they are missing or no longer hash to their
+        name (the store was tampered with)."""
 
 
 class Vault(Protocol):

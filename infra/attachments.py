@@ -70,7 +70,9 @@ class DirectoryFileStore:
         try:
             blob = target.read_bytes()
         except FileNotFoundError:
-            raise FileNotFoundError(f"the attachment store has no file {name}") from None
+            raise TamperedFile(
+                f"the stored file {name} is missing from the store: refused"
+            ) from None
         if sha256_hex(blob) != name:
             raise TamperedFile(
                 f"the stored file {name} was altered (its SHA-256 no longer matches): refused"

@@ -44,5 +44,5 @@ CHECKED = (
     "queue", "sla", "sla-sweep", "notices", "audit", "import", "kpi", "record", "users", "projections",
     "categories", "teams", "permissions", "apikeys", "customer-find", "customer-show",
     "customer-history", "customer-update", "customer-conduct", "customer-access-log",
-    "timeline", "export",
+    "timeline", "export", "attach", "attachments", "contact", "stats",
 )

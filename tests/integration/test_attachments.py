@@ -98,7 +98,7 @@ def test_a_tampered_file_is_detected_on_read_and_refused(any_runtime: Runtime) -
     with pytest.raises(TamperedFile, match="was altered"):
         views.attachment_content(rt, c, CS, done.sha256, "test")
     blob.unlink()
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(TamperedFile, match="is missing"):
         views.attachment_content(rt, c, CS, done.sha256, "test")
     blob.write_bytes(original)  # put back as it was: read intact again
     assert views.attachment_content(rt, c, CS, done.sha256, "test")[1] == PNG
