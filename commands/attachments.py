@@ -71,20 +71,26 @@ def attach_file(cmd: AttachFile, ports: Ports, files: FileStore) -> Attached:
     now = ports.now()
     sealer = ports.vault.sealer(request.data_key, council.id, now)
     sha = hashlib.sha256(cmd.content).hexdigest()
-    blob = files.put(sealer.seal_bytes(cmd.content))
     filename = sealer.seal(cmd.filename.strip() or "attachment")
     assert filename is not None
-    request.attach(
-        sha256=sha,
-        blob=blob,
-        media_type=cmd.media_type,
-        size=len(cmd.content),
-        filename=filename,
-        note=cmd.note,
-        occurred_at=now,
-        actor=cmd.actor,
-    )
-    saved = _saved(ports, request)
+    # sealed with a fresh nonce, the blob is this attempt's alone: if the event is not
+    # recorded (refused, or another change won), it is removed again
+    blob = files.put(sealer.seal_bytes(cmd.content))
+    try:
+        request.attach(
+            sha256=sha,
+            blob=blob,
+            media_type=cmd.media_type,
+            size=len(cmd.content),
+            filename=filename,
+            note=cmd.note,
+            occurred_at=now,
+            actor=cmd.actor,
+        )
+        saved = _saved(ports, request)
+    except BaseException:
+        files.discard(blob)
+        raise
     return Attached(**vars(saved), sha256=sha, size=len(cmd.content), media_type=cmd.media_type)
 
 

@@ -125,6 +125,9 @@ class FileStore(Protocol):
     def put(self, blob: bytes) -> str:
         """Stores `blob` (idempotent) and returns its name: its SHA-256, in hex."""
 
+    def discard(self, name: str) -> None:
+        """Removes a blob nothing recorded (its attachment was refused or lost a race)."""
+
     def get(self, name: str) -> bytes:
         """The stored bytes; a `ValueError` if they are missing or no longer hash to their
         name (the store was tampered with)."""

@@ -65,6 +65,9 @@ class DirectoryFileStore:
             raise
         return name
 
+    def discard(self, name: str) -> None:
+        self.path(name).unlink(missing_ok=True)
+
     def get(self, name: str) -> bytes:
         target = self.path(name)
         try:

@@ -15,6 +15,7 @@ from commands import attachments as cmds
 from commands import customers
 from commands import requests as request_cmds
 from commands.attachments import AttachmentRefused, AttachmentUnreadable
+from commands.errors import ConcurrencyConflict
 from consumers import operations
 from consumers.store_reader import StoreReader
 from domain.errors import NotPermitted
@@ -70,8 +71,10 @@ def test_an_attachment_survives_a_round_trip_byte_for_byte(any_runtime: Runtime)
     [listed] = views.attachments(rt, c, CS, lodged.reference, "test")
     assert listed["filename"] == "Odile's photo.png" and listed["media_type"] == "image/png"
     assert listed["uploaded_by"] == "cs" and listed["size"] == len(PNG)
-    row, content = views.attachment_content(rt, c, CS, done.sha256, "test")
+    row, content = views.attachment_content(rt, c, CS, done.sha256, "crm attachment get")
     assert content == PNG and row["reference"] == lodged.reference
+    assert lodged.customer is not None
+    assert "crm attachment get" in [e["via"] for e in rt.vault.access_log(c.id, lodged.customer)]
 
     [blob] = stored_files(rt)
     assert PNG[-200:] not in blob.read_bytes()  # sealed at rest
@@ -147,3 +150,18 @@ def test_an_analyst_may_not_read_a_residents_document(sqlite_runtime: Runtime) -
     done = attach(rt, lodge(rt).reference)
     with pytest.raises(NotPermitted):
         views.attachment_content(rt, c, ANALYST, done.sha256, "test")
+
+
+def test_a_document_whose_event_is_not_recorded_leaves_no_file(
+    sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = sqlite_runtime
+    ref = lodge(rt).reference
+
+    def another_change_won(_request: object) -> int:
+        raise ConcurrencyConflict("changed meanwhile")
+
+    monkeypatch.setattr(rt.ports, "save", another_change_won)
+    with pytest.raises(ConcurrencyConflict):
+        attach(rt, ref)
+    assert stored_files(rt) == []
