@@ -10,7 +10,6 @@ from commands.customers import load as load_customer
 from commands.ports import Ports
 from domain.aggregates.contact import Contact, contact_id, contact_reference
 from domain.bounds import require_free_text
-from domain.errors import LodgementRefused
 from domain.values import Actor, Channel
 
 
@@ -38,8 +37,8 @@ def log_contact(cmd: LogContact, ports: Ports) -> Logged:
     the contact's own key when nobody is named."""
     council = ports.council(cmd.council)
     Contact.require_type(cmd.contact_type, council.enquiry_types)
-    if cmd.channel in council.refused_channels:
-        raise LodgementRefused(f"{council.name} does not take contacts by {cmd.channel.value}")
+    # every channel is recorded: `refused_channels` is about accepting a service request
+    # (seed 002: an indirect channel cannot be monitored), not about counting what happened
     note = cmd.note.strip() if cmd.note and cmd.note.strip() else None
     if note is not None:
         require_free_text(note, "a contact's note")

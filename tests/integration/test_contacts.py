@@ -187,3 +187,15 @@ def test_a_note_without_a_customer_is_sealed_under_the_contacts_own_key(
     [env] = [e for e in StoreReader(rt.app).read(0, 10) if e.reference == logged.reference]
     assert str(logged.contact_id) in env.data["note"]  # the key is the contact's own
     assert rt.vault.opener().open(env.data["note"]) == "Caller asked about a setback rule"
+
+
+def test_an_enquiry_by_a_channel_refused_for_requests_is_still_counted(
+    sqlite_runtime: Runtime
+) -> None:
+    rt = sqlite_runtime
+    c = rt.ports.council("upper-lachlan")
+    assert Channel.SOCIAL_MEDIA in c.refused_channels  # seed 002: not for service requests
+    log(rt, "road-closure", Channel.SOCIAL_MEDIA)
+    day = rt.clock().date()
+    [row] = views.enquiry_stats(rt, c, "channel", day, day)
+    assert (row["channel"], row["enquiries"]) == ("social-media", 1)
