@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from commands.customers import load as load_customer
 from commands.ports import Ports
 from domain.aggregates.contact import Contact, contact_id, contact_reference
+from domain.aggregates.customer import Restriction
 from domain.bounds import require_free_text
 from domain.values import Actor, Channel
 
@@ -29,6 +30,8 @@ class Logged:
     reference: str
     customer: str | None
     position: int
+    # restrictions on the customer's contact in force (flagged to staff, as at lodgement)
+    restrictions: tuple[Restriction, ...] = ()
 
 
 def log_contact(cmd: LogContact, ports: Ports) -> Logged:
@@ -64,5 +67,9 @@ def log_contact(cmd: LogContact, ports: Ports) -> Logged:
     )
     position = ports.record(contact)
     return Logged(
-        contact_id=contact.id, reference=reference, customer=contact.customer, position=position
+        contact_id=contact.id,
+        reference=reference,
+        customer=contact.customer,
+        position=position,
+        restrictions=tuple(customer.restrictions_in_force(now.date())) if customer else (),
     )

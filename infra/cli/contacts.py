@@ -4,6 +4,7 @@ daily statistics of enquiries and requests, seed 004)."""
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,11 @@ def run_log(args: argparse.Namespace) -> None:
         note=args.note,
     )
     logged = cmds.log_contact(cmd, runtime(args).ports)
+    for restriction in logged.restrictions:
+        print(
+            f"crm: note: customer {logged.customer} is restricted — {restriction.describe()}",
+            file=sys.stderr,
+        )
     emit_json(to_plain(logged)) if args.json else print(logged.reference)
 
 

@@ -199,3 +199,18 @@ def test_an_enquiry_by_a_channel_refused_for_requests_is_still_counted(
     day = rt.clock().date()
     [row] = views.enquiry_stats(rt, c, "channel", day, day)
     assert (row["channel"], row["enquiries"]) == ("social-media", 1)
+
+
+def test_a_restricted_customers_enquiry_is_recorded_and_flagged(sqlite_runtime: Runtime) -> None:
+    """Seed 001 §7.4: a restriction on contact is flagged to staff, never a reason to refuse."""
+    rt = sqlite_runtime
+    number = lodge(rt, Channel.PHONE).customer
+    assert number is not None
+    customers.restrict_contact(customers.RestrictContact(
+        council="upper-lachlan", number=number, actor=DESK, channels=[Channel.PHONE],
+        single_point_of_contact=None, until=None, review_by=date(2026, 9, 1),
+        reason="Repeated abusive calls"), rt.directory_ports)
+    logged = log(rt, "rates", Channel.COUNTER, customer=number)
+    [restriction] = logged.restrictions
+    assert "no contact by phone" in restriction.describe()
+    assert log(rt, "rates", Channel.COUNTER).restrictions == ()
