@@ -89,8 +89,10 @@ def reveal_per_request(
     shown = []
     for ref, value in values:
         s = seen.get(ref, {})
+        # a contact (not a request) names its customer in its own payload
+        named = value.get("customer_id") if isinstance(value, dict) else None
         shown.append(d.reveal_request(value, team=s.get("team"), level=s.get("level"),
-                                      customer=s.get("customer")))
+                                      customer=s.get("customer") or named))
     return shown
 
 

@@ -143,8 +143,9 @@ def test_a_note_is_sealed_listed_in_the_customers_history_and_erased_with_them(
     logged = log(rt, "rates", Channel.COUNTER, customer=lodged.customer, note=NOTE)
     stored = [e for e in StoreReader(rt.app).read(0, 100) if e.reference == logged.reference]
     assert NOTE not in json.dumps([e.data for e in stored])  # sealed in the event store
-    [row] = views.audit(rt, c, CS, "test", reference=logged.reference)
+    [row] = views.audit(rt, c, CS, "crm audit", reference=logged.reference)
     assert row["payload"]["note"] == NOTE
+    assert [e["via"] for e in rt.vault.access_log(c.id, lodged.customer)] == ["crm audit"]
     assert "Wren" not in row["summary"]
     [seen] = views.audit(rt, c, ANALYST, "test", reference=logged.reference)
     assert seen["payload"]["note"] == "[redacted]"
