@@ -61,6 +61,14 @@ def summary(env: Envelope) -> str:
             return f"Linked {d['duplicate']} as a duplicate of this request"
         case "Referred":
             return f"Referred to {d['agency_name']} ({d['contact']}): {_clip(d['reason'])}"
+        case "AttachmentAdded":
+            note = f": {_clip(d['note'])}" if d.get("note") else ""
+            return (f"Attached a document ({d['media_type']}, {d['size']:,} bytes, "
+                    f"sha256 {d['sha256'][:12]}…){note}")
+        case "ContactLogged":
+            who = "a customer on file" if d.get("customer_id") else "no customer named"
+            return (f"Enquiry '{d['contact_type']}' via {d['channel']} ({who}), "
+                    "recorded without opening a request")
     return env.event_type
 
 

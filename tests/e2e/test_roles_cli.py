@@ -91,6 +91,11 @@ COMMANDS: dict[str, Command] = {
     "refer": Command(("refer", "{fresh}", "--agency", "transport-nsw", "--reason",
                       "A state road")),
     "agencies": Command(("agencies", "--json")),
+    "attach": Command(("attach", "{ref}", str(PROJECT_ROOT / "pyproject.toml"), "--type",
+                       "text/plain")),
+    "attachments": Command(("attachments", "{ref}", "--json")),
+    "contact": Command(("contact", "log", "--type", "rates", "--channel", "counter")),
+    "stats": Command(("stats", "--by", "day,channel", "--json")),
 }
 
 

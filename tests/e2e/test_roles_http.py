@@ -28,6 +28,7 @@ class Call:
     method: str
     path: str
     json: dict[str, object] | None = None
+    text: str | None = None  # a plain-text body (an attachment's bytes), instead of JSON
 
 
 CALLS: dict[str, Call] = {
@@ -67,6 +68,11 @@ CALLS: dict[str, Call] = {
     "refer": Call("POST", "/api/v1/requests/{fresh}/refer",
                   {"agency": "transport-nsw", "reason": "A state road"}),
     "agencies": Call("GET", "/api/v1/agencies"),
+    "attach": Call("POST", "/api/v1/requests/{ref}/attachments?filename=note.txt",
+                   text="Site visit notes"),
+    "attachments": Call("GET", "/api/v1/requests/{ref}/attachments"),
+    "contact": Call("POST", "/api/v1/contacts", {"type": "rates", "channel": "phone"}),
+    "stats": Call("GET", "/api/v1/stats?by=day,channel"),
 }
 
 
@@ -140,8 +146,9 @@ def test_each_role_may_do_over_http_exactly_what_the_table_says(
         for k, v in call.json.items()}
     before = stored(rt)
 
-    got: Response = client.request(call.method, path, json=body,
-                                   headers=tokens[user_of(role)])
+    plain = {"Content-Type": "text/plain"} if call.text is not None else {}
+    got: Response = client.request(call.method, path, json=body, content=call.text,
+                                   headers={**tokens[user_of(role)], **plain})
 
     if action in MAY[role]:
         assert got.status_code in (200, 201), (got.status_code, got.text)
