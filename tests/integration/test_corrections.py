@@ -218,6 +218,8 @@ def test_recategorising_routes_to_the_new_team_and_keeps_the_targets_upper_lachl
     assert request.standard.category_name == "Overhanging or damaged tree"
     assert pothole.reference in queued(rt, "parks")
     assert pothole.reference not in queued(rt, "roads")
+    stats = views.enquiry_stats(rt, council(rt), "type", at(3, 2).date(), at(3, 2).date())
+    assert [(r["type"], r["requests"]) for r in stats] == [("overhanging-tree", 1)]
     sla = sla_row(rt, pothole.reference)
     assert (sla["category"], sla["team"], sla["complete_by"]) == (
         "overhanging-tree",
