@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projections.audit_record import AuditRecord
 from projections.base import ReadModel
+from projections.complaint_register import ComplaintRegister
 from projections.public_requests import PublicRequests
 from projections.request_summary import RequestSummary
 from projections.sla import Sla
@@ -17,6 +18,7 @@ READ_MODELS: dict[str, type[ReadModel]] = {
     "sla": Sla,
     "work_queue_history": WorkQueueHistory,
     "public_requests": PublicRequests,
+    "complaint_register": ComplaintRegister,
 }
 
 

@@ -17,6 +17,7 @@ from commands.errors import ConcurrencyConflict, RequestNotFound
 from domain.errors import DomainError, OutOfBounds
 from infra.cli import (
     alerts,
+    complaints,
     customers,
     demo,
     history,
@@ -77,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser
     )
     for interface in (requests, read_models, sla, history, streaming, demo, users, customers,
-                      serve, alerts, record, timeline):
+                      serve, alerts, record, timeline, complaints):
         interface.register(sub)
     return parser
 
