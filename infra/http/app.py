@@ -18,7 +18,15 @@ from commands.customers import CustomerNotFound
 from commands.errors import ConcurrencyConflict, RequestNotFound, StaleVersion
 from domain.errors import DomainError, NotPermitted
 from infra.credentials import InProgress
-from infra.http import customers_api, investigation_api, open311, portal, staff_api, web
+from infra.http import (
+    complaints_api,
+    customers_api,
+    investigation_api,
+    open311,
+    portal,
+    staff_api,
+    web,
+)
 from infra.runtime import Runtime
 
 log = structlog.get_logger("councilcrm.http")
@@ -46,6 +54,7 @@ def create_app(rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.
     app.include_router(staff_api.router)
     app.include_router(customers_api.router)
     app.include_router(investigation_api.router)
+    app.include_router(complaints_api.router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
