@@ -433,3 +433,19 @@ def test_every_new_event_is_in_the_audit_record_readably_and_every_model_equals_
 
 def _viewer(role: str = "records-officer") -> Viewer:
     return Viewer(user_id="reader", role=role, roles=frozenset({role}), teams=frozenset())
+
+
+def test_complaints_are_handled_with_priority_in_the_work_queue(rt: Runtime) -> None:
+    """Seed 003 (Kalamunda): "complex requests and complaints will be handled with priority";
+    Canterbury's [kinds.complaint] priority = true. A complaint due in 20 business days comes
+    before a pothole due in 10, and after an urgent request."""
+    pothole = lodge(rt, RequestKind.SERVICE_REQUEST)
+    complaint = lodge(rt, RequestKind.COMPLAINT)
+    tree = lodge(rt, RequestKind.SERVICE_REQUEST, category="tree-over-road")
+    cmds.assign_request(cmds.AssignRequest(**on(tree), team="roads"), rt.ports)
+    rows = views.queue(rt, rt.ports.council("canterbury"), "roads", None)
+    assert [r["reference"] for r in rows] == [
+        tree.reference,
+        complaint.reference,
+        pothole.reference,
+    ]
