@@ -78,9 +78,10 @@ def types(rt: Runtime, result: cmds.Result) -> list[str]:
 
 
 @pytest.fixture
-def rt(sqlite_runtime: Runtime, clock: FakeClock) -> Runtime:
+def rt(any_runtime: Runtime, clock: FakeClock) -> Runtime:
+    """On the embedded store and on the real PostgreSQL, at Monday 2 March 2026 10:00 AEDT."""
     clock.set(LODGED)
-    return sqlite_runtime
+    return any_runtime
 
 
 def test_a_compliment_never_escalates_nor_gets_a_progress_notice(
