@@ -18,6 +18,7 @@ from domain.errors import DomainError, OutOfBounds
 from infra.cli import (
     alerts,
     attachments,
+    complaints,
     contacts,
     corrections,
     customers,
@@ -81,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser
     )
     for interface in (requests, read_models, sla, history, streaming, demo, users, customers,
-                      serve, alerts, record, timeline, contacts, attachments, corrections):
+                      serve, alerts, record, timeline, contacts, attachments, complaints,
+                      corrections):
         interface.register(sub)
     return parser
 
