@@ -24,7 +24,15 @@ from consumers.store_reader import StoreReader
 from domain.aggregates.service_request import ServiceRequest
 from domain.errors import InvalidCommand
 from domain.lodgement import Intake
-from domain.values import Actor, Channel, ContactMethod, Customer, NoticeKind, Status
+from domain.values import (
+    Actor,
+    Channel,
+    ContactMethod,
+    Customer,
+    NoticeKind,
+    RequestKind,
+    Status,
+)
 from infra import views
 from infra.cli.sla import make_watchdog
 from infra.notify import list_outbox
@@ -414,6 +422,16 @@ def test_every_read_model_equals_its_rebuild_after_every_correction(
     rt = any_runtime
     a, b, c, d = lodge(rt), lodge(rt), lodge(rt), lodge(rt, "water-main-break")
     fix.handle(fix.LinkDuplicate(**on(b.reference), original=a.reference), rt.ports)
+    complaint = cmds.lodge_request(
+        cmds.LodgeRequest(council=COUNCIL, actor=OFFICER, intake=Intake(
+            category="pothole", channel=Channel.PHONE, description="Nobody came",
+            kind=RequestKind.COMPLAINT,
+            customer=Customer(name="Cy Dale", email="cy@example.org",
+                              preferred_contact=ContactMethod.EMAIL))), rt.ports)
+    fix.handle(fix.RecategoriseRequest(**on(complaint.reference), category="road-damage",
+                                       reason="About the shoulder works"), rt.ports)
+    fix.handle(fix.ReferRequest(**on(complaint.reference), agency="transport-nsw",
+                                reason="Their contractor"), rt.ports)
     fix.handle(
         fix.RecategoriseRequest(**on(c.reference), category="road-damage", reason="The shoulder"),
         rt.ports,
