@@ -37,6 +37,7 @@ import structlog
 
 from commands.access import system_actor
 from commands.alerts import URGENT, alert_urgent_role, pass_on_unanswered
+from commands.corrections import tell_duplicates
 from commands.errors import ConcurrencyConflict, RequestNotFound
 from commands.notices import (
     REACTIONS,
@@ -345,6 +346,25 @@ class Watchdog:
             if outcome is not None:
                 kind = report.notices if outcome.sent else report.unreachable
                 kind.append((env.council, env.reference, _notice_name(env.event_type)))
+            return self._tell_duplicates(ports, env, cmd, report)
+        log.warning("notice-conflict", reference=env.reference, position=env.position)
+        return False
+
+    def _tell_duplicates(
+        self, ports: Ports, env: Envelope, cmd: RequestCommand, report: SweepReport
+    ) -> bool:
+        """An original's closure reaches its duplicates' customers; False: try again."""
+        for _ in range(3):
+            try:
+                outcomes = tell_duplicates(env.event_type, cmd, ports, self.notifier)
+            except ConcurrencyConflict:
+                continue
+            except (DomainError, RequestNotFound) as error:
+                report.refused.append((env.council, env.reference, f"notice: {error}"))
+                return True
+            for ref, o in outcomes:
+                kind = report.notices if o.sent else report.unreachable
+                kind.append((env.council, ref, NoticeKind.ORIGINAL_CLOSED.value))
             return True
         log.warning("notice-conflict", reference=env.reference, position=env.position)
         return False

@@ -64,6 +64,15 @@ class ServiceRequest(Aggregate):
 
     TOPIC = "councilcrm:ServiceRequest"
 
+    # What the corrections record (see the events below); defaults for every request.
+    duplicate_of: str | None = None
+    duplicates: tuple[str, ...] = ()
+    duplicate_version: int | None = None
+    referred_to: str | None = None
+    referral_version: int | None = None
+    referral: tuple[str, str] = ("", "")  # the agency's name and contact, as the customer is told
+    reopen_count = 0
+
     class Event(Aggregate.Event):
         occurred_at: datetime
         actor: Actor
@@ -315,6 +324,7 @@ class ServiceRequest(Aggregate):
         self.last_progress_at: datetime | None = None
         self.urgent_escalations: dict[int, tuple[str, datetime]] = {}
         self.expected: datetime | None = None
+        self.agreed_completion = event.agreed_completion
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -577,6 +587,152 @@ class ServiceRequest(Aggregate):
         self.trigger_event(self.PublicDescriptionApproved, text=text,
                            occurred_at=occurred_at, actor=actor)
 
+    # -- corrections: reopen, recategorise, link a duplicate, refer (domain/corrections.py) --
+
+    class Reopened(Event):
+        """A closed request opened again, with the completion due instant policy gives it."""
+
+        TOPIC = "councilcrm:ServiceRequest.Reopened"
+        reason: str
+        previous_outcome: str
+        complete_by: datetime | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.status = Status.OPEN
+            aggregate.closed_at = aggregate.outcome = aggregate.closed_version = None
+            aggregate.referred_to = aggregate.referral_version = None
+            aggregate.complete_by = self.complete_by
+            aggregate.reopen_count += 1
+
+    class Recategorised(Event):
+        """A new category, its team (the officer is cleared when the team changes) and the
+        standard measured against from now on (the recorded one, or the new category's)."""
+
+        TOPIC = "councilcrm:ServiceRequest.Recategorised"
+        category: str
+        category_name: str
+        previous_category: str
+        team: str
+        previous_team: str
+        officer: str | None
+        standard: ServiceStandard | None
+        acknowledge_by: datetime | None
+        complete_by: datetime | None
+        targets: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.category = self.category
+            aggregate.team, aggregate.officer = self.team, self.officer
+            aggregate.standard = self.standard
+            aggregate.acknowledge_by = self.acknowledge_by
+            aggregate.complete_by = self.complete_by
+
+    class LinkedAsDuplicate(Event):
+        """Recorded on the duplicate: closed as a duplicate of `original` (a reference)."""
+
+        TOPIC = "councilcrm:ServiceRequest.LinkedAsDuplicate"
+        original: str
+        outcome: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.status = Status.CLOSED
+            aggregate.closed_at = self.occurred_at
+            aggregate.outcome = self.outcome
+            aggregate.closed_version = aggregate.duplicate_version = self.originator_version
+            aggregate.duplicate_of = self.original
+
+    class DuplicateAttached(Event):
+        """Recorded on the original, in the same commit as the duplicate's link."""
+
+        TOPIC = "councilcrm:ServiceRequest.DuplicateAttached"
+        duplicate: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.duplicates = (*aggregate.duplicates, self.duplicate)
+
+    class Referred(Event):
+        """Outside the council's jurisdiction: referred to an external agency, and closed."""
+
+        TOPIC = "councilcrm:ServiceRequest.Referred"
+        agency: str
+        agency_name: str
+        contact: str
+        outcome: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.status = Status.CLOSED
+            aggregate.closed_at = self.occurred_at
+            aggregate.outcome = self.outcome
+            aggregate.closed_version = aggregate.referral_version = self.originator_version
+            aggregate.referred_to = self.agency
+            aggregate.referral = (self.agency_name, self.contact)
+
+    def reopen(self, *, reason: str, complete_by: datetime | None, occurred_at: datetime,
+               actor: Actor) -> None:
+        """Only a closed request, and not one closed as a duplicate (reopen its original)."""
+        _require_aware(occurred_at)
+        if self.is_open:
+            raise InvalidCommand(f"request {self.reference} is open: nothing to reopen")
+        if self.duplicate_of is not None:
+            raise InvalidCommand(f"request {self.reference} was closed as a duplicate of "
+                                 f"{self.duplicate_of}: reopen {self.duplicate_of} instead")
+        self.trigger_event(
+            self.Reopened, reason=_require_text(reason, "the reason for reopening"),
+            previous_outcome=self.outcome or "", complete_by=complete_by,
+            occurred_at=occurred_at, actor=actor,
+        )
+
+    def recategorise(self, *, category: str, category_name: str, team: str,
+                     standard: ServiceStandard | None, acknowledge_by: datetime | None,
+                     complete_by: datetime | None, targets: str, reason: str,
+                     occurred_at: datetime, actor: Actor) -> None:
+        _require_aware(occurred_at)
+        self._require_open("recategorise it")
+        if category == self.category:
+            raise InvalidCommand(f"request {self.reference} is already in category {category}")
+        self.trigger_event(
+            self.Recategorised, category=category, category_name=category_name,
+            previous_category=self.category, team=team, previous_team=self.team,
+            officer=self.officer if team == self.team else None, standard=standard,
+            acknowledge_by=acknowledge_by, complete_by=complete_by, targets=targets,
+            reason=_require_text(reason, "the reason for recategorising"),
+            occurred_at=occurred_at, actor=actor,
+        )
+
+    def link_duplicate_of(self, original: ServiceRequest, *, reason: str, outcome: str,
+                          occurred_at: datetime, actor: Actor) -> None:
+        """Closes this request as a duplicate of `original` and records the link on both (the
+        caller saves the two together). The original must not itself be a duplicate, and this
+        request must be open and have no duplicates of its own."""
+        _require_aware(occurred_at)
+        if original.id == self.id:
+            raise InvalidCommand(f"request {self.reference} cannot duplicate itself")
+        self._require_open("link it as a duplicate")
+        if original.duplicate_of is not None:
+            raise InvalidCommand(f"request {original.reference} is itself a duplicate of "
+                                 f"{original.duplicate_of}: link to {original.duplicate_of}")
+        if self.duplicates:
+            raise InvalidCommand(f"request {self.reference} has duplicates of its own "
+                                 f"({', '.join(self.duplicates)}): link them to "
+                                 f"{original.reference} first, or link it the other way")
+        self.trigger_event(self.LinkedAsDuplicate, original=original.reference, outcome=outcome,
+                           reason=_require_text(reason, "the reason"),
+                           occurred_at=occurred_at, actor=actor)
+        original.trigger_event(original.DuplicateAttached, duplicate=self.reference,
+                               occurred_at=occurred_at, actor=actor)
+
+    def refer(self, *, agency: str, agency_name: str, contact: str, outcome: str, reason: str,
+              occurred_at: datetime, actor: Actor) -> None:
+        _require_aware(occurred_at)
+        self._require_open("refer it")
+        self.trigger_event(self.Referred, agency=agency, agency_name=agency_name,
+                           contact=contact, outcome=outcome,
+                           reason=_require_text(reason, "the reason for the referral"),
+                           occurred_at=occurred_at, actor=actor)
+
     # -- customer notices ------------------------------------------------------------------
 
     @property
@@ -612,6 +768,8 @@ class ServiceRequest(Aggregate):
             if self.closed_version is None:
                 raise NoticeRefused(f"request {self.reference} is not closed")
             subject = self.closed_version
+        elif notice in (NoticeKind.ORIGINAL_CLOSED, NoticeKind.REFERRAL):
+            subject = self._correction_subject(notice)
         else:
             self._require_open_for_notice(notice)
             subject = self._delay_version(about_version)
@@ -620,6 +778,16 @@ class ServiceRequest(Aggregate):
                 f"the {notice.value} notice of request {self.reference} was issued already"
             )
         return subject
+
+    def _correction_subject(self, notice: NoticeKind) -> int:
+        """The link (for the original's closure) or the referral a notice reports."""
+        if notice is NoticeKind.ORIGINAL_CLOSED:
+            if self.duplicate_version is None:
+                raise NoticeRefused(f"request {self.reference} is not a duplicate")
+            return self.duplicate_version
+        if self.referral_version is None:
+            raise NoticeRefused(f"request {self.reference} is not referred")
+        return self.referral_version
 
     def expected_completion(self) -> datetime | None:
         """The new expected completion an officer recorded last (a delay), if any."""
@@ -801,5 +969,7 @@ class ServiceRequest(Aggregate):
 
 
 def _notice_key(notice: NoticeKind, about_version: int | None) -> tuple[str, int | None]:
-    """What makes a notice unique: its kind, and for a delay notice which delay it reports."""
-    return notice.value, about_version if notice is NoticeKind.DELAY else None
+    """What makes a notice unique: its kind, and which event it reports where a request can
+    have several (delays; closures, referrals and links once reopened)."""
+    once = notice in (NoticeKind.ACKNOWLEDGEMENT, NoticeKind.PROGRESS)
+    return notice.value, None if once else about_version
