@@ -345,8 +345,9 @@ class Watchdog:
                     t.c.request_id.in_(ids[i : i + 500])
                 )
                 seen.update((r[0], r[1]) for r in conn.execute(q))
-        for i in [i for i, (v, _, _) in self._written.items() if seen.get(i, 0) >= v]:
-            del self._written[i]
+        shown = [rid for rid, (v, _, _) in self._written.items() if seen.get(rid, 0) >= v]
+        for rid in shown:
+            del self._written[rid]
         return set(self._written)
 
     # -- the notice policy over the event log ------------------------------------------------
