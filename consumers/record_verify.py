@@ -67,7 +67,7 @@ def verify(
     with engine.connect() as conn:
         for name, app in logs.items():
             wanted = frozenset(int(m["position"].get(name, 0)) for _, m in anchors)
-            with _store_reading(app, engine) as rows:
+            with store_reading(app, engine) as rows:
                 checks[name] = check_chain_in_batches(
                     name, _Source(app, rows, chain, conn, name), chain.head(conn, name), wanted
                 )
@@ -118,7 +118,7 @@ class _Source:
 
 
 @contextmanager
-def _store_reading(
+def store_reading(
     app: Application[UUID], engine: sa.Engine
 ) -> Iterator[tuple[RowReader, Counter]]:
     """Reads the store's rows exactly as stored, a position range at a time, straight from

@@ -77,11 +77,21 @@ Row = tuple[int, bytes | memoryview | str, int, str, bytes | memoryview]
 def chain_rows(previous: bytes, rows: Sequence[Row]) -> tuple[list[bytes], list[bytes]]:
     """Each row's digest and its hash chained after `previous`, in order: `digest` and `link`
     of every event, written out once for speed (a verification hashes the whole log)."""
-    sha, topics = hashlib.sha256, _TOPICS
+    sha, topics, unhex = hashlib.sha256, _TOPICS, bytes.fromhex
     digests: list[bytes] = []
     hashes: list[bytes] = []
     for position, originator, version, topic, state in rows:
-        oid = originator if type(originator) is bytes else _id_bytes(originator)
+        if type(originator) is bytes:
+            oid = originator
+        elif type(originator) is str and len(originator) == 36 and originator.count("-") == 4:
+            try:  # the text SQLite keeps, as `str(uuid)` writes it
+                oid = unhex(originator.replace("-", ""))
+            except ValueError:
+                oid = b""
+            if len(oid) != 16:
+                oid = id_bytes(originator)
+        else:
+            oid = id_bytes(originator)
         tail = topics.get(topic)
         if tail is None:
             tail = topics[topic] = topic.encode() + b"\0"
@@ -95,7 +105,7 @@ def chain_rows(previous: bytes, rows: Sequence[Row]) -> tuple[list[bytes], list[
 _TOPICS: dict[str, bytes] = {}  # each topic's bytes in a digest, by topic
 
 
-def _id_bytes(text: bytes | memoryview | str) -> bytes:
+def id_bytes(text: bytes | memoryview | str) -> bytes:
     """A UUID's 16 bytes from its text (with or without hyphens), as `UUID(text).bytes`."""
     if not isinstance(text, str):
         return bytes(text)  # a driver's buffer of the 16 bytes
@@ -252,7 +262,7 @@ class RecordChain:
             .where(t.c.log == log, t.c.position > after, t.c.position <= upto)
             .order_by(t.c.position)
         )
-        return [(r[0], r[1], r[2]) for r in conn.execute(q)]
+        return [(r[0], r[1], r[2]) for r in conn.execute(q).all()]  # fetched at once
 
     def read(self, conn: sa.Connection, log: str, after: int = 0) -> Iterator[Entry]:
         """The log's entries in position order, page by page."""
