@@ -204,19 +204,27 @@ class _Walk:
         )
 
     def close(self) -> None:
-        h, r = self.head, self.result
-        if (r.position, r.event_count, self.chained.hex()) != (
-            h.position,
-            h.event_count,
-            h.head_hash,
-        ):
-            self.found(
-                max(r.position, 1),
-                "damaged",
-                f"the stored chain's head (position {h.position}, {h.event_count} "
-                f"events) does not match its entries (position {r.position}, "
-                f"{r.event_count} events)",
-            )
+        self.result.finding = head_mismatch(self.head, self.result, self.chained.hex())
+
+
+def head_mismatch(head: Head, result: LogCheck, last_hash: str) -> Finding | None:
+    """Damage when the stored head does not sum up the entries walked (`last_hash` is the
+    last entry's stored hash)."""
+    if (result.position, result.event_count, last_hash) == (
+        head.position,
+        head.event_count,
+        head.head_hash,
+    ):
+        return None
+    return Finding(
+        log=head.log,
+        position=max(result.position, 1),
+        kind="damaged",
+        source=CHAIN,
+        detail=f"the stored chain's head (position {head.position}, {head.event_count} "
+        f"events) does not match its entries (position {result.position}, "
+        f"{result.event_count} events)",
+    )
 
 
 # -- the fast path: whole batches compared at once ----------------------------------------------
@@ -300,20 +308,8 @@ def check_chain_in_batches(
             result.head_hash = previous.hex()
         if last:
             break
-    if (result.position, result.event_count, result.head_hash) != (
-        head.position,
-        head.event_count,
-        head.head_hash,
-    ):
-        result.finding = Finding(
-            log=log,
-            position=max(result.position, 1),
-            kind="damaged",
-            source=CHAIN,
-            detail=f"the stored chain's head (position {head.position}, {head.event_count} "
-            f"events) does not match its entries (position {result.position}, "
-            f"{result.event_count} events)",
-        )
+    result.finding = head_mismatch(head, result, result.head_hash)  # all agreed: the same
+    if result.finding is not None:
         return result
     result.pending = source.count_after(head.position)
     return result
