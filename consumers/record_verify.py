@@ -118,9 +118,7 @@ class _Source:
 
 
 @contextmanager
-def store_reading(
-    app: Application[UUID], engine: sa.Engine
-) -> Iterator[tuple[RowReader, Counter]]:
+def store_reading(app: Application[UUID], engine: sa.Engine) -> Iterator[tuple[RowReader, Counter]]:
     """Reads the store's rows exactly as stored, a position range at a time, straight from
     its table: SQLite through the store's own connection; PostgreSQL through `engine` when the
     store is in its database (psycopg2 reads faster than the store's psycopg), else through
