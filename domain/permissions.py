@@ -42,14 +42,14 @@ ACTION_DOCS: Mapping[str, str] = {
     "escalate": "escalate a request",
     "close": "close a request with an outcome",
     "publish": "approve the description the public sees (Open311, the portal)",
+    "satisfaction": "record the customer's rating of the service after closure",
+    "complaint": "record who a complaint is about, its internal review and Ombudsman referral",
+    "complaint-report": "the complaints report: by category, outcome and time taken",
     # corrections: supervisors and above, complaints officers and administrators
     "reopen": "reopen a closed request",
     "recategorise": "change a request's category (its routing and standards per policy)",
     "link": "close a request as a duplicate of another",
     "refer": "refer a request to an external agency (outside the council's jurisdiction)",
-    "satisfaction": "record the customer's rating of the service after closure",
-    "complaint": "record who a complaint is about, its internal review and Ombudsman referral",
-    "complaint-report": "the complaints report: by category, outcome and time taken",
     # views of the work
     "show": "a request as it stands",
     "history": "every event of a request",
@@ -104,11 +104,11 @@ RECORDS = frozenset({
     "customer-history", "customer-access-log", "customer-erase", "timeline", "attachments", "stats",
     "complaint-report",
 }) | PUBLIC_ACTIONS
+# Complaints officers also record who a complaint is about, its review and Ombudsman referral.
 # Corrections undo or redirect someone else's work: a supervisor's decision (team leaders and
 # every level above them), a complaints officer's, or an administrator's — not the front line.
 CORRECTIONS = frozenset({"reopen", "recategorise", "link", "refer"})
 SUPERVISING = FRONT_LINE | CORRECTIONS
-# Complaints officers also record who a complaint is about, its review and Ombudsman referral.
 COMPLAINTS = FRONT_LINE | CORRECTIONS | {"customer-conduct", "complaint", "complaint-report"}
 ANALYSIS = frozenset({"kpi", "sla", "queue", "show", "history", "audit", "timeline", "stats",
                       "complaint-report"}) | PUBLIC_ACTIONS

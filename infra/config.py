@@ -249,41 +249,6 @@ def _permissions(r: _Reader, chain_roles: tuple[str, ...]) -> Permissions:
     return default_permissions(chain_roles).replacing(overrides)
 
 
-def _corrections(r: _Reader) -> CorrectionPolicy:
-    """`[corrections]`: the business days a reopened request has to be completed (default: its
-    category's target) and whether a recategorised request keeps its targets (default)."""
-    days = r.get("corrections.reopen_complete_days", int, None)
-    targets = r.convert(
-        "corrections.recategorise_targets", r.get("corrections.recategorise_targets", str, "keep"),
-        lambda v: parse_enum(TargetsOnRecategorise, v, "choice"),
-    )
-    return CorrectionPolicy(
-        reopen_complete_days=_days(r, "corrections.reopen_complete_days", days),
-        recategorise_targets=targets,
-    )
-
-
-def _agencies(r: _Reader) -> dict[str, Agency]:
-    """`[agencies.<code>]`: each external body with a `name`, what it `handles`, and at least
-    one of `phone`, `email`, `web`."""
-    out: dict[str, Agency] = {}
-    for code, item in r.get("agencies", dict, {}).items():
-        sub = _Reader(r.path, item if isinstance(item, Mapping) else {}, prefix=f"agencies.{code}.")
-        if not isinstance(item, Mapping):
-            raise r.fail(f"agencies.{code}", "must be a table")
-        agency = Agency(
-            code=code, name=sub.get("name", str), handles=sub.get("handles", str, ""),
-            phone=sub.get("phone", str, None), email=sub.get("email", str, None),
-            web=sub.get("web", str, None),
-        )
-        if not agency.contact:
-            raise sub.fail("phone", "an agency needs at least one of phone, email, web")
-        if len(code) > 64 or len(agency.name) > 200:
-            raise sub.fail("name", "the code is at most 64 characters and the name 200")
-        out[code] = agency
-    return out
-
-
 _KIND_TYPES: dict[str, type | tuple[type, ...]] = {
     "acknowledge_days": int, "complete_days": int, "completion_target": bool,
     "progress_notices": bool, "escalates": bool, "priority": bool, "outcomes": list,
@@ -327,6 +292,41 @@ def _satisfaction(r: _Reader) -> SatisfactionPolicy:
     if not low <= satisfied_from <= high:
         raise r.fail("satisfaction.satisfied_from", f"must be {low} to {high}")
     return SatisfactionPolicy(invite=invite, satisfied_from=satisfied_from)
+
+
+def _corrections(r: _Reader) -> CorrectionPolicy:
+    """`[corrections]`: the business days a reopened request has to be completed (default: its
+    category's target) and whether a recategorised request keeps its targets (default)."""
+    days = r.get("corrections.reopen_complete_days", int, None)
+    targets = r.convert(
+        "corrections.recategorise_targets", r.get("corrections.recategorise_targets", str, "keep"),
+        lambda v: parse_enum(TargetsOnRecategorise, v, "choice"),
+    )
+    return CorrectionPolicy(
+        reopen_complete_days=_days(r, "corrections.reopen_complete_days", days),
+        recategorise_targets=targets,
+    )
+
+
+def _agencies(r: _Reader) -> dict[str, Agency]:
+    """`[agencies.<code>]`: each external body with a `name`, what it `handles`, and at least
+    one of `phone`, `email`, `web`."""
+    out: dict[str, Agency] = {}
+    for code, item in r.get("agencies", dict, {}).items():
+        sub = _Reader(r.path, item if isinstance(item, Mapping) else {}, prefix=f"agencies.{code}.")
+        if not isinstance(item, Mapping):
+            raise r.fail(f"agencies.{code}", "must be a table")
+        agency = Agency(
+            code=code, name=sub.get("name", str), handles=sub.get("handles", str, ""),
+            phone=sub.get("phone", str, None), email=sub.get("email", str, None),
+            web=sub.get("web", str, None),
+        )
+        if not agency.contact:
+            raise sub.fail("phone", "an agency needs at least one of phone, email, web")
+        if len(code) > 64 or len(agency.name) > 200:
+            raise sub.fail("name", "the code is at most 64 characters and the name 200")
+        out[code] = agency
+    return out
 
 
 def parse_council(path: Path, data: Mapping[str, Any]) -> Council:

@@ -79,15 +79,15 @@ SYSTEM_ROLE = "system"
 COUNTS = (
     "lodged", "acknowledgement_due", "acknowledged_within_standard", "closed",
     "completed_within_target", "breaches", "escalations", "closed_by_officer",
-    "first_contact_resolution", "duplicates", "rated", "satisfied",
+    "first_contact_resolution", "rated", "satisfied", "duplicates",
 )
 METRICS = (
     "lodged", "closed", "completed_within_target", "completed_within_target_pct",
     "acknowledgement_due", "acknowledged_within_standard", "acknowledged_within_standard_pct",
     "median_business_days_to_complete", "p90_business_days_to_complete", "breaches",
     "escalations", "closed_by_officer", "first_contact_resolution",
-    "first_contact_resolution_pct", "duplicates", "distinct_hazards", "rated", "satisfied",
-    "customer_satisfaction_pct",
+    "first_contact_resolution_pct", "rated", "satisfied", "customer_satisfaction_pct",
+    "duplicates", "distinct_hazards",
 )
 _SLA_COLUMNS = (
     "request_id", "category", "category_name", "team", "channel", "kind", "lodged_at",
@@ -180,11 +180,11 @@ def _figures(tally: _Tally, targets: Mapping[str, float]) -> dict[str, Any]:
         first_contact_resolution_pct=_pct(
             c["first_contact_resolution"], c["closed_by_officer"]
         ),
-        duplicates=c["duplicates"],
-        distinct_hazards=c["lodged"] - c["duplicates"],
         rated=c["rated"],
         satisfied=c["satisfied"],
         customer_satisfaction_pct=_pct(c["satisfied"], c["rated"]),
+        duplicates=c["duplicates"],
+        distinct_hazards=c["lodged"] - c["duplicates"],
     )
     for key, level in targets.items():
         if key not in METRICS:
