@@ -12,6 +12,7 @@ from enum import Enum
 
 from domain.calendar import CalendarSpec
 from domain.permissions import BASE_ROLES, Permissions, default_permissions
+from domain.retention import RetentionClass
 from domain.values import ANY_DETAIL, Channel
 
 
@@ -33,6 +34,7 @@ class Category:
     progress_notice_days: int | None = None
     at_risk_share: float | None = None
     imported: bool = False
+    retention: str | None = None  # a class of the council's `[retention]`; None: its default
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +95,8 @@ class Council:
     description_max_chars: int = 2000
     kpi_targets: Mapping[str, float] = field(default_factory=dict)
     permissions: Permissions = field(default_factory=Permissions)
+    retention_classes: Mapping[str, RetentionClass] = field(default_factory=dict)
+    retention_default: str | None = None
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -118,6 +122,13 @@ class Council:
                 f"unknown category {code!r} for council {self.id} "
                 f"(see `crm --council {self.id} categories`)"
             ) from None
+
+    def retention_of(self, category: str) -> RetentionClass | None:
+        """The retention class of a category's requests (an imported category, or one naming
+        none: the council's default); None when the council has configured no retention."""
+        known = self.categories.get(category)
+        code = (known.retention if known else None) or self.retention_default
+        return self.retention_classes.get(code) if code else None
 
     def imported_category(self, name: str, team: str | None) -> Category:
         """A category for history imported from another system, named by its source text."""

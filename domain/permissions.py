@@ -56,7 +56,9 @@ ACTION_DOCS: Mapping[str, str] = {
     "import": "import another system's history",
     "kpi": "KPIs for a period",
     "export": "exports of the record",
-    "record": "the tamper-evident record: its key, signed anchors, verification",
+    "record": "the tamper-evident record: its key, signed anchors, verification, what is due "
+              "for disposal",
+    "dispose": "dispose of a request past its retention: erase its personal data, certify it",
     # customers
     "customer-find": "find a customer",
     "customer-show": "a customer's record",
@@ -86,11 +88,14 @@ CUSTOMER_DESK = frozenset({"customer-find", "customer-show", "customer-history",
 FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | CUSTOMER_DESK
 RECORDS = frozenset({
     "audit", "import", "kpi", "export", "record", "show", "history", "customer-show",
-    "customer-history", "customer-access-log", "customer-erase", "timeline",
+    "customer-history", "customer-access-log", "customer-erase", "timeline", "dispose",
 }) | PUBLIC_ACTIONS
 COMPLAINTS = FRONT_LINE | {"customer-conduct"}
 ANALYSIS = frozenset({"kpi", "sla", "queue", "show", "history", "audit", "timeline"}
                      ) | PUBLIC_ACTIONS
+# Disposal under the council's records authority is the records unit's decision alone: not even
+# an administrator holds it by default (a council may grant it in `[permissions]`).
+RECORDS_ONLY = frozenset({"dispose"})
 # Seed 001 §7.4.4: the General Manager declares a customer's conduct unreasonable (vexatious).
 CONDUCT_DECLARER = "general-manager"
 
@@ -120,7 +125,7 @@ def default_permissions(chain_roles: Sequence[str]) -> Permissions:
     table: dict[str, frozenset[str]] = {
         CUSTOMER_SERVICE: FRONT_LINE, OFFICER: FRONT_LINE, TEAM_LEADER: FRONT_LINE,
         MANAGER: FRONT_LINE, DIRECTOR: FRONT_LINE, RECORDS_OFFICER: RECORDS,
-        COMPLAINTS_OFFICER: COMPLAINTS, ANALYST: ANALYSIS, ADMINISTRATOR: ACTIONS,
+        COMPLAINTS_OFFICER: COMPLAINTS, ANALYST: ANALYSIS, ADMINISTRATOR: ACTIONS - RECORDS_ONLY,
     }
     for role in chain_roles:
         table.setdefault(role, FRONT_LINE)

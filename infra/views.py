@@ -27,6 +27,7 @@ from domain.aggregates.customer import Customer, customer_id
 from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.council import Council
 from domain.permissions import Viewer
+from domain.retention import disposal_due
 from infra.notify import list_outbox
 from infra.runtime import Runtime
 from projections import (
@@ -378,6 +379,63 @@ def open_requests(rt: Runtime, council_id: str, number: str) -> list[str]:
         rows = request_summary.of_customer(conn, request_summary.RequestSummary(), council_id,
                                            number)
     return [r["reference"] for r in rows if r["status"] == "open"]
+
+
+def due_for_disposal(rt: Runtime, c: Council, on: date) -> list[dict[str, Any]]:
+    """Closed requests whose retention has run out by `on` and not yet disposed of, oldest
+    closure first, each with its class, the day it fell due and, for a customer's request,
+    `waits_for`: the customer's requests still holding their data (open or within retention;
+    the customer's data is erased as a whole, so disposal waits for them)."""
+    read_models_ready(rt)
+    zone = c.calendar.timezone
+    model = request_summary.RequestSummary()
+    out: list[dict[str, Any]] = []
+    with rt.read_engine.connect() as conn:
+        holding: dict[str, list[str]] = {}
+        for row in request_summary.closed_not_disposed(conn, model, c.id):
+            retention = c.retention_of(row["category"])
+            if retention is None:
+                continue
+            due = disposal_due(row["closed_at"], retention, zone)
+            if due > on:
+                continue
+            number = row["customer"]
+            if number and number not in holding:
+                holding[number] = _holding_data(conn, model, c, number, on)
+            out.append({
+                "reference": row["reference"], "category": row["category"],
+                "closed_at": row["closed_at"], "retention_class": retention.code,
+                "retention_years": retention.years, "due_on": due.isoformat(),
+                "customer": number,
+                "waits_for": [r for r in holding.get(number or "", []) if r != row["reference"]],
+            })
+    rows: list[dict[str, Any]] = to_plain(out)
+    return rows
+
+
+def _holding_data(
+    conn: sa.Connection, model: request_summary.RequestSummary, c: Council, number: str, on: date
+) -> list[str]:
+    """The customer's requests, not disposed of, that are open or within retention on `on`."""
+    held = []
+    for row in request_summary.of_customer(conn, model, c.id, number):
+        if row["disposed_at"] is not None:
+            continue
+        retention = c.retention_of(row["category"])
+        if row["closed_at"] is None or (
+                retention is not None and disposal_due(row["closed_at"], retention,
+                                                       c.calendar.timezone) > on):
+            held.append(row["reference"])
+    return held
+
+
+def customer_requests(rt: Runtime, council_id: str, number: str) -> list[str]:
+    """The references of every request of the customer's."""
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        rows = request_summary.of_customer(conn, request_summary.RequestSummary(), council_id,
+                                           number)
+    return [r["reference"] for r in rows]
 
 
 def reviews_due(rt: Runtime, c: Council, on: date) -> list[dict[str, Any]]:

@@ -50,6 +50,11 @@ def summary(env: Envelope) -> str:
             return f"Closed ({d['outcome']}): {_clip(d['text'])}"
         case "NoticeSent":
             return f"Sent the {d['notice']} notice to the customer by {d['method']}"
+        case "Disposed":
+            whose = f"customer {d['customer']}'s" if d["erased"] == "customer" else "its"
+            return (f"Disposed of: retention class {d['retention_class']} ({d['retention_years']} "
+                    f"years, due {d['due_on']}) — {whose} personal data erased: "
+                    f"{_clip(d['reason'])}")
     return env.event_type
 
 

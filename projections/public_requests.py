@@ -77,7 +77,7 @@ class PublicRequests(RowPerRequest):
             new.update(status="closed", outcome=d["outcome"])
         elif kind == "PublicDescriptionApproved":
             new["description"] = d["text"]
-        elif kind in ("NoteAdded", "NoticeSent"):
+        elif kind in ("NoteAdded", "NoticeSent", "Disposed"):
             return None  # internal: not a change the public sees (the version moves on)
         return new
 

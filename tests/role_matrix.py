@@ -27,7 +27,7 @@ MAY: dict[str, frozenset[str]] = {
     "general-manager": FRONT_LINE | CONDUCT,  # a role of Upper Lachlan's escalation chain
     "records-officer": frozenset({
         "audit", "import", "kpi", "record", "show", "history", "customer-show", "customer-history",
-        "customer-erase", "customer-access-log"}) | PUBLIC | {"timeline", "export"},
+        "customer-erase", "customer-access-log"}) | PUBLIC | {"timeline", "export"} | {"dispose"},
     "complaints-officer": FRONT_LINE | CONDUCT,
     "analyst": frozenset({"kpi", "sla", "queue", "show", "history", "audit"}) | PUBLIC
     | {"timeline"},
@@ -41,5 +41,5 @@ CHECKED = (
     "queue", "sla", "sla-sweep", "notices", "audit", "import", "kpi", "record", "users", "projections",
     "categories", "teams", "permissions", "apikeys", "customer-find", "customer-show",
     "customer-history", "customer-update", "customer-conduct", "customer-access-log",
-    "timeline", "export",
+    "timeline", "export", "dispose",
 )

@@ -83,6 +83,8 @@ COMMANDS: dict[str, Command] = {
     "timeline": Command(("timeline", "{ref}", "--format", "json")),
     "export": Command(("record", "export", "--request", "{ref}", "--format", "csv",
                        "--out", os.devnull)),
+    # allowed: refused by the rule (an open request is kept), exit 2, nothing erased
+    "dispose": Command(("record", "dispose", "{fresh}", "--reason", "Retention ended"), 2),
 }
 
 
