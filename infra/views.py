@@ -42,6 +42,7 @@ from projections import (
 from projections import public_requests as public_requests_model
 from projections.envelope import event_data, event_type, to_plain
 from projections.sla import Sla
+from projections.sla_history import SlaHistory
 
 SLA_QUERIES = {
     "breached": sla_queries.breached,
@@ -229,9 +230,10 @@ def _day_start(c: Council, day: date) -> datetime:
 
 def audit(rt: Runtime, c: Council, viewer: Viewer, via: str, *, reference: str | None = None,
           officer: str | None = None, date_from: date | None = None, date_to: date | None = None,
-          payloads: bool = True) -> list[dict[str, Any]]:
+          payloads: bool = True, as_at: datetime | None = None) -> list[dict[str, Any]]:
     """The audit record's rows (one request's, one officer's, or a period's, in the council's
-    days), with each event's payload as `viewer` may see it (`payloads`)."""
+    days), with each event's payload as `viewer` may see it (`payloads`); with `as_at`, only
+    the entries recorded by then (the record is append-only: that is the record as it stood)."""
     if not (reference or officer or date_from or date_to):
         raise ValueError("say what to list: a reference, an officer, or a period")
     _period(date_from, date_to)
@@ -240,7 +242,7 @@ def audit(rt: Runtime, c: Council, viewer: Viewer, via: str, *, reference: str |
         council=c.id, reference=reference.strip().upper() if reference else None,
         officer=officer,
         start=_day_start(c, date_from) if date_from else None,
-        end=_day_start(c, date_to + timedelta(days=1)) if date_to else None,
+        end=_day_start(c, date_to + timedelta(days=1)) if date_to else None, as_at=as_at,
     )
     with rt.read_engine.connect() as conn:
         rows = audit_record.query(conn, audit_record.AuditRecord(), f)
@@ -271,14 +273,18 @@ def notices(rt: Runtime, c: Council, viewer: Viewer, via: str, reference: str | 
 
 
 def sla(rt: Runtime, c: Council, which: str, now: datetime, *, team: str | None = None,
-        level: str | None = None, category: str | None = None) -> list[dict[str, Any]]:
-    """Open requests breached, at risk or escalated (`which`) at `now`: no personal data."""
+        level: str | None = None, category: str | None = None, as_at: bool = False
+        ) -> list[dict[str, Any]]:
+    """Open requests breached, at risk or escalated (`which`) at `now`: no personal data.
+    By default by what is recorded now; `as_at`: by what had been recorded by `now` (the SLA
+    view's history), each state judged at `now` — the view as it stood then."""
     if which not in SLA_QUERIES:
         raise ValueError(f"no SLA view {which!r} (one of {', '.join(SLA_QUERIES)})")
     read_models_ready(rt)
     f = sla_queries.SlaFilter(council=c.id, team=team, role=level, category=category)
+    source: sla_queries.SlaSource = SlaHistory() if as_at else Sla()
     with rt.read_engine.connect() as conn:
-        rows: list[dict[str, Any]] = to_plain(SLA_QUERIES[which](conn, Sla(), f, now))
+        rows: list[dict[str, Any]] = to_plain(SLA_QUERIES[which](conn, source, f, now))
     return rows
 
 

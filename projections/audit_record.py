@@ -109,6 +109,7 @@ class AuditFilter:
     officer: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+    as_at: datetime | None = None  # only what was recorded by then (the record is append-only)
 
 
 def query(conn: sa.Connection, model: AuditRecord, f: AuditFilter) -> list[dict[str, Any]]:
@@ -123,4 +124,6 @@ def query(conn: sa.Connection, model: AuditRecord, f: AuditFilter) -> list[dict[
         q = q.where(t.c.occurred_at >= f.start)
     if f.end:
         q = q.where(t.c.occurred_at < f.end)
+    if f.as_at:
+        q = q.where(t.c.recorded_at <= f.as_at)
     return [dict(r._mapping) for r in conn.execute(q.order_by(t.c.position, t.c.version))]

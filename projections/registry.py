@@ -7,6 +7,7 @@ from projections.base import ReadModel
 from projections.public_requests import PublicRequests
 from projections.request_summary import RequestSummary
 from projections.sla import Sla
+from projections.sla_history import SlaHistory
 from projections.work_queue import WorkQueue
 from projections.work_queue_history import WorkQueueHistory
 
@@ -17,6 +18,7 @@ READ_MODELS: dict[str, type[ReadModel]] = {
     "sla": Sla,
     "work_queue_history": WorkQueueHistory,
     "public_requests": PublicRequests,
+    "sla_history": SlaHistory,
 }
 
 
