@@ -34,10 +34,14 @@ class TemporalHistory(ReadModel):
     def define(self, metadata: sa.MetaData) -> None:
         self.live = self.live_model()
         p = self.prefix
-        columns = [sa.Column(c.name, c.type, nullable=c.nullable)
-                   for c in self.live.table.columns if c.name not in ("request_id", "version")]
+        columns = [
+            sa.Column(c.name, c.type, nullable=c.nullable)
+            for c in self.live.table.columns
+            if c.name not in ("request_id", "version")
+        ]
         self.table = sa.Table(
-            f"{p}{self.name}", metadata,
+            f"{p}{self.name}",
+            metadata,
             sa.Column("request_id", sa.String(36), primary_key=True),
             sa.Column("version", sa.Integer, primary_key=True),
             *columns,
@@ -83,16 +87,20 @@ class TemporalHistory(ReadModel):
         t, ids = self.table, list(ids)
         out: dict[str, Row] = {}
         for i in range(0, len(ids), CHUNK):
-            q = sa.select(t).where(t.c.request_id.in_(ids[i: i + CHUNK]), t.c.valid_to.is_(None))
+            q = sa.select(t).where(t.c.request_id.in_(ids[i : i + CHUNK]), t.c.valid_to.is_(None))
             out.update({r.request_id: dict(r._mapping) for r in conn.execute(q)})
         return out
 
-    def _write(self, conn: sa.Connection, closed: dict[tuple[str, int], datetime],
-               opened: list[Row]) -> None:
+    def _write(
+        self, conn: sa.Connection, closed: dict[tuple[str, int], datetime], opened: list[Row]
+    ) -> None:
         t = self.table
         for (request, version), at in closed.items():
-            conn.execute(sa.update(t).where(t.c.request_id == request, t.c.version == version)
-                         .values(valid_to=at))
+            conn.execute(
+                sa.update(t)
+                .where(t.c.request_id == request, t.c.version == version)
+                .values(valid_to=at)
+            )
         if opened:
             conn.execute(sa.insert(t), opened)
 

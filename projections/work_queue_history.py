@@ -18,8 +18,10 @@ class WorkQueueHistory(TemporalHistory):
     live_model = WorkQueue
 
     def indexes(self) -> list[tuple[str, tuple[str, ...]]]:
-        return [("by_team", ("council", "team", "valid_from")),
-                ("by_officer", ("council", "officer", "valid_from"))]
+        return [
+            ("by_team", ("council", "team", "valid_from")),
+            ("by_officer", ("council", "officer", "valid_from")),
+        ]
 
 
 def query_as_at(
@@ -28,8 +30,9 @@ def query_as_at(
     """The queue as it stood at `at`: the same rows, in the same order, as the live queue
     showed then."""
     t = model.table
-    q = sa.select(*live_columns(t)).where(t.c.council == f.council, t.c.status != "closed",
-                                          *in_force(t, at))
+    q = sa.select(*live_columns(t)).where(
+        t.c.council == f.council, t.c.status != "closed", *in_force(t, at)
+    )
     if f.team:
         q = q.where(t.c.team == f.team)
     if f.officer:
