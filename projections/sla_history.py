@@ -5,6 +5,10 @@ at T: what had breached or was at risk that morning, by what the council had rec
 
 from __future__ import annotations
 
+from typing import Any
+
+import sqlalchemy as sa
+
 from projections.sla import Sla
 from projections.temporal import TemporalHistory
 
@@ -15,3 +19,6 @@ class SlaHistory(TemporalHistory):
 
     def indexes(self) -> list[tuple[str, tuple[str, ...]]]:
         return [("by_council", ("council", "valid_from"))]
+
+    def open_rows(self, t: sa.Table) -> Any:
+        return t.c.open == sa.true()

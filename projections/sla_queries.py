@@ -95,7 +95,7 @@ def breached(
         t.c.complete_by <= now,
         sa.and_(t.c.acknowledged_at.is_(None), t.c.acknowledge_by <= now),
     )
-    return _ranked(conn, model, f, now, _open(model, now).where(t.c.paused_at.is_(None), late))
+    return _ranked(conn, model, f, now, _open(conn, model, now).where(t.c.paused_at.is_(None), late))
 
 
 def at_risk(
@@ -104,7 +104,7 @@ def at_risk(
     """Open, not paused, past the at-risk threshold but not yet breached; least time left
     first."""
     t = model.table
-    q = _open(model, now).where(t.c.paused_at.is_(None), t.c.at_risk_from <= now,
+    q = _open(conn, model, now).where(t.c.paused_at.is_(None), t.c.at_risk_from <= now,
                                 t.c.complete_by > now)
     return [r for r in _ranked(conn, model, f, now, q) if r["state"] == AT_RISK]
 
@@ -115,7 +115,7 @@ def escalated(
     """Open requests escalated above the first level; the highest level first, then by
     severity."""
     t = model.table
-    rows = _ranked(conn, model, f, now, _open(model, now).where(t.c.escalations > 0))
+    rows = _ranked(conn, model, f, now, _open(conn, model, now).where(t.c.escalations > 0))
     return sorted(rows, key=lambda r: -r["level_rank"])  # stable: severity within a level
 
 
@@ -132,11 +132,12 @@ def states(
     return rows
 
 
-def _open(model: SlaSource, now: datetime) -> sa.Select[Any]:
+def _open(conn: sa.Connection, model: SlaSource, now: datetime) -> sa.Select[Any]:
     """Open requests: in the live view, as recorded now; in its history, as recorded by `now`."""
     t = model.table
     if isinstance(model, SlaHistory):
-        return sa.select(*live_columns(t)).where(t.c.open == sa.true(), *in_force(t, now))
+        return sa.select(*live_columns(t)).where(model.open_rows(t),
+                                                 *in_force(t, now, conn.dialect.name))
     return sa.select(t).where(t.c.open == sa.true())
 
 

@@ -16,6 +16,7 @@ from projections.work_queue import QueueFilter, WorkQueue, queue_order
 class WorkQueueHistory(TemporalHistory):
     name = "work_queue_history"
     live_model = WorkQueue
+    schema_version = 2  # 2: the validity intervals of open requests' rows indexed (PostgreSQL)
 
     def indexes(self) -> list[tuple[str, tuple[str, ...]]]:
         return [
@@ -23,18 +24,28 @@ class WorkQueueHistory(TemporalHistory):
             ("by_officer", ("council", "officer", "valid_from")),
         ]
 
+    def open_rows(self, t: sa.Table) -> Any:
+        return t.c.status != "closed"
+
 
 def query_as_at(
     conn: sa.Connection, model: WorkQueueHistory, f: QueueFilter, at: datetime
 ) -> list[dict[str, Any]]:
     """The queue as it stood at `at`: the same rows, in the same order, as the live queue
     showed then."""
+    q = as_at_select(model, f, at, conn.dialect.name)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def as_at_select(
+    model: WorkQueueHistory, f: QueueFilter, at: datetime, dialect: str
+) -> sa.Select[Any]:
     t = model.table
     q = sa.select(*live_columns(t)).where(
-        t.c.council == f.council, t.c.status != "closed", *in_force(t, at)
+        t.c.council == f.council, model.open_rows(t), *in_force(t, at, dialect)
     )
     if f.team:
         q = q.where(t.c.team == f.team)
     if f.officer:
         q = q.where(t.c.officer == f.officer)
-    return [dict(r._mapping) for r in conn.execute(q.order_by(*queue_order(t)))]
+    return q.order_by(*queue_order(t))
