@@ -63,13 +63,26 @@ def envelopes_of(n: int, rnd: random.Random) -> Iterator[Envelope]:
     reference = f"UL-2025-{n + 1:07d}"
     request = f"00000000-0000-4000-8000-{n:012d}"
     steps: list[tuple[str, dict[str, Any]]] = [
-        ("Lodged", {"team": team, "category": "pothole", "urgent": n % 50 == 0,
-                    "standard": {"escalation_roles": ROLES},
-                    "acknowledge_by": (lodged + timedelta(days=7)).isoformat(),
-                    "complete_by": (lodged + timedelta(days=28)).isoformat()}),
+        (
+            "Lodged",
+            {
+                "team": team,
+                "category": "pothole",
+                "urgent": n % 50 == 0,
+                "standard": {"escalation_roles": ROLES},
+                "acknowledge_by": (lodged + timedelta(days=7)).isoformat(),
+                "complete_by": (lodged + timedelta(days=28)).isoformat(),
+            },
+        ),
         ("Acknowledged", {}),
-        ("Assigned", {"team": TEAMS[(n + 1) % 4] if n % 4 == 0 else team,
-                      "officer": f"{team}.officer{n % 7}", "previous_team": team}),
+        (
+            "Assigned",
+            {
+                "team": TEAMS[(n + 1) % 4] if n % 4 == 0 else team,
+                "officer": f"{team}.officer{n % 7}",
+                "previous_team": team,
+            },
+        ),
         ("NoteAdded", {"text": "Inspected", "note_kind": "outgoing"}),
     ]
     if rnd.random() < 0.97:
@@ -78,10 +91,19 @@ def envelopes_of(n: int, rnd: random.Random) -> Iterator[Envelope]:
     for version, (kind, data) in enumerate(steps, 1):
         if version > 1:
             at += timedelta(hours=rnd.uniform(1, 200))
-        yield Envelope(schema_version=SCHEMA_VERSION, council=COUNCIL, position=0,
-                       event_type=kind, request_id=request, reference=reference,
-                       version=version, occurred_at=at.isoformat(), recorded_at=at.isoformat(),
-                       actor=ACTOR, data=data)
+        yield Envelope(
+            schema_version=SCHEMA_VERSION,
+            council=COUNCIL,
+            position=0,
+            event_type=kind,
+            request_id=request,
+            reference=reference,
+            version=version,
+            occurred_at=at.isoformat(),
+            recorded_at=at.isoformat(),
+            actor=ACTOR,
+            data=data,
+        )
 
 
 def history_rows(live: WorkQueue, events: list[Envelope]) -> Iterator[Row]:
@@ -109,8 +131,12 @@ def cell(value: Any) -> Any:
     return value
 
 
-EVENTS = sa.Table("events", sa.MetaData(), sa.Column("position", sa.BigInteger, primary_key=True),
-                  sa.Column("body", sa.Text, nullable=False))
+EVENTS = sa.Table(
+    "events",
+    sa.MetaData(),
+    sa.Column("position", sa.BigInteger, primary_key=True),
+    sa.Column("body", sa.Text, nullable=False),
+)
 
 
 def fill(engine: sa.Engine, n_events: int) -> int:
@@ -132,19 +158,25 @@ def fill(engine: sa.Engine, n_events: int) -> int:
 
         def flush() -> None:
             if postgres:
-                for table, cols, rows in (("events", ["position", "body"], ev_rows),
-                                          ("work_queue_history", columns, hist_rows)):
+                for table, cols, rows in (
+                    ("events", ["position", "body"], ev_rows),
+                    ("work_queue_history", columns, hist_rows),
+                ):
                     buffer = io.StringIO()
                     csv.writer(buffer).writerows(rows)
                     buffer.seek(0)
-                    cur.copy_expert(f"COPY {table} ({', '.join(cols)}) FROM STDIN "
-                                    "WITH (FORMAT csv, NULL '\\N')", buffer)
+                    cur.copy_expert(
+                        f"COPY {table} ({', '.join(cols)}) FROM STDIN "
+                        "WITH (FORMAT csv, NULL '\\N')",
+                        buffer,
+                    )
             else:
                 cur.executemany("INSERT INTO events VALUES (?, ?)", ev_rows)
                 cur.executemany(
                     f"INSERT INTO work_queue_history ({', '.join(columns)}) "
                     f"VALUES ({', '.join('?' for _ in columns)})",
-                    [tuple(None if v == "\\N" else v for v in r) for r in hist_rows])
+                    [tuple(None if v == "\\N" else v for v in r) for r in hist_rows],
+                )
             ev_rows.clear()
             hist_rows.clear()
 
@@ -189,8 +221,15 @@ def full_replay(engine: sa.Engine, team: str) -> list[dict[str, Any]]:
         for k in ("acknowledge_by", "complete_by", "lodged_at", "last_action_at"):
             r[k] = None if r[k] is None else datetime.fromisoformat(r[k])
     far = datetime.max.replace(tzinfo=UTC)
-    found.sort(key=lambda r: (not r["urgent"], r["complete_by"] is None,
-                              r["complete_by"] or far, r["lodged_at"], r["reference"]))
+    found.sort(
+        key=lambda r: (
+            not r["urgent"],
+            r["complete_by"] is None,
+            r["complete_by"] or far,
+            r["lodged_at"],
+            r["reference"],
+        )
+    )
     return found
 
 
@@ -204,20 +243,24 @@ def timed(action: Callable[[], object], repeat: int) -> float:
 
 
 def plan(engine: sa.Engine, team: str) -> str:
-    q = as_at_select(WorkQueueHistory(), QueueFilter(council=COUNCIL, team=team), AT,
-                     engine.dialect.name)
+    q = as_at_select(
+        WorkQueueHistory(), QueueFilter(council=COUNCIL, team=team), AT, engine.dialect.name
+    )
     with engine.connect() as conn:
         sql = str(q.compile(engine, compile_kwargs={"literal_binds": True}))
         prefix = "EXPLAIN" if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN"
-        return "\n".join(" ".join(str(c) for c in r)
-                         for r in conn.exec_driver_sql(f"{prefix} {sql}"))
+        return "\n".join(
+            " ".join(str(c) for c in r) for r in conn.exec_driver_sql(f"{prefix} {sql}")
+        )
 
 
 def measure(name: str, engine: sa.Engine, n_events: int, repeat: int, team: str) -> None:
     start = time.perf_counter()
     written = fill(engine, n_events)
-    print(f"{name}: stored {written:,} events and their history in "
-          f"{time.perf_counter() - start:.1f} s")
+    print(
+        f"{name}: stored {written:,} events and their history in "
+        f"{time.perf_counter() - start:.1f} s"
+    )
     queried, replayed = as_at_query(engine, team), full_replay(engine, team)
     expected = [{k: r[k] for k in queried[0]} for r in replayed] if queried else []
     if queried != expected:
@@ -226,9 +269,11 @@ def measure(name: str, engine: sa.Engine, n_events: int, repeat: int, team: str)
     query_s = timed(lambda: as_at_query(engine, team), repeat)
     replay_s = timed(lambda: full_replay(engine, team), max(1, repeat // 2))
     print(f"{name}: team {team!r} as at {AT.isoformat()}: {len(queried):,} open requests")
-    print(f"{name}: as-at query {query_s * 1000:.1f} ms (median of {repeat}); full replay "
-          f"{replay_s:.2f} s; replay / query = {replay_s / query_s:,.0f}x; aim: query < 1 s "
-          f"({'met' if query_s < 1 else 'MISSED'})")
+    print(
+        f"{name}: as-at query {query_s * 1000:.1f} ms (median of {repeat}); full replay "
+        f"{replay_s:.2f} s; replay / query = {replay_s / query_s:,.0f}x; aim: query < 1 s "
+        f"({'met' if query_s < 1 else 'MISSED'})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,8 +53,12 @@ class TemporalHistory(ReadModel):
         # On PostgreSQL, the rows of open requests indexed by their validity interval (GiST):
         # the rows in force at T are found without reading every row that began before T.
         t = self.table
-        sa.Index(f"{p}{self.name}_in_force", _interval(t), postgresql_using="gist",
-                 postgresql_where=self.open_rows(t)).ddl_if(dialect="postgresql")
+        sa.Index(
+            f"{p}{self.name}_in_force",
+            _interval(t),
+            postgresql_using="gist",
+            postgresql_where=self.open_rows(t),
+        ).ddl_if(dialect="postgresql")
 
     def indexes(self) -> list[tuple[str, tuple[str, ...]]]:
         """(name suffix, columns) of the indexes the model's as-at questions need."""

@@ -108,3 +108,70 @@ def test_only_records_officers_dispose_by_default() -> None:
     holders = {role for role in table.roles if table.allows(role, "dispose")}
     assert holders == {"records-officer"}
     assert table.allows("administrator", "record") and not table.allows("administrator", "dispose")
+
+
+def test_an_anonymous_request_is_disposed_of_by_destroying_its_own_key(
+    tmp_path: Path,
+) -> None:
+    """Boston takes anonymous requests: sealed under a key of their own, which disposal
+    destroys (no customer record to erase); the certificate says so."""
+    from commands import requests as cmds
+    from commands import retention
+    from domain.errors import DisposalRefused
+    from domain.lodgement import make_intake
+    from domain.values import Actor, Channel
+    from infra import views
+    from infra.runtime import Runtime
+    from tests.conftest import make_settings
+    from tests.fakes import FakeClock
+
+    clock = FakeClock(datetime(2020, 3, 2, 15, 0, tzinfo=UTC))
+    rt = Runtime(make_settings(tmp_path / "data"), clock=clock)
+    staff, records = (
+        Actor(id="cs", role="customer-service"),
+        Actor(id="rec", role="records-officer"),
+    )
+    try:
+        intake = make_intake(
+            category="animal-noise",
+            channel=Channel.PHONE,
+            description="Dog barking all night at the corner",
+        )
+        ref = cmds.lodge_request(
+            cmds.LodgeRequest(council="boston", intake=intake, actor=staff), rt.ports
+        ).reference
+        cmds.handle(
+            cmds.CloseRequest(
+                council="boston",
+                reference=ref,
+                actor=staff,
+                outcome="completed",
+                text="Spoke to the owner",
+            ),
+            rt.ports,
+        )
+        c = rt.ports.council("boston")
+        sealed = views.load_request(rt, c, ref).description
+        assert rt.vault.opener().open(sealed) == "Dog barking all night at the corner"
+
+        def dispose() -> retention.Disposal:
+            return retention.dispose_request(
+                retention.DisposeRequest(
+                    council="boston", reference=ref, reason="Run 2022", actor=records
+                ),
+                rt.ports,
+                lambda _c, _n: [],
+            )
+
+        clock.set(datetime(2022, 3, 1, 15, 0, tzinfo=UTC))  # the day before it falls due
+        with pytest.raises(DisposalRefused, match="kept until 2022-03-02"):
+            dispose()
+        assert rt.vault.opener().open(sealed) is not None
+        clock.set(datetime(2022, 3, 2, 15, 0, tzinfo=UTC))
+        done = dispose()
+        assert (done.disposed, done.erased, done.customer) == ((ref,), "request", None)
+        assert rt.vault.opener().open(sealed) is None
+        request = views.load_request(rt, c, ref)
+        assert request.disposed_at == datetime(2022, 3, 2, 15, 0, tzinfo=UTC)
+    finally:
+        rt.close()
