@@ -50,15 +50,15 @@ class TemporalHistory(ReadModel):
             *[sa.Index(f"{p}{self.name}_{suffix}", *cols) for suffix, cols in self.indexes()],
             sa.Index(f"{p}{self.name}_open", "request_id", "valid_to"),
         )
-        # On PostgreSQL, the rows of open requests indexed by their validity interval (GiST):
-        # the rows in force at T are found without reading every row that began before T.
-        t = self.table
-        sa.Index(
-            f"{p}{self.name}_in_force",
-            _interval(t),
-            postgresql_using="gist",
-            postgresql_where=self.open_rows(t),
-        ).ddl_if(dialect="postgresql")
+        # The rows of open requests (what the as-at questions ask about) indexed by their
+        # validity interval: on PostgreSQL a GiST index over the range, so the rows in force at
+        # T are found without reading every row that began before T; on SQLite, which has no
+        # such index, a partial one by start (the same name, so the model has one set).
+        t, name = self.table, f"{p}{self.name}_in_force"
+        sa.Index(name, _interval(t), postgresql_using="gist",
+                 postgresql_where=self.open_rows(t)).ddl_if(dialect="postgresql")
+        sa.Index(name, t.c.council, t.c.valid_from,
+                 sqlite_where=self.open_rows(t)).ddl_if(dialect="sqlite")
 
     def indexes(self) -> list[tuple[str, tuple[str, ...]]]:
         """(name suffix, columns) of the indexes the model's as-at questions need."""
