@@ -55,6 +55,14 @@ def summary(env: Envelope) -> str:
             return (f"Disposed of: retention class {d['retention_class']} ({d['retention_years']} "
                     f"years, due {d['due_on']}) — {whose} personal data erased: "
                     f"{_clip(d['reason'])}")
+        case "AttachmentAdded":
+            note = f": {_clip(d['note'])}" if d.get("note") else ""
+            return (f"Attached a document ({d['media_type']}, {d['size']:,} bytes, "
+                    f"sha256 {d['sha256'][:12]}…){note}")
+        case "ContactLogged":
+            who = "a customer on file" if d.get("customer_id") else "no customer named"
+            return (f"Enquiry '{d['contact_type']}' via {d['channel']} ({who}), "
+                    "recorded without opening a request")
     return env.event_type
 
 
