@@ -55,10 +55,12 @@ class TemporalHistory(ReadModel):
         # T are found without reading every row that began before T; on SQLite, which has no
         # such index, a partial one by start (the same name, so the model has one set).
         t, name = self.table, f"{p}{self.name}_in_force"
-        sa.Index(name, _interval(t), postgresql_using="gist",
-                 postgresql_where=self.open_rows(t)).ddl_if(dialect="postgresql")
-        sa.Index(name, t.c.council, t.c.valid_from,
-                 sqlite_where=self.open_rows(t)).ddl_if(dialect="sqlite")
+        sa.Index(
+            name, _interval(t), postgresql_using="gist", postgresql_where=self.open_rows(t)
+        ).ddl_if(dialect="postgresql")
+        sa.Index(name, t.c.council, t.c.valid_from, sqlite_where=self.open_rows(t)).ddl_if(
+            dialect="sqlite"
+        )
 
     def indexes(self) -> list[tuple[str, tuple[str, ...]]]:
         """(name suffix, columns) of the indexes the model's as-at questions need."""
