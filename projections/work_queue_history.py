@@ -16,7 +16,8 @@ from projections.work_queue import QueueFilter, WorkQueue, queue_order
 class WorkQueueHistory(TemporalHistory):
     name = "work_queue_history"
     live_model = WorkQueue
-    schema_version = 2  # 2: the validity intervals of open requests' rows indexed (PostgreSQL)
+    # 2: `priority`, as the live queue; 3: the validity intervals of open requests' rows indexed
+    schema_version = 3
 
     def indexes(self) -> list[tuple[str, tuple[str, ...]]]:
         return [
