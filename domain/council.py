@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from domain.calendar import CalendarSpec
+from domain.correction_policy import Agency, CorrectionPolicy
 from domain.kinds import DEFAULT_KINDS, KindRules, SatisfactionPolicy
 from domain.permissions import BASE_ROLES, Permissions, default_permissions
 from domain.retention import RetentionClass
@@ -121,6 +122,8 @@ class Council:
     retention_classes: Mapping[str, RetentionClass] = field(default_factory=dict)
     retention_default: str | None = None
     source: str = ""
+    corrections: CorrectionPolicy = field(default_factory=CorrectionPolicy)
+    agencies: Mapping[str, Agency] = field(default_factory=dict)
     enquiry_types: Mapping[str, str] = field(default_factory=lambda: dict(SEED_002_ENQUIRY_TYPES))
     attachments: AttachmentRule = field(default_factory=AttachmentRule)
     # How each kind is handled (`[kinds.<kind>]`); kinds not named take `DEFAULT_KINDS`.
@@ -168,6 +171,16 @@ class Council:
         known = self.categories.get(category)
         code = (known.retention if known else None) or self.retention_default
         return self.retention_classes.get(code) if code else None
+
+    def agency(self, code: str) -> Agency:
+        try:
+            return self.agencies[code]
+        except KeyError:
+            known = ", ".join(sorted(self.agencies)) or "none configured"
+            raise KeyError(
+                f"unknown agency {code!r} for council {self.id} ({known}; "
+                f"see `crm --council {self.id} agencies`)"
+            ) from None
 
     def imported_category(self, name: str, team: str | None) -> Category:
         """A category for history imported from another system, named by its source text."""

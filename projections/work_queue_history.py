@@ -16,8 +16,9 @@ from projections.work_queue import QueueFilter, WorkQueue, queue_order
 class WorkQueueHistory(TemporalHistory):
     name = "work_queue_history"
     live_model = WorkQueue
-    # 2: `priority`, as the live queue; 3: the validity intervals of open requests' rows indexed
-    schema_version = 3
+    # 2: `priority`, as the live queue; 3: the work queue's corrections; 4: the validity
+    # intervals of open requests' rows indexed
+    schema_version = 4
 
     def indexes(self) -> list[tuple[str, tuple[str, ...]]]:
         return [

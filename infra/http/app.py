@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import structlog
@@ -21,6 +22,7 @@ from commands.errors import (
     RequestNotFound,
     StaleVersion,
 )
+from consumers.record_follower import RecordFollower
 from domain.errors import DomainError, NotPermitted
 from infra.attachments import TamperedFile
 from infra.credentials import InProgress
@@ -42,19 +44,27 @@ MAX_BODY = 64 * 1024  # bytes: a request, a note, a form — never more
 PUBLIC_PREFIXES = ("/open311/", "/portal", "/api/v1/token", "/staff/sign-in")
 
 
-def create_app(rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.0,
-               public_burst: int = 60) -> FastAPI:
+def create_app(
+    rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.0, public_burst: int = 60
+) -> FastAPI:
     """The app serving `councils` (ids) from `rt`. Public endpoints allow each client address
     `public_burst` requests at once and `public_rate` a second after that."""
     if not councils:
         raise ValueError("serve at least one council")
     for council in councils:
         rt.ports.council(council)  # an unknown council fails now, not on the first request
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        with record_chain_follower(rt):
+            yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="councilcrm",
         version="1",
         description="Service requests for local councils: Open311 GeoReport v2 for portals "
-                    "and apps, and the staff API.",
+        "and apps, and the staff API.",
     )
     app.state.runtime = rt
     app.state.councils = list(councils)
@@ -68,6 +78,7 @@ def create_app(rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.
     def healthz() -> dict[str, str]:
         """Liveness: the process answers (touches no store)."""
         return {"status": "ok"}
+
     app.include_router(open311.router)
     app.include_router(portal.router)
     web.mount(app)
@@ -75,24 +86,52 @@ def create_app(rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.
     limiter = RateLimiter(public_rate, public_burst)
 
     @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]
-                    ) -> Response:
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         started = time.perf_counter()
         path = request.url.path
         if path.startswith(PUBLIC_PREFIXES) and not limiter.allow(_client(request)):
             response: Response = JSONResponse(
-                {"detail": "too many requests: slow down"}, status_code=429,
-                headers={"Retry-After": "1"})
+                {"detail": "too many requests: slow down"},
+                status_code=429,
+                headers={"Retry-After": "1"},
+            )
         else:
             response = await call_next(request)
         _secure(response, path)
-        log.info("http_request", method=request.method, path=_route(request), 
-                 status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 1))
+        log.info(
+            "http_request",
+            method=request.method,
+            path=_route(request),
+            status=response.status_code,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
         return response
 
     uploads = max(rt.ports.council(c).attachments.max_bytes for c in councils)
     app.add_middleware(BodyLimit, limit=MAX_BODY, uploads=uploads)
     return app
+
+
+@contextmanager
+def record_chain_follower(rt: Runtime) -> Iterator[None]:
+    """On the embedded default, keeps the record chain following both event logs while the
+    app serves (a thread of its own, like the Kafka path's worker): what is written over HTTP
+    is chained within moments, whether or not anyone queries. The Kafka path's worker does it
+    there."""
+    if rt.settings.kafka_bootstrap is not None:
+        yield
+        return
+    stop = threading.Event()
+    follower = RecordFollower(rt.record_engine, rt.record_logs())
+    thread = threading.Thread(target=follower.run, args=(stop,), name="record-chain", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
 
 
 def _client(request: Request) -> str:
@@ -113,9 +152,11 @@ def _secure(response: Response, path: str) -> None:
     h.setdefault("Referrer-Policy", "no-referrer")
     h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if not path.startswith(("/docs", "/redoc")):  # the interactive docs load their own scripts
-        h.setdefault("Content-Security-Policy",
-                     "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-                     "script-src 'self'; frame-ancestors 'none'; form-action 'self'")
+        h.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+            "script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        )
 
 
 def _errors(app: FastAPI) -> None:
@@ -123,12 +164,16 @@ def _errors(app: FastAPI) -> None:
         def handler(_request: Request, error: Exception) -> Response:
             text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
             return JSONResponse({"detail": " ".join(text.split()), **extra}, status_code=status)
+
         return handler
 
     def stale(_request: Request, error: Exception) -> Response:
         assert isinstance(error, StaleVersion)
-        return JSONResponse({"detail": str(error), "current_version": error.current},
-                            status_code=412, headers={"ETag": f'"{error.current}"'})
+        return JSONResponse(
+            {"detail": str(error), "current_version": error.current},
+            status_code=412,
+            headers={"ETag": f'"{error.current}"'},
+        )
 
     app.add_exception_handler(StaleVersion, stale)
     app.add_exception_handler(ConcurrencyConflict, answer(409))
@@ -178,7 +223,8 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         upload = scope.get("method") == "POST" and str(scope.get("path", "")).endswith(
-            documents_api.UPLOAD_PATH_SUFFIX)
+            documents_api.UPLOAD_PATH_SUFFIX
+        )
         limit = max(self.base_limit, self.uploads) if upload else self.base_limit
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -207,7 +253,14 @@ class BodyTooLarge(Exception):
 
 async def _too_large(send: Send, limit: int) -> None:
     body = f'{{"detail": "the request body is over {limit} bytes"}}'.encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -51,6 +51,10 @@ LODGED = {
     "escalations": 0,
     "customer": None,
     "disposed_at": None,
+    "duplicate_of": None,
+    "duplicates": 0,
+    "referred_to": None,
+    "reopens": 0,
     "version": 1,
 }
 
