@@ -14,6 +14,7 @@ from domain.calendar import CalendarSpec
 from domain.correction_policy import Agency, CorrectionPolicy
 from domain.kinds import DEFAULT_KINDS, KindRules, SatisfactionPolicy
 from domain.permissions import BASE_ROLES, Permissions, default_permissions
+from domain.retention import RetentionClass
 from domain.values import ANY_DETAIL, Channel, RequestKind
 
 
@@ -35,6 +36,7 @@ class Category:
     progress_notice_days: int | None = None
     at_risk_share: float | None = None
     imported: bool = False
+    retention: str | None = None  # a class of the council's `[retention]`; None: its default
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,6 +119,8 @@ class Council:
     description_max_chars: int = 2000
     kpi_targets: Mapping[str, float] = field(default_factory=dict)
     permissions: Permissions = field(default_factory=Permissions)
+    retention_classes: Mapping[str, RetentionClass] = field(default_factory=dict)
+    retention_default: str | None = None
     source: str = ""
     corrections: CorrectionPolicy = field(default_factory=CorrectionPolicy)
     agencies: Mapping[str, Agency] = field(default_factory=dict)
@@ -160,6 +164,13 @@ class Council:
                 f"unknown category {code!r} for council {self.id} "
                 f"(see `crm --council {self.id} categories`)"
             ) from None
+
+    def retention_of(self, category: str) -> RetentionClass | None:
+        """The retention class of a category's requests (an imported category, or one naming
+        none: the council's default); None when the council has configured no retention."""
+        known = self.categories.get(category)
+        code = (known.retention if known else None) or self.retention_default
+        return self.retention_classes.get(code) if code else None
 
     def agency(self, code: str) -> Agency:
         try:

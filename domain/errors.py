@@ -42,6 +42,11 @@ class ErasureRefused(DomainError):
     """Personal data cannot be erased yet: a request that needs it is still open."""
 
 
+class DisposalRefused(DomainError):
+    """A request's record cannot be disposed of: it is open, still within its retention period,
+    already disposed of, or its customer's personal data is still needed by another request."""
+
+
 class UserRefused(DomainError):
     """A change to a staff user breaks a rule: a role held twice or not held, the last role,
     an unknown role or team, a user disabled twice, the last administrator removed."""

@@ -69,7 +69,9 @@ ACTION_DOCS: Mapping[str, str] = {
     "import": "import another system's history",
     "kpi": "KPIs for a period",
     "export": "exports of the record",
-    "record": "the tamper-evident record: its key, signed anchors, verification",
+    "record": "the tamper-evident record: its key, signed anchors, verification, what is due "
+              "for disposal",
+    "dispose": "dispose of a request past its retention: erase its personal data, certify it",
     # customers
     "customer-find": "find a customer",
     "customer-show": "a customer's record",
@@ -102,7 +104,7 @@ FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | CUSTOMER_DESK | DOCUMENTS_AND_ENQUI
 RECORDS = frozenset({
     "audit", "import", "kpi", "export", "record", "show", "history", "customer-show",
     "customer-history", "customer-access-log", "customer-erase", "timeline", "attachments", "stats",
-    "complaint-report",
+    "complaint-report", "dispose",
 }) | PUBLIC_ACTIONS
 # Complaints officers also record who a complaint is about, its review and Ombudsman referral.
 # Corrections undo or redirect someone else's work: a supervisor's decision (team leaders and
@@ -112,6 +114,9 @@ SUPERVISING = FRONT_LINE | CORRECTIONS
 COMPLAINTS = FRONT_LINE | CORRECTIONS | {"customer-conduct", "complaint", "complaint-report"}
 ANALYSIS = frozenset({"kpi", "sla", "queue", "show", "history", "audit", "timeline", "stats",
                       "complaint-report"}) | PUBLIC_ACTIONS
+# Disposal under the council's records authority is the records unit's decision alone: not even
+# an administrator holds it by default (a council may grant it in `[permissions]`).
+RECORDS_ONLY = frozenset({"dispose"})
 # Seed 001 §7.4.4: the General Manager declares a customer's conduct unreasonable (vexatious).
 CONDUCT_DECLARER = "general-manager"
 
@@ -142,7 +147,7 @@ def default_permissions(chain_roles: Sequence[str]) -> Permissions:
     table: dict[str, frozenset[str]] = {
         CUSTOMER_SERVICE: FRONT_LINE, OFFICER: FRONT_LINE, TEAM_LEADER: SUPERVISING,
         MANAGER: SUPERVISING, DIRECTOR: SUPERVISING, RECORDS_OFFICER: RECORDS,
-        COMPLAINTS_OFFICER: COMPLAINTS, ANALYST: ANALYSIS, ADMINISTRATOR: ACTIONS,
+        COMPLAINTS_OFFICER: COMPLAINTS, ANALYST: ANALYSIS, ADMINISTRATOR: ACTIONS - RECORDS_ONLY,
     }
     for i, role in enumerate(chain_roles):  # above the first level: a supervisor
         table.setdefault(role, SUPERVISING if i else FRONT_LINE)

@@ -26,6 +26,7 @@ from domain.council import (
 )
 from domain.kinds import DEFAULT_KINDS, KIND_FIELDS, KindRules, SatisfactionPolicy
 from domain.permissions import Permissions, default_permissions, unknown_actions
+from domain.retention import RetentionClass
 from domain.values import ANY_DETAIL, PERSONAL_FIELDS, Channel, RequestKind, parse_enum
 
 T = TypeVar("T")
@@ -153,10 +154,37 @@ def _categories(r: _Reader, teams: Mapping[str, Team]) -> dict[str, Category]:
             urgent=sub.get("urgent", bool, False),
             progress_notice_days=sub.get("progress_notice_days", int, None),
             at_risk_share=sub.get("at_risk_share", (int, float), None),
+            retention=sub.get("retention", str, None),
         )
     if not out:
         raise r.fail("categories", "must list at least one category")
     return out
+
+
+def _retention(
+    r: _Reader, categories: Mapping[str, Category]
+) -> tuple[dict[str, RetentionClass], str | None]:
+    """The retention classes of `[retention]` and its default; every category's class known."""
+    classes: dict[str, RetentionClass] = {}
+    for code, item in r.get("retention.classes", dict, {}).items():
+        sub = _Reader(r.path, item if isinstance(item, Mapping) else {},
+                      prefix=f"retention.classes.{code}.")
+        years = _days(sub, "years", sub.get("years", int))
+        citation = sub.get("citation", str).strip()
+        if not citation:
+            raise sub.fail("citation", "must name the disposal authority's class")
+        classes[code] = RetentionClass(code=code, years=years, citation=citation)
+    default = r.get("retention.default", str, None)
+    if default is not None and default not in classes:
+        raise r.fail("retention.default", f"unknown retention class {default!r}")
+    for category in categories.values():
+        if category.retention is not None and category.retention not in classes:
+            raise r.fail(f"categories.{category.code}.retention",
+                         f"unknown retention class {category.retention!r} "
+                         f"(classes: {', '.join(classes) or 'none'})")
+    if classes and default is None and any(c.retention is None for c in categories.values()):
+        raise r.fail("retention.default", "is required while a category names no class")
+    return classes, default
 
 
 def _days(r: _Reader, field: str, value: Days) -> Days:
@@ -351,13 +379,15 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
         r.convert("policy.refused_channels", c, lambda v: parse_enum(Channel, v, "channel"))
         for c in r.get("policy.refused_channels", list, [])
     )
+    categories = _categories(r, teams)
+    retention_classes, retention_default = _retention(r, categories)
     return Council(
         id=council_id,
         name=r.get("name", str),
         state=r.get("state", str),
         reference_prefix=r.get("reference_prefix", str),
         calendar=_calendar(r),
-        categories=_categories(r, teams),
+        categories=categories,
         teams=teams,
         escalation_chain=chain,
         outcomes=outcomes,
@@ -383,6 +413,8 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
             k: float(r.get(f"kpi_targets.{k}", (int, float))) for k in r.get("kpi_targets", dict, {})
         },
         permissions=_permissions(r, roles),
+        retention_classes=retention_classes,
+        retention_default=retention_default,
         source=r.get("source", str, ""),
         corrections=_corrections(r),
         agencies=_agencies(r),

@@ -30,6 +30,7 @@ from domain.council import Council
 from domain.errors import NotPermitted
 from domain.permissions import Viewer
 from domain.personal import REDACTED
+from domain.retention import disposal_due
 from infra.attachments import DirectoryFileStore
 from infra.notify import list_outbox
 from infra.runtime import Runtime
@@ -48,6 +49,7 @@ from projections import (
 from projections import public_requests as public_requests_model
 from projections.envelope import event_data, event_type, to_plain
 from projections.sla import Sla
+from projections.sla_history import SlaHistory
 
 SLA_QUERIES = {
     "breached": sla_queries.breached,
@@ -239,9 +241,10 @@ def _day_start(c: Council, day: date) -> datetime:
 
 def audit(rt: Runtime, c: Council, viewer: Viewer, via: str, *, reference: str | None = None,
           officer: str | None = None, date_from: date | None = None, date_to: date | None = None,
-          payloads: bool = True) -> list[dict[str, Any]]:
+          payloads: bool = True, as_at: datetime | None = None) -> list[dict[str, Any]]:
     """The audit record's rows (one request's, one officer's, or a period's, in the council's
-    days), with each event's payload as `viewer` may see it (`payloads`)."""
+    days), with each event's payload as `viewer` may see it (`payloads`); with `as_at`, only
+    the entries recorded by then (the record is append-only: that is the record as it stood)."""
     if not (reference or officer or date_from or date_to):
         raise ValueError("say what to list: a reference, an officer, or a period")
     _period(date_from, date_to)
@@ -250,7 +253,7 @@ def audit(rt: Runtime, c: Council, viewer: Viewer, via: str, *, reference: str |
         council=c.id, reference=reference.strip().upper() if reference else None,
         officer=officer,
         start=_day_start(c, date_from) if date_from else None,
-        end=_day_start(c, date_to + timedelta(days=1)) if date_to else None,
+        end=_day_start(c, date_to + timedelta(days=1)) if date_to else None, as_at=as_at,
     )
     with rt.read_engine.connect() as conn:
         rows = audit_record.query(conn, audit_record.AuditRecord(), f)
@@ -281,14 +284,18 @@ def notices(rt: Runtime, c: Council, viewer: Viewer, via: str, reference: str | 
 
 
 def sla(rt: Runtime, c: Council, which: str, now: datetime, *, team: str | None = None,
-        level: str | None = None, category: str | None = None) -> list[dict[str, Any]]:
-    """Open requests breached, at risk or escalated (`which`) at `now`: no personal data."""
+        level: str | None = None, category: str | None = None, as_at: bool = False
+        ) -> list[dict[str, Any]]:
+    """Open requests breached, at risk or escalated (`which`) at `now`: no personal data.
+    By default by what is recorded now; `as_at`: by what had been recorded by `now` (the SLA
+    view's history), each state judged at `now` — the view as it stood then."""
     if which not in SLA_QUERIES:
         raise ValueError(f"no SLA view {which!r} (one of {', '.join(SLA_QUERIES)})")
     read_models_ready(rt)
     f = sla_queries.SlaFilter(council=c.id, team=team, role=level, category=category)
+    source: sla_queries.SlaSource = SlaHistory() if as_at else Sla()
     with rt.read_engine.connect() as conn:
-        rows: list[dict[str, Any]] = to_plain(SLA_QUERIES[which](conn, Sla(), f, now))
+        rows: list[dict[str, Any]] = to_plain(SLA_QUERIES[which](conn, source, f, now))
     return rows
 
 
@@ -450,6 +457,63 @@ def open_requests(rt: Runtime, council_id: str, number: str) -> list[str]:
         rows = request_summary.of_customer(conn, request_summary.RequestSummary(), council_id,
                                            number)
     return [r["reference"] for r in rows if r["status"] == "open"]
+
+
+def due_for_disposal(rt: Runtime, c: Council, on: date) -> list[dict[str, Any]]:
+    """Closed requests whose retention has run out by `on` and not yet disposed of, oldest
+    closure first, each with its class, the day it fell due and, for a customer's request,
+    `waits_for`: the customer's requests still holding their data (open or within retention;
+    the customer's data is erased as a whole, so disposal waits for them)."""
+    read_models_ready(rt)
+    zone = c.calendar.timezone
+    model = request_summary.RequestSummary()
+    out: list[dict[str, Any]] = []
+    with rt.read_engine.connect() as conn:
+        holding: dict[str, list[str]] = {}
+        for row in request_summary.closed_not_disposed(conn, model, c.id):
+            retention = c.retention_of(row["category"])
+            if retention is None:
+                continue
+            due = disposal_due(row["closed_at"], retention, zone)
+            if due > on:
+                continue
+            number = row["customer"]
+            if number and number not in holding:
+                holding[number] = _holding_data(conn, model, c, number, on)
+            out.append({
+                "reference": row["reference"], "category": row["category"],
+                "closed_at": row["closed_at"], "retention_class": retention.code,
+                "retention_years": retention.years, "due_on": due.isoformat(),
+                "customer": number,
+                "waits_for": [r for r in holding.get(number or "", []) if r != row["reference"]],
+            })
+    rows: list[dict[str, Any]] = to_plain(out)
+    return rows
+
+
+def _holding_data(
+    conn: sa.Connection, model: request_summary.RequestSummary, c: Council, number: str, on: date
+) -> list[str]:
+    """The customer's requests, not disposed of, that are open or within retention on `on`."""
+    held = []
+    for row in request_summary.of_customer(conn, model, c.id, number):
+        if row["disposed_at"] is not None:
+            continue
+        retention = c.retention_of(row["category"])
+        if row["closed_at"] is None or (
+                retention is not None and disposal_due(row["closed_at"], retention,
+                                                       c.calendar.timezone) > on):
+            held.append(row["reference"])
+    return held
+
+
+def customer_requests(rt: Runtime, council_id: str, number: str) -> list[str]:
+    """The references of every request of the customer's."""
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        rows = request_summary.of_customer(conn, request_summary.RequestSummary(), council_id,
+                                           number)
+    return [r["reference"] for r in rows]
 
 
 def reviews_due(rt: Runtime, c: Council, on: date) -> list[dict[str, Any]]:

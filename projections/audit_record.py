@@ -50,6 +50,11 @@ def summary(env: Envelope) -> str:
             return f"Closed ({d['outcome']}): {_clip(d['text'])}"
         case "NoticeSent":
             return f"Sent the {d['notice']} notice to the customer by {d['method']}"
+        case "Disposed":
+            whose = f"customer {d['customer']}'s" if d["erased"] == "customer" else "its"
+            return (f"Disposed of: retention class {d['retention_class']} ({d['retention_years']} "
+                    f"years, due {d['due_on']}) — {whose} personal data erased: "
+                    f"{_clip(d['reason'])}")
         case "Reopened":
             return f"Reopened (was {d['previous_outcome']}): {_clip(d['reason'])}"
         case "Recategorised":
@@ -136,6 +141,7 @@ class AuditFilter:
     officer: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+    as_at: datetime | None = None  # only what was recorded by then (the record is append-only)
 
 
 def query(conn: sa.Connection, model: AuditRecord, f: AuditFilter) -> list[dict[str, Any]]:
@@ -150,4 +156,6 @@ def query(conn: sa.Connection, model: AuditRecord, f: AuditFilter) -> list[dict[
         q = q.where(t.c.occurred_at >= f.start)
     if f.end:
         q = q.where(t.c.occurred_at < f.end)
+    if f.as_at:
+        q = q.where(t.c.recorded_at <= f.as_at)
     return [dict(r._mapping) for r in conn.execute(q.order_by(t.c.position, t.c.version))]

@@ -10,6 +10,7 @@ from projections.public_requests import PublicRequests
 from projections.request_attachments import RequestAttachments
 from projections.request_summary import RequestSummary
 from projections.sla import Sla
+from projections.sla_history import SlaHistory
 from projections.work_queue import WorkQueue
 from projections.work_queue_history import WorkQueueHistory
 
@@ -23,6 +24,7 @@ READ_MODELS: dict[str, type[ReadModel]] = {
     "enquiry_statistics": EnquiryStatistics,
     "request_attachments": RequestAttachments,
     "complaint_register": ComplaintRegister,
+    "sla_history": SlaHistory,
 }
 
 

@@ -13,7 +13,8 @@ from projections.envelope import Envelope
 
 class RequestSummary(RowPerRequest):
     name = "request_summary"
-    schema_version = 2  # 2: the corrections (duplicate_of, duplicates, referred_to, reopens)
+    schema_version = 3  # 2: the corrections (duplicate_of, duplicates, referred_to, reopens);
+    # 3: disposed_at
 
     def define(self, metadata: sa.MetaData) -> None:
         self.table = sa.Table(
@@ -41,6 +42,7 @@ class RequestSummary(RowPerRequest):
             sa.Column("delays", sa.Integer, nullable=False),
             sa.Column("escalations", sa.Integer, nullable=False),
             sa.Column("customer", sa.String(32)),
+            sa.Column("disposed_at", UtcDateTime),
             sa.Column("duplicate_of", sa.String(64)),
             sa.Column("duplicates", sa.Integer, nullable=False, server_default="0"),
             sa.Column("referred_to", sa.String(64)),
@@ -65,7 +67,7 @@ class RequestSummary(RowPerRequest):
                 "lodged_at": env.occurred_at, "acknowledged_at": None,
                 "acknowledge_by": d.get("acknowledge_by"), "complete_by": d.get("complete_by"),
                 "closed_at": None, "outcome": None, "notes": 0, "delays": 0, "escalations": 0,
-                "customer": (d.get("customer") or {}).get("number"),
+                "customer": (d.get("customer") or {}).get("number"), "disposed_at": None,
                 "duplicate_of": None, "duplicates": 0, "referred_to": None, "reopens": 0,
             }
         assert row is not None
@@ -82,6 +84,8 @@ class RequestSummary(RowPerRequest):
             new.update(level=d["level"], escalations=new["escalations"] + 1)
         elif kind == "Closed":
             new.update(status="closed", closed_at=env.occurred_at, outcome=d["outcome"])
+        elif kind == "Disposed":
+            new["disposed_at"] = env.occurred_at
         elif kind in ("LinkedAsDuplicate", "Referred"):
             new.update(status="closed", closed_at=env.occurred_at, outcome=d["outcome"],
                        duplicate_of=d.get("original"), referred_to=d.get("agency"))
@@ -129,4 +133,16 @@ def of_customer(
     """The customer's requests, oldest first."""
     t = model.table
     q = sa.select(t).where(t.c.council == council, t.c.customer == customer).order_by(t.c.lodged_at)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def closed_not_disposed(
+    conn: sa.Connection, model: RequestSummary, council: str
+) -> list[dict[str, Any]]:
+    """The council's closed requests not yet disposed of, oldest closure first: the candidates
+    for disposal, each to be held to its category's retention."""
+    t = model.table
+    q = (sa.select(t).where(t.c.council == council, t.c.status == "closed",
+                            t.c.disposed_at.is_(None))
+         .order_by(t.c.closed_at, t.c.reference))
     return [dict(r._mapping) for r in conn.execute(q)]

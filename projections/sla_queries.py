@@ -23,6 +23,12 @@ import sqlalchemy as sa
 
 from projections.base import Row
 from projections.sla import Sla, calendar_of, day_length
+from projections.sla_history import SlaHistory
+from projections.temporal import in_force, live_columns
+
+# The live view answers at any `now` by what is recorded now; its history (`sla_history`)
+# answers as at `now`: by the rows in force then, each judged then.
+SlaSource = Sla | SlaHistory
 
 BREACHED, AT_RISK, PAUSED, ON_TRACK, CLOSED = "breached", "at-risk", "paused", "on-track", "closed"
 _RANK = {BREACHED: 0, AT_RISK: 1, PAUSED: 2, ON_TRACK: 3, CLOSED: 4}
@@ -79,7 +85,9 @@ def state_at(row: Row, now: datetime) -> SlaState:
 # -- for people: breached, at risk, escalated --------------------------------------------------
 
 
-def breached(conn: sa.Connection, model: Sla, f: SlaFilter, now: datetime) -> list[dict[str, Any]]:
+def breached(
+    conn: sa.Connection, model: SlaSource, f: SlaFilter, now: datetime
+) -> list[dict[str, Any]]:
     """Open, not paused, past the completion or the acknowledgement due instant; the most
     overdue (in business time) first."""
     t = model.table
@@ -87,24 +95,27 @@ def breached(conn: sa.Connection, model: Sla, f: SlaFilter, now: datetime) -> li
         t.c.complete_by <= now,
         sa.and_(t.c.acknowledged_at.is_(None), t.c.acknowledge_by <= now),
     )
-    return _ranked(conn, model, f, now, _open(t).where(t.c.paused_at.is_(None), late))
+    return _ranked(conn, model, f, now, _open(conn, model, now).where(t.c.paused_at.is_(None), late))
 
 
-def at_risk(conn: sa.Connection, model: Sla, f: SlaFilter, now: datetime) -> list[dict[str, Any]]:
+def at_risk(
+    conn: sa.Connection, model: SlaSource, f: SlaFilter, now: datetime
+) -> list[dict[str, Any]]:
     """Open, not paused, past the at-risk threshold but not yet breached; least time left
     first."""
     t = model.table
-    q = _open(t).where(t.c.paused_at.is_(None), t.c.at_risk_from <= now, t.c.complete_by > now)
+    q = _open(conn, model, now).where(t.c.paused_at.is_(None), t.c.at_risk_from <= now,
+                                t.c.complete_by > now)
     return [r for r in _ranked(conn, model, f, now, q) if r["state"] == AT_RISK]
 
 
 def escalated(
-    conn: sa.Connection, model: Sla, f: SlaFilter, now: datetime
+    conn: sa.Connection, model: SlaSource, f: SlaFilter, now: datetime
 ) -> list[dict[str, Any]]:
     """Open requests escalated above the first level; the highest level first, then by
     severity."""
     t = model.table
-    rows = _ranked(conn, model, f, now, _open(t).where(t.c.escalations > 0))
+    rows = _ranked(conn, model, f, now, _open(conn, model, now).where(t.c.escalations > 0))
     return sorted(rows, key=lambda r: -r["level_rank"])  # stable: severity within a level
 
 
@@ -121,12 +132,17 @@ def states(
     return rows
 
 
-def _open(t: sa.Table) -> sa.Select[Any]:
+def _open(conn: sa.Connection, model: SlaSource, now: datetime) -> sa.Select[Any]:
+    """Open requests: in the live view, as recorded now; in its history, as recorded by `now`."""
+    t = model.table
+    if isinstance(model, SlaHistory):
+        return sa.select(*live_columns(t)).where(model.open_rows(t),
+                                                 *in_force(t, now, conn.dialect.name))
     return sa.select(t).where(t.c.open == sa.true())
 
 
 def _ranked(
-    conn: sa.Connection, model: Sla, f: SlaFilter, now: datetime, q: sa.Select[Any]
+    conn: sa.Connection, model: SlaSource, f: SlaFilter, now: datetime, q: sa.Select[Any]
 ) -> list[dict[str, Any]]:
     t = model.table
     q = q.where(t.c.council == f.council)

@@ -1,93 +1,33 @@
 """Work queues as they stood at any past instant: every state each request's queue row has had,
-with the interval of recorded time it held, [valid_from, valid_to).
-
-A request's row evolves exactly as the live work queue's does (the same `WorkQueue.evolve`);
-each event that reaches the request closes the row in force (its `valid_to` becomes the event's
-recording instant) and opens the next one from that instant. "As at T" is then one indexed
-query — the rows with valid_from ≤ T < valid_to — never a replay of the log: everything the
-council had recorded by T, and nothing after.
-"""
+with the interval of recorded time it held (`projections/temporal.py`). "As at T" is one
+indexed query, never a replay of the log."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from projections.base import CHUNK, ReadModel, Row, UtcDateTime
-from projections.envelope import Envelope
+from projections.temporal import TemporalHistory, in_force, live_columns
 from projections.work_queue import QueueFilter, WorkQueue, queue_order
 
-TEMPORAL = ("valid_from", "valid_to")
 
-
-class WorkQueueHistory(ReadModel):
+class WorkQueueHistory(TemporalHistory):
     name = "work_queue_history"
-    schema_version = 3  # 2: `priority`, as the live queue; 3: the work queue's corrections
+    live_model = WorkQueue
+    # 2: `priority`, as the live queue; 3: the work queue's corrections; 4: the validity
+    # intervals of open requests' rows indexed
+    schema_version = 4
 
-    def define(self, metadata: sa.MetaData) -> None:
-        self.live = WorkQueue()
-        p = self.prefix
-        columns = [sa.Column(c.name, c.type, nullable=c.nullable)
-                   for c in self.live.table.columns if c.name not in ("request_id", "version")]
-        self.table = sa.Table(
-            f"{p}work_queue_history", metadata,
-            sa.Column("request_id", sa.String(36), primary_key=True),
-            sa.Column("version", sa.Integer, primary_key=True),
-            *columns,
-            sa.Column("valid_from", UtcDateTime, nullable=False),
-            sa.Column("valid_to", UtcDateTime),
-            sa.Index(f"{p}work_queue_history_by_team", "council", "team", "valid_from"),
-            sa.Index(f"{p}work_queue_history_by_officer", "council", "officer", "valid_from"),
-            sa.Index(f"{p}work_queue_history_open", "request_id", "valid_to"),
-        )
+    def indexes(self) -> list[tuple[str, tuple[str, ...]]]:
+        return [
+            ("by_team", ("council", "team", "valid_from")),
+            ("by_officer", ("council", "officer", "valid_from")),
+        ]
 
-    def apply(self, conn: sa.Connection, envelopes: Sequence[Envelope]) -> int:
-        """Applies each request's events strictly in version order, like `RowPerRequest`: a
-        redelivered event, or one whose predecessor is missing, changes nothing."""
-        current = self._in_force(conn, {e.request_id for e in envelopes})
-        closed: dict[tuple[str, int], datetime] = {}
-        opened: dict[tuple[str, int], Row] = {}
-        applied = 0
-        for env in envelopes:
-            row = current.get(env.request_id)
-            if row is not None and env.version != row["version"] + 1:
-                continue
-            if row is None and env.event_type != "Lodged":
-                continue
-            state = None if row is None else {k: v for k, v in row.items() if k not in TEMPORAL}
-            new = self.live.evolve(state, env) or dict(state or {})
-            at = datetime.fromisoformat(env.recorded_at)
-            if row is not None:
-                key = (env.request_id, row["version"])
-                if key in opened:
-                    opened[key]["valid_to"] = at
-                else:
-                    closed[key] = at
-            new.update(version=env.version, valid_from=at, valid_to=None)
-            current[env.request_id] = opened[(env.request_id, env.version)] = new
-            applied += 1
-        self._write(conn, closed, list(opened.values()))
-        return applied
-
-    def _in_force(self, conn: sa.Connection, ids: Iterable[str]) -> dict[str, Row]:
-        t, ids = self.table, list(ids)
-        out: dict[str, Row] = {}
-        for i in range(0, len(ids), CHUNK):
-            q = sa.select(t).where(t.c.request_id.in_(ids[i: i + CHUNK]), t.c.valid_to.is_(None))
-            out.update({r.request_id: dict(r._mapping) for r in conn.execute(q)})
-        return out
-
-    def _write(self, conn: sa.Connection, closed: dict[tuple[str, int], datetime],
-               opened: list[Row]) -> None:
-        t = self.table
-        for (request, version), at in closed.items():
-            conn.execute(sa.update(t).where(t.c.request_id == request, t.c.version == version)
-                         .values(valid_to=at))
-        if opened:
-            conn.execute(sa.insert(t), opened)
+    def open_rows(self, t: sa.Table) -> Any:
+        return t.c.status != "closed"
 
 
 def query_as_at(
@@ -95,12 +35,19 @@ def query_as_at(
 ) -> list[dict[str, Any]]:
     """The queue as it stood at `at`: the same rows, in the same order, as the live queue
     showed then."""
+    q = as_at_select(model, f, at, conn.dialect.name)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def as_at_select(
+    model: WorkQueueHistory, f: QueueFilter, at: datetime, dialect: str
+) -> sa.Select[Any]:
     t = model.table
-    q = sa.select(*[c for c in t.columns if c.name not in TEMPORAL]).where(
-        t.c.council == f.council, t.c.status != "closed", t.c.valid_from <= at,
-        sa.or_(t.c.valid_to.is_(None), t.c.valid_to > at))
+    q = sa.select(*live_columns(t)).where(
+        t.c.council == f.council, model.open_rows(t), *in_force(t, at, dialect)
+    )
     if f.team:
         q = q.where(t.c.team == f.team)
     if f.officer:
         q = q.where(t.c.officer == f.officer)
-    return [dict(r._mapping) for r in conn.execute(q.order_by(*queue_order(t)))]
+    return q.order_by(*queue_order(t))

@@ -33,7 +33,7 @@ MAY: dict[str, frozenset[str]] = {
     "records-officer": frozenset({
         "audit", "import", "kpi", "record", "show", "history", "customer-show", "customer-history",
         "customer-erase", "customer-access-log"}) | PUBLIC | {"timeline", "export"}
-    | {"attachments", "stats"},
+    | {"attachments", "stats"} | {"dispose"},
     "complaints-officer": FRONT_LINE | CONDUCT | CORRECT,
     "analyst": frozenset({"kpi", "sla", "queue", "show", "history", "audit"}) | PUBLIC
     | {"timeline", "stats"},
@@ -59,5 +59,5 @@ CHECKED = (
     "categories", "teams", "permissions", "apikeys", "customer-find", "customer-show",
     "customer-history", "customer-update", "customer-conduct", "customer-access-log",
     "timeline", "export", "attach", "attachments", "contact", "stats", "reopen", "recategorise",
-    "link", "refer", "agencies",
+    "link", "refer", "agencies", "dispose",
 )

@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate
 from domain.bounds import require_event_fields
 from domain.errors import (
     AlreadyAcknowledged,
+    DisposalRefused,
     EscalationRefused,
     InvalidCommand,
     NoticeRefused,
@@ -24,6 +25,7 @@ from domain.errors import (
     SubjectOfficerRefused,
 )
 from domain.personal import key_of, require_sealed
+from domain.retention import RetentionClass, disposal_due
 from domain.standards import ServiceStandard, calendar_for, date_gone, deadline_of
 from domain.values import (
     PERSONAL_FIELDS,
@@ -247,6 +249,26 @@ class ServiceRequest(Aggregate):
             if self.notice is NoticeKind.PROGRESS:
                 aggregate.last_progress_at = self.occurred_at
 
+    class Disposed(Event):
+        """The disposal certificate: the request's retention period ran out and its personal
+        data was erased (`erased`: whose data key was destroyed, the customer's record or the
+        request's own), on `reason`, under the council's retention class as it then stood.
+        `asked_for` is the reference the records officer named (a customer's other requests
+        past their retention are disposed of with it: their data shares the customer's key)."""
+
+        TOPIC = "councilcrm:ServiceRequest.Disposed"
+        reason: str
+        retention_class: str
+        retention_years: int
+        citation: str
+        due_on: date
+        customer: str | None
+        erased: str
+        asked_for: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.disposed_at = self.occurred_at
+
     # -- complaints and satisfaction (domain/kinds.py) -----------------------------------------
 
     class ComplaintSubjectRecorded(Event):
@@ -360,6 +382,7 @@ class ServiceRequest(Aggregate):
         self.completion_due: datetime | None = event.complete_by
         self.paused_at: datetime | None = None
         self.acknowledgement_escalated = False
+        self.disposed_at: datetime | None = None
 
     def _resume_clock(self, at: datetime) -> None:
         """Any action but a notice ends a customer pause (see `completion_due`)."""
@@ -656,6 +679,45 @@ class ServiceRequest(Aggregate):
             text=_require_text(text, "the closing text"),
             occurred_at=occurred_at,
             actor=actor,
+        )
+
+    # -- retention and disposal --------------------------------------------------------------
+
+    def disposal_due(self, retention: RetentionClass, timezone: str) -> date | None:
+        """The first day this request's record may be disposed of; None while it is open."""
+        return None if self.closed_at is None else disposal_due(self.closed_at, retention,
+                                                                 timezone)
+
+    def require_disposable(self, retention: RetentionClass, timezone: str, on: date) -> date:
+        """The day its retention ran out, or `DisposalRefused`: open, already disposed of, or
+        still within its retention period on `on`."""
+        if self.disposed_at is not None:
+            raise DisposalRefused(f"request {self.reference} was disposed of on "
+                                  f"{self.disposed_at.date().isoformat()}")
+        due = self.disposal_due(retention, timezone)
+        if due is None:
+            raise DisposalRefused(f"request {self.reference} is still open: a record is "
+                                  "disposed of only after it is closed and its retention has run")
+        if on < due:
+            raise DisposalRefused(
+                f"request {self.reference} is kept until {due.isoformat()} "
+                f"(retention class {retention.code}: {retention.years} years after closure)")
+        return due
+
+    def dispose(
+        self, *, retention: RetentionClass, timezone: str, reason: str, erased: str,
+        asked_for: str, occurred_at: datetime, actor: Actor,
+    ) -> None:
+        """Records the disposal certificate, once the personal data is erased."""
+        _require_aware(occurred_at)
+        on = occurred_at.astimezone(ZoneInfo(timezone)).date()
+        due = self.require_disposable(retention, timezone, on)
+        self.trigger_event(
+            self.Disposed, reason=_require_text(reason, "the reason for the disposal"),
+            retention_class=retention.code, retention_years=retention.years,
+            citation=retention.citation, due_on=due,
+            customer=self.customer.number if self.customer else None, erased=erased,
+            asked_for=asked_for, occurred_at=occurred_at, actor=actor,
         )
 
     def attach(

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from commands.customers import CustomerNotFound
 from commands.errors import AttachmentNotFound, ConcurrencyConflict, RequestNotFound
-from domain.errors import DomainError, OutOfBounds
+from domain.errors import DisposalRefused, DomainError, OutOfBounds
 from infra.cli import (
     alerts,
     attachments,
@@ -44,6 +44,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (CustomerNotFound, 4),
     (AttachmentNotFound, 4),
     (OutOfBounds, 2),
+    (DisposalRefused, 2),
     (DomainError, 1),
     (ConfigError, 2),
     (SettingsError, 2),

@@ -45,7 +45,9 @@ def run_audit(args: argparse.Namespace) -> None:
     if not (args.ref or args.officer or args.date_from or args.date_to):
         raise ValueError("say what to list: --ref REF, --officer ID, or --from D --to D")
     rows = views.audit(rt, c, viewer, "crm audit", reference=args.ref, officer=args.officer,
-                       date_from=args.date_from, date_to=args.date_to, payloads=args.json)
+                       date_from=args.date_from, date_to=args.date_to, payloads=args.json,
+                       as_at=parse_instant(args.as_at, c.calendar.timezone) if args.as_at
+                       else None)
     if args.json:
         emit_json(rows)
     else:
@@ -187,6 +189,9 @@ def register(sub: Any) -> None:
     p.add_argument("--officer")
     p.add_argument("--from", dest="date_from", type=parse_date)
     p.add_argument("--to", dest="date_to", type=parse_date)
+    p.add_argument("--as-at", metavar="INSTANT",
+                   help="the record as it stood then (the entries recorded by that instant): "
+                   "ISO 8601; without an offset, in the council's local time")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_audit)
     p = sub.add_parser("projections", help="read-model operations: status, rebuild, verify")

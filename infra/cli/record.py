@@ -2,7 +2,9 @@
 
 Records officers and administrators (action `record`). `verify` exits 0 with each log's event
 count and head hash, or 1 naming, for each source that disagrees with the event store, the
-first position where they part and what happened there.
+first position where they part and what happened there. `due-for-disposal` lists closed
+requests past their retention; `dispose` (records officers only: action `dispose`) erases a
+request's personal data and records its disposal certificate, or exits 2 saying why not.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from commands import retention
 from consumers import record_follower, record_verify
-from infra import record_anchor
+from infra import record_anchor, views
 from infra.cli import record_export
-from infra.cli.common import authorized, council, emit_json, runtime
+from infra.cli.common import authorized, council, emit_json, emit_table, parse_date, runtime
 from infra.logs import get
 from infra.runtime import Runtime
 from infra.views import read_models_ready
@@ -142,6 +146,32 @@ def _print_findings(findings: list[Finding]) -> None:
         print(f.line())
 
 
+def run_due_for_disposal(args: argparse.Namespace) -> None:
+    c, rt = council(args), runtime(args)
+    authorized(args, c, "record")
+    on = args.on or rt.clock().astimezone(ZoneInfo(c.calendar.timezone)).date()
+    rows = views.due_for_disposal(rt, c, on)
+    if args.json:
+        emit_json(rows)
+        return
+    for row in rows:
+        row["waits_for"] = ", ".join(row["waits_for"])
+    emit_table(rows, ["reference", "category", "closed_at", "retention_class", "due_on",
+                      "customer", "waits_for"], c.calendar.timezone)
+
+
+def run_dispose(args: argparse.Namespace) -> None:
+    c, rt = council(args), runtime(args)
+    viewer = authorized(args, c, "dispose")
+    done = retention.dispose_request(
+        retention.DisposeRequest(council=c.id, reference=args.ref, reason=args.reason,
+                                 actor=viewer.actor),
+        rt.ports, lambda council_id, number: views.customer_requests(rt, council_id, number))
+    whose = (f"customer {done.customer}'s personal data erased" if done.customer
+             else "its personal data erased")
+    print(f"disposed of {', '.join(done.disposed)}: {whose}; certificate recorded")
+
+
 def register(sub: Any) -> None:
     p = sub.add_parser("record", help="the tamper-evident record: keygen, anchor, verify")
     ops = p.add_subparsers(dest="operation", required=True)
@@ -161,4 +191,14 @@ def register(sub: Any) -> None:
     q.add_argument("--key", type=Path, help="the council's record key file")
     q.add_argument("--json", action="store_true")
     q.set_defaults(run=run_verify)
+    q = ops.add_parser("due-for-disposal",
+                       help="closed requests past their retention, not yet disposed of")
+    q.add_argument("--on", type=parse_date, help="as on DATE (default: today, local time)")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(run=run_due_for_disposal)
+    q = ops.add_parser("dispose", help="erase a request's personal data at the end of its "
+                       "retention and record the disposal certificate (records officers)")
+    q.add_argument("ref")
+    q.add_argument("--reason", required=True, help="why (e.g. the disposal run's authority)")
+    q.set_defaults(run=run_dispose)
     record_export.register(ops)  # crm record export: infra/cli/record_export.py

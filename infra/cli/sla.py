@@ -49,8 +49,12 @@ def _now(args: argparse.Namespace, zone: str | None) -> datetime:
 def run_query(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
     authorized(args, c, "sla")
-    rows = views.sla(rt, c, args.query, _now(args, c.calendar.timezone), team=args.team,
-                     level=args.level, category=args.category)
+    if args.as_at and args.now:
+        raise ValueError("give --as-at (the view as it stood then) or --now, not both")
+    zone = c.calendar.timezone
+    at = parse_instant(args.as_at, zone) if args.as_at else _now(args, zone)
+    rows = views.sla(rt, c, args.query, at, team=args.team, level=args.level,
+                     category=args.category, as_at=bool(args.as_at))
     if args.json:
         emit_json(rows)
     else:
@@ -145,6 +149,9 @@ def register(sub: Any) -> None:
         q.add_argument("--role", dest="level", help="the current escalation level")
         q.add_argument("--category")
         q.add_argument("--now", help="the instant to judge at (ISO 8601; default: now)")
+        q.add_argument("--as-at", metavar="INSTANT",
+                       help="the view as it stood then: what had been recorded by that instant, "
+                       "judged at it (ISO 8601; without an offset, the council's local time)")
         q.add_argument("--json", action="store_true")
         q.set_defaults(run=run_query, query=name)
     q = ops.add_parser("sweep", help="one watchdog sweep: escalate and notify what is due")

@@ -437,28 +437,42 @@ def _rt(request: Request) -> Runtime:
     return runtime_of(request)
 
 
+# `?as_at=INSTANT` on the views below: the view as it stood then (everything recorded by that
+# instant; SLA states judged at it), as `--as-at` on the command line. Without an offset the
+# instant is read in the council's local time.
+AsAt = Annotated[datetime | None, Query(alias="as_at")]
+
+
+def _as_at(who: Staff, as_at: datetime | None) -> datetime | None:
+    if as_at is not None and as_at.tzinfo is None:
+        return as_at.replace(tzinfo=ZoneInfo(who.council.calendar.timezone))
+    return as_at
+
+
 @router.get("/requests/{reference}")
 def show(reference: str, request: Request, response: Response,
-         who: Annotated[Staff, Depends(staff("show"))]) -> dict[str, Any]:
+         who: Annotated[Staff, Depends(staff("show"))], as_at: AsAt = None) -> dict[str, Any]:
     state = views.request_state(_rt(request), who.council, who.viewer, reference,
-                                "GET /api/v1/requests/{reference}")
+                                "GET /api/v1/requests/{reference}", _as_at(who, as_at))
     response.headers["ETag"] = f'"{state["version"]}"'
     return state
 
 
 @router.get("/requests/{reference}/history")
 def history(reference: str, request: Request,
-            who: Annotated[Staff, Depends(staff("history"))]) -> list[dict[str, Any]]:
+            who: Annotated[Staff, Depends(staff("history"))], as_at: AsAt = None
+            ) -> list[dict[str, Any]]:
     return views.request_history(_rt(request), who.council, who.viewer, reference,
-                                 "GET /api/v1/requests/{reference}/history")
+                                 "GET /api/v1/requests/{reference}/history", _as_at(who, as_at))
 
 
 @router.get("/queue")
 def queue(request: Request, who: Annotated[Staff, Depends(staff("queue"))],
           team: Annotated[str | None, Query(max_length=64)] = None,
-          officer: Annotated[str | None, Query(max_length=128)] = None) -> list[dict[str, Any]]:
+          officer: Annotated[str | None, Query(max_length=128)] = None,
+          as_at: AsAt = None) -> list[dict[str, Any]]:
     """A work queue: open requests, urgent first, then by due instant."""
-    return views.queue(_rt(request), who.council, team, officer)
+    return views.queue(_rt(request), who.council, team, officer, _as_at(who, as_at))
 
 
 @router.get("/audit")
@@ -466,10 +480,11 @@ def audit(request: Request, who: Annotated[Staff, Depends(staff("audit"))],
           reference: Annotated[str | None, Query(max_length=64)] = None,
           officer: Annotated[str | None, Query(max_length=128)] = None,
           date_from: Annotated[date | None, Query(alias="from")] = None,
-          date_to: Annotated[date | None, Query(alias="to")] = None) -> list[dict[str, Any]]:
+          date_to: Annotated[date | None, Query(alias="to")] = None,
+          as_at: AsAt = None) -> list[dict[str, Any]]:
     return views.audit(_rt(request), who.council, who.viewer, "GET /api/v1/audit",
                        reference=reference, officer=officer, date_from=date_from,
-                       date_to=date_to)
+                       date_to=date_to, as_at=_as_at(who, as_at))
 
 
 @router.get("/sla/{which}")
@@ -478,10 +493,14 @@ def sla(which: Literal["breached", "at-risk", "escalated"], request: Request,
         team: Annotated[str | None, Query(max_length=64)] = None,
         level: Annotated[str | None, Query(max_length=64)] = None,
         category: Annotated[str | None, Query(max_length=64)] = None,
-        now: datetime | None = None) -> list[dict[str, Any]]:
+        now: datetime | None = None, as_at: AsAt = None) -> list[dict[str, Any]]:
     rt = _rt(request)
-    at = now if now is not None and now.tzinfo is not None else rt.clock()
-    return views.sla(rt, who.council, which, at, team=team, level=level, category=category)
+    if as_at is not None and now is not None:
+        raise HTTPException(status_code=422, detail="give as_at or now, not both")
+    past = _as_at(who, as_at)
+    at = past or (now if now is not None and now.tzinfo is not None else rt.clock())
+    return views.sla(rt, who.council, which, at, team=team, level=level, category=category,
+                     as_at=past is not None)
 
 
 @router.get("/kpi")

@@ -96,6 +96,8 @@ COMMANDS: dict[str, Command] = {
     "attachments": Command(("attachments", "{ref}", "--json")),
     "contact": Command(("contact", "log", "--type", "rates", "--channel", "counter")),
     "stats": Command(("stats", "--by", "day,channel", "--json")),
+    # allowed: refused by the rule (an open request is kept), exit 2, nothing erased
+    "dispose": Command(("record", "dispose", "{fresh}", "--reason", "Retention ended"), 2),
 }
 
 

@@ -50,6 +50,7 @@ LODGED = {
     "delays": 0,
     "escalations": 0,
     "customer": None,
+    "disposed_at": None,
     "duplicate_of": None,
     "duplicates": 0,
     "referred_to": None,

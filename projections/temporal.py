@@ -1,0 +1,138 @@
+"""Read models as they stood at any past instant: every state each request's row of a live
+model has had, with the interval of recorded time it held, [valid_from, valid_to).
+
+A request's row evolves exactly as the live model's does (the same `evolve`); each event that
+reaches the request closes the row in force (its `valid_to` becomes the event's recording
+instant) and opens the next one from that instant. "As at T" is then one indexed query — the
+rows with valid_from ≤ T < valid_to — never a replay of the log: everything the council had
+recorded by T, and nothing after. The work queue's history and the SLA view's history are two
+such models (`work_queue_history`, `sla_history`); this module is their one rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+
+from projections.base import CHUNK, ReadModel, Row, RowPerRequest, UtcDateTime
+from projections.envelope import Envelope
+
+TEMPORAL = ("valid_from", "valid_to")
+
+
+class TemporalHistory(ReadModel):
+    """The history of a live one-row-per-request model (`live_model`); its table is named after
+    the model (`name`) and carries the live table's columns, keyed by request and version."""
+
+    live_model: ClassVar[type[RowPerRequest]]
+    live: RowPerRequest
+    table: sa.Table
+
+    def define(self, metadata: sa.MetaData) -> None:
+        self.live = self.live_model()
+        p = self.prefix
+        columns = [
+            sa.Column(c.name, c.type, nullable=c.nullable)
+            for c in self.live.table.columns
+            if c.name not in ("request_id", "version")
+        ]
+        self.table = sa.Table(
+            f"{p}{self.name}",
+            metadata,
+            sa.Column("request_id", sa.String(36), primary_key=True),
+            sa.Column("version", sa.Integer, primary_key=True),
+            *columns,
+            sa.Column("valid_from", UtcDateTime, nullable=False),
+            sa.Column("valid_to", UtcDateTime),
+            *[sa.Index(f"{p}{self.name}_{suffix}", *cols) for suffix, cols in self.indexes()],
+            sa.Index(f"{p}{self.name}_open", "request_id", "valid_to"),
+        )
+        # The rows of open requests (what the as-at questions ask about) indexed by their
+        # validity interval: on PostgreSQL a GiST index over the range, so the rows in force at
+        # T are found without reading every row that began before T; on SQLite, which has no
+        # such index, a partial one by start (the same name, so the model has one set).
+        t, name = self.table, f"{p}{self.name}_in_force"
+        sa.Index(
+            name, _interval(t), postgresql_using="gist", postgresql_where=self.open_rows(t)
+        ).ddl_if(dialect="postgresql")
+        sa.Index(name, t.c.council, t.c.valid_from, sqlite_where=self.open_rows(t)).ddl_if(
+            dialect="sqlite"
+        )
+
+    def indexes(self) -> list[tuple[str, tuple[str, ...]]]:
+        """(name suffix, columns) of the indexes the model's as-at questions need."""
+        return []
+
+    def open_rows(self, t: sa.Table) -> Any:
+        """The predicate of the rows the as-at questions ask about (an open request's)."""
+        raise NotImplementedError
+
+    def apply(self, conn: sa.Connection, envelopes: Sequence[Envelope]) -> int:
+        """Applies each request's events strictly in version order, like `RowPerRequest`: a
+        redelivered event, or one whose predecessor is missing, changes nothing."""
+        current = self._in_force(conn, {e.request_id for e in envelopes})
+        closed: dict[tuple[str, int], datetime] = {}
+        opened: dict[tuple[str, int], Row] = {}
+        applied = 0
+        for env in envelopes:
+            row = current.get(env.request_id)
+            if row is not None and env.version != row["version"] + 1:
+                continue
+            if row is None and env.event_type != "Lodged":
+                continue
+            state = None if row is None else {k: v for k, v in row.items() if k not in TEMPORAL}
+            new = self.live.evolve(state, env) or dict(state or {})
+            at = datetime.fromisoformat(env.recorded_at)
+            if row is not None:
+                key = (env.request_id, row["version"])
+                if key in opened:
+                    opened[key]["valid_to"] = at
+                else:
+                    closed[key] = at
+            new.update(version=env.version, valid_from=at, valid_to=None)
+            current[env.request_id] = opened[(env.request_id, env.version)] = new
+            applied += 1
+        self._write(conn, closed, list(opened.values()))
+        return applied
+
+    def _in_force(self, conn: sa.Connection, ids: Iterable[str]) -> dict[str, Row]:
+        t, ids = self.table, list(ids)
+        out: dict[str, Row] = {}
+        for i in range(0, len(ids), CHUNK):
+            q = sa.select(t).where(t.c.request_id.in_(ids[i : i + CHUNK]), t.c.valid_to.is_(None))
+            out.update({r.request_id: dict(r._mapping) for r in conn.execute(q)})
+        return out
+
+    def _write(
+        self, conn: sa.Connection, closed: dict[tuple[str, int], datetime], opened: list[Row]
+    ) -> None:
+        t = self.table
+        for (request, version), at in closed.items():
+            conn.execute(
+                sa.update(t)
+                .where(t.c.request_id == request, t.c.version == version)
+                .values(valid_to=at)
+            )
+        if opened:
+            conn.execute(sa.insert(t), opened)
+
+
+def _interval(t: sa.Table) -> Any:
+    """[valid_from, valid_to) as a PostgreSQL range (no valid_to: unbounded)."""
+    return sa.func.tsrange(t.c.valid_from, t.c.valid_to)
+
+
+def in_force(t: sa.Table, at: datetime, dialect: str) -> list[Any]:
+    """The predicate of the rows that held at `at`: valid_from ≤ at < valid_to. On PostgreSQL
+    written as the range containment the GiST index answers (the same rows)."""
+    if dialect == "postgresql":
+        return [_interval(t).op("@>")(sa.cast(sa.literal(at, UtcDateTime()), sa.DateTime()))]
+    return [t.c.valid_from <= at, sa.or_(t.c.valid_to.is_(None), t.c.valid_to > at)]
+
+
+def live_columns(t: sa.Table) -> list[sa.Column[Any]]:
+    """The history table's columns that are the live model's (not its validity interval)."""
+    return [c for c in t.columns if c.name not in TEMPORAL]
