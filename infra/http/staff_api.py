@@ -18,6 +18,7 @@ from commands import requests as cmds
 from domain.lodgement import make_intake
 from domain.values import Channel, ContactMethod, NoteKind, RequestKind
 from infra import views
+from infra.http import idempotency
 from infra.http.auth import Staff, runtime_of, sign_in_with_password, staff
 from infra.runtime import Runtime
 from projections.envelope import to_plain
@@ -160,28 +161,16 @@ def _run_once(
     act: Callable[[], dict[str, Any]], response: Response,
 ) -> dict[str, Any]:
     """`act()` once per idempotency key; its answer (and the ETag) replayed on a retry."""
-    rt = runtime_of(request)
-    caller = f"user:{who.viewer.user_id}"
-    if key is not None:
-        if not 0 < len(key) <= 200:
-            raise HTTPException(400, "an Idempotency-Key has 1 to 200 characters")
-        first = rt.credentials.begin(who.council.id, caller, key, body, rt.clock())
-        if first is not None:
-            response.status_code = first[0]
-            response.headers["ETag"] = f'"{first[1]["version"]}"'
-            response.headers["Idempotent-Replayed"] = "true"
-            replayed: dict[str, Any] = first[1]
-            return replayed
     try:
-        answer = act()
-    except BaseException:
-        if key is not None:
-            rt.credentials.abandon(who.council.id, caller, key)
-        raise
-    if key is not None:
-        rt.credentials.finish(who.council.id, caller, key, status, answer)
-    response.status_code = status
+        done, answer, replayed = idempotency.once(
+            runtime_of(request), who.council.id, f"user:{who.viewer.user_id}", key, body,
+            lambda: (status, act()))
+    except ValueError as bad:
+        raise HTTPException(400, str(bad)) from None
+    response.status_code = done
     response.headers["ETag"] = f'"{answer["version"]}"'
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return answer
 
 

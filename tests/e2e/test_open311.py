@@ -349,3 +349,51 @@ def _in_public_read_model(api: Served, n: int) -> None:
     with api.rt.read_engine.begin() as conn:
         assert PublicRequests().apply(conn, envelopes) == n
     api.clock.advance(seconds=n)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_retried_post_with_an_idempotency_key_answers_the_first_result_and_lodges_once(
+    api: Served, fmt: str
+) -> None:
+    retry = {"Idempotency-Key": "app-retry-1"}
+    first = api.post(fmt, headers=retry)
+    assert first.status_code == 200, first.text
+    after_first = stored(api.rt)
+    again = api.post(fmt, headers=retry)
+    assert again.status_code == 200 and again.content == first.content
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert stored(api.rt) == after_first
+    other = api.post(fmt, headers=retry, description="Another pothole")
+    assert "different request body" in error_of(other, fmt, 400)
+    assert stored(api.rt) == after_first
+    # the key store holds neither the resident's details nor the tracking token in clear
+    token = (json_of(first)[0]["token"] if fmt == "json"
+             else items(xml_of(first, "service_requests"), "request")[0]["token"])
+    rows = repr(api.rt.credentials.engine.connect().exec_driver_sql(
+        "SELECT * FROM crm_idempotency").fetchall())
+    assert all(secret not in rows for secret in (*JO.values(), "Deep pothole", str(token)))
+    # the replayed token is the first one, and tracks the request
+    assert api.rt.credentials.request_of_token(COUNCIL, str(token))
+
+
+def test_a_retry_while_the_first_post_still_runs_is_409_and_a_refusal_is_not_kept(
+    api: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra.http import open311
+
+    before = stored(api.rt)
+    entered = []
+
+    def retried_meanwhile(*args: object, **kwargs: object) -> object:
+        entered.append(api.post(headers={"Idempotency-Key": "slow"}))
+        raise ValueError("the store is unavailable")
+
+    monkeypatch.setattr(open311, "lodge", retried_meanwhile)
+    assert "unavailable" in error_of(api.post(headers={"Idempotency-Key": "slow"}), "json", 400)
+    assert "still being handled" in error_of(entered[0], "json", 409)
+    monkeypatch.undo()
+    # the failed attempt let go of its key: the same key now lodges
+    assert api.post(headers={"Idempotency-Key": "slow"}).status_code == 200
+    assert stored(api.rt) > before
+    bad = api.post(headers={"Idempotency-Key": "x" * 201})
+    assert "Idempotency-Key" in error_of(bad, "json", 400)

@@ -135,3 +135,30 @@ def test_a_report_the_council_refuses_says_why_and_keeps_the_answers(portal: Ser
     status, page = submit(portal, address_string="", description=" ")
     assert status == 400 and "Choose where it is." in page and "Describe the problem." in page
     assert stored(portal.rt) == before
+
+
+def test_a_form_sent_twice_shows_the_first_receipt_and_lodges_once(portal: Served) -> None:
+    hidden = form_of(portal.client.get("/portal").text).hidden
+    assert len(hidden["idempotency_key"]) >= 16
+    sent = {**REPORT, **hidden}
+    first = portal.client.post("/portal", data=sent)
+    assert first.status_code == 201, first.text
+    after_first = stored(portal.rt)
+    again = portal.client.post("/portal", data=sent)
+    assert again.status_code == 201 and stored(portal.rt) == after_first
+    receipt = re.compile(r'id="(?:reference|token)">([^<]+)<')
+    assert receipt.findall(again.text) == receipt.findall(first.text) != []
+    # another form (a fresh page) is another report
+    fresh = form_of(portal.client.get("/portal").text).hidden
+    assert fresh["idempotency_key"] != hidden["idempotency_key"]
+    assert portal.client.post("/portal", data={**REPORT, **fresh}).status_code == 201
+    assert stored(portal.rt) > after_first
+
+
+def test_a_refused_report_keeps_its_key_and_the_corrected_one_lodges(portal: Served) -> None:
+    hidden = form_of(portal.client.get("/portal").text).hidden
+    refused = portal.client.post("/portal", data={**REPORT, **hidden, "first_name": "",
+                                                  "last_name": "", "email": "", "phone": ""})
+    assert refused.status_code == 400
+    assert form_of(refused.text).hidden["idempotency_key"] == hidden["idempotency_key"]
+    assert portal.client.post("/portal", data={**REPORT, **hidden}).status_code == 201
