@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+from domain.attributes import Attribute
 from domain.calendar import CalendarSpec
 from domain.permissions import BASE_ROLES, Permissions, default_permissions
 from domain.values import ANY_DETAIL, Channel
@@ -33,6 +34,8 @@ class Category:
     progress_notice_days: int | None = None
     at_risk_share: float | None = None
     imported: bool = False
+    # Open311 GeoReport v2 attributes: the extra questions asked about this kind of problem
+    attributes: tuple[Attribute, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

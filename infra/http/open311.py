@@ -9,6 +9,7 @@ staff approved one for the public (`crm publish`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from commands.errors import RequestNotFound
+from domain.attributes import LISTS, Attribute, InvalidAttributes
 from domain.council import Council
 from domain.errors import DomainError
 from domain.values import Actor, Channel
@@ -54,6 +56,8 @@ def answer(fmt: str, make: Callable[[], tuple[str, Any]]) -> Response:
         root, data = make()
     except Open311Error as e:
         return errors(fmt, e.status, e.description)
+    except InvalidAttributes as e:  # every problem with the answers, each an error
+        return errors(fmt, 400, *e.problems)
     except RequestNotFound as e:
         return errors(fmt, 404, str(e))
     except InProgress as e:
@@ -102,7 +106,7 @@ def _service(c: Council, code: str) -> dict[str, Any]:
     team = c.teams.get(k.team)
     target = f"; completed within {k.complete_days} business days" if k.complete_days else ""
     return {"service_code": k.code, "service_name": k.name,
-            "description": f"{k.name}{target}", "metadata": False, "type": "realtime",
+            "description": f"{k.name}{target}", "metadata": bool(k.attributes), "type": "realtime",
             "keywords": ", ".join(k.code.split("-")), "group": team.name if team else k.team}
 
 
@@ -116,15 +120,30 @@ def services(request: Request, fmt: Format, jurisdiction_id: Param = None) -> Re
     return answer(fmt, make)
 
 
+def _attribute(a: Attribute) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "variable": a.variable, "code": a.code, "datatype": a.datatype, "required": a.required,
+        "datatype_description": a.datatype_description, "order": a.order,
+        "description": a.description}
+    if a.datatype in LISTS:
+        shown["values"] = [{"key": v.key, "name": v.name} for v in a.values]
+    return shown
+
+
 @router.get("/services/{service_code}.{fmt}")
 def service_definition(request: Request, service_code: str, fmt: Format,
                        jurisdiction_id: Param = None) -> Response:
-    """A category's attributes (none are configured: every service's `metadata` is false)."""
+    """A category's attributes (the council's configuration), in the spec's fields and order:
+    `variable`, `code`, `datatype`, `required`, `datatype_description`, `order`, `description`
+    and, for the list datatypes, `values` ({`key`, `name`})."""
     def make() -> tuple[str, Any]:
         c = served_council(request, jurisdiction_id)
         if service_code not in c.categories or c.categories[service_code].imported:
             raise Open311Error(404, f"service_code {service_code!r} not found")
-        return "service_definition", {"service_code": service_code, "attributes": []}
+        return "service_definition", {
+            "service_code": service_code,
+            "attributes": [_attribute(a) for a in sorted(
+                c.categories[service_code].attributes, key=lambda a: (a.order, a.code))]}
 
     return answer(fmt, make)
 
@@ -132,6 +151,20 @@ def service_definition(request: Request, service_code: str, fmt: Format,
 async def form_of(request: Request) -> FormData:
     """The request's form as parsed (every field, `attribute[code]` ones too)."""
     return await request.form()
+
+
+ATTRIBUTE = re.compile(r"attribute\[([^\[\]]{1,64})\](\[\])?")
+
+
+def answers_in(form: FormData) -> dict[str, list[str]]:
+    """The form's `attribute[code]` (one value) and `attribute[code][]` (each of a
+    multivaluelist's) fields, by code."""
+    answers: dict[str, list[str]] = {}
+    for name, value in form.multi_items():
+        found = ATTRIBUTE.fullmatch(name)
+        if found and isinstance(value, str):
+            answers.setdefault(found.group(1), []).append(value)
+    return answers
 
 
 def form_bytes(form: FormData) -> bytes:
@@ -177,7 +210,7 @@ def create_request(
                 service_code=code, description=description or "", first_name=first_name,
                 last_name=last_name, email=email, phone=phone, address_string=address_string,
                 address_id=address_id, zipcode=zipcode, lat=lat, long=long,
-                media_url=media_url,
+                media_url=media_url, attributes=answers_in(form),
             ), Channel(key.channel), Actor(id=f"open311:{key.name}", role=CLIENT_ROLE))
             return 200, {"service_request_id": receipt.reference, "token": receipt.token,
                          "service_notice": receipt.service_notice or None, "account_id": None}

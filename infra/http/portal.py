@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Header, Query, Request
+from fastapi import APIRouter, Depends, Form, Header, Query, Request
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData
 
 from commands.errors import RequestNotFound
 from domain.council import Council
@@ -31,7 +32,7 @@ from infra import views
 from infra.credentials import InProgress
 from infra.http import idempotency
 from infra.http.auth import runtime_of
-from infra.http.open311 import served_council
+from infra.http.open311 import form_of, served_council
 from infra.http.open311_format import Open311Error
 from infra.http.residents import CLIENT_ROLE, Receipt, ResidentRequest, lodge
 
@@ -43,6 +44,7 @@ CSRF_COOKIE = "portal_csrf"
 NONCE = re.compile(r"[A-Za-z0-9_-]{22}")
 _SECRET = secrets.token_bytes(32)  # per process: a restart asks open forms to be sent again
 PORTAL = Actor(id="portal", role=CLIENT_ROLE)
+EMPTY_FORM = FormData()
 Text = Annotated[str, Form(max_length=4000)]
 SUBMIT_FIELDS = ("service_code", "description", "address_string", "zipcode", "media_url",
                  "first_name", "last_name", "email", "phone")
@@ -85,6 +87,7 @@ def _when(text: str) -> str:
 def _submit_context(council: Council) -> dict[str, Any]:
     services = [k for k in council.categories.values() if not k.imported]
     return {"services": services, "max_description": council.description_max_chars,
+            "answers": {},
             "identification": "Give " + describe_rules(council.identified_by)
             + " so we can tell you how it goes."}
 
@@ -111,7 +114,8 @@ def submit(request: Request, csrf_token: Text = "", service_code: Text = "",
            media_url: Text = "", first_name: Text = "", last_name: Text = "", email: Text = "",
            phone: Text = "", idempotency_key: Annotated[str, Form(max_length=200)] = "",
            jurisdiction_id: Annotated[str | None, Query()] = None,
-           key_header: Annotated[str | None, Header(alias=idempotency.HEADER)] = None
+           key_header: Annotated[str | None, Header(alias=idempotency.HEADER)] = None,
+           sent: Annotated[FormData, Depends(form_of)] = EMPTY_FORM,
            ) -> Response:
     """Lodges the report once: the form carries an idempotency key of its own (or the
     `Idempotency-Key` header does), so a form sent twice (a double click, a reload after a lost
@@ -123,7 +127,9 @@ def submit(request: Request, csrf_token: Text = "", service_code: Text = "",
                                     media_url, first_name, last_name, email, phone),
                     strict=True))
     once_key = key_header or idempotency_key or None
-    context: dict[str, Any] = {"form": form, **_submit_context(council)}
+    answers = _answers(sent, service_code)
+    context: dict[str, Any] = {**_submit_context(council), "form": form,
+                               "answers": {service_code: answers}}
     if once_key:  # the form sent again keeps its key
         context["idempotency_key"] = once_key
     if not _csrf_valid(request, csrf_token):
@@ -137,11 +143,13 @@ def submit(request: Request, csrf_token: Text = "", service_code: Text = "",
         rt = runtime_of(request)
 
         def act() -> tuple[int, dict[str, Any]]:
-            receipt = lodge(rt, council, ResidentRequest(**form), Channel.WEB_PORTAL, PORTAL)
+            receipt = lodge(rt, council, ResidentRequest(**form, attributes=answers),
+                            Channel.WEB_PORTAL, PORTAL)
             return 201, {"reference": receipt.reference, "token": receipt.token,
                          "service_notice": receipt.service_notice}
 
-        body = urlencode(sorted(form.items())).encode()
+        body = urlencode(sorted([*form.items(), *(
+            (f"attribute[{code}]", v) for code, vs in answers.items() for v in vs)])).encode()
         browser = request.cookies.get(CSRF_COOKIE, "")
         try:
             _status, done, _replayed = idempotency.once(
@@ -155,6 +163,17 @@ def submit(request: Request, csrf_token: Text = "", service_code: Text = "",
         else:
             return _page(request, council, "submitted", 201, receipt=Receipt(**done))
     return _page(request, council, "submit", 400, problems=problems, **context)
+
+
+def _answers(sent: FormData, service_code: str) -> dict[str, list[str]]:
+    """The chosen service's answers (`answer.<service>.<code>`, as the form names them; the
+    questions of the other services are left out)."""
+    prefix = f"answer.{service_code}."
+    answers: dict[str, list[str]] = {}
+    for name, value in sent.multi_items():
+        if service_code and name.startswith(prefix) and isinstance(value, str):
+            answers.setdefault(name[len(prefix):], []).append(value)
+    return answers
 
 
 @router.get("/track")

@@ -76,7 +76,11 @@ def test_the_form_labels_every_control_and_sets_a_strict_csrf_cookie(portal: Ser
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     form = form_of(page.text)
     assert set(form.controls) == {"service_code", "description", "address_string", "zipcode",
-                                  "media_url", "first_name", "last_name", "email", "phone"}
+                                  "media_url", "first_name", "last_name", "email", "phone",
+                                  # each service's own questions (its Open311 attributes)
+                                  "answer.pothole.size", "answer.pothole.depth_cm",
+                                  "answer.barking-dog.barking_times",
+                                  "answer.barking-dog.dog_address"}
     assert all(c["id"] in form.labelled for c in form.controls.values())
     assert form.controls["email"]["autocomplete"] == "email"
     cookie = page.headers["set-cookie"]
@@ -162,3 +166,27 @@ def test_a_refused_report_keeps_its_key_and_the_corrected_one_lodges(portal: Ser
     assert refused.status_code == 400
     assert form_of(refused.text).hidden["idempotency_key"] == hidden["idempotency_key"]
     assert portal.client.post("/portal", data={**REPORT, **hidden}).status_code == 201
+
+
+def test_a_services_questions_are_asked_and_their_answers_recorded(portal: Served) -> None:
+    page = portal.client.get("/portal").text
+    assert "Only if you are reporting: Dog barking" in page
+    assert page.count('type="checkbox"') == 4 and page.count('name="answer.barking-dog.') == 5
+    hidden = form_of(page).hidden
+    dog = {**REPORT, **hidden, "service_code": "barking-dog", "description": "Barks at night",
+           "answer.pothole.size": "large"}  # another service's answer is left out
+    refused = portal.client.post("/portal", data=dog)
+    assert refused.status_code == 400 and "attribute[barking_times] is required" in refused.text
+    sent = {**dog, "answer.barking-dog.barking_times": ["night", "evening"],
+            "answer.barking-dog.dog_address": "5 Wattle Lane"}
+    kept = portal.client.post("/portal", data={**sent, "answer.barking-dog.dog_address": "x" * 321})
+    assert kept.status_code == 400 and "longer than 320" in kept.text
+    assert kept.text.count(" checked") == 2  # the answers given stay ticked
+    done = portal.client.post("/portal", data=sent)
+    assert done.status_code == 201, done.text
+    found = re.search(r'id="reference">([^<]+)<', done.text)
+    assert found
+    ref = found.group(1)
+    answers = portal.rt.ports.get(request_id(COUNCIL, ref), ref).attributes
+    assert [(a["code"], a["label"]) for a in answers] == [
+        ("barking_times", "At night (after 10 pm), In the evening"), ("dog_address", None)]
