@@ -32,6 +32,7 @@ from infra import views
 from infra.credentials import InProgress
 from infra.http import idempotency
 from infra.http.auth import runtime_of
+from infra.http.error_pages import error_page
 from infra.http.open311 import form_of, served_council
 from infra.http.open311_format import Open311Error
 from infra.http.residents import CLIENT_ROLE, Receipt, ResidentRequest, lodge
@@ -96,7 +97,7 @@ def _council(request: Request, jurisdiction_id: str | None) -> Council | Respons
     try:
         return served_council(request, jurisdiction_id)
     except Open311Error as e:
-        return Response(e.description, status_code=e.status, media_type="text/plain")
+        return error_page(request, e.status, e.description)
 
 
 @router.get("")
