@@ -26,6 +26,7 @@ from domain.errors import DomainError, NotPermitted
 from infra.credentials import InProgress
 from infra.http import customers_api, investigation_api, open311, portal, staff_api, web
 from infra.http.error_pages import error_page, is_page
+from infra.http.queue_cache import QueueCache
 from infra.runtime import Runtime
 
 log = structlog.get_logger("councilcrm.http")
@@ -50,6 +51,7 @@ def create_app(rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.
     )
     app.state.runtime = rt
     app.state.councils = list(councils)
+    app.state.queue_cache = QueueCache()
     app.include_router(staff_api.router)
     app.include_router(customers_api.router)
     app.include_router(investigation_api.router)

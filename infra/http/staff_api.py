@@ -18,7 +18,7 @@ from commands import requests as cmds
 from domain.lodgement import make_intake
 from domain.values import Channel, ContactMethod, NoteKind, RequestKind
 from infra import views
-from infra.http import idempotency
+from infra.http import idempotency, queue_cache
 from infra.http.auth import Staff, runtime_of, sign_in_with_password, staff
 from infra.runtime import Runtime
 from projections.envelope import to_plain
@@ -367,12 +367,23 @@ def history(reference: str, request: Request,
                                  "GET /api/v1/requests/{reference}/history")
 
 
-@router.get("/queue")
+@router.get("/queue", response_model=list[dict[str, Any]])
 def queue(request: Request, who: Annotated[Staff, Depends(staff("queue"))],
           team: Annotated[str | None, Query(max_length=64)] = None,
-          officer: Annotated[str | None, Query(max_length=128)] = None) -> list[dict[str, Any]]:
-    """A work queue: open requests, urgent first, then by due instant."""
-    return views.queue(_rt(request), who.council, team, officer)
+          officer: Annotated[str | None, Query(max_length=128)] = None,
+          limit: Annotated[int, Query(ge=1, le=queue_cache.MAX_LIMIT)] = (
+              queue_cache.DEFAULT_LIMIT),
+          cursor: Annotated[str | None, Query(max_length=400)] = None) -> Response:
+    """A work queue: open requests, urgent first, then by due instant; `limit` rows (default
+    100, at most 1,000) after `cursor`. When more follow, the `Link` header names the next
+    page (`rel="next"`, with its `cursor`)."""
+    cache: queue_cache.QueueCache = request.app.state.queue_cache
+    page = cache.page(_rt(request), who.council, team, officer, limit, cursor)
+    headers = {"Cache-Control": "no-store"}
+    if page.next_cursor is not None:
+        following = request.url.include_query_params(cursor=page.next_cursor, limit=limit)
+        headers["Link"] = f'<{following}>; rel="next"'
+    return Response(page.body, media_type="application/json", headers=headers)
 
 
 @router.get("/audit")
