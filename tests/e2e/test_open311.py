@@ -15,6 +15,7 @@ from domain.values import Channel
 from infra import views
 from projections.envelope import SCHEMA_VERSION, Envelope
 from projections.public_requests import PublicRequests
+from tests.e2e.test_staff_web import web_sign_in
 from tests.http_support import stored
 from tests.open311_support import (
     BASE,
@@ -146,6 +147,10 @@ def test_answers_to_attributes_are_recorded_shown_to_staff_and_never_public(
     assert [(a["code"], a["value"]) for a in staff["attributes"]] == [
         ("barking_times", ["night", "morning"]),
         ("dog_address", "5 Wattle Lane, behind the blue gate")]
+    web_sign_in(api.client, "cs")
+    page = api.client.get(f"/staff/requests/{ref}").text
+    assert "When does the dog bark?" in page and "5 Wattle Lane, behind the blue gate" in page
+    assert "At night (after 10 pm), Early morning (before 7 am)" in page
     analyst = api.client.get(f"/api/v1/requests/{ref}", headers=api.staff_headers("an")).json()
     assert analyst["attributes"][1]["value"] == "[redacted]"
     assert analyst["attributes"][0]["value"] == ["night", "morning"]
