@@ -67,6 +67,28 @@ class AcknowledgementRule:
         return self.by_channel.get(channel, self.default_days)
 
 
+# Seed 002 (Upper Lachlan): "communications that are not a customer service request" — the
+# enquiry types a council that configures none records (`[enquiry_types]` replaces them).
+SEED_002_ENQUIRY_TYPES: Mapping[str, str] = {
+    "rates": "Rates enquiry",
+    "planning": "Planning enquiry",
+    "certificate": "Certificate application (s603, s149, s64)",
+    "permit": "Permit application (s138, roadside grazing, road closure)",
+    "road-closure": "Road closure information",
+    "gipa": "Government Information (Public) Access application",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttachmentRule:
+    """What a request's attachments may be: at most `max_bytes`, of these media types."""
+
+    max_bytes: int = 10 * 1024 * 1024
+    media_types: frozenset[str] = frozenset(
+        {"application/pdf", "image/jpeg", "image/png", "text/plain"}
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Council:
     """One council's configuration: catalogue, teams, chain, outcomes, calendar and policies."""
@@ -97,6 +119,8 @@ class Council:
     kpi_targets: Mapping[str, float] = field(default_factory=dict)
     permissions: Permissions = field(default_factory=Permissions)
     source: str = ""
+    enquiry_types: Mapping[str, str] = field(default_factory=lambda: dict(SEED_002_ENQUIRY_TYPES))
+    attachments: AttachmentRule = field(default_factory=AttachmentRule)
 
     def __post_init__(self) -> None:
         if not self.permissions.by_role:  # not configured: the seed-derived defaults

@@ -51,6 +51,11 @@ ACTION_DOCS: Mapping[str, str] = {
     "alerts": "staff alerts",
     "notices": "customer notices in the outbox",
     "timeline": "the investigation timeline of a request",
+    "attach": "attach a document (photo, letter, form) to a request",
+    "attachments": "a request's attachments: list them, read them back",
+    # enquiries that are not requests (seed 002), counted daily (seed 004)
+    "contact": "record an enquiry that is not a service request",
+    "stats": "daily statistics of enquiries and requests, by type or channel",
     # the record and the figures
     "audit": "the audit record",
     "import": "import another system's history",
@@ -83,13 +88,14 @@ WORK_VIEWS = frozenset(
     {"show", "history", "queue", "sla", "sla-sweep", "alerts", "notices", "timeline"}
 ) | PUBLIC_ACTIONS
 CUSTOMER_DESK = frozenset({"customer-find", "customer-show", "customer-history", "customer-update"})
-FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | CUSTOMER_DESK
+DOCUMENTS_AND_ENQUIRIES = frozenset({"attach", "attachments", "contact", "stats"})
+FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | CUSTOMER_DESK | DOCUMENTS_AND_ENQUIRIES
 RECORDS = frozenset({
     "audit", "import", "kpi", "export", "record", "show", "history", "customer-show",
-    "customer-history", "customer-access-log", "customer-erase", "timeline",
+    "customer-history", "customer-access-log", "customer-erase", "timeline", "attachments", "stats",
 }) | PUBLIC_ACTIONS
 COMPLAINTS = FRONT_LINE | {"customer-conduct"}
-ANALYSIS = frozenset({"kpi", "sla", "queue", "show", "history", "audit", "timeline"}
+ANALYSIS = frozenset({"kpi", "sla", "queue", "show", "history", "audit", "timeline", "stats"}
                      ) | PUBLIC_ACTIONS
 # Seed 001 §7.4.4: the General Manager declares a customer's conduct unreasonable (vexatious).
 CONDUCT_DECLARER = "general-manager"

@@ -15,8 +15,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from domain.attributes import Attribute, AttributeValue, check_definition
 from domain.calendar import BusinessCalendar, CalendarSpec
 from domain.council import (
+    SEED_002_ENQUIRY_TYPES,
     AcknowledgementRule,
     AnonymousPolicy,
+    AttachmentRule,
     Category,
     Council,
     EscalationStep,
@@ -327,7 +329,25 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
         },
         permissions=_permissions(r, roles),
         source=r.get("source", str, ""),
+        enquiry_types=(_named_table(r, "enquiry_types") if "enquiry_types" in data
+                       else dict(SEED_002_ENQUIRY_TYPES)),
+        attachments=_attachments(r),
     )
+
+
+def _attachments(r: _Reader) -> AttachmentRule:
+    """`[attachments]`: `max_bytes` (1 byte to 100 MiB) and `media_types` (type/subtype)."""
+    default = AttachmentRule()
+    most = r.get("attachments.max_bytes", int, default.max_bytes)
+    if not 1 <= most <= 100 * 1024 * 1024:
+        raise r.fail("attachments.max_bytes", "must be 1..104857600")
+    types = r.get("attachments.media_types", list, sorted(default.media_types))
+    for i, t in enumerate(types):
+        if not isinstance(t, str) or t.count("/") != 1 or t != t.strip().lower():
+            raise r.fail(f"attachments.media_types[{i}]", "must be a media type, e.g. image/png")
+    if not types:
+        raise r.fail("attachments.media_types", "must not be empty")
+    return AttachmentRule(max_bytes=most, media_types=frozenset(types))
 
 
 def load_council(config_dir: Path, council_id: str) -> Council:

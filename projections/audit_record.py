@@ -50,6 +50,14 @@ def summary(env: Envelope) -> str:
             return f"Closed ({d['outcome']}): {_clip(d['text'])}"
         case "NoticeSent":
             return f"Sent the {d['notice']} notice to the customer by {d['method']}"
+        case "AttachmentAdded":
+            note = f": {_clip(d['note'])}" if d.get("note") else ""
+            return (f"Attached a document ({d['media_type']}, {d['size']:,} bytes, "
+                    f"sha256 {d['sha256'][:12]}…){note}")
+        case "ContactLogged":
+            who = "a customer on file" if d.get("customer_id") else "no customer named"
+            return (f"Enquiry '{d['contact_type']}' via {d['channel']} ({who}), "
+                    "recorded without opening a request")
     return env.event_type
 
 

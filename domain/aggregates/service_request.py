@@ -184,6 +184,22 @@ class ServiceRequest(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.public_description = self.text
 
+    class AttachmentAdded(Event):
+        """A document kept with the request (seed 002: "documentation and forms associated
+        with the request will be housed in the CRM system"): its content's SHA-256, the name
+        of its sealed bytes in the file store, its media type and size; the file name sealed."""
+
+        TOPIC = "councilcrm:ServiceRequest.AttachmentAdded"
+        sha256: str
+        blob: str
+        media_type: str
+        size: int
+        filename: str
+        note: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            pass
+
     class NoticeSent(Event):
         """A notice was issued to the customer: this event is the record that it was, and
         carries everything needed to deliver it (method, recipient, rendered text).
@@ -462,6 +478,25 @@ class ServiceRequest(Aggregate):
             text=_require_text(text, "the closing text"),
             occurred_at=occurred_at,
             actor=actor,
+        )
+
+    def attach(
+        self, *, sha256: str, blob: str, media_type: str, size: int, filename: str,
+        note: str | None, occurred_at: datetime, actor: Actor,
+    ) -> None:
+        """Keeps a document with the request, open or closed (correspondence goes on); the
+        file name arrives sealed (it may name the resident)."""
+        _require_aware(occurred_at)
+        require_sealed(filename, "an attachment's file name")
+        for what, digest in (("sha256", sha256), ("blob", blob)):
+            if len(digest) != 64 or digest.strip("0123456789abcdef"):
+                raise InvalidCommand(f"an attachment's {what} must be a SHA-256 in hex")
+        if size < 0:
+            raise InvalidCommand("an attachment's size cannot be negative")
+        self.trigger_event(
+            self.AttachmentAdded, sha256=sha256, blob=blob, media_type=media_type, size=size,
+            filename=filename, note=note.strip() if note and note.strip() else None,
+            occurred_at=occurred_at, actor=actor,
         )
 
     def approve_public_description(self, *, text: str, occurred_at: datetime, actor: Actor

@@ -53,7 +53,7 @@ def test_records_officers_keep_the_record_but_do_not_work_requests() -> None:
 
 def test_analysts_read_figures_and_history_and_change_nothing() -> None:
     assert {a for a in ACTIONS if TABLE.allows("analyst", a)} == {
-        "kpi", "sla", "queue", "show", "history", "audit", "timeline", *PUBLIC_ACTIONS}
+        "kpi", "sla", "queue", "show", "history", "audit", "timeline", "stats", *PUBLIC_ACTIONS}
 
 
 def test_complaints_officers_also_declare_a_customers_conduct() -> None:
