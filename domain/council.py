@@ -12,8 +12,9 @@ from enum import Enum
 
 from domain.attributes import Attribute
 from domain.calendar import CalendarSpec
+from domain.kinds import DEFAULT_KINDS, KindRules, SatisfactionPolicy
 from domain.permissions import BASE_ROLES, Permissions, default_permissions
-from domain.values import ANY_DETAIL, Channel
+from domain.values import ANY_DETAIL, Channel, RequestKind
 
 
 class AnonymousPolicy(Enum):
@@ -121,6 +122,9 @@ class Council:
     source: str = ""
     enquiry_types: Mapping[str, str] = field(default_factory=lambda: dict(SEED_002_ENQUIRY_TYPES))
     attachments: AttachmentRule = field(default_factory=AttachmentRule)
+    # How each kind is handled (`[kinds.<kind>]`); kinds not named take `DEFAULT_KINDS`.
+    kinds: Mapping[RequestKind, KindRules] = field(default_factory=dict)
+    satisfaction: SatisfactionPolicy = field(default_factory=SatisfactionPolicy)
 
     def __post_init__(self) -> None:
         if not self.permissions.by_role:  # not configured: the seed-derived defaults
@@ -136,6 +140,17 @@ class Council:
         """Every role a staff user may hold here: the base roles, the chain's, the table's."""
         known = [*BASE_ROLES, *self.roles, *self.permissions.roles]
         return tuple(dict.fromkeys(known))
+
+    def kind_rules(self, kind: RequestKind) -> KindRules:
+        """How requests of this kind are handled here."""
+        return self.kinds.get(kind) or DEFAULT_KINDS[kind]
+
+    def outcomes_for(self, kind: RequestKind) -> Mapping[str, str]:
+        """The closure outcomes a request of this kind may take, with their labels."""
+        allowed = self.kind_rules(kind).outcomes
+        if not allowed:
+            return self.outcomes
+        return {code: self.outcomes[code] for code in allowed if code in self.outcomes}
 
     def category(self, code: str) -> Category:
         try:

@@ -42,6 +42,9 @@ ACTION_DOCS: Mapping[str, str] = {
     "escalate": "escalate a request",
     "close": "close a request with an outcome",
     "publish": "approve the description the public sees (Open311, the portal)",
+    "satisfaction": "record the customer's rating of the service after closure",
+    "complaint": "record who a complaint is about, its internal review and Ombudsman referral",
+    "complaint-report": "the complaints report: by category, outcome and time taken",
     # views of the work
     "show": "a request as it stands",
     "history": "every event of a request",
@@ -89,14 +92,16 @@ WORK_VIEWS = frozenset(
 ) | PUBLIC_ACTIONS
 CUSTOMER_DESK = frozenset({"customer-find", "customer-show", "customer-history", "customer-update"})
 DOCUMENTS_AND_ENQUIRIES = frozenset({"attach", "attachments", "contact", "stats"})
-FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | CUSTOMER_DESK | DOCUMENTS_AND_ENQUIRIES
+FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | CUSTOMER_DESK | DOCUMENTS_AND_ENQUIRIES | {"satisfaction"}
 RECORDS = frozenset({
     "audit", "import", "kpi", "export", "record", "show", "history", "customer-show",
     "customer-history", "customer-access-log", "customer-erase", "timeline", "attachments", "stats",
+    "complaint-report",
 }) | PUBLIC_ACTIONS
-COMPLAINTS = FRONT_LINE | {"customer-conduct"}
-ANALYSIS = frozenset({"kpi", "sla", "queue", "show", "history", "audit", "timeline", "stats"}
-                     ) | PUBLIC_ACTIONS
+# Complaints officers also record who a complaint is about, its review and Ombudsman referral.
+COMPLAINTS = FRONT_LINE | {"customer-conduct", "complaint", "complaint-report"}
+ANALYSIS = frozenset({"kpi", "sla", "queue", "show", "history", "audit", "timeline", "stats",
+                      "complaint-report"}) | PUBLIC_ACTIONS
 # Seed 001 §7.4.4: the General Manager declares a customer's conduct unreasonable (vexatious).
 CONDUCT_DECLARER = "general-manager"
 

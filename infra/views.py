@@ -35,6 +35,7 @@ from infra.notify import list_outbox
 from infra.runtime import Runtime
 from projections import (
     audit_record,
+    complaint_register,
     enquiry_statistics,
     kpi,
     registry,
@@ -302,6 +303,7 @@ def kpis(rt: Runtime, c: Council, by: str, date_from: date, date_to: date, now: 
         end=datetime.combine(date_to + timedelta(days=1), time(0), tzinfo=zone),
         now=now, targets=dict(c.kpi_targets),
         team_names={t.code: t.name for t in c.teams.values()},
+        satisfied_from=c.satisfaction.satisfied_from,
     )
     read_models_ready(rt)
     with rt.read_engine.connect() as conn:
@@ -519,3 +521,26 @@ def public_request(rt: Runtime, c: Council, reference: str) -> dict[str, Any]:
     if not found:
         raise RequestNotFound(f"no request {ref} in council {c.id}")
     return found[0]
+
+
+# -- complaints -----------------------------------------------------------------------------
+
+
+def complaint_report(rt: Runtime, c: Council, date_from: date | None, date_to: date | None
+                     ) -> dict[str, Any]:
+    """The complaints received in the period (the council's days, inclusive; default all):
+    by category, by outcome and overall, with time taken in business days, and each complaint
+    (no personal data: who complained is not in the register)."""
+    _period(date_from, date_to)
+    read_models_ready(rt)
+    f = complaint_register.RegisterFilter(
+        council=c.id,
+        start=_day_start(c, date_from) if date_from else None,
+        end=_day_start(c, date_to + timedelta(days=1)) if date_to else None,
+    )
+    with rt.read_engine.connect() as conn:
+        register = complaint_register.rows(conn, complaint_register.ComplaintRegister(), f)
+    result = complaint_register.report(register, dict(c.outcomes))
+    result.update(council=c.id, date_from=date_from, date_to=date_to, complaints=register)
+    plain: dict[str, Any] = to_plain(result)
+    return plain

@@ -58,6 +58,19 @@ def summary(env: Envelope) -> str:
             who = "a customer on file" if d.get("customer_id") else "no customer named"
             return (f"Enquiry '{d['contact_type']}' via {d['channel']} ({who}), "
                     "recorded without opening a request")
+        case "ComplaintSubjectRecorded":
+            return f"Complaint recorded as about {d['officer']}: {_clip(d['reason'])}"
+        case "ComplaintReviewRequested":
+            return f"Internal review requested on {d['on']}: {_clip(d['reason'])}"
+        case "ComplaintReviewDecided":
+            return f"Internal review decided on {d['on']} ({d['decision']}): {_clip(d['text'])}"
+        case "ComplaintReferredToOmbudsman":
+            theirs = f" (their reference {d['ombudsman_reference']})" if d.get(
+                "ombudsman_reference") else ""
+            return f"Referred to the Ombudsman on {d['on']}{theirs}: {_clip(d['reason'])}"
+        case "SatisfactionRecorded":
+            said = ", with a comment kept sealed" if d.get("comment") else ""
+            return f"The customer rated the service {d['score']}{said}"
     return env.event_type
 
 

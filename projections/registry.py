@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from projections.audit_record import AuditRecord
 from projections.base import ReadModel
+from projections.complaint_register import ComplaintRegister
 from projections.enquiry_statistics import EnquiryStatistics
 from projections.public_requests import PublicRequests
 from projections.request_attachments import RequestAttachments
@@ -21,6 +22,7 @@ READ_MODELS: dict[str, type[ReadModel]] = {
     "public_requests": PublicRequests,
     "enquiry_statistics": EnquiryStatistics,
     "request_attachments": RequestAttachments,
+    "complaint_register": ComplaintRegister,
 }
 
 

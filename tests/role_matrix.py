@@ -38,6 +38,17 @@ MAY: dict[str, frozenset[str]] = {
         "audit", "import", "kpi", "record", "users", "projections", "apikeys", "customer-erase",
         "customer-access-log"} | {"export"},
 }
+# The customer's rating after closure is recorded by whoever takes their call (front line);
+# complaints officers record who a complaint is about, its review and Ombudsman referral; the
+# complaints report is for complaints and records officers and analysts.
+RATING = frozenset({"satisfaction"})
+for _role in ("customer-service", "officer", "team-leader", "manager", "director",
+              "general-manager", "complaints-officer", "administrator"):
+    MAY[_role] = MAY[_role] | RATING
+for _role in ("complaints-officer", "administrator"):
+    MAY[_role] = MAY[_role] | {"complaint"}
+for _role in ("complaints-officer", "records-officer", "analyst", "administrator"):
+    MAY[_role] = MAY[_role] | {"complaint-report"}
 ROLES = tuple(MAY)
 CHECKED = (
     "lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish", "show", "history",

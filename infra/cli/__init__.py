@@ -18,6 +18,7 @@ from domain.errors import DomainError, OutOfBounds
 from infra.cli import (
     alerts,
     attachments,
+    complaints,
     contacts,
     customers,
     demo,
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser
     )
     for interface in (requests, read_models, sla, history, streaming, demo, users, customers,
-                      serve, alerts, record, timeline, contacts, attachments):
+                      serve, alerts, record, timeline, contacts, attachments, complaints):
         interface.register(sub)
     return parser
 

@@ -31,6 +31,7 @@ from domain.errors import DomainError, NotPermitted
 from infra.attachments import TamperedFile
 from infra.credentials import InProgress
 from infra.http import (
+    complaints_api,
     customers_api,
     documents_api,
     investigation_api,
@@ -70,6 +71,7 @@ def create_app(rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.
     app.include_router(customers_api.router)
     app.include_router(investigation_api.router)
     app.include_router(documents_api.router)
+    app.include_router(complaints_api.router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
