@@ -7,7 +7,8 @@ head on the embedded default, the read models' positions on the Kafka path) has 
 of an unchanged queue is one look at the mark and a join of ready bytes.
 
 Pages: `limit` rows (default 100, at most 1,000) after `cursor`, an opaque string naming the
-last row of the page before by its place in the order (urgent first, then by completion due,
+last row of the page before by its place in the order (urgent first, then those handled with
+priority (complaints), then by completion due,
 none due last, then oldest, then reference) — so a row added or closed meanwhile moves no
 other row to another page or twice onto one."""
 
@@ -28,7 +29,7 @@ from infra.runtime import Runtime
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_ENTRIES = 512  # queues kept per process (teams × officers asked for); then start afresh
-Key = tuple[bool, bool, str, str, str]
+Key = tuple[bool, bool, bool, str, str, str]
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ def sort_key(row: dict[str, Any]) -> Key:
     due = row.get("complete_by")
     return (
         not row.get("urgent"),
+        not row.get("priority"),
         due is None,
         _instant(due),
         _instant(row.get("lodged_at")),
@@ -71,11 +73,18 @@ def encode_cursor(key: Key) -> str:
 def decode_cursor(cursor: str) -> Key:
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        not_urgent, no_due, due, lodged, reference = raw
-        key: Key = (bool(not_urgent), bool(no_due), str(due), str(lodged), str(reference))
+        not_urgent, not_priority, no_due, due, lodged, reference = raw
+        key: Key = (
+            bool(not_urgent),
+            bool(not_priority),
+            bool(no_due),
+            str(due),
+            str(lodged),
+            str(reference),
+        )
     except (ValueError, TypeError) as bad:
         raise ValueError("cursor is not one this server gave: start again without it") from bad
-    if [not_urgent, no_due] != [bool(not_urgent), bool(no_due)]:
+    if [not_urgent, not_priority, no_due] != list(key[:3]):
         raise ValueError("cursor is not one this server gave: start again without it")
     return key
 
@@ -129,5 +138,5 @@ class QueueCache:
         return Page(
             body=b"[" + b",".join(snap.rows[start:end]) + b"]",
             next_cursor=encode_cursor(snap.keys[end - 1]) if more else None,
-            references=[k[4] for k in snap.keys[start:end]],
+            references=[k[5] for k in snap.keys[start:end]],
         )
