@@ -17,15 +17,37 @@ Run: ``python -m bench.record_bench [--backend sqlite|postgres|both] [--requests
    The figure to quote is the median per-round ratio (read models + chain) / (read models),
    and the chain's cost per event (chain alone, per chained event).
 
-2. **Verification** of the chain just built (`record_verify.verify` without the audit record
-   or anchors) beside raw SHA-256 of the very same stored bytes, read from the store.
+2. **Verification at scale** (``--verify-events``, default 1,000,000): a store of that many
+   events (whole lifecycles; see "The bulk store" below) is chained by the follower, then, in
+   interleaved rounds (``--verify-rounds``, at least 3), verified by `record_verify.verify`
+   (the stored chain; no audit record or anchors) beside two baselines over the very same
+   events, measured in the same run:
+
+   - *raw SHA-256 in memory*: one SHA-256 of each event's bytes as the chain digests them
+     (aggregate id, version, topic, stored bytes), batch by batch already in memory — only
+     the hashing is timed;
+   - *read + hash*: the same rows read from the store in the same batches and SQL as the
+     verification, and one SHA-256 of each event's stored bytes.
+
+   The figures to quote are verify / raw and verify / (read + hash), as throughput ratios
+   (medians of the per-round ratios). The aim is ≥ 0.5 × raw.
 
 3. **Command path.** `--commands` commands (lodge, then a note) through the handlers on a
    `Runtime` built the way the CLI builds one, with and without `record_follower.catch_up`
    after each command (what `crm` does on the embedded default after a command succeeds);
-   then `crm note` itself, run in process through `infra.cli.main` (a fresh `Runtime`, the
-   council's configuration, the acting user's authorization — everything but starting
-   Python), with and without that chaining step.
+   and with a `RecordFollower` thread following both logs while the commands run (what
+   `crm serve` does on the embedded default). Then `crm note` itself, run in process through
+   `infra.cli.main` (a fresh `Runtime`, the council's configuration, the acting user's
+   authorization — everything but starting Python), with and without that chaining step.
+
+**The bulk store.** Verifying 1,000,000 events needs a store of them faster than the command
+path can write one: 300 real lifecycles are made by the aggregate and turned into stored
+events by the application's own mapper, then written again and again under fresh aggregate
+ids (the same stored bytes per copy) straight into the store's table — `executemany` on
+SQLite, `COPY` on PostgreSQL — so the store reads back exactly as if the application had
+saved them.
+
+``--only`` picks parts (any of ``follower,verify,commands``; default all).
 
 PostgreSQL runs in a scratch database dropped afterwards (``$CRM_DATABASE_URL``, else the
 project's own server); SQLite in a temporary folder.
@@ -42,21 +64,29 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import psycopg
+
 from bench.commands_bench import scratch_database, settings_for
+from bench.pipeline_bench import BulkLoader
 from commands import requests as cmds
 from consumers import follower, record_follower, record_verify
 from consumers.store_reader import StoreReader
 from domain.lodgement import Intake
 from domain.values import Actor, Channel, Customer, NoteKind
+from infra.logs import configure
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT
 from projections import registry
+from projections.record_chain import id_bytes
+from projections.record_check import BATCH, END
 
 COUNCIL = "upper-lachlan"
 OFFICER = Actor(id="bench.officer", role="officer")
@@ -71,19 +101,21 @@ class Clock:
 
 
 def lifecycle(rt: Runtime, n: int) -> None:
-    intake = Intake(category="pothole", channel=Channel.PHONE,
-                    description=f"Pothole number {n} outside the shop",
-                    customer=Customer(name=f"Bench Caller {n}", phone="0400 000 000"))
+    intake = Intake(
+        category="pothole",
+        channel=Channel.PHONE,
+        description=f"Pothole number {n} outside the shop",
+        customer=Customer(name=f"Bench Caller {n}", phone="0400 000 000"),
+    )
     ref = cmds.lodge_request(
-        cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=OFFICER), rt.ports).reference
+        cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=OFFICER), rt.ports
+    ).reference
     kw = {"council": COUNCIL, "reference": ref, "actor": OFFICER}
     p = rt.ports
     cmds.acknowledge_request(cmds.AcknowledgeRequest(**kw), p)  # type: ignore[arg-type]
     cmds.assign_request(cmds.AssignRequest(team="roads", officer="o.smith", **kw), p)  # type: ignore[arg-type]
-    cmds.add_note(cmds.AddNote(text="Inspected; crew booked", note_kind=NoteKind.ACTION,
-                               **kw), p)  # type: ignore[arg-type]
-    cmds.delay_request(cmds.DelayRequest(reason="Asphalt supply", until=date(2026, 6, 30),
-                                         **kw), p)  # type: ignore[arg-type]
+    cmds.add_note(cmds.AddNote(text="Inspected; crew booked", note_kind=NoteKind.ACTION, **kw), p)  # type: ignore[arg-type]
+    cmds.delay_request(cmds.DelayRequest(reason="Asphalt supply", until=date(2026, 6, 30), **kw), p)  # type: ignore[arg-type]
     cmds.escalate_request(cmds.EscalateRequest(reason="Target missed", **kw), p)  # type: ignore[arg-type]
     cmds.close_request(cmds.CloseRequest(outcome="completed", text="Patched", **kw), p)  # type: ignore[arg-type]
 
@@ -124,6 +156,7 @@ def timed(action: Callable[[], object]) -> float:
 def follower_rounds(rt: Runtime, rounds: int) -> None:
     events = sum((app.recorder.max_notification_id() or 0) for app in rt.record_logs().values())
     request_events = rt.app.recorder.max_notification_id() or 0
+
     def models() -> None:
         follower.catch_up(StoreReader(rt.app), rt.read_engine, registry.build_all())
 
@@ -134,80 +167,231 @@ def follower_rounds(rt: Runtime, rounds: int) -> None:
     def chain_alone() -> None:
         record_follower.catch_up(rt.record_engine, rt.record_logs())
 
-    variants = {"read models": models, "read models + chain": models_and_chain,
-                "chain alone": chain_alone}
+    variants = {
+        "read models": models,
+        "read models + chain": models_and_chain,
+        "chain alone": chain_alone,
+    }
     seconds: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(rounds):
         for name, action in variants.items():
             fresh_tables(rt)
             seconds[name].append(timed(action))
-    ratios = [w / b for w, b in zip(seconds["read models + chain"], seconds["read models"],
-                                    strict=True)]
-    print(f"  follower over {request_events} request events (+ {events - request_events} "
-          f"directory events for the chain), {rounds} rounds, median seconds:")
+    ratios = [
+        w / b for w, b in zip(seconds["read models + chain"], seconds["read models"], strict=True)
+    ]
+    print(
+        f"  follower over {request_events} request events (+ {events - request_events} "
+        f"directory events for the chain), {rounds} rounds, median seconds:"
+    )
     for name, s in seconds.items():
         print(f"    {name:22} {statistics.median(s):7.3f} s")
     per_event = statistics.median(seconds["chain alone"]) / events * 1e6
-    added = (statistics.median(seconds["read models + chain"])
-             - statistics.median(seconds["read models"])) / request_events * 1e6
-    print(f"  read models + chain / read models: median per-round ratio "
-          f"{statistics.median(ratios):.2f} (rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
-    print(f"  chain alone: {per_event:.1f} µs per chained event; added to the read models' "
-          f"catch-up: {added:.1f} µs per request event")
+    added = (
+        (
+            statistics.median(seconds["read models + chain"])
+            - statistics.median(seconds["read models"])
+        )
+        / request_events
+        * 1e6
+    )
+    print(
+        f"  read models + chain / read models: median per-round ratio "
+        f"{statistics.median(ratios):.2f} (rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+    )
+    print(
+        f"  chain alone: {per_event:.1f} µs per chained event; added to the read models' "
+        f"catch-up: {added:.1f} µs per request event"
+    )
 
 
-def verify_figures(rt: Runtime) -> None:
-    record_follower.catch_up(rt.record_engine, rt.record_logs())
-    events = list(record_verify.stored_events(rt.app)) + list(
-        record_verify.stored_events(rt.directory))
+def bulk_store(rt: Runtime, events: int, templates: int = 300) -> int:
+    """Writes `events` stored events (whole lifecycles, the last one possibly cut short) into
+    the request store's table; returns how many."""
+    council = rt.ports.council(COUNCIL)
+    made = BulkLoader(rt.app, council, "")._window(templates)
+    stored = [rt.app.mapper.to_stored_event(e) for e in made]
+    lives: dict[object, list[tuple[int, str, bytes]]] = {}
+    for st in stored:
+        lives.setdefault(st.originator_id, []).append((st.originator_version, st.topic, st.state))
 
-    def raw() -> None:
-        for n in events:
-            hashlib.sha256(n.state).digest()
+    def rows() -> Iterator[tuple[uuid.UUID, int, str, bytes]]:
+        written = 0
+        while True:
+            for life in lives.values():
+                oid = uuid.uuid4()
+                for version, topic, state in life:
+                    yield oid, version, topic, state
+                    written += 1
+                    if written >= events:
+                        return
 
-    raw_s = min(timed(raw) for _ in range(3))
-    read_s = min(timed(lambda: [list(record_verify.stored_events(a))
-                                for a in rt.record_logs().values()]) for _ in range(3))
-    verify_s = min(timed(lambda: record_verify.verify(rt.record_engine, rt.record_logs()))
-                   for _ in range(3))
-    total = len(events)
-    print(f"  verify (read store and chain, recompute, compare): {total / verify_s:,.0f} "
-          f"events/s; reading the store alone {total / read_s:,.0f} events/s; raw SHA-256 of "
-          f"the same bytes (in memory) {total / raw_s:,.0f} events/s; verify / (read + raw "
-          f"hash) = {(read_s + raw_s) / verify_s:.2f}")
+    recorder = rt.app.recorder
+    if rt.settings.database_url is None:
+        with recorder.datastore.transaction(commit=True) as c:  # type: ignore[attr-defined]
+            c.executemany(
+                f"INSERT INTO {recorder.events_table_name} (originator_id, "  # type: ignore[attr-defined]
+                "originator_version, topic, state) VALUES (?, ?, ?, ?)",
+                ((str(o), v, t, st) for o, v, t, st in rows()),
+            )
+    else:
+        with psycopg.connect(rt.settings.database_url) as conn:
+            table = recorder.events_table_name  # type: ignore[attr-defined]
+            sql = f"COPY {table} (originator_id, originator_version, topic, state) FROM STDIN"
+            with conn.cursor() as cur, cur.copy(sql) as copy:
+                for row in rows():
+                    copy.write_row(row)
+            conn.execute(f"ANALYZE {table}")
+    return rt.app.recorder.max_notification_id() or 0
 
 
-def run_commands(rt: Runtime, commands: int, first: int, chained: bool) -> float:
-    """Seconds per command for `commands` commands (lodge, then a note, …), chaining after
-    each if `chained`."""
+def raw_seconds(rt: Runtime) -> float:
+    """One SHA-256 of each event's bytes as the chain digests them, batch by batch already
+    in memory: only the hashing is timed."""
+    total = 0.0
+    sha = hashlib.sha256
+    for app in rt.record_logs().values():
+        with record_verify.store_reading(app, rt.record_engine) as (read, _):
+            after = 0
+            while rows := read(after, END, BATCH):
+                data = [
+                    b"".join((id_bytes(o), v.to_bytes(8, "big"), t.encode(), b"\0", st))
+                    for _, o, v, t, st in rows
+                ]
+                start = time.perf_counter()
+                for b in data:
+                    sha(b).digest()
+                total += time.perf_counter() - start
+                after = rows[-1][0]
+    return total
+
+
+def read_and_hash_seconds(rt: Runtime) -> float:
+    """The same rows read as the verification reads them, one SHA-256 of each stored event."""
+    start = time.perf_counter()
+    sha = hashlib.sha256
+    for app in rt.record_logs().values():
+        with record_verify.store_reading(app, rt.record_engine) as (read, _):
+            after = 0
+            while rows := read(after, END, BATCH):
+                for r in rows:
+                    sha(r[4]).digest()
+                after = rows[-1][0]
+    return time.perf_counter() - start
+
+
+def verify_at_scale(rt: Runtime, events: int, rounds: int) -> None:
+    start = time.perf_counter()
+    loaded = bulk_store(rt, events)
+    print(
+        f"  bulk store: {loaded:,} events written in {time.perf_counter() - start:.0f} s",
+        flush=True,
+    )
+    start = time.perf_counter()
+    chained = record_follower.catch_up(rt.record_engine, rt.record_logs(), batch_size=BATCH)
+    took = time.perf_counter() - start
+    print(
+        f"  chaining them (the follower's catch-up, batches of {BATCH:,}): "
+        f"{chained / took:,.0f} events/s ({took:.0f} s)",
+        flush=True,
+    )
+    total = sum((app.recorder.max_notification_id() or 0) for app in rt.record_logs().values())
+
+    def verify() -> None:
+        checked = record_verify.verify(rt.record_engine, rt.record_logs())
+        assert checked.ok, [f.line() for f in checked.findings]
+        assert sum(c.event_count for c in checked.checks.values()) == total
+
+    seconds: dict[str, list[float]] = {"raw": [], "read + hash": [], "verify": []}
+    for _ in range(rounds):
+        seconds["raw"].append(raw_seconds(rt))
+        seconds["read + hash"].append(read_and_hash_seconds(rt))
+        seconds["verify"].append(timed(verify))
+        print(
+            "    round: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in seconds.items()), flush=True
+        )
+    rate = {k: total / statistics.median(v) for k, v in seconds.items()}
+    vs_raw = [r / v for r, v in zip(seconds["raw"], seconds["verify"], strict=True)]
+    vs_read = [r / v for r, v in zip(seconds["read + hash"], seconds["verify"], strict=True)]
+    print(
+        f"  verify of {total:,} events, {rounds} interleaved rounds, median events/s: "
+        f"verify {rate['verify']:,.0f}; raw SHA-256 in memory {rate['raw']:,.0f}; "
+        f"read + hash {rate['read + hash']:,.0f}"
+    )
+    print(
+        f"  verify / raw SHA-256 = {statistics.median(vs_raw):.2f} (aim ≥ 0.5; rounds "
+        f"{', '.join(f'{r:.2f}' for r in vs_raw)}); verify / (read + hash) = "
+        f"{statistics.median(vs_read):.2f} (rounds {', '.join(f'{r:.2f}' for r in vs_read)})"
+    )
+
+
+MODES = ("without", "caught up after each", "follower thread")
+
+
+def run_commands(rt: Runtime, commands: int, first: int, mode: str) -> float:
+    """Seconds per command for `commands` commands (lodge, then a note, …): with no chaining,
+    the chain caught up after each (as `crm` does), or a follower thread chaining meanwhile
+    (as `crm serve` does)."""
+    after_each = mode == "caught up after each"
+    stop = threading.Event()
+    thread = None
+    if mode == "follower thread":
+        follower_ = record_follower.RecordFollower(rt.record_engine, rt.record_logs())
+        thread = threading.Thread(target=follower_.run, args=(stop,), daemon=True)
+        thread.start()
     start = time.perf_counter()
     for n in range(first, first + commands // 2):
-        intake = Intake(category="pothole", channel=Channel.PHONE, description=f"Pothole {n}",
-                        customer=Customer(name=f"Bench Caller {n}", phone="0400 000 000"))
-        ref = cmds.lodge_request(cmds.LodgeRequest(
-            council=COUNCIL, intake=intake, actor=OFFICER), rt.ports).reference
-        if chained:
+        intake = Intake(
+            category="pothole",
+            channel=Channel.PHONE,
+            description=f"Pothole {n}",
+            customer=Customer(name=f"Bench Caller {n}", phone="0400 000 000"),
+        )
+        ref = cmds.lodge_request(
+            cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=OFFICER), rt.ports
+        ).reference
+        if after_each:
             record_follower.catch_up(rt.record_engine, rt.record_logs())
-        cmds.add_note(cmds.AddNote(council=COUNCIL, reference=ref, actor=OFFICER,
-                                   text="Rang back", note_kind=NoteKind.ACTION), rt.ports)
-        if chained:
+        cmds.add_note(
+            cmds.AddNote(
+                council=COUNCIL,
+                reference=ref,
+                actor=OFFICER,
+                text="Rang back",
+                note_kind=NoteKind.ACTION,
+            ),
+            rt.ports,
+        )
+        if after_each:
             record_follower.catch_up(rt.record_engine, rt.record_logs())
-    return (time.perf_counter() - start) / commands
+    took = (time.perf_counter() - start) / commands
+    if thread is not None:
+        stop.set()
+        thread.join()
+    record_follower.catch_up(rt.record_engine, rt.record_logs())  # every round starts level
+    return took
 
 
 def command_path(rt: Runtime, commands: int, rounds: int) -> None:
-    per: dict[bool, list[float]] = {False: [], True: []}
+    per: dict[str, list[float]] = {mode: [] for mode in MODES}
     first = 1_000_000
     for _ in range(rounds):
-        for chained, seconds in per.items():
-            seconds.append(run_commands(rt, commands, first, chained))
+        for mode, seconds in per.items():
+            seconds.append(run_commands(rt, commands, first, mode))
             first += commands
-    ratios = [w / b for w, b in zip(per[True], per[False], strict=True)]
-    print(f"  command path ({commands} commands per variant, {rounds} rounds): "
-          f"{statistics.median(per[False]) * 1e3:.2f} ms without, "
-          f"{statistics.median(per[True]) * 1e3:.2f} ms with the chain caught up after "
-          f"each; median per-round ratio {statistics.median(ratios):.2f} "
-          f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+    base = statistics.median(per["without"])
+    print(
+        f"  command path ({commands} commands per variant, {rounds} interleaved rounds): "
+        f"{base * 1e3:.2f} ms per command without the chain"
+    )
+    for mode in MODES[1:]:
+        ratios = [w / b for w, b in zip(per[mode], per["without"], strict=True)]
+        print(
+            f"    chain {mode}: {statistics.median(per[mode]) * 1e3:.2f} ms; median "
+            f"per-round ratio {statistics.median(ratios):.3f} (rounds: "
+            f"{', '.join(f'{r:.3f}' for r in ratios)}); the without-chain rounds spread "
+            f"{min(per['without']) * 1e3:.2f}–{max(per['without']) * 1e3:.2f} ms"
+        )
 
 
 def cli_path(rt: Runtime, commands: int, rounds: int) -> None:
@@ -217,13 +401,26 @@ def cli_path(rt: Runtime, commands: int, rounds: int) -> None:
     from infra.config import load_council
 
     council = load_council(rt.settings.config_dir, COUNCIL)
-    users.bootstrap_administrator(users.BootstrapAdministrator(
-        council=COUNCIL, user_id="bench.admin", name="Bench Administrator"),
-        rt.directory_ports, council)
-    ref = cmds.lodge_request(cmds.LodgeRequest(council=COUNCIL, intake=Intake(
-        category="pothole", channel=Channel.PHONE, description="Pothole by the bench",
-        customer=Customer(name="Bench Caller", phone="0400 000 000")), actor=OFFICER),
-        rt.ports).reference
+    users.bootstrap_administrator(
+        users.BootstrapAdministrator(
+            council=COUNCIL, user_id="bench.admin", name="Bench Administrator"
+        ),
+        rt.directory_ports,
+        council,
+    )
+    ref = cmds.lodge_request(
+        cmds.LodgeRequest(
+            council=COUNCIL,
+            intake=Intake(
+                category="pothole",
+                channel=Channel.PHONE,
+                description="Pothole by the bench",
+                customer=Customer(name="Bench Caller", phone="0400 000 000"),
+            ),
+            actor=OFFICER,
+        ),
+        rt.ports,
+    ).reference
     saved = dict(os.environ)
     os.environ["CRM_DATA_DIR"] = str(rt.settings.data_dir)
     os.environ.pop("CRM_DATABASE_URL", None)
@@ -236,7 +433,8 @@ def cli_path(rt: Runtime, commands: int, rounds: int) -> None:
         for _ in range(rounds):
             for chained, seconds in per.items():
                 cli_record.chain_what_was_written = (  # type: ignore[assignment]
-                    chain_step if chained else (lambda args: None))
+                    chain_step if chained else (lambda args: None)
+                )
                 start = time.perf_counter()
                 with contextlib.redirect_stdout(io.StringIO()):
                     for _ in range(commands):
@@ -245,8 +443,13 @@ def cli_path(rt: Runtime, commands: int, rounds: int) -> None:
         whole = []
         for _ in range(rounds * 2):
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "infra.cli", *argv], check=True,
-                           capture_output=True, env=os.environ, cwd=PROJECT_ROOT)
+            subprocess.run(
+                [sys.executable, "-m", "infra.cli", *argv],
+                check=True,
+                capture_output=True,
+                env=os.environ,
+                cwd=PROJECT_ROOT,
+            )
             whole.append(time.perf_counter() - start)
     finally:
         cli_record.chain_what_was_written = chain_step  # type: ignore[assignment]
@@ -254,14 +457,18 @@ def cli_path(rt: Runtime, commands: int, rounds: int) -> None:
         os.environ.update(saved)
     ratios = [w / b for w, b in zip(per[True], per[False], strict=True)]
     added = statistics.median(per[True]) - statistics.median(per[False])
-    print(f"  `crm note` as a process (what a user runs): {statistics.median(whole) * 1e3:.0f} "
-          f"ms median over {len(whole)} runs; chaining adds {added * 1e3:.1f} ms of it "
-          f"({added / statistics.median(whole):.1%})")
-    print(f"  `crm note` in process ({commands} per variant, {rounds} rounds): "
-          f"{statistics.median(per[False]) * 1e3:.2f} ms without, "
-          f"{statistics.median(per[True]) * 1e3:.2f} ms with chaining after it; median "
-          f"per-round ratio {statistics.median(ratios):.2f} "
-          f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+    print(
+        f"  `crm note` as a process (what a user runs): {statistics.median(whole) * 1e3:.0f} "
+        f"ms median over {len(whole)} runs; chaining adds {added * 1e3:.1f} ms of it "
+        f"({added / statistics.median(whole):.1%})"
+    )
+    print(
+        f"  `crm note` in process ({commands} per variant, {rounds} rounds): "
+        f"{statistics.median(per[False]) * 1e3:.2f} ms without, "
+        f"{statistics.median(per[True]) * 1e3:.2f} ms with chaining after it; median "
+        f"per-round ratio {statistics.median(ratios):.2f} "
+        f"(rounds: {', '.join(f'{r:.2f}' for r in ratios)})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -270,17 +477,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--commands", type=int, default=200)
+    parser.add_argument("--verify-events", type=int, default=1_000_000)
+    parser.add_argument("--verify-rounds", type=int, default=3)
+    parser.add_argument("--only", default="follower,verify,commands")
     args = parser.parse_args(argv)
+    configure()  # as the CLI does: warnings and errors only
+    parts = set(args.only.split(","))
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     for backend in backends:
         with runtime(backend) as rt:
-            print(f"{backend}: filling the store with {args.requests} lifecycles …", flush=True)
-            for i in range(args.requests):
-                lifecycle(rt, i)
-            follower_rounds(rt, args.rounds)
-            verify_figures(rt)
-            command_path(rt, args.commands, args.rounds)
-            cli_path(rt, args.commands // 2, args.rounds)
+            if "follower" in parts:
+                print(f"{backend}: filling the store with {args.requests} lifecycles …", flush=True)
+                for i in range(args.requests):
+                    lifecycle(rt, i)
+                follower_rounds(rt, args.rounds)
+            if "commands" in parts:
+                command_path(rt, args.commands, args.rounds)
+                cli_path(rt, args.commands // 2, args.rounds)
+        if "verify" in parts:
+            with runtime(backend) as rt:
+                print(f"{backend}: verification at scale", flush=True)
+                verify_at_scale(rt, args.verify_events, max(3, args.verify_rounds))
     return 0
 
 

@@ -61,8 +61,11 @@ class Notifier(Protocol):
 
 @dataclass(frozen=True, kw_only=True)
 class SendNotice(RequestCommand):
+    """`text`: the notice as the caller rendered it (default: `render`)."""
+
     notice: NoticeKind
     about_version: int | None = None
+    text: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,7 +85,7 @@ def send_notice(cmd: SendNotice, ports: Ports, notifier: Notifier) -> NoticeOutc
     request = ports.get(request_id(cmd.council, cmd.reference), cmd.reference)
     now = ports.now()
     subject = request.notice_subject(cmd.notice, cmd.about_version, now)
-    text = render(request, council, cmd.notice, subject, now)
+    text = cmd.text or render(request, council, cmd.notice, subject, now)
     if not request.send_notice(
         notice=cmd.notice, text=text, occurred_at=now, actor=cmd.actor, about_version=subject
     ):
@@ -107,6 +110,8 @@ REACTIONS = {
     "Acknowledged": NoticeKind.ACKNOWLEDGEMENT,
     "Delayed": NoticeKind.DELAY,
     "Closed": NoticeKind.CLOSURE,
+    "LinkedAsDuplicate": NoticeKind.CLOSURE,
+    "Referred": NoticeKind.REFERRAL,
 }
 
 
@@ -134,7 +139,7 @@ def tell_customer_about(
 
 
 def _overtaken(request: ServiceRequest, kind: NoticeKind, version: int) -> bool:
-    if kind is NoticeKind.CLOSURE:
+    if kind in (NoticeKind.CLOSURE, NoticeKind.REFERRAL):
         return False
     if not request.is_open:
         return True
@@ -166,6 +171,15 @@ def render(
             until = deadline_of(request.standard.calendar, until)[1]
         body = (f"Your request {ref} has been delayed: {reason}. "
                 f"We now expect to complete it by {until:%A %-d %B %Y}.")
+    elif notice is NoticeKind.REFERRAL:
+        agency, contact = request.referral
+        body = (f"Your request {ref} is a matter for {agency}, outside the council's "
+                f"responsibility: we have referred it to them, and they now handle it. "
+                f"You can contact them: {contact}.")
+    elif request.duplicate_of is not None:
+        body = (f"Your request {ref} has been closed as a duplicate: request "
+                f"{request.duplicate_of} reports the same problem. We will tell you when "
+                f"that request is closed.")
     else:
         body = _closure(request, council)
     return f"{council.name}: {body} Please quote {ref} if you contact us about it."

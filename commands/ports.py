@@ -25,9 +25,10 @@ class Ports(Protocol):
     def get(self, request_id: UUID, reference: str) -> ServiceRequest:
         """The request's current state; `RequestNotFound` if it was never lodged."""
 
-    def save(self, request: ServiceRequest) -> int:
-        """Commits the request's new events atomically and returns the last global position;
-        `ConcurrencyConflict` if another writer got there first."""
+    def save(self, request: ServiceRequest, *others: ServiceRequest) -> int:
+        """Commits the new events of the request (and of `others`, e.g. a duplicate's original)
+        atomically, all or none, and returns the last global position; `ConcurrencyConflict`
+        if another writer got there first."""
 
     def record(self, aggregate: Aggregate) -> int:
         """Commits a new aggregate of the request log other than a request (a contact) and

@@ -3,14 +3,22 @@
 A sweep at instant `now`:
 
 1. makes the SLA view current (`refresh`: the embedded follower's catch-up; on Kafka the
-   consumers keep it current) and checks that it shows every command the watchdog itself issued
-   — a view behind its own writes is never acted on: the sweep stops and says so;
+   consumers keep it current) and notes the requests whose rows do not show yet a command the
+   watchdog itself issued: those requests are left alone this sweep (and listed), every other
+   request is acted on — one frozen row never stalls the others, and the sweep never waits for
+   an earlier sweep's write;
 2. runs the notice policy over the event log from its checkpoint: an acknowledgement, a delay
    or a closure gets its customer notice, and every recorded `NoticeSent` is handed to the
    notifier again (idempotent), so no notice recorded is ever missing from the outbox;
 3. queries the due set (indexed) and issues `EscalateRequest(level=<absolute next level>)` and
-   `SendNotice(progress)`, stamped with `now` and the system actor; then refreshes and
-   repeats, so a request overdue by several levels climbs them one recorded level at a time.
+   `SendNotice(progress)`, stamped with `now` and the system actor; then refreshes (waiting at
+   most `view_wait_s` for this pass's own commands to show) and repeats, so a request overdue
+   by several levels climbs them one recorded level at a time.
+
+The decision to escalate is the request's own: the command names the standard and the due
+instant the view showed, and the aggregate refuses it when its recorded state says that
+standard is not, or no longer, breached (a delay, a customer pause, an acknowledgement the view
+had not seen yet). A lagging view can thus cost a refused command, never a wrong escalation.
 
 A refused command is logged. A rule's refusal (`EscalationRefused` because another watchdog got
 there first, a closed request) is not issued again this sweep; after a `ConcurrencyConflict`
@@ -37,6 +45,7 @@ import structlog
 
 from commands.access import system_actor
 from commands.alerts import URGENT, alert_urgent_role, pass_on_unanswered
+from commands.corrections import tell_duplicates
 from commands.errors import ConcurrencyConflict, RequestNotFound
 from commands.notices import (
     REACTIONS,
@@ -80,7 +89,12 @@ class SweepReport:
     alerted: list[tuple[str, str, str]] = field(default_factory=list)
     unreachable: list[tuple[str, str, str]] = field(default_factory=list)
     refused: list[tuple[str, str, str]] = field(default_factory=list)
-    stale_view: bool = False
+    waiting: list[tuple[str, str]] = field(default_factory=list)  # (council, reference)
+
+    @property
+    def stale_view(self) -> bool:
+        """Some requests were left alone: their rows do not show this watchdog's last command."""
+        return bool(self.waiting)
 
     def lines(self) -> list[str]:
         out = [f"escalated {r} ({c}) to {w}" for c, r, w in self.escalated]
@@ -88,9 +102,11 @@ class SweepReport:
         out += [f"alerted the {w} to {r} ({c})" for c, r, w in self.alerted]
         out += [f"notice {w} for {r} ({c}): no contact method" for c, r, w in self.unreachable]
         out += [f"refused {r} ({c}): {w}" for c, r, w in self.refused]
-        if self.stale_view:
-            out.append("the SLA view does not show this watchdog's last commands yet: "
-                       "nothing more done this sweep")
+        out += [
+            f"left {r} ({c}) alone: the SLA view does not show this watchdog's last "
+            "command on it yet"
+            for c, r in self.waiting
+        ]
         return out
 
 
@@ -109,11 +125,20 @@ class _At:
 
 class Watchdog:
     def __init__(
-        self, *, ports: Ports, reader: StoreReader, read_engine: sa.Engine,
-        write_engine: sa.Engine, notifier: Notifier, refresh: Callable[[], None],
-        councils: Collection[str] | None = None, actor: Actor = SYSTEM_ACTOR,
-        view_wait_s: float = 0.0, sleep: Callable[[float], None] = time.sleep,
-        max_passes: int = 32, batch_size: int = 500,
+        self,
+        *,
+        ports: Ports,
+        reader: StoreReader,
+        read_engine: sa.Engine,
+        write_engine: sa.Engine,
+        notifier: Notifier,
+        refresh: Callable[[], None],
+        councils: Collection[str] | None = None,
+        actor: Actor = SYSTEM_ACTOR,
+        view_wait_s: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
+        max_passes: int = 32,
+        batch_size: int = 500,
     ) -> None:
         self.ports, self.reader, self.notifier, self.refresh = ports, reader, notifier, refresh
         self.read_engine, self.write_engine = read_engine, write_engine
@@ -121,7 +146,9 @@ class Watchdog:
         self.actor, self.view_wait_s, self.sleep = actor, view_wait_s, sleep
         self.max_passes, self.batch_size = max_passes, batch_size
         self.model = Sla()
-        self._written: dict[str, int] = {}
+        # request id → (version, council, reference) of each command this watchdog recorded
+        # that the view may not show yet
+        self._written: dict[str, tuple[int, str, str]] = {}
         POSITIONS.metadata.create_all(write_engine)
 
     # -- the sweep ---------------------------------------------------------------------------
@@ -129,22 +156,27 @@ class Watchdog:
     def sweep(self, now: datetime) -> SweepReport:
         report = SweepReport(now=now)
         ports = _At(self.ports, now)
-        if not self._fresh_view():
-            report.stale_view = True
-            return report
+        behind = self._fresh_view(set())
         self._follow_log(ports, report)
         self._pass_on_alerts(ports, now, report)
         skip: set[tuple[str, str]] = set()
         for _ in range(self.max_passes):
-            if not self._act_on_due(ports, now, report, skip):
+            before = set(self._written)
+            if not self._act_on_due(ports, now, report, skip, behind):
                 break
-            if not self._fresh_view():
-                report.stale_view = True
-                break
+            behind = self._fresh_view(set(self._written) - before)
+        report.waiting = sorted({self._written[i][1:] for i in behind if i in self._written})
+        if report.waiting:
+            log.warning("stale-view", waiting=len(report.waiting))
         return report
 
     def _act_on_due(
-        self, ports: Ports, now: datetime, report: SweepReport, skip: set[tuple[str, str]]
+        self,
+        ports: Ports,
+        now: datetime,
+        report: SweepReport,
+        skip: set[tuple[str, str]],
+        behind: set[str],
     ) -> bool:
         """One pass over the due set; False when nothing was due. A command refused this sweep
         is not issued again this sweep (`skip`: request id and level, or "progress"); a higher
@@ -156,11 +188,19 @@ class Watchdog:
             notices = sla_queries.due_progress_notices(conn, self.model, now, council)
         acted = False
         for e in escalations:
-            if (e.request_id, e.level) not in skip and self._ours(e.council):
+            if (
+                (e.request_id, e.level) not in skip
+                and e.request_id not in behind
+                and self._ours(e.council)
+            ):
                 acted = True
                 self._escalate(ports, e, report, skip)
         for n in notices:
-            if (n.request_id, PROGRESS) not in skip and self._ours(n.council):
+            if (
+                (n.request_id, PROGRESS) not in skip
+                and n.request_id not in behind
+                and self._ours(n.council)
+            ):
                 acted = True
                 self._progress_notice(ports, n, report, skip)
         return acted
@@ -169,29 +209,43 @@ class Watchdog:
         return self.councils is None or council in self.councils
 
     def _escalate(
-        self, ports: Ports, e: sla_queries.DueEscalation, report: SweepReport,
+        self,
+        ports: Ports,
+        e: sla_queries.DueEscalation,
+        report: SweepReport,
         skip: set[tuple[str, str]],
     ) -> None:
-        cmd = EscalateRequest(council=e.council, reference=e.reference, actor=self.actor,
-                              level=e.level, reason=_reason(e), standard=e.standard, due=e.due)
+        cmd = EscalateRequest(
+            council=e.council,
+            reference=e.reference,
+            actor=self.actor,
+            level=e.level,
+            reason=_reason(e),
+            standard=e.standard,
+            due=e.due,
+        )
         try:
             result = escalate_request(cmd, ports)
         except Refusal as error:
             self._refused((e.request_id, e.level), skip, error)
             self._report_refusal(e.council, e.reference, f"escalate to {e.level}", error, report)
             return
-        self._written[e.request_id] = result.version
+        self._written[e.request_id] = (result.version, e.council, e.reference)
         report.escalated.append((e.council, e.reference, e.level))
         if e.standard == URGENT:  # a request lodged before urgent ones escalated at once
             self._alert(ports, e.council, e.reference, result.version, report)
         log.info("escalated", reference=e.reference, level=e.level, due=e.due.isoformat())
 
     def _progress_notice(
-        self, ports: Ports, n: sla_queries.DueNotice, report: SweepReport,
+        self,
+        ports: Ports,
+        n: sla_queries.DueNotice,
+        report: SweepReport,
         skip: set[tuple[str, str]],
     ) -> None:
-        cmd = SendNotice(council=n.council, reference=n.reference, actor=self.actor,
-                         notice=NoticeKind.PROGRESS)
+        cmd = SendNotice(
+            council=n.council, reference=n.reference, actor=self.actor, notice=NoticeKind.PROGRESS
+        )
         try:
             outcome = send_notice(cmd, ports, self.notifier)
         except Refusal as error:
@@ -203,7 +257,7 @@ class Watchdog:
             skip.add((n.request_id, PROGRESS))
             report.unreachable.append(entry)
             return
-        self._written[n.request_id] = outcome.result.version
+        self._written[n.request_id] = (outcome.result.version, n.council, n.reference)
         report.notices.append(entry)
 
     @staticmethod
@@ -218,11 +272,14 @@ class Watchdog:
         self, council: str, reference: str, what: str, error: Exception, report: SweepReport
     ) -> None:
         report.refused.append((council, reference, f"{what}: {error}"))
-        log.warning("refused", reference=reference, what=what, error=str(error),
-                    kind=type(error).__name__)
+        log.warning(
+            "refused", reference=reference, what=what, error=str(error), kind=type(error).__name__
+        )
 
     def watch(
-        self, clock: Callable[[], datetime], interval: float,
+        self,
+        clock: Callable[[], datetime],
+        interval: float,
         stop: threading.Event | None = None,
         on_sweep: Callable[[SweepReport], None] | None = None,
     ) -> int:
@@ -249,18 +306,18 @@ class Watchdog:
 
     # -- the view ----------------------------------------------------------------------------
 
-    def _fresh_view(self) -> bool:
-        """Refreshes the view, then waits (at most `view_wait_s`) until it shows every command
-        this watchdog issued."""
+    def _fresh_view(self, just_written: set[str]) -> set[str]:
+        """Refreshes the view; returns the requests whose rows do not show yet a command this
+        watchdog issued. Waits (at most `view_wait_s`) only for `just_written`, the commands of
+        the pass just made: a row behind since an earlier pass or sweep costs no wait."""
         self._refresh()
         deadline = time.monotonic() + self.view_wait_s
-        while not self._shows_own_writes():
-            if time.monotonic() >= deadline:
-                log.warning("stale-view", behind=len(self._written))
-                return False
+        while True:
+            behind = self._behind()
+            if not (behind & just_written) or time.monotonic() >= deadline:
+                return behind
             self.sleep(min(0.2, self.view_wait_s))
-        self._written.clear()
-        return True
+            self._refresh()
 
     def _refresh(self, attempts: int = 5) -> None:
         """Another process catching the same view up at the same moment can win the race for
@@ -275,18 +332,24 @@ class Watchdog:
                     raise
                 log.info("refresh-race", error=type(error).__name__, attempt=attempt + 1)
 
-    def _shows_own_writes(self) -> bool:
+    def _behind(self) -> set[str]:
+        """The requests whose rows do not show this watchdog's last command on them; those that
+        do are forgotten."""
         if not self._written:
-            return True
+            return set()
         t = self.model.table
         ids = list(self._written)
         seen: dict[str, int] = {}
         with self.read_engine.connect() as conn:
             for i in range(0, len(ids), 500):
                 q = sa.select(t.c.request_id, t.c.version).where(
-                    t.c.request_id.in_(ids[i : i + 500]))
+                    t.c.request_id.in_(ids[i : i + 500])
+                )
                 seen.update((r[0], r[1]) for r in conn.execute(q))
-        return all(seen.get(i, 0) >= v for i, v in self._written.items())
+        shown = [rid for rid, (v, _, _) in self._written.items() if seen.get(rid, 0) >= v]
+        for rid in shown:
+            del self._written[rid]
+        return set(self._written)
 
     # -- the notice policy over the event log ------------------------------------------------
 
@@ -335,8 +398,9 @@ class Watchdog:
         cmd = RequestCommand(council=env.council, reference=env.reference, actor=self.actor)
         for _ in range(3):
             try:
-                outcome = tell_customer_about(env.event_type, cmd, env.version, ports,
-                                              self.notifier)
+                outcome = tell_customer_about(
+                    env.event_type, cmd, env.version, ports, self.notifier
+                )
             except ConcurrencyConflict:
                 continue  # someone acted on the request meanwhile: decide again on fresh state
             except (DomainError, RequestNotFound) as error:
@@ -345,6 +409,25 @@ class Watchdog:
             if outcome is not None:
                 kind = report.notices if outcome.sent else report.unreachable
                 kind.append((env.council, env.reference, _notice_name(env.event_type)))
+            return self._tell_duplicates(ports, env, cmd, report)
+        log.warning("notice-conflict", reference=env.reference, position=env.position)
+        return False
+
+    def _tell_duplicates(
+        self, ports: Ports, env: Envelope, cmd: RequestCommand, report: SweepReport
+    ) -> bool:
+        """An original's closure reaches its duplicates' customers; False: try again."""
+        for _ in range(3):
+            try:
+                outcomes = tell_duplicates(env.event_type, cmd, ports, self.notifier)
+            except ConcurrencyConflict:
+                continue
+            except (DomainError, RequestNotFound) as error:
+                report.refused.append((env.council, env.reference, f"notice: {error}"))
+                return True
+            for ref, o in outcomes:
+                kind = report.notices if o.sent else report.unreachable
+                kind.append((env.council, ref, NoticeKind.ORIGINAL_CLOSED.value))
             return True
         log.warning("notice-conflict", reference=env.reference, position=env.position)
         return False
@@ -371,9 +454,15 @@ def notice_of(env: Envelope) -> Notice:
     """The notice a stored `NoticeSent` recorded, as the notifier takes it."""
     d = env.data
     return Notice(
-        request_id=UUID(env.request_id), council=env.council, reference=env.reference,
-        version=env.version, notice=NoticeKind(d["notice"]), method=ContactMethod(d["method"]),
-        recipient=d.get("recipient"), text=d["text"], issued_at=env.occurred,
+        request_id=UUID(env.request_id),
+        council=env.council,
+        reference=env.reference,
+        version=env.version,
+        notice=NoticeKind(d["notice"]),
+        method=ContactMethod(d["method"]),
+        recipient=d.get("recipient"),
+        text=d["text"],
+        issued_at=env.occurred,
     )
 
 

@@ -12,6 +12,7 @@ from enum import Enum
 
 from domain.attributes import Attribute
 from domain.calendar import CalendarSpec
+from domain.correction_policy import Agency, CorrectionPolicy
 from domain.kinds import DEFAULT_KINDS, KindRules, SatisfactionPolicy
 from domain.permissions import BASE_ROLES, Permissions, default_permissions
 from domain.values import ANY_DETAIL, Channel, RequestKind
@@ -120,6 +121,8 @@ class Council:
     kpi_targets: Mapping[str, float] = field(default_factory=dict)
     permissions: Permissions = field(default_factory=Permissions)
     source: str = ""
+    corrections: CorrectionPolicy = field(default_factory=CorrectionPolicy)
+    agencies: Mapping[str, Agency] = field(default_factory=dict)
     enquiry_types: Mapping[str, str] = field(default_factory=lambda: dict(SEED_002_ENQUIRY_TYPES))
     attachments: AttachmentRule = field(default_factory=AttachmentRule)
     # How each kind is handled (`[kinds.<kind>]`); kinds not named take `DEFAULT_KINDS`.
@@ -159,6 +162,16 @@ class Council:
             raise KeyError(
                 f"unknown category {code!r} for council {self.id} "
                 f"(see `crm --council {self.id} categories`)"
+            ) from None
+
+    def agency(self, code: str) -> Agency:
+        try:
+            return self.agencies[code]
+        except KeyError:
+            known = ", ".join(sorted(self.agencies)) or "none configured"
+            raise KeyError(
+                f"unknown agency {code!r} for council {self.id} ({known}; "
+                f"see `crm --council {self.id} agencies`)"
             ) from None
 
     def imported_category(self, name: str, team: str | None) -> Category:

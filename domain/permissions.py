@@ -45,6 +45,11 @@ ACTION_DOCS: Mapping[str, str] = {
     "satisfaction": "record the customer's rating of the service after closure",
     "complaint": "record who a complaint is about, its internal review and Ombudsman referral",
     "complaint-report": "the complaints report: by category, outcome and time taken",
+    # corrections: supervisors and above, complaints officers and administrators
+    "reopen": "reopen a closed request",
+    "recategorise": "change a request's category (its routing and standards per policy)",
+    "link": "close a request as a duplicate of another",
+    "refer": "refer a request to an external agency (outside the council's jurisdiction)",
     # views of the work
     "show": "a request as it stands",
     "history": "every event of a request",
@@ -81,9 +86,10 @@ ACTION_DOCS: Mapping[str, str] = {
     "categories": "the council's categories (public)",
     "teams": "the council's teams (public)",
     "permissions": "this permission table (public)",
+    "agencies": "the council's directory of external agencies (public)",
 }
 ACTIONS: frozenset[str] = frozenset(ACTION_DOCS)
-PUBLIC_ACTIONS: frozenset[str] = frozenset({"categories", "teams", "permissions"})
+PUBLIC_ACTIONS: frozenset[str] = frozenset({"categories", "teams", "permissions", "agencies"})
 
 REQUEST_COMMANDS = frozenset(
     {"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish"})
@@ -99,7 +105,11 @@ RECORDS = frozenset({
     "complaint-report",
 }) | PUBLIC_ACTIONS
 # Complaints officers also record who a complaint is about, its review and Ombudsman referral.
-COMPLAINTS = FRONT_LINE | {"customer-conduct", "complaint", "complaint-report"}
+# Corrections undo or redirect someone else's work: a supervisor's decision (team leaders and
+# every level above them), a complaints officer's, or an administrator's — not the front line.
+CORRECTIONS = frozenset({"reopen", "recategorise", "link", "refer"})
+SUPERVISING = FRONT_LINE | CORRECTIONS
+COMPLAINTS = FRONT_LINE | CORRECTIONS | {"customer-conduct", "complaint", "complaint-report"}
 ANALYSIS = frozenset({"kpi", "sla", "queue", "show", "history", "audit", "timeline", "stats",
                       "complaint-report"}) | PUBLIC_ACTIONS
 # Seed 001 §7.4.4: the General Manager declares a customer's conduct unreasonable (vexatious).
@@ -127,14 +137,15 @@ class Permissions:
 
 
 def default_permissions(chain_roles: Sequence[str]) -> Permissions:
-    """The seed-derived table; every escalation-chain role gets what a team leader has."""
+    """The seed-derived table; every escalation-chain role above the first gets what a team
+    leader has."""
     table: dict[str, frozenset[str]] = {
-        CUSTOMER_SERVICE: FRONT_LINE, OFFICER: FRONT_LINE, TEAM_LEADER: FRONT_LINE,
-        MANAGER: FRONT_LINE, DIRECTOR: FRONT_LINE, RECORDS_OFFICER: RECORDS,
+        CUSTOMER_SERVICE: FRONT_LINE, OFFICER: FRONT_LINE, TEAM_LEADER: SUPERVISING,
+        MANAGER: SUPERVISING, DIRECTOR: SUPERVISING, RECORDS_OFFICER: RECORDS,
         COMPLAINTS_OFFICER: COMPLAINTS, ANALYST: ANALYSIS, ADMINISTRATOR: ACTIONS,
     }
-    for role in chain_roles:
-        table.setdefault(role, FRONT_LINE)
+    for i, role in enumerate(chain_roles):  # above the first level: a supervisor
+        table.setdefault(role, SUPERVISING if i else FRONT_LINE)
     if CONDUCT_DECLARER in table:
         table[CONDUCT_DECLARER] = table[CONDUCT_DECLARER] | {"customer-conduct"}
     return Permissions(table)

@@ -65,6 +65,10 @@ class NoticeKind(Enum):
     PROGRESS = "progress"
     DELAY = "delay"
     CLOSURE = "closure"
+    # Corrections: a duplicate's customer is told when the original closes; a referred
+    # request's customer, who now handles it.
+    ORIGINAL_CLOSED = "original-closed"
+    REFERRAL = "referral"
 
 
 class Status(Enum):

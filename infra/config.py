@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.attributes import Attribute, AttributeValue, check_definition
 from domain.calendar import BusinessCalendar, CalendarSpec
+from domain.correction_policy import Agency, CorrectionPolicy, TargetsOnRecategorise
 from domain.council import (
     SEED_002_ENQUIRY_TYPES,
     AcknowledgementRule,
@@ -320,6 +321,41 @@ def _satisfaction(r: _Reader) -> SatisfactionPolicy:
     return SatisfactionPolicy(invite=invite, satisfied_from=satisfied_from)
 
 
+def _corrections(r: _Reader) -> CorrectionPolicy:
+    """`[corrections]`: the business days a reopened request has to be completed (default: its
+    category's target) and whether a recategorised request keeps its targets (default)."""
+    days = r.get("corrections.reopen_complete_days", int, None)
+    targets = r.convert(
+        "corrections.recategorise_targets", r.get("corrections.recategorise_targets", str, "keep"),
+        lambda v: parse_enum(TargetsOnRecategorise, v, "choice"),
+    )
+    return CorrectionPolicy(
+        reopen_complete_days=_days(r, "corrections.reopen_complete_days", days),
+        recategorise_targets=targets,
+    )
+
+
+def _agencies(r: _Reader) -> dict[str, Agency]:
+    """`[agencies.<code>]`: each external body with a `name`, what it `handles`, and at least
+    one of `phone`, `email`, `web`."""
+    out: dict[str, Agency] = {}
+    for code, item in r.get("agencies", dict, {}).items():
+        sub = _Reader(r.path, item if isinstance(item, Mapping) else {}, prefix=f"agencies.{code}.")
+        if not isinstance(item, Mapping):
+            raise r.fail(f"agencies.{code}", "must be a table")
+        agency = Agency(
+            code=code, name=sub.get("name", str), handles=sub.get("handles", str, ""),
+            phone=sub.get("phone", str, None), email=sub.get("email", str, None),
+            web=sub.get("web", str, None),
+        )
+        if not agency.contact:
+            raise sub.fail("phone", "an agency needs at least one of phone, email, web")
+        if len(code) > 64 or len(agency.name) > 200:
+            raise sub.fail("name", "the code is at most 64 characters and the name 200")
+        out[code] = agency
+    return out
+
+
 def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
     """A validated `Council` from one file's parsed TOML."""
     r = _Reader(path, data)
@@ -375,6 +411,8 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
         },
         permissions=_permissions(r, roles),
         source=r.get("source", str, ""),
+        corrections=_corrections(r),
+        agencies=_agencies(r),
         enquiry_types=(_named_table(r, "enquiry_types") if "enquiry_types" in data
                        else dict(SEED_002_ENQUIRY_TYPES)),
         attachments=_attachments(r),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
@@ -13,7 +11,13 @@ from infra.alerts import AlertTable
 from infra.credentials import Credentials
 from infra.directory import DirectoryApplication, DirectoryPorts, open_directory
 from infra.keys import KeyVault
-from infra.settings import Settings, SettingsError
+from infra.pg_connections import (  # noqa: F401 - the setting's names, importable here as before
+    KEEPALIVES,
+    STATEMENT_TIMEOUT_MS,
+    STATEMENT_TIMEOUT_VAR,
+    statement_timeout_ms,
+)
+from infra.settings import Settings
 from infra.store import (
     Clock,
     CrmApplication,
@@ -26,22 +30,6 @@ from projections import registry
 from projections.base import ReadModel
 
 REQUEST_CACHE_SIZE = 2000  # recently saved requests kept per process (see `StorePorts`)
-STATEMENT_TIMEOUT_VAR = "CRM_DB_STATEMENT_TIMEOUT_MS"
-STATEMENT_TIMEOUT_MS = 120_000
-# TCP keepalives: a peer gone silent (a half-open connection) is detected within about
-# idle + interval × count = 10 + 5 × 3 = 25 s, and unacknowledged data fails within 30 s.
-KEEPALIVES = {
-    "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
-    "tcp_user_timeout": 30_000,
-}
-
-
-def statement_timeout_ms(env: Mapping[str, str] | None = None) -> int:
-    """`CRM_DB_STATEMENT_TIMEOUT_MS` (default 120000): the longest one SQL statement may run."""
-    raw = (os.environ if env is None else env).get(STATEMENT_TIMEOUT_VAR) or str(STATEMENT_TIMEOUT_MS)
-    if not raw.isdigit() or not 1_000 <= int(raw) <= 86_400_000:
-        raise SettingsError(f"{STATEMENT_TIMEOUT_VAR} must be 1000..86400000 ms, got {raw!r}")
-    return int(raw)
 
 
 def make_engine(url: str, secure_delete: bool = False, pre_ping: bool = True) -> sa.Engine:
@@ -60,7 +48,8 @@ def make_engine(url: str, secure_delete: bool = False, pre_ping: bool = True) ->
         url,
         pool_pre_ping=pre_ping,
         connect_args={
-            "connect_timeout": 5, **KEEPALIVES,
+            "connect_timeout": 5,
+            **KEEPALIVES,
             "options": f"-c lock_timeout=5000 -c statement_timeout={statement_timeout_ms()}",
         },
     )
@@ -108,8 +97,10 @@ class Runtime:
         # is sealed under a new key is then recorded: that commit flushes the key's too.
         # Pinged at checkout like every engine here: after a database restart, a dead pooled
         # connection must not fail a resident's lodgement (a ping costs ~0.1 ms a command).
-        return KeyVault(make_engine(self.settings.sqlalchemy_url("keys"), secure_delete=True),
-                        lazy_new_keys=self.settings.database_url is not None)
+        return KeyVault(
+            make_engine(self.settings.sqlalchemy_url("keys"), secure_delete=True),
+            lazy_new_keys=self.settings.database_url is not None,
+        )
 
     @cached_property
     def write_engine(self) -> sa.Engine:
@@ -144,8 +135,13 @@ class Runtime:
     @cached_property
     def ports(self) -> StorePorts:
         return StorePorts(
-            self.app, self.settings, ReferenceNumbers(self.write_engine), self.clock,
-            cache_size=REQUEST_CACHE_SIZE, vault=self.vault, directory=self.directory_ports,
+            self.app,
+            self.settings,
+            ReferenceNumbers(self.write_engine),
+            self.clock,
+            cache_size=REQUEST_CACHE_SIZE,
+            vault=self.vault,
+            directory=self.directory_ports,
             alerts=self.alerts,
         )
 

@@ -39,7 +39,8 @@ class Settings:
             kafka_bootstrap=env.get("CRM_KAFKA_BOOTSTRAP") or None,
             config_dir=Path(env.get("CRM_CONFIG_DIR") or PROJECT_ROOT / "config").resolve(),
             record_key_dir=Path(env["CRM_RECORD_KEY_DIR"]).resolve()
-            if env.get("CRM_RECORD_KEY_DIR") else None,
+            if env.get("CRM_RECORD_KEY_DIR")
+            else None,
         )
 
     @property
@@ -59,7 +60,9 @@ class Settings:
             }
         url = urlparse(self.database_url)
         return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            # the library's factory, its connections guarded by a statement timeout and TCP
+            # keepalives like every other connection of ours (`infra.pg_connections`)
+            "PERSISTENCE_MODULE": "infra.pg_connections:GuardedPostgresFactory",
             "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
             "POSTGRES_HOST": url.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(url.port or 5432),
@@ -79,8 +82,11 @@ class Settings:
         are files of their own on SQLite."""
         if self.database_url is None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            name = {"write": "events.sqlite3", "keys": "keys.sqlite3",
-                    "record": "record.sqlite3"}.get(purpose, "readmodels.sqlite3")
+            name = {
+                "write": "events.sqlite3",
+                "keys": "keys.sqlite3",
+                "record": "record.sqlite3",
+            }.get(purpose, "readmodels.sqlite3")
             return f"sqlite:///{self.data_dir / name}"
         rest = self.database_url.split("://", 1)[1]
         return f"postgresql+psycopg2://{rest}"

@@ -219,22 +219,24 @@ class StorePorts:
             raise RequestNotFound(f"no request {reference}") from None
         return request
 
-    def save(self, request: ServiceRequest) -> int:
-        pending = [(type(e).__name__, e.originator_version, e.actor)
-                   for e in request.pending_events if isinstance(e, ServiceRequest.Event)]
+    def save(self, request: ServiceRequest, *others: ServiceRequest) -> int:
+        saved = (request, *others)
+        pending = [(r, type(e).__name__, e.originator_version, e.actor) for r in saved
+                   for e in r.pending_events if isinstance(e, ServiceRequest.Event)]
         try:
-            recordings = self.app.save(request)
+            recordings = self.app.save(*saved)
         except IntegrityError:
             raise ConcurrencyConflict(
                 f"request {request.reference} was changed by someone else meanwhile: "
                 "reload it and try again"
             ) from None
         if self._cache is not None:
-            self._cache.put(request.id, private_copy(request))
+            for r in saved:
+                self._cache.put(r.id, private_copy(r))
         position = recordings[-1].notification.id if recordings else 0
-        for kind, version, actor in pending:  # what was done, by whom: never a resident's details
-            log.info("request_event_recorded", council=request.council,
-                     reference=request.reference, event_type=kind, version=version,
+        for r, kind, version, actor in pending:  # what was done, by whom: never a resident's details
+            log.info("request_event_recorded", council=r.council,
+                     reference=r.reference, event_type=kind, version=version,
                      position=position, actor=actor.id, role=actor.role)
         return position
 

@@ -142,6 +142,8 @@ def request_state(rt: Runtime, c: Council, viewer: Viewer, reference: str, via: 
         "customer_id": r.customer.number if r.customer else None,
         "customer": r.customer, "location": r.location, "description": r.description,
         "attributes": r.attributes,
+        "duplicate_of": r.duplicate_of, "duplicates": list(r.duplicates),
+        "referred_to": r.referred_to, "reopens": r.reopen_count,
         **({"as_at": as_at} if as_at is not None else {}),
     }))
     return shown

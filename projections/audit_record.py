@@ -50,6 +50,17 @@ def summary(env: Envelope) -> str:
             return f"Closed ({d['outcome']}): {_clip(d['text'])}"
         case "NoticeSent":
             return f"Sent the {d['notice']} notice to the customer by {d['method']}"
+        case "Reopened":
+            return f"Reopened (was {d['previous_outcome']}): {_clip(d['reason'])}"
+        case "Recategorised":
+            return (f"Recategorised {d['previous_category']} → {d['category']}, routed to "
+                    f"{d['team']} ({d['targets']} targets): {_clip(d['reason'])}")
+        case "LinkedAsDuplicate":
+            return f"Closed as a duplicate of {d['original']}: {_clip(d['reason'])}"
+        case "DuplicateAttached":
+            return f"Linked {d['duplicate']} as a duplicate of this request"
+        case "Referred":
+            return f"Referred to {d['agency_name']} ({d['contact']}): {_clip(d['reason'])}"
         case "AttachmentAdded":
             note = f": {_clip(d['note'])}" if d.get("note") else ""
             return (f"Attached a document ({d['media_type']}, {d['size']:,} bytes, "

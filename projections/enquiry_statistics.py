@@ -29,6 +29,7 @@ GROUPINGS = ("type", "channel")
 
 class EnquiryStatistics(ReadModel):
     name = "enquiry_statistics"
+    schema_version = 2  # 2: a recategorised request counts under its corrected category
 
     def define(self, metadata: sa.MetaData) -> None:
         p = self.prefix
@@ -78,9 +79,16 @@ class EnquiryStatistics(ReadModel):
         return None
 
     def apply(self, conn: sa.Connection, envelopes: Sequence[Envelope]) -> int:
+        """Inserts each contact's and request's row; a recategorised request's row takes its
+        corrected category (in log order: a redelivery replays the later ones after it)."""
         rows = [r for r in (self.row(e) for e in envelopes) if r is not None]
         insert_ignoring_duplicates(conn, self.table, rows)
-        return len(rows)
+        t = self.table
+        corrected = [e for e in envelopes if e.event_type == "Recategorised"]
+        for e in corrected:
+            conn.execute(sa.update(t).where(t.c.id == e.request_id)
+                         .values(type=e.data["category"]))
+        return len(rows) + len(corrected)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,8 +18,11 @@ from uuid import UUID
 # (and the escalation, progress-notice and alert rules); `Escalated` carries `standard` and
 # `due`. Version 1 envelopes (events recorded before) still read: every new field has a
 # default. A reader older than version 2 parks version 2 envelopes rather than misread them.
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = frozenset({1, 2})
+# 3: the corrections' events (`Reopened`, `Recategorised`, `LinkedAsDuplicate`,
+# `DuplicateAttached`, `Referred`): a reader that does not know them waits for its upgrade
+# rather than leave its rows behind the request.
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = frozenset({1, 2, 3})
 BASE_FIELDS = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic", "occurred_at", "actor"}
 )

@@ -32,6 +32,11 @@ their local midnights in the council's zone. Each figure belongs to the period (
     it, or still open and due before now. (A breach belongs to the day it happened.)
 ``escalations``
     escalations recorded in the period.
+``duplicates``, ``distinct_hazards``
+    of the requests lodged in the period, those linked as duplicates of another request
+    (`crm link`), and the rest: the distinct problems reported (ten reports of one fallen tree
+    linked together count once). ``closed`` and ``completed_within_target`` still count every
+    request, duplicates included.
 ``closed_by_officer``, ``first_contact_resolution`` (and ``_pct`` of ``closed_by_officer``)
     of the requests closed in the period, those an officer closed (not a system actor such as
     an import: history that names no officer cannot tell), and of those the ones resolved at
@@ -74,7 +79,7 @@ SYSTEM_ROLE = "system"
 COUNTS = (
     "lodged", "acknowledgement_due", "acknowledged_within_standard", "closed",
     "completed_within_target", "breaches", "escalations", "closed_by_officer",
-    "first_contact_resolution", "rated", "satisfied",
+    "first_contact_resolution", "rated", "satisfied", "duplicates",
 )
 METRICS = (
     "lodged", "closed", "completed_within_target", "completed_within_target_pct",
@@ -82,11 +87,12 @@ METRICS = (
     "median_business_days_to_complete", "p90_business_days_to_complete", "breaches",
     "escalations", "closed_by_officer", "first_contact_resolution",
     "first_contact_resolution_pct", "rated", "satisfied", "customer_satisfaction_pct",
+    "duplicates", "distinct_hazards",
 )
 _SLA_COLUMNS = (
     "request_id", "category", "category_name", "team", "channel", "kind", "lodged_at",
     "acknowledge_by", "acknowledged_at", "complete_by", "closed_at", "touched", "lodged_by",
-    "business_days_to_complete",
+    "business_days_to_complete", "duplicate_of",
 )
 
 
@@ -177,6 +183,8 @@ def _figures(tally: _Tally, targets: Mapping[str, float]) -> dict[str, Any]:
         rated=c["rated"],
         satisfied=c["satisfied"],
         customer_satisfaction_pct=_pct(c["satisfied"], c["rated"]),
+        duplicates=c["duplicates"],
+        distinct_hazards=c["lodged"] - c["duplicates"],
     )
     for key, level in targets.items():
         if key not in METRICS:
@@ -287,6 +295,7 @@ def compute(conn: sa.Connection, sla: Sla, audit: AuditRecord, q: KpiQuery) -> K
         if q.holds(lodged):
             c = tally(row, lodged).counts
             c["lodged"] += 1
+            c["duplicates"] += row["duplicate_of"] is not None
             ack_by, ack_at = row["acknowledge_by"], row["acknowledged_at"]
             if ack_by is not None and (ack_at is not None or ack_by < q.now):
                 c["acknowledgement_due"] += 1

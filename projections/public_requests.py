@@ -20,6 +20,7 @@ MAX_ROWS = 1000  # Open311's default bound on one answer
 
 class PublicRequests(RowPerRequest):
     name = "public_requests"
+    schema_version = 2  # 2: the corrections (reopen, recategorise, link, refer)
 
     def define(self, metadata: sa.MetaData) -> None:
         self.table = sa.Table(
@@ -73,11 +74,16 @@ class PublicRequests(RowPerRequest):
             new["team"] = d["team"]
         elif kind == "Delayed":
             new["complete_by"] = d.get("complete_by")
-        elif kind == "Closed":
+        elif kind in ("Closed", "LinkedAsDuplicate", "Referred"):
             new.update(status="closed", outcome=d["outcome"])
+        elif kind == "Reopened":
+            new.update(status="open", outcome=None, complete_by=d.get("complete_by"))
+        elif kind == "Recategorised":
+            new.update(category=d["category"], category_name=d["category_name"], team=d["team"],
+                       complete_by=d.get("complete_by"))
         elif kind == "PublicDescriptionApproved":
             new["description"] = d["text"]
-        elif kind in ("NoteAdded", "NoticeSent"):
+        elif kind in ("NoteAdded", "NoticeSent", "DuplicateAttached"):
             return None  # internal: not a change the public sees (the version moves on)
         return new
 

@@ -13,6 +13,7 @@ from projections.envelope import Envelope
 
 class RequestSummary(RowPerRequest):
     name = "request_summary"
+    schema_version = 2  # 2: the corrections (duplicate_of, duplicates, referred_to, reopens)
 
     def define(self, metadata: sa.MetaData) -> None:
         self.table = sa.Table(
@@ -40,6 +41,10 @@ class RequestSummary(RowPerRequest):
             sa.Column("delays", sa.Integer, nullable=False),
             sa.Column("escalations", sa.Integer, nullable=False),
             sa.Column("customer", sa.String(32)),
+            sa.Column("duplicate_of", sa.String(64)),
+            sa.Column("duplicates", sa.Integer, nullable=False, server_default="0"),
+            sa.Column("referred_to", sa.String(64)),
+            sa.Column("reopens", sa.Integer, nullable=False, server_default="0"),
             sa.Column("version", sa.Integer, nullable=False),
             sa.Index(f"{self.prefix}request_summary_by_reference", "council", "reference",
                      unique=True),
@@ -61,6 +66,7 @@ class RequestSummary(RowPerRequest):
                 "acknowledge_by": d.get("acknowledge_by"), "complete_by": d.get("complete_by"),
                 "closed_at": None, "outcome": None, "notes": 0, "delays": 0, "escalations": 0,
                 "customer": (d.get("customer") or {}).get("number"),
+                "duplicate_of": None, "duplicates": 0, "referred_to": None, "reopens": 0,
             }
         assert row is not None
         new = dict(row)
@@ -76,6 +82,18 @@ class RequestSummary(RowPerRequest):
             new.update(level=d["level"], escalations=new["escalations"] + 1)
         elif kind == "Closed":
             new.update(status="closed", closed_at=env.occurred_at, outcome=d["outcome"])
+        elif kind in ("LinkedAsDuplicate", "Referred"):
+            new.update(status="closed", closed_at=env.occurred_at, outcome=d["outcome"],
+                       duplicate_of=d.get("original"), referred_to=d.get("agency"))
+        elif kind == "DuplicateAttached":
+            new["duplicates"] += 1
+        elif kind == "Reopened":
+            new.update(status="open", closed_at=None, outcome=None, referred_to=None,
+                       complete_by=d.get("complete_by"), reopens=new["reopens"] + 1)
+        elif kind == "Recategorised":
+            new.update(category=d["category"], category_name=d["category_name"], team=d["team"],
+                       officer=d.get("officer"), acknowledge_by=d.get("acknowledge_by"),
+                       complete_by=d.get("complete_by"))
         return new
 
 

@@ -48,6 +48,7 @@ def day_length(cal: BusinessCalendar) -> timedelta:
 
 class Sla(RowPerRequest):
     name = "sla"
+    schema_version = 2  # 2: the corrections (reopen, recategorise, link, refer; duplicate_of)
 
     def define(self, metadata: sa.MetaData) -> None:
         p = self.prefix
@@ -90,6 +91,7 @@ class Sla(RowPerRequest):
             sa.Column("outcome", sa.String(64)),
             sa.Column("business_days_to_complete", sa.Float),
             sa.Column("standard", sa.Text, nullable=False),
+            sa.Column("duplicate_of", sa.String(64)),
             sa.Column("version", sa.Integer, nullable=False),
             sa.Index(f"{p}sla_breach", "council", "open", "complete_by"),
             sa.Index(f"{p}sla_at_risk", "council", "open", "at_risk_from"),
@@ -127,7 +129,7 @@ def _lodged(env: Envelope) -> Row:
         "acknowledgement_escalated": False, "progress_notice_due": None,
         "progress_notice_sent": False, "progress_notice_at": None, "contact": _contact(d.get("customer")), "touched": False,
         "closed_at": None, "outcome": None, "business_days_to_complete": None,
-        "standard": json.dumps(standard, sort_keys=True),
+        "standard": json.dumps(standard, sort_keys=True), "duplicate_of": None,
     }
 
 
@@ -179,13 +181,37 @@ def _apply(row: Row, env: Envelope) -> None:
             row["acknowledgement_escalated"] = True
     elif kind == "NoticeSent" and d.get("notice") == "progress":
         row.update(progress_notice_sent=True, progress_notice_at=env.occurred)
-    elif kind == "Closed":
+    elif kind in ("Closed", "LinkedAsDuplicate", "Referred"):
         row.update(open=False, closed_at=env.occurred, outcome=d["outcome"])
+        if kind == "LinkedAsDuplicate":
+            row["duplicate_of"] = d["original"]
         cal = calendar_of(json.loads(row["standard"]))
         if cal is not None:
             lodged = _instant(row["lodged_at"])
             assert lodged is not None
             row["business_days_to_complete"] = cal.business_days_elapsed(lodged, env.occurred)
+    elif kind in ("Reopened", "Recategorised"):
+        _correct(row, env)
+
+
+def _correct(row: Row, env: Envelope) -> None:
+    """A reopened request is open again, due when its event says (counted from the
+    reopening); a recategorised one takes its new category and team, and, where the council
+    gives it the new category's targets, that standard and its due instants (with `keep`, the
+    row's own due instants stay: they know of any customer pause)."""
+    d = env.data
+    row["touched"] = True
+    if env.event_type == "Reopened":
+        row.update(open=True, closed_at=None, outcome=None, business_days_to_complete=None,
+                   complete_by=_instant(d.get("complete_by")), paused_at=None)
+        return
+    row.update(category=d["category"], category_name=d["category_name"], team=d["team"],
+               officer=d.get("officer"))
+    if d.get("standard") is not None:
+        row["standard"] = json.dumps(d["standard"], sort_keys=True)
+    if d.get("targets") == "new":
+        row.update(acknowledge_by=_instant(d.get("acknowledge_by")),
+                   complete_by=_instant(d.get("complete_by")))
 
 
 def _schedule(row: Row) -> Row:

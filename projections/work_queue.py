@@ -16,12 +16,15 @@ STATUS_AFTER = {
     "Delayed": "delayed",
     "Escalated": "escalated",
     "Closed": "closed",
+    # corrections: a link or a referral closes the request; reopening puts it back in queue
+    "LinkedAsDuplicate": "closed",
+    "Referred": "closed",
 }
 
 
 class WorkQueue(RowPerRequest):
     name = "work_queue"
-    schema_version = 2  # 2: `priority`
+    schema_version = 3  # 2: `priority`; 3: the corrections (reopen, recategorise, link, refer)
 
     def define(self, metadata: sa.MetaData) -> None:
         self.table = sa.Table(
@@ -72,6 +75,11 @@ class WorkQueue(RowPerRequest):
             new["complete_by"] = d.get("complete_by")
         elif env.event_type == "Escalated":
             new["level"] = d["level"]
+        elif env.event_type == "Reopened":
+            new.update(status="reopened", complete_by=d.get("complete_by"))
+        elif env.event_type == "Recategorised":
+            new.update(category=d["category"], team=d["team"], officer=d.get("officer"),
+                       acknowledge_by=d.get("acknowledge_by"), complete_by=d.get("complete_by"))
         return new
 
 

@@ -25,7 +25,7 @@ TEMPORAL = ("valid_from", "valid_to")
 
 class WorkQueueHistory(ReadModel):
     name = "work_queue_history"
-    schema_version = 2  # 2: `priority`, as the live queue
+    schema_version = 3  # 2: `priority`, as the live queue; 3: the work queue's corrections
 
     def define(self, metadata: sa.MetaData) -> None:
         self.live = WorkQueue()

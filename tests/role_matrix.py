@@ -10,31 +10,34 @@ from __future__ import annotations
 
 REQUEST_COMMANDS = frozenset(
     {"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish"})
-PUBLIC = frozenset({"categories", "teams", "permissions"})
+PUBLIC = frozenset({"categories", "teams", "permissions", "agencies"})
 WORK_VIEWS = frozenset({"show", "history", "queue", "sla", "sla-sweep", "notices", "timeline"})
 # the customer desk: finding a caller, their record and its history, correcting details
 DESK = frozenset({"customer-find", "customer-show", "customer-history", "customer-update"})
 # seed 002: documents kept with requests, enquiries that are not requests; seed 004: daily stats
 DOCUMENTS = frozenset({"attach", "attachments", "contact", "stats"})
 FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | PUBLIC | DESK | DOCUMENTS
+# corrections (reopen, recategorise, link a duplicate, refer): supervisors and above,
+# complaints officers and administrators; never the front line alone
+CORRECT = frozenset({"reopen", "recategorise", "link", "refer"})
 # seed 001 §7.4.4: the General Manager declares a customer's conduct; complaints officers too
 CONDUCT = frozenset({"customer-conduct"})
 
 MAY: dict[str, frozenset[str]] = {
     "customer-service": FRONT_LINE,
     "officer": FRONT_LINE,
-    "team-leader": FRONT_LINE,
-    "manager": FRONT_LINE,
-    "director": FRONT_LINE,
-    "general-manager": FRONT_LINE | CONDUCT,  # a role of Upper Lachlan's escalation chain
+    "team-leader": FRONT_LINE | CORRECT,
+    "manager": FRONT_LINE | CORRECT,
+    "director": FRONT_LINE | CORRECT,
+    "general-manager": FRONT_LINE | CONDUCT | CORRECT,  # a role of Upper Lachlan's escalation chain
     "records-officer": frozenset({
         "audit", "import", "kpi", "record", "show", "history", "customer-show", "customer-history",
         "customer-erase", "customer-access-log"}) | PUBLIC | {"timeline", "export"}
     | {"attachments", "stats"},
-    "complaints-officer": FRONT_LINE | CONDUCT,
+    "complaints-officer": FRONT_LINE | CONDUCT | CORRECT,
     "analyst": frozenset({"kpi", "sla", "queue", "show", "history", "audit"}) | PUBLIC
     | {"timeline", "stats"},
-    "administrator": FRONT_LINE | CONDUCT | {
+    "administrator": FRONT_LINE | CONDUCT | CORRECT | {
         "audit", "import", "kpi", "record", "users", "projections", "apikeys", "customer-erase",
         "customer-access-log"} | {"export"},
 }
@@ -55,5 +58,6 @@ CHECKED = (
     "queue", "sla", "sla-sweep", "notices", "audit", "import", "kpi", "record", "users", "projections",
     "categories", "teams", "permissions", "apikeys", "customer-find", "customer-show",
     "customer-history", "customer-update", "customer-conduct", "customer-access-log",
-    "timeline", "export", "attach", "attachments", "contact", "stats",
+    "timeline", "export", "attach", "attachments", "contact", "stats", "reopen", "recategorise",
+    "link", "refer", "agencies",
 )

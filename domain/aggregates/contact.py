@@ -18,7 +18,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidCommand
-from domain.personal import key_of, require_sealed
+from domain.personal import require_sealed
 from domain.values import Actor, Channel
 
 CONTACT_NAMESPACE = uuid.UUID("3c1f7f0e-8d5b-4a4e-b1f6-2f5a7c9e0d13")
@@ -104,8 +104,3 @@ class Contact(Aggregate):
             raise KeyError(
                 f"unknown enquiry type {contact_type!r} (accepted: {', '.join(sorted(types))})"
             )
-
-    @property
-    def data_key(self) -> uuid.UUID:
-        """The key its note is sealed with (the customer's, or the contact's own)."""
-        return key_of(self.note) if self.note else self.id

@@ -65,6 +65,15 @@ class ServiceRequest(Aggregate):
 
     TOPIC = "councilcrm:ServiceRequest"
 
+    # What the corrections record (see the events below); defaults for every request.
+    duplicate_of: str | None = None
+    duplicates: tuple[str, ...] = ()
+    duplicate_version: int | None = None
+    referred_to: str | None = None
+    referral_version: int | None = None
+    referral: tuple[str, str] = ("", "")  # the agency's name and contact, as the customer is told
+    reopen_count = 0
+
     class Event(Aggregate.Event):
         occurred_at: datetime
         actor: Actor
@@ -97,6 +106,7 @@ class ServiceRequest(Aggregate):
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["media_url"] = None
+
         # When the council received it (the standards count from it); absent on older events.
         received_at: datetime | None = None
         # The answers to the category's attributes, as asked (`domain.attributes`); free-text
@@ -112,6 +122,7 @@ class ServiceRequest(Aggregate):
         TOPIC = "councilcrm:ServiceRequest.Acknowledged"
 
         def apply(self, aggregate: Any) -> None:
+            aggregate._resume_clock(self.occurred_at)
             aggregate.acknowledged_at = self.occurred_at
             aggregate.acknowledged_version = self.originator_version
 
@@ -123,6 +134,7 @@ class ServiceRequest(Aggregate):
         previous_officer: str | None
 
         def apply(self, aggregate: Any) -> None:
+            aggregate._resume_clock(self.occurred_at)
             aggregate.team = self.team
             aggregate.officer = self.officer
 
@@ -133,6 +145,7 @@ class ServiceRequest(Aggregate):
         channel: Channel | None
 
         def apply(self, aggregate: Any) -> None:
+            aggregate._resume_clock(self.occurred_at)
             aggregate.note_count += 1
 
     class Delayed(Event):
@@ -144,6 +157,17 @@ class ServiceRequest(Aggregate):
         complete_by: datetime | None
 
         def apply(self, aggregate: Any) -> None:
+            standard = aggregate.standard
+            if not self.awaiting_customer:  # another wait on the customer keeps the clock stopped
+                aggregate._resume_clock(self.occurred_at)
+            if standard is None or standard.delay_moves_due:
+                aggregate.completion_due = self.complete_by
+            if (
+                self.awaiting_customer
+                and standard is not None
+                and standard.awaiting_customer_pauses
+            ):
+                aggregate.paused_at = self.occurred_at
             aggregate.complete_by = self.complete_by
             aggregate.delay_count += 1
             aggregate.delays[self.originator_version] = (self.reason, self.until)
@@ -160,10 +184,15 @@ class ServiceRequest(Aggregate):
         due: datetime | None = None
 
         def apply(self, aggregate: Any) -> None:
+            aggregate._resume_clock(self.occurred_at)
             aggregate.level = self.level
+            if self.standard == "acknowledgement":
+                aggregate.acknowledgement_escalated = True
             if self.standard == "urgent":
                 aggregate.urgent_escalations[self.originator_version] = (
-                    self.level, self.occurred_at)
+                    self.level,
+                    self.occurred_at,
+                )
 
     class Closed(Event):
         TOPIC = "councilcrm:ServiceRequest.Closed"
@@ -171,6 +200,7 @@ class ServiceRequest(Aggregate):
         text: str
 
         def apply(self, aggregate: Any) -> None:
+            aggregate._resume_clock(self.occurred_at)
             aggregate.status = Status.CLOSED
             aggregate.closed_at = self.occurred_at
             aggregate.outcome = self.outcome
@@ -184,6 +214,7 @@ class ServiceRequest(Aggregate):
         text: str
 
         def apply(self, aggregate: Any) -> None:
+            aggregate._resume_clock(self.occurred_at)
             aggregate.public_description = self.text
 
     class AttachmentAdded(Event):
@@ -200,7 +231,7 @@ class ServiceRequest(Aggregate):
         note: str | None
 
         def apply(self, aggregate: Any) -> None:
-            pass
+            aggregate._resume_clock(self.occurred_at)  # an action: it ends a customer pause
 
     class NoticeSent(Event):
         """A notice was issued to the customer: this event is the record that it was, and
@@ -230,6 +261,7 @@ class ServiceRequest(Aggregate):
         reason: str
 
         def apply(self, aggregate: Any) -> None:
+            aggregate._resume_clock(self.occurred_at)  # any event but a notice ends a pause
             aggregate.subject_officer = self.officer
 
     class ComplaintReviewRequested(Event):
@@ -240,6 +272,7 @@ class ServiceRequest(Aggregate):
         reason: str
 
         def apply(self, aggregate: Any) -> None:
+            aggregate._resume_clock(self.occurred_at)  # any event but a notice ends a pause
             aggregate.review_requested_on = self.on
 
     class ComplaintReviewDecided(Event):
@@ -251,6 +284,7 @@ class ServiceRequest(Aggregate):
         text: str
 
         def apply(self, aggregate: Any) -> None:
+            aggregate._resume_clock(self.occurred_at)  # any event but a notice ends a pause
             aggregate.review_decided_on = self.on
             aggregate.review_decision = self.decision
 
@@ -263,6 +297,7 @@ class ServiceRequest(Aggregate):
         reason: str
 
         def apply(self, aggregate: Any) -> None:
+            aggregate._resume_clock(self.occurred_at)  # any event but a notice ends a pause
             aggregate.ombudsman_on = self.on
 
     class SatisfactionRecorded(Event):
@@ -274,6 +309,7 @@ class ServiceRequest(Aggregate):
         comment: str | None
 
         def apply(self, aggregate: Any) -> None:
+            aggregate._resume_clock(self.occurred_at)  # any event but a notice ends a pause
             aggregate.satisfaction_score = self.score
 
     # Absent until the events above record them (class defaults: no replay needed).
@@ -320,6 +356,26 @@ class ServiceRequest(Aggregate):
         self.last_progress_at: datetime | None = None
         self.urgent_escalations: dict[int, tuple[str, datetime]] = {}
         self.expected: datetime | None = None
+        self.agreed_completion = event.agreed_completion
+        self.discretionary = event.discretionary
+        # The completion due instant as its standard counts it: a customer pause (a delay
+        # awaiting the customer, where the council's policy says so) stops the clock at
+        # `paused_at`, and the next action restarts it with the whole business days that were
+        # left. The SLA view applies the same rule (`projections/sla.py`).
+        self.completion_due: datetime | None = event.complete_by
+        self.paused_at: datetime | None = None
+        self.acknowledgement_escalated = False
+
+    def _resume_clock(self, at: datetime) -> None:
+        """Any action but a notice ends a customer pause (see `completion_due`)."""
+        paused, self.paused_at = self.paused_at, None
+        due, standard = self.completion_due, self.standard
+        if paused is None or due is None or standard is None or due <= paused:
+            return
+        calendar = calendar_for(standard.calendar)
+        self.completion_due = calendar.add_business_days(
+            at, calendar.business_days_left(paused, due)
+        )
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -481,8 +537,12 @@ class ServiceRequest(Aggregate):
         if not self.urgent or role is None or role not in self.roles[1:]:
             return False
         self.escalate(
-            level=role, reason=f"urgent request: immediate contact with the {role}",
-            standard="urgent", due=self.received_at, occurred_at=self.lodged_at, actor=actor,
+            level=role,
+            reason=f"urgent request: immediate contact with the {role}",
+            standard="urgent",
+            due=self.received_at,
+            occurred_at=self.lodged_at,
+            actor=actor,
         )
         return True
 
@@ -491,8 +551,14 @@ class ServiceRequest(Aggregate):
         return self.urgent_escalations.get(version)
 
     def escalate(
-        self, *, level: str | None, reason: str, occurred_at: datetime, actor: Actor,
-        standard: str | None = None, due: datetime | None = None,
+        self,
+        *,
+        level: str | None,
+        reason: str,
+        occurred_at: datetime,
+        actor: Actor,
+        standard: str | None = None,
+        due: datetime | None = None,
     ) -> None:
         """Refused unless the target is above the current level: two escalations to the
         same level record one. `standard` and `due` say which breached standard (and which of
@@ -511,9 +577,10 @@ class ServiceRequest(Aggregate):
         target = level or self.next_level()
         if self._level_index(target) <= self._level_index(self.level):
             raise EscalationRefused(
-                f"request {self.reference} is already at {self.level}: "
-                f"{target} is not above it"
+                f"request {self.reference} is already at {self.level}: {target} is not above it"
             )
+        if standard is not None:
+            due = self._require_breached(standard, target, occurred_at)
         self.trigger_event(
             self.Escalated,
             level=target,
@@ -524,6 +591,53 @@ class ServiceRequest(Aggregate):
             occurred_at=occurred_at,
             actor=actor,
         )
+
+    def escalation_due(self, standard: str, target: str) -> datetime | None:
+        """When this request's own recorded state says the breach of `standard` takes it to
+        `target`; None when that standard does not (or no longer) apply — met, paused, imported,
+        or no such step. The same ladder as the SLA view's (`projections.sla.next_escalation`):
+        an urgent request goes to the urgent role at once; a missed acknowledgement to its
+        role its configured business days after it fell due; a discretionary request to its
+        role when its agreed date is missed; otherwise each level its configured business days
+        after the completion due instant (shifted by any customer pause)."""
+        s = self.standard
+        if s is None or self.imported or not self.is_open:
+            return None
+        if standard == "urgent":
+            return self.received_at if self.urgent and target == s.urgent_role else None
+        if self.paused_at is not None:
+            return None
+        calendar = calendar_for(s.calendar)
+        if standard == "acknowledgement":
+            if (
+                self.acknowledge_by is None
+                or self.acknowledged_at is not None
+                or self.acknowledgement_escalated
+            ):
+                return None
+            return calendar.add_business_days_after_due(
+                self.acknowledge_by, s.acknowledge_escalation_after_days
+            )
+        if self.completion_due is None:
+            return None
+        if standard == "discretionary":
+            return self.completion_due if self.discretionary else None
+        after = s.escalation_after_days or (0,) * len(s.escalation_roles)
+        index = self._level_index(target)
+        return calendar.add_business_days_after_due(self.completion_due, int(after[index]))
+
+    def _require_breached(self, standard: str, target: str, now: datetime) -> datetime:
+        """The due instant the breach of `standard` took the request to `target` at, by its own
+        recorded state; refused when that standard is not, or no longer, breached at `now` —
+        a delay or a customer pause a lagging view had not seen yet, an acknowledgement."""
+        due = self.escalation_due(standard, target)
+        if due is None or now < due:
+            when = f": the escalation to {target} falls due {due.isoformat()}" if due else ""
+            raise EscalationRefused(
+                f"request {self.reference}: its {standard} standard is not breached at "
+                f"{now.isoformat()}{when}"
+            )
+        return due
 
     def close(
         self,
@@ -553,8 +667,16 @@ class ServiceRequest(Aggregate):
         )
 
     def attach(
-        self, *, sha256: str, blob: str, media_type: str, size: int, filename: str,
-        note: str | None, occurred_at: datetime, actor: Actor,
+        self,
+        *,
+        sha256: str,
+        blob: str,
+        media_type: str,
+        size: int,
+        filename: str,
+        note: str | None,
+        occurred_at: datetime,
+        actor: Actor,
     ) -> None:
         """Keeps a document with the request, open or closed (correspondence goes on); the
         file name arrives sealed (it may name the resident)."""
@@ -566,23 +688,185 @@ class ServiceRequest(Aggregate):
         if size < 0:
             raise InvalidCommand("an attachment's size cannot be negative")
         self.trigger_event(
-            self.AttachmentAdded, sha256=sha256, blob=blob, media_type=media_type, size=size,
-            filename=filename, note=note.strip() if note and note.strip() else None,
-            occurred_at=occurred_at, actor=actor,
+            self.AttachmentAdded,
+            sha256=sha256,
+            blob=blob,
+            media_type=media_type,
+            size=size,
+            filename=filename,
+            note=note.strip() if note and note.strip() else None,
+            occurred_at=occurred_at,
+            actor=actor,
         )
 
-    def approve_public_description(self, *, text: str, occurred_at: datetime, actor: Actor
-                                   ) -> None:
+    def approve_public_description(self, *, text: str, occurred_at: datetime, actor: Actor) -> None:
         """What the public may read of the request; allowed open or closed, and again to
         replace it. Refused when empty, too long for Open311 (4,000 characters), or unchanged."""
         _require_aware(occurred_at)
         text = _require_text(text, "the public description")
         if len(text) > PUBLIC_DESCRIPTION_MAX:
-            raise InvalidCommand(f"the public description has {len(text)} characters; "
-                                 f"at most {PUBLIC_DESCRIPTION_MAX}")
+            raise InvalidCommand(
+                f"the public description has {len(text)} characters; "
+                f"at most {PUBLIC_DESCRIPTION_MAX}"
+            )
         if text == self.public_description:
             raise InvalidCommand(f"request {self.reference} already shows this description")
-        self.trigger_event(self.PublicDescriptionApproved, text=text,
+        self.trigger_event(
+            self.PublicDescriptionApproved, text=text, occurred_at=occurred_at, actor=actor
+        )
+
+    # -- corrections: reopen, recategorise, link a duplicate, refer (domain/corrections.py) --
+
+    class Reopened(Event):
+        """A closed request opened again, with the completion due instant policy gives it."""
+
+        TOPIC = "councilcrm:ServiceRequest.Reopened"
+        reason: str
+        previous_outcome: str
+        complete_by: datetime | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._resume_clock(self.occurred_at)  # any event but a notice ends a pause
+            aggregate.status = Status.OPEN
+            aggregate.closed_at = aggregate.outcome = aggregate.closed_version = None
+            aggregate.referred_to = aggregate.referral_version = None
+            aggregate.complete_by = aggregate.completion_due = self.complete_by
+            aggregate.paused_at = None
+            aggregate.reopen_count += 1
+
+    class Recategorised(Event):
+        """A new category, its team (the officer is cleared when the team changes) and the
+        standard measured against from now on (the recorded one, or the new category's)."""
+
+        TOPIC = "councilcrm:ServiceRequest.Recategorised"
+        category: str
+        category_name: str
+        previous_category: str
+        team: str
+        previous_team: str
+        officer: str | None
+        standard: ServiceStandard | None
+        acknowledge_by: datetime | None
+        complete_by: datetime | None
+        targets: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._resume_clock(self.occurred_at)  # any event but a notice ends a pause
+            aggregate.category = self.category
+            aggregate.team, aggregate.officer = self.team, self.officer
+            aggregate.standard = self.standard
+            aggregate.acknowledge_by = self.acknowledge_by
+            aggregate.complete_by = self.complete_by
+            if self.targets == "new":  # else the due instant it had stays (it knows of pauses)
+                aggregate.completion_due = self.complete_by
+
+    class LinkedAsDuplicate(Event):
+        """Recorded on the duplicate: closed as a duplicate of `original` (a reference)."""
+
+        TOPIC = "councilcrm:ServiceRequest.LinkedAsDuplicate"
+        original: str
+        outcome: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._resume_clock(self.occurred_at)  # any event but a notice ends a pause
+            aggregate.status = Status.CLOSED
+            aggregate.closed_at = self.occurred_at
+            aggregate.outcome = self.outcome
+            aggregate.closed_version = aggregate.duplicate_version = self.originator_version
+            aggregate.duplicate_of = self.original
+
+    class DuplicateAttached(Event):
+        """Recorded on the original, in the same commit as the duplicate's link."""
+
+        TOPIC = "councilcrm:ServiceRequest.DuplicateAttached"
+        duplicate: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._resume_clock(self.occurred_at)  # any event but a notice ends a pause
+            aggregate.duplicates = (*aggregate.duplicates, self.duplicate)
+
+    class Referred(Event):
+        """Outside the council's jurisdiction: referred to an external agency, and closed."""
+
+        TOPIC = "councilcrm:ServiceRequest.Referred"
+        agency: str
+        agency_name: str
+        contact: str
+        outcome: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._resume_clock(self.occurred_at)  # any event but a notice ends a pause
+            aggregate.status = Status.CLOSED
+            aggregate.closed_at = self.occurred_at
+            aggregate.outcome = self.outcome
+            aggregate.closed_version = aggregate.referral_version = self.originator_version
+            aggregate.referred_to = self.agency
+            aggregate.referral = (self.agency_name, self.contact)
+
+    def reopen(self, *, reason: str, complete_by: datetime | None, occurred_at: datetime,
+               actor: Actor) -> None:
+        """Only a closed request, and not one closed as a duplicate (reopen its original)."""
+        _require_aware(occurred_at)
+        if self.is_open:
+            raise InvalidCommand(f"request {self.reference} is open: nothing to reopen")
+        if self.duplicate_of is not None:
+            raise InvalidCommand(f"request {self.reference} was closed as a duplicate of "
+                                 f"{self.duplicate_of}: reopen {self.duplicate_of} instead")
+        self.trigger_event(
+            self.Reopened, reason=_require_text(reason, "the reason for reopening"),
+            previous_outcome=self.outcome or "", complete_by=complete_by,
+            occurred_at=occurred_at, actor=actor,
+        )
+
+    def recategorise(self, *, category: str, category_name: str, team: str,
+                     standard: ServiceStandard | None, acknowledge_by: datetime | None,
+                     complete_by: datetime | None, targets: str, reason: str,
+                     occurred_at: datetime, actor: Actor) -> None:
+        _require_aware(occurred_at)
+        self._require_open("recategorise it")
+        if category == self.category:
+            raise InvalidCommand(f"request {self.reference} is already in category {category}")
+        self.trigger_event(
+            self.Recategorised, category=category, category_name=category_name,
+            previous_category=self.category, team=team, previous_team=self.team,
+            officer=self.officer if team == self.team else None, standard=standard,
+            acknowledge_by=acknowledge_by, complete_by=complete_by, targets=targets,
+            reason=_require_text(reason, "the reason for recategorising"),
+            occurred_at=occurred_at, actor=actor,
+        )
+
+    def link_duplicate_of(self, original: ServiceRequest, *, reason: str, outcome: str,
+                          occurred_at: datetime, actor: Actor) -> None:
+        """Closes this request as a duplicate of `original` and records the link on both (the
+        caller saves the two together). The original must not itself be a duplicate, and this
+        request must be open and have no duplicates of its own."""
+        _require_aware(occurred_at)
+        if original.id == self.id:
+            raise InvalidCommand(f"request {self.reference} cannot duplicate itself")
+        self._require_open("link it as a duplicate")
+        if original.duplicate_of is not None:
+            raise InvalidCommand(f"request {original.reference} is itself a duplicate of "
+                                 f"{original.duplicate_of}: link to {original.duplicate_of}")
+        if self.duplicates:
+            raise InvalidCommand(f"request {self.reference} has duplicates of its own "
+                                 f"({', '.join(self.duplicates)}): link them to "
+                                 f"{original.reference} first, or link it the other way")
+        self.trigger_event(self.LinkedAsDuplicate, original=original.reference, outcome=outcome,
+                           reason=_require_text(reason, "the reason"),
+                           occurred_at=occurred_at, actor=actor)
+        original.trigger_event(original.DuplicateAttached, duplicate=self.reference,
+                               occurred_at=occurred_at, actor=actor)
+
+    def refer(self, *, agency: str, agency_name: str, contact: str, outcome: str, reason: str,
+              occurred_at: datetime, actor: Actor) -> None:
+        _require_aware(occurred_at)
+        self._require_open("refer it")
+        self.trigger_event(self.Referred, agency=agency, agency_name=agency_name,
+                           contact=contact, outcome=outcome,
+                           reason=_require_text(reason, "the reason for the referral"),
                            occurred_at=occurred_at, actor=actor)
 
     # -- customer notices ------------------------------------------------------------------
@@ -620,6 +904,8 @@ class ServiceRequest(Aggregate):
             if self.closed_version is None:
                 raise NoticeRefused(f"request {self.reference} is not closed")
             subject = self.closed_version
+        elif notice in (NoticeKind.ORIGINAL_CLOSED, NoticeKind.REFERRAL):
+            subject = self._correction_subject(notice)
         else:
             self._require_open_for_notice(notice)
             subject = self._delay_version(about_version)
@@ -628,6 +914,16 @@ class ServiceRequest(Aggregate):
                 f"the {notice.value} notice of request {self.reference} was issued already"
             )
         return subject
+
+    def _correction_subject(self, notice: NoticeKind) -> int:
+        """The link (for the original's closure) or the referral a notice reports."""
+        if notice is NoticeKind.ORIGINAL_CLOSED:
+            if self.duplicate_version is None:
+                raise NoticeRefused(f"request {self.reference} is not a duplicate")
+            return self.duplicate_version
+        if self.referral_version is None:
+            raise NoticeRefused(f"request {self.reference} is not referred")
+        return self.referral_version
 
     def expected_completion(self) -> datetime | None:
         """The new expected completion an officer recorded last (a delay), if any."""
@@ -809,5 +1105,7 @@ class ServiceRequest(Aggregate):
 
 
 def _notice_key(notice: NoticeKind, about_version: int | None) -> tuple[str, int | None]:
-    """What makes a notice unique: its kind, and for a delay notice which delay it reports."""
-    return notice.value, about_version if notice is NoticeKind.DELAY else None
+    """What makes a notice unique: its kind, and which event it reports where a request can
+    have several (delays; closures, referrals and links once reopened)."""
+    once = notice in (NoticeKind.ACKNOWLEDGEMENT, NoticeKind.PROGRESS)
+    return notice.value, None if once else about_version

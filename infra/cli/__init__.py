@@ -20,6 +20,7 @@ from infra.cli import (
     attachments,
     complaints,
     contacts,
+    corrections,
     customers,
     demo,
     history,
@@ -81,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser
     )
     for interface in (requests, read_models, sla, history, streaming, demo, users, customers,
-                      serve, alerts, record, timeline, contacts, attachments, complaints):
+                      serve, alerts, record, timeline, contacts, attachments, complaints,
+                      corrections):
         interface.register(sub)
     return parser
 

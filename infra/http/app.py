@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import structlog
@@ -27,6 +28,7 @@ from commands.errors import (
     RequestNotFound,
     StaleVersion,
 )
+from consumers.record_follower import RecordFollower
 from domain.errors import DomainError, NotPermitted
 from infra.attachments import TamperedFile
 from infra.credentials import InProgress
@@ -50,19 +52,27 @@ MAX_BODY = 64 * 1024  # bytes: a request, a note, a form — never more
 PUBLIC_PREFIXES = ("/open311/", "/portal", "/api/v1/token", "/staff/sign-in")
 
 
-def create_app(rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.0,
-               public_burst: int = 60) -> FastAPI:
+def create_app(
+    rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.0, public_burst: int = 60
+) -> FastAPI:
     """The app serving `councils` (ids) from `rt`. Public endpoints allow each client address
     `public_burst` requests at once and `public_rate` a second after that."""
     if not councils:
         raise ValueError("serve at least one council")
     for council in councils:
         rt.ports.council(council)  # an unknown council fails now, not on the first request
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        with record_chain_follower(rt):
+            yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="councilcrm",
         version="1",
         description="Service requests for local councils: Open311 GeoReport v2 for portals "
-                    "and apps, and the staff API.",
+        "and apps, and the staff API.",
     )
     app.state.runtime = rt
     app.state.councils = list(councils)
@@ -77,6 +87,7 @@ def create_app(rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.
     def healthz() -> dict[str, str]:
         """Liveness: the process answers (touches no store)."""
         return {"status": "ok"}
+
     app.include_router(open311.router)
     app.include_router(portal.router)
     web.mount(app)
@@ -84,27 +95,61 @@ def create_app(rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.
     limiter = RateLimiter(public_rate, public_burst)
 
     @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]
-                    ) -> Response:
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         started = time.perf_counter()
         path = request.url.path
         if path.startswith(PUBLIC_PREFIXES) and not limiter.allow(_client(request)):
             response: Response = (
-                error_page(request, 429, "Too many requests from your address: wait a few "
-                                         "seconds, then try again.", {"Retry-After": "1"})
-                if is_page(path) else JSONResponse(
-                    {"detail": "too many requests: slow down"}, status_code=429,
-                    headers={"Retry-After": "1"}))
+                error_page(
+                    request,
+                    429,
+                    "Too many requests from your address: wait a few seconds, then try again.",
+                    {"Retry-After": "1"},
+                )
+                if is_page(path)
+                else JSONResponse(
+                    {"detail": "too many requests: slow down"},
+                    status_code=429,
+                    headers={"Retry-After": "1"},
+                )
+            )
         else:
             response = await call_next(request)
         _secure(response, path)
-        log.info("http_request", method=request.method, path=_route(request), 
-                 status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 1))
+        log.info(
+            "http_request",
+            method=request.method,
+            path=_route(request),
+            status=response.status_code,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
         return response
 
     uploads = max(rt.ports.council(c).attachments.max_bytes for c in councils)
     app.add_middleware(BodyLimit, limit=MAX_BODY, uploads=uploads)
     return app
+
+
+@contextmanager
+def record_chain_follower(rt: Runtime) -> Iterator[None]:
+    """On the embedded default, keeps the record chain following both event logs while the
+    app serves (a thread of its own, like the Kafka path's worker): what is written over HTTP
+    is chained within moments, whether or not anyone queries. The Kafka path's worker does it
+    there."""
+    if rt.settings.kafka_bootstrap is not None:
+        yield
+        return
+    stop = threading.Event()
+    follower = RecordFollower(rt.record_engine, rt.record_logs())
+    thread = threading.Thread(target=follower.run, args=(stop,), name="record-chain", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
 
 
 def _client(request: Request) -> str:
@@ -125,20 +170,24 @@ def _secure(response: Response, path: str) -> None:
     h.setdefault("Referrer-Policy", "no-referrer")
     h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if not path.startswith(("/docs", "/redoc")):  # the interactive docs load their own scripts
-        h.setdefault("Content-Security-Policy",
-                     "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-                     "script-src 'self'; frame-ancestors 'none'; form-action 'self'")
+        h.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+            "script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        )
 
 
 def _errors(app: FastAPI) -> None:
     """Each error's status; the staff web and the portal answer it with an HTML page, the
     APIs with JSON."""
+
     def answer(status: int, **extra: Any) -> Callable[[Request, Exception], Response]:
         def handler(request: Request, error: Exception) -> Response:
             text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
             if is_page(request.url.path):
                 return error_page(request, status, text)
             return JSONResponse({"detail": " ".join(text.split()), **extra}, status_code=status)
+
         return handler
 
     def stale(request: Request, error: Exception) -> Response:
@@ -146,31 +195,49 @@ def _errors(app: FastAPI) -> None:
         headers = {"ETag": f'"{error.current}"'}
         if is_page(request.url.path):
             return error_page(request, 412, str(error), headers)
-        return JSONResponse({"detail": str(error), "current_version": error.current},
-                            status_code=412, headers=headers)
+        return JSONResponse(
+            {"detail": str(error), "current_version": error.current},
+            status_code=412,
+            headers=headers,
+        )
 
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
         if is_page(request.url.path):
-            return error_page(request, error.status_code, str(error.detail),
-                              dict(error.headers or {}))
+            return error_page(
+                request, error.status_code, str(error.detail), dict(error.headers or {})
+            )
         return await http_exception_handler(request, error)
 
     async def invalid(request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)
         if is_page(request.url.path):
             fields = sorted({str(e["loc"][-1]) for e in error.errors() if e.get("loc")})
-            return error_page(request, 422, "The form was not as expected ("
-                              + ", ".join(fields) + "): go back, check it and send it again.")
+            return error_page(
+                request,
+                422,
+                "The form was not as expected ("
+                + ", ".join(fields)
+                + "): go back, check it and send it again.",
+            )
         return await request_validation_exception_handler(request, error)
 
     def failed(request: Request, error: Exception) -> Response:
         log.error("http_failed", path=_route(request), error=type(error).__name__)
         if is_page(request.url.path):
-            return error_page(request, 500, "Please try again in a moment. If it keeps "
-                                            "happening, tell the council's customer service.")
-        return JSONResponse({"detail": "an internal error: nothing was changed by this "
-                                       "request unless its answer says so"}, status_code=500)
+            return error_page(
+                request,
+                500,
+                "Please try again in a moment. If it keeps "
+                "happening, tell the council's customer service.",
+            )
+        return JSONResponse(
+            {
+                "detail": "an internal error: nothing was changed by this "
+                "request unless its answer says so"
+            },
+            status_code=500,
+        )
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
@@ -224,7 +291,8 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         upload = scope.get("method") == "POST" and str(scope.get("path", "")).endswith(
-            documents_api.UPLOAD_PATH_SUFFIX)
+            documents_api.UPLOAD_PATH_SUFFIX
+        )
         limit = max(self.base_limit, self.uploads) if upload else self.base_limit
         declared = dict(scope.get("headers") or []).get(b"content-length")
         page = is_page(str(scope.get("path", "")))
@@ -258,12 +326,18 @@ async def _too_large(send: Send, limit: int, page: bool = False) -> None:
     kind = b"application/json"
     if page:
         kind = b"text/html; charset=utf-8"
-        body = (f'<!doctype html><html lang="en-AU"><head><meta charset="utf-8"><meta '
-                f'name="viewport" content="width=device-width, initial-scale=1"><title>Too much '
-                f'to send</title></head><body><main><h1>Too much to send</h1><p role="alert">'
-                f'What you sent is over {limit // 1024} KiB. Shorten it, go back and send it '
-                f'again.</p></main></body></html>').encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", kind),
-                            (b"content-length", str(len(body)).encode())]})
+        body = (
+            f'<!doctype html><html lang="en-AU"><head><meta charset="utf-8"><meta '
+            f'name="viewport" content="width=device-width, initial-scale=1"><title>Too much '
+            f'to send</title></head><body><main><h1>Too much to send</h1><p role="alert">'
+            f"What you sent is over {limit // 1024} KiB. Shorten it, go back and send it "
+            f"again.</p></main></body></html>"
+        ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

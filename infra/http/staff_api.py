@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from commands import corrections as fix
 from commands import requests as cmds
 from domain.lodgement import make_intake
 from domain.values import Channel, ContactMethod, NoteKind, RequestKind
@@ -225,7 +226,9 @@ def _version(if_match: str | None) -> int | None:
     return int(text)
 
 
-def _command(make: Callable[..., Any]) -> Callable[..., dict[str, Any]]:
+def _command(
+    make: Callable[..., Any], handle: Callable[[Any, Any], cmds.Result] = cmds.handle,
+) -> Callable[..., dict[str, Any]]:
     """An endpoint running the command `make(**fields)` on the request in the path."""
 
     def endpoint(
@@ -235,7 +238,7 @@ def _command(make: Callable[..., Any]) -> Callable[..., dict[str, Any]]:
         def act() -> dict[str, Any]:
             cmd = make(council=who.council.id, reference=reference.strip().upper(),
                        actor=who.viewer.actor, expected_version=_version(if_match), **fields)
-            return _outcome(cmds.handle(cmd, runtime_of(request).ports))
+            return _outcome(handle(cmd, runtime_of(request).ports))
 
         return _run_once(request, who, idempotency_key, raw, 200, act, response)
 
@@ -342,6 +345,78 @@ def publish(reference: str, body: PublicDescriptionIn, request: Request, respons
     """Approves `text` as the description Open311 and the portal show (none is shown before)."""
     return _publish(reference, request, response, who, raw, if_match, idempotency_key,
                     text=body.text)
+
+
+# -- corrections: the CLI's reopen, recategorise, link and refer, and the agencies -----------
+
+
+class ReopenIn(Body):
+    reason: Text
+
+
+class RecategoriseIn(Body):
+    category: Short
+    reason: Text
+
+
+class LinkIn(Body):
+    duplicate_of: Short
+    reason: Text = "the same problem as an earlier request"
+
+
+class ReferIn(Body):
+    agency: Short
+    reason: Text
+
+
+_reopen = _command(fix.ReopenRequest, fix.handle)
+_recategorise = _command(fix.RecategoriseRequest, fix.handle)
+_link = _command(fix.LinkDuplicate, fix.handle)
+_refer = _command(fix.ReferRequest, fix.handle)
+
+
+@router.post("/requests/{reference}/reopen", response_model=Outcome)
+def reopen(reference: str, body: ReopenIn, request: Request, response: Response,
+           who: Annotated[Staff, Depends(staff("reopen"))],
+           raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
+           idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    return _reopen(reference, request, response, who, raw, if_match, idempotency_key,
+                   reason=body.reason)
+
+
+@router.post("/requests/{reference}/recategorise", response_model=Outcome)
+def recategorise(reference: str, body: RecategoriseIn, request: Request, response: Response,
+                 who: Annotated[Staff, Depends(staff("recategorise"))],
+                 raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
+                 idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    return _recategorise(reference, request, response, who, raw, if_match, idempotency_key,
+                         category=body.category, reason=body.reason)
+
+
+@router.post("/requests/{reference}/link", response_model=Outcome)
+def link(reference: str, body: LinkIn, request: Request, response: Response,
+         who: Annotated[Staff, Depends(staff("link"))],
+         raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
+         idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    """Closes the request as a duplicate of `duplicate_of` (`If-Match`: the duplicate's)."""
+    return _link(reference, request, response, who, raw, if_match, idempotency_key,
+                 original=body.duplicate_of, reason=body.reason)
+
+
+@router.post("/requests/{reference}/refer", response_model=Outcome)
+def refer(reference: str, body: ReferIn, request: Request, response: Response,
+          who: Annotated[Staff, Depends(staff("refer"))],
+          raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
+          idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+    return _refer(reference, request, response, who, raw, if_match, idempotency_key,
+                  agency=body.agency, reason=body.reason)
+
+
+@router.get("/agencies")
+def agencies(who: Annotated[Staff, Depends(staff("agencies"))]) -> list[dict[str, Any]]:
+    return [{"code": a.code, "name": a.name, "handles": a.handles, "contact": a.contact,
+             "phone": a.phone, "email": a.email, "web": a.web}
+            for a in who.council.agencies.values()]
 
 
 # -- views -------------------------------------------------------------------------------------

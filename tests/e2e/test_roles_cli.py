@@ -41,7 +41,8 @@ NO_FILE = "/nonexistent/boston.csv"
 @dataclass(frozen=True)
 class Command:
     """A representative command of an action. `{ref}` is a request every case shares (lodged
-    and acknowledged), `{fresh}` a request lodged for this case alone; when allowed, the
+    and acknowledged), `{fresh}` a request lodged for this case alone (`{closed}`: and
+    closed); when allowed, the
     command exits `allowed` (an import of a missing file gets past the check, then stops)."""
 
     args: tuple[str, ...]
@@ -83,6 +84,13 @@ COMMANDS: dict[str, Command] = {
     "timeline": Command(("timeline", "{ref}", "--format", "json")),
     "export": Command(("record", "export", "--request", "{ref}", "--format", "csv",
                        "--out", os.devnull)),
+    "reopen": Command(("reopen", "{closed}", "--reason", "Pothole opened up again")),
+    "recategorise": Command(("recategorise", "{fresh}", "--category", "road-damage",
+                             "--reason", "It is the road's shoulder")),
+    "link": Command(("link", "{fresh}", "--duplicate-of", "{ref}")),
+    "refer": Command(("refer", "{fresh}", "--agency", "transport-nsw", "--reason",
+                      "A state road")),
+    "agencies": Command(("agencies", "--json")),
     "attach": Command(("attach", "{ref}", str(PROJECT_ROOT / "pyproject.toml"), "--type",
                        "text/plain")),
     "attachments": Command(("attachments", "{ref}", "--json")),
@@ -225,7 +233,14 @@ def test_each_role_may_do_exactly_what_the_table_says(
 ) -> None:
     command = COMMANDS[action]
     fresh = lodged(in_process) if "{fresh}" in command.args else ""
+    closed = ""
+    if "{closed}" in command.args:
+        closed = lodged(in_process)
+        done = in_process("close", closed, "--outcome", "completed", "--text", "Patched",
+                          user=TEST_ADMIN)
+        assert done.code == 0, done.stderr
     args = [a.replace("{ref}", shared_ref).replace("{fresh}", fresh)
+            .replace("{closed}", closed)
             .replace("{customer}", customer_of(data_dir, shared_ref)) for a in command.args]
     before = stored(data_dir)
 

@@ -23,7 +23,7 @@ LODGE = {"category": "pothole", "channel": "phone", "description": "Deep pothole
 @dataclass(frozen=True)
 class Call:
     """A representative call of an action: `{ref}` a request every case shares, `{fresh}` one
-    lodged for this case alone."""
+    lodged for this case alone (`{closed}`: and closed)."""
 
     method: str
     path: str
@@ -61,6 +61,13 @@ CALLS: dict[str, Call] = {
     "customer-access-log": Call("GET", "/api/v1/customers/{customer}/access-log"),
     "timeline": Call("GET", "/api/v1/requests/{ref}/timeline"),
     "export": Call("GET", "/api/v1/record/export?request={ref}&format=csv"),
+    "reopen": Call("POST", "/api/v1/requests/{closed}/reopen", {"reason": "Opened up again"}),
+    "recategorise": Call("POST", "/api/v1/requests/{fresh}/recategorise",
+                         {"category": "road-damage", "reason": "The road's shoulder"}),
+    "link": Call("POST", "/api/v1/requests/{fresh}/link", {"duplicate_of": "{ref}"}),
+    "refer": Call("POST", "/api/v1/requests/{fresh}/refer",
+                  {"agency": "transport-nsw", "reason": "A state road"}),
+    "agencies": Call("GET", "/api/v1/agencies"),
     "attach": Call("POST", "/api/v1/requests/{ref}/attachments?filename=note.txt",
                    text="Site visit notes"),
     "attachments": Call("GET", "/api/v1/requests/{ref}/attachments"),
@@ -126,12 +133,21 @@ def test_each_role_may_do_over_http_exactly_what_the_table_says(
     client, rt = api
     call = CALLS[action]
     fresh = lodge() if "{fresh}" in call.path else ""
+    closed = ""
+    if "{closed}" in call.path:
+        closed = lodge()
+        done = client.post(f"/api/v1/requests/{closed}/close", headers=tokens[TEST_ADMIN],
+                           json={"outcome": "completed", "text": "Patched"})
+        assert done.status_code == 200, done.text
     path = (call.path.replace("{ref}", shared[0]).replace("{fresh}", fresh)
-            .replace("{customer}", shared[1]))
+            .replace("{closed}", closed).replace("{customer}", shared[1]))
+    body = None if call.json is None else {
+        k: v.replace("{ref}", shared[0]) if isinstance(v, str) else v
+        for k, v in call.json.items()}
     before = stored(rt)
 
     plain = {"Content-Type": "text/plain"} if call.text is not None else {}
-    got: Response = client.request(call.method, path, json=call.json, content=call.text,
+    got: Response = client.request(call.method, path, json=body, content=call.text,
                                    headers={**tokens[user_of(role)], **plain})
 
     if action in MAY[role]:

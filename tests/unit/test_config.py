@@ -366,3 +366,38 @@ def test_a_non_numeric_kpi_target_is_refused(tmp_path: Path) -> None:
     path, message = load_error(tmp_path, VALID + '\n[kpi_targets]\ncompleted_pct = "90%"\n')
     assert str(path) in message
     assert "kpi_targets.completed_pct" in message
+
+
+# -- kinds and satisfaction (seed 001 §4–5, seed 003) -------------------------------------------
+
+
+def test_a_kinds_table_replaces_only_the_fields_it_names(tmp_path: Path) -> None:
+    from domain.values import RequestKind
+
+    write_council(tmp_path, VALID + "\n[kinds.complaint]\ncomplete_days = 15\n")
+    council = load_council(tmp_path, "testshire")
+    rules = council.kind_rules(RequestKind.COMPLAINT)
+    assert (rules.complete_days, rules.priority, rules.outcome_letter) == (
+        15, True, "the outcome of your complaint")
+    compliment = council.kind_rules(RequestKind.COMPLIMENT)
+    assert not (compliment.completion_target or compliment.escalates or compliment.progress_notices)
+    assert council.outcomes_for(RequestKind.COMPLAINT) == council.outcomes
+    assert not council.satisfaction.invites(RequestKind.SERVICE_REQUEST)
+
+
+@pytest.mark.parametrize(("table", "field", "says"), [
+    ("[kinds.complaint]\nresolve_days = 3", "kinds.complaint.resolve_days", "unknown field"),
+    ("[kinds.complaint]\noutcomes = [\"upheld\"]", "kinds.complaint.outcomes", "unknown outcome"),
+    ("[kinds.grievance]\npriority = true", "kinds.grievance", "unknown kind"),
+    ("[kinds.complaint]\ncomplete_days = -1", "kinds.complaint.complete_days", "negative"),
+    ("[satisfaction]\ninvite = [\"praise\"]", "satisfaction.invite", "unknown kind"),
+    ("[satisfaction]\nsatisfied_from = 9", "satisfaction.satisfied_from", "1 to 5"),
+])
+def test_a_bad_kinds_or_satisfaction_table_is_refused_naming_the_field(
+    tmp_path: Path, table: str, field: str, says: str,
+) -> None:
+    path = write_council(tmp_path, VALID + f"\n{table}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_council(tmp_path, "testshire")
+    message = str(caught.value)
+    assert str(path) in message and field in message and says in message

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ SYDNEY = ZoneInfo("Australia/Sydney")
 OFFICER = Actor(id="jsmith", role="officer")
 LEADER = Actor(id="mbrown", role="team-leader")
 REFERENCE = "UL-2026-000001"
+MICROSECOND = timedelta(microseconds=1)
 CHAIN = ("officer", "team-leader", "manager", "director", "general-manager")
 
 
@@ -174,7 +175,9 @@ def test_lodging_records_one_lodged_event_with_the_intake(
     assert event.kind is RequestKind.SERVICE_REQUEST
     assert event.customer is not None
     assert (open_sealed(event.customer.name), open_sealed(event.customer.phone)) == (
-        "Ann Lee", "0400 000 000")
+        "Ann Lee",
+        "0400 000 000",
+    )
     assert (event.customer.email, event.customer.address) == (None, None)
     assert event.location == Location(address="12 Spring St, Crookwell")
     assert open_sealed(event.description) == "Deep pothole outside 12 Spring St"
@@ -298,7 +301,9 @@ def test_lodging_at_an_instant_without_a_timezone_is_refused(
     fields = lodgement_fields(council, an_intake(), REFERENCE, clock())
 
     with pytest.raises(InvalidCommand, match="timezone"):
-        ServiceRequest.lodge(occurred_at=datetime(2026, 3, 2, 10, 0), actor=OFFICER, **sealed(fields))
+        ServiceRequest.lodge(
+            occurred_at=datetime(2026, 3, 2, 10, 0), actor=OFFICER, **sealed(fields)
+        )
 
 
 # -- acknowledge -----------------------------------------------------------------------------
@@ -492,8 +497,7 @@ def test_a_delay_to_christmas_day_lands_at_the_close_of_the_next_business_day(
 ) -> None:
     # Friday 25 December 2026; Saturday, Sunday, then the Boxing Day substitute Monday 28 in
     # NSW: Tuesday 29 December at 16:30 (AEDT). Never refused for that.
-    request_.delay(reason="Crew away", until=date(2026, 12, 25), occurred_at=clock(),
-                   actor=OFFICER)
+    request_.delay(reason="Crew away", until=date(2026, 12, 25), occurred_at=clock(), actor=OFFICER)
 
     [event] = pending(request_)
     assert event.until == date(2026, 12, 25)
@@ -506,8 +510,9 @@ def test_a_delay_to_a_saturday_already_past_is_refused_though_it_would_roll_forw
 ) -> None:
     # the clock's Monday 2 March 2026: Saturday 28 February is gone, whatever Monday it means
     with pytest.raises(InvalidCommand, match="not later than now"):
-        request_.delay(reason="Crew away", until=date(2026, 2, 28), occurred_at=clock(),
-                       actor=OFFICER)
+        request_.delay(
+            reason="Crew away", until=date(2026, 2, 28), occurred_at=clock(), actor=OFFICER
+        )
 
 
 def test_a_delay_moves_the_completion_due_instant_when_the_council_says_so(
@@ -612,19 +617,153 @@ def test_an_escalation_records_the_standard_and_the_due_instant_that_caused_it(
     request_: ServiceRequest, clock: FakeClock
 ) -> None:
     missed = sydney(2026, 3, 9, 16, 30)
-    request_.escalate(level="team-leader", reason="Not acknowledged", standard="acknowledgement",
-                      due=missed, occurred_at=clock(), actor=OFFICER)
+    clock.set(missed)
+    request_.escalate(
+        level="team-leader",
+        reason="Not acknowledged",
+        standard="acknowledgement",
+        due=missed,
+        occurred_at=clock(),
+        actor=OFFICER,
+    )
 
     [event] = pending(request_)
     assert (event.standard, event.due) == ("acknowledgement", missed)
+
+
+def watchdog_escalation(
+    request: ServiceRequest,
+    clock: FakeClock,
+    standard: str,
+    due: datetime,
+    level: str = "team-leader",
+) -> Callable[[], None]:
+    """What the SLA watchdog issues on what its view showed: the level, the standard and the
+    due instant it acts on, at the clock's instant."""
+    return lambda: request.escalate(
+        level=level,
+        reason=f"{standard} missed",
+        standard=standard,
+        due=due,
+        occurred_at=clock(),
+        actor=OFFICER,
+    )
+
+
+def test_a_watchdog_escalation_before_the_standard_is_breached_is_refused(
+    request_: ServiceRequest, clock: FakeClock
+) -> None:
+    # Acknowledge in 5 and complete in 10 business days from Monday 2 March 10:00.
+    complete_by = sydney(2026, 3, 16, 16, 30)
+    clock.set(complete_by - MICROSECOND)
+
+    then_refused(
+        request_,
+        EscalationRefused,
+        watchdog_escalation(request_, clock, "completion", complete_by),
+        match="completion standard is not breached",
+    )
+
+    clock.set(complete_by)
+    watchdog_escalation(request_, clock, "completion", complete_by)()
+    [event] = pending(request_)
+    assert (event.level, event.standard, event.due) == ("team-leader", "completion", complete_by)
+
+
+def test_a_watchdog_escalation_a_delay_made_unwarranted_is_refused(
+    request_: ServiceRequest, clock: FakeClock
+) -> None:
+    """The view still showed the due instant of before the delay: the request knows better."""
+    stale = sydney(2026, 3, 16, 16, 30)
+    clock.set(sydney(2026, 3, 10, 9, 0))
+    request_.delay(
+        reason="Asphalt supply", until=date(2026, 3, 27), occurred_at=clock(), actor=OFFICER
+    )
+    request_.collect_events()
+    clock.set(sydney(2026, 3, 17, 12, 0))
+
+    then_refused(
+        request_,
+        EscalationRefused,
+        watchdog_escalation(request_, clock, "completion", stale),
+        match="falls due 2026-03-27",
+    )
+
+    clock.set(sydney(2026, 3, 27, 16, 30))
+    watchdog_escalation(request_, clock, "completion", stale)()
+    [event] = pending(request_)
+    assert event.due == sydney(2026, 3, 27, 16, 30)  # the instant the request itself missed
+
+
+def test_a_watchdog_escalation_during_a_customer_pause_is_refused_and_the_clock_resumes(
+    request_: ServiceRequest, clock: FakeClock
+) -> None:
+    """Paused Wednesday 4 March 10:00 awaiting the customer, with the delay's Friday 20 March
+    16:30 due: 12 whole business days were left. Resumed by a note on Wednesday 22 April, the
+    12th closes Monday 11 May 16:30 (Anzac Day's Monday 27 April skipped)."""
+    request_.acknowledge(occurred_at=clock(), actor=OFFICER)
+    clock.set(sydney(2026, 3, 4, 10, 0))
+    request_.delay(
+        reason="Need photos",
+        until=date(2026, 3, 20),
+        awaiting_customer=True,
+        occurred_at=clock(),
+        actor=OFFICER,
+    )
+    request_.collect_events()
+    clock.set(sydney(2026, 4, 20, 12, 0))
+
+    then_refused(
+        request_,
+        EscalationRefused,
+        watchdog_escalation(request_, clock, "completion", sydney(2026, 3, 20, 16, 30)),
+        match="not breached",
+    )
+
+    clock.set(sydney(2026, 4, 22, 10, 0))
+    request_.add_note(
+        text="Photos received",
+        note_kind=NoteKind.ACTION,
+        channel=None,
+        occurred_at=clock(),
+        actor=OFFICER,
+    )
+    request_.collect_events()
+    resumed = sydney(2026, 5, 11, 16, 30)
+    assert request_.escalation_due("completion", "team-leader") == resumed
+    clock.set(resumed - MICROSECOND)
+    then_refused(
+        request_, EscalationRefused, watchdog_escalation(request_, clock, "completion", resumed)
+    )
+    clock.set(resumed)
+    watchdog_escalation(request_, clock, "completion", resumed)()
+    assert pending(request_)[-1].due == resumed
+
+
+def test_a_watchdog_escalation_for_an_acknowledgement_made_meanwhile_is_refused(
+    request_: ServiceRequest, clock: FakeClock
+) -> None:
+    missed = sydney(2026, 3, 9, 16, 30)
+    clock.set(missed - MICROSECOND)
+    request_.acknowledge(occurred_at=clock(), actor=OFFICER)
+    request_.collect_events()
+    clock.set(missed)
+
+    then_refused(
+        request_,
+        EscalationRefused,
+        watchdog_escalation(request_, clock, "acknowledgement", missed),
+        match="acknowledgement standard is not breached",
+    )
 
 
 def test_a_persons_escalation_names_no_standard_and_an_unknown_one_is_refused(
     request_: ServiceRequest, clock: FakeClock
 ) -> None:
     with pytest.raises(InvalidCommand, match="unknown standard"):
-        request_.escalate(level=None, reason="x", standard="politeness", occurred_at=clock(),
-                          actor=OFFICER)
+        request_.escalate(
+            level=None, reason="x", standard="politeness", occurred_at=clock(), actor=OFFICER
+        )
     request_.escalate(level=None, reason="Customer upset", occurred_at=clock(), actor=OFFICER)
 
     [event] = pending(request_)
@@ -930,7 +1069,9 @@ def test_enums_and_value_objects_come_back_as_themselves_from_the_sqlite_store(
         clock,
         channel=Channel.EMAIL,
         kind=RequestKind.COMPLAINT,
-        customer=Customer(name="Ann Lee", email="ann@example.org", preferred_contact=ContactMethod.EMAIL),
+        customer=Customer(
+            name="Ann Lee", email="ann@example.org", preferred_contact=ContactMethod.EMAIL
+        ),
         agreed_completion=date(2026, 4, 30),
     )
     writer.save(request)

@@ -50,6 +50,10 @@ LODGED = {
     "delays": 0,
     "escalations": 0,
     "customer": None,
+    "duplicate_of": None,
+    "duplicates": 0,
+    "referred_to": None,
+    "reopens": 0,
     "version": 1,
 }
 

@@ -79,6 +79,7 @@ LODGED = {
     "closed_at": None,
     "outcome": None,
     "business_days_to_complete": None,
+    "duplicate_of": None,
     "version": 1,
 }
 

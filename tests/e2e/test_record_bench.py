@@ -1,0 +1,25 @@
+"""The record bench's verification at a tiny scale: given a bulk-written store on SQLite, when
+the bench chains and verifies it, then the record verifies whole and each figure is reported
+beside both baselines."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bench import record_bench
+
+
+def test_verification_at_scale_reports_both_ratios(capsys: pytest.CaptureFixture[str]) -> None:
+    with record_bench.runtime("sqlite") as rt:
+        record_bench.verify_at_scale(rt, 3_000, 3)
+        logs = rt.record_logs()
+        assert (logs["requests"].recorder.max_notification_id() or 0) == 3_000
+    out = capsys.readouterr().out
+    assert "bulk store: 3,000 events" in out
+    assert len(re.findall(r"round: raw [\d.]+ s, read \+ hash [\d.]+ s, verify [\d.]+ s", out)) == 3
+    assert re.search(
+        r"verify / raw SHA-256 = [\d.]+ \(aim ≥ 0.5; rounds [\d.]+, [\d.]+, [\d.]+\)", out
+    )
+    assert re.search(r"verify / \(read \+ hash\) = [\d.]+", out)
