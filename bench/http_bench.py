@@ -21,7 +21,8 @@ them seeding and catching up; on a quiet machine expect well under half that.
     record each time, details sealed);
   - *in-process lodge*: `commands.requests.lodge_request` with the same intake on this
     process's `Runtime` ports, from C threads (as the server's thread pool calls it);
-  - *HTTP queue*: ``GET /api/v1/queue?team=water``;
+  - *HTTP queue*: ``GET /api/v1/queue?team=water&limit=1000`` (the whole queue in one page;
+    the server holds it ready while no event arrives);
   - *in-process queue*: `infra.views.queue` for the same team, from C threads;
   - *HTTP healthz*: ``GET /healthz`` (touches no store): the stack's own cost.
   After each lodge variant the read models catch up once (untimed), so queue reads measure a
@@ -324,7 +325,8 @@ def measure(rt: Runtime, base: str, token: str, args: argparse.Namespace
         rows = views.queue(rt, council, QUEUE_TEAM, None)
         assert len(rows) >= min(args.open, args.seed), len(rows)
 
-    queue_path = f"/api/v1/queue?team={QUEUE_TEAM}"
+    # the whole queue as one page (at most 1,000 rows a page): the 1,000-row read of the aim
+    queue_path = f"/api/v1/queue?team={QUEUE_TEAM}&limit=1000"
     headers = {"Authorization": f"Bearer {token}"}
     tallies: dict[int, dict[str, Tally]] = {c: {k: Tally(k) for k in LABELS}
                                             for c in args.clients}
@@ -399,8 +401,10 @@ def report(tallies: dict[int, dict[str, Tally]], args: argparse.Namespace) -> No
             f"{'met' if ratio >= 0.7 else 'MISSED'}")
     if 16 in tallies:
         p99 = percentile(tallies[16]["HTTP queue"].latencies, 99)
+        floor = percentile(tallies[16]["HTTP healthz"].latencies, 99)
         say(f"    queue read, 16 clients, {args.open:,} open among {args.seed:,} stored: p99 "
-            f"{p99:.1f} ms (aim < 50 ms): {'met' if p99 < 50 else 'MISSED'}")
+            f"{p99:.1f} ms (aim < 50 ms): {'met' if p99 < 50 else 'MISSED'}; the same run's "
+            f"/healthz p99 (the floor on this machine) {floor:.1f} ms")
 
 
 # ----------------------------------------------------------------------------------- runner

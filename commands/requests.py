@@ -19,6 +19,7 @@ from commands.errors import StaleVersion
 from commands.ports import Ports, Sealer
 from domain.aggregates.customer import Customer, Restriction
 from domain.aggregates.service_request import ServiceRequest, request_id
+from domain.attributes import FREE_TEXT
 from domain.bounds import require_free_text
 from domain.council import Council
 from domain.errors import InvalidCommand
@@ -142,6 +143,10 @@ def lodge_request(cmd: LodgeRequest, ports: Ports) -> Lodged:
         sealer = ports.vault.sealer(request_id(council.id, reference), council.id, now, new=True)
     fields["customer"] = sealed_details(customer) if customer else None
     fields["description"] = sealer.seal(fields["description"])
+    if fields["attributes"]:  # free-text answers are the resident's own words: sealed too
+        fields["attributes"] = [
+            {**a, "value": sealer.seal(a["value"])} if a["datatype"] in FREE_TEXT else a
+            for a in fields["attributes"]]
     request = ServiceRequest.lodge(occurred_at=now, actor=cmd.actor, **fields)
     urgent = request.escalate_urgent_at_lodgement(actor=cmd.actor)
     saved = _saved(ports, request)

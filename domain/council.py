@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+from domain.attributes import Attribute
 from domain.calendar import CalendarSpec
 from domain.correction_policy import Agency, CorrectionPolicy
 from domain.kinds import DEFAULT_KINDS, KindRules, SatisfactionPolicy
@@ -37,6 +38,8 @@ class Category:
     at_risk_share: float | None = None
     imported: bool = False
     retention: str | None = None  # a class of the council's `[retention]`; None: its default
+    # Open311 GeoReport v2 attributes: the extra questions asked about this kind of problem
+    attributes: tuple[Attribute, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

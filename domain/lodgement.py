@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from domain.attributes import read_answers
 from domain.council import AnonymousPolicy, Council
 from domain.errors import InvalidCommand, LodgementRefused
 from domain.standards import date_gone, due_instants, recorded, standard_for
@@ -35,6 +36,10 @@ class Intake:
     customer_number: str | None = None
     received_at: datetime | None = None  # when the council received it; None: as keyed in
     media_url: str | None = None
+    # The answers to the category's attributes (code -> values given), when the resident was
+    # asked them (Open311, the portal); None when nobody asked (staff intake, an import):
+    # then a required attribute is not required.
+    attributes: Mapping[str, Sequence[str]] | None = None
 
     def identified(self, rules: Sequence[frozenset[str]]) -> bool:
         """Whether the customer is identified under the council's `rules`: by their record on
@@ -53,6 +58,7 @@ def make_intake(
     long: float | None = None, urgent: bool = False, agreed_completion: date | None = None,
     customer_number: str | None = None, received_at: datetime | None = None,
     address_id: str | None = None, zipcode: str | None = None, media_url: str | None = None,
+    attributes: Mapping[str, Sequence[str]] | None = None,
 ) -> Intake:
     """An intake from what an interface took down: the customer's details (their own address is
     `customer_address`), where the problem is (`address`, `lat`, `long`). Without a preferred
@@ -74,7 +80,7 @@ def make_intake(
         customer=None if customer.is_anonymous else customer, location=location, urgent=urgent,
         agreed_completion=agreed_completion, customer_number=customer_number,
         received_at=received_at,
-        media_url=media_url or None,
+        media_url=media_url or None, attributes=attributes,
     )
 
 
@@ -107,6 +113,9 @@ def lodgement_fields(
             f"the description has {len(description)} characters; "
             f"{council.name} keeps a précis of at most {council.description_max_chars}"
         )
+    category = council.categories[intake.category]
+    answers = read_answers(category.attributes, intake.attributes or {},
+                           asked=intake.attributes is not None)
     _require_contact_detail(intake)
     anonymous = not intake.identified(council.identified_by)
     if anonymous and council.anonymous is AnonymousPolicy.REFUSE:
@@ -143,6 +152,7 @@ def lodgement_fields(
         "imported": False,
         "received_at": received_at,
         "media_url": intake.media_url,
+        "attributes": answers or None,
     }
 
 

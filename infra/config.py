@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from domain.attributes import Attribute, AttributeValue, check_definition
 from domain.calendar import BusinessCalendar, CalendarSpec
 from domain.correction_policy import Agency, CorrectionPolicy, TargetsOnRecategorise
 from domain.council import (
@@ -155,6 +156,7 @@ def _categories(r: _Reader, teams: Mapping[str, Team]) -> dict[str, Category]:
             progress_notice_days=sub.get("progress_notice_days", int, None),
             at_risk_share=sub.get("at_risk_share", (int, float), None),
             retention=sub.get("retention", str, None),
+            attributes=_attributes(sub),
         )
     if not out:
         raise r.fail("categories", "must list at least one category")
@@ -185,6 +187,31 @@ def _retention(
     if classes and default is None and any(c.retention is None for c in categories.values()):
         raise r.fail("retention.default", "is required while a category names no class")
     return classes, default
+
+
+def _attributes(r: _Reader) -> tuple[Attribute, ...]:
+    """A category's `[[categories.attributes]]`, in GeoReport v2's terms: `code`, `datatype`,
+    `description` (the question), `required`, `variable`, `datatype_description`, `order`
+    (default: as listed) and, for the list datatypes, `values` as `{key, name}` tables."""
+    out: list[Attribute] = []
+    for i, item in enumerate(r.get("attributes", list, [])):
+        where = f"attributes[{i}]"
+        sub = _Reader(r.path, item if isinstance(item, Mapping) else {},
+                      prefix=f"{r.prefix}{where}.")
+        values = []
+        for j, value in enumerate(sub.get("values", list, [])):
+            v = _Reader(r.path, value if isinstance(value, Mapping) else {},
+                        prefix=f"{sub.prefix}values[{j}].")
+            values.append(AttributeValue(key=str(v.get("key", (str, int))),
+                                         name=v.get("name", str)))
+        out.append(Attribute(
+            code=sub.get("code", str), datatype=sub.get("datatype", str),
+            description=sub.get("description", str), order=sub.get("order", int, i + 1),
+            required=sub.get("required", bool, False), variable=sub.get("variable", bool, True),
+            datatype_description=sub.get("datatype_description", str, None),
+            values=tuple(values)))
+    r.convert("attributes", out, check_definition)
+    return tuple(out)
 
 
 def _days(r: _Reader, field: str, value: Days) -> Days:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,6 +84,7 @@ TOKEN_PREFIX = "crm_"
 API_KEY_PREFIX = "crmk_"
 REQUEST_TOKEN_PREFIX = "crmr_"
 MIN_PASSWORD = 12
+BEARER_CACHE_SECONDS = 5.0  # how long this process trusts a valid token's check
 _hasher = PasswordHasher()
 
 
@@ -112,6 +115,8 @@ class Credentials:
         # a hash to verify against when the user has no password: as slow as a real one, so
         # the time taken does not tell who has an account
         self._decoy = _hasher.hash(secrets.token_urlsafe(16))
+        self._bearers: dict[str, tuple[Bearer, float]] = {}
+        self._bearer_lock = threading.Lock()
 
     # -- passwords ---------------------------------------------------------------------------
 
@@ -151,29 +156,55 @@ class Credentials:
         return token, expires
 
     def bearer(self, token: str, at: datetime) -> Bearer | None:
-        """Whose `token` is, if it is one of ours, unexpired and not revoked."""
+        """Whose `token` is, if it is one of ours, unexpired and not revoked. A valid token's
+        check is kept for `BEARER_CACHE_SECONDS` in this process (a revocation made through
+        this process takes effect at once; one made by another process within that time)."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return None
+        key = digest(token)
+        with self._bearer_lock:
+            held = self._bearers.get(key)
+        if held is not None and time.monotonic() - held[1] < BEARER_CACHE_SECONDS:
+            return held[0] if held[0].expires_at > at else None
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(TOKENS).where(TOKENS.c.digest == digest(token))).first()
+            row = conn.execute(sa.select(TOKENS).where(TOKENS.c.digest == key)).first()
         if row is None or row.revoked_at is not None or row.expires_at <= at:
             return None
-        return Bearer(council=row.council, user_id=row.user_id, expires_at=row.expires_at)
+        found = Bearer(council=row.council, user_id=row.user_id, expires_at=row.expires_at)
+        with self._bearer_lock:
+            if len(self._bearers) >= 10_000:
+                self._bearers.clear()
+            self._bearers[key] = (found, time.monotonic())
+        return found
+
+    def _forget_bearers(self, digest_of: str | None = None, user: tuple[str, str] | None = None
+                        ) -> None:
+        with self._bearer_lock:
+            if digest_of is not None:
+                self._bearers.pop(digest_of, None)
+            if user is not None:
+                for key, (b, _) in list(self._bearers.items()):
+                    if (b.council, b.user_id) == user:
+                        del self._bearers[key]
 
     def revoke_token(self, token: str, at: datetime) -> bool:
+        self._forget_bearers(digest(token))
         with self.engine.begin() as conn:
             done = conn.execute(sa.update(TOKENS).where(
                 TOKENS.c.digest == digest(token), TOKENS.c.revoked_at.is_(None)
             ).values(revoked_at=at))
+        self._forget_bearers(digest(token))  # again: a check that ran meanwhile kept it
         return bool(done.rowcount)
 
     def revoke_tokens(self, council: str, user_id: str, at: datetime) -> int:
         """Revokes every live token of the user; how many."""
+        self._forget_bearers(user=(council, user_id))
         with self.engine.begin() as conn:
             done = conn.execute(sa.update(TOKENS).where(
                 TOKENS.c.council == council, TOKENS.c.user_id == user_id,
                 TOKENS.c.revoked_at.is_(None), TOKENS.c.expires_at > at,
             ).values(revoked_at=at))
+        self._forget_bearers(user=(council, user_id))  # again: a check that ran meanwhile
         return int(done.rowcount)
 
     # -- API keys (Open311) ----------------------------------------------------------------------

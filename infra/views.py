@@ -143,6 +143,7 @@ def request_state(rt: Runtime, c: Council, viewer: Viewer, reference: str, via: 
         "notes": r.note_count, "delays": r.delay_count, "version": r.version,
         "customer_id": r.customer.number if r.customer else None,
         "customer": r.customer, "location": r.location, "description": r.description,
+        "attributes": r.attributes,
         "duplicate_of": r.duplicate_of, "duplicates": list(r.duplicates),
         "referred_to": r.referred_to, "reopens": r.reopen_count,
         **({"as_at": as_at} if as_at is not None else {}),

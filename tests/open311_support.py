@@ -48,11 +48,12 @@ class Served:
     clock: FakeClock
     keys: dict[str, str]
 
-    def post(self, fmt: str = "json", key: str = "app", **fields: Any) -> Any:
+    def post(self, fmt: str = "json", key: str = "app", headers: dict[str, str] | None = None,
+             **fields: Any) -> Any:
         form = {"api_key": self.keys[key], "service_code": "pothole",
                 "description": f"Deep pothole; {SECRET_WORDS}",
                 "address_string": "12 Spring St, Crookwell NSW", **JO, **fields}
-        return self.client.post(f"{BASE}/requests.{fmt}",
+        return self.client.post(f"{BASE}/requests.{fmt}", headers=headers,
                                 data={k: v for k, v in form.items() if v is not None})
 
     def lodged(self, **fields: Any) -> str:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import Aggregate
 
+from domain.attributes import FREE_TEXT
 from domain.bounds import require_event_fields
 from domain.errors import (
     AlreadyAcknowledged,
@@ -110,6 +111,9 @@ class ServiceRequest(Aggregate):
 
         # When the council received it (the standards count from it); absent on older events.
         received_at: datetime | None = None
+        # The answers to the category's attributes, as asked (`domain.attributes`); free-text
+        # answers sealed. Absent on older events and where none were given.
+        attributes: list[dict[str, Any]] | None = None
 
         def apply(self, aggregate: Any) -> None:
             aggregate._on_lodged(self)
@@ -364,6 +368,7 @@ class ServiceRequest(Aggregate):
         self.customer = event.customer
         self.description = event.description
         self.media_url = event.media_url
+        self.attributes: list[dict[str, Any]] = list(event.attributes or ())
         self.public_description: str | None = None
         self.imported = event.imported
         self.acknowledged_version: int | None = None
@@ -411,6 +416,9 @@ class ServiceRequest(Aggregate):
         _require_aware(occurred_at)
         fields["description"] = _require_text(fields["description"], "the description")
         require_sealed(fields["description"], "the description")
+        for answer in fields.get("attributes") or ():
+            if answer["datatype"] in FREE_TEXT:
+                require_sealed(answer["value"], f"the answer to attribute {answer['code']}")
         customer: Customer | None = fields.get("customer")
         for name in PERSONAL_FIELDS if customer else ():
             require_sealed(getattr(customer, name), f"the customer's {name}")

@@ -112,6 +112,11 @@ def run_show(args: argparse.Namespace) -> None:
         return
     zone = c.calendar.timezone
     for key, value in state.items():
+        if key == "attributes":  # the answers to the category's questions, one a line
+            for answer in value or ():
+                shown = answer["label"] or answer["value"]
+                print(f"{answer['code']:16} {shown}")
+            continue
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items() if v is not None)
         elif key in _INSTANTS and value is not None:

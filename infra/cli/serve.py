@@ -31,10 +31,7 @@ def run_serve(args: argparse.Namespace) -> None:
         councils = [council(args).id]
     sign_ins = _demo(args, rt) if args.demo else []
     app = create_app(rt, councils)
-    server = uvicorn.Server(uvicorn.Config(
-        app, host=args.host, port=args.port, log_config=None, access_log=False,
-        server_header=False, proxy_headers=False,
-        timeout_graceful_shutdown=5))  # open live streams of the staff pages end within 5 s
+    server = uvicorn.Server(server_config(app, args))
     # bound before the URLs are printed: whoever reads them can connect at once
     listening = socket.create_server((args.host, args.port))
     base = f"http://{args.host}:{args.port}"
@@ -51,6 +48,20 @@ def run_serve(args: argparse.Namespace) -> None:
     # this one, so a requested stop exits 0
     signal.signal(signal.SIGTERM, _stopped)
     server.run(sockets=[listening])
+
+
+def server_config(app: Any, args: argparse.Namespace) -> Any:
+    """uvicorn's settings for `app`. Behind a TLS proxy (`--proxy-headers`), the client's
+    address and scheme come from the proxy's `X-Forwarded-For` / `X-Forwarded-Proto`, trusted
+    only from `--forwarded-allow-ips` (default the loopback address): cookies are then Secure
+    and the URLs the app gives out (Open311's discovery) are https."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app, host=args.host, port=args.port, log_config=None, access_log=False,
+        server_header=False, proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips if args.proxy_headers else None,
+        timeout_graceful_shutdown=5)  # open live streams of the staff pages end within 5 s
 
 
 def _stopped(_signum: int, _frame: object) -> None:
@@ -116,6 +127,12 @@ def register(sub: Any) -> None:
                         "a handful of requests when it has none")
     p.add_argument("--all-councils", action="store_true",
                    help="serve every configured council (Open311's jurisdiction_id chooses)")
+    p.add_argument("--proxy-headers", action="store_true",
+                   help="behind a TLS proxy: take the client's address and scheme from "
+                        "X-Forwarded-For and X-Forwarded-Proto (Secure cookies, https URLs)")
+    p.add_argument("--forwarded-allow-ips", default="127.0.0.1", metavar="IPS",
+                   help="the proxies trusted with those headers: comma-separated addresses "
+                        "or networks, or * (default 127.0.0.1)")
     p.set_defaults(run=run_serve)
     p = sub.add_parser("apikeys", help="API keys of Open311 clients (administrators)")
     ops = p.add_subparsers(dest="apikeys_command", metavar="APIKEYS_COMMAND", required=True)

@@ -12,7 +12,13 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commands.customers import CustomerNotFound
@@ -36,6 +42,8 @@ from infra.http import (
     staff_api,
     web,
 )
+from infra.http.error_pages import error_page, is_page
+from infra.http.queue_cache import QueueCache
 from infra.runtime import Runtime
 
 log = structlog.get_logger("councilcrm.http")
@@ -68,6 +76,7 @@ def create_app(
     )
     app.state.runtime = rt
     app.state.councils = list(councils)
+    app.state.queue_cache = QueueCache()
     app.include_router(staff_api.router)
     app.include_router(customers_api.router)
     app.include_router(investigation_api.router)
@@ -92,10 +101,19 @@ def create_app(
         started = time.perf_counter()
         path = request.url.path
         if path.startswith(PUBLIC_PREFIXES) and not limiter.allow(_client(request)):
-            response: Response = JSONResponse(
-                {"detail": "too many requests: slow down"},
-                status_code=429,
-                headers={"Retry-After": "1"},
+            response: Response = (
+                error_page(
+                    request,
+                    429,
+                    "Too many requests from your address: wait a few seconds, then try again.",
+                    {"Retry-After": "1"},
+                )
+                if is_page(path)
+                else JSONResponse(
+                    {"detail": "too many requests: slow down"},
+                    status_code=429,
+                    headers={"Retry-After": "1"},
+                )
             )
         else:
             response = await call_next(request)
@@ -160,20 +178,70 @@ def _secure(response: Response, path: str) -> None:
 
 
 def _errors(app: FastAPI) -> None:
+    """Each error's status; the staff web and the portal answer it with an HTML page, the
+    APIs with JSON."""
+
     def answer(status: int, **extra: Any) -> Callable[[Request, Exception], Response]:
-        def handler(_request: Request, error: Exception) -> Response:
+        def handler(request: Request, error: Exception) -> Response:
             text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+            if is_page(request.url.path):
+                return error_page(request, status, text)
             return JSONResponse({"detail": " ".join(text.split()), **extra}, status_code=status)
 
         return handler
 
-    def stale(_request: Request, error: Exception) -> Response:
+    def stale(request: Request, error: Exception) -> Response:
         assert isinstance(error, StaleVersion)
+        headers = {"ETag": f'"{error.current}"'}
+        if is_page(request.url.path):
+            return error_page(request, 412, str(error), headers)
         return JSONResponse(
             {"detail": str(error), "current_version": error.current},
             status_code=412,
-            headers={"ETag": f'"{error.current}"'},
+            headers=headers,
         )
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        if is_page(request.url.path):
+            return error_page(
+                request, error.status_code, str(error.detail), dict(error.headers or {})
+            )
+        return await http_exception_handler(request, error)
+
+    async def invalid(request: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestValidationError)
+        if is_page(request.url.path):
+            fields = sorted({str(e["loc"][-1]) for e in error.errors() if e.get("loc")})
+            return error_page(
+                request,
+                422,
+                "The form was not as expected ("
+                + ", ".join(fields)
+                + "): go back, check it and send it again.",
+            )
+        return await request_validation_exception_handler(request, error)
+
+    def failed(request: Request, error: Exception) -> Response:
+        log.error("http_failed", path=_route(request), error=type(error).__name__)
+        if is_page(request.url.path):
+            return error_page(
+                request,
+                500,
+                "Please try again in a moment. If it keeps "
+                "happening, tell the council's customer service.",
+            )
+        return JSONResponse(
+            {
+                "detail": "an internal error: nothing was changed by this "
+                "request unless its answer says so"
+            },
+            status_code=500,
+        )
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(Exception, failed)
 
     app.add_exception_handler(StaleVersion, stale)
     app.add_exception_handler(ConcurrencyConflict, answer(409))
@@ -227,8 +295,9 @@ class BodyLimit:
         )
         limit = max(self.base_limit, self.uploads) if upload else self.base_limit
         declared = dict(scope.get("headers") or []).get(b"content-length")
+        page = is_page(str(scope.get("path", "")))
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await _too_large(send, limit)
+            await _too_large(send, limit, page)
             return
         seen = 0
 
@@ -244,23 +313,31 @@ class BodyLimit:
         try:
             await self.app(scope, bounded, send)
         except BodyTooLarge:
-            await _too_large(send, limit)
+            await _too_large(send, limit, page)
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-async def _too_large(send: Send, limit: int) -> None:
+async def _too_large(send: Send, limit: int, page: bool = False) -> None:
+    """413, as JSON, or for a page a plain HTML page (said before the app has the request)."""
     body = f'{{"detail": "the request body is over {limit} bytes"}}'.encode()
+    kind = b"application/json"
+    if page:
+        kind = b"text/html; charset=utf-8"
+        body = (
+            f'<!doctype html><html lang="en-AU"><head><meta charset="utf-8"><meta '
+            f'name="viewport" content="width=device-width, initial-scale=1"><title>Too much '
+            f'to send</title></head><body><main><h1>Too much to send</h1><p role="alert">'
+            f"What you sent is over {limit // 1024} KiB. Shorten it, go back and send it "
+            f"again.</p></main></body></html>"
+        ).encode()
     await send(
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
+            "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())],
         }
     )
     await send({"type": "http.response.body", "body": body})

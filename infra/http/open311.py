@@ -9,18 +9,24 @@ staff approved one for the public (`crm publish`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request
 from fastapi.responses import Response
+from starlette.datastructures import FormData
 
 from commands.errors import RequestNotFound
+from domain.attributes import LISTS, Attribute, InvalidAttributes
 from domain.council import Council
 from domain.errors import DomainError
 from domain.values import Actor, Channel
 from infra import views
+from infra.credentials import InProgress
+from infra.http import idempotency
 from infra.http.auth import runtime_of
 from infra.http.open311_format import FORMATS, Open311Error, errors, render
 from infra.http.residents import CLIENT_ROLE, ResidentRequest, lodge, plain
@@ -50,8 +56,12 @@ def answer(fmt: str, make: Callable[[], tuple[str, Any]]) -> Response:
         root, data = make()
     except Open311Error as e:
         return errors(fmt, e.status, e.description)
+    except InvalidAttributes as e:  # every problem with the answers, each an error
+        return errors(fmt, 400, *e.problems)
     except RequestNotFound as e:
         return errors(fmt, 404, str(e))
+    except InProgress as e:
+        return errors(fmt, 409, str(e))
     except (DomainError, ValueError) as e:  # the council's policy, or bad input
         return errors(fmt, 400, str(e))
     return render(fmt, root, data)
@@ -96,7 +106,7 @@ def _service(c: Council, code: str) -> dict[str, Any]:
     team = c.teams.get(k.team)
     target = f"; completed within {k.complete_days} business days" if k.complete_days else ""
     return {"service_code": k.code, "service_name": k.name,
-            "description": f"{k.name}{target}", "metadata": False, "type": "realtime",
+            "description": f"{k.name}{target}", "metadata": bool(k.attributes), "type": "realtime",
             "keywords": ", ".join(k.code.split("-")), "group": team.name if team else k.team}
 
 
@@ -110,31 +120,77 @@ def services(request: Request, fmt: Format, jurisdiction_id: Param = None) -> Re
     return answer(fmt, make)
 
 
+def _attribute(a: Attribute) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "variable": a.variable, "code": a.code, "datatype": a.datatype, "required": a.required,
+        "datatype_description": a.datatype_description, "order": a.order,
+        "description": a.description}
+    if a.datatype in LISTS:
+        shown["values"] = [{"key": v.key, "name": v.name} for v in a.values]
+    return shown
+
+
 @router.get("/services/{service_code}.{fmt}")
 def service_definition(request: Request, service_code: str, fmt: Format,
                        jurisdiction_id: Param = None) -> Response:
-    """A category's attributes (none are configured: every service's `metadata` is false)."""
+    """A category's attributes (the council's configuration), in the spec's fields and order:
+    `variable`, `code`, `datatype`, `required`, `datatype_description`, `order`, `description`
+    and, for the list datatypes, `values` ({`key`, `name`})."""
     def make() -> tuple[str, Any]:
         c = served_council(request, jurisdiction_id)
         if service_code not in c.categories or c.categories[service_code].imported:
             raise Open311Error(404, f"service_code {service_code!r} not found")
-        return "service_definition", {"service_code": service_code, "attributes": []}
+        return "service_definition", {
+            "service_code": service_code,
+            "attributes": [_attribute(a) for a in sorted(
+                c.categories[service_code].attributes, key=lambda a: (a.order, a.code))]}
 
     return answer(fmt, make)
 
 
+async def form_of(request: Request) -> FormData:
+    """The request's form as parsed (every field, `attribute[code]` ones too)."""
+    return await request.form()
+
+
+ATTRIBUTE = re.compile(r"attribute\[([^\[\]]{1,64})\](\[\])?")
+
+
+def answers_in(form: FormData) -> dict[str, list[str]]:
+    """The form's `attribute[code]` (one value) and `attribute[code][]` (each of a
+    multivaluelist's) fields, by code."""
+    answers: dict[str, list[str]] = {}
+    for name, value in form.multi_items():
+        found = ATTRIBUTE.fullmatch(name)
+        if found and isinstance(value, str):
+            answers.setdefault(found.group(1), []).append(value)
+    return answers
+
+
+def form_bytes(form: FormData) -> bytes:
+    """The form's fields in one order, for the idempotency record's hash."""
+    return urlencode(sorted((k, v) for k, v in form.multi_items() if isinstance(v, str))
+                     ).encode()
+
+
 @router.post("/requests.{fmt}")
 def create_request(
-    request: Request, fmt: Format, api_key: Field = None, jurisdiction_id: Field = None,
+    request: Request, fmt: Format, form: Annotated[FormData, Depends(form_of)],
+    api_key: Field = None, jurisdiction_id: Field = None,
     service_code: Field = None, lat: Field = None, long: Field = None,
     address_string: Field = None, address_id: Field = None, zipcode: Field = None,
     email: Field = None, device_id: Field = None, account_id: Field = None,
     first_name: Field = None, last_name: Field = None, phone: Field = None,
     description: Field = None, media_url: Field = None,
+    idempotency_key: Annotated[str | None, Header(alias=idempotency.HEADER)] = None,
 ) -> Response:
     """Lodges a request (form-encoded; `api_key` required). Answers its `service_request_id`
-    (the council's reference) and a `token` the resident keeps to track it."""
+    (the council's reference) and a `token` the resident keeps to track it. With an
+    `Idempotency-Key`, a retry answers the first attempt's result and lodges nothing."""
+    replayed = False
+
     def make() -> tuple[str, Any]:
+        nonlocal replayed
         rt = runtime_of(request)
         key = rt.credentials.api_key((api_key or "").strip())
         if key is None:
@@ -148,16 +204,26 @@ def create_request(
             raise Open311Error(400, "service_code was not provided")
         if code not in c.categories or c.categories[code].imported:
             raise Open311Error(404, f"service_code {code!r} not found")
-        receipt = lodge(rt, c, ResidentRequest(
-            service_code=code, description=description or "", first_name=first_name,
-            last_name=last_name, email=email, phone=phone, address_string=address_string,
-            address_id=address_id, zipcode=zipcode, lat=lat, long=long, media_url=media_url,
-        ), Channel(key.channel), Actor(id=f"open311:{key.name}", role=CLIENT_ROLE))
-        return "service_requests", [{
-            "service_request_id": receipt.reference, "token": receipt.token,
-            "service_notice": receipt.service_notice or None, "account_id": None}]
 
-    return answer(fmt, make)
+        def act() -> tuple[int, dict[str, Any]]:
+            receipt = lodge(rt, c, ResidentRequest(
+                service_code=code, description=description or "", first_name=first_name,
+                last_name=last_name, email=email, phone=phone, address_string=address_string,
+                address_id=address_id, zipcode=zipcode, lat=lat, long=long,
+                media_url=media_url, attributes=answers_in(form),
+            ), Channel(key.channel), Actor(id=f"open311:{key.name}", role=CLIENT_ROLE))
+            return 200, {"service_request_id": receipt.reference, "token": receipt.token,
+                         "service_notice": receipt.service_notice or None, "account_id": None}
+
+        _status, created, replayed = idempotency.once(
+            rt, c.id, f"apikey:{key.name}", idempotency_key, form_bytes(form), act,
+            secrets=("token",))
+        return "service_requests", [created]
+
+    answered = answer(fmt, make)
+    if replayed:
+        answered.headers["Idempotent-Replayed"] = "true"
+    return answered
 
 
 @router.get("/requests.{fmt}")

@@ -6,7 +6,8 @@ track it with."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -37,6 +38,9 @@ class ResidentRequest:
     lat: str | None = None
     long: str | None = None
     media_url: str | None = None
+    # the answers to the service's attributes (`attribute[code]`, `attribute[code][]`): every
+    # request through Open311 or the portal was asked them (so a required one is required)
+    attributes: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +67,9 @@ def lodge(rt: Runtime, council: Council, req: ResidentRequest, channel: Channel,
         name=name, email=_text(req.email, "email"), phone=_text(req.phone, "phone"),
         address=address, lat=lat, long=long, address_id=address_id,
         zipcode=_text(req.zipcode, "zipcode"), media_url=_media_url(req.media_url),
+        attributes={plain(code, "an attribute's code"): [plain(v, f"attribute[{code}]")
+                                                          for v in values]
+                    for code, values in req.attributes.items()},
     )
     done = cmds.lodge_request(cmds.LodgeRequest(council=council.id, intake=intake, actor=actor),
                               rt.ports)

@@ -19,6 +19,7 @@ from commands import requests as cmds
 from domain.lodgement import make_intake
 from domain.values import Channel, ContactMethod, NoteKind, RequestKind
 from infra import views
+from infra.http import idempotency, queue_cache
 from infra.http.auth import Staff, runtime_of, sign_in_with_password, staff
 from infra.runtime import Runtime
 from projections.envelope import to_plain
@@ -161,28 +162,16 @@ def _run_once(
     act: Callable[[], dict[str, Any]], response: Response,
 ) -> dict[str, Any]:
     """`act()` once per idempotency key; its answer (and the ETag) replayed on a retry."""
-    rt = runtime_of(request)
-    caller = f"user:{who.viewer.user_id}"
-    if key is not None:
-        if not 0 < len(key) <= 200:
-            raise HTTPException(400, "an Idempotency-Key has 1 to 200 characters")
-        first = rt.credentials.begin(who.council.id, caller, key, body, rt.clock())
-        if first is not None:
-            response.status_code = first[0]
-            response.headers["ETag"] = f'"{first[1]["version"]}"'
-            response.headers["Idempotent-Replayed"] = "true"
-            replayed: dict[str, Any] = first[1]
-            return replayed
     try:
-        answer = act()
-    except BaseException:
-        if key is not None:
-            rt.credentials.abandon(who.council.id, caller, key)
-        raise
-    if key is not None:
-        rt.credentials.finish(who.council.id, caller, key, status, answer)
-    response.status_code = status
+        done, answer, replayed = idempotency.once(
+            runtime_of(request), who.council.id, f"user:{who.viewer.user_id}", key, body,
+            lambda: (status, act()))
+    except ValueError as bad:
+        raise HTTPException(400, str(bad)) from None
+    response.status_code = done
     response.headers["ETag"] = f'"{answer["version"]}"'
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return answer
 
 
@@ -466,13 +455,25 @@ def history(reference: str, request: Request,
                                  "GET /api/v1/requests/{reference}/history", _as_at(who, as_at))
 
 
-@router.get("/queue")
+@router.get("/queue", response_model=list[dict[str, Any]])
 def queue(request: Request, who: Annotated[Staff, Depends(staff("queue"))],
           team: Annotated[str | None, Query(max_length=64)] = None,
           officer: Annotated[str | None, Query(max_length=128)] = None,
-          as_at: AsAt = None) -> list[dict[str, Any]]:
-    """A work queue: open requests, urgent first, then by due instant."""
-    return views.queue(_rt(request), who.council, team, officer, _as_at(who, as_at))
+          limit: Annotated[int, Query(ge=1, le=queue_cache.MAX_LIMIT)] = (
+              queue_cache.DEFAULT_LIMIT),
+          cursor: Annotated[str | None, Query(max_length=400)] = None,
+          as_at: AsAt = None) -> Response:
+    """A work queue: open requests, urgent first, then by due instant; `limit` rows (default
+    100, at most 1,000) after `cursor`. When more follow, the `Link` header names the next
+    page (`rel="next"`, with its `cursor`). `as_at`: the queue as it stood then."""
+    cache: queue_cache.QueueCache = request.app.state.queue_cache
+    page = cache.page(_rt(request), who.council, team, officer, limit, cursor,
+                      as_at=_as_at(who, as_at))
+    headers = {"Cache-Control": "no-store"}
+    if page.next_cursor is not None:
+        following = request.url.include_query_params(cursor=page.next_cursor, limit=limit)
+        headers["Link"] = f'<{following}>; rel="next"'
+    return Response(page.body, media_type="application/json", headers=headers)
 
 
 @router.get("/audit")

@@ -15,6 +15,7 @@ from domain.values import Channel
 from infra import views
 from projections.envelope import SCHEMA_VERSION, Envelope
 from projections.public_requests import PublicRequests
+from tests.e2e.test_staff_web import web_sign_in
 from tests.http_support import stored
 from tests.open311_support import (
     BASE,
@@ -69,22 +70,127 @@ def test_services_are_the_councils_categories_in_both_formats(api: Served) -> No
     assert [s["service_code"] for s in listed] == list(council.categories)
     for service in listed:
         assert tuple(service) == SERVICE_FIELDS
-        assert service["metadata"] is False and service["type"] == "realtime"
+        attributes = council.categories[service["service_code"]].attributes
+        assert service["metadata"] is bool(attributes) and service["type"] == "realtime"
         assert service["service_name"] == council.categories[service["service_code"]].name
     as_xml = items(xml_of(api.client.get(f"{BASE}/services.xml"), "services"), "service")
     assert [tuple(s) for s in as_xml] == [SERVICE_FIELDS] * len(listed)
     assert [s["service_code"] for s in as_xml] == list(council.categories)
-    assert {s["metadata"] for s in as_xml} == {"false"}
+    assert [s["metadata"] for s in as_xml] == [
+        "true" if s["metadata"] else "false" for s in listed]
+    assert {s["service_code"] for s in listed if s["metadata"]} == {"pothole", "barking-dog"}
+
+
+ATTRIBUTE_FIELDS = ("variable", "code", "datatype", "required", "datatype_description",
+                    "order", "description")
 
 
 def test_a_service_definition_lists_the_categorys_attributes(api: Served) -> None:
-    assert json_of(api.client.get(f"{BASE}/services/pothole.json")) == {
-        "service_code": "pothole", "attributes": []}
-    xml = xml_of(api.client.get(f"{BASE}/services/pothole.xml"), "service_definition")
-    assert [(e.tag, e.text) for e in xml] == [("service_code", "pothole"), ("attributes", None)]
+    definition = json_of(api.client.get(f"{BASE}/services/barking-dog.json"))
+    assert list(definition) == ["service_code", "attributes"]
+    assert definition["service_code"] == "barking-dog"
+    times, where = definition["attributes"]
+    assert tuple(times) == (*ATTRIBUTE_FIELDS, "values")
+    assert (times["variable"], times["code"], times["datatype"], times["required"],
+            times["datatype_description"], times["order"]) == (
+        True, "barking_times", "multivaluelist", True, None, 1)
+    assert times["description"] == "When does the dog bark?"
+    assert [v["key"] for v in times["values"]] == ["morning", "day", "evening", "night"]
+    assert all(tuple(v) == ("key", "name") and v["name"] for v in times["values"])
+    assert tuple(where) == ATTRIBUTE_FIELDS  # no values for a string
+    assert (where["code"], where["datatype"], where["required"], where["order"]) == (
+        "dog_address", "string", False, 2)
+    pothole = json_of(api.client.get(f"{BASE}/services/pothole.json"))["attributes"]
+    assert [(a["code"], a["datatype"]) for a in pothole] == [
+        ("size", "singlevaluelist"), ("depth_cm", "number")]
+    assert pothole[1]["datatype_description"] == "a number of centimetres, e.g. 8"
+    xml = xml_of(api.client.get(f"{BASE}/services/barking-dog.xml"), "service_definition")
+    assert [e.tag for e in xml] == ["service_code", "attributes"]
+    attributes = xml.find("attributes")
+    assert attributes is not None
+    [times_xml, where_xml] = list(attributes)
+    assert times_xml.tag == where_xml.tag == "attribute"
+    assert [e.tag for e in times_xml] == [*ATTRIBUTE_FIELDS, "values"]
+    assert [(e.tag, e.text) for e in times_xml][:4] == [
+        ("variable", "true"), ("code", "barking_times"), ("datatype", "multivaluelist"),
+        ("required", "true")]
+    assert times_xml.find("datatype_description") is not None
+    assert times_xml.findtext("datatype_description") in (None, "")
+    values = times_xml.find("values")
+    assert values is not None
+    assert [(v.tag, [c.tag for c in v]) for v in values] == [("value", ["key", "name"])] * 4
+    assert [v.findtext("key") for v in values] == ["morning", "day", "evening", "night"]
+    assert [e.tag for e in where_xml] == list(ATTRIBUTE_FIELDS)
+    assert json_of(api.client.get(f"{BASE}/services/road-damage.json")) == {
+        "service_code": "road-damage", "attributes": []}
     for fmt in FORMATS:
         got = api.client.get(f"{BASE}/services/no-such-thing.{fmt}")
         assert "no-such-thing" in error_of(got, fmt, 404)
+
+
+def test_answers_to_attributes_are_recorded_shown_to_staff_and_never_public(
+    api: Served
+) -> None:
+    got = api.client.post(f"{BASE}/requests.json", data={
+        "api_key": api.keys["app"], "service_code": "barking-dog",
+        "description": "Dog barks all night", "address_string": "3 Spring St, Crookwell",
+        **JO, "attribute[barking_times][]": ["night", "morning"],
+        "attribute[dog_address]": "5 Wattle Lane, behind the blue gate"})
+    assert got.status_code == 200, got.text
+    ref = json_of(got)[0]["service_request_id"]
+    request = api.rt.ports.get(request_id(COUNCIL, ref), ref)
+    times, where = request.attributes
+    assert (times["code"], times["value"], times["label"]) == (
+        "barking_times", ["night", "morning"], "At night (after 10 pm), Early morning (before 7 am)")
+    assert where["code"] == "dog_address" and where["value"].startswith("sealed:v1:")
+    staff = api.client.get(f"/api/v1/requests/{ref}", headers=api.staff_headers("cs")).json()
+    assert [(a["code"], a["value"]) for a in staff["attributes"]] == [
+        ("barking_times", ["night", "morning"]),
+        ("dog_address", "5 Wattle Lane, behind the blue gate")]
+    web_sign_in(api.client, "cs")
+    page = api.client.get(f"/staff/requests/{ref}").text
+    assert "When does the dog bark?" in page and "5 Wattle Lane, behind the blue gate" in page
+    assert "At night (after 10 pm), Early morning (before 7 am)" in page
+    analyst = api.client.get(f"/api/v1/requests/{ref}", headers=api.staff_headers("an")).json()
+    assert analyst["attributes"][1]["value"] == "[redacted]"
+    assert analyst["attributes"][0]["value"] == ["night", "morning"]
+    pothole = api.lodged(**{"attribute[size]": "large", "attribute[depth_cm]": "12.0"})
+    answers = api.rt.ports.get(request_id(COUNCIL, pothole), pothole).attributes
+    assert [(a["code"], a["value"]) for a in answers] == [("size", ["large"]),
+                                                           ("depth_cm", "12")]
+    for fmt in FORMATS:
+        for path in (f"requests/{ref}.{fmt}", f"requests.{fmt}"):
+            public = api.client.get(f"{BASE}/{path}").text
+            for secret in ("Wattle Lane", "night", "At night", "large", "depth"):
+                assert secret not in public
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_answers_that_do_not_fit_are_every_one_a_400_error_and_write_nothing(
+    api: Served, fmt: str
+) -> None:
+    before = stored(api.rt)
+    got = api.client.post(f"{BASE}/requests.{fmt}", data={
+        "api_key": api.keys["app"], "service_code": "barking-dog", "description": "Barking",
+        "address_string": "3 Spring St", **JO, "attribute[dog_address]": "x" * 321,
+        "attribute[colour]": "brown"})
+    assert got.status_code == 400
+    if fmt == "json":
+        problems = json_of(got)
+        assert all(set(p) == {"code", "description"} and p["code"] == 400 for p in problems)
+        said = [p["description"] for p in problems]
+    else:
+        said = [e["description"] for e in items(xml_of(got, "errors"), "error")]
+    assert len(said) == 3
+    assert any("attribute[colour] is not an attribute" in s for s in said)
+    assert any("attribute[barking_times] is required" in s for s in said)
+    assert any("attribute[dog_address] is longer than 320" in s for s in said)
+    for bad, says in (({"attribute[size]": "huge"}, "has no value 'huge'"),
+                      ({"attribute[size][]": ["small", "large"]}, "takes one value"),
+                      ({"attribute[depth_cm]": "deep"}, "must be a number"),
+                      ({"attribute[depth_cm]": "nan"}, "must be a number")):
+        assert says in error_of(api.post(fmt, **bad), fmt, 400)
+    assert stored(api.rt) == before
 
 
 def test_a_request_posted_with_a_key_is_lodged_on_the_keys_channel(api: Served) -> None:
@@ -349,3 +455,51 @@ def _in_public_read_model(api: Served, n: int) -> None:
     with api.rt.read_engine.begin() as conn:
         assert PublicRequests().apply(conn, envelopes) == n
     api.clock.advance(seconds=n)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_retried_post_with_an_idempotency_key_answers_the_first_result_and_lodges_once(
+    api: Served, fmt: str
+) -> None:
+    retry = {"Idempotency-Key": "app-retry-1"}
+    first = api.post(fmt, headers=retry)
+    assert first.status_code == 200, first.text
+    after_first = stored(api.rt)
+    again = api.post(fmt, headers=retry)
+    assert again.status_code == 200 and again.content == first.content
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert stored(api.rt) == after_first
+    other = api.post(fmt, headers=retry, description="Another pothole")
+    assert "different request body" in error_of(other, fmt, 400)
+    assert stored(api.rt) == after_first
+    # the key store holds neither the resident's details nor the tracking token in clear
+    token = (json_of(first)[0]["token"] if fmt == "json"
+             else items(xml_of(first, "service_requests"), "request")[0]["token"])
+    rows = repr(api.rt.credentials.engine.connect().exec_driver_sql(
+        "SELECT * FROM crm_idempotency").fetchall())
+    assert all(secret not in rows for secret in (*JO.values(), "Deep pothole", str(token)))
+    # the replayed token is the first one, and tracks the request
+    assert api.rt.credentials.request_of_token(COUNCIL, str(token))
+
+
+def test_a_retry_while_the_first_post_still_runs_is_409_and_a_refusal_is_not_kept(
+    api: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra.http import open311
+
+    before = stored(api.rt)
+    entered = []
+
+    def retried_meanwhile(*args: object, **kwargs: object) -> object:
+        entered.append(api.post(headers={"Idempotency-Key": "slow"}))
+        raise ValueError("the store is unavailable")
+
+    monkeypatch.setattr(open311, "lodge", retried_meanwhile)
+    assert "unavailable" in error_of(api.post(headers={"Idempotency-Key": "slow"}), "json", 400)
+    assert "still being handled" in error_of(entered[0], "json", 409)
+    monkeypatch.undo()
+    # the failed attempt let go of its key: the same key now lodges
+    assert api.post(headers={"Idempotency-Key": "slow"}).status_code == 200
+    assert stored(api.rt) > before
+    bad = api.post(headers={"Idempotency-Key": "x" * 201})
+    assert "Idempotency-Key" in error_of(bad, "json", 400)

@@ -85,9 +85,19 @@ def test_the_georeport_client_reads_services_and_definitions(live: Live, fmt: st
     assert len(services) > 5
     assert all(tuple(s) == SERVICE_FIELDS for s in services)
     assert "pothole" in [s["service_code"] for s in services]
-    definition = client.get_service_definition("pothole")
-    assert definition["service_code"] == "pothole"
-    assert definition["attributes"] in ([], None)  # JSON's empty list; XML's empty element
+    assert {s["service_code"]: str(s["metadata"]).lower() for s in services}["pothole"] == "true"
+    definition = client.get_service_definition("barking-dog")
+    assert definition["service_code"] == "barking-dog"
+    # xmltodict gives <attributes><attribute/>…</attributes> as {"attribute": [...]}
+    attributes = definition["attributes"]
+    listed = attributes["attribute"] if isinstance(attributes, dict) else attributes
+    assert [a["code"] for a in listed] == ["barking_times", "dog_address"]
+    times = listed[0]
+    assert str(times["required"]).lower() == "true" and times["datatype"] == "multivaluelist"
+    values = times["values"]["value"] if fmt == "xml" else times["values"]
+    assert [v["key"] for v in values] == ["morning", "day", "evening", "night"]
+    none = client.get_service_definition("road-damage")
+    assert none["attributes"] in ([], None)  # JSON's empty list; XML's empty element
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])

@@ -76,7 +76,11 @@ def test_the_form_labels_every_control_and_sets_a_strict_csrf_cookie(portal: Ser
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     form = form_of(page.text)
     assert set(form.controls) == {"service_code", "description", "address_string", "zipcode",
-                                  "media_url", "first_name", "last_name", "email", "phone"}
+                                  "media_url", "first_name", "last_name", "email", "phone",
+                                  # each service's own questions (its Open311 attributes)
+                                  "answer.pothole.size", "answer.pothole.depth_cm",
+                                  "answer.barking-dog.barking_times",
+                                  "answer.barking-dog.dog_address"}
     assert all(c["id"] in form.labelled for c in form.controls.values())
     assert form.controls["email"]["autocomplete"] == "email"
     cookie = page.headers["set-cookie"]
@@ -135,3 +139,54 @@ def test_a_report_the_council_refuses_says_why_and_keeps_the_answers(portal: Ser
     status, page = submit(portal, address_string="", description=" ")
     assert status == 400 and "Choose where it is." in page and "Describe the problem." in page
     assert stored(portal.rt) == before
+
+
+def test_a_form_sent_twice_shows_the_first_receipt_and_lodges_once(portal: Served) -> None:
+    hidden = form_of(portal.client.get("/portal").text).hidden
+    assert len(hidden["idempotency_key"]) >= 16
+    sent = {**REPORT, **hidden}
+    first = portal.client.post("/portal", data=sent)
+    assert first.status_code == 201, first.text
+    after_first = stored(portal.rt)
+    again = portal.client.post("/portal", data=sent)
+    assert again.status_code == 201 and stored(portal.rt) == after_first
+    receipt = re.compile(r'id="(?:reference|token)">([^<]+)<')
+    assert receipt.findall(again.text) == receipt.findall(first.text) != []
+    # another form (a fresh page) is another report
+    fresh = form_of(portal.client.get("/portal").text).hidden
+    assert fresh["idempotency_key"] != hidden["idempotency_key"]
+    assert portal.client.post("/portal", data={**REPORT, **fresh}).status_code == 201
+    assert stored(portal.rt) > after_first
+
+
+def test_a_refused_report_keeps_its_key_and_the_corrected_one_lodges(portal: Served) -> None:
+    hidden = form_of(portal.client.get("/portal").text).hidden
+    refused = portal.client.post("/portal", data={**REPORT, **hidden, "first_name": "",
+                                                  "last_name": "", "email": "", "phone": ""})
+    assert refused.status_code == 400
+    assert form_of(refused.text).hidden["idempotency_key"] == hidden["idempotency_key"]
+    assert portal.client.post("/portal", data={**REPORT, **hidden}).status_code == 201
+
+
+def test_a_services_questions_are_asked_and_their_answers_recorded(portal: Served) -> None:
+    page = portal.client.get("/portal").text
+    assert "Only if you are reporting: Dog barking" in page
+    assert page.count('type="checkbox"') == 4 and page.count('name="answer.barking-dog.') == 5
+    hidden = form_of(page).hidden
+    dog = {**REPORT, **hidden, "service_code": "barking-dog", "description": "Barks at night",
+           "answer.pothole.size": "large"}  # another service's answer is left out
+    refused = portal.client.post("/portal", data=dog)
+    assert refused.status_code == 400 and "attribute[barking_times] is required" in refused.text
+    sent = {**dog, "answer.barking-dog.barking_times": ["night", "evening"],
+            "answer.barking-dog.dog_address": "5 Wattle Lane"}
+    kept = portal.client.post("/portal", data={**sent, "answer.barking-dog.dog_address": "x" * 321})
+    assert kept.status_code == 400 and "longer than 320" in kept.text
+    assert kept.text.count(" checked") == 2  # the answers given stay ticked
+    done = portal.client.post("/portal", data=sent)
+    assert done.status_code == 201, done.text
+    found = re.search(r'id="reference">([^<]+)<', done.text)
+    assert found
+    ref = found.group(1)
+    answers = portal.rt.ports.get(request_id(COUNCIL, ref), ref).attributes
+    assert [(a["code"], a["label"]) for a in answers] == [
+        ("barking_times", "At night (after 10 pm), In the evening"), ("dog_address", None)]

@@ -1,0 +1,101 @@
+"""An optional `Idempotency-Key` on every POST that acts (the staff API's commands, Open311's
+`POST requests`, the portal's report form): the first attempt with a key runs, and its answer
+is kept; a retry with the same key and the same body gets that answer back (never acting
+twice); the same key with another body is refused; a retry while the first attempt still runs
+is a conflict (`InProgress`, 409).
+
+Keys are scoped by council and caller (a staff user, an API key's client, one browser of the
+portal). The key store keeps the answer and a hash of the body, never the body. A secret in an
+answer (a resident's tracking token) is kept encrypted under a key derived from the
+idempotency key and the body together, which the store does not hold: only the caller who
+sends both again can read it back."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import Callable, Collection
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from infra.runtime import Runtime
+
+HEADER = "Idempotency-Key"
+MAX_KEY = 200
+_SEALED = "replay:v1:"
+
+
+def valid_key(key: str | None) -> str | None:
+    """`key` stripped, or None when absent; a `ValueError` when it is not a usable key."""
+    if key is None:
+        return None
+    key = key.strip()
+    if not 0 < len(key) <= MAX_KEY or not key.isprintable():
+        raise ValueError(f"an {HEADER} has 1 to {MAX_KEY} printable characters")
+    return key
+
+
+def once(
+    rt: Runtime,
+    council: str,
+    caller: str,
+    key: str | None,
+    body: bytes,
+    act: Callable[[], tuple[int, dict[str, Any]]],
+    secrets: Collection[str] = (),
+) -> tuple[int, dict[str, Any], bool]:
+    """`act()`'s (status, answer), run at most once per (council, caller, key); the third
+    item says whether this is the first attempt's answer replayed. `secrets` names the
+    answer's fields to keep encrypted. Without a key, `act()` simply runs."""
+    key = valid_key(key)
+    if key is None:
+        status, answer = act()
+        return status, answer, False
+    first = rt.credentials.begin(council, caller, key, body, rt.clock())
+    if first is not None:
+        return first[0], _opened(first[1], key, body), True
+    try:
+        status, answer = act()
+    except BaseException:
+        rt.credentials.abandon(council, caller, key)
+        raise
+    if status >= 300:  # a refusal is not kept: the caller may correct and retry
+        rt.credentials.abandon(council, caller, key)
+    else:
+        rt.credentials.finish(council, caller, key, status, _sealed(answer, secrets, key, body))
+    return status, answer, False
+
+
+def _cipher(key: str, body: bytes) -> AESGCM:
+    material = hashlib.sha256(b"councilcrm idempotent replay\0" + key.encode() + b"\0" + body)
+    return AESGCM(material.digest())
+
+
+def _sealed(
+    answer: dict[str, Any], secrets: Collection[str], key: str, body: bytes
+) -> dict[str, Any]:
+    kept = dict(answer)
+    for name in secrets:
+        value = kept.get(name)
+        if isinstance(value, str):
+            nonce = os.urandom(12)
+            data = nonce + _cipher(key, body).encrypt(nonce, value.encode(), name.encode())
+            kept[name] = _SEALED + base64.urlsafe_b64encode(data).decode()
+    return kept
+
+
+def _opened(kept: dict[str, Any], key: str, body: bytes) -> dict[str, Any]:
+    answer = dict(kept)
+    for name, value in kept.items():
+        if isinstance(value, str) and value.startswith(_SEALED):
+            data = base64.urlsafe_b64decode(value[len(_SEALED) :])
+            try:
+                answer[name] = (
+                    _cipher(key, body).decrypt(data[:12], data[12:], name.encode()).decode()
+                )
+            except InvalidTag:  # cannot happen with the same key and body
+                answer[name] = None
+    return answer

@@ -1,0 +1,152 @@
+"""The work queue over HTTP, paged and held ready in the server process.
+
+A queue changes only when an event arrives. So each (council, team, officer) queue is kept here
+as it was last read — each row already encoded as JSON, in queue order, with its sort key — and
+is read again only when the views' change mark (`infra.views.change_mark`: the event store's
+head on the embedded default, the read models' positions on the Kafka path) has moved. A read
+of an unchanged queue is one look at the mark and a join of ready bytes.
+
+Pages: `limit` rows (default 100, at most 1,000) after `cursor`, an opaque string naming the
+last row of the page before by its place in the order (urgent first, then those handled with
+priority (complaints), then by completion due,
+none due last, then oldest, then reference) — so a row added or closed meanwhile moves no
+other row to another page or twice onto one."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from bisect import bisect_right
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from domain.council import Council
+from infra import views
+from infra.runtime import Runtime
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_ENTRIES = 512  # queues kept per process (teams × officers asked for); then start afresh
+Key = tuple[bool, bool, bool, str, str, str]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    mark: int
+    keys: list[Key]
+    rows: list[bytes]
+
+
+@dataclass(frozen=True)
+class Page:
+    body: bytes
+    next_cursor: str | None
+    references: list[str]
+
+
+def _instant(text: str | None) -> str:
+    """An instant as a sortable UTC string (the same instant always the same string)."""
+    if not text:
+        return ""
+    return datetime.fromisoformat(text).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def sort_key(row: dict[str, Any]) -> Key:
+    """The queue's order (`projections.work_queue.queue_order`) as a tuple."""
+    due = row.get("complete_by")
+    return (
+        not row.get("urgent"),
+        not row.get("priority"),
+        due is None,
+        _instant(due),
+        _instant(row.get("lodged_at")),
+        str(row["reference"]),
+    )
+
+
+def encode_cursor(key: Key) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Key:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        not_urgent, not_priority, no_due, due, lodged, reference = raw
+        key: Key = (
+            bool(not_urgent),
+            bool(not_priority),
+            bool(no_due),
+            str(due),
+            str(lodged),
+            str(reference),
+        )
+    except (ValueError, TypeError) as bad:
+        raise ValueError("cursor is not one this server gave: start again without it") from bad
+    if [not_urgent, not_priority, no_due] != list(key[:3]):
+        raise ValueError("cursor is not one this server gave: start again without it")
+    return key
+
+
+def _snapshot(mark: int, rows: list[dict[str, Any]]) -> Snapshot:
+    ordered = sorted(rows, key=sort_key)
+    return Snapshot(
+        mark=mark,
+        keys=[sort_key(r) for r in ordered],
+        rows=[json.dumps(r, separators=(",", ":"), ensure_ascii=False).encode() for r in ordered],
+    )
+
+
+class QueueCache:
+    """Per process: the queues last read, each valid while the change mark stands."""
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[str, str | None, str | None], Snapshot] = {}
+        self._lock = threading.Lock()
+
+    def snapshot(self, rt: Runtime, c: Council, team: str | None, officer: str | None) -> Snapshot:
+        which = (c.id, team, officer)
+        mark = views.change_mark(rt)  # read first: a change after it is seen next time
+        with self._lock:
+            held = self._held.get(which)
+        if held is not None and held.mark == mark:
+            return held
+        fresh = _snapshot(mark, views.queue(rt, c, team, officer))
+        with self._lock:
+            if len(self._held) >= MAX_ENTRIES:
+                self._held.clear()
+            current = self._held.get(which)
+            if current is None or current.mark <= mark:
+                self._held[which] = fresh
+        return fresh
+
+    def page(
+        self,
+        rt: Runtime,
+        c: Council,
+        team: str | None,
+        officer: str | None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+        *,
+        as_at: datetime | None = None,
+    ) -> Page:
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be 1 to {MAX_LIMIT}")
+        snap = (
+            self.snapshot(rt, c, team, officer)
+            if as_at is None  # the past is read as it stood, never held
+            else _snapshot(-1, views.queue(rt, c, team, officer, as_at))
+        )
+        start = 0
+        if cursor:
+            after = decode_cursor(cursor)
+            start = bisect_right(snap.keys, after)
+        end = min(start + limit, len(snap.rows))
+        more = end < len(snap.rows)
+        return Page(
+            body=b"[" + b",".join(snap.rows[start:end]) + b"]",
+            next_cursor=encode_cursor(snap.keys[end - 1]) if more else None,
+            references=[k[5] for k in snap.keys[start:end]],
+        )
