@@ -59,8 +59,12 @@ class ModelFeed:
     """One read model fed by a `ReadModelsConsumer`; what the model's own consumer was."""
 
     def __init__(
-        self, model: ReadModel, engine: sa.Engine, config: KafkaConfig,
-        reader: StoreReader | None, owner: ReadModelsConsumer,
+        self,
+        model: ReadModel,
+        engine: sa.Engine,
+        config: KafkaConfig,
+        reader: StoreReader | None,
+        owner: ReadModelsConsumer,
     ) -> None:
         self.model = model
         self.engine = engine
@@ -107,14 +111,14 @@ class ModelFeed:
         starts = topology.log_starts(self.config)
         with self.engine.connect() as conn:
             stored = self.offsets.read(conn, sorted(starts))
-        lost = {p: (stored[p], start) for p, start in starts.items()
-                if (stored[p] or 0) < start}
+        lost = {p: (stored[p], start) for p, start in starts.items() if (stored[p] or 0) < start}
         if lost and self.reader is None:
             raise TopicChanged(
                 f"the log of {self.config.topic} no longer holds every event "
                 f"{self.model.name} has not applied (partition: (stored, log start) {lost}). "
                 f"Run `crm projections rebuild {self.model.name}` to build it from the event "
-                "store, then start the consumer again.")
+                "store, then start the consumer again."
+            )
         if lost:
             assert self.reader is not None
             log.warning("building_from_store", model=self.model.name, partitions=lost)
@@ -128,7 +132,9 @@ class ModelFeed:
         topology.check(self.engine, self.model.name, self.config, found)
 
     def apply(
-        self, conn: sa.Connection, stored: Mapping[int, int],
+        self,
+        conn: sa.Connection,
+        stored: Mapping[int, int],
         batch: Mapping[TopicPartition, Sequence[Decoded]],
     ) -> dict[TopicPartition, int]:
         """Applies the batch's records at or after the model's `stored` offsets (locked by the
@@ -156,7 +162,11 @@ class ModelFeed:
         for partition, position in cut.items():
             self.model.raise_position(conn, self.config.cut_source(partition), position)
         if parked:
-            log.warning("messages_parked", model=self.model.name, count=len(parked),
-                        first=f"{parked[0].record.partition}@{parked[0].record.offset}",
-                        reason=parked[0].reason)
+            log.warning(
+                "messages_parked",
+                model=self.model.name,
+                count=len(parked),
+                first=f"{parked[0].record.partition}@{parked[0].record.offset}",
+                reason=parked[0].reason,
+            )
         return done

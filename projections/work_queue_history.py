@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from projections.base import CHUNK, ReadModel, Row, UtcDateTime
+from projections.bulk import Fold, Rows
 from projections.envelope import Envelope
 from projections.work_queue import QueueFilter, WorkQueue, queue_order
 
@@ -52,24 +53,35 @@ class WorkQueueHistory(ReadModel):
         applied = 0
         for env in envelopes:
             row = current.get(env.request_id)
-            if row is not None and env.version != row["version"] + 1:
+            new = self.next_row(row, env)
+            if new is None:
                 continue
-            if row is None and env.event_type != "Lodged":
-                continue
-            state = None if row is None else {k: v for k, v in row.items() if k not in TEMPORAL}
-            new = self.live.evolve(state, env) or dict(state or {})
-            at = datetime.fromisoformat(env.recorded_at)
             if row is not None:
                 key = (env.request_id, row["version"])
                 if key in opened:
-                    opened[key]["valid_to"] = at
+                    opened[key]["valid_to"] = new["valid_from"]
                 else:
-                    closed[key] = at
-            new.update(version=env.version, valid_from=at, valid_to=None)
+                    closed[key] = new["valid_from"]
             current[env.request_id] = opened[(env.request_id, env.version)] = new
             applied += 1
         self._write(conn, closed, list(opened.values()))
         return applied
+
+    def next_row(self, row: Row | None, env: Envelope) -> Row | None:
+        """The interval `env` opens (it closes `row`'s at its `valid_from`), or None when
+        `env` is not applied (a redelivery, or its predecessor is missing)."""
+        if row is not None and env.version != row["version"] + 1:
+            return None
+        if row is None and env.event_type != "Lodged":
+            return None
+        state = None if row is None else {k: v for k, v in row.items() if k not in TEMPORAL}
+        new = self.live.evolve(state, env) or dict(state or {})
+        new.update(version=env.version, valid_from=datetime.fromisoformat(env.recorded_at),
+                   valid_to=None)
+        return new
+
+    def fold(self) -> Fold:
+        return Intervals(self)
 
     def _in_force(self, conn: sa.Connection, ids: Iterable[str]) -> dict[str, Row]:
         t, ids = self.table, list(ids)
@@ -87,6 +99,34 @@ class WorkQueueHistory(ReadModel):
                          .values(valid_to=at))
         if opened:
             conn.execute(sa.insert(t), opened)
+
+
+class Intervals:
+    """The history's fold: each request's open interval in memory; an interval is final once
+    the next version closes it, and the open ones at the end."""
+
+    def __init__(self, model: WorkQueueHistory) -> None:
+        self.model = model
+        self.open: dict[str, Row] = {}
+        self.closed: list[Row] = []
+
+    def add(self, env: Envelope) -> None:
+        row = self.open.get(env.request_id)
+        new = self.model.next_row(row, env)
+        if new is None:
+            return
+        if row is not None:
+            row["valid_to"] = new["valid_from"]
+            self.closed.append(row)
+        self.open[env.request_id] = new
+
+    def take(self) -> Rows:
+        rows, self.closed = self.closed, []
+        return [(self.model.table, rows)]
+
+    def finish(self) -> Rows:
+        rows, self.open = list(self.open.values()), {}
+        return [*self.take(), (self.model.table, rows)]
 
 
 def query_as_at(
