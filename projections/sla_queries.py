@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from projections.base import Row
-from projections.sla import Sla, calendar_of, day_length
+from projections.sla import Sla, day_length, standard_of
 
 BREACHED, AT_RISK, PAUSED, ON_TRACK, CLOSED = "breached", "at-risk", "paused", "on-track", "closed"
 _RANK = {BREACHED: 0, AT_RISK: 1, PAUSED: 2, ON_TRACK: 3, CLOSED: 4}
@@ -49,7 +49,7 @@ class SlaState:
 
 def state_at(row: Row, now: datetime) -> SlaState:
     """Where the request stands at `now`, in the business time of its own recorded calendar."""
-    cal = calendar_of(json.loads(row["standard"]))
+    _, cal = standard_of(row["standard"])
     day = day_length(cal) if cal else timedelta(hours=24)
 
     def left(due: datetime) -> timedelta:

@@ -47,8 +47,9 @@ class WorkQueueHistory(ReadModel):
     def apply(self, conn: sa.Connection, envelopes: Sequence[Envelope]) -> int:
         """Applies each request's events strictly in version order, like `RowPerRequest`: a
         redelivered event, or one whose predecessor is missing, changes nothing."""
-        current = self._in_force(conn, {e.request_id for e in envelopes})
-        closed: dict[tuple[str, int], datetime] = {}
+        loaded = self._in_force(conn, {e.request_id for e in envelopes})
+        current = dict(loaded)
+        closed: dict[str, datetime] = {}  # request → when its loaded interval closed
         opened: dict[tuple[str, int], Row] = {}
         applied = 0
         for env in envelopes:
@@ -61,10 +62,11 @@ class WorkQueueHistory(ReadModel):
                 if key in opened:
                     opened[key]["valid_to"] = new["valid_from"]
                 else:
-                    closed[key] = new["valid_from"]
+                    closed[env.request_id] = new["valid_from"]
             current[env.request_id] = opened[(env.request_id, env.version)] = new
             applied += 1
-        self._write(conn, closed, list(opened.values()))
+        self._write(conn, {r: {**loaded[r], "valid_to": at} for r, at in closed.items()},
+                    list(opened.values()))
         return applied
 
     def next_row(self, row: Row | None, env: Envelope) -> Row | None:
@@ -91,14 +93,17 @@ class WorkQueueHistory(ReadModel):
             out.update({r.request_id: dict(r._mapping) for r in conn.execute(q)})
         return out
 
-    def _write(self, conn: sa.Connection, closed: dict[tuple[str, int], datetime],
-               opened: list[Row]) -> None:
-        t = self.table
-        for (request, version), at in closed.items():
-            conn.execute(sa.update(t).where(t.c.request_id == request, t.c.version == version)
-                         .values(valid_to=at))
-        if opened:
-            conn.execute(sa.insert(t), opened)
+    def _write(self, conn: sa.Connection, closed: dict[str, Row], opened: list[Row]) -> None:
+        """The closed intervals (each request's loaded one, now with its end) replace their
+        open rows, and the new intervals are added: a few statements per batch, never one
+        per row."""
+        t, ids = self.table, list(closed)
+        for i in range(0, len(ids), CHUNK):
+            conn.execute(sa.delete(t).where(t.c.request_id.in_(ids[i : i + CHUNK]),
+                                            t.c.valid_to.is_(None)))
+        rows = [*closed.values(), *opened]
+        if rows:
+            conn.execute(sa.insert(t), rows)
 
 
 class Intervals:
