@@ -279,7 +279,7 @@ def wait_drained(bench: Bench, rt: Runtime, timeout_s: float, interval_s: float 
         raise RuntimeError(f"pipeline not drained after {timeout_s:g} s: {final.to_dict()}")
 
 
-def wait_first_publish(bench: Bench, timeout_s: float = 120) -> float:
+def wait_first_publish(bench: Bench, timeout_s: float = 600) -> float:
     """The monotonic instant the topic first holds a message (polled every 20 ms)."""
     deadline = time.monotonic() + timeout_s
     consumer = KafkaConsumer(bootstrap_servers=bench.bootstrap, group_id=None)

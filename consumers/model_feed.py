@@ -46,13 +46,26 @@ class StoredOffsets:
         return {p: stored.get(self.config.source(p)) for p in partitions}
 
     def lock(self, conn: sa.Connection, partitions: Sequence[int]) -> dict[int, int]:
-        """Locks the partitions' position rows for this transaction (creating them at 0), so
-        two members briefly owning one partition apply each record once."""
+        """Locks the partitions' position rows (offsets and cuts) for this transaction
+        (creating them at 0), so two members briefly owning one partition apply each record
+        once."""
+        t, config = self.model.positions, self.config
+        sources = {config.source(p): p for p in partitions}
+        rows = [*sources, *(config.cut_source(p) for p in partitions)]
+        insert_ignoring_duplicates(conn, t, [{"source": s, "position": 0} for s in rows])
+        q = sa.select(t.c.source, t.c.position).where(t.c.source.in_(rows)).with_for_update()
+        return {sources[s]: pos for s, pos in conn.execute(q) if s in sources}
+
+    def advance(self, conn: sa.Connection, positions: Mapping[str, int]) -> None:
+        """Moves the (locked) position rows up to `positions`, never down, in one statement."""
         t = self.model.positions
-        sources = {self.config.source(p): p for p in partitions}
-        insert_ignoring_duplicates(conn, t, [{"source": s, "position": 0} for s in sources])
-        q = sa.select(t.c.source, t.c.position).where(t.c.source.in_(sources)).with_for_update()
-        return {sources[s]: pos for s, pos in conn.execute(q)}
+        if positions:
+            stmt = (
+                sa.update(t)
+                .where(t.c.source == sa.bindparam("s_"), t.c.position < sa.bindparam("p_"))
+                .values(position=sa.bindparam("p_"))
+            )
+            conn.execute(stmt, [{"s_": s, "p_": p} for s, p in positions.items()])
 
 
 class ModelFeed:
@@ -157,10 +170,10 @@ class ModelFeed:
             return done
         parked = apply_isolated(conn, self.model, decoded)
         park(conn, self.model.name, parked)
-        for tp, offset in done.items():
-            self.model.set_position(conn, self.config.source(tp.partition), offset)
-        for partition, position in cut.items():
-            self.model.raise_position(conn, self.config.cut_source(partition), position)
+        self.offsets.advance(conn, {
+            **{self.config.source(tp.partition): offset for tp, offset in done.items()},
+            **{self.config.cut_source(p): position for p, position in cut.items()},
+        })
         if parked:
             log.warning(
                 "messages_parked",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from projections import bulk
 from projections.envelope import Envelope
 
 if TYPE_CHECKING:
@@ -198,8 +199,7 @@ class RowPerRequest(ReadModel):
         ids = list(changed)
         for i in range(0, len(ids), CHUNK):
             conn.execute(sa.delete(self.table).where(self.table.c.request_id.in_(ids[i : i + CHUNK])))
-        if changed:
-            conn.execute(sa.insert(self.table), list(changed.values()))
+        bulk.write(conn, self.table, list(changed.values()))
 
 
 class CurrentRows:

@@ -57,15 +57,27 @@ def write(conn: sa.Connection, table: sa.Table, rows: Sequence[Row]) -> None:
         buffer.write("\n")
     buffer.seek(0)
     quoted = ", ".join(f'"{n}"' for n in names)
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    sql = f'COPY "{table.name}" ({quoted}) FROM STDIN'
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
     try:
         copy = getattr(cursor, "copy_expert", None)
-        sql = f'COPY "{table.name}" ({quoted}) FROM STDIN'
         if copy is not None:  # psycopg2
             copy(sql, buffer)
         else:  # psycopg 3
             with cursor.copy(sql) as out:
                 out.write(buffer.getvalue())
+    except conn.dialect.loaded_dbapi.Error as error:
+        # Raised as SQLAlchemy raises a statement's error, so callers tell the data's fault
+        # (parked) from the server's (retried) the same way for COPY as for any statement.
+        invalidated = conn.dialect.is_disconnect(error, dbapi, cursor)
+        if invalidated:
+            conn.invalidate(error)
+        raise sa.exc.DBAPIError.instance(
+            sql, None, error, conn.dialect.loaded_dbapi.Error,
+            hide_parameters=True, connection_invalidated=invalidated, dialect=conn.dialect,
+        ) from error
     finally:
         cursor.close()
 

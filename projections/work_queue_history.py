@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from projections import bulk
 from projections.base import CHUNK, ReadModel, Row, UtcDateTime
 from projections.bulk import Fold, Rows
 from projections.envelope import Envelope
@@ -101,9 +102,7 @@ class WorkQueueHistory(ReadModel):
         for i in range(0, len(ids), CHUNK):
             conn.execute(sa.delete(t).where(t.c.request_id.in_(ids[i : i + CHUNK]),
                                             t.c.valid_to.is_(None)))
-        rows = [*closed.values(), *opened]
-        if rows:
-            conn.execute(sa.insert(t), rows)
+        bulk.write(conn, t, [*closed.values(), *opened])
 
 
 class Intervals:
