@@ -16,3 +16,7 @@ class StaleVersion(ConcurrencyConflict):
         super().__init__(f"request {reference} is at version {current}, not {expected}: "
                          "reload it and try again")
         self.expected, self.current = expected, current
+
+
+class AttachmentNotFound(LookupError):
+    """No attachment of the council has this content hash."""

@@ -167,9 +167,26 @@ def render(
         body = (f"Your request {ref} has been delayed: {reason}. "
                 f"We now expect to complete it by {until:%A %-d %B %Y}.")
     else:
-        outcome = council.outcomes.get(request.outcome or "", request.outcome or "closed")
-        body = f"Your request {ref} has been closed. Outcome: {outcome}."
+        body = _closure(request, council)
     return f"{council.name}: {body} Please quote {ref} if you contact us about it."
+
+
+def _closure(request: ServiceRequest, council: Council) -> str:
+    """The closure notice: the outcome (for a kind that closes with an outcome letter, such as
+    a complaint, named as that letter), then the invitation to rate the service where the
+    council's satisfaction policy asks for one."""
+    ref = request.reference
+    outcome = council.outcomes.get(request.outcome or "", request.outcome or "closed")
+    letter = council.kind_rules(request.kind).outcome_letter
+    if letter:
+        body = f"This is {letter} {ref}. Outcome: {outcome}."
+    else:
+        body = f"Your request {ref} has been closed. Outcome: {outcome}."
+    if council.satisfaction.invites(request.kind):
+        low, high = council.satisfaction.scale
+        body += (f" How did we do? Please rate our service from {low} (poor) to {high} "
+                 f"(excellent) by replying to this message or calling us, quoting {ref}.")
+    return body
 
 
 def _expected(request: ServiceRequest, council: Council, now: datetime) -> str:

@@ -29,6 +29,10 @@ class Ports(Protocol):
         """Commits the request's new events atomically and returns the last global position;
         `ConcurrencyConflict` if another writer got there first."""
 
+    def record(self, aggregate: Aggregate) -> int:
+        """Commits a new aggregate of the request log other than a request (a contact) and
+        returns the last global position; `ConcurrencyConflict` if its id was taken."""
+
     def next_reference(self, council: Council, at: datetime) -> str:
         """A reference number never issued before in this council."""
 
@@ -103,10 +107,30 @@ class Sealer(Protocol):
     def seal(self, text: str | None) -> str | None:
         """The sealed token of `text` (None stays None)."""
 
+    def seal_bytes(self, data: bytes) -> bytes:
+        """A file's content, sealed under the same key."""
+
 
 class Opener(Protocol):
     def open(self, token: str) -> str | None:
         """The plain text of a token; None once its key was destroyed (erased)."""
+
+    def open_bytes(self, blob: bytes) -> bytes | None:
+        """Sealed bytes opened; None once their key was destroyed; ValueError if altered."""
+
+
+class FileStore(Protocol):
+    """Where attachments' bytes are kept, by the SHA-256 of the bytes stored."""
+
+    def put(self, blob: bytes) -> str:
+        """Stores `blob` (idempotent) and returns its name: its SHA-256, in hex."""
+
+    def discard(self, name: str) -> None:
+        """Removes a blob nothing recorded (its attachment was refused or lost a race)."""
+
+    def get(self, name: str) -> bytes:
+        """The stored bytes; a `ValueError` if they are missing or no longer hash to their
+        name (the store was tampered with)."""
 
 
 class Vault(Protocol):

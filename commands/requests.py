@@ -221,7 +221,7 @@ def close_request(cmd: CloseRequest, ports: Ports) -> Result:
     council = ports.council(cmd.council)
     request = _load(ports, cmd)
     request.close(
-        outcome=cmd.outcome, text=cmd.text, outcomes=council.outcomes.keys(),
+        outcome=cmd.outcome, text=cmd.text, outcomes=council.outcomes_for(request.kind).keys(),
         occurred_at=ports.now(), actor=cmd.actor,
     )
     return _saved(ports, request)

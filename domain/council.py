@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from domain.calendar import CalendarSpec
+from domain.kinds import DEFAULT_KINDS, KindRules, SatisfactionPolicy
 from domain.permissions import BASE_ROLES, Permissions, default_permissions
-from domain.values import ANY_DETAIL, Channel
+from domain.values import ANY_DETAIL, Channel, RequestKind
 
 
 class AnonymousPolicy(Enum):
@@ -64,6 +65,28 @@ class AcknowledgementRule:
         return self.by_channel.get(channel, self.default_days)
 
 
+# Seed 002 (Upper Lachlan): "communications that are not a customer service request" — the
+# enquiry types a council that configures none records (`[enquiry_types]` replaces them).
+SEED_002_ENQUIRY_TYPES: Mapping[str, str] = {
+    "rates": "Rates enquiry",
+    "planning": "Planning enquiry",
+    "certificate": "Certificate application (s603, s149, s64)",
+    "permit": "Permit application (s138, roadside grazing, road closure)",
+    "road-closure": "Road closure information",
+    "gipa": "Government Information (Public) Access application",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttachmentRule:
+    """What a request's attachments may be: at most `max_bytes`, of these media types."""
+
+    max_bytes: int = 10 * 1024 * 1024
+    media_types: frozenset[str] = frozenset(
+        {"application/pdf", "image/jpeg", "image/png", "text/plain"}
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Council:
     """One council's configuration: catalogue, teams, chain, outcomes, calendar and policies."""
@@ -94,6 +117,11 @@ class Council:
     kpi_targets: Mapping[str, float] = field(default_factory=dict)
     permissions: Permissions = field(default_factory=Permissions)
     source: str = ""
+    enquiry_types: Mapping[str, str] = field(default_factory=lambda: dict(SEED_002_ENQUIRY_TYPES))
+    attachments: AttachmentRule = field(default_factory=AttachmentRule)
+    # How each kind is handled (`[kinds.<kind>]`); kinds not named take `DEFAULT_KINDS`.
+    kinds: Mapping[RequestKind, KindRules] = field(default_factory=dict)
+    satisfaction: SatisfactionPolicy = field(default_factory=SatisfactionPolicy)
 
     def __post_init__(self) -> None:
         if not self.permissions.by_role:  # not configured: the seed-derived defaults
@@ -109,6 +137,17 @@ class Council:
         """Every role a staff user may hold here: the base roles, the chain's, the table's."""
         known = [*BASE_ROLES, *self.roles, *self.permissions.roles]
         return tuple(dict.fromkeys(known))
+
+    def kind_rules(self, kind: RequestKind) -> KindRules:
+        """How requests of this kind are handled here."""
+        return self.kinds.get(kind) or DEFAULT_KINDS[kind]
+
+    def outcomes_for(self, kind: RequestKind) -> Mapping[str, str]:
+        """The closure outcomes a request of this kind may take, with their labels."""
+        allowed = self.kind_rules(kind).outcomes
+        if not allowed:
+            return self.outcomes
+        return {code: self.outcomes[code] for code in allowed if code in self.outcomes}
 
     def category(self, code: str) -> Category:
         try:

@@ -50,3 +50,7 @@ class UserRefused(DomainError):
 class NotPermitted(DomainError):
     """The acting user may not do this: none given, unknown, disabled, acting in a role they do
     not hold, or no role of theirs allows the action."""
+
+
+class SubjectOfficerRefused(DomainError):
+    """A complaint is never worked by the officer it is about (recorded subject officer)."""

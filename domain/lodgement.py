@@ -116,7 +116,7 @@ def lodgement_fields(
         )
     received_at = _received_at(intake, occurred_at)
     standard = recorded(
-        standard_for(council, intake.category, intake.channel, intake.urgent),
+        standard_for(council, intake.category, intake.channel, intake.urgent, intake.kind),
         received_at, occurred_at,
     )
     due = due_instants(standard, received_at, intake.agreed_completion)

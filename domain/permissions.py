@@ -42,6 +42,9 @@ ACTION_DOCS: Mapping[str, str] = {
     "escalate": "escalate a request",
     "close": "close a request with an outcome",
     "publish": "approve the description the public sees (Open311, the portal)",
+    "satisfaction": "record the customer's rating of the service after closure",
+    "complaint": "record who a complaint is about, its internal review and Ombudsman referral",
+    "complaint-report": "the complaints report: by category, outcome and time taken",
     # views of the work
     "show": "a request as it stands",
     "history": "every event of a request",
@@ -51,6 +54,11 @@ ACTION_DOCS: Mapping[str, str] = {
     "alerts": "staff alerts",
     "notices": "customer notices in the outbox",
     "timeline": "the investigation timeline of a request",
+    "attach": "attach a document (photo, letter, form) to a request",
+    "attachments": "a request's attachments: list them, read them back",
+    # enquiries that are not requests (seed 002), counted daily (seed 004)
+    "contact": "record an enquiry that is not a service request",
+    "stats": "daily statistics of enquiries and requests, by type or channel",
     # the record and the figures
     "audit": "the audit record",
     "import": "import another system's history",
@@ -83,14 +91,17 @@ WORK_VIEWS = frozenset(
     {"show", "history", "queue", "sla", "sla-sweep", "alerts", "notices", "timeline"}
 ) | PUBLIC_ACTIONS
 CUSTOMER_DESK = frozenset({"customer-find", "customer-show", "customer-history", "customer-update"})
-FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | CUSTOMER_DESK
+DOCUMENTS_AND_ENQUIRIES = frozenset({"attach", "attachments", "contact", "stats"})
+FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | CUSTOMER_DESK | DOCUMENTS_AND_ENQUIRIES | {"satisfaction"}
 RECORDS = frozenset({
     "audit", "import", "kpi", "export", "record", "show", "history", "customer-show",
-    "customer-history", "customer-access-log", "customer-erase", "timeline",
+    "customer-history", "customer-access-log", "customer-erase", "timeline", "attachments", "stats",
+    "complaint-report",
 }) | PUBLIC_ACTIONS
-COMPLAINTS = FRONT_LINE | {"customer-conduct"}
-ANALYSIS = frozenset({"kpi", "sla", "queue", "show", "history", "audit", "timeline"}
-                     ) | PUBLIC_ACTIONS
+# Complaints officers also record who a complaint is about, its review and Ombudsman referral.
+COMPLAINTS = FRONT_LINE | {"customer-conduct", "complaint", "complaint-report"}
+ANALYSIS = frozenset({"kpi", "sla", "queue", "show", "history", "audit", "timeline", "stats",
+                      "complaint-report"}) | PUBLIC_ACTIONS
 # Seed 001 §7.4.4: the General Manager declares a customer's conduct unreasonable (vexatious).
 CONDUCT_DECLARER = "general-manager"
 

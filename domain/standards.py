@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from domain.calendar import BusinessCalendar, CalendarSpec
 from domain.council import Category, Council
-from domain.values import Channel
+from domain.values import Channel, RequestKind
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +41,12 @@ class ServiceStandard:
     acknowledge_escalation_role: str | None = None
     acknowledge_escalation_after_days: int = 0
     urgent_alert_ack_minutes: int | None = None
+    # The kind's handling (`domain/kinds.py`), recorded since kinds were; absent from older
+    # events, which were all handled alike (the defaults).
+    kind: str = RequestKind.SERVICE_REQUEST.value
+    escalates: bool = True
+    progress_notices: bool = True
+    priority: bool = False
 
     def __post_init__(self) -> None:
         # Stored events decode JSON arrays as lists; keep the value hashable and comparable.
@@ -62,35 +68,55 @@ HORIZON_YEARS = 2
 
 
 def standard_for(
-    council: Council, category_code: str, channel: Channel, urgent: bool
+    council: Council, category_code: str, channel: Channel, urgent: bool,
+    kind: RequestKind = RequestKind.SERVICE_REQUEST,
 ) -> ServiceStandard:
-    """The standard in force for a new request of this category arriving by this channel."""
+    """The standard in force for a new request of this kind and category arriving by this
+    channel: the kind's own targets where the council sets them (a complaint's acknowledge
+    and resolve targets), else the category's; a kind without a completion target, progress
+    notices or escalation (a compliment) records none."""
     category = council.category(category_code)
+    rules = council.kind_rules(kind)
     first_notice = (
         category.progress_notice_days
         if category.progress_notice_days is not None
         else council.progress_notice_days
+    ) if rules.progress_notices else None
+    acknowledge_days = (
+        rules.acknowledge_days if rules.acknowledge_days is not None
+        else category.acknowledge_days if category.acknowledge_days is not None
+        else council.acknowledgement.days_for(channel)
     )
-    return ServiceStandard(
+    complete_days = (
+        None if not rules.completion_target
+        else rules.complete_days if rules.complete_days is not None
+        else category.complete_days
+    )
+    standard = ServiceStandard(
         category=category.code,
         category_name=category.name,
         team=category.team,
-        acknowledge_days=(
-            category.acknowledge_days
-            if category.acknowledge_days is not None
-            else council.acknowledgement.days_for(channel)
-        ),
-        complete_days=category.complete_days,
+        acknowledge_days=acknowledge_days,
+        complete_days=complete_days,
         progress_notice_days=first_notice,
         at_risk_share=(
             category.at_risk_share
             if category.at_risk_share is not None
             else council.at_risk_share
         ),
-        urgent=urgent or category.urgent,
-        progress_notice_every_days=council.progress_notice_every_days or first_notice,
+        urgent=(urgent or category.urgent) and rules.escalates,
+        progress_notice_every_days=(
+            council.progress_notice_every_days or first_notice if rules.progress_notices else None
+        ),
         **_council_rules(council),
+        kind=kind.value,
+        escalates=rules.escalates,
+        progress_notices=rules.progress_notices,
+        priority=rules.priority,
     )
+    if not rules.escalates:  # nothing raises it: not a missed acknowledgement either
+        standard = replace(standard, acknowledge_escalation_role=None)
+    return standard
 
 
 def recorded(standard: ServiceStandard, received_at: datetime, keyed_at: datetime) -> ServiceStandard:

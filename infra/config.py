@@ -14,15 +14,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.calendar import BusinessCalendar, CalendarSpec
 from domain.council import (
+    SEED_002_ENQUIRY_TYPES,
     AcknowledgementRule,
     AnonymousPolicy,
+    AttachmentRule,
     Category,
     Council,
     EscalationStep,
     Team,
 )
+from domain.kinds import DEFAULT_KINDS, KIND_FIELDS, KindRules, SatisfactionPolicy
 from domain.permissions import Permissions, default_permissions, unknown_actions
-from domain.values import ANY_DETAIL, PERSONAL_FIELDS, Channel, parse_enum
+from domain.values import ANY_DETAIL, PERSONAL_FIELDS, Channel, RequestKind, parse_enum
 
 T = TypeVar("T")
 Days = TypeVar("Days", bound=int | None)  # a count of days, or none where optional
@@ -245,6 +248,51 @@ def _permissions(r: _Reader, chain_roles: tuple[str, ...]) -> Permissions:
     return default_permissions(chain_roles).replacing(overrides)
 
 
+_KIND_TYPES: dict[str, type | tuple[type, ...]] = {
+    "acknowledge_days": int, "complete_days": int, "completion_target": bool,
+    "progress_notices": bool, "escalates": bool, "priority": bool, "outcomes": list,
+    "outcome_letter": str, "subject_officer": bool,
+}
+
+
+def _kinds(r: _Reader, outcomes: Mapping[str, str]) -> dict[RequestKind, KindRules]:
+    """`[kinds.<kind>]`: each table replaces the fields it names of the kind's defaults."""
+    out: dict[RequestKind, KindRules] = {}
+    for name, table in r.get("kinds", dict, {}).items():
+        field = f"kinds.{name}"
+        kind = r.convert(field, name, lambda k: parse_enum(RequestKind, k, "kind"))
+        if not isinstance(table, Mapping):
+            raise r.fail(field, "must be a table")
+        unknown = sorted(set(table) - set(KIND_FIELDS))
+        if unknown:
+            raise r.fail(f"{field}.{unknown[0]}", f"unknown field (known: {', '.join(KIND_FIELDS)})")
+        fields: dict[str, Any] = {}
+        for key in table:
+            value = r.get(f"{field}.{key}", _KIND_TYPES[key])
+            if key.endswith("_days"):
+                value = _days(r, f"{field}.{key}", value)
+            if key == "outcomes":
+                bad = [o for o in value if o not in outcomes]
+                if bad:
+                    raise r.fail(f"{field}.outcomes", f"unknown outcome {bad[0]!r} (see [outcomes])")
+                value = tuple(value)
+            fields[key] = value
+        out[kind] = DEFAULT_KINDS[kind].with_fields(fields)
+    return out
+
+
+def _satisfaction(r: _Reader) -> SatisfactionPolicy:
+    invite = frozenset(
+        r.convert("satisfaction.invite", k, lambda v: parse_enum(RequestKind, v, "kind"))
+        for k in r.get("satisfaction.invite", list, [])
+    )
+    low, high = SatisfactionPolicy().scale
+    satisfied_from = r.get("satisfaction.satisfied_from", int, 4)
+    if not low <= satisfied_from <= high:
+        raise r.fail("satisfaction.satisfied_from", f"must be {low} to {high}")
+    return SatisfactionPolicy(invite=invite, satisfied_from=satisfied_from)
+
+
 def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
     """A validated `Council` from one file's parsed TOML."""
     r = _Reader(path, data)
@@ -300,7 +348,27 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
         },
         permissions=_permissions(r, roles),
         source=r.get("source", str, ""),
+        enquiry_types=(_named_table(r, "enquiry_types") if "enquiry_types" in data
+                       else dict(SEED_002_ENQUIRY_TYPES)),
+        attachments=_attachments(r),
+        kinds=_kinds(r, outcomes),
+        satisfaction=_satisfaction(r),
     )
+
+
+def _attachments(r: _Reader) -> AttachmentRule:
+    """`[attachments]`: `max_bytes` (1 byte to 100 MiB) and `media_types` (type/subtype)."""
+    default = AttachmentRule()
+    most = r.get("attachments.max_bytes", int, default.max_bytes)
+    if not 1 <= most <= 100 * 1024 * 1024:
+        raise r.fail("attachments.max_bytes", "must be 1..104857600")
+    types = r.get("attachments.media_types", list, sorted(default.media_types))
+    for i, t in enumerate(types):
+        if not isinstance(t, str) or t.count("/") != 1 or t != t.strip().lower():
+            raise r.fail(f"attachments.media_types[{i}]", "must be a media type, e.g. image/png")
+    if not types:
+        raise r.fail("attachments.media_types", "must not be empty")
+    return AttachmentRule(max_bytes=most, media_types=frozenset(types))
 
 
 def load_council(config_dir: Path, council_id: str) -> Council:

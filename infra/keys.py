@@ -366,6 +366,16 @@ class KeyVault:
         return self._read(lambda conn: [dict(r._mapping) for r in conn.execute(q)])
 
 
+BYTES_PREFIX = b"crm-sealed-v1:"
+
+
+def key_of_bytes(blob: bytes) -> uuid.UUID:
+    """The id of the data key sealed bytes were sealed with; ValueError if not sealed."""
+    if not blob.startswith(BYTES_PREFIX) or len(blob) < len(BYTES_PREFIX) + 36 + 12 + 16:
+        raise ValueError("not sealed bytes")
+    return uuid.UUID(blob[len(BYTES_PREFIX) : len(BYTES_PREFIX) + 36].decode("ascii"))
+
+
 class Sealer:
     """Seals values under one data key."""
 
@@ -381,6 +391,13 @@ class Sealer:
         sealed = nonce + self._aead.encrypt(nonce, text.encode(), self._aad)
         return f"{PREFIX}{self.key_id}:{base64.urlsafe_b64encode(sealed).decode()}"
 
+    def seal_bytes(self, data: bytes) -> bytes:
+        """A file's content sealed like a field: `BYTES_PREFIX`, the key id, then the nonce
+        and the authenticated ciphertext (the key id is its associated data)."""
+        nonce = os.urandom(12)
+        return (BYTES_PREFIX + str(self.key_id).encode() + nonce
+                + self._aead.encrypt(nonce, data, self._aad))
+
 
 class Opener:
     """Opens tokens; remembers the keys it read, for one view (never longer: a key destroyed
@@ -390,15 +407,31 @@ class Opener:
         self.vault = vault
         self._keys: dict[uuid.UUID, AESGCM | None] = {}
 
+    def _aead(self, key_id: uuid.UUID) -> AESGCM | None:
+        if key_id not in self._keys:
+            key = self.vault._key(key_id)
+            self._keys[key_id] = AESGCM(key) if key is not None else None
+        return self._keys[key_id]
+
+    def open_bytes(self, blob: bytes) -> bytes | None:
+        """The content `Sealer.seal_bytes` sealed, or None if its key was destroyed (erased);
+        ValueError if the bytes were changed since (authentication fails)."""
+        key_id = key_of_bytes(blob)
+        aead = self._aead(key_id)
+        if aead is None:
+            return None
+        start = len(BYTES_PREFIX) + 36
+        try:
+            return aead.decrypt(blob[start : start + 12], blob[start + 12 :], str(key_id).encode())
+        except InvalidTag:
+            raise ValueError(f"sealed bytes under key {key_id} fail authentication") from None
+
     def open(self, token: str) -> str | None:
         """The plain text, or None if the key was destroyed (the data is erased)."""
         if not is_sealed(token):
             raise ValueError("not a sealed token")
         key_id = key_of(token)
-        if key_id not in self._keys:
-            key = self.vault._key(key_id)
-            self._keys[key_id] = AESGCM(key) if key is not None else None
-        aead = self._keys[key_id]
+        aead = self._aead(key_id)
         if aead is None:
             return None
         raw = base64.urlsafe_b64decode(token[len(PREFIX) + 37 :])

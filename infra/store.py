@@ -20,6 +20,7 @@ from eventsourcing.application import (
     LRUCache,
     project_aggregate,
 )
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from commands.errors import ConcurrencyConflict, RequestNotFound
@@ -236,6 +237,13 @@ class StorePorts:
                      reference=request.reference, event_type=kind, version=version,
                      position=position, actor=actor.id, role=actor.role)
         return position
+
+    def record(self, aggregate: Aggregate) -> int:
+        try:
+            recordings = self.app.save(aggregate)
+        except IntegrityError:
+            raise ConcurrencyConflict(f"{aggregate.id} was recorded meanwhile: try again") from None
+        return recordings[-1].notification.id if recordings else 0
 
     def next_reference(self, council: Council, at: datetime) -> str:
         return self.references.next(council, at)

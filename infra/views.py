@@ -18,21 +18,28 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from eventsourcing.application import project_aggregate
 
+from commands import attachments as attachment_cmds
 from commands import customers
 from commands.disclosure import Disclosure
-from commands.errors import RequestNotFound
+from commands.errors import AttachmentNotFound, RequestNotFound
 from consumers import follower, operations, record_follower
 from consumers.store_reader import StoreReader
 from domain.aggregates.customer import Customer, customer_id
 from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.council import Council
+from domain.errors import NotPermitted
 from domain.permissions import Viewer
+from domain.personal import REDACTED
+from infra.attachments import DirectoryFileStore
 from infra.notify import list_outbox
 from infra.runtime import Runtime
 from projections import (
     audit_record,
+    complaint_register,
+    enquiry_statistics,
     kpi,
     registry,
+    request_attachments,
     request_summary,
     sla_queries,
     work_queue,
@@ -83,8 +90,10 @@ def reveal_per_request(
     shown = []
     for ref, value in values:
         s = seen.get(ref, {})
+        # a contact (not a request) names its customer in its own payload
+        named = value.get("customer_id") if isinstance(value, dict) else None
         shown.append(d.reveal_request(value, team=s.get("team"), level=s.get("level"),
-                                      customer=s.get("customer")))
+                                      customer=s.get("customer") or named))
     return shown
 
 
@@ -293,10 +302,68 @@ def kpis(rt: Runtime, c: Council, by: str, date_from: date, date_to: date, now: 
         end=datetime.combine(date_to + timedelta(days=1), time(0), tzinfo=zone),
         now=now, targets=dict(c.kpi_targets),
         team_names={t.code: t.name for t in c.teams.values()},
+        satisfied_from=c.satisfaction.satisfied_from,
     )
     read_models_ready(rt)
     with rt.read_engine.connect() as conn:
         return kpi.compute(conn, Sla(), audit_record.AuditRecord(), query)
+
+
+def enquiry_stats(rt: Runtime, c: Council, by: str, date_from: date, date_to: date
+                  ) -> list[dict[str, Any]]:
+    """Enquiries and requests received each of the council's days from `date_from` to
+    `date_to`, by type (enquiry type or request category) or by channel."""
+    _period(date_from, date_to)
+    q = enquiry_statistics.StatsQuery(
+        council=c.id, by=by, zone=ZoneInfo(c.calendar.timezone),
+        start=_day_start(c, date_from), end=_day_start(c, date_to + timedelta(days=1)))
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        return enquiry_statistics.daily(conn, enquiry_statistics.EnquiryStatistics(), q)
+
+
+_ATTACHMENT_FIELDS = ("reference", "sha256", "media_type", "size", "filename", "note",
+                      "uploaded_by", "uploaded_role", "attached_at")
+
+
+def attachments(rt: Runtime, c: Council, viewer: Viewer, reference: str, via: str
+                ) -> list[dict[str, Any]]:
+    """A request's attachments (file names as `viewer` may see them); `RequestNotFound` if the
+    council has no such request."""
+    ref = reference.strip().upper()
+    load_request(rt, c, ref)
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        rows = request_attachments.of_request(
+            conn, request_attachments.RequestAttachments(), c.id, ref)
+        shown = reveal_per_request(conn, disclosure(rt, c, viewer, via), c.id, [
+            (ref, {k: r[k] for k in _ATTACHMENT_FIELDS}) for r in rows])
+    plain: list[dict[str, Any]] = to_plain(shown)
+    return plain
+
+
+def attachment_content(rt: Runtime, c: Council, viewer: Viewer, sha256: str, via: str
+                       ) -> tuple[dict[str, Any], bytes]:
+    """The attachment with this content hash (the first attached, if several) and its bytes,
+    intact: checked against the stored file's name, its seal and the recorded SHA-256. Only
+    for a reader who may see the request's personal data (the opening is logged)."""
+    wanted = sha256.strip().lower()
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        found = request_attachments.by_hash(
+            conn, request_attachments.RequestAttachments(), c.id, wanted)
+        if not found:
+            raise AttachmentNotFound(f"no attachment {wanted[:80]}")
+        row = found[0]
+        [shown] = reveal_per_request(conn, disclosure(rt, c, viewer, via), c.id, [
+            (row["reference"], {k: row[k] for k in _ATTACHMENT_FIELDS})])
+    if shown["filename"] == REDACTED:
+        raise NotPermitted(f"{viewer.user_id} ({viewer.role}) may not read the documents of "
+                           f"request {row['reference']}")
+    content = attachment_cmds.read_content(
+        DirectoryFileStore.for_settings(rt.settings), rt.vault.opener(), row["blob"], wanted)
+    plain: dict[str, Any] = to_plain(shown)
+    return plain, content
 
 
 # -- customers ------------------------------------------------------------------------------
@@ -364,9 +431,12 @@ def customer_history(rt: Runtime, c: Council, viewer: Viewer, number: str, via: 
             for r in request_summary.of_customer(conn, request_summary.RequestSummary(),
                                                  customer.council, customer.number)
         ]
+        contacts = enquiry_statistics.of_customer(
+            conn, enquiry_statistics.EnquiryStatistics(), customer.council, customer.number)
     d = disclosure(rt, c, viewer, via)
     shown: dict[str, Any] = d.reveal(
-        {"customer_id": customer.number, "events": events, "requests": to_plain(requests)},
+        {"customer_id": customer.number, "events": events, "requests": to_plain(requests),
+         "contacts": to_plain(contacts)},
         allowed=d.sees_customers, customer=customer.number)
     return shown
 
@@ -450,3 +520,26 @@ def public_request(rt: Runtime, c: Council, reference: str) -> dict[str, Any]:
     if not found:
         raise RequestNotFound(f"no request {ref} in council {c.id}")
     return found[0]
+
+
+# -- complaints -----------------------------------------------------------------------------
+
+
+def complaint_report(rt: Runtime, c: Council, date_from: date | None, date_to: date | None
+                     ) -> dict[str, Any]:
+    """The complaints received in the period (the council's days, inclusive; default all):
+    by category, by outcome and overall, with time taken in business days, and each complaint
+    (no personal data: who complained is not in the register)."""
+    _period(date_from, date_to)
+    read_models_ready(rt)
+    f = complaint_register.RegisterFilter(
+        council=c.id,
+        start=_day_start(c, date_from) if date_from else None,
+        end=_day_start(c, date_to + timedelta(days=1)) if date_to else None,
+    )
+    with rt.read_engine.connect() as conn:
+        register = complaint_register.rows(conn, complaint_register.ComplaintRegister(), f)
+    result = complaint_register.report(register, dict(c.outcomes))
+    result.update(council=c.id, date_from=date_from, date_to=date_to, complaints=register)
+    plain: dict[str, Any] = to_plain(result)
+    return plain

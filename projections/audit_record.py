@@ -51,6 +51,27 @@ def summary(env: Envelope) -> str:
             return f"Closed ({d['outcome']}): {_clip(d['text'])}"
         case "NoticeSent":
             return f"Sent the {d['notice']} notice to the customer by {d['method']}"
+        case "AttachmentAdded":
+            note = f": {_clip(d['note'])}" if d.get("note") else ""
+            return (f"Attached a document ({d['media_type']}, {d['size']:,} bytes, "
+                    f"sha256 {d['sha256'][:12]}…){note}")
+        case "ContactLogged":
+            who = "a customer on file" if d.get("customer_id") else "no customer named"
+            return (f"Enquiry '{d['contact_type']}' via {d['channel']} ({who}), "
+                    "recorded without opening a request")
+        case "ComplaintSubjectRecorded":
+            return f"Complaint recorded as about {d['officer']}: {_clip(d['reason'])}"
+        case "ComplaintReviewRequested":
+            return f"Internal review requested on {d['on']}: {_clip(d['reason'])}"
+        case "ComplaintReviewDecided":
+            return f"Internal review decided on {d['on']} ({d['decision']}): {_clip(d['text'])}"
+        case "ComplaintReferredToOmbudsman":
+            theirs = f" (their reference {d['ombudsman_reference']})" if d.get(
+                "ombudsman_reference") else ""
+            return f"Referred to the Ombudsman on {d['on']}{theirs}: {_clip(d['reason'])}"
+        case "SatisfactionRecorded":
+            said = ", with a comment kept sealed" if d.get("comment") else ""
+            return f"The customer rated the service {d['score']}{said}"
     return env.event_type
 
 

@@ -107,7 +107,8 @@ def write_all(conn: sa.Connection, rows: Rows) -> int:
 
 
 class RowsAtOnce:
-    """A fold for a model with one row per event (`row(env)`), final at once."""
+    """A fold for a model with at most one row per event (`row(env)`, None for an event it
+    passes over), final at once."""
 
     def __init__(self, table: sa.Table, row: Any) -> None:
         self.table = table
@@ -116,7 +117,9 @@ class RowsAtOnce:
 
     def add(self, env: Envelope) -> None:
         # The store holds each (request, version) once: no duplicate to skip.
-        self.rows.append(self.row(env))
+        row = self.row(env)
+        if row is not None:  # an event the model passes over
+            self.rows.append(row)
 
     def take(self) -> Rows:
         rows, self.rows = self.rows, []

@@ -44,6 +44,10 @@ history the source's own text); ``team`` the team the request is with now (after
 reassignment); ``channel`` and ``kind`` as lodged; ``day`` as above. Every grouping adds up to
 the same totals.
 
+``rated``, ``satisfied`` and ``customer_satisfaction_pct``: the customers' ratings of the
+service recorded in the period (``SatisfactionRecorded``, grouped by their request), and the
+share of them at or above the council's ``satisfied_from`` (seed 003: satisfaction rates).
+
 Beside each figure that the council's ``kpi_targets`` sets a level for (same key), the result
 carries ``<key>_expected`` and ``<key>_met``: a percentage is met at or above its level, a count
 or a number of days at or below it.
@@ -51,6 +55,7 @@ or a number of days at or below it.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Callable, Iterable, Mapping
@@ -69,14 +74,14 @@ SYSTEM_ROLE = "system"
 COUNTS = (
     "lodged", "acknowledgement_due", "acknowledged_within_standard", "closed",
     "completed_within_target", "breaches", "escalations", "closed_by_officer",
-    "first_contact_resolution",
+    "first_contact_resolution", "rated", "satisfied",
 )
 METRICS = (
     "lodged", "closed", "completed_within_target", "completed_within_target_pct",
     "acknowledgement_due", "acknowledged_within_standard", "acknowledged_within_standard_pct",
     "median_business_days_to_complete", "p90_business_days_to_complete", "breaches",
     "escalations", "closed_by_officer", "first_contact_resolution",
-    "first_contact_resolution_pct",
+    "first_contact_resolution_pct", "rated", "satisfied", "customer_satisfaction_pct",
 )
 _SLA_COLUMNS = (
     "request_id", "category", "category_name", "team", "channel", "kind", "lodged_at",
@@ -95,6 +100,8 @@ class KpiQuery:
     now: datetime
     targets: Mapping[str, float] = field(default_factory=dict)
     team_names: Mapping[str, str] = field(default_factory=dict)
+    # The council's satisfaction policy: a rating of this or more counts as satisfied.
+    satisfied_from: int = 4
 
     def __post_init__(self) -> None:
         if self.by not in GROUPINGS:
@@ -167,6 +174,9 @@ def _figures(tally: _Tally, targets: Mapping[str, float]) -> dict[str, Any]:
         first_contact_resolution_pct=_pct(
             c["first_contact_resolution"], c["closed_by_officer"]
         ),
+        rated=c["rated"],
+        satisfied=c["satisfied"],
+        customer_satisfaction_pct=_pct(c["satisfied"], c["rated"]),
     )
     for key, level in targets.items():
         if key not in METRICS:
@@ -229,6 +239,17 @@ def _events(
     return list(conn.execute(query))
 
 
+def _ratings(conn: sa.Connection, audit: AuditRecord, q: KpiQuery) -> list[tuple[str, datetime, int]]:
+    """The customers' ratings recorded in the period: request, instant, score."""
+    t = audit.table
+    query = sa.select(t.c.request_id, t.c.occurred_at, t.c.payload).where(
+        t.c.council == q.council, t.c.event_type == "SatisfactionRecorded",
+        t.c.occurred_at >= q.start, t.c.occurred_at < q.end,
+    )
+    return [(r.request_id, r.occurred_at, int(json.loads(r.payload)["score"]))
+            for r in conn.execute(query)]
+
+
 def _more_requests(
     conn: sa.Connection, sla: Sla, ids: set[str]
 ) -> dict[str, dict[str, Any]]:
@@ -248,7 +269,8 @@ def compute(conn: sa.Connection, sla: Sla, audit: AuditRecord, q: KpiQuery) -> K
     requests = _requests(conn, sla, q)
     closers = {r.request_id: r for r in _events(conn, audit, q, "Closed")}
     escalations = _events(conn, audit, q, "Escalated")
-    missing = {e.request_id for e in escalations} - requests.keys()
+    ratings = _ratings(conn, audit, q)
+    missing = ({e.request_id for e in escalations} | {r[0] for r in ratings}) - requests.keys()
     if missing:
         requests.update(_more_requests(conn, sla, missing))
     key_of = _group_key(q)
@@ -290,6 +312,12 @@ def compute(conn: sa.Connection, sla: Sla, audit: AuditRecord, q: KpiQuery) -> K
         escalated = requests.get(e.request_id)
         if escalated is not None:
             tally(escalated, e.occurred_at).counts["escalations"] += 1
+    for rid, at, score in ratings:  # counted in the group and period of the rating
+        rated = requests.get(rid)
+        if rated is not None:
+            counts = tally(rated, at).counts
+            counts["rated"] += 1
+            counts["satisfied"] += score >= q.satisfied_from
 
     total = _Tally(label={})
     for t in tallies.values():

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from projections.audit_record import AuditRecord
 from projections.base import ReadModel
+from projections.complaint_register import ComplaintRegister
+from projections.enquiry_statistics import EnquiryStatistics
 from projections.public_requests import PublicRequests
+from projections.request_attachments import RequestAttachments
 from projections.request_summary import RequestSummary
 from projections.sla import Sla
 from projections.work_queue import WorkQueue
@@ -17,6 +20,9 @@ READ_MODELS: dict[str, type[ReadModel]] = {
     "sla": Sla,
     "work_queue_history": WorkQueueHistory,
     "public_requests": PublicRequests,
+    "enquiry_statistics": EnquiryStatistics,
+    "request_attachments": RequestAttachments,
+    "complaint_register": ComplaintRegister,
 }
 
 

@@ -251,8 +251,8 @@ def next_escalation(
     (the Director) when its agreed date is missed; otherwise each level above the current one
     falls due its configured business days after the completion breach."""
     roles: list[str] = list(standard.get("escalation_roles") or [])
-    if row["level"] not in roles:
-        return None
+    if row["level"] not in roles or standard.get("escalates") is False:
+        return None  # a kind that never escalates (a compliment) has nothing due
     current = roles.index(row["level"])
     urgent_role = standard.get("urgent_role")
     if row["urgent"] and urgent_role in roles and current < roles.index(urgent_role):

@@ -21,6 +21,7 @@ STATUS_AFTER = {
 
 class WorkQueue(RowPerRequest):
     name = "work_queue"
+    schema_version = 2  # 2: `priority`
 
     def define(self, metadata: sa.MetaData) -> None:
         self.table = sa.Table(
@@ -33,6 +34,8 @@ class WorkQueue(RowPerRequest):
             sa.Column("officer", sa.String(128)),
             sa.Column("category", sa.String(200), nullable=False),
             sa.Column("urgent", sa.Boolean, nullable=False),
+            # handled with priority (its kind's rule, e.g. complaints): after urgent, before others
+            sa.Column("priority", sa.Boolean, nullable=False),
             sa.Column("status", sa.String(32), nullable=False),
             sa.Column("level", sa.String(64), nullable=False),
             sa.Column("acknowledge_by", UtcDateTime),
@@ -53,6 +56,7 @@ class WorkQueue(RowPerRequest):
                 "request_id": env.request_id, "council": env.council,
                 "reference": env.reference, "team": d["team"], "officer": None,
                 "category": d["category"], "urgent": bool(d["urgent"]), "status": "lodged",
+                "priority": bool(standard.get("priority")),
                 "level": (standard.get("escalation_roles") or [""])[0],
                 "acknowledge_by": d.get("acknowledge_by"), "complete_by": d.get("complete_by"),
                 "lodged_at": env.occurred_at, "last_action": "Lodged",
@@ -90,6 +94,7 @@ def query(conn: sa.Connection, model: WorkQueue, f: QueueFilter) -> list[dict[st
 
 
 def queue_order(t: sa.Table) -> list[Any]:
-    """Urgent first, then by completion due (none due: last), then oldest, then reference."""
-    return [t.c.urgent.desc(), t.c.complete_by.is_(None), t.c.complete_by, t.c.lodged_at,
+    """Urgent first, then those handled with priority (complaints), then by completion due
+    (none due: last), then oldest, then reference."""
+    return [t.c.urgent.desc(), t.c.priority.desc(), t.c.complete_by.is_(None), t.c.complete_by, t.c.lodged_at,
             t.c.reference]

@@ -27,6 +27,7 @@ TEMPORAL = ("valid_from", "valid_to")
 
 class WorkQueueHistory(ReadModel):
     name = "work_queue_history"
+    schema_version = 2  # 2: `priority`, as the live queue
 
     def define(self, metadata: sa.MetaData) -> None:
         self.live = WorkQueue()

@@ -14,7 +14,9 @@ PUBLIC = frozenset({"categories", "teams", "permissions"})
 WORK_VIEWS = frozenset({"show", "history", "queue", "sla", "sla-sweep", "notices", "timeline"})
 # the customer desk: finding a caller, their record and its history, correcting details
 DESK = frozenset({"customer-find", "customer-show", "customer-history", "customer-update"})
-FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | PUBLIC | DESK
+# seed 002: documents kept with requests, enquiries that are not requests; seed 004: daily stats
+DOCUMENTS = frozenset({"attach", "attachments", "contact", "stats"})
+FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | PUBLIC | DESK | DOCUMENTS
 # seed 001 §7.4.4: the General Manager declares a customer's conduct; complaints officers too
 CONDUCT = frozenset({"customer-conduct"})
 
@@ -27,19 +29,31 @@ MAY: dict[str, frozenset[str]] = {
     "general-manager": FRONT_LINE | CONDUCT,  # a role of Upper Lachlan's escalation chain
     "records-officer": frozenset({
         "audit", "import", "kpi", "record", "show", "history", "customer-show", "customer-history",
-        "customer-erase", "customer-access-log"}) | PUBLIC | {"timeline", "export"},
+        "customer-erase", "customer-access-log"}) | PUBLIC | {"timeline", "export"}
+    | {"attachments", "stats"},
     "complaints-officer": FRONT_LINE | CONDUCT,
     "analyst": frozenset({"kpi", "sla", "queue", "show", "history", "audit"}) | PUBLIC
-    | {"timeline"},
+    | {"timeline", "stats"},
     "administrator": FRONT_LINE | CONDUCT | {
         "audit", "import", "kpi", "record", "users", "projections", "apikeys", "customer-erase",
         "customer-access-log"} | {"export"},
 }
+# The customer's rating after closure is recorded by whoever takes their call (front line);
+# complaints officers record who a complaint is about, its review and Ombudsman referral; the
+# complaints report is for complaints and records officers and analysts.
+RATING = frozenset({"satisfaction"})
+for _role in ("customer-service", "officer", "team-leader", "manager", "director",
+              "general-manager", "complaints-officer", "administrator"):
+    MAY[_role] = MAY[_role] | RATING
+for _role in ("complaints-officer", "administrator"):
+    MAY[_role] = MAY[_role] | {"complaint"}
+for _role in ("complaints-officer", "records-officer", "analyst", "administrator"):
+    MAY[_role] = MAY[_role] | {"complaint-report"}
 ROLES = tuple(MAY)
 CHECKED = (
     "lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish", "show", "history",
     "queue", "sla", "sla-sweep", "notices", "audit", "import", "kpi", "record", "users", "projections",
     "categories", "teams", "permissions", "apikeys", "customer-find", "customer-show",
     "customer-history", "customer-update", "customer-conduct", "customer-access-log",
-    "timeline", "export",
+    "timeline", "export", "attach", "attachments", "contact", "stats",
 )

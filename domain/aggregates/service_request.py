@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from eventsourcing.domain import Aggregate
 
@@ -20,6 +21,7 @@ from domain.errors import (
     InvalidCommand,
     NoticeRefused,
     RequestClosed,
+    SubjectOfficerRefused,
 )
 from domain.personal import key_of, require_sealed
 from domain.standards import ServiceStandard, calendar_for, date_gone, deadline_of
@@ -180,6 +182,22 @@ class ServiceRequest(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.public_description = self.text
 
+    class AttachmentAdded(Event):
+        """A document kept with the request (seed 002: "documentation and forms associated
+        with the request will be housed in the CRM system"): its content's SHA-256, the name
+        of its sealed bytes in the file store, its media type and size; the file name sealed."""
+
+        TOPIC = "councilcrm:ServiceRequest.AttachmentAdded"
+        sha256: str
+        blob: str
+        media_type: str
+        size: int
+        filename: str
+        note: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            pass
+
     class NoticeSent(Event):
         """A notice was issued to the customer: this event is the record that it was, and
         carries everything needed to deliver it (method, recipient, rendered text).
@@ -197,6 +215,70 @@ class ServiceRequest(Aggregate):
             aggregate.notices_sent.add(_notice_key(self.notice, self.about_version))
             if self.notice is NoticeKind.PROGRESS:
                 aggregate.last_progress_at = self.occurred_at
+
+    # -- complaints and satisfaction (domain/kinds.py) -----------------------------------------
+
+    class ComplaintSubjectRecorded(Event):
+        """Who a complaint is about: that officer may never be assigned it."""
+
+        TOPIC = "councilcrm:ServiceRequest.ComplaintSubjectRecorded"
+        officer: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.subject_officer = self.officer
+
+    class ComplaintReviewRequested(Event):
+        """The customer asked for an internal review of the complaint's outcome, on `on`."""
+
+        TOPIC = "councilcrm:ServiceRequest.ComplaintReviewRequested"
+        on: date
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.review_requested_on = self.on
+
+    class ComplaintReviewDecided(Event):
+        """The internal review's finding (an outcome of the kind), decided on `on`."""
+
+        TOPIC = "councilcrm:ServiceRequest.ComplaintReviewDecided"
+        on: date
+        decision: str
+        text: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.review_decided_on = self.on
+            aggregate.review_decision = self.decision
+
+    class ComplaintReferredToOmbudsman(Event):
+        """The complaint went to the Ombudsman on `on` (`ombudsman_reference`: theirs)."""
+
+        TOPIC = "councilcrm:ServiceRequest.ComplaintReferredToOmbudsman"
+        on: date
+        ombudsman_reference: str | None
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.ombudsman_on = self.on
+
+    class SatisfactionRecorded(Event):
+        """The customer's rating of the service after closure; their comment is their own
+        words, sealed under the request's data key."""
+
+        TOPIC = "councilcrm:ServiceRequest.SatisfactionRecorded"
+        score: int
+        comment: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.satisfaction_score = self.score
+
+    # Absent until the events above record them (class defaults: no replay needed).
+    subject_officer: str | None = None
+    review_requested_on: date | None = None
+    review_decided_on: date | None = None
+    review_decision: str | None = None
+    ombudsman_on: date | None = None
+    satisfaction_score: int | None = None
 
     def _on_lodged(self, event: ServiceRequest.Lodged) -> None:
         self.council = event.council
@@ -291,6 +373,10 @@ class ServiceRequest(Aggregate):
         self._require_open("assign it")
         team = _require_text(team, "the team")
         officer = (officer or "").strip() or None
+        if officer is not None and officer == self.subject_officer:
+            raise SubjectOfficerRefused(
+                f"complaint {self.reference} is about {officer}: it cannot be assigned to them"
+            )
         if (team, officer) == (self.team, self.officer):
             raise InvalidCommand(
                 f"request {self.reference} is already assigned to {team}"
@@ -405,6 +491,8 @@ class ServiceRequest(Aggregate):
         its due instants) caused it; a person's own decision names none."""
         _require_aware(occurred_at)
         self._require_open("escalate it")
+        if self.standard is not None and not self.standard.escalates:
+            raise EscalationRefused(f"a {self.kind.value} is never escalated ({self.reference})")
         reason = _require_text(reason, "the reason for an escalation")
         if standard is not None and standard not in ESCALATION_STANDARDS:
             raise InvalidCommand(
@@ -456,6 +544,25 @@ class ServiceRequest(Aggregate):
             actor=actor,
         )
 
+    def attach(
+        self, *, sha256: str, blob: str, media_type: str, size: int, filename: str,
+        note: str | None, occurred_at: datetime, actor: Actor,
+    ) -> None:
+        """Keeps a document with the request, open or closed (correspondence goes on); the
+        file name arrives sealed (it may name the resident)."""
+        _require_aware(occurred_at)
+        require_sealed(filename, "an attachment's file name")
+        for what, digest in (("sha256", sha256), ("blob", blob)):
+            if len(digest) != 64 or digest.strip("0123456789abcdef"):
+                raise InvalidCommand(f"an attachment's {what} must be a SHA-256 in hex")
+        if size < 0:
+            raise InvalidCommand("an attachment's size cannot be negative")
+        self.trigger_event(
+            self.AttachmentAdded, sha256=sha256, blob=blob, media_type=media_type, size=size,
+            filename=filename, note=note.strip() if note and note.strip() else None,
+            occurred_at=occurred_at, actor=actor,
+        )
+
     def approve_public_description(self, *, text: str, occurred_at: datetime, actor: Actor
                                    ) -> None:
         """What the public may read of the request; allowed open or closed, and again to
@@ -492,6 +599,9 @@ class ServiceRequest(Aggregate):
         previous one (at `now`), where the standard says so."""
         if notice is NoticeKind.PROGRESS:
             self._require_open_for_notice(notice)
+            if self.standard is not None and not self.standard.progress_notices:
+                raise NoticeRefused(
+                    f"a {self.kind.value} gets no progress notice ({self.reference})")
             self._require_progress_due(now)
             return None
         elif notice is NoticeKind.ACKNOWLEDGEMENT:
@@ -582,6 +692,112 @@ class ServiceRequest(Aggregate):
             actor=actor,
         )
         return True
+
+
+    # -- complaints and satisfaction -------------------------------------------------------
+
+    def _require_complaint(self, doing: str) -> None:
+        if self.kind is not RequestKind.COMPLAINT:
+            raise InvalidCommand(
+                f"request {self.reference} is a {self.kind.value}, not a complaint: cannot {doing}"
+            )
+
+    def _require_day_gone_by(self, day: date, occurred_at: datetime, what: str) -> None:
+        zone = self.standard.calendar.timezone if self.standard else "UTC"
+        if day > occurred_at.astimezone(ZoneInfo(zone)).date():
+            raise InvalidCommand(f"{what} {day.isoformat()} is in the future")
+        if day < self.received_at.astimezone(ZoneInfo(zone)).date():
+            raise InvalidCommand(f"{what} {day.isoformat()} is before the complaint was received")
+
+    def record_complaint_subject(
+        self, *, officer: str, reason: str, occurred_at: datetime, actor: Actor
+    ) -> None:
+        """Records the officer a complaint is about. Refused while it is assigned to them
+        (assign it to someone else first) or when it is about them already."""
+        _require_aware(occurred_at)
+        self._require_complaint("record who it is about")
+        officer = _require_text(officer, "the officer complained about")
+        if officer == self.subject_officer:
+            raise InvalidCommand(f"complaint {self.reference} is already recorded as about {officer}")
+        if officer == self.officer:
+            raise SubjectOfficerRefused(
+                f"complaint {self.reference} is assigned to {officer}, whom it is about: "
+                "assign it to another officer first"
+            )
+        self.trigger_event(self.ComplaintSubjectRecorded, officer=officer,
+                           reason=_require_text(reason, "the reason"),
+                           occurred_at=occurred_at, actor=actor)
+
+    def request_review(self, *, on: date, reason: str, occurred_at: datetime, actor: Actor
+                       ) -> None:
+        """The customer asks for an internal review of a closed complaint's outcome (once)."""
+        _require_aware(occurred_at)
+        self._require_complaint("request an internal review")
+        if self.is_open:
+            raise InvalidCommand(f"complaint {self.reference} is still open: there is no "
+                                 "outcome to review yet")
+        if self.review_requested_on is not None:
+            raise InvalidCommand(f"an internal review of {self.reference} was requested on "
+                                 f"{self.review_requested_on.isoformat()}")
+        self._require_day_gone_by(on, occurred_at, "the review request date")
+        self.trigger_event(self.ComplaintReviewRequested, on=on,
+                           reason=_require_text(reason, "the reason"),
+                           occurred_at=occurred_at, actor=actor)
+
+    def decide_review(self, *, on: date, decision: str, text: str, outcomes: Collection[str],
+                      occurred_at: datetime, actor: Actor) -> None:
+        """The internal review's finding: one of the complaint's outcomes, once."""
+        _require_aware(occurred_at)
+        self._require_complaint("decide an internal review")
+        if self.review_requested_on is None:
+            raise InvalidCommand(f"no internal review of {self.reference} was requested")
+        if self.review_decided_on is not None:
+            raise InvalidCommand(f"the internal review of {self.reference} was decided on "
+                                 f"{self.review_decided_on.isoformat()}")
+        if decision not in outcomes:
+            raise InvalidCommand(
+                f"unknown decision {decision!r} (accepted: {', '.join(sorted(outcomes))})")
+        self._require_day_gone_by(on, occurred_at, "the decision date")
+        if on < self.review_requested_on:
+            raise InvalidCommand("the decision date is before the review was requested")
+        self.trigger_event(self.ComplaintReviewDecided, on=on, decision=decision,
+                           text=_require_text(text, "the decision's text"),
+                           occurred_at=occurred_at, actor=actor)
+
+    def refer_to_ombudsman(self, *, on: date, ombudsman_reference: str | None, reason: str,
+                           occurred_at: datetime, actor: Actor) -> None:
+        """A closed complaint referred to the Ombudsman (once)."""
+        _require_aware(occurred_at)
+        self._require_complaint("refer it to the Ombudsman")
+        if self.is_open:
+            raise InvalidCommand(f"complaint {self.reference} is still open: close it with its "
+                                 "outcome before referring it")
+        if self.ombudsman_on is not None:
+            raise InvalidCommand(f"complaint {self.reference} was referred to the Ombudsman on "
+                                 f"{self.ombudsman_on.isoformat()}")
+        self._require_day_gone_by(on, occurred_at, "the referral date")
+        self.trigger_event(self.ComplaintReferredToOmbudsman, on=on,
+                           ombudsman_reference=(ombudsman_reference or "").strip() or None,
+                           reason=_require_text(reason, "the reason"),
+                           occurred_at=occurred_at, actor=actor)
+
+    def record_satisfaction(self, *, score: int, comment: str | None, scale: tuple[int, int],
+                            occurred_at: datetime, actor: Actor) -> None:
+        """The customer's rating once the request is closed (one rating per request)."""
+        _require_aware(occurred_at)
+        if self.is_open:
+            raise InvalidCommand(f"request {self.reference} is still open: the customer rates "
+                                 "the service once it is closed")
+        if self.satisfaction_score is not None:
+            raise InvalidCommand(f"request {self.reference} was rated already "
+                                 f"({self.satisfaction_score})")
+        low, high = scale
+        if isinstance(score, bool) or not low <= score <= high:
+            raise InvalidCommand(f"a score is {low} to {high}, not {score}")
+        if comment is not None:
+            require_sealed(comment, "the customer's comment")
+        self.trigger_event(self.SatisfactionRecorded, score=score, comment=comment,
+                           occurred_at=occurred_at, actor=actor)
 
 
 def _notice_key(notice: NoticeKind, about_version: int | None) -> tuple[str, int | None]:

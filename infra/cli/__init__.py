@@ -13,10 +13,13 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from commands.customers import CustomerNotFound
-from commands.errors import ConcurrencyConflict, RequestNotFound
+from commands.errors import AttachmentNotFound, ConcurrencyConflict, RequestNotFound
 from domain.errors import DomainError, OutOfBounds
 from infra.cli import (
     alerts,
+    attachments,
+    complaints,
+    contacts,
     customers,
     demo,
     history,
@@ -38,6 +41,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (ConcurrencyConflict, 3),
     (RequestNotFound, 4),
     (CustomerNotFound, 4),
+    (AttachmentNotFound, 4),
     (OutOfBounds, 2),
     (DomainError, 1),
     (ConfigError, 2),
@@ -77,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser
     )
     for interface in (requests, read_models, sla, history, streaming, demo, users, customers,
-                      serve, alerts, record, timeline):
+                      serve, alerts, record, timeline, contacts, attachments, complaints):
         interface.register(sub)
     return parser
 

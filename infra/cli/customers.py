@@ -50,6 +50,9 @@ def run_history(args: argparse.Namespace) -> None:
     print()
     emit_table(shown["requests"], ["reference", "status", "category", "lodged_at", "outcome"],
                council(args).calendar.timezone)
+    print()
+    emit_table(shown["contacts"], ["reference", "type", "channel", "logged_at"],
+               council(args).calendar.timezone)
 
 
 def run_find(args: argparse.Namespace) -> None:

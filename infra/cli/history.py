@@ -90,11 +90,13 @@ TABLE_COLUMNS = [
     "lodged", "closed", "completed_within_target", "completed_within_target_pct",
     "acknowledged_within_standard_pct", "median_business_days_to_complete",
     "p90_business_days_to_complete", "breaches", "escalations", "first_contact_resolution_pct",
+    "customer_satisfaction_pct",
 ]
 SHORT = {
     "completed_within_target": "within", "completed_within_target_pct": "within%",
     "acknowledged_within_standard_pct": "ack%", "median_business_days_to_complete": "median_d",
     "p90_business_days_to_complete": "p90_d", "first_contact_resolution_pct": "fcr%",
+    "customer_satisfaction_pct": "sat%",
 }
 
 

@@ -15,10 +15,25 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from commands.customers import CustomerNotFound
-from commands.errors import ConcurrencyConflict, RequestNotFound, StaleVersion
+from commands.errors import (
+    AttachmentNotFound,
+    ConcurrencyConflict,
+    RequestNotFound,
+    StaleVersion,
+)
 from domain.errors import DomainError, NotPermitted
+from infra.attachments import TamperedFile
 from infra.credentials import InProgress
-from infra.http import customers_api, investigation_api, open311, portal, staff_api, web
+from infra.http import (
+    complaints_api,
+    customers_api,
+    documents_api,
+    investigation_api,
+    open311,
+    portal,
+    staff_api,
+    web,
+)
 from infra.runtime import Runtime
 
 log = structlog.get_logger("councilcrm.http")
@@ -46,6 +61,8 @@ def create_app(rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.
     app.include_router(staff_api.router)
     app.include_router(customers_api.router)
     app.include_router(investigation_api.router)
+    app.include_router(documents_api.router)
+    app.include_router(complaints_api.router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
@@ -73,7 +90,8 @@ def create_app(rt: Runtime, councils: Sequence[str], *, public_rate: float = 10.
                  status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 1))
         return response
 
-    app.add_middleware(BodyLimit, limit=MAX_BODY)
+    uploads = max(rt.ports.council(c).attachments.max_bytes for c in councils)
+    app.add_middleware(BodyLimit, limit=MAX_BODY, uploads=uploads)
     return app
 
 
@@ -117,6 +135,8 @@ def _errors(app: FastAPI) -> None:
     app.add_exception_handler(InProgress, answer(409))
     app.add_exception_handler(RequestNotFound, answer(404))
     app.add_exception_handler(CustomerNotFound, answer(404))
+    app.add_exception_handler(AttachmentNotFound, answer(404))
+    app.add_exception_handler(TamperedFile, answer(409))
     app.add_exception_handler(NotPermitted, answer(403))
     app.add_exception_handler(DomainError, answer(422))
     app.add_exception_handler(ValueError, answer(400))
@@ -146,18 +166,23 @@ class RateLimiter:
 
 
 class BodyLimit:
-    """Refuses a request body over `limit` bytes with 413, declared or streamed."""
+    """Refuses a request body over `limit` bytes with 413, declared or streamed; an upload of an
+    attachment (a POST to a path ending `/attachments`) may be up to `uploads` bytes (the
+    largest any served council takes: each council's own limit is then its rule, a 422)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, uploads: int = 0) -> None:
+        self.app, self.base_limit, self.uploads = app, limit, uploads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = scope.get("method") == "POST" and str(scope.get("path", "")).endswith(
+            documents_api.UPLOAD_PATH_SUFFIX)
+        limit = max(self.base_limit, self.uploads) if upload else self.base_limit
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await _too_large(send, self.limit)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _too_large(send, limit)
             return
         seen = 0
 
@@ -166,14 +191,14 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     raise BodyTooLarge
             return message
 
         try:
             await self.app(scope, bounded, send)
         except BodyTooLarge:
-            await _too_large(send, self.limit)
+            await _too_large(send, limit)
 
 
 class BodyTooLarge(Exception):

@@ -83,6 +83,11 @@ COMMANDS: dict[str, Command] = {
     "timeline": Command(("timeline", "{ref}", "--format", "json")),
     "export": Command(("record", "export", "--request", "{ref}", "--format", "csv",
                        "--out", os.devnull)),
+    "attach": Command(("attach", "{ref}", str(PROJECT_ROOT / "pyproject.toml"), "--type",
+                       "text/plain")),
+    "attachments": Command(("attachments", "{ref}", "--json")),
+    "contact": Command(("contact", "log", "--type", "rates", "--channel", "counter")),
+    "stats": Command(("stats", "--by", "day,channel", "--json")),
 }
 
 

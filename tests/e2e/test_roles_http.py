@@ -28,6 +28,7 @@ class Call:
     method: str
     path: str
     json: dict[str, object] | None = None
+    text: str | None = None  # a plain-text body (an attachment's bytes), instead of JSON
 
 
 CALLS: dict[str, Call] = {
@@ -60,6 +61,11 @@ CALLS: dict[str, Call] = {
     "customer-access-log": Call("GET", "/api/v1/customers/{customer}/access-log"),
     "timeline": Call("GET", "/api/v1/requests/{ref}/timeline"),
     "export": Call("GET", "/api/v1/record/export?request={ref}&format=csv"),
+    "attach": Call("POST", "/api/v1/requests/{ref}/attachments?filename=note.txt",
+                   text="Site visit notes"),
+    "attachments": Call("GET", "/api/v1/requests/{ref}/attachments"),
+    "contact": Call("POST", "/api/v1/contacts", {"type": "rates", "channel": "phone"}),
+    "stats": Call("GET", "/api/v1/stats?by=day,channel"),
 }
 
 
@@ -124,8 +130,9 @@ def test_each_role_may_do_over_http_exactly_what_the_table_says(
             .replace("{customer}", shared[1]))
     before = stored(rt)
 
-    got: Response = client.request(call.method, path, json=call.json,
-                                   headers=tokens[user_of(role)])
+    plain = {"Content-Type": "text/plain"} if call.text is not None else {}
+    got: Response = client.request(call.method, path, json=call.json, content=call.text,
+                                   headers={**tokens[user_of(role)], **plain})
 
     if action in MAY[role]:
         assert got.status_code in (200, 201), (got.status_code, got.text)

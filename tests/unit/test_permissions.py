@@ -53,13 +53,25 @@ def test_records_officers_keep_the_record_but_do_not_work_requests() -> None:
 
 def test_analysts_read_figures_and_history_and_change_nothing() -> None:
     assert {a for a in ACTIONS if TABLE.allows("analyst", a)} == {
-        "kpi", "sla", "queue", "show", "history", "audit", "timeline", *PUBLIC_ACTIONS}
+        "kpi", "sla", "queue", "show", "history", "audit", "timeline", "stats", "complaint-report",
+        *PUBLIC_ACTIONS}
 
 
 def test_complaints_officers_also_declare_a_customers_conduct() -> None:
     assert TABLE.allows("complaints-officer", "customer-conduct")
     assert TABLE.allows("complaints-officer", "close")
     assert not TABLE.allows("complaints-officer", "customer-erase")
+
+
+def test_complaints_officers_handle_complaints_and_the_front_line_records_ratings() -> None:
+    """Complaint handling (subject officer, review, Ombudsman) is the complaints officers'
+    (and administrators'); a rating is recorded by whoever takes the customer's call."""
+    assert {r for r in TABLE.roles if TABLE.allows(r, "complaint")} == {
+        "complaints-officer", "administrator"}
+    for role in ("customer-service", "officer", "complaints-officer"):
+        assert TABLE.allows(role, "satisfaction"), role
+    assert not TABLE.allows("analyst", "satisfaction")
+    assert not TABLE.allows("records-officer", "satisfaction")
 
 
 def test_administrators_may_do_everything() -> None:

@@ -36,6 +36,7 @@ LODGED = {
     "officer": None,
     "category": "pothole",
     "urgent": False,
+    "priority": False,
     "status": "lodged",
     "level": "officer",
     "acknowledge_by": sydney(2026, 3, 9, 16, 30),
