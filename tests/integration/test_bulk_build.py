@@ -14,6 +14,16 @@ from projections import registry
 from tests.fakes import FakeClock
 from tests.integration.kafka_support import COUNCIL, OFFICER, Driver
 
+# The models with at least a row for every request (the others pass over most events).
+EVERY_REQUEST = {
+    "work_queue",
+    "request_summary",
+    "audit_record",
+    "sla",
+    "work_queue_history",
+    "public_requests",
+    "enquiry_statistics",
+}
 # Characters COPY's text format must escape, and text that looks like its markers.
 AWKWARD = "Crew\tbooked \\N back\\slash\nsecond line\r\nend ‘quoted’ — ok"
 
@@ -56,7 +66,8 @@ def test_each_model_built_in_bulk_equals_the_model_fed_event_by_event(any_runtim
         with rt.read_engine.connect() as conn:
             want, got = model.snapshot(conn), bulk.snapshot(conn)
         assert got == want, model.name
-        assert sum(len(rows) for rows in got.values()) >= requests, model.name
+        if model.name in EVERY_REQUEST:
+            assert sum(len(rows) for rows in got.values()) >= requests, model.name
         bulk.drop(rt.read_engine)
     with rt.read_engine.connect() as conn:
         table = registry.build("audit_record").table  # type: ignore[attr-defined]
