@@ -9,6 +9,7 @@ connect to the bootstrap address only and never pin an API version (kafka-python
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import structlog
@@ -17,11 +18,14 @@ from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 
+from projections.registry import READ_MODELS
+
 log = structlog.get_logger("kafka")
 
 DEFAULT_TOPIC = "councilcrm.service-requests"
 DIRECTORY_TOPIC = "councilcrm.directory"
 DEFAULT_GROUP_PREFIX = "councilcrm."
+ALL_MODELS_GROUP = "read-models"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +55,15 @@ class KafkaConfig:
 
     def group(self, model_name: str) -> str:
         return f"{self.group_prefix}{model_name.replace('_', '-')}"
+
+    def models_group(self, model_names: Sequence[str]) -> str:
+        """The consumer group of one consumer feeding `model_names`: every read model's
+        consumer is `<prefix>read-models`, one model's that model's own group, any other set
+        the models' names joined (so a subset never shares partitions with another set)."""
+        names = sorted(set(model_names))
+        if set(names) == set(READ_MODELS):
+            return self.group(ALL_MODELS_GROUP)
+        return self.group("+".join(names))
 
     def source(self, partition: int) -> str:
         return f"kafka:{self.topic}:{partition}"

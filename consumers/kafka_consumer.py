@@ -1,21 +1,25 @@
-"""A read model's Kafka consumer: exactly-once effect, in per-request order, offsets kept in the DB.
+"""The read models' Kafka consumer: each message decoded once and applied to every read model
+it feeds, exactly-once in effect, in per-request order, offsets kept in the DB.
 
 Guarantees:
-- One consumer group per read model (`KafkaConfig.group`); auto-commit is off.
-- Each poll batch is applied in ONE read-model transaction that also stores, per partition,
-  the next offset to read (position source `kafka:<topic>:<partition>`). That transaction first
-  locks the partitions' position rows and skips every record below the stored offset, and
-  `ReadModel.apply` skips events a request has already seen: a redelivery changes nothing.
-- On assignment the consumer seeks to the stored offsets (a partition never stored starts from
-  the beginning); the database, not Kafka, is the truth. Kafka offsets are committed after the
-  database commit only for lag tools; failing to commit them loses nothing.
+- One consumer group for the read models it feeds (`KafkaConfig.models_group`: every read
+  model → `<prefix>read-models`; one model → that model's own group); auto-commit is off.
+- Each poll batch is decoded once, then applied in ONE read-model transaction in which each
+  model (`consumers.model_feed`) locks its partitions' position rows, skips every record below
+  its own stored offset, applies the rest and stores, per partition, its next offset (position
+  source `kafka:<topic>:<partition>`); `ReadModel.apply` skips events a request has already
+  seen: a redelivery changes nothing.
+- On assignment the consumer seeks each partition to the lowest offset its models stored (a
+  partition some model never stored starts from the beginning); the database, not Kafka, is
+  the truth. Kafka offsets (the lowest of the models') are committed after the database commit
+  only for lag tools; failing to commit them loses nothing.
 - Any exception while decoding or applying one record (not an envelope, a null value, JSON
   nested too deep, data the model or the database rejects) parks that record in `dead_letters`
-  in the same transaction that moves the offset past it; the consumer moves on, and no message
-  can stop it. Once an event of a request is parked, that request's later events are parked
-  behind it (`consumers.dead_letters`). Infrastructure failures (the database is away or timed
-  out, a table is missing) are never parked: the batch is retried with backoff until it
-  succeeds or `stop` is set.
+  for that model in the same transaction that moves the model's offset past it; the consumer
+  moves on, and no message can stop it. Once an event of a request is parked, that request's
+  later events are parked behind it (`consumers.dead_letters`). Infrastructure failures (the
+  database is away or timed out, a table is missing) are never parked: the batch is retried
+  with backoff until it succeeds or `stop` is set.
 - An envelope from a newer release (`schema_version` above ours) is neither applied nor parked:
   its partition stops just before it and the consumer pauses, logging an error, and retries
   with backoff until it is upgraded.
@@ -36,13 +40,14 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, OffsetOutOfRangeError
 from kafka.structs import OffsetAndMetadata
 
-from consumers import dead_letters, operations, topology
-from consumers.dead_letters import DEAD_LETTERS, park, reason_of
+from consumers import dead_letters, topology
+from consumers.dead_letters import DEAD_LETTERS, reason_of
 from consumers.kafka_common import Backoff, KafkaConfig, ensure_topic_when_possible
-from consumers.poison import apply_isolated, decode, is_infrastructure
+from consumers.model_feed import ModelFeed, StoredOffsets
+from consumers.poison import Decoded, decode, is_infrastructure
 from consumers.store_reader import StoreReader
 from consumers.topology import TopicChanged
-from projections.base import ReadModel, insert_ignoring_duplicates
+from projections.base import ReadModel
 from projections.envelope import Envelope, NewerSchema
 
 log = structlog.get_logger("consumer")
@@ -55,8 +60,8 @@ Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
 T = TypeVar("T")
 
 __all__ = [
-    "DEAD_LETTERS", "EXIT_AFTER_DB_COMMIT_VAR", "ReadModelConsumer", "is_infrastructure",
-    "retry_parked",
+    "DEAD_LETTERS", "EXIT_AFTER_DB_COMMIT_VAR", "ModelFeed", "ReadModelConsumer",
+    "ReadModelsConsumer", "StoredOffsets", "is_infrastructure", "retry_parked",
 ]
 
 
@@ -67,27 +72,6 @@ class Paused:
     tp: TopicPartition
     offset: int
     schema_version: int
-
-
-class StoredOffsets:
-    """The read model's stored next offsets, per partition of the configured topic."""
-
-    def __init__(self, model: ReadModel, config: KafkaConfig) -> None:
-        self.model = model
-        self.config = config
-
-    def read(self, conn: sa.Connection, partitions: Sequence[int]) -> dict[int, int | None]:
-        stored = self.model.positions_by_source(conn)
-        return {p: stored.get(self.config.source(p)) for p in partitions}
-
-    def lock(self, conn: sa.Connection, partitions: Sequence[int]) -> dict[int, int]:
-        """Locks the partitions' position rows for this transaction (creating them at 0), so
-        two members briefly owning one partition apply each record once."""
-        t = self.model.positions
-        sources = {self.config.source(p): p for p in partitions}
-        insert_ignoring_duplicates(conn, t, [{"source": s, "position": 0} for s in sources])
-        q = sa.select(t.c.source, t.c.position).where(t.c.source.in_(sources)).with_for_update()
-        return {sources[s]: pos for s, pos in conn.execute(q)}
 
 
 def retry_parked(engine: sa.Engine, model: ReadModel) -> dead_letters.RetryResult:
@@ -105,11 +89,11 @@ class SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped 
     so it reads through its own connection; if the database cannot answer, the partitions are
     paused and left to the consumer's thread to seek once it can."""
 
-    def __init__(self, owner: ReadModelConsumer) -> None:
+    def __init__(self, owner: ReadModelsConsumer) -> None:
         self.owner = owner
 
     def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        log.info("partitions_revoked", model=self.owner.model.name,
+        log.info("partitions_revoked", models=self.owner.label,
                  partitions=sorted(tp.partition for tp in revoked))
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
@@ -117,12 +101,13 @@ class SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped 
         self.owner.seek_stored(list(assigned), on_io_thread=True)
 
 
-class ReadModelConsumer:
-    """Feeds one read model from the topic; `run(stop)` until `stop` is set."""
+class ReadModelsConsumer:
+    """Feeds the read models from the topic, decoding each message once; `run(stop)` until
+    `stop` is set. `feeds[name]` is each model's share."""
 
     def __init__(
         self,
-        model: ReadModel,
+        models: Sequence[ReadModel],
         engine: sa.Engine,
         config: KafkaConfig,
         *,
@@ -130,13 +115,16 @@ class ReadModelConsumer:
         after_db_commit: Callable[[], None] | None = None,
         reader: StoreReader | None = None,
     ) -> None:
-        self.model = model
-        self.reader = reader  # to build the model from the store when the log cannot
+        if not models:
+            raise ValueError("a consumer feeds at least one read model")
         self.engine = engine
         self.config = config
         self.max_records = max_records
         self.after_db_commit = after_db_commit
-        self.offsets = StoredOffsets(model, config)
+        self.feeds = {m.name: ModelFeed(m, engine, config, reader, self)
+                      for m in sorted(models, key=lambda m: m.name)}
+        self.group = config.models_group(list(self.feeds))
+        self.label = ",".join(self.feeds)
         self._consumer: KafkaConsumer | None = None
         self._pending: set[TopicPartition] = set()
         self._pending_lock = threading.Lock()
@@ -146,12 +134,11 @@ class ReadModelConsumer:
         self.paused: Paused | None = None  # the last stop before a newer envelope, if any
         self._pause_backoff = Backoff(first_s=1.0, max_s=30.0)
         self.topology_due = False
-        self.built_from_store = 0  # times the model was built from the event store at start
         self.deferred_seeks = 0  # assignments whose stored offsets could not be read at once
 
     def ensure_tables(self) -> None:
-        self.model.create(self.engine)
-        operations.ensure_tables(self.engine)
+        for feed in self.feeds.values():
+            feed.ensure_tables()
 
     def run(self, stop: threading.Event) -> None:
         """Consumes until `stop` is set, then leaves the group cleanly. Raises `TopicChanged`
@@ -161,66 +148,38 @@ class ReadModelConsumer:
         try:
             self._retry(self.join_stream, stop, "topology")
         except TopicChanged as changed:
-            log.error("topic_changed", model=self.model.name, message=str(changed))
+            log.error("topic_changed", models=self.label, message=str(changed))
             raise
         if stop.is_set():
             return
         consumer = self._consumer = self._make_consumer()
-        log.info("consumer_started", model=self.model.name, group=self.config.group(self.model.name))
+        log.info("consumer_started", models=self.label, group=self.group)
         try:
             while not stop.is_set():
                 self._step(consumer, stop)
         finally:
             consumer.close(autocommit=False, timeout_ms=5_000)
             self._consumer = None
-            log.info("consumer_stopped", model=self.model.name)
+            log.info("consumer_stopped", models=self.label)
 
     # -- the topic ----------------------------------------------------------------------------
 
     def join_stream(self) -> None:
-        """Before consuming: rebuilds the model if its definition changed
-        (`operations.ensure_current`), checks the topic is the one the stored offsets describe
-        (`topology.check`), and builds the model from the event store when the log cannot give
-        it every event — no stored offset on a log that no longer starts at 0, or a stored offset
-        below the log's start (without a store reader, stops with `TopicChanged`)."""
-        if self.reader is not None and operations.ensure_current(
-            self.reader, self.engine, self.model.name, self.config
-        ):
-            self.built_from_store += 1
-        found = topology.describe(self.config)
-        if found is None:
-            return
-        starts = topology.log_starts(self.config)
-        with self.engine.connect() as conn:
-            stored = self.offsets.read(conn, sorted(starts))
-        lost = {p: (stored[p], start) for p, start in starts.items()
-                if (stored[p] or 0) < start}
-        if lost and self.reader is None:
-            raise TopicChanged(
-                f"the log of {self.config.topic} no longer holds every event "
-                f"{self.model.name} has not applied (partition: (stored, log start) {lost}). "
-                f"Run `crm projections rebuild {self.model.name}` to build it from the event "
-                "store, then start the consumer again.")
-        if lost:
-            assert self.reader is not None
-            log.warning("building_from_store", model=self.model.name, partitions=lost)
-            n = operations.rebuild(self.reader, self.engine, self.model.name, config=self.config)
-            self.built_from_store += 1
-            log.info("built_from_store", model=self.model.name, events=n)
-            return
-        topology.check(self.engine, self.model.name, self.config, found)
+        """Each model joins the stream (`ModelFeed.join_stream`)."""
+        for feed in self.feeds.values():
+            feed.join_stream()
 
     def _out_of_range(
         self, consumer: KafkaConsumer, error: OffsetOutOfRangeError, stop: threading.Event
     ) -> None:
         """A stored offset the log no longer holds (the topic was recreated, or records were
         removed): never skipped silently. `join_stream` stops the consumer (`TopicChanged`) or
-        builds the model from the store; then every partition seeks to its stored offset."""
-        log.error("offset_out_of_range", model=self.model.name, error=str(error)[:300])
+        builds the models from the store; then every partition seeks to its stored offset."""
+        log.error("offset_out_of_range", models=self.label, error=str(error)[:300])
         try:
             self._retry(self.join_stream, stop, "topology")
         except TopicChanged as changed:
-            log.error("topic_changed", model=self.model.name, message=str(changed))
+            log.error("topic_changed", models=self.label, message=str(changed))
             raise
         self.seek_stored(list(consumer.assignment()))
         stop.wait(1.0)
@@ -228,7 +187,8 @@ class ReadModelConsumer:
     def _check_topology(self) -> None:
         found = topology.describe(self.config)
         if found is not None:
-            topology.check(self.engine, self.model.name, self.config, found)
+            for feed in self.feeds.values():
+                feed.check_topology(found)
         self.topology_due = False
 
     # -- one poll -----------------------------------------------------------------------------
@@ -242,18 +202,19 @@ class ReadModelConsumer:
             self._out_of_range(consumer, error, stop)
             return
         except KafkaError as error:
-            log.warning("poll_failed", model=self.model.name, error=str(error))
+            log.warning("poll_failed", models=self.label, error=str(error))
             stop.wait(1.0)
             return
         if self.topology_due:
             try:
                 self._retry(self._check_topology, stop, "topology")
             except TopicChanged as changed:
-                log.error("topic_changed", model=self.model.name, message=str(changed))
+                log.error("topic_changed", models=self.label, message=str(changed))
                 raise
         if not batch:
             return
-        done = self._retry(lambda: self.apply(batch), stop, "apply")
+        decoded = self.decode(batch)
+        done = self._retry(lambda: self.apply(decoded), stop, "apply")
         if done is None:
             return  # stopped before the batch could be applied: it will be redelivered
         if self.after_db_commit is not None:
@@ -268,7 +229,7 @@ class ReadModelConsumer:
         """Rewinds the partition to the newer envelope and waits (backoff) before reading it
         again: only an upgraded consumer may apply it."""
         wait = self._pause_backoff.next()
-        log.error("newer_schema_version_paused", model=self.model.name,
+        log.error("newer_schema_version_paused", models=self.label,
                   partition=paused.tp.partition, offset=paused.offset,
                   schema_version=paused.schema_version, retry_in_s=wait,
                   action="upgrade this consumer to a release that reads this schema_version")
@@ -276,80 +237,87 @@ class ReadModelConsumer:
             consumer.seek(paused.tp, paused.offset)
         stop.wait(wait)
 
-    def apply(self, batch: Batch) -> dict[TopicPartition, int]:
-        """Applies the batch in one transaction with the partitions' next offsets; returns the
-        offsets stored. A partition stops before an envelope from a newer release (`paused`)."""
+    def decode(self, batch: Batch) -> dict[TopicPartition, list[Decoded]]:
+        """Each record decoded once, for every model; a partition stops before an envelope from
+        a newer release (`paused`)."""
         self.paused = None
+        out: dict[TopicPartition, list[Decoded]] = {}
+        for tp, records in batch.items():
+            items = out[tp] = []
+            for record in records:
+                env, reason = decode(record)
+                if isinstance(env, NewerSchema):
+                    self.paused = Paused(tp, record.offset, env.version)
+                    break
+                items.append((record, env, reason))
+        return out
+
+    def apply(self, batch: Mapping[TopicPartition, Sequence[Decoded]]) -> dict[TopicPartition, int]:
+        """Applies the decoded batch to every model in one transaction, each with its own
+        offsets; returns, per partition, the lowest next offset the models stored."""
+        partitions = sorted({tp.partition for tp in batch})
         with self.engine.begin() as conn:
-            stored = self.offsets.lock(conn, sorted({tp.partition for tp in batch}))
-            fresh = {tp: self._fresh(tp, recs, stored[tp.partition]) for tp, recs in batch.items()}
-            decoded: list[tuple[ConsumerRecord, Envelope | None, str | None]] = []
-            for tp, recs in fresh.items():
-                for i, record in enumerate(recs):
-                    env, reason = decode(record)
-                    if isinstance(env, NewerSchema):
-                        self.paused = Paused(tp, record.offset, env.version)
-                        fresh[tp] = recs[:i]
-                        break
-                    decoded.append((record, env, reason))
-            parked = apply_isolated(conn, self.model, decoded)
-            park(conn, self.model.name, parked)
-            done = {tp: recs[-1].offset + 1 for tp, recs in fresh.items() if recs}
-            for tp, offset in done.items():
-                self.model.set_position(conn, self.config.source(tp.partition), offset)
-            cut: dict[int, int] = {}
-            for record, env, _ in decoded:
-                if env is not None:
-                    cut[record.partition] = max(cut.get(record.partition, 0), env.position)
-            for partition, position in cut.items():
-                self.model.raise_position(conn, self.config.cut_source(partition), position)
-        if parked:
-            log.warning("messages_parked", model=self.model.name, count=len(parked),
-                        first=f"{parked[0].record.partition}@{parked[0].record.offset}",
-                        reason=parked[0].reason)
-        return done
+            stored = {name: feed.offsets.lock(conn, partitions) for name, feed in self.feeds.items()}
+            batch = self._fresh(batch, stored)
+            done = {name: feed.apply(conn, stored[name], batch) for name, feed in self.feeds.items()}
+        return {tp: min(done[name].get(tp, stored[name][tp.partition]) for name in self.feeds)
+                for tp in batch if batch[tp]}
 
     def _fresh(
-        self, tp: TopicPartition, records: Sequence[ConsumerRecord], stored: int
-    ) -> list[ConsumerRecord]:
-        """The records at or after the stored offset. If the stored offset is behind what was
-        fetched (the read model was rebuilt meanwhile), the partition is rewound to it and its
-        records are left out; only a batch polled after that rewind may start past the stored
-        offset (the log itself has a gap there, e.g. retention removed those records)."""
-        fresh = [r for r in records if r.offset >= stored]
-        if not fresh or fresh[0].offset == stored:
-            return fresh
-        rewound_at = self._rewound.get(tp)
-        if rewound_at is not None and rewound_at[0] == stored and rewound_at[1] < self._polls:
-            return fresh
-        if self._consumer is not None and tp in self._consumer.assignment():
-            self._consumer.seek(tp, stored)
-            self._rewound[tp] = (stored, self._polls)
-            log.warning("partition_rewound", model=self.model.name, partition=tp.partition,
-                        offset=stored, fetched=fresh[0].offset)
-        return []
+        self, batch: Mapping[TopicPartition, Sequence[Decoded]], stored: Mapping[str, Mapping[int, int]]
+    ) -> dict[TopicPartition, Sequence[Decoded]]:
+        """The batch without the partitions fetched past the lowest stored offset. If that
+        offset is behind what was fetched (a model was rebuilt meanwhile), the partition is
+        rewound to it and its records are left out; only a batch polled after that rewind may
+        start past the stored offset (the log itself has a gap there, e.g. retention removed
+        those records)."""
+        out: dict[TopicPartition, Sequence[Decoded]] = {}
+        for tp, items in batch.items():
+            low = min(offsets[tp.partition] for offsets in stored.values())
+            fresh = [d for d in items if d[0].offset >= low]
+            if not fresh or fresh[0][0].offset == low:
+                out[tp] = fresh
+                continue
+            rewound_at = self._rewound.get(tp)
+            if rewound_at is not None and rewound_at[0] == low and rewound_at[1] < self._polls:
+                out[tp] = fresh
+                continue
+            out[tp] = []
+            if self.paused is not None and self.paused.tp == tp:
+                self.paused = None  # the rewind reads the partition again first
+            if self._consumer is not None and tp in self._consumer.assignment():
+                self._consumer.seek(tp, low)
+                self._rewound[tp] = (low, self._polls)
+                log.warning("partition_rewound", models=self.label, partition=tp.partition,
+                            offset=low, fetched=fresh[0][0].offset)
+        return out
 
     # -- offsets ------------------------------------------------------------------------------
 
     def seek_stored(self, partitions: list[TopicPartition], on_io_thread: bool = False) -> None:
-        """Seeks each partition to its stored offset (the beginning if none). If the database
-        cannot answer, pauses them for `_seek_pending` to retry."""
+        """Seeks each partition to the lowest offset its models stored (the beginning if one
+        has none). If the database cannot answer, pauses them for `_seek_pending` to retry."""
         consumer = self._consumer
         if consumer is None or not partitions:
             return
+        numbers = [tp.partition for tp in partitions]
         try:
             with self.engine.connect() as conn:
-                stored = self.offsets.read(conn, [tp.partition for tp in partitions])
+                each = [feed.offsets.read(conn, numbers) for feed in self.feeds.values()]
         except sa.exc.SQLAlchemyError as error:
             self.deferred_seeks += 1
-            log.warning("stored_offsets_unavailable", model=self.model.name,
+            log.warning("stored_offsets_unavailable", models=self.label,
                         error=reason_of(error)[:300])
             consumer.pause(*partitions)
             with self._pending_lock:
                 self._pending.update(partitions)
             return
+        lowest: dict[int, int | None] = {}
+        for p in numbers:
+            found = [offsets[p] for offsets in each]
+            lowest[p] = None if any(o is None for o in found) else min(o or 0 for o in found)
         for tp in partitions:
-            offset = stored[tp.partition]
+            offset = lowest[tp.partition]
             if offset is None:
                 consumer.seek_to_beginning(tp)
             else:
@@ -357,8 +325,8 @@ class ReadModelConsumer:
         with self._pending_lock:
             self._pending.difference_update(partitions)
         consumer.resume(*partitions)
-        log.info("partitions_assigned", model=self.model.name, io_thread=on_io_thread,
-                 offsets={tp.partition: stored[tp.partition] for tp in partitions})
+        log.info("partitions_assigned", models=self.label, io_thread=on_io_thread,
+                 offsets=lowest)
 
     def _seek_pending(self) -> None:
         consumer = self._consumer
@@ -376,7 +344,7 @@ class ReadModelConsumer:
 
     def _on_kafka_commit(self, _offsets: object, response: object) -> None:
         if isinstance(response, BaseException):
-            log.info("kafka_commit_skipped", model=self.model.name, error=str(response))
+            log.info("kafka_commit_skipped", models=self.label, error=str(response))
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -384,8 +352,8 @@ class ReadModelConsumer:
         config = self.config
         consumer = KafkaConsumer(
             bootstrap_servers=config.bootstrap,
-            client_id=f"{config.client_id}-{self.model.name}",
-            group_id=config.group(self.model.name),
+            client_id=f"{config.client_id}-{self.group.removeprefix(config.group_prefix)}",
+            group_id=self.group,
             enable_auto_commit=False,
             # Never jump to another offset on our own: every partition is sought to its stored
             # offset on assignment, and an offset the log lost is `_out_of_range`'s to handle.
@@ -417,10 +385,32 @@ class ReadModelConsumer:
                     raise
                 self.retries += 1
                 wait = backoff.next()
-                log.warning("retrying", model=self.model.name, what=what, wait_s=wait,
+                log.warning("retrying", models=self.label, what=what, wait_s=wait,
                             error=reason_of(error)[:300])
                 stop.wait(wait)
         return None
+
+
+class ReadModelConsumer(ReadModelsConsumer):
+    """Feeds one read model (in that model's own consumer group)."""
+
+    def __init__(
+        self,
+        model: ReadModel,
+        engine: sa.Engine,
+        config: KafkaConfig,
+        *,
+        max_records: int = 1000,
+        after_db_commit: Callable[[], None] | None = None,
+        reader: StoreReader | None = None,
+    ) -> None:
+        super().__init__([model], engine, config, max_records=max_records,
+                         after_db_commit=after_db_commit, reader=reader)
+        self.model = model
+
+    @property
+    def built_from_store(self) -> int:
+        return self.feeds[self.model.name].built_from_store
 
 
 def exit_after_db_commit_hook(env: Mapping[str, str] | None = None) -> Callable[[], None] | None:

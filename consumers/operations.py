@@ -29,10 +29,10 @@ import sqlalchemy as sa
 import structlog
 
 from consumers import dead_letters, topology
-from consumers.follower import SOURCE, Progress, catch_up, lock_model
+from consumers.follower import SOURCE, Progress, lock_model
 from consumers.kafka_common import KafkaConfig, end_offsets, partition_for
 from consumers.store_reader import StoreReader
-from projections import registry
+from projections import bulk, registry
 from projections.base import ReadModel
 from projections.envelope import Envelope
 
@@ -41,6 +41,7 @@ log = structlog.get_logger("operations")
 SCRATCH_PREFIX = "scratch_"
 NEXT_PREFIX = "next_"
 SWITCH_ATTEMPTS = 10
+READ_BATCH = 5000  # events read from the store at a time while building in bulk
 
 
 SCHEMAS = sa.Table(
@@ -98,7 +99,7 @@ def rebuild(
         found = topology.describe(config) if config is not None else None
         ends = end_offsets(config) if config is not None else {}
         head = reader.head()
-        n = catch_up(reader, engine, [nxt], batch_size=2000, progress=progress, until=head)
+        n = build_bulk(reader, engine, nxt, until=head, progress=progress)
         with engine.begin() as conn:
             for partition, offset in ends.items():
                 assert config is not None
@@ -166,6 +167,35 @@ def _restore_indexes(conn: sa.Connection, live: ReadModel) -> None:
             index.create(conn)
 
 
+def build_bulk(
+    reader: StoreReader, engine: sa.Engine, model: ReadModel, until: int,
+    keep: Callable[[Envelope], bool] | None = None, progress: Progress | None = None,
+) -> int:
+    """Fills the model's (empty, private) tables from the store up to position `until`,
+    applying only the events `keep` accepts (all by default): the log is streamed through the
+    model's fold and each row written once, final, in bulk (`projections.bulk`), in one
+    transaction. Returns how many events were read."""
+    fold = model.fold()
+    start = read = 0
+    with engine.begin() as conn:
+        while start < until:
+            batch = reader.read(start, READ_BATCH)
+            if not batch:
+                break
+            for env in batch:
+                if env.position > until:
+                    break
+                if keep is None or keep(env):
+                    fold.add(env)
+                read += 1
+            bulk.write_all(conn, fold.take())
+            start = batch[-1].position
+            if progress:
+                progress(min(start, until), until)
+        bulk.write_all(conn, fold.finish())
+    return read
+
+
 def build_into(
     reader: StoreReader, engine: sa.Engine, name: str, prefix: str,
     until: int, keep: Callable[[Envelope], bool] | None = None,
@@ -175,14 +205,7 @@ def build_into(
     model = registry.build(name, prefix)
     model.drop(engine)
     model.create(engine)
-    start = 0
-    while start < until:
-        batch = [e for e in reader.read(start, 2000) if e.position <= until]
-        if not batch:
-            break
-        with engine.begin() as conn:
-            model.apply(conn, [e for e in batch if keep is None or keep(e)])
-        start = batch[-1].position
+    build_bulk(reader, engine, model, until, keep)
     return model
 
 

@@ -1,4 +1,5 @@
-"""Runs the relay and every read model's consumer in one process, one thread each (`crm worker`).
+"""Runs the relays, the read models' consumer (one, decoding each message once for every read
+model) and the record chain's follower in one process, one thread each (`crm worker`).
 
 Guarantees: `Worker.stop()` (or SIGTERM/SIGINT through `stop_on_signals`) stops every component
 at its next safe point (no batch is half applied: each is one transaction) and joins them. If a
@@ -18,7 +19,8 @@ import sqlalchemy as sa
 import structlog
 
 from consumers.kafka_common import KafkaConfig
-from consumers.kafka_consumer import ReadModelConsumer
+from consumers.kafka_consumer import ReadModelsConsumer
+from consumers.model_feed import ModelFeed
 from consumers.record_follower import RecordFollower
 from consumers.relay import Relay
 from consumers.store_reader import StoreReader
@@ -40,8 +42,8 @@ def stop_on_signals(stop: threading.Event) -> None:
 
 class Worker:
     """The relays (optional: the request log's, and the directory's to its own topic), one
-    consumer per named read model and (optional) the record chain's follower, each on its own
-    thread."""
+    consumer feeding the named read models (`consumers[name]` is each model's share) and
+    (optional) the record chain's follower, each on its own thread."""
 
     def __init__(
         self,
@@ -71,15 +73,15 @@ class Worker:
                 batch_size=relay_batch_size,
             )
             self.components["directory-relay"] = directory_relay.run
-        self.consumers = {
-            name: ReadModelConsumer(
-                registry.build(name), read_engine, config,
+        self.consumer: ReadModelsConsumer | None = None
+        self.consumers: dict[str, ModelFeed] = {}
+        if names:
+            self.consumer = ReadModelsConsumer(
+                [registry.build(name) for name in names], read_engine, config,
                 reader=None if reader is None else StoreReader(reader.app),
             )
-            for name in names
-        }
-        for name, consumer in self.consumers.items():
-            self.components[name] = consumer.run
+            self.consumers = dict(self.consumer.feeds)
+            self.components["read-models"] = self.consumer.run
         if record is not None:
             self.components["record-chain"] = record.run
         self.threads: list[threading.Thread] = []
@@ -110,8 +112,8 @@ class Worker:
         """Creates the read models' tables one after another (concurrent CREATEs of shared
         tables collide); if the database is away, each consumer retries on its own thread."""
         try:
-            for consumer in self.consumers.values():
-                consumer.ensure_tables()
+            if self.consumer is not None:
+                self.consumer.ensure_tables()
         except sa.exc.SQLAlchemyError as error:
             log.warning("tables_not_ready", error=str(error)[:300])
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from domain.personal import is_sealed
 from projections.base import ReadModel, Row, UtcDateTime, insert_ignoring_duplicates
+from projections.bulk import Fold, RowsAtOnce
 from projections.envelope import Envelope
 
 
@@ -132,6 +133,9 @@ class AuditRecord(ReadModel):
         rows = [self.row(e) for e in envelopes]
         insert_ignoring_duplicates(conn, self.table, rows)
         return len(rows)
+
+    def fold(self) -> Fold:
+        return RowsAtOnce(self.table, self.row)
 
 
 @dataclass(frozen=True, kw_only=True)

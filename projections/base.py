@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from projections import bulk
 from projections.envelope import Envelope
+
+if TYPE_CHECKING:
+    from projections.bulk import Fold, Rows
 
 Row = dict[str, Any]
 CHUNK = 500
@@ -91,6 +95,11 @@ class ReadModel:
         """Applies the batch; returns how many events changed something (duplicates don't)."""
         raise NotImplementedError
 
+    def fold(self) -> Fold:
+        """The same rules as `apply`, in memory, for building the tables in bulk
+        (`projections.bulk`)."""
+        raise NotImplementedError
+
     # -- positions ---------------------------------------------------------------------------
 
     def position(self, conn: sa.Connection, source: str) -> int | None:
@@ -145,29 +154,38 @@ class RowPerRequest(ReadModel):
     def evolve(self, row: Row | None, env: Envelope) -> Row | None:
         raise NotImplementedError
 
+    def next_row(self, row: Row | None, env: Envelope) -> Row | None:
+        """The request's row after `env`, or None when `env` is not applied: an event already
+        applied (a redelivery) is skipped, and so is one that arrives before its predecessor (a
+        gap: a relay re-send brings the predecessor, then this event again)."""
+        if row is not None and env.version != row["version"] + 1:
+            return None  # already applied (a redelivery), or its predecessor is missing
+        if row is None and env.event_type != "Lodged":
+            return None  # its request's lodgement was never seen: nothing to evolve
+        new = self.evolve(row, env)
+        if new is None:
+            if row is None:
+                return None
+            new = dict(row)  # no visible change, but the version moves on
+        new["version"] = env.version
+        return new
+
     def apply(self, conn: sa.Connection, envelopes: Sequence[Envelope]) -> int:
-        """Applies each request's events strictly in version order: an event already applied
-        (a redelivery) is skipped, and so is one that arrives before its predecessor (a gap: a
-        relay re-send brings the predecessor, then this event again)."""
+        """Applies each request's events strictly in version order (`next_row`)."""
         current = self._load(conn, {e.request_id for e in envelopes})
         changed: dict[str, Row] = {}
         applied = 0
         for env in envelopes:
-            row = current.get(env.request_id)
-            if row is not None and env.version != row["version"] + 1:
-                continue  # already applied (a redelivery), or its predecessor is missing
-            if row is None and env.event_type != "Lodged":
-                continue  # its request's lodgement was never seen: nothing to evolve
-            new = self.evolve(row, env)
+            new = self.next_row(current.get(env.request_id), env)
             if new is None:
-                if row is None:
-                    continue
-                new = dict(row)  # no visible change, but the version moves on
-            new["version"] = env.version
+                continue
             current[env.request_id] = changed[env.request_id] = new
             applied += 1
         self._write(conn, changed)
         return applied
+
+    def fold(self) -> Fold:
+        return CurrentRows(self)
 
     def _load(self, conn: sa.Connection, ids: Iterable[str]) -> dict[str, Row]:
         ids = list(ids)
@@ -181,5 +199,24 @@ class RowPerRequest(ReadModel):
         ids = list(changed)
         for i in range(0, len(ids), CHUNK):
             conn.execute(sa.delete(self.table).where(self.table.c.request_id.in_(ids[i : i + CHUNK])))
-        if changed:
-            conn.execute(sa.insert(self.table), list(changed.values()))
+        bulk.write(conn, self.table, list(changed.values()))
+
+
+class CurrentRows:
+    """`RowPerRequest`'s fold: each request's row in memory, all final at the end."""
+
+    def __init__(self, model: RowPerRequest) -> None:
+        self.model = model
+        self.rows: dict[str, Row] = {}
+
+    def add(self, env: Envelope) -> None:
+        new = self.model.next_row(self.rows.get(env.request_id), env)
+        if new is not None:
+            self.rows[env.request_id] = new
+
+    def take(self) -> Rows:
+        return []
+
+    def finish(self) -> Rows:
+        rows, self.rows = self.rows, {}
+        return [(self.model.table, list(rows.values()))]

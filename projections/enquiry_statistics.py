@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from projections.base import ReadModel, Row, UtcDateTime, insert_ignoring_duplicates
+from projections.bulk import Fold, RowsAtOnce
 from projections.envelope import Envelope
 
 ENQUIRY = "enquiry"
@@ -89,6 +90,9 @@ class EnquiryStatistics(ReadModel):
             conn.execute(sa.update(t).where(t.c.id == e.request_id)
                          .values(type=e.data["category"]))
         return len(rows) + len(corrected)
+
+    def fold(self) -> Fold:
+        return RowsAtOnce(self.table, self.row)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,7 +12,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from projections.base import ReadModel, UtcDateTime, insert_ignoring_duplicates
+from projections.base import ReadModel, Row, UtcDateTime, insert_ignoring_duplicates
+from projections.bulk import Fold, RowsAtOnce
 from projections.envelope import Envelope
 
 
@@ -41,28 +42,33 @@ class RequestAttachments(ReadModel):
             sa.Index(f"{p}request_attachments_by_hash", "council", "sha256"),
         )
 
+    @staticmethod
+    def row(e: Envelope) -> Row | None:
+        if e.event_type != "AttachmentAdded":
+            return None
+        return {
+            "request_id": e.request_id,
+            "version": e.version,
+            "council": e.council,
+            "reference": e.reference,
+            "sha256": e.data["sha256"],
+            "blob": e.data["blob"],
+            "media_type": e.data["media_type"],
+            "size": e.data["size"],
+            "filename": e.data["filename"],
+            "note": e.data.get("note"),
+            "uploaded_by": e.actor["id"],
+            "uploaded_role": e.actor["role"],
+            "attached_at": e.occurred_at,
+        }
+
     def apply(self, conn: sa.Connection, envelopes: Sequence[Envelope]) -> int:
-        rows = [
-            {
-                "request_id": e.request_id,
-                "version": e.version,
-                "council": e.council,
-                "reference": e.reference,
-                "sha256": e.data["sha256"],
-                "blob": e.data["blob"],
-                "media_type": e.data["media_type"],
-                "size": e.data["size"],
-                "filename": e.data["filename"],
-                "note": e.data.get("note"),
-                "uploaded_by": e.actor["id"],
-                "uploaded_role": e.actor["role"],
-                "attached_at": e.occurred_at,
-            }
-            for e in envelopes
-            if e.event_type == "AttachmentAdded"
-        ]
+        rows = [r for r in (self.row(e) for e in envelopes) if r is not None]
         insert_ignoring_duplicates(conn, self.table, rows)
         return len(rows)
+
+    def fold(self) -> Fold:
+        return RowsAtOnce(self.table, self.row)
 
 
 def of_request(

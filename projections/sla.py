@@ -35,6 +35,15 @@ def calendar_of(standard: dict[str, Any]) -> BusinessCalendar | None:
     return None if not spec else _calendar_of(json.dumps(spec, sort_keys=True))
 
 
+@lru_cache(maxsize=256)
+def standard_of(standard_json: str) -> tuple[dict[str, Any], BusinessCalendar | None]:
+    """A row's recorded standard and its calendar, parsed once per distinct standard (every
+    request lodged under the same standard records the same text): not per event. The dict
+    is shared: read it, never change it."""
+    standard = json.loads(standard_json)
+    return standard, calendar_of(standard)
+
+
 def _instant(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
@@ -151,7 +160,7 @@ def _resume_if_paused(row: Row, env: Envelope) -> None:
         return
     row["paused_at"] = None
     complete_by = _instant(row["complete_by"])
-    cal = calendar_of(json.loads(row["standard"]))
+    _, cal = standard_of(row["standard"])
     if complete_by is None or cal is None:
         return
     if complete_by > paused_at:
@@ -168,7 +177,7 @@ def _apply(row: Row, env: Envelope) -> None:
     elif kind == "Assigned":
         row.update(team=d["team"], officer=d.get("officer"))
     elif kind == "Delayed":
-        standard = json.loads(row["standard"])
+        standard, _ = standard_of(row["standard"])
         # When a delay does not move the due instant, the event repeats the aggregate's, which
         # knows nothing of customer pauses: keep this row's, which does.
         if standard.get("delay_moves_due", True):
@@ -185,7 +194,7 @@ def _apply(row: Row, env: Envelope) -> None:
         row.update(open=False, closed_at=env.occurred, outcome=d["outcome"])
         if kind == "LinkedAsDuplicate":
             row["duplicate_of"] = d["original"]
-        cal = calendar_of(json.loads(row["standard"]))
+        _, cal = standard_of(row["standard"])
         if cal is not None:
             lodged = _instant(row["lodged_at"])
             assert lodged is not None
@@ -216,8 +225,7 @@ def _correct(row: Row, env: Envelope) -> None:
 
 def _schedule(row: Row) -> Row:
     """Derived instants: at-risk threshold, next escalation and its due instant, progress notice."""
-    standard = json.loads(row["standard"])
-    cal = calendar_of(standard)
+    standard, cal = standard_of(row["standard"])
     received, complete_by = _instant(row["received_at"]), _instant(row["complete_by"])
     assert received is not None
     row["at_risk_from"] = row["next_level"] = row["next_level_due"] = None

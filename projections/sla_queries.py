@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 
 from projections.base import Row
-from projections.sla import Sla, calendar_of, day_length
+from projections.sla import Sla, day_length, standard_of
 from projections.sla_history import SlaHistory
 from projections.temporal import in_force, live_columns
 
@@ -55,7 +55,7 @@ class SlaState:
 
 def state_at(row: Row, now: datetime) -> SlaState:
     """Where the request stands at `now`, in the business time of its own recorded calendar."""
-    cal = calendar_of(json.loads(row["standard"]))
+    _, cal = standard_of(row["standard"])
     day = day_length(cal) if cal else timedelta(hours=24)
 
     def left(due: datetime) -> timedelta:

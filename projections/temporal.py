@@ -17,7 +17,9 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
+from projections import bulk
 from projections.base import CHUNK, ReadModel, Row, RowPerRequest, UtcDateTime
+from projections.bulk import Fold, Rows
 from projections.envelope import Envelope
 
 TEMPORAL = ("valid_from", "valid_to")
@@ -73,30 +75,43 @@ class TemporalHistory(ReadModel):
     def apply(self, conn: sa.Connection, envelopes: Sequence[Envelope]) -> int:
         """Applies each request's events strictly in version order, like `RowPerRequest`: a
         redelivered event, or one whose predecessor is missing, changes nothing."""
-        current = self._in_force(conn, {e.request_id for e in envelopes})
-        closed: dict[tuple[str, int], datetime] = {}
+        loaded = self._in_force(conn, {e.request_id for e in envelopes})
+        current = dict(loaded)
+        closed: dict[str, datetime] = {}  # request → when its loaded interval closed
         opened: dict[tuple[str, int], Row] = {}
         applied = 0
         for env in envelopes:
             row = current.get(env.request_id)
-            if row is not None and env.version != row["version"] + 1:
+            new = self.next_row(row, env)
+            if new is None:
                 continue
-            if row is None and env.event_type != "Lodged":
-                continue
-            state = None if row is None else {k: v for k, v in row.items() if k not in TEMPORAL}
-            new = self.live.evolve(state, env) or dict(state or {})
-            at = datetime.fromisoformat(env.recorded_at)
             if row is not None:
                 key = (env.request_id, row["version"])
                 if key in opened:
-                    opened[key]["valid_to"] = at
+                    opened[key]["valid_to"] = new["valid_from"]
                 else:
-                    closed[key] = at
-            new.update(version=env.version, valid_from=at, valid_to=None)
+                    closed[env.request_id] = new["valid_from"]
             current[env.request_id] = opened[(env.request_id, env.version)] = new
             applied += 1
-        self._write(conn, closed, list(opened.values()))
+        self._write(conn, {r: {**loaded[r], "valid_to": at} for r, at in closed.items()},
+                    list(opened.values()))
         return applied
+
+    def next_row(self, row: Row | None, env: Envelope) -> Row | None:
+        """The interval `env` opens (it closes `row`'s at its `valid_from`), or None when
+        `env` is not applied (a redelivery, or its predecessor is missing)."""
+        if row is not None and env.version != row["version"] + 1:
+            return None
+        if row is None and env.event_type != "Lodged":
+            return None
+        state = None if row is None else {k: v for k, v in row.items() if k not in TEMPORAL}
+        new = self.live.evolve(state, env) or dict(state or {})
+        new.update(version=env.version, valid_from=datetime.fromisoformat(env.recorded_at),
+                   valid_to=None)
+        return new
+
+    def fold(self) -> Fold:
+        return Intervals(self)
 
     def _in_force(self, conn: sa.Connection, ids: Iterable[str]) -> dict[str, Row]:
         t, ids = self.table, list(ids)
@@ -106,18 +121,44 @@ class TemporalHistory(ReadModel):
             out.update({r.request_id: dict(r._mapping) for r in conn.execute(q)})
         return out
 
-    def _write(
-        self, conn: sa.Connection, closed: dict[tuple[str, int], datetime], opened: list[Row]
-    ) -> None:
-        t = self.table
-        for (request, version), at in closed.items():
+    def _write(self, conn: sa.Connection, closed: dict[str, Row], opened: list[Row]) -> None:
+        """The closed intervals (each request's loaded one, now with its end) replace their
+        open rows, and the new intervals are added: a few statements per batch, never one
+        per row."""
+        t, ids = self.table, list(closed)
+        for i in range(0, len(ids), CHUNK):
             conn.execute(
-                sa.update(t)
-                .where(t.c.request_id == request, t.c.version == version)
-                .values(valid_to=at)
+                sa.delete(t).where(t.c.request_id.in_(ids[i : i + CHUNK]), t.c.valid_to.is_(None))
             )
-        if opened:
-            conn.execute(sa.insert(t), opened)
+        bulk.write(conn, t, [*closed.values(), *opened])
+
+
+class Intervals:
+    """A history's fold (bulk rebuilds): each request's open interval in memory; an interval
+    is final once the next version closes it, and the open ones at the end."""
+
+    def __init__(self, model: TemporalHistory) -> None:
+        self.model = model
+        self.open: dict[str, Row] = {}
+        self.closed: list[Row] = []
+
+    def add(self, env: Envelope) -> None:
+        row = self.open.get(env.request_id)
+        new = self.model.next_row(row, env)
+        if new is None:
+            return
+        if row is not None:
+            row["valid_to"] = new["valid_from"]
+            self.closed.append(row)
+        self.open[env.request_id] = new
+
+    def take(self) -> Rows:
+        rows, self.closed = self.closed, []
+        return [(self.model.table, rows)]
+
+    def finish(self) -> Rows:
+        rows, self.open = list(self.open.values()), {}
+        return [*self.take(), (self.model.table, rows)]
 
 
 def _interval(t: sa.Table) -> Any:

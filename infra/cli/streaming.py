@@ -14,7 +14,7 @@ import threading
 from typing import Any
 
 from consumers.kafka_common import Backoff
-from consumers.kafka_consumer import ReadModelConsumer, exit_after_db_commit_hook
+from consumers.kafka_consumer import ReadModelsConsumer, exit_after_db_commit_hook
 from consumers.record_follower import RecordFollower
 from consumers.relay import TRANSIENT
 from consumers.store_reader import StoreReader
@@ -80,8 +80,8 @@ def run_consume(args: argparse.Namespace) -> int:
     reader = _open_store(rt, stop)
     if reader is None:
         return 0
-    consumer = ReadModelConsumer(
-        registry.build(args.name), rt.read_engine, config,
+    consumer = ReadModelsConsumer(
+        [registry.build(name) for name in dict.fromkeys(args.names)], rt.read_engine, config,
         after_db_commit=exit_after_db_commit_hook(), reader=reader,
     )
     try:
@@ -121,8 +121,10 @@ def register(sub: Any) -> None:
     p.add_argument("--batch-size", type=_batch_size, default=default_batch,
                    help="events per acknowledged batch (env CRM_RELAY_BATCH_SIZE; 1000)")
     p.set_defaults(run=run_relay)
-    p = sub.add_parser("consume", help="feed one read model from Kafka (until SIGTERM)")
-    p.add_argument("name", choices=list(registry.READ_MODELS))
+    p = sub.add_parser("consume", help="feed read models from Kafka, each message decoded once "
+                       "(until SIGTERM)")
+    p.add_argument("names", metavar="NAME", nargs="+", choices=list(registry.READ_MODELS),
+                   help=f"read models to feed ({', '.join(registry.READ_MODELS)})")
     p.set_defaults(run=run_consume)
     p = sub.add_parser("worker", help="the relay, every consumer and the record chain's "
                        "follower in one process")

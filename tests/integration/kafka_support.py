@@ -77,7 +77,8 @@ class Pipeline:
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
         try:
             with suppress(Exception):
-                admin.delete_groups([self.config.group(n) for n in ALL_MODELS])
+                admin.delete_groups([self.config.group(n) for n in ALL_MODELS]
+                                    + [self.config.models_group(ALL_MODELS)])
             with suppress(Exception):
                 admin.delete_topics([self.config.topic, self.config.directory_topic])
         finally:

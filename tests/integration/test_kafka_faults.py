@@ -172,10 +172,10 @@ def own_database(pg_server_url: str) -> Iterator[str]:
         admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def rebalance(config: KafkaConfig, model_name: str) -> None:
-    """Another member joins the model's group (taking partitions from it), then leaves."""
+def rebalance(config: KafkaConfig, group: str) -> None:
+    """Another member joins the consumer's group (taking partitions from it), then leaves."""
     intruder = KafkaConsumer(
-        bootstrap_servers=config.bootstrap, group_id=config.group(model_name),
+        bootstrap_servers=config.bootstrap, group_id=group,
         enable_auto_commit=False, session_timeout_ms=6_000,
     )
     try:
@@ -203,8 +203,8 @@ def test_postgres_restart_under_the_consumers(
             queue = worker.consumers["work_queue"]
             try:
                 services.postgres_down()
-                # The work queue's group rebalances while its stored offsets cannot be read.
-                rebalance(pipeline.config, "work_queue")
+                # The read models' group rebalances while their stored offsets cannot be read.
+                rebalance(pipeline.config, pipeline.config.models_group(ALL_MODELS))
                 wait_until(lambda: queue.deferred_seeks > 0, 60, "a deferred seek")
                 # Work for the consumers while their database is away: a redelivered event.
                 pipeline.produce(message[2] or b"", message[3])

@@ -1,0 +1,185 @@
+"""One read model's share of a consumer's batch: its stored offsets, its joining of the stream,
+and the application of the records it has not yet applied, inside the consumer's transaction.
+
+Guarantees:
+- A model's positions live with its rows: `apply` locks the model's position rows, applies the
+  records at or after its stored offsets, parks what it refuses and stores its next offsets and
+  cut, all in the caller's transaction. Models fed by one consumer may stand at different
+  offsets (one was rebuilt meanwhile): each applies only what it has not applied.
+- `join_stream` is the model's own: a changed definition is rebuilt and switched in, a
+  changed topic stops the consumer (`TopicChanged`), a log that no longer holds what the model
+  has not applied builds the model from the event store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+import structlog
+from kafka import TopicPartition
+
+from consumers import operations, topology
+from consumers.dead_letters import park
+from consumers.kafka_common import KafkaConfig
+from consumers.poison import Decoded, apply_isolated
+from consumers.store_reader import StoreReader
+from consumers.topology import TopicChanged
+from projections.base import ReadModel, insert_ignoring_duplicates
+
+if TYPE_CHECKING:
+    from consumers.kafka_consumer import Paused, ReadModelsConsumer
+
+log = structlog.get_logger("consumer")
+
+
+class StoredOffsets:
+    """The read model's stored next offsets, per partition of the configured topic."""
+
+    def __init__(self, model: ReadModel, config: KafkaConfig) -> None:
+        self.model = model
+        self.config = config
+
+    def read(self, conn: sa.Connection, partitions: Sequence[int]) -> dict[int, int | None]:
+        stored = self.model.positions_by_source(conn)
+        return {p: stored.get(self.config.source(p)) for p in partitions}
+
+    def lock(self, conn: sa.Connection, partitions: Sequence[int]) -> dict[int, int]:
+        """Locks the partitions' position rows (offsets and cuts) for this transaction
+        (creating them at 0), so two members briefly owning one partition apply each record
+        once."""
+        t, config = self.model.positions, self.config
+        sources = {config.source(p): p for p in partitions}
+        rows = [*sources, *(config.cut_source(p) for p in partitions)]
+        insert_ignoring_duplicates(conn, t, [{"source": s, "position": 0} for s in rows])
+        q = sa.select(t.c.source, t.c.position).where(t.c.source.in_(rows)).with_for_update()
+        return {sources[s]: pos for s, pos in conn.execute(q) if s in sources}
+
+    def advance(self, conn: sa.Connection, positions: Mapping[str, int]) -> None:
+        """Moves the (locked) position rows up to `positions`, never down, in one statement."""
+        t = self.model.positions
+        if positions:
+            stmt = (
+                sa.update(t)
+                .where(t.c.source == sa.bindparam("s_"), t.c.position < sa.bindparam("p_"))
+                .values(position=sa.bindparam("p_"))
+            )
+            conn.execute(stmt, [{"s_": s, "p_": p} for s, p in positions.items()])
+
+
+class ModelFeed:
+    """One read model fed by a `ReadModelsConsumer`; what the model's own consumer was."""
+
+    def __init__(
+        self,
+        model: ReadModel,
+        engine: sa.Engine,
+        config: KafkaConfig,
+        reader: StoreReader | None,
+        owner: ReadModelsConsumer,
+    ) -> None:
+        self.model = model
+        self.engine = engine
+        self.config = config
+        self.reader = reader  # to build the model from the store when the log cannot
+        self.owner = owner
+        self.offsets = StoredOffsets(model, config)
+        self.built_from_store = 0  # times the model was built from the event store at start
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    # What the consumer feeding it knows (shared by the models it feeds).
+    @property
+    def paused(self) -> Paused | None:
+        return self.owner.paused
+
+    @property
+    def retries(self) -> int:
+        return self.owner.retries
+
+    @property
+    def deferred_seeks(self) -> int:
+        return self.owner.deferred_seeks
+
+    def ensure_tables(self) -> None:
+        self.model.create(self.engine)
+        operations.ensure_tables(self.engine)
+
+    def join_stream(self) -> None:
+        """Before consuming: rebuilds the model if its definition changed
+        (`operations.ensure_current`), checks the topic is the one the stored offsets describe
+        (`topology.check`), and builds the model from the event store when the log cannot give
+        it every event — no stored offset on a log that no longer starts at 0, or a stored offset
+        below the log's start (without a store reader, stops with `TopicChanged`)."""
+        if self.reader is not None and operations.ensure_current(
+            self.reader, self.engine, self.model.name, self.config
+        ):
+            self.built_from_store += 1
+        found = topology.describe(self.config)
+        if found is None:
+            return
+        starts = topology.log_starts(self.config)
+        with self.engine.connect() as conn:
+            stored = self.offsets.read(conn, sorted(starts))
+        lost = {p: (stored[p], start) for p, start in starts.items() if (stored[p] or 0) < start}
+        if lost and self.reader is None:
+            raise TopicChanged(
+                f"the log of {self.config.topic} no longer holds every event "
+                f"{self.model.name} has not applied (partition: (stored, log start) {lost}). "
+                f"Run `crm projections rebuild {self.model.name}` to build it from the event "
+                "store, then start the consumer again."
+            )
+        if lost:
+            assert self.reader is not None
+            log.warning("building_from_store", model=self.model.name, partitions=lost)
+            n = operations.rebuild(self.reader, self.engine, self.model.name, config=self.config)
+            self.built_from_store += 1
+            log.info("built_from_store", model=self.model.name, events=n)
+            return
+        topology.check(self.engine, self.model.name, self.config, found)
+
+    def check_topology(self, found: topology.Topology) -> None:
+        topology.check(self.engine, self.model.name, self.config, found)
+
+    def apply(
+        self,
+        conn: sa.Connection,
+        stored: Mapping[int, int],
+        batch: Mapping[TopicPartition, Sequence[Decoded]],
+    ) -> dict[TopicPartition, int]:
+        """Applies the batch's records at or after the model's `stored` offsets (locked by the
+        caller), parks what the model refuses and stores its next offsets and cut; returns the
+        next offset per partition it moved."""
+        decoded: list[Decoded] = []
+        done: dict[TopicPartition, int] = {}
+        cut: dict[int, int] = {}
+        for tp, items in batch.items():
+            start = stored[tp.partition]
+            fresh = [d for d in items if d[0].offset >= start]
+            if not fresh:
+                continue
+            decoded += fresh
+            done[tp] = fresh[-1][0].offset + 1
+            for _, env, _ in fresh:
+                if env is not None and env.position > cut.get(tp.partition, 0):
+                    cut[tp.partition] = env.position
+        if not done:
+            return done
+        parked = apply_isolated(conn, self.model, decoded)
+        park(conn, self.model.name, parked)
+        self.offsets.advance(conn, {
+            **{self.config.source(tp.partition): offset for tp, offset in done.items()},
+            **{self.config.cut_source(p): position for p, position in cut.items()},
+        })
+        if parked:
+            log.warning(
+                "messages_parked",
+                model=self.model.name,
+                count=len(parked),
+                first=f"{parked[0].record.partition}@{parked[0].record.offset}",
+                reason=parked[0].reason,
+            )
+        return done
