@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from projections.base import ReadModel, Row, UtcDateTime, insert_ignoring_duplicates
-from projections.bulk import Fold, RowsAtOnce
+from projections.bulk import Fold, Rows
 from projections.envelope import Envelope
 
 ENQUIRY = "enquiry"
@@ -92,7 +92,33 @@ class EnquiryStatistics(ReadModel):
         return len(rows) + len(corrected)
 
     def fold(self) -> Fold:
-        return RowsAtOnce(self.table, self.row)
+        return _Rows(self)
+
+
+class _Rows:
+    """The bulk rebuild's fold: every row in memory until the end of the log, since a later
+    `Recategorised` may still correct a request's category (as `apply` does, in log order)."""
+
+    def __init__(self, model: EnquiryStatistics) -> None:
+        self.model = model
+        self.rows: dict[str, Row] = {}
+
+    def add(self, env: Envelope) -> None:
+        if env.event_type == "Recategorised":
+            row = self.rows.get(env.request_id)
+            if row is not None:
+                row["type"] = env.data["category"]
+            return
+        row = self.model.row(env)
+        if row is not None:
+            self.rows.setdefault(row["id"], row)
+
+    def take(self) -> Rows:
+        return [(self.model.table, [])]
+
+    def finish(self) -> Rows:
+        rows, self.rows = list(self.rows.values()), {}
+        return [(self.model.table, rows)]
 
 
 @dataclass(frozen=True, kw_only=True)
