@@ -247,10 +247,15 @@ def test_duplicate_and_malformed_messages(
     with rt.read_engine.connect() as conn:
         parked = conn.execute(sa.select(DEAD_LETTERS)).mappings().all()
         summaries = [by_reference(conn, RequestSummary(), COUNCIL, r) for r in references]
+    # A model that passes over a service request's Lodged (the documents read only their own
+    # events, the complaint register only complaints) finds no fault in its empty data.
+    passes_lodged_over = {"request_attachments", "complaint_register"}
     for name in ALL_MODELS:
         mine = {row["raw"]: row["reason"] for row in parked if row["read_model"] == name}
-        assert set(mine) == set(bad), name
-        for raw, reason in bad.items():
+        expected = {raw: reason for raw, reason in bad.items()
+                    if reason != "KeyError" or name not in passes_lodged_over}
+        assert set(mine) == set(expected), name
+        for raw, reason in expected.items():
             assert reason in mine[raw], (name, mine[raw])
     assert all(s is not None and (s["notes"], s["delays"]) == (1, 1) for s in summaries)
     pipeline.verify()
