@@ -12,6 +12,7 @@ Markers follow the fixtures: a test that uses a server's fixture carries that se
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -87,9 +88,29 @@ def pg_url(request: pytest.FixtureRequest, pg_server_url: str) -> Iterator[str]:
     try:
         yield _with_database(pg_server_url, name)
     finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+        try:
+            _drop_database(admin, name)
+        finally:
+            admin.close()
+
+
+def _drop_database(admin: psycopg2.extensions.connection, name: str, timeout_s: float = 60) -> None:
+    """Drops a test database, ending the connections left in it. A process of the server's own
+    (autovacuum after a test that wrote much) cannot be ended by a plain role: wait, bounded,
+    until the database has no process left, then drop it."""
+    deadline = time.monotonic() + timeout_s
+    with admin.cursor() as cur:
+        while True:
+            try:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except psycopg2.errors.InsufficientPrivilege:
+                if time.monotonic() >= deadline:
+                    raise
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,))
+            row = cur.fetchone()
+            if row is not None and row[0] > 0:
+                time.sleep(0.1)  # polling the server's own process, bounded by the deadline
 
 
 def make_settings(data_dir: Path, database_url: str | None = None) -> Settings:
