@@ -21,8 +21,9 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from commands.ports import AlertBoard, Directory, Ports, StaffAlert
+from commands.request_store import get_request
 from commands.users import list_users
-from domain.aggregates.service_request import ServiceRequest, request_id
+from domain.aggregates.service_request import ServiceRequest
 from domain.errors import DomainError
 
 URGENT = "urgent"
@@ -32,34 +33,49 @@ class AlertRefused(DomainError):
     """No such alert in this council, or it was taken (or passed on) already."""
 
 
-def recipients(directory: Directory, council: str, role: str) -> tuple[tuple[str, ...],
-                                                                        tuple[str, ...]]:
+def recipients(
+    directory: Directory, council: str, role: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The council's active users who hold `role`, and the e-mail addresses they gave."""
     users = [u for u in list_users(directory, council) if u.active and role in u.roles]
     return tuple(u.user_id for u in users), tuple(u.email for u in users if u.email)
 
 
 def alert_for(
-    request: ServiceRequest, version: int, role: str, reason: str, at: datetime,
+    request: ServiceRequest,
+    version: int,
+    role: str,
+    reason: str,
+    at: datetime,
     directory: Directory,
 ) -> StaffAlert:
     standard = request.standard
     minutes = standard.urgent_alert_ack_minutes if standard else None
     ids, emails = recipients(directory, request.council, role)
     return StaffAlert(
-        council=request.council, reference=request.reference, request_id=request.id,
-        version=version, role=role, reason=reason, raised_at=at,
+        council=request.council,
+        reference=request.reference,
+        request_id=request.id,
+        version=version,
+        role=role,
+        reason=reason,
+        raised_at=at,
         take_by=at + timedelta(minutes=minutes) if minutes else None,
-        recipients=ids, emails=emails,
+        recipients=ids,
+        emails=emails,
     )
 
 
 def alert_urgent_role(
-    council: str, reference: str, version: int, ports: Ports, board: AlertBoard,
+    council: str,
+    reference: str,
+    version: int,
+    ports: Ports,
+    board: AlertBoard,
 ) -> StaffAlert | None:
     """When an urgent request is escalated to its urgent role, alert that role's staff. None
     when the event at `version` is not such an escalation."""
-    request = ports.get(request_id(council, reference), reference)
+    request = get_request(ports, council, reference)
     return alert_urgent(request, version, ports.directory, board)
 
 
@@ -90,9 +106,14 @@ def pass_on_unanswered(
         if not board.pass_on(row["id"], now):
             continue
         above = roles[roles.index(row["role"]) + 1]
-        alert = alert_for(request, row["version"], above,
-                          f"not taken by {row['role']} in time: {row['reason']}", now,
-                          ports.directory)
+        alert = alert_for(
+            request,
+            row["version"],
+            above,
+            f"not taken by {row['role']} in time: {row['reason']}",
+            now,
+            ports.directory,
+        )
         board.raise_alert(alert)
         raised.append(alert)
     return raised

@@ -10,13 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from uuid import UUID
 
 from commands.alerts import alert_urgent
 from commands.customers import load as load_customer
 from commands.customers import register_customer_sealing, sealed_details
-from commands.errors import StaleVersion
 from commands.ports import Ports, Sealer
+from commands.request_store import RequestCommand as RequestCommand  # noqa: PLC0414
+from commands.request_store import Result as Result  # noqa: PLC0414  (cmds.Result)
+from commands.request_store import load_request, save_request
 from domain.aggregates.customer import Customer, Restriction
 from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.attributes import FREE_TEXT
@@ -25,27 +26,6 @@ from domain.council import Council
 from domain.errors import InvalidCommand
 from domain.lodgement import Intake, lodgement_fields
 from domain.values import Actor, Channel, NoteKind
-
-
-@dataclass(frozen=True, kw_only=True)
-class Result:
-    """What a successful command left behind."""
-
-    request_id: UUID
-    reference: str
-    version: int
-    position: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class RequestCommand:
-    """A command on one request. `expected_version`, when given, is the version the caller
-    decided on (an HTTP `If-Match`): a request changed since is refused as a conflict."""
-
-    council: str
-    reference: str
-    actor: Actor
-    expected_version: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,21 +84,6 @@ class ApprovePublicDescription(RequestCommand):
     text: str
 
 
-def _saved(ports: Ports, request: ServiceRequest) -> Result:
-    position = ports.save(request)
-    return Result(
-        request_id=request.id, reference=request.reference, version=request.version,
-        position=position,
-    )
-
-
-def _load(ports: Ports, cmd: RequestCommand) -> ServiceRequest:
-    request = ports.get(request_id(cmd.council, cmd.reference), cmd.reference)
-    if cmd.expected_version is not None and request.version != cmd.expected_version:
-        raise StaleVersion(cmd.reference, expected=cmd.expected_version, current=request.version)
-    return request
-
-
 @dataclass(frozen=True, kw_only=True)
 class Lodged(Result):
     """A lodgement's result: which customer record it links, and any restriction on that
@@ -146,14 +111,16 @@ def lodge_request(cmd: LodgeRequest, ports: Ports) -> Lodged:
     if fields["attributes"]:  # free-text answers are the resident's own words: sealed too
         fields["attributes"] = [
             {**a, "value": sealer.seal(a["value"])} if a["datatype"] in FREE_TEXT else a
-            for a in fields["attributes"]]
+            for a in fields["attributes"]
+        ]
     request = ServiceRequest.lodge(occurred_at=now, actor=cmd.actor, **fields)
     urgent = request.escalate_urgent_at_lodgement(actor=cmd.actor)
-    saved = _saved(ports, request)
+    saved = save_request(ports, request)
     if urgent:  # the urgent role hears of it now, not at the next sweep
         alert_urgent(request, request.version, ports.directory, ports.alerts)
     return Lodged(
-        **vars(saved), customer=customer.number if customer else None,
+        **vars(saved),
+        customer=customer.number if customer else None,
         restrictions=tuple(customer.restrictions_in_force(now.date())) if customer else (),
     )
 
@@ -174,68 +141,81 @@ def _customer_of(
 
 
 def acknowledge_request(cmd: AcknowledgeRequest, ports: Ports) -> Result:
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     request.acknowledge(occurred_at=ports.now(), actor=cmd.actor)
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 def assign_request(cmd: AssignRequest, ports: Ports) -> Result:
     council = ports.council(cmd.council)
     if cmd.team not in council.teams:
         raise InvalidCommand(f"unknown team {cmd.team!r} (see `crm --council {council.id} teams`)")
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     request.assign(team=cmd.team, officer=cmd.officer, occurred_at=ports.now(), actor=cmd.actor)
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 def add_note(cmd: AddNote, ports: Ports) -> Result:
     """A note; contact received from the customer is their own words, sealed under the
     request's data key."""
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     now = ports.now()
     text: str | None = cmd.text
     if cmd.note_kind is NoteKind.INCOMING and cmd.text.strip():
         require_free_text(cmd.text, "a note's text")
         text = ports.vault.sealer(request.data_key, cmd.council, now).seal(cmd.text.strip())
     request.add_note(
-        text=text or "", note_kind=cmd.note_kind, channel=cmd.channel,
-        occurred_at=now, actor=cmd.actor,
+        text=text or "",
+        note_kind=cmd.note_kind,
+        channel=cmd.channel,
+        occurred_at=now,
+        actor=cmd.actor,
     )
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 def delay_request(cmd: DelayRequest, ports: Ports) -> Result:
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     request.delay(
-        reason=cmd.reason, until=cmd.until, awaiting_customer=cmd.awaiting_customer,
-        occurred_at=ports.now(), actor=cmd.actor,
+        reason=cmd.reason,
+        until=cmd.until,
+        awaiting_customer=cmd.awaiting_customer,
+        occurred_at=ports.now(),
+        actor=cmd.actor,
     )
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 def escalate_request(cmd: EscalateRequest, ports: Ports) -> Result:
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     request.escalate(
-        level=cmd.level, reason=cmd.reason, standard=cmd.standard, due=cmd.due,
-        occurred_at=ports.now(), actor=cmd.actor,
+        level=cmd.level,
+        reason=cmd.reason,
+        standard=cmd.standard,
+        due=cmd.due,
+        occurred_at=ports.now(),
+        actor=cmd.actor,
     )
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 def close_request(cmd: CloseRequest, ports: Ports) -> Result:
     council = ports.council(cmd.council)
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     request.close(
-        outcome=cmd.outcome, text=cmd.text, outcomes=council.outcomes_for(request.kind).keys(),
-        occurred_at=ports.now(), actor=cmd.actor,
+        outcome=cmd.outcome,
+        text=cmd.text,
+        outcomes=council.outcomes_for(request.kind).keys(),
+        occurred_at=ports.now(),
+        actor=cmd.actor,
     )
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 def approve_public_description(cmd: ApprovePublicDescription, ports: Ports) -> Result:
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     request.approve_public_description(text=cmd.text, occurred_at=ports.now(), actor=cmd.actor)
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 HANDLERS: dict[type[Any], Callable[[Any, Ports], Result]] = {

@@ -8,7 +8,6 @@ from datetime import date, datetime
 from typing import Any
 
 from commands import requests as cmds
-from domain.aggregates.service_request import request_id
 from domain.calendar import CalendarSpec
 from domain.council import Council
 from domain.lodgement import make_intake
@@ -85,7 +84,7 @@ def _say_if_rolled(spec: CalendarSpec, day: date, what: str) -> None:
 def run_delay(args: argparse.Namespace) -> None:
     _request_command(args, cmds.DelayRequest, reason=args.reason, until=args.until,
                      awaiting_customer=args.awaiting_customer)
-    r = runtime(args).ports.get(request_id(council(args).id, args.ref.strip().upper()), args.ref)
+    r = views.load_request(runtime(args), council(args), args.ref)
     if r.standard is not None:
         _say_if_rolled(r.standard.calendar, args.until, "the new expected date")
 
