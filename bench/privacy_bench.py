@@ -78,6 +78,7 @@ from bench.commands_bench import (
     server_facts,
     settings_for,
 )
+from bench.staff import add_officer
 from commands import requests as cmds
 from commands.customers import find_customers, register_customer
 from domain.aggregates.customer import customer_id, customer_number
@@ -585,6 +586,7 @@ def bench_backend(backend: str, args: argparse.Namespace) -> None:
                   "(events in WAL mode; keys.sqlite3 with a rollback journal, secure_delete)")
         runtime = Runtime(settings_for(Path(tmp), db_url), clock=lambda: INSTANT)
         try:
+            add_officer(runtime, COUNCIL)
             bench = PrivacyBench(runtime)
             _command_path(bench, args)
             _read_path(bench, args)

@@ -60,6 +60,7 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 import sqlalchemy as sa
 
+from bench.staff import add_officer
 from commands import requests as cmds
 from commands import users
 from consumers import lag
@@ -571,6 +572,7 @@ def bootstrap_admin(soak: Soak) -> None:
             rt.directory_ports,
             rt.ports.council(COUNCIL),
         )
+        add_officer(rt, COUNCIL)
     finally:
         rt.close()
 

@@ -18,10 +18,11 @@ from commands.ports import Ports, Sealer
 from commands.request_store import RequestCommand as RequestCommand  # noqa: PLC0414
 from commands.request_store import Result as Result  # noqa: PLC0414  (cmds.Result)
 from commands.request_store import load_request, save_request
+from commands.users import require_assignable
 from domain.aggregates.customer import Customer, Restriction
 from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.attributes import FREE_TEXT
-from domain.bounds import require_free_text
+from domain.bounds import require_free_text, require_identifier
 from domain.council import Council
 from domain.errors import InvalidCommand
 from domain.lodgement import Intake, lodgement_fields
@@ -150,8 +151,12 @@ def assign_request(cmd: AssignRequest, ports: Ports) -> Result:
     council = ports.council(cmd.council)
     if cmd.team not in council.teams:
         raise InvalidCommand(f"unknown team {cmd.team!r} (see `crm --council {council.id} teams`)")
+    officer = (cmd.officer or "").strip() or None
+    if officer is not None:
+        require_identifier(officer, "the officer's id")
+        require_assignable(ports.directory, council, officer)
     request = load_request(ports, cmd)
-    request.assign(team=cmd.team, officer=cmd.officer, occurred_at=ports.now(), actor=cmd.actor)
+    request.assign(team=cmd.team, officer=officer, occurred_at=ports.now(), actor=cmd.actor)
     return save_request(ports, request)
 
 
