@@ -12,25 +12,66 @@ version, role), so raising it again is a no-op. The watchdog's policy raises the
 every such event it reads, so a crash between the save and the alert costs a sweep's delay,
 never the alert. Each alert names its recipients (the council's active users holding the role,
 with their e-mail addresses from the directory) for the delivery adapters; taking it (`crm
-alerts ack ID`) records who took it and when.
+alerts ack ID`) marks the board's row and records `AlertTaken` on the request (who, when,
+which alert), so the audit record shows it. The board decides who took it first (its row
+changes once); the event follows at once, retried on a concurrent change of the request.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
+from commands.errors import ConcurrencyConflict
 from commands.ports import AlertBoard, Directory, Ports, StaffAlert
-from commands.request_store import get_request
+from commands.request_store import get_request, save_request
 from commands.users import list_users
 from domain.aggregates.service_request import ServiceRequest
 from domain.errors import DomainError
+from domain.values import Actor
 
 URGENT = "urgent"
 
 
 class AlertRefused(DomainError):
     """No such alert in this council, or it was taken (or passed on) already."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TakeAlert:
+    council: str
+    alert_id: int
+    actor: Actor
+
+
+# a concurrent change of the request (a note, a sweep) is retried this many times
+TAKE_ATTEMPTS = 5
+
+
+def take_alert(cmd: TakeAlert, ports: Ports, board: AlertBoard) -> dict[str, Any]:
+    """Takes an open alert (`AlertRefused` if unknown or not open: nothing written) and records
+    `AlertTaken` on its request; returns the board's row."""
+    row = board.take(cmd.council, cmd.alert_id, cmd.actor, ports.now())
+    for attempt in range(TAKE_ATTEMPTS):
+        request = get_request(ports, cmd.council, row["reference"])
+        if row["id"] in request.alerts_taken:
+            break
+        request.take_alert(
+            alert=row["id"],
+            role=row["role"],
+            about_version=row["version"],
+            occurred_at=row["taken_at"],
+            actor=cmd.actor,
+        )
+        try:
+            save_request(ports, request)
+            break
+        except ConcurrencyConflict:
+            if attempt + 1 == TAKE_ATTEMPTS:
+                raise
+    return row
 
 
 def recipients(
