@@ -12,8 +12,8 @@ from datetime import date, datetime
 from typing import Any
 
 from commands.alerts import alert_urgent
+from commands.customers import likely_same, register_customer_sealing, sealed_details
 from commands.customers import load as load_customer
-from commands.customers import register_customer_sealing, sealed_details
 from commands.ports import Ports, Sealer
 from commands.request_store import RequestCommand as RequestCommand  # noqa: PLC0414
 from commands.request_store import Result as Result  # noqa: PLC0414  (cmds.Result)
@@ -87,11 +87,14 @@ class ApprovePublicDescription(RequestCommand):
 
 @dataclass(frozen=True, kw_only=True)
 class Lodged(Result):
-    """A lodgement's result: which customer record it links, and any restriction on that
-    customer's contact in force (flagged to staff, never a reason to refuse)."""
+    """A lodgement's result: which customer record it links, any restriction on that
+    customer's contact in force (flagged to staff, never a reason to refuse), and the other
+    records likely of the same person (`likely_same`: a new record sharing a phone number or
+    e-mail address with them; reported by every such lodgement, never merged here)."""
 
     customer: str | None
     restrictions: tuple[Restriction, ...] = ()
+    likely_same: tuple[str, ...] = ()
 
 
 def lodge_request(cmd: LodgeRequest, ports: Ports) -> Lodged:
@@ -123,7 +126,17 @@ def lodge_request(cmd: LodgeRequest, ports: Ports) -> Lodged:
         **vars(saved),
         customer=customer.number if customer else None,
         restrictions=tuple(customer.restrictions_in_force(now.date())) if customer else (),
+        likely_same=_likely_same(cmd, ports, customer),
     )
+
+
+def _likely_same(cmd: LodgeRequest, ports: Ports, customer: Customer | None) -> tuple[str, ...]:
+    """For a record registered from the intake's details, the other records likely of the same
+    person (a record named by number was chosen by staff: nothing to report)."""
+    details = cmd.intake.customer
+    if customer is None or details is None or cmd.intake.customer_number:
+        return ()
+    return likely_same(ports.vault, cmd.council, details, customer.number)
 
 
 def _customer_of(

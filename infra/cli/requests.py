@@ -66,6 +66,10 @@ def run_lodge(args: argparse.Namespace) -> None:
     for restriction in lodged.restrictions:
         print(f"crm: note: customer {lodged.customer} is restricted — "
               f"{restriction.describe()}", file=sys.stderr)
+    if lodged.likely_same:
+        print(f"crm: note: customer {lodged.customer} shares a phone number or e-mail address "
+              f"with {', '.join(lodged.likely_same)}: likely the same person (`crm customer "
+              f"show NUMBER`; lodge with --customer NUMBER next time)", file=sys.stderr)
     if args.agreed_completion is not None:
         _say_if_rolled(c.calendar, args.agreed_completion, "the agreed completion date")
     _result(args, lodged)

@@ -131,6 +131,53 @@ def test_acknowledging_stores_the_acknowledgement(
     assert isinstance(stored_events(rt, lodged)[-1], ServiceRequest.Acknowledged)
 
 
+def test_every_lodgement_whose_new_record_shares_a_phone_or_email_reports_the_likely_same(
+    rt: Runtime,
+) -> None:
+    first = cmds.lodge_request(
+        cmds.LodgeRequest(council=COUNCIL, intake=an_intake(), actor=OFFICER), rt.ports
+    )
+    by_email = Customer(name="A. Lee", phone="0400 999 999", email="ann@example.org")
+    second = cmds.lodge_request(
+        cmds.LodgeRequest(council=COUNCIL, intake=an_intake(), actor=OFFICER), rt.ports
+    )
+    third = cmds.lodge_request(
+        cmds.LodgeRequest(
+            council=COUNCIL,
+            intake=an_intake(customer=Customer(name="Ann Lee", phone="0400 000 000",
+                                               email="ann@example.org")),
+            actor=OFFICER,
+        ),
+        rt.ports,
+    )
+    fourth = cmds.lodge_request(
+        cmds.LodgeRequest(council=COUNCIL, intake=an_intake(customer=by_email), actor=OFFICER),
+        rt.ports,
+    )
+    named = cmds.lodge_request(
+        cmds.LodgeRequest(
+            council=COUNCIL, intake=an_intake(customer=None, customer_number=first.customer),
+            actor=OFFICER,
+        ),
+        rt.ports,
+    )
+    stranger = cmds.lodge_request(
+        cmds.LodgeRequest(
+            council=COUNCIL,
+            intake=an_intake(customer=Customer(name="Ann Lee", phone="0411 111 111")),
+            actor=OFFICER,
+        ),
+        rt.ports,
+    )
+
+    assert first.likely_same == ()
+    assert second.likely_same == (first.customer,)
+    assert third.likely_same == (first.customer, second.customer)
+    assert fourth.likely_same == (third.customer,)  # the e-mail alone
+    assert named.likely_same == ()  # a record staff chose
+    assert stranger.likely_same == ()  # the same name is not enough
+
+
 def test_assigning_stores_the_new_team_and_officer(rt: Runtime, lodged: cmds.Result) -> None:
     result = cmds.assign_request(
         cmds.AssignRequest(**on(lodged.reference), team="parks", officer="kwong"), rt.ports
