@@ -24,13 +24,14 @@ from infra.cli.common import (
     authorized,
     council,
     emit_json,
+    emit_result,
     emit_table,
     parse_date,
     parse_instant,
+    run_request_command,
     runtime,
 )
 from infra.local_time import local_minute
-from projections.envelope import to_plain
 
 
 def _enum(kind: Any, what: str) -> Any:
@@ -41,13 +42,6 @@ def _enum(kind: Any, what: str) -> Any:
             raise argparse.ArgumentTypeError(str(e)) from None
 
     return parse
-
-
-def _result(args: argparse.Namespace, result: cmds.Result) -> None:
-    if getattr(args, "json", False):
-        emit_json(to_plain(result))
-    else:
-        print(result.reference)
 
 
 def run_lodge(args: argparse.Namespace) -> None:
@@ -72,7 +66,7 @@ def run_lodge(args: argparse.Namespace) -> None:
               f"show NUMBER`; lodge with --customer NUMBER next time)", file=sys.stderr)
     if args.agreed_completion is not None:
         _say_if_rolled(c.calendar, args.agreed_completion, "the agreed completion date")
-    _result(args, lodged)
+    emit_result(args, lodged)
 
 
 def _say_if_rolled(spec: CalendarSpec, day: date, what: str) -> None:
@@ -94,10 +88,7 @@ def run_delay(args: argparse.Namespace) -> None:
 
 
 def _request_command(args: argparse.Namespace, kind: type[Any], **fields: Any) -> None:
-    c = council(args)
-    cmd = kind(council=c.id, reference=args.ref.strip().upper(),
-               actor=authorized(args, c, args.command).actor, **fields)
-    _result(args, cmds.handle(cmd, runtime(args).ports))
+    run_request_command(args, cmds.handle, kind, **fields)
 
 
 def _instant(args: argparse.Namespace, c: Council) -> datetime | None:
