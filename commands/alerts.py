@@ -52,8 +52,13 @@ TAKE_ATTEMPTS = 5
 
 def take_alert(cmd: TakeAlert, ports: Ports, board: AlertBoard) -> dict[str, Any]:
     """Takes an open alert (`AlertRefused` if unknown or not open: nothing written) and records
-    `AlertTaken` on its request; returns the board's row."""
-    row = board.take(cmd.council, cmd.alert_id, cmd.actor, ports.now())
+    `AlertTaken` on its request; returns the board's row. The one who took it taking it again
+    records the event if it is missing (a process that stopped between the two)."""
+    try:
+        row = board.take(cmd.council, cmd.alert_id, cmd.actor, ports.now())
+    except AlertRefused:
+        row = _taken_unrecorded(cmd, ports, board)
+    taker = Actor(id=row["taken_by"], role=row["taken_role"])
     for attempt in range(TAKE_ATTEMPTS):
         request = get_request(ports, cmd.council, row["reference"])
         if row["id"] in request.alerts_taken:
@@ -63,7 +68,7 @@ def take_alert(cmd: TakeAlert, ports: Ports, board: AlertBoard) -> dict[str, Any
             role=row["role"],
             about_version=row["version"],
             occurred_at=row["taken_at"],
-            actor=cmd.actor,
+            actor=taker,
         )
         try:
             save_request(ports, request)
@@ -72,6 +77,22 @@ def take_alert(cmd: TakeAlert, ports: Ports, board: AlertBoard) -> dict[str, Any
             if attempt + 1 == TAKE_ATTEMPTS:
                 raise
     return row
+
+
+def _taken_unrecorded(cmd: TakeAlert, ports: Ports, board: AlertBoard) -> dict[str, Any]:
+    """The board's row of an alert `cmd.actor` took whose `AlertTaken` is not recorded; else
+    the board's refusal again."""
+    row = board.get(cmd.council, cmd.alert_id)
+    if row is not None and row["status"] == "taken" and row["taken_by"] == cmd.actor.id:
+        request = get_request(ports, cmd.council, row["reference"])
+        if row["id"] not in request.alerts_taken:
+            return row
+    raise AlertRefused(
+        f"no alert {cmd.alert_id} in council {cmd.council}"
+        if row is None
+        else f"alert {cmd.alert_id} is {row['status']} already"
+        + (f" (by {row['taken_by']})" if row["taken_by"] else "")
+    )
 
 
 def recipients(

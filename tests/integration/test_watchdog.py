@@ -298,6 +298,28 @@ def test_taking_an_alert_is_recorded_on_its_request_once_and_shows_in_the_audit_
     assert [d for d in drifts if not d.ok] == []
 
 
+def test_an_alert_taken_on_the_board_whose_event_was_lost_is_recorded_when_its_taker_acks_again(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    rt = sqlite_runtime
+    staff(rt, {"tlee": ("team-leader",), "kwong": ("team-leader",)})
+    tree = lodge(rt, "tree-over-road")
+    [alert] = rt.alerts.listed(COUNCIL)
+    tlee = Actor(id="tlee", role="team-leader")
+    took_at = clock() + timedelta(minutes=4)
+    rt.alerts.take(COUNCIL, alert["id"], tlee, took_at)  # the process stopped here
+    assert events(rt, tree, "AlertTaken") == []
+    clock.advance(minutes=9)
+
+    with pytest.raises(AlertRefused, match="taken already \\(by tlee\\)"):
+        take_alert(TakeAlert(council=COUNCIL, alert_id=alert["id"],
+                             actor=Actor(id="kwong", role="team-leader")), rt.ports, rt.alerts)
+    take_alert(TakeAlert(council=COUNCIL, alert_id=alert["id"], actor=tlee), rt.ports, rt.alerts)
+
+    [taken] = events(rt, tree, "AlertTaken")
+    assert (taken.actor, taken.occurred_at) == (tlee, took_at)  # as the board had it
+
+
 def test_an_alert_is_taken_only_about_an_urgent_escalation_of_its_request(
     sqlite_runtime: Runtime,
 ) -> None:
