@@ -100,7 +100,8 @@ class AlertTable:
         self._ready()
         t = STAFF_ALERTS
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t).where(t.c.id == alert_id, t.c.council == council)).first()
+            q = sa.select(t).where(t.c.id == alert_id, t.c.council == council)
+            row = conn.execute(q).first()
         return None if row is None else _plain(row._mapping)
 
     def unanswered(self, council: str | None, now: datetime) -> list[dict[str, Any]]:

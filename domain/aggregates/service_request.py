@@ -404,7 +404,8 @@ class ServiceRequest(Aggregate):
         self.disposed_at: datetime | None = None
 
     def _resume_clock(self, at: datetime) -> None:
-        """Any action but a notice or an alert taken ends a customer pause (see `completion_due`)."""
+        """Any action but a notice or an alert taken ends a customer pause (see
+        `completion_due`)."""
         paused, self.paused_at = self.paused_at, None
         due, standard = self.completion_due, self.standard
         if paused is None or due is None or standard is None or due <= paused:
