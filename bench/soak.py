@@ -788,6 +788,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     t_drain = time.monotonic()
     status = wait_drained(soak, args.drain_timeout)
     drained_s = time.monotonic() - t_drain
+    t_verify = time.monotonic()
     verify = subprocess.run(
         [
             sys.executable,
@@ -808,8 +809,10 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         text=True,
         check=False,
     )
+    verify_s = time.monotonic() - t_verify
     codes = soak.stop_all()
-    return report(soak, chaos, tally, status, verify, codes, run_s, drained_s, say, args)
+    timings = (run_s, drained_s, verify_s)
+    return report(soak, chaos, tally, status, verify, codes, timings, say, args)
 
 
 def report(
@@ -819,13 +822,12 @@ def report(
     status: lag.PipelineStatus | None,
     verify: subprocess.CompletedProcess[str],
     codes: dict[str, int | None],
-    run_s: float,
-    drained_s: float,
+    timings: tuple[float, float, float],  # seconds: the run, the drain, verify
     say: Callable[[str], None],
     args: argparse.Namespace,
 ) -> int:
     say(
-        f"ran {run_s:.0f} s; drained {drained_s:.0f} s after the drivers stopped: "
+        f"ran {timings[0]:.0f} s; drained {timings[1]:.0f} s after the drivers stopped: "
         f"{'yes' if status is not None and status.drained() else 'NO'}"
     )
     total = sum(chaos.kills.values())
@@ -873,7 +875,7 @@ def report(
         rt.close()
     say(f"dead letters: {parked}")
     verdict = verify.stdout.strip().replace("\n", "; ")
-    say(f"crm projections verify: exit {verify.returncode}: {verdict}")
+    say(f"crm projections verify ({timings[2]:.0f} s): exit {verify.returncode}: {verdict}")
     if verify.returncode != 0:
         say(verify.stderr.strip()[-1500:])
     say("processes stopped by SIGTERM: " + ", ".join(f"{k} {v}" for k, v in codes.items()))
