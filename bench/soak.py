@@ -98,7 +98,7 @@ PER_EVENT_MODELS: dict[str, frozenset[str] | None] = {
 }
 # One row per lodgement (or enquiry), keyed by the request's id alone, carrying its category.
 PER_LODGEMENT_MODELS = ("enquiry_statistics",)
-# One row per request of these kinds only (None: every request), carrying its version.
+# Models with a row per request of these kinds only (the rest: a row per request, any kind).
 ROW_KINDS: dict[str, frozenset[str]] = {"complaint_register": frozenset({"complaint"})}
 COUNTERS = {  # read model → {column: the event type it counts}
     "request_summary": {
