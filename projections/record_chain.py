@@ -74,35 +74,101 @@ def link(previous: bytes, position: int, event_digest: bytes) -> bytes:
 Row = tuple[int, bytes | memoryview | str, int, str, bytes | memoryview]
 
 
-def chain_rows(previous: bytes, rows: Sequence[Row]) -> tuple[list[bytes], list[bytes]]:
-    """Each row's digest and its hash chained after `previous`, in order: `digest` and `link`
-    of every event, written out once for speed (a verification hashes the whole log)."""
-    sha, topics, unhex = hashlib.sha256, _TOPICS, bytes.fromhex
-    digests: list[bytes] = []
-    hashes: list[bytes] = []
+@dataclass(frozen=True, kw_only=True)
+class Packed:
+    """A batch of stored events as the database hands it over in one row, with no Python
+    object per event: every field of every event concatenated, in position order.
+
+    `data` holds each event's piece and `lengths` their lengths (decimal, comma-separated).
+    When `whole`, a piece is the digest's whole input (aggregate id, version, topic, a zero
+    byte, the stored bytes) and `heads` holds each position (8 bytes, big-endian); otherwise a
+    piece is the topic, a zero byte and the stored bytes, and `heads` holds, per event, its
+    aggregate id (16 bytes), version and position (8 bytes each). `positions` lists the
+    positions as text, as the stored chain's are read, so that the two compare as text.
+    `sound` is False when some event's fields cannot be packed exactly as `digest` reads
+    them (then the careful walk decides)."""
+
+    count: int
+    last: int  # the last position in the batch (0 when empty)
+    positions: str
+    heads: bytes
+    lengths: str
+    data: bytes | memoryview
+    whole: bool = False
+    sound: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackedEntries:
+    """A batch of the stored chain in one row: positions as `Packed`, digests and hashes as
+    one hex string each, in position order."""
+
+    count: int
+    positions: str
+    digests: str
+    hashes: str
+
+
+def pack(rows: Sequence[Row], whole: bool = False) -> Packed:
+    """`rows` packed as a database packs them (for other stores, and to test the packing)."""
+    heads, data, lengths = bytearray(), bytearray(), []
     for position, originator, version, topic, state in rows:
-        if type(originator) is bytes:
-            oid = originator
-        elif type(originator) is str and len(originator) == 36 and originator.count("-") == 4:
-            try:  # the text SQLite keeps, as `str(uuid)` writes it
-                oid = unhex(originator.replace("-", ""))
-            except ValueError:
-                oid = b""
-            if len(oid) != 16:
-                oid = id_bytes(originator)
+        head = id_bytes(originator) + version.to_bytes(8, "big")
+        piece = topic.encode() + b"\0" + bytes(state)
+        if whole:
+            piece = head + piece
+            heads += position.to_bytes(8, "big")
         else:
-            oid = id_bytes(originator)
-        tail = topics.get(topic)
-        if tail is None:
-            tail = topics[topic] = topic.encode() + b"\0"
-        d = sha(b"".join((oid, version.to_bytes(8, "big"), tail, state))).digest()
-        previous = sha(b"".join((previous, position.to_bytes(8, "big"), d))).digest()
-        digests.append(d)
-        hashes.append(previous)
-    return digests, hashes
+            heads += head + position.to_bytes(8, "big")
+        data += piece
+        lengths.append(str(len(piece)))
+    return Packed(
+        count=len(rows),
+        last=rows[-1][0] if rows else 0,
+        positions=",".join(str(r[0]) for r in rows),
+        heads=bytes(heads),
+        lengths=",".join(lengths),
+        data=bytes(data),
+        whole=whole,
+    )
 
 
-_TOPICS: dict[str, bytes] = {}  # each topic's bytes in a digest, by topic
+def chain_packed(previous: bytes, batch: Packed) -> tuple[bytes, bytes] | None:
+    """Each packed event's digest and its hash chained after `previous`, each concatenated
+    (32 bytes per event): `digest` and `link` of every event, written out for speed (a
+    verification hashes the whole log). None when the batch is not sound or its parts do not
+    add up."""
+    n, heads, data = batch.count, batch.heads, memoryview(batch.data)
+    if not batch.sound or len(heads) != (8 if batch.whole else 32) * n:
+        return None
+    try:
+        lengths = [int(x) for x in batch.lengths.split(",")] if n else []
+    except ValueError:
+        return None
+    if len(lengths) != n or sum(lengths) != len(data):
+        return None
+    sha = hashlib.sha256
+    digests, hashes = [], []
+    at = end = 0
+    if batch.whole:
+        for length in lengths:
+            start, end = end, end + length
+            d = sha(data[start:end]).digest()
+            previous = sha(previous + heads[at : at + 8] + d).digest()
+            digests.append(d)
+            hashes.append(previous)
+            at += 8
+    else:
+        for length in lengths:
+            start, end = end, end + length
+            h = sha(heads[at : at + 24])
+            h.update(data[start:end])
+            d = h.digest()
+            previous = sha(previous + heads[at + 24 : at + 32] + d).digest()
+            digests.append(d)
+            hashes.append(previous)
+            at += 32
+    return b"".join(digests), b"".join(hashes)
 
 
 def id_bytes(text: bytes | memoryview | str) -> bytes:
@@ -252,17 +318,24 @@ class RecordChain:
             )
         return new
 
-    def between(
-        self, conn: sa.Connection, log: str, after: int, upto: int
-    ) -> list[tuple[int, str, str]]:
-        """The log's entries (position, digest, hash) after `after` up to `upto`, in order."""
-        t = self.entries
-        q = (
-            sa.select(t.c.position, t.c.digest, t.c.hash)
-            .where(t.c.log == log, t.c.position > after, t.c.position <= upto)
-            .order_by(t.c.position)
+    def packed(self, conn: sa.Connection, log: str, after: int, upto: int) -> PackedEntries:
+        """The log's entries after `after` up to `upto` in one row (see `PackedEntries`)."""
+        if conn.dialect.name == "postgresql":
+            q = (
+                "SELECT count(*), string_agg(position::text, ',' ORDER BY position), "
+                "string_agg(digest, '' ORDER BY position), string_agg(hash, '' ORDER BY position) "
+                "FROM record_chain WHERE log = :log AND position > :a AND position <= :u"
+            )
+        else:  # SQLite: the aggregates take the rows in the order the inner query gives them
+            q = (
+                "SELECT count(*), group_concat(position), group_concat(digest, ''), "
+                "group_concat(hash, '') FROM (SELECT position, digest, hash FROM record_chain "
+                "WHERE log = :log AND position > :a AND position <= :u ORDER BY position)"
+            )
+        row = conn.execute(sa.text(q), {"log": log, "a": after, "u": upto}).one()
+        return PackedEntries(
+            count=int(row[0]), positions=row[1] or "", digests=row[2] or "", hashes=row[3] or ""
         )
-        return [(r[0], r[1], r[2]) for r in conn.execute(q).all()]  # fetched at once
 
     def read(self, conn: sa.Connection, log: str, after: int = 0) -> Iterator[Entry]:
         """The log's entries in position order, page by page."""
