@@ -118,22 +118,60 @@ class _Source:
         return self.chain.read(self.conn, self.log, after)
 
 
-# SQLite keeps an aggregate id as its text (`str(uuid)`): the database writes it out as hex
-# with the version and position, for Python to turn into bytes at once. A row whose fields
-# are not as the store writes them makes the batch unsound (the careful walk reads it).
+# SQLite hands over each column of the batch concatenated; the heads are made here, with a
+# Python object per event (SQLite 3.40 cannot turn an aggregate id's text into its bytes). A
+# field missing (NULL) leaves its column short, which makes the batch not add up.
 _SQLITE_BATCH = """
-SELECT count(*), max(rowid), group_concat(rowid),
-  group_concat(printf('%s%016x%016x', replace(originator_id, '-', ''), originator_version,
-                      rowid), ''),
-  group_concat(length(CAST(topic AS BLOB)) + 1 + length(state)),
-  CAST(group_concat(CAST(topic AS BLOB) || x'00' || state, '') AS BLOB),
-  sum(typeof(originator_id) <> 'text' OR length(originator_id) <> 36
-      OR length(replace(originator_id, '-', '')) <> 32
-      OR typeof(originator_version) <> 'integer' OR originator_version < 0
-      OR typeof(topic) <> 'text' OR typeof(state) <> 'blob')
+SELECT count(*), max(rowid), group_concat(rowid), group_concat(originator_id, ''),
+  group_concat(originator_version), group_concat(topic, char(1)),
+  group_concat(1 + length(state)), CAST(group_concat(x'00' || state, '') AS BLOB),
+  count(originator_id) + count(originator_version) + count(topic) + count(state)
 FROM (SELECT rowid, originator_id, originator_version, topic, state FROM {table}
       WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?)
 """
+
+
+def _sqlite_packed(row: tuple[Any, ...]) -> Packed:
+    """A batch as `_SQLITE_BATCH` reads it. Each aggregate id must be a UUID's canonical text
+    (36 characters, hyphens in their places), else the batch is not sound."""
+    n, last, positions, ids, versions, topics, lengths, data, fields = row
+    if not n:
+        return Packed(count=0, last=0, positions="", links=b"", lengths="", data=b"", heads=[])
+    try:
+        sound = fields == 4 * n and len(ids) == 36 * n
+        sound = sound and all(ids[k::36] == "-" * n for k in (8, 13, 18, 23))
+        raw_ids = bytes.fromhex(ids.replace("-", "")) if sound else b""
+        by_version: dict[str, bytes] = {}
+        by_topic: dict[str, bytes] = {}
+        heads = []
+        split_topics = topics.split("\x01")
+        split_versions = versions.split(",")
+        sound = sound and len(raw_ids) == 16 * n and len(split_topics) == len(split_versions) == n
+        if sound:
+            at = 0
+            for v, t in zip(split_versions, split_topics, strict=True):
+                vb = by_version.get(v)
+                if vb is None:
+                    vb = by_version[v] = int(v).to_bytes(8, "big")
+                tb = by_topic.get(t)
+                if tb is None:
+                    tb = by_topic[t] = t.encode()
+                heads.append(raw_ids[at : at + 16] + vb + tb)
+                at += 16
+        links = b"".join(int(p).to_bytes(8, "big") for p in positions.split(","))
+    except (ValueError, OverflowError, TypeError):  # not as the store writes them
+        sound, heads, links = False, [], b""
+    return Packed(
+        count=n,
+        last=last,
+        positions=positions,
+        links=links,
+        lengths=lengths,
+        data=data,
+        heads=heads,
+        sound=sound,
+    )
+
 
 # PostgreSQL hands over each event's whole digest input, read in binary.
 _PG_BATCH = """
@@ -167,20 +205,8 @@ def store_reading(
         def sqlite_batch(after: int, upto: int, limit: int) -> Packed:
             with recorder.datastore.transaction(commit=False) as c:
                 c.execute(select, (after, upto, limit))
-                n, last, positions, heads, lengths, data, bad = c.fetchone()
-            try:
-                packed_heads = bytes.fromhex(heads or "")
-            except ValueError:  # not hex: unsound
-                packed_heads, bad = b"", 1
-            return Packed(
-                count=n,
-                last=last or 0,
-                positions=positions or "",
-                heads=packed_heads,
-                lengths=lengths or "",
-                data=data or b"",
-                sound=not bad,
-            )
+                row = tuple(c.fetchone())
+            return _sqlite_packed(row)
 
         def sqlite_count(after: int) -> int:
             with recorder.datastore.transaction(commit=False) as c:
@@ -199,15 +225,14 @@ def store_reading(
                 c.execute(select, {"a": after, "u": upto, "n": limit}, binary=True)
                 found = c.fetchone()
             assert found is not None
-            n, last, positions, heads, lengths, data, sound = found
+            n, last, positions, links, lengths, data, sound = found
             return Packed(
                 count=n,
                 last=last or 0,
                 positions=positions or "",
-                heads=heads or b"",
+                links=links or b"",
                 lengths=lengths or "",
                 data=data or b"",
-                whole=True,
                 sound=sound,
             )
 

@@ -76,14 +76,14 @@ Row = tuple[int, bytes | memoryview | str, int, str, bytes | memoryview]
 
 @dataclass(frozen=True, kw_only=True)
 class Packed:
-    """A batch of stored events as the database hands it over in one row, with no Python
-    object per event: every field of every event concatenated, in position order.
+    """A batch of stored events as the database hands it over, in one row: every field of
+    every event concatenated, in position order, with as few Python objects per event as the
+    database allows.
 
-    `data` holds each event's piece and `lengths` their lengths (decimal, comma-separated).
-    When `whole`, a piece is the digest's whole input (aggregate id, version, topic, a zero
-    byte, the stored bytes) and `heads` holds each position (8 bytes, big-endian); otherwise a
-    piece is the topic, a zero byte and the stored bytes, and `heads` holds, per event, its
-    aggregate id (16 bytes), version and position (8 bytes each). `positions` lists the
+    `data` holds each event's piece of the digest's input and `lengths` their lengths
+    (decimal, comma-separated). With `heads`, a piece is the topic's end (a zero byte) and the
+    stored bytes, after the event's head (aggregate id, version, topic); without, it is the
+    digest's whole input. `links` holds each position, 8 bytes big-endian; `positions` the
     positions as text, as the stored chain's are read, so that the two compare as text.
     `sound` is False when some event's fields cannot be packed exactly as `digest` reads
     them (then the careful walk decides)."""
@@ -91,10 +91,10 @@ class Packed:
     count: int
     last: int  # the last position in the batch (0 when empty)
     positions: str
-    heads: bytes
+    links: bytes
     lengths: str
     data: bytes | memoryview
-    whole: bool = False
+    heads: Sequence[bytes] | None = None
     sound: bool = True
 
 
@@ -111,25 +111,24 @@ class PackedEntries:
 
 def pack(rows: Sequence[Row], whole: bool = False) -> Packed:
     """`rows` packed as a database packs them (for other stores, and to test the packing)."""
-    heads, data, lengths = bytearray(), bytearray(), []
-    for position, originator, version, topic, state in rows:
-        head = id_bytes(originator) + version.to_bytes(8, "big")
-        piece = topic.encode() + b"\0" + bytes(state)
+    heads, data, lengths = [], bytearray(), []
+    for _, originator, version, topic, state in rows:
+        head = id_bytes(originator) + version.to_bytes(8, "big") + topic.encode()
+        piece = b"\0" + bytes(state)
         if whole:
             piece = head + piece
-            heads += position.to_bytes(8, "big")
         else:
-            heads += head + position.to_bytes(8, "big")
+            heads.append(head)
         data += piece
         lengths.append(str(len(piece)))
     return Packed(
         count=len(rows),
         last=rows[-1][0] if rows else 0,
         positions=",".join(str(r[0]) for r in rows),
-        heads=bytes(heads),
+        links=b"".join(r[0].to_bytes(8, "big") for r in rows),
         lengths=",".join(lengths),
         data=bytes(data),
-        whole=whole,
+        heads=None if whole else heads,
     )
 
 
@@ -138,8 +137,8 @@ def chain_packed(previous: bytes, batch: Packed) -> tuple[bytes, bytes] | None:
     (32 bytes per event): `digest` and `link` of every event, written out for speed (a
     verification hashes the whole log). None when the batch is not sound or its parts do not
     add up."""
-    n, heads, data = batch.count, batch.heads, memoryview(batch.data)
-    if not batch.sound or len(heads) != (8 if batch.whole else 32) * n:
+    n, links, data, heads = batch.count, batch.links, memoryview(batch.data), batch.heads
+    if not batch.sound or len(links) != 8 * n or (heads is not None and len(heads) != n):
         return None
     try:
         lengths = [int(x) for x in batch.lengths.split(",")] if n else []
@@ -150,24 +149,24 @@ def chain_packed(previous: bytes, batch: Packed) -> tuple[bytes, bytes] | None:
     sha = hashlib.sha256
     digests, hashes = [], []
     at = end = 0
-    if batch.whole:
+    if heads is None:
         for length in lengths:
             start, end = end, end + length
             d = sha(data[start:end]).digest()
-            previous = sha(previous + heads[at : at + 8] + d).digest()
+            previous = sha(previous + links[at : at + 8] + d).digest()
             digests.append(d)
             hashes.append(previous)
             at += 8
     else:
-        for length in lengths:
+        for head, length in zip(heads, lengths, strict=True):
             start, end = end, end + length
-            h = sha(heads[at : at + 24])
+            h = sha(head)
             h.update(data[start:end])
             d = h.digest()
-            previous = sha(previous + heads[at + 24 : at + 32] + d).digest()
+            previous = sha(previous + links[at : at + 8] + d).digest()
             digests.append(d)
             hashes.append(previous)
-            at += 32
+            at += 8
     return b"".join(digests), b"".join(hashes)
 
 

@@ -222,10 +222,18 @@ def broken(packed: Packed, **change: object) -> Packed:
         {"sound": False},
         {"lengths": "1,2"},
         {"lengths": "x"},
-        {"heads": b""},
+        {"links": b""},
+        {"heads": []},
         {"data": b"short"},
     ],
-    ids=["unsound", "too-few-lengths", "unreadable-lengths", "no-heads", "lengths-over-data"],
+    ids=[
+        "unsound",
+        "too-few-lengths",
+        "unreadable-lengths",
+        "no-links",
+        "no-heads",
+        "lengths-over-data",
+    ],
 )
 def test_a_batch_that_does_not_add_up_is_never_taken_as_agreeing(change: dict[str, object]) -> None:
     events = log_of(4)
