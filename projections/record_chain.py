@@ -262,19 +262,36 @@ class RecordChain:
             sa.Column("head_hash", sa.String(64), nullable=False),
         )
 
+        # The statements a catch-up runs after every command, built once: SQLAlchemy then
+        # reuses each one's cache key instead of working it out again per call.
+        h, e = self.heads, self.entries
+        self._lock_sqlite = sa.update(h).where(sa.false()).values(position=0)
+        self._lock_pg = sa.text("SELECT pg_advisory_xact_lock(:k)")
+        self._head = sa.select(h).where(h.c.log == sa.bindparam("log"))
+        self._heads = sa.select(h)
+        self._insert = sa.insert(e)
+        self._move_head = (
+            sa.update(h)
+            .where(h.c.log == sa.bindparam("head_log"))
+            .values(
+                position=sa.bindparam("new_position"),
+                event_count=sa.bindparam("new_count"),
+                head_hash=sa.bindparam("new_hash"),
+            )
+        )
+
     def create(self, engine: sa.Engine) -> None:
         self.metadata.create_all(engine)
 
     def lock(self, conn: sa.Connection) -> None:
         """Serialises extensions of the chain across processes until the transaction ends."""
         if conn.dialect.name == "postgresql":
-            key = zlib.crc32(b"councilcrm.record-chain")
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            conn.execute(self._lock_pg, {"k": zlib.crc32(b"councilcrm.record-chain")})
         else:
-            conn.execute(sa.update(self.heads).where(sa.false()).values(position=0))
+            conn.execute(self._lock_sqlite)
 
     def head(self, conn: sa.Connection, log: str) -> Head | None:
-        row = conn.execute(sa.select(self.heads).where(self.heads.c.log == log)).first()
+        row = conn.execute(self._head, {"log": log}).first()
         return (
             None
             if row is None
@@ -288,7 +305,7 @@ class RecordChain:
             r.log: Head(
                 log=r.log, position=r.position, event_count=r.event_count, head_hash=r.head_hash
             )
-            for r in conn.execute(sa.select(self.heads))
+            for r in conn.execute(self._heads)
         }
 
     def has_entries(self, conn: sa.Connection, log: str) -> bool:
@@ -309,11 +326,15 @@ class RecordChain:
         """Chains `events` after `head` (call under `lock`, with the head read under it)."""
         new, rows = extend(head, events)
         if rows:
-            conn.execute(sa.insert(self.entries), rows)
+            conn.execute(self._insert, rows)
             conn.execute(
-                sa.update(self.heads)
-                .where(self.heads.c.log == head.log)
-                .values(position=new.position, event_count=new.event_count, head_hash=new.head_hash)
+                self._move_head,
+                {
+                    "head_log": head.log,
+                    "new_position": new.position,
+                    "new_count": new.event_count,
+                    "new_hash": new.head_hash,
+                },
             )
         return new
 
