@@ -341,12 +341,12 @@ class RecordChain:
     def packed(self, conn: sa.Connection, log: str, after: int, upto: int) -> PackedEntries:
         """The log's entries after `after` up to `upto` in one row (see `PackedEntries`)."""
         if conn.dialect.name == "postgresql":
-            q = (
-                "SELECT count(*), string_agg(position::text, ',' ORDER BY position), "
-                "string_agg(digest, '' ORDER BY position), string_agg(hash, '' ORDER BY position) "
-                "FROM record_chain WHERE log = :log AND position > :a AND position <= :u"
+            q = (  # the aggregates take the rows in the order the inner query sorts them
+                "SELECT count(*), string_agg(position::text, ','), string_agg(digest, ''), "
+                "string_agg(hash, '') FROM (SELECT position, digest, hash FROM record_chain "
+                "WHERE log = :log AND position > :a AND position <= :u ORDER BY position) AS s"
             )
-        else:  # SQLite: the aggregates take the rows in the order the inner query gives them
+        else:  # SQLite: likewise
             q = (
                 "SELECT count(*), group_concat(position), group_concat(digest, ''), "
                 "group_concat(hash, '') FROM (SELECT position, digest, hash FROM record_chain "
