@@ -40,9 +40,11 @@ def get_request(ports: Ports, council: str, reference: str) -> ServiceRequest:
 
 
 def load_request(ports: Ports, cmd: RequestCommand) -> ServiceRequest:
-    """The request a command acts on; `StaleVersion` if it changed since the version the
-    caller decided on."""
+    """The request a command changes: refused at once when its record was disposed of (before
+    anything is checked, sealed or kept for it); `StaleVersion` if it changed since the
+    version the caller decided on."""
     request = get_request(ports, cmd.council, cmd.reference)
+    request.require_changeable()
     if cmd.expected_version is not None and request.version != cmd.expected_version:
         raise StaleVersion(cmd.reference, expected=cmd.expected_version, current=request.version)
     return request
