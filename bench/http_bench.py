@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import os
 import platform
 import socket
@@ -490,6 +491,24 @@ def store(backend: str) -> Iterator[str | None]:
         yield url
 
 
+@contextmanager
+def measuring(lock: Path | None) -> Iterator[None]:
+    """Holds an exclusive lock on the file `lock` (flock), if given, while measuring: seeding
+    runs beforehand without it, so at most one bench on the machine measures at a time."""
+    if lock is None:
+        yield
+        return
+    with lock.open("a") as held:
+        t0 = time.perf_counter()
+        fcntl.flock(held, fcntl.LOCK_EX)
+        say(f"  holding {lock} to measure (waited {time.perf_counter() - t0:.0f} s; load "
+            f"average {' '.join(f'{x:.1f}' for x in os.getloadavg())})")
+        try:
+            yield
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+
+
 def bench_backend(backend: str, args: argparse.Namespace) -> dict[int, dict[str, Tally]]:
     with tempfile.TemporaryDirectory(prefix="crm-http-") as tmp, store(backend) as db_url:
         if db_url is not None:
@@ -501,7 +520,7 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[int, dict[str,
         try:
             token = staff_token(rt)
             seed(rt, args.seed, min(args.open, args.seed))
-            with server(settings, Path(tmp) / "server.log") as base:
+            with measuring(args.lock), server(settings, Path(tmp) / "server.log") as base:
                 say(f"  server: crm serve at {base} (its own process); load generator: "
                     f"httpx {version('httpx')} on asyncio in this one")
                 say(f"  {args.rounds} interleaved rounds; per round and client count: "
@@ -528,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=100_000, help="requests stored beforehand")
     parser.add_argument("--open", type=int, default=1000,
                         help=f"of those, open on the {QUEUE_TEAM} team's queue")
+    parser.add_argument("--lock", type=Path, default=None,
+                        help="a file to hold an exclusive lock on while measuring (not seeding)")
     args = parser.parse_args(argv)
     args.clients = [int(c) for c in args.clients.split(",")]
     configure()  # as the CLI, and so the server, configures logging (warnings and errors)
