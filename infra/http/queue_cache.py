@@ -95,6 +95,7 @@ class QueueCache:
 
     def __init__(self) -> None:
         self._held: dict[tuple[str, str | None, str | None], Snapshot] = {}
+        self._reading: dict[tuple[str, str | None, str | None], threading.Lock] = {}
         self._lock = threading.Lock()
 
     def snapshot(self, rt: Runtime, c: Council, team: str | None, officer: str | None) -> Snapshot:
@@ -102,15 +103,22 @@ class QueueCache:
         mark = views.change_mark(rt)  # read first: a change after it is seen next time
         with self._lock:
             held = self._held.get(which)
-        if held is not None and held.mark == mark:
+            reading = self._reading.setdefault(which, threading.Lock())
+        if held is not None and held.mark >= mark:
             return held
-        fresh = _snapshot(mark, views.queue(rt, c, team, officer))
-        with self._lock:
-            if len(self._held) >= MAX_ENTRIES:
-                self._held.clear()
-            current = self._held.get(which)
-            if current is None or current.mark <= mark:
-                self._held[which] = fresh
+        with reading:  # one read of a queue at a time: those waiting take what it read
+            with self._lock:
+                held = self._held.get(which)
+            if held is not None and held.mark >= mark:
+                return held
+            fresh = _snapshot(mark, views.queue(rt, c, team, officer))
+            with self._lock:
+                if len(self._held) >= MAX_ENTRIES:
+                    self._held.clear()
+                    self._reading.clear()
+                current = self._held.get(which)
+                if current is None or current.mark <= mark:
+                    self._held[which] = fresh
         return fresh
 
     def page(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from domain.lodgement import make_intake
 from domain.values import Actor, Channel
 from infra import views
 from infra.config import load_council
+from infra.http.queue_cache import QueueCache
 from infra.runtime import Runtime
 from tests.conftest import TEST_ADMIN, add_staff, make_settings
 
@@ -123,3 +125,36 @@ def test_the_held_user_is_read_again_once_another_process_changes_it(
     with pytest.raises(NotPermitted, match="disabled"):
         authorize(held, c, "cs", None, "lodge")
     assert held.find(StaffUser, staff_user_id(COUNCIL, "nobody")) is None
+
+
+def test_concurrent_reads_of_a_changed_queue_read_it_once(
+    two: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, other = two
+    c = server.ports.council(COUNCIL)
+    cache = QueueCache()
+    first = _lodge(other)
+    assert cache.snapshot(server, c, "roads", None).references == [first]
+    second = _lodge(other)  # the queue changed: the next reads must see it
+    reads: list[int] = []
+    real = views.queue
+
+    def counted(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        reads.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(views, "queue", counted)
+    seen: list[list[str]] = []
+    start = threading.Barrier(16)
+
+    def reader() -> None:
+        start.wait()
+        seen.append(cache.snapshot(server, c, "roads", None).references)
+
+    threads = [threading.Thread(target=reader) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [sorted(s) for s in seen] == [sorted([first, second])] * 16
+    assert len(reads) == 1
