@@ -161,15 +161,20 @@ def _run_once(
     request: Request, who: Staff, key: str | None, body: bytes, status: int,
     act: Callable[[], dict[str, Any]], response: Response,
 ) -> dict[str, Any]:
-    """`act()` once per idempotency key; its answer (and the ETag) replayed on a retry."""
+    """`act()` once per idempotency key; its answer (and the ETag) replayed on a retry. The
+    key holds for the one route and body it was first sent with (another path or query —
+    say, another request's reference — counts as another body: refused)."""
     try:
         done, answer, replayed = idempotency.once(
-            runtime_of(request), who.council.id, f"user:{who.viewer.user_id}", key, body,
+            runtime_of(request), who.council.id, f"user:{who.viewer.user_id}", key,
+            idempotency.fingerprint(request.method, str(request.url.path),
+                                    str(request.url.query), body),
             lambda: (status, act()))
     except ValueError as bad:
         raise HTTPException(400, str(bad)) from None
     response.status_code = done
-    response.headers["ETag"] = f'"{answer["version"]}"'
+    if "version" in answer:
+        response.headers["ETag"] = f'"{answer["version"]}"'
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return answer
