@@ -20,6 +20,7 @@ def mount(app: FastAPI) -> None:
     """Adds the pages, their static files and their error pages to `app`."""
     for module in (sign_in, pages, actions, live):
         app.include_router(module.router)
+    app.include_router(actions.desk)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="staff-static")
 
     async def sign_in_first(request: Request, error: Exception) -> Response:

@@ -10,10 +10,11 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from commands.errors import RequestNotFound
+from domain.values import Channel, RequestKind
 from infra import views
 from infra.http.auth import PageError, Staff, runtime_of, signed_in
 from infra.http.web import charts
@@ -22,8 +23,20 @@ from infra.http.web.common import PREFIX, may, render, viewer_for
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 Page = Annotated[Staff, Depends(signed_in("queue"))]
 REQUEST_ACTIONS = frozenset({"acknowledge", "assign", "note", "delay", "escalate", "close"})
+# the forms an open request offers, and a closed one (each shown only if the user may use it;
+# whether it applies to this request is the command's own rule, shown on the page if refused)
+OPEN_FORMS = REQUEST_ACTIONS | {"recategorise", "link", "refer", "attach", "complaint"}
+CLOSED_FORMS = frozenset({"note", "reopen", "satisfaction", "attach", "complaint"})
 DONE = {"acknowledge": "Acknowledged.", "assign": "Assigned.", "note": "Note added.",
-        "delay": "Delay recorded.", "escalate": "Escalated.", "close": "Closed."}
+        "delay": "Delay recorded.", "escalate": "Escalated.", "close": "Closed.",
+        "reopen": "Reopened.", "recategorise": "Recategorised.",
+        "link": "Closed as a duplicate.", "refer": "Referred.", "attach": "Document attached.",
+        "satisfaction": "Rating recorded.",
+        "complaint-subject": "The officer the complaint is about is recorded.",
+        "complaint-review": "The request for an internal review is recorded.",
+        "complaint-review-decision": "The review's decision is recorded.",
+        "complaint-ombudsman": "The referral to the Ombudsman is recorded.",
+        "contact": "Contact recorded."}
 
 
 @router.get("/")
@@ -90,11 +103,22 @@ def request_page(request: Request, who: Staff, reference: str, *, message: str |
     timeline = [] if reader is None else list(reversed(
         views.request_history(rt, who.council, reader, reference, via)))
     c = who.council
+    forms = OPEN_FORMS if state["status"] != "closed" else CLOSED_FORMS
+    if state["kind"] != RequestKind.COMPLAINT.value:
+        forms = forms - {"complaint"}
+    lister = viewer_for(request, who, "attachments")
+    documents = [] if lister is None or part else views.attachments(
+        rt, c, lister, reference, via)
+    low, high = c.satisfaction.scale
     return render(request, who, "_timeline.html" if part else "request.html", {
         "mark": mark, "r": state, "timeline": timeline,
         "sla": views.request_sla(rt, c, reference, rt.clock()), "message": message, "problem": problem,
-        "actions": may(who) & (REQUEST_ACTIONS if state["status"] != "closed" else {"note"}),
+        "actions": may(who) & forms, "documents": documents, "may_list": lister is not None,
         "outcomes": c.outcomes, "teams": c.teams, "levels": c.roles, "zone": c.calendar.timezone,
+        "categories": c.categories, "agencies": c.agencies,
+        "complaint_outcomes": c.outcomes_for(RequestKind.COMPLAINT),
+        "scores": list(range(low, high + 1)), "media_types": sorted(c.attachments.media_types),
+        "max_bytes": c.attachments.max_bytes,
         "part_url": f"{PREFIX}/requests/{state['reference']}/part"}, status)
 
 
@@ -109,6 +133,41 @@ def show(request: Request, reference: str,
 def show_part(request: Request, reference: str,
               who: Annotated[Staff, Depends(signed_in("show"))]) -> HTMLResponse:
     return request_page(request, who, reference, part=True)
+
+
+@router.get("/attachments/{sha256}")
+def attachment(request: Request, sha256: Annotated[str, Path(min_length=64, max_length=64)],
+               who: Annotated[Staff, Depends(signed_in("attachments"))]) -> Response:
+    """A document's bytes as attached (checked on read), downloaded rather than shown."""
+    row, content = views.attachment_content(runtime_of(request), who.council, who.viewer,
+                                            sha256, "GET /staff/attachments/{sha256}")
+    return Response(content, media_type=row["media_type"], headers={
+        "Content-Disposition": "attachment", "X-Content-SHA256": row["sha256"],
+        "Cache-Control": "no-store"})
+
+
+# -- the contact log: enquiries that are not requests ---------------------------------------------
+
+
+def contact_page(request: Request, who: Staff, *, message: str | None = None,
+                 problem: bool = False, status: int = 200) -> HTMLResponse:
+    """The form recording an enquiry that is not a request, and (for those who may see them)
+    the last seven days' statistics of enquiries and requests by type."""
+    rt = runtime_of(request)
+    c = who.council
+    stats: list[dict[str, Any]] = []
+    if "stats" in may(who):
+        today = rt.clock().astimezone(ZoneInfo(c.calendar.timezone)).date()
+        stats = views.enquiry_stats(rt, c, "type", today - timedelta(days=6), today)
+    return render(request, who, "contacts.html", {
+        "page": "contacts", "types": c.enquiry_types, "channels": list(Channel),
+        "stats": stats, "message": message, "problem": problem}, status)
+
+
+@router.get("/contacts", response_class=HTMLResponse)
+def contacts(request: Request, who: Annotated[Staff, Depends(signed_in("contact"))],
+             done: Annotated[str | None, Query(max_length=32)] = None) -> HTMLResponse:
+    return contact_page(request, who, message=DONE.get(done or ""))
 
 
 # -- SLA dashboard -----------------------------------------------------------------------------
