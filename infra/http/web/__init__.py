@@ -29,14 +29,18 @@ def mount(app: FastAPI) -> None:
         return _error(request, 401, str(getattr(error, "detail", error)))
 
     async def refused(request: Request, error: Exception) -> Response:
-        return _error(request, getattr(error, "status_code", 403),
-                      str(getattr(error, "detail", error)))
+        return _error(
+            request, getattr(error, "status_code", 403), str(getattr(error, "detail", error))
+        )
 
     app.add_exception_handler(SignInNeeded, sign_in_first)
     app.add_exception_handler(PageError, refused)
 
 
 def _error(request: Request, status: int, message: str) -> Response:
-    return templates.TemplateResponse(request, "error.html", {
-        "who": None, "may": frozenset(), "message": message, "status": status},
-        status_code=status)
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"who": None, "may": frozenset(), "message": message, "status": status},
+        status_code=status,
+    )
