@@ -11,7 +11,8 @@ from __future__ import annotations
 REQUEST_COMMANDS = frozenset(
     {"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish"})
 PUBLIC = frozenset({"categories", "teams", "permissions", "agencies"})
-WORK_VIEWS = frozenset({"show", "history", "queue", "sla", "sla-sweep", "notices", "timeline"})
+WORK_VIEWS = frozenset({"show", "history", "queue", "sla", "sla-sweep", "alerts", "notices",
+                        "timeline"})
 # the customer desk: finding a caller, their record and its history, correcting details
 DESK = frozenset({"customer-find", "customer-show", "customer-history", "customer-update"})
 # seed 002: documents kept with requests, enquiries that are not requests; seed 004: daily stats
@@ -59,5 +60,6 @@ CHECKED = (
     "categories", "teams", "permissions", "apikeys", "customer-find", "customer-show",
     "customer-history", "customer-update", "customer-conduct", "customer-access-log",
     "timeline", "export", "attach", "attachments", "contact", "stats", "reopen", "recategorise",
-    "link", "refer", "agencies", "dispose",
+    "link", "refer", "agencies", "dispose", "alerts", "complaint", "complaint-report",
+    "satisfaction", "customer-erase",
 )

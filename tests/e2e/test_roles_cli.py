@@ -98,6 +98,13 @@ COMMANDS: dict[str, Command] = {
     "stats": Command(("stats", "--by", "day,channel", "--json")),
     # allowed: refused by the rule (an open request is kept), exit 2, nothing erased
     "dispose": Command(("record", "dispose", "{fresh}", "--reason", "Retention ended"), 2),
+    "alerts": Command(("alerts", "--json")),
+    "complaint": Command(("complaint", "subject", "{complaint}", "--officer", "o.smith",
+                          "--reason", "About their manner")),
+    "complaint-report": Command(("complaint", "report", "--json")),
+    "satisfaction": Command(("satisfaction", "{closed}", "--score", "4")),
+    # allowed: refused by the rule (the customer has an open request), nothing erased
+    "customer-erase": Command(("customer", "erase", "{customer}", "--reason", "Asked to"), 1),
 }
 
 
@@ -177,8 +184,8 @@ def stored(data_dir: Path) -> tuple[int, int]:
     return positions[0], positions[1]
 
 
-def lodged(crm: Crm) -> str:
-    ran = crm(*LODGE, user=TEST_ADMIN)
+def lodged(crm: Crm, *extra: str) -> str:
+    ran = crm(*LODGE, *extra, user=TEST_ADMIN)
     assert ran.code == 0, ran.stderr
     return ran.stdout.strip()
 
@@ -235,6 +242,7 @@ def test_each_role_may_do_exactly_what_the_table_says(
 ) -> None:
     command = COMMANDS[action]
     fresh = lodged(in_process) if "{fresh}" in command.args else ""
+    complaint = lodged(in_process, "--kind", "complaint") if "{complaint}" in command.args else ""
     closed = ""
     if "{closed}" in command.args:
         closed = lodged(in_process)
@@ -242,7 +250,7 @@ def test_each_role_may_do_exactly_what_the_table_says(
                           user=TEST_ADMIN)
         assert done.code == 0, done.stderr
     args = [a.replace("{ref}", shared_ref).replace("{fresh}", fresh)
-            .replace("{closed}", closed)
+            .replace("{closed}", closed).replace("{complaint}", complaint)
             .replace("{customer}", customer_of(data_dir, shared_ref)) for a in command.args]
     before = stored(data_dir)
 
