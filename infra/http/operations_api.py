@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import Field
 
 from commands import retention
@@ -21,6 +21,7 @@ from projections.envelope import to_plain
 
 router = APIRouter(prefix="/api/v1", tags=["staff"], responses=ERRORS)
 Raw = Annotated[bytes, Depends(_body)]
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 # -- staff alerts of urgent requests -----------------------------------------------------------
@@ -41,7 +42,7 @@ def alerts(
 
 @router.post("/alerts/{alert_id}/ack")
 def take_alert(
-    alert_id: int,
+    alert_id: RowId,
     request: Request,
     response: Response,
     who: Annotated[Staff, Depends(staff("alerts"))],
@@ -70,7 +71,7 @@ class NoticeDoneIn(Body):
 
 @router.post("/notices/{notice_id}/done")
 def notice_done(
-    notice_id: int,
+    notice_id: RowId,
     body: NoticeDoneIn,
     request: Request,
     response: Response,
