@@ -3,7 +3,8 @@
 
 A roads officer signs in and opens their team's queue; a resident's request arrives; it appears
 on the open queue page without a reload (server-sent events); the officer acknowledges and
-closes it from the request page, by keyboard; the SLA dashboard shows the breach, then not.
+closes it from the request page, by keyboard, then records the customer's rating there; the SLA
+dashboard shows the breach, then not.
 Screenshots of each step go to `test-artifacts/browser/`."""
 
 from __future__ import annotations
@@ -184,6 +185,13 @@ def test_an_officer_sees_a_residents_request_arrive_and_works_it_to_closed(
         assert timeline.index("Closed") < timeline.index("Acknowledged") < timeline.index(
             "Lodged")
         shot(driver, "5-request-closed")
+
+        # the customer rang back to rate the service: recorded on the closed request's page
+        Select(driver.find_element(By.ID, "satisfaction-score")).select_by_value("5")
+        driver.find_element(By.CSS_SELECTOR, "#form-satisfaction button").send_keys(Keys.ENTER)
+        wait.until(ec.text_to_be_present_in_element((By.ID, "message"), "Rating recorded."))
+        assert text_of(driver, "#timeline").startswith("SatisfactionRecorded")
+        shot(driver, "5b-rating-recorded")
 
         driver.get(f"{base}/staff/sla")
         wait.until(ec.text_to_be_present_in_element((By.ID, "breached-count"), "0 breached"))
