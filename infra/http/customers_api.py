@@ -5,7 +5,7 @@ log are the CLI's."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -57,6 +57,33 @@ def reviews_due(
 ) -> list[dict[str, Any]]:
     rt = runtime_of(request)
     return views.reviews_due(rt, who.council, on or rt.clock().date())
+
+
+class UnsavedIn(Body):
+    older_than_minutes: Annotated[int, Field(ge=0, le=525_600)] = 60
+
+
+@router.post("/erase-unsaved")
+def erase_unsaved(
+    body: UnsavedIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("customer-erase"))],
+    raw: Raw,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Destroys the key and index entries left by registrations whose record was never saved
+    (a process that died), begun `older_than_minutes` ago or more; the numbers concerned."""
+    rt = runtime_of(request)
+
+    def act() -> dict[str, Any]:
+        before = rt.clock() - timedelta(minutes=body.older_than_minutes)
+        erased = cmds.erase_unsaved_registrations(
+            rt.directory_ports, rt.vault, who.council.id, before
+        )
+        return {"erased": list(erased)}
+
+    return _run_once(request, who, idempotency_key, raw, 200, act, response)
 
 
 @router.get("/{number}")

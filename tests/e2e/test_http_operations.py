@@ -208,3 +208,17 @@ def test_a_retry_while_the_first_attempt_runs_is_a_conflict_and_acts_not(
     )
     assert got.status_code == 409 and "still being handled" in got.json()["detail"]
     assert stored(rt) == before
+
+
+def test_erasing_unsaved_registrations_is_for_those_who_erase_customers(
+    api: tuple[TestClient, Runtime],
+) -> None:
+    client, _ = api
+    got = client.post(
+        "/api/v1/customers/erase-unsaved",
+        json={"older_than_minutes": 0},
+        headers=sign_in(client, "rec"),
+    )
+    assert got.status_code == 200 and got.json() == {"erased": []}  # every record was saved
+    refused = client.post("/api/v1/customers/erase-unsaved", json={}, headers=sign_in(client, "cs"))
+    assert refused.status_code == 403 and "customer-erase" in refused.json()["detail"]
