@@ -25,8 +25,8 @@ LODGE = {
     "name": "Ann Lee",
     "phone": "0400 000 000",
 }
-OPEN_FORMS = ("recategorise", "link", "refer", "attach")
-CLOSED_FORMS = ("reopen", "satisfaction", "attach")
+OPEN_FORMS = ("publish", "recategorise", "link", "refer", "attach")
+CLOSED_FORMS = ("publish", "reopen", "satisfaction", "attach", "dispose")
 
 
 @pytest.fixture(scope="module")
@@ -314,3 +314,25 @@ def test_the_contact_log_page_records_an_enquiry_and_counts_it(
     )
     assert refused.status_code == 422 and "Not saved:" in refused.text
     assert as_user(client, "an").get("/staff/contacts", follow_redirects=False).status_code == 403
+
+
+def test_an_officer_approves_the_public_description_and_disposal_waits_for_retention(
+    web: tuple[TestClient, Runtime],
+) -> None:
+    client, rt = web
+    off = as_user(client, "off")
+    ref = closed(client)
+    got = post_form(off, ref, "publish", text="Pothole reported in Spring St")
+    assert got.status_code == 303 and got.headers["location"].endswith("?done=publish")
+    assert history_types(client, ref)[-1] == "PublicDescriptionApproved"
+    rec = as_user(client, "rec")
+    page = rec.get(f"/staff/requests/{ref}").text
+    assert 'id="form-dispose"' in page and 'id="form-publish"' not in page
+    before = stored(rt)
+    kept = rec.post(
+        f"/staff/requests/{ref}/dispose",
+        follow_redirects=False,
+        data={"csrf_token": csrf_of(page), "reason": "Retention ended"},
+    )
+    assert kept.status_code == 422 and 'role="alert"' in kept.text and "Not saved:" in kept.text
+    assert stored(rt) == before

@@ -19,9 +19,11 @@ from commands import complaints as complaint_cmds
 from commands import contacts as contact_cmds
 from commands import corrections as fix
 from commands import requests as cmds
+from commands import retention
 from commands.errors import StaleVersion
 from domain.errors import DomainError, NotPermitted
 from domain.values import Channel, NoteKind
+from infra import views
 from infra.attachments import DirectoryFileStore
 from infra.http.auth import Staff, runtime_of, signed_in
 from infra.http.web.common import PREFIX
@@ -476,3 +478,45 @@ def log_contact(
             request, who, problem=True, status=422, message=f"Not saved: {_why(refused)}"
         )
     return RedirectResponse(f"{PREFIX}/contacts?done=contact", status_code=303)
+
+
+# -- the public description, and disposal at the end of retention -----------------------------
+
+
+@router.post("/publish")
+def publish(
+    request: Request,
+    reference: str,
+    version: Version,
+    text: Text,
+    who: Annotated[Staff, Depends(signed_in("publish"))],
+) -> Response:
+    return _act(
+        request, who, reference, version, "publish", cmds.ApprovePublicDescription, text=text
+    )
+
+
+@router.post("/dispose")
+def dispose(
+    request: Request,
+    reference: str,
+    reason: Text,
+    who: Annotated[Staff, Depends(signed_in("dispose"))],
+) -> Response:
+    """Erases the request's personal data at the end of its retention, with its certificate
+    (records officers); refused, with the rule's reason on the page, before then."""
+    ref = reference.strip().upper()
+    rt = runtime_of(request)
+    return _run(
+        request,
+        who,
+        ref,
+        "dispose",
+        lambda: retention.dispose_request(
+            retention.DisposeRequest(
+                council=who.council.id, reference=ref, reason=reason, actor=who.viewer.actor
+            ),
+            rt.ports,
+            lambda council_id, number: views.customer_requests(rt, council_id, number),
+        ),
+    )

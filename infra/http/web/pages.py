@@ -25,8 +25,10 @@ Page = Annotated[Staff, Depends(signed_in("queue"))]
 REQUEST_ACTIONS = frozenset({"acknowledge", "assign", "note", "delay", "escalate", "close"})
 # the forms an open request offers, and a closed one (each shown only if the user may use it;
 # whether it applies to this request is the command's own rule, shown on the page if refused)
-OPEN_FORMS = REQUEST_ACTIONS | {"recategorise", "link", "refer", "attach", "complaint"}
-CLOSED_FORMS = frozenset({"note", "reopen", "satisfaction", "attach", "complaint"})
+OPEN_FORMS = REQUEST_ACTIONS | {"publish", "recategorise", "link", "refer", "attach", "complaint"}
+CLOSED_FORMS = frozenset(
+    {"note", "publish", "reopen", "satisfaction", "attach", "complaint", "dispose"}
+)
 DONE = {
     "acknowledge": "Acknowledged.",
     "assign": "Assigned.",
@@ -35,6 +37,8 @@ DONE = {
     "escalate": "Escalated.",
     "close": "Closed.",
     "reopen": "Reopened.",
+    "publish": "Public description approved.",
+    "dispose": "Disposed of: its personal data is erased and the certificate recorded.",
     "recategorise": "Recategorised.",
     "link": "Closed as a duplicate.",
     "refer": "Referred.",
