@@ -107,11 +107,11 @@ class SweepIn(Body):
 
 @router.post("/sla/sweep")
 def sweep(
-    body: SweepIn,
     request: Request,
     response: Response,
     who: Annotated[Staff, Depends(staff("sla-sweep"))],
     raw: Raw,
+    body: SweepIn | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """One watchdog sweep of the council, recorded as the caller's: what it escalated,
@@ -119,7 +119,8 @@ def sweep(
     show the watchdog's last command on them (as `crm sla sweep` exiting 1)."""
     rt = runtime_of(request)
     zone = ZoneInfo(who.council.calendar.timezone)
-    now = body.now if body.now is None or body.now.tzinfo else body.now.replace(tzinfo=zone)
+    given = body.now if body is not None else None
+    now = given if given is None or given.tzinfo else given.replace(tzinfo=zone)
 
     def act() -> dict[str, Any]:
         report = operations.make_watchdog(rt, [who.council.id], who.viewer.actor).sweep(
