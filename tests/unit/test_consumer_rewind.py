@@ -19,7 +19,9 @@ TP = TopicPartition("councilcrm.service-requests", 0)
 
 def consumer() -> ReadModelsConsumer:
     engine = sa.create_engine("sqlite://")
-    return ReadModelsConsumer([registry.build("work_queue")], engine, KafkaConfig(bootstrap="localhost:1"))
+    return ReadModelsConsumer(
+        [registry.build("work_queue")], engine, KafkaConfig(bootstrap="localhost:1")
+    )
 
 
 def batch(first: int, last: int) -> dict[TopicPartition, list[Any]]:
