@@ -12,23 +12,30 @@ What it does:
    state folder of their own (``--state-dir``, default ``<tmp>/councilcrm-soak``) on ports of
    their own (``--pg-port`` 56532, ``--kafka-port`` 60192 and the next one for the
    controller), and creates a fresh database and topic there.
-2. Runs the relay (``crm relay``) and one consumer per read model (``crm consume NAME``) as
+2. Runs the relay (``crm relay``) and the read models' consumer (``crm consume`` with every
+   read model, one process in the group ``<prefix>read-models``, as production runs it) as
    separate processes, and ``--threads`` driver threads (4) that each take request after
    request through its full life — lodge, acknowledge, assign, note, delay, escalate, close —
-   through the real command handlers. A command that fails because a server is away is tried
-   again (bounded); one refused because its earlier attempt did commit (say, "already
-   acknowledged") counts as done.
-3. Meanwhile a chaos thread SIGKILLs, at random instants spread over the run, the relay, each
+   through the real command handlers; besides, every third request is a complaint, every
+   other one has a document attached, one in four is recategorised and another one in four
+   is reopened and closed again, so every read model sees traffic. A command that fails
+   because a server is away is tried again (bounded); one refused because its earlier attempt
+   did commit (say, "already acknowledged") counts as done.
+3. Meanwhile a chaos thread SIGKILLs, at random instants spread over the run, the relay, the
    consumer, the broker and PostgreSQL — ``--kills`` in all (110), of which ``--broker-kills``
-   (12) of the broker and ``--postgres-kills`` (6) of PostgreSQL, the rest shared among the
-   seven processes — and restarts each at once (a server with ``infra.services``, which waits
+   (12) of the broker and ``--postgres-kills`` (6) of PostgreSQL, the rest shared by the two
+   processes — and restarts each at once (a server with ``infra.services``, which waits
    until it answers).
-4. Then stops the drivers, waits until the relay and every consumer have drained, and reports,
-   per read model: the events in the store, the events the model applied (rows per event, or
-   each row's version), events lost (store minus model) and events applied twice (a model's
-   counters of notes, delays and escalations above the store's, or more rows than events), the
-   dead letters, and the result of ``crm projections verify``. The aim: 0 lost, 0 twice,
-   verify clean.
+4. Then stops the drivers, waits until the relay and the consumer have drained, and reports,
+   per read model, the events in the store against the model's rows: for the models with a
+   row per event (``PER_EVENT_MODELS``: the audit record, both temporal histories, and the
+   attachments for ``AttachmentAdded``) each (request, version) once; for the enquiry
+   statistics one row per lodgement with its corrected category; for the models with a row
+   per request (the complaint register: per complaint) the request's last version and the
+   counters of notes, delays, escalations and reopenings. Lost: in the store, not in the
+   model; twice: a row too many, a version or counter above the store's. Then the dead
+   letters and the result of ``crm projections verify``. The aim: 0 lost, 0 twice, verify
+   clean.
 
 ``--out FILE`` also writes the report to FILE. ``--keep`` leaves the servers running (their
 state folder stays either way; ``python -m infra.services down --state-dir DIR`` with the same
@@ -60,15 +67,17 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 import sqlalchemy as sa
 
+from commands import attachments, users
+from commands import corrections as fix
 from commands import requests as cmds
-from commands import users
 from consumers import lag
 from consumers.kafka_common import KafkaConfig, end_offsets, ensure_topic
 from consumers.store_reader import StoreReader
 from domain.errors import DomainError
 from domain.lodgement import Intake
-from domain.values import Actor, Channel, Customer, NoteKind
+from domain.values import Actor, Channel, Customer, NoteKind, RequestKind
 from infra import logs
+from infra.attachments import DirectoryFileStore
 from infra.runtime import Runtime
 from infra.services import postgres_cluster
 from infra.services.kafka_setup import _Kafka
@@ -78,10 +87,26 @@ from projections import registry
 COUNCIL = "upper-lachlan"
 SOAK_ADMIN = "soak.admin"  # `crm projections verify` needs an administrator
 OFFICER = Actor(id="soak.officer", role="officer")
-STEPS = ("lodge", "acknowledge", "assign", "note", "delay", "escalate", "close")
-PER_EVENT_MODELS = ("audit_record", "work_queue_history")  # one row per event
+CONSUMER = "read-models"  # the one `crm consume` process feeding every read model
+# Read models with one row per event (primary key: request and version), and which events
+# have one: every event, or only those of the types named.
+PER_EVENT_MODELS: dict[str, frozenset[str] | None] = {
+    "audit_record": None,
+    "work_queue_history": None,
+    "sla_history": None,
+    "request_attachments": frozenset({"AttachmentAdded"}),
+}
+# One row per lodgement (or enquiry), keyed by the request's id alone, carrying its category.
+PER_LODGEMENT_MODELS = ("enquiry_statistics",)
+# Models with a row per request of these kinds only (the rest: a row per request, any kind).
+ROW_KINDS: dict[str, frozenset[str]] = {"complaint_register": frozenset({"complaint"})}
 COUNTERS = {  # read model → {column: the event type it counts}
-    "request_summary": {"notes": "NoteAdded", "delays": "Delayed", "escalations": "Escalated"},
+    "request_summary": {
+        "notes": "NoteAdded",
+        "delays": "Delayed",
+        "escalations": "Escalated",
+        "reopens": "Reopened",
+    },
     "sla": {"escalations": "Escalated"},
 }
 
@@ -217,10 +242,12 @@ class Soak:
 
     @staticmethod
     def process_names() -> list[str]:
-        return ["relay", *registry.READ_MODELS]
+        """The relay and the consumer, as `crm relay` and `crm consume` with every read model
+        (group `<prefix>read-models`) run in production."""
+        return ["relay", CONSUMER]
 
     def start(self, name: str) -> None:
-        args = ["relay"] if name == "relay" else ["consume", name]
+        args = ["relay"] if name == "relay" else ["consume", *registry.READ_MODELS]
         log = self.logs.get(name)
         if log is None:
             log = self.logs[name] = open(self.data_dir / f"{name}.log", "a")  # noqa: SIM115
@@ -306,7 +333,7 @@ class Driver(threading.Thread):
 
     def _lifecycle(self, count: int) -> None:
         reference: str | None = None
-        for step in STEPS:
+        for step in steps(count):
             outcome = self._attempt(step, reference, count)
             if outcome is None:
                 with self.tally_lock:
@@ -350,11 +377,14 @@ class Driver(threading.Thread):
     def _command(self, step: str, reference: str | None, count: int) -> cmds.Result:
         p = self._runtime().ports
         if step == "lodge":
+            complaint = count % 3 == 2
             intake = Intake(
                 category="pothole",
                 channel=Channel.PHONE,
-                description=f"Soak request {self.n}-{count}: deep pothole",
+                description=f"Soak request {self.n}-{count}: "
+                + ("nobody came about the pothole" if complaint else "deep pothole"),
                 customer=Customer(name="Sam Soakley", phone="0400 000 000"),
+                kind=RequestKind.COMPLAINT if complaint else RequestKind.SERVICE_REQUEST,
             )
             return cmds.lodge_request(
                 cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=OFFICER), p
@@ -372,6 +402,26 @@ class Driver(threading.Thread):
                 return cmds.add_note(
                     cmds.AddNote(text="Inspected; crew booked", note_kind=NoteKind.ACTION, **kw), p
                 )
+            case "attach":
+                files = DirectoryFileStore.for_settings(self.soak.settings())
+                return attachments.attach_file(
+                    attachments.AttachFile(
+                        filename="inspection.txt",
+                        media_type="text/plain",
+                        content=f"Inspection of {reference}: 40 cm across\n".encode(),
+                        note="Crew's inspection",
+                        **kw,
+                    ),
+                    p,
+                    files,
+                )
+            case "recategorise":
+                return fix.recategorise_request(
+                    fix.RecategoriseRequest(
+                        category="road-damage", reason="The shoulder, not the road", **kw
+                    ),
+                    p,
+                )
             case "delay":
                 until = date.today() + timedelta(days=60)
                 return cmds.delay_request(
@@ -379,10 +429,28 @@ class Driver(threading.Thread):
                 )
             case "escalate":
                 return cmds.escalate_request(cmds.EscalateRequest(reason="Target missed", **kw), p)
-            case _:
+            case "reopen":
+                return fix.reopen_request(fix.ReopenRequest(reason="Opened up again", **kw), p)
+            case _:  # close, and close again after a reopening
                 return cmds.close_request(
                     cmds.CloseRequest(outcome="completed", text="Patched", **kw), p
                 )
+
+
+def steps(count: int) -> list[str]:
+    """A lifecycle's commands: lodge, acknowledge, assign, note, delay, escalate and close for
+    every request; besides, every third request is a complaint, every other one has a
+    document attached, one in four is recategorised before it is delayed, and another one in
+    four is reopened after closing and closed again (complaints among both)."""
+    out = ["lodge", "acknowledge", "assign", "note"]
+    if count % 2 == 0:
+        out.append("attach")
+    if count % 4 == 1:
+        out.append("recategorise")
+    out += ["delay", "escalate", "close"]
+    if count % 4 == 2:
+        out += ["reopen", "close again"]
+    return out
 
 
 # ------------------------------------------------------------------------------ the chaos
@@ -475,11 +543,26 @@ class Chaos:
 # ------------------------------------------------------------------------------ the counts
 
 
-def store_events(rt: Runtime) -> tuple[dict[str, int], Counter[tuple[str, str]], int]:
-    """Per request its last version, per (request, event type) how many, and the total."""
-    versions: dict[str, int] = {}
-    kinds: Counter[tuple[str, str]] = Counter()
-    total = 0
+@dataclass
+class StoreCounts:
+    """What the event store holds: per request each version's event type, the kind it was
+    lodged as and its category (after any recategorisation)."""
+
+    events: dict[str, dict[int, str]] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)
+    categories: dict[str, str] = field(default_factory=dict)
+    total: int = 0
+
+    @property
+    def versions(self) -> dict[str, int]:
+        return {rid: max(vs) for rid, vs in self.events.items()}
+
+    def count(self, rid: str, event_type: str) -> int:
+        return sum(1 for t in self.events.get(rid, {}).values() if t == event_type)
+
+
+def store_events(rt: Runtime) -> StoreCounts:
+    out = StoreCounts()
     reader = StoreReader(rt.app)
     position = 0
     while True:
@@ -487,11 +570,18 @@ def store_events(rt: Runtime) -> tuple[dict[str, int], Counter[tuple[str, str]],
         if not batch:
             break
         for env in batch:
-            versions[env.request_id] = max(versions.get(env.request_id, 0), env.version)
-            kinds[(env.request_id, env.event_type)] += 1
-            total += 1
+            out.events.setdefault(env.request_id, {})[env.version] = env.event_type
+            if env.event_type == "Lodged":
+                out.kinds[env.request_id] = env.data.get("kind") or "service-request"
+                out.categories[env.request_id] = env.data["category"]
+            elif env.event_type == "ContactLogged":
+                out.kinds[env.request_id] = "enquiry"
+                out.categories[env.request_id] = env.data["contact_type"]
+            elif env.event_type == "Recategorised":
+                out.categories[env.request_id] = env.data["category"]
+            out.total += 1
         position = batch[-1].position
-    return versions, kinds, total
+    return out
 
 
 @dataclass
@@ -503,26 +593,65 @@ class ModelCount:
     extra_requests: int
 
 
-def count_model(
-    conn: sa.Connection, name: str, versions: dict[str, int], kinds: Counter[tuple[str, str]]
-) -> ModelCount:
+def count_model(conn: sa.Connection, name: str, store: StoreCounts) -> ModelCount:
     """Events the model applied; lost (in the store, not in the model) and twice."""
-    t = registry.build(name).table
+    model = registry.build(name)
+    t = model.table  # type: ignore[attr-defined]  # every model but the base names its table
     if name in PER_EVENT_MODELS:
-        rows = conn.execute(sa.select(t.c.request_id, t.c.version)).all()
-        keys = Counter((r[0], r[1]) for r in rows)
-        have: dict[str, set[int]] = {}
-        for rid, v in keys:
-            have.setdefault(rid, set()).add(v)
-        lost = sum(
-            len(set(range(1, last + 1)) - have.get(rid, set())) for rid, last in versions.items()
-        )
-        twice = sum(n - 1 for n in keys.values()) + sum(
-            1 for rid, vs in have.items() for v in vs if v > versions.get(rid, 0)
-        )
-        extra = len(set(have) - set(versions))
-        return ModelCount(name, len(rows), lost, twice, extra)
+        return _count_per_event(conn, t, name, store, PER_EVENT_MODELS[name])
+    if name in PER_LODGEMENT_MODELS:
+        return _count_per_lodgement(conn, t, name, store)
+    return _count_per_request(conn, t, name, store)
+
+
+def _count_per_event(
+    conn: sa.Connection, t: sa.Table, name: str, store: StoreCounts, types: frozenset[str] | None
+) -> ModelCount:
+    """One row per event (of `types`): each (request, version) of the store once."""
+    expected = {
+        (rid, v)
+        for rid, vs in store.events.items()
+        for v, kind in vs.items()
+        if types is None or kind in types
+    }
+    rows = Counter((r[0], r[1]) for r in conn.execute(sa.select(t.c.request_id, t.c.version)))
+    lost = len(expected - set(rows))
+    twice = sum(n - 1 for n in rows.values()) + sum(
+        1 for key in rows if key not in expected and key[0] in store.events
+    )
+    extra = len({rid for rid, _ in rows} - set(store.events))
+    return ModelCount(name, sum(rows.values()), lost, twice, extra)
+
+
+def _count_per_lodgement(
+    conn: sa.Connection, t: sa.Table, name: str, store: StoreCounts
+) -> ModelCount:
+    """One row per lodgement or enquiry, keyed by its id, with the category the store says
+    last: a missing row, or a recategorisation not applied, is lost."""
+    rows: Counter[str] = Counter()
+    lost = 0
+    for rid, category in conn.execute(sa.select(t.c.id, t.c.type)):
+        rows[rid] += 1
+        if rid in store.categories and category != store.categories[rid]:
+            lost += 1
+    lost += len(set(store.categories) - set(rows))
+    twice = sum(n - 1 for n in rows.values())
+    extra = len(set(rows) - set(store.categories))
+    return ModelCount(name, sum(rows.values()), lost, twice, extra)
+
+
+def _count_per_request(
+    conn: sa.Connection, t: sa.Table, name: str, store: StoreCounts
+) -> ModelCount:
+    """One row per request (of the kinds the model keeps) at the request's last version, its
+    counters equal to the store's counts of those events."""
     columns = COUNTERS.get(name, {})
+    kinds = ROW_KINDS.get(name)
+    versions = {
+        rid: last
+        for rid, last in store.versions.items()
+        if kinds is None or store.kinds.get(rid) in kinds
+    }
     select = [t.c.request_id, t.c.version, *(t.c[c] for c in columns)]
     applied = lost = twice = extra = 0
     seen: set[str] = set()
@@ -537,7 +666,9 @@ def count_model(
         lost += max(0, last - version)
         twice += max(0, version - last)
         for column, kind in columns.items():
-            twice += max(0, row._mapping[column] - kinds[(rid, kind)])
+            difference = row._mapping[column] - store.count(rid, kind)
+            twice += max(0, difference)
+            lost += max(0, -difference)
     lost += sum(last for rid, last in versions.items() if rid not in seen)
     return ModelCount(name, applied, lost, twice, extra)
 
@@ -657,6 +788,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     t_drain = time.monotonic()
     status = wait_drained(soak, args.drain_timeout)
     drained_s = time.monotonic() - t_drain
+    t_verify = time.monotonic()
     verify = subprocess.run(
         [
             sys.executable,
@@ -677,8 +809,10 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         text=True,
         check=False,
     )
+    verify_s = time.monotonic() - t_verify
     codes = soak.stop_all()
-    return report(soak, chaos, tally, status, verify, codes, run_s, drained_s, say, args)
+    timings = (run_s, drained_s, verify_s)
+    return report(soak, chaos, tally, status, verify, codes, timings, say, args)
 
 
 def report(
@@ -688,13 +822,12 @@ def report(
     status: lag.PipelineStatus | None,
     verify: subprocess.CompletedProcess[str],
     codes: dict[str, int | None],
-    run_s: float,
-    drained_s: float,
+    timings: tuple[float, float, float],  # seconds: the run, the drain, verify
     say: Callable[[str], None],
     args: argparse.Namespace,
 ) -> int:
     say(
-        f"ran {run_s:.0f} s; drained {drained_s:.0f} s after the drivers stopped: "
+        f"ran {timings[0]:.0f} s; drained {timings[1]:.0f} s after the drivers stopped: "
         f"{'yes' if status is not None and status.drained() else 'NO'}"
     )
     total = sum(chaos.kills.values())
@@ -720,15 +853,17 @@ def report(
         say(f"  refused: {line}")
     rt = Runtime(soak.settings())
     try:
-        versions, kinds, total_events = store_events(rt)
+        store = store_events(rt)
+        by_type = Counter(t for vs in store.events.values() for t in vs.values())
         say(
-            f"store: {total_events} events of {len(versions)} requests; topic holds "
+            f"store: {store.total} events of {len(store.events)} requests; topic holds "
             f"{sum(end_offsets(soak.config).values())} messages (at least once)"
         )
+        say("  events by type: " + ", ".join(f"{k} {n}" for k, n in sorted(by_type.items())))
         lost_all = twice_all = 0
         with rt.read_engine.connect() as conn:
             for name in registry.READ_MODELS:
-                c = count_model(conn, name, versions, kinds)
+                c = count_model(conn, name, store)
                 lost_all += c.lost
                 twice_all += c.twice + c.extra_requests
                 say(
@@ -740,7 +875,7 @@ def report(
         rt.close()
     say(f"dead letters: {parked}")
     verdict = verify.stdout.strip().replace("\n", "; ")
-    say(f"crm projections verify: exit {verify.returncode}: {verdict}")
+    say(f"crm projections verify ({timings[2]:.0f} s): exit {verify.returncode}: {verdict}")
     if verify.returncode != 0:
         say(verify.stderr.strip()[-1500:])
     say("processes stopped by SIGTERM: " + ", ".join(f"{k} {v}" for k, v in codes.items()))

@@ -113,7 +113,10 @@ def _saved(ports: Ports, request: ServiceRequest) -> Result:
 
 
 def _load(ports: Ports, cmd: RequestCommand) -> ServiceRequest:
+    """The request a command changes: refused at once when its record was disposed of (before
+    anything is checked, sealed or kept for it)."""
     request = ports.get(request_id(cmd.council, cmd.reference), cmd.reference)
+    request.require_changeable()
     if cmd.expected_version is not None and request.version != cmd.expected_version:
         raise StaleVersion(cmd.reference, expected=cmd.expected_version, current=request.version)
     return request

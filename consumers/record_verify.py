@@ -14,13 +14,14 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.rows import tuple_row
 
 from consumers.follower import SOURCE
 from consumers.record_follower import Logs
 from consumers.store_reader import StoreReader
 from projections.audit_record import AuditRecord
 from projections.envelope import Envelope
-from projections.record_chain import PAGE, Entry, RecordChain, Row
+from projections.record_chain import PAGE, Entry, Packed, PackedEntries, RecordChain, pack
 from projections.record_check import (
     AUDIT,
     Finding,
@@ -83,7 +84,7 @@ def verify(
 
 # -- reading both in batches -----------------------------------------------------------------------
 
-RowReader = Callable[[int, int, int], Sequence[Row]]  # (after, upto, limit) → stored events
+PackReader = Callable[[int, int, int], Packed]  # (after, upto, limit) → stored events, packed
 Counter = Callable[[int], int]  # position → how many stored events after it
 
 
@@ -93,22 +94,22 @@ class _Source:
     def __init__(
         self,
         app: Application[UUID],
-        reading: tuple[RowReader, Counter],
+        reading: tuple[PackReader, Counter],
         chain: RecordChain,
         conn: sa.Connection,
         log: str,
     ) -> None:
-        self.app, (self.read_rows, self.count) = app, reading
+        self.app, (self.read_batch, self.count) = app, reading
         self.chain, self.conn, self.log = chain, conn, log
 
-    def rows(self, after: int, upto: int, limit: int) -> Sequence[Row]:
-        return self.read_rows(after, upto, limit)
+    def batch(self, after: int, upto: int, limit: int) -> Packed:
+        return self.read_batch(after, upto, limit)
 
     def count_after(self, position: int) -> int:
         return self.count(position)
 
-    def entries(self, after: int, upto: int) -> Sequence[tuple[int, str, str]]:
-        return self.chain.between(self.conn, self.log, after, upto)
+    def entries(self, after: int, upto: int) -> PackedEntries:
+        return self.chain.packed(self.conn, self.log, after, upto)
 
     def store(self, after: int) -> Iterator[Notification]:
         return stored_events(self.app, after)
@@ -117,83 +118,148 @@ class _Source:
         return self.chain.read(self.conn, self.log, after)
 
 
+# SQLite hands over each column of the batch concatenated; the heads are made here, with a
+# Python object per event (SQLite 3.40 cannot turn an aggregate id's text into its bytes). A
+# field missing (NULL) leaves its column short, which makes the batch not add up.
+_SQLITE_BATCH = """
+SELECT count(*), max(rowid), group_concat(rowid), group_concat(originator_id, ''),
+  group_concat(originator_version), group_concat(topic, char(1)),
+  group_concat(1 + length(state)), CAST(group_concat(x'00' || state, '') AS BLOB),
+  count(originator_id) + count(originator_version) + count(topic) + count(state)
+FROM (SELECT rowid, originator_id, originator_version, topic, state FROM {table}
+      WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?)
+"""
+
+
+def _sqlite_packed(row: tuple[Any, ...]) -> Packed:
+    """A batch as `_SQLITE_BATCH` reads it. Each aggregate id must be a UUID's canonical text
+    (36 characters, hyphens in their places), else the batch is not sound."""
+    n, last, positions, ids, versions, topics, lengths, data, fields = row
+    if not n:
+        return Packed(count=0, last=0, positions="", links=b"", lengths="", data=b"", heads=[])
+    try:
+        sound = fields == 4 * n and len(ids) == 36 * n
+        sound = sound and all(ids[k::36] == "-" * n for k in (8, 13, 18, 23))
+        raw_ids = bytes.fromhex(ids.replace("-", "")) if sound else b""
+        by_version: dict[str, bytes] = {}
+        by_topic: dict[str, bytes] = {}
+        heads = []
+        split_topics = topics.split("\x01")
+        split_versions = versions.split(",")
+        sound = sound and len(raw_ids) == 16 * n and len(split_topics) == len(split_versions) == n
+        if sound:
+            at = 0
+            for v, t in zip(split_versions, split_topics, strict=True):
+                vb = by_version.get(v)
+                if vb is None:
+                    vb = by_version[v] = int(v).to_bytes(8, "big")
+                tb = by_topic.get(t)
+                if tb is None:
+                    tb = by_topic[t] = t.encode()
+                heads.append(raw_ids[at : at + 16] + vb + tb)
+                at += 16
+        links = b"".join(int(p).to_bytes(8, "big") for p in positions.split(","))
+    except (ValueError, OverflowError, TypeError):  # not as the store writes them
+        sound, heads, links = False, [], b""
+    return Packed(
+        count=n,
+        last=last,
+        positions=positions,
+        links=links,
+        lengths=lengths,
+        data=data,
+        heads=heads,
+        sound=sound,
+    )
+
+
+# PostgreSQL hands over each event's whole digest input, read in binary. The aggregates take
+# the rows in the order the inner query sorts them (an ORDER BY in each aggregate would sort
+# the batch once per aggregate): all of them in the same order, whatever it is, so a batch
+# out of position order only fails to agree with the stored chain and is walked carefully.
+_PG_BATCH = """
+SELECT count(*), max(n), string_agg(n::text, ','), string_agg(int8send(n), ''::bytea),
+  string_agg(octet_length(piece)::text, ','), string_agg(piece, ''::bytea),
+  coalesce(bool_and(piece IS NOT NULL AND v >= 0), true)
+FROM (SELECT notification_id AS n, originator_version AS v,
+             uuid_send(originator_id) || int8send(originator_version)
+             || convert_to(topic, 'UTF8') || '\\x00'::bytea || state AS piece
+      FROM {table} WHERE notification_id > %(a)s AND notification_id <= %(u)s
+      ORDER BY notification_id LIMIT %(n)s) AS s
+"""
+
+
 @contextmanager
-def store_reading(app: Application[UUID], engine: sa.Engine) -> Iterator[tuple[RowReader, Counter]]:
-    """Reads the store's rows exactly as stored, a position range at a time, straight from
-    its table: SQLite through the store's own connection; PostgreSQL through `engine` when the
-    store is in its database (psycopg2 reads faster than the store's psycopg), else through
-    the store's own. Another kind of store is read through its recorder."""
+def store_reading(
+    app: Application[UUID], engine: sa.Engine
+) -> Iterator[tuple[PackReader, Counter]]:
+    """Reads the store exactly as stored, a position range at a time, straight from its table
+    and packed by the database in one row per batch (`Packed`): SQLite and PostgreSQL through
+    the store's own connections (PostgreSQL in binary). Another kind of store is read through
+    its recorder and packed here."""
     recorder = app.recorder
     if isinstance(recorder, SQLiteApplicationRecorder):
         table = recorder.events_table_name
-        select = (
-            f"SELECT rowid, originator_id, originator_version, topic, state FROM {table} "
-            "WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?"
-        )
+        select = _SQLITE_BATCH.format(table=table)
         count = f"SELECT count(*) FROM {table} WHERE rowid > ?"
 
-        def sqlite_rows(after: int, upto: int, limit: int) -> Sequence[Row]:
+        def sqlite_batch(after: int, upto: int, limit: int) -> Packed:
             with recorder.datastore.transaction(commit=False) as c:
                 c.execute(select, (after, upto, limit))
-                return c.fetchall()  # type: ignore[no-any-return]
+                row = tuple(c.fetchone())
+            return _sqlite_packed(row)
 
         def sqlite_count(after: int) -> int:
             with recorder.datastore.transaction(commit=False) as c:
                 c.execute(count, (after,))
                 return int(c.fetchone()[0])
 
-        yield sqlite_rows, sqlite_count
-    elif isinstance(recorder, PostgresApplicationRecorder) and _same_database(recorder, engine):
+        yield sqlite_batch, sqlite_count
+    elif isinstance(recorder, PostgresApplicationRecorder):
         table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
-        select = (
-            "SELECT notification_id, uuid_send(originator_id), originator_version, "
-            f"topic, state FROM {table} WHERE notification_id > %(a)s "
-            "AND notification_id <= %(u)s ORDER BY notification_id LIMIT %(n)s"
-        )
-        count = f"SELECT count(*) FROM {table} WHERE notification_id > %(a)s"
-        with engine.connect() as conn:
-            cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        select = _PG_BATCH.format(table=table)
+        count = f"SELECT count(*) AS n FROM {table} WHERE notification_id > %(a)s"
+        datastore = recorder.datastore
 
-            def pg_rows(after: int, upto: int, limit: int) -> Sequence[Row]:
-                cursor.execute(select, {"a": after, "u": upto, "n": limit})
-                found: Sequence[Row] = cursor.fetchall()
-                return found
+        def pg_batch(after: int, upto: int, limit: int) -> Packed:
+            with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
+                c.execute(select, {"a": after, "u": upto, "n": limit}, binary=True)
+                found = c.fetchone()
+            assert found is not None
+            n, last, positions, links, lengths, data, sound = found
+            return Packed(
+                count=n,
+                last=last or 0,
+                positions=positions or "",
+                links=links or b"",
+                lengths=lengths or "",
+                data=data or b"",
+                sound=sound,
+            )
 
-            def pg_count(after: int) -> int:
-                cursor.execute(count, {"a": after})
-                return int(cursor.fetchone()[0])
+        def pg_count(after: int) -> int:
+            with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
+                c.execute(count, {"a": after})
+                found = c.fetchone()
+            return int(found[0]) if found else 0
 
-            try:
-                yield pg_rows, pg_count
-            finally:
-                cursor.close()
-                conn.rollback()
+        yield pg_batch, pg_count
     else:
 
-        def any_rows(after: int, upto: int, limit: int) -> Sequence[Row]:
-            return [
-                (n.id, str(n.originator_id), n.originator_version, n.topic, n.state)
-                for n in recorder.select_notifications(
-                    start=after, stop=upto, limit=limit, inclusive_of_start=False
-                )
-            ]
+        def any_batch(after: int, upto: int, limit: int) -> Packed:
+            return pack(
+                [
+                    (n.id, str(n.originator_id), n.originator_version, n.topic, n.state)
+                    for n in recorder.select_notifications(
+                        start=after, stop=upto, limit=limit, inclusive_of_start=False
+                    )
+                ]
+            )
 
         def any_count(after: int) -> int:
             return sum(1 for _ in stored_events(app, after))
 
-        yield any_rows, any_count
-
-
-def _same_database(recorder: PostgresApplicationRecorder, engine: sa.Engine) -> bool:
-    if engine.dialect.name != "postgresql":
-        return False
-    given: Any = recorder.datastore.pool.kwargs or {}
-    url = engine.url
-    return (given.get("dbname"), str(given.get("host")), str(given.get("port"))) == (
-        url.database,
-        str(url.host),
-        str(url.port or 5432),
-    )
+        yield any_batch, any_count
 
 
 def _check_audit(engine: sa.Engine, app: Application[UUID]) -> Finding | None:

@@ -47,6 +47,11 @@ class DisposalRefused(DomainError):
     already disposed of, or its customer's personal data is still needed by another request."""
 
 
+class RequestDisposed(DomainError):
+    """The request's record was disposed of at the end of its retention: nothing more is ever
+    recorded on it (a reopening, a note, a link, a notice …)."""
+
+
 class UserRefused(DomainError):
     """A change to a staff user breaks a rule: a role held twice or not held, the last role,
     an unknown role or team, a user disabled twice, the last administrator removed."""

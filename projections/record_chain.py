@@ -74,35 +74,100 @@ def link(previous: bytes, position: int, event_digest: bytes) -> bytes:
 Row = tuple[int, bytes | memoryview | str, int, str, bytes | memoryview]
 
 
-def chain_rows(previous: bytes, rows: Sequence[Row]) -> tuple[list[bytes], list[bytes]]:
-    """Each row's digest and its hash chained after `previous`, in order: `digest` and `link`
-    of every event, written out once for speed (a verification hashes the whole log)."""
-    sha, topics, unhex = hashlib.sha256, _TOPICS, bytes.fromhex
-    digests: list[bytes] = []
-    hashes: list[bytes] = []
-    for position, originator, version, topic, state in rows:
-        if type(originator) is bytes:
-            oid = originator
-        elif type(originator) is str and len(originator) == 36 and originator.count("-") == 4:
-            try:  # the text SQLite keeps, as `str(uuid)` writes it
-                oid = unhex(originator.replace("-", ""))
-            except ValueError:
-                oid = b""
-            if len(oid) != 16:
-                oid = id_bytes(originator)
+@dataclass(frozen=True, kw_only=True)
+class Packed:
+    """A batch of stored events as the database hands it over, in one row: every field of
+    every event concatenated, in position order, with as few Python objects per event as the
+    database allows.
+
+    `data` holds each event's piece of the digest's input and `lengths` their lengths
+    (decimal, comma-separated). With `heads`, a piece is the topic's end (a zero byte) and the
+    stored bytes, after the event's head (aggregate id, version, topic); without, it is the
+    digest's whole input. `links` holds each position, 8 bytes big-endian; `positions` the
+    positions as text, as the stored chain's are read, so that the two compare as text.
+    `sound` is False when some event's fields cannot be packed exactly as `digest` reads
+    them (then the careful walk decides)."""
+
+    count: int
+    last: int  # the last position in the batch (0 when empty)
+    positions: str
+    links: bytes
+    lengths: str
+    data: bytes | memoryview
+    heads: Sequence[bytes] | None = None
+    sound: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackedEntries:
+    """A batch of the stored chain in one row: positions as `Packed`, digests and hashes as
+    one hex string each, in position order."""
+
+    count: int
+    positions: str
+    digests: str
+    hashes: str
+
+
+def pack(rows: Sequence[Row], whole: bool = False) -> Packed:
+    """`rows` packed as a database packs them (for other stores, and to test the packing)."""
+    heads, data, lengths = [], bytearray(), []
+    for _, originator, version, topic, state in rows:
+        head = id_bytes(originator) + version.to_bytes(8, "big") + topic.encode()
+        piece = b"\0" + bytes(state)
+        if whole:
+            piece = head + piece
         else:
-            oid = id_bytes(originator)
-        tail = topics.get(topic)
-        if tail is None:
-            tail = topics[topic] = topic.encode() + b"\0"
-        d = sha(b"".join((oid, version.to_bytes(8, "big"), tail, state))).digest()
-        previous = sha(b"".join((previous, position.to_bytes(8, "big"), d))).digest()
-        digests.append(d)
-        hashes.append(previous)
-    return digests, hashes
+            heads.append(head)
+        data += piece
+        lengths.append(str(len(piece)))
+    return Packed(
+        count=len(rows),
+        last=rows[-1][0] if rows else 0,
+        positions=",".join(str(r[0]) for r in rows),
+        links=b"".join(r[0].to_bytes(8, "big") for r in rows),
+        lengths=",".join(lengths),
+        data=bytes(data),
+        heads=None if whole else heads,
+    )
 
 
-_TOPICS: dict[str, bytes] = {}  # each topic's bytes in a digest, by topic
+def chain_packed(previous: bytes, batch: Packed) -> tuple[bytes, bytes] | None:
+    """Each packed event's digest and its hash chained after `previous`, each concatenated
+    (32 bytes per event): `digest` and `link` of every event, written out for speed (a
+    verification hashes the whole log). None when the batch is not sound or its parts do not
+    add up."""
+    n, links, data, heads = batch.count, batch.links, memoryview(batch.data), batch.heads
+    if not batch.sound or len(links) != 8 * n or (heads is not None and len(heads) != n):
+        return None
+    try:
+        lengths = [int(x) for x in batch.lengths.split(",")] if n else []
+    except ValueError:
+        return None
+    if len(lengths) != n or sum(lengths) != len(data):
+        return None
+    sha = hashlib.sha256
+    digests, hashes = [], []
+    at = end = 0
+    if heads is None:
+        for length in lengths:
+            start, end = end, end + length
+            d = sha(data[start:end]).digest()
+            previous = sha(previous + links[at : at + 8] + d).digest()
+            digests.append(d)
+            hashes.append(previous)
+            at += 8
+    else:
+        for head, length in zip(heads, lengths, strict=True):
+            start, end = end, end + length
+            h = sha(head)
+            h.update(data[start:end])
+            d = h.digest()
+            previous = sha(previous + links[at : at + 8] + d).digest()
+            digests.append(d)
+            hashes.append(previous)
+            at += 8
+    return b"".join(digests), b"".join(hashes)
 
 
 def id_bytes(text: bytes | memoryview | str) -> bytes:
@@ -197,19 +262,36 @@ class RecordChain:
             sa.Column("head_hash", sa.String(64), nullable=False),
         )
 
+        # The statements a catch-up runs after every command, built once: SQLAlchemy then
+        # reuses each one's cache key instead of working it out again per call.
+        h, e = self.heads, self.entries
+        self._lock_sqlite = sa.update(h).where(sa.false()).values(position=0)
+        self._lock_pg = sa.text("SELECT pg_advisory_xact_lock(:k)")
+        self._head = sa.select(h).where(h.c.log == sa.bindparam("log"))
+        self._heads = sa.select(h)
+        self._insert = sa.insert(e)
+        self._move_head = (
+            sa.update(h)
+            .where(h.c.log == sa.bindparam("head_log"))
+            .values(
+                position=sa.bindparam("new_position"),
+                event_count=sa.bindparam("new_count"),
+                head_hash=sa.bindparam("new_hash"),
+            )
+        )
+
     def create(self, engine: sa.Engine) -> None:
         self.metadata.create_all(engine)
 
     def lock(self, conn: sa.Connection) -> None:
         """Serialises extensions of the chain across processes until the transaction ends."""
         if conn.dialect.name == "postgresql":
-            key = zlib.crc32(b"councilcrm.record-chain")
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            conn.execute(self._lock_pg, {"k": zlib.crc32(b"councilcrm.record-chain")})
         else:
-            conn.execute(sa.update(self.heads).where(sa.false()).values(position=0))
+            conn.execute(self._lock_sqlite)
 
     def head(self, conn: sa.Connection, log: str) -> Head | None:
-        row = conn.execute(sa.select(self.heads).where(self.heads.c.log == log)).first()
+        row = conn.execute(self._head, {"log": log}).first()
         return (
             None
             if row is None
@@ -223,7 +305,7 @@ class RecordChain:
             r.log: Head(
                 log=r.log, position=r.position, event_count=r.event_count, head_hash=r.head_hash
             )
-            for r in conn.execute(sa.select(self.heads))
+            for r in conn.execute(self._heads)
         }
 
     def has_entries(self, conn: sa.Connection, log: str) -> bool:
@@ -244,25 +326,36 @@ class RecordChain:
         """Chains `events` after `head` (call under `lock`, with the head read under it)."""
         new, rows = extend(head, events)
         if rows:
-            conn.execute(sa.insert(self.entries), rows)
+            conn.execute(self._insert, rows)
             conn.execute(
-                sa.update(self.heads)
-                .where(self.heads.c.log == head.log)
-                .values(position=new.position, event_count=new.event_count, head_hash=new.head_hash)
+                self._move_head,
+                {
+                    "head_log": head.log,
+                    "new_position": new.position,
+                    "new_count": new.event_count,
+                    "new_hash": new.head_hash,
+                },
             )
         return new
 
-    def between(
-        self, conn: sa.Connection, log: str, after: int, upto: int
-    ) -> list[tuple[int, str, str]]:
-        """The log's entries (position, digest, hash) after `after` up to `upto`, in order."""
-        t = self.entries
-        q = (
-            sa.select(t.c.position, t.c.digest, t.c.hash)
-            .where(t.c.log == log, t.c.position > after, t.c.position <= upto)
-            .order_by(t.c.position)
+    def packed(self, conn: sa.Connection, log: str, after: int, upto: int) -> PackedEntries:
+        """The log's entries after `after` up to `upto` in one row (see `PackedEntries`)."""
+        if conn.dialect.name == "postgresql":
+            q = (  # the aggregates take the rows in the order the inner query sorts them
+                "SELECT count(*), string_agg(position::text, ','), string_agg(digest, ''), "
+                "string_agg(hash, '') FROM (SELECT position, digest, hash FROM record_chain "
+                "WHERE log = :log AND position > :a AND position <= :u ORDER BY position) AS s"
+            )
+        else:  # SQLite: likewise
+            q = (
+                "SELECT count(*), group_concat(position), group_concat(digest, ''), "
+                "group_concat(hash, '') FROM (SELECT position, digest, hash FROM record_chain "
+                "WHERE log = :log AND position > :a AND position <= :u ORDER BY position)"
+            )
+        row = conn.execute(sa.text(q), {"log": log, "a": after, "u": upto}).one()
+        return PackedEntries(
+            count=int(row[0]), positions=row[1] or "", digests=row[2] or "", hashes=row[3] or ""
         )
-        return [(r[0], r[1], r[2]) for r in conn.execute(q).all()]  # fetched at once
 
     def read(self, conn: sa.Connection, log: str, after: int = 0) -> Iterator[Entry]:
         """The log's entries in position order, page by page."""

@@ -15,7 +15,8 @@ what happened there as that source sees it, and the source:
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -26,9 +27,10 @@ from projections.record_chain import (
     GENESIS,
     Entry,
     Head,
-    Row,
+    Packed,
+    PackedEntries,
     StoredEvent,
-    chain_rows,
+    chain_packed,
     digest,
     identity,
     link,
@@ -235,14 +237,15 @@ END = 2**63 - 1  # past any position
 
 class Batches(Protocol):
     """What the fast path reads of one log: the store and the stored chain by position range,
-    and, for the careful walk, both as streams from a position on."""
+    each batch packed in one row, and, for the careful walk, both as streams from a position
+    on. Reading may happen on another thread than the checking (never two reads at once)."""
 
-    def rows(self, after: int, upto: int, limit: int) -> Sequence[Row]:
+    def batch(self, after: int, upto: int, limit: int) -> Packed:
         """At most `limit` stored events after `after` up to `upto`, in position order."""
         ...
 
-    def entries(self, after: int, upto: int) -> Sequence[tuple[int, str, str]]:
-        """The stored chain's (position, digest, hash) after `after` up to `upto`, in order."""
+    def entries(self, after: int, upto: int) -> PackedEntries:
+        """The stored chain's entries after `after` up to `upto`, in order."""
         ...
 
     def store(self, after: int) -> Iterator[StoredEvent]: ...
@@ -253,22 +256,25 @@ class Batches(Protocol):
         ...
 
 
-def agreeing(
-    previous: bytes, rows: Sequence[Row], entries: Sequence[tuple[int, str, str]]
-) -> list[bytes] | None:
-    """The hashes of `rows` chained after `previous` if the stored entries are exactly those
-    the rows give (the same positions, digests and hashes); None at any disagreement."""
-    if len(rows) != len(entries) or [r[0] for r in rows] != [e[0] for e in entries]:
+def agreeing(previous: bytes, rows: Packed, entries: PackedEntries) -> bytes | None:
+    """The hashes of `rows` chained after `previous` (32 bytes each, concatenated) if the
+    stored entries are exactly those the rows give (the same positions, digests and hashes);
+    None at any disagreement."""
+    if rows.count != entries.count or rows.positions != entries.positions:
         return None
     try:
-        digests, hashes = chain_rows(previous, rows)
-    except (ValueError, TypeError, AttributeError):  # an id or topic no longer readable
+        chained = chain_packed(previous, rows)
+    except (ValueError, TypeError, AttributeError):  # not readable as packed
         return None
-    if b"".join(digests).hex() != "".join(e[1] for e in entries):
+    if chained is None:
         return None
-    if b"".join(hashes).hex() != "".join(e[2] for e in entries):
+    digests, hashes = chained
+    if digests.hex() != entries.digests or hashes.hex() != entries.hashes:
         return None
     return hashes
+
+
+_Read = tuple[Packed, PackedEntries, bool]  # a batch of the store, its entries, whether last
 
 
 def check_chain_in_batches(
@@ -279,40 +285,61 @@ def check_chain_in_batches(
     batch: int = BATCH,
 ) -> LogCheck:
     """The same result as `check_chain`, faster: the store and the stored chain are read in
-    large batches by position range, each batch recomputed and compared at once. Where a
-    batch disagrees (or the head is missing), the careful walk takes over from the last
-    position known to agree, and names the first disagreement as `check_chain` does."""
+    large batches by position range, each packed in one row, each batch recomputed and
+    compared at once while the next is read on another thread. Where a batch disagrees (or
+    the head is missing), the careful walk takes over from the last position known to agree,
+    and names the first disagreement as `check_chain` does."""
     if head is None:
         return check_chain(log, source.store(0), source.chain_from(0), None, wanted)
     result = LogCheck(log=log, head_hash=GENESIS[log].hex())
     previous, after = GENESIS[log], 0
-    while True:
-        rows = source.rows(after, head.position, batch)
-        last = len(rows) < batch  # the store's events up to the head end in this batch
-        upto = END if last else rows[-1][0]  # the last batch also meets entries past the head
-        entries = source.entries(after, upto)
-        hashes = agreeing(previous, rows, entries)
-        if hashes is None:
-            return check_chain(
-                log, source.store(after), source.chain_from(after), head, wanted, agreed=result
-            )
-        if rows:
-            if wanted:
-                positions = [r[0] for r in rows]
-                for w in wanted:
-                    i = bisect_left(positions, w)
-                    if i < len(positions) and positions[i] == w:
-                        result.hashes_at[w] = (result.event_count + i + 1, hashes[i].hex())
-            previous, after = hashes[-1], rows[-1][0]
-            result.position, result.event_count = after, result.event_count + len(rows)
-            result.head_hash = previous.hex()
-        if last:
-            break
+
+    def read(after: int) -> _Read:
+        rows = source.batch(after, head.position, batch)
+        last = rows.count < batch  # the store's events up to the head end in this batch
+        upto = END if last else rows.last  # the last batch also meets entries past the head
+        return rows, source.entries(after, upto), last
+
+    agreed = True
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="record-verify") as reader:
+        ahead: Future[_Read] = reader.submit(read, 0)
+        while True:
+            rows, entries, last = ahead.result()
+            if not last:
+                ahead = reader.submit(read, rows.last)  # read on while this batch is hashed
+            hashes = agreeing(previous, rows, entries)
+            if hashes is None:
+                agreed = False
+                break  # the reader finishes its batch before the careful walk reads
+            if rows.count:
+                if wanted:
+                    _keep_wanted(result, rows, hashes, wanted)
+                previous, after = hashes[-32:], rows.last
+                result.position, result.event_count = after, result.event_count + rows.count
+                result.head_hash = previous.hex()
+            if last:
+                break
+    if not agreed:
+        return check_chain(
+            log, source.store(after), source.chain_from(after), head, wanted, agreed=result
+        )
     result.finding = head_mismatch(head, result, result.head_hash)  # all agreed: the same
     if result.finding is not None:
         return result
     result.pending = source.count_after(head.position)
     return result
+
+
+def _keep_wanted(result: LogCheck, rows: Packed, hashes: bytes, wanted: frozenset[int]) -> None:
+    """Keeps the recomputed (count, hash) at each wanted position in this batch."""
+    first = int(rows.positions.split(",", 1)[0])
+    if not any(first <= w <= rows.last for w in wanted):
+        return
+    positions = [int(p) for p in rows.positions.split(",")]
+    for w in wanted:
+        i = bisect_left(positions, w)
+        if i < len(positions) and positions[i] == w:
+            result.hashes_at[w] = (result.event_count + i + 1, hashes[32 * i : 32 * i + 32].hex())
 
 
 def check_audit(

@@ -23,6 +23,7 @@ from domain.errors import (
     InvalidCommand,
     NoticeRefused,
     RequestClosed,
+    RequestDisposed,
     SubjectOfficerRefused,
 )
 from domain.personal import key_of, require_sealed
@@ -405,9 +406,19 @@ class ServiceRequest(Aggregate):
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
         """Records an event once its identifiers and free text are within bounds (a notice's
         text is the council's own rendering, recorded as it was sent)."""
+        self.require_changeable()
         notice = event_class is self.NoticeSent
         require_event_fields({"actor": kwargs.get("actor")} if notice else kwargs)
         super().trigger_event(event_class, **kwargs)
+
+    def require_changeable(self) -> None:
+        """A disposed record is closed for good: every change to it is refused."""
+        disposed = getattr(self, "disposed_at", None)
+        if disposed is not None:
+            raise RequestDisposed(
+                f"request {self.reference} was disposed of on {disposed.date().isoformat()} "
+                "at the end of its retention: nothing more can be recorded on it"
+            )
 
     @classmethod
     def lodge(cls, *, occurred_at: datetime, actor: Actor, **fields: Any) -> ServiceRequest:
@@ -906,6 +917,8 @@ class ServiceRequest(Aggregate):
         caller saves the two together). The original must not itself be a duplicate, and this
         request must be open and have no duplicates of its own."""
         _require_aware(occurred_at)
+        self.require_changeable()
+        original.require_changeable()
         if original.id == self.id:
             raise InvalidCommand(f"request {self.reference} cannot duplicate itself")
         self._require_open("link it as a duplicate")

@@ -219,3 +219,33 @@ def test_disposal_erases_the_customer_certifies_each_request_and_the_chain_verif
     verified = crm("record", "verify")
     assert verified.code == 0, verified.out + verified.err
     assert crm("projections", "verify", user=TEST_ADMIN).code == 0
+
+
+def test_every_command_on_a_disposed_request_is_refused_and_changes_nothing(
+    crm: Crm, story: Story, tmp_path: Path
+) -> None:
+    ran = crm("record", "dispose", story.dog, "--reason", "Disposal run 2026")
+    assert ran.code == 0, ran.err
+    letter = tmp_path / "letter.txt"
+    letter.write_text("A letter from the resident")
+    commands = [
+        ("reopen", story.dog, "--reason", "The dog barks again"),
+        ("note", story.dog, "Rang the owner"),
+        ("acknowledge", story.dog),
+        ("assign", story.dog, "--team", "roads"),
+        ("close", story.dog, "--outcome", "completed", "--text", "Done"),
+        ("recategorise", story.dog, "--category", "missed-bin", "--reason", "A bin"),
+        ("publish", story.dog, "--text", "A barking dog"),
+        ("attach", story.dog, str(letter), "--type", "text/plain"),
+        ("link", story.dog, "--duplicate-of", story.pothole),
+        ("link", story.pothole, "--duplicate-of", story.dog),
+        ("refer", story.dog, "--agency", "transport-nsw", "--reason", "A state road"),
+    ]
+    before = {ref: stored(crm, ref) for ref in (story.dog, story.pothole)}
+    for command in commands:
+        ran = crm(*command, user=TEST_ADMIN)
+        assert ran.code == 2, (command, ran.out, ran.err)
+        assert f"request {story.dog} was disposed of on" in ran.err and ran.out == ""
+    assert {ref: stored(crm, ref) for ref in before} == before
+    verified = crm("record", "verify")
+    assert verified.code == 0, verified.out + verified.err

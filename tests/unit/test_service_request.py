@@ -25,8 +25,10 @@ from domain.errors import (
     EscalationRefused,
     InvalidCommand,
     RequestClosed,
+    RequestDisposed,
 )
 from domain.lodgement import Intake, lodgement_fields
+from domain.retention import RetentionClass
 from domain.standards import ServiceStandard
 from domain.values import (
     Actor,
@@ -1121,3 +1123,83 @@ def test_a_calendar_recorded_by_an_earlier_release_still_decodes(council: Counci
     assert now.decode(earlier.encode({"calendar": spec})) == {"calendar": spec}
     assert now.decode(now.encode({"calendar": spec})) == {"calendar": spec}
     assert b"councilcrm.CalendarSpec.plain" in now.encode({"calendar": spec})
+
+
+# -- a disposed record -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def disposed_request(
+    closed_request: ServiceRequest, council: Council, clock: FakeClock
+) -> ServiceRequest:
+    """The closed pothole, disposed of once its retention (two years here) ran out."""
+    clock.set(sydney(2028, 3, 3, 10))
+    closed_request.dispose(
+        retention=RetentionClass(code="routine", years=2, citation="GA39 (NSW): routine"),
+        timezone="Australia/Sydney",
+        reason="Disposal run 2028",
+        erased="customer",
+        asked_for=REFERENCE,
+        occurred_at=clock(),
+        actor=Actor(id="rec", role="records-officer"),
+    )
+    closed_request.collect_events()
+    clock.advance(hours=1)
+    return closed_request
+
+
+DISPOSED_COMMANDS: dict[str, Callable[[ServiceRequest, datetime], None]] = {
+    "note": lambda r, at: r.add_note(
+        text="Rang back", note_kind=NoteKind.ACTION, channel=None, occurred_at=at, actor=LEADER
+    ),
+    "reopen": lambda r, at: r.reopen(
+        reason="Opened up again", complete_by=None, occurred_at=at, actor=LEADER
+    ),
+    "publish": lambda r, at: r.approve_public_description(
+        text="Pothole in Main St", occurred_at=at, actor=LEADER
+    ),
+    "attach": lambda r, at: r.attach(
+        sha256="a" * 64,
+        blob="b" * 64,
+        media_type="text/plain",
+        size=3,
+        filename=TEST_SEALER.seal("letter.txt") or "",
+        note=None,
+        occurred_at=at,
+        actor=LEADER,
+    ),
+    "satisfaction": lambda r, at: r.record_satisfaction(
+        score=4, comment=None, scale=(1, 5), occurred_at=at, actor=LEADER
+    ),
+}
+
+
+@pytest.mark.parametrize("command", DISPOSED_COMMANDS, ids=str)
+def test_a_disposed_request_refuses_every_change_and_records_nothing(
+    disposed_request: ServiceRequest, clock: FakeClock, command: str
+) -> None:
+    then_refused(
+        disposed_request,
+        RequestDisposed,
+        lambda: DISPOSED_COMMANDS[command](disposed_request, clock()),
+        match=f"{REFERENCE} was disposed of on 2028-03-03",
+    )
+
+
+def test_no_request_is_linked_to_a_disposed_one_nor_a_disposed_one_to_another(
+    disposed_request: ServiceRequest, council: Council, clock: FakeClock
+) -> None:
+    other = lodge(council, clock, reference="UL-2028-000001")
+    other.collect_events()
+    for duplicate, original in ((other, disposed_request), (disposed_request, other)):
+        before = copy.deepcopy(vars(other))
+        with pytest.raises(RequestDisposed, match="was disposed of"):
+            duplicate.link_duplicate_of(
+                original,
+                reason="Same pothole",
+                outcome="duplicate",
+                occurred_at=clock(),
+                actor=LEADER,
+            )
+        assert other.collect_events() == [] and disposed_request.collect_events() == []
+        assert vars(other) == before

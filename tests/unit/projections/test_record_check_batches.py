@@ -10,16 +10,29 @@ from dataclasses import replace
 
 import pytest
 
-from projections.record_chain import Entry, Head, Row, StoredEvent, chain_rows, extend
+from projections.record_chain import (
+    Entry,
+    Head,
+    Packed,
+    PackedEntries,
+    Row,
+    StoredEvent,
+    chain_packed,
+    extend,
+    pack,
+)
 from projections.record_check import LogCheck, check_chain, check_chain_in_batches
 from tests.unit.projections.test_record_check import Event, chained, log_of
 
 
 class Lists:
-    """A log's store and stored chain in memory, read as the fast path reads them."""
+    """A log's store and stored chain in memory, read as the fast path reads them (each
+    batch packed in one of the two forms a database packs it in)."""
 
-    def __init__(self, events: list[Event], entries: list[Entry], ids: str = "uuid") -> None:
-        self.events, self.entries_, self.ids = events, entries, ids
+    def __init__(
+        self, events: list[Event], entries: list[Entry], ids: str = "uuid", whole: bool = False
+    ) -> None:
+        self.events, self.entries_, self.ids, self.whole = events, entries, ids, whole
         self.walked = 0  # how often the careful walk was started
 
     def _id(self, e: Event) -> bytes | memoryview | str:
@@ -39,8 +52,17 @@ class Lists:
             if after < e.id <= upto
         ][:limit]
 
-    def entries(self, after: int, upto: int) -> Sequence[tuple[int, str, str]]:
-        return [(c.position, c.digest, c.hash) for c in self.entries_ if after < c.position <= upto]
+    def batch(self, after: int, upto: int, limit: int) -> Packed:
+        return pack(self.rows(after, upto, limit), self.whole)
+
+    def entries(self, after: int, upto: int) -> PackedEntries:
+        found = [c for c in self.entries_ if after < c.position <= upto]
+        return PackedEntries(
+            count=len(found),
+            positions=",".join(str(c.position) for c in found),
+            digests="".join(c.digest for c in found),
+            hashes="".join(c.hash for c in found),
+        )
 
     def store(self, after: int) -> Iterator[StoredEvent]:
         self.walked += 1
@@ -133,15 +155,17 @@ CHANGES = [
 ]
 
 
+@pytest.mark.parametrize("whole", [False, True], ids=["split", "whole"])
 @pytest.mark.parametrize("batch", [1, 3, 7, 1000])
 @pytest.mark.parametrize("change", CHANGES, ids=lambda c: c.__name__)
-def test_batches_find_what_the_careful_walk_finds(change: Change, batch: int) -> None:
+def test_batches_find_what_the_careful_walk_finds(change: Change, batch: int, whole: bool) -> None:
     events = log_of(20)
     head, entries = chained(events[:18])  # two events not chained yet: pending
     change(events, entries)
     anchored = frozenset({4, 12, 18})
     careful = check_chain("requests", iter(events), iter(entries), head, anchored)
-    fast = check_chain_in_batches("requests", Lists(events, entries), head, anchored, batch)
+    source = Lists(events, entries, whole=whole)
+    fast = check_chain_in_batches("requests", source, head, anchored, batch)
     same(fast, careful)
     assert (careful.finding is None) == (change is untouched)
 
@@ -174,11 +198,45 @@ def test_a_chain_without_its_head_is_walked_carefully() -> None:
     assert fast.finding is not None and fast.finding.kind == "damaged"
 
 
-def test_rows_hash_as_extend_chains_them() -> None:
+@pytest.mark.parametrize("whole", [False, True], ids=["split", "whole"])
+def test_packed_rows_hash_as_extend_chains_them(whole: bool) -> None:
     events = log_of(6)
     head, rows = extend(chained([])[0], events)
-    source = Lists(events, [], "text")
-    digests, hashes = chain_rows(bytes.fromhex(chained([])[0].head_hash), source.rows(0, 6, 10))
-    assert [d.hex() for d in digests] == [r["digest"] for r in rows]
-    assert [h.hex() for h in hashes] == [r["hash"] for r in rows]
-    assert hashes[-1].hex() == head.head_hash
+    source = Lists(events, [], "text", whole)
+    packed = source.batch(0, 6, 10)
+    found = chain_packed(bytes.fromhex(chained([])[0].head_hash), packed)
+    assert found is not None
+    digests, hashes = found
+    assert digests.hex() == "".join(str(r["digest"]) for r in rows)
+    assert hashes.hex() == "".join(str(r["hash"]) for r in rows)
+    assert hashes[-32:].hex() == head.head_hash
+
+
+def broken(packed: Packed, **change: object) -> Packed:
+    return Packed(**{**vars(packed), **change})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"sound": False},
+        {"lengths": "1,2"},
+        {"lengths": "x"},
+        {"links": b""},
+        {"heads": []},
+        {"data": b"short"},
+    ],
+    ids=[
+        "unsound",
+        "too-few-lengths",
+        "unreadable-lengths",
+        "no-links",
+        "no-heads",
+        "lengths-over-data",
+    ],
+)
+def test_a_batch_that_does_not_add_up_is_never_taken_as_agreeing(change: dict[str, object]) -> None:
+    events = log_of(4)
+    packed = Lists(events, []).batch(0, 4, 10)
+    assert chain_packed(b"\0" * 32, packed) is not None
+    assert chain_packed(b"\0" * 32, broken(packed, **change)) is None
