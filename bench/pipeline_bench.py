@@ -14,15 +14,17 @@ ratios**: on a shared machine the rates swing between rounds far more than withi
    Kafka into every read model (``--mode processes``: ``crm relay`` plus one ``crm consume``
    feeding every read model, as separate processes; ``--mode per-model``: ``crm relay`` plus
    one ``crm consume NAME`` per read model, each decoding every message, as before one
-   consumer fed them all; ``--mode worker``: one ``crm worker``). Timed from the relay's first
-   acknowledged batch until the relay and every read model have drained. Beside it, in the
+   consumer fed them all; ``--mode worker``: one ``crm worker``). The consumers start first
+   and the relay only once they joined the stream (their start-up is not the drain's time);
+   timed from the relay's first acknowledged batch until the relay and every read model have
+   drained. Beside it, in the
    same round: raw kafka-python produce + consume of the same messages (same producer
    settings, one consumer reading them once), and raw batched inserts (SQLAlchemy Core, 1000
    rows a statement, same driver) of the same rows the read models ended with. Ratios are
    pipeline events/s ÷ baseline events/s; the aim is ≥ 0.8 × the slower baseline.
 2. **End-to-end lag** at a steady offered load: ``--rate`` commands/s for ``--seconds`` through
-   the real command handlers (a seventh lodge, the rest the next lifecycle step of an earlier
-   request), each timed from its commit to its row version being visible in ``work_queue``
+   the real command handlers, issued from ``--offer-threads`` threads sharing one fixed
+   schedule (a seventh lodge, the rest the next lifecycle step of an earlier request), each timed from its commit to its row version being visible in ``work_queue``
    (polled every 5 ms). Aim: p99 < 500 ms at 200 commands/s.
 3. **Rebuild.** ``--rebuild-events`` events in a store of their own; each read model rebuilt
    (``operations.rebuild``, what ``crm projections rebuild NAME`` runs, in this process) beside
@@ -33,7 +35,7 @@ ratios**: on a shared machine the rates swing between rounds far more than withi
    ms (aim: flat, < 300 MB).
 
 Flags: ``--requests`` (10000), ``--window`` (500), ``--mode`` (processes), ``--partitions``
-(6), ``--rate`` (200), ``--seconds`` (20), ``--open-requests`` (1000: lodged before the lag
+(6), ``--rate`` (200), ``--seconds`` (20), ``--offer-threads`` (4), ``--open-requests`` (1000: lodged before the lag
 run, so one request's commands are seconds apart), ``--rebuild-events`` (200000), ``--rounds``
 (3), ``--only`` (any of ``drain,lag,rebuild``), ``--keep`` (keep the bench databases and
 topics), ``--profile FILE`` (the drain's consumer process under cProfile, its stats in FILE).
@@ -81,7 +83,7 @@ from domain.aggregates.service_request import ServiceRequest
 from domain.council import Council
 from domain.lodgement import Intake, lodgement_fields
 from domain.values import Actor, Channel, Customer, NoteKind
-from infra import services
+from infra import logs, services
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT, Settings
 from infra.store import CrmApplication
@@ -295,19 +297,41 @@ def wait_first_publish(bench: Bench, timeout_s: float = 600) -> float:
     raise RuntimeError("the relay published nothing")
 
 
+def wait_consumers_joined(bench: Bench, groups: Sequence[str], timeout_s: float = 600) -> None:
+    """Returns once every consumer group is stable with a member (its consumer started, built
+    what it had to and joined the stream), polled every 100 ms."""
+    admin = admin_client(bench.config)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            found = admin.describe_groups(list(groups))
+            if all(found.get(g, {}).get("group_state") == "Stable" and found[g].get("members")
+                   for g in groups):
+                return
+            time.sleep(0.1)
+    finally:
+        admin.close()
+    raise RuntimeError(f"the consumers did not join within {timeout_s:g} s")
+
+
 @contextmanager
 def pipeline_processes(bench: Bench, mode: str, profile: str | None = None) -> Iterator[None]:
-    """The consumers first (ready once they joined), then the relay; all stopped on exit."""
+    """The consumers first, then (once they joined the stream: their start-up is not the
+    drain's time) the relay; all stopped on exit."""
     procs: list[subprocess.Popen[bytes]] = []
+    names = list(registry.READ_MODELS)
     try:
         if mode == "worker":
             procs.append(bench.spawn("worker"))
         else:
             ensure_topic(bench.config)
             if mode == "per-model":
-                procs += [bench.spawn("consume", name) for name in registry.READ_MODELS]
+                procs += [bench.spawn("consume", name) for name in names]
+                groups = [bench.config.group(name) for name in names]
             else:
-                procs.append(bench.spawn("consume", *registry.READ_MODELS, profile=profile))
+                procs.append(bench.spawn("consume", *names, profile=profile))
+                groups = [bench.config.models_group(names)]
+            wait_consumers_joined(bench, groups)
             procs.append(bench.spawn("relay"))
         yield
     finally:
@@ -476,11 +500,19 @@ class LoadGenerator:
         return result
 
     def command(self) -> None:
-        self.n += 1
-        if self.n % (STEPS + 1) == 0 or not self.open:
+        """One command; safe from several threads at once (a request taken from `open` is
+        this thread's until its next step is put back)."""
+        with self.lock:
+            self.n += 1
+            lodge = self.n % (STEPS + 1) == 0
+        try:
+            taken = None if lodge else self.open.popleft()
+        except IndexError:
+            taken = None
+        if taken is None:
             result = self.lodge()
         else:
-            reference, step = self.open.popleft()
+            reference, step = taken
             result = self._step(reference, step)
             if step < STEPS:
                 self.open.append((reference, step + 1))
@@ -555,7 +587,8 @@ def lag_round(bench: Bench, args: argparse.Namespace) -> float:
                 stop = threading.Event()
                 watcher = threading.Thread(target=gen.watch, args=(stop,), daemon=True)
                 watcher.start()
-                issued, behind = run_paced(gen.command, args.rate, args.seconds)
+                issued, behind, took = run_paced(gen.command, args.rate, args.seconds,
+                                                 threads=args.offer_threads)
                 stop.set()
                 watcher.join(120)
         finally:
@@ -564,28 +597,46 @@ def lag_round(bench: Bench, args: argparse.Namespace) -> float:
                 drop_topics(bench, [bench.config.topic])
     lat = sorted(gen.latencies)
     p50, p99 = statistics.quantiles(lat, n=100)[49], statistics.quantiles(lat, n=100)[98]
-    print(f"    offered {args.rate} commands/s for {args.seconds} s: issued {issued} "
-          f"({issued / args.seconds:.0f}/s achieved, generator fell behind by at most "
-          f"{behind * 1000:.0f} ms)")
+    print(f"    offered {args.rate:g} commands/s for {args.seconds:g} s from "
+          f"{args.offer_threads} threads: issued {issued} in {took:.1f} s ({issued / took:.0f}/s "
+          f"achieved; a command fell behind its schedule by at most {behind * 1000:.0f} ms)")
     print(f"    commit → visible in work_queue: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
           f"max {lat[-1] * 1000:.0f} ms over {len(lat)} commands", flush=True)
     return p99
 
 
-def run_paced(action: Callable[[], None], rate: float, seconds: float) -> tuple[int, float]:
-    """Calls `action` `rate` times a second for `seconds`; returns (calls, worst lateness)."""
+def run_paced(
+    action: Callable[[], None], rate: float, seconds: float, threads: int = 1
+) -> tuple[int, float, float]:
+    """Calls `action` `rate` times a second for `seconds`, from `threads` threads each keeping
+    its share of one schedule (call k is due at k / rate); returns (calls, worst lateness,
+    seconds taken)."""
     start = time.monotonic()
     total = int(rate * seconds)
-    behind = 0.0
-    for k in range(total):
-        due = start + k / rate
-        now = time.monotonic()
-        if now < due:
-            time.sleep(due - now)
-        else:
-            behind = max(behind, now - due)
-        action()
-    return total, behind
+    behind = [0.0] * threads
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            for k in range(index, total, threads):
+                due = start + k / rate
+                now = time.monotonic()
+                if now < due:
+                    time.sleep(due - now)
+                else:
+                    behind[index] = max(behind[index], now - due)
+                action()
+        except BaseException as error:  # noqa: BLE001 - reported by the caller
+            errors.append(error)
+
+    workers = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
+    return total, max(behind), time.monotonic() - start
 
 
 # ------------------------------------------------------------------------------ rebuild
@@ -730,11 +781,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--offer-threads", type=int, default=4,
+                        help="lag: threads issuing the commands, sharing one schedule")
     parser.add_argument("--open-requests", type=int, default=1000)
     parser.add_argument("--rebuild-events", type=int, default=200_000)
     parser.add_argument("--only", default="drain,lag,rebuild")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
+    logs.configure("WARNING")  # the commands the lag run issues in this process log quietly
     only = set(args.only.split(","))
     with tempfile.TemporaryDirectory(prefix="crm-bench-") as data_dir:
         bench = Bench(

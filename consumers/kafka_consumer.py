@@ -4,11 +4,13 @@ it feeds, exactly-once in effect, in per-request order, offsets kept in the DB.
 Guarantees:
 - One consumer group for the read models it feeds (`KafkaConfig.models_group`: every read
   model → `<prefix>read-models`; one model → that model's own group); auto-commit is off.
-- Each poll batch is decoded once, then applied in ONE read-model transaction in which each
-  model (`consumers.model_feed`) locks its partitions' position rows, skips every record below
+- Each poll batch is decoded once, then applied to each model (`consumers.model_feed`) in that
+  model's own transaction, the models side by side on a few threads (`APPLY_THREADS`; one on
+  SQLite), in which the model locks its partitions' position rows, skips every record below
   its own stored offset, applies the rest and stores, per partition, its next offset (position
   source `kafka:<topic>:<partition>`); `ReadModel.apply` skips events a request has already
-  seen: a redelivery changes nothing.
+  seen: a redelivery changes nothing. A batch is retried whole if any model's transaction
+  failed; the models that committed skip what they applied.
 - On assignment the consumer seeks each partition to the lowest offset its models stored (a
   partition some model never stored starts from the beginning); the database, not Kafka, is
   the truth. Kafka offsets (the lowest of the models') are committed after the database commit
@@ -30,6 +32,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -55,6 +58,9 @@ log = structlog.get_logger("consumer")
 # An environment variable for the fault tests only: when "1", `crm consume` exits the process
 # abruptly (os._exit) right after its first database commit, before committing to Kafka.
 EXIT_AFTER_DB_COMMIT_VAR = "CRM_TEST_CONSUMER_EXIT_AFTER_DB_COMMIT"
+
+# Read models applied side by side, each in its own transaction: their database waits overlap.
+APPLY_THREADS = 4
 
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
 T = TypeVar("T")
@@ -114,12 +120,15 @@ class ReadModelsConsumer:
         max_records: int = 1000,
         after_db_commit: Callable[[], None] | None = None,
         reader: StoreReader | None = None,
+        apply_threads: int = APPLY_THREADS,
     ) -> None:
         if not models:
             raise ValueError("a consumer feeds at least one read model")
         self.engine = engine
         self.config = config
         self.max_records = max_records
+        self.apply_threads = apply_threads
+        self._pool: ThreadPoolExecutor | None = None
         self.after_db_commit = after_db_commit
         self.feeds = {m.name: ModelFeed(m, engine, config, reader, self)
                       for m in sorted(models, key=lambda m: m.name)}
@@ -160,6 +169,9 @@ class ReadModelsConsumer:
         finally:
             consumer.close(autocommit=False, timeout_ms=5_000)
             self._consumer = None
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
             log.info("consumer_stopped", models=self.label)
 
     # -- the topic ----------------------------------------------------------------------------
@@ -253,44 +265,84 @@ class ReadModelsConsumer:
         return out
 
     def apply(self, batch: Mapping[TopicPartition, Sequence[Decoded]]) -> dict[TopicPartition, int]:
-        """Applies the decoded batch to every model in one transaction, each with its own
-        offsets; returns, per partition, the lowest next offset the models stored."""
+        """Applies the decoded batch to every model, each in its own transaction with its own
+        offsets, on up to `apply_threads` threads (their database waits overlap); returns, per
+        partition, the lowest next offset the models stored. Raises (after every model's
+        transaction ended) the first failure: the batch is retried, and the models that
+        committed skip what they applied."""
         partitions = sorted({tp.partition for tp in batch})
+        feeds = list(self.feeds.values())
+        pool = self._apply_pool()
+        if pool is None:
+            outcomes = [self._apply_one(feed, partitions, batch) for feed in feeds]
+        else:
+            futures = [pool.submit(self._apply_one, feed, partitions, batch) for feed in feeds]
+            wait(futures)
+            failed = [f.exception() for f in futures if f.exception() is not None]
+            if failed:
+                raise failed[0]  # type: ignore[misc]  # an exception, by the filter above
+            outcomes = [f.result() for f in futures]
+        gaps: dict[TopicPartition, int] = {}
+        for _, _, gap in outcomes:
+            for tp, offset in gap.items():
+                gaps[tp] = min(offset, gaps.get(tp, offset))
+        for tp, low in gaps.items():
+            self._rewind(tp, low, fetched=batch[tp][0][0].offset)
+        return {tp: min(done.get(tp, stored[tp.partition]) for stored, done, _ in outcomes)
+                for tp, items in batch.items() if items and tp not in gaps}
+
+    def _apply_pool(self) -> ThreadPoolExecutor | None:
+        """The threads that apply the models side by side (None: one model, one thread, or
+        SQLite, which takes one writer at a time)."""
+        threads = min(self.apply_threads, len(self.feeds))
+        if threads <= 1 or self.engine.dialect.name == "sqlite":
+            return None
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="apply")
+        return self._pool
+
+    def _apply_one(
+        self, feed: ModelFeed, partitions: Sequence[int],
+        batch: Mapping[TopicPartition, Sequence[Decoded]],
+    ) -> tuple[dict[int, int], dict[TopicPartition, int], dict[TopicPartition, int]]:
+        """One model's share, in its own transaction: (stored offsets, next offsets it stored,
+        partitions fetched past its stored offset → that offset)."""
         with self.engine.begin() as conn:
-            stored = {name: feed.offsets.lock(conn, partitions) for name, feed in self.feeds.items()}
-            batch = self._fresh(batch, stored)
-            done = {name: feed.apply(conn, stored[name], batch) for name, feed in self.feeds.items()}
-        return {tp: min(done[name].get(tp, stored[name][tp.partition]) for name in self.feeds)
-                for tp in batch if batch[tp]}
+            stored = feed.offsets.lock(conn, partitions)
+            fresh, gaps = self._fresh(batch, stored)
+            done = feed.apply(conn, stored, fresh)
+        return stored, done, gaps
 
     def _fresh(
-        self, batch: Mapping[TopicPartition, Sequence[Decoded]], stored: Mapping[str, Mapping[int, int]]
-    ) -> dict[TopicPartition, Sequence[Decoded]]:
-        """The batch without the partitions fetched past the lowest stored offset. If that
-        offset is behind what was fetched (a model was rebuilt meanwhile), the partition is
-        rewound to it and its records are left out; only a batch polled after that rewind may
-        start past the stored offset (the log itself has a gap there, e.g. retention removed
-        those records)."""
+        self, batch: Mapping[TopicPartition, Sequence[Decoded]], stored: Mapping[int, int]
+    ) -> tuple[dict[TopicPartition, Sequence[Decoded]], dict[TopicPartition, int]]:
+        """A model's part of the batch: without the partitions fetched past its stored offset
+        (a model rebuilt meanwhile), which are returned with that offset to rewind to. Only a
+        batch polled after a rewind to exactly that offset may start past it (the log itself
+        has a gap there, e.g. retention removed those records); an earlier rewind to another
+        offset never excuses a gap."""
         out: dict[TopicPartition, Sequence[Decoded]] = {}
+        gaps: dict[TopicPartition, int] = {}
         for tp, items in batch.items():
-            low = min(offsets[tp.partition] for offsets in stored.values())
+            low = stored[tp.partition]
             fresh = [d for d in items if d[0].offset >= low]
-            if not fresh or fresh[0][0].offset == low:
-                out[tp] = fresh
-                continue
             rewound_at = self._rewound.get(tp)
-            if rewound_at is not None and rewound_at[0] == low and rewound_at[1] < self._polls:
+            if (not fresh or fresh[0][0].offset == low or (
+                rewound_at is not None and rewound_at[0] == low and rewound_at[1] < self._polls
+            )):
                 out[tp] = fresh
-                continue
-            out[tp] = []
-            if self.paused is not None and self.paused.tp == tp:
-                self.paused = None  # the rewind reads the partition again first
-            if self._consumer is not None and tp in self._consumer.assignment():
-                self._consumer.seek(tp, low)
-                self._rewound[tp] = (low, self._polls)
-                log.warning("partition_rewound", models=self.label, partition=tp.partition,
-                            offset=low, fetched=fresh[0][0].offset)
-        return out
+            else:
+                gaps[tp] = low
+        return out, gaps
+
+    def _rewind(self, tp: TopicPartition, low: int, fetched: int) -> None:
+        if self.paused is not None and self.paused.tp == tp:
+            self.paused = None  # the rewind reads the partition again first
+        if self._consumer is not None and tp in self._consumer.assignment():
+            self._consumer.seek(tp, low)
+            self._rewound[tp] = (low, self._polls)
+            log.warning("partition_rewound", models=self.label, partition=tp.partition,
+                        offset=low, fetched=fetched)
 
     # -- offsets ------------------------------------------------------------------------------
 
@@ -362,9 +414,10 @@ class ReadModelsConsumer:
             heartbeat_interval_ms=max(1_000, config.session_timeout_ms // 3),
             max_poll_interval_ms=config.max_poll_interval_ms,
             max_poll_records=self.max_records,
-            # Let the broker gather a useful batch (at most 200 ms): fewer, larger transactions.
+            # Let the broker gather a useful batch, but for at most 50 ms: under load 64 KiB
+            # gather at once (fewer, larger transactions); a quiet stream is not held back.
             fetch_min_bytes=64 * 1024,
-            fetch_max_wait_ms=200,
+            fetch_max_wait_ms=50,
         )
         consumer.subscribe([config.topic], listener=SeekToStored(self))
         return consumer

@@ -52,9 +52,13 @@ class StoredOffsets:
         t, config = self.model.positions, self.config
         sources = {config.source(p): p for p in partitions}
         rows = [*sources, *(config.cut_source(p) for p in partitions)]
-        insert_ignoring_duplicates(conn, t, [{"source": s, "position": 0} for s in rows])
         q = sa.select(t.c.source, t.c.position).where(t.c.source.in_(rows)).with_for_update()
-        return {sources[s]: pos for s, pos in conn.execute(q) if s in sources}
+        found = dict(conn.execute(q).tuples().all())
+        if len(found) < len(rows):  # the first batch of a partition: its rows are created once
+            missing = [{"source": s, "position": 0} for s in rows if s not in found]
+            insert_ignoring_duplicates(conn, t, missing)
+            found = dict(conn.execute(q).tuples().all())
+        return {sources[s]: pos for s, pos in found.items() if s in sources}
 
     def advance(self, conn: sa.Connection, positions: Mapping[str, int]) -> None:
         """Moves the (locked) position rows up to `positions`, never down, in one statement."""

@@ -7,6 +7,7 @@ or park on their consumers; they travel on their own topic on the Kafka path.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -92,3 +93,37 @@ class DirectoryPorts:
             if len(found) < page:
                 return
             start = found[-1].id
+
+
+class HeldUsers(DirectoryPorts):
+    """The directory for reading who is acting, request after request (the HTTP sign-in
+    check): each aggregate found is held, and found again only when a newer event of it is
+    stored — one indexed read of its last version instead of replaying its events each time.
+    What it returns is shared: read it, never change or save it."""
+
+    MAX_HELD = 4096
+
+    def __init__(
+        self, app: DirectoryApplication, numbers: ReferenceNumbers, clock: Clock = system_clock
+    ) -> None:
+        super().__init__(app, numbers, clock)
+        self._held: dict[UUID, Aggregate] = {}
+        self._lock = threading.Lock()
+
+    def find(self, kind: type[A], aggregate_id: UUID) -> A | None:
+        last = self.app.recorder.select_events(aggregate_id, desc=True, limit=1)
+        if not last:
+            return None
+        with self._lock:
+            held = self._held.get(aggregate_id)
+        if held is not None and held.version == last[0].originator_version:
+            if not isinstance(held, kind):
+                raise TypeError(f"{aggregate_id} is a {type(held).__name__}, not a {kind.__name__}")
+            return held
+        found = super().find(kind, aggregate_id)
+        if found is not None:
+            with self._lock:
+                if len(self._held) >= self.MAX_HELD:
+                    self._held.clear()
+                self._held[aggregate_id] = found
+        return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cached_property
 from typing import Any
 
@@ -9,7 +10,7 @@ import sqlalchemy as sa
 
 from infra.alerts import AlertTable
 from infra.credentials import Credentials
-from infra.directory import DirectoryApplication, DirectoryPorts, open_directory
+from infra.directory import DirectoryApplication, DirectoryPorts, HeldUsers, open_directory
 from infra.keys import KeyVault
 from infra.pg_connections import (  # noqa: F401 - the setting's names, importable here as before
     KEEPALIVES,
@@ -78,6 +79,10 @@ class Runtime:
         self.clock = clock
         self.store_env = store_env
         self.read_tables_ready = False  # set once this process has made sure they exist
+        # the event logs' heads (by log name) this process last saw the views catch up to,
+        # and the lock its catch-ups take turns under (`infra.views.read_models_ready`)
+        self.views_caught_up: dict[str, int] = {}
+        self.catch_up_lock = threading.Lock()
 
     @cached_property
     def app(self) -> CrmApplication:
@@ -90,6 +95,12 @@ class Runtime:
     @cached_property
     def directory_ports(self) -> DirectoryPorts:
         return DirectoryPorts(self.directory, ReferenceNumbers(self.write_engine), self.clock)
+
+    @cached_property
+    def held_users(self) -> HeldUsers:
+        """The directory as the HTTP sign-in check reads it, request after request (each
+        user held while no newer event of theirs is stored)."""
+        return HeldUsers(self.directory, ReferenceNumbers(self.write_engine), self.clock)
 
     @cached_property
     def vault(self) -> KeyVault:

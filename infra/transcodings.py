@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import date, time
 from enum import Enum
 from typing import Any
@@ -36,16 +37,31 @@ DATACLASSES: tuple[type[Any], ...] = (
 class CalendarSpecAsPlainJSON(Transcoding):
     """A calendar spec as its own plain JSON (`to_dict`): dates as ISO strings, not one nested
     transcoding each — a recorded calendar carries a few dozen holidays, on every `Lodged`.
-    Registered after the field-by-field form, which still decodes what older events hold."""
+    Registered after the field-by-field form, which still decodes what older events hold.
+
+    A council's calendar changes rarely, so nearly every `Lodged` carries one of a handful of
+    specs: each distinct spec is decoded once and the (immutable) spec shared by every event
+    that recorded it, rather than its few dozen holidays parsed and sorted again per event."""
 
     type = CalendarSpec
     name = "councilcrm.CalendarSpec.plain"
+    CACHE_SIZE = 64
+
+    def __init__(self) -> None:
+        self._decoded: dict[str, CalendarSpec] = {}
 
     def encode(self, obj: CalendarSpec) -> dict[str, object]:
         return obj.to_dict()
 
     def decode(self, data: dict[str, Any]) -> CalendarSpec:
-        return CalendarSpec.from_dict(data)
+        key = json.dumps(data, separators=(",", ":"))
+        spec = self._decoded.get(key)
+        if spec is None:
+            spec = CalendarSpec.from_dict(data)
+            if len(self._decoded) >= self.CACHE_SIZE:
+                self._decoded.clear()
+            self._decoded[key] = spec
+        return spec
 
 
 class EnumAsValue(Transcoding):

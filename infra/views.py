@@ -47,6 +47,7 @@ from projections import (
     work_queue_history,
 )
 from projections import public_requests as public_requests_model
+from projections.base import ReadModel
 from projections.envelope import event_data, event_type, to_plain
 from projections.sla import Sla
 from projections.sla_history import SlaHistory
@@ -73,8 +74,35 @@ def read_models_ready(rt: Runtime) -> None:
                 operations.ensure_current(reader, rt.read_engine, model.name)
         rt.read_tables_ready = True
     if embedded:
+        _catch_up(rt, reader, models)
+
+
+def _catch_up(rt: Runtime, reader: StoreReader, models: Sequence[ReadModel]) -> None:
+    """Applies what is new in the event logs to the read models and the record chain. When
+    neither log's head has moved since this process last caught up, that is one indexed read of
+    each log's head and nothing more. Catch-ups in this process take turns, and one that waited
+    finds what its predecessor applied: sixteen concurrent readers after one event run one
+    catch-up, not sixteen. (A rebuild switched in by another process is seen at the next
+    event.)"""
+    heads = _heads(rt)
+    if _applied(rt, heads):
+        return
+    with rt.catch_up_lock:
+        if _applied(rt, heads):
+            return
         follower.catch_up(reader, rt.read_engine, models)
         record_follower.catch_up(rt.record_engine, rt.record_logs())
+        rt.views_caught_up = heads  # at least: the catch-ups read the heads again, later
+
+
+def _heads(rt: Runtime) -> dict[str, int]:
+    return {name: app.recorder.max_notification_id() or 0
+            for name, app in rt.record_logs().items()}
+
+
+def _applied(rt: Runtime, heads: dict[str, int]) -> bool:
+    seen = rt.views_caught_up
+    return all(name in seen and head <= seen[name] for name, head in heads.items())
 
 
 def disclosure(rt: Runtime, c: Council, viewer: Viewer, via: str) -> Disclosure:

@@ -14,6 +14,8 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
+from domain.calendar import CalendarSpec
+
 # 2: `Lodged` carries `received_at` and a standard whose calendar records its resolved holidays
 # (and the escalation, progress-notice and alert rules); `Escalated` carries `standard` and
 # `due`. Version 1 envelopes (events recorded before) still read: every new field has a
@@ -46,25 +48,51 @@ class NewerSchema(EnvelopeError):
 
 
 _PLAIN = frozenset({str, int, float, bool})  # exactly these types (an enum may be a str)
+_FIELDS: dict[type[Any], tuple[str, ...]] = {}  # a dataclass's field names, per type
+# Values decoded once per distinct value and shared by every event that recorded it (the
+# store's transcoding keeps one `CalendarSpec` per distinct spec): their plain form is made
+# once too, and shared. Keyed by identity, holding the value so that its id is not reused.
+_SHARED_TYPES: frozenset[type[Any]] = frozenset({CalendarSpec})
+_SHARED: dict[int, tuple[Any, Any]] = {}
+_SHARED_SIZE = 64
 
 
 def to_plain(value: Any) -> Any:
-    """JSON-ready form of an event field: enums by value, instants in ISO 8601 with offset."""
-    if value is None or type(value) in _PLAIN:  # most values: answered before the checks below
+    """JSON-ready form of an event field: enums by value, instants in ISO 8601 with offset.
+    A value of a shared type gives the same plain form (never to be changed) each time."""
+    kind = type(value)
+    if value is None or kind in _PLAIN:  # most values: answered before the checks below
         return value
+    if kind in _SHARED_TYPES:
+        hit = _SHARED.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        plain = _dataclass_plain(value)
+        if len(_SHARED) >= _SHARED_SIZE:
+            _SHARED.clear()
+        _SHARED[id(value)] = (value, plain)
+        return plain
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, (datetime, date, time)):
         return value.isoformat()
     if isinstance(value, UUID):
         return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if kind in _FIELDS or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+        return _dataclass_plain(value)
     if isinstance(value, (list, tuple)):
         return [to_plain(v) for v in value]
     if isinstance(value, dict):
         return {str(k): to_plain(v) for k, v in value.items()}
     return value
+
+
+def _dataclass_plain(value: Any) -> dict[str, Any]:
+    kind = type(value)
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))
+    return {name: to_plain(getattr(value, name)) for name in names}
 
 
 def event_type(event: Any) -> str:

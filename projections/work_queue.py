@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,8 +102,54 @@ def query(conn: sa.Connection, model: WorkQueue, f: QueueFilter) -> list[dict[st
     return [dict(r._mapping) for r in conn.execute(q.order_by(*queue_order(t)))]
 
 
+# The queue's order, defined once: each column in turn, and how it sorts. The SQL order of the
+# read model (`queue_order`) and the sort key of a row already read (`queue_key`, e.g. a page
+# cursor over HTTP) are both made from it.
+TRUE_FIRST = "true first"
+SOONEST_NONE_LAST = "soonest first, none last"
+ASCENDING = "ascending"
+QUEUE_ORDER: tuple[tuple[str, str], ...] = (
+    ("urgent", TRUE_FIRST),
+    ("priority", TRUE_FIRST),  # handled with priority (complaints)
+    ("complete_by", SOONEST_NONE_LAST),
+    ("lodged_at", ASCENDING),  # oldest first
+    ("reference", ASCENDING),
+)
+INSTANTS = frozenset({"complete_by", "lodged_at"})
+
+
 def queue_order(t: sa.Table) -> list[Any]:
-    """Urgent first, then those handled with priority (complaints), then by completion due
-    (none due: last), then oldest, then reference."""
-    return [t.c.urgent.desc(), t.c.priority.desc(), t.c.complete_by.is_(None), t.c.complete_by, t.c.lodged_at,
-            t.c.reference]
+    """`QUEUE_ORDER` as SQL: urgent first, then those handled with priority (complaints), then
+    by completion due (none due: last), then oldest, then reference."""
+    order: list[Any] = []
+    for name, how in QUEUE_ORDER:
+        column = t.c[name]
+        if how == TRUE_FIRST:
+            order.append(column.desc())
+        elif how == SOONEST_NONE_LAST:
+            order += [column.is_(None), column]
+        else:
+            order.append(column)
+    return order
+
+
+def queue_key(row: dict[str, Any], instant: Callable[[Any], str]) -> tuple[bool | str, ...]:
+    """`QUEUE_ORDER` as a sort key of a row: sorting rows by it gives `queue_order`'s order.
+    `instant` turns an instant's value (a datetime, or its ISO text in a row made plain) into
+    a string that sorts as the instant does; it is given None for an instant not set."""
+    key: list[bool | str] = []
+    for name, how in QUEUE_ORDER:
+        value = row.get(name)
+        if how == TRUE_FIRST:
+            key.append(not value)
+        elif how == SOONEST_NONE_LAST:
+            key += [value is None, instant(value)]
+        else:
+            key.append(instant(value) if name in INSTANTS else str(value))
+    return tuple(key)
+
+
+def queue_key_types() -> tuple[type, ...]:
+    """The type of each part of `queue_key`, in turn."""
+    parts = {TRUE_FIRST: (bool,), SOONEST_NONE_LAST: (bool, str), ASCENDING: (str,)}
+    return tuple(t for _, how in QUEUE_ORDER for t in parts[how])

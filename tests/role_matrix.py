@@ -9,9 +9,12 @@ drifts from it, the tests say where. Actions are the names of `domain.permission
 from __future__ import annotations
 
 REQUEST_COMMANDS = frozenset(
-    {"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish"})
+    {"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish"}
+)
 PUBLIC = frozenset({"categories", "teams", "permissions", "agencies"})
-WORK_VIEWS = frozenset({"show", "history", "queue", "sla", "sla-sweep", "notices", "timeline"})
+WORK_VIEWS = frozenset(
+    {"show", "history", "queue", "sla", "sla-sweep", "alerts", "notices", "timeline"}
+)
 # the customer desk: finding a caller, their record and its history, correcting details
 DESK = frozenset({"customer-find", "customer-show", "customer-history", "customer-update"})
 # seed 002: documents kept with requests, enquiries that are not requests; seed 004: daily stats
@@ -30,23 +33,58 @@ MAY: dict[str, frozenset[str]] = {
     "manager": FRONT_LINE | CORRECT,
     "director": FRONT_LINE | CORRECT,
     "general-manager": FRONT_LINE | CONDUCT | CORRECT,  # a role of Upper Lachlan's escalation chain
-    "records-officer": frozenset({
-        "audit", "import", "kpi", "record", "show", "history", "customer-show", "customer-history",
-        "customer-erase", "customer-access-log"}) | PUBLIC | {"timeline", "export"}
-    | {"attachments", "stats"} | {"dispose"},
+    "records-officer": frozenset(
+        {
+            "audit",
+            "import",
+            "kpi",
+            "record",
+            "show",
+            "history",
+            "customer-show",
+            "customer-history",
+            "customer-erase",
+            "customer-access-log",
+        }
+    )
+    | PUBLIC
+    | {"timeline", "export"}
+    | {"attachments", "stats"}
+    | {"dispose"},
     "complaints-officer": FRONT_LINE | CONDUCT | CORRECT,
-    "analyst": frozenset({"kpi", "sla", "queue", "show", "history", "audit"}) | PUBLIC
+    "analyst": frozenset({"kpi", "sla", "queue", "show", "history", "audit"})
+    | PUBLIC
     | {"timeline", "stats"},
-    "administrator": FRONT_LINE | CONDUCT | CORRECT | {
-        "audit", "import", "kpi", "record", "users", "projections", "apikeys", "customer-erase",
-        "customer-access-log"} | {"export"},
+    "administrator": FRONT_LINE
+    | CONDUCT
+    | CORRECT
+    | {
+        "audit",
+        "import",
+        "kpi",
+        "record",
+        "users",
+        "projections",
+        "apikeys",
+        "customer-erase",
+        "customer-access-log",
+    }
+    | {"export"},
 }
 # The customer's rating after closure is recorded by whoever takes their call (front line);
 # complaints officers record who a complaint is about, its review and Ombudsman referral; the
 # complaints report is for complaints and records officers and analysts.
 RATING = frozenset({"satisfaction"})
-for _role in ("customer-service", "officer", "team-leader", "manager", "director",
-              "general-manager", "complaints-officer", "administrator"):
+for _role in (
+    "customer-service",
+    "officer",
+    "team-leader",
+    "manager",
+    "director",
+    "general-manager",
+    "complaints-officer",
+    "administrator",
+):
     MAY[_role] = MAY[_role] | RATING
 for _role in ("complaints-officer", "administrator"):
     MAY[_role] = MAY[_role] | {"complaint"}
@@ -54,10 +92,51 @@ for _role in ("complaints-officer", "records-officer", "analyst", "administrator
     MAY[_role] = MAY[_role] | {"complaint-report"}
 ROLES = tuple(MAY)
 CHECKED = (
-    "lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish", "show", "history",
-    "queue", "sla", "sla-sweep", "notices", "audit", "import", "kpi", "record", "users", "projections",
-    "categories", "teams", "permissions", "apikeys", "customer-find", "customer-show",
-    "customer-history", "customer-update", "customer-conduct", "customer-access-log",
-    "timeline", "export", "attach", "attachments", "contact", "stats", "reopen", "recategorise",
-    "link", "refer", "agencies", "dispose",
+    "lodge",
+    "acknowledge",
+    "assign",
+    "note",
+    "delay",
+    "escalate",
+    "close",
+    "publish",
+    "show",
+    "history",
+    "queue",
+    "sla",
+    "sla-sweep",
+    "notices",
+    "audit",
+    "import",
+    "kpi",
+    "record",
+    "users",
+    "projections",
+    "categories",
+    "teams",
+    "permissions",
+    "apikeys",
+    "customer-find",
+    "customer-show",
+    "customer-history",
+    "customer-update",
+    "customer-conduct",
+    "customer-access-log",
+    "timeline",
+    "export",
+    "attach",
+    "attachments",
+    "contact",
+    "stats",
+    "reopen",
+    "recategorise",
+    "link",
+    "refer",
+    "agencies",
+    "dispose",
+    "alerts",
+    "complaint",
+    "complaint-report",
+    "satisfaction",
+    "customer-erase",
 )

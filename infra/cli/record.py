@@ -20,13 +20,11 @@ import sqlalchemy as sa
 
 from commands import retention
 from consumers import record_follower, record_verify
-from infra import record_anchor, views
+from infra import operations, record_anchor, views
 from infra.cli import record_export
 from infra.cli.common import authorized, council, emit_json, emit_table, parse_date, runtime
 from infra.logs import get
 from infra.runtime import Runtime
-from infra.views import read_models_ready
-from projections.record_chain import RecordChain
 from projections.record_check import Finding
 
 log = get("cli")
@@ -53,24 +51,21 @@ def run_keygen(args: argparse.Namespace) -> None:
     authorized(args, c, "record")
     path = record_anchor.key_path(runtime(args).settings, c.id, args.key)
     print_key = record_anchor.generate(path)
-    print(f"record key of {c.id}: {path} (0600); public key: "
-          f"{record_anchor.public_path(path)}; fingerprint {print_key}")
+    print(
+        f"record key of {c.id}: {path} (0600); public key: "
+        f"{record_anchor.public_path(path)}; fingerprint {print_key}"
+    )
 
 
 def run_anchor(args: argparse.Namespace) -> int:
     c, rt = council(args), runtime(args)
     authorized(args, c, "record")
-    key = record_anchor.load_private(record_anchor.key_path(rt.settings, c.id, args.key))
-    read_models_ready(rt)
-    checked = record_verify.verify(rt.record_engine, rt.record_logs())
-    if not checked.ok:
-        _print_findings(checked.findings)
-        print("not anchored: the record is broken", file=sys.stderr)
+    try:
+        anchor = operations.anchor_record(rt, c, args.key)
+    except operations.RecordBroken as broken:
+        _print_findings(broken.findings)
+        print(str(broken), file=sys.stderr)
         return 1
-    chain = RecordChain()
-    with rt.record_engine.connect() as conn:
-        heads = {log: chain.head(conn, log) for log in rt.record_logs()}
-    anchor = record_anchor.sign(key, c.id, {k: h for k, h in heads.items() if h}, rt.clock())
     text = json.dumps(anchor, indent=2, sort_keys=True) + "\n"
     if args.out:
         args.out.write_text(text)
@@ -88,27 +83,25 @@ def run_verify(args: argparse.Namespace) -> int:
     c, rt = council(args), runtime(args)
     authorized(args, c, "record")
     anchors, rejected = _anchors(args, rt, c.id)
-    read_models_ready(rt)
-    checked = record_verify.verify(rt.record_engine, rt.record_logs(), anchors,
-                                    (rt.read_engine, AUDITED_LOG))
-    findings = rejected + checked.findings
-    logs = {name: {"event_count": ch.event_count, "position": ch.position,
-                   "head_hash": ch.head_hash, "not_yet_chained": ch.pending}
-            for name, ch in checked.checks.items()}
+    checked = operations.verify_record(rt, anchors, rejected)
     if args.json:
-        emit_json({"ok": not findings, "logs": logs, "anchors": len(anchors) + len(rejected),
-                   "findings": [vars(f) for f in findings]})
-    elif findings:
-        _print_findings(findings)
+        emit_json(checked.plain())
+    elif checked.findings:
+        _print_findings(checked.findings)
     else:
-        for name, log in logs.items():
-            behind = f" ({log['not_yet_chained']} not chained yet)" if log[
-                "not_yet_chained"] else ""
-            print(f"{name}: {log['event_count']} events, head position {log['position']}, "
-                  f"head hash {log['head_hash']}{behind}")
-        print(f"verified: the event store agrees with the stored chain, the audit record "
-              f"and {len(anchors)} anchor(s)")
-    return 1 if findings else 0
+        for name, log in checked.logs.items():
+            behind = (
+                f" ({log['not_yet_chained']} not chained yet)" if log["not_yet_chained"] else ""
+            )
+            print(
+                f"{name}: {log['event_count']} events, head position {log['position']}, "
+                f"head hash {log['head_hash']}{behind}"
+            )
+        print(
+            f"verified: the event store agrees with the stored chain, the audit record "
+            f"and {len(anchors)} anchor(s)"
+        )
+    return 0 if checked.ok else 1
 
 
 def _anchors(
@@ -126,8 +119,15 @@ def _anchors(
             good.append((str(path), record_anchor.read(path.read_text(), public, council_id)))
         except record_anchor.AnchorRejected as why:
             log, position = _claimed(path)
-            bad.append(Finding(log=log, position=position, kind=why.kind,
-                               source=f"anchor {path}", detail=f"rejected: {why}"))
+            bad.append(
+                Finding(
+                    log=log,
+                    position=position,
+                    kind=why.kind,
+                    source=f"anchor {path}",
+                    detail=f"rejected: {why}",
+                )
+            )
     return good, bad
 
 
@@ -156,19 +156,36 @@ def run_due_for_disposal(args: argparse.Namespace) -> None:
         return
     for row in rows:
         row["waits_for"] = ", ".join(row["waits_for"])
-    emit_table(rows, ["reference", "category", "closed_at", "retention_class", "due_on",
-                      "customer", "waits_for"], c.calendar.timezone)
+    emit_table(
+        rows,
+        [
+            "reference",
+            "category",
+            "closed_at",
+            "retention_class",
+            "due_on",
+            "customer",
+            "waits_for",
+        ],
+        c.calendar.timezone,
+    )
 
 
 def run_dispose(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
     viewer = authorized(args, c, "dispose")
     done = retention.dispose_request(
-        retention.DisposeRequest(council=c.id, reference=args.ref, reason=args.reason,
-                                 actor=viewer.actor),
-        rt.ports, lambda council_id, number: views.customer_requests(rt, council_id, number))
-    whose = (f"customer {done.customer}'s personal data erased" if done.customer
-             else "its personal data erased")
+        retention.DisposeRequest(
+            council=c.id, reference=args.ref, reason=args.reason, actor=viewer.actor
+        ),
+        rt.ports,
+        lambda council_id, number: views.customer_requests(rt, council_id, number),
+    )
+    whose = (
+        f"customer {done.customer}'s personal data erased"
+        if done.customer
+        else "its personal data erased"
+    )
     print(f"disposed of {', '.join(done.disposed)}: {whose}; certificate recorded")
 
 
@@ -176,28 +193,44 @@ def register(sub: Any) -> None:
     p = sub.add_parser("record", help="the tamper-evident record: keygen, anchor, verify")
     ops = p.add_subparsers(dest="operation", required=True)
     q = ops.add_parser("keygen", help="create the council's Ed25519 record key (never replaced)")
-    q.add_argument("--key", type=Path, help="where to keep it (default: CRM_RECORD_KEY_DIR or "
-                   "<data dir>/record-keys, file <council>.ed25519)")
+    q.add_argument(
+        "--key",
+        type=Path,
+        help="where to keep it (default: CRM_RECORD_KEY_DIR or "
+        "<data dir>/record-keys, file <council>.ed25519)",
+    )
     q.set_defaults(run=run_keygen)
     q = ops.add_parser("anchor", help="sign the record's heads: a manifest to deposit elsewhere")
     q.add_argument("--out", type=Path, help="write the anchor to FILE (default: stdout)")
     q.add_argument("--key", type=Path, help="the council's record key file")
     q.set_defaults(run=run_anchor)
     q = ops.add_parser("verify", help="recompute the chain and check every source against it")
-    q.add_argument("--anchor", type=Path, action="append", default=[],
-                   help="an anchor to check the record against (repeatable)")
-    q.add_argument("--public-key", type=Path,
-                   help="the council's public record key (default: beside the key file)")
+    q.add_argument(
+        "--anchor",
+        type=Path,
+        action="append",
+        default=[],
+        help="an anchor to check the record against (repeatable)",
+    )
+    q.add_argument(
+        "--public-key",
+        type=Path,
+        help="the council's public record key (default: beside the key file)",
+    )
     q.add_argument("--key", type=Path, help="the council's record key file")
     q.add_argument("--json", action="store_true")
     q.set_defaults(run=run_verify)
-    q = ops.add_parser("due-for-disposal",
-                       help="closed requests past their retention, not yet disposed of")
+    q = ops.add_parser(
+        "due-for-disposal", help="closed requests past their retention, not yet disposed of"
+    )
     q.add_argument("--on", type=parse_date, help="as on DATE (default: today, local time)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(run=run_due_for_disposal)
-    q = ops.add_parser("dispose", help="erase a request's personal data at the end of its "
-                       "retention and record the disposal certificate (records officers)")
+    q = ops.add_parser(
+        "dispose",
+        help="erase a request's personal data at the end of its "
+        "retention and record the disposal certificate (records officers)",
+    )
     q.add_argument("ref")
     q.add_argument("--reason", required=True, help="why (e.g. the disposal run's authority)")
     q.set_defaults(run=run_dispose)

@@ -33,7 +33,7 @@ def run_serve(args: argparse.Namespace) -> None:
     app = create_app(rt, councils)
     server = uvicorn.Server(server_config(app, args))
     # bound before the URLs are printed: whoever reads them can connect at once
-    listening = socket.create_server((args.host, args.port))
+    listening = _listening(args.host, args.port)
     base = f"http://{args.host}:{args.port}"
     print(f"councilcrm serving {', '.join(councils)} at {base}/\n"
           f"  staff web    {base}/staff/queue\n  staff API    {base}/api/v1/ (docs {base}/docs)\n"
@@ -48,6 +48,24 @@ def run_serve(args: argparse.Namespace) -> None:
     # this one, so a requested stop exits 0
     signal.signal(signal.SIGTERM, _stopped)
     server.run(sockets=[listening])
+
+
+def _listening(host: str, port: int) -> socket.socket:
+    """The listening socket, made as a TCP socket by name (protocol `IPPROTO_TCP`), so that
+    asyncio turns Nagle's algorithm off on each connection it accepts: otherwise an answer's
+    body, written after its headers, waits for the client's delayed ACK, ~40 ms a request."""
+    family, _, _, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )[0]
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(socket.SOMAXCONN)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def server_config(app: Any, args: argparse.Namespace) -> Any:

@@ -6,9 +6,8 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from consumers.store_reader import StoreReader
-from consumers.watchdog import SYSTEM_ACTOR, SweepReport, Watchdog
-from domain.values import Actor, ContactMethod
+from consumers.watchdog import SweepReport
+from domain.values import ContactMethod
 from infra import views
 from infra.alerts import AlertMailer
 from infra.cli.common import (
@@ -22,14 +21,13 @@ from infra.cli.common import (
 from infra.local_time import local_minute
 from infra.notify import (
     BY_HAND,
-    OutboxNotifier,
     OutboxSender,
     mark_done,
     smtp_from_env,
 )
+from infra.operations import make_watchdog
 from infra.runtime import Runtime
 from infra.store import system_clock
-from infra.views import read_models_ready
 from projections import sla_queries
 from projections.envelope import to_plain
 
@@ -39,7 +37,6 @@ QUERIES = {
     "escalated": sla_queries.escalated,
 }
 COLUMNS = ["reference", "state", "remaining", "urgent", "level", "team", "category", "due"]
-KAFKA_VIEW_WAIT_S = 30.0
 
 
 def _now(args: argparse.Namespace, zone: str | None) -> datetime:
@@ -53,29 +50,20 @@ def run_query(args: argparse.Namespace) -> None:
         raise ValueError("give --as-at (the view as it stood then) or --now, not both")
     zone = c.calendar.timezone
     at = parse_instant(args.as_at, zone) if args.as_at else _now(args, zone)
-    rows = views.sla(rt, c, args.query, at, team=args.team, level=args.level,
-                     category=args.category, as_at=bool(args.as_at))
+    rows = views.sla(
+        rt,
+        c,
+        args.query,
+        at,
+        team=args.team,
+        level=args.level,
+        category=args.category,
+        as_at=bool(args.as_at),
+    )
     if args.json:
         emit_json(rows)
     else:
         emit_table(rows, COLUMNS, c.calendar.timezone)
-
-
-def make_watchdog(
-    rt: Runtime, councils: list[str] | None = None, actor: Actor = SYSTEM_ACTOR
-) -> Watchdog:
-    """The watchdog on this runtime, recording `actor` (its own system actor unless a person
-    sweeps by hand): the embedded path catches the view up before each look; on Kafka the
-    consumers keep it current and the watchdog waits for its own writes."""
-    embedded = rt.settings.kafka_bootstrap is None
-    return Watchdog(
-        ports=rt.ports, reader=StoreReader(rt.app), read_engine=rt.read_engine,
-        write_engine=rt.write_engine, notifier=OutboxNotifier(rt.write_engine),
-        refresh=lambda: read_models_ready(rt), councils=councils, actor=actor,
-        view_wait_s=0.0 if embedded else KAFKA_VIEW_WAIT_S,
-    )
-
-
 
 
 def _print_report(report: SweepReport, rt: Runtime, zone: str | None = None) -> None:
@@ -88,9 +76,12 @@ def _print_report(report: SweepReport, rt: Runtime, zone: str | None = None) -> 
     smtp = smtp_from_env(vault=rt.vault)
     if smtp is not None:
         drained = OutboxSender(rt.write_engine, {ContactMethod.EMAIL: smtp}).send_pending(
-            report.now)
-        print(f"{stamp} emailed {drained.sent} notice(s), "
-              f"{drained.failed} failed, {drained.retrying} to retry")
+            report.now
+        )
+        print(
+            f"{stamp} emailed {drained.sent} notice(s), "
+            f"{drained.failed} failed, {drained.retrying} to retry"
+        )
         alerts = AlertMailer(rt.write_engine, smtp).send_open(report.now)
         print(f"{stamp} emailed {alerts} staff alert(s)")
 
@@ -111,7 +102,8 @@ def run_watch(args: argparse.Namespace) -> None:
     one = council(args) if args.council else None
     zone = one.calendar.timezone if one else None
     make_watchdog(rt, [one.id] if one else None).watch(
-        system_clock, args.interval, on_sweep=lambda r: _print_report(r, rt, zone))
+        system_clock, args.interval, on_sweep=lambda r: _print_report(r, rt, zone)
+    )
 
 
 def run_notices(args: argparse.Namespace) -> None:
@@ -121,37 +113,48 @@ def run_notices(args: argparse.Namespace) -> None:
     if args.json:
         emit_json(rows)
     else:
-        emit_table(rows, ["id", "reference", "notice", "method", "recipient", "status",
-                          "issued_at", "sent_at"], c.calendar.timezone)
+        emit_table(
+            rows,
+            ["id", "reference", "notice", "method", "recipient", "status", "issued_at", "sent_at"],
+            c.calendar.timezone,
+        )
 
 
 def run_notice_done(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
     who = authorized(args, c, "notices")
-    row = mark_done(rt.write_engine, c.id, args.id, by=who.actor, how=args.how, note=args.note,
-                    at=rt.clock())
+    row = mark_done(
+        rt.write_engine, c.id, args.id, by=who.actor, how=args.how, note=args.note, at=rt.clock()
+    )
     if args.json:
         emit_json(to_plain({k: v for k, v in row.items() if k != "recipient"}))
     else:
-        print(f"notice {row['id']} ({row['notice']}) for {row['reference']}: {args.how} "
-              f"by {who.actor.id}")
+        print(
+            f"notice {row['id']} ({row['notice']}) for {row['reference']}: {args.how} "
+            f"by {who.actor.id}"
+        )
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("sla", help="service-level views and the SLA watchdog")
     ops = p.add_subparsers(dest="sla_command", metavar="SLA_COMMAND", required=True)
-    for name, help_ in (("breached", "open requests past a due instant, most overdue first"),
-                        ("at-risk", "open requests past their at-risk threshold"),
-                        ("escalated", "open requests escalated above the first level")):
+    for name, help_ in (
+        ("breached", "open requests past a due instant, most overdue first"),
+        ("at-risk", "open requests past their at-risk threshold"),
+        ("escalated", "open requests escalated above the first level"),
+    ):
         q = ops.add_parser(name, help=help_)
         q.add_argument("--team")
         # not `dest="role"`: the global --role is the acting officer's
         q.add_argument("--role", dest="level", help="the current escalation level")
         q.add_argument("--category")
         q.add_argument("--now", help="the instant to judge at (ISO 8601; default: now)")
-        q.add_argument("--as-at", metavar="INSTANT",
-                       help="the view as it stood then: what had been recorded by that instant, "
-                       "judged at it (ISO 8601; without an offset, the council's local time)")
+        q.add_argument(
+            "--as-at",
+            metavar="INSTANT",
+            help="the view as it stood then: what had been recorded by that instant, "
+            "judged at it (ISO 8601; without an offset, the council's local time)",
+        )
         q.add_argument("--json", action="store_true")
         q.set_defaults(run=run_query, query=name)
     q = ops.add_parser("sweep", help="one watchdog sweep: escalate and notify what is due")
@@ -162,8 +165,11 @@ def register(sub: Any) -> None:
     q.set_defaults(run=run_watch)
     p = sub.add_parser("notices", help="customer notices in the outbox")
     p.add_argument("--ref")
-    p.add_argument("--pending", action="store_true",
-                   help="the work list: letters to post and calls to make (and unsent e-mail)")
+    p.add_argument(
+        "--pending",
+        action="store_true",
+        help="the work list: letters to post and calls to make (and unsent e-mail)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_notices)
     ops = p.add_subparsers(dest="notices_command", metavar="NOTICES_COMMAND")

@@ -38,6 +38,7 @@ from infra.http import (
     documents_api,
     investigation_api,
     open311,
+    operations_api,
     portal,
     staff_api,
     web,
@@ -82,6 +83,7 @@ def create_app(
     app.include_router(investigation_api.router)
     app.include_router(documents_api.router)
     app.include_router(complaints_api.router)
+    app.include_router(operations_api.router)
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> dict[str, str]:
@@ -250,6 +252,7 @@ def _errors(app: FastAPI) -> None:
     app.add_exception_handler(CustomerNotFound, answer(404))
     app.add_exception_handler(AttachmentNotFound, answer(404))
     app.add_exception_handler(TamperedFile, answer(409))
+    app.add_exception_handler(operations_api.RecordNotAnchored, answer(409))
     app.add_exception_handler(NotPermitted, answer(403))
     app.add_exception_handler(DomainError, answer(422))
     app.add_exception_handler(ValueError, answer(400))

@@ -143,7 +143,7 @@ def _authorized(request: Request, token: str, action: str,
     council = rt.ports.council(who.council)
     role = request.headers.get(ROLE_HEADER) or request.query_params.get("as_role")
     try:
-        viewer = authorize(rt.directory_ports, council, who.user_id, role or None, action)
+        viewer = authorize(rt.held_users, council, who.user_id, role or None, action)
     except NotPermitted as why:
         raise refused(403, str(why)) from None
     return Staff(viewer=viewer, council=council, token=token)

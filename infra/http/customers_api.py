@@ -5,10 +5,10 @@ log are the CLI's."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
 
 from commands import customers as cmds
@@ -16,50 +16,102 @@ from domain.values import Channel, Conduct, ContactMethod
 from domain.values import Customer as Details
 from infra import views
 from infra.http.auth import Staff, runtime_of, staff
-from infra.http.staff_api import ERRORS, Body, Detail, Short, Text
+from infra.http.staff_api import (
+    ERRORS,
+    Body,
+    Detail,
+    IdempotencyKey,
+    Short,
+    Text,
+    _body,
+    _run_once,
+)
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"], responses=ERRORS)
+Raw = Annotated[bytes, Depends(_body)]
 
 
 @router.get("")
-def find(request: Request, who: Annotated[Staff, Depends(staff("customer-find"))],
-         phone: Annotated[str | None, Query(max_length=320)] = None,
-         email: Annotated[str | None, Query(max_length=320)] = None,
-         name: Annotated[str | None, Query(max_length=320)] = None) -> list[dict[str, Any]]:
+def find(
+    request: Request,
+    who: Annotated[Staff, Depends(staff("customer-find"))],
+    phone: Annotated[str | None, Query(max_length=320)] = None,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+    name: Annotated[str | None, Query(max_length=320)] = None,
+) -> list[dict[str, Any]]:
     """Customers by exactly one of phone, e-mail or name (exact, by the blind index)."""
     given = [(f, v) for f, v in (("phone", phone), ("email", email), ("name", name)) if v]
     if len(given) != 1:
         raise ValueError("find by exactly one of phone, email or name")
     field, value = given[0]
-    return views.find_customers(runtime_of(request), who.council, who.viewer, field, value,
-                                f"GET /api/v1/customers?{field}")
+    return views.find_customers(
+        runtime_of(request), who.council, who.viewer, field, value, f"GET /api/v1/customers?{field}"
+    )
 
 
 @router.get("/reviews-due")
-def reviews_due(request: Request, who: Annotated[Staff, Depends(staff("customer-conduct"))],
-                on: date | None = None) -> list[dict[str, Any]]:
+def reviews_due(
+    request: Request,
+    who: Annotated[Staff, Depends(staff("customer-conduct"))],
+    on: date | None = None,
+) -> list[dict[str, Any]]:
     rt = runtime_of(request)
     return views.reviews_due(rt, who.council, on or rt.clock().date())
 
 
+class UnsavedIn(Body):
+    older_than_minutes: Annotated[int, Field(ge=0, le=525_600)] = 60
+
+
+@router.post("/erase-unsaved")
+def erase_unsaved(
+    body: UnsavedIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("customer-erase"))],
+    raw: Raw,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Destroys the key and index entries left by registrations whose record was never saved
+    (a process that died), begun `older_than_minutes` ago or more; the numbers concerned."""
+    rt = runtime_of(request)
+
+    def act() -> dict[str, Any]:
+        before = rt.clock() - timedelta(minutes=body.older_than_minutes)
+        erased = cmds.erase_unsaved_registrations(
+            rt.directory_ports, rt.vault, who.council.id, before
+        )
+        return {"erased": list(erased)}
+
+    return _run_once(request, who, idempotency_key, raw, 200, act, response)
+
+
 @router.get("/{number}")
-def show(number: str, request: Request,
-         who: Annotated[Staff, Depends(staff("customer-show"))]) -> dict[str, Any]:
-    return views.customer_state(runtime_of(request), who.council, who.viewer, number,
-                                "GET /api/v1/customers/{number}")
+def show(
+    number: str, request: Request, who: Annotated[Staff, Depends(staff("customer-show"))]
+) -> dict[str, Any]:
+    return views.customer_state(
+        runtime_of(request), who.council, who.viewer, number, "GET /api/v1/customers/{number}"
+    )
 
 
 @router.get("/{number}/history")
-def history(number: str, request: Request,
-            who: Annotated[Staff, Depends(staff("customer-history"))]) -> dict[str, Any]:
-    return views.customer_history(runtime_of(request), who.council, who.viewer, number,
-                                  "GET /api/v1/customers/{number}/history")
+def history(
+    number: str, request: Request, who: Annotated[Staff, Depends(staff("customer-history"))]
+) -> dict[str, Any]:
+    return views.customer_history(
+        runtime_of(request),
+        who.council,
+        who.viewer,
+        number,
+        "GET /api/v1/customers/{number}/history",
+    )
 
 
 @router.get("/{number}/access-log")
-def access_log(number: str, request: Request,
-               who: Annotated[Staff, Depends(staff("customer-access-log"))]
-               ) -> list[dict[str, Any]]:
+def access_log(
+    number: str, request: Request, who: Annotated[Staff, Depends(staff("customer-access-log"))]
+) -> list[dict[str, Any]]:
     return views.access_log(runtime_of(request), who.council, number)
 
 
@@ -73,17 +125,40 @@ class DetailsIn(Body):
 
 
 @router.post("/{number}/details")
-def correct(number: str, body: DetailsIn, request: Request,
-            who: Annotated[Staff, Depends(staff("customer-update"))]) -> dict[str, str]:
+def correct(
+    number: str,
+    body: DetailsIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("customer-update"))],
+    raw: Raw,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
     """Corrects contact details: recorded with the reason, never overwritten."""
     rt = runtime_of(request)
-    details = Details(name=body.name, address=body.address, phone=body.phone,
-                      email=body.email, preferred_contact=body.contact or ContactMethod.NONE)
-    done = cmds.correct_details(
-        cmds.CorrectDetails(council=who.council.id, number=number, actor=who.viewer.actor,
-                            details=details, reason=body.reason),
-        rt.directory_ports, rt.vault)
-    return {"customer_id": done.number}
+
+    def act() -> dict[str, Any]:
+        details = Details(
+            name=body.name,
+            address=body.address,
+            phone=body.phone,
+            email=body.email,
+            preferred_contact=body.contact or ContactMethod.NONE,
+        )
+        done = cmds.correct_details(
+            cmds.CorrectDetails(
+                council=who.council.id,
+                number=number,
+                actor=who.viewer.actor,
+                details=details,
+                reason=body.reason,
+            ),
+            rt.directory_ports,
+            rt.vault,
+        )
+        return {"customer_id": done.number}
+
+    return _run_once(request, who, idempotency_key, raw, 200, act, response)
 
 
 class DeclarationIn(Body):
@@ -93,12 +168,27 @@ class DeclarationIn(Body):
 
 
 @router.post("/{number}/declarations", status_code=201)
-def declare(number: str, body: DeclarationIn, request: Request,
-            who: Annotated[Staff, Depends(staff("customer-conduct"))]) -> dict[str, int]:
-    cmd = cmds.DeclareConduct(council=who.council.id, number=number, actor=who.viewer.actor,
-                              conduct=body.conduct, reason=body.reason,
-                              review_by=body.review_by)
-    return {"id": cmds.declare_conduct(cmd, runtime_of(request).directory_ports)}
+def declare(
+    number: str,
+    body: DeclarationIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("customer-conduct"))],
+    raw: Raw,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    def act() -> dict[str, Any]:
+        cmd = cmds.DeclareConduct(
+            council=who.council.id,
+            number=number,
+            actor=who.viewer.actor,
+            conduct=body.conduct,
+            reason=body.reason,
+            review_by=body.review_by,
+        )
+        return {"id": cmds.declare_conduct(cmd, runtime_of(request).directory_ports)}
+
+    return _run_once(request, who, idempotency_key, raw, 201, act, response)
 
 
 class ReasonIn(Body):
@@ -106,11 +196,30 @@ class ReasonIn(Body):
 
 
 @router.post("/{number}/declarations/{declaration}/withdraw", status_code=204)
-def withdraw(number: str, declaration: int, body: ReasonIn, request: Request,
-             who: Annotated[Staff, Depends(staff("customer-conduct"))]) -> None:
-    cmds.withdraw_declaration(cmds.WithdrawDeclaration(
-        council=who.council.id, number=number, actor=who.viewer.actor,
-        declaration_id=declaration, reason=body.reason), runtime_of(request).directory_ports)
+def withdraw(
+    number: str,
+    declaration: int,
+    body: ReasonIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("customer-conduct"))],
+    raw: Raw,
+    idempotency_key: IdempotencyKey = None,
+) -> None:
+    def act() -> dict[str, Any]:
+        cmds.withdraw_declaration(
+            cmds.WithdrawDeclaration(
+                council=who.council.id,
+                number=number,
+                actor=who.viewer.actor,
+                declaration_id=declaration,
+                reason=body.reason,
+            ),
+            runtime_of(request).directory_ports,
+        )
+        return {}
+
+    _run_once(request, who, idempotency_key, raw, 204, act, response)
 
 
 class RestrictionIn(Body):
@@ -122,13 +231,29 @@ class RestrictionIn(Body):
 
 
 @router.post("/{number}/restrictions", status_code=201)
-def restrict(number: str, body: RestrictionIn, request: Request,
-             who: Annotated[Staff, Depends(staff("customer-conduct"))]) -> dict[str, int]:
-    cmd = cmds.RestrictContact(
-        council=who.council.id, number=number, actor=who.viewer.actor,
-        channels=tuple(body.channels), single_point_of_contact=body.only_through,
-        until=body.until, review_by=body.review_by, reason=body.reason)
-    return {"id": cmds.restrict_contact(cmd, runtime_of(request).directory_ports)}
+def restrict(
+    number: str,
+    body: RestrictionIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("customer-conduct"))],
+    raw: Raw,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    def act() -> dict[str, Any]:
+        cmd = cmds.RestrictContact(
+            council=who.council.id,
+            number=number,
+            actor=who.viewer.actor,
+            channels=tuple(body.channels),
+            single_point_of_contact=body.only_through,
+            until=body.until,
+            review_by=body.review_by,
+            reason=body.reason,
+        )
+        return {"id": cmds.restrict_contact(cmd, runtime_of(request).directory_ports)}
+
+    return _run_once(request, who, idempotency_key, raw, 201, act, response)
 
 
 class ReviewIn(Body):
@@ -137,32 +262,84 @@ class ReviewIn(Body):
 
 
 @router.post("/{number}/restrictions/{restriction}/review", status_code=204)
-def review(number: str, restriction: int, body: ReviewIn, request: Request,
-           who: Annotated[Staff, Depends(staff("customer-conduct"))]) -> None:
-    cmds.review_restriction(cmds.ReviewRestriction(
-        council=who.council.id, number=number, actor=who.viewer.actor,
-        restriction_id=restriction, note=body.note, next_review=body.next_review),
-        runtime_of(request).directory_ports)
+def review(
+    number: str,
+    restriction: int,
+    body: ReviewIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("customer-conduct"))],
+    raw: Raw,
+    idempotency_key: IdempotencyKey = None,
+) -> None:
+    def act() -> dict[str, Any]:
+        cmds.review_restriction(
+            cmds.ReviewRestriction(
+                council=who.council.id,
+                number=number,
+                actor=who.viewer.actor,
+                restriction_id=restriction,
+                note=body.note,
+                next_review=body.next_review,
+            ),
+            runtime_of(request).directory_ports,
+        )
+        return {}
+
+    _run_once(request, who, idempotency_key, raw, 204, act, response)
 
 
 @router.post("/{number}/restrictions/{restriction}/lift", status_code=204)
-def lift(number: str, restriction: int, body: ReasonIn, request: Request,
-         who: Annotated[Staff, Depends(staff("customer-conduct"))]) -> None:
-    cmds.lift_restriction(cmds.LiftRestriction(
-        council=who.council.id, number=number, actor=who.viewer.actor,
-        restriction_id=restriction, reason=body.reason), runtime_of(request).directory_ports)
+def lift(
+    number: str,
+    restriction: int,
+    body: ReasonIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("customer-conduct"))],
+    raw: Raw,
+    idempotency_key: IdempotencyKey = None,
+) -> None:
+    def act() -> dict[str, Any]:
+        cmds.lift_restriction(
+            cmds.LiftRestriction(
+                council=who.council.id,
+                number=number,
+                actor=who.viewer.actor,
+                restriction_id=restriction,
+                reason=body.reason,
+            ),
+            runtime_of(request).directory_ports,
+        )
+        return {}
+
+    _run_once(request, who, idempotency_key, raw, 204, act, response)
 
 
 @router.post("/{number}/erase")
-def erase(number: str, body: ReasonIn, request: Request,
-          who: Annotated[Staff, Depends(staff("customer-erase"))]) -> dict[str, str]:
+def erase(
+    number: str,
+    body: ReasonIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("customer-erase"))],
+    raw: Raw,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
     """Erases the customer's personal data for good (refused while a request is open)."""
     rt = runtime_of(request)
-    done = cmds.erase_customer(
-        cmds.EraseCustomer(council=who.council.id, number=number, actor=who.viewer.actor,
-                           reason=body.reason),
-        rt.directory_ports, rt.vault,
-        lambda council_id, customer: views.open_requests(rt, council_id, customer))
-    if done is None:  # the number's registration never saved its record: its leftovers went
-        return {"customer_id": number.strip().upper(), "status": "unsaved registration erased"}
-    return {"customer_id": done.number, "status": "erased"}
+
+    def act() -> dict[str, Any]:
+        done = cmds.erase_customer(
+            cmds.EraseCustomer(
+                council=who.council.id, number=number, actor=who.viewer.actor, reason=body.reason
+            ),
+            rt.directory_ports,
+            rt.vault,
+            lambda council_id, customer: views.open_requests(rt, council_id, customer),
+        )
+        if done is None:  # the number's registration never saved its record: its leftovers
+            return {"customer_id": number.strip().upper(), "status": "unsaved registration erased"}
+        return {"customer_id": done.number, "status": "erased"}
+
+    return _run_once(request, who, idempotency_key, raw, 200, act, response)

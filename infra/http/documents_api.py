@@ -16,7 +16,7 @@ from domain.values import Channel
 from infra import views
 from infra.attachments import DirectoryFileStore
 from infra.http.auth import Staff, runtime_of, staff
-from infra.http.staff_api import ERRORS
+from infra.http.staff_api import ERRORS, IdempotencyKey, _body, _run_once
 from projections.envelope import to_plain
 
 router = APIRouter(prefix="/api/v1", tags=["staff"], responses=ERRORS)
@@ -33,22 +33,31 @@ class ContactIn(BaseModel):
 
 @router.post("/contacts", status_code=201)
 def log_contact(
-    body: ContactIn, request: Request, who: Annotated[Staff, Depends(staff("contact"))]
+    body: ContactIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("contact"))],
+    raw: Annotated[bytes, Depends(_body)],
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Records an enquiry that is not a service request (a rates question, a certificate …)."""
-    done = contact_cmds.log_contact(
-        contact_cmds.LogContact(
-            council=who.council.id,
-            contact_type=body.type,
-            channel=body.channel,
-            actor=who.viewer.actor,
-            customer=body.customer,
-            note=body.note,
-        ),
-        runtime_of(request).ports,
-    )
-    plain: dict[str, Any] = to_plain(done)
-    return plain
+
+    def act() -> dict[str, Any]:
+        done = contact_cmds.log_contact(
+            contact_cmds.LogContact(
+                council=who.council.id,
+                contact_type=body.type,
+                channel=body.channel,
+                actor=who.viewer.actor,
+                customer=body.customer,
+                note=body.note,
+            ),
+            runtime_of(request).ports,
+        )
+        plain: dict[str, Any] = to_plain(done)
+        return plain
+
+    return _run_once(request, who, idempotency_key, raw, 201, act, response)
 
 
 @router.get("/stats")
@@ -74,9 +83,11 @@ def stats(
 async def attach(
     reference: str,
     request: Request,
+    response: Response,
     who: Annotated[Staff, Depends(staff("attach"))],
     filename: Annotated[str, Query(min_length=1, max_length=200)],
     note: Annotated[str | None, Query(max_length=4000)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Keeps the body's bytes with the request; its `Content-Type` is the document's type.
     Over the council's size limit, or of a type it does not take: 422, nothing recorded."""
@@ -88,21 +99,27 @@ async def attach(
     )
     content = await request.body()
     rt = runtime_of(request)
-    done = attachment_cmds.attach_file(
-        attachment_cmds.AttachFile(
-            council=who.council.id,
-            reference=reference.strip().upper(),
-            actor=who.viewer.actor,
-            filename=filename,
-            media_type=media_type,
-            content=content,
-            note=note,
-        ),
-        rt.ports,
-        DirectoryFileStore.for_settings(rt.settings),
-    )
-    plain: dict[str, Any] = to_plain(done)
-    return plain
+
+    def act() -> dict[str, Any]:
+        done = attachment_cmds.attach_file(
+            attachment_cmds.AttachFile(
+                council=who.council.id,
+                reference=reference.strip().upper(),
+                actor=who.viewer.actor,
+                filename=filename,
+                media_type=media_type,
+                content=content,
+                note=note,
+            ),
+            rt.ports,
+            DirectoryFileStore.for_settings(rt.settings),
+        )
+        plain: dict[str, Any] = to_plain(done)
+        return plain
+
+    # the document's type is part of what the key is held to, beside its bytes
+    sent = media_type.encode() + b"\n" + content
+    return _run_once(request, who, idempotency_key, sent, 201, act, response)
 
 
 @router.get("/requests/{reference}/attachments")

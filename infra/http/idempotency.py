@@ -38,6 +38,11 @@ def valid_key(key: str | None) -> str | None:
     return key
 
 
+def fingerprint(method: str, path: str, query: str, body: bytes) -> bytes:
+    """What a key is held to: the route it was sent to (method, path, query) and the body."""
+    return f"{method} {path}?{query}\n".encode() + body
+
+
 def once(
     rt: Runtime,
     council: str,

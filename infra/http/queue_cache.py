@@ -7,9 +7,9 @@ head on the embedded default, the read models' positions on the Kafka path) has 
 of an unchanged queue is one look at the mark and a join of ready bytes.
 
 Pages: `limit` rows (default 100, at most 1,000) after `cursor`, an opaque string naming the
-last row of the page before by its place in the order (urgent first, then those handled with
-priority (complaints), then by completion due,
-none due last, then oldest, then reference) — so a row added or closed meanwhile moves no
+last row of the page before by its place in the queue's one order
+(`projections.work_queue.QUEUE_ORDER`: urgent first, then those handled with priority
+(complaints), then by completion due, none due last, then oldest, then reference) — so a row added or closed meanwhile moves no
 other row to another page or twice onto one."""
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ from typing import Any
 from domain.council import Council
 from infra import views
 from infra.runtime import Runtime
+from projections import work_queue
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_ENTRIES = 512  # queues kept per process (teams × officers asked for); then start afresh
-Key = tuple[bool, bool, bool, str, str, str]
+Key = tuple[bool | str, ...]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Snapshot:
     mark: int
     keys: list[Key]
     rows: list[bytes]
+    references: list[str]
 
 
 @dataclass(frozen=True)
@@ -46,24 +48,18 @@ class Page:
     references: list[str]
 
 
-def _instant(text: str | None) -> str:
-    """An instant as a sortable UTC string (the same instant always the same string)."""
-    if not text:
+def _instant(value: Any) -> str:
+    """An instant (ISO text, or a datetime) as a sortable UTC string (the same instant always
+    the same string); "" for none."""
+    if not value:
         return ""
-    return datetime.fromisoformat(text).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 def sort_key(row: dict[str, Any]) -> Key:
-    """The queue's order (`projections.work_queue.queue_order`) as a tuple."""
-    due = row.get("complete_by")
-    return (
-        not row.get("urgent"),
-        not row.get("priority"),
-        due is None,
-        _instant(due),
-        _instant(row.get("lodged_at")),
-        str(row["reference"]),
-    )
+    """The queue's order (`projections.work_queue.QUEUE_ORDER`) as a row's sort key."""
+    return work_queue.queue_key(row, _instant)
 
 
 def encode_cursor(key: Key) -> str:
@@ -71,22 +67,17 @@ def encode_cursor(key: Key) -> str:
 
 
 def decode_cursor(cursor: str) -> Key:
+    bad = ValueError("cursor is not one this server gave: start again without it")
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        not_urgent, not_priority, no_due, due, lodged, reference = raw
-        key: Key = (
-            bool(not_urgent),
-            bool(not_priority),
-            bool(no_due),
-            str(due),
-            str(lodged),
-            str(reference),
-        )
-    except (ValueError, TypeError) as bad:
-        raise ValueError("cursor is not one this server gave: start again without it") from bad
-    if [not_urgent, not_priority, no_due] != list(key[:3]):
-        raise ValueError("cursor is not one this server gave: start again without it")
-    return key
+    except ValueError as error:
+        raise bad from error
+    types = work_queue.queue_key_types()
+    if not isinstance(raw, list) or len(raw) != len(types):
+        raise bad
+    if not all(type(part) is kind for part, kind in zip(raw, types, strict=True)):
+        raise bad
+    return tuple(raw)
 
 
 def _snapshot(mark: int, rows: list[dict[str, Any]]) -> Snapshot:
@@ -95,6 +86,7 @@ def _snapshot(mark: int, rows: list[dict[str, Any]]) -> Snapshot:
         mark=mark,
         keys=[sort_key(r) for r in ordered],
         rows=[json.dumps(r, separators=(",", ":"), ensure_ascii=False).encode() for r in ordered],
+        references=[str(r["reference"]) for r in ordered],
     )
 
 
@@ -103,6 +95,7 @@ class QueueCache:
 
     def __init__(self) -> None:
         self._held: dict[tuple[str, str | None, str | None], Snapshot] = {}
+        self._reading: dict[tuple[str, str | None, str | None], threading.Lock] = {}
         self._lock = threading.Lock()
 
     def snapshot(self, rt: Runtime, c: Council, team: str | None, officer: str | None) -> Snapshot:
@@ -110,15 +103,22 @@ class QueueCache:
         mark = views.change_mark(rt)  # read first: a change after it is seen next time
         with self._lock:
             held = self._held.get(which)
-        if held is not None and held.mark == mark:
+            reading = self._reading.setdefault(which, threading.Lock())
+        if held is not None and held.mark >= mark:
             return held
-        fresh = _snapshot(mark, views.queue(rt, c, team, officer))
-        with self._lock:
-            if len(self._held) >= MAX_ENTRIES:
-                self._held.clear()
-            current = self._held.get(which)
-            if current is None or current.mark <= mark:
-                self._held[which] = fresh
+        with reading:  # one read of a queue at a time: those waiting take what it read
+            with self._lock:
+                held = self._held.get(which)
+            if held is not None and held.mark >= mark:
+                return held
+            fresh = _snapshot(mark, views.queue(rt, c, team, officer))
+            with self._lock:
+                if len(self._held) >= MAX_ENTRIES:
+                    self._held.clear()
+                    self._reading.clear()
+                current = self._held.get(which)
+                if current is None or current.mark <= mark:
+                    self._held[which] = fresh
         return fresh
 
     def page(
@@ -148,5 +148,5 @@ class QueueCache:
         return Page(
             body=b"[" + b",".join(snap.rows[start:end]) + b"]",
             next_cursor=encode_cursor(snap.keys[end - 1]) if more else None,
-            references=[k[5] for k in snap.keys[start:end]],
+            references=snap.references[start:end],
         )

@@ -29,7 +29,6 @@ Short = Annotated[str, Field(min_length=1, max_length=200)]
 Detail = Annotated[str, Field(max_length=320)]
 
 
-
 class Problem(BaseModel):
     """What an error answer carries: why, in one line (or FastAPI's list of invalid fields)."""
 
@@ -38,12 +37,18 @@ class Problem(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "description": what} for status, what in (
-        (400, "bad input"), (401, "no valid token: sign in"), (403, "not permitted"),
-        (404, "no such request"), (409, "a conflicting change"),
+    status: {"model": Problem, "description": what}
+    for status, what in (
+        (400, "bad input"),
+        (401, "no valid token: sign in"),
+        (403, "not permitted"),
+        (404, "no such request"),
+        (409, "a conflicting change"),
         (412, "the request changed since the version given in If-Match"),
-        (413, "the body is too large"), (422, "refused by a rule, or invalid input"),
-        (429, "too many requests"))
+        (413, "the body is too large"),
+        (422, "refused by a rule, or invalid input"),
+        (429, "too many requests"),
+    )
 }
 router = APIRouter(prefix="/api/v1", tags=["staff"], responses=ERRORS)
 
@@ -95,8 +100,14 @@ def me(who: Annotated[Staff, Depends(staff("permissions"))]) -> Me:
     """Who the token belongs to, and what they may do (in any of their roles)."""
     v, table = who.viewer, who.council.permissions
     may = sorted({a for r in v.roles for a in table.by_role.get(r, ())})
-    return Me(user_id=v.user_id, council=who.council.id, role=v.role, roles=sorted(v.roles),
-              teams=sorted(v.teams), may=may)
+    return Me(
+        user_id=v.user_id,
+        council=who.council.id,
+        role=v.role,
+        roles=sorted(v.roles),
+        teams=sorted(v.teams),
+        may=may,
+    )
 
 
 # -- the catalogue -----------------------------------------------------------------------------
@@ -104,9 +115,17 @@ def me(who: Annotated[Staff, Depends(staff("permissions"))]) -> Me:
 
 @router.get("/categories")
 def categories(who: Annotated[Staff, Depends(staff("categories"))]) -> list[dict[str, Any]]:
-    return [{"code": k.code, "name": k.name, "team": k.team, "complete_days": k.complete_days,
-             "acknowledge_days": k.acknowledge_days, "urgent": k.urgent}
-            for k in who.council.categories.values()]
+    return [
+        {
+            "code": k.code,
+            "name": k.name,
+            "team": k.team,
+            "complete_days": k.complete_days,
+            "acknowledge_days": k.acknowledge_days,
+            "urgent": k.urgent,
+        }
+        for k in who.council.categories.values()
+    ]
 
 
 @router.get("/teams")
@@ -138,7 +157,8 @@ class LodgeIn(Body):
     urgent: bool = False
     agreed_completion: date | None = None
     received_at: datetime | None = Field(
-        default=None, description="when the council received it (the standards count from it)")
+        default=None, description="when the council received it (the standards count from it)"
+    )
 
 
 class Outcome(BaseModel):
@@ -158,18 +178,33 @@ async def _body(request: Request) -> bytes:
 
 
 def _run_once(
-    request: Request, who: Staff, key: str | None, body: bytes, status: int,
-    act: Callable[[], dict[str, Any]], response: Response,
+    request: Request,
+    who: Staff,
+    key: str | None,
+    body: bytes,
+    status: int,
+    act: Callable[[], dict[str, Any]],
+    response: Response,
 ) -> dict[str, Any]:
-    """`act()` once per idempotency key; its answer (and the ETag) replayed on a retry."""
+    """`act()` once per idempotency key; its answer (and the ETag) replayed on a retry. The
+    key holds for the one route and body it was first sent with (another path or query —
+    say, another request's reference — counts as another body: refused)."""
     try:
         done, answer, replayed = idempotency.once(
-            runtime_of(request), who.council.id, f"user:{who.viewer.user_id}", key, body,
-            lambda: (status, act()))
+            runtime_of(request),
+            who.council.id,
+            f"user:{who.viewer.user_id}",
+            key,
+            idempotency.fingerprint(
+                request.method, str(request.url.path), str(request.url.query), body
+            ),
+            lambda: (status, act()),
+        )
     except ValueError as bad:
         raise HTTPException(400, str(bad)) from None
     response.status_code = done
-    response.headers["ETag"] = f'"{answer["version"]}"'
+    if "version" in answer:
+        response.headers["ETag"] = f'"{answer["version"]}"'
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return answer
@@ -181,24 +216,40 @@ IfMatch = Annotated[str | None, Header(alias="If-Match")]
 
 @router.post("/requests", status_code=201, response_model=Lodged)
 def lodge(
-    body: LodgeIn, request: Request, response: Response,
-    who: Annotated[Staff, Depends(staff("lodge"))], raw: Annotated[bytes, Depends(_body)],
+    body: LodgeIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("lodge"))],
+    raw: Annotated[bytes, Depends(_body)],
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     def act() -> dict[str, Any]:
         loc = body.location or LocationIn()
         intake = make_intake(
-            category=body.category, channel=body.channel, description=body.description,
-            kind=body.kind, name=body.name, customer_address=body.customer_address,
-            phone=body.phone, email=body.email, contact=body.contact, address=loc.address,
-            lat=loc.lat, long=loc.long, urgent=body.urgent,
-            agreed_completion=body.agreed_completion, customer_number=body.customer,
+            category=body.category,
+            channel=body.channel,
+            description=body.description,
+            kind=body.kind,
+            name=body.name,
+            customer_address=body.customer_address,
+            phone=body.phone,
+            email=body.email,
+            contact=body.contact,
+            address=loc.address,
+            lat=loc.lat,
+            long=loc.long,
+            urgent=body.urgent,
+            agreed_completion=body.agreed_completion,
+            customer_number=body.customer,
             received_at=_aware(body.received_at, who.council.calendar.timezone),
         )
         cmd = cmds.LodgeRequest(council=who.council.id, intake=intake, actor=who.viewer.actor)
         done = cmds.lodge_request(cmd, runtime_of(request).ports)
-        return {**_outcome(done), "customer": done.customer,
-                "restrictions": [r.describe() for r in done.restrictions]}
+        return {
+            **_outcome(done),
+            "customer": done.customer,
+            "restrictions": [r.describe() for r in done.restrictions],
+        }
 
     answer = _run_once(request, who, idempotency_key, raw, 201, act, response)
     response.headers["Location"] = f"/api/v1/requests/{answer['reference']}"
@@ -213,8 +264,12 @@ def _aware(instant: datetime | None, zone: str) -> datetime | None:
 
 
 def _outcome(done: cmds.Result) -> dict[str, Any]:
-    return {"request_id": str(done.request_id), "reference": done.reference,
-            "version": done.version, "position": done.position}
+    return {
+        "request_id": str(done.request_id),
+        "reference": done.reference,
+        "version": done.version,
+        "position": done.position,
+    }
 
 
 def _version(if_match: str | None) -> int | None:
@@ -222,22 +277,36 @@ def _version(if_match: str | None) -> int | None:
         return None
     text = if_match.strip().removeprefix("W/").strip('"')
     if not text.isdigit():
-        raise HTTPException(400, f"If-Match must be a request's version (an ETag), got {if_match!r}")
+        raise HTTPException(
+            400, f"If-Match must be a request's version (an ETag), got {if_match!r}"
+        )
     return int(text)
 
 
 def _command(
-    make: Callable[..., Any], handle: Callable[[Any, Any], cmds.Result] = cmds.handle,
+    make: Callable[..., Any],
+    handle: Callable[[Any, Any], cmds.Result] = cmds.handle,
 ) -> Callable[..., dict[str, Any]]:
     """An endpoint running the command `make(**fields)` on the request in the path."""
 
     def endpoint(
-        reference: str, request: Request, response: Response, who: Staff,
-        raw: bytes, if_match: str | None, idempotency_key: str | None, **fields: Any,
+        reference: str,
+        request: Request,
+        response: Response,
+        who: Staff,
+        raw: bytes,
+        if_match: str | None,
+        idempotency_key: str | None,
+        **fields: Any,
     ) -> dict[str, Any]:
         def act() -> dict[str, Any]:
-            cmd = make(council=who.council.id, reference=reference.strip().upper(),
-                       actor=who.viewer.actor, expected_version=_version(if_match), **fields)
+            cmd = make(
+                council=who.council.id,
+                reference=reference.strip().upper(),
+                actor=who.viewer.actor,
+                expected_version=_version(if_match),
+                **fields,
+            )
             return _outcome(handle(cmd, runtime_of(request).ports))
 
         return _run_once(request, who, idempotency_key, raw, 200, act, response)
@@ -284,67 +353,157 @@ _escalate = _command(cmds.EscalateRequest)
 _close = _command(cmds.CloseRequest)
 _publish = _command(cmds.ApprovePublicDescription)
 
+
 @router.post("/requests/{reference}/acknowledge", response_model=Outcome)
-def acknowledge(reference: str, request: Request, response: Response,
-                who: Annotated[Staff, Depends(staff("acknowledge"))],
-                raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
-                idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+def acknowledge(
+    reference: str,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("acknowledge"))],
+    raw: Annotated[bytes, Depends(_body)],
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
     return _acknowledge(reference, request, response, who, raw, if_match, idempotency_key)
 
 
 @router.post("/requests/{reference}/assign", response_model=Outcome)
-def assign(reference: str, body: AssignIn, request: Request, response: Response,
-           who: Annotated[Staff, Depends(staff("assign"))],
-           raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
-           idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
-    return _assign(reference, request, response, who, raw, if_match, idempotency_key,
-                   team=body.team, officer=body.officer)
+def assign(
+    reference: str,
+    body: AssignIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("assign"))],
+    raw: Annotated[bytes, Depends(_body)],
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    return _assign(
+        reference,
+        request,
+        response,
+        who,
+        raw,
+        if_match,
+        idempotency_key,
+        team=body.team,
+        officer=body.officer,
+    )
 
 
 @router.post("/requests/{reference}/notes", response_model=Outcome)
-def note(reference: str, body: NoteIn, request: Request, response: Response,
-         who: Annotated[Staff, Depends(staff("note"))],
-         raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
-         idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
-    return _note(reference, request, response, who, raw, if_match, idempotency_key,
-                 text=body.text, note_kind=body.kind, channel=body.channel)
+def note(
+    reference: str,
+    body: NoteIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("note"))],
+    raw: Annotated[bytes, Depends(_body)],
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    return _note(
+        reference,
+        request,
+        response,
+        who,
+        raw,
+        if_match,
+        idempotency_key,
+        text=body.text,
+        note_kind=body.kind,
+        channel=body.channel,
+    )
 
 
 @router.post("/requests/{reference}/delay", response_model=Outcome)
-def delay(reference: str, body: DelayIn, request: Request, response: Response,
-          who: Annotated[Staff, Depends(staff("delay"))],
-          raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
-          idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
-    return _delay(reference, request, response, who, raw, if_match, idempotency_key,
-                  reason=body.reason, until=body.until, awaiting_customer=body.awaiting_customer)
+def delay(
+    reference: str,
+    body: DelayIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("delay"))],
+    raw: Annotated[bytes, Depends(_body)],
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    return _delay(
+        reference,
+        request,
+        response,
+        who,
+        raw,
+        if_match,
+        idempotency_key,
+        reason=body.reason,
+        until=body.until,
+        awaiting_customer=body.awaiting_customer,
+    )
 
 
 @router.post("/requests/{reference}/escalate", response_model=Outcome)
-def escalate(reference: str, body: EscalateIn, request: Request, response: Response,
-             who: Annotated[Staff, Depends(staff("escalate"))],
-             raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
-             idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
-    return _escalate(reference, request, response, who, raw, if_match, idempotency_key,
-                     reason=body.reason, level=body.level)
+def escalate(
+    reference: str,
+    body: EscalateIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("escalate"))],
+    raw: Annotated[bytes, Depends(_body)],
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    return _escalate(
+        reference,
+        request,
+        response,
+        who,
+        raw,
+        if_match,
+        idempotency_key,
+        reason=body.reason,
+        level=body.level,
+    )
 
 
 @router.post("/requests/{reference}/close", response_model=Outcome)
-def close(reference: str, body: CloseIn, request: Request, response: Response,
-          who: Annotated[Staff, Depends(staff("close"))],
-          raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
-          idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
-    return _close(reference, request, response, who, raw, if_match, idempotency_key,
-                  outcome=body.outcome, text=body.text)
+def close(
+    reference: str,
+    body: CloseIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("close"))],
+    raw: Annotated[bytes, Depends(_body)],
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    return _close(
+        reference,
+        request,
+        response,
+        who,
+        raw,
+        if_match,
+        idempotency_key,
+        outcome=body.outcome,
+        text=body.text,
+    )
 
 
 @router.post("/requests/{reference}/public-description", response_model=Outcome)
-def publish(reference: str, body: PublicDescriptionIn, request: Request, response: Response,
-            who: Annotated[Staff, Depends(staff("publish"))],
-            raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
-            idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+def publish(
+    reference: str,
+    body: PublicDescriptionIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("publish"))],
+    raw: Annotated[bytes, Depends(_body)],
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
     """Approves `text` as the description Open311 and the portal show (none is shown before)."""
-    return _publish(reference, request, response, who, raw, if_match, idempotency_key,
-                    text=body.text)
+    return _publish(
+        reference, request, response, who, raw, if_match, idempotency_key, text=body.text
+    )
 
 
 # -- corrections: the CLI's reopen, recategorise, link and refer, and the agencies -----------
@@ -376,47 +535,108 @@ _refer = _command(fix.ReferRequest, fix.handle)
 
 
 @router.post("/requests/{reference}/reopen", response_model=Outcome)
-def reopen(reference: str, body: ReopenIn, request: Request, response: Response,
-           who: Annotated[Staff, Depends(staff("reopen"))],
-           raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
-           idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
-    return _reopen(reference, request, response, who, raw, if_match, idempotency_key,
-                   reason=body.reason)
+def reopen(
+    reference: str,
+    body: ReopenIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("reopen"))],
+    raw: Annotated[bytes, Depends(_body)],
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    return _reopen(
+        reference, request, response, who, raw, if_match, idempotency_key, reason=body.reason
+    )
 
 
 @router.post("/requests/{reference}/recategorise", response_model=Outcome)
-def recategorise(reference: str, body: RecategoriseIn, request: Request, response: Response,
-                 who: Annotated[Staff, Depends(staff("recategorise"))],
-                 raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
-                 idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
-    return _recategorise(reference, request, response, who, raw, if_match, idempotency_key,
-                         category=body.category, reason=body.reason)
+def recategorise(
+    reference: str,
+    body: RecategoriseIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("recategorise"))],
+    raw: Annotated[bytes, Depends(_body)],
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    return _recategorise(
+        reference,
+        request,
+        response,
+        who,
+        raw,
+        if_match,
+        idempotency_key,
+        category=body.category,
+        reason=body.reason,
+    )
 
 
 @router.post("/requests/{reference}/link", response_model=Outcome)
-def link(reference: str, body: LinkIn, request: Request, response: Response,
-         who: Annotated[Staff, Depends(staff("link"))],
-         raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
-         idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
+def link(
+    reference: str,
+    body: LinkIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("link"))],
+    raw: Annotated[bytes, Depends(_body)],
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
     """Closes the request as a duplicate of `duplicate_of` (`If-Match`: the duplicate's)."""
-    return _link(reference, request, response, who, raw, if_match, idempotency_key,
-                 original=body.duplicate_of, reason=body.reason)
+    return _link(
+        reference,
+        request,
+        response,
+        who,
+        raw,
+        if_match,
+        idempotency_key,
+        original=body.duplicate_of,
+        reason=body.reason,
+    )
 
 
 @router.post("/requests/{reference}/refer", response_model=Outcome)
-def refer(reference: str, body: ReferIn, request: Request, response: Response,
-          who: Annotated[Staff, Depends(staff("refer"))],
-          raw: Annotated[bytes, Depends(_body)], if_match: IfMatch = None,
-          idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
-    return _refer(reference, request, response, who, raw, if_match, idempotency_key,
-                  agency=body.agency, reason=body.reason)
+def refer(
+    reference: str,
+    body: ReferIn,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("refer"))],
+    raw: Annotated[bytes, Depends(_body)],
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    return _refer(
+        reference,
+        request,
+        response,
+        who,
+        raw,
+        if_match,
+        idempotency_key,
+        agency=body.agency,
+        reason=body.reason,
+    )
 
 
 @router.get("/agencies")
 def agencies(who: Annotated[Staff, Depends(staff("agencies"))]) -> list[dict[str, Any]]:
-    return [{"code": a.code, "name": a.name, "handles": a.handles, "contact": a.contact,
-             "phone": a.phone, "email": a.email, "web": a.web}
-            for a in who.council.agencies.values()]
+    return [
+        {
+            "code": a.code,
+            "name": a.name,
+            "handles": a.handles,
+            "contact": a.contact,
+            "phone": a.phone,
+            "email": a.email,
+            "web": a.web,
+        }
+        for a in who.council.agencies.values()
+    ]
 
 
 # -- views -------------------------------------------------------------------------------------
@@ -439,36 +659,59 @@ def _as_at(who: Staff, as_at: datetime | None) -> datetime | None:
 
 
 @router.get("/requests/{reference}")
-def show(reference: str, request: Request, response: Response,
-         who: Annotated[Staff, Depends(staff("show"))], as_at: AsAt = None) -> dict[str, Any]:
-    state = views.request_state(_rt(request), who.council, who.viewer, reference,
-                                "GET /api/v1/requests/{reference}", _as_at(who, as_at))
+def show(
+    reference: str,
+    request: Request,
+    response: Response,
+    who: Annotated[Staff, Depends(staff("show"))],
+    as_at: AsAt = None,
+) -> dict[str, Any]:
+    state = views.request_state(
+        _rt(request),
+        who.council,
+        who.viewer,
+        reference,
+        "GET /api/v1/requests/{reference}",
+        _as_at(who, as_at),
+    )
     response.headers["ETag"] = f'"{state["version"]}"'
     return state
 
 
 @router.get("/requests/{reference}/history")
-def history(reference: str, request: Request,
-            who: Annotated[Staff, Depends(staff("history"))], as_at: AsAt = None
-            ) -> list[dict[str, Any]]:
-    return views.request_history(_rt(request), who.council, who.viewer, reference,
-                                 "GET /api/v1/requests/{reference}/history", _as_at(who, as_at))
+def history(
+    reference: str,
+    request: Request,
+    who: Annotated[Staff, Depends(staff("history"))],
+    as_at: AsAt = None,
+) -> list[dict[str, Any]]:
+    return views.request_history(
+        _rt(request),
+        who.council,
+        who.viewer,
+        reference,
+        "GET /api/v1/requests/{reference}/history",
+        _as_at(who, as_at),
+    )
 
 
 @router.get("/queue", response_model=list[dict[str, Any]])
-def queue(request: Request, who: Annotated[Staff, Depends(staff("queue"))],
-          team: Annotated[str | None, Query(max_length=64)] = None,
-          officer: Annotated[str | None, Query(max_length=128)] = None,
-          limit: Annotated[int, Query(ge=1, le=queue_cache.MAX_LIMIT)] = (
-              queue_cache.DEFAULT_LIMIT),
-          cursor: Annotated[str | None, Query(max_length=400)] = None,
-          as_at: AsAt = None) -> Response:
+def queue(
+    request: Request,
+    who: Annotated[Staff, Depends(staff("queue"))],
+    team: Annotated[str | None, Query(max_length=64)] = None,
+    officer: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=queue_cache.MAX_LIMIT)] = (queue_cache.DEFAULT_LIMIT),
+    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    as_at: AsAt = None,
+) -> Response:
     """A work queue: open requests, urgent first, then by due instant; `limit` rows (default
     100, at most 1,000) after `cursor`. When more follow, the `Link` header names the next
     page (`rel="next"`, with its `cursor`). `as_at`: the queue as it stood then."""
     cache: queue_cache.QueueCache = request.app.state.queue_cache
-    page = cache.page(_rt(request), who.council, team, officer, limit, cursor,
-                      as_at=_as_at(who, as_at))
+    page = cache.page(
+        _rt(request), who.council, team, officer, limit, cursor, as_at=_as_at(who, as_at)
+    )
     headers = {"Cache-Control": "no-store"}
     if page.next_cursor is not None:
         following = request.url.include_query_params(cursor=page.next_cursor, limit=limit)
@@ -477,38 +720,64 @@ def queue(request: Request, who: Annotated[Staff, Depends(staff("queue"))],
 
 
 @router.get("/audit")
-def audit(request: Request, who: Annotated[Staff, Depends(staff("audit"))],
-          reference: Annotated[str | None, Query(max_length=64)] = None,
-          officer: Annotated[str | None, Query(max_length=128)] = None,
-          date_from: Annotated[date | None, Query(alias="from")] = None,
-          date_to: Annotated[date | None, Query(alias="to")] = None,
-          as_at: AsAt = None) -> list[dict[str, Any]]:
-    return views.audit(_rt(request), who.council, who.viewer, "GET /api/v1/audit",
-                       reference=reference, officer=officer, date_from=date_from,
-                       date_to=date_to, as_at=_as_at(who, as_at))
+def audit(
+    request: Request,
+    who: Annotated[Staff, Depends(staff("audit"))],
+    reference: Annotated[str | None, Query(max_length=64)] = None,
+    officer: Annotated[str | None, Query(max_length=128)] = None,
+    date_from: Annotated[date | None, Query(alias="from")] = None,
+    date_to: Annotated[date | None, Query(alias="to")] = None,
+    as_at: AsAt = None,
+) -> list[dict[str, Any]]:
+    return views.audit(
+        _rt(request),
+        who.council,
+        who.viewer,
+        "GET /api/v1/audit",
+        reference=reference,
+        officer=officer,
+        date_from=date_from,
+        date_to=date_to,
+        as_at=_as_at(who, as_at),
+    )
 
 
 @router.get("/sla/{which}")
-def sla(which: Literal["breached", "at-risk", "escalated"], request: Request,
-        who: Annotated[Staff, Depends(staff("sla"))],
-        team: Annotated[str | None, Query(max_length=64)] = None,
-        level: Annotated[str | None, Query(max_length=64)] = None,
-        category: Annotated[str | None, Query(max_length=64)] = None,
-        now: datetime | None = None, as_at: AsAt = None) -> list[dict[str, Any]]:
+def sla(
+    which: Literal["breached", "at-risk", "escalated"],
+    request: Request,
+    who: Annotated[Staff, Depends(staff("sla"))],
+    team: Annotated[str | None, Query(max_length=64)] = None,
+    level: Annotated[str | None, Query(max_length=64)] = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    now: datetime | None = None,
+    as_at: AsAt = None,
+) -> list[dict[str, Any]]:
     rt = _rt(request)
     if as_at is not None and now is not None:
         raise HTTPException(status_code=422, detail="give as_at or now, not both")
     past = _as_at(who, as_at)
     at = past or (now if now is not None and now.tzinfo is not None else rt.clock())
-    return views.sla(rt, who.council, which, at, team=team, level=level, category=category,
-                     as_at=past is not None)
+    return views.sla(
+        rt,
+        who.council,
+        which,
+        at,
+        team=team,
+        level=level,
+        category=category,
+        as_at=past is not None,
+    )
 
 
 @router.get("/kpi")
-def kpi(request: Request, who: Annotated[Staff, Depends(staff("kpi"))],
-        by: Literal["category", "team", "channel", "kind", "day"],
-        date_from: Annotated[date, Query(alias="from")],
-        date_to: Annotated[date, Query(alias="to")]) -> dict[str, Any]:
+def kpi(
+    request: Request,
+    who: Annotated[Staff, Depends(staff("kpi"))],
+    by: Literal["category", "team", "channel", "kind", "day"],
+    date_from: Annotated[date, Query(alias="from")],
+    date_to: Annotated[date, Query(alias="to")],
+) -> dict[str, Any]:
     rt = _rt(request)
     result = views.kpis(rt, who.council, by, date_from, date_to, rt.clock())
     plain: dict[str, Any] = to_plain({"groups": result.groups, "total": result.total})
@@ -516,8 +785,9 @@ def kpi(request: Request, who: Annotated[Staff, Depends(staff("kpi"))],
 
 
 @router.get("/notices")
-def notices(request: Request, who: Annotated[Staff, Depends(staff("notices"))],
-            reference: Annotated[str | None, Query(max_length=64)] = None
-            ) -> list[dict[str, Any]]:
-    return views.notices(_rt(request), who.council, who.viewer, "GET /api/v1/notices",
-                         reference)
+def notices(
+    request: Request,
+    who: Annotated[Staff, Depends(staff("notices"))],
+    reference: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[dict[str, Any]]:
+    return views.notices(_rt(request), who.council, who.viewer, "GET /api/v1/notices", reference)

@@ -3,7 +3,8 @@
 
 A roads officer signs in and opens their team's queue; a resident's request arrives; it appears
 on the open queue page without a reload (server-sent events); the officer acknowledges and
-closes it from the request page, by keyboard; the SLA dashboard shows the breach, then not.
+closes it from the request page, by keyboard, then records the customer's rating there; the SLA
+dashboard shows the breach, then not.
 Screenshots of each step go to `test-artifacts/browser/`."""
 
 from __future__ import annotations
@@ -47,9 +48,15 @@ def uvicorn_on_loopback(rt: Runtime) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(
-        create_app(rt, [COUNCIL]), log_config=None, access_log=False, lifespan="off",
-        timeout_graceful_shutdown=2))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(rt, [COUNCIL]),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
@@ -67,8 +74,13 @@ def uvicorn_on_loopback(rt: Runtime) -> Iterator[str]:
 def chromium() -> Iterator[WebDriver]:
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1280,1000", "--disable-gpu"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+        "--disable-gpu",
+    ):
         options.add_argument(arg)
     driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
     try:
@@ -80,8 +92,12 @@ def chromium() -> Iterator[WebDriver]:
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[tuple[str, Runtime, FakeClock]]:
     settings = make_settings(tmp_path / "data")
-    add_staff(settings, COUNCIL, {"o.field": ["officer"], "portal": ["customer-service"],
-                                  "an.alyst": ["analyst"]}, {"o.field": ["roads"]})
+    add_staff(
+        settings,
+        COUNCIL,
+        {"o.field": ["officer"], "portal": ["customer-service"], "an.alyst": ["analyst"]},
+        {"o.field": ["roads"]},
+    )
     clock = FakeClock(datetime.now(UTC))
     rt = Runtime(settings, clock=clock)
     try:
@@ -96,11 +112,19 @@ def site(tmp_path: Path) -> Iterator[tuple[str, Runtime, FakeClock]]:
 def resident_lodges(base: str, credential: str) -> str:
     """A resident's pothole report arrives from the council's portal app through Open311's
     `POST requests.json` (form-encoded, with the app's API key); its `service_request_id`."""
-    got = httpx.post(f"{base}/open311/v2/requests.json", timeout=WAIT, data={
-        "api_key": credential, "service_code": "pothole",
-        "description": "Deep pothole outside 12 Spring St, Crookwell",
-        "address_string": "12 Spring St, Crookwell NSW 2583",
-        "first_name": "Ann", "last_name": "Lee", "phone": "0400 000 000"})
+    got = httpx.post(
+        f"{base}/open311/v2/requests.json",
+        timeout=WAIT,
+        data={
+            "api_key": credential,
+            "service_code": "pothole",
+            "description": "Deep pothole outside 12 Spring St, Crookwell",
+            "address_string": "12 Spring St, Crookwell NSW 2583",
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "phone": "0400 000 000",
+        },
+    )
     assert got.status_code in (200, 201), got.text
     [answer] = got.json()
     return str(answer["service_request_id"])
@@ -108,8 +132,9 @@ def resident_lodges(base: str, credential: str) -> str:
 
 def portal_credential(rt: Runtime, clock: FakeClock) -> str:
     """The portal app's Open311 API key, as `crm apikeys add` makes it."""
-    return rt.credentials.add_api_key(COUNCIL, f"portal-{clock().timestamp()}", "web-portal",
-                                      TEST_ADMIN, clock())
+    return rt.credentials.add_api_key(
+        COUNCIL, f"portal-{clock().timestamp()}", "web-portal", TEST_ADMIN, clock()
+    )
 
 
 def sign_in_as(driver: WebDriver, base: str, user: str) -> None:
@@ -130,7 +155,7 @@ def text_of(driver: WebDriver, css: str) -> str:
 
 
 def test_an_officer_sees_a_residents_request_arrive_and_works_it_to_closed(
-    site: tuple[str, Runtime, FakeClock]
+    site: tuple[str, Runtime, FakeClock],
 ) -> None:
     base, rt, clock = site
     credential = portal_credential(rt, clock)
@@ -141,8 +166,9 @@ def test_an_officer_sees_a_residents_request_arrive_and_works_it_to_closed(
         sign_in_as(driver, base, "o.field")
         wait.until(ec.presence_of_element_located((By.ID, "queue-empty")))
         assert "Work queue: Works and Operations" in text_of(driver, "h1")
-        wait.until(lambda d: d.find_element(By.TAG_NAME, "html").get_attribute(
-            "data-live-ready") == "true")
+        wait.until(
+            lambda d: d.find_element(By.TAG_NAME, "html").get_attribute("data-live-ready") == "true"
+        )
         driver.execute_script("window.stillTheSamePage = true;")
         shot(driver, "1-queue-empty")
 
@@ -181,9 +207,15 @@ def test_an_officer_sees_a_residents_request_arrive_and_works_it_to_closed(
         wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "closed"))
         assert "Closed." in text_of(driver, "#message")
         timeline = text_of(driver, "#timeline")
-        assert timeline.index("Closed") < timeline.index("Acknowledged") < timeline.index(
-            "Lodged")
+        assert timeline.index("Closed") < timeline.index("Acknowledged") < timeline.index("Lodged")
         shot(driver, "5-request-closed")
+
+        # the customer rang back to rate the service: recorded on the closed request's page
+        Select(driver.find_element(By.ID, "satisfaction-score")).select_by_value("5")
+        driver.find_element(By.CSS_SELECTOR, "#form-satisfaction button").send_keys(Keys.ENTER)
+        wait.until(ec.text_to_be_present_in_element((By.ID, "message"), "Rating recorded."))
+        assert text_of(driver, "#timeline").startswith("SatisfactionRecorded")
+        shot(driver, "5b-rating-recorded")
 
         driver.get(f"{base}/staff/sla")
         wait.until(ec.text_to_be_present_in_element((By.ID, "breached-count"), "0 breached"))
@@ -191,8 +223,10 @@ def test_an_officer_sees_a_residents_request_arrive_and_works_it_to_closed(
         shot(driver, "6-sla-clear")
 
         driver.set_window_size(390, 844)  # a phone, for the officer in the field
-        for path, ready, name in ((f"/staff/requests/{ref}", "timeline", "7-request-on-a-phone"),
-                                  ("/staff/queue", "queue-empty", "8-queue-on-a-phone")):
+        for path, ready, name in (
+            (f"/staff/requests/{ref}", "timeline", "7-request-on-a-phone"),
+            ("/staff/queue", "queue-empty", "8-queue-on-a-phone"),
+        ):
             driver.get(base + path)
             wait.until(ec.presence_of_element_located((By.ID, ready)))
             width = driver.execute_script("return document.documentElement.scrollWidth;")
@@ -202,7 +236,7 @@ def test_an_officer_sees_a_residents_request_arrive_and_works_it_to_closed(
 
 
 def test_an_analyst_reads_kpi_charts_and_redacted_requests_with_no_forms(
-    site: tuple[str, Runtime, FakeClock]
+    site: tuple[str, Runtime, FakeClock],
 ) -> None:
     base, rt, clock = site
     ref = resident_lodges(base, portal_credential(rt, clock))

@@ -31,10 +31,29 @@ from tests.conftest import TEST_ADMIN, add_staff, make_settings
 from tests.role_matrix import CHECKED, MAY, ROLES
 
 COUNCIL = "upper-lachlan"
-SCRUBBED = {"CRM_DATABASE_URL", "CRM_KAFKA_BOOTSTRAP", "CRM_COUNCIL", "CRM_ACTOR", "CRM_ROLE",
-            "CRM_CONFIG_DIR", "CRM_LOG_LEVEL", "CRM_SMTP_HOST"}
-LODGE = ["lodge", "--category", "pothole", "--channel", "phone", "--description",
-         "Deep pothole outside 12 Spring St", "--name", "Ann Lee", "--phone", "0400 000 000"]
+SCRUBBED = {
+    "CRM_DATABASE_URL",
+    "CRM_KAFKA_BOOTSTRAP",
+    "CRM_COUNCIL",
+    "CRM_ACTOR",
+    "CRM_ROLE",
+    "CRM_CONFIG_DIR",
+    "CRM_LOG_LEVEL",
+    "CRM_SMTP_HOST",
+}
+LODGE = [
+    "lodge",
+    "--category",
+    "pothole",
+    "--channel",
+    "phone",
+    "--description",
+    "Deep pothole outside 12 Spring St",
+    "--name",
+    "Ann Lee",
+    "--phone",
+    "0400 000 000",
+]
 NO_FILE = "/nonexistent/boston.csv"
 
 
@@ -73,8 +92,17 @@ COMMANDS: dict[str, Command] = {
     "customer-find": Command(("customer", "find", "--phone", "0400 000 000", "--json")),
     "customer-show": Command(("customer", "show", "{customer}", "--json")),
     "customer-history": Command(("customer", "history", "{customer}", "--json")),
-    "customer-update": Command(("customer", "update", "{customer}", "--email",
-                                "ann@example.org", "--reason", "Confirmed by phone")),
+    "customer-update": Command(
+        (
+            "customer",
+            "update",
+            "{customer}",
+            "--email",
+            "ann@example.org",
+            "--reason",
+            "Confirmed by phone",
+        )
+    ),
     "customer-conduct": Command(("customer", "reviews-due", "--json")),
     "customer-access-log": Command(("customer", "access-log", "{customer}", "--json")),
     "projections": Command(("projections", "status", "--json")),
@@ -82,22 +110,47 @@ COMMANDS: dict[str, Command] = {
     "teams": Command(("teams", "--json")),
     "permissions": Command(("users", "permissions", "--json")),
     "timeline": Command(("timeline", "{ref}", "--format", "json")),
-    "export": Command(("record", "export", "--request", "{ref}", "--format", "csv",
-                       "--out", os.devnull)),
+    "export": Command(
+        ("record", "export", "--request", "{ref}", "--format", "csv", "--out", os.devnull)
+    ),
     "reopen": Command(("reopen", "{closed}", "--reason", "Pothole opened up again")),
-    "recategorise": Command(("recategorise", "{fresh}", "--category", "road-damage",
-                             "--reason", "It is the road's shoulder")),
+    "recategorise": Command(
+        (
+            "recategorise",
+            "{fresh}",
+            "--category",
+            "road-damage",
+            "--reason",
+            "It is the road's shoulder",
+        )
+    ),
     "link": Command(("link", "{fresh}", "--duplicate-of", "{ref}")),
-    "refer": Command(("refer", "{fresh}", "--agency", "transport-nsw", "--reason",
-                      "A state road")),
+    "refer": Command(("refer", "{fresh}", "--agency", "transport-nsw", "--reason", "A state road")),
     "agencies": Command(("agencies", "--json")),
-    "attach": Command(("attach", "{ref}", str(PROJECT_ROOT / "pyproject.toml"), "--type",
-                       "text/plain")),
+    "attach": Command(
+        ("attach", "{ref}", str(PROJECT_ROOT / "pyproject.toml"), "--type", "text/plain")
+    ),
     "attachments": Command(("attachments", "{ref}", "--json")),
     "contact": Command(("contact", "log", "--type", "rates", "--channel", "counter")),
     "stats": Command(("stats", "--by", "day,channel", "--json")),
     # allowed: refused by the rule (an open request is kept), exit 2, nothing erased
     "dispose": Command(("record", "dispose", "{fresh}", "--reason", "Retention ended"), 2),
+    "alerts": Command(("alerts", "--json")),
+    "complaint": Command(
+        (
+            "complaint",
+            "subject",
+            "{complaint}",
+            "--officer",
+            "o.smith",
+            "--reason",
+            "About their manner",
+        )
+    ),
+    "complaint-report": Command(("complaint", "report", "--json")),
+    "satisfaction": Command(("satisfaction", "{closed}", "--score", "4")),
+    # allowed: refused by the rule (the customer has an open request), nothing erased
+    "customer-erase": Command(("customer", "erase", "{customer}", "--reason", "Asked to"), 1),
 }
 
 
@@ -121,9 +174,12 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     `multi` holds officer then team-leader."""
     data = tmp_path_factory.mktemp("roles")
     staff = {user_of(role): [role] for role in ROLES}
-    add_staff(make_settings(data), COUNCIL, {**staff, "multi": ["officer", "team-leader"],
-                                             "gone": ["officer"]},
-              teams={user: ["roads"] for user in staff})
+    add_staff(
+        make_settings(data),
+        COUNCIL,
+        {**staff, "multi": ["officer", "team-leader"], "gone": ["officer"]},
+        teams={user: ["roads"] for user in staff},
+    )
     return data
 
 
@@ -157,8 +213,12 @@ def subprocess_crm(data_dir: Path) -> Crm:
     def run(*args: str, env: dict[str, str] | None = None) -> Ran:
         done = subprocess.run(
             [sys.executable, "-m", "infra.cli", "--council", COUNCIL, *args],
-            env={**base, **(env or {})}, cwd=PROJECT_ROOT, capture_output=True, text=True,
-            timeout=60, check=False,
+            env={**base, **(env or {})},
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         return Ran(done.returncode, done.stdout, done.stderr)
 
@@ -177,8 +237,8 @@ def stored(data_dir: Path) -> tuple[int, int]:
     return positions[0], positions[1]
 
 
-def lodged(crm: Crm) -> str:
-    ran = crm(*LODGE, user=TEST_ADMIN)
+def lodged(crm: Crm, *extra: str) -> str:
+    ran = crm(*LODGE, *extra, user=TEST_ADMIN)
     assert ran.code == 0, ran.stderr
     return ran.stdout.strip()
 
@@ -189,13 +249,18 @@ def shared_ref(data_dir: Path) -> str:
     rt = Runtime(make_settings(data_dir))
     admin = Actor(id=TEST_ADMIN, role="administrator")
     try:
-        intake = Intake(category="pothole", channel=Channel.PHONE, description="Pothole",
-                        customer=Customer(name="Ann Lee", phone="0400 000 000",
-                                          preferred_contact=ContactMethod.PHONE))
+        intake = Intake(
+            category="pothole",
+            channel=Channel.PHONE,
+            description="Pothole",
+            customer=Customer(
+                name="Ann Lee", phone="0400 000 000", preferred_contact=ContactMethod.PHONE
+            ),
+        )
         ref = cmds.lodge_request(
-            cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=admin), rt.ports).reference
-        cmds.handle(cmds.AcknowledgeRequest(council=COUNCIL, reference=ref, actor=admin),
-                    rt.ports)
+            cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=admin), rt.ports
+        ).reference
+        cmds.handle(cmds.AcknowledgeRequest(council=COUNCIL, reference=ref, actor=admin), rt.ports)
         return ref
     finally:
         rt.close()
@@ -235,15 +300,22 @@ def test_each_role_may_do_exactly_what_the_table_says(
 ) -> None:
     command = COMMANDS[action]
     fresh = lodged(in_process) if "{fresh}" in command.args else ""
+    complaint = lodged(in_process, "--kind", "complaint") if "{complaint}" in command.args else ""
     closed = ""
     if "{closed}" in command.args:
         closed = lodged(in_process)
-        done = in_process("close", closed, "--outcome", "completed", "--text", "Patched",
-                          user=TEST_ADMIN)
+        done = in_process(
+            "close", closed, "--outcome", "completed", "--text", "Patched", user=TEST_ADMIN
+        )
         assert done.code == 0, done.stderr
-    args = [a.replace("{ref}", shared_ref).replace("{fresh}", fresh)
-            .replace("{closed}", closed)
-            .replace("{customer}", customer_of(data_dir, shared_ref)) for a in command.args]
+    args = [
+        a.replace("{ref}", shared_ref)
+        .replace("{fresh}", fresh)
+        .replace("{closed}", closed)
+        .replace("{complaint}", complaint)
+        .replace("{customer}", customer_of(data_dir, shared_ref))
+        for a in command.args
+    ]
     before = stored(data_dir)
 
     ran = in_process(*args, user=user_of(role))
@@ -273,14 +345,27 @@ def test_what_a_role_records_is_the_role_it_acted_in(in_process: Crm, shared_ref
 # request's personal fields; officers and team leaders for their own team's requests (every
 # `as.ROLE` user is in roads, the shared request's team); roles up the chain only once the
 # request reached their level (the shared request is at the first level); analysts never.
-SEES_PERSONAL = frozenset({"customer-service", "officer", "team-leader", "records-officer",
-                           "complaints-officer", "administrator"})
-VIEWS = {"show": ("show", "{ref}", "--json"), "history": ("history", "{ref}", "--json"),
-         "audit": ("audit", "--ref", "{ref}", "--json"), "notices": ("notices", "--json")}
+SEES_PERSONAL = frozenset(
+    {
+        "customer-service",
+        "officer",
+        "team-leader",
+        "records-officer",
+        "complaints-officer",
+        "administrator",
+    }
+)
+VIEWS = {
+    "show": ("show", "{ref}", "--json"),
+    "history": ("history", "{ref}", "--json"),
+    "audit": ("audit", "--ref", "{ref}", "--json"),
+    "notices": ("notices", "--json"),
+}
 
 
-@pytest.mark.parametrize(("role", "view"),
-                         [(role, view) for role in ROLES for view in VIEWS if view in MAY[role]])
+@pytest.mark.parametrize(
+    ("role", "view"), [(role, view) for role in ROLES for view in VIEWS if view in MAY[role]]
+)
 def test_each_role_sees_a_requests_personal_fields_exactly_when_allowed(
     in_process: Crm, shared_ref: str, role: str, view: str
 ) -> None:
@@ -299,24 +384,35 @@ def test_each_role_sees_a_requests_personal_fields_exactly_when_allowed(
         assert "Ann Lee" not in ran.stdout and "400 000" not in ran.stdout and not sealed
         assert "[redacted]" in ran.stdout
         number = json.loads(in_process("show", shared_ref, "--json", user=TEST_ADMIN).stdout)[
-            "customer_id"]
+            "customer_id"
+        ]
         assert number not in ran.stdout  # a pseudonym stands in for the customer's number
 
 
 def test_an_officer_sees_only_their_own_teams_requests_personal_fields(
     subprocess_crm: Crm, shared_ref: str
 ) -> None:
-    ran = subprocess_crm("--as", TEST_ADMIN, "users", "add", "parks.officer", "--name",
-                         "Parks Officer", "--role", "officer", "--team", "parks")
+    ran = subprocess_crm(
+        "--as",
+        TEST_ADMIN,
+        "users",
+        "add",
+        "parks.officer",
+        "--name",
+        "Parks Officer",
+        "--role",
+        "officer",
+        "--team",
+        "parks",
+    )
     assert ran.code == 0, ran.stderr
-    shown = json.loads(subprocess_crm("--as", "parks.officer", "show", shared_ref,
-                                      "--json").stdout)
+    shown = json.loads(subprocess_crm("--as", "parks.officer", "show", shared_ref, "--json").stdout)
     assert shown["customer"]["name"] == shown["description"] == "[redacted]"
     assert shown["reference"] == shared_ref and shown["team"] == "roads"
 
 
 def test_a_manager_sees_personal_fields_once_the_request_reaches_their_level(
-    subprocess_crm: Crm
+    subprocess_crm: Crm,
 ) -> None:
     ran = subprocess_crm("--as", TEST_ADMIN, *LODGE)
     assert ran.code == 0, ran.stderr
@@ -336,12 +432,15 @@ def test_every_opening_of_personal_fields_is_in_the_access_log(
     subprocess_crm: Crm, shared_ref: str
 ) -> None:
     number = json.loads(subprocess_crm("--as", TEST_ADMIN, "show", shared_ref, "--json").stdout)[
-        "customer_id"]
+        "customer_id"
+    ]
     for role in ("analyst", "records-officer"):
-        assert subprocess_crm("--as", user_of(role), "audit", "--ref", shared_ref,
-                              "--json").code == 0
-    log = json.loads(subprocess_crm("--as", TEST_ADMIN, "customer", "access-log", number,
-                                    "--json").stdout)
+        assert (
+            subprocess_crm("--as", user_of(role), "audit", "--ref", shared_ref, "--json").code == 0
+        )
+    log = json.loads(
+        subprocess_crm("--as", TEST_ADMIN, "customer", "access-log", number, "--json").stdout
+    )
     vias = {(e["user_id"], e["via"]) for e in log}
     assert (user_of("records-officer"), "crm audit") in vias
     assert (TEST_ADMIN, "crm show") in vias
@@ -356,10 +455,16 @@ REFUSALS = {
     "no acting user": ([], {}, "say who is acting"),
     "an unknown user": (["--as", "ghost"], {}, "no user 'ghost' in council upper-lachlan"),
     "a disabled user": (["--as", "gone"], {}, "user gone is disabled"),
-    "a role the user does not hold": (["--as", "multi", "--role", "administrator"], {},
-                                      "does not hold the role administrator"),
-    "a role not held, from the environment": (["--as", "multi"], {"CRM_ROLE": "analyst"},
-                                              "does not hold the role analyst"),
+    "a role the user does not hold": (
+        ["--as", "multi", "--role", "administrator"],
+        {},
+        "does not hold the role administrator",
+    ),
+    "a role not held, from the environment": (
+        ["--as", "multi"],
+        {"CRM_ROLE": "analyst"},
+        "does not hold the role analyst",
+    ),
 }
 
 
@@ -382,9 +487,7 @@ def test_a_command_is_refused_for(
     assert stored(data_dir) == before
 
 
-def test_a_user_of_one_council_is_unknown_in_another(
-    subprocess_crm: Crm, data_dir: Path
-) -> None:
+def test_a_user_of_one_council_is_unknown_in_another(subprocess_crm: Crm, data_dir: Path) -> None:
     before = stored(data_dir)
     ran = subprocess_crm("--council", "canterbury", "--as", user_of("officer"), "queue")
     refused_cleanly(ran, "no user 'as.officer' in council canterbury")
@@ -395,10 +498,16 @@ def test_the_event_records_the_role_chosen_or_the_first_that_allows(
     subprocess_crm: Crm, shared_ref: str
 ) -> None:
     assert subprocess_crm("--as", "multi", "note", shared_ref, "first").code == 0
-    assert subprocess_crm("--as", "multi", "--role", "team-leader", "note", shared_ref,
-                          "chosen").code == 0
-    assert subprocess_crm("--as", "multi", "note", shared_ref, "from env",
-                          env={"CRM_ROLE": "team-leader"}).code == 0
+    assert (
+        subprocess_crm("--as", "multi", "--role", "team-leader", "note", shared_ref, "chosen").code
+        == 0
+    )
+    assert (
+        subprocess_crm(
+            "--as", "multi", "note", shared_ref, "from env", env={"CRM_ROLE": "team-leader"}
+        ).code
+        == 0
+    )
 
     history = json.loads(subprocess_crm("--as", "multi", "history", shared_ref, "--json").stdout)
     notes = {e["data"]["text"]: e["actor"] for e in history if e["type"] == "NoteAdded"}
@@ -419,12 +528,11 @@ def test_bootstrap_is_refused_once_the_council_has_a_user(
 
 
 @pytest.mark.parametrize("role", [r for r in ROLES if r != "administrator"])
-def test_only_an_administrator_adds_a_user(
-    subprocess_crm: Crm, data_dir: Path, role: str
-) -> None:
+def test_only_an_administrator_adds_a_user(subprocess_crm: Crm, data_dir: Path, role: str) -> None:
     before = stored(data_dir)
-    ran = subprocess_crm("--as", user_of(role), "users", "add", "sneaky", "--name", "S",
-                         "--role", "administrator")
+    ran = subprocess_crm(
+        "--as", user_of(role), "users", "add", "sneaky", "--name", "S", "--role", "administrator"
+    )
     refused_cleanly(ran, f"may not run `users` as {role}")
     assert stored(data_dir) == before
 
@@ -433,9 +541,24 @@ def test_a_users_history_shows_who_granted_and_revoked_which_role_and_when(
     subprocess_crm: Crm,
 ) -> None:
     admin = ("--as", TEST_ADMIN)
-    added = subprocess_crm(*admin, "users", "add", "kwong", "--name", "Kim Wong", "--role",
-                           "officer", "--role", "customer-service", "--team", "roads",
-                           "--email", "kim@example.org", "--phone", "0400 000 111")
+    added = subprocess_crm(
+        *admin,
+        "users",
+        "add",
+        "kwong",
+        "--name",
+        "Kim Wong",
+        "--role",
+        "officer",
+        "--role",
+        "customer-service",
+        "--team",
+        "roads",
+        "--email",
+        "kim@example.org",
+        "--phone",
+        "0400 000 111",
+    )
     assert added.code == 0, added.stderr
     assert subprocess_crm(*admin, "users", "grant", "kwong", "team-leader").code == 0
     assert subprocess_crm(*admin, "users", "revoke", "kwong", "officer").code == 0
@@ -444,11 +567,20 @@ def test_a_users_history_shows_who_granted_and_revoked_which_role_and_when(
 
     history = json.loads(subprocess_crm(*admin, "users", "history", "kwong", "--json").stdout)
     assert [(e["type"], e["data"].get("role")) for e in history] == [
-        ("Added", None), ("RoleGranted", "team-leader"), ("RoleRevoked", "officer")]
+        ("Added", None),
+        ("RoleGranted", "team-leader"),
+        ("RoleRevoked", "officer"),
+    ]
     assert all(e["actor"] == {"id": TEST_ADMIN, "role": "administrator"} for e in history)
     assert all(e["occurred_at"] for e in history)
     assert history[0]["data"]["email"] == "kim@example.org"
-    [user] = [u for u in json.loads(subprocess_crm(*admin, "users", "list", "--json").stdout)
-              if u["user_id"] == "kwong"]
+    [user] = [
+        u
+        for u in json.loads(subprocess_crm(*admin, "users", "list", "--json").stdout)
+        if u["user_id"] == "kwong"
+    ]
     assert (user["roles"], user["teams"], user["active"]) == (
-        ["customer-service", "team-leader"], ["roads"], True)
+        ["customer-service", "team-leader"],
+        ["roads"],
+        True,
+    )

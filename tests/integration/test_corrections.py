@@ -117,6 +117,17 @@ def no_drift(rt: Runtime) -> None:
     read_models_ready(rt)
     drifts = operations.verify(StoreReader(rt.app), rt.read_engine, list(registry.READ_MODELS))
     assert [d for d in drifts if not d.ok] == []
+    envelopes_decode_as_events_do(rt)
+
+
+def envelopes_decode_as_events_do(rt: Runtime) -> None:
+    """Every stored event's envelope, decoded straight from its stored state (what the relay
+    and rebuilds read), equals the one made from the library's domain event."""
+    fast, slow = StoreReader(rt.app), StoreReader(rt.app)
+    notifications = rt.app.recorder.select_notifications(start=0, limit=100_000)
+    assert notifications
+    for n in notifications:
+        assert fast.envelope(n) == slow.envelope_of_event(n)
 
 
 # -- reopen ----------------------------------------------------------------------------------

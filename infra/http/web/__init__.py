@@ -20,6 +20,7 @@ def mount(app: FastAPI) -> None:
     """Adds the pages, their static files and their error pages to `app`."""
     for module in (sign_in, pages, actions, live):
         app.include_router(module.router)
+    app.include_router(actions.desk)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="staff-static")
 
     async def sign_in_first(request: Request, error: Exception) -> Response:
@@ -28,14 +29,18 @@ def mount(app: FastAPI) -> None:
         return _error(request, 401, str(getattr(error, "detail", error)))
 
     async def refused(request: Request, error: Exception) -> Response:
-        return _error(request, getattr(error, "status_code", 403),
-                      str(getattr(error, "detail", error)))
+        return _error(
+            request, getattr(error, "status_code", 403), str(getattr(error, "detail", error))
+        )
 
     app.add_exception_handler(SignInNeeded, sign_in_first)
     app.add_exception_handler(PageError, refused)
 
 
 def _error(request: Request, status: int, message: str) -> Response:
-    return templates.TemplateResponse(request, "error.html", {
-        "who": None, "may": frozenset(), "message": message, "status": status},
-        status_code=status)
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"who": None, "may": frozenset(), "message": message, "status": status},
+        status_code=status,
+    )

@@ -1,0 +1,160 @@
+"""What a read costs when nothing is new: the views' catch-up and the HTTP sign-in check look
+at the stores' heads (or a user's last version) and do nothing more, yet never miss a write,
+whether this process or another one made it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from commands import requests as cmds
+from commands import users
+from commands.access import authorize
+from consumers import follower
+from domain.aggregates.staff_user import StaffUser, staff_user_id
+from domain.errors import NotPermitted
+from domain.lodgement import make_intake
+from domain.values import Actor, Channel
+from infra import views
+from infra.config import load_council
+from infra.http.queue_cache import QueueCache
+from infra.runtime import Runtime
+from tests.conftest import TEST_ADMIN, add_staff, make_settings
+
+COUNCIL = "upper-lachlan"
+CS = Actor(id="cs", role="customer-service")
+
+
+@pytest.fixture
+def two(tmp_path: Path) -> Iterator[tuple[Runtime, Runtime]]:
+    """Two processes' runtimes over one data folder: a server's, and another writer's."""
+    settings = make_settings(tmp_path / "data")
+    add_staff(settings, COUNCIL, {"cs": ["customer-service"]})
+    server, other = Runtime(settings), Runtime(settings)
+    yield server, other
+    server.close()
+    other.close()
+
+
+def _lodge(rt: Runtime) -> str:
+    intake = make_intake(
+        category="pothole",
+        channel=Channel.PHONE,
+        description="Deep pothole",
+        name="Ann Lee",
+        phone="0400 000 000",
+    )
+    return cmds.lodge_request(
+        cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=CS), rt.ports
+    ).reference
+
+
+def _catch_ups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = follower.catch_up
+
+    def counted(*args: object, **kwargs: object) -> int:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(follower, "catch_up", counted)
+    return calls
+
+
+def test_nothing_new_runs_no_catch_up_and_a_write_elsewhere_is_seen(
+    two: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, other = two
+    c = server.ports.council(COUNCIL)
+    first = _lodge(server)
+    calls = _catch_ups(monkeypatch)
+    assert [r["reference"] for r in views.queue(server, c, "roads", None)] == [first]
+    assert len(calls) == 1
+    for _ in range(5):
+        views.queue(server, c, "roads", None)
+    assert len(calls) == 1  # nothing new: the heads only
+    second = _lodge(other)  # another process writes
+    assert {r["reference"] for r in views.queue(server, c, "roads", None)} == {first, second}
+    assert len(calls) == 2
+
+
+def test_concurrent_readers_after_a_write_share_one_catch_up(
+    two: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, other = two
+    c = server.ports.council(COUNCIL)
+    views.read_models_ready(server)
+    written = _lodge(other)
+    calls = _catch_ups(monkeypatch)
+    seen: list[list[str]] = []
+    start = threading.Barrier(16)
+
+    def reader() -> None:
+        start.wait()
+        seen.append([r["reference"] for r in views.queue(server, c, "roads", None)])
+
+    threads = [threading.Thread(target=reader) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [[written]] * 16
+    assert len(calls) == 1
+
+
+def test_the_held_user_is_read_again_once_another_process_changes_it(
+    two: tuple[Runtime, Runtime],
+) -> None:
+    server, other = two
+    c = load_council(server.settings.config_dir, COUNCIL)
+    held = server.held_users
+    once = held.find(StaffUser, staff_user_id(COUNCIL, "cs"))
+    assert once is held.find(StaffUser, staff_user_id(COUNCIL, "cs"))  # held, not replayed
+    assert authorize(held, c, "cs", None, "lodge").role == "customer-service"
+    users.disable_user(
+        users.DisableUser(
+            council=COUNCIL, user_id="cs", actor=Actor(id=TEST_ADMIN, role="administrator")
+        ),
+        other.directory_ports,
+        c,
+    )
+    with pytest.raises(NotPermitted, match="disabled"):
+        authorize(held, c, "cs", None, "lodge")
+    assert held.find(StaffUser, staff_user_id(COUNCIL, "nobody")) is None
+
+
+def test_concurrent_reads_of_a_changed_queue_read_it_once(
+    two: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, other = two
+    c = server.ports.council(COUNCIL)
+    cache = QueueCache()
+    first = _lodge(other)
+    assert cache.snapshot(server, c, "roads", None).references == [first]
+    second = _lodge(other)  # the queue changed: the next reads must see it
+    reads: list[int] = []
+    real = views.queue
+
+    def counted(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        reads.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(views, "queue", counted)
+    seen: list[list[str]] = []
+    start = threading.Barrier(16)
+
+    def reader() -> None:
+        start.wait()
+        seen.append(cache.snapshot(server, c, "roads", None).references)
+
+    threads = [threading.Thread(target=reader) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [sorted(s) for s in seen] == [sorted([first, second])] * 16
+    assert len(reads) == 1
