@@ -60,6 +60,7 @@ from eventsourcing.domain import Aggregate, event
 from psycopg.sql import SQL, Identifier
 from psycopg.types.composite import CompositeInfo, register_composite
 
+from bench.staff import add_officer
 from commands import requests as cmds
 from domain.lodgement import Intake
 from domain.values import Actor, Channel, Customer, Location, NoteKind
@@ -109,6 +110,7 @@ class Ours:
 
     def __init__(self, settings: Settings) -> None:
         self.runtime = Runtime(settings, clock=lambda: INSTANT)
+        add_officer(self.runtime, COUNCIL)
         self.ports = self.runtime.ports
         self.serial = 0
         self.per_command: dict[str, float] = defaultdict(float)

@@ -71,6 +71,7 @@ import psycopg2
 import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from bench.staff import add_officer
 from commands import requests as cmds
 from commands import users
 from consumers import follower, lag, operations
@@ -483,6 +484,7 @@ class LoadGenerator:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        add_officer(rt, COUNCIL)
         self.open: deque[tuple[str, int]] = deque()
         self.pending: dict[tuple[str, int], float] = {}  # (request id, version) → committed at
         self.latencies: list[float] = []

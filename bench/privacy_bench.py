@@ -78,8 +78,10 @@ from bench.commands_bench import (
     server_facts,
     settings_for,
 )
+from bench.staff import add_officer
 from commands import requests as cmds
 from commands.customers import find_customers, register_customer
+from commands.request_store import save_request
 from domain.aggregates.customer import customer_id, customer_number
 from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.lodgement import Intake, lodgement_fields
@@ -159,7 +161,7 @@ def plain_lodge(cmd: cmds.LodgeRequest, ports: Any, tokens: Tokens) -> cmds.Lodg
     fields["reference"] = ports.next_reference(council, now)
     fields["customer"] = tokens.customer
     fields["description"] = tokens.description
-    saved = cmds._saved(ports, ServiceRequest.lodge(occurred_at=now, actor=cmd.actor, **fields))
+    saved = save_request(ports, ServiceRequest.lodge(occurred_at=now, actor=cmd.actor, **fields))
     return cmds.Lodged(**vars(saved), customer=tokens.customer.number, restrictions=())
 
 
@@ -168,7 +170,7 @@ def plain_add_note(cmd: cmds.AddNote, ports: Any, tokens: Tokens) -> cmds.Result
     request = ports.get(request_id(cmd.council, cmd.reference), cmd.reference)
     request.add_note(text=tokens.note, note_kind=cmd.note_kind, channel=cmd.channel,
                      occurred_at=ports.now(), actor=cmd.actor)
-    return cmds._saved(ports, request)
+    return save_request(ports, request)
 
 
 # ---------------------------------------------------------------------------- the variants
@@ -585,6 +587,7 @@ def bench_backend(backend: str, args: argparse.Namespace) -> None:
                   "(events in WAL mode; keys.sqlite3 with a rollback journal, secure_delete)")
         runtime = Runtime(settings_for(Path(tmp), db_url), clock=lambda: INSTANT)
         try:
+            add_officer(runtime, COUNCIL)
             bench = PrivacyBench(runtime)
             _command_path(bench, args)
             _read_path(bench, args)

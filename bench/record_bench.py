@@ -90,6 +90,7 @@ import sqlalchemy as sa
 
 from bench.commands_bench import scratch_database, settings_for
 from bench.pipeline_bench import BulkLoader
+from bench.staff import BENCH_ADMIN, add_officer
 from commands import requests as cmds
 from consumers import follower, record_follower, record_verify
 from consumers.store_reader import StoreReader
@@ -139,6 +140,7 @@ def runtime(backend: str) -> Iterator[Runtime]:
         with scratch_database() as url, tempfile.TemporaryDirectory() as tmp:
             rt = Runtime(settings_for(Path(tmp), url), clock=Clock())
             try:
+                add_officer(rt, COUNCIL)
                 yield rt
             finally:
                 rt.close()
@@ -146,6 +148,7 @@ def runtime(backend: str) -> Iterator[Runtime]:
         with tempfile.TemporaryDirectory() as tmp:
             rt = Runtime(settings_for(Path(tmp), None), clock=Clock())
             try:
+                add_officer(rt, COUNCIL)
                 yield rt
             finally:
                 rt.close()
@@ -539,13 +542,14 @@ def cli_path(rt: Runtime, commands: int, rounds: int) -> None:
     from infra.config import load_council
 
     council = load_council(rt.settings.config_dir, COUNCIL)
-    users.bootstrap_administrator(
-        users.BootstrapAdministrator(
-            council=COUNCIL, user_id="bench.admin", name="Bench Administrator"
-        ),
-        rt.directory_ports,
-        council,
-    )
+    if not users.list_users(rt.directory_ports, COUNCIL):
+        users.bootstrap_administrator(
+            users.BootstrapAdministrator(
+                council=COUNCIL, user_id=BENCH_ADMIN, name="Bench Administrator"
+            ),
+            rt.directory_ports,
+            council,
+        )
     ref = cmds.lodge_request(
         cmds.LodgeRequest(
             council=COUNCIL,
@@ -564,7 +568,7 @@ def cli_path(rt: Runtime, commands: int, rounds: int) -> None:
     os.environ.pop("CRM_DATABASE_URL", None)
     if rt.settings.database_url:
         os.environ["CRM_DATABASE_URL"] = rt.settings.database_url
-    argv = ["--council", COUNCIL, "--as", "bench.admin", "note", ref, "Rang back"]
+    argv = ["--council", COUNCIL, "--as", BENCH_ADMIN, "note", ref, "Rang back"]
     chain_step = cli_record.chain_what_was_written
     per: dict[bool, list[float]] = {False: [], True: []}
     try:

@@ -67,6 +67,7 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 import sqlalchemy as sa
 
+from bench.staff import add_officer
 from commands import attachments, users
 from commands import corrections as fix
 from commands import requests as cmds
@@ -702,6 +703,7 @@ def bootstrap_admin(soak: Soak) -> None:
             rt.directory_ports,
             rt.ports.council(COUNCIL),
         )
+        add_officer(rt, COUNCIL)
     finally:
         rt.close()
 

@@ -9,7 +9,7 @@ import hashlib
 from dataclasses import dataclass
 
 from commands.ports import FileStore, Opener, Ports
-from commands.requests import RequestCommand, Result, _load, _saved
+from commands.request_store import RequestCommand, Result, load_request, save_request
 from domain.bounds import require_free_text
 from domain.errors import InvalidCommand
 
@@ -67,7 +67,7 @@ def attach_file(cmd: AttachFile, ports: Ports, files: FileStore) -> Attached:
         raise AttachmentRefused("the file is empty")
     if cmd.note:
         require_free_text(cmd.note, "an attachment's note")
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     now = ports.now()
     sealer = ports.vault.sealer(request.data_key, council.id, now)
     sha = hashlib.sha256(cmd.content).hexdigest()
@@ -87,7 +87,7 @@ def attach_file(cmd: AttachFile, ports: Ports, files: FileStore) -> Attached:
             occurred_at=now,
             actor=cmd.actor,
         )
-        saved = _saved(ports, request)
+        saved = save_request(ports, request)
     except BaseException:
         files.discard(blob)
         raise

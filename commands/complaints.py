@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from commands.ports import Ports
-from commands.requests import RequestCommand, Result, _load, _saved
+from commands.request_store import RequestCommand, Result, load_request, save_request
 from domain.bounds import require_free_text
 
 
@@ -56,22 +56,22 @@ class RecordSatisfaction(RequestCommand):
 
 
 def record_complaint_subject(cmd: RecordComplaintSubject, ports: Ports) -> Result:
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     request.record_complaint_subject(
         officer=cmd.officer, reason=cmd.reason, occurred_at=ports.now(), actor=cmd.actor
     )
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 def request_review(cmd: RequestReview, ports: Ports) -> Result:
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     request.request_review(on=cmd.on, reason=cmd.reason, occurred_at=ports.now(), actor=cmd.actor)
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 def decide_review(cmd: DecideReview, ports: Ports) -> Result:
     council = ports.council(cmd.council)
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     request.decide_review(
         on=cmd.on,
         decision=cmd.decision,
@@ -80,11 +80,11 @@ def decide_review(cmd: DecideReview, ports: Ports) -> Result:
         occurred_at=ports.now(),
         actor=cmd.actor,
     )
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 def refer_to_ombudsman(cmd: ReferToOmbudsman, ports: Ports) -> Result:
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     request.refer_to_ombudsman(
         on=cmd.on,
         ombudsman_reference=cmd.ombudsman_reference,
@@ -92,14 +92,14 @@ def refer_to_ombudsman(cmd: ReferToOmbudsman, ports: Ports) -> Result:
         occurred_at=ports.now(),
         actor=cmd.actor,
     )
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 def record_satisfaction(cmd: RecordSatisfaction, ports: Ports) -> Result:
     """The rating; the customer's comment is their own words, sealed under the request's key."""
     council = ports.council(cmd.council)
     council.satisfaction.check_score(cmd.score)  # bad input, before anything is read
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     now = ports.now()
     comment: str | None = None
     if cmd.comment is not None and cmd.comment.strip():
@@ -112,7 +112,7 @@ def record_satisfaction(cmd: RecordSatisfaction, ports: Ports) -> Result:
         occurred_at=now,
         actor=cmd.actor,
     )
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 HANDLERS: dict[type[Any], Callable[[Any, Ports], Result]] = {

@@ -11,8 +11,13 @@ from typing import Any
 
 from commands.notices import NoticeOutcome, Notifier, SendNotice, send_notice
 from commands.ports import Ports
-from commands.requests import RequestCommand, Result, _load
-from domain.aggregates.service_request import ServiceRequest, request_id
+from commands.request_store import (
+    RequestCommand,
+    Result,
+    get_request,
+    load_request,
+    save_request,
+)
 from domain.bounds import require_identifier
 from domain.corrections import (
     DUPLICATE_OUTCOME,
@@ -49,19 +54,9 @@ class ReferRequest(RequestCommand):
     reason: str
 
 
-def _saved(ports: Ports, request: ServiceRequest, *others: ServiceRequest) -> Result:
-    position = ports.save(request, *others)
-    return Result(
-        request_id=request.id,
-        reference=request.reference,
-        version=request.version,
-        position=position,
-    )
-
-
 def reopen_request(cmd: ReopenRequest, ports: Ports) -> Result:
     council = ports.council(cmd.council)
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     now = ports.now()
     request.reopen(
         reason=cmd.reason,
@@ -69,13 +64,13 @@ def reopen_request(cmd: ReopenRequest, ports: Ports) -> Result:
         occurred_at=now,
         actor=cmd.actor,
     )
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 def recategorise_request(cmd: RecategoriseRequest, ports: Ports) -> Result:
     council = ports.council(cmd.council)
     require_identifier(cmd.category, "the category")
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     now = ports.now()
     change = recategorisation(
         council,
@@ -102,15 +97,15 @@ def recategorise_request(cmd: RecategoriseRequest, ports: Ports) -> Result:
         occurred_at=now,
         actor=cmd.actor,
     )
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 def link_duplicate(cmd: LinkDuplicate, ports: Ports) -> Result:
     """Closes the duplicate and records the link on both requests, in one commit."""
     ports.council(cmd.council)
     original_ref = cmd.original.strip().upper()
-    duplicate = _load(ports, cmd)
-    original = ports.get(request_id(cmd.council, original_ref), original_ref)
+    duplicate = load_request(ports, cmd)
+    original = get_request(ports, cmd.council, original_ref)
     duplicate.link_duplicate_of(
         original,
         reason=cmd.reason,
@@ -118,13 +113,13 @@ def link_duplicate(cmd: LinkDuplicate, ports: Ports) -> Result:
         occurred_at=ports.now(),
         actor=cmd.actor,
     )
-    return _saved(ports, duplicate, original)
+    return save_request(ports, duplicate, original)
 
 
 def refer_request(cmd: ReferRequest, ports: Ports) -> Result:
     council = ports.council(cmd.council)
     agency = council.agency(cmd.agency.strip())  # KeyError naming the directory
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     request.refer(
         agency=agency.code,
         agency_name=agency.name,
@@ -134,7 +129,7 @@ def refer_request(cmd: ReferRequest, ports: Ports) -> Result:
         occurred_at=ports.now(),
         actor=cmd.actor,
     )
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 HANDLERS: dict[type[Any], Callable[[Any, Ports], Result]] = {
@@ -160,7 +155,7 @@ def tell_duplicates(
     other event. A notice issued already, or a request reopened meanwhile, sends nothing."""
     if event_type not in ("Closed", "DuplicateAttached"):
         return []
-    original = ports.get(request_id(cmd.council, cmd.reference), cmd.reference)
+    original = get_request(ports, cmd.council, cmd.reference)
     if original.is_open or original.imported or not original.duplicates:
         return []
     council = ports.council(cmd.council)

@@ -16,7 +16,14 @@ from commands.ports import Directory, Sealer, Vault
 from domain.aggregates.customer import Customer, customer_id, customer_number
 from domain.council import Council
 from domain.errors import ErasureRefused, InvalidCommand
-from domain.values import PERSONAL_FIELDS, Actor, Channel, Conduct, ContactMethod
+from domain.values import (
+    IDENTIFYING_FIELDS,
+    PERSONAL_FIELDS,
+    Actor,
+    Channel,
+    Conduct,
+    ContactMethod,
+)
 from domain.values import Customer as Details
 
 
@@ -272,6 +279,18 @@ def erase_unsaved_registrations(
 
 
 FINDABLE = ("phone", "email", "name")
+
+
+def likely_same(vault: Vault, council: str, details: Details, number: str) -> tuple[str, ...]:
+    """The council's other customer records sharing a phone number or e-mail address with
+    `details` (customer `number`'s): likely the same person. Erased records are not indexed."""
+    found = {
+        other
+        for field in IDENTIFYING_FIELDS
+        if (value := getattr(details, field))
+        for other in vault.find(council, field, value)
+    }
+    return tuple(sorted(found - {number}))
 
 
 def find_customers(vault: Vault, council: str, field: str, value: str) -> list[str]:

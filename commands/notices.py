@@ -31,8 +31,8 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from commands.ports import Ports
-from commands.requests import RequestCommand, Result
-from domain.aggregates.service_request import ServiceRequest, request_id
+from commands.request_store import RequestCommand, Result, get_request, save_request
+from domain.aggregates.service_request import ServiceRequest
 from domain.council import Council
 from domain.errors import NoticeRefused
 from domain.standards import deadline_of
@@ -82,7 +82,7 @@ class NoticeOutcome:
 
 def send_notice(cmd: SendNotice, ports: Ports, notifier: Notifier) -> NoticeOutcome:
     council = ports.council(cmd.council)
-    request = ports.get(request_id(cmd.council, cmd.reference), cmd.reference)
+    request = get_request(ports, cmd.council, cmd.reference)
     now = ports.now()
     subject = request.notice_subject(cmd.notice, cmd.about_version, now)
     text = cmd.text or render(request, council, cmd.notice, subject, now)
@@ -90,17 +90,19 @@ def send_notice(cmd: SendNotice, ports: Ports, notifier: Notifier) -> NoticeOutc
         notice=cmd.notice, text=text, occurred_at=now, actor=cmd.actor, about_version=subject
     ):
         return NoticeOutcome()
-    position = ports.save(request)
+    result = save_request(ports, request)
     notice = Notice(
-        request_id=request.id, council=request.council, reference=request.reference,
-        version=request.version, notice=cmd.notice, method=request.contact_method,
-        recipient=request.recipient(), text=text, issued_at=now,
+        request_id=request.id,
+        council=request.council,
+        reference=request.reference,
+        version=request.version,
+        notice=cmd.notice,
+        method=request.contact_method,
+        recipient=request.recipient(),
+        text=text,
+        issued_at=now,
     )
     notifier.deliver(notice)
-    result = Result(
-        request_id=request.id, reference=request.reference, version=request.version,
-        position=position,
-    )
     return NoticeOutcome(result=result, notice=notice)
 
 
@@ -125,14 +127,20 @@ def tell_customer_about(
     kind = REACTIONS.get(event_type)
     if kind is None:
         return None
-    request = ports.get(request_id(cmd.council, cmd.reference), cmd.reference)
+    request = get_request(ports, cmd.council, cmd.reference)
     if request.imported or _overtaken(request, kind, version):
         return None
     try:
         return send_notice(
-            SendNotice(council=cmd.council, reference=cmd.reference, actor=cmd.actor,
-                       notice=kind, about_version=version),
-            ports, notifier,
+            SendNotice(
+                council=cmd.council,
+                reference=cmd.reference,
+                actor=cmd.actor,
+                notice=kind,
+                about_version=version,
+            ),
+            ports,
+            notifier,
         )
     except NoticeRefused:
         return None
@@ -150,7 +158,10 @@ def _overtaken(request: ServiceRequest, kind: NoticeKind, version: int) -> bool:
 
 
 def render(
-    request: ServiceRequest, council: Council, notice: NoticeKind, subject: int | None,
+    request: ServiceRequest,
+    council: Council,
+    notice: NoticeKind,
+    subject: int | None,
     now: datetime,
 ) -> str:
     """The customer-facing text: always the reference; a delay's reason and new date; the
@@ -159,27 +170,37 @@ def render(
     ref = request.reference
     what = request.standard.category_name if request.standard else request.category
     if notice is NoticeKind.ACKNOWLEDGEMENT:
-        body = (f"We have received your request about {what.lower()}. "
-                f"Your reference number is {ref}.{_expected(request, council, now)}")
+        body = (
+            f"We have received your request about {what.lower()}. "
+            f"Your reference number is {ref}.{_expected(request, council, now)}"
+        )
     elif notice is NoticeKind.PROGRESS:
-        body = (f"Your request {ref} ({what.lower()}) is still being worked on."
-                f"{_expected(request, council, now)}")
+        body = (
+            f"Your request {ref} ({what.lower()}) is still being worked on."
+            f"{_expected(request, council, now)}"
+        )
     elif notice is NoticeKind.DELAY:
         assert subject is not None
         reason, until = request.delay_details(subject)
         if request.standard is not None:  # a date that is not a business day rolls forward
             until = deadline_of(request.standard.calendar, until)[1]
-        body = (f"Your request {ref} has been delayed: {reason}. "
-                f"We now expect to complete it by {until:%A %-d %B %Y}.")
+        body = (
+            f"Your request {ref} has been delayed: {reason}. "
+            f"We now expect to complete it by {until:%A %-d %B %Y}."
+        )
     elif notice is NoticeKind.REFERRAL:
         agency, contact = request.referral
-        body = (f"Your request {ref} is a matter for {agency}, outside the council's "
-                f"responsibility: we have referred it to them, and they now handle it. "
-                f"You can contact them: {contact}.")
+        body = (
+            f"Your request {ref} is a matter for {agency}, outside the council's "
+            f"responsibility: we have referred it to them, and they now handle it. "
+            f"You can contact them: {contact}."
+        )
     elif request.duplicate_of is not None:
-        body = (f"Your request {ref} has been closed as a duplicate: request "
-                f"{request.duplicate_of} reports the same problem. We will tell you when "
-                f"that request is closed.")
+        body = (
+            f"Your request {ref} has been closed as a duplicate: request "
+            f"{request.duplicate_of} reports the same problem. We will tell you when "
+            f"that request is closed."
+        )
     else:
         body = _closure(request, council)
     return f"{council.name}: {body} Please quote {ref} if you contact us about it."
@@ -198,8 +219,10 @@ def _closure(request: ServiceRequest, council: Council) -> str:
         body = f"Your request {ref} has been closed. Outcome: {outcome}."
     if council.satisfaction.invites(request.kind):
         low, high = council.satisfaction.scale
-        body += (f" How did we do? Please rate our service from {low} (poor) to {high} "
-                 f"(excellent) by replying to this message or calling us, quoting {ref}.")
+        body += (
+            f" How did we do? Please rate our service from {low} (poor) to {high} "
+            f"(excellent) by replying to this message or calling us, quoting {ref}."
+        )
     return body
 
 

@@ -74,6 +74,9 @@ class AlertBoard(Protocol):
     def take(self, council: str, alert_id: int, actor: Actor, at: datetime) -> dict[str, Any]:
         """Marks an open alert taken by `actor`; `AlertRefused` if unknown or not open."""
 
+    def get(self, council: str, alert_id: int) -> dict[str, Any] | None:
+        """The council's alert with this number, or None."""
+
     def unanswered(self, council: str | None, now: datetime) -> list[dict[str, Any]]:
         """Open alerts whose `take_by` has come, oldest first."""
 

@@ -10,42 +10,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from uuid import UUID
 
 from commands.alerts import alert_urgent
+from commands.customers import likely_same, register_customer_sealing, sealed_details
 from commands.customers import load as load_customer
-from commands.customers import register_customer_sealing, sealed_details
-from commands.errors import StaleVersion
 from commands.ports import Ports, Sealer
+from commands.request_store import RequestCommand as RequestCommand  # noqa: PLC0414
+from commands.request_store import Result as Result  # noqa: PLC0414  (cmds.Result)
+from commands.request_store import load_request, save_request
+from commands.users import require_assignable
 from domain.aggregates.customer import Customer, Restriction
 from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.attributes import FREE_TEXT
-from domain.bounds import require_free_text
+from domain.bounds import require_free_text, require_identifier
 from domain.council import Council
 from domain.errors import InvalidCommand
 from domain.lodgement import Intake, lodgement_fields
 from domain.values import Actor, Channel, NoteKind
-
-
-@dataclass(frozen=True, kw_only=True)
-class Result:
-    """What a successful command left behind."""
-
-    request_id: UUID
-    reference: str
-    version: int
-    position: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class RequestCommand:
-    """A command on one request. `expected_version`, when given, is the version the caller
-    decided on (an HTTP `If-Match`): a request changed since is refused as a conflict."""
-
-    council: str
-    reference: str
-    actor: Actor
-    expected_version: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,31 +85,16 @@ class ApprovePublicDescription(RequestCommand):
     text: str
 
 
-def _saved(ports: Ports, request: ServiceRequest) -> Result:
-    position = ports.save(request)
-    return Result(
-        request_id=request.id, reference=request.reference, version=request.version,
-        position=position,
-    )
-
-
-def _load(ports: Ports, cmd: RequestCommand) -> ServiceRequest:
-    """The request a command changes: refused at once when its record was disposed of (before
-    anything is checked, sealed or kept for it)."""
-    request = ports.get(request_id(cmd.council, cmd.reference), cmd.reference)
-    request.require_changeable()
-    if cmd.expected_version is not None and request.version != cmd.expected_version:
-        raise StaleVersion(cmd.reference, expected=cmd.expected_version, current=request.version)
-    return request
-
-
 @dataclass(frozen=True, kw_only=True)
 class Lodged(Result):
-    """A lodgement's result: which customer record it links, and any restriction on that
-    customer's contact in force (flagged to staff, never a reason to refuse)."""
+    """A lodgement's result: which customer record it links, any restriction on that
+    customer's contact in force (flagged to staff, never a reason to refuse), and the other
+    records likely of the same person (`likely_same`: a new record sharing a phone number or
+    e-mail address with them; reported by every such lodgement, never merged here)."""
 
     customer: str | None
     restrictions: tuple[Restriction, ...] = ()
+    likely_same: tuple[str, ...] = ()
 
 
 def lodge_request(cmd: LodgeRequest, ports: Ports) -> Lodged:
@@ -149,16 +115,28 @@ def lodge_request(cmd: LodgeRequest, ports: Ports) -> Lodged:
     if fields["attributes"]:  # free-text answers are the resident's own words: sealed too
         fields["attributes"] = [
             {**a, "value": sealer.seal(a["value"])} if a["datatype"] in FREE_TEXT else a
-            for a in fields["attributes"]]
+            for a in fields["attributes"]
+        ]
     request = ServiceRequest.lodge(occurred_at=now, actor=cmd.actor, **fields)
     urgent = request.escalate_urgent_at_lodgement(actor=cmd.actor)
-    saved = _saved(ports, request)
+    saved = save_request(ports, request)
     if urgent:  # the urgent role hears of it now, not at the next sweep
         alert_urgent(request, request.version, ports.directory, ports.alerts)
     return Lodged(
-        **vars(saved), customer=customer.number if customer else None,
+        **vars(saved),
+        customer=customer.number if customer else None,
         restrictions=tuple(customer.restrictions_in_force(now.date())) if customer else (),
+        likely_same=_likely_same(cmd, ports, customer),
     )
+
+
+def _likely_same(cmd: LodgeRequest, ports: Ports, customer: Customer | None) -> tuple[str, ...]:
+    """For a record registered from the intake's details, the other records likely of the same
+    person (a record named by number was chosen by staff: nothing to report)."""
+    details = cmd.intake.customer
+    if customer is None or details is None or cmd.intake.customer_number:
+        return ()
+    return likely_same(ports.vault, cmd.council, details, customer.number)
 
 
 def _customer_of(
@@ -177,68 +155,85 @@ def _customer_of(
 
 
 def acknowledge_request(cmd: AcknowledgeRequest, ports: Ports) -> Result:
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     request.acknowledge(occurred_at=ports.now(), actor=cmd.actor)
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 def assign_request(cmd: AssignRequest, ports: Ports) -> Result:
     council = ports.council(cmd.council)
     if cmd.team not in council.teams:
         raise InvalidCommand(f"unknown team {cmd.team!r} (see `crm --council {council.id} teams`)")
-    request = _load(ports, cmd)
-    request.assign(team=cmd.team, officer=cmd.officer, occurred_at=ports.now(), actor=cmd.actor)
-    return _saved(ports, request)
+    officer = (cmd.officer or "").strip() or None
+    if officer is not None:
+        require_identifier(officer, "the officer's id")
+        require_assignable(ports.directory, council, officer)
+    request = load_request(ports, cmd)
+    request.assign(team=cmd.team, officer=officer, occurred_at=ports.now(), actor=cmd.actor)
+    return save_request(ports, request)
 
 
 def add_note(cmd: AddNote, ports: Ports) -> Result:
     """A note; contact received from the customer is their own words, sealed under the
     request's data key."""
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     now = ports.now()
     text: str | None = cmd.text
     if cmd.note_kind is NoteKind.INCOMING and cmd.text.strip():
         require_free_text(cmd.text, "a note's text")
         text = ports.vault.sealer(request.data_key, cmd.council, now).seal(cmd.text.strip())
     request.add_note(
-        text=text or "", note_kind=cmd.note_kind, channel=cmd.channel,
-        occurred_at=now, actor=cmd.actor,
+        text=text or "",
+        note_kind=cmd.note_kind,
+        channel=cmd.channel,
+        occurred_at=now,
+        actor=cmd.actor,
     )
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 def delay_request(cmd: DelayRequest, ports: Ports) -> Result:
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     request.delay(
-        reason=cmd.reason, until=cmd.until, awaiting_customer=cmd.awaiting_customer,
-        occurred_at=ports.now(), actor=cmd.actor,
+        reason=cmd.reason,
+        until=cmd.until,
+        awaiting_customer=cmd.awaiting_customer,
+        occurred_at=ports.now(),
+        actor=cmd.actor,
     )
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 def escalate_request(cmd: EscalateRequest, ports: Ports) -> Result:
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     request.escalate(
-        level=cmd.level, reason=cmd.reason, standard=cmd.standard, due=cmd.due,
-        occurred_at=ports.now(), actor=cmd.actor,
+        level=cmd.level,
+        reason=cmd.reason,
+        standard=cmd.standard,
+        due=cmd.due,
+        occurred_at=ports.now(),
+        actor=cmd.actor,
     )
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 def close_request(cmd: CloseRequest, ports: Ports) -> Result:
     council = ports.council(cmd.council)
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     request.close(
-        outcome=cmd.outcome, text=cmd.text, outcomes=council.outcomes_for(request.kind).keys(),
-        occurred_at=ports.now(), actor=cmd.actor,
+        outcome=cmd.outcome,
+        text=cmd.text,
+        outcomes=council.outcomes_for(request.kind).keys(),
+        occurred_at=ports.now(),
+        actor=cmd.actor,
     )
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 def approve_public_description(cmd: ApprovePublicDescription, ports: Ports) -> Result:
-    request = _load(ports, cmd)
+    request = load_request(ports, cmd)
     request.approve_public_description(text=cmd.text, occurred_at=ports.now(), actor=cmd.actor)
-    return _saved(ports, request)
+    return save_request(ports, request)
 
 
 HANDLERS: dict[type[Any], Callable[[Any, Ports], Result]] = {

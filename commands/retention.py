@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 
 from commands.customers import EraseCustomer, erase_customer
 from commands.ports import Ports
+from commands.request_store import get_request
 from domain.aggregates.customer import Customer, customer_id
-from domain.aggregates.service_request import ServiceRequest, request_id
+from domain.aggregates.service_request import ServiceRequest
 from domain.council import Council
 from domain.errors import DisposalRefused
 from domain.retention import RetentionClass
@@ -68,7 +69,7 @@ def dispose_request(
     reference = cmd.reference.strip().upper()
     if not cmd.reason.strip():
         raise DisposalRefused("say why the record is disposed of (--reason)")
-    request = ports.get(request_id(council.id, reference), reference)
+    request = get_request(ports, council.id, reference)
     request.require_disposable(retention_of(council, request), zone, today)
     number = request.customer.number if request.customer else None
     own_key = number is None or request.data_key != customer_id(council.id, number)
@@ -125,7 +126,7 @@ def _others_of_customer(
     already_erased = found is not None and found.erased_at is not None
     others, holding = [], []
     for ref in sorted(set(references) - {request.reference}):
-        other = ports.get(request_id(council.id, ref), ref)
+        other = get_request(ports, council.id, ref)
         if other.disposed_at is not None:
             continue
         due = other.disposal_due(retention_of(council, other), zone)

@@ -13,7 +13,7 @@ from commands.access import system_actor
 from commands.ports import Directory
 from domain.aggregates.staff_user import ADDED_TOPIC, StaffUser, staff_user_id
 from domain.council import Council
-from domain.errors import UserRefused
+from domain.errors import AssigneeRefused, UserRefused
 from domain.permissions import ADMINISTRATOR
 from domain.values import Actor
 
@@ -72,6 +72,24 @@ def list_users(directory: Directory, council: str) -> list[StaffUser]:
     return [u for u in found if u is not None and u.council == council]
 
 
+def require_assignable(directory: Directory, council: Council, officer: str) -> None:
+    """Refuses (`AssigneeRefused`, nothing written) an officer who is not an active staff user
+    of the council holding a role that may work a request."""
+    user = directory.find(StaffUser, staff_user_id(council.id, officer))
+    if user is None:
+        raise AssigneeRefused(
+            f"no staff user {officer!r} in council {council.id}: a request is assigned to one "
+            f"(see `crm users list`)"
+        )
+    if not user.active:
+        raise AssigneeRefused(f"user {officer} is disabled: a request cannot be assigned to them")
+    if not council.permissions.can_hold_work(user.roles):
+        raise AssigneeRefused(
+            f"user {officer} holds no role that works requests ({', '.join(user.roles)}): "
+            f"a request cannot be assigned to them"
+        )
+
+
 def _same(council: Council, named: str) -> None:
     if council.id != named:
         raise ValueError(f"a command for council {named} given the configuration of {council.id}")
@@ -90,9 +108,17 @@ def add_user(cmd: AddUser, directory: Directory, council: Council) -> StaffUser:
     if directory.find(StaffUser, staff_user_id(council.id, cmd.user_id)) is not None:
         raise UserRefused(f"user {cmd.user_id.strip()} exists already in council {council.id}")
     user = StaffUser.add(
-        council=council.id, user_id=cmd.user_id, name=cmd.name, roles=cmd.roles,
-        teams=cmd.teams, email=cmd.email, phone=cmd.phone, known_roles=council.staff_roles,
-        known_teams=council.teams.keys(), occurred_at=directory.now(), actor=cmd.actor,
+        council=council.id,
+        user_id=cmd.user_id,
+        name=cmd.name,
+        roles=cmd.roles,
+        teams=cmd.teams,
+        email=cmd.email,
+        phone=cmd.phone,
+        known_roles=council.staff_roles,
+        known_teams=council.teams.keys(),
+        occurred_at=directory.now(),
+        actor=cmd.actor,
     )
     directory.save(user)
     return user
@@ -100,18 +126,23 @@ def add_user(cmd: AddUser, directory: Directory, council: Council) -> StaffUser:
 
 def grant_role(cmd: GrantRole, directory: Directory, council: Council) -> StaffUser:
     user = _load(directory, council, cmd)
-    user.grant(role=cmd.role, known_roles=council.staff_roles, occurred_at=directory.now(),
-               actor=cmd.actor)
+    user.grant(
+        role=cmd.role, known_roles=council.staff_roles, occurred_at=directory.now(), actor=cmd.actor
+    )
     directory.save(user)
     return user
 
 
 def _keeps_an_administrator(directory: Directory, user: StaffUser, doing: str) -> None:
-    others = [u for u in list_users(directory, user.council)
-              if u.active and ADMINISTRATOR in u.roles and u.user_id != user.user_id]
+    others = [
+        u
+        for u in list_users(directory, user.council)
+        if u.active and ADMINISTRATOR in u.roles and u.user_id != user.user_id
+    ]
     if user.active and ADMINISTRATOR in user.roles and not others:
         raise UserRefused(
-            f"cannot {doing}: {user.user_id} is the council's last active administrator")
+            f"cannot {doing}: {user.user_id} is the council's last active administrator"
+        )
 
 
 def revoke_role(cmd: RevokeRole, directory: Directory, council: Council) -> StaffUser:
@@ -146,7 +177,13 @@ def bootstrap_administrator(
     if list_users(directory, council.id):
         raise UserRefused(
             f"council {council.id} has users already: an administrator adds more "
-            f"(crm --as ADMIN users add …)")
-    add = AddUser(council=council.id, user_id=cmd.user_id, name=cmd.name,
-                  roles=(ADMINISTRATOR,), actor=BOOTSTRAP_ACTOR)
+            f"(crm --as ADMIN users add …)"
+        )
+    add = AddUser(
+        council=council.id,
+        user_id=cmd.user_id,
+        name=cmd.name,
+        roles=(ADMINISTRATOR,),
+        actor=BOOTSTRAP_ACTOR,
+    )
     return add_user(add, directory, council)

@@ -64,3 +64,8 @@ class NotPermitted(DomainError):
 
 class SubjectOfficerRefused(DomainError):
     """A complaint is never worked by the officer it is about (recorded subject officer)."""
+
+
+class AssigneeRefused(InvalidCommand):
+    """A request is assigned only to a known, active staff user of the council whose roles may
+    work it (`Permissions.can_hold_work`): any other officer id is bad input."""

@@ -117,6 +117,9 @@ ANALYSIS = frozenset({"kpi", "sla", "queue", "show", "history", "audit", "timeli
 # Disposal under the council's records authority is the records unit's decision alone: not even
 # an administrator holds it by default (a council may grant it in `[permissions]`).
 RECORDS_ONLY = frozenset({"dispose"})
+# Who may be assigned a request: the officer works it to its close, so one of their roles must
+# allow noting and closing it (the council's own table decides, `[permissions]` included).
+WORKING_A_REQUEST = frozenset({"note", "close"})
 # Seed 001 §7.4.4: the General Manager declares a customer's conduct unreasonable (vexatious).
 CONDUCT_DECLARER = "general-manager"
 
@@ -133,6 +136,11 @@ class Permissions:
     @property
     def roles(self) -> tuple[str, ...]:
         return tuple(self.by_role)
+
+    def can_hold_work(self, roles: Iterable[str]) -> bool:
+        """Whether someone holding `roles` may be assigned a request: a role of theirs allows
+        working it to its close."""
+        return any(WORKING_A_REQUEST <= self.by_role.get(r, frozenset()) for r in roles)
 
     def replacing(self, overrides: Mapping[str, Iterable[str]]) -> Permissions:
         """This table with each overridden role's actions replaced (a new role is added)."""

@@ -96,6 +96,9 @@ class Actor:
 
 
 PERSONAL_FIELDS = ("name", "address", "phone", "email")
+# A phone number or e-mail address another customer record has makes it likely the same person
+# (a name alone does not: residents share names); staff are told, and decide.
+IDENTIFYING_FIELDS = ("phone", "email")
 # A council that says nothing about identification: any one detail identifies the customer.
 ANY_DETAIL: tuple[frozenset[str], ...] = tuple(frozenset({f}) for f in PERSONAL_FIELDS)
 

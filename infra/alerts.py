@@ -96,6 +96,14 @@ class AlertTable:
                                + (f" (by {row.taken_by})" if row.taken_by else ""))
         return _plain(row._mapping)
 
+    def get(self, council: str, alert_id: int) -> dict[str, Any] | None:
+        self._ready()
+        t = STAFF_ALERTS
+        with self.engine.connect() as conn:
+            q = sa.select(t).where(t.c.id == alert_id, t.c.council == council)
+            row = conn.execute(q).first()
+        return None if row is None else _plain(row._mapping)
+
     def unanswered(self, council: str | None, now: datetime) -> list[dict[str, Any]]:
         self._ready()
         t = STAFF_ALERTS

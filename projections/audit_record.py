@@ -51,6 +51,9 @@ def summary(env: Envelope) -> str:
             return f"Closed ({d['outcome']}): {_clip(d['text'])}"
         case "NoticeSent":
             return f"Sent the {d['notice']} notice to the customer by {d['method']}"
+        case "AlertTaken":
+            return (f"Took staff alert {d['alert']} to {d['role']} about the urgent escalation "
+                    f"(version {d['about_version']})")
         case "Disposed":
             whose = f"customer {d['customer']}'s" if d["erased"] == "customer" else "its"
             return (f"Disposed of: retention class {d['retention_class']} ({d['retention_years']} "

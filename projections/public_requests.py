@@ -83,7 +83,7 @@ class PublicRequests(RowPerRequest):
                        complete_by=d.get("complete_by"))
         elif kind == "PublicDescriptionApproved":
             new["description"] = d["text"]
-        elif kind in ("NoteAdded", "NoticeSent", "DuplicateAttached", "Disposed"):
+        elif kind in ("NoteAdded", "NoticeSent", "AlertTaken", "DuplicateAttached", "Disposed"):
             return None  # internal: not a change the public sees (the version moves on)
         return new
 

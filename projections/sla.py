@@ -152,9 +152,10 @@ def _resume_if_paused(row: Row, env: Envelope) -> None:
     """The next action after an 'awaiting the customer' delay restarts the completion clock,
     keeping the whole business days that were left when it stopped (the calendar's one rule:
     due N working days after the resumption). A notice the council sends is not such an
-    action, nor is another delay awaiting the customer (the clock stays stopped)."""
+    action, nor a staff alert taken, nor another delay awaiting the customer (the clock
+    stays stopped)."""
     paused_at = _instant(row["paused_at"])
-    if paused_at is None or env.event_type == "NoticeSent":
+    if paused_at is None or env.event_type in ("NoticeSent", "AlertTaken"):
         return
     if env.event_type == "Delayed" and env.data.get("awaiting_customer"):
         return

@@ -132,21 +132,29 @@ def add_staff(
     there yet, as that administrator."""
     rt = Runtime(settings)
     try:
-        c = load_council(settings.config_dir, council)
-        known = {u.user_id for u in users.list_users(rt.directory_ports, council)}
-        if not known:
-            users.bootstrap_administrator(users.BootstrapAdministrator(
-                council=council, user_id=TEST_ADMIN, name="Test Administrator"),
-                rt.directory_ports, c)
-        admin = Actor(id=TEST_ADMIN, role="administrator")
-        for user_id, roles in staff.items():
-            if user_id not in known:
-                users.add_user(users.AddUser(
-                    council=council, user_id=user_id, name=user_id, roles=tuple(roles),
-                    teams=tuple((teams or {}).get(user_id, ())), actor=admin),
-                    rt.directory_ports, c)
+        add_staff_to(rt, council, staff, teams)
     finally:
         rt.close()
+
+
+def add_staff_to(
+    rt: Runtime, council: str, staff: Mapping[str, Sequence[str]],
+    teams: Mapping[str, Sequence[str]] | None = None,
+) -> None:
+    """`add_staff` on a runtime already open."""
+    c = load_council(rt.settings.config_dir, council)
+    known = {u.user_id for u in users.list_users(rt.directory_ports, council)}
+    if not known:
+        users.bootstrap_administrator(users.BootstrapAdministrator(
+            council=council, user_id=TEST_ADMIN, name="Test Administrator"),
+            rt.directory_ports, c)
+    admin = Actor(id=TEST_ADMIN, role="administrator")
+    for user_id, roles in staff.items():
+        if user_id not in known:
+            users.add_user(users.AddUser(
+                council=council, user_id=user_id, name=user_id, roles=tuple(roles),
+                teams=tuple((teams or {}).get(user_id, ())), actor=admin),
+                rt.directory_ports, c)
 
 
 @pytest.fixture

@@ -335,7 +335,21 @@ class ServiceRequest(Aggregate):
             aggregate._resume_clock(self.occurred_at)  # any event but a notice ends a pause
             aggregate.satisfaction_score = self.score
 
+    class AlertTaken(Event):
+        """A member of staff took the staff alert `alert` (the board's number) raised to `role`
+        for the urgent escalation recorded at `about_version`: who took it and when are the
+        event's actor and instant. Internal, like a notice: it does not end a customer pause."""
+
+        TOPIC = "councilcrm:ServiceRequest.AlertTaken"
+        alert: int
+        role: str
+        about_version: int
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.alerts_taken = (*aggregate.alerts_taken, self.alert)
+
     # Absent until the events above record them (class defaults: no replay needed).
+    alerts_taken: tuple[int, ...] = ()
     subject_officer: str | None = None
     review_requested_on: date | None = None
     review_decided_on: date | None = None
@@ -391,7 +405,8 @@ class ServiceRequest(Aggregate):
         self.disposed_at: datetime | None = None
 
     def _resume_clock(self, at: datetime) -> None:
-        """Any action but a notice ends a customer pause (see `completion_due`)."""
+        """Any action but a notice or an alert taken ends a customer pause (see
+        `completion_due`)."""
         paused, self.paused_at = self.paused_at, None
         due, standard = self.completion_due, self.standard
         if paused is None or due is None or standard is None or due <= paused:
@@ -768,6 +783,28 @@ class ServiceRequest(Aggregate):
             size=size,
             filename=filename,
             note=note.strip() if note and note.strip() else None,
+            occurred_at=occurred_at,
+            actor=actor,
+        )
+
+    def take_alert(
+        self, *, alert: int, role: str, about_version: int, occurred_at: datetime, actor: Actor
+    ) -> None:
+        """Records that `actor` took the staff alert `alert` about the urgent escalation at
+        `about_version`; once per alert, open or closed (the alert was raised while it was
+        urgent). Refused for an alert about anything but an urgent escalation of this request."""
+        _require_aware(occurred_at)
+        if self.urgent_escalation_at(about_version) is None:
+            raise InvalidCommand(
+                f"request {self.reference} has no urgent escalation at version {about_version}"
+            )
+        if alert in self.alerts_taken:
+            raise InvalidCommand(f"alert {alert} about {self.reference} was taken already")
+        self.trigger_event(
+            self.AlertTaken,
+            alert=alert,
+            role=role,
+            about_version=about_version,
             occurred_at=occurred_at,
             actor=actor,
         )

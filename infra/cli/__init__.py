@@ -14,7 +14,13 @@ from typing import NoReturn
 
 from commands.customers import CustomerNotFound
 from commands.errors import AttachmentNotFound, ConcurrencyConflict, RequestNotFound
-from domain.errors import DisposalRefused, DomainError, OutOfBounds, RequestDisposed
+from domain.errors import (
+    AssigneeRefused,
+    DisposalRefused,
+    DomainError,
+    OutOfBounds,
+    RequestDisposed,
+)
 from infra.cli import (
     alerts,
     attachments,
@@ -45,6 +51,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (AttachmentNotFound, 4),
     (OutOfBounds, 2),
     (DisposalRefused, 2),
+    (AssigneeRefused, 2),
     (RequestDisposed, 2),
     (DomainError, 1),
     (ConfigError, 2),

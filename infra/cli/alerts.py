@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from commands.alerts import TakeAlert, take_alert
 from infra.cli.common import authorized, council, emit_json, emit_table, runtime
 from projections.envelope import to_plain
 
@@ -23,7 +24,8 @@ def run_list(args: argparse.Namespace) -> None:
 def run_ack(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
     who = authorized(args, c, "alerts")
-    row = rt.alerts.take(c.id, args.id, who.actor, rt.clock())
+    row = take_alert(TakeAlert(council=c.id, alert_id=args.id, actor=who.actor), rt.ports,
+                     rt.alerts)
     if args.json:
         emit_json(to_plain(row))
     else:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from commands.access import authorize
+from commands.ports import Ports
+from commands.request_store import RequestCommand, Result
 from domain.council import Council
 from domain.permissions import Viewer
 from infra.config import list_councils
 from infra.local_time import local_minute
 from infra.runtime import Runtime
+from projections.envelope import to_plain
 
 
 def runtime(args: argparse.Namespace) -> Runtime:
@@ -37,6 +41,33 @@ def authorized(args: argparse.Namespace, c: Council, action: str) -> Viewer:
     """The acting user (`--as`/CRM_ACTOR, in `--role`/CRM_ROLE if given) if they may do
     `action` in council `c`; else `NotPermitted`, before anything is read or written."""
     return authorize(runtime(args).directory_ports, c, args.actor, args.role, action)
+
+
+def emit_result(args: argparse.Namespace, result: Result) -> None:
+    """A command's result: its reference, or the whole result with `--json`."""
+    if getattr(args, "json", False):
+        emit_json(to_plain(result))
+    else:
+        print(result.reference)
+
+
+def run_request_command(
+    args: argparse.Namespace,
+    handle: Callable[[Any, Ports], Result],
+    kind: type[RequestCommand],
+    action: str | None = None,
+    **fields: Any,
+) -> None:
+    """Runs one command of `kind` on the request `args.ref` through `handle`, as the acting
+    user authorized for `action` (default: the CLI command's name), and emits its result."""
+    c = council(args)
+    cmd = kind(
+        council=c.id,
+        reference=args.ref.strip().upper(),
+        actor=authorized(args, c, action or args.command).actor,
+        **fields,
+    )
+    emit_result(args, handle(cmd, runtime(args).ports))
 
 
 def emit_json(value: Any) -> None:

@@ -11,8 +11,15 @@ from zoneinfo import ZoneInfo
 from commands import complaints as cmds
 from domain.council import Council
 from infra import views
-from infra.cli.common import authorized, council, emit_json, emit_table, parse_date, runtime
-from projections.envelope import to_plain
+from infra.cli.common import (
+    authorized,
+    council,
+    emit_json,
+    emit_table,
+    parse_date,
+    run_request_command,
+    runtime,
+)
 
 
 def _today(args: argparse.Namespace, c: Council) -> date:
@@ -20,18 +27,7 @@ def _today(args: argparse.Namespace, c: Council) -> date:
 
 
 def _run(args: argparse.Namespace, action: str, kind: type[Any], **fields: Any) -> None:
-    c = council(args)
-    cmd = kind(
-        council=c.id,
-        reference=args.ref.strip().upper(),
-        actor=authorized(args, c, action).actor,
-        **fields,
-    )
-    result = cmds.handle(cmd, runtime(args).ports)
-    if args.json:
-        emit_json(to_plain(result))
-    else:
-        print(result.reference)
+    run_request_command(args, cmds.handle, kind, action, **fields)
 
 
 def _on(args: argparse.Namespace) -> date:

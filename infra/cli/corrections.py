@@ -7,23 +7,11 @@ import argparse
 from typing import Any
 
 from commands import corrections as cmds
-from infra.cli.common import authorized, council, emit_json, emit_table, runtime
-from projections.envelope import to_plain
+from infra.cli.common import council, emit_json, emit_table, run_request_command
 
 
 def _correct(args: argparse.Namespace, kind: type[Any], **fields: Any) -> None:
-    c = council(args)
-    cmd = kind(
-        council=c.id,
-        reference=args.ref.strip().upper(),
-        actor=authorized(args, c, args.command).actor,
-        **fields,
-    )
-    result = cmds.handle(cmd, runtime(args).ports)
-    if args.json:
-        emit_json(to_plain(result))
-    else:
-        print(result.reference)
+    run_request_command(args, cmds.handle, kind, **fields)
 
 
 def run_agencies(args: argparse.Namespace) -> None:

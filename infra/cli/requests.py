@@ -8,7 +8,6 @@ from datetime import date, datetime
 from typing import Any
 
 from commands import requests as cmds
-from domain.aggregates.service_request import request_id
 from domain.calendar import CalendarSpec
 from domain.council import Council
 from domain.lodgement import make_intake
@@ -25,13 +24,14 @@ from infra.cli.common import (
     authorized,
     council,
     emit_json,
+    emit_result,
     emit_table,
     parse_date,
     parse_instant,
+    run_request_command,
     runtime,
 )
 from infra.local_time import local_minute
-from projections.envelope import to_plain
 
 
 def _enum(kind: Any, what: str) -> Any:
@@ -42,13 +42,6 @@ def _enum(kind: Any, what: str) -> Any:
             raise argparse.ArgumentTypeError(str(e)) from None
 
     return parse
-
-
-def _result(args: argparse.Namespace, result: cmds.Result) -> None:
-    if getattr(args, "json", False):
-        emit_json(to_plain(result))
-    else:
-        print(result.reference)
 
 
 def run_lodge(args: argparse.Namespace) -> None:
@@ -67,9 +60,13 @@ def run_lodge(args: argparse.Namespace) -> None:
     for restriction in lodged.restrictions:
         print(f"crm: note: customer {lodged.customer} is restricted — "
               f"{restriction.describe()}", file=sys.stderr)
+    if lodged.likely_same:
+        print(f"crm: note: customer {lodged.customer} shares a phone number or e-mail address "
+              f"with {', '.join(lodged.likely_same)}: likely the same person (`crm customer "
+              f"show NUMBER`; lodge with --customer NUMBER next time)", file=sys.stderr)
     if args.agreed_completion is not None:
         _say_if_rolled(c.calendar, args.agreed_completion, "the agreed completion date")
-    _result(args, lodged)
+    emit_result(args, lodged)
 
 
 def _say_if_rolled(spec: CalendarSpec, day: date, what: str) -> None:
@@ -85,16 +82,13 @@ def _say_if_rolled(spec: CalendarSpec, day: date, what: str) -> None:
 def run_delay(args: argparse.Namespace) -> None:
     _request_command(args, cmds.DelayRequest, reason=args.reason, until=args.until,
                      awaiting_customer=args.awaiting_customer)
-    r = runtime(args).ports.get(request_id(council(args).id, args.ref.strip().upper()), args.ref)
+    r = views.load_request(runtime(args), council(args), args.ref)
     if r.standard is not None:
         _say_if_rolled(r.standard.calendar, args.until, "the new expected date")
 
 
 def _request_command(args: argparse.Namespace, kind: type[Any], **fields: Any) -> None:
-    c = council(args)
-    cmd = kind(council=c.id, reference=args.ref.strip().upper(),
-               actor=authorized(args, c, args.command).actor, **fields)
-    _result(args, cmds.handle(cmd, runtime(args).ports))
+    run_request_command(args, cmds.handle, kind, **fields)
 
 
 def _instant(args: argparse.Namespace, c: Council) -> datetime | None:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import Field
 
+from commands import alerts as alert_cmds
 from commands import retention
 from infra import operations, views
 from infra.http.auth import Staff, runtime_of, staff
@@ -53,9 +54,10 @@ def take_alert(
     rt = runtime_of(request)
 
     def act() -> dict[str, Any]:
-        row: dict[str, Any] = to_plain(
-            rt.alerts.take(who.council.id, alert_id, who.viewer.actor, rt.clock())
+        taking = alert_cmds.TakeAlert(
+            council=who.council.id, alert_id=alert_id, actor=who.viewer.actor
         )
+        row: dict[str, Any] = to_plain(alert_cmds.take_alert(taking, rt.ports, rt.alerts))
         return row
 
     return _run_once(request, who, idempotency_key, raw, 200, act, response)

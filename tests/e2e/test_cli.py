@@ -140,6 +140,23 @@ def closed_ref(crm: Crm) -> str:
 # -- the lifecycle -----------------------------------------------------------------------------
 
 
+def test_assigning_to_an_officer_who_is_not_a_staff_user_is_bad_input_and_writes_nothing(
+    crm: Crm,
+) -> None:
+    ref = lodged_reference(ok(crm(*IDENTIFIED_POTHOLE)))
+
+    refused = crm("assign", ref, "--team", "roads", "--officer", "nobody.here")
+
+    assert refused.code == 2
+    assert refused.stderr.strip() == (
+        "crm: no staff user 'nobody.here' in council upper-lachlan: a request is assigned to "
+        "one (see `crm users list`)"
+    )
+    history = json.loads(ok(crm("history", ref, "--json")).stdout)
+    assert [e["type"] for e in history] == ["Lodged"]
+    ok(crm("assign", ref, "--team", "roads", "--officer", "kwong"))
+
+
 def test_a_request_goes_through_its_whole_lifecycle_and_its_history_lists_every_event(
     crm: Crm,
 ) -> None:

@@ -41,6 +41,7 @@ def crm(
                 "desk": ["customer-service", "officer"],
                 "co": ["complaints-officer"],
                 "an": ["analyst"],
+                "jsmith": ["officer"],
             },
         )
     for name in SCRUBBED:

@@ -62,6 +62,8 @@ def test_an_urgent_requests_alert_is_listed_and_taken_once(api: tuple[TestClient
     assert ref not in [a["reference"] for a in client.get("/api/v1/alerts", headers=tl).json()]
     everything = client.get("/api/v1/alerts", params={"all": "true"}, headers=tl).json()
     assert [a["status"] for a in everything if a["reference"] == ref] == ["taken"]
+    history = client.get(f"/api/v1/requests/{ref}/history", headers=tl).json()
+    assert [e["type"] for e in history].count("AlertTaken") == 1  # recorded once, by tl
 
 
 def test_a_sweep_queues_the_letter_and_marking_it_posted_is_recorded_once(

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from bench import soak
+from bench.staff import add_officer
 from infra.runtime import Runtime
 from infra.settings import Settings
 from infra.views import read_models_ready
@@ -31,6 +32,11 @@ class _Embedded:
 
 @pytest.fixture
 def lifecycles(tmp_path: Path) -> Runtime:
+    staff = Runtime(make_settings(tmp_path / "data"))
+    try:
+        add_officer(staff, soak.COUNCIL)  # the officer the lifecycles assign requests to
+    finally:
+        staff.close()
     tally = soak.Tally()
     driver = soak.Driver(
         _Embedded(tmp_path / "data"),  # type: ignore[arg-type]

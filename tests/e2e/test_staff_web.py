@@ -210,6 +210,20 @@ def test_the_queue_shows_urgent_first_and_the_sla_state_in_words_and_colour(
     assert missing.status_code == 404 and "<h1>" in missing.text
 
 
+def test_the_api_refuses_to_assign_to_anyone_but_a_staff_user_who_works_requests(
+    web: tuple[TestClient, Runtime]
+) -> None:
+    client, _ = web
+    ref = lodged(client)
+    headers = sign_in(client, "off")
+    for officer in ("nobody", "an"):  # unknown; an analyst
+        refused = client.post(f"/api/v1/requests/{ref}/assign", headers=headers,
+                              json={"team": "roads", "officer": officer})
+        assert refused.status_code == 422, refused.text
+    history = client.get(f"/api/v1/requests/{ref}/history", headers=headers).json()
+    assert [e["type"] for e in history] == ["Lodged"]
+
+
 def test_the_sla_dashboard_charts_breached_and_at_risk_by_team_and_category(
     tmp_path: Path
 ) -> None:

@@ -31,11 +31,13 @@ from domain.values import Actor, Channel, Customer, NoteKind
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT, Settings
 from projections import registry
-from tests.conftest import TEST_ADMIN, add_staff
+from tests.conftest import TEST_ADMIN, add_staff, add_staff_to
 from tests.fakes import FakeClock
 
 COUNCIL = "upper-lachlan"
 OFFICER = Actor(id="cs.officer", role="officer")
+# the officer requests are assigned to: a staff user who may work them
+WORKING_STAFF = {"o.smith": ["officer"]}
 ALL_MODELS = tuple(registry.READ_MODELS)
 
 
@@ -129,7 +131,7 @@ class Pipeline:
     ) -> subprocess.CompletedProcess[str]:
         """Runs `crm ARGS` to completion in this pipeline's environment (plus `env`), as the
         council's administrator."""
-        add_staff(Settings.from_env(self.env(env)), COUNCIL, {})
+        add_staff(Settings.from_env(self.env(env)), COUNCIL, WORKING_STAFF)
         return subprocess.run(
             [sys.executable, "-m", "infra.cli", *args], env=self.env(env), cwd=PROJECT_ROOT,
             capture_output=True, text=True, timeout=timeout_s, check=False,
@@ -254,6 +256,7 @@ class Driver:
         self.rt = rt
         self.clock = clock
         self.count = 0
+        add_staff_to(rt, COUNCIL, WORKING_STAFF)
 
     def _tick(self) -> None:
         self.clock.advance(minutes=1)

@@ -40,6 +40,7 @@ from infra.runtime import Runtime
 from infra.views import read_models_ready
 from projections import audit_record, registry, request_summary
 from projections.sla import Sla
+from tests.conftest import add_staff_to
 from tests.fakes import FakeClock
 from tests.integration.kafka_support import Pipeline
 
@@ -217,6 +218,7 @@ def test_recategorising_routes_to_the_new_team_and_keeps_the_targets_upper_lachl
     sqlite_runtime: Runtime,
 ) -> None:
     rt = sqlite_runtime
+    add_staff_to(rt, COUNCIL, {"o.smith": ["officer"]})
     pothole = lodge(rt)
     cmds.assign_request(
         cmds.AssignRequest(**on(pothole.reference), team="roads", officer="o.smith"), rt.ports

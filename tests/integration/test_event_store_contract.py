@@ -19,6 +19,7 @@ from domain.aggregates.service_request import ServiceRequest
 from domain.lodgement import Intake, lodgement_fields
 from domain.values import Actor, Channel, Customer, NoteKind, Status
 from infra.runtime import Runtime
+from tests.conftest import add_staff_to
 from tests.fakes import FakeClock, sealed
 
 COUNCIL = "upper-lachlan"
@@ -45,6 +46,7 @@ def on(result: cmds.Result) -> dict[str, Any]:
 
 def a_full_lifecycle(rt: Runtime, clock: FakeClock) -> tuple[cmds.Result, list[int]]:
     """Lodges a request and takes it through every event; returns it and each save's position."""
+    add_staff_to(rt, COUNCIL, {"kwong": ["officer"]})
     lodged = lodge(rt)
     positions = [lodged.position]
     steps = [

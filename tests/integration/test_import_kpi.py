@@ -31,7 +31,7 @@ from infra.views import read_models_ready
 from projections import kpi
 from projections.audit_record import AuditRecord
 from projections.sla import Sla
-from tests.conftest import add_staff, make_settings
+from tests.conftest import add_staff, add_staff_to, make_settings
 from tests.fakes import FakeClock
 
 DATA = PROJECT_ROOT / "data" / "boston311"
@@ -351,6 +351,7 @@ def test_first_contact_resolution_counts_officers_who_close_what_they_lodged(
     clock.advance(minutes=5)
     cmds.close_request(cmds.CloseRequest(council="boston", reference=refs[0], actor=ann,
                                          outcome="completed", text="Spoke to the owner"), ports)
+    add_staff_to(sqlite_runtime, "boston", {"ann": ["officer"]})
     cmds.assign_request(cmds.AssignRequest(council="boston", reference=refs[1], actor=ann,
                                            team="animal-control", officer="ann"), ports)
     cmds.close_request(cmds.CloseRequest(council="boston", reference=refs[1], actor=ann,

@@ -19,6 +19,7 @@ from infra.runtime import Runtime
 from projections import envelope as envelope_module
 from projections.envelope import Envelope
 from projections.work_queue import WorkQueue
+from tests.conftest import add_staff_to
 from tests.fakes import FakeClock
 from tests.integration.kafka_support import (
     ALL_MODELS,
@@ -74,6 +75,7 @@ def test_a_parked_event_holds_its_request_until_retried_after_a_fix(
             conn.execute(sa.text("ALTER TABLE work_queue ADD CONSTRAINT no_poison "
                                  "CHECK (officer IS NULL OR officer <> 'o.poison')"))
         driver.step(held.reference, 1)  # acknowledged: applied
+        add_staff_to(rt, COUNCIL, {"o.poison": ["officer"]})
         poisoned = cmds.AssignRequest(council=COUNCIL, reference=held.reference, actor=OFFICER,
                                       team="roads", officer="o.poison")
         cmds.assign_request(poisoned, rt.ports)  # the queue will refuse it

@@ -36,6 +36,7 @@ from infra.cli.sla import make_watchdog
 from infra.notify import OutboxNotifier, list_outbox
 from infra.runtime import Runtime
 from projections import registry
+from tests.conftest import add_staff_to
 from tests.fakes import FakeClock
 
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -79,8 +80,10 @@ def types(rt: Runtime, result: cmds.Result) -> list[str]:
 
 @pytest.fixture
 def rt(any_runtime: Runtime, clock: FakeClock) -> Runtime:
-    """On the embedded store and on the real PostgreSQL, at Monday 2 March 2026 10:00 AEDT."""
+    """On the embedded store and on the real PostgreSQL, at Monday 2 March 2026 10:00 AEDT,
+    with Canterbury's officers `jsmith` and `kwong`."""
     clock.set(LODGED)
+    add_staff_to(any_runtime, "canterbury", {"jsmith": ["officer"], "kwong": ["officer"]})
     return any_runtime
 
 

@@ -26,12 +26,13 @@ import sqlalchemy as sa
 
 from commands import requests as cmds
 from commands import users
-from commands.alerts import AlertRefused
+from commands.alerts import AlertRefused, TakeAlert, take_alert
 from commands.notices import Notice
 from consumers import operations
 from consumers.store_reader import StoreReader
 from consumers.watchdog import SYSTEM_ACTOR, SweepReport, Watchdog
 from domain.aggregates.service_request import ServiceRequest
+from domain.errors import InvalidCommand
 from domain.lodgement import Intake, lodgement_fields
 from domain.values import Actor, Channel, ContactMethod, Customer, NoteKind
 from infra.alerts import STAFF_ALERTS
@@ -41,7 +42,7 @@ from infra.notify import list_outbox
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT, Settings
 from infra.views import read_models_ready
-from projections import sla_queries
+from projections import audit_record, registry, sla_queries
 from projections.sla import Sla
 from tests.fakes import FakeClock, sealed
 
@@ -260,6 +261,74 @@ def test_an_urgent_alert_not_taken_in_time_goes_to_the_next_role_and_a_taken_one
     with pytest.raises(AlertRefused, match="passed-on already"):
         rt.alerts.take(COUNCIL, tree_alert["id"], Actor(id="tlee", role="team-leader"),
                        LODGED + timedelta(minutes=40))
+
+
+def test_taking_an_alert_is_recorded_on_its_request_once_and_shows_in_the_audit_record(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    rt = sqlite_runtime
+    staff(rt, {"tlee": ("team-leader",)})
+    tree = lodge(rt, "tree-over-road")
+    [escalation] = events(rt, tree, "Escalated")
+    [alert] = rt.alerts.listed(COUNCIL)
+    clock.advance(minutes=7)
+    tlee = Actor(id="tlee", role="team-leader")
+
+    row = take_alert(TakeAlert(council=COUNCIL, alert_id=alert["id"], actor=tlee), rt.ports,
+                     rt.alerts)
+
+    assert (row["status"], row["taken_by"], row["taken_at"]) == ("taken", "tlee", clock())
+    [taken] = events(rt, tree, "AlertTaken")
+    assert (taken.alert, taken.role, taken.about_version) == (
+        alert["id"], "team-leader", escalation.originator_version)
+    assert (taken.actor, taken.occurred_at) == (tlee, clock())
+    with pytest.raises(AlertRefused, match="taken already"):
+        take_alert(TakeAlert(council=COUNCIL, alert_id=alert["id"], actor=tlee), rt.ports,
+                   rt.alerts)
+    assert len(events(rt, tree, "AlertTaken")) == 1
+    read_models_ready(rt)
+    with rt.read_engine.connect() as conn:
+        entries = audit_record.query(conn, audit_record.AuditRecord(), audit_record.AuditFilter(
+            council=COUNCIL, reference=tree.reference))
+    assert (entries[-1]["event_type"], entries[-1]["actor_id"], entries[-1]["summary"]) == (
+        "AlertTaken", "tlee",
+        (f"Took staff alert {alert['id']} to team-leader about the urgent escalation "
+         f"(version {escalation.originator_version})"))
+    drifts = operations.verify(StoreReader(rt.app), rt.read_engine, list(registry.READ_MODELS))
+    assert [d for d in drifts if not d.ok] == []
+
+
+def test_an_alert_taken_on_the_board_whose_event_was_lost_is_recorded_when_its_taker_acks_again(
+    sqlite_runtime: Runtime, clock: FakeClock,
+) -> None:
+    rt = sqlite_runtime
+    staff(rt, {"tlee": ("team-leader",), "kwong": ("team-leader",)})
+    tree = lodge(rt, "tree-over-road")
+    [alert] = rt.alerts.listed(COUNCIL)
+    tlee = Actor(id="tlee", role="team-leader")
+    took_at = clock() + timedelta(minutes=4)
+    rt.alerts.take(COUNCIL, alert["id"], tlee, took_at)  # the process stopped here
+    assert events(rt, tree, "AlertTaken") == []
+    clock.advance(minutes=9)
+
+    with pytest.raises(AlertRefused, match="taken already \\(by tlee\\)"):
+        take_alert(TakeAlert(council=COUNCIL, alert_id=alert["id"],
+                             actor=Actor(id="kwong", role="team-leader")), rt.ports, rt.alerts)
+    take_alert(TakeAlert(council=COUNCIL, alert_id=alert["id"], actor=tlee), rt.ports, rt.alerts)
+
+    [taken] = events(rt, tree, "AlertTaken")
+    assert (taken.actor, taken.occurred_at) == (tlee, took_at)  # as the board had it
+
+
+def test_an_alert_is_taken_only_about_an_urgent_escalation_of_its_request(
+    sqlite_runtime: Runtime,
+) -> None:
+    rt = sqlite_runtime
+    pothole = lodge(rt)
+    request = rt.ports.get(pothole.request_id, pothole.reference)
+    with pytest.raises(InvalidCommand, match="no urgent escalation at version 1"):
+        request.take_alert(alert=1, role="team-leader", about_version=1, occurred_at=LODGED,
+                           actor=Actor(id="tlee", role="team-leader"))
 
 
 def test_an_alert_lost_between_the_save_and_the_board_is_raised_by_the_next_sweep(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -10,10 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from commands import requests as cmds
+from commands import users
 from commands.errors import RequestNotFound
 from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.errors import (
     AlreadyAcknowledged,
+    AssigneeRefused,
     EscalationRefused,
     InvalidCommand,
     LodgementRefused,
@@ -22,6 +25,7 @@ from domain.errors import (
 from domain.lodgement import Intake
 from domain.values import Actor, Channel, Customer, NoteKind, Status
 from infra.runtime import Runtime
+from tests.conftest import TEST_ADMIN, add_staff_to
 from tests.fakes import FakeClock
 
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -60,6 +64,8 @@ def stored_events(rt: Runtime, result: cmds.Result) -> list[Any]:
 
 @pytest.fixture
 def rt(sqlite_runtime: Runtime) -> Runtime:
+    """The embedded store, with an officer (`kwong`) who may be assigned requests."""
+    add_staff_to(sqlite_runtime, COUNCIL, {"kwong": ["officer"]})
     return sqlite_runtime
 
 
@@ -125,6 +131,53 @@ def test_acknowledging_stores_the_acknowledgement(
     assert isinstance(stored_events(rt, lodged)[-1], ServiceRequest.Acknowledged)
 
 
+def test_every_lodgement_whose_new_record_shares_a_phone_or_email_reports_the_likely_same(
+    rt: Runtime,
+) -> None:
+    first = cmds.lodge_request(
+        cmds.LodgeRequest(council=COUNCIL, intake=an_intake(), actor=OFFICER), rt.ports
+    )
+    by_email = Customer(name="A. Lee", phone="0400 999 999", email="ann@example.org")
+    second = cmds.lodge_request(
+        cmds.LodgeRequest(council=COUNCIL, intake=an_intake(), actor=OFFICER), rt.ports
+    )
+    third = cmds.lodge_request(
+        cmds.LodgeRequest(
+            council=COUNCIL,
+            intake=an_intake(customer=Customer(name="Ann Lee", phone="0400 000 000",
+                                               email="ann@example.org")),
+            actor=OFFICER,
+        ),
+        rt.ports,
+    )
+    fourth = cmds.lodge_request(
+        cmds.LodgeRequest(council=COUNCIL, intake=an_intake(customer=by_email), actor=OFFICER),
+        rt.ports,
+    )
+    named = cmds.lodge_request(
+        cmds.LodgeRequest(
+            council=COUNCIL, intake=an_intake(customer=None, customer_number=first.customer),
+            actor=OFFICER,
+        ),
+        rt.ports,
+    )
+    stranger = cmds.lodge_request(
+        cmds.LodgeRequest(
+            council=COUNCIL,
+            intake=an_intake(customer=Customer(name="Ann Lee", phone="0411 111 111")),
+            actor=OFFICER,
+        ),
+        rt.ports,
+    )
+
+    assert first.likely_same == ()
+    assert second.likely_same == (first.customer,)
+    assert third.likely_same == (first.customer, second.customer)
+    assert fourth.likely_same == (third.customer,)  # the e-mail alone
+    assert named.likely_same == ()  # a record staff chose
+    assert stranger.likely_same == ()  # the same name is not enough
+
+
 def test_assigning_stores_the_new_team_and_officer(rt: Runtime, lodged: cmds.Result) -> None:
     result = cmds.assign_request(
         cmds.AssignRequest(**on(lodged.reference), team="parks", officer="kwong"), rt.ports
@@ -135,6 +188,56 @@ def test_assigning_stores_the_new_team_and_officer(rt: Runtime, lodged: cmds.Res
     assert (request.team, request.officer) == ("parks", "kwong")
     event = stored_events(rt, lodged)[-1]
     assert (event.previous_team, event.previous_officer) == ("roads", None)
+
+
+@pytest.mark.parametrize(
+    ("officer", "says"),
+    [
+        ("o.nobody", "no staff user 'o.nobody'"),
+        ("gone", "user gone is disabled"),
+        ("figures", "user figures holds no role that works requests (analyst)"),
+        ("records", "holds no role that works requests (records-officer)"),
+    ],
+)
+def test_assigning_to_anyone_but_an_active_user_who_works_requests_is_refused_writing_nothing(
+    rt: Runtime, lodged: cmds.Result, officer: str, says: str
+) -> None:
+    add_staff_to(
+        rt, COUNCIL, {"gone": ["officer"], "figures": ["analyst"], "records": ["records-officer"]}
+    )
+    c = rt.ports.council(COUNCIL)
+    users.disable_user(
+        users.DisableUser(
+            council=COUNCIL, user_id="gone", actor=Actor(id=TEST_ADMIN, role="administrator")
+        ),
+        rt.directory_ports,
+        c,
+    )
+
+    with pytest.raises(AssigneeRefused, match=re.escape(says)):
+        cmds.assign_request(
+            cmds.AssignRequest(**on(lodged.reference), team="parks", officer=officer), rt.ports
+        )
+
+    assert [type(e).__name__ for e in stored_events(rt, lodged)] == ["Lodged"]
+
+
+def test_who_may_hold_work_follows_the_councils_permission_table(rt: Runtime) -> None:
+    c = rt.ports.council(COUNCIL)
+    assert c.permissions.can_hold_work(["customer-service"])
+    assert c.permissions.can_hold_work(["analyst", "officer"])
+    assert not c.permissions.can_hold_work(["analyst"])
+    widened = c.permissions.replacing({"analyst": ["note", "close", "kpi"]})
+
+    assert widened.can_hold_work(["analyst"])
+    assert widened.can_hold_work(["analyst", "records-officer"])
+    assert not widened.can_hold_work(["records-officer"])
+
+
+def test_assigning_to_a_team_alone_needs_no_officer(rt: Runtime, lodged: cmds.Result) -> None:
+    cmds.assign_request(cmds.AssignRequest(**on(lodged.reference), team="parks"), rt.ports)
+
+    assert (load(rt, lodged).team, load(rt, lodged).officer) == ("parks", None)
 
 
 def test_adding_a_note_stores_it(rt: Runtime, lodged: cmds.Result) -> None:
