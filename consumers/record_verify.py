@@ -132,15 +132,20 @@ FROM (SELECT rowid, originator_id, originator_version, topic, state FROM {table}
 
 
 def _sqlite_packed(row: tuple[Any, ...]) -> Packed:
-    """A batch as `_SQLITE_BATCH` reads it. Each aggregate id must be a UUID's canonical text
-    (36 characters, hyphens in their places), else the batch is not sound."""
+    """A batch as `_SQLITE_BATCH` reads it. Every aggregate id must be a UUID as 32 hex digits
+    (as the library's recorder writes it) or as its canonical text (36 characters, hyphens in
+    their places), else the batch is not sound."""
     n, last, positions, ids, versions, topics, lengths, data, fields = row
     if not n:
         return Packed(count=0, last=0, positions="", links=b"", lengths="", data=b"", heads=[])
     try:
-        sound = fields == 4 * n and len(ids) == 36 * n
-        sound = sound and all(ids[k::36] == "-" * n for k in (8, 13, 18, 23))
-        raw_ids = bytes.fromhex(ids.replace("-", "")) if sound else b""
+        sound = fields == 4 * n
+        if len(ids) == 32 * n:  # the library's SQLite recorder writes a UUID's 32 hex digits
+            raw_ids = bytes.fromhex(ids) if sound else b""
+        else:  # or its canonical text, hyphens in their places
+            sound = sound and len(ids) == 36 * n
+            sound = sound and all(ids[k::36] == "-" * n for k in (8, 13, 18, 23))
+            raw_ids = bytes.fromhex(ids.replace("-", "")) if sound else b""
         by_version: dict[str, bytes] = {}
         by_topic: dict[str, bytes] = {}
         heads = []

@@ -1,7 +1,8 @@
 """SQLite's packing of a batch for the fast verification: given a store table like the event
 store's, when a batch is read packed, then it hashes exactly as the events' digests and links
-do — and a row whose fields are not as the store writes them (an id not in canonical form, a
-field missing, a topic that would split) makes the batch unsound, never misread."""
+do, with ids as the library's recorder writes them (32 hex digits) or in canonical form — and a
+row whose fields are not as the store writes them (an id in neither form or the two forms
+mixed, a field missing, a topic that would split) makes the batch unsound, never misread."""
 
 from __future__ import annotations
 
@@ -29,11 +30,14 @@ def db() -> Iterator[sqlite3.Connection]:
     conn.close()
 
 
-def store(db: sqlite3.Connection, events: list[Event]) -> None:
+def store(db: sqlite3.Connection, events: list[Event], ids: str = "canonical") -> None:
+    def text(u: UUID) -> str:
+        return u.hex if ids == "hex" else str(u)
+
     db.executemany(
         f"INSERT INTO {TABLE} (rowid, originator_id, originator_version, topic, state) "
         "VALUES (?, ?, ?, ?, ?)",
-        [(e.id, str(e.originator_id), e.originator_version, e.topic, e.state) for e in events],
+        [(e.id, text(e.originator_id), e.originator_version, e.topic, e.state) for e in events],
     )
 
 
@@ -42,10 +46,11 @@ def read(db: sqlite3.Connection, after: int = 0, limit: int = 100) -> Packed:
     return _sqlite_packed(tuple(row))
 
 
-def test_a_packed_batch_hashes_as_the_chain_does(db: sqlite3.Connection) -> None:
+@pytest.mark.parametrize("ids", ["hex", "canonical"])
+def test_a_packed_batch_hashes_as_the_chain_does(db: sqlite3.Connection, ids: str) -> None:
     events = log_of(9)
     events[4] = Event(5, uuid5(UUID(int=1), "é"), 1, "councilcrm:Noté", b"\x00\xff\x01 bytes")
-    store(db, events)
+    store(db, events, ids)
     _, entries = chained(events)
     found = chain_packed(GENESIS["requests"], read(db))
     assert found is not None
@@ -73,7 +78,7 @@ def test_a_packed_batch_hashes_as_the_chain_does(db: sqlite3.Connection) -> None
         "UPDATE {t} SET topic = topic || char(1) || 'x' WHERE rowid = 3",
     ],
     ids=[
-        "id-without-hyphens",
+        "id-forms-mixed",
         "id-in-braces",
         "hyphen-moved",
         "not-hex",
