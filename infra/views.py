@@ -347,10 +347,19 @@ def kpis(rt: Runtime, c: Council, by: str, date_from: date, date_to: date, now: 
         return kpi.compute(conn, Sla(), audit_record.AuditRecord(), query)
 
 
-def enquiry_stats(rt: Runtime, c: Council, by: str, date_from: date, date_to: date
-                  ) -> list[dict[str, Any]]:
+def council_today(rt: Runtime, c: Council) -> date:
+    """Today in the council's own time zone: the date a UTC clock gives is the day before for
+    part of every day in a council east of Greenwich (from 13:00 UTC in Sydney's summer)."""
+    return rt.clock().astimezone(ZoneInfo(c.calendar.timezone)).date()
+
+
+def enquiry_stats(rt: Runtime, c: Council, by: str, date_from: date | None = None,
+                  date_to: date | None = None) -> list[dict[str, Any]]:
     """Enquiries and requests received each of the council's days from `date_from` to
-    `date_to`, by type (enquiry type or request category) or by channel."""
+    `date_to` (default: the seven days to the council's today), by type (enquiry type or
+    request category) or by channel."""
+    date_to = date_to or council_today(rt, c)
+    date_from = date_from or date_to - timedelta(days=6)
     _period(date_from, date_to)
     q = enquiry_statistics.StatsQuery(
         council=c.id, by=by, zone=ZoneInfo(c.calendar.timezone),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from commands import complaints as cmds
 from domain.council import Council
@@ -23,7 +22,7 @@ from infra.cli.common import (
 
 
 def _today(args: argparse.Namespace, c: Council) -> date:
-    return runtime(args).clock().astimezone(ZoneInfo(c.calendar.timezone)).date()
+    return views.council_today(runtime(args), c)
 
 
 def _run(args: argparse.Namespace, action: str, kind: type[Any], **fields: Any) -> None:

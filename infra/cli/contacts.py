@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import timedelta
 from typing import Any
 
 from commands import contacts as cmds
@@ -43,9 +42,7 @@ def run_stats(args: argparse.Namespace) -> None:
     authorized(args, c, "stats")
     if args.by not in BY:
         raise ValueError(f"--by must be {' or '.join(BY)}, not {args.by!r}")
-    date_to = args.date_to or rt.clock().date()
-    date_from = args.date_from or date_to - timedelta(days=6)
-    rows = views.enquiry_stats(rt, c, BY[args.by], date_from, date_to)
+    rows = views.enquiry_stats(rt, c, BY[args.by], args.date_from, args.date_to)
     if args.json:
         emit_json(rows)
     else:

@@ -121,7 +121,7 @@ def run_lift(args: argparse.Namespace) -> None:
 def run_reviews_due(args: argparse.Namespace) -> None:
     c = council(args)
     authorized(args, c, "customer-conduct")
-    rows = views.reviews_due(runtime(args), c, args.on or runtime(args).clock().date())
+    rows = views.reviews_due(runtime(args), c, args.on or views.council_today(runtime(args), c))
     emit_json(rows) if args.json else emit_table(rows, ["customer_id", "what", "id",
                                                         "review_by"])
 

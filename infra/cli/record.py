@@ -14,7 +14,6 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -149,7 +148,7 @@ def _print_findings(findings: list[Finding]) -> None:
 def run_due_for_disposal(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
     authorized(args, c, "record")
-    on = args.on or rt.clock().astimezone(ZoneInfo(c.calendar.timezone)).date()
+    on = args.on or views.council_today(rt, c)
     rows = views.due_for_disposal(rt, c, on)
     if args.json:
         emit_json(rows)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field
@@ -58,8 +57,7 @@ def _act(
 def _today(request: Request, who: Staff, given: date | None) -> date:
     if given is not None:
         return given
-    zone = ZoneInfo(who.council.calendar.timezone)
-    return runtime_of(request).clock().astimezone(zone).date()
+    return views.council_today(runtime_of(request), who.council)
 
 
 class SubjectIn(Body):

@@ -56,7 +56,7 @@ def reviews_due(
     on: date | None = None,
 ) -> list[dict[str, Any]]:
     rt = runtime_of(request)
-    return views.reviews_due(rt, who.council, on or rt.clock().date())
+    return views.reviews_due(rt, who.council, on or views.council_today(rt, who.council))
 
 
 class UnsavedIn(Body):

@@ -4,7 +4,7 @@ kept with a request — through the same handlers and views as the command line.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -70,8 +70,6 @@ def stats(
 ) -> list[dict[str, Any]]:
     """Enquiries and requests received each day, by type or by channel (default: 7 days)."""
     rt = runtime_of(request)
-    date_to = date_to or rt.clock().date()
-    date_from = date_from or date_to - timedelta(days=6)
     return views.enquiry_stats(rt, who.council, by.split(",")[1], date_from, date_to)
 
 

@@ -187,7 +187,7 @@ def due_for_disposal(
 ) -> list[dict[str, Any]]:
     """Closed requests past their retention, not yet disposed of (as on `on`, default today)."""
     rt = runtime_of(request)
-    day = on or rt.clock().astimezone(ZoneInfo(who.council.calendar.timezone)).date()
+    day = on or views.council_today(rt, who.council)
     return views.due_for_disposal(rt, who.council, day)
 
 

@@ -5,7 +5,7 @@ Greater Dandenong keeps (seed 004), on the embedded store and on PostgreSQL."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -100,6 +100,23 @@ def test_contacts_are_counted_per_local_day_by_type_and_by_channel(
 
     drifts = operations.verify(StoreReader(rt.app), rt.read_engine, list(registry.READ_MODELS))
     assert all(d.ok for d in drifts), drifts
+
+
+def test_by_default_the_statistics_end_on_the_councils_today_not_the_utc_date(
+    any_runtime: Runtime, clock: FakeClock
+) -> None:
+    rt = any_runtime
+    # the system clock gives UTC: 22:30 on 2 March in UTC is 9:30 on 3 March in Sydney
+    clock.set(datetime(2026, 3, 2, 22, 30, tzinfo=UTC))
+    log(rt, "rates", Channel.COUNTER)
+    c = rt.ports.council("upper-lachlan")
+    assert views.council_today(rt, c) == date(2026, 3, 3)
+    rows = views.enquiry_stats(rt, c, "channel")
+    assert [(r["day"], r["channel"], r["enquiries"]) for r in rows] == [
+        ("2026-03-03", "counter", 1)
+    ]
+    clock.set(datetime(2026, 3, 9, 22, 30, tzinfo=UTC))  # the seven days to 10 March
+    assert views.enquiry_stats(rt, c, "channel") == []
 
 
 def test_a_contact_is_in_the_audit_record_with_a_readable_summary_and_opens_no_request(

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
@@ -288,8 +287,7 @@ OnDate = Annotated[date | None, Form()]
 def _today(request: Request, who: Staff, given: date | None) -> date:
     if given is not None:
         return given
-    zone = ZoneInfo(who.council.calendar.timezone)
-    return runtime_of(request).clock().astimezone(zone).date()
+    return views.council_today(runtime_of(request), who.council)
 
 
 @router.post("/complaint/subject")

@@ -233,8 +233,7 @@ def contact_page(
     c = who.council
     stats: list[dict[str, Any]] = []
     if "stats" in may(who):
-        today = rt.clock().astimezone(ZoneInfo(c.calendar.timezone)).date()
-        stats = views.enquiry_stats(rt, c, "type", today - timedelta(days=6), today)
+        stats = views.enquiry_stats(rt, c, "type")
     return render(
         request,
         who,
