@@ -358,6 +358,7 @@ def enquiry_stats(rt: Runtime, c: Council, by: str, date_from: date | None = Non
     """Enquiries and requests received each of the council's days from `date_from` to
     `date_to` (default: the seven days to the council's today), by type (enquiry type or
     request category) or by channel."""
+    _period(date_from, date_to)  # the dates given, before a default is reckoned from them
     date_to = date_to or council_today(rt, c)
     date_from = date_from or date_to - timedelta(days=6)
     _period(date_from, date_to)
