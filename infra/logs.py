@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 
 import structlog
 
@@ -32,6 +33,9 @@ def configure(level: str | None = None) -> None:
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
 
 
+_ONE_LINE_AT_A_TIME = threading.Lock()
+
+
 class _StderrNow:
     """Writes each line to whatever `sys.stderr` is when it is written, not the stream it was
     when logging was configured: a thread that outlives a redirected (or a test's captured)
@@ -41,7 +45,13 @@ class _StderrNow:
         pass
 
     def msg(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        # one write per line, one thread at a time: `print` writes the line and its end
+        # separately, so two threads logging at once could share a line (a relay's two
+        # topics starting together did), which no JSON-lines reader can split again
+        with _ONE_LINE_AT_A_TIME:
+            stream = sys.stderr
+            stream.write(message + "\n")
+            stream.flush()
 
     log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
