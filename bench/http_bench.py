@@ -61,20 +61,28 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse, urlunparse
 
 import httpx
 import psycopg
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import StoredEvent
+from psycopg.sql import SQL, Identifier
 
-from bench.commands_bench import COUNCIL, median_ratio, scratch_database, server_facts
+from bench.commands_bench import (
+    COUNCIL,
+    median_ratio,
+    scratch_database,
+    server_facts,
+    server_url,
+)
 from bench.commands_bench import Tally as RateTally
 from bench.privacy_bench import percentile
 from commands import requests as cmds
@@ -509,18 +517,56 @@ def measuring(lock: Path | None) -> Iterator[None]:
             fcntl.flock(held, fcntl.LOCK_UN)
 
 
+@contextmanager
+def kept(backend: str, folder: Path) -> Iterator[str | None]:
+    """A store kept between runs in `folder` (SQLite: its data folder; PostgreSQL: a database
+    whose URL is written there, made on first use and never dropped)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if backend != "postgres":
+        yield None
+        return
+    saved = folder / "database_url"
+    if not saved.exists():
+        if not os.environ.get("CRM_DATABASE_URL") and os.environ.get("CRM_TEST_DATABASE_URL"):
+            os.environ["CRM_DATABASE_URL"] = os.environ["CRM_TEST_DATABASE_URL"]
+        url = server_url()
+        name = f"bench_kept_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(SQL("CREATE DATABASE {0}").format(Identifier(name)))
+        saved.write_text(urlunparse(urlparse(url)._replace(path=f"/{name}")))
+    yield saved.read_text().strip()
+
+
 def bench_backend(backend: str, args: argparse.Namespace) -> dict[int, dict[str, Tally]]:
-    with tempfile.TemporaryDirectory(prefix="crm-http-") as tmp, store(backend) as db_url:
-        if db_url is not None:
-            say(f"\n== PostgreSQL: {server_facts(db_url)}, scratch database")
+    with ExitStack() as stack:
+        if args.keep is not None:
+            tmp = args.keep / backend
+            db_url = stack.enter_context(kept(backend, tmp))
         else:
-            say(f"\n== SQLite {sqlite3.sqlite_version}: a data folder in a temporary folder")
-        settings = settings_for(Path(tmp) / "data", db_url)
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crm-http-")))
+            db_url = stack.enter_context(store(backend))
+        where = "kept in " + str(tmp) if args.keep is not None else "scratch"
+        if db_url is not None:
+            say(f"\n== PostgreSQL: {server_facts(db_url)}, {where} database")
+        else:
+            say(f"\n== SQLite {sqlite3.sqlite_version}: a data folder, {where}")
+        settings = settings_for(tmp / "data", db_url)
         rt = Runtime(settings)
+        marker, wanted = tmp / "seeded", f"{args.seed} {min(args.open, args.seed)}"
         try:
-            token = staff_token(rt)
-            seed(rt, args.seed, min(args.open, args.seed))
-            with measuring(args.lock), server(settings, Path(tmp) / "server.log") as base:
+            if args.keep is not None and marker.exists() and marker.read_text() == wanted:
+                say(f"  the kept store is seeded ({args.seed:,} requests): not seeded again")
+                token, _ = rt.credentials.issue_token(COUNCIL, USER, ADMIN, rt.clock(),
+                                                      timedelta(hours=4))
+                views.read_models_ready(rt)
+            else:
+                token = staff_token(rt)
+                seed(rt, args.seed, min(args.open, args.seed))
+                if args.keep is not None:
+                    marker.write_text(wanted)
+            if args.seed_only:
+                return {}
+            with measuring(args.lock), server(settings, tmp / "server.log") as base:
                 say(f"  server: crm serve at {base} (its own process); load generator: "
                     f"httpx {version('httpx')} on asyncio in this one")
                 say(f"  {args.rounds} interleaved rounds; per round and client count: "
@@ -549,6 +595,12 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"of those, open on the {QUEUE_TEAM} team's queue")
     parser.add_argument("--lock", type=Path, default=None,
                         help="a file to hold an exclusive lock on while measuring (not seeding)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="a folder to keep the seeded store in (a subfolder per backend; "
+                        "PostgreSQL: a database named there, not dropped), reused by a later "
+                        "run with the same --seed and --open")
+    parser.add_argument("--seed-only", action="store_true",
+                        help="seed (with --keep) and stop: measure in a later run")
     args = parser.parse_args(argv)
     args.clients = [int(c) for c in args.clients.split(",")]
     configure()  # as the CLI, and so the server, configures logging (warnings and errors)
