@@ -11,11 +11,14 @@ load average of 15 (about 150 requests/s, mostly the read models' folds).
 - **The server** is the real app (`infra.http.app.create_app`) under uvicorn, started as
   ``python -m infra.cli --council upper-lachlan serve --port P`` in its own process, on a free
   loopback port, over the data folder (SQLite) or scratch database (PostgreSQL) prepared here.
-- **The load generator** runs in this process (so client and server do not share a GIL):
-  asyncio and one `httpx.AsyncClient` per client count, with a keep-alive pool of as many
-  connections as clients; each of the C clients sends its next request when its last answer
-  has arrived (a closed loop). Every request is signed in with a bearer token
-  (`Credentials.issue_token`) of a customer-service user.
+- **The load generator** (`bench.http_load`) runs in processes of its own (`--load-processes`,
+  default 2), apart from this one, which keeps the in-process baselines: the C clients are
+  spread over them, one thread and one keep-alive HTTP/1.1 socket each, sending a ready-made
+  request and reading each answer whole by its length, checking its status (a closed loop:
+  each client sends its next request when its last answer has arrived). One answer in
+  `SAMPLE_EVERY` is decoded and checked here (a lodge's reference, the queue's rows). Every
+  request is signed in with a bearer token (`Credentials.issue_token`) of a
+  customer-service user.
 - **Variants**, at each client count:
   - *HTTP lodge*: ``POST /api/v1/requests`` (a pothole with a named caller: a new customer
     record each time, details sealed);
@@ -48,8 +51,8 @@ PostgreSQL runs in a scratch database dropped afterwards (``$CRM_DATABASE_URL``,
 from __future__ import annotations
 
 import argparse
-import asyncio
 import fcntl
+import json
 import os
 import platform
 import socket
@@ -76,6 +79,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Identifier
 
+from bench import http_load
 from bench.commands_bench import (
     COUNCIL,
     median_ratio,
@@ -84,6 +88,7 @@ from bench.commands_bench import (
     server_url,
 )
 from bench.commands_bench import Tally as RateTally
+from bench.http_load import Load
 from bench.privacy_bench import percentile
 from commands import requests as cmds
 from commands import users
@@ -108,9 +113,12 @@ SEED_CHUNK = 500
 SERVER_START_S = 60.0
 
 LODGE_BODY: dict[str, Any] = {
-    "category": "pothole", "channel": "phone",
+    "category": "pothole",
+    "channel": "phone",
     "description": "Deep pothole outside 12 Spring St, about 40 cm across; a cyclist fell",
-    "name": "Ann Example", "phone": "0400 000 123", "customer_address": "12 Spring St, Crookwell",
+    "name": "Ann Example",
+    "phone": "0400 000 123",
+    "customer_address": "12 Spring St, Crookwell",
     "location": {"address": "12 Spring St, Crookwell NSW", "lat": -34.46, "long": 149.47},
 }
 
@@ -119,9 +127,15 @@ def lodge_intake() -> Intake:
     """The intake the HTTP endpoint builds from `LODGE_BODY`."""
     b, loc = LODGE_BODY, LODGE_BODY["location"]
     return make_intake(
-        category=b["category"], channel=Channel(b["channel"]), description=b["description"],
-        name=b["name"], phone=b["phone"], customer_address=b["customer_address"],
-        address=loc["address"], lat=loc["lat"], long=loc["long"],
+        category=b["category"],
+        channel=Channel(b["channel"]),
+        description=b["description"],
+        name=b["name"],
+        phone=b["phone"],
+        customer_address=b["customer_address"],
+        address=loc["address"],
+        lat=loc["lat"],
+        long=loc["long"],
     )
 
 
@@ -133,18 +147,34 @@ def say(text: str) -> None:
 
 
 def settings_for(data_dir: Path, database_url: str | None) -> Settings:
-    return Settings(data_dir=data_dir, database_url=database_url, kafka_bootstrap=None,
-                    config_dir=PROJECT_ROOT / "config")
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        kafka_bootstrap=None,
+        config_dir=PROJECT_ROOT / "config",
+    )
 
 
 def staff_token(rt: Runtime) -> str:
     """An administrator and the bench's customer-service user; a bearer token for the latter."""
     council = rt.ports.council(COUNCIL)
-    users.bootstrap_administrator(users.BootstrapAdministrator(
-        council=COUNCIL, user_id=ADMIN, name="Bench Administrator"), rt.directory_ports, council)
-    users.add_user(users.AddUser(
-        council=COUNCIL, user_id=USER, name="Bench Officer", roles=(ROLE,), teams=(),
-        actor=Actor(id=ADMIN, role="administrator")), rt.directory_ports, council)
+    users.bootstrap_administrator(
+        users.BootstrapAdministrator(council=COUNCIL, user_id=ADMIN, name="Bench Administrator"),
+        rt.directory_ports,
+        council,
+    )
+    users.add_user(
+        users.AddUser(
+            council=COUNCIL,
+            user_id=USER,
+            name="Bench Officer",
+            roles=(ROLE,),
+            teams=(),
+            actor=Actor(id=ADMIN, role="administrator"),
+        ),
+        rt.directory_ports,
+        council,
+    )
     token, _ = rt.credentials.issue_token(COUNCIL, USER, ADMIN, rt.clock(), timedelta(hours=4))
     return token
 
@@ -161,8 +191,7 @@ class Every:
         if now - self.last >= self.seconds or done >= total:
             self.last = now
             rate = done / max(now - self.started, 1e-9)
-            say(f"    {self.what}: {done:,}/{total:,} ({rate:,.0f}/s, "
-                f"{now - self.started:.0f} s)")
+            say(f"    {self.what}: {done:,}/{total:,} ({rate:,.0f}/s, {now - self.started:.0f} s)")
 
 
 def seed(rt: Runtime, total: int, open_in_team: int) -> None:
@@ -198,8 +227,9 @@ def seed(rt: Runtime, total: int, open_in_team: int) -> None:
                     kind = kinds[i % len(kinds)]
                     stays_open = kind.team != QUEUE_TEAM and i % 10 == 0
                 at = base + i * step
-                intake = Intake(category=kind.code, channel=Channel.PHONE,
-                                description="seeded", customer=caller)
+                intake = Intake(
+                    category=kind.code, channel=Channel.PHONE, description="seeded", customer=caller
+                )
                 reference = f"{council.reference_prefix}-{at.year}-{SEED_SERIAL0 + i:06d}"
                 fields = lodgement_fields(council, intake, reference, at)
                 fields["customer"], fields["description"] = None, description
@@ -207,9 +237,13 @@ def seed(rt: Runtime, total: int, open_in_team: int) -> None:
                 if stays_open:
                     opened += 1
                 else:
-                    request.close(outcome="completed", text="Done",
-                                  outcomes=council.outcomes.keys(),
-                                  occurred_at=at + timedelta(hours=2), actor=actor)
+                    request.close(
+                        outcome="completed",
+                        text="Done",
+                        outcomes=council.outcomes.keys(),
+                        occurred_at=at + timedelta(hours=2),
+                        actor=actor,
+                    )
                 made.append(request)
             lives = [(r, r.collect_events()) for r in made]
             position = insert([rt.app.mapper.to_stored_event(e) for _, es in lives for e in es])
@@ -217,8 +251,9 @@ def seed(rt: Runtime, total: int, open_in_team: int) -> None:
             for r, es in lives:
                 for e in es:
                     position += 1
-                    envelopes.append(Envelope.of(e, position=position, council=COUNCIL,
-                                                 reference=r.reference))
+                    envelopes.append(
+                        Envelope.of(e, position=position, council=COUNCIL, reference=r.reference)
+                    )
             events += len(envelopes)
             for fold in folds:
                 for env in envelopes:
@@ -232,8 +267,10 @@ def seed(rt: Runtime, total: int, open_in_team: int) -> None:
     if rt.settings.database_url is not None:
         with rt.read_engine.connect() as c:
             c.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
-    say(f"  seeded {total:,} requests ({events:,} events; {opened:,} open, {open_in_team:,} "
-        f"of them on {QUEUE_TEAM}) and the read models in {time.perf_counter() - t0:.0f} s")
+    say(
+        f"  seeded {total:,} requests ({events:,} events; {opened:,} open, {open_in_team:,} "
+        f"of them on {QUEUE_TEAM}) and the read models in {time.perf_counter() - t0:.0f} s"
+    )
     t0 = time.perf_counter()
     chained = record_follower.catch_up(rt.record_engine, rt.record_logs())
     say(f"  record chain caught up ({chained:,} events) in {time.perf_counter() - t0:.0f} s")
@@ -255,21 +292,30 @@ def store_writer(rt: Runtime) -> Iterator[Callable[[list[StoredEvent]], int]]:
         return before
 
     if rt.settings.database_url is None:
+
         def insert(stored: list[StoredEvent]) -> int:
             before = recorder.max_notification_id() or 0
             with recorder.datastore.transaction(commit=True) as c:
-                c.executemany(f"INSERT INTO {table} {columns} VALUES (?, ?, ?, ?)",
-                              [(str(s.originator_id), s.originator_version, s.topic, s.state)
-                               for s in stored])
+                c.executemany(
+                    f"INSERT INTO {table} {columns} VALUES (?, ?, ?, ?)",
+                    [
+                        (str(s.originator_id), s.originator_version, s.topic, s.state)
+                        for s in stored
+                    ],
+                )
             return checked(before, len(stored))
 
         yield insert
         return
     with psycopg.connect(rt.settings.database_url) as pg:
+
         def copy(stored: list[StoredEvent]) -> int:
             before = recorder.max_notification_id() or 0
-            with pg.transaction(), pg.cursor() as cur, cur.copy(
-                    f"COPY {table} {columns} FROM STDIN") as out:
+            with (
+                pg.transaction(),
+                pg.cursor() as cur,
+                cur.copy(f"COPY {table} {columns} FROM STDIN") as out,
+            ):
                 for s in stored:
                     out.write_row((s.originator_id, s.originator_version, s.topic, s.state))
             return checked(before, len(stored))
@@ -289,16 +335,19 @@ def free_port() -> int:
 def server(settings: Settings, log: Path) -> Iterator[str]:
     """`crm serve` over the prepared store in its own process; yields its base URL."""
     port = free_port()
-    env = {**os.environ, "CRM_DATA_DIR": str(settings.data_dir),
-           "PYTHONPATH": str(PROJECT_ROOT)}
+    env = {**os.environ, "CRM_DATA_DIR": str(settings.data_dir), "PYTHONPATH": str(PROJECT_ROOT)}
     env.pop("CRM_KAFKA_BOOTSTRAP", None)
     env.pop("CRM_DATABASE_URL", None)
     if settings.database_url:
         env["CRM_DATABASE_URL"] = settings.database_url
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "--council", COUNCIL, "serve",
-             "--port", str(port)], env=env, stdout=out, stderr=out, cwd=PROJECT_ROOT)
+            [sys.executable, "-m", "infra.cli", "--council", COUNCIL, "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=out,
+            cwd=PROJECT_ROOT,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + SERVER_START_S
@@ -332,48 +381,46 @@ class Tally(RateTally):
 
 
 class Http:
-    """`n` requests from `clients` concurrent clients in a closed loop."""
+    """`n` requests from `clients` concurrent clients in a closed loop, sent by the load
+    generator's processes (`bench.http_load`); a sample of the answers is decoded and checked."""
 
-    def __init__(self, name: str, loop: asyncio.Runner, client: httpx.AsyncClient,
-                 method: str, path: str, status: int, body: dict[str, Any] | None = None
-                 ) -> None:
-        self.name, self.loop, self.client = name, loop, client
-        self.method, self.path, self.status, self.body = method, path, status, body
-        self.retried = 0
+    def __init__(
+        self,
+        name: str,
+        load: Load,
+        base: str,
+        request: bytes,
+        status: int,
+        check: Callable[[Any], None],
+    ) -> None:
+        self.name, self.load, self.request, self.status, self.check = (
+            name,
+            load,
+            request,
+            status,
+            check,
+        )
+        where = urlparse(base)
+        self.host, self.port = where.hostname or "127.0.0.1", where.port or 80
+        self.sampled = 0
 
     def run(self, n: int, clients: int) -> tuple[float, list[float]]:
-        return self.loop.run(self._run(n, clients))
-
-    async def _run(self, n: int, clients: int) -> tuple[float, list[float]]:
-        latencies: list[float] = []
-        left = n
-
-        async def one_client() -> None:
-            nonlocal left
-            while left > 0:
-                left -= 1
-                t0 = time.perf_counter()
-                try:
-                    got = await self.client.request(self.method, self.path, json=self.body)
-                except httpx.RemoteProtocolError:
-                    # the server closed a kept-alive connection as this request left on it
-                    self.retried += 1
-                    got = await self.client.request(self.method, self.path, json=self.body)
-                latencies.append(1000 * (time.perf_counter() - t0))
-                if got.status_code != self.status:
-                    raise RuntimeError(f"{self.method} {self.path}: {got.status_code} "
-                                       f"{got.text[:300]}")
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(one_client() for _ in range(min(clients, n))))
-        return time.perf_counter() - t0, latencies
+        seconds, latencies, samples = self.load.run(
+            self.host, self.port, self.request, self.status, n, clients
+        )
+        for body in samples:
+            self.check(json.loads(body))
+        self.sampled += len(samples)
+        return seconds, latencies
 
 
 class InProcess:
     """`n` calls of `call` from `clients` threads, each thread taking the next call."""
 
-    def __init__(self, name: str, pool: ThreadPoolExecutor, call: Callable[[], Any]) -> None:
-        self.name, self.pool, self.call = name, pool, call
+    def __init__(
+        self, name: str, pools: dict[int, ThreadPoolExecutor], call: Callable[[], Any]
+    ) -> None:
+        self.name, self.pools, self.call = name, pools, call
 
     def run(self, n: int, clients: int) -> tuple[float, list[float]]:
         def timed() -> float:
@@ -382,22 +429,22 @@ class InProcess:
             return 1000 * (time.perf_counter() - t0)
 
         t0 = time.perf_counter()
-        latencies = list(self.pool.map(lambda _: timed(), range(n)))
+        latencies = list(self.pools[clients].map(lambda _: timed(), range(n)))
         return time.perf_counter() - t0, latencies
 
 
 LABELS = ("HTTP lodge", "in-process lodge", "HTTP queue", "in-process queue", "HTTP healthz")
 
 
-def measure(rt: Runtime, base: str, token: str, args: argparse.Namespace
-            ) -> dict[int, dict[str, Tally]]:
+def measure(
+    rt: Runtime, base: str, token: str, args: argparse.Namespace
+) -> dict[int, dict[str, Tally]]:
     council = rt.ports.council(COUNCIL)
     actor = Actor(id=USER, role=ROLE)
     intake = lodge_intake()
 
     def lodge() -> None:
-        cmds.lodge_request(cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=actor),
-                           rt.ports)
+        cmds.lodge_request(cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=actor), rt.ports)
 
     def queue() -> None:
         rows = views.queue(rt, council, QUEUE_TEAM, None)
@@ -405,84 +452,109 @@ def measure(rt: Runtime, base: str, token: str, args: argparse.Namespace
 
     # the whole queue as one page (at most 1,000 rows a page): the 1,000-row read of the aim
     queue_path = f"/api/v1/queue?team={QUEUE_TEAM}&limit=1000"
+    host = urlparse(base).netloc
     headers = {"Authorization": f"Bearer {token}"}
-    tallies: dict[int, dict[str, Tally]] = {c: {k: Tally(k) for k in LABELS}
-                                            for c in args.clients}
-    with asyncio.Runner() as loop:
-        clients = {c: httpx.AsyncClient(
-            base_url=base, headers=headers, timeout=120,
-            # uvicorn closes a connection idle for 5 s: the client drops it after 2 s first
-            limits=httpx.Limits(max_connections=c, max_keepalive_connections=c,
-                                keepalive_expiry=2.0))
-            for c in args.clients}
-        pools = {c: ThreadPoolExecutor(c, thread_name_prefix=f"bench{c}") for c in args.clients}
-        try:
-            variants: dict[int, list[tuple[Http | InProcess, int]]] = {c: [
-                (Http(LABELS[0], loop, clients[c], "POST", "/api/v1/requests", 201, LODGE_BODY),
-                 args.requests),
-                (InProcess(LABELS[1], pools[c], lodge), args.requests),
-                (Http(LABELS[2], loop, clients[c], "GET", queue_path, 200), args.reads),
-                (InProcess(LABELS[3], pools[c], queue), args.reads),
-                (Http(LABELS[4], loop, clients[c], "GET", "/healthz", 200), args.requests),
-            ] for c in args.clients}
-            say("  warming up (connections, caches): 2 calls per client of each variant")
+    lodge_request = http_load.request_bytes(
+        "POST",
+        "/api/v1/requests",
+        host,
+        {**headers, "Content-Type": "application/json"},
+        json.dumps(LODGE_BODY).encode(),
+    )
+    queue_request = http_load.request_bytes("GET", queue_path, host, headers)
+    healthz_request = http_load.request_bytes("GET", "/healthz", host, {})
+    expected_rows = min(args.open, args.seed)
+
+    def lodged(answer: Any) -> None:
+        assert str(answer["reference"]).startswith("UL-"), answer
+
+    def queued(answer: Any) -> None:
+        assert isinstance(answer, list) and len(answer) >= expected_rows, len(answer)
+        assert all("reference" in row for row in answer)
+
+    def healthy(answer: Any) -> None:
+        assert isinstance(answer, dict), answer
+
+    tallies: dict[int, dict[str, Tally]] = {c: {k: Tally(k) for k in LABELS} for c in args.clients}
+    load = Load(args.load_processes)
+    pools = {c: ThreadPoolExecutor(c, thread_name_prefix=f"bench{c}") for c in args.clients}
+    try:
+        variants: list[tuple[Http | InProcess, str]] = [
+            (Http(LABELS[0], load, base, lodge_request, 201, lodged), "requests"),
+            (InProcess(LABELS[1], pools, lodge), "requests"),
+            (Http(LABELS[2], load, base, queue_request, 200, queued), "reads"),
+            (InProcess(LABELS[3], pools, queue), "reads"),
+            (Http(LABELS[4], load, base, healthz_request, 200, healthy), "requests"),
+        ]
+        say("  warming up (connections, caches): 2 calls per client of each variant")
+        for c in args.clients:
+            for v, _ in variants:
+                v.run(2 * c, c)
+        views.read_models_ready(rt)
+        for r in range(args.rounds):
+            t_round = time.perf_counter()
             for c in args.clients:
-                for v, _ in variants[c]:
-                    v.run(2 * c, c)
-            views.read_models_ready(rt)
-            for r in range(args.rounds):
-                t_round = time.perf_counter()
-                for c in args.clients:
-                    order = variants[c][r % 5:] + variants[c][: r % 5]
-                    for v, n in order:
-                        seconds, latencies = v.run(n, c)
-                        t = tallies[c][v.name]
-                        t.ops, t.seconds = t.ops + n, t.seconds + seconds
-                        t.round_rates.append(n / seconds)
-                        t.latencies += latencies
-                        if "lodge" in v.name:
-                            views.read_models_ready(rt)  # untimed: reads see a steady state
-                say(f"  round {r + 1}/{args.rounds} done in {time.perf_counter() - t_round:.0f} s"
-                    f" (load average {os.getloadavg()[0]:.1f})")
-            retried = sum(v.retried for vs in variants.values() for v, _ in vs
-                          if isinstance(v, Http))
-            say(f"  requests retried after the server closed their kept-alive connection: "
-                f"{retried}")
-        finally:
-            for client in clients.values():
-                loop.run(client.aclose())
-            for pool in pools.values():
-                pool.shutdown()
+                order = variants[r % 5 :] + variants[: r % 5]
+                for v, how_many in order:
+                    n = getattr(args, how_many)
+                    seconds, latencies = v.run(n, c)
+                    t = tallies[c][v.name]
+                    t.ops, t.seconds = t.ops + n, t.seconds + seconds
+                    t.round_rates.append(n / seconds)
+                    t.latencies += latencies
+                    if "lodge" in v.name:
+                        views.read_models_ready(rt)  # untimed: reads see a steady state
+            say(
+                f"  round {r + 1}/{args.rounds} done in {time.perf_counter() - t_round:.0f} s"
+                f" (load average {os.getloadavg()[0]:.1f})"
+            )
+        sampled = sum(v.sampled for v, _ in variants if isinstance(v, Http))
+        say(f"  answers decoded and checked (one in {http_load.SAMPLE_EVERY}): {sampled}")
+    finally:
+        load.close()
+        for pool in pools.values():
+            pool.shutdown()
     return tallies
 
 
 def report(tallies: dict[int, dict[str, Tally]], args: argparse.Namespace) -> None:
-    say(f"  {'clients':>7}  {'variant':<18} {'per s':>9} {'rounds min–max':>15} "
-        f"{'p50 ms':>8} {'p99 ms':>8}")
+    say(
+        f"  {'clients':>7}  {'variant':<18} {'per s':>9} {'rounds min–max':>15} "
+        f"{'p50 ms':>8} {'p99 ms':>8}"
+    )
     for c, by_name in tallies.items():
         for t in by_name.values():
             spread = f"{min(t.round_rates):,.0f}–{max(t.round_rates):,.0f}"
-            say(f"  {c:>7}  {t.name:<18} {t.rate:>9,.0f} {spread:>15} "
-                f"{percentile(t.latencies, 50):>8.1f} {percentile(t.latencies, 99):>8.1f}")
+            say(
+                f"  {c:>7}  {t.name:<18} {t.rate:>9,.0f} {spread:>15} "
+                f"{percentile(t.latencies, 50):>8.1f} {percentile(t.latencies, 99):>8.1f}"
+            )
     say("  ratios (median of per-round ratios; overall in brackets):")
     for c, by_name in tallies.items():
         parts = []
-        for a, b in (("HTTP lodge", "in-process lodge"), ("HTTP queue", "in-process queue"),
-                     ("HTTP lodge", "HTTP healthz")):
+        for a, b in (
+            ("HTTP lodge", "in-process lodge"),
+            ("HTTP queue", "in-process queue"),
+            ("HTTP lodge", "HTTP healthz"),
+        ):
             ta, tb = by_name[a], by_name[b]
             parts.append(f"{a} / {b} {median_ratio(ta, tb):.2f} ({ta.rate / tb.rate:.2f})")
         say(f"  {c:>7}  " + "; ".join(parts))
     say("  aims:")
     for c, by_name in tallies.items():
         ratio = median_ratio(by_name["HTTP lodge"], by_name["in-process lodge"])
-        say(f"    {c:>3} clients: HTTP lodge / in-process {ratio:.2f} (aim ≥ 0.70): "
-            f"{'met' if ratio >= 0.7 else 'MISSED'}")
+        say(
+            f"    {c:>3} clients: HTTP lodge / in-process {ratio:.2f} (aim ≥ 0.70): "
+            f"{'met' if ratio >= 0.7 else 'MISSED'}"
+        )
     if 16 in tallies:
         p99 = percentile(tallies[16]["HTTP queue"].latencies, 99)
         floor = percentile(tallies[16]["HTTP healthz"].latencies, 99)
-        say(f"    queue read, 16 clients, {args.open:,} open among {args.seed:,} stored: p99 "
+        say(
+            f"    queue read, 16 clients, {args.open:,} open among {args.seed:,} stored: p99 "
             f"{p99:.1f} ms (aim < 50 ms): {'met' if p99 < 50 else 'MISSED'}; the same run's "
-            f"/healthz p99 (the floor on this machine) {floor:.1f} ms")
+            f"/healthz p99 (the floor on this machine) {floor:.1f} ms"
+        )
 
 
 # ----------------------------------------------------------------------------------- runner
@@ -509,8 +581,10 @@ def measuring(lock: Path | None) -> Iterator[None]:
     with lock.open("a") as held:
         t0 = time.perf_counter()
         fcntl.flock(held, fcntl.LOCK_EX)
-        say(f"  holding {lock} to measure (waited {time.perf_counter() - t0:.0f} s; load "
-            f"average {' '.join(f'{x:.1f}' for x in os.getloadavg())})")
+        say(
+            f"  holding {lock} to measure (waited {time.perf_counter() - t0:.0f} s; load "
+            f"average {' '.join(f'{x:.1f}' for x in os.getloadavg())})"
+        )
         try:
             yield
         finally:
@@ -556,8 +630,9 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[int, dict[str,
         try:
             if args.keep is not None and marker.exists() and marker.read_text() == wanted:
                 say(f"  the kept store is seeded ({args.seed:,} requests): not seeded again")
-                token, _ = rt.credentials.issue_token(COUNCIL, USER, ADMIN, rt.clock(),
-                                                      timedelta(hours=4))
+                token, _ = rt.credentials.issue_token(
+                    COUNCIL, USER, ADMIN, rt.clock(), timedelta(hours=4)
+                )
                 views.read_models_ready(rt)
             else:
                 token = staff_token(rt)
@@ -567,11 +642,16 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[int, dict[str,
             if args.seed_only:
                 return {}
             with measuring(args.lock), server(settings, tmp / "server.log") as base:
-                say(f"  server: crm serve at {base} (its own process); load generator: "
-                    f"httpx {version('httpx')} on asyncio in this one")
-                say(f"  {args.rounds} interleaved rounds; per round and client count: "
+                say(
+                    f"  server: crm serve at {base} (its own process); load generator: "
+                    f"{args.load_processes} processes of their own, one thread and one "
+                    "keep-alive socket per client (bench.http_load)"
+                )
+                say(
+                    f"  {args.rounds} interleaved rounds; per round and client count: "
                     f"{args.requests} lodgements and healthz calls, {args.reads} queue reads "
-                    "per variant")
+                    "per variant"
+                )
                 tallies = measure(rt, base, token, args)
         finally:
             rt.close()
@@ -581,33 +661,55 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[int, dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.http_bench", description=(__doc__ or "").split("\n")[0])
+        prog="python -m bench.http_bench", description=(__doc__ or "").split("\n")[0]
+    )
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument("--clients", default="1,16,64",
-                        help="concurrent clients, comma-separated (default 1,16,64)")
+    parser.add_argument(
+        "--clients", default="1,16,64", help="concurrent clients, comma-separated (default 1,16,64)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
-    parser.add_argument("--requests", type=int, default=100,
-                        help="lodgements (and healthz calls) per variant per round")
-    parser.add_argument("--reads", type=int, default=50,
-                        help="queue reads per variant per round")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=100,
+        help="lodgements (and healthz calls) per variant per round",
+    )
+    parser.add_argument("--reads", type=int, default=50, help="queue reads per variant per round")
     parser.add_argument("--seed", type=int, default=100_000, help="requests stored beforehand")
-    parser.add_argument("--open", type=int, default=1000,
-                        help=f"of those, open on the {QUEUE_TEAM} team's queue")
-    parser.add_argument("--lock", type=Path, default=None,
-                        help="a file to hold an exclusive lock on while measuring (not seeding)")
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="a folder to keep the seeded store in (a subfolder per backend; "
-                        "PostgreSQL: a database named there, not dropped), reused by a later "
-                        "run with the same --seed and --open")
-    parser.add_argument("--seed-only", action="store_true",
-                        help="seed (with --keep) and stop: measure in a later run")
+    parser.add_argument(
+        "--open", type=int, default=1000, help=f"of those, open on the {QUEUE_TEAM} team's queue"
+    )
+    parser.add_argument(
+        "--lock",
+        type=Path,
+        default=None,
+        help="a file to hold an exclusive lock on while measuring (not seeding)",
+    )
+    parser.add_argument(
+        "--load-processes", type=int, default=2, help="the load generator's processes (default 2)"
+    )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="a folder to keep the seeded store in (a subfolder per backend; "
+        "PostgreSQL: a database named there, not dropped), reused by a later "
+        "run with the same --seed and --open",
+    )
+    parser.add_argument(
+        "--seed-only",
+        action="store_true",
+        help="seed (with --keep) and stop: measure in a later run",
+    )
     args = parser.parse_args(argv)
     args.clients = [int(c) for c in args.clients.split(",")]
     configure()  # as the CLI, and so the server, configures logging (warnings and errors)
-    say(f"uvicorn {version('uvicorn')}, fastapi {version('fastapi')}, httpx {version('httpx')}, "
+    say(
+        f"uvicorn {version('uvicorn')}, fastapi {version('fastapi')}, httpx {version('httpx')}, "
         f"eventsourcing {version('eventsourcing')}, Python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs; load average "
-        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     for backend in backends:
         bench_backend(backend, args)
