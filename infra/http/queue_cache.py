@@ -90,6 +90,81 @@ def _snapshot(mark: int, rows: list[dict[str, Any]]) -> Snapshot:
     )
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_string: Any = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.encode_basestring
+
+
+def _stored_instant(value: Any) -> tuple[str, str] | None:
+    """An instant as the driver hands it over (naive UTC: a datetime, or SQLite's text
+    `YYYY-MM-DD HH:MM:SS.ffffff`) as its sort-key string (`_instant`'s) and its ISO 8601 text
+    with offset (`to_plain`'s), made without a time-zone step."""
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) == 26 and value[10] == " " and value[19] == ".":
+        key = f"{value[:10]}T{value[11:]}"
+    else:
+        at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+        if at.tzinfo is not None:
+            at = at.astimezone(UTC).replace(tzinfo=None)
+        key = at.isoformat(timespec="microseconds")
+    # as `datetime.isoformat` writes it: no fraction when there is none
+    return key, (key[:19] if key.endswith(".000000") else key) + "+00:00"
+
+
+def _as_given(value: Any) -> str:
+    return value or ""
+
+
+def _json_value(value: Any) -> str:
+    """One value of a queue row as JSON, as `json.dumps` writes it (`ensure_ascii=False`)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        return ""  # an instant: written by the caller, with its offset
+    return _encode(value)
+
+
+def _snapshot_plain(mark: int, plain: work_queue.PlainRows) -> Snapshot:
+    """`_snapshot` of the rows the driver handed over: each row made into the plain form
+    `views.queue` gives (instants in ISO 8601 with offset, booleans as such) and written as
+    JSON once, piece by piece; the same bytes and keys as `_snapshot` gives for the same
+    rows."""
+    names = plain.columns
+    labels = [_string(n) + ":" for n in names]
+    instants = [i for i, n in enumerate(names) if n in plain.instants]
+    booleans = [i for i, n in enumerate(names) if n in plain.booleans]
+    at_reference = names.index("reference")
+    made: list[tuple[Key, bytes, str]] = []
+    for values in plain.rows:
+        keyed, shown = list(values), [_json_value(v) for v in values]  # instants: see below
+        for i in instants:
+            both = _stored_instant(values[i])
+            if both is not None:
+                keyed[i] = both[0]
+                shown[i] = f'"{both[1]}"'
+        for i in booleans:
+            keyed[i] = bool(values[i])
+            shown[i] = "true" if keyed[i] else "false"
+        key = work_queue.queue_key(dict(zip(names, keyed, strict=True)), _as_given)
+        body = "{" + ",".join([label + v for label, v in zip(labels, shown, strict=True)]) + "}"
+        made.append((key, body.encode(), str(values[at_reference])))
+    made.sort(key=lambda m: m[0])  # the SQL gave the queue's order: a check that costs little
+    return Snapshot(
+        mark=mark,
+        keys=[k for k, _, _ in made],
+        rows=[b for _, b, _ in made],
+        references=[r for _, _, r in made],
+    )
+
+
 class QueueCache:
     """Per process: the queues last read, each valid while the change mark stands."""
 
@@ -111,7 +186,7 @@ class QueueCache:
                 held = self._held.get(which)
             if held is not None and held.mark >= mark:
                 return held
-            fresh = _snapshot(mark, views.queue(rt, c, team, officer))
+            fresh = _snapshot_plain(mark, views.queue_plain(rt, c, team, officer))
             with self._lock:
                 if len(self._held) >= MAX_ENTRIES:
                     self._held.clear()

@@ -137,13 +137,13 @@ def test_concurrent_reads_of_a_changed_queue_read_it_once(
     assert cache.snapshot(server, c, "roads", None).references == [first]
     second = _lodge(other)  # the queue changed: the next reads must see it
     reads: list[int] = []
-    real = views.queue
+    real = views.queue_plain
 
-    def counted(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    def counted(*args: Any, **kwargs: Any) -> Any:
         reads.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(views, "queue", counted)
+    monkeypatch.setattr(views, "queue_plain", counted)
     seen: list[list[str]] = []
     start = threading.Barrier(16)
 
