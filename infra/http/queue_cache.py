@@ -18,6 +18,7 @@ import base64
 import json
 import threading
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -91,7 +92,9 @@ def _snapshot(mark: int, rows: list[dict[str, Any]]) -> Snapshot:
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_string: Any = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.encode_basestring
+_string: Callable[[str], str] = (
+    getattr(json.encoder, "c_encode_basestring", None) or json.encoder.encode_basestring
+)
 
 
 def _stored_instant(value: Any) -> tuple[str, str] | None:
