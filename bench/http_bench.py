@@ -2,7 +2,8 @@
 command and view called in process, and beside a trivial endpoint of the same app.
 
 Run: ``python -m bench.http_bench [--backend sqlite|postgres|both] [--clients 1,16,64]
-[--rounds R] [--requests N] [--reads N] [--seed N] [--open N]`` (defaults: both backends,
+[--rounds R] [--requests N] [--reads N] [--seed N] [--open N] [--lock FILE]
+[--load-processes P] [--keep DIR [--seed-only]]`` (defaults: both backends,
 1, 16 and 64 clients, 3 rounds, 100 lodgements and 50 queue reads per variant per round and
 client count, 100,000 stored requests of which 1,000 open on the team whose queue is read).
 Seeding 100,000 requests takes about 11 minutes per backend on the shared 2-core machine at a
@@ -44,7 +45,12 @@ load average of 15 (about 150 requests/s, mostly the read models' folds).
   description is sealed under one throwaway key. Of `--seed` requests, `--open` are open on
   the water team; of the rest, every tenth is open on another team and the others closed.
 
-PostgreSQL runs in a scratch database dropped afterwards (``$CRM_DATABASE_URL``, else
+`--keep DIR` keeps the seeded store for later runs with the same `--seed` and `--open` (SQLite:
+`DIR/sqlite/data`; PostgreSQL: a database named in `DIR/postgres/database_url`, never dropped:
+drop it by hand); `--seed-only` seeds it and stops. Each run's lodgements stay in it (on roads,
+not the queue read).
+
+Without `--keep`, PostgreSQL runs in a scratch database dropped afterwards (``$CRM_DATABASE_URL``, else
 ``$CRM_TEST_DATABASE_URL``, else the project's own server); SQLite in a temporary folder.
 """
 
