@@ -17,11 +17,15 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import sqlalchemy as sa
+import structlog
 
 from domain.council import Council
 from infra import views
@@ -31,6 +35,10 @@ from projections import work_queue
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_ENTRIES = 512  # queues kept per process (teams × officers asked for); then start afresh
+REFRESH_POLL_S = 0.05  # the refresher looks at the change mark this often
+REFRESH_QUIET_S = 0.1  # and reads held queues again once it has stood still this long
+REFRESH_RECENT_S = 300.0  # those asked for in the last five minutes
+log = structlog.get_logger("councilcrm.http")
 Key = tuple[bool | str, ...]
 
 
@@ -174,14 +182,43 @@ class QueueCache:
     def __init__(self) -> None:
         self._held: dict[tuple[str, str | None, str | None], Snapshot] = {}
         self._reading: dict[tuple[str, str | None, str | None], threading.Lock] = {}
+        self._asked: dict[tuple[str, str | None, str | None], tuple[Council, float]] = {}
         self._lock = threading.Lock()
 
-    def snapshot(self, rt: Runtime, c: Council, team: str | None, officer: str | None) -> Snapshot:
+    def refresh(self, rt: Runtime, stop: threading.Event, *, poll_s: float = REFRESH_POLL_S,
+                quiet_s: float = REFRESH_QUIET_S, recent_s: float = REFRESH_RECENT_S) -> None:
+        """Until `stop`: once the change mark has moved and then stood still for `quiet_s`
+        (a burst of commands is over), reads again each held queue asked for in the last
+        `recent_s`, so that the next reader finds it ready. Readers still check the mark
+        themselves: what a caller just wrote is on their next read either way."""
+        seen, since = views.change_mark(rt), time.monotonic()
+        while not stop.wait(poll_s):
+            try:
+                mark = views.change_mark(rt)
+                now = time.monotonic()
+                if mark != seen:
+                    seen, since = mark, now
+                    continue
+                if now - since < quiet_s:
+                    continue
+                with self._lock:
+                    due = [(which, c) for which, (c, at) in self._asked.items()
+                           if now - at <= recent_s
+                           and (held := self._held.get(which)) is not None and held.mark < mark]
+                for (_, team, officer), c in due:
+                    self.snapshot(rt, c, team, officer, asked=False)
+            except sa.exc.OperationalError as error:  # the database is away: try again later
+                log.warning("queue_refresh_failed", error=str(error)[:300])
+
+    def snapshot(self, rt: Runtime, c: Council, team: str | None, officer: str | None,
+                 *, asked: bool = True) -> Snapshot:
         which = (c.id, team, officer)
         mark = views.change_mark(rt)  # read first: a change after it is seen next time
         with self._lock:
             held = self._held.get(which)
             reading = self._reading.setdefault(which, threading.Lock())
+            if asked:
+                self._asked[which] = (c, time.monotonic())
         if held is not None and held.mark >= mark:
             return held
         with reading:  # one read of a queue at a time: those waiting take what it read
@@ -194,6 +231,7 @@ class QueueCache:
                 if len(self._held) >= MAX_ENTRIES:
                     self._held.clear()
                     self._reading.clear()
+                    self._asked.clear()
                 current = self._held.get(which)
                 if current is None or current.mark <= mark:
                     self._held[which] = fresh
