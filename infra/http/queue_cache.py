@@ -185,8 +185,15 @@ class QueueCache:
         self._asked: dict[tuple[str, str | None, str | None], tuple[Council, float]] = {}
         self._lock = threading.Lock()
 
-    def refresh(self, rt: Runtime, stop: threading.Event, *, poll_s: float = REFRESH_POLL_S,
-                quiet_s: float = REFRESH_QUIET_S, recent_s: float = REFRESH_RECENT_S) -> None:
+    def refresh(
+        self,
+        rt: Runtime,
+        stop: threading.Event,
+        *,
+        poll_s: float = REFRESH_POLL_S,
+        quiet_s: float = REFRESH_QUIET_S,
+        recent_s: float = REFRESH_RECENT_S,
+    ) -> None:
         """Until `stop`: once the change mark has moved and then stood still for `quiet_s`
         (a burst of commands is over), reads again each held queue asked for in the last
         `recent_s`, so that the next reader finds it ready. Readers still check the mark
@@ -202,16 +209,21 @@ class QueueCache:
                 if now - since < quiet_s:
                     continue
                 with self._lock:
-                    due = [(which, c) for which, (c, at) in self._asked.items()
-                           if now - at <= recent_s
-                           and (held := self._held.get(which)) is not None and held.mark < mark]
+                    due = [
+                        (which, c)
+                        for which, (c, at) in self._asked.items()
+                        if now - at <= recent_s
+                        and (held := self._held.get(which)) is not None
+                        and held.mark < mark
+                    ]
                 for (_, team, officer), c in due:
                     self.snapshot(rt, c, team, officer, asked=False)
             except sa.exc.OperationalError as error:  # the database is away: try again later
                 log.warning("queue_refresh_failed", error=str(error)[:300])
 
-    def snapshot(self, rt: Runtime, c: Council, team: str | None, officer: str | None,
-                 *, asked: bool = True) -> Snapshot:
+    def snapshot(
+        self, rt: Runtime, c: Council, team: str | None, officer: str | None, *, asked: bool = True
+    ) -> Snapshot:
         which = (c.id, team, officer)
         mark = views.change_mark(rt)  # read first: a change after it is seen next time
         with self._lock:
