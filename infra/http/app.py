@@ -159,8 +159,9 @@ def queue_refresher(rt: Runtime, cache: QueueCache) -> Iterator[None]:
     """While the app serves, a thread reads the held work queues again after the store changes
     (`QueueCache.refresh`), off the readers' path."""
     stop = threading.Event()
-    thread = threading.Thread(target=cache.refresh, args=(rt, stop), name="queue-refresh",
-                              daemon=True)
+    thread = threading.Thread(
+        target=cache.refresh, args=(rt, stop), name="queue-refresh", daemon=True
+    )
     thread.start()
     try:
         yield
