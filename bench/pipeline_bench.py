@@ -82,7 +82,7 @@ from consumers.store_reader import StoreReader
 from domain.aggregates.service_request import ServiceRequest
 from domain.council import Council
 from domain.lodgement import Intake, lodgement_fields
-from domain.values import Actor, Channel, Customer, NoteKind
+from domain.values import Actor, Channel, Customer, NoteKind, RequestKind
 from infra import logs, services
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT, Settings
@@ -215,8 +215,12 @@ class BulkLoader:
 
     def _lodge(self, n: int) -> ServiceRequest:
         at = EPOCH + timedelta(minutes=n)
+        # Every third request is a complaint (as in the soak), so the complaint register's
+        # rebuild has rows to build.
+        kind = RequestKind.COMPLAINT if n % 3 == 2 else RequestKind.SERVICE_REQUEST
         intake = Intake(category="pothole", channel=Channel.PHONE, description=f"Pothole {n}",
-                        customer=Customer(name="Bench Resident", phone="0400 000 000"))
+                        customer=Customer(name="Bench Resident", phone="0400 000 000"),
+                        kind=kind)
         fields = lodgement_fields(self.council, intake, f"UL-2026-{n:07d}", at)
         # The events carry personal data sealed (`domain.personal`): constant tokens stand in
         # for the sealing the command path does (the privacy bench measures that).

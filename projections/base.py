@@ -220,6 +220,11 @@ class CurrentRows:
         self.model = model
         self.rows: dict[str, Row] = {}
 
+    def needs(self, event_type: str, request_id: str) -> bool:
+        # A request without a row gains one from its lodgement alone (`next_row`): its other
+        # events change nothing (a model keeping some kinds only, say complaints).
+        return event_type == "Lodged" or request_id in self.rows
+
     def add(self, env: Envelope) -> None:
         new = self.model.next_row(self.rows.get(env.request_id), env)
         if new is not None:
