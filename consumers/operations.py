@@ -135,6 +135,7 @@ def _switch(
                 _restore_indexes(conn, live)
                 t = dead_letters.DEAD_LETTERS
                 conn.execute(sa.delete(t).where(t.c.read_model == live.name))
+                dead_letters.mark_changed(conn, live)
                 if config is not None and found is not None:
                     topology.record(conn, live.name, config.topic, found)
                 _record_schema(conn, live)

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 Row = dict[str, Any]
 CHUNK = 500
+# The position row whose value changes whenever the model's parked messages change
+# (`consumers.dead_letters.mark_changed`): not a position, so never listed as one.
+MARK_SOURCE = "dead-letters-mark"
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -107,7 +110,9 @@ class ReadModel:
         return conn.execute(q).scalar_one_or_none()
 
     def positions_by_source(self, conn: sa.Connection) -> dict[str, int]:
-        return {s: p for s, p in conn.execute(sa.select(self.positions.c.source, self.positions.c.position))}
+        t = self.positions
+        q = sa.select(t.c.source, t.c.position).where(t.c.source != MARK_SOURCE)
+        return {s: p for s, p in conn.execute(q)}
 
     def set_position(self, conn: sa.Connection, source: str, position: int) -> None:
         done = conn.execute(
