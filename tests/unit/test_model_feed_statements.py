@@ -41,14 +41,22 @@ def test_offsets_and_cuts_move_up_in_one_statement_never_down() -> None:
     engine, f = feed()
     with engine.begin() as conn:
         f.offsets.lock(conn, [0, 1, 2])
-        f.offsets.advance(conn, {CONFIG.source(0): 10, CONFIG.source(1): 5,
-                                 CONFIG.cut_source(0): 70})
+        f.offsets.advance(
+            conn, {CONFIG.source(0): 10, CONFIG.source(1): 5, CONFIG.cut_source(0): 70}
+        )
     seen = statements(engine)
     with engine.begin() as conn:
         f.offsets.lock(conn, [0, 1, 2])
         seen.clear()
-        f.offsets.advance(conn, {CONFIG.source(0): 12, CONFIG.source(1): 3,
-                                 CONFIG.source(2): 4, CONFIG.cut_source(0): 80})
+        f.offsets.advance(
+            conn,
+            {
+                CONFIG.source(0): 12,
+                CONFIG.source(1): 3,
+                CONFIG.source(2): 4,
+                CONFIG.cut_source(0): 80,
+            },
+        )
         assert len(seen) == 1
         assert f.offsets.read(conn, [0, 1, 2]) == {0: 12, 1: 5, 2: 4}  # 1 kept its 5
         stored = f.model.positions_by_source(conn)
