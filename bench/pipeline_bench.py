@@ -10,7 +10,8 @@ run back to back (interleaved), and the figure to quote is the **median of the p
 ratios**: on a shared machine the rates swing between rounds far more than within one.
 
 1. **Drain throughput.** A backlog already in the event store (``--requests`` requests, each a
-   full lifecycle of 7 events, ``--window`` requests interleaved at a time) is relayed through
+   full lifecycle of 7 events, every third a complaint, ``--window`` requests interleaved at a
+   time) is relayed through
    Kafka into every read model (``--mode processes``: ``crm relay`` plus one ``crm consume``
    feeding every read model, as separate processes; ``--mode per-model``: ``crm relay`` plus
    one ``crm consume NAME`` per read model, each decoding every message, as before one
