@@ -178,10 +178,10 @@ def follower_rounds(rt: Runtime, rounds: int) -> None:
 
     def models_and_chain() -> None:
         models()
-        record_follower.catch_up(rt.record_engine, rt.record_logs())
+        record_follower.catch_up(rt.chain_engine, rt.record_logs())
 
     def chain_alone() -> None:
-        record_follower.catch_up(rt.record_engine, rt.record_logs())
+        record_follower.catch_up(rt.chain_engine, rt.record_logs())
 
     variants = {
         "read models": models,
@@ -269,7 +269,7 @@ def bulk_chain(rt: Runtime, follower: bool) -> None:
     them) written straight into the chain's table, for speed."""
     if follower:
         start = time.perf_counter()
-        chained = record_follower.catch_up(rt.record_engine, rt.record_logs(), batch_size=BATCH)
+        chained = record_follower.catch_up(rt.chain_engine, rt.record_logs(), batch_size=BATCH)
         took = time.perf_counter() - start
         print(
             f"  the follower's catch-up chained {chained:,} events at "
@@ -460,10 +460,10 @@ def run_commands(rt: Runtime, commands: int, first: int, mode: str) -> tuple[flo
     def chain() -> None:
         nonlocal chaining
         if after_each:
-            chaining += timed(lambda: record_follower.catch_up(rt.record_engine, rt.record_logs()))
+            chaining += timed(lambda: record_follower.catch_up(rt.chain_engine, rt.record_logs()))
 
     if mode == "follower thread":
-        follower_ = record_follower.RecordFollower(rt.record_engine, rt.record_logs())
+        follower_ = record_follower.RecordFollower(rt.chain_engine, rt.record_logs())
         thread = threading.Thread(target=follower_.run, args=(stop,), daemon=True)
         thread.start()
     start = time.perf_counter()
@@ -493,7 +493,7 @@ def run_commands(rt: Runtime, commands: int, first: int, mode: str) -> tuple[flo
     if thread is not None:
         stop.set()
         thread.join()
-    record_follower.catch_up(rt.record_engine, rt.record_logs())  # every round starts level
+    record_follower.catch_up(rt.chain_engine, rt.record_logs())  # every round starts level
     return took, chaining / commands
 
 

@@ -91,7 +91,7 @@ def _catch_up(rt: Runtime, reader: StoreReader, models: Sequence[ReadModel]) -> 
         if _applied(rt, heads):
             return
         follower.catch_up(reader, rt.read_engine, models)
-        record_follower.catch_up(rt.record_engine, rt.record_logs())
+        record_follower.catch_up(rt.chain_engine, rt.record_logs())
         rt.views_caught_up = heads  # at least: the catch-ups read the heads again, later
 
 

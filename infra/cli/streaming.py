@@ -103,7 +103,7 @@ def run_worker(args: argparse.Namespace) -> int:
         config, rt.read_engine, reader=reader, directory_reader=directory,
         write_engine=rt.write_engine,
         relay_batch_size=args.batch_size, stop_event=stop,
-        record=RecordFollower(rt.record_engine, rt.record_logs()),
+        record=RecordFollower(rt.chain_engine, rt.record_logs()),
     )
     worker.start().wait()
     return 1 if worker.failed else 0
