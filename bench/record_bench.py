@@ -250,7 +250,9 @@ def bulk_store(rt: Runtime, events: int, templates: int = 300) -> int:
             c.executemany(
                 f"INSERT INTO {recorder.events_table_name} (originator_id, "  # type: ignore[attr-defined]
                 "originator_version, topic, state) VALUES (?, ?, ?, ?)",
-                ((o.hex, v, t, st) for o, v, t, st in rows()),  # as the library's recorder writes ids
+                (
+                    (o.hex, v, t, st) for o, v, t, st in rows()
+                ),  # as the library's recorder writes ids
             )
     else:
         with psycopg.connect(rt.settings.database_url) as conn:

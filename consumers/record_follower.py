@@ -263,7 +263,11 @@ def _prepare(engine: sa.Engine) -> None:
             with engine.connect() as conn:
                 CHAIN.heads_by_log(conn)
         except sa.exc.DBAPIError:
-            CHAIN.create(engine)
+            try:
+                CHAIN.create(engine)
+            except sa.exc.DBAPIError:  # another thread or process created them meanwhile
+                with engine.connect() as conn:
+                    CHAIN.heads_by_log(conn)
         _PREPARED.add(engine)
 
 
