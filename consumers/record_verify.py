@@ -311,11 +311,17 @@ def _envelopes(reader: StoreReader) -> Iterator[Envelope]:
 
 
 def _audit_rows(conn: sa.Connection, t: sa.Table) -> Iterator[Mapping[str, Any]]:
+    """The audit record's rows in position order, a page at a time, each as the driver's row
+    read by name (no copy per row; the statement built once)."""
+    q = sa.select(t).where(t.c.position > sa.bindparam("after")).order_by(t.c.position)
+    q = q.limit(AUDIT_PAGE)
     after = -1
     while True:
-        q = sa.select(t).where(t.c.position > after).order_by(t.c.position).limit(PAGE)
-        page = [dict(r._mapping) for r in conn.execute(q)]
+        page = conn.execute(q, {"after": after}).mappings().all()
         yield from page
-        if len(page) < PAGE:
+        if len(page) < AUDIT_PAGE:
             return
         after = page[-1]["position"]
+
+
+AUDIT_PAGE = 20_000
