@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -317,7 +317,7 @@ def _audit_rows(conn: sa.Connection, t: sa.Table) -> Iterator[Mapping[str, Any]]
     q = q.limit(AUDIT_PAGE)
     after = -1
     while True:
-        page = conn.execute(q, {"after": after}).mappings().all()
+        page = cast("list[Mapping[str, Any]]", conn.execute(q, {"after": after}).mappings().all())
         yield from page
         if len(page) < AUDIT_PAGE:
             return
