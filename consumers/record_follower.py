@@ -1,10 +1,13 @@
 """Keeps the record chain up to date: follows both event logs from the chain's own heads.
 
 On the embedded default every query catches it up in process (like the read models); on the
-Kafka path the worker runs `RecordFollower` on a thread of its own. Either way each batch is
-chained in one transaction, under a lock, from the head read under that lock — so concurrent
-followers never chain an event twice. The chain only ever grows from its head; a log whose
-chain has entries but no head is not touched (and `crm record verify` says so).
+Kafka path the worker runs `RecordFollower` on a thread of its own. Either way a round reads
+each log's head and what is new after it, then adds the new entries and moves each head only
+from where it was read, in one transaction: a concurrent follower that got there first makes
+the round write nothing (its entries' positions are taken, or a head moved), and the round is
+read again — so concurrent followers never chain an event twice. A chain that has not begun
+is started under a lock. The chain only ever grows from its head; a log whose chain has
+entries but no head is not touched (and `crm record verify` says so).
 """
 
 from __future__ import annotations
