@@ -136,7 +136,7 @@ def _read_new(
     if together is not None:
         found = conn.execute(together, {"limit": batch_size}).all()
         heads = {r.log: _head(r) for r in found if r.kind == 0}
-        if len(heads) != len(logs):
+        if any(name not in heads for name in logs):
             raise _NoHead
         new: dict[str, list[StoredEvent]] = {name: [] for name in logs}
         for r in found:
