@@ -170,15 +170,9 @@ class Runtime:
     def alerts(self) -> AlertTable:
         return AlertTable(self.write_engine)
 
-    def record_logs(self, opened_only: bool = False) -> dict[str, Any]:
-        """The event logs the record chain covers, by the name it gives each; with
-        `opened_only`, those this process has opened (the only ones it can have written to)."""
-        stores = {"requests": "app", "directory": "directory"}
-        return {
-            name: getattr(self, attr)
-            for name, attr in stores.items()
-            if not opened_only or attr in vars(self)
-        }
+    def record_logs(self) -> dict[str, Any]:
+        """The event logs the record chain covers, by the name it gives each."""
+        return {"requests": self.app, "directory": self.directory}
 
     def close(self) -> None:
         for name in ("write_engine", "read_engine", "record_engine", "chain_engine"):

@@ -32,8 +32,7 @@ AUDITED_LOG = "requests"  # the log the audit record is fed from
 
 def chain_what_was_written(args: argparse.Namespace) -> None:
     """On the embedded default, after a command that opened an event store, chains what it
-    wrote before the process ends, in the logs it opened (the Kafka path's worker does this on
-    its own; another log is chained by the next catch-up that reads it). A failure
+    wrote before the process ends (the Kafka path's worker does this on its own). A failure
     here leaves the command's success intact: the next catch-up chains the events."""
     rt: Runtime | None = getattr(args, "_runtime", None)
     if rt is None or rt.settings.kafka_bootstrap is not None:
@@ -41,7 +40,7 @@ def chain_what_was_written(args: argparse.Namespace) -> None:
     if "app" not in vars(rt) and "directory" not in vars(rt):
         return
     try:
-        record_follower.catch_up(rt.chain_engine, rt.record_logs(opened_only=True))
+        record_follower.catch_up(rt.chain_engine, rt.record_logs())
     except sa.exc.SQLAlchemyError as error:
         log.warning("record_chain_deferred", error=str(error)[:300])
 
