@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -311,13 +311,14 @@ def _envelopes(reader: StoreReader) -> Iterator[Envelope]:
 
 
 def _audit_rows(conn: sa.Connection, t: sa.Table) -> Iterator[Mapping[str, Any]]:
-    """The audit record's rows in position order, a page at a time, each as the driver's row
-    read by name (no copy per row; the statement built once)."""
+    """The audit record's rows in position order, a page at a time, each a dict made from the
+    row's values at once (the statement built once)."""
     q = sa.select(t).where(t.c.position > sa.bindparam("after")).order_by(t.c.position)
     q = q.limit(AUDIT_PAGE)
+    names = tuple(c.name for c in t.columns)
     after = -1
     while True:
-        page = cast("list[Mapping[str, Any]]", conn.execute(q, {"after": after}).mappings().all())
+        page = [dict(zip(names, row, strict=True)) for row in conn.execute(q, {"after": after})]
         yield from page
         if len(page) < AUDIT_PAGE:
             return
