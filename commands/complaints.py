@@ -14,7 +14,8 @@ from typing import Any
 
 from commands.ports import Ports
 from commands.request_store import RequestCommand, Result, load_request, save_request
-from domain.bounds import require_free_text
+from commands.users import require_known_officer
+from domain.bounds import require_free_text, require_identifier
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,9 +57,12 @@ class RecordSatisfaction(RequestCommand):
 
 
 def record_complaint_subject(cmd: RecordComplaintSubject, ports: Ports) -> Result:
+    officer = cmd.officer.strip()
+    require_identifier(officer, "the officer's id")
+    require_known_officer(ports.directory, ports.council(cmd.council), officer)
     request = load_request(ports, cmd)
     request.record_complaint_subject(
-        officer=cmd.officer, reason=cmd.reason, occurred_at=ports.now(), actor=cmd.actor
+        officer=officer, reason=cmd.reason, occurred_at=ports.now(), actor=cmd.actor
     )
     return save_request(ports, request)
 

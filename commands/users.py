@@ -13,7 +13,7 @@ from commands.access import system_actor
 from commands.ports import Directory
 from domain.aggregates.staff_user import ADDED_TOPIC, StaffUser, staff_user_id
 from domain.council import Council
-from domain.errors import AssigneeRefused, UserRefused
+from domain.errors import AssigneeRefused, InvalidCommand, UserRefused
 from domain.permissions import ADMINISTRATOR
 from domain.values import Actor
 
@@ -87,6 +87,17 @@ def require_assignable(directory: Directory, council: Council, officer: str) -> 
         raise AssigneeRefused(
             f"user {officer} holds no role that works requests ({', '.join(user.roles)}): "
             f"a request cannot be assigned to them"
+        )
+
+
+def require_known_officer(directory: Directory, council: Council, officer: str) -> None:
+    """Refuses (`InvalidCommand`, nothing written) an officer id that names no staff user of the
+    council, active or not: a complaint may be about someone who has since left, but a mistyped
+    id would record a subject the never-assign rule could not match."""
+    if directory.find(StaffUser, staff_user_id(council.id, officer)) is None:
+        raise InvalidCommand(
+            f"no staff user {officer!r} in council {council.id}: name the officer by their "
+            f"user id (see `crm users list`)"
         )
 
 

@@ -142,7 +142,7 @@ COMMANDS: dict[str, Command] = {
             "subject",
             "{complaint}",
             "--officer",
-            "o.smith",
+            "as.officer",
             "--reason",
             "About their manner",
         )

@@ -104,7 +104,7 @@ CALLS: dict[str, Call] = {
     "complaint": Call(
         "POST",
         "/api/v1/requests/{complaint}/complaint/subject",
-        {"officer": "o.smith", "reason": "About their manner"},
+        {"officer": "as.officer", "reason": "About their manner"},
     ),
     "complaint-report": Call("GET", "/api/v1/complaints/report"),
     "satisfaction": Call("POST", "/api/v1/requests/{closed}/satisfaction", {"score": 4}),

@@ -19,6 +19,7 @@ import pytest
 
 from commands import complaints as complaint_cmds
 from commands import requests as cmds
+from commands import users
 from commands.notices import SendNotice, send_notice
 from consumers import operations
 from consumers.store_reader import StoreReader
@@ -33,10 +34,11 @@ from domain.permissions import Viewer
 from domain.values import Actor, Channel, ContactMethod, Customer, NoticeKind, RequestKind
 from infra import views
 from infra.cli.sla import make_watchdog
+from infra.config import load_council
 from infra.notify import OutboxNotifier, list_outbox
 from infra.runtime import Runtime
 from projections import registry
-from tests.conftest import add_staff_to
+from tests.conftest import TEST_ADMIN, add_staff_to
 from tests.fakes import FakeClock
 
 SYDNEY = ZoneInfo("Australia/Sydney")
@@ -201,6 +203,42 @@ def test_a_complaint_about_an_officer_cannot_be_assigned_to_them(rt: Runtime) ->
             ),
             rt.ports,
         )
+
+
+def test_a_complaint_is_about_a_known_staff_user_who_may_have_left_since(rt: Runtime) -> None:
+    """The subject is named by user id: a mistyped or unknown id is refused with nothing written
+    (the never-assign rule could not match it), while an officer whose account was disabled since
+    the contact can still be complained about."""
+    complaint = lodge(rt, RequestKind.COMPLAINT)
+    before = rt.ports.get(complaint.request_id, complaint.reference).version
+    for unknown in ("jsmiht", "JSMITH"):
+        with pytest.raises(InvalidCommand, match=f"no staff user '{unknown}' in council canterbury"):
+            complaint_cmds.handle(
+                complaint_cmds.RecordComplaintSubject(
+                    **on(complaint, COMPLAINTS), officer=unknown, reason="Rude on the phone"
+                ),
+                rt.ports,
+            )
+    assert rt.ports.get(complaint.request_id, complaint.reference).version == before
+
+    c = load_council(rt.settings.config_dir, "canterbury")
+    users.disable_user(
+        users.DisableUser(
+            council="canterbury",
+            user_id="kwong",
+            reason="Left the council",
+            actor=Actor(id=TEST_ADMIN, role="administrator"),
+        ),
+        rt.directory_ports,
+        c,
+    )
+    complaint_cmds.handle(
+        complaint_cmds.RecordComplaintSubject(
+            **on(complaint, COMPLAINTS), officer=" kwong ", reason="Rude on the phone"
+        ),
+        rt.ports,
+    )
+    assert rt.ports.get(complaint.request_id, complaint.reference).subject_officer == "kwong"
 
 
 def test_internal_review_and_ombudsman_referral_are_recorded_with_their_dates(
