@@ -266,11 +266,13 @@ def _prepare(engine: sa.Engine) -> None:
             with engine.connect() as conn:
                 CHAIN.heads_by_log(conn)
         except sa.exc.DBAPIError:
-            try:
-                CHAIN.create(engine)
-            except sa.exc.DBAPIError:  # another thread or process created them meanwhile
-                with engine.connect() as conn:
-                    CHAIN.heads_by_log(conn)
+            for attempt in range(3):
+                try:
+                    CHAIN.create(engine)  # only the tables still missing
+                    break
+                except sa.exc.DBAPIError:  # another thread or process creating them meanwhile
+                    if attempt == 2:
+                        raise
         _PREPARED.add(engine)
 
 
