@@ -10,7 +10,8 @@ run back to back (interleaved), and the figure to quote is the **median of the p
 ratios**: on a shared machine the rates swing between rounds far more than within one.
 
 1. **Drain throughput.** A backlog already in the event store (``--requests`` requests, each a
-   full lifecycle of 7 events, ``--window`` requests interleaved at a time) is relayed through
+   full lifecycle of 7 events, every third a complaint, ``--window`` requests interleaved at a
+   time) is relayed through
    Kafka into every read model (``--mode processes``: ``crm relay`` plus one ``crm consume``
    feeding every read model, as separate processes; ``--mode per-model``: ``crm relay`` plus
    one ``crm consume NAME`` per read model, each decoding every message, as before one
@@ -82,7 +83,7 @@ from consumers.store_reader import StoreReader
 from domain.aggregates.service_request import ServiceRequest
 from domain.council import Council
 from domain.lodgement import Intake, lodgement_fields
-from domain.values import Actor, Channel, Customer, NoteKind
+from domain.values import Actor, Channel, Customer, NoteKind, RequestKind
 from infra import logs, services
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT, Settings
@@ -215,8 +216,12 @@ class BulkLoader:
 
     def _lodge(self, n: int) -> ServiceRequest:
         at = EPOCH + timedelta(minutes=n)
+        # Every third request is a complaint (as in the soak), so the complaint register's
+        # rebuild has rows to build.
+        kind = RequestKind.COMPLAINT if n % 3 == 2 else RequestKind.SERVICE_REQUEST
         intake = Intake(category="pothole", channel=Channel.PHONE, description=f"Pothole {n}",
-                        customer=Customer(name="Bench Resident", phone="0400 000 000"))
+                        customer=Customer(name="Bench Resident", phone="0400 000 000"),
+                        kind=kind)
         fields = lodgement_fields(self.council, intake, f"UL-2026-{n:07d}", at)
         # The events carry personal data sealed (`domain.personal`): constant tokens stand in
         # for the sealing the command path does (the privacy bench measures that).

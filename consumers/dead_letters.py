@@ -14,6 +14,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from kafka.consumer.fetcher import ConsumerRecord
 
-from projections.base import ReadModel, insert_ignoring_duplicates
+from projections.base import MARK_SOURCE, ReadModel, insert_ignoring_duplicates
 from projections.envelope import Envelope
 
 METADATA = sa.MetaData()
@@ -71,6 +72,19 @@ class Parked:
     reason: str
     request_id: str | None = None
     version: int | None = None
+
+
+def mark_changed(conn: sa.Connection, model: ReadModel) -> int:
+    """Records, in the model's (locked) position rows, that its parked messages changed: a
+    fresh random mark (never 0), so a consumer that remembers which requests the model holds
+    knows to look again (`consumers.model_feed`). Returns the mark."""
+    mark = secrets.randbits(62) or 1
+    t = model.positions
+    done = conn.execute(sa.update(t).where(t.c.source == MARK_SOURCE).values(position=mark))
+    if done.rowcount == 0:
+        insert_ignoring_duplicates(conn, t, [{"source": MARK_SOURCE, "position": mark}])
+        conn.execute(sa.update(t).where(t.c.source == MARK_SOURCE).values(position=mark))
+    return mark
 
 
 def reason_of(error: BaseException) -> str:
@@ -205,4 +219,6 @@ def retry(
                 continue
             conn.execute(sa.delete(t).where(t.c.id == row["id"]))
             result.applied += 1
+        if rows:
+            mark_changed(conn, model)
     return result

@@ -47,7 +47,7 @@ from consumers import dead_letters, topology
 from consumers.dead_letters import DEAD_LETTERS, reason_of
 from consumers.kafka_common import Backoff, KafkaConfig, ensure_topic_when_possible
 from consumers.model_feed import ModelFeed, StoredOffsets
-from consumers.poison import Decoded, decode, is_infrastructure
+from consumers.poison import Decoded, MessageRefused, decode, is_infrastructure
 from consumers.store_reader import StoreReader
 from consumers.topology import TopicChanged
 from projections.base import ReadModel
@@ -307,10 +307,18 @@ class ReadModelsConsumer:
     ) -> tuple[dict[int, int], dict[TopicPartition, int], dict[TopicPartition, int]]:
         """One model's share, in its own transaction: (stored offsets, next offsets it stored,
         partitions fetched past its stored offset → that offset)."""
-        with self.engine.begin() as conn:
+        try:  # no savepoints: a batch with a message the model refuses is simply done again
+            with self.engine.begin() as conn:
+                stored = feed.offsets.lock(conn, partitions)
+                fresh, gaps = self._fresh(batch, stored)
+                done = feed.apply(conn, stored, fresh, isolate=False)
+            return stored, done, gaps
+        except MessageRefused:
+            pass
+        with self.engine.begin() as conn:  # each message in a savepoint: park the culprits
             stored = feed.offsets.lock(conn, partitions)
             fresh, gaps = self._fresh(batch, stored)
-            done = feed.apply(conn, stored, fresh)
+            done = feed.apply(conn, stored, fresh, isolate=True)
         return stored, done, gaps
 
     def _fresh(

@@ -21,12 +21,12 @@ import structlog
 from kafka import TopicPartition
 
 from consumers import operations, topology
-from consumers.dead_letters import park
+from consumers.dead_letters import mark_changed, park, parked_request_ids
 from consumers.kafka_common import KafkaConfig
 from consumers.poison import Decoded, apply_isolated
 from consumers.store_reader import StoreReader
 from consumers.topology import TopicChanged
-from projections.base import ReadModel, insert_ignoring_duplicates
+from projections.base import MARK_SOURCE, ReadModel, insert_ignoring_duplicates
 
 if TYPE_CHECKING:
     from consumers.kafka_consumer import Paused, ReadModelsConsumer
@@ -48,28 +48,33 @@ class StoredOffsets:
     def lock(self, conn: sa.Connection, partitions: Sequence[int]) -> dict[int, int]:
         """Locks the partitions' position rows (offsets and cuts) for this transaction
         (creating them at 0), so two members briefly owning one partition apply each record
-        once."""
+        once. `mark` is then the model's dead-letter mark (0: none recorded)."""
         t, config = self.model.positions, self.config
         sources = {config.source(p): p for p in partitions}
         rows = [*sources, *(config.cut_source(p) for p in partitions)]
-        q = sa.select(t.c.source, t.c.position).where(t.c.source.in_(rows)).with_for_update()
+        q = (sa.select(t.c.source, t.c.position)
+             .where(t.c.source.in_([*rows, MARK_SOURCE])).with_for_update())
         found = dict(conn.execute(q).tuples().all())
-        if len(found) < len(rows):  # the first batch of a partition: its rows are created once
+        if any(s not in found for s in rows):  # a partition's first batch: rows made once
             missing = [{"source": s, "position": 0} for s in rows if s not in found]
             insert_ignoring_duplicates(conn, t, missing)
             found = dict(conn.execute(q).tuples().all())
+        self.mark = found.get(MARK_SOURCE, 0)
         return {sources[s]: pos for s, pos in found.items() if s in sources}
 
+    mark = 0
+
     def advance(self, conn: sa.Connection, positions: Mapping[str, int]) -> None:
-        """Moves the (locked) position rows up to `positions`, never down, in one statement."""
+        """Moves the (locked) position rows up to `positions`, never down: one statement."""
         t = self.model.positions
         if positions:
+            value = sa.case(dict(positions), value=t.c.source)
             stmt = (
                 sa.update(t)
-                .where(t.c.source == sa.bindparam("s_"), t.c.position < sa.bindparam("p_"))
-                .values(position=sa.bindparam("p_"))
+                .where(t.c.source.in_(list(positions)), t.c.position < value)
+                .values(position=value)
             )
-            conn.execute(stmt, [{"s_": s, "p_": p} for s, p in positions.items()])
+            conn.execute(stmt)
 
 
 class ModelFeed:
@@ -90,6 +95,9 @@ class ModelFeed:
         self.owner = owner
         self.offsets = StoredOffsets(model, config)
         self.built_from_store = 0  # times the model was built from the event store at start
+        # The requests the model holds parked events of, as of a dead-letter mark: while the
+        # mark read with the positions is this one, no look-up is needed.
+        self._held: tuple[int, frozenset[str]] | None = None
 
     @property
     def name(self) -> str:
@@ -148,15 +156,30 @@ class ModelFeed:
     def check_topology(self, found: topology.Topology) -> None:
         topology.check(self.engine, self.model.name, self.config, found)
 
+    def held(self, conn: sa.Connection) -> frozenset[str]:
+        """The requests the model holds parked events of: remembered while the dead-letter
+        mark read by `offsets.lock` in this transaction is the one they were read (or parked)
+        at; looked up again when it is not (a retry, a rebuild, another consumer parked)."""
+        mark = self.offsets.mark
+        if mark == 0:  # no mark yet (or a table before marks): look, then record one
+            found = frozenset(parked_request_ids(conn, self.model.name))
+            self._held = (mark_changed(conn, self.model), found)
+            return found
+        if self._held is None or self._held[0] != mark:
+            self._held = (mark, frozenset(parked_request_ids(conn, self.model.name)))
+        return self._held[1]
+
     def apply(
         self,
         conn: sa.Connection,
         stored: Mapping[int, int],
         batch: Mapping[TopicPartition, Sequence[Decoded]],
+        isolate: bool = True,
     ) -> dict[TopicPartition, int]:
         """Applies the batch's records at or after the model's `stored` offsets (locked by the
         caller), parks what the model refuses and stores its next offsets and cut; returns the
-        next offset per partition it moved."""
+        next offset per partition it moved. Without `isolate`, a refused message raises
+        `MessageRefused` (roll back, and apply again with `isolate`)."""
         decoded: list[Decoded] = []
         done: dict[TopicPartition, int] = {}
         cut: dict[int, int] = {}
@@ -172,8 +195,12 @@ class ModelFeed:
                     cut[tp.partition] = env.position
         if not done:
             return done
-        parked = apply_isolated(conn, self.model, decoded)
+        held = self.held(conn)
+        parked = apply_isolated(conn, self.model, decoded, held, isolate=isolate)
         park(conn, self.model.name, parked)
+        if parked:
+            self._held = (mark_changed(conn, self.model),
+                          held | {p.request_id for p in parked if p.request_id is not None})
         self.offsets.advance(conn, {
             **{self.config.source(tp.partition): offset for tp, offset in done.items()},
             **{self.config.cut_source(p): position for p, position in cut.items()},

@@ -135,6 +135,7 @@ def _switch(
                 _restore_indexes(conn, live)
                 t = dead_letters.DEAD_LETTERS
                 conn.execute(sa.delete(t).where(t.c.read_model == live.name))
+                dead_letters.mark_changed(conn, live)
                 if config is not None and found is not None:
                     topology.record(conn, live.name, config.topic, found)
                 _record_schema(conn, live)
@@ -174,22 +175,27 @@ def build_bulk(
     """Fills the model's (empty, private) tables from the store up to position `until`,
     applying only the events `keep` accepts (all by default): the log is streamed through the
     model's fold and each row written once, final, in bulk (`projections.bulk`), in one
-    transaction. Returns how many events were read."""
+    transaction; the events the fold says it would pass over (`Fold.needs`) are not decoded.
+    Returns how many events were read."""
     fold = model.fold()
     start = read = 0
     with engine.begin() as conn:
         while start < until:
-            batch = reader.read(start, READ_BATCH)
+            batch = reader.notifications(start, READ_BATCH)
             if not batch:
                 break
-            for env in batch:
-                if env.position > until:
+            for n in batch:
+                if n.id > until:
                     break
+                read += 1
+                # An event the fold would pass over is not decoded at all.
+                if not fold.needs(reader.event_type(n), str(n.originator_id)):
+                    continue
+                env = reader.envelope(n)
                 if keep is None or keep(env):
                     fold.add(env)
-                read += 1
             bulk.write_all(conn, fold.take())
-            start = batch[-1].position
+            start = batch[-1].id
             if progress:
                 progress(min(start, until), until)
         bulk.write_all(conn, fold.finish())

@@ -11,12 +11,13 @@ Guarantees:
   `dead_letters`, or parked earlier in this batch — are parked behind it, never applied out of
   order or skipped. The other requests' events are applied in one statement batch when they
   can be; only a batch that fails is applied message by message (one savepoint each) to find
-  the culprits.
+  the culprits. A caller that can roll its transaction back applies the batch first with no
+  savepoint at all (`isolate=False`), and again isolated only if a message failed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import sqlalchemy as sa
 from kafka.consumer.fetcher import ConsumerRecord
@@ -62,15 +63,36 @@ def decode(record: ConsumerRecord) -> tuple[Envelope | NewerSchema | None, str |
         return None, reason_of(error)
 
 
-def apply_isolated(conn: sa.Connection, model: ReadModel, decoded: Sequence[Decoded]) -> list[Parked]:
-    """Applies the decoded records (see the module's guarantees); returns those parked."""
+class MessageRefused(Exception):
+    """A message of the batch was refused while applying it without savepoints: the caller
+    rolls the transaction back and applies the batch again with `isolate`."""
+
+
+def apply_isolated(
+    conn: sa.Connection, model: ReadModel, decoded: Sequence[Decoded],
+    held: Collection[str] | None = None, isolate: bool = True,
+) -> list[Parked]:
+    """Applies the decoded records (see the module's guarantees); returns those parked.
+    `held`: the requests the model holds parked events of, when the caller knows them (else
+    they are looked up). Without `isolate`, the batch is applied with no savepoint, and a
+    message's failure raises `MessageRefused` (the transaction is then the caller's to roll
+    back and retry with `isolate`)."""
     parked = [Parked(r, reason) for r, env, reason in decoded if env is None and reason]
     envs = [(r, env) for r, env, _ in decoded if env is not None]
-    held = dead_letters.blocked_requests(conn, model.name, {e.request_id for _, e in envs})
+    if held is None:
+        held = dead_letters.blocked_requests(conn, model.name, {e.request_id for _, e in envs})
     behind = [(r, e) for r, e in envs if e.request_id in held]
     free = [(r, e) for r, e in envs if e.request_id not in held]
     parked += [Parked(r, "held behind an earlier parked event of the same request",
                       e.request_id, e.version) for r, e in behind]
+    if not isolate:
+        try:
+            model.apply(conn, [env for _, env in free])
+        except Exception as error:
+            if is_infrastructure(error):
+                raise
+            raise MessageRefused(reason_of(error)) from error
+        return _in_log_order(parked)
     try:
         with conn.begin_nested():
             model.apply(conn, [env for _, env in free])

@@ -28,10 +28,19 @@ class StoreReader:
 
     def read(self, after: int, limit: int) -> list[Envelope]:
         """Up to `limit` envelopes with positions greater than `after`, in order."""
-        notifications: Sequence[Notification] = self.app.recorder.select_notifications(
+        return [self.envelope(n) for n in self.notifications(after, limit)]
+
+    def notifications(self, after: int, limit: int) -> Sequence[Notification]:
+        """Up to `limit` stored events with positions greater than `after`, in order, not yet
+        decoded: a reader that needs only some of them decodes those alone (`envelope`)."""
+        return self.app.recorder.select_notifications(
             start=after, limit=limit, inclusive_of_start=False
         )
-        return [self.envelope(n) for n in notifications]
+
+    @staticmethod
+    def event_type(notification: Notification) -> str:
+        """The stored event's type (an envelope's `event_type`), without decoding it."""
+        return str(resolve_topic(notification.topic).__name__)
 
     def has_aggregate(self, originator_id: str) -> bool:
         """True when the store holds events of this aggregate (a request, on the request log)."""

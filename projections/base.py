@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 Row = dict[str, Any]
 CHUNK = 500
+# The position row whose value changes whenever the model's parked messages change
+# (`consumers.dead_letters.mark_changed`): not a position, so never listed as one.
+MARK_SOURCE = "dead-letters-mark"
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -107,7 +110,9 @@ class ReadModel:
         return conn.execute(q).scalar_one_or_none()
 
     def positions_by_source(self, conn: sa.Connection) -> dict[str, int]:
-        return {s: p for s, p in conn.execute(sa.select(self.positions.c.source, self.positions.c.position))}
+        t = self.positions
+        q = sa.select(t.c.source, t.c.position).where(t.c.source != MARK_SOURCE)
+        return {s: p for s, p in conn.execute(q)}
 
     def set_position(self, conn: sa.Connection, source: str, position: int) -> None:
         done = conn.execute(
@@ -154,15 +159,26 @@ class RowPerRequest(ReadModel):
     def evolve(self, row: Row | None, env: Envelope) -> Row | None:
         raise NotImplementedError
 
+    def step(self, row: Row | None, env: Envelope) -> Row | None:
+        """`evolve` without the columns `derive` fills in from the rest of the row: what a
+        batch or a rebuild folds event by event, deriving each row once, when it is written."""
+        return self.evolve(row, env)
+
+    def derive(self, row: Row) -> Row:
+        """The row with its derived columns (a function of its other columns alone; none by
+        default). `evolve` is `derive` after `step`."""
+        return row
+
     def next_row(self, row: Row | None, env: Envelope) -> Row | None:
         """The request's row after `env`, or None when `env` is not applied: an event already
         applied (a redelivery) is skipped, and so is one that arrives before its predecessor (a
-        gap: a relay re-send brings the predecessor, then this event again)."""
+        gap: a relay re-send brings the predecessor, then this event again). Its derived
+        columns are not yet filled in (`derive`)."""
         if row is not None and env.version != row["version"] + 1:
             return None  # already applied (a redelivery), or its predecessor is missing
         if row is None and env.event_type != "Lodged":
             return None  # its request's lodgement was never seen: nothing to evolve
-        new = self.evolve(row, env)
+        new = self.step(row, env)
         if new is None:
             if row is None:
                 return None
@@ -181,7 +197,7 @@ class RowPerRequest(ReadModel):
                 continue
             current[env.request_id] = changed[env.request_id] = new
             applied += 1
-        self._write(conn, changed)
+        self._write(conn, {rid: self.derive(row) for rid, row in changed.items()})
         return applied
 
     def fold(self) -> Fold:
@@ -209,6 +225,11 @@ class CurrentRows:
         self.model = model
         self.rows: dict[str, Row] = {}
 
+    def needs(self, event_type: str, request_id: str) -> bool:
+        # A request without a row gains one from its lodgement alone (`next_row`): its other
+        # events change nothing (a model keeping some kinds only, say complaints).
+        return event_type == "Lodged" or request_id in self.rows
+
     def add(self, env: Envelope) -> None:
         new = self.model.next_row(self.rows.get(env.request_id), env)
         if new is not None:
@@ -219,4 +240,4 @@ class CurrentRows:
 
     def finish(self) -> Rows:
         rows, self.rows = self.rows, {}
-        return [(self.model.table, list(rows.values()))]
+        return [(self.model.table, [self.model.derive(row) for row in rows.values()])]

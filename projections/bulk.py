@@ -24,6 +24,10 @@ Rows = list[tuple[sa.Table, list[Row]]]
 
 
 class Fold(Protocol):
+    def needs(self, event_type: str, request_id: str) -> bool:
+        """False when the next event (of this type, of this request) would change nothing:
+        it need not even be decoded. True whenever in doubt."""
+
     def add(self, env: Envelope) -> None:
         """Folds in the next event in log order."""
 
@@ -108,12 +112,17 @@ def write_all(conn: sa.Connection, rows: Rows) -> int:
 
 class RowsAtOnce:
     """A fold for a model with at most one row per event (`row(env)`, None for an event it
-    passes over), final at once."""
+    passes over), final at once; `types`, when given, are the only event types `row` makes a
+    row of."""
 
-    def __init__(self, table: sa.Table, row: Any) -> None:
+    def __init__(self, table: sa.Table, row: Any, types: frozenset[str] | None = None) -> None:
         self.table = table
         self.row = row
+        self.types = types
         self.rows: list[Row] = []
+
+    def needs(self, event_type: str, request_id: str) -> bool:
+        return self.types is None or event_type in self.types
 
     def add(self, env: Envelope) -> None:
         # The store holds each (request, version) once: no duplicate to skip.

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from projections.base import Row, RowPerRequest, UtcDateTime
 from projections.envelope import Envelope
-from projections.sla import calendar_of
+from projections.sla import standard_of
 
 COMPLAINT = "complaint"
 
@@ -102,7 +102,7 @@ class ComplaintRegister(RowPerRequest):
             new["complete_by"] = d.get("complete_by")
         elif kind in ("Closed", "LinkedAsDuplicate", "Referred"):
             new.update(closed_at=env.occurred_at, outcome=d["outcome"])
-            cal = calendar_of(json.loads(row["standard"]))
+            _, cal = standard_of(row["standard"])
             received = _instant(row["received_at"])
             if cal is not None and env.occurred >= received:
                 new["business_days_taken"] = round(

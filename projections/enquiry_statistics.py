@@ -26,6 +26,7 @@ from projections.envelope import Envelope
 
 ENQUIRY = "enquiry"
 GROUPINGS = ("type", "channel")
+ROW_EVENTS = frozenset({"ContactLogged", "Lodged"})  # the events `row` makes a row of
 
 
 class EnquiryStatistics(ReadModel):
@@ -102,6 +103,9 @@ class _Rows:
     def __init__(self, model: EnquiryStatistics) -> None:
         self.model = model
         self.rows: dict[str, Row] = {}
+
+    def needs(self, event_type: str, request_id: str) -> bool:
+        return event_type in ROW_EVENTS or (event_type == "Recategorised" and request_id in self.rows)
 
     def add(self, env: Envelope) -> None:
         if env.event_type == "Recategorised":

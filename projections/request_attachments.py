@@ -68,7 +68,7 @@ class RequestAttachments(ReadModel):
         return len(rows)
 
     def fold(self) -> Fold:
-        return RowsAtOnce(self.table, self.row)
+        return RowsAtOnce(self.table, self.row, frozenset({"AttachmentAdded"}))
 
 
 def of_request(

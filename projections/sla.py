@@ -111,13 +111,22 @@ class Sla(RowPerRequest):
         )
 
     def evolve(self, row: Row | None, env: Envelope) -> Row | None:
+        new = self.step(row, env)
+        return None if new is None else _schedule(new)
+
+    def step(self, row: Row | None, env: Envelope) -> Row | None:
+        """The row after `env`, its derived instants not yet computed (`derive`): business
+        time with the recorded calendar is worked out once per row written, not per event."""
         if env.event_type == "Lodged":
-            return _schedule(_lodged(env))
+            return _lodged(env)
         assert row is not None
         new = dict(row)
         _resume_if_paused(new, env)
         _apply(new, env)
-        return _schedule(new)
+        return new
+
+    def derive(self, row: Row) -> Row:
+        return _schedule(row)
 
 
 def _lodged(env: Envelope) -> Row:
@@ -225,7 +234,9 @@ def _correct(row: Row, env: Envelope) -> None:
 
 
 def _schedule(row: Row) -> Row:
-    """Derived instants: at-risk threshold, next escalation and its due instant, progress notice."""
+    """Derived instants: at-risk threshold, next escalation and its due instant, progress
+    notice. They depend on the row's other columns alone (never on their own earlier values),
+    so they may be computed once for a row's final state."""
     standard, cal = standard_of(row["standard"])
     received, complete_by = _instant(row["received_at"]), _instant(row["complete_by"])
     assert received is not None

@@ -142,6 +142,9 @@ class Intervals:
         self.open: dict[str, Row] = {}
         self.closed: list[Row] = []
 
+    def needs(self, event_type: str, request_id: str) -> bool:
+        return event_type == "Lodged" or request_id in self.open  # as `CurrentRows`
+
     def add(self, env: Envelope) -> None:
         row = self.open.get(env.request_id)
         new = self.model.next_row(row, env)
