@@ -278,7 +278,7 @@ def seed(rt: Runtime, total: int, open_in_team: int) -> None:
         f"of them on {QUEUE_TEAM}) and the read models in {time.perf_counter() - t0:.0f} s"
     )
     t0 = time.perf_counter()
-    chained = record_follower.catch_up(rt.record_engine, rt.record_logs())
+    chained = record_follower.catch_up(rt.chain_engine, rt.record_logs())
     say(f"  record chain caught up ({chained:,} events) in {time.perf_counter() - t0:.0f} s")
 
 
