@@ -105,8 +105,8 @@ def _copy_text(value: Any) -> str:
 
 def _field_text(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], str]:
     """How a value of `column` is written in COPY's text format: through the column type's
-    bind processor, as an INSERT would send it. An instant already in UTC (nearly all of them)
-    takes a short cut to the same text as `UtcDateTime`'s processor gives."""
+    bind processor, as an INSERT would send it. An aware instant takes a short cut (no
+    processor call) to the same text as `UtcDateTime`'s processor gives: UTC, without a zone."""
     from projections.base import UtcDateTime  # base builds on this module
 
     process = column.type.bind_processor(dialect)
@@ -117,7 +117,9 @@ def _field_text(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], 
         def utc_text(value: Any) -> str:
             if value is None:
                 return "\\N"
-            if type(value) is datetime and value.tzinfo is UTC:
+            if type(value) is datetime and value.tzinfo is not None:
+                if value.tzinfo is not UTC:
+                    value = value.astimezone(UTC)
                 return value.replace(tzinfo=None).isoformat()
             return _copy_text(process(value))
 
