@@ -36,7 +36,8 @@ ratios**: on a shared machine the rates swing between rounds far more than withi
    ms (aim: flat, < 300 MB).
 
 Flags: ``--requests`` (10000), ``--window`` (500), ``--mode`` (processes), ``--partitions``
-(6), ``--rate`` (200), ``--seconds`` (20), ``--offer-threads`` (4), ``--open-requests`` (1000: lodged before the lag
+(6), ``--rate`` (200), ``--seconds`` (20), ``--offer-threads`` (4), ``--offer-processes`` (1: more, each with ``--offer-threads``
+threads and a share of the rate, when one interpreter cannot offer it), ``--open-requests`` (1000: lodged before the lag
 run, so one request's commands are seconds apart), ``--rebuild-events`` (200000), ``--rounds``
 (3), ``--only`` (any of ``drain,lag,rebuild``), ``--keep`` (keep the bench databases and
 topics), ``--profile FILE`` (the drain's consumer process under cProfile, its stats in FILE).
