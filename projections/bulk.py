@@ -118,9 +118,8 @@ def _field_text(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], 
             if value is None:
                 return "\\N"
             if type(value) is datetime and value.tzinfo is not None:
-                if value.tzinfo is not UTC:
-                    value = value.astimezone(UTC)
-                return value.replace(tzinfo=None).isoformat()
+                instant: datetime = value if value.tzinfo is UTC else value.astimezone(UTC)
+                return instant.replace(tzinfo=None).isoformat()
             return _copy_text(process(value))
 
         return utc_text
