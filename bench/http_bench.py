@@ -100,9 +100,12 @@ SEED_CHUNK = 500
 SERVER_START_S = 60.0
 
 LODGE_BODY: dict[str, Any] = {
-    "category": "pothole", "channel": "phone",
+    "category": "pothole",
+    "channel": "phone",
     "description": "Deep pothole outside 12 Spring St, about 40 cm across; a cyclist fell",
-    "name": "Ann Example", "phone": "0400 000 123", "customer_address": "12 Spring St, Crookwell",
+    "name": "Ann Example",
+    "phone": "0400 000 123",
+    "customer_address": "12 Spring St, Crookwell",
     "location": {"address": "12 Spring St, Crookwell NSW", "lat": -34.46, "long": 149.47},
 }
 
@@ -111,9 +114,15 @@ def lodge_intake() -> Intake:
     """The intake the HTTP endpoint builds from `LODGE_BODY`."""
     b, loc = LODGE_BODY, LODGE_BODY["location"]
     return make_intake(
-        category=b["category"], channel=Channel(b["channel"]), description=b["description"],
-        name=b["name"], phone=b["phone"], customer_address=b["customer_address"],
-        address=loc["address"], lat=loc["lat"], long=loc["long"],
+        category=b["category"],
+        channel=Channel(b["channel"]),
+        description=b["description"],
+        name=b["name"],
+        phone=b["phone"],
+        customer_address=b["customer_address"],
+        address=loc["address"],
+        lat=loc["lat"],
+        long=loc["long"],
     )
 
 
@@ -125,18 +134,34 @@ def say(text: str) -> None:
 
 
 def settings_for(data_dir: Path, database_url: str | None) -> Settings:
-    return Settings(data_dir=data_dir, database_url=database_url, kafka_bootstrap=None,
-                    config_dir=PROJECT_ROOT / "config")
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        kafka_bootstrap=None,
+        config_dir=PROJECT_ROOT / "config",
+    )
 
 
 def staff_token(rt: Runtime) -> str:
     """An administrator and the bench's customer-service user; a bearer token for the latter."""
     council = rt.ports.council(COUNCIL)
-    users.bootstrap_administrator(users.BootstrapAdministrator(
-        council=COUNCIL, user_id=ADMIN, name="Bench Administrator"), rt.directory_ports, council)
-    users.add_user(users.AddUser(
-        council=COUNCIL, user_id=USER, name="Bench Officer", roles=(ROLE,), teams=(),
-        actor=Actor(id=ADMIN, role="administrator")), rt.directory_ports, council)
+    users.bootstrap_administrator(
+        users.BootstrapAdministrator(council=COUNCIL, user_id=ADMIN, name="Bench Administrator"),
+        rt.directory_ports,
+        council,
+    )
+    users.add_user(
+        users.AddUser(
+            council=COUNCIL,
+            user_id=USER,
+            name="Bench Officer",
+            roles=(ROLE,),
+            teams=(),
+            actor=Actor(id=ADMIN, role="administrator"),
+        ),
+        rt.directory_ports,
+        council,
+    )
     token, _ = rt.credentials.issue_token(COUNCIL, USER, ADMIN, rt.clock(), timedelta(hours=4))
     return token
 
@@ -153,8 +178,7 @@ class Every:
         if now - self.last >= self.seconds or done >= total:
             self.last = now
             rate = done / max(now - self.started, 1e-9)
-            say(f"    {self.what}: {done:,}/{total:,} ({rate:,.0f}/s, "
-                f"{now - self.started:.0f} s)")
+            say(f"    {self.what}: {done:,}/{total:,} ({rate:,.0f}/s, {now - self.started:.0f} s)")
 
 
 def seed(rt: Runtime, total: int, open_in_team: int) -> None:
@@ -190,8 +214,9 @@ def seed(rt: Runtime, total: int, open_in_team: int) -> None:
                     kind = kinds[i % len(kinds)]
                     stays_open = kind.team != QUEUE_TEAM and i % 10 == 0
                 at = base + i * step
-                intake = Intake(category=kind.code, channel=Channel.PHONE,
-                                description="seeded", customer=caller)
+                intake = Intake(
+                    category=kind.code, channel=Channel.PHONE, description="seeded", customer=caller
+                )
                 reference = f"{council.reference_prefix}-{at.year}-{SEED_SERIAL0 + i:06d}"
                 fields = lodgement_fields(council, intake, reference, at)
                 fields["customer"], fields["description"] = None, description
@@ -199,9 +224,13 @@ def seed(rt: Runtime, total: int, open_in_team: int) -> None:
                 if stays_open:
                     opened += 1
                 else:
-                    request.close(outcome="completed", text="Done",
-                                  outcomes=council.outcomes.keys(),
-                                  occurred_at=at + timedelta(hours=2), actor=actor)
+                    request.close(
+                        outcome="completed",
+                        text="Done",
+                        outcomes=council.outcomes.keys(),
+                        occurred_at=at + timedelta(hours=2),
+                        actor=actor,
+                    )
                 made.append(request)
             lives = [(r, r.collect_events()) for r in made]
             position = insert([rt.app.mapper.to_stored_event(e) for _, es in lives for e in es])
@@ -209,8 +238,9 @@ def seed(rt: Runtime, total: int, open_in_team: int) -> None:
             for r, es in lives:
                 for e in es:
                     position += 1
-                    envelopes.append(Envelope.of(e, position=position, council=COUNCIL,
-                                                 reference=r.reference))
+                    envelopes.append(
+                        Envelope.of(e, position=position, council=COUNCIL, reference=r.reference)
+                    )
             events += len(envelopes)
             for fold in folds:
                 for env in envelopes:
@@ -224,10 +254,12 @@ def seed(rt: Runtime, total: int, open_in_team: int) -> None:
     if rt.settings.database_url is not None:
         with rt.read_engine.connect() as c:
             c.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
-    say(f"  seeded {total:,} requests ({events:,} events; {opened:,} open, {open_in_team:,} "
-        f"of them on {QUEUE_TEAM}) and the read models in {time.perf_counter() - t0:.0f} s")
+    say(
+        f"  seeded {total:,} requests ({events:,} events; {opened:,} open, {open_in_team:,} "
+        f"of them on {QUEUE_TEAM}) and the read models in {time.perf_counter() - t0:.0f} s"
+    )
     t0 = time.perf_counter()
-    chained = record_follower.catch_up(rt.record_engine, rt.record_logs())
+    chained = record_follower.catch_up(rt.chain_engine, rt.record_logs())
     say(f"  record chain caught up ({chained:,} events) in {time.perf_counter() - t0:.0f} s")
 
 
@@ -247,21 +279,30 @@ def store_writer(rt: Runtime) -> Iterator[Callable[[list[StoredEvent]], int]]:
         return before
 
     if rt.settings.database_url is None:
+
         def insert(stored: list[StoredEvent]) -> int:
             before = recorder.max_notification_id() or 0
             with recorder.datastore.transaction(commit=True) as c:
-                c.executemany(f"INSERT INTO {table} {columns} VALUES (?, ?, ?, ?)",
-                              [(str(s.originator_id), s.originator_version, s.topic, s.state)
-                               for s in stored])
+                c.executemany(
+                    f"INSERT INTO {table} {columns} VALUES (?, ?, ?, ?)",
+                    [
+                        (str(s.originator_id), s.originator_version, s.topic, s.state)
+                        for s in stored
+                    ],
+                )
             return checked(before, len(stored))
 
         yield insert
         return
     with psycopg.connect(rt.settings.database_url) as pg:
+
         def copy(stored: list[StoredEvent]) -> int:
             before = recorder.max_notification_id() or 0
-            with pg.transaction(), pg.cursor() as cur, cur.copy(
-                    f"COPY {table} {columns} FROM STDIN") as out:
+            with (
+                pg.transaction(),
+                pg.cursor() as cur,
+                cur.copy(f"COPY {table} {columns} FROM STDIN") as out,
+            ):
                 for s in stored:
                     out.write_row((s.originator_id, s.originator_version, s.topic, s.state))
             return checked(before, len(stored))
@@ -281,16 +322,19 @@ def free_port() -> int:
 def server(settings: Settings, log: Path) -> Iterator[str]:
     """`crm serve` over the prepared store in its own process; yields its base URL."""
     port = free_port()
-    env = {**os.environ, "CRM_DATA_DIR": str(settings.data_dir),
-           "PYTHONPATH": str(PROJECT_ROOT)}
+    env = {**os.environ, "CRM_DATA_DIR": str(settings.data_dir), "PYTHONPATH": str(PROJECT_ROOT)}
     env.pop("CRM_KAFKA_BOOTSTRAP", None)
     env.pop("CRM_DATABASE_URL", None)
     if settings.database_url:
         env["CRM_DATABASE_URL"] = settings.database_url
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "--council", COUNCIL, "serve",
-             "--port", str(port)], env=env, stdout=out, stderr=out, cwd=PROJECT_ROOT)
+            [sys.executable, "-m", "infra.cli", "--council", COUNCIL, "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=out,
+            cwd=PROJECT_ROOT,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + SERVER_START_S
@@ -326,9 +370,16 @@ class Tally(RateTally):
 class Http:
     """`n` requests from `clients` concurrent clients in a closed loop."""
 
-    def __init__(self, name: str, loop: asyncio.Runner, client: httpx.AsyncClient,
-                 method: str, path: str, status: int, body: dict[str, Any] | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        name: str,
+        loop: asyncio.Runner,
+        client: httpx.AsyncClient,
+        method: str,
+        path: str,
+        status: int,
+        body: dict[str, Any] | None = None,
+    ) -> None:
         self.name, self.loop, self.client = name, loop, client
         self.method, self.path, self.status, self.body = method, path, status, body
         self.retried = 0
@@ -353,8 +404,9 @@ class Http:
                     got = await self.client.request(self.method, self.path, json=self.body)
                 latencies.append(1000 * (time.perf_counter() - t0))
                 if got.status_code != self.status:
-                    raise RuntimeError(f"{self.method} {self.path}: {got.status_code} "
-                                       f"{got.text[:300]}")
+                    raise RuntimeError(
+                        f"{self.method} {self.path}: {got.status_code} {got.text[:300]}"
+                    )
 
         t0 = time.perf_counter()
         await asyncio.gather(*(one_client() for _ in range(min(clients, n))))
@@ -381,15 +433,15 @@ class InProcess:
 LABELS = ("HTTP lodge", "in-process lodge", "HTTP queue", "in-process queue", "HTTP healthz")
 
 
-def measure(rt: Runtime, base: str, token: str, args: argparse.Namespace
-            ) -> dict[int, dict[str, Tally]]:
+def measure(
+    rt: Runtime, base: str, token: str, args: argparse.Namespace
+) -> dict[int, dict[str, Tally]]:
     council = rt.ports.council(COUNCIL)
     actor = Actor(id=USER, role=ROLE)
     intake = lodge_intake()
 
     def lodge() -> None:
-        cmds.lodge_request(cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=actor),
-                           rt.ports)
+        cmds.lodge_request(cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=actor), rt.ports)
 
     def queue() -> None:
         rows = views.queue(rt, council, QUEUE_TEAM, None)
@@ -398,25 +450,37 @@ def measure(rt: Runtime, base: str, token: str, args: argparse.Namespace
     # the whole queue as one page (at most 1,000 rows a page): the 1,000-row read of the aim
     queue_path = f"/api/v1/queue?team={QUEUE_TEAM}&limit=1000"
     headers = {"Authorization": f"Bearer {token}"}
-    tallies: dict[int, dict[str, Tally]] = {c: {k: Tally(k) for k in LABELS}
-                                            for c in args.clients}
+    tallies: dict[int, dict[str, Tally]] = {c: {k: Tally(k) for k in LABELS} for c in args.clients}
     with asyncio.Runner() as loop:
-        clients = {c: httpx.AsyncClient(
-            base_url=base, headers=headers, timeout=120,
-            # uvicorn closes a connection idle for 5 s: the client drops it after 2 s first
-            limits=httpx.Limits(max_connections=c, max_keepalive_connections=c,
-                                keepalive_expiry=2.0))
-            for c in args.clients}
+        clients = {
+            c: httpx.AsyncClient(
+                base_url=base,
+                headers=headers,
+                timeout=120,
+                # uvicorn closes a connection idle for 5 s: the client drops it after 2 s first
+                limits=httpx.Limits(
+                    max_connections=c, max_keepalive_connections=c, keepalive_expiry=2.0
+                ),
+            )
+            for c in args.clients
+        }
         pools = {c: ThreadPoolExecutor(c, thread_name_prefix=f"bench{c}") for c in args.clients}
         try:
-            variants: dict[int, list[tuple[Http | InProcess, int]]] = {c: [
-                (Http(LABELS[0], loop, clients[c], "POST", "/api/v1/requests", 201, LODGE_BODY),
-                 args.requests),
-                (InProcess(LABELS[1], pools[c], lodge), args.requests),
-                (Http(LABELS[2], loop, clients[c], "GET", queue_path, 200), args.reads),
-                (InProcess(LABELS[3], pools[c], queue), args.reads),
-                (Http(LABELS[4], loop, clients[c], "GET", "/healthz", 200), args.requests),
-            ] for c in args.clients}
+            variants: dict[int, list[tuple[Http | InProcess, int]]] = {
+                c: [
+                    (
+                        Http(
+                            LABELS[0], loop, clients[c], "POST", "/api/v1/requests", 201, LODGE_BODY
+                        ),
+                        args.requests,
+                    ),
+                    (InProcess(LABELS[1], pools[c], lodge), args.requests),
+                    (Http(LABELS[2], loop, clients[c], "GET", queue_path, 200), args.reads),
+                    (InProcess(LABELS[3], pools[c], queue), args.reads),
+                    (Http(LABELS[4], loop, clients[c], "GET", "/healthz", 200), args.requests),
+                ]
+                for c in args.clients
+            }
             say("  warming up (connections, caches): 2 calls per client of each variant")
             for c in args.clients:
                 for v, _ in variants[c]:
@@ -425,7 +489,7 @@ def measure(rt: Runtime, base: str, token: str, args: argparse.Namespace
             for r in range(args.rounds):
                 t_round = time.perf_counter()
                 for c in args.clients:
-                    order = variants[c][r % 5:] + variants[c][: r % 5]
+                    order = variants[c][r % 5 :] + variants[c][: r % 5]
                     for v, n in order:
                         seconds, latencies = v.run(n, c)
                         t = tallies[c][v.name]
@@ -434,12 +498,16 @@ def measure(rt: Runtime, base: str, token: str, args: argparse.Namespace
                         t.latencies += latencies
                         if "lodge" in v.name:
                             views.read_models_ready(rt)  # untimed: reads see a steady state
-                say(f"  round {r + 1}/{args.rounds} done in {time.perf_counter() - t_round:.0f} s"
-                    f" (load average {os.getloadavg()[0]:.1f})")
-            retried = sum(v.retried for vs in variants.values() for v, _ in vs
-                          if isinstance(v, Http))
-            say(f"  requests retried after the server closed their kept-alive connection: "
-                f"{retried}")
+                say(
+                    f"  round {r + 1}/{args.rounds} done in {time.perf_counter() - t_round:.0f} s"
+                    f" (load average {os.getloadavg()[0]:.1f})"
+                )
+            retried = sum(
+                v.retried for vs in variants.values() for v, _ in vs if isinstance(v, Http)
+            )
+            say(
+                f"  requests retried after the server closed their kept-alive connection: {retried}"
+            )
         finally:
             for client in clients.values():
                 loop.run(client.aclose())
@@ -449,32 +517,43 @@ def measure(rt: Runtime, base: str, token: str, args: argparse.Namespace
 
 
 def report(tallies: dict[int, dict[str, Tally]], args: argparse.Namespace) -> None:
-    say(f"  {'clients':>7}  {'variant':<18} {'per s':>9} {'rounds min–max':>15} "
-        f"{'p50 ms':>8} {'p99 ms':>8}")
+    say(
+        f"  {'clients':>7}  {'variant':<18} {'per s':>9} {'rounds min–max':>15} "
+        f"{'p50 ms':>8} {'p99 ms':>8}"
+    )
     for c, by_name in tallies.items():
         for t in by_name.values():
             spread = f"{min(t.round_rates):,.0f}–{max(t.round_rates):,.0f}"
-            say(f"  {c:>7}  {t.name:<18} {t.rate:>9,.0f} {spread:>15} "
-                f"{percentile(t.latencies, 50):>8.1f} {percentile(t.latencies, 99):>8.1f}")
+            say(
+                f"  {c:>7}  {t.name:<18} {t.rate:>9,.0f} {spread:>15} "
+                f"{percentile(t.latencies, 50):>8.1f} {percentile(t.latencies, 99):>8.1f}"
+            )
     say("  ratios (median of per-round ratios; overall in brackets):")
     for c, by_name in tallies.items():
         parts = []
-        for a, b in (("HTTP lodge", "in-process lodge"), ("HTTP queue", "in-process queue"),
-                     ("HTTP lodge", "HTTP healthz")):
+        for a, b in (
+            ("HTTP lodge", "in-process lodge"),
+            ("HTTP queue", "in-process queue"),
+            ("HTTP lodge", "HTTP healthz"),
+        ):
             ta, tb = by_name[a], by_name[b]
             parts.append(f"{a} / {b} {median_ratio(ta, tb):.2f} ({ta.rate / tb.rate:.2f})")
         say(f"  {c:>7}  " + "; ".join(parts))
     say("  aims:")
     for c, by_name in tallies.items():
         ratio = median_ratio(by_name["HTTP lodge"], by_name["in-process lodge"])
-        say(f"    {c:>3} clients: HTTP lodge / in-process {ratio:.2f} (aim ≥ 0.70): "
-            f"{'met' if ratio >= 0.7 else 'MISSED'}")
+        say(
+            f"    {c:>3} clients: HTTP lodge / in-process {ratio:.2f} (aim ≥ 0.70): "
+            f"{'met' if ratio >= 0.7 else 'MISSED'}"
+        )
     if 16 in tallies:
         p99 = percentile(tallies[16]["HTTP queue"].latencies, 99)
         floor = percentile(tallies[16]["HTTP healthz"].latencies, 99)
-        say(f"    queue read, 16 clients, {args.open:,} open among {args.seed:,} stored: p99 "
+        say(
+            f"    queue read, 16 clients, {args.open:,} open among {args.seed:,} stored: p99 "
             f"{p99:.1f} ms (aim < 50 ms): {'met' if p99 < 50 else 'MISSED'}; the same run's "
-            f"/healthz p99 (the floor on this machine) {floor:.1f} ms")
+            f"/healthz p99 (the floor on this machine) {floor:.1f} ms"
+        )
 
 
 # ----------------------------------------------------------------------------------- runner
@@ -501,8 +580,10 @@ def measuring(lock: Path | None) -> Iterator[None]:
     with lock.open("a") as held:
         t0 = time.perf_counter()
         fcntl.flock(held, fcntl.LOCK_EX)
-        say(f"  holding {lock} to measure (waited {time.perf_counter() - t0:.0f} s; load "
-            f"average {' '.join(f'{x:.1f}' for x in os.getloadavg())})")
+        say(
+            f"  holding {lock} to measure (waited {time.perf_counter() - t0:.0f} s; load "
+            f"average {' '.join(f'{x:.1f}' for x in os.getloadavg())})"
+        )
         try:
             yield
         finally:
@@ -521,11 +602,15 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[int, dict[str,
             token = staff_token(rt)
             seed(rt, args.seed, min(args.open, args.seed))
             with measuring(args.lock), server(settings, Path(tmp) / "server.log") as base:
-                say(f"  server: crm serve at {base} (its own process); load generator: "
-                    f"httpx {version('httpx')} on asyncio in this one")
-                say(f"  {args.rounds} interleaved rounds; per round and client count: "
+                say(
+                    f"  server: crm serve at {base} (its own process); load generator: "
+                    f"httpx {version('httpx')} on asyncio in this one"
+                )
+                say(
+                    f"  {args.rounds} interleaved rounds; per round and client count: "
                     f"{args.requests} lodgements and healthz calls, {args.reads} queue reads "
-                    "per variant")
+                    "per variant"
+                )
                 tallies = measure(rt, base, token, args)
         finally:
             rt.close()
@@ -535,27 +620,39 @@ def bench_backend(backend: str, args: argparse.Namespace) -> dict[int, dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.http_bench", description=(__doc__ or "").split("\n")[0])
+        prog="python -m bench.http_bench", description=(__doc__ or "").split("\n")[0]
+    )
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument("--clients", default="1,16,64",
-                        help="concurrent clients, comma-separated (default 1,16,64)")
+    parser.add_argument(
+        "--clients", default="1,16,64", help="concurrent clients, comma-separated (default 1,16,64)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
-    parser.add_argument("--requests", type=int, default=100,
-                        help="lodgements (and healthz calls) per variant per round")
-    parser.add_argument("--reads", type=int, default=50,
-                        help="queue reads per variant per round")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=100,
+        help="lodgements (and healthz calls) per variant per round",
+    )
+    parser.add_argument("--reads", type=int, default=50, help="queue reads per variant per round")
     parser.add_argument("--seed", type=int, default=100_000, help="requests stored beforehand")
-    parser.add_argument("--open", type=int, default=1000,
-                        help=f"of those, open on the {QUEUE_TEAM} team's queue")
-    parser.add_argument("--lock", type=Path, default=None,
-                        help="a file to hold an exclusive lock on while measuring (not seeding)")
+    parser.add_argument(
+        "--open", type=int, default=1000, help=f"of those, open on the {QUEUE_TEAM} team's queue"
+    )
+    parser.add_argument(
+        "--lock",
+        type=Path,
+        default=None,
+        help="a file to hold an exclusive lock on while measuring (not seeding)",
+    )
     args = parser.parse_args(argv)
     args.clients = [int(c) for c in args.clients.split(",")]
     configure()  # as the CLI, and so the server, configures logging (warnings and errors)
-    say(f"uvicorn {version('uvicorn')}, fastapi {version('fastapi')}, httpx {version('httpx')}, "
+    say(
+        f"uvicorn {version('uvicorn')}, fastapi {version('fastapi')}, httpx {version('httpx')}, "
         f"eventsourcing {version('eventsourcing')}, Python {platform.python_version()}, "
         f"{os.cpu_count()} CPUs; load average "
-        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     for backend in backends:
         bench_backend(backend, args)

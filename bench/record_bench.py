@@ -58,7 +58,15 @@ saved them. The first 20,000 are chained by the follower's own catch-up (its rat
 printed); the rest with the follower's arithmetic (`extend` over the events as the follower
 reads them) written straight into the chain's table, which is much faster.
 
-``--only`` picks parts (any of ``follower,verify,commands``; default all).
+4. **Verification with the audit record** (``--audit-events``, default 30,000): a bulk store
+   of that many events is chained and its audit record built by the read models' follower;
+   then, in interleaved rounds (``--verify-rounds``), `record_verify.verify` of the chain
+   alone (the same-run baseline), of the chain and the audit record (what `crm record verify`
+   does), and the audit record's comparison alone (every stored event decoded straight to its
+   envelope and its row compared with the stored one). The figures to quote are the events
+   per second of each and the ratio (chain + audit) / (chain alone), medians of the rounds.
+
+``--only`` picks parts (any of ``follower,verify,commands,audit``; default all but audit).
 
 PostgreSQL runs in a scratch database dropped afterwards (``$CRM_DATABASE_URL``, else the
 project's own server); SQLite in a temporary folder.
@@ -178,10 +186,10 @@ def follower_rounds(rt: Runtime, rounds: int) -> None:
 
     def models_and_chain() -> None:
         models()
-        record_follower.catch_up(rt.record_engine, rt.record_logs())
+        record_follower.catch_up(rt.chain_engine, rt.record_logs())
 
     def chain_alone() -> None:
-        record_follower.catch_up(rt.record_engine, rt.record_logs())
+        record_follower.catch_up(rt.chain_engine, rt.record_logs())
 
     variants = {
         "read models": models,
@@ -250,7 +258,9 @@ def bulk_store(rt: Runtime, events: int, templates: int = 300) -> int:
             c.executemany(
                 f"INSERT INTO {recorder.events_table_name} (originator_id, "  # type: ignore[attr-defined]
                 "originator_version, topic, state) VALUES (?, ?, ?, ?)",
-                ((o.hex, v, t, st) for o, v, t, st in rows()),  # as the library's recorder writes ids
+                (
+                    (o.hex, v, t, st) for o, v, t, st in rows()
+                ),  # as the library's recorder writes ids
             )
     else:
         with psycopg.connect(rt.settings.database_url) as conn:
@@ -269,7 +279,7 @@ def bulk_chain(rt: Runtime, follower: bool) -> None:
     them) written straight into the chain's table, for speed."""
     if follower:
         start = time.perf_counter()
-        chained = record_follower.catch_up(rt.record_engine, rt.record_logs(), batch_size=BATCH)
+        chained = record_follower.catch_up(rt.chain_engine, rt.record_logs(), batch_size=BATCH)
         took = time.perf_counter() - start
         print(
             f"  the follower's catch-up chained {chained:,} events at "
@@ -444,6 +454,53 @@ def verify_at_scale(rt: Runtime, events: int, rounds: int, followed: int = 20_00
     print(f"  verify / (read + hash) = {ratio('read + hash', 'verify')}")
 
 
+def verify_with_audit(rt: Runtime, events: int, rounds: int) -> None:
+    from projections.audit_record import AuditRecord
+
+    start = time.perf_counter()
+    stored = bulk_store(rt, events)
+    record_follower.catch_up(rt.chain_engine, rt.record_logs(), batch_size=BATCH)
+    follower.ensure_tables(rt.read_engine, [AuditRecord()])
+    follower.catch_up(StoreReader(rt.app), rt.read_engine, [AuditRecord()])
+    print(
+        f"  {stored:,} events stored, chained and in the audit record in "
+        f"{time.perf_counter() - start:.0f} s",
+        flush=True,
+    )
+
+    def chain_alone() -> None:
+        assert record_verify.verify(rt.record_engine, rt.record_logs()).ok
+
+    def chain_and_audit() -> None:
+        checked = record_verify.verify(
+            rt.record_engine, rt.record_logs(), audit=(rt.read_engine, "requests")
+        )
+        assert checked.ok, [f.line() for f in checked.findings]
+
+    def audit_alone() -> None:
+        assert record_verify._check_audit(rt.read_engine, rt.app) is None
+
+    variants = {
+        "chain alone": chain_alone,
+        "chain + audit record": chain_and_audit,
+        "audit comparison alone": audit_alone,
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, action in variants.items():
+            seconds[name].append(timed(action))
+        print("    round: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in seconds.items()))
+    for name, s in seconds.items():
+        print(f"    {name:24} {stored / statistics.median(s):9,.0f} events/s")
+    ratios = [
+        a / c for a, c in zip(seconds["chain + audit record"], seconds["chain alone"], strict=True)
+    ]
+    print(
+        f"  (chain + audit) / chain alone, in time: median {statistics.median(ratios):.1f} "
+        f"(rounds: {', '.join(f'{r:.1f}' for r in ratios)})"
+    )
+
+
 MODES = ("without", "caught up after each", "follower thread")
 
 
@@ -460,10 +517,10 @@ def run_commands(rt: Runtime, commands: int, first: int, mode: str) -> tuple[flo
     def chain() -> None:
         nonlocal chaining
         if after_each:
-            chaining += timed(lambda: record_follower.catch_up(rt.record_engine, rt.record_logs()))
+            chaining += timed(lambda: record_follower.catch_up(rt.chain_engine, rt.record_logs()))
 
     if mode == "follower thread":
-        follower_ = record_follower.RecordFollower(rt.record_engine, rt.record_logs())
+        follower_ = record_follower.RecordFollower(rt.chain_engine, rt.record_logs())
         thread = threading.Thread(target=follower_.run, args=(stop,), daemon=True)
         thread.start()
     start = time.perf_counter()
@@ -493,7 +550,7 @@ def run_commands(rt: Runtime, commands: int, first: int, mode: str) -> tuple[flo
     if thread is not None:
         stop.set()
         thread.join()
-    record_follower.catch_up(rt.record_engine, rt.record_logs())  # every round starts level
+    record_follower.catch_up(rt.chain_engine, rt.record_logs())  # every round starts level
     return took, chaining / commands
 
 
@@ -621,6 +678,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commands", type=int, default=200)
     parser.add_argument("--verify-events", type=int, default=1_000_000)
     parser.add_argument("--verify-rounds", type=int, default=3)
+    parser.add_argument("--audit-events", type=int, default=30_000)
     parser.add_argument("--only", default="follower,verify,commands")
     args = parser.parse_args(argv)
     configure()  # as the CLI does: warnings and errors only
@@ -640,6 +698,10 @@ def main(argv: list[str] | None = None) -> int:
             with runtime(backend) as rt:
                 print(f"{backend}: verification at scale", flush=True)
                 verify_at_scale(rt, args.verify_events, max(3, args.verify_rounds))
+        if "audit" in parts:
+            with runtime(backend) as rt:
+                print(f"{backend}: verification with the audit record", flush=True)
+                verify_with_audit(rt, args.audit_events, max(3, args.verify_rounds))
     return 0
 
 

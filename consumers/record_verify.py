@@ -311,11 +311,18 @@ def _envelopes(reader: StoreReader) -> Iterator[Envelope]:
 
 
 def _audit_rows(conn: sa.Connection, t: sa.Table) -> Iterator[Mapping[str, Any]]:
+    """The audit record's rows in position order, a page at a time, each a dict made from the
+    row's values at once (the statement built once)."""
+    q = sa.select(t).where(t.c.position > sa.bindparam("after")).order_by(t.c.position)
+    q = q.limit(AUDIT_PAGE)
+    names = tuple(c.name for c in t.columns)
     after = -1
     while True:
-        q = sa.select(t).where(t.c.position > after).order_by(t.c.position).limit(PAGE)
-        page = [dict(r._mapping) for r in conn.execute(q)]
+        page = [dict(zip(names, row, strict=True)) for row in conn.execute(q, {"after": after})]
         yield from page
-        if len(page) < PAGE:
+        if len(page) < AUDIT_PAGE:
             return
         after = page[-1]["position"]
+
+
+AUDIT_PAGE = 20_000

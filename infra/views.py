@@ -91,13 +91,12 @@ def _catch_up(rt: Runtime, reader: StoreReader, models: Sequence[ReadModel]) -> 
         if _applied(rt, heads):
             return
         follower.catch_up(reader, rt.read_engine, models)
-        record_follower.catch_up(rt.record_engine, rt.record_logs())
+        record_follower.catch_up(rt.chain_engine, rt.record_logs())
         rt.views_caught_up = heads  # at least: the catch-ups read the heads again, later
 
 
 def _heads(rt: Runtime) -> dict[str, int]:
-    return {name: app.recorder.max_notification_id() or 0
-            for name, app in rt.record_logs().items()}
+    return {name: app.recorder.max_notification_id() or 0 for name, app in rt.record_logs().items()}
 
 
 def _applied(rt: Runtime, heads: dict[str, int]) -> bool:
@@ -122,8 +121,11 @@ def reveal_per_request(
         s = seen.get(ref, {})
         # a contact (not a request) names its customer in its own payload
         named = value.get("customer_id") if isinstance(value, dict) else None
-        shown.append(d.reveal_request(value, team=s.get("team"), level=s.get("level"),
-                                      customer=s.get("customer") or named))
+        shown.append(
+            d.reveal_request(
+                value, team=s.get("team"), level=s.get("level"), customer=s.get("customer") or named
+            )
+        )
     return shown
 
 
@@ -136,60 +138,91 @@ def load_request(rt: Runtime, c: Council, reference: str) -> ServiceRequest:
     return rt.ports.get(request_id(c.id, ref), ref)
 
 
-def _as_at(rt: Runtime, r: ServiceRequest, instant: datetime | None
-           ) -> tuple[ServiceRequest, list[ServiceRequest.Event]]:
+def _as_at(
+    rt: Runtime, r: ServiceRequest, instant: datetime | None
+) -> tuple[ServiceRequest, list[ServiceRequest.Event]]:
     """The request as the council had recorded it by `instant` (as it stands, without one),
     and its events up to then: those recorded at or before that instant, in order."""
-    events = [e for e in rt.app.repository.event_store.get(r.id)
-              if isinstance(e, ServiceRequest.Event)]  # all a request's events are
+    events = [
+        e for e in rt.app.repository.event_store.get(r.id) if isinstance(e, ServiceRequest.Event)
+    ]  # all a request's events are
     if instant is None:
         return r, events
     events = [e for e in events if e.timestamp <= instant]
     past: ServiceRequest | None = project_aggregate(None, events)
     if past is None:
-        raise RequestNotFound(
-            f"request {r.reference} was not yet lodged at {instant.isoformat()}")
+        raise RequestNotFound(f"request {r.reference} was not yet lodged at {instant.isoformat()}")
     return past, events
 
 
 def _reveal(r: ServiceRequest, d: Disclosure, value: Any) -> Any:
-    return d.reveal_request(value, team=r.team, level=r.level,
-                            customer=r.customer.number if r.customer else None)
+    return d.reveal_request(
+        value, team=r.team, level=r.level, customer=r.customer.number if r.customer else None
+    )
 
 
-def request_state(rt: Runtime, c: Council, viewer: Viewer, reference: str, via: str,
-                  as_at: datetime | None = None) -> dict[str, Any]:
+def request_state(
+    rt: Runtime, c: Council, viewer: Viewer, reference: str, via: str, as_at: datetime | None = None
+) -> dict[str, Any]:
     """The request as it stands (or stood at `as_at`), as `viewer` may see it now."""
     now = load_request(rt, c, reference)
     r = now if as_at is None else _as_at(rt, now, as_at)[0]  # as it stands: no re-read
-    shown: dict[str, Any] = _reveal(now, disclosure(rt, c, viewer, via), to_plain({
-        "reference": r.reference, "council": r.council, "request_id": str(r.id),
-        "status": r.status.value, "kind": r.kind, "category": r.category, "team": r.team,
-        "officer": r.officer, "urgent": r.urgent, "level": r.level, "lodged_at": r.lodged_at,
-        "received_at": r.received_at, "acknowledged_at": r.acknowledged_at, "acknowledge_by": r.acknowledge_by,
-        "complete_by": r.complete_by, "closed_at": r.closed_at, "outcome": r.outcome,
-        "notes": r.note_count, "delays": r.delay_count, "version": r.version,
-        "customer_id": r.customer.number if r.customer else None,
-        "customer": r.customer, "location": r.location, "description": r.description,
-        "attributes": r.attributes,
-        "duplicate_of": r.duplicate_of, "duplicates": list(r.duplicates),
-        "referred_to": r.referred_to, "reopens": r.reopen_count,
-        **({"as_at": as_at} if as_at is not None else {}),
-    }))
+    shown: dict[str, Any] = _reveal(
+        now,
+        disclosure(rt, c, viewer, via),
+        to_plain(
+            {
+                "reference": r.reference,
+                "council": r.council,
+                "request_id": str(r.id),
+                "status": r.status.value,
+                "kind": r.kind,
+                "category": r.category,
+                "team": r.team,
+                "officer": r.officer,
+                "urgent": r.urgent,
+                "level": r.level,
+                "lodged_at": r.lodged_at,
+                "received_at": r.received_at,
+                "acknowledged_at": r.acknowledged_at,
+                "acknowledge_by": r.acknowledge_by,
+                "complete_by": r.complete_by,
+                "closed_at": r.closed_at,
+                "outcome": r.outcome,
+                "notes": r.note_count,
+                "delays": r.delay_count,
+                "version": r.version,
+                "customer_id": r.customer.number if r.customer else None,
+                "customer": r.customer,
+                "location": r.location,
+                "description": r.description,
+                "attributes": r.attributes,
+                "duplicate_of": r.duplicate_of,
+                "duplicates": list(r.duplicates),
+                "referred_to": r.referred_to,
+                "reopens": r.reopen_count,
+                **({"as_at": as_at} if as_at is not None else {}),
+            }
+        ),
+    )
     return shown
 
 
-def request_history(rt: Runtime, c: Council, viewer: Viewer, reference: str, via: str,
-                    as_at: datetime | None = None) -> list[dict[str, Any]]:
+def request_history(
+    rt: Runtime, c: Council, viewer: Viewer, reference: str, via: str, as_at: datetime | None = None
+) -> list[dict[str, Any]]:
     """Every event of the request (recorded by `as_at`), oldest first, as `viewer` may see
     it."""
     r = load_request(rt, c, reference)
     _, events = _as_at(rt, r, as_at)
     rows: list[dict[str, Any]] = [
         {
-            "type": event_type(e), "version": e.originator_version,
-            "occurred_at": e.occurred_at.isoformat(), "recorded_at": e.timestamp.isoformat(),
-            "actor": {"id": e.actor.id, "role": e.actor.role}, "data": event_data(e),
+            "type": event_type(e),
+            "version": e.originator_version,
+            "occurred_at": e.occurred_at.isoformat(),
+            "recorded_at": e.timestamp.isoformat(),
+            "actor": {"id": e.actor.id, "role": e.actor.role},
+            "data": event_data(e),
         }
         for e in events
     ]
@@ -200,22 +233,26 @@ def request_history(rt: Runtime, c: Council, viewer: Viewer, reference: str, via
 # -- lists ----------------------------------------------------------------------------------
 
 
-def queue(rt: Runtime, c: Council, team: str | None, officer: str | None,
-          as_at: datetime | None = None) -> list[dict[str, Any]]:
+def queue(
+    rt: Runtime, c: Council, team: str | None, officer: str | None, as_at: datetime | None = None
+) -> list[dict[str, Any]]:
     """The work queue (open requests, urgent first, then by due instant), as it stands or as it
     stood at `as_at`: no personal data."""
     read_models_ready(rt)
     f = work_queue.QueueFilter(council=c.id, team=team, officer=officer)
     with rt.read_engine.connect() as conn:
-        found = (work_queue_history.query_as_at(
-                     conn, work_queue_history.WorkQueueHistory(), f, as_at)
-                 if as_at is not None else work_queue.query(conn, work_queue.WorkQueue(), f))
+        found = (
+            work_queue_history.query_as_at(conn, work_queue_history.WorkQueueHistory(), f, as_at)
+            if as_at is not None
+            else work_queue.query(conn, work_queue.WorkQueue(), f)
+        )
     rows: list[dict[str, Any]] = to_plain(found)
     return rows
 
 
-def queue_with_sla(rt: Runtime, c: Council, team: str | None, officer: str | None,
-                   now: datetime) -> list[dict[str, Any]]:
+def queue_with_sla(
+    rt: Runtime, c: Council, team: str | None, officer: str | None, now: datetime
+) -> list[dict[str, Any]]:
     """The work queue, each row with its SLA state at `now` (`sla_state`: breached, at-risk,
     paused, on-track; `sla_breaches`; `sla_remaining`, e.g. '2d 3h 0m left'): no personal
     data."""
@@ -224,8 +261,11 @@ def queue_with_sla(rt: Runtime, c: Council, team: str | None, officer: str | Non
         seen = sla_queries.states(conn, Sla(), c.id, [r["reference"] for r in rows], now)
     for row in rows:
         s = seen.get(row["reference"], {})
-        row.update(sla_state=s.get("state"), sla_breaches=s.get("breaches", []),
-                   sla_remaining=s.get("remaining", ""))
+        row.update(
+            sla_state=s.get("state"),
+            sla_breaches=s.get("breaches", []),
+            sla_remaining=s.get("remaining", ""),
+        )
     return rows
 
 
@@ -236,7 +276,8 @@ def request_sla(rt: Runtime, c: Council, reference: str, now: datetime) -> dict[
     ref = reference.strip().upper()
     with rt.read_engine.connect() as conn:
         found: dict[str, Any] | None = to_plain(
-            sla_queries.states(conn, Sla(), c.id, [ref], now).get(ref))
+            sla_queries.states(conn, Sla(), c.id, [ref], now).get(ref)
+        )
     return found
 
 
@@ -268,9 +309,19 @@ def _day_start(c: Council, day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=ZoneInfo(c.calendar.timezone))
 
 
-def audit(rt: Runtime, c: Council, viewer: Viewer, via: str, *, reference: str | None = None,
-          officer: str | None = None, date_from: date | None = None, date_to: date | None = None,
-          payloads: bool = True, as_at: datetime | None = None) -> list[dict[str, Any]]:
+def audit(
+    rt: Runtime,
+    c: Council,
+    viewer: Viewer,
+    via: str,
+    *,
+    reference: str | None = None,
+    officer: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    payloads: bool = True,
+    as_at: datetime | None = None,
+) -> list[dict[str, Any]]:
     """The audit record's rows (one request's, one officer's, or a period's, in the council's
     days), with each event's payload as `viewer` may see it (`payloads`); with `as_at`, only
     the entries recorded by then (the record is append-only: that is the record as it stood)."""
@@ -279,17 +330,22 @@ def audit(rt: Runtime, c: Council, viewer: Viewer, via: str, *, reference: str |
     _period(date_from, date_to)
     read_models_ready(rt)
     f = audit_record.AuditFilter(
-        council=c.id, reference=reference.strip().upper() if reference else None,
+        council=c.id,
+        reference=reference.strip().upper() if reference else None,
         officer=officer,
         start=_day_start(c, date_from) if date_from else None,
-        end=_day_start(c, date_to + timedelta(days=1)) if date_to else None, as_at=as_at,
+        end=_day_start(c, date_to + timedelta(days=1)) if date_to else None,
+        as_at=as_at,
     )
     with rt.read_engine.connect() as conn:
         rows = audit_record.query(conn, audit_record.AuditRecord(), f)
         if payloads:
             shown = reveal_per_request(
-                conn, disclosure(rt, c, viewer, via), c.id,
-                [(row["reference"], json.loads(row["payload"])) for row in rows])
+                conn,
+                disclosure(rt, c, viewer, via),
+                c.id,
+                [(row["reference"], json.loads(row["payload"])) for row in rows],
+            )
             for row, payload in zip(rows, shown, strict=True):
                 row["payload"] = payload
         else:
@@ -299,22 +355,44 @@ def audit(rt: Runtime, c: Council, viewer: Viewer, via: str, *, reference: str |
     return plain
 
 
-def notices(rt: Runtime, c: Council, viewer: Viewer, via: str, reference: str | None = None,
-            *, pending: bool = False) -> list[dict[str, Any]]:
+def notices(
+    rt: Runtime,
+    c: Council,
+    viewer: Viewer,
+    via: str,
+    reference: str | None = None,
+    *,
+    pending: bool = False,
+) -> list[dict[str, Any]]:
     """The customer notices in the outbox, oldest first (`pending`: those still to send or
     still to post or call by hand), recipients as `viewer` may see them."""
-    rows = list_outbox(rt.write_engine, c.id, reference.strip().upper() if reference else None,
-                       pending=pending)
+    rows = list_outbox(
+        rt.write_engine, c.id, reference.strip().upper() if reference else None, pending=pending
+    )
     read_models_ready(rt)
     with rt.read_engine.connect() as conn:
-        shown: list[dict[str, Any]] = to_plain(reveal_per_request(
-            conn, disclosure(rt, c, viewer, via), c.id, [(row["reference"], row) for row in rows]))
+        shown: list[dict[str, Any]] = to_plain(
+            reveal_per_request(
+                conn,
+                disclosure(rt, c, viewer, via),
+                c.id,
+                [(row["reference"], row) for row in rows],
+            )
+        )
     return shown
 
 
-def sla(rt: Runtime, c: Council, which: str, now: datetime, *, team: str | None = None,
-        level: str | None = None, category: str | None = None, as_at: bool = False
-        ) -> list[dict[str, Any]]:
+def sla(
+    rt: Runtime,
+    c: Council,
+    which: str,
+    now: datetime,
+    *,
+    team: str | None = None,
+    level: str | None = None,
+    category: str | None = None,
+    as_at: bool = False,
+) -> list[dict[str, Any]]:
     """Open requests breached, at risk or escalated (`which`) at `now`: no personal data.
     By default by what is recorded now; `as_at`: by what had been recorded by `now` (the SLA
     view's history), each state judged at `now` — the view as it stood then."""
@@ -328,17 +406,21 @@ def sla(rt: Runtime, c: Council, which: str, now: datetime, *, team: str | None 
     return rows
 
 
-def kpis(rt: Runtime, c: Council, by: str, date_from: date, date_to: date, now: datetime
-         ) -> kpi.KpiResult:
+def kpis(
+    rt: Runtime, c: Council, by: str, date_from: date, date_to: date, now: datetime
+) -> kpi.KpiResult:
     """The KPIs of the requests lodged from `date_from` to `date_to` (the council's days),
     grouped `by` category, team, channel, kind or day."""
     _period(date_from, date_to)
     zone = ZoneInfo(c.calendar.timezone)
     query = kpi.KpiQuery(
-        council=c.id, by=by, zone=zone,
+        council=c.id,
+        by=by,
+        zone=zone,
         start=datetime.combine(date_from, time(0), tzinfo=zone),
         end=datetime.combine(date_to + timedelta(days=1), time(0), tzinfo=zone),
-        now=now, targets=dict(c.kpi_targets),
+        now=now,
+        targets=dict(c.kpi_targets),
         team_names={t.code: t.name for t in c.teams.values()},
         satisfied_from=c.satisfaction.satisfied_from,
     )
@@ -353,8 +435,9 @@ def council_today(rt: Runtime, c: Council) -> date:
     return rt.clock().astimezone(ZoneInfo(c.calendar.timezone)).date()
 
 
-def enquiry_stats(rt: Runtime, c: Council, by: str, date_from: date | None = None,
-                  date_to: date | None = None) -> list[dict[str, Any]]:
+def enquiry_stats(
+    rt: Runtime, c: Council, by: str, date_from: date | None = None, date_to: date | None = None
+) -> list[dict[str, Any]]:
     """Enquiries and requests received each of the council's days from `date_from` to
     `date_to` (default: the seven days to the council's today), by type (enquiry type or
     request category) or by channel."""
@@ -363,19 +446,33 @@ def enquiry_stats(rt: Runtime, c: Council, by: str, date_from: date | None = Non
     date_from = date_from or date_to - timedelta(days=6)
     _period(date_from, date_to)
     q = enquiry_statistics.StatsQuery(
-        council=c.id, by=by, zone=ZoneInfo(c.calendar.timezone),
-        start=_day_start(c, date_from), end=_day_start(c, date_to + timedelta(days=1)))
+        council=c.id,
+        by=by,
+        zone=ZoneInfo(c.calendar.timezone),
+        start=_day_start(c, date_from),
+        end=_day_start(c, date_to + timedelta(days=1)),
+    )
     read_models_ready(rt)
     with rt.read_engine.connect() as conn:
         return enquiry_statistics.daily(conn, enquiry_statistics.EnquiryStatistics(), q)
 
 
-_ATTACHMENT_FIELDS = ("reference", "sha256", "media_type", "size", "filename", "note",
-                      "uploaded_by", "uploaded_role", "attached_at")
+_ATTACHMENT_FIELDS = (
+    "reference",
+    "sha256",
+    "media_type",
+    "size",
+    "filename",
+    "note",
+    "uploaded_by",
+    "uploaded_role",
+    "attached_at",
+)
 
 
-def attachments(rt: Runtime, c: Council, viewer: Viewer, reference: str, via: str
-                ) -> list[dict[str, Any]]:
+def attachments(
+    rt: Runtime, c: Council, viewer: Viewer, reference: str, via: str
+) -> list[dict[str, Any]]:
     """A request's attachments (file names as `viewer` may see them); `RequestNotFound` if the
     council has no such request."""
     ref = reference.strip().upper()
@@ -383,15 +480,21 @@ def attachments(rt: Runtime, c: Council, viewer: Viewer, reference: str, via: st
     read_models_ready(rt)
     with rt.read_engine.connect() as conn:
         rows = request_attachments.of_request(
-            conn, request_attachments.RequestAttachments(), c.id, ref)
-        shown = reveal_per_request(conn, disclosure(rt, c, viewer, via), c.id, [
-            (ref, {k: r[k] for k in _ATTACHMENT_FIELDS}) for r in rows])
+            conn, request_attachments.RequestAttachments(), c.id, ref
+        )
+        shown = reveal_per_request(
+            conn,
+            disclosure(rt, c, viewer, via),
+            c.id,
+            [(ref, {k: r[k] for k in _ATTACHMENT_FIELDS}) for r in rows],
+        )
     plain: list[dict[str, Any]] = to_plain(shown)
     return plain
 
 
-def attachment_content(rt: Runtime, c: Council, viewer: Viewer, sha256: str, via: str
-                       ) -> tuple[dict[str, Any], bytes]:
+def attachment_content(
+    rt: Runtime, c: Council, viewer: Viewer, sha256: str, via: str
+) -> tuple[dict[str, Any], bytes]:
     """The attachment with this content hash (the first attached, if several) and its bytes,
     intact: checked against the stored file's name, its seal and the recorded SHA-256. Only
     for a reader who may see the request's personal data (the opening is logged)."""
@@ -399,17 +502,25 @@ def attachment_content(rt: Runtime, c: Council, viewer: Viewer, sha256: str, via
     read_models_ready(rt)
     with rt.read_engine.connect() as conn:
         found = request_attachments.by_hash(
-            conn, request_attachments.RequestAttachments(), c.id, wanted)
+            conn, request_attachments.RequestAttachments(), c.id, wanted
+        )
         if not found:
             raise AttachmentNotFound(f"no attachment {wanted[:80]}")
         row = found[0]
-        [shown] = reveal_per_request(conn, disclosure(rt, c, viewer, via), c.id, [
-            (row["reference"], {k: row[k] for k in _ATTACHMENT_FIELDS})])
+        [shown] = reveal_per_request(
+            conn,
+            disclosure(rt, c, viewer, via),
+            c.id,
+            [(row["reference"], {k: row[k] for k in _ATTACHMENT_FIELDS})],
+        )
     if shown["filename"] == REDACTED:
-        raise NotPermitted(f"{viewer.user_id} ({viewer.role}) may not read the documents of "
-                           f"request {row['reference']}")
+        raise NotPermitted(
+            f"{viewer.user_id} ({viewer.role}) may not read the documents of "
+            f"request {row['reference']}"
+        )
     content = attachment_cmds.read_content(
-        DirectoryFileStore.for_settings(rt.settings), rt.vault.opener(), row["blob"], wanted)
+        DirectoryFileStore.for_settings(rt.settings), rt.vault.opener(), row["blob"], wanted
+    )
     plain: dict[str, Any] = to_plain(shown)
     return plain, content
 
@@ -419,22 +530,27 @@ def attachment_content(rt: Runtime, c: Council, viewer: Viewer, sha256: str, via
 
 def customer_record(customer: Customer, today: date) -> dict[str, Any]:
     """A customer's record as stored (personal fields sealed): what a view discloses."""
-    plain: dict[str, Any] = to_plain({
-        "customer_id": customer.number, **customer.details,
-        "erased_at": customer.erased_at,
-        "declarations": [to_plain(d) for d in customer.declarations.values()],
-        "restrictions_in_force": [
-            {**to_plain(r), "summary": r.describe()}
-            for r in customer.restrictions_in_force(today)
-        ],
-        "reviews_overdue": [f"{type(d).__name__.lower()} {d.id}"
-                            for d in customer.reviews_overdue(today)],
-    })
+    plain: dict[str, Any] = to_plain(
+        {
+            "customer_id": customer.number,
+            **customer.details,
+            "erased_at": customer.erased_at,
+            "declarations": [to_plain(d) for d in customer.declarations.values()],
+            "restrictions_in_force": [
+                {**to_plain(r), "summary": r.describe()}
+                for r in customer.restrictions_in_force(today)
+            ],
+            "reviews_overdue": [
+                f"{type(d).__name__.lower()} {d.id}" for d in customer.reviews_overdue(today)
+            ],
+        }
+    )
     return plain
 
 
-def find_customers(rt: Runtime, c: Council, viewer: Viewer, field: str, value: str, via: str
-                   ) -> list[dict[str, Any]]:
+def find_customers(
+    rt: Runtime, c: Council, viewer: Viewer, field: str, value: str, via: str
+) -> list[dict[str, Any]]:
     """The customers whose `field` (phone, email, name) is `value`, by the blind index."""
     if field not in customers.FINDABLE:
         raise ValueError(f"find customers by {', '.join(customers.FINDABLE)}, not {field!r}")
@@ -444,48 +560,82 @@ def find_customers(rt: Runtime, c: Council, viewer: Viewer, field: str, value: s
         found = rt.directory_ports.find(Customer, customer_id(c.id, number))
         if found is None:  # a registration under way, or one that failed half-way
             continue
-        rows.append(d.reveal(
-            {"customer_id": found.number, "name": found.details["name"],
-             "preferred_contact": found.details["preferred_contact"].value},
-            allowed=d.sees_customers, customer=found.number))
+        rows.append(
+            d.reveal(
+                {
+                    "customer_id": found.number,
+                    "name": found.details["name"],
+                    "preferred_contact": found.details["preferred_contact"].value,
+                },
+                allowed=d.sees_customers,
+                customer=found.number,
+            )
+        )
     return rows
 
 
-def customer_state(rt: Runtime, c: Council, viewer: Viewer, number: str, via: str
-                   ) -> dict[str, Any]:
+def customer_state(
+    rt: Runtime, c: Council, viewer: Viewer, number: str, via: str
+) -> dict[str, Any]:
     customer = customers.load(rt.directory_ports, c.id, number)
     d = disclosure(rt, c, viewer, via)
-    shown: dict[str, Any] = d.reveal(customer_record(customer, rt.clock().date()),
-                                     allowed=d.sees_customers, customer=customer.number)
+    shown: dict[str, Any] = d.reveal(
+        customer_record(customer, rt.clock().date()),
+        allowed=d.sees_customers,
+        customer=customer.number,
+    )
     return shown
 
 
-def customer_history(rt: Runtime, c: Council, viewer: Viewer, number: str, via: str
-                     ) -> dict[str, Any]:
+def customer_history(
+    rt: Runtime, c: Council, viewer: Viewer, number: str, via: str
+) -> dict[str, Any]:
     """The record's events and the customer's requests."""
     customer = customers.load(rt.directory_ports, c.id, number)
     stored: list[Any] = list(rt.directory.repository.event_store.get(customer.id))
     events = [
-        {"type": event_type(e), "version": e.originator_version,
-         "occurred_at": e.occurred_at.isoformat(),
-         "actor": {"id": e.actor.id, "role": e.actor.role}, "data": event_data(e)}
+        {
+            "type": event_type(e),
+            "version": e.originator_version,
+            "occurred_at": e.occurred_at.isoformat(),
+            "actor": {"id": e.actor.id, "role": e.actor.role},
+            "data": event_data(e),
+        }
         for e in stored
     ]
     read_models_ready(rt)
     with rt.read_engine.connect() as conn:
         requests = [
-            {k: r[k] for k in ("reference", "status", "category", "team", "lodged_at",
-                                "closed_at", "outcome")}
-            for r in request_summary.of_customer(conn, request_summary.RequestSummary(),
-                                                 customer.council, customer.number)
+            {
+                k: r[k]
+                for k in (
+                    "reference",
+                    "status",
+                    "category",
+                    "team",
+                    "lodged_at",
+                    "closed_at",
+                    "outcome",
+                )
+            }
+            for r in request_summary.of_customer(
+                conn, request_summary.RequestSummary(), customer.council, customer.number
+            )
         ]
         contacts = enquiry_statistics.of_customer(
-            conn, enquiry_statistics.EnquiryStatistics(), customer.council, customer.number)
+            conn, enquiry_statistics.EnquiryStatistics(), customer.council, customer.number
+        )
     d = disclosure(rt, c, viewer, via)
     shown: dict[str, Any] = d.reveal(
-        {"customer_id": customer.number, "events": events, "requests": to_plain(requests),
-         "contacts": to_plain(contacts)},
-        allowed=d.sees_customers, customer=customer.number)
+        {
+            "customer_id": customer.number,
+            "events": events,
+            "requests": to_plain(requests),
+            "contacts": to_plain(contacts),
+        },
+        allowed=d.sees_customers,
+        customer=customer.number,
+    )
     return shown
 
 
@@ -493,8 +643,9 @@ def open_requests(rt: Runtime, council_id: str, number: str) -> list[str]:
     """The references of the customer's open requests (what an erasure must wait for)."""
     read_models_ready(rt)
     with rt.read_engine.connect() as conn:
-        rows = request_summary.of_customer(conn, request_summary.RequestSummary(), council_id,
-                                           number)
+        rows = request_summary.of_customer(
+            conn, request_summary.RequestSummary(), council_id, number
+        )
     return [r["reference"] for r in rows if r["status"] == "open"]
 
 
@@ -519,13 +670,20 @@ def due_for_disposal(rt: Runtime, c: Council, on: date) -> list[dict[str, Any]]:
             number = row["customer"]
             if number and number not in holding:
                 holding[number] = _holding_data(conn, model, c, number, on)
-            out.append({
-                "reference": row["reference"], "category": row["category"],
-                "closed_at": row["closed_at"], "retention_class": retention.code,
-                "retention_years": retention.years, "due_on": due.isoformat(),
-                "customer": number,
-                "waits_for": [r for r in holding.get(number or "", []) if r != row["reference"]],
-            })
+            out.append(
+                {
+                    "reference": row["reference"],
+                    "category": row["category"],
+                    "closed_at": row["closed_at"],
+                    "retention_class": retention.code,
+                    "retention_years": retention.years,
+                    "due_on": due.isoformat(),
+                    "customer": number,
+                    "waits_for": [
+                        r for r in holding.get(number or "", []) if r != row["reference"]
+                    ],
+                }
+            )
     rows: list[dict[str, Any]] = to_plain(out)
     return rows
 
@@ -540,8 +698,9 @@ def _holding_data(
             continue
         retention = c.retention_of(row["category"])
         if row["closed_at"] is None or (
-                retention is not None and disposal_due(row["closed_at"], retention,
-                                                       c.calendar.timezone) > on):
+            retention is not None
+            and disposal_due(row["closed_at"], retention, c.calendar.timezone) > on
+        ):
             held.append(row["reference"])
     return held
 
@@ -550,16 +709,21 @@ def customer_requests(rt: Runtime, council_id: str, number: str) -> list[str]:
     """The references of every request of the customer's."""
     read_models_ready(rt)
     with rt.read_engine.connect() as conn:
-        rows = request_summary.of_customer(conn, request_summary.RequestSummary(), council_id,
-                                           number)
+        rows = request_summary.of_customer(
+            conn, request_summary.RequestSummary(), council_id, number
+        )
     return [r["reference"] for r in rows]
 
 
 def reviews_due(rt: Runtime, c: Council, on: date) -> list[dict[str, Any]]:
     """Conduct declarations and restrictions past their review date on `on`."""
     return [
-        {"customer_id": customer.number, "what": type(item).__name__.lower(), "id": item.id,
-         "review_by": item.review_by.isoformat()}
+        {
+            "customer_id": customer.number,
+            "what": type(item).__name__.lower(),
+            "id": item.id,
+            "review_by": item.review_by.isoformat(),
+        }
         for customer in customers.with_conduct_records(rt.directory_ports, c.id)
         for item in customer.reviews_overdue(on)
     ]
@@ -568,9 +732,12 @@ def reviews_due(rt: Runtime, c: Council, on: date) -> list[dict[str, Any]]:
 def access_log(rt: Runtime, c: Council, number: str) -> list[dict[str, Any]]:
     """Who opened the customer's personal data, when, through what (never the values)."""
     known = customers.load(rt.directory_ports, c.id, number).number
-    rows: list[dict[str, Any]] = to_plain([
-        {k: r[k] for k in ("at", "user_id", "role", "via")}
-        for r in rt.vault.access_log(c.id, known)])
+    rows: list[dict[str, Any]] = to_plain(
+        [
+            {k: r[k] for k in ("at", "user_id", "role", "via")}
+            for r in rt.vault.access_log(c.id, known)
+        ]
+    )
     return rows
 
 
@@ -595,21 +762,29 @@ def _public(c: Council, row: dict[str, Any]) -> dict[str, Any]:
     (the description is the one staff approved for the public, or none)."""
     team = c.teams.get(row["team"])
     return {
-        "service_request_id": row["reference"], "status": row["status"],
+        "service_request_id": row["reference"],
+        "status": row["status"],
         "status_notes": _status_notes(c, row),
         "service_name": row["category_name"] or row["category"],
-        "service_code": row["category"], "description": row["description"],
-        "agency_responsible": team.name if team else row["team"], "service_notice": None,
+        "service_code": row["category"],
+        "description": row["description"],
+        "agency_responsible": team.name if team else row["team"],
+        "service_notice": None,
         "requested_datetime": _w3c(c, row["requested_at"]),
         "updated_datetime": _w3c(c, row["updated_at"]),
         "expected_datetime": _w3c(c, row["complete_by"]),  # the completion due instant
-        "address": row["address"], "address_id": row["address_id"], "zipcode": row["zipcode"],
-        "lat": row["lat"], "long": row["long"], "media_url": row["media_url"],
+        "address": row["address"],
+        "address_id": row["address_id"],
+        "zipcode": row["zipcode"],
+        "lat": row["lat"],
+        "long": row["long"],
+        "media_url": row["media_url"],
     }
 
 
-def public_requests(rt: Runtime, c: Council, f: public_requests_model.PublicFilter
-                    ) -> list[dict[str, Any]]:
+def public_requests(
+    rt: Runtime, c: Council, f: public_requests_model.PublicFilter
+) -> list[dict[str, Any]]:
     """The requests `f` selects, newest first, as the public may see them."""
     read_models_ready(rt)
     with rt.read_engine.connect() as conn:
@@ -620,8 +795,9 @@ def public_requests(rt: Runtime, c: Council, f: public_requests_model.PublicFilt
 def public_request(rt: Runtime, c: Council, reference: str) -> dict[str, Any]:
     """One request as the public may see it (`RequestNotFound` if the council has none)."""
     ref = reference.strip().upper()
-    found = public_requests(rt, c, public_requests_model.PublicFilter(council=c.id,
-                                                                      references=[ref]))
+    found = public_requests(
+        rt, c, public_requests_model.PublicFilter(council=c.id, references=[ref])
+    )
     if not found:
         raise RequestNotFound(f"no request {ref} in council {c.id}")
     return found[0]
@@ -630,8 +806,9 @@ def public_request(rt: Runtime, c: Council, reference: str) -> dict[str, Any]:
 # -- complaints -----------------------------------------------------------------------------
 
 
-def complaint_report(rt: Runtime, c: Council, date_from: date | None, date_to: date | None
-                     ) -> dict[str, Any]:
+def complaint_report(
+    rt: Runtime, c: Council, date_from: date | None, date_to: date | None
+) -> dict[str, Any]:
     """The complaints received in the period (the council's days, inclusive; default all):
     by category, by outcome and overall, with time taken in business days, and each complaint
     (no personal data: who complained is not in the register)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
@@ -269,7 +269,8 @@ class RecordChain:
         self._lock_pg = sa.text("SELECT pg_advisory_xact_lock(:k)")
         self._head = sa.select(h).where(h.c.log == sa.bindparam("log"))
         self._heads = sa.select(h)
-        self._insert = sa.insert(e)
+        self._insert = self.insert_entries = sa.insert(e)
+        self._moves: dict[tuple[str, ...], sa.Update] = {}  # by the logs moved, built once
         self._move_head = (
             sa.update(h)
             .where(h.c.log == sa.bindparam("head_log"))
@@ -278,6 +279,24 @@ class RecordChain:
                 event_count=sa.bindparam("new_count"),
                 head_hash=sa.bindparam("new_hash"),
             )
+        )
+
+        # Heads moved and entries added in one statement: an entry is inserted only if its
+        # log's head moved (from where it was read); the logs moved are returned.
+        self._extend_at_once = sa.text(
+            "WITH moved AS (UPDATE record_chain_heads AS h SET position = m.position, "
+            "event_count = m.event_count, head_hash = m.head_hash FROM unnest("
+            "CAST(:m_log AS text[]), CAST(:m_old AS bigint[]), CAST(:m_position AS bigint[]), "
+            "CAST(:m_count AS bigint[]), CAST(:m_hash AS text[])) "
+            "AS m(log, old, position, event_count, head_hash) "
+            "WHERE h.log = m.log AND h.position = m.old RETURNING h.log), "
+            "added AS (INSERT INTO record_chain (log, position, originator_id, version, digest, "
+            "hash) SELECT * FROM unnest(CAST(:e_log AS text[]), CAST(:e_position AS bigint[]), "
+            "CAST(:e_originator_id AS text[]), CAST(:e_version AS bigint[]), "
+            "CAST(:e_digest AS text[]), CAST(:e_hash AS text[])) AS e(log, position, "
+            "originator_id, version, digest, hash) WHERE e.log IN (SELECT log FROM moved) "
+            "AND set_config('synchronous_commit', 'off', true) = 'off' RETURNING 1) "
+            "SELECT log FROM moved WHERE (SELECT count(*) FROM added) >= 0"
         )
 
     def create(self, engine: sa.Engine) -> None:
@@ -337,6 +356,71 @@ class RecordChain:
                 },
             )
         return new
+
+    def move_heads(self, conn: sa.Connection, old: Sequence[Head], new: Sequence[Head]) -> int:
+        """Moves each log's head from `old` to `new` in one statement, each only if it is still
+        where `old` says; returns how many moved (fewer than given: another follower moved one,
+        and the caller must roll back)."""
+        key = tuple(h.log for h in new)
+        statement = self._moves.get(key)
+        if statement is None:
+            h = self.heads
+
+            def case(column: str) -> sa.Case[object]:
+                return sa.case(
+                    *((h.c.log == log, sa.bindparam(f"{column}_{i}")) for i, log in enumerate(key))
+                )
+
+            statement = self._moves[key] = (
+                sa.update(h)
+                .where(
+                    sa.or_(
+                        *(
+                            sa.and_(h.c.log == log, h.c.position == sa.bindparam(f"old_{i}"))
+                            for i, log in enumerate(key)
+                        )
+                    )
+                )
+                .values(position=case("p"), event_count=case("n"), head_hash=case("h"))
+            )
+        params: dict[str, object] = {}
+        for i, (was, head) in enumerate(zip(old, new, strict=True)):
+            params |= {
+                f"old_{i}": was.position,
+                f"p_{i}": head.position,
+                f"n_{i}": head.event_count,
+                f"h_{i}": head.head_hash,
+            }
+        return conn.execute(statement, params).rowcount
+
+    def extend_at_once(
+        self,
+        conn: sa.Connection,
+        old: Sequence[Head],
+        new: Sequence[Head],
+        rows: Sequence[Mapping[str, object]],
+    ) -> set[str]:
+        """PostgreSQL: moves each log's head from `old` to `new` if it is still where `old`
+        says, and inserts the entry `rows` of the logs whose head moved, in one statement (so
+        in one transaction, even outside a transaction block); returns the logs moved. An
+        entry's position already taken fails the whole statement (`IntegrityError`).
+
+        The statement's transaction does not wait for the WAL flush at commit: the chain is
+        derived from events already durable in the store, so a crash can only lose its newest
+        entries, which the next catch-up chains again, identically, from the durable head."""
+        columns = ("log", "position", "originator_id", "version", "digest", "hash")
+        found = conn.execute(
+            self._extend_at_once,
+            {
+                "m_log": [h.log for h in new],
+                "m_old": [h.position for h in old],
+                "m_position": [h.position for h in new],
+                "m_count": [h.event_count for h in new],
+                "m_hash": [h.head_hash for h in new],
+                **{f"e_{c}": [r[c] for r in rows] for c in columns},
+            },
+        )
+        return {r[0] for r in found}
 
     def packed(self, conn: sa.Connection, log: str, after: int, upto: int) -> PackedEntries:
         """The log's entries after `after` up to `upto` in one row (see `PackedEntries`)."""

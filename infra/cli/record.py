@@ -40,7 +40,7 @@ def chain_what_was_written(args: argparse.Namespace) -> None:
     if "app" not in vars(rt) and "directory" not in vars(rt):
         return
     try:
-        record_follower.catch_up(rt.record_engine, rt.record_logs())
+        record_follower.catch_up(rt.chain_engine, rt.record_logs())
     except sa.exc.SQLAlchemyError as error:
         log.warning("record_chain_deferred", error=str(error)[:300])
 

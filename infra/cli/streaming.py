@@ -42,9 +42,7 @@ def _batch_size(text: str) -> int:
     return int(text)
 
 
-def _open_store(
-    rt: Runtime, stop: threading.Event, directory: bool = False
-) -> StoreReader | None:
+def _open_store(rt: Runtime, stop: threading.Event, directory: bool = False) -> StoreReader | None:
     """The event store's reader (the directory's, with `directory`), retrying with backoff
     while the database is away (None if `stop` was set first)."""
     backoff = Backoff()
@@ -65,8 +63,13 @@ def run_relay(args: argparse.Namespace) -> int:
     if reader is None or directory is None:
         return 0
     relays = Worker(
-        config, rt.read_engine, reader=reader, directory_reader=directory,
-        write_engine=rt.write_engine, names=(), relay_batch_size=args.batch_size,
+        config,
+        rt.read_engine,
+        reader=reader,
+        directory_reader=directory,
+        write_engine=rt.write_engine,
+        names=(),
+        relay_batch_size=args.batch_size,
         stop_event=stop,
     )
     relays.start().wait()
@@ -81,8 +84,11 @@ def run_consume(args: argparse.Namespace) -> int:
     if reader is None:
         return 0
     consumer = ReadModelsConsumer(
-        [registry.build(name) for name in dict.fromkeys(args.names)], rt.read_engine, config,
-        after_db_commit=exit_after_db_commit_hook(), reader=reader,
+        [registry.build(name) for name in dict.fromkeys(args.names)],
+        rt.read_engine,
+        config,
+        after_db_commit=exit_after_db_commit_hook(),
+        reader=reader,
     )
     try:
         consumer.run(stop)
@@ -100,10 +106,14 @@ def run_worker(args: argparse.Namespace) -> int:
     if reader is None or directory is None:
         return 0
     worker = Worker(
-        config, rt.read_engine, reader=reader, directory_reader=directory,
+        config,
+        rt.read_engine,
+        reader=reader,
+        directory_reader=directory,
         write_engine=rt.write_engine,
-        relay_batch_size=args.batch_size, stop_event=stop,
-        record=RecordFollower(rt.record_engine, rt.record_logs()),
+        relay_batch_size=args.batch_size,
+        stop_event=stop,
+        record=RecordFollower(rt.chain_engine, rt.record_logs()),
     )
     worker.start().wait()
     return 1 if worker.failed else 0
@@ -118,18 +128,33 @@ def run_services(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     default_batch = os.environ.get("CRM_RELAY_BATCH_SIZE") or "1000"
     p = sub.add_parser("relay", help="publish the event stores' logs to Kafka (until SIGTERM)")
-    p.add_argument("--batch-size", type=_batch_size, default=default_batch,
-                   help="events per acknowledged batch (env CRM_RELAY_BATCH_SIZE; 1000)")
+    p.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=default_batch,
+        help="events per acknowledged batch (env CRM_RELAY_BATCH_SIZE; 1000)",
+    )
     p.set_defaults(run=run_relay)
-    p = sub.add_parser("consume", help="feed read models from Kafka, each message decoded once "
-                       "(until SIGTERM)")
-    p.add_argument("names", metavar="NAME", nargs="+", choices=list(registry.READ_MODELS),
-                   help=f"read models to feed ({', '.join(registry.READ_MODELS)})")
+    p = sub.add_parser(
+        "consume", help="feed read models from Kafka, each message decoded once (until SIGTERM)"
+    )
+    p.add_argument(
+        "names",
+        metavar="NAME",
+        nargs="+",
+        choices=list(registry.READ_MODELS),
+        help=f"read models to feed ({', '.join(registry.READ_MODELS)})",
+    )
     p.set_defaults(run=run_consume)
-    p = sub.add_parser("worker", help="the relay, every consumer and the record chain's "
-                       "follower in one process")
-    p.add_argument("--batch-size", type=_batch_size, default=default_batch,
-                   help="the relay's events per batch (env CRM_RELAY_BATCH_SIZE; 1000)")
+    p = sub.add_parser(
+        "worker", help="the relay, every consumer and the record chain's follower in one process"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=default_batch,
+        help="the relay's events per batch (env CRM_RELAY_BATCH_SIZE; 1000)",
+    )
     p.set_defaults(run=run_worker)
     p = sub.add_parser("services", help="start, stop or report the local PostgreSQL and Kafka")
     p.add_argument("action", choices=("up", "down", "status"))

@@ -144,7 +144,7 @@ def record_chain_follower(rt: Runtime) -> Iterator[None]:
         yield
         return
     stop = threading.Event()
-    follower = RecordFollower(rt.record_engine, rt.record_logs())
+    follower = RecordFollower(rt.chain_engine, rt.record_logs())
     thread = threading.Thread(target=follower.run, args=(stop,), name="record-chain", daemon=True)
     thread.start()
     try:

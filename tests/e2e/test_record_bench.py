@@ -18,9 +18,39 @@ def test_verification_at_scale_reports_both_ratios(capsys: pytest.CaptureFixture
         assert (logs["requests"].recorder.max_notification_id() or 0) == 3_000
     out = capsys.readouterr().out
     assert "bulk store: 3,000 events" in out
-    assert len(re.findall(r"round: raw [\d.]+ s, arithmetic [\d.]+ s, read \+ hash [\d.]+ s, verify [\d.]+ s", out)) == 3
+    assert (
+        len(
+            re.findall(
+                r"round: raw [\d.]+ s, arithmetic [\d.]+ s, read \+ hash [\d.]+ s, verify [\d.]+ s",
+                out,
+            )
+        )
+        == 3
+    )
     assert re.search(
         r"verify / raw SHA-256 = [\d.]+ \(rounds [\d.]+, [\d.]+, [\d.]+\) \(aim ≥ 0.5\)", out
     )
     assert re.search(r"arithmetic / raw SHA-256 = [\d.]+", out)
     assert re.search(r"verify / \(read \+ hash\) = [\d.]+", out)
+
+
+def test_verification_with_the_audit_record_reports_it_beside_the_chain_alone(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with record_bench.runtime("sqlite") as rt:
+        record_bench.verify_with_audit(rt, 1_500, 3)
+    out = capsys.readouterr().out
+    assert "1,500 events stored, chained and in the audit record" in out
+    assert (
+        len(
+            re.findall(
+                r"round: chain alone [\d.]+ s, chain \+ audit record [\d.]+ s, "
+                r"audit comparison alone [\d.]+ s",
+                out,
+            )
+        )
+        == 3
+    )
+    for name in ("chain alone", "chain \\+ audit record", "audit comparison alone"):
+        assert re.search(rf"{name} +[\d,]+ events/s", out)
+    assert re.search(r"\(chain \+ audit\) / chain alone, in time: median [\d.]+", out)
