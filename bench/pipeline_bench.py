@@ -36,7 +36,8 @@ ratios**: on a shared machine the rates swing between rounds far more than withi
    ms (aim: flat, < 300 MB).
 
 Flags: ``--requests`` (10000), ``--window`` (500), ``--mode`` (processes), ``--partitions``
-(6), ``--rate`` (200), ``--seconds`` (20), ``--offer-threads`` (4), ``--open-requests`` (1000: lodged before the lag
+(6), ``--rate`` (200), ``--seconds`` (20), ``--offer-threads`` (4), ``--offer-processes`` (1: more, each with ``--offer-threads``
+threads and a share of the rate, when one interpreter cannot offer it), ``--open-requests`` (1000: lodged before the lag
 run, so one request's commands are seconds apart), ``--rebuild-events`` (200000), ``--rounds``
 (3), ``--only`` (any of ``drain,lag,rebuild``), ``--keep`` (keep the bench databases and
 topics), ``--profile FILE`` (the drain's consumer process under cProfile, its stats in FILE).
@@ -50,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -487,9 +489,10 @@ class LoadGenerator:
     longest-waiting open request (so one request's commands are far apart, as in real work);
     records each command's commit instant until its version is visible in work_queue."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, add_staff: bool = True) -> None:
         self.rt = rt
-        add_officer(rt, COUNCIL)
+        if add_staff:
+            add_officer(rt, COUNCIL)
         self.open: deque[tuple[str, int]] = deque()
         self.pending: dict[tuple[str, int], float] = {}  # (request id, version) → committed at
         self.latencies: list[float] = []
@@ -584,39 +587,103 @@ def lag_round(bench: Bench, args: argparse.Namespace) -> float:
             follower.ensure_tables(rt.read_engine, registry.build_all())
             DEAD_LETTERS.metadata.create_all(rt.read_engine)
             gen = LoadGenerator(rt)
-            for _ in range(args.open_requests):  # requests already being worked, untimed
-                gen.lodge()
-            with pipeline_processes(bench, args.mode):
-                wait_drained(bench, rt, timeout_s=300)
-                gen.pending.clear()
-                stop = threading.Event()
-                watcher = threading.Thread(target=gen.watch, args=(stop,), daemon=True)
-                watcher.start()
-                issued, behind, took = run_paced(gen.command, args.rate, args.seconds,
-                                                 threads=args.offer_threads)
-                stop.set()
-                watcher.join(120)
+            if args.offer_processes > 1:
+                issued, behind, took, latencies = offer_from_processes(bench, args)
+            else:
+                for _ in range(args.open_requests):  # requests already being worked, untimed
+                    gen.lodge()
+                with pipeline_processes(bench, args.mode):
+                    wait_drained(bench, rt, timeout_s=300)
+                    issued, behind, took, latencies = offer(gen, args.rate, args.seconds,
+                                                            args.offer_threads)
         finally:
             rt.close()
             if not args.keep:
                 drop_topics(bench, [bench.config.topic])
-    lat = sorted(gen.latencies)
+    lat = sorted(latencies)
     p50, p99 = statistics.quantiles(lat, n=100)[49], statistics.quantiles(lat, n=100)[98]
     print(f"    offered {args.rate:g} commands/s for {args.seconds:g} s from "
-          f"{args.offer_threads} threads: issued {issued} in {took:.1f} s ({issued / took:.0f}/s "
-          f"achieved; a command fell behind its schedule by at most {behind * 1000:.0f} ms)")
+          f"{args.offer_processes} process(es) × {args.offer_threads} threads: issued {issued} in "
+          f"{took:.1f} s ({issued / took:.0f}/s achieved; a command fell behind its schedule by "
+          f"at most {behind * 1000:.0f} ms)")
     print(f"    commit → visible in work_queue: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
           f"max {lat[-1] * 1000:.0f} ms over {len(lat)} commands", flush=True)
     return p99
 
 
+def offer(
+    gen: LoadGenerator, rate: float, seconds: float, threads: int, start: float | None = None
+) -> tuple[int, float, float, list[float]]:
+    """Offers `rate` commands/s for `seconds` while watching them become visible; returns
+    (issued, worst lateness, seconds taken, latencies)."""
+    gen.pending.clear()
+    stop = threading.Event()
+    watcher = threading.Thread(target=gen.watch, args=(stop,), daemon=True)
+    watcher.start()
+    issued, behind, took = run_paced(gen.command, rate, seconds, threads=threads, start=start)
+    stop.set()
+    watcher.join(120)
+    return issued, behind, took, gen.latencies
+
+
+def offer_from_processes(
+    bench: Bench, args: argparse.Namespace
+) -> tuple[int, float, float, list[float]]:
+    """The lag run's commands from `--offer-processes` processes (each with its own runtime,
+    `--offer-threads` threads and a share of the rate and of the open requests), all on one
+    clock: the offered load is not capped by one interpreter's lock."""
+    ctx = multiprocessing.get_context("spawn")
+    n = args.offer_processes
+    ready, results = ctx.Queue(), ctx.Queue()
+    go = ctx.Queue()
+    procs = [ctx.Process(target=offer_process, args=(bench, args, ready, go, results), daemon=True)
+             for _ in range(n)]
+    for p in procs:
+        p.start()
+    try:
+        for _ in range(n):
+            ready.get(timeout=600)  # its open requests are lodged
+        rt = Runtime(bench.settings())
+        try:
+            with pipeline_processes(bench, args.mode):
+                wait_drained(bench, rt, timeout_s=300)
+                start = time.monotonic() + 0.5  # one clock: CLOCK_MONOTONIC is system-wide
+                for _ in range(n):
+                    go.put(start)
+                got = [results.get(timeout=args.seconds * 10 + 300) for _ in range(n)]
+        finally:
+            rt.close()
+    finally:
+        for p in procs:
+            p.join(30)
+    took = max(g[2] for g in got)
+    return (sum(g[0] for g in got), max(g[1] for g in got), took,
+            [x for g in got for x in g[3]])
+
+
+def offer_process(bench: Bench, args: argparse.Namespace, ready: Any, go: Any, results: Any) -> None:
+    logs.configure("WARNING")
+    rt = Runtime(bench.settings(), clock=BenchClock())
+    try:
+        gen = LoadGenerator(rt, add_staff=False)
+        for _ in range(args.open_requests // args.offer_processes):
+            gen.lodge()
+        ready.put(True)
+        start = go.get()
+        results.put(offer(gen, args.rate / args.offer_processes, args.seconds,
+                          args.offer_threads, start=start))
+    finally:
+        rt.close()
+
+
 def run_paced(
-    action: Callable[[], None], rate: float, seconds: float, threads: int = 1
+    action: Callable[[], None], rate: float, seconds: float, threads: int = 1,
+    start: float | None = None,
 ) -> tuple[int, float, float]:
     """Calls `action` `rate` times a second for `seconds`, from `threads` threads each keeping
     its share of one schedule (call k is due at k / rate); returns (calls, worst lateness,
-    seconds taken)."""
-    start = time.monotonic()
+    seconds taken); the schedule begins at `start` (a `time.monotonic()` instant), or now."""
+    start = time.monotonic() if start is None else start
     total = int(rate * seconds)
     behind = [0.0] * threads
     errors: list[BaseException] = []
@@ -788,6 +855,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--offer-threads", type=int, default=4,
                         help="lag: threads issuing the commands, sharing one schedule")
+    parser.add_argument("--offer-processes", type=int, default=1,
+                        help="processes issuing the lag run's commands (each --offer-threads)")
     parser.add_argument("--open-requests", type=int, default=1000)
     parser.add_argument("--rebuild-events", type=int, default=200_000)
     parser.add_argument("--only", default="drain,lag,rebuild")

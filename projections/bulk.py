@@ -11,8 +11,8 @@ model fed event by event (`crm projections verify` compares them).
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -46,18 +46,12 @@ def write(conn: sa.Connection, table: sa.Table, rows: Sequence[Row]) -> None:
     if conn.dialect.name != "postgresql":
         conn.execute(sa.insert(table), list(rows))
         return
-    columns = list(table.columns)
-    processors = [c.type.bind_processor(conn.dialect) for c in columns]
-    names = [c.name for c in columns]
+    names = [c.name for c in table.columns]
+    fields = [_field_text(c, conn.dialect) for c in table.columns]
     buffer = io.StringIO()
     for row in rows:
-        fields = []
-        for name, process in zip(names, processors, strict=True):
-            value = row.get(name)
-            if process is not None and value is not None:
-                value = process(value)
-            fields.append(_copy_text(value))
-        buffer.write("\t".join(fields))
+        get = row.get
+        buffer.write("\t".join([text(get(name)) for name, text in zip(names, fields)]))
         buffer.write("\n")
     buffer.seek(0)
     quoted = ", ".join(f'"{n}"' for n in names)
@@ -79,8 +73,13 @@ def write(conn: sa.Connection, table: sa.Table, rows: Sequence[Row]) -> None:
         if invalidated:
             conn.invalidate(error)
         raise sa.exc.DBAPIError.instance(
-            sql, None, error, conn.dialect.loaded_dbapi.Error,
-            hide_parameters=True, connection_invalidated=invalidated, dialect=conn.dialect,
+            sql,
+            None,
+            error,
+            conn.dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            connection_invalidated=invalidated,
+            dialect=conn.dialect,
         ) from error
     finally:
         cursor.close()
@@ -93,6 +92,8 @@ def _copy_text(value: Any) -> str:
     """One field in COPY's text format."""
     if value is None:
         return "\\N"
+    if type(value) is str:
+        return value.translate(_ESCAPES)
     if value is True:
         return "t"
     if value is False:
@@ -100,6 +101,33 @@ def _copy_text(value: Any) -> str:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     return str(value).translate(_ESCAPES)
+
+
+def _field_text(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], str]:
+    """How a value of `column` is written in COPY's text format: through the column type's
+    bind processor, as an INSERT would send it. An aware instant takes a short cut (no
+    processor call) to the same text as `UtcDateTime`'s processor gives: UTC, without a zone."""
+    from projections.base import UtcDateTime  # base builds on this module
+
+    process = column.type.bind_processor(dialect)
+    if process is None:
+        return _copy_text
+    if isinstance(column.type, UtcDateTime):
+
+        def utc_text(value: Any) -> str:
+            if value is None:
+                return "\\N"
+            if type(value) is datetime and value.tzinfo is not None:
+                instant: datetime = value if value.tzinfo is UTC else value.astimezone(UTC)
+                return instant.replace(tzinfo=None).isoformat()
+            return _copy_text(process(value))
+
+        return utc_text
+
+    def processed_text(value: Any) -> str:
+        return "\\N" if value is None else _copy_text(process(value))
+
+    return processed_text
 
 
 def write_all(conn: sa.Connection, rows: Rows) -> int:
