@@ -2,7 +2,8 @@
 command and view called in process, and beside a trivial endpoint of the same app.
 
 Run: ``python -m bench.http_bench [--backend sqlite|postgres|both] [--clients 1,16,64]
-[--rounds R] [--requests N] [--reads N] [--seed N] [--open N]`` (defaults: both backends,
+[--rounds R] [--requests N] [--reads N] [--seed N] [--open N] [--lock FILE]
+[--load-processes P] [--keep DIR [--seed-only]]`` (defaults: both backends,
 1, 16 and 64 clients, 3 rounds, 100 lodgements and 50 queue reads per variant per round and
 client count, 100,000 stored requests of which 1,000 open on the team whose queue is read).
 Seeding 100,000 requests takes about 11 minutes per backend on the shared 2-core machine at a
@@ -11,11 +12,14 @@ load average of 15 (about 150 requests/s, mostly the read models' folds).
 - **The server** is the real app (`infra.http.app.create_app`) under uvicorn, started as
   ``python -m infra.cli --council upper-lachlan serve --port P`` in its own process, on a free
   loopback port, over the data folder (SQLite) or scratch database (PostgreSQL) prepared here.
-- **The load generator** runs in this process (so client and server do not share a GIL):
-  asyncio and one `httpx.AsyncClient` per client count, with a keep-alive pool of as many
-  connections as clients; each of the C clients sends its next request when its last answer
-  has arrived (a closed loop). Every request is signed in with a bearer token
-  (`Credentials.issue_token`) of a customer-service user.
+- **The load generator** (`bench.http_load`) runs in processes of its own (`--load-processes`,
+  default 2), apart from this one, which keeps the in-process baselines: the C clients are
+  spread over them, one thread and one keep-alive HTTP/1.1 socket each, sending a ready-made
+  request and reading each answer whole by its length, checking its status (a closed loop:
+  each client sends its next request when its last answer has arrived). One answer in
+  `SAMPLE_EVERY` is decoded and checked here (a lodge's reference, the queue's rows). Every
+  request is signed in with a bearer token (`Credentials.issue_token`) of a
+  customer-service user.
 - **Variants**, at each client count:
   - *HTTP lodge*: ``POST /api/v1/requests`` (a pothole with a named caller: a new customer
     record each time, details sealed);
@@ -41,15 +45,20 @@ load average of 15 (about 150 requests/s, mostly the read models' folds).
   description is sealed under one throwaway key. Of `--seed` requests, `--open` are open on
   the water team; of the rest, every tenth is open on another team and the others closed.
 
-PostgreSQL runs in a scratch database dropped afterwards (``$CRM_DATABASE_URL``, else
+`--keep DIR` keeps the seeded store for later runs with the same `--seed` and `--open` (SQLite:
+`DIR/sqlite/data`; PostgreSQL: a database named in `DIR/postgres/database_url`, never dropped:
+drop it by hand); `--seed-only` seeds it and stops. Each run's lodgements stay in it (on roads,
+not the queue read).
+
+Without `--keep`, PostgreSQL runs in a scratch database dropped afterwards (``$CRM_DATABASE_URL``, else
 ``$CRM_TEST_DATABASE_URL``, else the project's own server); SQLite in a temporary folder.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import fcntl
+import json
 import os
 import platform
 import socket
@@ -61,21 +70,31 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse, urlunparse
 
 import httpx
 import psycopg
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import StoredEvent
+from psycopg.sql import SQL, Identifier
 
-from bench.commands_bench import COUNCIL, median_ratio, scratch_database, server_facts
+from bench import http_load
+from bench.commands_bench import (
+    COUNCIL,
+    median_ratio,
+    scratch_database,
+    server_facts,
+    server_url,
+)
 from bench.commands_bench import Tally as RateTally
+from bench.http_load import Load
 from bench.privacy_bench import percentile
 from commands import requests as cmds
 from commands import users
@@ -368,56 +387,46 @@ class Tally(RateTally):
 
 
 class Http:
-    """`n` requests from `clients` concurrent clients in a closed loop."""
+    """`n` requests from `clients` concurrent clients in a closed loop, sent by the load
+    generator's processes (`bench.http_load`); a sample of the answers is decoded and checked."""
 
     def __init__(
         self,
         name: str,
-        loop: asyncio.Runner,
-        client: httpx.AsyncClient,
-        method: str,
-        path: str,
+        load: Load,
+        base: str,
+        request: bytes,
         status: int,
-        body: dict[str, Any] | None = None,
+        check: Callable[[Any], None],
     ) -> None:
-        self.name, self.loop, self.client = name, loop, client
-        self.method, self.path, self.status, self.body = method, path, status, body
-        self.retried = 0
+        self.name, self.load, self.request, self.status, self.check = (
+            name,
+            load,
+            request,
+            status,
+            check,
+        )
+        where = urlparse(base)
+        self.host, self.port = where.hostname or "127.0.0.1", where.port or 80
+        self.sampled = 0
 
     def run(self, n: int, clients: int) -> tuple[float, list[float]]:
-        return self.loop.run(self._run(n, clients))
-
-    async def _run(self, n: int, clients: int) -> tuple[float, list[float]]:
-        latencies: list[float] = []
-        left = n
-
-        async def one_client() -> None:
-            nonlocal left
-            while left > 0:
-                left -= 1
-                t0 = time.perf_counter()
-                try:
-                    got = await self.client.request(self.method, self.path, json=self.body)
-                except httpx.RemoteProtocolError:
-                    # the server closed a kept-alive connection as this request left on it
-                    self.retried += 1
-                    got = await self.client.request(self.method, self.path, json=self.body)
-                latencies.append(1000 * (time.perf_counter() - t0))
-                if got.status_code != self.status:
-                    raise RuntimeError(
-                        f"{self.method} {self.path}: {got.status_code} {got.text[:300]}"
-                    )
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(one_client() for _ in range(min(clients, n))))
-        return time.perf_counter() - t0, latencies
+        seconds, latencies, samples = self.load.run(
+            self.host, self.port, self.request, self.status, n, clients
+        )
+        for body in samples:
+            self.check(json.loads(body))
+        self.sampled += len(samples)
+        return seconds, latencies
 
 
 class InProcess:
     """`n` calls of `call` from `clients` threads, each thread taking the next call."""
 
-    def __init__(self, name: str, pool: ThreadPoolExecutor, call: Callable[[], Any]) -> None:
-        self.name, self.pool, self.call = name, pool, call
+    def __init__(
+        self, name: str, pools: dict[int, ThreadPoolExecutor], call: Callable[[], Any]
+    ) -> None:
+        self.name, self.pools, self.call = name, pools, call
 
     def run(self, n: int, clients: int) -> tuple[float, list[float]]:
         def timed() -> float:
@@ -426,7 +435,7 @@ class InProcess:
             return 1000 * (time.perf_counter() - t0)
 
         t0 = time.perf_counter()
-        latencies = list(self.pool.map(lambda _: timed(), range(n)))
+        latencies = list(self.pools[clients].map(lambda _: timed(), range(n)))
         return time.perf_counter() - t0, latencies
 
 
@@ -449,70 +458,68 @@ def measure(
 
     # the whole queue as one page (at most 1,000 rows a page): the 1,000-row read of the aim
     queue_path = f"/api/v1/queue?team={QUEUE_TEAM}&limit=1000"
+    host = urlparse(base).netloc
     headers = {"Authorization": f"Bearer {token}"}
+    lodge_request = http_load.request_bytes(
+        "POST",
+        "/api/v1/requests",
+        host,
+        {**headers, "Content-Type": "application/json"},
+        json.dumps(LODGE_BODY).encode(),
+    )
+    queue_request = http_load.request_bytes("GET", queue_path, host, headers)
+    healthz_request = http_load.request_bytes("GET", "/healthz", host, {})
+    expected_rows = min(args.open, args.seed)
+
+    def lodged(answer: Any) -> None:
+        assert str(answer["reference"]).startswith("UL-"), answer
+
+    def queued(answer: Any) -> None:
+        assert isinstance(answer, list) and len(answer) >= expected_rows, len(answer)
+        assert all("reference" in row for row in answer)
+
+    def healthy(answer: Any) -> None:
+        assert isinstance(answer, dict), answer
+
     tallies: dict[int, dict[str, Tally]] = {c: {k: Tally(k) for k in LABELS} for c in args.clients}
-    with asyncio.Runner() as loop:
-        clients = {
-            c: httpx.AsyncClient(
-                base_url=base,
-                headers=headers,
-                timeout=120,
-                # uvicorn closes a connection idle for 5 s: the client drops it after 2 s first
-                limits=httpx.Limits(
-                    max_connections=c, max_keepalive_connections=c, keepalive_expiry=2.0
-                ),
-            )
-            for c in args.clients
-        }
-        pools = {c: ThreadPoolExecutor(c, thread_name_prefix=f"bench{c}") for c in args.clients}
-        try:
-            variants: dict[int, list[tuple[Http | InProcess, int]]] = {
-                c: [
-                    (
-                        Http(
-                            LABELS[0], loop, clients[c], "POST", "/api/v1/requests", 201, LODGE_BODY
-                        ),
-                        args.requests,
-                    ),
-                    (InProcess(LABELS[1], pools[c], lodge), args.requests),
-                    (Http(LABELS[2], loop, clients[c], "GET", queue_path, 200), args.reads),
-                    (InProcess(LABELS[3], pools[c], queue), args.reads),
-                    (Http(LABELS[4], loop, clients[c], "GET", "/healthz", 200), args.requests),
-                ]
-                for c in args.clients
-            }
-            say("  warming up (connections, caches): 2 calls per client of each variant")
+    load = Load(args.load_processes)
+    pools = {c: ThreadPoolExecutor(c, thread_name_prefix=f"bench{c}") for c in args.clients}
+    try:
+        variants: list[tuple[Http | InProcess, str]] = [
+            (Http(LABELS[0], load, base, lodge_request, 201, lodged), "requests"),
+            (InProcess(LABELS[1], pools, lodge), "requests"),
+            (Http(LABELS[2], load, base, queue_request, 200, queued), "reads"),
+            (InProcess(LABELS[3], pools, queue), "reads"),
+            (Http(LABELS[4], load, base, healthz_request, 200, healthy), "requests"),
+        ]
+        say("  warming up (connections, caches): 2 calls per client of each variant")
+        for c in args.clients:
+            for v, _ in variants:
+                v.run(2 * c, c)
+        views.read_models_ready(rt)
+        for r in range(args.rounds):
+            t_round = time.perf_counter()
             for c in args.clients:
-                for v, _ in variants[c]:
-                    v.run(2 * c, c)
-            views.read_models_ready(rt)
-            for r in range(args.rounds):
-                t_round = time.perf_counter()
-                for c in args.clients:
-                    order = variants[c][r % 5 :] + variants[c][: r % 5]
-                    for v, n in order:
-                        seconds, latencies = v.run(n, c)
-                        t = tallies[c][v.name]
-                        t.ops, t.seconds = t.ops + n, t.seconds + seconds
-                        t.round_rates.append(n / seconds)
-                        t.latencies += latencies
-                        if "lodge" in v.name:
-                            views.read_models_ready(rt)  # untimed: reads see a steady state
-                say(
-                    f"  round {r + 1}/{args.rounds} done in {time.perf_counter() - t_round:.0f} s"
-                    f" (load average {os.getloadavg()[0]:.1f})"
-                )
-            retried = sum(
-                v.retried for vs in variants.values() for v, _ in vs if isinstance(v, Http)
-            )
+                order = variants[r % 5 :] + variants[: r % 5]
+                for v, how_many in order:
+                    n = getattr(args, how_many)
+                    seconds, latencies = v.run(n, c)
+                    t = tallies[c][v.name]
+                    t.ops, t.seconds = t.ops + n, t.seconds + seconds
+                    t.round_rates.append(n / seconds)
+                    t.latencies += latencies
+                    if "lodge" in v.name:
+                        views.read_models_ready(rt)  # untimed: reads see a steady state
             say(
-                f"  requests retried after the server closed their kept-alive connection: {retried}"
+                f"  round {r + 1}/{args.rounds} done in {time.perf_counter() - t_round:.0f} s"
+                f" (load average {os.getloadavg()[0]:.1f})"
             )
-        finally:
-            for client in clients.values():
-                loop.run(client.aclose())
-            for pool in pools.values():
-                pool.shutdown()
+        sampled = sum(v.sampled for v, _ in variants if isinstance(v, Http))
+        say(f"  answers decoded and checked (one in {http_load.SAMPLE_EVERY}): {sampled}")
+    finally:
+        load.close()
+        for pool in pools.values():
+            pool.shutdown()
     return tallies
 
 
@@ -590,21 +597,61 @@ def measuring(lock: Path | None) -> Iterator[None]:
             fcntl.flock(held, fcntl.LOCK_UN)
 
 
+@contextmanager
+def kept(backend: str, folder: Path) -> Iterator[str | None]:
+    """A store kept between runs in `folder` (SQLite: its data folder; PostgreSQL: a database
+    whose URL is written there, made on first use and never dropped)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if backend != "postgres":
+        yield None
+        return
+    saved = folder / "database_url"
+    if not saved.exists():
+        if not os.environ.get("CRM_DATABASE_URL") and os.environ.get("CRM_TEST_DATABASE_URL"):
+            os.environ["CRM_DATABASE_URL"] = os.environ["CRM_TEST_DATABASE_URL"]
+        url = server_url()
+        name = f"bench_kept_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(SQL("CREATE DATABASE {0}").format(Identifier(name)))
+        saved.write_text(urlunparse(urlparse(url)._replace(path=f"/{name}")))
+    yield saved.read_text().strip()
+
+
 def bench_backend(backend: str, args: argparse.Namespace) -> dict[int, dict[str, Tally]]:
-    with tempfile.TemporaryDirectory(prefix="crm-http-") as tmp, store(backend) as db_url:
-        if db_url is not None:
-            say(f"\n== PostgreSQL: {server_facts(db_url)}, scratch database")
+    with ExitStack() as stack:
+        if args.keep is not None:
+            tmp = args.keep / backend
+            db_url = stack.enter_context(kept(backend, tmp))
         else:
-            say(f"\n== SQLite {sqlite3.sqlite_version}: a data folder in a temporary folder")
-        settings = settings_for(Path(tmp) / "data", db_url)
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crm-http-")))
+            db_url = stack.enter_context(store(backend))
+        where = "kept in " + str(tmp) if args.keep is not None else "scratch"
+        if db_url is not None:
+            say(f"\n== PostgreSQL: {server_facts(db_url)}, {where} database")
+        else:
+            say(f"\n== SQLite {sqlite3.sqlite_version}: a data folder, {where}")
+        settings = settings_for(tmp / "data", db_url)
         rt = Runtime(settings)
+        marker, wanted = tmp / "seeded", f"{args.seed} {min(args.open, args.seed)}"
         try:
-            token = staff_token(rt)
-            seed(rt, args.seed, min(args.open, args.seed))
-            with measuring(args.lock), server(settings, Path(tmp) / "server.log") as base:
+            if args.keep is not None and marker.exists() and marker.read_text() == wanted:
+                say(f"  the kept store is seeded ({args.seed:,} requests): not seeded again")
+                token, _ = rt.credentials.issue_token(
+                    COUNCIL, USER, ADMIN, rt.clock(), timedelta(hours=4)
+                )
+                views.read_models_ready(rt)
+            else:
+                token = staff_token(rt)
+                seed(rt, args.seed, min(args.open, args.seed))
+                if args.keep is not None:
+                    marker.write_text(wanted)
+            if args.seed_only:
+                return {}
+            with measuring(args.lock), server(settings, tmp / "server.log") as base:
                 say(
                     f"  server: crm serve at {base} (its own process); load generator: "
-                    f"httpx {version('httpx')} on asyncio in this one"
+                    f"{args.load_processes} processes of their own, one thread and one "
+                    "keep-alive socket per client (bench.http_load)"
                 )
                 say(
                     f"  {args.rounds} interleaved rounds; per round and client count: "
@@ -643,6 +690,22 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         default=None,
         help="a file to hold an exclusive lock on while measuring (not seeding)",
+    )
+    parser.add_argument(
+        "--load-processes", type=int, default=2, help="the load generator's processes (default 2)"
+    )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="a folder to keep the seeded store in (a subfolder per backend; "
+        "PostgreSQL: a database named there, not dropped), reused by a later "
+        "run with the same --seed and --open",
+    )
+    parser.add_argument(
+        "--seed-only",
+        action="store_true",
+        help="seed (with --keep) and stop: measure in a later run",
     )
     args = parser.parse_args(argv)
     args.clients = [int(c) for c in args.clients.split(",")]

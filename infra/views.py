@@ -250,6 +250,17 @@ def queue(
     return rows
 
 
+def queue_plain(
+    rt: Runtime, c: Council, team: str | None, officer: str | None
+) -> work_queue.PlainRows:
+    """The work queue as it stands (`queue`'s rows, in its order), as the database driver
+    hands them over: for a reader that encodes the rows itself (the held queue over HTTP)."""
+    read_models_ready(rt)
+    f = work_queue.QueueFilter(council=c.id, team=team, officer=officer)
+    with rt.read_engine.connect() as conn:
+        return work_queue.query_plain(conn, work_queue.WorkQueue(), f)
+
+
 def queue_with_sla(
     rt: Runtime, c: Council, team: str | None, officer: str | None, now: datetime
 ) -> list[dict[str, Any]]:

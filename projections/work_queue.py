@@ -91,15 +91,58 @@ class QueueFilter:
     officer: str | None = None
 
 
-def query(conn: sa.Connection, model: WorkQueue, f: QueueFilter) -> list[dict[str, Any]]:
-    """Open requests in the queue: urgent first, then by completion due (none due: last)."""
-    t = model.table
-    q = sa.select(t).where(t.c.council == f.council, t.c.status != "closed")
+# Every status `evolve` writes but "closed": named in full, so that the queue's query looks up
+# the open rows in the (council, team, status) index instead of reading a team's closed rows too.
+OPEN_STATUSES = tuple(sorted({"lodged", "reopened", *STATUS_AFTER.values()} - {"closed"}))
+
+
+def _open(t: sa.Table, f: QueueFilter) -> sa.Select[Any]:
+    q = sa.select(t).where(t.c.council == f.council, t.c.status.in_(OPEN_STATUSES))
     if f.team:
         q = q.where(t.c.team == f.team)
     if f.officer:
         q = q.where(t.c.officer == f.officer)
-    return [dict(r._mapping) for r in conn.execute(q.order_by(*queue_order(t)))]
+    return q.order_by(*queue_order(t))
+
+
+def query(conn: sa.Connection, model: WorkQueue, f: QueueFilter) -> list[dict[str, Any]]:
+    """Open requests in the queue: urgent first, then by completion due (none due: last)."""
+    return [dict(r._mapping) for r in conn.execute(_open(model.table, f))]
+
+
+@dataclass(frozen=True)
+class PlainRows:
+    """A queue as the database driver hands it over: the column names, and each row's values
+    in that order, the rows in the queue's order. Instants are as the driver gives them (naive
+    UTC: a `datetime`, or SQLite's text); booleans may be 0 and 1."""
+
+    columns: tuple[str, ...]
+    instants: frozenset[str]
+    booleans: frozenset[str]
+    rows: list[tuple[Any, ...]]
+
+
+def query_plain(conn: sa.Connection, model: WorkQueue, f: QueueFilter) -> PlainRows:
+    """`query`'s rows, read with one plain DB-API query on the driver's own cursor: no
+    SQLAlchemy row object and no type conversion per value (a queue is read whole, 1,000 rows
+    and more, each time it changes)."""
+    t = model.table
+    compiled = _open(t, f).compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params: Any = compiled.params
+    if compiled.positional:
+        params = tuple(params[name] for name in compiled.positiontup or ())
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    return PlainRows(
+        columns=tuple(c.name for c in t.columns),
+        instants=frozenset(c.name for c in t.columns if isinstance(c.type, UtcDateTime)),
+        booleans=frozenset(c.name for c in t.columns if isinstance(c.type, sa.Boolean)),
+        rows=[tuple(r) for r in rows],
+    )
 
 
 # The queue's order, defined once: each column in turn, and how it sorts. The SQL order of the

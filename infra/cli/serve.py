@@ -77,6 +77,7 @@ def server_config(app: Any, args: argparse.Namespace) -> Any:
 
     return uvicorn.Config(
         app, host=args.host, port=args.port, log_config=None, access_log=False,
+        http="httptools", loop="uvloop",  # uvicorn's parser and event loop in C (README)
         server_header=False, proxy_headers=args.proxy_headers,
         forwarded_allow_ips=args.forwarded_allow_ips if args.proxy_headers else None,
         timeout_graceful_shutdown=5)  # open live streams of the staff pages end within 5 s

@@ -64,8 +64,8 @@ def create_app(
         rt.ports.council(council)  # an unknown council fails now, not on the first request
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        with record_chain_follower(rt):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with record_chain_follower(rt), queue_refresher(rt, app.state.queue_cache):
             yield
 
     app = FastAPI(
@@ -146,6 +146,22 @@ def record_chain_follower(rt: Runtime) -> Iterator[None]:
     stop = threading.Event()
     follower = RecordFollower(rt.chain_engine, rt.record_logs())
     thread = threading.Thread(target=follower.run, args=(stop,), name="record-chain", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+@contextmanager
+def queue_refresher(rt: Runtime, cache: QueueCache) -> Iterator[None]:
+    """While the app serves, a thread reads the held work queues again after the store changes
+    (`QueueCache.refresh`), off the readers' path."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=cache.refresh, args=(rt, stop), name="queue-refresh", daemon=True
+    )
     thread.start()
     try:
         yield

@@ -17,10 +17,15 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import sqlalchemy as sa
+import structlog
 
 from domain.council import Council
 from infra import views
@@ -30,6 +35,10 @@ from projections import work_queue
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_ENTRIES = 512  # queues kept per process (teams × officers asked for); then start afresh
+REFRESH_POLL_S = 0.05  # the refresher looks at the change mark this often
+REFRESH_QUIET_S = 0.1  # and reads held queues again once it has stood still this long
+REFRESH_RECENT_S = 300.0  # those asked for in the last five minutes
+log = structlog.get_logger("councilcrm.http")
 Key = tuple[bool | str, ...]
 
 
@@ -90,20 +99,138 @@ def _snapshot(mark: int, rows: list[dict[str, Any]]) -> Snapshot:
     )
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_string: Callable[[str], str] = (
+    getattr(json.encoder, "c_encode_basestring", None) or json.encoder.encode_basestring
+)
+
+
+def _stored_instant(value: Any) -> tuple[str, str] | None:
+    """An instant as the driver hands it over (naive UTC: a datetime, or SQLite's text
+    `YYYY-MM-DD HH:MM:SS.ffffff`) as its sort-key string (`_instant`'s) and its ISO 8601 text
+    with offset (`to_plain`'s), made without a time-zone step."""
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) == 26 and value[10] == " " and value[19] == ".":
+        key = f"{value[:10]}T{value[11:]}"
+    else:
+        at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+        if at.tzinfo is not None:
+            at = at.astimezone(UTC).replace(tzinfo=None)
+        key = at.isoformat(timespec="microseconds")
+    # as `datetime.isoformat` writes it: no fraction when there is none
+    return key, (key[:19] if key.endswith(".000000") else key) + "+00:00"
+
+
+def _as_given(value: Any) -> str:
+    return value or ""
+
+
+def _json_value(value: Any) -> str:
+    """One value of a queue row as JSON, as `json.dumps` writes it (`ensure_ascii=False`)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        return ""  # an instant: written by the caller, with its offset
+    return _encode(value)
+
+
+def _snapshot_plain(mark: int, plain: work_queue.PlainRows) -> Snapshot:
+    """`_snapshot` of the rows the driver handed over: each row made into the plain form
+    `views.queue` gives (instants in ISO 8601 with offset, booleans as such) and written as
+    JSON once, piece by piece; the same bytes and keys as `_snapshot` gives for the same
+    rows."""
+    names = plain.columns
+    labels = [_string(n) + ":" for n in names]
+    instants = [i for i, n in enumerate(names) if n in plain.instants]
+    booleans = [i for i, n in enumerate(names) if n in plain.booleans]
+    at_reference = names.index("reference")
+    made: list[tuple[Key, bytes, str]] = []
+    for values in plain.rows:
+        keyed, shown = list(values), [_json_value(v) for v in values]  # instants: see below
+        for i in instants:
+            both = _stored_instant(values[i])
+            if both is not None:
+                keyed[i] = both[0]
+                shown[i] = f'"{both[1]}"'
+        for i in booleans:
+            keyed[i] = bool(values[i])
+            shown[i] = "true" if keyed[i] else "false"
+        key = work_queue.queue_key(dict(zip(names, keyed, strict=True)), _as_given)
+        body = "{" + ",".join([label + v for label, v in zip(labels, shown, strict=True)]) + "}"
+        made.append((key, body.encode(), str(values[at_reference])))
+    made.sort(key=lambda m: m[0])  # the SQL gave the queue's order: a check that costs little
+    return Snapshot(
+        mark=mark,
+        keys=[k for k, _, _ in made],
+        rows=[b for _, b, _ in made],
+        references=[r for _, _, r in made],
+    )
+
+
 class QueueCache:
     """Per process: the queues last read, each valid while the change mark stands."""
 
     def __init__(self) -> None:
         self._held: dict[tuple[str, str | None, str | None], Snapshot] = {}
         self._reading: dict[tuple[str, str | None, str | None], threading.Lock] = {}
+        self._asked: dict[tuple[str, str | None, str | None], tuple[Council, float]] = {}
         self._lock = threading.Lock()
 
-    def snapshot(self, rt: Runtime, c: Council, team: str | None, officer: str | None) -> Snapshot:
+    def refresh(
+        self,
+        rt: Runtime,
+        stop: threading.Event,
+        *,
+        poll_s: float = REFRESH_POLL_S,
+        quiet_s: float = REFRESH_QUIET_S,
+        recent_s: float = REFRESH_RECENT_S,
+    ) -> None:
+        """Until `stop`: once the change mark has moved and then stood still for `quiet_s`
+        (a burst of commands is over), reads again each held queue asked for in the last
+        `recent_s`, so that the next reader finds it ready. Readers still check the mark
+        themselves: what a caller just wrote is on their next read either way."""
+        seen, since = views.change_mark(rt), time.monotonic()
+        while not stop.wait(poll_s):
+            try:
+                mark = views.change_mark(rt)
+                now = time.monotonic()
+                if mark != seen:
+                    seen, since = mark, now
+                    continue
+                if now - since < quiet_s:
+                    continue
+                with self._lock:
+                    due = [
+                        (which, c)
+                        for which, (c, at) in self._asked.items()
+                        if now - at <= recent_s
+                        and (held := self._held.get(which)) is not None
+                        and held.mark < mark
+                    ]
+                for (_, team, officer), c in due:
+                    self.snapshot(rt, c, team, officer, asked=False)
+            except sa.exc.OperationalError as error:  # the database is away: try again later
+                log.warning("queue_refresh_failed", error=str(error)[:300])
+
+    def snapshot(
+        self, rt: Runtime, c: Council, team: str | None, officer: str | None, *, asked: bool = True
+    ) -> Snapshot:
         which = (c.id, team, officer)
         mark = views.change_mark(rt)  # read first: a change after it is seen next time
         with self._lock:
             held = self._held.get(which)
             reading = self._reading.setdefault(which, threading.Lock())
+            if asked:
+                self._asked[which] = (c, time.monotonic())
         if held is not None and held.mark >= mark:
             return held
         with reading:  # one read of a queue at a time: those waiting take what it read
@@ -111,11 +238,12 @@ class QueueCache:
                 held = self._held.get(which)
             if held is not None and held.mark >= mark:
                 return held
-            fresh = _snapshot(mark, views.queue(rt, c, team, officer))
+            fresh = _snapshot_plain(mark, views.queue_plain(rt, c, team, officer))
             with self._lock:
                 if len(self._held) >= MAX_ENTRIES:
                     self._held.clear()
                     self._reading.clear()
+                    self._asked.clear()
                 current = self._held.get(which)
                 if current is None or current.mark <= mark:
                     self._held[which] = fresh

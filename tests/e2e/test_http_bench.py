@@ -22,6 +22,7 @@ def test_http_bench_runs_end_to_end_at_a_tiny_size(capsys: pytest.CaptureFixture
     out = capsys.readouterr().out
     assert tallies == 0
     assert "seeded 200 requests (" in out and "30 of them on water" in out
+    assert re.search(r"answers decoded and checked \(one in \d+\): [1-9]", out), out
     for clients in (1, 2):
         for label in http_bench.LABELS:
             row = re.search(rf"^\s+{clients}\s+{label}\s+([\d,]+)\s", out, re.MULTILINE)

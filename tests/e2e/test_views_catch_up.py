@@ -5,6 +5,7 @@ whether this process or another one made it."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -137,13 +138,13 @@ def test_concurrent_reads_of_a_changed_queue_read_it_once(
     assert cache.snapshot(server, c, "roads", None).references == [first]
     second = _lodge(other)  # the queue changed: the next reads must see it
     reads: list[int] = []
-    real = views.queue
+    real = views.queue_plain
 
-    def counted(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    def counted(*args: Any, **kwargs: Any) -> Any:
         reads.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(views, "queue", counted)
+    monkeypatch.setattr(views, "queue_plain", counted)
     seen: list[list[str]] = []
     start = threading.Barrier(16)
 
@@ -158,3 +159,39 @@ def test_concurrent_reads_of_a_changed_queue_read_it_once(
         t.join()
     assert [sorted(s) for s in seen] == [sorted([first, second])] * 16
     assert len(reads) == 1
+
+
+def test_the_server_reads_a_held_queue_again_once_the_store_is_quiet(
+    two: tuple[Runtime, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a change, the refresher reads each held queue again without a reader asking, so
+    the next reader finds it ready (no read of its own) and sees the change."""
+    server, other = two
+    c = server.ports.council(COUNCIL)
+    cache = QueueCache()
+    first = _lodge(other)
+    assert cache.snapshot(server, c, "roads", None).references == [first]
+    stop = threading.Event()
+    refresher = threading.Thread(
+        target=cache.refresh, args=(server, stop), kwargs={"poll_s": 0.01, "quiet_s": 0.02}
+    )
+    refresher.start()
+    try:
+        second = _lodge(other)
+        deadline = time.monotonic() + 30
+        while second not in cache._held[(COUNCIL, "roads", None)].references:
+            assert time.monotonic() < deadline, "the held queue was not read again"
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        refresher.join()
+    reads: list[int] = []
+    real = views.queue_plain
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(views, "queue_plain", counted)
+    assert sorted(cache.snapshot(server, c, "roads", None).references) == sorted([first, second])
+    assert reads == []
