@@ -50,13 +50,18 @@ def catch_up(engine: sa.Engine, logs: Logs, batch_size: int = 1000) -> int:
                 raise
             reconnected = True
             continue
-        except _Moved:  # another follower chained meanwhile: read again from the new heads
-            conflicts += 1
-            if conflicts <= RETRIES:
+        except (_Moved, _NoHead) as why:
+            if isinstance(why, _Moved):  # another follower chained meanwhile: read again
+                conflicts += 1
+                if conflicts <= RETRIES:
+                    continue
+            try:
+                n, more = _careful_round(engine, logs, batch_size)
+            except sa.exc.IntegrityError:
+                # A follower without the lock chained those positions between this round's
+                # reading its heads and its writing: nothing of this round was written (the
+                # transaction rolled back); read again from the new heads.
                 continue
-            n, more = _careful_round(engine, logs, batch_size)
-        except _NoHead:
-            n, more = _careful_round(engine, logs, batch_size)
         chained += n
         if not more:
             return chained

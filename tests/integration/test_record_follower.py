@@ -161,3 +161,42 @@ def test_followers_racing_while_commands_run_chain_each_event_once(rt: Runtime) 
     assert stored["requests"] == 24
     assert _chained(rt) == {log: (n, n, n) for log, n in stored.items()}
     assert record_verify.verify(rt.record_engine, rt.record_logs()).ok
+
+
+def test_a_round_under_the_lock_that_meets_a_follower_without_it_reads_again(
+    pg_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chain's lock serialises only the rounds that take it (on PostgreSQL an advisory
+    lock): a follower without it can chain the same positions between a locked round's reading
+    of a head and its writing. The locked round's entries then collide: it writes nothing and
+    reads again, and no error reaches the caller. (On SQLite the locked round holds the
+    database's write lock, so the other follower cannot write meanwhile.)"""
+    rt = pg_runtime
+    add_staff(rt.settings, COUNCIL, {"cs": ["customer-service"]})
+    record_follower.catch_up(rt.chain_engine, rt.record_logs())
+    _lodge(rt, 1)
+    real_round, real_head = record_follower._round, record_follower.CHAIN.head
+    rounds: list[str] = []
+    raced: list[int] = []
+
+    def locked_first(*args: Any) -> Any:
+        if not rounds:  # as when a log has no head yet: the next round takes the lock
+            rounds.append("locked")
+            raise record_follower._NoHead
+        rounds.append("free")
+        return real_round(*args)
+
+    def head_then_lose(conn: sa.Connection, log: str) -> Any:
+        found = real_head(conn, log)
+        if not raced:  # a follower without the lock chains both logs meanwhile
+            raced.append(real_round(rt.record_engine, rt.record_logs(), 1000)[0])
+        return found
+
+    monkeypatch.setattr(record_follower, "_round", locked_first)
+    monkeypatch.setattr(record_follower.CHAIN, "head", head_then_lose)
+    assert record_follower.catch_up(rt.chain_engine, rt.record_logs()) == 0
+    monkeypatch.undo()
+    assert raced == [2] and rounds == ["locked", "free"]
+    stored = _stored(rt)
+    assert _chained(rt) == {log: (n, n, n) for log, n in stored.items()}
+    assert record_verify.verify(rt.record_engine, rt.record_logs()).ok
