@@ -267,14 +267,43 @@ class QueueCache:
             if as_at is None  # the past is read as it stood, never held
             else _snapshot(-1, views.queue(rt, c, team, officer, as_at))
         )
-        start = 0
-        if cursor:
-            after = decode_cursor(cursor)
-            start = bisect_right(snap.keys, after)
-        end = min(start + limit, len(snap.rows))
-        more = end < len(snap.rows)
-        return Page(
-            body=b"[" + b",".join(snap.rows[start:end]) + b"]",
-            next_cursor=encode_cursor(snap.keys[end - 1]) if more else None,
-            references=snap.references[start:end],
-        )
+        return _page_of(snap, limit, cursor)
+
+    def held_page(
+        self,
+        rt: Runtime,
+        c: Council,
+        team: str | None,
+        officer: str | None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page | None:
+        """The page from the held queue when nothing has changed since it was read (one look
+        at the change mark, no read of the queue), else None: then `page` reads it again. The
+        server answers from here on its event loop, and calls `page` on a worker thread."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be 1 to {MAX_LIMIT}")
+        which = (c.id, team, officer)
+        mark = views.change_mark(rt)
+        with self._lock:
+            held = self._held.get(which)
+            if held is not None:
+                self._asked[which] = (c, time.monotonic())
+        if held is None or held.mark < mark:
+            return None
+        return _page_of(held, limit, cursor)
+
+
+def _page_of(snap: Snapshot, limit: int, cursor: str | None) -> Page:
+    """`limit` rows of a queue after `cursor` (from its start when None)."""
+    start = 0
+    if cursor:
+        after = decode_cursor(cursor)
+        start = bisect_right(snap.keys, after)
+    end = min(start + limit, len(snap.rows))
+    more = end < len(snap.rows)
+    return Page(
+        body=b"[" + b",".join(snap.rows[start:end]) + b"]",
+        next_cursor=encode_cursor(snap.keys[end - 1]) if more else None,
+        references=snap.references[start:end],
+    )

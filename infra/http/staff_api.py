@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from commands import corrections as fix
@@ -696,7 +697,7 @@ def history(
 
 
 @router.get("/queue", response_model=list[dict[str, Any]])
-def queue(
+async def queue(
     request: Request,
     who: Annotated[Staff, Depends(staff("queue"))],
     team: Annotated[str | None, Query(max_length=64)] = None,
@@ -709,9 +710,16 @@ def queue(
     100, at most 1,000) after `cursor`. When more follow, the `Link` header names the next
     page (`rel="next"`, with its `cursor`). `as_at`: the queue as it stood then."""
     cache: queue_cache.QueueCache = request.app.state.queue_cache
-    page = cache.page(
-        _rt(request), who.council, team, officer, limit, cursor, as_at=_as_at(who, as_at)
+    rt, past = _rt(request), _as_at(who, as_at)
+    # A held queue with nothing new is answered on the event loop (one look at the change
+    # mark); reading the store, now or as it stood, is done on a worker thread.
+    page = (
+        None if past is not None else cache.held_page(rt, who.council, team, officer, limit, cursor)
     )
+    if page is None:
+        page = await run_in_threadpool(
+            cache.page, rt, who.council, team, officer, limit, cursor, as_at=past
+        )
     headers = {"Cache-Control": "no-store"}
     if page.next_cursor is not None:
         following = request.url.include_query_params(cursor=page.next_cursor, limit=limit)

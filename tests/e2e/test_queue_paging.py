@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +18,8 @@ from fastapi.testclient import TestClient
 from commands import requests as cmds
 from domain.lodgement import make_intake
 from domain.values import Actor, Channel
-from infra.http import queue_cache
+from infra import views
+from infra.http import queue_cache, staff_api
 from infra.runtime import Runtime
 from tests.conftest import make_settings
 from tests.http_support import COUNCIL, served, sign_in
@@ -123,6 +125,45 @@ def test_the_held_queue_is_never_stale(api: tuple[TestClient, Runtime]) -> None:
         other.close()
     listed = [r["reference"] for r in client.get("/api/v1/queue?team=roads", headers=cs).json()]
     assert sorted(listed) == sorted([one, two])
+
+
+def test_a_queue_with_nothing_new_is_answered_from_the_held_rows_without_reading_the_store(
+    api: tuple[TestClient, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server answers a held queue on its event loop (one look at the change mark) and
+    reads the store again, on a worker thread, only once something new is stored."""
+    client, _ = api
+    cs = sign_in(client, "cs")
+    one = lodge(client, cs)
+    reads: list[str | None] = []
+    real = views.queue_plain
+
+    def counted(rt: Runtime, c: Any, team: str | None, officer: str | None) -> Any:
+        reads.append(team)
+        return real(rt, c, team, officer)
+
+    monkeypatch.setattr(views, "queue_plain", counted)
+    on_threads: list[object] = []
+    real_hop = staff_api.run_in_threadpool
+
+    async def hop(f: Any, *args: Any, **kwargs: Any) -> Any:
+        on_threads.append(f)
+        return await real_hop(f, *args, **kwargs)
+
+    monkeypatch.setattr(staff_api, "run_in_threadpool", hop)
+
+    def listed() -> list[str]:
+        got = client.get("/api/v1/queue?team=roads", headers=cs)
+        assert got.status_code == 200, got.text
+        return [r["reference"] for r in got.json()]
+
+    assert listed() == [one] and reads == ["roads"] and len(on_threads) == 1
+    assert listed() == [one] and listed() == [one]
+    assert reads == ["roads"] and len(on_threads) == 1  # held: answered on the event loop
+    two = lodge(client, cs)
+    assert sorted(listed()) == sorted([one, two])
+    assert reads == ["roads", "roads"] and len(on_threads) == 2
+    assert sorted(listed()) == sorted([one, two]) and len(on_threads) == 2
 
 
 @pytest.mark.parametrize(
