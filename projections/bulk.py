@@ -106,7 +106,8 @@ def _copy_text(value: Any) -> str:
 def _field_text(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], str]:
     """How a value of `column` is written in COPY's text format: through the column type's
     bind processor, as an INSERT would send it. An aware instant takes a short cut (no
-    processor call) to the same text as `UtcDateTime`'s processor gives: UTC, without a zone."""
+    processor call) to the same text as `UtcDateTime`'s processor gives: UTC, without a zone;
+    so does a boolean (`t`, `f`: the processor only checks it is one)."""
     from projections.base import UtcDateTime  # base builds on this module
 
     process = column.type.bind_processor(dialect)
@@ -123,6 +124,17 @@ def _field_text(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], 
             return _copy_text(process(value))
 
         return utc_text
+
+    if isinstance(column.type, sa.Boolean):
+
+        def bool_text(value: Any) -> str:
+            if value is True:
+                return "t"
+            if value is False:
+                return "f"
+            return "\\N" if value is None else _copy_text(process(value))
+
+        return bool_text
 
     def processed_text(value: Any) -> str:
         return "\\N" if value is None else _copy_text(process(value))

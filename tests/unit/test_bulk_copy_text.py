@@ -46,3 +46,11 @@ def test_other_fields_are_escaped_for_copy() -> None:
     assert text_of("flag", True) == "t" and text_of("flag", False) == "f"
     assert text_of("on", date(2026, 12, 1)) == "2026-12-01"
     assert text_of("n", 42) == "42"
+
+
+def test_booleans_take_the_text_their_processor_gives() -> None:
+    process = TABLE.c.flag.type.bind_processor(DIALECT)
+    assert process is not None
+    for value in (True, False, 1, 0):
+        assert text_of("flag", value) == bulk._copy_text(process(value)), value
+    assert text_of("flag", None) == "\\N"
