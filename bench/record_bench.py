@@ -77,7 +77,8 @@ reads them) written straight into the chain's table, which is much faster.
    envelope and its row compared with the stored one). The figures to quote are the events
    per second of each and the ratio (chain + audit) / (chain alone), medians of the rounds.
 
-``--only`` picks parts (any of ``follower,verify,commands,audit``; default all but audit).
+``--only`` picks parts (any of ``follower,verify,commands,audit``; default all but audit);
+``--no-cli`` leaves `crm note` itself out of the command path.
 
 PostgreSQL runs in a scratch database dropped afterwards (``$CRM_DATABASE_URL``, else the
 project's own server); SQLite in a temporary folder.
@@ -646,7 +647,7 @@ def chained_by_command(rt: Runtime, commands: int, rounds: int) -> None:
         ("chained by the command", "chained by the command, then the catch-up"),
         strict=True,
     ):
-        q = statistics.quantiles(shares[v], n=4)
+        q = statistics.quantiles(shares[v], n=4) if len(shares[v]) > 1 else shares[v] * 3
         print(
             f"    {label}: {statistics.median(per_command[v]) * 1e3:.2f} ms; the chain's share "
             f"{statistics.median(shares[v]):.1%} (quartiles {q[0]:.1%}–{q[2]:.1%}; rounds "
@@ -820,6 +821,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify-rounds", type=int, default=3)
     parser.add_argument("--audit-events", type=int, default=30_000)
     parser.add_argument("--only", default="follower,verify,commands")
+    parser.add_argument("--no-cli", action="store_true", help="commands: skip `crm note` itself")
     args = parser.parse_args(argv)
     configure()  # as the CLI does: warnings and errors only
     parts = set(args.only.split(","))
@@ -835,7 +837,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{backend}: the command path (load average {load()})", flush=True)
                 command_path(rt, args.commands, args.rounds)
                 chained_by_command(rt, args.commands, args.rounds)
-                cli_path(rt, args.commands // 2, args.rounds)
+                if not args.no_cli:
+                    cli_path(rt, args.commands // 2, args.rounds)
                 print(f"  load average after: {load()}", flush=True)
         if "verify" in parts:
             with runtime(backend) as rt:

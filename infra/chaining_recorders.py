@@ -72,7 +72,8 @@ class ChainingPostgresRecorder(PostgresApplicationRecorder):
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         if ids and self.chain_log is not None and self._chain_exists(curs):
             events = positioned(ids, stored_events)
-            curs.execute(self._chain_sql, record_chain.on_insert_params(self.chain_log, events))
+            params = record_chain.on_insert_params(self.chain_log, events)
+            curs.execute(self._chain_sql, params, prepare=True)
         return ids
 
     def _chain_exists(self, curs: Cursor[DictRow]) -> bool:
