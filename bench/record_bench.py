@@ -606,25 +606,27 @@ def chained_by_command(rt: Runtime, commands: int, rounds: int) -> None:
     order = random.Random(11)
     shares: dict[str, list[float]] = {v: [] for v in PAIRED[1:]}
     per_command: dict[str, list[float]] = {v: [] for v in PAIRED}
-    inside: list[float] = []  # SQLite: the chaining step's own time ÷ the commands' time
-    timer = _ChainTimer(rt)
+    in_store: list[float] = []  # (the stores' time, on − off) ÷ the commands' time, off
+    inside: list[float] = []  # SQLite: the chaining step's own time ÷ the rest of the command
+    timer = _StoreTimer(rt)
     first = 5_000_000
     logs = rt.record_logs()
     record_follower.catch_up(rt.chain_engine, logs)
     for _ in range(rounds):
         seconds = dict.fromkeys(PAIRED, 0.0)
-        timer.seconds = 0.0
+        timer.reset()
         for _ in range(commands // 2):
             variants = list(PAIRED)
             order.shuffle(variants)
             for variant in variants:
                 command_chaining(rt, variant != "off")
-                timer.on = variant == "on"
+                timer.variant = variant
                 start = time.perf_counter()
                 lodge_and_note(rt, first)
                 if variant == "on + catch-up":
                     record_follower.catch_up(rt.chain_engine, logs)
                 seconds[variant] += time.perf_counter() - start
+                timer.variant = None
                 first += 1
                 if variant == "off":
                     record_follower.catch_up(rt.chain_engine, logs)  # untimed: level again
@@ -632,8 +634,9 @@ def chained_by_command(rt: Runtime, commands: int, rounds: int) -> None:
             shares[v].append(seconds[v] / seconds["off"] - 1)
         for v in PAIRED:
             per_command[v].append(seconds[v] / commands)
-        if timer.found:
-            inside.append(timer.seconds / (seconds["on"] - timer.seconds))
+        in_store.append((timer.stored["on"] - timer.stored["off"]) / seconds["off"])
+        if timer.chained:
+            inside.append(timer.chained / (seconds["on"] - timer.chained))
     timer.undo()
     command_chaining(rt, True)
     base = statistics.median(per_command["off"])
@@ -647,48 +650,72 @@ def chained_by_command(rt: Runtime, commands: int, rounds: int) -> None:
         ("chained by the command", "chained by the command, then the catch-up"),
         strict=True,
     ):
-        q = statistics.quantiles(shares[v], n=4) if len(shares[v]) > 1 else shares[v] * 3
         print(
-            f"    {label}: {statistics.median(per_command[v]) * 1e3:.2f} ms; the chain's share "
-            f"{statistics.median(shares[v]):.1%} (quartiles {q[0]:.1%}–{q[2]:.1%}; rounds "
-            f"{', '.join(f'{x:.1%}' for x in shares[v])}; aim ≤ 5%)"
+            f"    {label}: {statistics.median(per_command[v]) * 1e3:.2f} ms; whole commands' "
+            f"time, the chain's share {_spread(shares[v])}"
         )
+    print(
+        "    the stores' own time (saving the events), chaining on − off, ÷ the command's "
+        f"time: {_spread(in_store)}"
+    )
     if inside:
-        q = statistics.quantiles(inside, n=4) if len(inside) > 1 else inside * 3
         print(
-            f"    SQLite, the chaining step timed inside the store ÷ the rest of the command: "
-            f"{statistics.median(inside):.1%} (quartiles {q[0]:.1%}–{q[2]:.1%})"
+            "    SQLite, the chaining step timed inside the store ÷ the rest of the command: "
+            f"{_spread(inside)}"
         )
 
 
-class _ChainTimer:
-    """Times the SQLite stores' chaining step (their `chain`) while `on`."""
+def _spread(xs: list[float]) -> str:
+    q = statistics.quantiles(xs, n=4) if len(xs) > 1 else xs * 3
+    return (
+        f"{statistics.median(xs):.1%} (quartiles {q[0]:.1%}–{q[2]:.1%}; rounds "
+        f"{', '.join(f'{x:.1%}' for x in xs)}; aim ≤ 5%)"
+    )
+
+
+class _StoreTimer:
+    """Times the stores' saving of events (`insert_events`) per variant, and the SQLite
+    stores' chaining step (their `chain`), while a variant runs."""
 
     def __init__(self, rt: Runtime) -> None:
-        self.on, self.seconds, self.patched = False, 0.0, []
+        self.variant: str | None = None
+        self.patched: list[Any] = []
+        self.reset()
         for app in rt.record_logs().values():
             recorder = app.recorder
-            if isinstance(recorder, chaining_recorders.ChainingSQLiteRecorder):
-                real = recorder.chain
+            real_insert = recorder.insert_events
 
-                def timed_chain(*args: Any, _real: Any = real) -> bool:
-                    start = time.perf_counter()
+            def insert(*args: Any, _real: Any = real_insert, **kwargs: Any) -> Any:
+                variant, start = self.variant, time.perf_counter()
+                try:
+                    return _real(*args, **kwargs)
+                finally:
+                    if variant is not None:
+                        self.stored[variant] += time.perf_counter() - start
+
+            recorder.insert_events = insert
+            self.patched.append((recorder, "insert_events"))
+            if isinstance(recorder, chaining_recorders.ChainingSQLiteRecorder):
+                real_chain = recorder.chain
+
+                def chain(*args: Any, _real: Any = real_chain) -> bool:
+                    variant, start = self.variant, time.perf_counter()
                     try:
                         return bool(_real(*args))
                     finally:
-                        if self.on:
-                            self.seconds += time.perf_counter() - start
+                        if variant == "on":
+                            self.chained += time.perf_counter() - start
 
-                recorder.chain = timed_chain  # type: ignore[method-assign]
-                self.patched.append(recorder)
+                recorder.chain = chain  # type: ignore[method-assign]
+                self.patched.append((recorder, "chain"))
 
-    @property
-    def found(self) -> bool:
-        return bool(self.patched)
+    def reset(self) -> None:
+        self.stored = dict.fromkeys(PAIRED, 0.0)
+        self.chained = 0.0
 
     def undo(self) -> None:
-        for recorder in self.patched:
-            del recorder.chain
+        for recorder, name in self.patched:
+            delattr(recorder, name)
 
 
 def command_path(rt: Runtime, commands: int, rounds: int) -> None:

@@ -1,7 +1,8 @@
 """The record chain on the Kafka path: `crm worker` keeps it for both logs, on its own.
 
-Commands on this path never chain anything (no in-process catch-up): whatever is chained, the
-worker's record follower chained it."""
+Commands on this path run no catch-up of their own: until the worker's record follower has
+begun the chain, nothing is chained (a command chains its own events only onto a chain that
+has begun)."""
 
 from __future__ import annotations
 
