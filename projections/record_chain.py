@@ -243,7 +243,8 @@ def chained_on_insert(events_table: str) -> str:
     `positions`, `ids` (the originator ids' hex), `versions`, `digests` (`digest`, 32 bytes).
 
     It appends the entries and moves the log's head only if the head is exactly at the store's
-    last position before `first`, has no entry after it, and is not being moved by another
+    last position before `first`, no entry is at `first` or past it (one probe of the key, not
+    a scan of the log's entries), and the head is not being moved by another
     transaction (`SKIP LOCKED`: it never waits for a follower); otherwise it does nothing and
     the follower chains the events as before. It cannot fail on a head that moved, so it never
     aborts the command's transaction. The links are `link`'s, computed by the server from the
@@ -256,8 +257,8 @@ def chained_on_insert(events_table: str) -> str:
         "h AS (SELECT x.log, x.position, x.event_count, x.head_hash FROM record_chain_heads AS x "
         "WHERE x.log = %(log)s AND x.position = (SELECT coalesce(max(notification_id), 0) "
         f"FROM {events_table} WHERE notification_id < %(first)s) "
-        "AND NOT EXISTS (SELECT 1 FROM record_chain AS r WHERE r.log = x.log "
-        "AND r.position > x.position) FOR UPDATE SKIP LOCKED), "
+        "AND NOT EXISTS (SELECT 1 FROM record_chain AS r WHERE r.log = %(log)s "
+        "AND r.position >= %(first)s) FOR UPDATE SKIP LOCKED), "
         "c(i, hash) AS (SELECT 0::bigint, decode(h.head_hash, 'hex') FROM h UNION ALL "
         "SELECT e.i, sha256(c.hash || int8send(e.position) || e.digest) FROM c "
         "JOIN e ON e.i = c.i + 1), "
