@@ -20,13 +20,13 @@ def chained(rt: Runtime) -> dict[str, int]:
     chain = RecordChain()
     chain.create(rt.record_engine)
     with rt.record_engine.connect() as conn:
-        return {log: (h.position if (h := chain.head(conn, log)) else 0)
-                for log in rt.record_logs()}
+        return {
+            log: (h.position if (h := chain.head(conn, log)) else 0) for log in rt.record_logs()
+        }
 
 
 def heads(rt: Runtime) -> dict[str, int]:
-    return {log: app.recorder.max_notification_id() or 0
-            for log, app in rt.record_logs().items()}
+    return {log: app.recorder.max_notification_id() or 0 for log, app in rt.record_logs().items()}
 
 
 def test_the_worker_chains_both_logs_and_the_record_verifies(
