@@ -49,6 +49,18 @@ Run: ``python -m bench.record_bench [--backend sqlite|postgres|both] [--requests
    council's configuration, the acting user's authorization — everything but starting
    Python), with and without that chaining step, and as a process.
 
+   The stores chain a command's own events as they store them (`infra.chaining_recorders`);
+   every variant above runs with that turned off, and one more with it on: *chained by the
+   command itself*. Its share is isolated by pairs: each lodge-and-note pair of a round is
+   run with the stores' chaining off, on, or on and then the catch-up after each command (the
+   safety net `crm` runs on exit, which then finds nothing new), in a fresh random order per
+   triple, so the three variants meet the same load; every pair is followed (untimed) by a
+   catch-up, so the next pair starts level, and on PostgreSQL by a flush of what that catch-up
+   wrote without waiting for the disk. The share per round is the
+   variant's commands' time ÷ the commands' time without the chain, less one (median and
+   quartiles over the rounds); on SQLite the chaining step's own time is also timed inside
+   the store.
+
 **The bulk store.** Verifying 1,000,000 events needs a store of them faster than the command
 path can write one: 300 real lifecycles are made by the aggregate and turned into stored
 events by the application's own mapper, then written again and again under fresh aggregate
@@ -66,7 +78,8 @@ reads them) written straight into the chain's table, which is much faster.
    envelope and its row compared with the stored one). The figures to quote are the events
    per second of each and the ratio (chain + audit) / (chain alone), medians of the rounds.
 
-``--only`` picks parts (any of ``follower,verify,commands,audit``; default all but audit).
+``--only`` picks parts (any of ``follower,verify,commands,audit``; default all but audit);
+``--no-cli`` leaves `crm note` itself out of the command path.
 
 PostgreSQL runs in a scratch database dropped afterwards (``$CRM_DATABASE_URL``, else the
 project's own server); SQLite in a temporary folder.
@@ -104,6 +117,7 @@ from consumers import follower, record_follower, record_verify
 from consumers.store_reader import StoreReader
 from domain.lodgement import Intake
 from domain.values import Actor, Channel, Customer, NoteKind
+from infra import chaining_recorders
 from infra.logs import configure
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT
@@ -501,7 +515,14 @@ def verify_with_audit(rt: Runtime, events: int, rounds: int) -> None:
     )
 
 
-MODES = ("without", "caught up after each", "follower thread")
+MODES = ("without", "caught up after each", "follower thread", "chained by the command itself")
+COMMAND_CHAINS = "chained by the command itself"
+
+
+def command_chaining(rt: Runtime, on: bool) -> None:
+    """Turns the stores' chaining of their own events on or off."""
+    for name, app in rt.record_logs().items():
+        chaining_recorders.set_chaining(app.recorder, name if on else None)
 
 
 def run_commands(rt: Runtime, commands: int, first: int, mode: str) -> tuple[float, float]:
@@ -510,6 +531,7 @@ def run_commands(rt: Runtime, commands: int, first: int, mode: str) -> tuple[flo
     (as `crm serve` does); and, caught up after each, the seconds per command spent in the
     catch-up alone (the chain's own work on the command path)."""
     after_each = mode == "caught up after each"
+    command_chaining(rt, mode == COMMAND_CHAINS)
     stop = threading.Event()
     thread = None
     chaining = 0.0
@@ -551,7 +573,160 @@ def run_commands(rt: Runtime, commands: int, first: int, mode: str) -> tuple[flo
         stop.set()
         thread.join()
     record_follower.catch_up(rt.chain_engine, rt.record_logs())  # every round starts level
+    command_chaining(rt, True)
     return took, chaining / commands
+
+
+def lodge_and_note(rt: Runtime, n: int) -> None:
+    intake = Intake(
+        category="pothole",
+        channel=Channel.PHONE,
+        description=f"Pothole {n}",
+        customer=Customer(name=f"Bench Caller {n}", phone="0400 000 000"),
+    )
+    ref = cmds.lodge_request(
+        cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=OFFICER), rt.ports
+    ).reference
+    cmds.add_note(
+        cmds.AddNote(
+            council=COUNCIL,
+            reference=ref,
+            actor=OFFICER,
+            text="Rang back",
+            note_kind=NoteKind.ACTION,
+        ),
+        rt.ports,
+    )
+
+
+PAIRED = ("off", "on", "on + catch-up")
+
+
+def settle(rt: Runtime) -> None:
+    """Levels the chain (a catch-up: it writes only after a pair run with chaining off) and, on
+    PostgreSQL, flushes the WAL that catch-up wrote without waiting (a committed transaction
+    with an id): otherwise the next command's commit pays for that flush, which follows a pair
+    run off more often before a variant chaining than before one not."""
+    record_follower.catch_up(rt.chain_engine, rt.record_logs())
+    if rt.settings.is_postgres:
+        with rt.chain_engine.begin() as conn:
+            conn.execute(sa.text("SELECT txid_current()"))
+
+
+def chained_by_command(rt: Runtime, commands: int, rounds: int) -> None:
+    """The stores' chaining of their own events, isolated by pairs (see the module)."""
+    order = random.Random(11)
+    shares: dict[str, list[float]] = {v: [] for v in PAIRED[1:]}
+    per_command: dict[str, list[float]] = {v: [] for v in PAIRED}
+    in_store: list[float] = []  # (the stores' time, on − off) ÷ the commands' time, off
+    inside: list[float] = []  # SQLite: the chaining step's own time ÷ the rest of the command
+    timer = _StoreTimer(rt)
+    first = 5_000_000
+    logs = rt.record_logs()
+    record_follower.catch_up(rt.chain_engine, logs)
+    for _ in range(rounds):
+        seconds = dict.fromkeys(PAIRED, 0.0)
+        timer.reset()
+        for _ in range(commands // 2):
+            variants = list(PAIRED)
+            order.shuffle(variants)
+            for variant in variants:
+                command_chaining(rt, variant != "off")
+                timer.variant = variant
+                start = time.perf_counter()
+                lodge_and_note(rt, first)
+                if variant == "on + catch-up":
+                    record_follower.catch_up(rt.chain_engine, logs)
+                seconds[variant] += time.perf_counter() - start
+                timer.variant = None
+                first += 1
+                settle(rt)  # untimed, after every variant alike
+        for v in PAIRED[1:]:
+            shares[v].append(seconds[v] / seconds["off"] - 1)
+        for v in PAIRED:
+            per_command[v].append(seconds[v] / commands)
+        in_store.append((timer.stored["on"] - timer.stored["off"]) / seconds["off"])
+        if timer.chained:
+            inside.append(timer.chained / (seconds["on"] - timer.chained))
+    timer.undo()
+    command_chaining(rt, True)
+    base = statistics.median(per_command["off"])
+    print(
+        f"  chained by the command itself ({commands} commands per variant per round, {rounds} "
+        f"rounds, variants interleaved pair by pair): {base * 1e3:.2f} ms per command with the "
+        "stores not chaining"
+    )
+    for v, label in zip(
+        PAIRED[1:],
+        ("chained by the command", "chained by the command, then the catch-up"),
+        strict=True,
+    ):
+        print(
+            f"    {label}: {statistics.median(per_command[v]) * 1e3:.2f} ms; whole commands' "
+            f"time, the chain's share {_spread(shares[v])}"
+        )
+    print(
+        "    the stores' own time (saving the events), chaining on − off, ÷ the command's "
+        f"time: {_spread(in_store)}"
+    )
+    if inside:
+        print(
+            "    SQLite, the chaining step timed inside the store ÷ the rest of the command: "
+            f"{_spread(inside)}"
+        )
+
+
+def _spread(xs: list[float]) -> str:
+    q = statistics.quantiles(xs, n=4) if len(xs) > 1 else xs * 3
+    return (
+        f"{statistics.median(xs):.1%} (quartiles {q[0]:.1%}–{q[2]:.1%}; rounds "
+        f"{', '.join(f'{x:.1%}' for x in xs)}; aim ≤ 5%)"
+    )
+
+
+class _StoreTimer:
+    """Times the stores' saving of events (`insert_events`) per variant, and the SQLite
+    stores' chaining step (their `chain`), while a variant runs."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.variant: str | None = None
+        self.patched: list[Any] = []
+        self.reset()
+        for app in rt.record_logs().values():
+            recorder = app.recorder
+            real_insert = recorder.insert_events
+
+            def insert(*args: Any, _real: Any = real_insert, **kwargs: Any) -> Any:
+                variant, start = self.variant, time.perf_counter()
+                try:
+                    return _real(*args, **kwargs)
+                finally:
+                    if variant is not None:
+                        self.stored[variant] += time.perf_counter() - start
+
+            recorder.insert_events = insert
+            self.patched.append((recorder, "insert_events"))
+            if isinstance(recorder, chaining_recorders.ChainingSQLiteRecorder):
+                real_chain = recorder.chain
+
+                def chain(*args: Any, _real: Any = real_chain) -> bool:
+                    variant, start = self.variant, time.perf_counter()
+                    try:
+                        return bool(_real(*args))
+                    finally:
+                        if variant == "on":
+                            self.chained += time.perf_counter() - start
+
+                recorder.chain = chain  # type: ignore[method-assign]
+                self.patched.append((recorder, "chain"))
+
+    def reset(self) -> None:
+        self.stored = dict.fromkeys(PAIRED, 0.0)
+        self.chained = 0.0
+
+    def undo(self) -> None:
+        for recorder, name in self.patched:
+            delattr(recorder, name)
 
 
 def command_path(rt: Runtime, commands: int, rounds: int) -> None:
@@ -670,6 +845,10 @@ def cli_path(rt: Runtime, commands: int, rounds: int) -> None:
     )
 
 
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
@@ -680,6 +859,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify-rounds", type=int, default=3)
     parser.add_argument("--audit-events", type=int, default=30_000)
     parser.add_argument("--only", default="follower,verify,commands")
+    parser.add_argument("--no-cli", action="store_true", help="commands: skip `crm note` itself")
     args = parser.parse_args(argv)
     configure()  # as the CLI does: warnings and errors only
     parts = set(args.only.split(","))
@@ -692,8 +872,12 @@ def main(argv: list[str] | None = None) -> int:
                     lifecycle(rt, i)
                 follower_rounds(rt, args.rounds)
             if "commands" in parts:
+                print(f"{backend}: the command path (load average {load()})", flush=True)
                 command_path(rt, args.commands, args.rounds)
-                cli_path(rt, args.commands // 2, args.rounds)
+                chained_by_command(rt, args.commands, args.rounds)
+                if not args.no_cli:
+                    cli_path(rt, args.commands // 2, args.rounds)
+                print(f"  load average after: {load()}", flush=True)
         if "verify" in parts:
             with runtime(backend) as rt:
                 print(f"{backend}: verification at scale", flush=True)

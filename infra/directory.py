@@ -37,7 +37,7 @@ class DirectoryApplication(Application[UUID]):
 
 
 def open_directory(settings: Settings, **extra_env: str) -> DirectoryApplication:
-    env: dict[str, Any] = settings.event_store_env("directory.sqlite3")
+    env: dict[str, Any] = settings.event_store_env("directory.sqlite3", log="directory")
     env.update(extra_env)
     return opened(lambda: DirectoryApplication(env=env))
 

@@ -13,8 +13,10 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from eventsourcing.persistence import ApplicationRecorder
 from eventsourcing.postgres import PostgresFactory
 
+from infra.chaining_recorders import CHAIN_LOG, ChainingPostgresRecorder
 from infra.settings import SettingsError
 
 STATEMENT_TIMEOUT_VAR = "CRM_DB_STATEMENT_TIMEOUT_MS"
@@ -47,10 +49,20 @@ def guarded(kwargs: dict[str, Any]) -> None:
 
 
 class GuardedPostgresFactory(PostgresFactory):
-    """The library's PostgreSQL factory, its pool's connections guarded like ours."""
+    """The library's PostgreSQL factory, its pool's connections guarded like ours; its
+    application recorder chains the events it stores into the record when its settings name
+    the log (`infra.chaining_recorders`)."""
+
+    application_recorder_class = ChainingPostgresRecorder
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)
         pool_kwargs = self.datastore.pool.kwargs
         assert isinstance(pool_kwargs, dict)
         guarded(pool_kwargs)
+
+    def application_recorder(self) -> ApplicationRecorder:
+        recorder = super().application_recorder()
+        if isinstance(recorder, ChainingPostgresRecorder):
+            recorder.chain_log = self.env.get(CHAIN_LOG) or None
+        return recorder

@@ -47,17 +47,25 @@ class Settings:
     def is_postgres(self) -> bool:
         return self.database_url is not None
 
-    def event_store_env(self, sqlite_file: str = "events.sqlite3") -> dict[str, str]:
+    def event_store_env(
+        self, sqlite_file: str = "events.sqlite3", log: str | None = None
+    ) -> dict[str, str]:
         """The `eventsourcing` library's own settings for this store. On SQLite each store is
         its own file in the data folder (`sqlite_file`); on PostgreSQL each application's
-        name pins its own tables in the one database."""
+        name pins its own tables in the one database. With `log`, the store chains the
+        events it stores into that log of the record as it stores them
+        (`infra.chaining_recorders`)."""
+        chained = {"RECORD_CHAIN_LOG": log} if log else {}
         if self.database_url is None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
+            if log:
+                chained["PERSISTENCE_MODULE"] = "infra.chaining_recorders:ChainingSQLiteFactory"
+                chained["RECORD_CHAIN_FILE"] = str(self.data_dir / "record.sqlite3")
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.data_dir / sqlite_file),
                 "SQLITE_LOCK_TIMEOUT": str(self.lock_timeout_s),
-            }
+            } | chained
         url = urlparse(self.database_url)
         return {
             # the library's factory, its connections guarded by a statement timeout and TCP
@@ -74,7 +82,7 @@ class Settings:
             # library retries a read or an insert that fails on a dead connection (10 attempts,
             # 0.2 s apart; the pool drops a broken connection), which covers a server restart.
             "POSTGRES_PRE_PING": "n",
-        }
+        } | chained
 
     def sqlalchemy_url(self, purpose: str) -> str:
         """SQLAlchemy URL for the read models (`purpose="read"`), the write-side tables

@@ -54,7 +54,7 @@ class CrmApplication(Application[UUID]):
 
 def open_event_store(settings: Settings, **extra_env: str) -> CrmApplication:
     """The application on the store the settings select (the database is chosen by environment)."""
-    env: dict[str, Any] = settings.event_store_env()
+    env: dict[str, Any] = settings.event_store_env(log="requests")
     env.update(extra_env)
     return opened(lambda: CrmApplication(env=env))
 
@@ -130,7 +130,19 @@ class ReferenceNumbers:
 
 
 _IMMUTABLE = (
-    str, bytes, int, float, bool, type(None), Decimal, UUID, datetime, date, time, timedelta, Enum,
+    str,
+    bytes,
+    int,
+    float,
+    bool,
+    type(None),
+    Decimal,
+    UUID,
+    datetime,
+    date,
+    time,
+    timedelta,
+    Enum,
 )
 
 
@@ -221,8 +233,12 @@ class StorePorts:
 
     def save(self, request: ServiceRequest, *others: ServiceRequest) -> int:
         saved = (request, *others)
-        pending = [(r, type(e).__name__, e.originator_version, e.actor) for r in saved
-                   for e in r.pending_events if isinstance(e, ServiceRequest.Event)]
+        pending = [
+            (r, type(e).__name__, e.originator_version, e.actor)
+            for r in saved
+            for e in r.pending_events
+            if isinstance(e, ServiceRequest.Event)
+        ]
         try:
             recordings = self.app.save(*saved)
         except IntegrityError:
@@ -234,10 +250,22 @@ class StorePorts:
             for r in saved:
                 self._cache.put(r.id, private_copy(r))
         position = recordings[-1].notification.id if recordings else 0
-        for r, kind, version, actor in pending:  # what was done, by whom: never a resident's details
-            log.info("request_event_recorded", council=r.council,
-                     reference=r.reference, event_type=kind, version=version,
-                     position=position, actor=actor.id, role=actor.role)
+        for (
+            r,
+            kind,
+            version,
+            actor,
+        ) in pending:  # what was done, by whom: never a resident's details
+            log.info(
+                "request_event_recorded",
+                council=r.council,
+                reference=r.reference,
+                event_type=kind,
+                version=version,
+                position=position,
+                actor=actor.id,
+                role=actor.role,
+            )
         return position
 
     def record(self, aggregate: Aggregate) -> int:

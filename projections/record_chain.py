@@ -236,6 +236,56 @@ def extend(head: Head, events: Iterable[StoredEvent]) -> tuple[Head, list[dict[s
     return new, rows
 
 
+def chained_on_insert(events_table: str) -> str:
+    """PostgreSQL: the one statement that chains a command's own events in the transaction
+    that inserted them (after the event store's table lock, their positions known), in
+    psycopg's placeholders: `log`, `first`, `last`, `count`, then per event in position order
+    `positions`, `ids` (the originator ids' hex), `versions`, `digests` (`digest`, 32 bytes).
+
+    It appends the entries and moves the log's head only if the head is exactly at the store's
+    last position before `first`, no entry is at `first` or past it (one probe of the key, not
+    a scan of the log's entries), and the head is not being moved by another
+    transaction (`SKIP LOCKED`: it never waits for a follower); otherwise it does nothing and
+    the follower chains the events as before. It cannot fail on a head that moved, so it never
+    aborts the command's transaction. The links are `link`'s, computed by the server from the
+    head's hash; `crm record verify` recomputes every one of them from the store itself.
+    `events_table` is the store's table, quoted."""
+    return (
+        "WITH RECURSIVE e(position, originator_id, version, digest, i) AS (SELECT * FROM "
+        "unnest(%(positions)s::bigint[], %(ids)s::text[], %(versions)s::bigint[], "
+        "%(digests)s::bytea[]) WITH ORDINALITY), "
+        "h AS (SELECT x.log, x.position, x.event_count, x.head_hash FROM record_chain_heads AS x "
+        "WHERE x.log = %(log)s AND x.position = (SELECT coalesce(max(notification_id), 0) "
+        f"FROM {events_table} WHERE notification_id < %(first)s) "
+        "AND NOT EXISTS (SELECT 1 FROM record_chain AS r WHERE r.log = %(log)s "
+        "AND r.position >= %(first)s) FOR UPDATE SKIP LOCKED), "
+        "c(i, hash) AS (SELECT 0::bigint, decode(h.head_hash, 'hex') FROM h UNION ALL "
+        "SELECT e.i, sha256(c.hash || int8send(e.position) || e.digest) FROM c "
+        "JOIN e ON e.i = c.i + 1), "
+        "moved AS (UPDATE record_chain_heads AS t SET position = %(last)s, "
+        "event_count = h.event_count + %(count)s, head_hash = (SELECT encode(c.hash, 'hex') "
+        "FROM c WHERE c.i = %(count)s) FROM h WHERE t.log = h.log AND t.position = h.position "
+        "AND t.head_hash = h.head_hash RETURNING t.log) "
+        "INSERT INTO record_chain (log, position, originator_id, version, digest, hash) "
+        "SELECT %(log)s, e.position, e.originator_id, e.version, encode(e.digest, 'hex'), "
+        "encode(c.hash, 'hex') FROM e JOIN c ON c.i = e.i WHERE EXISTS (SELECT 1 FROM moved)"
+    )
+
+
+def on_insert_params(log: str, events: Sequence[StoredEvent]) -> dict[str, object]:
+    """`chained_on_insert`'s parameters for `events` (in position order, at least one)."""
+    return {
+        "log": log,
+        "first": events[0].id,
+        "last": events[-1].id,
+        "count": len(events),
+        "positions": [e.id for e in events],
+        "ids": [_uuid(e.originator_id).hex for e in events],
+        "versions": [e.originator_version for e in events],
+        "digests": [digest(e) for e in events],
+    }
+
+
 class RecordChain:
     """The chain's tables (in the read-model database) and the operations on them."""
 

@@ -1,6 +1,8 @@
 """The record chain's follower on SQLite and PostgreSQL: the catch-up after a command chains
 both logs from their heads, writes nothing when nothing is new, and a follower that loses a
-race to another never chains an event twice."""
+race to another never chains an event twice. Here the stores do not chain the commands' own
+events (`infra.chaining_recorders`; see `test_record_chained_by_command.py`): the follower,
+the safety net, chains everything."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from commands import requests as cmds
 from consumers import record_follower, record_verify
 from domain.lodgement import make_intake
 from domain.values import Actor, Channel, NoteKind
+from infra.chaining_recorders import set_chaining
 from infra.runtime import Runtime
 from tests.conftest import add_staff
 
@@ -24,7 +27,14 @@ CS = Actor(id="cs", role="customer-service")
 @pytest.fixture
 def rt(any_runtime: Runtime) -> Runtime:
     add_staff(any_runtime.settings, COUNCIL, {"cs": ["customer-service"]})
-    return any_runtime
+    return follower_alone(any_runtime)
+
+
+def follower_alone(rt: Runtime) -> Runtime:
+    """`rt` with its stores not chaining what they store: the follower chains it all."""
+    for app in rt.record_logs().values():
+        set_chaining(app.recorder, None)
+    return rt
 
 
 def _lodge(rt: Runtime, n: int) -> str:
@@ -171,7 +181,7 @@ def test_a_round_under_the_lock_that_meets_a_follower_without_it_reads_again(
     of a head and its writing. The locked round's entries then collide: it writes nothing and
     reads again, and no error reaches the caller. (On SQLite the locked round holds the
     database's write lock, so the other follower cannot write meanwhile.)"""
-    rt = pg_runtime
+    rt = follower_alone(pg_runtime)
     add_staff(rt.settings, COUNCIL, {"cs": ["customer-service"]})
     record_follower.catch_up(rt.chain_engine, rt.record_logs())
     _lodge(rt, 1)

@@ -1,7 +1,8 @@
 """The record chain on the Kafka path: `crm worker` keeps it for both logs, on its own.
 
-Commands on this path never chain anything (no in-process catch-up): whatever is chained, the
-worker's record follower chained it."""
+Commands on this path run no catch-up of their own: until the worker's record follower has
+begun the chain, nothing is chained (a command chains its own events only onto a chain that
+has begun)."""
 
 from __future__ import annotations
 
@@ -19,13 +20,13 @@ def chained(rt: Runtime) -> dict[str, int]:
     chain = RecordChain()
     chain.create(rt.record_engine)
     with rt.record_engine.connect() as conn:
-        return {log: (h.position if (h := chain.head(conn, log)) else 0)
-                for log in rt.record_logs()}
+        return {
+            log: (h.position if (h := chain.head(conn, log)) else 0) for log in rt.record_logs()
+        }
 
 
 def heads(rt: Runtime) -> dict[str, int]:
-    return {log: app.recorder.max_notification_id() or 0
-            for log, app in rt.record_logs().items()}
+    return {log: app.recorder.max_notification_id() or 0 for log, app in rt.record_logs().items()}
 
 
 def test_the_worker_chains_both_logs_and_the_record_verifies(

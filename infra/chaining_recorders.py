@@ -1,0 +1,208 @@
+"""Event stores that chain a command's own events into the tamper-evident record as they store
+them, so that the catch-up after a command (the CLI's at exit, a view's, the follower thread)
+finds nothing new and stays only the safety net.
+
+On PostgreSQL (the chain and the stores in one database) one more statement runs in the
+transaction that inserted the events, after the store's table lock, their positions known:
+`record_chain.chained_on_insert`, pipelined with the commit. On SQLite (the chain in its own
+file) one short transaction on the record file right after the command's commit, with the
+stored events in hand. Either way the log's chain is extended only if its head is exactly at
+the store's position before the first new event; otherwise nothing is written and the
+follower chains the events as before. Chaining never fails a command: the statement is
+conditional, and on SQLite any error is logged and left to the catch-up.
+
+A recorder chains while its `chain_log` names the log it stores (`requests`, `directory`);
+None turns it off.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from eventsourcing.persistence import ApplicationRecorder, Notification, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
+from psycopg import Cursor
+from psycopg.rows import DictRow
+
+from projections import record_chain
+
+log = structlog.get_logger("record_chain")
+
+CHAIN_LOG = "RECORD_CHAIN_LOG"  # the event store's settings naming its log and (SQLite) file
+CHAIN_FILE = "RECORD_CHAIN_FILE"
+SQLITE_WAIT_S = 0.5  # the longest a command waits for the record file's write lock
+RECHECK_S = 5.0  # how often a store looks again for chain tables it found missing
+
+
+def positioned(ids: Sequence[int], stored: Sequence[StoredEvent]) -> list[Notification]:
+    """The stored events with the positions the store gave them, in position order."""
+    found = [
+        Notification(
+            id=i,
+            originator_id=e.originator_id,
+            originator_version=e.originator_version,
+            topic=e.topic,
+            state=e.state,
+        )
+        for i, e in zip(ids, stored, strict=True)
+    ]
+    return sorted(found, key=lambda n: n.id)
+
+
+class ChainingPostgresRecorder(PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder, chaining what it inserts in the same transaction."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.chain_log: str | None = None
+        table = f'"{self.datastore.schema}"."{self.events_table_name}"'
+        self._chain_sql = record_chain.chained_on_insert(table)
+        self._chain_found = False
+        self._looked_at = -RECHECK_S
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if ids and self.chain_log is not None and self._chain_exists(curs):
+            events = positioned(ids, stored_events)
+            params = record_chain.on_insert_params(self.chain_log, events)
+            curs.execute(self._chain_sql, params, prepare=True)
+        return ids
+
+    def _chain_exists(self, curs: Cursor[DictRow]) -> bool:
+        """Whether the chain's tables exist (the follower creates them): looked up once, and
+        while they are missing at most every `RECHECK_S`, so the statement cannot fail on a
+        table not there."""
+        if not self._chain_found and time.monotonic() - self._looked_at >= RECHECK_S:
+            self._looked_at = time.monotonic()
+            curs.execute(
+                "SELECT to_regclass('record_chain') IS NOT NULL "
+                "AND to_regclass('record_chain_heads') IS NOT NULL AS found"
+            )
+            row = curs.fetchone()
+            self._chain_found = bool(row and row["found"])
+        return self._chain_found
+
+
+class ChainingSQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite recorder, chaining what it inserted right after the commit, in the
+    record file `chain_file`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.chain_log: str | None = None
+        self.chain_file: str | None = None
+        self._chain_lock = threading.Lock()
+        self._chain_conn: sqlite3.Connection | None = None
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super().insert_events(stored_events, **kwargs)
+        if ids and self.chain_log is not None and self.chain_file is not None:
+            try:
+                self.chain(self.chain_log, positioned(ids, stored_events))
+            except sqlite3.Error as error:  # the command stands: the catch-up chains them
+                log.warning("record_chain_deferred", log=self.chain_log, error=str(error)[:300])
+        return ids
+
+    def chain(self, name: str, events: Sequence[Notification]) -> bool:
+        """Appends `events` to the log's chain if its head is just before the first of them,
+        in one transaction on the record file; True if it did."""
+        with self._chain_lock:
+            conn = self._record_file()
+            if conn is None:
+                return False
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                done = _append(conn, name, events)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT" if done else "ROLLBACK")
+            return done
+
+    def _record_file(self) -> sqlite3.Connection | None:
+        """The record file, opened once (never created here: its follower creates it)."""
+        if self._chain_conn is None:
+            try:
+                conn = sqlite3.connect(
+                    f"file:{self.chain_file}?mode=rw",
+                    uri=True,
+                    timeout=SQLITE_WAIT_S,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+            except sqlite3.OperationalError:  # not there yet
+                return None
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")  # as the record file's own engine
+            self._chain_conn = conn
+        return self._chain_conn
+
+    def close_chain(self) -> None:
+        with self._chain_lock:
+            if self._chain_conn is not None:
+                self._chain_conn.close()
+                self._chain_conn = None
+
+
+_HEAD = "SELECT position, event_count, head_hash FROM record_chain_heads WHERE log = ?"
+_INSERT = (
+    "INSERT INTO record_chain (log, position, originator_id, version, digest, hash) "
+    "VALUES (:log, :position, :originator_id, :version, :digest, :hash)"
+)
+_MOVE = (
+    "UPDATE record_chain_heads SET position = ?, event_count = ?, head_hash = ? "
+    "WHERE log = ? AND position = ?"
+)
+
+
+def _append(conn: sqlite3.Connection, name: str, events: Sequence[Notification]) -> bool:
+    row = conn.execute(_HEAD, (name,)).fetchone()
+    if row is None or row[0] != events[0].id - 1:
+        return False  # not begun, or behind: the catch-up's work
+    head = record_chain.Head(log=name, position=row[0], event_count=row[1], head_hash=row[2])
+    new, rows = record_chain.extend(head, events)
+    conn.executemany(_INSERT, rows)
+    moved = conn.execute(
+        _MOVE, (new.position, new.event_count, new.head_hash, name, head.position)
+    ).rowcount
+    return moved == 1
+
+
+class ChainingSQLiteFactory(SQLiteFactory):
+    """The library's SQLite factory, its application recorder chaining (see the module)."""
+
+    application_recorder_class = ChainingSQLiteRecorder
+
+    def application_recorder(self) -> ApplicationRecorder:
+        recorder = super().application_recorder()
+        if isinstance(recorder, ChainingSQLiteRecorder):
+            recorder.chain_log = self.env.get(CHAIN_LOG) or None
+            recorder.chain_file = self.env.get(CHAIN_FILE) or None
+            self._chaining = recorder
+        return recorder
+
+    def close(self) -> None:
+        chaining: ChainingSQLiteRecorder | None = getattr(self, "_chaining", None)
+        if chaining is not None:
+            chaining.close_chain()
+        super().close()
+
+
+def is_chaining(recorder: object) -> bool:
+    return isinstance(recorder, ChainingPostgresRecorder | ChainingSQLiteRecorder)
+
+
+def set_chaining(recorder: object, log_name: str | None) -> None:
+    """Turns a store's chaining on (naming its log) or off (None)."""
+    if isinstance(recorder, ChainingPostgresRecorder | ChainingSQLiteRecorder):
+        recorder.chain_log = log_name
