@@ -40,7 +40,9 @@ Flags: ``--requests`` (10000), ``--window`` (500), ``--mode`` (processes), ``--p
 threads and a share of the rate, when one interpreter cannot offer it), ``--open-requests`` (1000: lodged before the lag
 run, so one request's commands are seconds apart), ``--rebuild-events`` (200000), ``--rounds``
 (3), ``--only`` (any of ``drain,lag,rebuild``), ``--keep`` (keep the bench databases and
-topics), ``--profile FILE`` (the drain's consumer process under cProfile, its stats in FILE).
+topics), ``--profile FILE`` (the drain's consumer process under cProfile, its stats in FILE),
+``--compare-tree DIR`` (the drain's rounds also run the relay and consumer of another checkout
+of the project, e.g. the previous release, on the same backlogs: before and after, interleaved).
 
 The backlogs are written by a bench-only bulk loader: the real aggregate makes the events, the
 application's own mapper turns them into stored events, and ``COPY`` puts them in the store's
@@ -117,31 +119,54 @@ class Bench:
 
     @property
     def config(self) -> KafkaConfig:
-        return KafkaConfig(bootstrap=self.bootstrap, topic=f"bench-{self.tag}",
-                           partitions=self.partitions, group_prefix=f"bench-{self.tag}.")
+        return KafkaConfig(
+            bootstrap=self.bootstrap,
+            topic=f"bench-{self.tag}",
+            partitions=self.partitions,
+            group_prefix=f"bench-{self.tag}.",
+        )
 
     def settings(self, kafka: bool = True) -> Settings:
-        return Settings(data_dir=self.data_dir, database_url=self.url,
-                        kafka_bootstrap=self.bootstrap if kafka else None,
-                        config_dir=PROJECT_ROOT / "config")
+        return Settings(
+            data_dir=self.data_dir,
+            database_url=self.url,
+            kafka_bootstrap=self.bootstrap if kafka else None,
+            config_dir=PROJECT_ROOT / "config",
+        )
 
     def env(self, kafka: bool = True) -> dict[str, str]:
         c = self.config
         out = {
-            **os.environ, "CRM_DATABASE_URL": self.url, "CRM_DATA_DIR": str(self.data_dir),
-            "CRM_KAFKA_TOPIC": c.topic, "CRM_KAFKA_GROUP_PREFIX": c.group_prefix,
-            "CRM_KAFKA_PARTITIONS": str(c.partitions), "CRM_LOG_LEVEL": "WARNING",
+            **os.environ,
+            "CRM_DATABASE_URL": self.url,
+            "CRM_DATA_DIR": str(self.data_dir),
+            "CRM_KAFKA_TOPIC": c.topic,
+            "CRM_KAFKA_GROUP_PREFIX": c.group_prefix,
+            "CRM_KAFKA_PARTITIONS": str(c.partitions),
+            "CRM_LOG_LEVEL": "WARNING",
             "CRM_KAFKA_BOOTSTRAP": self.bootstrap if kafka else "",
         }
         return out
 
     def spawn(
-        self, *args: str, kafka: bool = True, profile: str | None = None
+        self,
+        *args: str,
+        kafka: bool = True,
+        profile: str | None = None,
+        tree: Path | None = None,
     ) -> subprocess.Popen[bytes]:
+        """`crm ARGS` in a child process, from this checkout or from `tree`'s."""
         python = [sys.executable] + (["-m", "cProfile", "-o", profile] if profile else [])
-        return subprocess.Popen([*python, "-m", "infra.cli", *args], env=self.env(kafka),
-                                cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL)
+        env = self.env(kafka)
+        if tree is not None:
+            env["PYTHONPATH"] = str(tree)
+        return subprocess.Popen(
+            [*python, "-m", "infra.cli", *args],
+            env=env,
+            cwd=tree or PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
 
 
 def _admin_sql(server_url: str, sql: str) -> None:
@@ -221,9 +246,13 @@ class BulkLoader:
         # Every third request is a complaint (as in the soak), so the complaint register's
         # rebuild has rows to build.
         kind = RequestKind.COMPLAINT if n % 3 == 2 else RequestKind.SERVICE_REQUEST
-        intake = Intake(category="pothole", channel=Channel.PHONE, description=f"Pothole {n}",
-                        customer=Customer(name="Bench Resident", phone="0400 000 000"),
-                        kind=kind)
+        intake = Intake(
+            category="pothole",
+            channel=Channel.PHONE,
+            description=f"Pothole {n}",
+            customer=Customer(name="Bench Resident", phone="0400 000 000"),
+            kind=kind,
+        )
         fields = lodgement_fields(self.council, intake, f"UL-2026-{n:07d}", at)
         # The events carry personal data sealed (`domain.personal`): constant tokens stand in
         # for the sealing the command path does (the privacy bench measures that).
@@ -240,19 +269,18 @@ class BulkLoader:
             case 2:
                 a.assign(team="roads", officer="o.smith", **kw)
             case 3:
-                a.add_note(text="Inspected; crew booked", note_kind=NoteKind.ACTION,
-                           channel=None, **kw)
+                a.add_note(
+                    text="Inspected; crew booked", note_kind=NoteKind.ACTION, channel=None, **kw
+                )
             case 4:
                 a.delay(reason="Asphalt supply", until=date(2029, 6, 29), **kw)
             case 5:
                 a.escalate(level=None, reason="Target missed", **kw)
             case 6:
-                a.close(outcome="completed", text="Patched", outcomes=self.council.outcomes,
-                        **kw)
+                a.close(outcome="completed", text="Patched", outcomes=self.council.outcomes, **kw)
 
     def _copy(self, conn: psycopg.Connection[Any], events: Sequence[Any]) -> int:
-        sql = ("COPY councilcrm_events (originator_id, originator_version, topic, state) "
-               "FROM STDIN")
+        sql = "COPY councilcrm_events (originator_id, originator_version, topic, state) FROM STDIN"
         with conn.cursor() as cur, cur.copy(sql) as copy:
             for event in events:
                 s = self.app.mapper.to_stored_event(event)
@@ -281,8 +309,9 @@ def wait_drained(bench: Bench, rt: Runtime, timeout_s: float, interval_s: float 
     reader = StoreReader(rt.app)
 
     def status() -> lag.PipelineStatus:
-        return lag.kafka_status(reader, rt.write_engine, rt.read_engine, bench.config, models,
-                                ages=False)
+        return lag.kafka_status(
+            reader, rt.write_engine, rt.read_engine, bench.config, models, ages=False
+        )
 
     final = lag.wait_drained(status, timeout_s, interval_s)
     if not final.drained():
@@ -312,8 +341,10 @@ def wait_consumers_joined(bench: Bench, groups: Sequence[str], timeout_s: float 
     try:
         while time.monotonic() < deadline:
             found = admin.describe_groups(list(groups))
-            if all(found.get(g, {}).get("group_state") == "Stable" and found[g].get("members")
-                   for g in groups):
+            if all(
+                found.get(g, {}).get("group_state") == "Stable" and found[g].get("members")
+                for g in groups
+            ):
                 return
             time.sleep(0.1)
     finally:
@@ -322,9 +353,11 @@ def wait_consumers_joined(bench: Bench, groups: Sequence[str], timeout_s: float 
 
 
 @contextmanager
-def pipeline_processes(bench: Bench, mode: str, profile: str | None = None) -> Iterator[None]:
+def pipeline_processes(
+    bench: Bench, mode: str, profile: str | None = None, tree: Path | None = None
+) -> Iterator[None]:
     """The consumers first, then (once they joined the stream: their start-up is not the
-    drain's time) the relay; all stopped on exit."""
+    drain's time) the relay; all stopped on exit. `tree`: another checkout's processes."""
     procs: list[subprocess.Popen[bytes]] = []
     names = list(registry.READ_MODELS)
     try:
@@ -336,10 +369,10 @@ def pipeline_processes(bench: Bench, mode: str, profile: str | None = None) -> I
                 procs += [bench.spawn("consume", name) for name in names]
                 groups = [bench.config.group(name) for name in names]
             else:
-                procs.append(bench.spawn("consume", *names, profile=profile))
+                procs.append(bench.spawn("consume", *names, profile=profile, tree=tree))
                 groups = [bench.config.models_group(names)]
             wait_consumers_joined(bench, groups)
-            procs.append(bench.spawn("relay"))
+            procs.append(bench.spawn("relay", tree=tree))
         yield
     finally:
         for p in procs:
@@ -374,9 +407,13 @@ def raw_insert_seconds(engine: sa.Engine, name: str) -> tuple[float, int]:
 def topic_messages(bench: Bench) -> list[tuple[bytes, bytes]]:
     """Every (key, value) in the bench topic."""
     ends = end_offsets(bench.config)
-    consumer = KafkaConsumer(bootstrap_servers=bench.bootstrap, group_id=None,
-                             enable_auto_commit=False, auto_offset_reset="earliest",
-                             max_poll_records=5000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bench.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=5000,
+    )
     out: list[tuple[bytes, bytes]] = []
     try:
         tps = [TopicPartition(bench.config.topic, p) for p in ends]
@@ -393,12 +430,17 @@ def topic_messages(bench: Bench) -> list[tuple[bytes, bytes]]:
 def raw_kafka_seconds(bench: Bench, messages: Sequence[tuple[bytes, bytes]]) -> float:
     """Produce the messages to a fresh topic (the relay's producer settings) and consume them
     once with one consumer."""
-    config = KafkaConfig(bootstrap=bench.bootstrap, topic=f"bench-raw-{bench.tag}",
-                         partitions=bench.partitions)
+    config = KafkaConfig(
+        bootstrap=bench.bootstrap, topic=f"bench-raw-{bench.tag}", partitions=bench.partitions
+    )
     ensure_topic(config)
     producer: KafkaProducer = make_producer(config)
-    consumer = KafkaConsumer(bootstrap_servers=bench.bootstrap, group_id=None,
-                             enable_auto_commit=False, max_poll_records=5000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bench.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        max_poll_records=5000,
+    )
     tps = [TopicPartition(config.topic, p) for p in range(config.partitions)]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
@@ -416,7 +458,9 @@ def raw_kafka_seconds(bench: Bench, messages: Sequence[tuple[bytes, bytes]]) -> 
     return elapsed
 
 
-def drain_round(bench: Bench, args: argparse.Namespace, mode: str, profile: str | None) -> dict[str, float]:
+def drain_round(
+    bench: Bench, args: argparse.Namespace, mode: str, profile: str | None
+) -> dict[str, float]:
     """One round: the pipeline drains a fresh backlog, then the raw baselines on the same
     messages and rows; returns events/s of each."""
     bench.tag = uuid.uuid4().hex[:8]
@@ -424,7 +468,8 @@ def drain_round(bench: Bench, args: argparse.Namespace, mode: str, profile: str 
         events = load_backlog(bench, args.requests, args.window)
         rt = Runtime(bench.settings())
         try:
-            with pipeline_processes(bench, mode, profile):
+            tree = args.compare_tree if mode == "tree" else None
+            with pipeline_processes(bench, "processes" if tree else mode, profile, tree):
                 first = wait_first_publish(bench)
                 wait_drained(bench, rt, timeout_s=3600)
                 drain_s = time.monotonic() - first
@@ -435,37 +480,53 @@ def drain_round(bench: Bench, args: argparse.Namespace, mode: str, profile: str 
             rt.close()
             if not args.keep:
                 drop_topics(bench, [bench.config.topic])
-    return {"events": events, "pipeline": events / drain_s, "kafka": events / kafka_s,
-            "inserts": events / insert_s}
+    return {
+        "events": events,
+        "pipeline": events / drain_s,
+        "kafka": events / kafka_s,
+        "inserts": events / insert_s,
+    }
 
 
 def measure_drain(bench: Bench, args: argparse.Namespace) -> None:
     modes = [args.mode] + (["per-model"] if args.compare and args.mode != "per-model" else [])
+    if args.compare_tree is not None:
+        modes.append("tree")  # another checkout's relay and consumer, e.g. the previous release
+        print(f"  tree: the relay and consumer of {args.compare_tree}", flush=True)
     rounds: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     for r in range(args.rounds):
-        for mode in modes:
+        for mode in modes if r % 2 == 0 else modes[::-1]:  # neither always first
             profile = args.profile if (r == 0 and mode == args.mode) else None
             got = drain_round(bench, args, mode, profile)
             rounds[mode].append(got)
             slower = min(got["kafka"], got["inserts"])
-            print(f"  round {r + 1} {mode:9}: pipeline {got['pipeline']:7,.0f} events/s; "
-                  f"raw produce+consume {got['kafka']:7,.0f}/s; raw inserts "
-                  f"{got['inserts']:7,.0f}/s; pipeline / slower {got['pipeline'] / slower:.2f}",
-                  flush=True)
-    print(f"  backlog per round: {int(rounds[modes[0]][0]['events']):,} events "
-          f"({args.requests:,} requests), {len(registry.READ_MODELS)} read models")
+            print(
+                f"  round {r + 1} {mode:9}: pipeline {got['pipeline']:7,.0f} events/s; "
+                f"raw produce+consume {got['kafka']:7,.0f}/s; raw inserts "
+                f"{got['inserts']:7,.0f}/s; pipeline / slower {got['pipeline'] / slower:.2f}",
+                flush=True,
+            )
+    print(
+        f"  backlog per round: {int(rounds[modes[0]][0]['events']):,} events "
+        f"({args.requests:,} requests), {len(registry.READ_MODELS)} read models"
+    )
     for mode, measured in rounds.items():
         ratio = statistics.median(g["pipeline"] / min(g["kafka"], g["inserts"]) for g in measured)
-        print(f"  {mode:9} median of {len(measured)} rounds: pipeline "
-              f"{statistics.median(g['pipeline'] for g in measured):,.0f} events/s, raw produce+consume "
-              f"{statistics.median(g['kafka'] for g in measured):,.0f}/s, raw inserts "
-              f"{statistics.median(g['inserts'] for g in measured):,.0f}/s; "
-              f"pipeline / slower baseline {ratio:.2f} (aim ≥ 0.80)")
+        print(
+            f"  {mode:9} median of {len(measured)} rounds: pipeline "
+            f"{statistics.median(g['pipeline'] for g in measured):,.0f} events/s, raw produce+consume "
+            f"{statistics.median(g['kafka'] for g in measured):,.0f}/s, raw inserts "
+            f"{statistics.median(g['inserts'] for g in measured):,.0f}/s; "
+            f"pipeline / slower baseline {ratio:.2f} (aim ≥ 0.80)"
+        )
     if len(modes) > 1:
-        per_round = [a["pipeline"] / b["pipeline"]
-                     for a, b in zip(rounds[modes[0]], rounds[modes[1]], strict=True)]
-        print(f"  {modes[0]} / {modes[1]}: median {statistics.median(per_round):.2f}× "
-              "(same rounds)")
+        per_round = [
+            a["pipeline"] / b["pipeline"]
+            for a, b in zip(rounds[modes[0]], rounds[modes[1]], strict=True)
+        ]
+        print(
+            f"  {modes[0]} / {modes[1]}: median {statistics.median(per_round):.2f}× (same rounds)"
+        )
 
 
 # ------------------------------------------------------------------------------ lag
@@ -500,10 +561,15 @@ class LoadGenerator:
         self.n = 0
 
     def lodge(self) -> cmds.Result:
-        intake = Intake(category="pothole", channel=Channel.PHONE, description="Pothole",
-                        customer=Customer(name="Bench Resident", phone="0400 000 000"))
+        intake = Intake(
+            category="pothole",
+            channel=Channel.PHONE,
+            description="Pothole",
+            customer=Customer(name="Bench Resident", phone="0400 000 000"),
+        )
         result = cmds.lodge_request(
-            cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=ACTOR), self.rt.ports)
+            cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=ACTOR), self.rt.ports
+        )
         self.open.append((result.reference, 1))
         return result
 
@@ -533,14 +599,17 @@ class LoadGenerator:
         kw: dict[str, Any] = {"council": COUNCIL, "reference": reference, "actor": ACTOR}
         commands: dict[int, Callable[[], cmds.Result]] = {
             1: lambda: cmds.acknowledge_request(cmds.AcknowledgeRequest(**kw), p),
-            2: lambda: cmds.assign_request(cmds.AssignRequest(team="roads", officer="o.smith",
-                                                              **kw), p),
+            2: lambda: cmds.assign_request(
+                cmds.AssignRequest(team="roads", officer="o.smith", **kw), p
+            ),
             3: lambda: cmds.add_note(cmds.AddNote(text="Inspected", **kw), p),
-            4: lambda: cmds.delay_request(cmds.DelayRequest(reason="Asphalt",
-                                                            until=date(2029, 6, 29), **kw), p),
+            4: lambda: cmds.delay_request(
+                cmds.DelayRequest(reason="Asphalt", until=date(2029, 6, 29), **kw), p
+            ),
             5: lambda: cmds.escalate_request(cmds.EscalateRequest(reason="Late", **kw), p),
-            6: lambda: cmds.close_request(cmds.CloseRequest(outcome="completed", text="Done",
-                                                            **kw), p),
+            6: lambda: cmds.close_request(
+                cmds.CloseRequest(outcome="completed", text="Done", **kw), p
+            ),
         }
         return commands[step]()
 
@@ -558,7 +627,8 @@ class LoadGenerator:
                 if pending:
                     ids = list({rid for rid, _ in pending})
                     q = sa.select(table.c.request_id, table.c.version).where(
-                        table.c.request_id.in_(ids))
+                        table.c.request_id.in_(ids)
+                    )
                     seen = dict(conn.execute(q).tuples().all())
                     conn.rollback()
                     now = time.monotonic()
@@ -575,8 +645,10 @@ def measure_lag(bench: Bench, args: argparse.Namespace) -> None:
         bench.tag = uuid.uuid4().hex[:8]
         print(f"  round {r + 1}:")
         p99s.append(lag_round(bench, args))
-    print(f"  median p99 of {len(p99s)} rounds: {statistics.median(p99s) * 1000:.0f} ms "
-          "(aim < 500 ms)")
+    print(
+        f"  median p99 of {len(p99s)} rounds: {statistics.median(p99s) * 1000:.0f} ms "
+        "(aim < 500 ms)"
+    )
 
 
 def lag_round(bench: Bench, args: argparse.Namespace) -> float:
@@ -594,20 +666,26 @@ def lag_round(bench: Bench, args: argparse.Namespace) -> float:
                     gen.lodge()
                 with pipeline_processes(bench, args.mode):
                     wait_drained(bench, rt, timeout_s=300)
-                    issued, behind, took, latencies = offer(gen, args.rate, args.seconds,
-                                                            args.offer_threads)
+                    issued, behind, took, latencies = offer(
+                        gen, args.rate, args.seconds, args.offer_threads
+                    )
         finally:
             rt.close()
             if not args.keep:
                 drop_topics(bench, [bench.config.topic])
     lat = sorted(latencies)
     p50, p99 = statistics.quantiles(lat, n=100)[49], statistics.quantiles(lat, n=100)[98]
-    print(f"    offered {args.rate:g} commands/s for {args.seconds:g} s from "
-          f"{args.offer_processes} process(es) × {args.offer_threads} threads: issued {issued} in "
-          f"{took:.1f} s ({issued / took:.0f}/s achieved; a command fell behind its schedule by "
-          f"at most {behind * 1000:.0f} ms)")
-    print(f"    commit → visible in work_queue: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
-          f"max {lat[-1] * 1000:.0f} ms over {len(lat)} commands", flush=True)
+    print(
+        f"    offered {args.rate:g} commands/s for {args.seconds:g} s from "
+        f"{args.offer_processes} process(es) × {args.offer_threads} threads: issued {issued} in "
+        f"{took:.1f} s ({issued / took:.0f}/s achieved; a command fell behind its schedule by "
+        f"at most {behind * 1000:.0f} ms)"
+    )
+    print(
+        f"    commit → visible in work_queue: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
+        f"max {lat[-1] * 1000:.0f} ms over {len(lat)} commands",
+        flush=True,
+    )
     return p99
 
 
@@ -636,8 +714,10 @@ def offer_from_processes(
     n = args.offer_processes
     ready, results = ctx.Queue(), ctx.Queue()
     go = ctx.Queue()
-    procs = [ctx.Process(target=offer_process, args=(bench, args, ready, go, results), daemon=True)
-             for _ in range(n)]
+    procs = [
+        ctx.Process(target=offer_process, args=(bench, args, ready, go, results), daemon=True)
+        for _ in range(n)
+    ]
     for p in procs:
         p.start()
     try:
@@ -657,11 +737,12 @@ def offer_from_processes(
         for p in procs:
             p.join(30)
     took = max(g[2] for g in got)
-    return (sum(g[0] for g in got), max(g[1] for g in got), took,
-            [x for g in got for x in g[3]])
+    return (sum(g[0] for g in got), max(g[1] for g in got), took, [x for g in got for x in g[3]])
 
 
-def offer_process(bench: Bench, args: argparse.Namespace, ready: Any, go: Any, results: Any) -> None:
+def offer_process(
+    bench: Bench, args: argparse.Namespace, ready: Any, go: Any, results: Any
+) -> None:
     logs.configure("WARNING")
     rt = Runtime(bench.settings(), clock=BenchClock())
     try:
@@ -670,14 +751,20 @@ def offer_process(bench: Bench, args: argparse.Namespace, ready: Any, go: Any, r
             gen.lodge()
         ready.put(True)
         start = go.get()
-        results.put(offer(gen, args.rate / args.offer_processes, args.seconds,
-                          args.offer_threads, start=start))
+        results.put(
+            offer(
+                gen, args.rate / args.offer_processes, args.seconds, args.offer_threads, start=start
+            )
+        )
     finally:
         rt.close()
 
 
 def run_paced(
-    action: Callable[[], None], rate: float, seconds: float, threads: int = 1,
+    action: Callable[[], None],
+    rate: float,
+    seconds: float,
+    threads: int = 1,
     start: float | None = None,
 ) -> tuple[int, float, float]:
     """Calls `action` `rate` times a second for `seconds`, from `threads` threads each keeping
@@ -731,9 +818,21 @@ def timed_rebuild(bench: Bench, name: str) -> tuple[float, list[float]]:
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as errors:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "--council", COUNCIL, "--as", BENCH_ADMIN,
-             "projections", "rebuild", name],
-            env=bench.env(kafka=False), cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "infra.cli",
+                "--council",
+                COUNCIL,
+                "--as",
+                BENCH_ADMIN,
+                "projections",
+                "rebuild",
+                name,
+            ],
+            env=bench.env(kafka=False),
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
             stderr=errors,
         )
         while proc.poll() is None:
@@ -773,13 +872,15 @@ def raw_copy_seconds(engine: sa.Engine, name: str) -> tuple[float, int]:
     raw.create(engine)
     targets = {t.name.removeprefix("raw_"): t for t in raw.data_tables}
     with engine.connect() as source:
-        rows = {t.name: [dict(r) for r in source.execute(sa.select(t)).mappings()]
-                for t in live.data_tables}
+        rows = {
+            t.name: [dict(r) for r in source.execute(sa.select(t)).mappings()]
+            for t in live.data_tables
+        }
     started = time.perf_counter()
     with engine.begin() as conn:
         for table, part in rows.items():
             for i in range(0, len(part), 5000):
-                bulk.write(conn, targets[table], part[i: i + 5000])
+                bulk.write(conn, targets[table], part[i : i + 5000])
     elapsed = time.perf_counter() - started
     raw.drop(engine)
     return elapsed, sum(len(p) for p in rows.values())
@@ -790,13 +891,19 @@ def measure_rebuild(bench: Bench, args: argparse.Namespace) -> None:
     with bench_database(bench, args.keep):
         t0 = time.perf_counter()
         events = load_backlog(bench, requests, args.window)
-        print(f"  store: {events:,} events ({requests:,} requests) bulk-loaded in "
-              f"{time.perf_counter() - t0:.1f} s")
+        print(
+            f"  store: {events:,} events ({requests:,} requests) bulk-loaded in "
+            f"{time.perf_counter() - t0:.1f} s"
+        )
         rt = Runtime(bench.settings(kafka=False))
         try:
-            users.bootstrap_administrator(users.BootstrapAdministrator(
-                council=COUNCIL, user_id=BENCH_ADMIN, name="Benchmark administrator"),
-                rt.directory_ports, rt.ports.council(COUNCIL))
+            users.bootstrap_administrator(
+                users.BootstrapAdministrator(
+                    council=COUNCIL, user_id=BENCH_ADMIN, name="Benchmark administrator"
+                ),
+                rt.directory_ports,
+                rt.ports.council(COUNCIL),
+            )
             follower.ensure_tables(rt.read_engine, registry.build_all())
             head = rt.app.recorder.max_notification_id() or 0
             ratios: dict[str, list[float]] = {n: [] for n in registry.READ_MODELS}
@@ -810,14 +917,19 @@ def measure_rebuild(bench: Bench, args: argparse.Namespace) -> None:
                     copy_s, rows = raw_copy_seconds(rt.read_engine, name)
                     ratios[name].append((read_s + copy_s) / rebuild_s)
                     rates[name].append(events / rebuild_s)
-                    print(f"  round {r + 1} {name:18} rebuild {rebuild_s:6.1f} s "
-                          f"({events / rebuild_s:7,.0f} events/s); physical: read {read_s:5.1f} s"
-                          f" + COPY of {rows:,} rows {copy_s:5.1f} s; rebuild / physical "
-                          f"{(read_s + copy_s) / rebuild_s:.2f}", flush=True)
+                    print(
+                        f"  round {r + 1} {name:18} rebuild {rebuild_s:6.1f} s "
+                        f"({events / rebuild_s:7,.0f} events/s); physical: read {read_s:5.1f} s"
+                        f" + COPY of {rows:,} rows {copy_s:5.1f} s; rebuild / physical "
+                        f"{(read_s + copy_s) / rebuild_s:.2f}",
+                        flush=True,
+                    )
             for name in registry.READ_MODELS:
-                print(f"  {name:18} median of {args.rounds}: {statistics.median(rates[name]):7,.0f}"
-                      f" events/s; rebuild / physical {statistics.median(ratios[name]):.2f} "
-                      "(aim ≥ 0.50)")
+                print(
+                    f"  {name:18} median of {args.rounds}: {statistics.median(rates[name]):7,.0f}"
+                    f" events/s; rebuild / physical {statistics.median(ratios[name]):.2f} "
+                    "(aim ≥ 0.50)"
+                )
             if args.rss:
                 for name in registry.READ_MODELS:
                     seconds, samples = timed_rebuild(bench, name)
@@ -828,35 +940,58 @@ def measure_rebuild(bench: Bench, args: argparse.Namespace) -> None:
 
 def report_rss(name: str, events: int, seconds: float, samples: list[float]) -> None:
     quarter = [samples[int(len(samples) * f)] for f in (0.25, 0.5, 0.75)] if samples else []
-    print(f"  {name:18} `crm projections rebuild` in a child: {seconds:6.1f} s "
-          f"({events / seconds:7,.0f} events/s, with start-up); peak RSS "
-          f"{max(samples, default=0):.0f} MB; at 25/50/75% of the run "
-          + "/".join(f"{mb:.0f}" for mb in quarter) + " MB")
+    print(
+        f"  {name:18} `crm projections rebuild` in a child: {seconds:6.1f} s "
+        f"({events / seconds:7,.0f} events/s, with start-up); peak RSS "
+        f"{max(samples, default=0):.0f} MB; at 25/50/75% of the run "
+        + "/".join(f"{mb:.0f}" for mb in quarter)
+        + " MB"
+    )
 
 
 # ------------------------------------------------------------------------------ main
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.pipeline_bench",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.pipeline_bench", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--window", type=int, default=500)
-    parser.add_argument("--mode", choices=("processes", "per-model", "worker"),
-                        default="processes")
-    parser.add_argument("--compare", action="store_true",
-                        help="drain: also the per-model layout, interleaved in the same rounds")
+    parser.add_argument("--mode", choices=("processes", "per-model", "worker"), default="processes")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="drain: also the per-model layout, interleaved in the same rounds",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", default=None)
-    parser.add_argument("--rss", action="store_true",
-                        help="rebuild: also each model in a child process, its RSS sampled")
+    parser.add_argument(
+        "--compare-tree",
+        type=Path,
+        default=None,
+        help="also drain with the relay and consumer of this checkout",
+    )
+    parser.add_argument(
+        "--rss",
+        action="store_true",
+        help="rebuild: also each model in a child process, its RSS sampled",
+    )
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--offer-threads", type=int, default=4,
-                        help="lag: threads issuing the commands, sharing one schedule")
-    parser.add_argument("--offer-processes", type=int, default=1,
-                        help="processes issuing the lag run's commands (each --offer-threads)")
+    parser.add_argument(
+        "--offer-threads",
+        type=int,
+        default=4,
+        help="lag: threads issuing the commands, sharing one schedule",
+    )
+    parser.add_argument(
+        "--offer-processes",
+        type=int,
+        default=1,
+        help="processes issuing the lag run's commands (each --offer-threads)",
+    )
     parser.add_argument("--open-requests", type=int, default=1000)
     parser.add_argument("--rebuild-events", type=int, default=200_000)
     parser.add_argument("--only", default="drain,lag,rebuild")
@@ -868,11 +1003,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench = Bench(
             server_url=os.environ.get("CRM_DATABASE_URL") or services.database_url(),
             bootstrap=os.environ.get("CRM_KAFKA_BOOTSTRAP") or services.kafka_bootstrap(),
-            partitions=args.partitions, data_dir=Path(data_dir), tag=uuid.uuid4().hex[:8],
+            partitions=args.partitions,
+            data_dir=Path(data_dir),
+            tag=uuid.uuid4().hex[:8],
         )
         print(f"pipeline bench ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
-        for section, run in (("drain", measure_drain), ("lag", measure_lag),
-                             ("rebuild", measure_rebuild)):
+        for section, run in (
+            ("drain", measure_drain),
+            ("lag", measure_lag),
+            ("rebuild", measure_rebuild),
+        ):
             if section in only:
                 bench.tag = uuid.uuid4().hex[:8]
                 print(f"[{section}]")

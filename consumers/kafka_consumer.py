@@ -61,13 +61,23 @@ EXIT_AFTER_DB_COMMIT_VAR = "CRM_TEST_CONSUMER_EXIT_AFTER_DB_COMMIT"
 
 # Read models applied side by side, each in its own transaction: their database waits overlap.
 APPLY_THREADS = 4
+# Records per poll, at most. A backlog is applied in batches this large: each request's row is
+# loaded and written once per batch whatever its number of events, and every model pays its
+# transaction's round trips once per batch; a quiet stream's batches stay small.
+MAX_RECORDS = 5000
 
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
 T = TypeVar("T")
 
 __all__ = [
-    "DEAD_LETTERS", "EXIT_AFTER_DB_COMMIT_VAR", "ModelFeed", "ReadModelConsumer",
-    "ReadModelsConsumer", "StoredOffsets", "is_infrastructure", "retry_parked",
+    "DEAD_LETTERS",
+    "EXIT_AFTER_DB_COMMIT_VAR",
+    "ModelFeed",
+    "ReadModelConsumer",
+    "ReadModelsConsumer",
+    "StoredOffsets",
+    "is_infrastructure",
+    "retry_parked",
 ]
 
 
@@ -85,7 +95,10 @@ def retry_parked(engine: sa.Engine, model: ReadModel) -> dead_letters.RetryResul
     dead_letters.ensure_table(engine)
     model.create(engine)
     return dead_letters.retry(
-        engine, model, model.lock_positions, Envelope.from_json,
+        engine,
+        model,
+        model.lock_positions,
+        Envelope.from_json,
         is_infrastructure,
     )
 
@@ -99,8 +112,11 @@ class SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped 
         self.owner = owner
 
     def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        log.info("partitions_revoked", models=self.owner.label,
-                 partitions=sorted(tp.partition for tp in revoked))
+        log.info(
+            "partitions_revoked",
+            models=self.owner.label,
+            partitions=sorted(tp.partition for tp in revoked),
+        )
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         self.owner.topology_due = True  # checked on the consumer's thread before any apply
@@ -117,7 +133,7 @@ class ReadModelsConsumer:
         engine: sa.Engine,
         config: KafkaConfig,
         *,
-        max_records: int = 1000,
+        max_records: int = MAX_RECORDS,
         after_db_commit: Callable[[], None] | None = None,
         reader: StoreReader | None = None,
         apply_threads: int = APPLY_THREADS,
@@ -130,8 +146,10 @@ class ReadModelsConsumer:
         self.apply_threads = apply_threads
         self._pool: ThreadPoolExecutor | None = None
         self.after_db_commit = after_db_commit
-        self.feeds = {m.name: ModelFeed(m, engine, config, reader, self)
-                      for m in sorted(models, key=lambda m: m.name)}
+        self.feeds = {
+            m.name: ModelFeed(m, engine, config, reader, self)
+            for m in sorted(models, key=lambda m: m.name)
+        }
         self.group = config.models_group(list(self.feeds))
         self.label = ",".join(self.feeds)
         self._consumer: KafkaConsumer | None = None
@@ -237,14 +255,21 @@ class ReadModelsConsumer:
         else:
             self._pause_backoff.reset()
 
-    def _wait_for_upgrade(self, consumer: KafkaConsumer, paused: Paused, stop: threading.Event) -> None:
+    def _wait_for_upgrade(
+        self, consumer: KafkaConsumer, paused: Paused, stop: threading.Event
+    ) -> None:
         """Rewinds the partition to the newer envelope and waits (backoff) before reading it
         again: only an upgraded consumer may apply it."""
         wait = self._pause_backoff.next()
-        log.error("newer_schema_version_paused", models=self.label,
-                  partition=paused.tp.partition, offset=paused.offset,
-                  schema_version=paused.schema_version, retry_in_s=wait,
-                  action="upgrade this consumer to a release that reads this schema_version")
+        log.error(
+            "newer_schema_version_paused",
+            models=self.label,
+            partition=paused.tp.partition,
+            offset=paused.offset,
+            schema_version=paused.schema_version,
+            retry_in_s=wait,
+            action="upgrade this consumer to a release that reads this schema_version",
+        )
         if paused.tp in consumer.assignment():
             consumer.seek(paused.tp, paused.offset)
         stop.wait(wait)
@@ -288,8 +313,11 @@ class ReadModelsConsumer:
                 gaps[tp] = min(offset, gaps.get(tp, offset))
         for tp, low in gaps.items():
             self._rewind(tp, low, fetched=batch[tp][0][0].offset)
-        return {tp: min(done.get(tp, stored[tp.partition]) for stored, done, _ in outcomes)
-                for tp, items in batch.items() if items and tp not in gaps}
+        return {
+            tp: min(done.get(tp, stored[tp.partition]) for stored, done, _ in outcomes)
+            for tp, items in batch.items()
+            if items and tp not in gaps
+        }
 
     def _apply_pool(self) -> ThreadPoolExecutor | None:
         """The threads that apply the models side by side (None: one model, one thread, or
@@ -302,7 +330,9 @@ class ReadModelsConsumer:
         return self._pool
 
     def _apply_one(
-        self, feed: ModelFeed, partitions: Sequence[int],
+        self,
+        feed: ModelFeed,
+        partitions: Sequence[int],
         batch: Mapping[TopicPartition, Sequence[Decoded]],
     ) -> tuple[dict[int, int], dict[TopicPartition, int], dict[TopicPartition, int]]:
         """One model's share, in its own transaction: (stored offsets, next offsets it stored,
@@ -335,9 +365,11 @@ class ReadModelsConsumer:
             low = stored[tp.partition]
             fresh = [d for d in items if d[0].offset >= low]
             rewound_at = self._rewound.get(tp)
-            if (not fresh or fresh[0][0].offset == low or (
-                rewound_at is not None and rewound_at[0] == low and rewound_at[1] < self._polls
-            )):
+            if (
+                not fresh
+                or fresh[0][0].offset == low
+                or (rewound_at is not None and rewound_at[0] == low and rewound_at[1] < self._polls)
+            ):
                 out[tp] = fresh
             else:
                 gaps[tp] = low
@@ -349,8 +381,13 @@ class ReadModelsConsumer:
         if self._consumer is not None and tp in self._consumer.assignment():
             self._consumer.seek(tp, low)
             self._rewound[tp] = (low, self._polls)
-            log.warning("partition_rewound", models=self.label, partition=tp.partition,
-                        offset=low, fetched=fetched)
+            log.warning(
+                "partition_rewound",
+                models=self.label,
+                partition=tp.partition,
+                offset=low,
+                fetched=fetched,
+            )
 
     # -- offsets ------------------------------------------------------------------------------
 
@@ -366,8 +403,9 @@ class ReadModelsConsumer:
                 each = [feed.offsets.read(conn, numbers) for feed in self.feeds.values()]
         except sa.exc.SQLAlchemyError as error:
             self.deferred_seeks += 1
-            log.warning("stored_offsets_unavailable", models=self.label,
-                        error=reason_of(error)[:300])
+            log.warning(
+                "stored_offsets_unavailable", models=self.label, error=reason_of(error)[:300]
+            )
             consumer.pause(*partitions)
             with self._pending_lock:
                 self._pending.update(partitions)
@@ -385,8 +423,7 @@ class ReadModelsConsumer:
         with self._pending_lock:
             self._pending.difference_update(partitions)
         consumer.resume(*partitions)
-        log.info("partitions_assigned", models=self.label, io_thread=on_io_thread,
-                 offsets=lowest)
+        log.info("partitions_assigned", models=self.label, io_thread=on_io_thread, offsets=lowest)
 
     def _seek_pending(self) -> None:
         consumer = self._consumer
@@ -446,8 +483,13 @@ class ReadModelsConsumer:
                     raise
                 self.retries += 1
                 wait = backoff.next()
-                log.warning("retrying", models=self.label, what=what, wait_s=wait,
-                            error=reason_of(error)[:300])
+                log.warning(
+                    "retrying",
+                    models=self.label,
+                    what=what,
+                    wait_s=wait,
+                    error=reason_of(error)[:300],
+                )
                 stop.wait(wait)
         return None
 
@@ -461,12 +503,18 @@ class ReadModelConsumer(ReadModelsConsumer):
         engine: sa.Engine,
         config: KafkaConfig,
         *,
-        max_records: int = 1000,
+        max_records: int = MAX_RECORDS,
         after_db_commit: Callable[[], None] | None = None,
         reader: StoreReader | None = None,
     ) -> None:
-        super().__init__([model], engine, config, max_records=max_records,
-                         after_db_commit=after_db_commit, reader=reader)
+        super().__init__(
+            [model],
+            engine,
+            config,
+            max_records=max_records,
+            after_db_commit=after_db_commit,
+            reader=reader,
+        )
         self.model = model
 
     @property

@@ -35,7 +35,13 @@ from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
 from consumers import topology
-from consumers.kafka_common import Backoff, KafkaConfig, close_producer, ensure_topic_when_possible
+from consumers.kafka_common import (
+    Backoff,
+    KafkaConfig,
+    close_producer,
+    ensure_topic_when_possible,
+    partition_for,
+)
 from consumers.leader import LeaderLock
 from consumers.store_reader import StoreReader
 from projections.envelope import Envelope
@@ -44,7 +50,10 @@ log = structlog.get_logger("relay")
 
 # What a server being away looks like; anything else is a bug and stops the relay.
 TRANSIENT: tuple[type[Exception], ...] = (
-    KafkaError, sa.exc.SQLAlchemyError, PersistenceError, OSError,
+    KafkaError,
+    sa.exc.SQLAlchemyError,
+    PersistenceError,
+    OSError,
 )
 
 CHECKPOINTS = sa.Table(
@@ -91,7 +100,10 @@ def make_producer(config: KafkaConfig) -> KafkaProducer:
         client_id=f"{config.client_id}-relay",
         acks="all",
         enable_idempotence=True,
-        linger_ms=50,  # flush() sends at once: lingering only groups the sends of a batch
+        # Every batch ends in flush(), which sends at once: lingering only groups the sends of
+        # a batch into one request per partition (with 50 ms, a batch that took longer than
+        # that to hand over went out in many small requests, each a wake-up and a round trip).
+        linger_ms=1_000,
         batch_size=256 * 1024,
         max_in_flight_requests_per_connection=5,
         delivery_timeout_ms=300_000,
@@ -105,6 +117,10 @@ def headers(env: Envelope) -> list[tuple[str, bytes]]:
         ("event_type", env.event_type.encode()),
         ("schema_version", str(env.schema_version).encode()),
     ]
+
+
+# Requests whose partition the relay remembers (then it starts again): one entry per request.
+PARTITION_CACHE_SIZE = 100_000
 
 
 class Relay:
@@ -130,6 +146,12 @@ class Relay:
         self.leading: bool | None = None  # None until the first attempt
         self._producer: KafkaProducer | None = None
         self._position: int | None = None
+        # Per request, its partition; per (event type, schema version), its headers: worked
+        # out once, not for every message (the producer's own partitioner hashes each key
+        # with a pure-Python murmur2; `partition_for` is the same function).
+        self._partitions: dict[str, int] = {}
+        self._partition_count = 0
+        self._headers: dict[tuple[str, int], list[tuple[str, bytes]]] = {}
         self.retries = 0  # batches retried after a failure of the store or the broker
 
     def publish_batch(self, stop: threading.Event | None = None) -> int:
@@ -141,6 +163,7 @@ class Relay:
         if not batch:
             return 0
         producer = self._ensure_producer()
+        self._know_partitions(producer)
         futures = [self._send(producer, env) for env in batch]
         self._await_acks(producer, futures, stop)
         save_checkpoint(self.engine, self.config.topic, batch[-1].position)
@@ -224,10 +247,33 @@ class Relay:
             self._producer = make_producer(self.config)
         return self._producer
 
+    def _know_partitions(self, producer: KafkaProducer) -> None:
+        """The topic's partition count as the producer's metadata has it (what its default
+        partitioner divides by); the remembered partitions are forgotten if it changed."""
+        count = len(producer.partitions_for(self.config.topic))
+        if count != self._partition_count:
+            self._partitions.clear()
+            self._partition_count = count
+
     def _send(self, producer: KafkaProducer, env: Envelope) -> FutureRecordMetadata:
+        """Sends one envelope keyed by its request, to the partition the producer's default
+        partitioner would choose for that key, worked out once per request."""
+        rid = env.request_id
+        partition = self._partitions.get(rid)
+        if partition is None:
+            if len(self._partitions) >= PARTITION_CACHE_SIZE:
+                self._partitions.clear()
+            partition = self._partitions[rid] = partition_for(rid, self._partition_count)
+        kind = (env.event_type, env.schema_version)
+        found = self._headers.get(kind)
+        if found is None:
+            found = self._headers[kind] = headers(env)
         return producer.send(
-            self.config.topic, key=env.request_id.encode(), value=env.to_json(),
-            headers=headers(env),
+            self.config.topic,
+            key=rid.encode(),
+            value=env.to_json(),
+            headers=list(found),
+            partition=partition,
         )
 
     def _await_acks(

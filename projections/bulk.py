@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -47,13 +48,7 @@ def write(conn: sa.Connection, table: sa.Table, rows: Sequence[Row]) -> None:
         conn.execute(sa.insert(table), list(rows))
         return
     names = [c.name for c in table.columns]
-    fields = [_field_text(c, conn.dialect) for c in table.columns]
-    buffer = io.StringIO()
-    for row in rows:
-        get = row.get
-        buffer.write("\t".join([text(get(name)) for name, text in zip(names, fields)]))
-        buffer.write("\n")
-    buffer.seek(0)
+    buffer = io.StringIO(copy_text(table, rows, conn.dialect))
     quoted = ", ".join(f'"{n}"' for n in names)
     sql = f'COPY "{table.name}" ({quoted}) FROM STDIN'
     dbapi = conn.connection.dbapi_connection
@@ -88,6 +83,37 @@ def write(conn: sa.Connection, table: sa.Table, rows: Sequence[Row]) -> None:
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+def copy_text(table: sa.Table, rows: Sequence[Row], dialect: sa.Dialect) -> str:
+    """The rows in COPY's text format, a line each, the table's columns in order: each field
+    as `_field_text` gives it (a missing key is a null). The commonest fields, a null or a
+    string of a column without a bind processor, are written without a call of their own."""
+    names = [c.name for c in table.columns]
+    fields = [_field_text(c, dialect) for c in table.columns]
+    plain = [text is _copy_text for text in fields]
+    together = list(zip(fields, plain))
+    values = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+    escapes, lines = _ESCAPES, []
+    for row in rows:
+        try:
+            found = values(row)
+        except KeyError:
+            found = tuple(row.get(name) for name in names)
+        lines.append(
+            "\t".join(
+                [
+                    "\\N"
+                    if v is None
+                    else v.translate(escapes)
+                    if is_plain and type(v) is str
+                    else text(v)
+                    for (text, is_plain), v in zip(together, found)
+                ]
+            )
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
 def _copy_text(value: Any) -> str:
     """One field in COPY's text format."""
     if value is None:
@@ -106,23 +132,40 @@ def _copy_text(value: Any) -> str:
 def _field_text(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], str]:
     """How a value of `column` is written in COPY's text format: through the column type's
     bind processor, as an INSERT would send it. An aware instant takes a short cut (no
-    processor call) to the same text as `UtcDateTime`'s processor gives: UTC, without a zone."""
+    processor call) to the same text as `UtcDateTime`'s processor gives: UTC, without a zone,
+    formatted once per distinct instant (a request's rows repeat most of theirs);
+    so does a boolean (`t`, `f`: the processor only checks it is one)."""
     from projections.base import UtcDateTime  # base builds on this module
 
     process = column.type.bind_processor(dialect)
     if process is None:
         return _copy_text
     if isinstance(column.type, UtcDateTime):
+        written: dict[datetime, str] = {}  # an instant's text, for this column's other rows
 
         def utc_text(value: Any) -> str:
             if value is None:
                 return "\\N"
             if type(value) is datetime and value.tzinfo is not None:
-                instant: datetime = value if value.tzinfo is UTC else value.astimezone(UTC)
-                return instant.replace(tzinfo=None).isoformat()
+                text = written.get(value)  # equal instants, whatever their zones: one text
+                if text is None:
+                    instant: datetime = value if value.tzinfo is UTC else value.astimezone(UTC)
+                    text = written[value] = instant.replace(tzinfo=None).isoformat()
+                return text
             return _copy_text(process(value))
 
         return utc_text
+
+    if isinstance(column.type, sa.Boolean):
+
+        def bool_text(value: Any) -> str:
+            if value is True:
+                return "t"
+            if value is False:
+                return "f"
+            return "\\N" if value is None else _copy_text(process(value))
+
+        return bool_text
 
     def processed_text(value: Any) -> str:
         return "\\N" if value is None else _copy_text(process(value))

@@ -14,15 +14,18 @@ Every derived instant follows the calendar's one rule for "N working days" (see
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from domain.calendar import BusinessCalendar, CalendarSpec
 from projections.base import Row, RowPerRequest, UtcDateTime
 from projections.envelope import Envelope
+
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=64)
@@ -42,6 +45,26 @@ def standard_of(standard_json: str) -> tuple[dict[str, Any], BusinessCalendar | 
     is shared: read it, never change it."""
     standard = json.loads(standard_json)
     return standard, calendar_of(standard)
+
+
+# What `_schedule` worked out with a recorded calendar, by (the calendar's method, its
+# arguments): the calendar's arithmetic is a function of them alone, and a request's successive
+# states mostly ask it the same questions (a note or an assignment moves none of its instants).
+_WORKED_OUT: dict[tuple[Any, ...], Any] = {}
+_WORKED_OUT_SIZE = 50_000
+
+
+def _worked_out(method: Callable[..., T], *args: Any) -> T:
+    """`method(*args)`, remembered (never for more than `_WORKED_OUT_SIZE` questions)."""
+    key = (method, *args)
+    try:
+        return _WORKED_OUT[key]  # type: ignore[no-any-return]
+    except KeyError:
+        pass
+    if len(_WORKED_OUT) >= _WORKED_OUT_SIZE:
+        _WORKED_OUT.clear()
+    found = _WORKED_OUT[key] = method(*args)
+    return found
 
 
 def _instant(value: Any) -> datetime | None:
@@ -134,20 +157,43 @@ def _lodged(env: Envelope) -> Row:
     standard = d.get("standard") or {}
     roles = standard.get("escalation_roles") or [""]
     return {
-        "request_id": env.request_id, "council": env.council, "reference": env.reference,
-        "category": d["category"], "category_name": standard.get("category_name") or d["category"],
-        "team": d["team"], "officer": None, "channel": d.get("channel"), "kind": d.get("kind"),
-        "urgent": bool(d.get("urgent")), "discretionary": bool(d.get("discretionary")),
-        "imported": bool(d.get("imported")), "open": True, "level": roles[0], "escalations": 0,
-        "lodged_by": env.actor["id"], "lodged_at": env.occurred,
+        "request_id": env.request_id,
+        "council": env.council,
+        "reference": env.reference,
+        "category": d["category"],
+        "category_name": standard.get("category_name") or d["category"],
+        "team": d["team"],
+        "officer": None,
+        "channel": d.get("channel"),
+        "kind": d.get("kind"),
+        "urgent": bool(d.get("urgent")),
+        "discretionary": bool(d.get("discretionary")),
+        "imported": bool(d.get("imported")),
+        "open": True,
+        "level": roles[0],
+        "escalations": 0,
+        "lodged_by": env.actor["id"],
+        "lodged_at": env.occurred,
         "received_at": _instant(d.get("received_at")) or env.occurred,
-        "acknowledge_by": _instant(d.get("acknowledge_by")), "acknowledged_at": None,
-        "complete_by": _instant(d.get("complete_by")), "at_risk_from": None, "paused_at": None,
-        "next_level": None, "next_level_due": None, "next_level_standard": None,
-        "acknowledgement_escalated": False, "progress_notice_due": None,
-        "progress_notice_sent": False, "progress_notice_at": None, "contact": _contact(d.get("customer")), "touched": False,
-        "closed_at": None, "outcome": None, "business_days_to_complete": None,
-        "standard": json.dumps(standard, sort_keys=True), "duplicate_of": None,
+        "acknowledge_by": _instant(d.get("acknowledge_by")),
+        "acknowledged_at": None,
+        "complete_by": _instant(d.get("complete_by")),
+        "at_risk_from": None,
+        "paused_at": None,
+        "next_level": None,
+        "next_level_due": None,
+        "next_level_standard": None,
+        "acknowledgement_escalated": False,
+        "progress_notice_due": None,
+        "progress_notice_sent": False,
+        "progress_notice_at": None,
+        "contact": _contact(d.get("customer")),
+        "touched": False,
+        "closed_at": None,
+        "outcome": None,
+        "business_days_to_complete": None,
+        "standard": json.dumps(standard, sort_keys=True),
+        "duplicate_of": None,
     }
 
 
@@ -221,16 +267,28 @@ def _correct(row: Row, env: Envelope) -> None:
     d = env.data
     row["touched"] = True
     if env.event_type == "Reopened":
-        row.update(open=True, closed_at=None, outcome=None, business_days_to_complete=None,
-                   complete_by=_instant(d.get("complete_by")), paused_at=None)
+        row.update(
+            open=True,
+            closed_at=None,
+            outcome=None,
+            business_days_to_complete=None,
+            complete_by=_instant(d.get("complete_by")),
+            paused_at=None,
+        )
         return
-    row.update(category=d["category"], category_name=d["category_name"], team=d["team"],
-               officer=d.get("officer"))
+    row.update(
+        category=d["category"],
+        category_name=d["category_name"],
+        team=d["team"],
+        officer=d.get("officer"),
+    )
     if d.get("standard") is not None:
         row["standard"] = json.dumps(d["standard"], sort_keys=True)
     if d.get("targets") == "new":
-        row.update(acknowledge_by=_instant(d.get("acknowledge_by")),
-                   complete_by=_instant(d.get("complete_by")))
+        row.update(
+            acknowledge_by=_instant(d.get("acknowledge_by")),
+            complete_by=_instant(d.get("complete_by")),
+        )
 
 
 def _schedule(row: Row) -> Row:
@@ -246,9 +304,9 @@ def _schedule(row: Row) -> Row:
         return row
     share = float(standard.get("at_risk_share") or 0.8)
     if complete_by is not None:
-        total = cal.business_time_elapsed(received, complete_by)
+        total = _worked_out(cal.business_time_elapsed, received, complete_by)
         if total > timedelta(0):
-            row["at_risk_from"] = cal.add_business_duration(received, total * share)
+            row["at_risk_from"] = _worked_out(cal.add_business_duration, received, total * share)
     if row["contact"]:
         row["progress_notice_due"] = _progress_notice_due(row, standard, cal)
     if row["paused_at"] is None:
@@ -272,9 +330,9 @@ def _progress_notice_due(
             return None
         received = _instant(row["received_at"])
         assert received is not None
-        return cal.add_business_days(received, int(first))
+        return _worked_out(cal.add_business_days, received, int(first))
     every = standard.get("progress_notice_every_days")
-    return cal.add_business_days(last, int(every)) if every else None
+    return _worked_out(cal.add_business_days, last, int(every)) if every else None
 
 
 def next_escalation(
@@ -295,8 +353,14 @@ def next_escalation(
     urgent_role = standard.get("urgent_role")
     if row["urgent"] and urgent_role in roles and current < roles.index(urgent_role):
         return urgent_role, _instant(row["received_at"]) or row["lodged_at"], "urgent"
-    candidates = [c for c in (_acknowledgement_step(row, standard, cal, current),
-                              _completion_step(row, standard, cal, roles, current)) if c]
+    candidates = [
+        c
+        for c in (
+            _acknowledgement_step(row, standard, cal, current),
+            _completion_step(row, standard, cal, roles, current),
+        )
+        if c
+    ]
     return min(candidates, key=lambda c: c[1]) if candidates else None
 
 
@@ -306,11 +370,16 @@ def _acknowledgement_step(
     role = standard.get("acknowledge_escalation_role")
     ack_by = _instant(row["acknowledge_by"])
     roles: list[str] = list(standard.get("escalation_roles") or [])
-    if (role not in roles or ack_by is None or row["acknowledged_at"] is not None
-            or row["acknowledgement_escalated"] or current >= roles.index(role)):
+    if (
+        role not in roles
+        or ack_by is None
+        or row["acknowledged_at"] is not None
+        or row["acknowledgement_escalated"]
+        or current >= roles.index(role)
+    ):
         return None
     after = int(standard.get("acknowledge_escalation_after_days") or 0)
-    return role, cal.add_business_days_after_due(ack_by, after), "acknowledgement"
+    return role, _worked_out(cal.add_business_days_after_due, ack_by, after), "acknowledgement"
 
 
 def _completion_step(
@@ -321,11 +390,12 @@ def _completion_step(
         return None
     discretionary_role = standard.get("discretionary_role")
     if (
-        row["discretionary"] and discretionary_role in roles
+        row["discretionary"]
+        and discretionary_role in roles
         and current < roles.index(discretionary_role)
     ):
         return discretionary_role, complete_by, "discretionary"
     target = current + 1
     after = list(standard.get("escalation_after_days") or [0] * len(roles))
-    due = cal.add_business_days_after_due(complete_by, int(after[target]))
+    due = _worked_out(cal.add_business_days_after_due, complete_by, int(after[target]))
     return roles[target], due, "completion"
