@@ -3,7 +3,7 @@ command and view called in process, and beside a trivial endpoint of the same ap
 
 Run: ``python -m bench.http_bench [--backend sqlite|postgres|both] [--clients 1,16,64]
 [--rounds R] [--requests N] [--reads N] [--seed N] [--open N] [--lock FILE]
-[--load-processes P] [--keep DIR [--seed-only]]`` (defaults: both backends,
+[--load-processes P] [--keep DIR [--seed-only]] [--only NAME,…]`` (defaults: both backends,
 1, 16 and 64 clients, 3 rounds, 100 lodgements and 50 queue reads per variant per round and
 client count, 100,000 stored requests of which 1,000 open on the team whose queue is read).
 Seeding 100,000 requests takes about 11 minutes per backend on the shared 2-core machine at a
@@ -30,7 +30,13 @@ load average of 15 (about 150 requests/s, mostly the read models' folds).
   - *HTTP queue page*: ``GET /api/v1/queue?team=water``, the read a client makes by default:
     the queue's first page (`queue_cache.DEFAULT_LIMIT` rows, urgent first, then by due);
   - *in-process queue*: `infra.views.queue` for the same team, from C threads;
-  - *HTTP healthz*: ``GET /healthz`` (touches no store): the stack's own cost.
+  - *HTTP healthz*: ``GET /healthz`` (touches no store): the stack's own cost;
+  - *HTTP fixed body*: ``GET /`` of a bare server (`bench.http_fixed`, uvicorn with `crm
+    serve`'s settings, in its own process) answering one fixed body the size of the whole
+    queue's answer: what this machine charges for sending and reading that many bytes, with
+    none of the app.
+  `--only` picks variants by short name (`VARIANTS`: lodge, lodge-in-process, queue,
+  queue-in-process, page, healthz, fixed), e.g. ``--only queue,page,healthz,fixed``.
   After each lodge variant the read models catch up once (untimed), so queue reads measure a
   read-only steady state, not the catch-up of the lodgements just made.
 - **Rounds** are interleaved (the variants' order rotates each round); each pair's figure is
@@ -349,13 +355,31 @@ def server(settings: Settings, log: Path) -> Iterator[str]:
     env.pop("CRM_DATABASE_URL", None)
     if settings.database_url:
         env["CRM_DATABASE_URL"] = settings.database_url
+    serve = ["-m", "infra.cli", "--council", COUNCIL, "serve", "--port", str(port)]
+    with started(serve, port, env, log, "/healthz") as base:
+        yield base
+
+
+@contextmanager
+def fixed_server(size: int) -> Iterator[str]:
+    """A bare server (`bench.http_fixed`) answering `size` bytes, in its own process."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    with tempfile.TemporaryDirectory(prefix="crm-fixed-") as tmp:
+        args = ["-m", "bench.http_fixed", "--port", str(port), "--size", str(size)]
+        with started(args, port, env, Path(tmp) / "server.log", "/") as base:
+            yield base
+
+
+@contextmanager
+def started(
+    args: list[str], port: int, env: dict[str, str], log: Path, ready: str
+) -> Iterator[str]:
+    """`python ARGS` in its own process, once it answers `ready` with 200; yields its base URL
+    and stops it afterwards."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "infra.cli", "--council", COUNCIL, "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=out,
-            cwd=PROJECT_ROOT,
+            [sys.executable, *args], env=env, stdout=out, stderr=out, cwd=PROJECT_ROOT
         )
         base = f"http://127.0.0.1:{port}"
         try:
@@ -364,7 +388,7 @@ def server(settings: Settings, log: Path) -> Iterator[str]:
                 if proc.poll() is not None:
                     raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
                 try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    if httpx.get(f"{base}{ready}", timeout=1).status_code == 200:
                         break
                 except httpx.TransportError:
                     pass
@@ -449,7 +473,15 @@ LABELS = (
     "in-process queue",
     "HTTP healthz",
     "HTTP queue page",
+    "HTTP fixed body",
 )
+VARIANTS = dict(
+    zip(
+        ("lodge", "lodge-in-process", "queue", "queue-in-process", "healthz", "page", "fixed"),
+        LABELS,
+        strict=True,
+    )
+)  # `--only`'s short names
 
 
 def measure(
@@ -498,17 +530,31 @@ def measure(
     def healthy(answer: Any) -> None:
         assert isinstance(answer, dict), answer
 
-    tallies: dict[int, dict[str, Tally]] = {c: {k: Tally(k) for k in LABELS} for c in args.clients}
+    # the floor under the whole queue's answer: a bare server sending as many bytes
+    whole = httpx.get(base + queue_path, headers=headers, timeout=60)
+    whole.raise_for_status()
+    size = len(whole.content)
+
+    def fixed(answer: Any) -> None:
+        assert isinstance(answer, list) and len(json.dumps(answer)) == size, len(answer)
+
+    chosen = [VARIANTS[name] for name in args.only]
+    tallies: dict[int, dict[str, Tally]] = {c: {k: Tally(k) for k in chosen} for c in args.clients}
+    stack = ExitStack()
     load = Load(args.load_processes)
     pools = {c: ThreadPoolExecutor(c, thread_name_prefix=f"bench{c}") for c in args.clients}
     try:
-        variants: list[tuple[Http | InProcess, str]] = [
-            (Http(LABELS[0], load, base, lodge_request, 201, lodged), "requests"),
-            (InProcess(LABELS[1], pools, lodge), "requests"),
-            (Http(LABELS[2], load, base, queue_request, 200, queued), "reads"),
-            (InProcess(LABELS[3], pools, queue), "reads"),
-            (Http(LABELS[4], load, base, healthz_request, 200, healthy), "requests"),
-            (Http(LABELS[5], load, base, page_request, 200, paged), "reads"),
+        every: list[tuple[Callable[[], Http | InProcess], str]] = [
+            (lambda: Http(LABELS[0], load, base, lodge_request, 201, lodged), "requests"),
+            (lambda: InProcess(LABELS[1], pools, lodge), "requests"),
+            (lambda: Http(LABELS[2], load, base, queue_request, 200, queued), "reads"),
+            (lambda: InProcess(LABELS[3], pools, queue), "reads"),
+            (lambda: Http(LABELS[4], load, base, healthz_request, 200, healthy), "requests"),
+            (lambda: Http(LABELS[5], load, base, page_request, 200, paged), "reads"),
+            (lambda: fixed_http(LABELS[6], load, stack, size, fixed), "reads"),
+        ]
+        variants = [
+            (make(), n) for (make, n), label in zip(every, LABELS, strict=True) if label in chosen
         ]
         say("  warming up (connections, caches): 2 calls per client of each variant")
         for c in args.clients:
@@ -539,7 +585,18 @@ def measure(
         load.close()
         for pool in pools.values():
             pool.shutdown()
+        stack.close()
     return tallies
+
+
+def fixed_http(
+    name: str, load: Load, stack: ExitStack, size: int, check: Callable[[Any], None]
+) -> Http:
+    """The *HTTP fixed body* variant: its bare server started (closed with `stack`)."""
+    base = stack.enter_context(fixed_server(size))
+    say(f"  bare server (bench.http_fixed) at {base}: a fixed answer of {size:,} bytes")
+    request = http_load.request_bytes("GET", "/", urlparse(base).netloc, {})
+    return Http(name, load, base, request, 200, check)
 
 
 def report(tallies: dict[int, dict[str, Tally]], args: argparse.Namespace) -> None:
@@ -561,26 +618,35 @@ def report(tallies: dict[int, dict[str, Tally]], args: argparse.Namespace) -> No
             ("HTTP lodge", "in-process lodge"),
             ("HTTP queue", "in-process queue"),
             ("HTTP lodge", "HTTP healthz"),
+            ("HTTP queue", "HTTP fixed body"),
         ):
-            ta, tb = by_name[a], by_name[b]
-            parts.append(f"{a} / {b} {median_ratio(ta, tb):.2f} ({ta.rate / tb.rate:.2f})")
+            if a in by_name and b in by_name:
+                ta, tb = by_name[a], by_name[b]
+                parts.append(f"{a} / {b} {median_ratio(ta, tb):.2f} ({ta.rate / tb.rate:.2f})")
         say(f"  {c:>7}  " + "; ".join(parts))
     say("  aims:")
     for c, by_name in tallies.items():
-        ratio = median_ratio(by_name["HTTP lodge"], by_name["in-process lodge"])
-        say(
-            f"    {c:>3} clients: HTTP lodge / in-process {ratio:.2f} (aim ≥ 0.70): "
-            f"{'met' if ratio >= 0.7 else 'MISSED'}"
-        )
-    if 16 in tallies:
-        p99 = percentile(tallies[16]["HTTP queue"].latencies, 99)
-        floor = percentile(tallies[16]["HTTP healthz"].latencies, 99)
+        if "HTTP lodge" in by_name and "in-process lodge" in by_name:
+            ratio = median_ratio(by_name["HTTP lodge"], by_name["in-process lodge"])
+            say(
+                f"    {c:>3} clients: HTTP lodge / in-process {ratio:.2f} (aim ≥ 0.70): "
+                f"{'met' if ratio >= 0.7 else 'MISSED'}"
+            )
+    at16 = tallies.get(16, {})
+
+    def p99_of(label: str) -> str:
+        return f"{percentile(at16[label].latencies, 99):.1f} ms" if label in at16 else "not run"
+
+    if "HTTP queue" in at16:
+        p99 = percentile(at16["HTTP queue"].latencies, 99)
         say(
             f"    queue read, 16 clients, {args.open:,} open among {args.seed:,} stored: p99 "
             f"{p99:.1f} ms (aim < 50 ms): {'met' if p99 < 50 else 'MISSED'}; the same run's "
-            f"/healthz p99 (the floor on this machine) {floor:.1f} ms"
+            f"/healthz p99 {p99_of('HTTP healthz')}, a bare server's fixed answer of the same "
+            f"size p99 {p99_of('HTTP fixed body')} (the floors on this machine)"
         )
-        p99 = percentile(tallies[16]["HTTP queue page"].latencies, 99)
+    if "HTTP queue page" in at16:
+        p99 = percentile(at16["HTTP queue page"].latencies, 99)
         say(
             f"    the same queue's first page ({queue_cache.DEFAULT_LIMIT} rows, the default "
             f"read), 16 clients: p99 {p99:.1f} ms (aim < 50 ms): {'met' if p99 < 50 else 'MISSED'}"
@@ -731,8 +797,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="seed (with --keep) and stop: measure in a later run",
     )
+    parser.add_argument(
+        "--only",
+        default=",".join(VARIANTS),
+        help=f"the variants to run, comma-separated, of {', '.join(VARIANTS)} (default all)",
+    )
     args = parser.parse_args(argv)
     args.clients = [int(c) for c in args.clients.split(",")]
+    args.only = [name.strip() for name in args.only.split(",") if name.strip()]
+    if not args.only or (unknown := set(args.only) - set(VARIANTS)):
+        parser.error(
+            f"--only: {', '.join(sorted(unknown)) or 'nothing'} is not one of {', '.join(VARIANTS)}"
+        )
     configure()  # as the CLI, and so the server, configures logging (warnings and errors)
     say(
         f"uvicorn {version('uvicorn')}, fastapi {version('fastapi')}, httpx {version('httpx')}, "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -18,6 +18,7 @@ from fastapi.exception_handlers import (
 )
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -94,41 +95,7 @@ def create_app(
     app.include_router(portal.router)
     web.mount(app)
     _errors(app)
-    limiter = RateLimiter(public_rate, public_burst)
-
-    @app.middleware("http")
-    async def guard(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        path = request.url.path
-        if path.startswith(PUBLIC_PREFIXES) and not limiter.allow(_client(request)):
-            response: Response = (
-                error_page(
-                    request,
-                    429,
-                    "Too many requests from your address: wait a few seconds, then try again.",
-                    {"Retry-After": "1"},
-                )
-                if is_page(path)
-                else JSONResponse(
-                    {"detail": "too many requests: slow down"},
-                    status_code=429,
-                    headers={"Retry-After": "1"},
-                )
-            )
-        else:
-            response = await call_next(request)
-        _secure(response, path)
-        log.info(
-            "http_request",
-            method=request.method,
-            path=_route(request),
-            status=response.status_code,
-            ms=round((time.perf_counter() - started) * 1000, 1),
-        )
-        return response
-
+    app.add_middleware(Guard, limiter=RateLimiter(public_rate, public_burst))
     uploads = max(rt.ports.council(c).attachments.max_bytes for c in councils)
     app.add_middleware(BodyLimit, limit=MAX_BODY, uploads=uploads)
     return app
@@ -170,19 +137,71 @@ def queue_refresher(rt: Runtime, cache: QueueCache) -> Iterator[None]:
         thread.join(timeout=30)
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "?"
+class Guard:
+    """What guards every request: the public endpoints' rate limit (429), the security headers
+    on every answer, and one access-log line (the route, the status, the time taken). Plain
+    ASGI: an answer's messages pass straight through (no task of their own, no stream between
+    tasks, as `@app.middleware("http")` would put them through), whatever their size."""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+        self.app, self.limiter = app, limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path: str = scope["path"]
+        status = 0
+
+        async def secured(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                _secure(MutableHeaders(scope=message), path)
+            await send(message)
+
+        if path.startswith(PUBLIC_PREFIXES) and not self.limiter.allow(_client(scope)):
+            request = Request(scope, receive)
+            response: Response = (
+                error_page(
+                    request,
+                    429,
+                    "Too many requests from your address: wait a few seconds, then try again.",
+                    {"Retry-After": "1"},
+                )
+                if is_page(path)
+                else JSONResponse(
+                    {"detail": "too many requests: slow down"},
+                    status_code=429,
+                    headers={"Retry-After": "1"},
+                )
+            )
+            await response(scope, receive, secured)
+        else:
+            await self.app(scope, receive, secured)
+        log.info(
+            "http_request",
+            method=scope["method"],
+            path=_route(scope),
+            status=status,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
 
 
-def _route(request: Request) -> str:
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "?"
+
+
+def _route(scope: Scope) -> str:
     """The route's template (`/api/v1/requests/{reference}`), not the path: no identifiers of
     residents' requests or tokens in the log."""
-    route = request.scope.get("route")
-    return getattr(route, "path", None) or request.url.path.split("?")[0][:100]
+    route = scope.get("route")
+    return getattr(route, "path", None) or str(scope["path"]).split("?")[0][:100]
 
 
-def _secure(response: Response, path: str) -> None:
-    h = response.headers
+def _secure(h: MutableHeaders, path: str) -> None:
     h.setdefault("X-Content-Type-Options", "nosniff")
     h.setdefault("X-Frame-Options", "DENY")
     h.setdefault("Referrer-Policy", "no-referrer")
@@ -241,7 +260,7 @@ def _errors(app: FastAPI) -> None:
         return await request_validation_exception_handler(request, error)
 
     def failed(request: Request, error: Exception) -> Response:
-        log.error("http_failed", path=_route(request), error=type(error).__name__)
+        log.error("http_failed", path=_route(request.scope), error=type(error).__name__)
         if is_page(request.url.path):
             return error_page(
                 request,

@@ -4,7 +4,8 @@ A queue changes only when an event arrives. So each (council, team, officer) que
 as it was last read — each row already encoded as JSON, in queue order, with its sort key — and
 is read again only when the views' change mark (`infra.views.change_mark`: the event store's
 head on the embedded default, the read models' positions on the Kafka path) has moved. A read
-of an unchanged queue is one look at the mark and a join of ready bytes.
+of an unchanged queue is one look at the mark and a join of ready bytes; a page from the queue's start (the default read, or the whole queue in one
+page) is joined once per change and then answered as it is, however often it is asked for.
 
 Pages: `limit` rows (default 100, at most 1,000) after `cursor`, an opaque string naming the
 last row of the page before by its place in the queue's one order
@@ -20,7 +21,7 @@ import threading
 import time
 from bisect import bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,8 +39,16 @@ MAX_ENTRIES = 512  # queues kept per process (teams × officers asked for); then
 REFRESH_POLL_S = 0.05  # the refresher looks at the change mark this often
 REFRESH_QUIET_S = 0.1  # and reads held queues again once it has stood still this long
 REFRESH_RECENT_S = 300.0  # those asked for in the last five minutes
+FIRST_PAGES_HELD = 4  # pages from a queue's start kept ready per queue (page sizes asked for)
 log = structlog.get_logger("councilcrm.http")
 Key = tuple[bool | str, ...]
+
+
+@dataclass(frozen=True)
+class Page:
+    body: bytes
+    next_cursor: str | None
+    references: list[str]
 
 
 @dataclass(frozen=True)
@@ -48,13 +57,8 @@ class Snapshot:
     keys: list[Key]
     rows: list[bytes]
     references: list[str]
-
-
-@dataclass(frozen=True)
-class Page:
-    body: bytes
-    next_cursor: str | None
-    references: list[str]
+    # pages from the start made so far, by where they end: joined once, answered as they are
+    first_pages: dict[int, Page] = field(default_factory=dict, compare=False, repr=False)
 
 
 def _instant(value: Any) -> str:
@@ -224,15 +228,82 @@ class QueueCache:
     def snapshot(
         self, rt: Runtime, c: Council, team: str | None, officer: str | None, *, asked: bool = True
     ) -> Snapshot:
+        held, mark = self._current(rt, c, team, officer, asked=asked)
+        return held if held is not None else self._read(rt, c, team, officer, mark)
+
+    def page(
+        self,
+        rt: Runtime,
+        c: Council,
+        team: str | None,
+        officer: str | None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+        *,
+        as_at: datetime | None = None,
+    ) -> Page:
+        page = self._page(rt, c, team, officer, limit, cursor, read=True, as_at=as_at)
+        assert page is not None  # read: always a page
+        return page
+
+    def held_page(
+        self,
+        rt: Runtime,
+        c: Council,
+        team: str | None,
+        officer: str | None,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> Page | None:
+        """The page from the held queue when nothing has changed since it was read (one look
+        at the change mark, no read of the queue), else None: then `page` reads it again. The
+        server answers from here on its event loop, and calls `page` on a worker thread."""
+        return self._page(rt, c, team, officer, limit, cursor, read=False)
+
+    def _page(
+        self,
+        rt: Runtime,
+        c: Council,
+        team: str | None,
+        officer: str | None,
+        limit: int,
+        cursor: str | None,
+        *,
+        read: bool,
+        as_at: datetime | None = None,
+    ) -> Page | None:
+        """A page of the queue: the current one held, or (`read`) read again, else None; or
+        as it stood at `as_at`, read as it stood (the past is never held)."""
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be 1 to {MAX_LIMIT}")
+        if as_at is not None:
+            held: Snapshot | None = _snapshot(-1, views.queue(rt, c, team, officer, as_at))
+        else:
+            held, mark = self._current(rt, c, team, officer)
+            if held is None and read:
+                held = self._read(rt, c, team, officer, mark)
+        return None if held is None else _page_of(held, limit, cursor)
+
+    def _current(
+        self, rt: Runtime, c: Council, team: str | None, officer: str | None, *, asked: bool = True
+    ) -> tuple[Snapshot | None, int]:
+        """The held queue if nothing has changed since it was read (else None), and the change
+        mark looked at; `asked`: remembers it was asked for (the refresher reads it again)."""
         which = (c.id, team, officer)
         mark = views.change_mark(rt)  # read first: a change after it is seen next time
         with self._lock:
             held = self._held.get(which)
-            reading = self._reading.setdefault(which, threading.Lock())
             if asked:
                 self._asked[which] = (c, time.monotonic())
-        if held is not None and held.mark >= mark:
-            return held
+        return (held if held is not None and held.mark >= mark else None), mark
+
+    def _read(
+        self, rt: Runtime, c: Council, team: str | None, officer: str | None, mark: int
+    ) -> Snapshot:
+        """The queue read again as of `mark` (at least), and held."""
+        which = (c.id, team, officer)
+        with self._lock:
+            reading = self._reading.setdefault(which, threading.Lock())
         with reading:  # one read of a queue at a time: those waiting take what it read
             with self._lock:
                 held = self._held.get(which)
@@ -249,61 +320,22 @@ class QueueCache:
                     self._held[which] = fresh
         return fresh
 
-    def page(
-        self,
-        rt: Runtime,
-        c: Council,
-        team: str | None,
-        officer: str | None,
-        limit: int = DEFAULT_LIMIT,
-        cursor: str | None = None,
-        *,
-        as_at: datetime | None = None,
-    ) -> Page:
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValueError(f"limit must be 1 to {MAX_LIMIT}")
-        snap = (
-            self.snapshot(rt, c, team, officer)
-            if as_at is None  # the past is read as it stood, never held
-            else _snapshot(-1, views.queue(rt, c, team, officer, as_at))
-        )
-        return _page_of(snap, limit, cursor)
-
-    def held_page(
-        self,
-        rt: Runtime,
-        c: Council,
-        team: str | None,
-        officer: str | None,
-        limit: int = DEFAULT_LIMIT,
-        cursor: str | None = None,
-    ) -> Page | None:
-        """The page from the held queue when nothing has changed since it was read (one look
-        at the change mark, no read of the queue), else None: then `page` reads it again. The
-        server answers from here on its event loop, and calls `page` on a worker thread."""
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValueError(f"limit must be 1 to {MAX_LIMIT}")
-        which = (c.id, team, officer)
-        mark = views.change_mark(rt)
-        with self._lock:
-            held = self._held.get(which)
-            if held is not None:
-                self._asked[which] = (c, time.monotonic())
-        if held is None or held.mark < mark:
-            return None
-        return _page_of(held, limit, cursor)
-
 
 def _page_of(snap: Snapshot, limit: int, cursor: str | None) -> Page:
-    """`limit` rows of a queue after `cursor` (from its start when None)."""
-    start = 0
-    if cursor:
-        after = decode_cursor(cursor)
-        start = bisect_right(snap.keys, after)
+    """`limit` rows of a queue after `cursor` (from its start when None). A page from the
+    start is made once per queue read and kept with it (`Snapshot.first_pages`)."""
+    start = bisect_right(snap.keys, decode_cursor(cursor)) if cursor else 0
     end = min(start + limit, len(snap.rows))
+    if start == 0 and (ready := snap.first_pages.get(end)) is not None:
+        return ready
     more = end < len(snap.rows)
-    return Page(
+    page = Page(
         body=b"[" + b",".join(snap.rows[start:end]) + b"]",
         next_cursor=encode_cursor(snap.keys[end - 1]) if more else None,
         references=snap.references[start:end],
     )
+    if start == 0:  # kept: worker threads and the event loop may both add one, harmlessly
+        if len(snap.first_pages) >= FIRST_PAGES_HELD:
+            snap.first_pages.clear()
+        snap.first_pages[end] = page
+    return page

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog.testing
 from fastapi.testclient import TestClient
 
 from infra.runtime import Runtime
@@ -159,6 +160,22 @@ def test_every_response_carries_the_security_headers(api: tuple[TestClient, Runt
     assert got.headers["X-Content-Type-Options"] == "nosniff"
     assert got.headers["X-Frame-Options"] == "DENY"
     assert "default-src 'self'" in got.headers["Content-Security-Policy"]
+
+
+def test_the_access_log_names_the_route_and_status_not_the_path(
+    api: tuple[TestClient, Runtime],
+) -> None:
+    client, _ = api
+    with structlog.testing.capture_logs() as logs:
+        assert client.get("/api/v1/requests/UL-2026-000042").status_code == 401
+        assert client.get("/healthz").status_code == 200
+    lines = [e for e in logs if e["event"] == "http_request"]
+    assert [(e["path"], e["status"]) for e in lines] == [
+        ("/api/v1/requests/{reference}", 401),
+        ("/healthz", 200),
+    ]
+    assert all(e["method"] == "GET" and e["ms"] >= 0 for e in lines)
+    assert "UL-2026-000042" not in repr(logs)
 
 
 def test_sign_in_is_rate_limited_per_client(tmp_path: Path) -> None:

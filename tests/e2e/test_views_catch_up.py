@@ -195,3 +195,29 @@ def test_the_server_reads_a_held_queue_again_once_the_store_is_quiet(
     monkeypatch.setattr(views, "queue_plain", counted)
     assert sorted(cache.snapshot(server, c, "roads", None).references) == sorted([first, second])
     assert reads == []
+
+
+def test_a_page_from_the_queue_start_is_joined_once_per_change(
+    two: tuple[Runtime, Runtime],
+) -> None:
+    """The default read and the whole queue in one page are answered from bytes made once
+    while nothing changes: the same bytes again, not joined anew; a change makes new ones that
+    show it, and a page after a cursor is still the rows that follow it."""
+    server, other = two
+    c = server.ports.council(COUNCIL)
+    cache = QueueCache()
+    first, second = _lodge(other), _lodge(other)
+    whole = cache.page(server, c, "roads", None, limit=1000)
+    assert sorted(whole.references) == sorted([first, second]) and whole.next_cursor is None
+    again = cache.held_page(server, c, "roads", None, limit=1000)
+    assert again is not None and again.body is whole.body
+    one = cache.page(server, c, "roads", None, limit=1)
+    assert one.body is not whole.body and one.references == whole.references[:1]
+    assert cache.page(server, c, "roads", None, limit=1).body is one.body
+    rest = cache.page(server, c, "roads", None, limit=1000, cursor=one.next_cursor)
+    assert rest.references == whole.references[1:]
+    third = _lodge(other)
+    assert cache.held_page(server, c, "roads", None, limit=1000) is None  # changed: read again
+    changed = cache.page(server, c, "roads", None, limit=1000)
+    assert third in changed.references and changed.body != whole.body
+    assert cache.held_page(server, c, "roads", None, limit=1000) is changed
