@@ -712,9 +712,12 @@ async def queue(
     cache: queue_cache.QueueCache = request.app.state.queue_cache
     rt, past = _rt(request), _as_at(who, as_at)
     # A held queue with nothing new is answered on the event loop (one look at the change
-    # mark); reading the store, now or as it stood, is done on a worker thread.
+    # mark); reading the store, now or as it stood, is done on a worker thread. On PostgreSQL
+    # that look is itself a round trip to the database server: all of it on a worker thread.
     page = (
-        None if past is not None else cache.held_page(rt, who.council, team, officer, limit, cursor)
+        None
+        if past is not None or rt.settings.is_postgres
+        else cache.held_page(rt, who.council, team, officer, limit, cursor)
     )
     if page is None:
         page = await run_in_threadpool(
