@@ -364,6 +364,9 @@ def test_the_list_filters_by_id_code_status_and_dates(api: Served) -> None:
      "end_date is before start_date"),
     ({"start_date": "yesterday"}, "start_date must be a W3C datetime"),
     ({"end_date": "2026-03-01T00:00:00"}, "end_date must be a W3C datetime with its offset"),
+    ({"end_date": "0001-01-01T00:00:00Z"}, "end_date must lie between 1900 and 9000"),
+    ({"start_date": "0001-01-01T00:00:00+01:00"}, "start_date must lie between 1900 and 9000"),
+    ({"start_date": "9999-12-31T23:59:59-05:00"}, "start_date must lie between 1900 and 9000"),
     ({"status": "pending"}, "status 'pending' is not open or closed"),
     ({"service_request_id": "UL-2026-000001\x00"}, "contains a control character"),
 ])
