@@ -7,7 +7,7 @@ twice."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -654,9 +654,21 @@ AsAt = Annotated[datetime | None, Query(alias="as_at")]
 
 
 def _as_at(who: Staff, as_at: datetime | None) -> datetime | None:
-    if as_at is not None and as_at.tzinfo is None:
-        return as_at.replace(tzinfo=ZoneInfo(who.council.calendar.timezone))
+    if as_at is None:
+        return None
+    if as_at.tzinfo is None:
+        as_at = as_at.replace(tzinfo=ZoneInfo(who.council.calendar.timezone))
+    try:  # near the ends of the calendar UTC cannot be worked out: nothing is recorded there
+        in_range = _EARLIEST <= as_at.astimezone(UTC) <= _LATEST
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise HTTPException(status_code=422, detail="as_at must lie between 1900 and 9000")
     return as_at
+
+
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 @router.get("/requests/{reference}")

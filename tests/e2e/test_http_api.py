@@ -257,3 +257,19 @@ def test_crm_apikeys_prints_a_key_once_and_keeps_only_its_hash(tmp_path: Path) -
         assert crm("--as", TEST_ADMIN, "apikeys", "add", "fixmystreet").returncode == 2
         assert crm("--as", TEST_ADMIN, "apikeys", "revoke", "fixmystreet").returncode == 0
         assert rt.credentials.api_key(key) is None
+
+
+@pytest.mark.parametrize("instant", ["0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00",
+                                     "9999-12-31T23:59:59-05:00"])
+def test_an_as_at_near_the_ends_of_the_calendar_is_422_not_a_server_error(
+    api: tuple[TestClient, Runtime], instant: str
+) -> None:
+    client, _ = api
+    headers = sign_in(client, "an")
+    reference = lodged(client, sign_in(client, "cs"))
+    for path, params in [("/api/v1/queue", {"team": "roads"}),
+                         (f"/api/v1/requests/{reference}", {}),
+                         ("/api/v1/sla/breached", {})]:
+        got = client.get(path, params={**params, "as_at": instant}, headers=headers)
+        assert got.status_code == 422, (path, got.status_code, got.text)
+        assert "as_at must lie between 1900 and 9000" in got.text
