@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -438,6 +438,20 @@ def kpis(
     read_models_ready(rt)
     with rt.read_engine.connect() as conn:
         return kpi.compute(conn, Sla(), audit_record.AuditRecord(), query)
+
+
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+CALENDAR_SPAN = "between 1900 and 9000"
+
+
+def within_calendar(instant: datetime) -> bool:
+    """Whether an aware instant a client gave lies where UTC and a window of days around it
+    can be worked out: near the ends of the calendar (year 1, year 9999) they overflow."""
+    try:
+        return _EARLIEST <= instant.astimezone(UTC) <= _LATEST
+    except OverflowError:
+        return False
 
 
 def council_today(rt: Runtime, c: Council) -> date:

@@ -306,17 +306,9 @@ def _instant(text: str, name: str) -> datetime:
     if instant is None or instant.tzinfo is None:
         raise Open311Error(400, f"{name} must be a W3C datetime with its offset, "
                                 "e.g. 2026-01-01T00:00:00Z")
-    try:  # near the ends of the calendar neither UTC nor a 90-day window can be worked out
-        in_range = _EARLIEST <= instant.astimezone(UTC) <= _LATEST
-    except OverflowError:
-        in_range = False
-    if not in_range:
-        raise Open311Error(400, f"{name} must lie between 1900 and 9000")
+    if not views.within_calendar(instant):
+        raise Open311Error(400, f"{name} must lie {views.CALENDAR_SPAN}")
     return instant
-
-
-_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def _window(now: datetime, start_date: str | None, end_date: str | None

@@ -7,7 +7,7 @@ twice."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -658,17 +658,9 @@ def _as_at(who: Staff, as_at: datetime | None) -> datetime | None:
         return None
     if as_at.tzinfo is None:
         as_at = as_at.replace(tzinfo=ZoneInfo(who.council.calendar.timezone))
-    try:  # near the ends of the calendar UTC cannot be worked out: nothing is recorded there
-        in_range = _EARLIEST <= as_at.astimezone(UTC) <= _LATEST
-    except OverflowError:
-        in_range = False
-    if not in_range:
-        raise HTTPException(status_code=422, detail="as_at must lie between 1900 and 9000")
+    if not views.within_calendar(as_at):
+        raise HTTPException(status_code=422, detail=f"as_at must lie {views.CALENDAR_SPAN}")
     return as_at
-
-
-_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 @router.get("/requests/{reference}")
