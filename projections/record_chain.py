@@ -256,8 +256,8 @@ def chained_insert(events_table: str, event_type: str, id_type: str, one: bool =
     takes them), `log`, `count`, then per event in the order given `ids` (the originator ids,
     as the store keeps them), `hexes` (their hex, as the chain keeps them), `versions` and
     `digests` (`digest`, 32 bytes). It returns the events' positions in the order given, as
-    the store's own insert does. `one`: the statement for a single event, with no recursion
-    (`count` 1; its `hexes`, `versions` and `digests` still one-element arrays).
+    the store's own insert does. `one`: the lighter statement for a single event, with no
+    recursion and scalar parameters (`log`, `digest`, `hex`, `version`, `digest_hex`).
 
     The events are inserted exactly as the store inserts them. Their entries are appended and
     the log's head moved only if the head is exactly at the store's last position before the
@@ -284,25 +284,23 @@ def chained_insert(events_table: str, event_type: str, id_type: str, one: bool =
         "AND NOT EXISTS (SELECT 1 FROM record_chain AS r WHERE r.log = %(log)s "
         "AND r.position >= (SELECT first FROM f)) FOR UPDATE SKIP LOCKED), "
     )
-    if one:
+    if one:  # the position is the one inserted row's: no recursion, no matching
         return (
-            insert + "f AS (SELECT min(notification_id) AS first, count(*) AS n FROM ins), "
-            "e AS (SELECT ins.notification_id AS position, (%(digests)s::bytea[])[1] AS digest "
-            "FROM ins WHERE ins.originator_id = (%(ids)s::"
-            f"{id_type}[])[1] AND ins.originator_version = (%(versions)s::bigint[])[1] "
-            "AND (SELECT n FROM f) = 1), "
-            + head
-            + "l AS (SELECT h.log, h.position, h.event_count, h.head_hash, "
-            "e.position AS p, encode(e.digest, 'hex') AS digest, encode(sha256("
-            "decode(h.head_hash, 'hex') || int8send(e.position) || e.digest), 'hex') AS hash "
-            "FROM h, e), "
-            "moved AS (UPDATE record_chain_heads AS m SET position = l.p, "
-            "event_count = l.event_count + 1, head_hash = l.hash FROM l WHERE m.log = l.log "
-            "AND m.position = l.position AND m.head_hash = l.head_hash "
-            "RETURNING l.p, l.digest, l.hash), "
+            insert + "h AS (SELECT x.log, x.position, x.head_hash FROM record_chain_heads AS x "
+            "WHERE x.log = %(log)s AND x.position = (SELECT coalesce(max(s.notification_id), 0) "
+            f"FROM {events_table} AS s WHERE s.notification_id < "
+            "(SELECT notification_id FROM ins)) AND NOT EXISTS (SELECT 1 FROM record_chain AS r "
+            "WHERE r.log = %(log)s AND r.position >= (SELECT notification_id FROM ins)) "
+            "FOR UPDATE SKIP LOCKED), "
+            "moved AS (UPDATE record_chain_heads AS m SET position = i.notification_id, "
+            "event_count = m.event_count + 1, head_hash = encode(sha256(decode(h.head_hash, "
+            "'hex') || int8send(i.notification_id) || %(digest)s::bytea), 'hex') FROM h, ins AS i "
+            "WHERE m.log = h.log AND m.position = h.position AND m.head_hash = h.head_hash "
+            "RETURNING m.position, m.head_hash), "
             "added AS (INSERT INTO record_chain (log, position, originator_id, version, digest, "
-            "hash) SELECT %(log)s, p, (%(hexes)s::text[])[1], (%(versions)s::bigint[])[1], "
-            "digest, hash FROM moved RETURNING 1) "
+            "hash) SELECT %(log)s, position, %(hex)s::text, %(version)s::bigint, "
+            "%(digest_hex)s::text, head_hash "
+            "FROM moved RETURNING 1) "
             "SELECT notification_id FROM ins"
         )
     return (
@@ -331,8 +329,18 @@ def chained_insert(events_table: str, event_type: str, id_type: str, one: bool =
 
 
 def chained_insert_params(log: str, events: Sequence[StoredEventInput]) -> dict[str, object]:
-    """`chained_insert`'s chain parameters for `events` (in the order given, at least one);
-    the caller adds `events`, the store's own rows."""
+    """`chained_insert`'s chain parameters for `events` (in the order given, at least one; for
+    one event, those of its form for one); the caller adds `events`, the store's own rows."""
+    if len(events) == 1:
+        (event,) = events
+        found = digest(event)
+        return {
+            "log": log,
+            "digest": found,
+            "hex": _uuid(event.originator_id).hex,
+            "version": event.originator_version,
+            "digest_hex": found.hex(),
+        }
     return {
         "log": log,
         "count": len(events),
