@@ -177,5 +177,23 @@ def test_an_insert_that_conflicts_stores_and_chains_nothing(rt: Runtime) -> None
     assert record_verify.verify(rt.record_engine, rt.record_logs()).ok
 
 
+def test_several_events_after_a_lagging_chain_are_stored_and_left_to_the_catch_up(
+    rt: Runtime,
+) -> None:
+    set_chaining(rt.app.recorder, None)  # stored while its log was not chained
+    rt.app.recorder.insert_events([_event(uuid.uuid4(), 1)])
+    set_chaining(rt.app.recorder, "requests")
+    a = uuid.uuid4()
+    ids = rt.app.recorder.insert_events([_event(a, 1), _event(a, 2)])
+    assert ids is not None and len(ids) == 2
+    assert _stored(rt)["requests"] == 3
+    assert _chained(rt)["requests"] == (0, 0, 0)  # the head is not where they follow
+    assert record_follower.catch_up(rt.chain_engine, rt.record_logs()) == 3
+    assert _chained(rt) == _level(rt)
+    rt.app.recorder.insert_events([_event(a, 3), _event(a, 4)])  # level again: chained at once
+    assert _chained(rt)["requests"] == (5, 5, 5)
+    assert record_verify.verify(rt.record_engine, rt.record_logs()).ok
+
+
 def _stored_from(rt: Runtime, start: int) -> list[Any]:
     return list(rt.app.recorder.select_notifications(start, 100))
