@@ -64,7 +64,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -651,7 +651,12 @@ def measure_lag(bench: Bench, args: argparse.Namespace) -> None:
     )
 
 
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def lag_round(bench: Bench, args: argparse.Namespace) -> float:
+    print(f"    load average at the start {load_average()}")
     with bench_database(bench, args.keep):
         rt = Runtime(bench.settings(), clock=BenchClock())
         try:
@@ -660,62 +665,93 @@ def lag_round(bench: Bench, args: argparse.Namespace) -> float:
             DEAD_LETTERS.metadata.create_all(rt.read_engine)
             gen = LoadGenerator(rt)
             if args.offer_processes > 1:
-                issued, behind, took, latencies = offer_from_processes(bench, args)
+                got = offer_from_processes(bench, args)
             else:
                 for _ in range(args.open_requests):  # requests already being worked, untimed
                     gen.lodge()
                 with pipeline_processes(bench, args.mode):
                     wait_drained(bench, rt, timeout_s=300)
-                    issued, behind, took, latencies = offer(
-                        gen, args.rate, args.seconds, args.offer_threads
-                    )
+                    got = offer(gen, args.rate, args.seconds, args.offer_threads)
         finally:
             rt.close()
             if not args.keep:
                 drop_topics(bench, [bench.config.topic])
-    lat = sorted(latencies)
+    lat = sorted(got.latencies)
     p50, p99 = statistics.quantiles(lat, n=100)[49], statistics.quantiles(lat, n=100)[98]
     print(
         f"    offered {args.rate:g} commands/s for {args.seconds:g} s from "
-        f"{args.offer_processes} process(es) × {args.offer_threads} threads: issued {issued} in "
-        f"{took:.1f} s ({issued / took:.0f}/s achieved; a command fell behind its schedule by "
-        f"at most {behind * 1000:.0f} ms)"
+        f"{args.offer_processes} process(es) × {args.offer_threads} threads: issued {got.issued} "
+        f"in {got.took:.1f} s ({got.issued / got.took:.0f}/s achieved; a command fell behind its "
+        f"schedule by at most {got.behind * 1000:.0f} ms); CPU of the offering processes "
+        f"{got.cpu_s / got.issued * 1000:.2f} ms a command (with the watcher's polls)"
     )
     print(
         f"    commit → visible in work_queue: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
-        f"max {lat[-1] * 1000:.0f} ms over {len(lat)} commands",
+        f"max {lat[-1] * 1000:.0f} ms over {len(lat)} commands; load average at the end "
+        f"{load_average()}",
         flush=True,
     )
     return p99
 
 
+@dataclass
+class Offered:
+    """What one offering process (or all of them, summed) did."""
+
+    issued: int
+    behind: float  # the worst lateness against the schedule, s
+    took: float  # s
+    cpu_s: float  # CPU time of the offering process(es) while offering
+    latencies: list[float]
+
+    @classmethod
+    def combined(cls, parts: Sequence[Offered]) -> Offered:
+        return cls(
+            issued=sum(p.issued for p in parts),
+            behind=max(p.behind for p in parts),
+            took=max(p.took for p in parts),
+            cpu_s=sum(p.cpu_s for p in parts),
+            latencies=[x for p in parts for x in p.latencies],
+        )
+
+
 def offer(
-    gen: LoadGenerator, rate: float, seconds: float, threads: int, start: float | None = None
-) -> tuple[int, float, float, list[float]]:
-    """Offers `rate` commands/s for `seconds` while watching them become visible; returns
-    (issued, worst lateness, seconds taken, latencies)."""
+    gen: LoadGenerator,
+    rate: float,
+    seconds: float,
+    threads: int,
+    start: float | None = None,
+    watch: bool = True,
+) -> Offered:
+    """Offers `rate` commands/s for `seconds` while (with `watch`) watching them become
+    visible; the process's CPU time is measured over the offering."""
     gen.pending.clear()
     stop = threading.Event()
     watcher = threading.Thread(target=gen.watch, args=(stop,), daemon=True)
-    watcher.start()
+    if watch:
+        watcher.start()
+    cpu = time.process_time()
     issued, behind, took = run_paced(gen.command, rate, seconds, threads=threads, start=start)
+    cpu_s = time.process_time() - cpu
     stop.set()
-    watcher.join(120)
-    return issued, behind, took, gen.latencies
+    if watch:
+        watcher.join(120)
+    return Offered(issued, behind, took, cpu_s, gen.latencies)
 
 
-def offer_from_processes(
-    bench: Bench, args: argparse.Namespace
-) -> tuple[int, float, float, list[float]]:
+def offer_from_processes(bench: Bench, args: argparse.Namespace, pipeline: bool = True) -> Offered:
     """The lag run's commands from `--offer-processes` processes (each with its own runtime,
     `--offer-threads` threads and a share of the rate and of the open requests), all on one
-    clock: the offered load is not capped by one interpreter's lock."""
+    clock: the offered load is not capped by one interpreter's lock. Without `pipeline`, the
+    generator alone: no relay, no consumer, nothing watched."""
     ctx = multiprocessing.get_context("spawn")
     n = args.offer_processes
     ready, results = ctx.Queue(), ctx.Queue()
     go = ctx.Queue()
     procs = [
-        ctx.Process(target=offer_process, args=(bench, args, ready, go, results), daemon=True)
+        ctx.Process(
+            target=offer_process, args=(bench, args, ready, go, results, pipeline), daemon=True
+        )
         for _ in range(n)
     ]
     for p in procs:
@@ -725,8 +761,9 @@ def offer_from_processes(
             ready.get(timeout=600)  # its open requests are lodged
         rt = Runtime(bench.settings())
         try:
-            with pipeline_processes(bench, args.mode):
-                wait_drained(bench, rt, timeout_s=300)
+            with pipeline_processes(bench, args.mode) if pipeline else nullcontext():
+                if pipeline:
+                    wait_drained(bench, rt, timeout_s=300)
                 start = time.monotonic() + 0.5  # one clock: CLOCK_MONOTONIC is system-wide
                 for _ in range(n):
                     go.put(start)
@@ -736,12 +773,11 @@ def offer_from_processes(
     finally:
         for p in procs:
             p.join(30)
-    took = max(g[2] for g in got)
-    return (sum(g[0] for g in got), max(g[1] for g in got), took, [x for g in got for x in g[3]])
+    return Offered.combined(got)
 
 
 def offer_process(
-    bench: Bench, args: argparse.Namespace, ready: Any, go: Any, results: Any
+    bench: Bench, args: argparse.Namespace, ready: Any, go: Any, results: Any, pipeline: bool
 ) -> None:
     logs.configure("WARNING")
     rt = Runtime(bench.settings(), clock=BenchClock())
@@ -753,11 +789,53 @@ def offer_process(
         start = go.get()
         results.put(
             offer(
-                gen, args.rate / args.offer_processes, args.seconds, args.offer_threads, start=start
+                gen,
+                args.rate / args.offer_processes,
+                args.seconds,
+                args.offer_threads,
+                start=start,
+                watch=pipeline,
             )
         )
     finally:
         rt.close()
+
+
+def measure_offer(bench: Bench, args: argparse.Namespace) -> None:
+    """The lag run's generator alone: the same commands through the real handlers on
+    PostgreSQL, no relay, no consumer, nothing watched; the achieved rate and the offering
+    processes' CPU per command."""
+    rates, cpus = [], []
+    for r in range(args.rounds):
+        bench.tag = uuid.uuid4().hex[:8]
+        print(f"  round {r + 1}: load average at the start {load_average()}")
+        with bench_database(bench, args.keep):
+            rt = Runtime(bench.settings(), clock=BenchClock())
+            try:
+                rt.ports.council(COUNCIL)
+                gen = LoadGenerator(rt)
+                if args.offer_processes > 1:
+                    got = offer_from_processes(bench, args, pipeline=False)
+                else:
+                    for _ in range(args.open_requests):
+                        gen.lodge()
+                    got = offer(gen, args.rate, args.seconds, args.offer_threads, watch=False)
+            finally:
+                rt.close()
+        rates.append(got.issued / got.took)
+        cpus.append(got.cpu_s / got.issued)
+        print(
+            f"    offered {args.rate:g} commands/s for {args.seconds:g} s from "
+            f"{args.offer_processes} process(es) × {args.offer_threads} threads: issued "
+            f"{got.issued} in {got.took:.1f} s ({rates[-1]:.0f}/s achieved; at most "
+            f"{got.behind * 1000:.0f} ms behind); CPU of the offering processes "
+            f"{cpus[-1] * 1000:.2f} ms a command; load average at the end {load_average()}",
+            flush=True,
+        )
+    print(
+        f"  median of {args.rounds}: {statistics.median(rates):.0f} commands/s achieved, "
+        f"{statistics.median(cpus) * 1000:.2f} ms CPU a command"
+    )
 
 
 def run_paced(
@@ -994,7 +1072,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--open-requests", type=int, default=1000)
     parser.add_argument("--rebuild-events", type=int, default=200_000)
-    parser.add_argument("--only", default="drain,lag,rebuild")
+    parser.add_argument(
+        "--only", default="drain,lag,rebuild", help="any of offer,drain,lag,rebuild"
+    )
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
     logs.configure("WARNING")  # the commands the lag run issues in this process log quietly
@@ -1009,6 +1089,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"pipeline bench ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
         for section, run in (
+            ("offer", measure_offer),
             ("drain", measure_drain),
             ("lag", measure_lag),
             ("rebuild", measure_rebuild),
