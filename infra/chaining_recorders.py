@@ -25,11 +25,11 @@ from typing import Any
 
 import structlog
 from eventsourcing.persistence import ApplicationRecorder, Notification, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
+from infra.pg_recorder import PrerenderedPostgresRecorder
 from projections import record_chain
 
 log = structlog.get_logger("record_chain")
@@ -55,8 +55,9 @@ def positioned(ids: Sequence[int], stored: Sequence[StoredEvent]) -> list[Notifi
     return sorted(found, key=lambda n: n.id)
 
 
-class ChainingPostgresRecorder(PostgresApplicationRecorder):
-    """The library's PostgreSQL recorder, chaining what it inserts in the same transaction."""
+class ChainingPostgresRecorder(PrerenderedPostgresRecorder):
+    """The library's PostgreSQL recorder (its statements rendered once), chaining what it
+    inserts in the same transaction."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
