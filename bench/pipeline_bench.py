@@ -64,7 +64,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -355,30 +355,45 @@ def wait_consumers_joined(bench: Bench, groups: Sequence[str], timeout_s: float 
 @contextmanager
 def pipeline_processes(
     bench: Bench, mode: str, profile: str | None = None, tree: Path | None = None
-) -> Iterator[None]:
+) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
     """The consumers first, then (once they joined the stream: their start-up is not the
-    drain's time) the relay; all stopped on exit. `tree`: another checkout's processes."""
-    procs: list[subprocess.Popen[bytes]] = []
+    drain's time) the relay; all stopped on exit. `tree`: another checkout's processes.
+    Yields them by name (`relay`, `consume`, `consume NAME`, `worker`)."""
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     names = list(registry.READ_MODELS)
     try:
         if mode == "worker":
-            procs.append(bench.spawn("worker"))
+            procs["worker"] = bench.spawn("worker")
         else:
             ensure_topic(bench.config)
             if mode == "per-model":
-                procs += [bench.spawn("consume", name) for name in names]
+                procs.update({f"consume {n}": bench.spawn("consume", n) for n in names})
                 groups = [bench.config.group(name) for name in names]
             else:
-                procs.append(bench.spawn("consume", *names, profile=profile, tree=tree))
+                procs["consume"] = bench.spawn("consume", *names, profile=profile, tree=tree)
                 groups = [bench.config.models_group(names)]
             wait_consumers_joined(bench, groups)
-            procs.append(bench.spawn("relay", tree=tree))
-        yield
+            procs["relay"] = bench.spawn("relay", tree=tree)
+        yield procs
     finally:
-        for p in procs:
+        for p in procs.values():
             p.terminate()
-        for p in procs:
+        for p in procs.values():
             p.wait(60)
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user + system, every thread), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def cpu_used(procs: dict[str, subprocess.Popen[bytes]], into: dict[str, float]) -> Iterator[None]:
+    """Fills `into` with each process's CPU seconds spent inside the block."""
+    before = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+    yield
+    into.update({name: cpu_seconds(p.pid) - before[name] for name, p in procs.items()})
 
 
 def raw_insert_seconds(engine: sa.Engine, name: str) -> tuple[float, int]:
@@ -669,9 +684,12 @@ def lag_round(bench: Bench, args: argparse.Namespace) -> float:
             else:
                 for _ in range(args.open_requests):  # requests already being worked, untimed
                     gen.lodge()
-                with pipeline_processes(bench, args.mode):
+                with pipeline_processes(bench, args.mode) as procs:
                     wait_drained(bench, rt, timeout_s=300)
-                    got = offer(gen, args.rate, args.seconds, args.offer_threads)
+                    used: dict[str, float] = {}
+                    with cpu_used(procs, used):
+                        got = offer(gen, args.rate, args.seconds, args.offer_threads)
+                    got.pipeline_cpu_s = used
         finally:
             rt.close()
             if not args.keep:
@@ -691,6 +709,13 @@ def lag_round(bench: Bench, args: argparse.Namespace) -> float:
         f"{load_average()}",
         flush=True,
     )
+    print(
+        "    CPU per command of "
+        + ", ".join(
+            f"{name} {cpu / got.issued * 1000:.2f} ms" for name, cpu in got.pipeline_cpu_s.items()
+        ),
+        flush=True,
+    )
     return p99
 
 
@@ -703,6 +728,8 @@ class Offered:
     took: float  # s
     cpu_s: float  # CPU time of the offering process(es) while offering
     latencies: list[float]
+    # the relay's and the consumer's CPU time from the first command until the last visible
+    pipeline_cpu_s: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def combined(cls, parts: Sequence[Offered]) -> Offered:
@@ -761,19 +788,26 @@ def offer_from_processes(bench: Bench, args: argparse.Namespace, pipeline: bool 
             ready.get(timeout=600)  # its open requests are lodged
         rt = Runtime(bench.settings())
         try:
-            with pipeline_processes(bench, args.mode) if pipeline else nullcontext():
+            used: dict[str, float] = {}
+            processes: AbstractContextManager[dict[str, subprocess.Popen[bytes]]] = (
+                pipeline_processes(bench, args.mode) if pipeline else nullcontext({})
+            )
+            with processes as running:
                 if pipeline:
                     wait_drained(bench, rt, timeout_s=300)
-                start = time.monotonic() + 0.5  # one clock: CLOCK_MONOTONIC is system-wide
-                for _ in range(n):
-                    go.put(start)
-                got = [results.get(timeout=args.seconds * 10 + 300) for _ in range(n)]
+                with cpu_used(running, used):
+                    start = time.monotonic() + 0.5  # one clock: CLOCK_MONOTONIC is system-wide
+                    for _ in range(n):
+                        go.put(start)
+                    got = [results.get(timeout=args.seconds * 10 + 300) for _ in range(n)]
         finally:
             rt.close()
     finally:
         for p in procs:
             p.join(30)
-    return Offered.combined(got)
+    out = Offered.combined(got)
+    out.pipeline_cpu_s = used
+    return out
 
 
 def offer_process(
