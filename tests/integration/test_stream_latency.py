@@ -1,6 +1,8 @@
-"""An idle relay on PostgreSQL publishes a command's events as soon as they are committed (the
-store's NOTIFY wakes it), not at the end of its idle interval; without a notification it still
-looks again after that interval, and a lost listening connection falls back to the timer."""
+"""What sets the lag at a low rate: an idle relay on PostgreSQL publishes a command's events as
+soon as they are committed (the store's NOTIFY wakes it), not at the end of its idle interval
+(without a notification it still looks again after that interval, and a lost listening
+connection falls back to the timer); the consumer's fetch returns as soon as a record is there,
+instead of waiting for a batch's worth of bytes."""
 
 from __future__ import annotations
 
@@ -13,10 +15,12 @@ from pathlib import Path
 import pytest
 
 from consumers.kafka_common import end_offsets, ensure_topic
+from consumers.kafka_consumer import ReadModelsConsumer
 from consumers.relay import Relay
 from consumers.store_reader import StoreReader
 from consumers.store_wakeup import StoreWakeup
 from infra.runtime import Runtime
+from projections import registry
 from tests.conftest import make_settings
 from tests.fakes import FakeClock
 from tests.integration.kafka_support import Driver, Pipeline, wait_until
@@ -96,3 +100,16 @@ def test_a_sqlite_store_has_no_wakeup(tmp_path: Path) -> None:
         assert StoreWakeup.for_recorder(sqlite.app.recorder) is None
     finally:
         sqlite.close()
+
+
+def test_the_consumers_fetch_returns_as_soon_as_a_record_is_there(
+    pipeline: Pipeline, rt: Runtime
+) -> None:
+    ensure_topic(pipeline.config)
+    consumer = ReadModelsConsumer([registry.build("work_queue")], rt.read_engine, pipeline.config)
+    kafka = consumer._make_consumer()
+    try:
+        assert kafka.config["fetch_min_bytes"] == 1  # a trickle is not held for a batch's bytes
+        assert kafka.config["fetch_max_wait_ms"] >= 100  # a quiet stream is long-polled
+    finally:
+        kafka.close()
