@@ -5,6 +5,10 @@ Run (the servers must be up: ``crm services up``)::
     python -m bench.pipeline_bench                          # about 10 minutes
     python -m bench.pipeline_bench --rebuild-events 1000000 # the issue's rebuild size
 
+0. **The generator alone** (``--only offer``): the lag run's commands at ``--rate`` through the
+   real handlers on PostgreSQL, with no relay, no consumer and nothing watched: the rate this
+   machine can offer, and the offering processes' CPU per command.
+
 Every measurement takes ``--rounds`` (3) rounds; in each round the pipeline and its baselines
 run back to back (interleaved), and the figure to quote is the **median of the per-round
 ratios**: on a shared machine the rates swing between rounds far more than within one.
@@ -26,7 +30,8 @@ ratios**: on a shared machine the rates swing between rounds far more than withi
 2. **End-to-end lag** at a steady offered load: ``--rate`` commands/s for ``--seconds`` through
    the real command handlers, issued from ``--offer-threads`` threads sharing one fixed
    schedule (a seventh lodge, the rest the next lifecycle step of an earlier request), each timed from its commit to its row version being visible in ``work_queue``
-   (polled every 5 ms). Aim: p99 < 500 ms at 200 commands/s.
+   (polled every 5 ms). Aim: p99 < 500 ms at 200 commands/s. Each round also prints the load
+   average and the CPU per command of the offering processes, the relay and the consumer.
 3. **Rebuild.** ``--rebuild-events`` events in a store of their own; each read model rebuilt
    (``operations.rebuild``, what ``crm projections rebuild NAME`` runs, in this process) beside
    the physical path: a raw decoded read of the same events (the store's notifications in
