@@ -151,7 +151,8 @@ class Relay:
         self.batch_size = batch_size
         self.idle_sleep_s = idle_sleep_s
         self.batch_gap_s = batch_gap_s
-        self.wakeup = StoreWakeup.for_recorder(reader.app.recorder) if wake_on_commit else None
+        self.wake_on_commit = wake_on_commit
+        self.wakeup: StoreWakeup | None = None  # made by `run` (PostgreSQL only)
         self.standby_poll_s = standby_poll_s
         self.leader = LeaderLock(engine, f"relay/{config.topic}")
         self.leading: bool | None = None  # None until the first attempt
@@ -187,6 +188,8 @@ class Relay:
         log.info("relay_started", topic=self.config.topic, batch_size=self.batch_size)
         ensure_topic_when_possible(self.config, stop)
         self._check_topic(stop)
+        if self.wakeup is None and self.wake_on_commit:
+            self.wakeup = StoreWakeup.for_recorder(self.reader.app.recorder)
         backoff = Backoff()
         try:
             while not stop.is_set():
