@@ -258,6 +258,9 @@ def erase_customer(
     return customer
 
 
+UNSAVED_AGE_MAX_MINUTES = 525_600  # a year: the longest "begun this long ago" a sweep takes
+
+
 def erase_unsaved_registrations(
     directory: Directory, vault: Vault, council: str, before: datetime
 ) -> list[str]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from domain.bounds import CALENDAR_SPAN, within_calendar
 from domain.errors import InvalidCommand
 
 DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
@@ -157,6 +158,8 @@ def _answer(a: Attribute, values: list[str]) -> tuple[str | None, dict[str, Any]
             instant = None
         if instant is None or instant.utcoffset() is None:
             return "must be a W3C datetime with its offset", recorded
+        if not within_calendar(instant):
+            return f"must lie {CALENDAR_SPAN}", recorded
         text = instant.isoformat()
     recorded["value"] = text
     return None, recorded

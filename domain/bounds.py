@@ -12,12 +12,17 @@ read model cannot hold (the read models' columns are at least these widths):
   gives has its own, smaller, per-council limit (`description_max_chars`). Text recorded sealed
   (personal data) is bounded before it is sealed.
 
+Every **instant or date** a client gives — an as-at, a period's ends, a new due date, a date
+of receipt — lies between 1900 and 9000 (`CALENDAR_SPAN`): near the ends of the calendar
+(year 1, year 9999) working out UTC, or a window of days around it, overflows.
+
 A value over its bound is refused with `OutOfBounds` (bad input: nothing is recorded).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
 from domain.errors import OutOfBounds
@@ -34,6 +39,29 @@ IDENTIFIER_FIELDS = {
     "from_level": "the escalation level", "outcome": "the outcome code",
 }
 FREE_TEXT_FIELDS = {"text": "the text", "reason": "the reason"}
+
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+CALENDAR_SPAN = "between 1900 and 9000"
+
+
+def within_calendar(value: date | datetime) -> bool:
+    """Whether a date or instant a client gave lies where UTC and a window of days around it
+    can be worked out: near the ends of the calendar (year 1, year 9999) they overflow. An
+    instant without an offset is judged by its wall-clock reading, as a date is."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        try:
+            return _EARLIEST <= value.astimezone(UTC) <= _LATEST
+        except OverflowError:
+            return False
+    day = value.date() if isinstance(value, datetime) else value
+    return _EARLIEST.date() <= day <= _LATEST.date()
+
+
+def require_within_calendar(value: date | datetime | None, what: str) -> None:
+    """`OutOfBounds` (bad input) for a date or instant outside `CALENDAR_SPAN`."""
+    if value is not None and not within_calendar(value):
+        raise OutOfBounds(f"{what} must lie {CALENDAR_SPAN}")
 
 
 def require_identifier(value: str | None, what: str) -> None:

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 from domain.attributes import read_answers
+from domain.bounds import require_within_calendar
 from domain.council import AnonymousPolicy, Council
 from domain.errors import InvalidCommand, LodgementRefused
 from domain.standards import date_gone, due_instants, recorded, standard_for
@@ -123,6 +124,8 @@ def lodgement_fields(
             f"{council.name} does not action anonymous requests: record "
             f"{describe_rules(council.identified_by)} (or the number of their customer record)"
         )
+    require_within_calendar(intake.received_at, "the received-at instant")
+    require_within_calendar(intake.agreed_completion, "the agreed completion date")
     received_at = _received_at(intake, occurred_at)
     standard = recorded(
         standard_for(council, intake.category, intake.channel, intake.urgent, intake.kind),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ from commands.disclosure import Disclosure
 from commands.errors import AttachmentNotFound, RequestNotFound
 from consumers import follower, operations, record_follower
 from consumers.store_reader import StoreReader
+from domain import bounds
 from domain.aggregates.customer import Customer, customer_id
 from domain.aggregates.service_request import ServiceRequest, request_id
 from domain.council import Council
@@ -304,14 +305,10 @@ def change_mark(rt: Runtime) -> int:
         return sum(sum(m.positions_by_source(conn).values()) for m in models)
 
 
-EARLIEST, LATEST = date(1900, 1, 1), date(2999, 12, 31)
-
-
 def _period(date_from: date | None, date_to: date | None) -> None:
-    """A period asked for: its days between 1900 and 2999, and in order."""
-    for day in (date_from, date_to):
-        if day is not None and not EARLIEST <= day <= LATEST:
-            raise ValueError(f"{day} is outside the dates kept ({EARLIEST} to {LATEST})")
+    """A period asked for: its days within the calendar's usable span, and in order."""
+    bounds.require_within_calendar(date_from, "the period's first day")
+    bounds.require_within_calendar(date_to, "the period's last day")
     if date_from is not None and date_to is not None and date_to < date_from:
         raise ValueError(f"the period ends ({date_to}) before it starts ({date_from})")
 
@@ -440,18 +437,9 @@ def kpis(
         return kpi.compute(conn, Sla(), audit_record.AuditRecord(), query)
 
 
-_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-CALENDAR_SPAN = "between 1900 and 9000"
-
-
-def within_calendar(instant: datetime) -> bool:
-    """Whether an aware instant a client gave lies where UTC and a window of days around it
-    can be worked out: near the ends of the calendar (year 1, year 9999) they overflow."""
-    try:
-        return _EARLIEST <= instant.astimezone(UTC) <= _LATEST
-    except OverflowError:
-        return False
+# the calendar's usable span for instants and dates a client gives: one bound, in the domain
+CALENDAR_SPAN = bounds.CALENDAR_SPAN
+within_calendar = bounds.within_calendar
 
 
 def council_today(rt: Runtime, c: Council) -> date:

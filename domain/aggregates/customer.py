@@ -18,6 +18,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from domain.bounds import require_within_calendar
 from domain.errors import InvalidCommand, RecordErased
 from domain.personal import require_sealed
 from domain.values import (
@@ -227,6 +228,7 @@ class Customer(Aggregate):
         actor: Actor,
     ) -> int:
         self._require_not_erased()
+        require_within_calendar(review_by, "the review date")
         if review_by <= occurred_at.date():
             raise InvalidCommand("a declaration's review date must be later than today")
         self.counter = self._next_id()
@@ -253,6 +255,8 @@ class Customer(Aggregate):
         until: date | None, review_by: date, reason: str, occurred_at: datetime, actor: Actor,
     ) -> int:
         self._require_not_erased()
+        require_within_calendar(until, "the restriction's end date")
+        require_within_calendar(review_by, "the review date")
         if not channels and not single_point_of_contact:
             raise InvalidCommand(
                 "a restriction names the channels refused or a single point of contact"
@@ -287,6 +291,7 @@ class Customer(Aggregate):
     def review(self, *, restriction_id: int, note: str, next_review: date,
                occurred_at: datetime, actor: Actor) -> None:
         self._restriction(restriction_id)
+        require_within_calendar(next_review, "the next review date")
         if next_review <= occurred_at.date():
             raise InvalidCommand("the next review date must be later than today")
         self.trigger_event(

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from eventsourcing.domain import Aggregate
 
 from domain.attributes import FREE_TEXT
-from domain.bounds import require_event_fields
+from domain.bounds import require_event_fields, require_within_calendar
 from domain.errors import (
     AlreadyAcknowledged,
     DisposalRefused,
@@ -540,6 +540,7 @@ class ServiceRequest(Aggregate):
         """A new expected completion date, later than now; council policy says if it moves the
         completion due instant."""
         _require_aware(occurred_at)
+        require_within_calendar(until, "the new expected completion date")
         self._require_open("delay it")
         reason = _require_text(reason, "the reason for a delay")
         if self.standard is None:
@@ -1147,6 +1148,7 @@ class ServiceRequest(Aggregate):
     def request_review(self, *, on: date, reason: str, occurred_at: datetime, actor: Actor
                        ) -> None:
         """The customer asks for an internal review of a closed complaint's outcome (once)."""
+        require_within_calendar(on, "the date the review was asked for")
         _require_aware(occurred_at)
         self._require_complaint("request an internal review")
         if self.is_open:
@@ -1163,6 +1165,7 @@ class ServiceRequest(Aggregate):
     def decide_review(self, *, on: date, decision: str, text: str, outcomes: Collection[str],
                       occurred_at: datetime, actor: Actor) -> None:
         """The internal review's finding: one of the complaint's outcomes, once."""
+        require_within_calendar(on, "the date the review was decided")
         _require_aware(occurred_at)
         self._require_complaint("decide an internal review")
         if self.review_requested_on is None:
@@ -1183,6 +1186,7 @@ class ServiceRequest(Aggregate):
     def refer_to_ombudsman(self, *, on: date, ombudsman_reference: str | None, reason: str,
                            occurred_at: datetime, actor: Actor) -> None:
         """A closed complaint referred to the Ombudsman (once)."""
+        require_within_calendar(on, "the date of the referral")
         _require_aware(occurred_at)
         self._require_complaint("refer it to the Ombudsman")
         if self.is_open:

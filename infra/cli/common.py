@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 from commands.access import authorize
 from commands.ports import Ports
 from commands.request_store import RequestCommand, Result
+from domain.bounds import CALENDAR_SPAN, within_calendar
 from domain.council import Council
 from domain.permissions import Viewer
 from infra.config import list_councils
@@ -106,22 +108,41 @@ def _is_instant_column(column: str) -> bool:
 
 
 def parse_date(text: str) -> date:
-    """An argparse type: a calendar date, YYYY-MM-DD."""
+    """An argparse type: a calendar date, YYYY-MM-DD, within the calendar's usable span
+    (argparse names the flag in its refusal, exit 2)."""
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+    if not within_calendar(day):
+        raise argparse.ArgumentTypeError(f"must lie {CALENDAR_SPAN}: {text!r}")
+    return day
 
 
-def parse_instant(text: str, zone: str | None) -> datetime:
+def parse_seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds (not NaN, not infinity, at most a
+    day), for a wait or an interval."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(seconds) and 0 < seconds <= 86_400):
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 86400 s: {text!r}")
+    return seconds
+
+
+def parse_instant(text: str, zone: str | None, flag: str) -> datetime:
     """An ISO 8601 instant, in UTC; without an offset, it is read in the council's local time
-    (UTC if no council is given). Every `--now` reads this way."""
+    (UTC if no council is given). Every `--now` and `--as-at` reads this way; one that is not
+    an instant, or lies outside the calendar's usable span, is bad input naming `flag`."""
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(
-            f"not an instant (ISO 8601, e.g. 2026-03-30T16:30+11:00): {text!r}"
+            f"{flag}: not an instant (ISO 8601, e.g. 2026-03-30T16:30+11:00): {text!r}"
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(zone) if zone else UTC)
+    if not within_calendar(value):
+        raise ValueError(f"{flag} must lie {CALENDAR_SPAN}: {text!r}")
     return value.astimezone(UTC)

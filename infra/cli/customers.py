@@ -143,6 +143,19 @@ def run_erase(args: argparse.Namespace) -> None:
         print(f"{done.number}: personal data erased")
 
 
+def _minutes(text: str) -> int:
+    """`--older-than`: whole minutes, 0 to `UNSAVED_AGE_MAX_MINUTES` (a year)."""
+    try:
+        minutes = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of minutes: {text!r}") from None
+    if not 0 <= minutes <= cmds.UNSAVED_AGE_MAX_MINUTES:
+        raise argparse.ArgumentTypeError(
+            f"must be 0 to {cmds.UNSAVED_AGE_MAX_MINUTES:,} minutes (a year): {text!r}"
+        )
+    return minutes
+
+
 def run_erase_unsaved(args: argparse.Namespace) -> None:
     c = council(args)
     authorized(args, c, "customer-erase")
@@ -232,7 +245,7 @@ def register(sub: Any) -> None:
     q.set_defaults(run=run_erase)
     q = cs.add_parser("erase-unsaved", help="destroy the key and index entries left by "
                       "registrations whose record was never saved (a process that died)")
-    q.add_argument("--older-than", type=int, default=60, metavar="MINUTES",
+    q.add_argument("--older-than", type=_minutes, default=60, metavar="MINUTES",
                    help="only registrations begun this long ago or more (default 60)")
     q.set_defaults(run=run_erase_unsaved)
     with_number("access-log", "who read the customer's personal data, when, through what",

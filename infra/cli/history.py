@@ -128,7 +128,7 @@ def _table(rows: list[dict[str, Any]], total: dict[str, Any], by: str,
 def run_kpi(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
     authorized(args, c, "kpi")
-    now = parse_instant(args.now, c.calendar.timezone) if args.now else rt.clock()
+    now = parse_instant(args.now, c.calendar.timezone, "--now") if args.now else rt.clock()
     result = views.kpis(rt, c, args.by, args.date_from, args.date_to, now)
     if args.json:
         emit_json(result.groups)

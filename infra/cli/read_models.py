@@ -18,6 +18,7 @@ from infra.cli.common import (
     emit_table,
     parse_date,
     parse_instant,
+    parse_seconds,
     runtime,
 )
 from infra.kafka_settings import kafka_config
@@ -30,8 +31,8 @@ from projections import registry
 def run_queue(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
     authorized(args, c, "queue")
-    rows = views.queue(rt, c, args.team, args.officer,
-                       as_at=parse_instant(args.as_at, c.calendar.timezone) if args.as_at else None)
+    as_at = parse_instant(args.as_at, c.calendar.timezone, "--as-at") if args.as_at else None
+    rows = views.queue(rt, c, args.team, args.officer, as_at=as_at)
     if args.json:
         emit_json(rows)
     else:
@@ -44,10 +45,10 @@ def run_audit(args: argparse.Namespace) -> None:
     viewer = authorized(args, c, "audit")
     if not (args.ref or args.officer or args.date_from or args.date_to):
         raise ValueError("say what to list: --ref REF, --officer ID, or --from D --to D")
+    as_at = parse_instant(args.as_at, c.calendar.timezone, "--as-at") if args.as_at else None
     rows = views.audit(rt, c, viewer, "crm audit", reference=args.ref, officer=args.officer,
                        date_from=args.date_from, date_to=args.date_to, payloads=args.json,
-                       as_at=parse_instant(args.as_at, c.calendar.timezone) if args.as_at
-                       else None)
+                       as_at=as_at)
     if args.json:
         emit_json(rows)
     else:
@@ -205,7 +206,7 @@ def register(sub: Any) -> None:
     q.set_defaults(run=run_rebuild)
     q = ops.add_parser("verify", help="compare read models with a rebuild from the store")
     q.add_argument("name", nargs="?", choices=list(registry.READ_MODELS))
-    q.add_argument("--timeout", type=float, default=120.0,
+    q.add_argument("--timeout", type=parse_seconds, default=120.0,
                    help="Kafka path: seconds to wait for the relay and consumers to apply what "
                    "was stored when verify began (120)")
     q.set_defaults(run=run_verify)

@@ -52,7 +52,7 @@ def run_lodge(args: argparse.Namespace) -> None:
         email=args.email, contact=args.contact, address=args.address, lat=args.lat,
         long=args.long, urgent=args.urgent, agreed_completion=args.agreed_completion,
         customer_number=args.customer,
-        received_at=(parse_instant(args.received_at, c.calendar.timezone)
+        received_at=(parse_instant(args.received_at, c.calendar.timezone, "--received-at")
                      if args.received_at else None),
     )
     cmd = cmds.LodgeRequest(council=c.id, intake=intake, actor=authorized(args, c, "lodge").actor)
@@ -93,7 +93,7 @@ def _request_command(args: argparse.Namespace, kind: type[Any], **fields: Any) -
 
 def _instant(args: argparse.Namespace, c: Council) -> datetime | None:
     """`--as-at`, if given: an instant, read in the council's local time without an offset."""
-    return parse_instant(args.as_at, c.calendar.timezone) if args.as_at else None
+    return parse_instant(args.as_at, c.calendar.timezone, "--as-at") if args.as_at else None
 
 
 def run_show(args: argparse.Namespace) -> None:

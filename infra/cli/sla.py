@@ -16,6 +16,7 @@ from infra.cli.common import (
     emit_json,
     emit_table,
     parse_instant,
+    parse_seconds,
     runtime,
 )
 from infra.local_time import local_minute
@@ -40,7 +41,7 @@ COLUMNS = ["reference", "state", "remaining", "urgent", "level", "team", "catego
 
 
 def _now(args: argparse.Namespace, zone: str | None) -> datetime:
-    return parse_instant(args.now, zone) if args.now else system_clock()
+    return parse_instant(args.now, zone, "--now") if args.now else system_clock()
 
 
 def run_query(args: argparse.Namespace) -> None:
@@ -49,7 +50,7 @@ def run_query(args: argparse.Namespace) -> None:
     if args.as_at and args.now:
         raise ValueError("give --as-at (the view as it stood then) or --now, not both")
     zone = c.calendar.timezone
-    at = parse_instant(args.as_at, zone) if args.as_at else _now(args, zone)
+    at = parse_instant(args.as_at, zone, "--as-at") if args.as_at else _now(args, zone)
     rows = views.sla(
         rt,
         c,
@@ -97,8 +98,6 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 def run_watch(args: argparse.Namespace) -> None:
     rt = runtime(args)
-    if args.interval <= 0:
-        raise ValueError("--interval must be a positive number of seconds")
     one = council(args) if args.council else None
     zone = one.calendar.timezone if one else None
     make_watchdog(rt, [one.id] if one else None).watch(
@@ -161,7 +160,7 @@ def register(sub: Any) -> None:
     q.add_argument("--now", help="the instant to sweep at (ISO 8601; default: now)")
     q.set_defaults(run=run_sweep)
     q = ops.add_parser("watch", help="sweep every --interval seconds until SIGTERM")
-    q.add_argument("--interval", type=float, default=60.0)
+    q.add_argument("--interval", type=parse_seconds, default=60.0)
     q.set_defaults(run=run_watch)
     p = sub.add_parser("notices", help="customer notices in the outbox")
     p.add_argument("--ref")

@@ -30,7 +30,7 @@ def write_out(data: bytes, out: Path | None, what: str) -> None:
 def run_timeline(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
     viewer = authorized(args, c, "timeline")
-    as_at = parse_instant(args.as_at, c.calendar.timezone) if args.as_at else None
+    as_at = parse_instant(args.as_at, c.calendar.timezone, "--as-at") if args.as_at else None
     tl = request_timeline(rt, c, viewer, args.reference, "crm timeline", as_at)
     if args.format == "json":
         data = (json.dumps(tl, indent=2, ensure_ascii=False) + "\n").encode()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -249,7 +249,7 @@ def _errors(app: FastAPI) -> None:
     async def invalid(request: Request, error: Exception) -> Response:
         assert isinstance(error, RequestValidationError)
         if is_page(request.url.path):
-            fields = sorted({str(e["loc"][-1]) for e in error.errors() if e.get("loc")})
+            fields = sorted({_field(e) for e in error.errors() if e.get("loc")})
             return error_page(
                 request,
                 422,
@@ -292,6 +292,14 @@ def _errors(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, answer(422))
     app.add_exception_handler(ValueError, answer(400))
     app.add_exception_handler(KeyError, answer(400))
+
+
+def _field(error: Mapping[str, Any]) -> str:
+    """A form field refused, with the rule it broke when a rule says so (a date's span)."""
+    name = str(error["loc"][-1])
+    if error.get("type") != "value_error":
+        return name
+    return f"{name}: {str(error.get('msg', '')).removeprefix('Value error, ')}"
 
 
 class RateLimiter:

@@ -13,6 +13,7 @@ from pydantic import Field
 from commands import complaints as cmds
 from infra import views
 from infra.http.auth import Staff, runtime_of, staff
+from infra.http.instants import Day
 from infra.http.staff_api import (
     ERRORS,
     Body,
@@ -67,18 +68,18 @@ class SubjectIn(Body):
 
 class ReviewIn(Body):
     reason: Text
-    on: date | None = None
+    on: Day | None = None
 
 
 class ReviewDecisionIn(Body):
     decision: Short
     text: Text
-    on: date | None = None
+    on: Day | None = None
 
 
 class OmbudsmanIn(Body):
     reason: Text
-    on: date | None = None
+    on: Day | None = None
     their_reference: Short | None = None
 
 
@@ -224,8 +225,8 @@ def satisfaction(
 def report(
     request: Request,
     who: Annotated[Staff, Depends(staff("complaint-report"))],
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    date_from: Annotated[Day | None, Query(alias="from")] = None,
+    date_to: Annotated[Day | None, Query(alias="to")] = None,
 ) -> dict[str, Any]:
     """Complaints received in the period by category, outcome and time taken."""
     return views.complaint_report(runtime_of(request), who.council, date_from, date_to)

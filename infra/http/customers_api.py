@@ -5,7 +5,7 @@ log are the CLI's."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -16,6 +16,7 @@ from domain.values import Channel, Conduct, ContactMethod
 from domain.values import Customer as Details
 from infra import views
 from infra.http.auth import Staff, runtime_of, staff
+from infra.http.instants import Day
 from infra.http.staff_api import (
     ERRORS,
     Body,
@@ -53,14 +54,14 @@ def find(
 def reviews_due(
     request: Request,
     who: Annotated[Staff, Depends(staff("customer-conduct"))],
-    on: date | None = None,
+    on: Day | None = None,
 ) -> list[dict[str, Any]]:
     rt = runtime_of(request)
     return views.reviews_due(rt, who.council, on or views.council_today(rt, who.council))
 
 
 class UnsavedIn(Body):
-    older_than_minutes: Annotated[int, Field(ge=0, le=525_600)] = 60
+    older_than_minutes: Annotated[int, Field(ge=0, le=cmds.UNSAVED_AGE_MAX_MINUTES)] = 60
 
 
 @router.post("/erase-unsaved")
@@ -164,7 +165,7 @@ def correct(
 class DeclarationIn(Body):
     conduct: Conduct
     reason: Text
-    review_by: date
+    review_by: Day
 
 
 @router.post("/{number}/declarations", status_code=201)
@@ -225,8 +226,8 @@ def withdraw(
 class RestrictionIn(Body):
     channels: list[Channel] = Field(default_factory=list)
     only_through: Short | None = None
-    until: date | None = None
-    review_by: date
+    until: Day | None = None
+    review_by: Day
     reason: Text
 
 
@@ -258,7 +259,7 @@ def restrict(
 
 class ReviewIn(Body):
     note: Text
-    next_review: date
+    next_review: Day
 
 
 @router.post("/{number}/restrictions/{restriction}/review", status_code=204)

@@ -4,7 +4,6 @@ kept with a request — through the same handlers and views as the command line.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -16,6 +15,7 @@ from domain.values import Channel
 from infra import views
 from infra.attachments import DirectoryFileStore
 from infra.http.auth import Staff, runtime_of, staff
+from infra.http.instants import Day
 from infra.http.staff_api import ERRORS, IdempotencyKey, _body, _run_once
 from projections.envelope import to_plain
 
@@ -65,8 +65,8 @@ def stats(
     request: Request,
     who: Annotated[Staff, Depends(staff("stats"))],
     by: Literal["day,type", "day,channel"] = "day,type",
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    date_from: Annotated[Day | None, Query(alias="from")] = None,
+    date_to: Annotated[Day | None, Query(alias="to")] = None,
 ) -> list[dict[str, Any]]:
     """Enquiries and requests received each day, by type or by channel (default: 7 days)."""
     rt = runtime_of(request)

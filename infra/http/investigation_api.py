@@ -3,7 +3,6 @@ of a request and exports of the audit record, through the same views and documen
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from infra import reports
 from infra.http.auth import Staff, runtime_of, staff
+from infra.http.instants import Day, Instant
 from infra.http.staff_api import ERRORS
 from infra.record_export import record_export
 from infra.timeline import request_timeline
@@ -29,7 +29,7 @@ def _document(data: bytes, fmt: str, name: str) -> Response:
 def timeline(reference: str, request: Request,
              who: Annotated[Staff, Depends(staff("timeline"))],
              format: Literal["json", "csv", "html", "pdf", "text"] = "json",
-             as_at: Annotated[datetime | None, Query(alias="as_at")] = None) -> Any:
+             as_at: Annotated[Instant | None, Query(alias="as_at")] = None) -> Any:
     """Every step of the request with its business time, the standards met or missed, the
     notices sent and each entry's chain hash; `?format=csv|html|pdf|text` for a document."""
     if as_at is not None and as_at.tzinfo is None:
@@ -48,8 +48,8 @@ def export(request: Request, who: Annotated[Staff, Depends(staff("export"))],
            format: Literal["csv", "pdf"] = "csv",
            reference: Annotated[str | None, Query(alias="request", max_length=64)] = None,
            officer: Annotated[str | None, Query(max_length=128)] = None,
-           date_from: Annotated[date | None, Query(alias="from")] = None,
-           date_to: Annotated[date | None, Query(alias="to")] = None) -> Response:
+           date_from: Annotated[Day | None, Query(alias="from")] = None,
+           date_to: Annotated[Day | None, Query(alias="to")] = None) -> Response:
     """The audit record of a request, an officer or a period, with the record's
     verification (`X-Record-Verified: true|false`)."""
     if not (reference or officer or date_from or date_to):

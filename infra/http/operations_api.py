@@ -5,7 +5,6 @@ staff API's `Idempotency-Key` on every POST."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -16,6 +15,7 @@ from commands import alerts as alert_cmds
 from commands import retention
 from infra import operations, views
 from infra.http.auth import Staff, runtime_of, staff
+from infra.http.instants import Day, Instant
 from infra.http.staff_api import ERRORS, Body, IdempotencyKey, Short, Text, _body, _run_once
 from infra.notify import mark_done
 from projections.envelope import to_plain
@@ -104,7 +104,7 @@ def notice_done(
 
 
 class SweepIn(Body):
-    now: datetime | None = Field(default=None, description="the instant to sweep at")
+    now: Instant | None = Field(default=None, description="the instant to sweep at")
 
 
 @router.post("/sla/sweep")
@@ -183,7 +183,7 @@ class RecordNotAnchored(Exception):
 
 @router.get("/record/due-for-disposal")
 def due_for_disposal(
-    request: Request, who: Annotated[Staff, Depends(staff("record"))], on: date | None = None
+    request: Request, who: Annotated[Staff, Depends(staff("record"))], on: Day | None = None
 ) -> list[dict[str, Any]]:
     """Closed requests past their retention, not yet disposed of (as on `on`, default today)."""
     rt = runtime_of(request)

@@ -7,7 +7,7 @@ twice."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,7 @@ from domain.values import Channel, ContactMethod, NoteKind, RequestKind
 from infra import views
 from infra.http import idempotency, queue_cache
 from infra.http.auth import Staff, runtime_of, sign_in_with_password, staff
+from infra.http.instants import Day, Instant
 from infra.runtime import Runtime
 from projections.envelope import to_plain
 
@@ -156,8 +157,8 @@ class LodgeIn(Body):
     customer: Short | None = Field(default=None, description="a customer record's number")
     location: LocationIn | None = None
     urgent: bool = False
-    agreed_completion: date | None = None
-    received_at: datetime | None = Field(
+    agreed_completion: Day | None = None
+    received_at: Instant | None = Field(
         default=None, description="when the council received it (the standards count from it)"
     )
 
@@ -328,7 +329,7 @@ class NoteIn(Body):
 
 class DelayIn(Body):
     reason: Text
-    until: date
+    until: Day
     awaiting_customer: bool = False
 
 
@@ -650,7 +651,7 @@ def _rt(request: Request) -> Runtime:
 # `?as_at=INSTANT` on the views below: the view as it stood then (everything recorded by that
 # instant; SLA states judged at it), as `--as-at` on the command line. Without an offset the
 # instant is read in the council's local time.
-AsAt = Annotated[datetime | None, Query(alias="as_at")]
+AsAt = Annotated[Instant | None, Query(alias="as_at")]
 
 
 def _as_at(who: Staff, as_at: datetime | None) -> datetime | None:
@@ -740,8 +741,8 @@ def audit(
     who: Annotated[Staff, Depends(staff("audit"))],
     reference: Annotated[str | None, Query(max_length=64)] = None,
     officer: Annotated[str | None, Query(max_length=128)] = None,
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    date_from: Annotated[Day | None, Query(alias="from")] = None,
+    date_to: Annotated[Day | None, Query(alias="to")] = None,
     as_at: AsAt = None,
 ) -> list[dict[str, Any]]:
     return views.audit(
@@ -765,7 +766,7 @@ def sla(
     team: Annotated[str | None, Query(max_length=64)] = None,
     level: Annotated[str | None, Query(max_length=64)] = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
-    now: datetime | None = None,
+    now: Instant | None = None,
     as_at: AsAt = None,
 ) -> list[dict[str, Any]]:
     rt = _rt(request)
@@ -790,8 +791,8 @@ def kpi(
     request: Request,
     who: Annotated[Staff, Depends(staff("kpi"))],
     by: Literal["category", "team", "channel", "kind", "day"],
-    date_from: Annotated[date, Query(alias="from")],
-    date_to: Annotated[date, Query(alias="to")],
+    date_from: Annotated[Day, Query(alias="from")],
+    date_to: Annotated[Day, Query(alias="to")],
 ) -> dict[str, Any]:
     rt = _rt(request)
     result = views.kpis(rt, who.council, by, date_from, date_to, rt.clock())

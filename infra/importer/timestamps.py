@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from domain.bounds import CALENDAR_SPAN, within_calendar
 from infra.importer.model import ImportRefused, Mapping, ShiftDecision, _Row
 
 
@@ -62,7 +63,15 @@ def order_changes(walls: dict[str, datetime], instants: dict[str, datetime]) -> 
 
 
 def parse_wall(text: str, formats: Sequence[str]) -> datetime:
-    text = text.strip()
+    """A wall-clock reading in one of `formats`, within the calendar's usable span (near its
+    ends the reading's UTC instant cannot be worked out)."""
+    wall = _parsed_wall(text.strip(), formats)
+    if not within_calendar(wall):
+        raise ValueError(f"{text.strip()!r} does not lie {CALENDAR_SPAN}")
+    return wall
+
+
+def _parsed_wall(text: str, formats: Sequence[str]) -> datetime:
     for fmt in formats:
         if fmt == "%Y-%m-%d %H:%M:%S" and len(text) == 19 and text[10] == " ":
             try:

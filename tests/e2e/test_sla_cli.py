@@ -115,7 +115,7 @@ def test_a_bad_instant_is_refused_in_one_line(crm: Crm) -> None:
     ran = crm("sla", "at-risk", "--now", "next tuesday")
 
     assert ran.code == 2
-    assert ran.stderr.startswith("crm: not an instant") and "Traceback" not in ran.stderr
+    assert ran.stderr.startswith("crm: --now: not an instant") and "Traceback" not in ran.stderr
 
 
 def test_a_friday_evening_request_never_acknowledged_escalates_for_each_breach_once(

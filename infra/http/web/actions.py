@@ -25,6 +25,7 @@ from domain.values import Channel, NoteKind
 from infra import views
 from infra.attachments import DirectoryFileStore
 from infra.http.auth import Staff, runtime_of, signed_in
+from infra.http.instants import Day
 from infra.http.web.common import PREFIX
 from infra.http.web.pages import contact_page, request_page
 
@@ -145,7 +146,7 @@ def delay(
     reference: str,
     version: Version,
     reason: Text,
-    until: Annotated[date, Form()],
+    until: Annotated[Day, Form()],
     who: Annotated[Staff, Depends(signed_in("delay"))],
     awaiting_customer: Annotated[bool, Form()] = False,
 ) -> Response:
@@ -281,7 +282,7 @@ def refer(
 
 # -- complaints and the customer's rating --------------------------------------------------------
 
-OnDate = Annotated[date | None, Form()]
+OnDate = Annotated[Day | None, Form()]
 
 
 def _today(request: Request, who: Staff, given: date | None) -> date:

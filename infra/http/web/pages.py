@@ -5,7 +5,7 @@ returning that fragment alone, which the page's script reloads when the data cha
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -17,6 +17,7 @@ from commands.errors import RequestNotFound
 from domain.values import Channel, RequestKind
 from infra import views
 from infra.http.auth import PageError, Staff, runtime_of, signed_in
+from infra.http.instants import Day
 from infra.http.web import charts
 from infra.http.web.common import PREFIX, may, render, viewer_for
 
@@ -355,8 +356,8 @@ def kpi(
     request: Request,
     who: Annotated[Staff, Depends(signed_in("kpi"))],
     by: Literal["category", "team", "channel", "kind", "day"] = "team",
-    date_from: Annotated[date | None, Query(alias="from")] = None,
-    date_to: Annotated[date | None, Query(alias="to")] = None,
+    date_from: Annotated[Day | None, Query(alias="from")] = None,
+    date_to: Annotated[Day | None, Query(alias="to")] = None,
 ) -> HTMLResponse:
     """The KPIs of a period (default: the last 30 days), grouped, with two charts."""
     rt = runtime_of(request)
