@@ -5,6 +5,10 @@ Run (the servers must be up: ``crm services up``)::
     python -m bench.pipeline_bench                          # about 10 minutes
     python -m bench.pipeline_bench --rebuild-events 1000000 # the issue's rebuild size
 
+0. **The generator alone** (``--only offer``): the lag run's commands at ``--rate`` through the
+   real handlers on PostgreSQL, with no relay, no consumer and nothing watched: the rate this
+   machine can offer, and the offering processes' CPU per command.
+
 Every measurement takes ``--rounds`` (3) rounds; in each round the pipeline and its baselines
 run back to back (interleaved), and the figure to quote is the **median of the per-round
 ratios**: on a shared machine the rates swing between rounds far more than within one.
@@ -26,7 +30,8 @@ ratios**: on a shared machine the rates swing between rounds far more than withi
 2. **End-to-end lag** at a steady offered load: ``--rate`` commands/s for ``--seconds`` through
    the real command handlers, issued from ``--offer-threads`` threads sharing one fixed
    schedule (a seventh lodge, the rest the next lifecycle step of an earlier request), each timed from its commit to its row version being visible in ``work_queue``
-   (polled every 5 ms). Aim: p99 < 500 ms at 200 commands/s.
+   (polled every 5 ms). Aim: p99 < 500 ms at 200 commands/s. Each round also prints the load
+   average and the CPU per command of the offering processes, the relay and the consumer.
 3. **Rebuild.** ``--rebuild-events`` events in a store of their own; each read model rebuilt
    (``operations.rebuild``, what ``crm projections rebuild NAME`` runs, in this process) beside
    the physical path: a raw decoded read of the same events (the store's notifications in
@@ -64,7 +69,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -355,30 +360,45 @@ def wait_consumers_joined(bench: Bench, groups: Sequence[str], timeout_s: float 
 @contextmanager
 def pipeline_processes(
     bench: Bench, mode: str, profile: str | None = None, tree: Path | None = None
-) -> Iterator[None]:
+) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
     """The consumers first, then (once they joined the stream: their start-up is not the
-    drain's time) the relay; all stopped on exit. `tree`: another checkout's processes."""
-    procs: list[subprocess.Popen[bytes]] = []
+    drain's time) the relay; all stopped on exit. `tree`: another checkout's processes.
+    Yields them by name (`relay`, `consume`, `consume NAME`, `worker`)."""
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     names = list(registry.READ_MODELS)
     try:
         if mode == "worker":
-            procs.append(bench.spawn("worker"))
+            procs["worker"] = bench.spawn("worker")
         else:
             ensure_topic(bench.config)
             if mode == "per-model":
-                procs += [bench.spawn("consume", name) for name in names]
+                procs.update({f"consume {n}": bench.spawn("consume", n) for n in names})
                 groups = [bench.config.group(name) for name in names]
             else:
-                procs.append(bench.spawn("consume", *names, profile=profile, tree=tree))
+                procs["consume"] = bench.spawn("consume", *names, profile=profile, tree=tree)
                 groups = [bench.config.models_group(names)]
             wait_consumers_joined(bench, groups)
-            procs.append(bench.spawn("relay", tree=tree))
-        yield
+            procs["relay"] = bench.spawn("relay", tree=tree)
+        yield procs
     finally:
-        for p in procs:
+        for p in procs.values():
             p.terminate()
-        for p in procs:
+        for p in procs.values():
             p.wait(60)
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far (user + system, every thread), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def cpu_used(procs: dict[str, subprocess.Popen[bytes]], into: dict[str, float]) -> Iterator[None]:
+    """Fills `into` with each process's CPU seconds spent inside the block."""
+    before = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+    yield
+    into.update({name: cpu_seconds(p.pid) - before[name] for name, p in procs.items()})
 
 
 def raw_insert_seconds(engine: sa.Engine, name: str) -> tuple[float, int]:
@@ -651,7 +671,12 @@ def measure_lag(bench: Bench, args: argparse.Namespace) -> None:
     )
 
 
+def load_average() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def lag_round(bench: Bench, args: argparse.Namespace) -> float:
+    print(f"    load average at the start {load_average()}")
     with bench_database(bench, args.keep):
         rt = Runtime(bench.settings(), clock=BenchClock())
         try:
@@ -660,62 +685,105 @@ def lag_round(bench: Bench, args: argparse.Namespace) -> float:
             DEAD_LETTERS.metadata.create_all(rt.read_engine)
             gen = LoadGenerator(rt)
             if args.offer_processes > 1:
-                issued, behind, took, latencies = offer_from_processes(bench, args)
+                got = offer_from_processes(bench, args)
             else:
                 for _ in range(args.open_requests):  # requests already being worked, untimed
                     gen.lodge()
-                with pipeline_processes(bench, args.mode):
+                with pipeline_processes(bench, args.mode) as procs:
                     wait_drained(bench, rt, timeout_s=300)
-                    issued, behind, took, latencies = offer(
-                        gen, args.rate, args.seconds, args.offer_threads
-                    )
+                    used: dict[str, float] = {}
+                    with cpu_used(procs, used):
+                        got = offer(gen, args.rate, args.seconds, args.offer_threads)
+                    got.pipeline_cpu_s = used
         finally:
             rt.close()
             if not args.keep:
                 drop_topics(bench, [bench.config.topic])
-    lat = sorted(latencies)
+    lat = sorted(got.latencies)
     p50, p99 = statistics.quantiles(lat, n=100)[49], statistics.quantiles(lat, n=100)[98]
     print(
         f"    offered {args.rate:g} commands/s for {args.seconds:g} s from "
-        f"{args.offer_processes} process(es) × {args.offer_threads} threads: issued {issued} in "
-        f"{took:.1f} s ({issued / took:.0f}/s achieved; a command fell behind its schedule by "
-        f"at most {behind * 1000:.0f} ms)"
+        f"{args.offer_processes} process(es) × {args.offer_threads} threads: issued {got.issued} "
+        f"in {got.took:.1f} s ({got.issued / got.took:.0f}/s achieved; a command fell behind its "
+        f"schedule by at most {got.behind * 1000:.0f} ms); CPU of the offering processes "
+        f"{got.cpu_s / got.issued * 1000:.2f} ms a command (with the watcher's polls)"
     )
     print(
         f"    commit → visible in work_queue: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
-        f"max {lat[-1] * 1000:.0f} ms over {len(lat)} commands",
+        f"max {lat[-1] * 1000:.0f} ms over {len(lat)} commands; load average at the end "
+        f"{load_average()}",
+        flush=True,
+    )
+    print(
+        "    CPU per command of "
+        + ", ".join(
+            f"{name} {cpu / got.issued * 1000:.2f} ms" for name, cpu in got.pipeline_cpu_s.items()
+        ),
         flush=True,
     )
     return p99
 
 
+@dataclass
+class Offered:
+    """What one offering process (or all of them, summed) did."""
+
+    issued: int
+    behind: float  # the worst lateness against the schedule, s
+    took: float  # s
+    cpu_s: float  # CPU time of the offering process(es) while offering
+    latencies: list[float]
+    # the relay's and the consumer's CPU time from the first command until the last visible
+    pipeline_cpu_s: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def combined(cls, parts: Sequence[Offered]) -> Offered:
+        return cls(
+            issued=sum(p.issued for p in parts),
+            behind=max(p.behind for p in parts),
+            took=max(p.took for p in parts),
+            cpu_s=sum(p.cpu_s for p in parts),
+            latencies=[x for p in parts for x in p.latencies],
+        )
+
+
 def offer(
-    gen: LoadGenerator, rate: float, seconds: float, threads: int, start: float | None = None
-) -> tuple[int, float, float, list[float]]:
-    """Offers `rate` commands/s for `seconds` while watching them become visible; returns
-    (issued, worst lateness, seconds taken, latencies)."""
+    gen: LoadGenerator,
+    rate: float,
+    seconds: float,
+    threads: int,
+    start: float | None = None,
+    watch: bool = True,
+) -> Offered:
+    """Offers `rate` commands/s for `seconds` while (with `watch`) watching them become
+    visible; the process's CPU time is measured over the offering."""
     gen.pending.clear()
     stop = threading.Event()
     watcher = threading.Thread(target=gen.watch, args=(stop,), daemon=True)
-    watcher.start()
+    if watch:
+        watcher.start()
+    cpu = time.process_time()
     issued, behind, took = run_paced(gen.command, rate, seconds, threads=threads, start=start)
+    cpu_s = time.process_time() - cpu
     stop.set()
-    watcher.join(120)
-    return issued, behind, took, gen.latencies
+    if watch:
+        watcher.join(120)
+    return Offered(issued, behind, took, cpu_s, gen.latencies)
 
 
-def offer_from_processes(
-    bench: Bench, args: argparse.Namespace
-) -> tuple[int, float, float, list[float]]:
+def offer_from_processes(bench: Bench, args: argparse.Namespace, pipeline: bool = True) -> Offered:
     """The lag run's commands from `--offer-processes` processes (each with its own runtime,
     `--offer-threads` threads and a share of the rate and of the open requests), all on one
-    clock: the offered load is not capped by one interpreter's lock."""
+    clock: the offered load is not capped by one interpreter's lock. Without `pipeline`, the
+    generator alone: no relay, no consumer, nothing watched."""
     ctx = multiprocessing.get_context("spawn")
     n = args.offer_processes
     ready, results = ctx.Queue(), ctx.Queue()
     go = ctx.Queue()
     procs = [
-        ctx.Process(target=offer_process, args=(bench, args, ready, go, results), daemon=True)
+        ctx.Process(
+            target=offer_process, args=(bench, args, ready, go, results, pipeline), daemon=True
+        )
         for _ in range(n)
     ]
     for p in procs:
@@ -725,23 +793,30 @@ def offer_from_processes(
             ready.get(timeout=600)  # its open requests are lodged
         rt = Runtime(bench.settings())
         try:
-            with pipeline_processes(bench, args.mode):
-                wait_drained(bench, rt, timeout_s=300)
-                start = time.monotonic() + 0.5  # one clock: CLOCK_MONOTONIC is system-wide
-                for _ in range(n):
-                    go.put(start)
-                got = [results.get(timeout=args.seconds * 10 + 300) for _ in range(n)]
+            used: dict[str, float] = {}
+            processes: AbstractContextManager[dict[str, subprocess.Popen[bytes]]] = (
+                pipeline_processes(bench, args.mode) if pipeline else nullcontext({})
+            )
+            with processes as running:
+                if pipeline:
+                    wait_drained(bench, rt, timeout_s=300)
+                with cpu_used(running, used):
+                    start = time.monotonic() + 0.5  # one clock: CLOCK_MONOTONIC is system-wide
+                    for _ in range(n):
+                        go.put(start)
+                    got = [results.get(timeout=args.seconds * 10 + 300) for _ in range(n)]
         finally:
             rt.close()
     finally:
         for p in procs:
             p.join(30)
-    took = max(g[2] for g in got)
-    return (sum(g[0] for g in got), max(g[1] for g in got), took, [x for g in got for x in g[3]])
+    out = Offered.combined(got)
+    out.pipeline_cpu_s = used
+    return out
 
 
 def offer_process(
-    bench: Bench, args: argparse.Namespace, ready: Any, go: Any, results: Any
+    bench: Bench, args: argparse.Namespace, ready: Any, go: Any, results: Any, pipeline: bool
 ) -> None:
     logs.configure("WARNING")
     rt = Runtime(bench.settings(), clock=BenchClock())
@@ -753,11 +828,53 @@ def offer_process(
         start = go.get()
         results.put(
             offer(
-                gen, args.rate / args.offer_processes, args.seconds, args.offer_threads, start=start
+                gen,
+                args.rate / args.offer_processes,
+                args.seconds,
+                args.offer_threads,
+                start=start,
+                watch=pipeline,
             )
         )
     finally:
         rt.close()
+
+
+def measure_offer(bench: Bench, args: argparse.Namespace) -> None:
+    """The lag run's generator alone: the same commands through the real handlers on
+    PostgreSQL, no relay, no consumer, nothing watched; the achieved rate and the offering
+    processes' CPU per command."""
+    rates, cpus = [], []
+    for r in range(args.rounds):
+        bench.tag = uuid.uuid4().hex[:8]
+        print(f"  round {r + 1}: load average at the start {load_average()}")
+        with bench_database(bench, args.keep):
+            rt = Runtime(bench.settings(), clock=BenchClock())
+            try:
+                rt.ports.council(COUNCIL)
+                gen = LoadGenerator(rt)
+                if args.offer_processes > 1:
+                    got = offer_from_processes(bench, args, pipeline=False)
+                else:
+                    for _ in range(args.open_requests):
+                        gen.lodge()
+                    got = offer(gen, args.rate, args.seconds, args.offer_threads, watch=False)
+            finally:
+                rt.close()
+        rates.append(got.issued / got.took)
+        cpus.append(got.cpu_s / got.issued)
+        print(
+            f"    offered {args.rate:g} commands/s for {args.seconds:g} s from "
+            f"{args.offer_processes} process(es) × {args.offer_threads} threads: issued "
+            f"{got.issued} in {got.took:.1f} s ({rates[-1]:.0f}/s achieved; at most "
+            f"{got.behind * 1000:.0f} ms behind); CPU of the offering processes "
+            f"{cpus[-1] * 1000:.2f} ms a command; load average at the end {load_average()}",
+            flush=True,
+        )
+    print(
+        f"  median of {args.rounds}: {statistics.median(rates):.0f} commands/s achieved, "
+        f"{statistics.median(cpus) * 1000:.2f} ms CPU a command"
+    )
 
 
 def run_paced(
@@ -994,7 +1111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--open-requests", type=int, default=1000)
     parser.add_argument("--rebuild-events", type=int, default=200_000)
-    parser.add_argument("--only", default="drain,lag,rebuild")
+    parser.add_argument(
+        "--only", default="drain,lag,rebuild", help="any of offer,drain,lag,rebuild"
+    )
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
     logs.configure("WARNING")  # the commands the lag run issues in this process log quietly
@@ -1009,6 +1128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"pipeline bench ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
         for section, run in (
+            ("offer", measure_offer),
             ("drain", measure_drain),
             ("lag", measure_lag),
             ("rebuild", measure_rebuild),

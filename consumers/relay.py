@@ -12,6 +12,11 @@ Guarantees:
   rolled-back conflict) are harmless.
 - A failure of the store or the broker is logged and retried with a bounded backoff; `run`
   returns once `stop` is set.
+- Latency: on PostgreSQL a relay that published less than a full batch waits for the store's
+  next commit (its NOTIFY, `consumers.store_wakeup`) — at most `idle_sleep_s`, and at least
+  until `batch_gap_s` after its previous batch began, so that at a steady trickle of commands
+  batches are not one event each; a full batch is followed at once. Elsewhere (SQLite) it
+  sleeps `idle_sleep_s` when the log has nothing new.
 - One relay per topic at a time: `run` publishes only while it holds the topic's leader lock
   (`consumers.leader`). A second relay waits as a standby, trying the lock every
   `standby_poll_s`, and takes over when the leader dies; a leader that loses its lock stops
@@ -23,6 +28,7 @@ Guarantees:
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -44,6 +50,7 @@ from consumers.kafka_common import (
 )
 from consumers.leader import LeaderLock
 from consumers.store_reader import StoreReader
+from consumers.store_wakeup import StoreWakeup
 from projections.envelope import Envelope
 
 log = structlog.get_logger("relay")
@@ -134,13 +141,18 @@ class Relay:
         *,
         batch_size: int = 1000,
         idle_sleep_s: float = 0.1,
+        batch_gap_s: float = 0.01,
         standby_poll_s: float = 1.0,
+        wake_on_commit: bool = True,
     ) -> None:
         self.reader = reader
         self.engine = engine
         self.config = config
         self.batch_size = batch_size
         self.idle_sleep_s = idle_sleep_s
+        self.batch_gap_s = batch_gap_s
+        self.wake_on_commit = wake_on_commit
+        self.wakeup: StoreWakeup | None = None  # made by `run` (PostgreSQL only)
         self.standby_poll_s = standby_poll_s
         self.leader = LeaderLock(engine, f"relay/{config.topic}")
         self.leading: bool | None = None  # None until the first attempt
@@ -176,12 +188,15 @@ class Relay:
         log.info("relay_started", topic=self.config.topic, batch_size=self.batch_size)
         ensure_topic_when_possible(self.config, stop)
         self._check_topic(stop)
+        if self.wakeup is None and self.wake_on_commit:
+            self.wakeup = StoreWakeup.for_recorder(self.reader.app.recorder)
         backoff = Backoff()
         try:
             while not stop.is_set():
                 if not self._lead():
                     stop.wait(self.standby_poll_s)
                     continue
+                began = time.monotonic()
                 try:
                     published = self.publish_batch(stop)
                 except TRANSIENT as error:
@@ -191,12 +206,28 @@ class Relay:
                 backoff.reset()
                 if published:
                     log.debug("relay_published", count=published, position=self._position)
-                else:
-                    stop.wait(self.idle_sleep_s)
+                self._idle(stop, published, began)
         finally:
             self.close()
+            if self.wakeup is not None:
+                self.wakeup.close()
             self.leader.release()
         log.info("relay_stopped", position=self._position)
+
+    def _idle(self, stop: threading.Event, published: int, began: float) -> None:
+        """Waits before the next batch: none after a full batch; otherwise (with a wake-up)
+        until the store's next commit, at most `idle_sleep_s` and at least `batch_gap_s` after
+        the batch `began`; without one, `idle_sleep_s` when nothing was published."""
+        if published >= self.batch_size:
+            return
+        if self.wakeup is None:
+            if not published:
+                stop.wait(self.idle_sleep_s)
+            return
+        self.wakeup.wait(stop, self.idle_sleep_s)
+        rest = self.batch_gap_s - (time.monotonic() - began)
+        if rest > 0:
+            stop.wait(rest)
 
     def _check_topic(self, stop: threading.Event) -> None:
         """Refuses (`TopicChanged`, logged) a topic whose partition count is not the

@@ -31,11 +31,11 @@ from eventsourcing.persistence import (
     ProgrammingError,
     StoredEvent,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
+from infra.pg_recorder import PrerenderedPostgresRecorder
 from projections import record_chain
 
 log = structlog.get_logger("record_chain")
@@ -61,9 +61,10 @@ def positioned(ids: Sequence[int], stored: Sequence[StoredEvent]) -> list[Notifi
     return sorted(found, key=lambda n: n.id)
 
 
-class ChainingPostgresRecorder(PostgresApplicationRecorder):
-    """The library's PostgreSQL recorder, storing and chaining a command's events in one
-    statement (`record_chain.chained_insert`) in place of its own insert."""
+class ChainingPostgresRecorder(PrerenderedPostgresRecorder):
+    """The library's PostgreSQL recorder (its statements rendered once), storing and chaining
+    a command's events in one statement (`record_chain.chained_insert`) in place of its own
+    insert."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
