@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from domain.aggregates.service_request import ServiceRequest
+from domain.calendar import BusinessCalendar
 from domain.council import Council
 from domain.errors import OutOfBounds
 from domain.horizon import latest_due_date, require_within_horizon
@@ -121,3 +122,42 @@ def test_a_delay_follows_the_councils_horizon_and_a_refused_one_records_nothing(
         actor=OFFICER,
     )
     assert [e.until for e in request.collect_events()] == [past - timedelta(days=1)]
+
+
+# -- the calendar's reach: a far date already stored costs at most 200 year tables ----------
+
+
+def test_a_span_from_1900_to_past_any_horizon_is_measured_exactly(council: Council) -> None:
+    cal = BusinessCalendar(council.calendar)
+    start, middle = datetime(1900, 1, 1, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC)
+    end = cal.close_of_business_day(date(2036, 3, 2))[0]
+    whole = cal.business_time_elapsed(start, end)
+    assert whole == cal.business_time_elapsed(start, middle) + cal.business_time_elapsed(
+        middle, end
+    )
+    assert cal.add_business_duration(start, whole) == end
+    assert (
+        cal.business_days_left(middle, end)
+        == len(
+            [
+                d
+                for d in range(middle.toordinal(), end.toordinal() + 1)
+                if cal.is_business_day(date.fromordinal(d))
+            ]
+        )
+        - 1
+    )
+
+
+def test_a_far_stored_due_date_is_measured_up_to_the_reach_without_building_every_year(
+    council: Council,
+) -> None:
+    cal = BusinessCalendar(council.calendar)
+    now = datetime(2026, 12, 2, 1, tzinfo=UTC)
+    far = cal.close_of_business_day(date(8999, 12, 29))[0]
+    reach = datetime(2226, 1, 1, tzinfo=UTC)
+    assert cal.business_time_elapsed(now, far) == cal.business_time_elapsed(now, reach)
+    assert cal.business_time_elapsed(far, now) == -cal.business_time_elapsed(now, reach)
+    assert cal.business_days_left(now, far) == cal.business_days_left(now, reach)
+    assert cal.add_business_duration(now, timedelta(days=10**6)) == reach
+    assert len(cal._tables) <= 203  # the reach's years, the far year and its neighbour
