@@ -2,12 +2,13 @@
 them, so that the catch-up after a command (the CLI's at exit, a view's, the follower thread)
 finds nothing new and stays only the safety net.
 
-On PostgreSQL (the chain and the stores in one database) one more statement runs in the
-transaction that inserted the events, after the store's table lock, their positions known:
-`record_chain.chained_on_insert`, pipelined with the commit. On SQLite (the chain in its own
+On PostgreSQL (the chain and the stores in one database) the store's own insert is replaced
+by one statement that inserts the events exactly as the store would and chains them
+(`record_chain.chained_insert`, a lighter form for a single event), after the store's table
+lock: no statement is added to the transaction. On SQLite (the chain in its own
 file) one short transaction on the record file right after the command's commit, with the
 stored events in hand. Either way the log's chain is extended only if its head is exactly at
-the store's position before the first new event; otherwise nothing is written and the
+the store's position before the first new event; otherwise the chain is left as it is and the
 follower chains the events as before. Chaining never fails a command: the statement is
 conditional, and on SQLite any error is logged and left to the catch-up.
 
@@ -24,7 +25,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from eventsourcing.persistence import ApplicationRecorder, Notification, StoredEvent
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    Notification,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
 from psycopg import Cursor
@@ -56,24 +62,50 @@ def positioned(ids: Sequence[int], stored: Sequence[StoredEvent]) -> list[Notifi
 
 
 class ChainingPostgresRecorder(PostgresApplicationRecorder):
-    """The library's PostgreSQL recorder, chaining what it inserts in the same transaction."""
+    """The library's PostgreSQL recorder, storing and chaining a command's events in one
+    statement (`record_chain.chained_insert`) in place of its own insert."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.chain_log: str | None = None
-        table = f'"{self.datastore.schema}"."{self.events_table_name}"'
-        self._chain_sql = record_chain.chained_on_insert(table)
+        schema, store = self.datastore.schema, self.datastore
+        names = (
+            f'"{schema}"."{self.events_table_name}"',
+            f'"{schema}"."{self.stored_event_type_name}"',
+            f'"{store.originator_id_type}"',
+        )
+        self._chained_insert = record_chain.chained_insert(*names)
+        self._chained_insert_one = record_chain.chained_insert(*names, one=True)
         self._chain_found = False
         self._looked_at = -RECHECK_S
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        log_name = self.chain_log
+        if log_name is None or not self._chain_exists(curs):
+            super()._insert_stored_events(curs, stored_events, **kwargs)
+            return
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        params = record_chain.chained_insert_params(log_name, stored_events)
+        params["events"] = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
+        one = len(stored_events) == 1
+        curs.execute(
+            self._chained_insert_one if one else self._chained_insert, params, prepare=True
+        )
 
     def _fetch_ids_after_insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        if ids and self.chain_log is not None and self._chain_exists(curs):
-            events = positioned(ids, stored_events)
-            params = record_chain.on_insert_params(self.chain_log, events)
-            curs.execute(self._chain_sql, params, prepare=True)
+        if not (curs.statusmessage or "").startswith("SELECT"):  # the store's own insert
+            return super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        ids = [row["notification_id"] for row in curs.fetchall()]
+        if len(ids) != len(stored_events):
+            raise ProgrammingError(f"stored {len(stored_events)} events, got {len(ids)} ids")
         return ids
 
     def _chain_exists(self, curs: Cursor[DictRow]) -> bool:

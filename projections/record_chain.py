@@ -52,11 +52,24 @@ class StoredEvent(Protocol):
     def state(self) -> bytes: ...
 
 
+class StoredEventInput(Protocol):
+    """An event about to be stored (no position yet)."""
+
+    @property
+    def originator_id(self) -> UUID | str: ...
+    @property
+    def originator_version(self) -> int: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def state(self) -> bytes: ...
+
+
 def _uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
 
 
-def digest(event: StoredEvent) -> bytes:
+def digest(event: StoredEventInput) -> bytes:
     h = hashlib.sha256(_uuid(event.originator_id).bytes)
     h.update(event.originator_version.to_bytes(8, "big"))
     h.update(event.topic.encode())
@@ -236,51 +249,103 @@ def extend(head: Head, events: Iterable[StoredEvent]) -> tuple[Head, list[dict[s
     return new, rows
 
 
-def chained_on_insert(events_table: str) -> str:
-    """PostgreSQL: the one statement that chains a command's own events in the transaction
-    that inserted them (after the event store's table lock, their positions known), in
-    psycopg's placeholders: `log`, `first`, `last`, `count`, then per event in position order
-    `positions`, `ids` (the originator ids' hex), `versions`, `digests` (`digest`, 32 bytes).
+def chained_insert(events_table: str, event_type: str, id_type: str, one: bool = False) -> str:
+    """PostgreSQL: the one statement that stores a command's events and chains them in the
+    same statement, run where the event store would run its own insert (after its table
+    lock), in psycopg's placeholders: `events` (the store's composite rows, as its own insert
+    takes them), `log`, `count`, then per event in the order given `ids` (the originator ids,
+    as the store keeps them), `hexes` (their hex, as the chain keeps them), `versions` and
+    `digests` (`digest`, 32 bytes). It returns the events' positions in the order given, as
+    the store's own insert does. `one`: the lighter statement for a single event, with no
+    recursion and scalar parameters (`log`, `digest`, `hex`, `version`, `digest_hex`).
 
-    It appends the entries and moves the log's head only if the head is exactly at the store's
-    last position before `first`, no entry is at `first` or past it (one probe of the key, not
-    a scan of the log's entries), and the head is not being moved by another
-    transaction (`SKIP LOCKED`: it never waits for a follower); otherwise it does nothing and
-    the follower chains the events as before. It cannot fail on a head that moved, so it never
-    aborts the command's transaction. The links are `link`'s, computed by the server from the
-    head's hash; `crm record verify` recomputes every one of them from the store itself.
-    `events_table` is the store's table, quoted."""
-    return (
-        "WITH RECURSIVE e(position, originator_id, version, digest, i) AS (SELECT * FROM "
-        "unnest(%(positions)s::bigint[], %(ids)s::text[], %(versions)s::bigint[], "
-        "%(digests)s::bytea[]) WITH ORDINALITY), "
-        "h AS (SELECT x.log, x.position, x.event_count, x.head_hash FROM record_chain_heads AS x "
-        "WHERE x.log = %(log)s AND x.position = (SELECT coalesce(max(notification_id), 0) "
-        f"FROM {events_table} WHERE notification_id < %(first)s) "
+    The events are inserted exactly as the store inserts them. Their entries are appended and
+    the log's head moved only if the head is exactly at the store's last position before the
+    first of them, no entry is at that position or past it (one probe of the key), and the
+    head is not being moved by another transaction (`SKIP LOCKED`: it never waits for a
+    follower); otherwise only the events are stored and the follower chains them as before.
+    The chain's part cannot fail on a head that moved, so it never fails the command. The
+    links are `link`'s, computed by the server from the head's hash; `crm record verify`
+    recomputes every one of them from the store itself. `events_table`, `event_type` (the
+    store's composite type) and `id_type` are quoted identifiers."""
+    insert = (
+        "WITH RECURSIVE ins AS (INSERT INTO "
+        f"{events_table} AS t (originator_id, originator_version, topic, state) "
+        "SELECT originator_id, originator_version, topic, state "
+        f"FROM unnest(%(events)s::{event_type}[]) "
+        "RETURNING t.notification_id, t.originator_id, t.originator_version), "
+    )
+    # the head, if the events follow it: scalar subqueries, so each probe is one index lookup
+    head = (
+        "h AS (SELECT x.log, x.position, x.event_count, x.head_hash "
+        "FROM record_chain_heads AS x WHERE x.log = %(log)s "
+        "AND x.position = (SELECT coalesce(max(s.notification_id), 0) "
+        f"FROM {events_table} AS s WHERE s.notification_id < (SELECT first FROM f)) "
         "AND NOT EXISTS (SELECT 1 FROM record_chain AS r WHERE r.log = %(log)s "
-        "AND r.position >= %(first)s) FOR UPDATE SKIP LOCKED), "
-        "c(i, hash) AS (SELECT 0::bigint, decode(h.head_hash, 'hex') FROM h UNION ALL "
+        "AND r.position >= (SELECT first FROM f)) FOR UPDATE SKIP LOCKED), "
+    )
+    if one:  # the position is the one inserted row's: no recursion, no matching
+        return (
+            insert + "h AS (SELECT x.log, x.position, x.head_hash FROM record_chain_heads AS x "
+            "WHERE x.log = %(log)s AND x.position = (SELECT coalesce(max(s.notification_id), 0) "
+            f"FROM {events_table} AS s WHERE s.notification_id < "
+            "(SELECT notification_id FROM ins)) AND NOT EXISTS (SELECT 1 FROM record_chain AS r "
+            "WHERE r.log = %(log)s AND r.position >= (SELECT notification_id FROM ins)) "
+            "FOR UPDATE SKIP LOCKED), "
+            "moved AS (UPDATE record_chain_heads AS m SET position = i.notification_id, "
+            "event_count = m.event_count + 1, head_hash = encode(sha256(decode(h.head_hash, "
+            "'hex') || int8send(i.notification_id) || %(digest)s::bytea), 'hex') FROM h, ins AS i "
+            "WHERE m.log = h.log AND m.position = h.position AND m.head_hash = h.head_hash "
+            "RETURNING m.position, m.head_hash), "
+            "added AS (INSERT INTO record_chain (log, position, originator_id, version, digest, "
+            "hash) SELECT %(log)s, position, %(hex)s::text, %(version)s::bigint, "
+            "%(digest_hex)s::text, head_hash "
+            "FROM moved RETURNING 1) "
+            "SELECT notification_id FROM ins"
+        )
+    return (
+        insert + "e(position, originator_id, version, digest, i) AS (SELECT ins.notification_id, "
+        "d.hex, d.version, d.digest, row_number() OVER (ORDER BY ins.notification_id) "
+        f"FROM ins JOIN unnest(%(ids)s::{id_type}[], %(hexes)s::text[], "
+        "%(versions)s::bigint[], %(digests)s::bytea[]) AS d(id, hex, version, digest) "
+        "ON ins.originator_id = d.id AND ins.originator_version = d.version), "
+        "f AS (SELECT min(position) AS first, max(position) AS last, count(*) AS n FROM e), "
+        + head
+        + "c(i, hash) AS (SELECT 0::bigint, decode(h.head_hash, 'hex') FROM h "
+        "WHERE (SELECT n FROM f) = %(count)s UNION ALL "
         "SELECT e.i, sha256(c.hash || int8send(e.position) || e.digest) FROM c "
         "JOIN e ON e.i = c.i + 1), "
-        "moved AS (UPDATE record_chain_heads AS t SET position = %(last)s, "
+        "moved AS (UPDATE record_chain_heads AS m SET position = (SELECT last FROM f), "
         "event_count = h.event_count + %(count)s, head_hash = (SELECT encode(c.hash, 'hex') "
-        "FROM c WHERE c.i = %(count)s) FROM h WHERE t.log = h.log AND t.position = h.position "
-        "AND t.head_hash = h.head_hash RETURNING t.log) "
-        "INSERT INTO record_chain (log, position, originator_id, version, digest, hash) "
-        "SELECT %(log)s, e.position, e.originator_id, e.version, encode(e.digest, 'hex'), "
-        "encode(c.hash, 'hex') FROM e JOIN c ON c.i = e.i WHERE EXISTS (SELECT 1 FROM moved)"
+        "FROM c WHERE c.i = %(count)s) FROM h WHERE m.log = h.log AND m.position = h.position "
+        "AND m.head_hash = h.head_hash AND EXISTS (SELECT 1 FROM c WHERE c.i = %(count)s) "
+        "RETURNING m.log), "
+        "added AS (INSERT INTO record_chain (log, position, originator_id, version, digest, "
+        "hash) SELECT %(log)s, e.position, e.originator_id, e.version, "
+        "encode(e.digest, 'hex'), encode(c.hash, 'hex') FROM e JOIN c ON c.i = e.i "
+        "WHERE EXISTS (SELECT 1 FROM moved) RETURNING 1) "
+        "SELECT notification_id FROM ins ORDER BY notification_id"
     )
 
 
-def on_insert_params(log: str, events: Sequence[StoredEvent]) -> dict[str, object]:
-    """`chained_on_insert`'s parameters for `events` (in position order, at least one)."""
+def chained_insert_params(log: str, events: Sequence[StoredEventInput]) -> dict[str, object]:
+    """`chained_insert`'s chain parameters for `events` (in the order given, at least one; for
+    one event, those of its form for one); the caller adds `events`, the store's own rows."""
+    if len(events) == 1:
+        (event,) = events
+        found = digest(event)
+        return {
+            "log": log,
+            "digest": found,
+            "hex": _uuid(event.originator_id).hex,
+            "version": event.originator_version,
+            "digest_hex": found.hex(),
+        }
     return {
         "log": log,
-        "first": events[0].id,
-        "last": events[-1].id,
         "count": len(events),
-        "positions": [e.id for e in events],
-        "ids": [_uuid(e.originator_id).hex for e in events],
+        "ids": [e.originator_id for e in events],
+        "hexes": [_uuid(e.originator_id).hex for e in events],
         "versions": [e.originator_version for e in events],
         "digests": [digest(e) for e in events],
     }

@@ -46,6 +46,7 @@ from infra.http import (
 )
 from infra.http.error_pages import error_page, is_page
 from infra.http.queue_cache import QueueCache
+from infra.http.queue_front import QueueFront
 from infra.runtime import Runtime
 
 log = structlog.get_logger("councilcrm.http")
@@ -95,6 +96,7 @@ def create_app(
     app.include_router(portal.router)
     web.mount(app)
     _errors(app)
+    app.add_middleware(QueueFront)  # inside the guard: its headers, limits and log apply
     app.add_middleware(Guard, limiter=RateLimiter(public_rate, public_burst))
     uploads = max(rt.ports.council(c).attachments.max_bytes for c in councils)
     app.add_middleware(BodyLimit, limit=MAX_BODY, uploads=uploads)

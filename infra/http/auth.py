@@ -14,6 +14,7 @@ import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -33,6 +34,7 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOKEN_LIFETIME = timedelta(hours=12)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -79,14 +81,38 @@ def _council_for_sign_in(request: Request, council_id: str | None) -> str:
 
 def staff(action: str) -> Callable[..., Awaitable[Staff]]:
     """A dependency: the caller, if their token is valid and their user may do `action`
-    (a held token and user: no store read, or one indexed read; where it runs: `_checked`)."""
+    (a held token and user: no store read, or one indexed read; where it runs:
+    `where_cheapest`)."""
 
     async def dependency(request: Request, token: str | None = Depends(bearer_scheme)) -> Staff:
-        if not token:
-            raise unauthorized("sign in: no bearer token")
-        return await _checked(request, token, action, unauthorized, HTTPException)
+        return await where_cheapest(request, api_caller, request, bearer_given(token), action)
 
     return dependency
+
+
+def bearer_given(token: str | None) -> str:
+    """The bearer token the request carries, or 401."""
+    if not token:
+        raise unauthorized("sign in: no bearer token")
+    return token
+
+
+def api_caller(request: Request, token: str, action: str) -> Staff:
+    """The staff API's caller check (`staff(action)`), where it is called: the token's user,
+    if the token is valid (else 401) and the user may do `action` (else 403)."""
+    return _authorized(request, token, action, unauthorized, HTTPException)
+
+
+async def where_cheapest(request: Request, check: Callable[..., T], *args: Any) -> T:
+    """`check(*args)` — a caller check, and what is read with it — where it costs least. On
+    SQLite its indexed reads are of local files (microseconds), so it runs on the event loop,
+    sparing the request a hop to a worker thread and back. On PostgreSQL each read is a round
+    trip to the database server (milliseconds on a busy machine, longer when the pool's
+    connections are all taken by commands), during which an event loop would answer nobody:
+    there it runs on a worker thread."""
+    if runtime_of(request).settings.is_postgres:
+        return await run_in_threadpool(check, *args)
+    return check(*args)
 
 
 class SignInNeeded(HTTPException):
@@ -143,14 +169,8 @@ async def _checked(
     no_session: Callable[[str], HTTPException],
     refused: Callable[[int, str], HTTPException],
 ) -> Staff:
-    """`_authorized`, where it costs least. On SQLite its one indexed read is of a local file
-    (microseconds), so it runs on the event loop, sparing the request a hop to a worker thread
-    and back. On PostgreSQL that read is a round trip to the database server (milliseconds on
-    a busy machine, longer when the pool's connections are all taken by commands), during
-    which an event loop would answer nobody: there it runs on a worker thread."""
-    if runtime_of(request).settings.is_postgres:
-        return await run_in_threadpool(_authorized, request, token, action, no_session, refused)
-    return _authorized(request, token, action, no_session, refused)
+    """`_authorized`, where it costs least (`where_cheapest`)."""
+    return await where_cheapest(request, _authorized, request, token, action, no_session, refused)
 
 
 def _authorized(

@@ -7,6 +7,7 @@ twice."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import QueryParams
 
 from commands import corrections as fix
 from commands import requests as cmds
@@ -21,7 +23,7 @@ from domain.lodgement import make_intake
 from domain.values import Channel, ContactMethod, NoteKind, RequestKind
 from infra import views
 from infra.http import idempotency, queue_cache
-from infra.http.auth import Staff, runtime_of, sign_in_with_password, staff
+from infra.http.auth import Staff, api_caller, runtime_of, sign_in_with_password, staff
 from infra.http.instants import Day, Instant
 from infra.runtime import Runtime
 from projections.envelope import to_plain
@@ -701,14 +703,18 @@ def history(
     )
 
 
-@router.get("/queue", response_model=list[dict[str, Any]])
+QUEUE_PATH = "/api/v1/queue"
+TEAM_MAX, OFFICER_MAX, CURSOR_MAX = 64, 128, 400  # the queue's query parameters' lengths
+
+
+@router.get(QUEUE_PATH.removeprefix(router.prefix), response_model=list[dict[str, Any]])
 async def queue(
     request: Request,
     who: Annotated[Staff, Depends(staff("queue"))],
-    team: Annotated[str | None, Query(max_length=64)] = None,
-    officer: Annotated[str | None, Query(max_length=128)] = None,
+    team: Annotated[str | None, Query(max_length=TEAM_MAX)] = None,
+    officer: Annotated[str | None, Query(max_length=OFFICER_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=queue_cache.MAX_LIMIT)] = (queue_cache.DEFAULT_LIMIT),
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    cursor: Annotated[str | None, Query(max_length=CURSOR_MAX)] = None,
     as_at: AsAt = None,
 ) -> Response:
     """A work queue: open requests, urgent first, then by due instant; `limit` rows (default
@@ -719,6 +725,7 @@ async def queue(
     # A held queue with nothing new is answered on the event loop (one look at the change
     # mark); reading the store, now or as it stood, is done on a worker thread. On PostgreSQL
     # that look is itself a round trip to the database server: all of it on a worker thread.
+    # (Most such reads never get here: `infra.http.queue_front` answers them first.)
     page = (
         None
         if past is not None or rt.settings.is_postgres
@@ -728,11 +735,59 @@ async def queue(
         page = await run_in_threadpool(
             cache.page, rt, who.council, team, officer, limit, cursor, as_at=past
         )
+    return queue_answer(request, page, limit)
+
+
+def queue_answer(request: Request, page: queue_cache.Page, limit: int) -> Response:
+    """A page of the queue as the answer: the held bytes, and the next page's `Link`."""
     headers = {"Cache-Control": "no-store"}
     if page.next_cursor is not None:
         following = request.url.include_query_params(cursor=page.next_cursor, limit=limit)
         headers["Link"] = f'<{following}>; rel="next"'
     return Response(page.body, media_type="application/json", headers=headers)
+
+
+@dataclass(frozen=True)
+class QueueAsked:
+    """A read of the current queue, as `queue` takes its query parameters."""
+
+    team: str | None
+    officer: str | None
+    limit: int
+    cursor: str | None
+
+
+def plain_queue_read(params: QueryParams) -> QueueAsked | None:
+    """The parameters of a read of the current queue that `queue` would take exactly as given
+    (each of `team`, `officer`, `limit`, `cursor` at most once, none empty, within its
+    bounds; nothing else: no `as_at`, no `as_role`), else None."""
+    given = params.multi_items()
+    if len(given) != len(params) or not all(v for _, v in given):
+        return None
+    asked = dict(given)
+    if not asked.keys() <= {"team", "officer", "limit", "cursor"}:
+        return None
+    team, officer, cursor = asked.get("team"), asked.get("officer"), asked.get("cursor")
+    if len(team or "") > TEAM_MAX or len(officer or "") > OFFICER_MAX:
+        return None
+    if len(cursor or "") > CURSOR_MAX:
+        return None
+    limit = asked.get("limit", str(queue_cache.DEFAULT_LIMIT))
+    if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= queue_cache.MAX_LIMIT):
+        return None
+    return QueueAsked(team=team, officer=officer, limit=int(limit), cursor=cursor)
+
+
+def held_queue_answer(request: Request, token: str, asked: QueueAsked) -> Response | None:
+    """`queue`'s answer to `asked` from the held queue, after the same caller check as the
+    route's (`staff("queue")`: 401, 403); None when the held queue is not current (then the
+    route reads it)."""
+    who = api_caller(request, token, "queue")
+    cache: queue_cache.QueueCache = request.app.state.queue_cache
+    page = cache.held_page(
+        _rt(request), who.council, asked.team, asked.officer, asked.limit, asked.cursor
+    )
+    return None if page is None else queue_answer(request, page, asked.limit)
 
 
 @router.get("/audit")

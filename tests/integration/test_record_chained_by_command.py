@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from consumers import record_follower, record_verify
 from infra.chaining_recorders import set_chaining
@@ -138,3 +140,60 @@ def test_commands_at_once_from_several_runtimes_chain_every_event_once(rt: Runti
     assert _stored(rt)["requests"] == 50
     assert _chained(rt) == _level(rt)
     assert record_verify.verify(rt.record_engine, rt.record_logs()).ok
+
+
+def _event(originator: uuid.UUID, version: int) -> StoredEvent:
+    return StoredEvent(
+        originator_id=originator,
+        originator_version=version,
+        topic="tests.record:Stored",
+        state=f'{{"n": {version}, "note": "Ngaire Castellano — café"}}'.encode(),
+    )
+
+
+def test_several_events_stored_at_once_are_chained_in_the_order_given(rt: Runtime) -> None:
+    a, b = uuid.uuid4(), uuid.uuid4()
+    given = [_event(a, 1), _event(b, 1), _event(a, 2), _event(b, 2)]
+    ids = rt.app.recorder.insert_events(given)
+    assert ids is not None and len(ids) == 4 and list(ids) == sorted(ids)
+    stored = {n.id: (n.originator_id, n.originator_version) for n in _stored_from(rt, ids[0])}
+    assert [stored[i] for i in ids] == [(e.originator_id, e.originator_version) for e in given]
+    assert _chained(rt) == _level(rt)  # before any catch-up
+    assert record_follower.catch_up(rt.chain_engine, rt.record_logs()) == 0
+    assert record_verify.verify(rt.record_engine, rt.record_logs()).ok
+
+
+def test_an_insert_that_conflicts_stores_and_chains_nothing(rt: Runtime) -> None:
+    first = uuid.uuid4()
+    rt.app.recorder.insert_events([_event(first, 1)])
+    before, chained = _stored(rt), _chained(rt)
+    with pytest.raises(IntegrityError):  # another command saved version 1 first
+        rt.app.recorder.insert_events([_event(uuid.uuid4(), 1), _event(first, 1)])
+    with pytest.raises(IntegrityError):
+        rt.app.recorder.insert_events([_event(first, 1)])
+    assert _stored(rt) == before and _chained(rt) == chained == _level(rt)
+    rt.app.recorder.insert_events([_event(first, 2)])  # the retry: stored and chained
+    assert _chained(rt) == _level(rt)
+    assert record_verify.verify(rt.record_engine, rt.record_logs()).ok
+
+
+def test_several_events_after_a_lagging_chain_are_stored_and_left_to_the_catch_up(
+    rt: Runtime,
+) -> None:
+    set_chaining(rt.app.recorder, None)  # stored while its log was not chained
+    rt.app.recorder.insert_events([_event(uuid.uuid4(), 1)])
+    set_chaining(rt.app.recorder, "requests")
+    a = uuid.uuid4()
+    ids = rt.app.recorder.insert_events([_event(a, 1), _event(a, 2)])
+    assert ids is not None and len(ids) == 2
+    assert _stored(rt)["requests"] == 3
+    assert _chained(rt)["requests"] == (0, 0, 0)  # the head is not where they follow
+    assert record_follower.catch_up(rt.chain_engine, rt.record_logs()) == 3
+    assert _chained(rt) == _level(rt)
+    rt.app.recorder.insert_events([_event(a, 3), _event(a, 4)])  # level again: chained at once
+    assert _chained(rt)["requests"] == (5, 5, 5)
+    assert record_verify.verify(rt.record_engine, rt.record_logs()).ok
+
+
+def _stored_from(rt: Runtime, start: int) -> list[Any]:
+    return list(rt.app.recorder.select_notifications(start, 100))
