@@ -278,7 +278,7 @@ class BulkLoader:
                     text="Inspected; crew booked", note_kind=NoteKind.ACTION, channel=None, **kw
                 )
             case 4:
-                a.delay(reason="Asphalt supply", until=date(2029, 6, 29), **kw)
+                a.delay(horizon_days=730, reason="Asphalt supply", until=date(2029, 6, 29), **kw)
             case 5:
                 a.escalate(level=None, reason="Target missed", **kw)
             case 6:

@@ -197,6 +197,7 @@ def delay_request(cmd: DelayRequest, ports: Ports) -> Result:
     request.delay(
         reason=cmd.reason,
         until=cmd.until,
+        horizon_days=ports.council(cmd.council).due_date_horizon_days,
         awaiting_customer=cmd.awaiting_customer,
         occurred_at=ports.now(),
         actor=cmd.actor,

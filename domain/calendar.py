@@ -106,6 +106,15 @@ Cost
     (under 1 ms a year). Then every operation is a bisection or two plus one
     step per calendar year spanned, however long the duration. Past year 9999
     :class:`OverflowError` is raised.
+
+Reach
+    A span is worked out over at most ``_REACH_YEARS`` (200) years: an instant
+    further than that after the earlier end of a span counts as the first
+    instant (UTC) of the year 200 years away, and adding more business time
+    than that reach holds gives that instant. Every span from 1900 to a due
+    date within a council's horizon is well inside the reach, so nothing there
+    changes; a date far beyond (stored before due dates were bounded) costs at
+    most 200 year tables instead of thousands.
 """
 
 from __future__ import annotations
@@ -130,6 +139,11 @@ _HOLIDAY_CATEGORIES = ("public",)
 # A calendar with no business day for this many consecutive years is broken
 # (e.g. every workday removed); without the cap a search would never end.
 _MAX_BARREN_YEARS = 8
+# Business time is worked out year by year; a span longer than this many years (only a date
+# far past any due-date horizon, e.g. one stored before the council bounded them) is measured
+# up to it, so no question builds thousands of year tables. 200 years covers every span from
+# the calendar's first year (1900) to a due date within any horizon.
+_REACH_YEARS = 200
 _SPEC_KEYS = frozenset(
     {
         "timezone",
@@ -334,6 +348,8 @@ class BusinessCalendar:
         target = before + _us(d)
         barren = 0
         while target > table.cum_us[-1]:
+            if table.year - t.year >= _REACH_YEARS:
+                return _within_reach(t, datetime.max.replace(tzinfo=UTC))
             target -= table.cum_us[-1]
             barren = barren + 1 if not table.ordinals else 0
             table = self._table(_next_year(table.year, barren))
@@ -364,8 +380,9 @@ class BusinessCalendar:
     def business_days_left(self, t: datetime, due: datetime) -> int:
         """The fewest ``n >= 0`` with ``add_business_days(t, n) >= due``: the whole business
         days left at ``t`` until ``due`` (0 when ``due`` is not after day 0's closing)."""
-        start, start_i = self._seek(*self._day_zero(_to_utc(t)))
-        due = _to_utc(due)
+        t = _to_utc(t)
+        start, start_i = self._seek(*self._day_zero(t))
+        due = _within_reach(t, _to_utc(due))
         table, i, business = self._locate(due)
         if business and due > table.closes[i]:
             i += 1
@@ -397,10 +414,15 @@ class BusinessCalendar:
         )
 
     def business_time_elapsed(self, t: datetime, u: datetime) -> timedelta:
-        """Working time in ``[t, u)``, negated when ``u < t``; exact and additive."""
+        """Working time in ``[t, u)``, negated when ``u < t``; exact and additive within
+        ``_REACH_YEARS`` (see "Reach")."""
+        t, u = _to_utc(t), _to_utc(u)
+        if u < t:  # measured from the earlier instant, so the reach is the same both ways
+            return -self.business_time_elapsed(u, t)
+        u = _within_reach(t, u)
         (table_t, before_t), (table_u, before_u) = (
-            self._worked_in_year(_to_utc(t)),
-            self._worked_in_year(_to_utc(u)),
+            self._worked_in_year(t),
+            self._worked_in_year(u),
         )
         # Working time before an instant, counted from the start of its year:
         # the difference of two such counts needs only the years in between.
@@ -573,6 +595,14 @@ def _to_utc(t: datetime) -> datetime:
     if t.tzinfo is None or t.utcoffset() is None:
         raise ValueError(f"naive datetime {t.isoformat()}: a time zone is required")
     return t.astimezone(UTC)
+
+
+def _within_reach(t: datetime, u: datetime) -> datetime:
+    """``u``, or when it lies more than ``_REACH_YEARS`` years after ``t`` the first instant
+    of the year that far away (UTC): the far end a span is measured up to."""
+    if u.year - t.year > _REACH_YEARS:
+        return datetime(t.year + _REACH_YEARS, 1, 1, tzinfo=UTC)
+    return u
 
 
 def _us(d: timedelta) -> int:

@@ -120,6 +120,8 @@ class Council:
     discretionary_role: str | None = None
     urgent_role: str | None = None
     description_max_chars: int = 2000
+    # How many days ahead a user-set due date (an agreed completion, a delay's new date) may lie.
+    due_date_horizon_days: int
     kpi_targets: Mapping[str, float] = field(default_factory=dict)
     permissions: Permissions = field(default_factory=Permissions)
     retention_classes: Mapping[str, RetentionClass] = field(default_factory=dict)

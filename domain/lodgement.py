@@ -11,6 +11,7 @@ from domain.attributes import read_answers
 from domain.bounds import require_within_calendar
 from domain.council import AnonymousPolicy, Council
 from domain.errors import InvalidCommand, LodgementRefused
+from domain.horizon import require_within_horizon
 from domain.standards import date_gone, due_instants, recorded, standard_for
 from domain.values import (
     PERSONAL_FIELDS,
@@ -126,6 +127,10 @@ def lodgement_fields(
         )
     require_within_calendar(intake.received_at, "the received-at instant")
     require_within_calendar(intake.agreed_completion, "the agreed completion date")
+    require_within_horizon(
+        intake.agreed_completion, horizon_days=council.due_date_horizon_days, now=occurred_at,
+        timezone=council.calendar.timezone, what="the agreed completion date",
+    )
     received_at = _received_at(intake, occurred_at)
     standard = recorded(
         standard_for(council, intake.category, intake.channel, intake.urgent, intake.kind),

@@ -436,6 +436,7 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
         discretionary_role=_role(r, "policy.discretionary_role", roles),
         urgent_role=_role(r, "policy.urgent_role", roles),
         description_max_chars=r.get("policy.description_max_chars", int, 2000),
+        due_date_horizon_days=_horizon(r),
         kpi_targets={
             k: float(r.get(f"kpi_targets.{k}", (int, float))) for k in r.get("kpi_targets", dict, {})
         },
@@ -451,6 +452,14 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
         kinds=_kinds(r, outcomes),
         satisfaction=_satisfaction(r),
     )
+
+
+def _horizon(r: _Reader) -> int:
+    """`policy.due_date_horizon_days` (required): 1 to 3,660 days (ten years)."""
+    days = r.get("policy.due_date_horizon_days", int)
+    if not 1 <= days <= 3660:
+        raise r.fail("policy.due_date_horizon_days", f"must be 1 to 3660 days, got {days}")
+    return int(days)
 
 
 def _attachments(r: _Reader) -> AttachmentRule:

@@ -26,6 +26,7 @@ from domain.errors import (
     RequestDisposed,
     SubjectOfficerRefused,
 )
+from domain.horizon import require_within_horizon
 from domain.personal import key_of, require_sealed
 from domain.retention import RetentionClass, disposal_due
 from domain.standards import ServiceStandard, calendar_for, date_gone, deadline_of
@@ -533,11 +534,13 @@ class ServiceRequest(Aggregate):
         *,
         reason: str,
         until: date,
+        horizon_days: int,
         awaiting_customer: bool = False,
         occurred_at: datetime,
         actor: Actor,
     ) -> None:
-        """A new expected completion date, later than now; council policy says if it moves the
+        """A new expected completion date, later than now and at most `horizon_days` ahead
+        (the council's `due_date_horizon_days`); council policy says if it moves the
         completion due instant."""
         _require_aware(occurred_at)
         require_within_calendar(until, "the new expected completion date")
@@ -545,6 +548,10 @@ class ServiceRequest(Aggregate):
         reason = _require_text(reason, "the reason for a delay")
         if self.standard is None:
             raise InvalidCommand(f"request {self.reference} has no service standard to delay")
+        require_within_horizon(
+            until, horizon_days=horizon_days, now=occurred_at,
+            timezone=self.standard.calendar.timezone, what="the new expected completion date",
+        )
         expected, _ = deadline_of(self.standard.calendar, until)
         if date_gone(self.standard.calendar, until, occurred_at):
             raise InvalidCommand(

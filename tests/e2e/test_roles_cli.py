@@ -73,7 +73,7 @@ COMMANDS: dict[str, Command] = {
     "acknowledge": Command(("acknowledge", "{fresh}")),
     "assign": Command(("assign", "{fresh}", "--team", "water")),
     "note": Command(("note", "{ref}", "Rang the customer")),
-    "delay": Command(("delay", "{ref}", "--reason", "Crew away", "--until", "2099-06-30")),
+    "delay": Command(("delay", "{ref}", "--reason", "Crew away", "--until", "2027-06-30")),
     "escalate": Command(("escalate", "{fresh}", "--reason", "Customer complained")),
     "close": Command(("close", "{fresh}", "--outcome", "completed", "--text", "Patched")),
     "publish": Command(("publish", "{fresh}", "--text", "Pothole reported in Spring St")),

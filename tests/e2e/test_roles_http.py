@@ -43,7 +43,7 @@ CALLS: dict[str, Call] = {
     "assign": Call("POST", "/api/v1/requests/{fresh}/assign", {"team": "water"}),
     "note": Call("POST", "/api/v1/requests/{ref}/notes", {"text": "Rang the customer"}),
     "delay": Call(
-        "POST", "/api/v1/requests/{ref}/delay", {"reason": "Crew away", "until": "2099-06-30"}
+        "POST", "/api/v1/requests/{ref}/delay", {"reason": "Crew away", "until": "2027-06-30"}
     ),
     "escalate": Call("POST", "/api/v1/requests/{fresh}/escalate", {"reason": "Complained"}),
     "close": Call(

@@ -179,14 +179,15 @@ def test_a_receipt_time_in_the_future_is_refused_and_nothing_is_lodged(crm: Crm)
 def test_a_delay_to_christmas_day_says_it_falls_due_on_the_next_business_day(crm: Crm) -> None:
     ref, _ = lodge(crm)
 
-    ran = crm("delay", ref, "--reason", "Crew on leave", "--until", "2030-12-25")
+    ran = crm("delay", ref, "--reason", "Crew on leave", "--until", "2027-12-25")
 
-    # Wednesday 25 December 2030, Boxing Day Thursday: Friday 27 December's close
+    # Saturday 25 December 2027: Christmas is observed on Monday 27, Boxing Day on Tuesday 28
+    # (NSW): Wednesday 29 December's close
     assert ran.code == 0, ran.stderr
     assert ran.stdout.strip() == ref
-    assert "not a business day" in ran.stderr and "Friday 27 December 2030" in ran.stderr
+    assert "not a business day" in ran.stderr and "Wednesday 29 December 2027" in ran.stderr
     shown = json.loads(crm("show", ref, "--json").stdout)
-    assert shown["complete_by"] == "2030-12-27T05:30:00+00:00"
+    assert shown["complete_by"] == "2027-12-29T05:30:00+00:00"
 
 
 def test_an_urgent_request_shows_in_crm_alerts_at_lodgement_and_is_taken_with_ack(

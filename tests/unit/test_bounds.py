@@ -36,7 +36,7 @@ REFUSED: dict[str, Callable[[ServiceRequest, FakeClock], Any]] = {
     "actor role": lambda r, c: r.acknowledge(occurred_at=c(), actor=Actor(id="a", role=LONG_ID)),
     "note": lambda r, c: r.add_note(text=LONG_TEXT, note_kind=NoteKind.ACTION, channel=None,
                                     occurred_at=c(), actor=OFFICER),
-    "delay reason": lambda r, c: r.delay(reason=LONG_TEXT, until=date(2026, 6, 30),
+    "delay reason": lambda r, c: r.delay(horizon_days=730, reason=LONG_TEXT, until=date(2026, 6, 30),
                                          occurred_at=c(), actor=OFFICER),
     "escalation reason": lambda r, c: r.escalate(level=None, reason=LONG_TEXT, occurred_at=c(),
                                                  actor=OFFICER),
@@ -102,7 +102,7 @@ def test_a_date_or_instant_within_the_calendar_is_taken(value: Any) -> None:
 
 DATED: dict[str, Callable[[ServiceRequest, FakeClock, date], Any]] = {
     "new expected completion date": lambda r, c, d: r.delay(
-        reason="Supply", until=d, occurred_at=c(), actor=OFFICER),
+        horizon_days=730, reason="Supply", until=d, occurred_at=c(), actor=OFFICER),
     "date the review was asked for": lambda r, c, d: r.request_review(
         on=d, reason="Asked", occurred_at=c(), actor=OFFICER),
     "date the review was decided": lambda r, c, d: r.decide_review(

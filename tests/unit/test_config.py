@@ -37,6 +37,7 @@ subdivision = "NSW"
 anonymous = "refuse"
 refused_channels = ["social-media"]
 discretionary_role = "director"
+due_date_horizon_days = 730
 
 [acknowledgement]
 default_days = 5

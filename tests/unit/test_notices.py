@@ -189,7 +189,7 @@ def test_an_acknowledgement_notice_needs_an_acknowledgement() -> None:
 def test_each_delay_gets_its_own_notice_once() -> None:
     request = a_request()
     for until in (date(2026, 4, 10), date(2026, 4, 24)):
-        request.delay(reason="Asphalt supply", until=until, occurred_at=MONDAY_10, actor=OFFICER)
+        request.delay(horizon_days=730, reason="Asphalt supply", until=until, occurred_at=MONDAY_10, actor=OFFICER)
     new_events(request)  # the delays are versions 2 and 3
 
     assert notice(request, NoticeKind.DELAY, about=2) is True

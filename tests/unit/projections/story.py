@@ -135,7 +135,7 @@ class Story:
         actor: Actor = OFFICER,
     ) -> Story:
         self.request.delay(
-            reason=reason, until=until, awaiting_customer=awaiting_customer,
+            horizon_days=730, reason=reason, until=until, awaiting_customer=awaiting_customer,
             occurred_at=self.at(at), actor=actor,
         )
         return self.saved()
