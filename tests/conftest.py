@@ -15,7 +15,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 from zoneinfo import ZoneInfo
@@ -121,6 +121,9 @@ def make_settings(data_dir: Path, database_url: str | None = None) -> Settings:
 
 
 TEST_ADMIN = "admin"
+# a date a due date may be moved to whenever the tests run: ahead of today, well within the
+# councils' horizon for user-set due dates (730 days)
+DUE_AHEAD = (date.today() + timedelta(days=200)).isoformat()
 
 
 def add_staff(

@@ -21,11 +21,11 @@ import pytest
 
 from infra.settings import PROJECT_ROOT
 from infra.store import open_event_store
-from tests.conftest import add_staff, make_settings
+from tests.conftest import DUE_AHEAD, add_staff, make_settings
 
 LIFECYCLE = ["Lodged", "Acknowledged", "Assigned", "NoteAdded", "Delayed", "Escalated", "Closed"]
 REFERENCE = re.compile(r"[A-Z]+-\d{4}-\d{6}")
-AHEAD = "2027-06-30"  # later than today, within the two years a due date may lie ahead
+AHEAD = DUE_AHEAD
 LONG_PAST = "2020-01-06"
 IDENTIFIED_POTHOLE = [
     "lodge",

@@ -27,7 +27,7 @@ from infra.directory import open_directory
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT
 from infra.store import open_event_store
-from tests.conftest import TEST_ADMIN, add_staff, make_settings
+from tests.conftest import DUE_AHEAD, TEST_ADMIN, add_staff, make_settings
 from tests.role_matrix import CHECKED, MAY, ROLES
 
 COUNCIL = "upper-lachlan"
@@ -73,7 +73,7 @@ COMMANDS: dict[str, Command] = {
     "acknowledge": Command(("acknowledge", "{fresh}")),
     "assign": Command(("assign", "{fresh}", "--team", "water")),
     "note": Command(("note", "{ref}", "Rang the customer")),
-    "delay": Command(("delay", "{ref}", "--reason", "Crew away", "--until", "2027-06-30")),
+    "delay": Command(("delay", "{ref}", "--reason", "Crew away", "--until", DUE_AHEAD)),
     "escalate": Command(("escalate", "{fresh}", "--reason", "Customer complained")),
     "close": Command(("close", "{fresh}", "--outcome", "completed", "--text", "Patched")),
     "publish": Command(("publish", "{fresh}", "--text", "Pothole reported in Spring St")),

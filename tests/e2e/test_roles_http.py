@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from infra.runtime import Runtime
-from tests.conftest import TEST_ADMIN, make_settings
+from tests.conftest import DUE_AHEAD, TEST_ADMIN, make_settings
 from tests.http_support import served, sign_in, stored
 from tests.role_matrix import CHECKED, MAY, ROLES
 
@@ -43,7 +43,7 @@ CALLS: dict[str, Call] = {
     "assign": Call("POST", "/api/v1/requests/{fresh}/assign", {"team": "water"}),
     "note": Call("POST", "/api/v1/requests/{ref}/notes", {"text": "Rang the customer"}),
     "delay": Call(
-        "POST", "/api/v1/requests/{ref}/delay", {"reason": "Crew away", "until": "2027-06-30"}
+        "POST", "/api/v1/requests/{ref}/delay", {"reason": "Crew away", "until": DUE_AHEAD}
     ),
     "escalate": Call("POST", "/api/v1/requests/{fresh}/escalate", {"reason": "Complained"}),
     "close": Call(

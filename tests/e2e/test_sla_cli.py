@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -179,15 +179,30 @@ def test_a_receipt_time_in_the_future_is_refused_and_nothing_is_lodged(crm: Crm)
 def test_a_delay_to_christmas_day_says_it_falls_due_on_the_next_business_day(crm: Crm) -> None:
     ref, _ = lodge(crm)
 
-    ran = crm("delay", ref, "--reason", "Crew on leave", "--until", "2027-12-25")
+    christmas, said, close = next(case for case in CHRISTMASES if case[0] > date.today())
 
-    # Saturday 25 December 2027: Christmas is observed on Monday 27, Boxing Day on Tuesday 28
-    # (NSW): Wednesday 29 December's close
+    ran = crm("delay", ref, "--reason", "Crew on leave", "--until", christmas.isoformat())
+
     assert ran.code == 0, ran.stderr
     assert ran.stdout.strip() == ref
-    assert "not a business day" in ran.stderr and "Wednesday 29 December 2027" in ran.stderr
+    assert "not a business day" in ran.stderr and said in ran.stderr
     shown = json.loads(crm("show", ref, "--json").stdout)
-    assert shown["complete_by"] == "2027-12-29T05:30:00+00:00"
+    assert shown["complete_by"] == close
+
+
+# The next Christmas Days, each checked by hand against NSW's holidays (a delay may lie at most
+# two years ahead, so the test takes the first still to come): the business day after it, and
+# that day's close (16:30 AEDT) in UTC.
+CHRISTMASES = [
+    # Saturday: Christmas observed on Monday 27, Boxing Day on Tuesday 28
+    (date(2027, 12, 25), "Wednesday 29 December 2027", "2027-12-29T05:30:00+00:00"),
+    # Monday: Boxing Day on Tuesday 26
+    (date(2028, 12, 25), "Wednesday 27 December 2028", "2028-12-27T05:30:00+00:00"),
+    # Tuesday: Boxing Day on Wednesday 26
+    (date(2029, 12, 25), "Thursday 27 December 2029", "2029-12-27T05:30:00+00:00"),
+    # Wednesday: Boxing Day on Thursday 26
+    (date(2030, 12, 25), "Friday 27 December 2030", "2030-12-27T05:30:00+00:00"),
+]
 
 
 def test_an_urgent_request_shows_in_crm_alerts_at_lodgement_and_is_taken_with_ack(
