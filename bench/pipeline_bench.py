@@ -104,6 +104,8 @@ SEALED = f"sealed:v1:{uuid.UUID(int=7)}:bench-token"
 BENCH_ADMIN = "bench.admin"  # `crm projections rebuild` needs an administrator
 ACTOR = Actor(id="bench.officer", role="officer")
 EPOCH = datetime(2026, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=11)))
+# the live commands' delay: ahead of today, within the councils' two-year horizon for due dates
+DELAYED_UNTIL = date.today() + timedelta(days=200)
 INSERT_CHUNK = 1000
 STEPS = 6  # after lodgement: acknowledge, assign, note, delay, escalate, close
 
@@ -278,7 +280,7 @@ class BulkLoader:
                     text="Inspected; crew booked", note_kind=NoteKind.ACTION, channel=None, **kw
                 )
             case 4:
-                a.delay(horizon_days=730, reason="Asphalt supply", until=date(2029, 6, 29), **kw)
+                a.delay(horizon_days=730, reason="Asphalt supply", until=date(2027, 6, 29), **kw)
             case 5:
                 a.escalate(level=None, reason="Target missed", **kw)
             case 6:
@@ -624,7 +626,7 @@ class LoadGenerator:
             ),
             3: lambda: cmds.add_note(cmds.AddNote(text="Inspected", **kw), p),
             4: lambda: cmds.delay_request(
-                cmds.DelayRequest(reason="Asphalt", until=date(2029, 6, 29), **kw), p
+                cmds.DelayRequest(reason="Asphalt", until=DELAYED_UNTIL, **kw), p
             ),
             5: lambda: cmds.escalate_request(cmds.EscalateRequest(reason="Late", **kw), p),
             6: lambda: cmds.close_request(
