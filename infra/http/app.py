@@ -88,7 +88,7 @@ def create_app(
     app.include_router(operations_api.router)
 
     @app.get("/healthz", tags=["operations"])
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         """Liveness: the process answers (touches no store)."""
         return {"status": "ok"}
 
