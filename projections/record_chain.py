@@ -37,21 +37,6 @@ GENESIS: dict[str, bytes] = {
 PAGE = 5000
 
 
-class StoredEvent(Protocol):
-    """An event as the store holds it (the `eventsourcing` library's notification)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def originator_id(self) -> UUID | str: ...
-    @property
-    def originator_version(self) -> int: ...
-    @property
-    def topic(self) -> str: ...
-    @property
-    def state(self) -> bytes: ...
-
-
 class StoredEventInput(Protocol):
     """An event about to be stored (no position yet)."""
 
@@ -63,6 +48,14 @@ class StoredEventInput(Protocol):
     def topic(self) -> str: ...
     @property
     def state(self) -> bytes: ...
+
+
+class StoredEvent(StoredEventInput, Protocol):
+    """An event as the store holds it (the `eventsourcing` library's notification): the
+    same, with its position."""
+
+    @property
+    def id(self) -> int: ...
 
 
 def _uuid(value: UUID | str) -> UUID:
