@@ -377,41 +377,19 @@ def crm(
     structlog.configure(**logs)
 
 
+LODGE_ARGS = ["lodge", "--category", "pothole", "--description", "Hole", "--name", "Ula Fenwick",
+              "--phone", "0400 000 222"]
 # (user, the command before the flag, the flag, a day or an instant, what follows it)
 CLI: list[tuple[str, list[str], str, str]] = [
     (
         "cs",
-        [
-            "lodge",
-            "--category",
-            "pothole",
-            "--channel",
-            "letter",
-            "--description",
-            "Hole",
-            "--name",
-            "Ula Fenwick",
-            "--phone",
-            "0400 000 222",
-        ],
+        [*LODGE_ARGS, "--channel", "letter"],
         "--received-at",
         "instant",
     ),
     (
         "cs",
-        [
-            "lodge",
-            "--category",
-            "pothole",
-            "--channel",
-            "phone",
-            "--description",
-            "Hole",
-            "--name",
-            "Ula Fenwick",
-            "--phone",
-            "0400 000 222",
-        ],
+        [*LODGE_ARGS, "--channel", "phone"],
         "--agreed-completion",
         "day",
     ),

@@ -25,7 +25,6 @@ from tests.conftest import DUE_AHEAD, add_staff, make_settings
 
 LIFECYCLE = ["Lodged", "Acknowledged", "Assigned", "NoteAdded", "Delayed", "Escalated", "Closed"]
 REFERENCE = re.compile(r"[A-Z]+-\d{4}-\d{6}")
-AHEAD = DUE_AHEAD
 LONG_PAST = "2020-01-06"
 IDENTIFIED_POTHOLE = [
     "lodge",
@@ -169,7 +168,7 @@ def test_a_request_goes_through_its_whole_lifecycle_and_its_history_lists_every_
         ["acknowledge", ref],
         ["assign", ref, "--team", "roads", "--officer", "kwong"],
         ["note", ref, "Inspected the site", "--kind", "outgoing", "--channel", "email"],
-        ["delay", ref, "--reason", "Asphalt on order", "--until", AHEAD],
+        ["delay", ref, "--reason", "Asphalt on order", "--until", DUE_AHEAD],
         ["escalate", ref, "--reason", "Customer complained"],
         ["close", ref, "--outcome", "completed", "--text", "Patched"],
     ):
