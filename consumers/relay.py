@@ -134,6 +134,9 @@ def make_producer(config: KafkaConfig) -> KafkaProducer:
         delivery_timeout_ms=300_000,
         request_timeout_ms=30_000,
         max_block_ms=10_000,
+        # kafka-python's own metrics are read by nothing here: not kept, their sensors cost
+        # the sender thread work on every request.
+        metrics_enabled=False,
     )
 
 
