@@ -79,7 +79,7 @@ reads them) written straight into the chain's table, which is much faster.
    per second of each and the ratio (chain + audit) / (chain alone), medians of the rounds.
 
 ``--only`` picks parts (any of ``follower,verify,commands,audit``; default all but audit;
-``beside`` alone is the last part of ``commands``: saturating commands, ``--workers`` threads);
+``beside`` alone is the saturating part of ``commands``, ``--workers`` threads, then `crm note`);
 ``--no-cli`` leaves `crm note` itself out of the command path.
 
 PostgreSQL runs in a scratch database dropped afterwards (``$CRM_DATABASE_URL``, else the
@@ -997,6 +997,8 @@ def main(argv: list[str] | None = None) -> int:
             if "beside" in parts and "commands" not in parts:  # that part alone
                 print(f"{backend}: saturating commands (load average {load()})", flush=True)
                 follower_beside(rt, args.commands, args.rounds, args.workers)
+                if not args.no_cli:  # what the CLI's catch-up on exit costs `crm note`
+                    cli_path(rt, args.commands // 4, args.rounds)
                 print(f"  load average after: {load()}", flush=True)
             if "commands" in parts:
                 print(f"{backend}: the command path (load average {load()})", flush=True)
