@@ -686,14 +686,15 @@ BESIDE = ("no chain", "chained by the command", "a follower beside")
 
 def saturated(
     rt: Runtime, commands: int, workers: int, first: int, variant: str
-) -> tuple[float, list[float], float]:
+) -> tuple[float, list[float], float, float]:
     """`commands` commands (lodge-and-note pairs) from `workers` threads at once: with the
     stores not chaining and no follower (*no chain*), the stores chaining their own events
     with a follower thread beside as the safety net (*chained by the command*, what `crm
     serve` and `crm worker` ran before), or the stores not chaining and a follower thread
     chaining in batches (*a follower beside*). Returns the wall seconds of the commands, each
     command's seconds, and the seconds the follower took after the last command to chain the
-    rest (0 with no chain)."""
+    rest (0 with no chain), and the CPU seconds used meanwhile by this process and the
+    server's backends (`_Cpu`): on a shared machine of two cores, what competes."""
     command_chaining(rt, variant == "chained by the command")
     logs = rt.record_logs()
     stop = threading.Event()
@@ -717,6 +718,7 @@ def saturated(
                 latencies.extend(mine)
 
     threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
+    cpu = _Cpu(rt)
     start = time.perf_counter()
     for t in threads:
         t.start()
@@ -733,10 +735,46 @@ def saturated(
         drained = time.perf_counter() - start - took
         stop.set()
         thread.join()
+    used = cpu.used()  # the commands' and the follower's, to the last event chained
     record_follower.catch_up(rt.chain_engine, logs)  # every round starts level
     settle(rt)
     command_chaining(rt, not rt.settings.is_postgres)  # the backend's own design
-    return took, latencies, drained
+    return took, latencies, drained, used
+
+
+class _Cpu:
+    """CPU seconds used since it was made: this process's, and on PostgreSQL the server
+    backends' connected to the bench's database (`/proc/<pid>/schedstat`, when the server
+    runs on this machine; the backends seen at the start and at the end)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.pids = self._backends()
+        self.server = self._server(self.pids)
+        self.client = time.process_time()
+
+    def _backends(self) -> set[int]:
+        if not self.rt.settings.is_postgres:
+            return set()
+        with self.rt.chain_engine.connect() as conn:
+            q = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            return {int(r[0]) for r in conn.execute(sa.text(q))}
+
+    @staticmethod
+    def _server(pids: set[int], at: dict[int, int] | None = None) -> dict[int, int]:
+        found = {}
+        for pid in pids:
+            try:
+                found[pid] = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):  # gone, or not on this machine
+                continue
+        return found
+
+    def used(self) -> float:
+        client = time.process_time() - self.client
+        now = self._server(self.pids | self._backends())
+        server = sum(ns - self.server.get(pid, 0) for pid, ns in now.items())
+        return client + server / 1e9
 
 
 def _chain_caught_up(rt: Runtime, logs: dict[str, Any]) -> bool:
@@ -759,21 +797,25 @@ def follower_beside(rt: Runtime, commands: int, rounds: int, workers: int) -> No
     p95: dict[str, list[float]] = {v: [] for v in BESIDE[1:]}
     rate: dict[str, list[float]] = {v: [] for v in BESIDE}
     lag: dict[str, list[float]] = {v: [] for v in BESIDE[1:]}
+    cpu: dict[str, list[float]] = {v: [] for v in BESIDE[1:]}
+    per_command: list[float] = []
     first = 8_000_000
     record_follower.catch_up(rt.chain_engine, rt.record_logs())
     for _ in range(rounds):
         variants = list(BESIDE)
         order.shuffle(variants)
-        got: dict[str, tuple[float, list[float], float]] = {}
+        got: dict[str, tuple[float, list[float], float, float]] = {}
         for variant in variants:
             got[variant] = saturated(rt, commands, workers, first, variant)
             first += commands
-        base_took, base_lat, _ = got["no chain"]
+        base_took, base_lat, _, base_cpu = got["no chain"]
         b50, b95 = _percentiles(base_lat)
+        per_command.append(base_cpu / len(base_lat))
         for v in BESIDE:
             rate[v].append(len(got[v][1]) / got[v][0])
         for v in BESIDE[1:]:
-            took, lat, drained = got[v]
+            took, lat, drained, used = got[v]
+            cpu[v].append(used / base_cpu - 1)
             l50, l95 = _percentiles(lat)
             cost[v].append(took / base_took - 1)
             p50[v].append(l50 / b50 - 1)
@@ -782,14 +824,16 @@ def follower_beside(rt: Runtime, commands: int, rounds: int, workers: int) -> No
     print(
         f"  saturating commands ({commands} per variant per round from {workers} threads at "
         f"once, {rounds} interleaved rounds): no chain {statistics.median(rate['no chain']):.1f} "
-        "commands/s (median of rounds)"
+        f"commands/s (median of rounds), {statistics.median(per_command) * 1e3:.2f} ms of CPU per "
+        "command (this process and the server's backends)"
     )
     for v in BESIDE[1:]:
         print(
             f"    {v}: {statistics.median(rate[v]):.1f} commands/s; the chain's cost in wall "
             f"time {_spread(cost[v])}; median latency {_spread(p50[v])}; 95th percentile "
             f"{_spread(p95[v])}; chained {statistics.median(lag[v]) * 1e3:.0f} ms after the "
-            f"last command (median; max {max(lag[v]) * 1e3:.0f} ms)"
+            f"last command (median; max {max(lag[v]) * 1e3:.0f} ms); the chain's cost in CPU "
+            f"{_spread(cpu[v])}"
         )
 
 
