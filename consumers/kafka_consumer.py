@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -67,6 +68,9 @@ APPLY_THREADS = 4
 MAX_RECORDS = 5000
 FETCH_MIN_BYTES = 1  # a fetch returns as soon as the log has a record for it
 FETCH_WAIT_MS = 500  # the longest the broker holds a fetch of a quiet stream
+# How often, at most, the consumer tells Kafka its offsets while batches keep coming (only lag
+# tools read them; a quiet stream's are told at once).
+KAFKA_COMMIT_INTERVAL_S = 1.0
 
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
 T = TypeVar("T")
@@ -164,6 +168,8 @@ class ReadModelsConsumer:
         self._pause_backoff = Backoff(first_s=1.0, max_s=30.0)
         self.topology_due = False
         self.deferred_seeks = 0  # assignments whose stored offsets could not be read at once
+        self._to_commit: dict[TopicPartition, int] = {}  # next offsets not yet told to Kafka
+        self._committed_at = 0.0
 
     def ensure_tables(self) -> None:
         for feed in self.feeds.values():
@@ -244,6 +250,7 @@ class ReadModelsConsumer:
                 log.error("topic_changed", models=self.label, message=str(changed))
                 raise
         if not batch:
+            self._commit_to_kafka(consumer, {}, now=True)
             return
         decoded = self.decode(batch)
         done = self._retry(lambda: self.apply(decoded), stop, "apply")
@@ -434,11 +441,19 @@ class ReadModelsConsumer:
             self._pending.clear()
         self.seek_stored(pending)
 
-    def _commit_to_kafka(self, consumer: KafkaConsumer, done: Mapping[TopicPartition, int]) -> None:
+    def _commit_to_kafka(
+        self, consumer: KafkaConsumer, done: Mapping[TopicPartition, int], now: bool = False
+    ) -> None:
         """Tells Kafka how far the database got, for lag tools; asynchronous, and a failure
-        only costs a log line (the database, not Kafka, says where to resume)."""
-        offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in done.items()}
-        if offsets:
+        only costs a log line (the database, not Kafka, says where to resume). At most once
+        every `KAFKA_COMMIT_INTERVAL_S` while batches keep coming (a small batch then costs no
+        request of its own), and at once when a poll finds nothing new (`now`)."""
+        self._to_commit.update(done)
+        due = time.monotonic() - self._committed_at >= KAFKA_COMMIT_INTERVAL_S
+        if self._to_commit and (now or due):
+            offsets = {tp: OffsetAndMetadata(o, "", -1) for tp, o in self._to_commit.items()}
+            self._to_commit.clear()
+            self._committed_at = time.monotonic()
             consumer.commit_async(offsets, callback=self._on_kafka_commit)
 
     def _on_kafka_commit(self, _offsets: object, response: object) -> None:
@@ -467,6 +482,9 @@ class ReadModelsConsumer:
             # (Waiting for 64 KiB held every fetch of a trickle its full wait: 50 ms more lag.)
             fetch_min_bytes=FETCH_MIN_BYTES,
             fetch_max_wait_ms=FETCH_WAIT_MS,
+            # kafka-python's own metrics are read by nothing here: not kept, their sensors
+            # cost the client's thread work on every fetch.
+            metrics_enabled=False,
         )
         consumer.subscribe([config.topic], listener=SeekToStored(self))
         return consumer

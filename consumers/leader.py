@@ -54,6 +54,12 @@ class LeaderLock:
         conn.close()
         return False
 
+    @property
+    def session(self) -> sa.Connection | None:
+        """The lock's own connection while held on PostgreSQL (autocommit; None otherwise): a
+        holder may send its own single statements on it (the relay its checkpoint)."""
+        return self._conn
+
     def held(self) -> bool:
         """True while the lock is still this process's (its session answers)."""
         if not self.is_postgres:
@@ -61,7 +67,7 @@ class LeaderLock:
         if self._conn is None:
             return False
         try:
-            self._conn.execute(sa.text("SELECT 1"))
+            self._conn.exec_driver_sql("SELECT 1")  # nothing to compile: the cheapest answer
             return True
         except sa.exc.SQLAlchemyError as error:
             log.warning("leader_lock_lost", name=self.name, error=str(error)[:300])

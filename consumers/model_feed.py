@@ -35,11 +35,22 @@ log = structlog.get_logger("consumer")
 
 
 class StoredOffsets:
-    """The read model's stored next offsets, per partition of the configured topic."""
+    """The read model's stored next offsets, per partition of the configured topic.
+
+    Its two per-batch statements (`lock`, `advance`) are built once per model, not per batch:
+    on PostgreSQL as plain SQL over arrays (`= ANY`, `unnest`), sent without SQLAlchemy
+    compiling anything; elsewhere as SQLAlchemy statements whose compiled form is cached."""
 
     def __init__(self, model: ReadModel, config: KafkaConfig) -> None:
         self.model = model
         self.config = config
+        t = model.positions
+        self._lock = (
+            sa.select(t.c.source, t.c.position)
+            .where(t.c.source.in_(sa.bindparam("sources", expanding=True)))
+            .with_for_update()
+        )
+        self._sql: dict[str, tuple[str, str]] = {}  # per dialect: (lock, advance) on PostgreSQL
 
     def read(self, conn: sa.Connection, partitions: Sequence[int]) -> dict[int, int | None]:
         stored = self.model.positions_by_source(conn)
@@ -52,13 +63,12 @@ class StoredOffsets:
         t, config = self.model.positions, self.config
         sources = {config.source(p): p for p in partitions}
         rows = [*sources, *(config.cut_source(p) for p in partitions)]
-        q = (sa.select(t.c.source, t.c.position)
-             .where(t.c.source.in_([*rows, MARK_SOURCE])).with_for_update())
-        found = dict(conn.execute(q).tuples().all())
+        wanted = [*rows, MARK_SOURCE]
+        found = self._locked(conn, wanted)
         if any(s not in found for s in rows):  # a partition's first batch: rows made once
             missing = [{"source": s, "position": 0} for s in rows if s not in found]
             insert_ignoring_duplicates(conn, t, missing)
-            found = dict(conn.execute(q).tuples().all())
+            found = self._locked(conn, wanted)
         self.mark = found.get(MARK_SOURCE, 0)
         return {sources[s]: pos for s, pos in found.items() if s in sources}
 
@@ -66,15 +76,49 @@ class StoredOffsets:
 
     def advance(self, conn: sa.Connection, positions: Mapping[str, int]) -> None:
         """Moves the (locked) position rows up to `positions`, never down: one statement."""
-        t = self.model.positions
-        if positions:
-            value = sa.case(dict(positions), value=t.c.source)
-            stmt = (
-                sa.update(t)
-                .where(t.c.source.in_(list(positions)), t.c.position < value)
-                .values(position=value)
+        if not positions:
+            return
+        sql = self._postgres_sql(conn)
+        if sql is not None:
+            conn.exec_driver_sql(
+                sql[1], {"sources": list(positions), "positions": list(positions.values())}
             )
-            conn.execute(stmt)
+            return
+        t = self.model.positions
+        value = sa.case(dict(positions), value=t.c.source)
+        stmt = (
+            sa.update(t)
+            .where(t.c.source.in_(list(positions)), t.c.position < value)
+            .values(position=value)
+        )
+        conn.execute(stmt)
+
+    def _locked(self, conn: sa.Connection, sources: list[str]) -> dict[str, int]:
+        sql = self._postgres_sql(conn)
+        if sql is not None:
+            rows = conn.exec_driver_sql(sql[0], {"sources": sources})
+        else:
+            rows = conn.execute(self._lock, {"sources": sources})
+        return dict(rows.tuples().all())
+
+    def _postgres_sql(self, conn: sa.Connection) -> tuple[str, str] | None:
+        """(lock, advance) as PostgreSQL's own SQL, rendered once (None elsewhere)."""
+        dialect = conn.dialect
+        if dialect.name != "postgresql":
+            return None
+        found = self._sql.get(dialect.driver)
+        if found is None:
+            table = dialect.identifier_preparer.format_table(self.model.positions)
+            lock = (
+                f"SELECT source, position FROM {table} WHERE source = ANY(%(sources)s) FOR UPDATE"
+            )
+            advance = (
+                f"UPDATE {table} AS t SET position = v.position FROM unnest(%(sources)s::varchar[], "
+                "%(positions)s::bigint[]) AS v(source, position) "
+                "WHERE t.source = v.source AND t.position < v.position"
+            )
+            found = self._sql[dialect.driver] = (lock, advance)
+        return found
 
 
 class ModelFeed:
@@ -199,12 +243,17 @@ class ModelFeed:
         parked = apply_isolated(conn, self.model, decoded, held, isolate=isolate)
         park(conn, self.model.name, parked)
         if parked:
-            self._held = (mark_changed(conn, self.model),
-                          held | {p.request_id for p in parked if p.request_id is not None})
-        self.offsets.advance(conn, {
-            **{self.config.source(tp.partition): offset for tp, offset in done.items()},
-            **{self.config.cut_source(p): position for p, position in cut.items()},
-        })
+            self._held = (
+                mark_changed(conn, self.model),
+                held | {p.request_id for p in parked if p.request_id is not None},
+            )
+        self.offsets.advance(
+            conn,
+            {
+                **{self.config.source(tp.partition): offset for tp, offset in done.items()},
+                **{self.config.cut_source(p): position for p, position in cut.items()},
+            },
+        )
         if parked:
             log.warning(
                 "messages_parked",

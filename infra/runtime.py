@@ -121,6 +121,21 @@ class Runtime:
     def read_engine(self) -> sa.Engine:
         return make_engine(self.settings.sqlalchemy_url("read"))
 
+    def stream_engine(self, purpose: str = "read") -> sa.Engine:
+        """The engine of the Kafka path's long-running processes (the relays' checkpoints and
+        leader locks, the consumer's transactions): on PostgreSQL one whose connections are not
+        pinged at each checkout — a round trip saved per read model per batch; a connection
+        found dead fails its batch, which they retry as any failure of the database — and
+        elsewhere `read_engine` or `write_engine` itself (`purpose`: "read" or "write")."""
+        if not self.settings.is_postgres:
+            return self.write_engine if purpose == "write" else self.read_engine
+        return self._unpinged_engine
+
+    @cached_property
+    def _unpinged_engine(self) -> sa.Engine:
+        # On PostgreSQL the read models, the relay's checkpoint and the store share a database.
+        return make_engine(self.settings.sqlalchemy_url("read"), pre_ping=False)
+
     @cached_property
     def read_models(self) -> list[ReadModel]:
         """Every read model's tables, defined once per process (defining them is not free)."""
@@ -175,7 +190,13 @@ class Runtime:
         return {"requests": self.app, "directory": self.directory}
 
     def close(self) -> None:
-        for name in ("write_engine", "read_engine", "record_engine", "chain_engine"):
+        for name in (
+            "write_engine",
+            "read_engine",
+            "record_engine",
+            "chain_engine",
+            "_unpinged_engine",
+        ):
             if name in self.__dict__:
                 self.__dict__[name].dispose()
         if "vault" in self.__dict__:

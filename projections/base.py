@@ -132,7 +132,8 @@ class ReadModel:
         """Moves the position of `source` up to `position` (never down)."""
         t = self.positions
         done = conn.execute(
-            sa.update(t).where(t.c.source == source, t.c.position < position)
+            sa.update(t)
+            .where(t.c.source == source, t.c.position < position)
             .values(position=position)
         )
         if done.rowcount == 0:
@@ -206,16 +207,31 @@ class RowPerRequest(ReadModel):
     def _load(self, conn: sa.Connection, ids: Iterable[str]) -> dict[str, Row]:
         ids = list(ids)
         out: dict[str, Row] = {}
+        select = self._statements()[0]
         for i in range(0, len(ids), CHUNK):
-            q = sa.select(self.table).where(self.table.c.request_id.in_(ids[i : i + CHUNK]))
-            out.update({r.request_id: dict(r._mapping) for r in conn.execute(q)})
+            rows = conn.execute(select, {"ids": ids[i : i + CHUNK]})
+            out.update({r.request_id: dict(r._mapping) for r in rows})
         return out
 
     def _write(self, conn: sa.Connection, changed: dict[str, Row]) -> None:
         ids = list(changed)
+        delete = self._statements()[1]
         for i in range(0, len(ids), CHUNK):
-            conn.execute(sa.delete(self.table).where(self.table.c.request_id.in_(ids[i : i + CHUNK])))
+            conn.execute(delete, {"ids": ids[i : i + CHUNK]})
         bulk.write(conn, self.table, list(changed.values()))
+
+    def _statements(self) -> tuple[sa.Select[Any], sa.Delete]:
+        """The select and delete of some requests' rows, built once per model (a batch then
+        costs no statement building, and their compiled forms are found in SQLAlchemy's
+        cache at once)."""
+        found: tuple[sa.Select[Any], sa.Delete] | None = self.__dict__.get("_by_ids")
+        if found is None:
+            ids = self.table.c.request_id.in_(sa.bindparam("ids", expanding=True))
+            found = self.__dict__["_by_ids"] = (
+                sa.select(self.table).where(ids),
+                sa.delete(self.table).where(ids),
+            )
+        return found
 
 
 class CurrentRows:

@@ -120,9 +120,14 @@ class TemporalHistory(ReadModel):
     def _in_force(self, conn: sa.Connection, ids: Iterable[str]) -> dict[str, Row]:
         t, ids = self.table, list(ids)
         out: dict[str, Row] = {}
+        q: sa.Select[Any] | None = self.__dict__.get("_in_force_q")
+        if q is None:  # built once per model: a batch costs no statement building
+            q = self.__dict__["_in_force_q"] = sa.select(t).where(
+                t.c.request_id.in_(sa.bindparam("ids", expanding=True)), t.c.valid_to.is_(None)
+            )
         for i in range(0, len(ids), CHUNK):
-            q = sa.select(t).where(t.c.request_id.in_(ids[i : i + CHUNK]), t.c.valid_to.is_(None))
-            out.update({r.request_id: dict(r._mapping) for r in conn.execute(q)})
+            rows = conn.execute(q, {"ids": ids[i : i + CHUNK]})
+            out.update({r.request_id: dict(r._mapping) for r in rows})
         return out
 
     def _write(self, conn: sa.Connection, closed: dict[str, Row], opened: list[Row]) -> None:

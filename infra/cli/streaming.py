@@ -64,10 +64,10 @@ def run_relay(args: argparse.Namespace) -> int:
         return 0
     relays = Worker(
         config,
-        rt.read_engine,
+        rt.stream_engine("read"),
         reader=reader,
         directory_reader=directory,
-        write_engine=rt.write_engine,
+        write_engine=rt.stream_engine("write"),
         names=(),
         relay_batch_size=args.batch_size,
         stop_event=stop,
@@ -85,7 +85,7 @@ def run_consume(args: argparse.Namespace) -> int:
         return 0
     consumer = ReadModelsConsumer(
         [registry.build(name) for name in dict.fromkeys(args.names)],
-        rt.read_engine,
+        rt.stream_engine("read"),
         config,
         after_db_commit=exit_after_db_commit_hook(),
         reader=reader,
@@ -107,10 +107,10 @@ def run_worker(args: argparse.Namespace) -> int:
         return 0
     worker = Worker(
         config,
-        rt.read_engine,
+        rt.stream_engine("read"),
         reader=reader,
         directory_reader=directory,
-        write_engine=rt.write_engine,
+        write_engine=rt.stream_engine("write"),
         relay_batch_size=args.batch_size,
         stop_event=stop,
         record=RecordFollower(rt.chain_engine, rt.record_logs()),

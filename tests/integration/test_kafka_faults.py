@@ -74,6 +74,15 @@ def kill_mid_batch(pipeline: Pipeline, rt: Runtime) -> Child:
         relay = pipeline.spawn("relay", "--batch-size", "400")
         wait_until(lambda: pipeline.published() > 0, 60, "the relay's first acknowledged sends")
         relay.kill()
+        # Its checkpoint statement, stalled behind the lock, dies with it: the server ends the
+        # dead process's sessions (as it would once their keepalives gave up) before the lock
+        # is released, or the statement would still run, and commit.
+        blocker.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                "WHERE relation = 'relay_checkpoint'::regclass AND NOT granted"
+            )
+        )
         blocker.rollback()
     return relay
 
@@ -175,19 +184,27 @@ def own_database(pg_server_url: str) -> Iterator[str]:
 def rebalance(config: KafkaConfig, group: str) -> None:
     """Another member joins the consumer's group (taking partitions from it), then leaves."""
     intruder = KafkaConsumer(
-        bootstrap_servers=config.bootstrap, group_id=group,
-        enable_auto_commit=False, session_timeout_ms=6_000,
+        bootstrap_servers=config.bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        session_timeout_ms=6_000,
     )
     try:
         intruder.subscribe([config.topic])
-        wait_until(lambda: bool(intruder.poll(timeout_ms=100) is not None
-                                and intruder.assignment()), 60, "the intruder's partitions")
+        wait_until(
+            lambda: bool(intruder.poll(timeout_ms=100) is not None and intruder.assignment()),
+            60,
+            "the intruder's partitions",
+        )
     finally:
         intruder.close(autocommit=False)
 
 
 def test_postgres_restart_under_the_consumers(
-    own_database: str, kafka_bootstrap: str, tmp_path: Path, clock: FakeClock,
+    own_database: str,
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    clock: FakeClock,
     pg_server_url: str,
 ) -> None:
     if not runs_here("postgres", pg_address(pg_server_url)):
@@ -209,8 +226,11 @@ def test_postgres_restart_under_the_consumers(
                 # Work for the consumers while their database is away: a redelivered event.
                 pipeline.produce(message[2] or b"", message[3])
                 others = [c for name, c in worker.consumers.items() if name != "work_queue"]
-                wait_until(lambda: all(c.retries > 0 for c in others), 60,
-                           "every other consumer to meet the outage")
+                wait_until(
+                    lambda: all(c.retries > 0 for c in others),
+                    60,
+                    "every other consumer to meet the outage",
+                )
             finally:
                 services.postgres_up()
             driver.interleaved(10, steps=3)
@@ -235,8 +255,9 @@ def test_duplicate_and_malformed_messages(
         bad = {
             b"\xff{ not json": "not JSON",
             json.dumps({"schema_version": 1, "event_type": "Lodged"}).encode(): "missing fields",
-            Envelope(**{**lodged, "request_id": str(uuid.uuid4()), "data": {}}).to_json():
-                "KeyError",
+            Envelope(
+                **{**lodged, "request_id": str(uuid.uuid4()), "data": {}}
+            ).to_json(): "KeyError",
         }
         for raw in bad:
             pipeline.produce(str(uuid.uuid4()).encode(), raw)
@@ -252,8 +273,11 @@ def test_duplicate_and_malformed_messages(
     passes_lodged_over = {"request_attachments", "complaint_register"}
     for name in ALL_MODELS:
         mine = {row["raw"]: row["reason"] for row in parked if row["read_model"] == name}
-        expected = {raw: reason for raw, reason in bad.items()
-                    if reason != "KeyError" or name not in passes_lodged_over}
+        expected = {
+            raw: reason
+            for raw, reason in bad.items()
+            if reason != "KeyError" or name not in passes_lodged_over
+        }
         assert set(mine) == set(expected), name
         for raw, reason in expected.items():
             assert reason in mine[raw], (name, mine[raw])
@@ -277,8 +301,11 @@ def test_a_gap_in_a_requests_stream_waits_for_the_resend(
     with pipeline.worker(rt, relay=False):
         for env in (envelopes[0], envelopes[2]):  # v1, then v3 before v2
             pipeline.produce(env.request_id.encode(), env.to_json())
-        wait_until(lambda: sum(stored_offsets(rt, pipeline.config, "work_queue").values()) >= 2,
-                   60, "the consumers to see both")
+        wait_until(
+            lambda: sum(stored_offsets(rt, pipeline.config, "work_queue").values()) >= 2,
+            60,
+            "the consumers to see both",
+        )
         with rt.read_engine.connect() as conn:
             t = WorkQueue().table
             assert conn.execute(sa.select(t.c.version)).scalar_one() == 1  # v3 waited
