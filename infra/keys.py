@@ -90,6 +90,18 @@ ACCESS_LOG = sa.Table(
 )
 
 
+# `find`'s query, built once (every lodgement from a new customer runs it)
+_FIND = (
+    sa.select(BLIND_INDEX.c.customer)
+    .where(
+        BLIND_INDEX.c.council == sa.bindparam("council"),
+        BLIND_INDEX.c.field == sa.bindparam("field"),
+        BLIND_INDEX.c.digest == sa.bindparam("digest"),
+    )
+    .order_by(BLIND_INDEX.c.customer)
+)
+
+
 def normalise(field: str, value: str) -> str:
     """What a blind index compares: digits of a phone number, e-mail and names casefolded
     with their spaces collapsed."""
@@ -336,16 +348,8 @@ class KeyVault:
 
     def find(self, council: str, field: str, value: str) -> list[str]:
         """The numbers of the customers whose `field` equals `value` (normalised)."""
-        q = (
-            sa.select(BLIND_INDEX.c.customer)
-            .where(
-                BLIND_INDEX.c.council == council,
-                BLIND_INDEX.c.field == field,
-                BLIND_INDEX.c.digest == self.digest(council, field, value),
-            )
-            .order_by(BLIND_INDEX.c.customer)
-        )
-        return self._read(lambda conn: [r for (r,) in conn.execute(q)])
+        params = {"council": council, "field": field, "digest": self.digest(council, field, value)}
+        return self._read(lambda conn: [r for (r,) in conn.execute(_FIND, params)])
 
     def unindex(self, council: str, customer: str) -> None:
         with self._writing() as conn:
