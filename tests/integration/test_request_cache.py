@@ -29,7 +29,7 @@ OTHER = Actor(id="kwong", role="officer")
 
 @pytest.fixture
 def writer(any_runtime: Runtime) -> Runtime:
-    add_staff_to(any_runtime, COUNCIL, {"kwong": ["officer"]})
+    add_staff_to(any_runtime, COUNCIL, {"kwong": ["officer"]}, {"kwong": ["roads"]})
     return any_runtime
 
 
