@@ -29,7 +29,8 @@ ratios**: on a shared machine the rates swing between rounds far more than withi
    pipeline events/s ÷ baseline events/s; the aim is ≥ 0.8 × the slower baseline.
 2. **End-to-end lag** at a steady offered load: ``--rate`` commands/s for ``--seconds`` through
    the real command handlers, issued from ``--offer-threads`` threads sharing one fixed
-   schedule (a seventh lodge, the rest the next lifecycle step of an earlier request), each timed from its commit to its row version being visible in ``work_queue``
+   schedule (a seventh lodge, each by a new invented resident with a phone number of their own,
+   the rest the next lifecycle step of an earlier request), each timed from its commit to its row version being visible in ``work_queue``
    (polled every 5 ms). Aim: p99 < 500 ms at 200 commands/s. Each round also prints the load
    average and the CPU per command of the offering processes, the relay and the consumer.
 3. **Rebuild.** ``--rebuild-events`` events in a store of their own; each read model rebuilt
@@ -58,8 +59,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import multiprocessing
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -567,13 +570,40 @@ class BenchClock:
             return self.current
 
 
+FIRST_NAMES = ("Ada", "Bo", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ira", "Jun", "Kit", "Lev")
+SURNAMES = ("Arden", "Brisk", "Calloway", "Dunmore", "Esk", "Fenwick", "Garrow", "Holt", "Ives")
+PHONE_STRIDE = 7_919_337  # odd and not a multiple of 5: n -> phone is one-to-one below 10**8
+
+
+class Residents:
+    """Invented residents, each with a phone number of their own (as real residents differ):
+    the n-th of a generator has the mobile number 04 followed by (base + n x stride) mod 10**8,
+    the base random per generator, so the offering processes' residents differ too (two of
+    them sharing a number is a chance of about 1 in 25,000 per run). Names repeat, as names
+    do."""
+
+    def __init__(self) -> None:
+        self._base = random.SystemRandom().randrange(10**8)
+        self._next = itertools.count()
+        self._lock = threading.Lock()
+
+    def next(self) -> Customer:
+        with self._lock:
+            n = next(self._next)
+        digits = f"{(self._base + n * PHONE_STRIDE) % 10**8:08d}"
+        first, last = FIRST_NAMES[n % len(FIRST_NAMES)], SURNAMES[n // 12 % len(SURNAMES)]
+        return Customer(name=f"{first} {last}", phone=f"04{digits[:2]} {digits[2:5]} {digits[5:]}")
+
+
 class LoadGenerator:
     """Issues commands: every seventh a lodgement, the rest the next lifecycle step of the
     longest-waiting open request (so one request's commands are far apart, as in real work);
-    records each command's commit instant until its version is visible in work_queue."""
+    records each command's commit instant until its version is visible in work_queue. Each
+    lodgement is by a new invented resident (`Residents`)."""
 
     def __init__(self, rt: Runtime, add_staff: bool = True) -> None:
         self.rt = rt
+        self.residents = Residents()
         if add_staff:
             add_officer(rt, COUNCIL)
         self.open: deque[tuple[str, int]] = deque()
@@ -587,7 +617,7 @@ class LoadGenerator:
             category="pothole",
             channel=Channel.PHONE,
             description="Pothole",
-            customer=Customer(name="Bench Resident", phone="0400 000 000"),
+            customer=self.residents.next(),
         )
         result = cmds.lodge_request(
             cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=ACTOR), self.rt.ports

@@ -90,6 +90,18 @@ ACCESS_LOG = sa.Table(
 )
 
 
+# `find`'s query, built once (every lodgement from a new customer runs it)
+_FIND = (
+    sa.select(BLIND_INDEX.c.customer)
+    .where(
+        BLIND_INDEX.c.council == sa.bindparam("council"),
+        BLIND_INDEX.c.field == sa.bindparam("field"),
+        BLIND_INDEX.c.digest == sa.bindparam("digest"),
+    )
+    .order_by(BLIND_INDEX.c.customer)
+)
+
+
 def normalise(field: str, value: str) -> str:
     """What a blind index compares: digits of a phone number, e-mail and names casefolded
     with their spaces collapsed."""
@@ -183,8 +195,9 @@ class KeyVault:
                     if index_rows:
                         conn.execute(self._insert_index(), index_rows)
         except sa.exc.IntegrityError:
-            raise KeyExists(f"a data key {key_id} exists already: it is never overwritten") \
-                from None
+            raise KeyExists(
+                f"a data key {key_id} exists already: it is never overwritten"
+            ) from None
         return new
 
     def _insert_key_in_one_trip(
@@ -195,14 +208,23 @@ class KeyVault:
         params = {**row, "created_at": row["created_at"].astimezone(UTC).replace(tzinfo=None)}
         sql = _INSERT_KEY
         if index_rows:
-            values = ", ".join(f"(%(c{i})s, %(f{i})s, %(d{i})s, %(n{i})s)"
-                               for i in range(len(index_rows)))
+            values = ", ".join(
+                f"(%(c{i})s, %(f{i})s, %(d{i})s, %(n{i})s)" for i in range(len(index_rows))
+            )
             for i, r in enumerate(index_rows):
-                params.update({f"c{i}": r["council"], f"f{i}": r["field"],
-                               f"d{i}": r["digest"], f"n{i}": r["customer"]})
-            sql = (f"WITH new_key AS ({_INSERT_KEY}) "
-                   "INSERT INTO crm_customer_index (council, field, digest, customer) "
-                   f"VALUES {values} ON CONFLICT DO NOTHING")
+                params.update(
+                    {
+                        f"c{i}": r["council"],
+                        f"f{i}": r["field"],
+                        f"d{i}": r["digest"],
+                        f"n{i}": r["customer"],
+                    }
+                )
+            sql = (
+                f"WITH new_key AS ({_INSERT_KEY}) "
+                "INSERT INTO crm_customer_index (council, field, digest, customer) "
+                f"VALUES {values} ON CONFLICT DO NOTHING"
+            )
         if self.lazy_new_keys:
             sql = _ASYNC_COMMIT + sql  # one implicit transaction with the statement
         with self._writing(autocommit=True) as conn:
@@ -225,8 +247,9 @@ class KeyVault:
                 stmt: Any = sa.dialects.postgresql.insert(DATA_KEYS).on_conflict_do_nothing()
             else:
                 stmt = sa.dialects.sqlite.insert(DATA_KEYS).on_conflict_do_nothing()
-            inserted = conn.execute(stmt, {"key_id": str(key_id), "council": council,
-                                           "key": created, "created_at": at}).rowcount
+            inserted = conn.execute(
+                stmt, {"key_id": str(key_id), "council": council, "key": created, "created_at": at}
+            ).rowcount
         if inserted == 1:
             return created  # ours: no need to read it back
         theirs = self._key(key_id)  # another process created it meanwhile: theirs
@@ -234,8 +257,12 @@ class KeyVault:
         return theirs
 
     def new_customer(
-        self, key_id: uuid.UUID, council: str, customer: str,
-        details: Mapping[str, str | None], at: datetime,
+        self,
+        key_id: uuid.UUID,
+        council: str,
+        customer: str,
+        details: Mapping[str, str | None],
+        at: datetime,
     ) -> Sealer:
         """A new customer's data key and their blind-index rows, in one transaction; the
         sealer of the key. `KeyExists` if the key exists already (nothing is written). The
@@ -260,9 +287,7 @@ class KeyVault:
 
     # -- sealing -----------------------------------------------------------------------------
 
-    def sealer(
-        self, key_id: uuid.UUID, council: str, at: datetime, *, new: bool = False
-    ) -> Sealer:
+    def sealer(self, key_id: uuid.UUID, council: str, at: datetime, *, new: bool = False) -> Sealer:
         """Seals under the key `key_id`, created if needed; with `new`, a key that must not
         exist yet (no look first; `KeyExists` if it does)."""
         return Sealer(key_id, self.ensure_key(key_id, council, at, new=new))
@@ -283,17 +308,23 @@ class KeyVault:
         return key
 
     def digest(self, council: str, field: str, value: str) -> str:
-        mac = hmac.new(self._index_key(council), f"{field}:{normalise(field, value)}".encode(),
-                       hashlib.sha256)
+        mac = hmac.new(
+            self._index_key(council), f"{field}:{normalise(field, value)}".encode(), hashlib.sha256
+        )
         return mac.hexdigest()
 
     def _index_rows(
         self, council: str, customer: str, details: Mapping[str, str | None]
     ) -> list[dict[str, str]]:
         return [
-            {"council": council, "field": f, "digest": self.digest(council, f, v),
-             "customer": customer}
-            for f, v in details.items() if v and f in ("name", "phone", "email")
+            {
+                "council": council,
+                "field": f,
+                "digest": self.digest(council, f, v),
+                "customer": customer,
+            }
+            for f, v in details.items()
+            if v and f in ("name", "phone", "email")
         ]
 
     def _insert_index(self) -> Any:
@@ -306,39 +337,50 @@ class KeyVault:
         rows = self._index_rows(council, customer, details)
         if rows:
             with self._writing() as conn:
-                conn.execute(sa.delete(BLIND_INDEX).where(
-                    BLIND_INDEX.c.council == council, BLIND_INDEX.c.customer == customer,
-                    BLIND_INDEX.c.field.in_({r["field"] for r in rows})))
+                conn.execute(
+                    sa.delete(BLIND_INDEX).where(
+                        BLIND_INDEX.c.council == council,
+                        BLIND_INDEX.c.customer == customer,
+                        BLIND_INDEX.c.field.in_({r["field"] for r in rows}),
+                    )
+                )
                 conn.execute(self._insert_index(), rows)
 
     def find(self, council: str, field: str, value: str) -> list[str]:
         """The numbers of the customers whose `field` equals `value` (normalised)."""
-        q = sa.select(BLIND_INDEX.c.customer).where(
-            BLIND_INDEX.c.council == council, BLIND_INDEX.c.field == field,
-            BLIND_INDEX.c.digest == self.digest(council, field, value),
-        ).order_by(BLIND_INDEX.c.customer)
-        return self._read(lambda conn: [r for (r,) in conn.execute(q)])
+        params = {"council": council, "field": field, "digest": self.digest(council, field, value)}
+        return self._read(lambda conn: [r for (r,) in conn.execute(_FIND, params)])
 
     def unindex(self, council: str, customer: str) -> None:
         with self._writing() as conn:
-            conn.execute(sa.delete(BLIND_INDEX).where(
-                BLIND_INDEX.c.council == council, BLIND_INDEX.c.customer == customer))
+            conn.execute(
+                sa.delete(BLIND_INDEX).where(
+                    BLIND_INDEX.c.council == council, BLIND_INDEX.c.customer == customer
+                )
+            )
         self._purge(BLIND_INDEX)
 
     def holds(self, key_id: uuid.UUID, council: str, customer: str) -> bool:
         """True if the key `key_id` or any index row of the customer numbered `customer`
         exists."""
-        q = sa.select(sa.or_(
-            sa.exists().where(DATA_KEYS.c.key_id == str(key_id)),
-            sa.exists().where(BLIND_INDEX.c.council == council,
-                              BLIND_INDEX.c.customer == customer),
-        ))
+        q = sa.select(
+            sa.or_(
+                sa.exists().where(DATA_KEYS.c.key_id == str(key_id)),
+                sa.exists().where(
+                    BLIND_INDEX.c.council == council, BLIND_INDEX.c.customer == customer
+                ),
+            )
+        )
         return bool(self._read(lambda conn: conn.execute(q).scalar_one()))
 
     def indexed(self, council: str) -> list[str]:
         """The numbers of the council's customers with rows in the blind index."""
-        q = sa.select(BLIND_INDEX.c.customer).where(BLIND_INDEX.c.council == council) \
-            .distinct().order_by(BLIND_INDEX.c.customer)
+        q = (
+            sa.select(BLIND_INDEX.c.customer)
+            .where(BLIND_INDEX.c.council == council)
+            .distinct()
+            .order_by(BLIND_INDEX.c.customer)
+        )
         return self._read(lambda conn: [r for (r,) in conn.execute(q)])
 
     def created_at(self, key_id: uuid.UUID) -> datetime | None:
@@ -360,9 +402,11 @@ class KeyVault:
                 conn.execute(sa.insert(ACCESS_LOG), rows)
 
     def access_log(self, council: str, customer: str) -> list[dict[str, Any]]:
-        q = sa.select(ACCESS_LOG).where(
-            ACCESS_LOG.c.council == council, ACCESS_LOG.c.customer == customer
-        ).order_by(ACCESS_LOG.c.at, ACCESS_LOG.c.id)
+        q = (
+            sa.select(ACCESS_LOG)
+            .where(ACCESS_LOG.c.council == council, ACCESS_LOG.c.customer == customer)
+            .order_by(ACCESS_LOG.c.at, ACCESS_LOG.c.id)
+        )
         return self._read(lambda conn: [dict(r._mapping) for r in conn.execute(q)])
 
 
@@ -395,8 +439,12 @@ class Sealer:
         """A file's content sealed like a field: `BYTES_PREFIX`, the key id, then the nonce
         and the authenticated ciphertext (the key id is its associated data)."""
         nonce = os.urandom(12)
-        return (BYTES_PREFIX + str(self.key_id).encode() + nonce
-                + self._aead.encrypt(nonce, data, self._aad))
+        return (
+            BYTES_PREFIX
+            + str(self.key_id).encode()
+            + nonce
+            + self._aead.encrypt(nonce, data, self._aad)
+        )
 
 
 class Opener:

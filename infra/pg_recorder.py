@@ -7,6 +7,13 @@ the request's newer events) before psycopg could look up its prepared statement.
 statement is rendered to bytes once — the same text the library sends — and the variants of
 the two selects are kept by their shape; what is sent, its parameters and its preparation are
 the library's, so behaviour is unchanged (a test holds the texts equal to the library's).
+
+One statement fewer per insert: the library sends `SET LOCAL lock_timeout`, `LOCK TABLE` and
+`NOTIFY` one by one before its insert; here the lock's timeout and the notification go in one
+`SELECT set_config('lock_timeout', …, true), pg_notify(channel, '')` — what `SET LOCAL` and a
+`NOTIFY` without payload do — then the same `LOCK TABLE`. A notification is delivered at the
+commit, wherever in the transaction it was asked for, so every inserting transaction still
+notifies exactly when it commits (a test listens for it).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composable, Identifier
+from psycopg.sql import SQL, Composable, Identifier, Literal
 
 
 def rendered(statement: object) -> bytes:
@@ -49,12 +56,24 @@ class PrerenderedPostgresRecorder(PostgresApplicationRecorder):
         this.insert_events_statement = rendered(self.insert_events_statement)
         this.lock_table_statements = [rendered(s) for s in self.lock_table_statements]
         this.max_notification_id_statement = rendered(self.max_notification_id_statement)
-        self.notify_statement = rendered(SQL("NOTIFY {0}").format(Identifier(self.channel_name)))
+        # the library's `SET LOCAL lock_timeout` and `NOTIFY` in one statement (see above)
+        self.timeout_and_notify_statement = rendered(
+            SQL("SELECT set_config('lock_timeout', {0}, true), pg_notify({1}, '')").format(
+                Literal(f"{self.datastore.lock_timeout}s"), Literal(self.channel_name)
+            )
+        )
+        self.lock_statement = rendered(SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(self._table))
         self._selects: dict[tuple[bool, bool, bool, bool], bytes] = {}
         self._notification_selects: dict[tuple[bool, bool, bool, bool], bytes] = {}
 
+    def _lock_table(self, curs: Cursor[DictRow]) -> None:
+        """The library's table lock with its timeout, and the store's notification (see the
+        module's note): two statements where the library sends three."""
+        curs.execute(self.timeout_and_notify_statement, prepare=True)
+        curs.execute(self.lock_statement, prepare=True)
+
     def _notify_channel(self, curs: Cursor[DictRow]) -> None:
-        curs.execute(self.notify_statement)
+        """Nothing more: `_lock_table`, which every insert runs first, asked for it."""
 
     def select_events_statement_for(self, *, gt: bool, lte: bool, desc: bool, limit: bool) -> bytes:
         """The library's `select_events` statement for this shape of call, rendered once."""

@@ -154,15 +154,71 @@ def _is_value(obj: object) -> bool:
     return params is not None and params.frozen and dataclasses.is_dataclass(obj)
 
 
+_VALUE_TYPES: dict[type, bool] = {}  # type → `_is_value` of its instances (it is the type's)
+_SCALAR_TYPES: dict[type, bool] = {}  # type → whether its instances are `_IMMUTABLE` ones
+
+
+def _is_scalar(value: object) -> bool:
+    """Immutable by type without looking inside: scalars and enums (by type, once per type)."""
+    kind = type(value)
+    found = _SCALAR_TYPES.get(kind)
+    if found is None:
+        found = _SCALAR_TYPES[kind] = isinstance(value, _IMMUTABLE)
+    return found
+
+
+def _copied(value: Any, memo: dict[int, Any]) -> Any:
+    """`deepcopy(value, memo)`, without its cost where none is needed: a scalar is itself; a
+    plain dict, list, set or tuple is copied item by item (a tuple of scalars is itself, as
+    `deepcopy` leaves it); anything else is `deepcopy`'s. `memo` keeps each container copied
+    once, so two references to one list stay two references to one (new) list, as with
+    `deepcopy`."""
+    if _is_scalar(value):
+        return value
+    kind = type(value)
+    if kind is tuple:
+        if all(_SCALAR_TYPES.get(type(v)) for v in value):
+            return value
+        items = tuple([_copied(v, memo) for v in value])
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if kind is not dict and kind is not list and kind is not set:
+        return deepcopy(value, memo)
+    key = id(value)
+    if key in memo:
+        return memo[key]
+    copy: Any
+    if kind is dict:
+        copy = memo[key] = {}
+        for k, v in value.items():
+            copy[_copied(k, memo)] = _copied(v, memo)
+    elif kind is list:
+        copy = memo[key] = []
+        copy.extend(_copied(v, memo) for v in value)
+    else:
+        copy = memo[key] = {_copied(v, memo) for v in value}
+    return copy
+
+
 def private_copy(request: ServiceRequest) -> ServiceRequest:
-    """A deep copy that shares the aggregate's immutable values (the recorded service standard
-    with its whole calendar, the customer, instants …) instead of rebuilding them: a third of
-    `deepcopy`'s cost, and the same safety — mutable state (dicts, sets, lists, the pending
-    events) is still copied."""
-    memo: dict[int, Any] = {
-        id(value): value for value in vars(request).values() if _is_value(value)
-    }
-    return deepcopy(request, memo)
+    """The copy `deepcopy` makes of the request once its immutable values are shared — the
+    aggregate's own attributes that are scalars, enums or frozen dataclasses (the recorded
+    service standard with its whole calendar, the customer, instants …) — built attribute by
+    attribute instead of through `deepcopy`'s generic machinery: every other attribute is
+    copied (`_copied`: its containers item by item, anything else by `deepcopy`), so the
+    copy shares nothing mutable with the request. About a tenth of `deepcopy`'s cost."""
+    kind = type(request)
+    copy: ServiceRequest = kind.__new__(kind)
+    memo: dict[int, Any] = {id(request): copy}
+    state = vars(copy)
+    state.update(vars(request))  # every attribute shared, then each not a value copied
+    values = _VALUE_TYPES
+    for name, value in state.items():
+        shared = values.get(type(value))
+        if shared is None:
+            shared = values[type(value)] = _is_value(value)
+        if not shared:
+            state[name] = _copied(value, memo)
+    return copy
 
 
 class StorePorts:

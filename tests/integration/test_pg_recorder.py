@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import pytest
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
@@ -84,13 +85,26 @@ def test_reads_and_writes_send_the_librarys_statements(pg_runtime: Runtime) -> N
     set_chaining(recorder, None)
     with noted(recorder) as library_sent:
         library_insert = PostgresApplicationRecorder.insert_events.__get__(recorder)
-        assert library_insert(stored(third)) == [1, 2, 3, 4]
+        for name in ("_lock_table", "_notify_channel"):  # the library's own, for this insert
+            setattr(recorder, name, getattr(PostgresApplicationRecorder, name).__get__(recorder))
+        try:
+            assert library_insert(stored(third)) == [1, 2, 3, 4]
+        finally:
+            del recorder._lock_table, recorder._notify_channel
     with noted(recorder) as our_sent:
         assert recorder.insert_events(stored(first, second)) == list(range(5, 13))
-    # the table lock (its timeout, the lock), the NOTIFY and the insert
-    assert [text for text, _ in our_sent] == [text for text, _ in library_sent]
-    assert b"LOCK TABLE" in our_sent[1][0] and our_sent[2][0].startswith(b"NOTIFY")
-    assert our_sent[3][0].startswith(b"    INSERT INTO")
+    # the library: the lock's timeout, the table lock, the NOTIFY, the insert; ours: the
+    # timeout and the notification in one statement, then the same lock and insert
+    library_texts = [text for text, _ in library_sent]
+    assert library_texts[0] == b"SET LOCAL lock_timeout = '5s'"
+    assert library_texts[2] == b'NOTIFY "councilcrm_events"'
+    assert [text for text, _ in our_sent] == [
+        b"SELECT set_config('lock_timeout', '5s', true), pg_notify('councilcrm_events', '')",
+        library_texts[1],
+        library_texts[3],
+    ]
+    assert b"LOCK TABLE" in our_sent[1][0] and our_sent[2][0].startswith(b"    INSERT INTO")
+    assert our_sent[2][1] is not None and library_sent[3][1] is not None
 
     for kw in (
         {},
@@ -117,3 +131,30 @@ def test_reads_and_writes_send_the_librarys_statements(pg_runtime: Runtime) -> N
             "select_notifications",
         )
     both(recorder, lambda select: select(), "max_notification_id")
+
+
+def test_an_insert_notifies_the_stores_channel_at_its_commit_and_bounds_its_lock_wait(
+    pg_runtime: Runtime, pg_url: str
+) -> None:
+    """What the library's `SET LOCAL lock_timeout` and `NOTIFY` did, the one statement does:
+    the lock wait is bounded within the inserting transaction alone, and a listener on the
+    store's channel hears of each insert once it is committed (chained or not)."""
+    recorder: Any = pg_runtime.app.recorder
+    with psycopg.connect(pg_url, autocommit=True) as listener:
+        listener.execute('LISTEN "councilcrm_events"')
+        for chaining in (None, "requests"):
+            set_chaining(recorder, chaining)
+            event = StoredEvent(
+                originator_id=uuid.uuid4(), originator_version=1, topic="t", state=b"{}"
+            )
+            recorder.insert_events([event])
+            heard = list(listener.notifies(timeout=5, stop_after=1))
+            assert [(n.channel, n.payload) for n in heard] == [("councilcrm_events", "")]
+
+    with recorder.datastore.get_connection() as conn, conn.transaction():
+        default = conn.execute("SHOW lock_timeout").fetchone()
+        with conn.cursor() as curs:
+            recorder._lock_table(curs)
+        assert conn.execute("SHOW lock_timeout").fetchone() == {"lock_timeout": "5s"}
+    with recorder.datastore.get_connection() as conn:
+        assert conn.execute("SHOW lock_timeout").fetchone() == default
