@@ -5,6 +5,7 @@ user, a role taken away); anything else is passed on to the app and answered as 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from commands import users
 from domain.values import Actor
+from infra.held import NotHeld
 from infra.http import auth, staff_api
 from infra.runtime import Runtime
 from tests.conftest import TEST_ADMIN, make_settings
@@ -38,19 +40,28 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TestCl
 
 
 class Checks:
-    """How many caller checks the front made, and how many the app's route made."""
+    """How many caller checks the front decided (`on_loop`: of those, how many from what was
+    read ahead on the event loop, on PostgreSQL; `not_held`: tries there that were not
+    covered, then decided the ordinary way), and how many the app's route decided."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.front = self.app = 0
+        self.front = self.app = self.on_loop = self.not_held = 0
         real = auth.api_caller
 
-        def by_front(*args: Any) -> Any:
-            self.front += 1
-            return real(*args)
+        def by_front(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return real(*args, **kwargs)
+            except NotHeld:
+                self.not_held += 1
+                raise
+            finally:
+                if sys.exc_info()[0] is not NotHeld:
+                    self.front += 1
+                    self.on_loop += kwargs.get("looked") is not None
 
-        def by_app(*args: Any) -> Any:
+        def by_app(*args: Any, **kwargs: Any) -> Any:
             self.app += 1
-            return real(*args)
+            return real(*args, **kwargs)
 
         monkeypatch.setattr(staff_api, "api_caller", by_front)  # what the front calls
         monkeypatch.setattr(auth, "api_caller", by_app)  # what the route's dependency calls
