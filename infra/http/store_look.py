@@ -26,14 +26,16 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+import structlog
 from eventsourcing.postgres import PostgresAggregateRecorder
 from psycopg import sql
 
 from infra.pg_connections import guarded
 from infra.runtime import Runtime
 
-CONNECTIONS = 4  # at most this many statements at once; more readers wait their turn (async)
+CONNECTIONS = 8  # at most this many statements at once; more readers wait their turn (async)
 CONNECT_TIMEOUT_S = 5
+log = structlog.get_logger("councilcrm.http")
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class StoreLook:
         requests_table: sql.Composed,
         connections: int = CONNECTIONS,
     ) -> None:
-        self._conninfo = conninfo
+        self._conninfo, self._size = conninfo, connections
         self._statement = sql.SQL(
             "SELECT (SELECT originator_version FROM {users} WHERE originator_id = %s"
             " ORDER BY originator_version DESC LIMIT 1),"
@@ -83,6 +85,19 @@ class StoreLook:
             return None
         conninfo = "postgresql://" + url.split("://", 1)[1]
         return cls(conninfo, _table(rt.directory.recorder), _table(rt.app.recorder))
+
+    async def open(self) -> None:
+        """Opens the connections now, so that no reader waits for one; one that cannot be
+        opened now is opened by the first read that needs it."""
+        opened = await asyncio.gather(
+            *(self._connect() for _ in range(self._size - len(self._idle))),
+            return_exceptions=True,
+        )
+        for conn in opened:
+            if isinstance(conn, psycopg.AsyncConnection):
+                self._idle.append(conn)
+            else:
+                log.warning("store_look_unavailable", error=type(conn).__name__)
 
     async def read(self, user: UUID) -> Looked:
         """`user`'s last stored version and the change mark, in one round trip; a psycopg
@@ -115,6 +130,8 @@ class StoreLook:
 async def store_look(rt: Runtime) -> AsyncIterator[StoreLook | None]:
     """`StoreLook.of(rt)` while the app serves, its connections closed afterwards."""
     look = StoreLook.of(rt)
+    if look is not None:
+        await look.open()
     try:
         yield look
     finally:
