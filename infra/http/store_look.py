@@ -35,6 +35,7 @@ from infra.runtime import Runtime
 
 CONNECTIONS = 8  # at most this many statements at once; more readers wait their turn (async)
 CONNECT_TIMEOUT_S = 5
+APPLICATION_NAME = "councilcrm-store-look"  # as the database server lists its connections
 log = structlog.get_logger("councilcrm.http")
 
 
@@ -115,7 +116,11 @@ class StoreLook:
         return Looked(user=user, user_version=row[0], mark=int(row[1]))
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        options: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S}
+        options: dict[str, Any] = {
+            "autocommit": True,
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "application_name": APPLICATION_NAME,
+        }
         guarded(options)  # the statement timeout and TCP keepalives
         conn = await psycopg.AsyncConnection.connect(self._conninfo, **options)
         self.opened += 1
