@@ -11,8 +11,8 @@ read, `HeldUsers.as_read`); whatever it does not hold as read (`NotHeld`), and a
 asked again the ordinary way.
 
 Every connection carries the statement timeout and TCP keepalives of every other connection
-(`pg_connections.guarded`); one that fails is closed and never reused, and the next read opens
-a fresh one. Only on PostgreSQL with the embedded default (on the Kafka path the change mark is
+(`pg_connections.guarded`); when one fails, it and those idle are closed, and the next read
+opens a fresh one. Only on PostgreSQL with the embedded default (on the Kafka path the change mark is
 the read models' positions: the ordinary way there).
 """
 
@@ -108,8 +108,9 @@ class StoreLook:
             try:
                 cursor = await conn.execute(self._statement, (user,), prepare=True)
                 row = await cursor.fetchone()
-            except BaseException:  # lost, timed out or cancelled mid-statement: never reused
-                await conn.close()
+            except BaseException:  # lost, timed out or cancelled mid-statement: never reused,
+                await conn.close()  # nor those idle meanwhile (most likely lost too: opened
+                await self.close()  # again as reads need them)
                 raise
             self._idle.append(conn)
         assert row is not None
