@@ -12,8 +12,8 @@ asked again the ordinary way.
 
 Every connection carries the statement timeout and TCP keepalives of every other connection
 (`pg_connections.guarded`); when one fails, it and those idle are closed, and the next read
-opens a fresh one. Only on PostgreSQL with the embedded default (on the Kafka path the change mark is
-the read models' positions: the ordinary way there).
+opens a fresh one. Only on PostgreSQL with the embedded default (on the Kafka path the change
+mark is the read models' positions: the ordinary way there).
 """
 
 from __future__ import annotations
