@@ -78,7 +78,8 @@ reads them) written straight into the chain's table, which is much faster.
    envelope and its row compared with the stored one). The figures to quote are the events
    per second of each and the ratio (chain + audit) / (chain alone), medians of the rounds.
 
-``--only`` picks parts (any of ``follower,verify,commands,audit``; default all but audit);
+``--only`` picks parts (any of ``follower,verify,commands,audit``; default all but audit;
+``beside`` alone is the saturating part of ``commands``, ``--workers`` threads, then `crm note`);
 ``--no-cli`` leaves `crm note` itself out of the command path.
 
 PostgreSQL runs in a scratch database dropped afterwards (``$CRM_DATABASE_URL``, else the
@@ -573,11 +574,13 @@ def run_commands(rt: Runtime, commands: int, first: int, mode: str) -> tuple[flo
         stop.set()
         thread.join()
     record_follower.catch_up(rt.chain_engine, rt.record_logs())  # every round starts level
-    command_chaining(rt, True)
+    command_chaining(rt, not rt.settings.is_postgres)  # the backend's own design
     return took, chaining / commands
 
 
-def lodge_and_note(rt: Runtime, n: int) -> None:
+def lodge_and_note(rt: Runtime, n: int) -> list[float]:
+    """A lodgement, then a note on it; returns each command's seconds."""
+    start = time.perf_counter()
     intake = Intake(
         category="pothole",
         channel=Channel.PHONE,
@@ -587,6 +590,7 @@ def lodge_and_note(rt: Runtime, n: int) -> None:
     ref = cmds.lodge_request(
         cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=OFFICER), rt.ports
     ).reference
+    lodged = time.perf_counter()
     cmds.add_note(
         cmds.AddNote(
             council=COUNCIL,
@@ -597,6 +601,7 @@ def lodge_and_note(rt: Runtime, n: int) -> None:
         ),
         rt.ports,
     )
+    return [lodged - start, time.perf_counter() - lodged]
 
 
 PAIRED = ("off", "on", "on + catch-up")
@@ -649,7 +654,7 @@ def chained_by_command(rt: Runtime, commands: int, rounds: int) -> None:
         if timer.chained:
             inside.append(timer.chained / (seconds["on"] - timer.chained))
     timer.undo()
-    command_chaining(rt, True)
+    command_chaining(rt, not rt.settings.is_postgres)  # the backend's own design
     base = statistics.median(per_command["off"])
     print(
         f"  chained by the command itself ({commands} commands per variant per round, {rounds} "
@@ -674,6 +679,167 @@ def chained_by_command(rt: Runtime, commands: int, rounds: int) -> None:
             "    SQLite, the chaining step timed inside the store ÷ the rest of the command: "
             f"{_spread(inside)}"
         )
+
+
+BESIDE = ("no chain", "chained by the command", "a follower beside")
+
+
+def saturated(
+    rt: Runtime, commands: int, workers: int, first: int, variant: str
+) -> tuple[float, list[float], float, float]:
+    """`commands` commands (lodge-and-note pairs) from `workers` threads at once: with the
+    stores not chaining and no follower (*no chain*), the stores chaining their own events
+    with a follower thread beside as the safety net (*chained by the command*, what `crm
+    serve` and `crm worker` ran before), or the stores not chaining and a follower thread
+    chaining in batches (*a follower beside*). Returns the wall seconds of the commands, each
+    command's seconds, and the seconds the follower took after the last command to chain the
+    rest (0 with no chain), and the CPU seconds used meanwhile by this process and the
+    server's backends (`_Cpu`): on a shared machine of two cores, what competes."""
+    command_chaining(rt, variant == "chained by the command")
+    logs = rt.record_logs()
+    stop = threading.Event()
+    thread = None
+    if variant != "no chain":
+        follower_ = record_follower.RecordFollower(rt.chain_engine, logs)
+        thread = threading.Thread(target=follower_.run, args=(stop,), daemon=True)
+        thread.start()
+    pairs = iter(range(first, first + commands // 2))
+    taken = threading.Lock()
+    latencies: list[float] = []
+
+    def work() -> None:
+        while True:
+            with taken:
+                n = next(pairs, None)
+            if n is None:
+                return
+            mine = lodge_and_note(rt, n)
+            with taken:
+                latencies.extend(mine)
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
+    cpu = _Cpu(rt)
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    took = time.perf_counter() - start
+    drained = 0.0
+    if thread is not None:
+        deadline = time.monotonic() + 120
+        while not _chain_caught_up(rt, logs):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the follower did not catch up within 120 s")
+            time.sleep(0.005)  # polling a condition with a deadline
+        drained = time.perf_counter() - start - took
+        stop.set()
+        thread.join()
+    used = cpu.used()  # the commands' and the follower's, to the last event chained
+    record_follower.catch_up(rt.chain_engine, logs)  # every round starts level
+    settle(rt)
+    command_chaining(rt, not rt.settings.is_postgres)  # the backend's own design
+    return took, latencies, drained, used
+
+
+class _Cpu:
+    """CPU seconds used since it was made: this process's, and on PostgreSQL the server
+    backends' connected to the bench's database (`/proc/<pid>/schedstat`, when the server
+    runs on this machine; the backends seen at the start and at the end)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.pids = self._backends()
+        self.server = self._server(self.pids)
+        self.client = time.process_time()
+
+    def _backends(self) -> set[int]:
+        if not self.rt.settings.is_postgres:
+            return set()
+        with self.rt.chain_engine.connect() as conn:
+            q = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            return {int(r[0]) for r in conn.execute(sa.text(q))}
+
+    @staticmethod
+    def _server(pids: set[int], at: dict[int, int] | None = None) -> dict[int, int]:
+        found = {}
+        for pid in pids:
+            try:
+                found[pid] = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):  # gone, or not on this machine
+                continue
+        return found
+
+    def used(self) -> float:
+        client = time.process_time() - self.client
+        now = self._server(self.pids | self._backends())
+        server = sum(ns - self.server.get(pid, 0) for pid, ns in now.items())
+        return client + server / 1e9
+
+
+def _chain_caught_up(rt: Runtime, logs: dict[str, Any]) -> bool:
+    with rt.chain_engine.connect() as conn:
+        heads = record_follower.CHAIN.heads_by_log(conn)
+    return all(
+        name in heads and heads[name].position >= (app.recorder.max_notification_id() or 0)
+        for name, app in logs.items()
+    )
+
+
+def follower_beside(rt: Runtime, commands: int, rounds: int, workers: int) -> None:
+    """The two designs of chaining on the command path under saturating commands (see
+    `saturated`), in interleaved rounds, the variants in a fresh (seeded) random order each
+    round: per round each chaining variant's wall time ÷ the no-chain variant's (its cost in
+    throughput) and its median and 95th-percentile command latency ÷ the no-chain ones."""
+    order = random.Random(12)
+    cost: dict[str, list[float]] = {v: [] for v in BESIDE[1:]}
+    p50: dict[str, list[float]] = {v: [] for v in BESIDE[1:]}
+    p95: dict[str, list[float]] = {v: [] for v in BESIDE[1:]}
+    rate: dict[str, list[float]] = {v: [] for v in BESIDE}
+    lag: dict[str, list[float]] = {v: [] for v in BESIDE[1:]}
+    cpu: dict[str, list[float]] = {v: [] for v in BESIDE[1:]}
+    per_command: list[float] = []
+    first = 8_000_000
+    record_follower.catch_up(rt.chain_engine, rt.record_logs())
+    for _ in range(rounds):
+        variants = list(BESIDE)
+        order.shuffle(variants)
+        got: dict[str, tuple[float, list[float], float, float]] = {}
+        for variant in variants:
+            got[variant] = saturated(rt, commands, workers, first, variant)
+            first += commands
+        base_took, base_lat, _, base_cpu = got["no chain"]
+        b50, b95 = _percentiles(base_lat)
+        per_command.append(base_cpu / len(base_lat))
+        for v in BESIDE:
+            rate[v].append(len(got[v][1]) / got[v][0])
+        for v in BESIDE[1:]:
+            took, lat, drained, used = got[v]
+            cpu[v].append(used / base_cpu - 1)
+            l50, l95 = _percentiles(lat)
+            cost[v].append(took / base_took - 1)
+            p50[v].append(l50 / b50 - 1)
+            p95[v].append(l95 / b95 - 1)
+            lag[v].append(drained)
+    print(
+        f"  saturating commands ({commands} per variant per round from {workers} threads at "
+        f"once, {rounds} interleaved rounds): no chain {statistics.median(rate['no chain']):.1f} "
+        f"commands/s (median of rounds), {statistics.median(per_command) * 1e3:.2f} ms of CPU per "
+        "command (this process and the server's backends)"
+    )
+    for v in BESIDE[1:]:
+        print(
+            f"    {v}: {statistics.median(rate[v]):.1f} commands/s; the chain's cost in wall "
+            f"time {_spread(cost[v])}; median latency {_spread(p50[v])}; 95th percentile "
+            f"{_spread(p95[v])}; chained {statistics.median(lag[v]) * 1e3:.0f} ms after the "
+            f"last command (median; max {max(lag[v]) * 1e3:.0f} ms); the chain's cost in CPU "
+            f"{_spread(cpu[v])}"
+        )
+
+
+def _percentiles(xs: list[float]) -> tuple[float, float]:
+    q = statistics.quantiles(xs, n=20)
+    return statistics.median(xs), q[18]
 
 
 def _spread(xs: list[float]) -> str:
@@ -860,6 +1026,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--audit-events", type=int, default=30_000)
     parser.add_argument("--only", default="follower,verify,commands")
     parser.add_argument("--no-cli", action="store_true", help="commands: skip `crm note` itself")
+    parser.add_argument("--workers", type=int, default=4, help="commands: threads saturating")
     args = parser.parse_args(argv)
     configure()  # as the CLI does: warnings and errors only
     parts = set(args.only.split(","))
@@ -871,10 +1038,17 @@ def main(argv: list[str] | None = None) -> int:
                 for i in range(args.requests):
                     lifecycle(rt, i)
                 follower_rounds(rt, args.rounds)
+            if "beside" in parts and "commands" not in parts:  # that part alone
+                print(f"{backend}: saturating commands (load average {load()})", flush=True)
+                follower_beside(rt, args.commands, args.rounds, args.workers)
+                if not args.no_cli:  # what the CLI's catch-up on exit costs `crm note`
+                    cli_path(rt, args.commands // 4, args.rounds)
+                print(f"  load average after: {load()}", flush=True)
             if "commands" in parts:
                 print(f"{backend}: the command path (load average {load()})", flush=True)
                 command_path(rt, args.commands, args.rounds)
                 chained_by_command(rt, args.commands, args.rounds)
+                follower_beside(rt, args.commands, args.rounds, args.workers)
                 if not args.no_cli:
                     cli_path(rt, args.commands // 2, args.rounds)
                 print(f"  load average after: {load()}", flush=True)

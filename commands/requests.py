@@ -167,7 +167,7 @@ def assign_request(cmd: AssignRequest, ports: Ports) -> Result:
     officer = (cmd.officer or "").strip() or None
     if officer is not None:
         require_identifier(officer, "the officer's id")
-        require_assignable(ports.directory, council, officer)
+        require_assignable(ports.directory, council, officer, cmd.team)
     request = load_request(ports, cmd)
     request.assign(team=cmd.team, officer=officer, occurred_at=ports.now(), actor=cmd.actor)
     return save_request(ports, request)

@@ -50,6 +50,16 @@ class RevokeRole(UserCommand):
 
 
 @dataclass(frozen=True, kw_only=True)
+class JoinTeam(UserCommand):
+    team: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LeaveTeam(UserCommand):
+    team: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class DisableUser(UserCommand):
     reason: str | None = None
 
@@ -72,9 +82,11 @@ def list_users(directory: Directory, council: str) -> list[StaffUser]:
     return [u for u in found if u is not None and u.council == council]
 
 
-def require_assignable(directory: Directory, council: Council, officer: str) -> None:
+def require_assignable(directory: Directory, council: Council, officer: str, team: str) -> None:
     """Refuses (`AssigneeRefused`, nothing written) an officer who is not an active staff user
-    of the council holding a role that may work a request."""
+    of the council holding a role that may work a request, or who does not work in `team`: an
+    officer sees a request's contact details, and finds it on their queue, only through their
+    own teams."""
     user = directory.find(StaffUser, staff_user_id(council.id, officer))
     if user is None:
         raise AssigneeRefused(
@@ -87,6 +99,12 @@ def require_assignable(directory: Directory, council: Council, officer: str) -> 
         raise AssigneeRefused(
             f"user {officer} holds no role that works requests ({', '.join(user.roles)}): "
             f"a request cannot be assigned to them"
+        )
+    if team not in user.teams:
+        raise AssigneeRefused(
+            f"user {officer} does not work in team {team} (their teams: "
+            f"{', '.join(user.teams) or 'none'}): assign the request to {team} alone, or add "
+            f"them to it first (`crm users join {officer} {team}`)"
         )
 
 
@@ -140,6 +158,22 @@ def grant_role(cmd: GrantRole, directory: Directory, council: Council) -> StaffU
     user.grant(
         role=cmd.role, known_roles=council.staff_roles, occurred_at=directory.now(), actor=cmd.actor
     )
+    directory.save(user)
+    return user
+
+
+def join_team(cmd: JoinTeam, directory: Directory, council: Council) -> StaffUser:
+    user = _load(directory, council, cmd)
+    user.join_team(
+        team=cmd.team, known_teams=council.teams.keys(), occurred_at=directory.now(), actor=cmd.actor
+    )
+    directory.save(user)
+    return user
+
+
+def leave_team(cmd: LeaveTeam, directory: Directory, council: Council) -> StaffUser:
+    user = _load(directory, council, cmd)
+    user.leave_team(team=cmd.team, occurred_at=directory.now(), actor=cmd.actor)
     directory.save(user)
     return user
 

@@ -13,7 +13,10 @@ follower chains the events as before. Chaining never fails a command: the statem
 conditional, and on SQLite any error is logged and left to the catch-up.
 
 A recorder chains while its `chain_log` names the log it stores (`requests`, `directory`);
-None turns it off.
+None turns it off. SQLite's stores chain (`Settings.event_store_env`); PostgreSQL's do not by
+default: there the follower chaining in batches beside the commands costs a command less
+than this statement (`bench/README.md`, "A follower beside the commands"), and the
+PostgreSQL form is kept for `bench.record_bench` to measure against it.
 """
 
 from __future__ import annotations

@@ -52,10 +52,13 @@ class Settings:
     ) -> dict[str, str]:
         """The `eventsourcing` library's own settings for this store. On SQLite each store is
         its own file in the data folder (`sqlite_file`); on PostgreSQL each application's
-        name pins its own tables in the one database. With `log`, the store chains the
-        events it stores into that log of the record as it stores them
-        (`infra.chaining_recorders`)."""
-        chained = {"RECORD_CHAIN_LOG": log} if log else {}
+        name pins its own tables in the one database. With `log`, on SQLite the store chains
+        the events it stores into that log of the record right after storing them
+        (`infra.chaining_recorders`); on PostgreSQL it stores them unchained and the record's
+        follower chains them in batches (`consumers.record_follower`: the CLI's catch-up on
+        exit, `crm serve`'s and `crm worker`'s thread), which costs a command less there
+        (figures in `bench/README.md`, "A follower beside the commands")."""
+        chained = {"RECORD_CHAIN_LOG": log} if log and self.database_url is None else {}
         if self.database_url is None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             if log:

@@ -81,6 +81,20 @@ class StaffUser(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.roles = tuple(r for r in aggregate.roles if r != self.role)
 
+    class JoinedTeam(Event):
+        TOPIC = "councilcrm:StaffUser.JoinedTeam"
+        team: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.teams = (*aggregate.teams, self.team)
+
+    class LeftTeam(Event):
+        TOPIC = "councilcrm:StaffUser.LeftTeam"
+        team: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.teams = tuple(t for t in aggregate.teams if t != self.team)
+
     class Disabled(Event):
         TOPIC = "councilcrm:StaffUser.Disabled"
         reason: str | None
@@ -154,6 +168,26 @@ class StaffUser(Aggregate):
             raise UserRefused(
                 f"{role} is the last role of user {self.user_id}: disable the user instead")
         self.trigger_event(self.RoleRevoked, role=role, occurred_at=occurred_at, actor=actor)
+
+    def join_team(
+        self, *, team: str, known_teams: Collection[str], occurred_at: datetime, actor: Actor
+    ) -> None:
+        """The user works in `team` from now on: its queue, and its requests' contact details
+        when they act as an officer or team leader, are theirs."""
+        _require_aware(occurred_at)
+        self._require_active(f"add them to team {team}")
+        _known([team], known_teams, "team", self.council)
+        if team in self.teams:
+            raise UserRefused(f"user {self.user_id} already works in team {team}")
+        self.trigger_event(self.JoinedTeam, team=team, occurred_at=occurred_at, actor=actor)
+
+    def leave_team(self, *, team: str, occurred_at: datetime, actor: Actor) -> None:
+        """The user no longer works in `team`. Requests already assigned to them there stay
+        assigned until a team leader reassigns them."""
+        _require_aware(occurred_at)
+        if team not in self.teams:
+            raise UserRefused(f"user {self.user_id} does not work in team {team}")
+        self.trigger_event(self.LeftTeam, team=team, occurred_at=occurred_at, actor=actor)
 
     def disable(self, *, reason: str | None, occurred_at: datetime, actor: Actor) -> None:
         _require_aware(occurred_at)

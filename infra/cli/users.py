@@ -35,8 +35,8 @@ def _row(user: StaffUser) -> dict[str, Any]:
 
 
 def _done(user: StaffUser, what: str) -> None:
-    print(f"{user.user_id}: {what} (roles: {', '.join(user.roles)}"
-          f"{'' if user.active else '; disabled'})")
+    print(f"{user.user_id}: {what} (roles: {', '.join(user.roles)}; "
+          f"teams: {', '.join(user.teams) or 'none'}{'' if user.active else '; disabled'})")
 
 
 def run_add(args: argparse.Namespace) -> None:
@@ -57,13 +57,19 @@ def run_change(args: argparse.Namespace) -> None:
         user = cmds.grant_role(cmds.GrantRole(**base, role=args.granted), directory, c)
     elif args.users_command == "revoke":
         user = cmds.revoke_role(cmds.RevokeRole(**base, role=args.granted), directory, c)
+    elif args.users_command == "join":
+        user = cmds.join_team(cmds.JoinTeam(**base, team=args.team), directory, c)
+    elif args.users_command == "leave":
+        user = cmds.leave_team(cmds.LeaveTeam(**base, team=args.team), directory, c)
     elif args.users_command == "disable":
         user = cmds.disable_user(cmds.DisableUser(**base, reason=args.reason), directory, c)
     else:
         user = cmds.enable_user(cmds.EnableUser(**base), directory, c)
-    _done(user, {"grant": "granted", "revoke": "revoked", "disable": "disabled",
-                 "enable": "enabled"}[args.users_command]
-          + (f" {args.granted}" if args.users_command in ("grant", "revoke") else ""))
+    done = {"grant": "granted", "revoke": "revoked", "join": "joined team", "leave": "left team",
+            "disable": "disabled", "enable": "enabled"}[args.users_command]
+    what = {"grant": "granted", "revoke": "granted", "join": "team", "leave": "team"}.get(
+        args.users_command)
+    _done(user, done + (f" {getattr(args, what)}" if what else ""))
 
 
 def run_list(args: argparse.Namespace) -> None:
@@ -198,6 +204,12 @@ def register(sub: Any) -> None:
         q = ops.add_parser(name, help=help_)
         q.add_argument("id", metavar="ID")
         q.add_argument("granted", metavar="ROLE")
+        q.set_defaults(run=run_change)
+    for name, help_ in (("join", "add a user to a team they work in"),
+                        ("leave", "take a user off a team")):
+        q = ops.add_parser(name, help=help_)
+        q.add_argument("id", metavar="ID")
+        q.add_argument("team", metavar="TEAM")
         q.set_defaults(run=run_change)
     q = ops.add_parser("disable", help="disable a user: they may no longer act")
     q.add_argument("id", metavar="ID")

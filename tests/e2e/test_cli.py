@@ -55,7 +55,10 @@ Crm = Callable[..., Ran]
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Given a data folder where officers jsmith and kwong are staff users of Upper Lachlan."""
     data = tmp_path_factory.mktemp("crm-data")
-    add_staff(make_settings(data), "upper-lachlan", {"jsmith": ["officer"], "kwong": ["officer"]})
+    add_staff(
+        make_settings(data), "upper-lachlan", {"jsmith": ["officer"], "kwong": ["officer"]},
+        {"jsmith": ["roads"], "kwong": ["roads"]},
+    )
     return data
 
 
@@ -154,6 +157,31 @@ def test_assigning_to_an_officer_who_is_not_a_staff_user_is_bad_input_and_writes
     history = json.loads(ok(crm("history", ref, "--json")).stdout)
     assert [e["type"] for e in history] == ["Lodged"]
     ok(crm("assign", ref, "--team", "roads", "--officer", "kwong"))
+
+
+def test_an_officer_is_assigned_only_within_a_team_they_work_in(crm: Crm) -> None:
+    ref = lodged_reference(ok(crm(*IDENTIFIED_POTHOLE)))
+
+    refused = crm("assign", ref, "--team", "parks", "--officer", "kwong")
+    assert refused.code == 2
+    assert refused.stderr.strip() == (
+        "crm: user kwong does not work in team parks (their teams: roads): assign the request "
+        "to parks alone, or add them to it first (`crm users join kwong parks`)"
+    )
+    assert [e["type"] for e in json.loads(ok(crm("history", ref, "--json")).stdout)] == ["Lodged"]
+
+    joined = ok(crm("users", "join", "kwong", "parks", actor="admin"))
+    assert joined.stdout.strip() == "kwong: joined team parks (roles: officer; teams: roads, parks)"
+    ok(crm("assign", ref, "--team", "parks", "--officer", "kwong"))
+    left = ok(crm("users", "leave", "kwong", "parks", actor="admin"))
+    assert left.stdout.strip() == "kwong: left team parks (roles: officer; teams: roads)"
+    assert crm("assign", ref, "--team", "parks", "--officer", "jsmith").code == 2
+
+    changes = json.loads(ok(crm("users", "history", "kwong", "--json", actor="admin")).stdout)
+    assert [(c["type"], c["data"], c["actor"]["id"]) for c in changes[-2:]] == [
+        ("JoinedTeam", {"team": "parks"}, "admin"),
+        ("LeftTeam", {"team": "parks"}, "admin"),
+    ]
 
 
 def test_a_request_goes_through_its_whole_lifecycle_and_its_history_lists_every_event(

@@ -43,6 +43,8 @@ def crm(
                 "an": ["analyst"],
                 "jsmith": ["officer"],
             },
+            # jsmith works in the team the complaint goes to: only the subject rule refuses him
+            {"jsmith": ["compliance"]} if council == "canterbury" else None,
         )
     for name in SCRUBBED:
         monkeypatch.delenv(name, raising=False)

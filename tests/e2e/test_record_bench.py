@@ -54,3 +54,21 @@ def test_verification_with_the_audit_record_reports_it_beside_the_chain_alone(
     for name in ("chain alone", "chain \\+ audit record", "audit comparison alone"):
         assert re.search(rf"{name} +[\d,]+ events/s", out)
     assert re.search(r"\(chain \+ audit\) / chain alone, in time: median [\d.]+", out)
+
+
+def test_saturating_commands_report_each_design_against_no_chain_and_leave_all_chained(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with record_bench.runtime("sqlite") as rt:
+        record_bench.follower_beside(rt, 12, 2, 3)
+        stored = {n: a.recorder.max_notification_id() for n, a in rt.record_logs().items()}
+        assert stored["requests"] == 3 * 2 * 12  # three variants, two rounds
+        assert record_bench._chain_caught_up(rt, rt.record_logs())
+    out = capsys.readouterr().out
+    assert "12 per variant per round from 3 threads at once, 2 interleaved rounds" in out
+    for variant in ("chained by the command", "a follower beside"):
+        assert re.search(
+            rf"{variant}: [\d.]+ commands/s; the chain's cost in wall time -?[\d.]+%.*"
+            r"chained \d+ ms after the last command",
+            out,
+        )

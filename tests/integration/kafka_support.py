@@ -38,6 +38,7 @@ COUNCIL = "upper-lachlan"
 OFFICER = Actor(id="cs.officer", role="officer")
 # the officer requests are assigned to: a staff user who may work them
 WORKING_STAFF = {"o.smith": ["officer"]}
+WORKING_TEAMS = {"o.smith": ["roads"]}
 ALL_MODELS = tuple(registry.READ_MODELS)
 
 
@@ -131,7 +132,7 @@ class Pipeline:
     ) -> subprocess.CompletedProcess[str]:
         """Runs `crm ARGS` to completion in this pipeline's environment (plus `env`), as the
         council's administrator."""
-        add_staff(Settings.from_env(self.env(env)), COUNCIL, WORKING_STAFF)
+        add_staff(Settings.from_env(self.env(env)), COUNCIL, WORKING_STAFF, WORKING_TEAMS)
         return subprocess.run(
             [sys.executable, "-m", "infra.cli", *args], env=self.env(env), cwd=PROJECT_ROOT,
             capture_output=True, text=True, timeout=timeout_s, check=False,
@@ -256,7 +257,7 @@ class Driver:
         self.rt = rt
         self.clock = clock
         self.count = 0
-        add_staff_to(rt, COUNCIL, WORKING_STAFF)
+        add_staff_to(rt, COUNCIL, WORKING_STAFF, WORKING_TEAMS)
 
     def _tick(self) -> None:
         self.clock.advance(minutes=1)

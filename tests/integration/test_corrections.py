@@ -218,7 +218,7 @@ def test_recategorising_routes_to_the_new_team_and_keeps_the_targets_upper_lachl
     sqlite_runtime: Runtime,
 ) -> None:
     rt = sqlite_runtime
-    add_staff_to(rt, COUNCIL, {"o.smith": ["officer"]})
+    add_staff_to(rt, COUNCIL, {"o.smith": ["officer"]}, {"o.smith": ["roads"]})
     pothole = lodge(rt)
     cmds.assign_request(
         cmds.AssignRequest(**on(pothole.reference), team="roads", officer="o.smith"), rt.ports

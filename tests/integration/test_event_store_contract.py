@@ -46,7 +46,7 @@ def on(result: cmds.Result) -> dict[str, Any]:
 
 def a_full_lifecycle(rt: Runtime, clock: FakeClock) -> tuple[cmds.Result, list[int]]:
     """Lodges a request and takes it through every event; returns it and each save's position."""
-    add_staff_to(rt, COUNCIL, {"kwong": ["officer"]})
+    add_staff_to(rt, COUNCIL, {"kwong": ["officer"]}, {"kwong": ["roads"]})
     lodged = lodge(rt)
     positions = [lodged.position]
     steps = [

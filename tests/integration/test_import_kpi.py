@@ -351,7 +351,7 @@ def test_first_contact_resolution_counts_officers_who_close_what_they_lodged(
     clock.advance(minutes=5)
     cmds.close_request(cmds.CloseRequest(council="boston", reference=refs[0], actor=ann,
                                          outcome="completed", text="Spoke to the owner"), ports)
-    add_staff_to(sqlite_runtime, "boston", {"ann": ["officer"]})
+    add_staff_to(sqlite_runtime, "boston", {"ann": ["officer"]}, {"ann": ["animal-control"]})
     cmds.assign_request(cmds.AssignRequest(council="boston", reference=refs[1], actor=ann,
                                            team="animal-control", officer="ann"), ports)
     cmds.close_request(cmds.CloseRequest(council="boston", reference=refs[1], actor=ann,

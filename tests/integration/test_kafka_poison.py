@@ -75,7 +75,7 @@ def test_a_parked_event_holds_its_request_until_retried_after_a_fix(
             conn.execute(sa.text("ALTER TABLE work_queue ADD CONSTRAINT no_poison "
                                  "CHECK (officer IS NULL OR officer <> 'o.poison')"))
         driver.step(held.reference, 1)  # acknowledged: applied
-        add_staff_to(rt, COUNCIL, {"o.poison": ["officer"]})
+        add_staff_to(rt, COUNCIL, {"o.poison": ["officer"]}, {"o.poison": ["roads"]})
         poisoned = cmds.AssignRequest(council=COUNCIL, reference=held.reference, actor=OFFICER,
                                       team="roads", officer="o.poison")
         cmds.assign_request(poisoned, rt.ports)  # the queue will refuse it

@@ -85,7 +85,10 @@ def rt(any_runtime: Runtime, clock: FakeClock) -> Runtime:
     """On the embedded store and on the real PostgreSQL, at Monday 2 March 2026 10:00 AEDT,
     with Canterbury's officers `jsmith` and `kwong`."""
     clock.set(LODGED)
-    add_staff_to(any_runtime, "canterbury", {"jsmith": ["officer"], "kwong": ["officer"]})
+    add_staff_to(
+        any_runtime, "canterbury", {"jsmith": ["officer"], "kwong": ["officer"]},
+        {"jsmith": ["roads"], "kwong": ["roads"]},
+    )
     return any_runtime
 
 

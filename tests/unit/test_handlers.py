@@ -64,8 +64,9 @@ def stored_events(rt: Runtime, result: cmds.Result) -> list[Any]:
 
 @pytest.fixture
 def rt(sqlite_runtime: Runtime) -> Runtime:
-    """The embedded store, with an officer (`kwong`) who may be assigned requests."""
-    add_staff_to(sqlite_runtime, COUNCIL, {"kwong": ["officer"]})
+    """The embedded store, with an officer (`kwong`, of the parks team) who may be assigned
+    requests."""
+    add_staff_to(sqlite_runtime, COUNCIL, {"kwong": ["officer"]}, {"kwong": ["parks"]})
     return sqlite_runtime
 
 
@@ -220,6 +221,34 @@ def test_assigning_to_anyone_but_an_active_user_who_works_requests_is_refused_wr
         )
 
     assert [type(e).__name__ for e in stored_events(rt, lodged)] == ["Lodged"]
+
+
+def test_assigning_to_an_officer_outside_the_team_is_refused_until_they_join_it(
+    rt: Runtime, lodged: cmds.Result
+) -> None:
+    c = rt.ports.council(COUNCIL)
+    admin = Actor(id=TEST_ADMIN, role="administrator")
+    assign = cmds.AssignRequest(**on(lodged.reference), team="roads", officer="kwong")
+
+    with pytest.raises(AssigneeRefused, match=re.escape(
+        "user kwong does not work in team roads (their teams: parks)"
+    )):
+        cmds.assign_request(assign, rt.ports)
+    assert [type(e).__name__ for e in stored_events(rt, lodged)] == ["Lodged"]
+
+    users.join_team(users.JoinTeam(council=COUNCIL, user_id="kwong", team="roads", actor=admin),
+                    rt.directory_ports, c)
+    cmds.assign_request(assign, rt.ports)
+    assert (load(rt, lodged).team, load(rt, lodged).officer) == ("roads", "kwong")
+
+    users.leave_team(users.LeaveTeam(council=COUNCIL, user_id="kwong", team="roads", actor=admin),
+                     rt.directory_ports, c)
+    cmds.assign_request(
+        cmds.AssignRequest(**on(lodged.reference), team="parks", officer="kwong"), rt.ports
+    )
+    with pytest.raises(AssigneeRefused, match="does not work in team roads"):
+        cmds.assign_request(assign, rt.ports)
+    assert (load(rt, lodged).team, load(rt, lodged).officer) == ("parks", "kwong")
 
 
 def test_who_may_hold_work_follows_the_councils_permission_table(rt: Runtime) -> None:

@@ -95,6 +95,42 @@ def test_granting_and_revoking_record_the_role_and_who_did_it(user: StaffUser) -
     assert user.roles == ("team-leader",)
 
 
+def test_joining_and_leaving_a_team_record_the_team_and_who_did_it(user: StaffUser) -> None:
+    user.join_team(team="water", known_teams=("roads", "water"), occurred_at=AT, actor=ADMIN)
+    user.leave_team(team="roads", occurred_at=AT, actor=ADMIN)
+
+    joined, left = user.collect_events()
+    assert isinstance(joined, StaffUser.JoinedTeam) and joined.team == "water"
+    assert isinstance(left, StaffUser.LeftTeam) and left.team == "roads"
+    assert joined.actor == left.actor == ADMIN
+    assert user.teams == ("water",)
+
+
+@pytest.mark.parametrize(
+    ("do", "says"),
+    [
+        (lambda u: u.join_team(team="roads", known_teams=("roads",), occurred_at=AT, actor=ADMIN),
+         "already works in team roads"),
+        (lambda u: u.join_team(team="sewer", known_teams=("roads",), occurred_at=AT, actor=ADMIN),
+         "unknown team 'sewer'"),
+        (lambda u: u.leave_team(team="water", occurred_at=AT, actor=ADMIN),
+         "does not work in team water"),
+    ],
+)
+def test_a_team_change_breaking_a_rule_is_refused(user: StaffUser, do: Any, says: str) -> None:
+    teams = user.teams
+    with pytest.raises(DomainError, match=says):
+        do(user)
+    assert user.teams == teams and user.collect_events() == []
+
+
+def test_a_disabled_user_cannot_join_a_team(user: StaffUser) -> None:
+    user.disable(reason=None, occurred_at=AT, actor=ADMIN)
+    user.collect_events()
+    refused(user, UserRefused, "is disabled", lambda: user.join_team(
+        team="water", known_teams=("roads", "water"), occurred_at=AT, actor=ADMIN))
+
+
 def test_a_role_held_cannot_be_granted_again(user: StaffUser) -> None:
     refused(user, UserRefused, "already holds the role officer", lambda: user.grant(
         role="officer", known_roles=KNOWN_ROLES, occurred_at=AT, actor=ADMIN))

@@ -1,0 +1,122 @@
+"""Each backend's design of the record chain on the command path: on SQLite a command chains
+its own events (`infra.chaining_recorders`), on PostgreSQL it stores them unchained and the
+follower chains them in batches (`crm serve`'s and `crm worker`'s thread, the CLI's catch-up
+on exit). Either way, with commands coming from two processes while a follower runs beside,
+every event is chained exactly once, in store order, and the record verifies."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from consumers import record_follower, record_verify
+from infra.runtime import Runtime
+from infra.settings import PROJECT_ROOT
+from tests.conftest import add_staff
+from tests.integration.test_record_follower import COUNCIL, _chained, _lodge, _note, _stored
+
+PER_PROCESS = 8  # lodge-and-note pairs each process runs
+
+# A process of its own running commands through the handlers, as `crm serve` would, with
+# nothing of its own catching the chain up: whatever it stores is chained by its store (SQLite)
+# or by the follower beside (PostgreSQL).
+COMMANDS = f"""
+import sys
+from infra.runtime import Runtime
+from infra.settings import Settings
+from tests.integration.test_record_follower import _lodge, _note
+rt = Runtime(Settings.from_env())
+base = int(sys.argv[1])
+for n in range(base, base + {PER_PROCESS}):
+    _note(rt, _lodge(rt, n))
+rt.close()
+"""
+
+
+@pytest.fixture
+def rt(any_runtime: Runtime) -> Runtime:
+    add_staff(any_runtime.settings, COUNCIL, {"cs": ["customer-service"]})
+    record_follower.catch_up(any_runtime.chain_engine, any_runtime.record_logs())  # begun
+    return any_runtime
+
+
+def _no_catch_up(*_: Any, **__: Any) -> Any:
+    raise AssertionError("a catch-up ran")
+
+
+def test_a_command_chains_its_events_on_sqlite_and_leaves_them_to_the_follower_on_postgres(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _chained(rt)  # the directory's staff, chained as the chain began
+    monkeypatch.setattr(record_follower, "catch_up", _no_catch_up)
+    _note(rt, _lodge(rt, 1))  # two request events, a customer record in the directory
+    stored = _stored(rt)
+    assert stored == {"requests": 2, "directory": before["directory"][2] + 1}
+    level = {log: (n, n, n) for log, n in stored.items()}
+    assert _chained(rt) == (before if rt.settings.is_postgres else level)
+    monkeypatch.undo()
+    expected = 3 if rt.settings.is_postgres else 0
+    assert record_follower.catch_up(rt.chain_engine, rt.record_logs()) == expected
+    assert _chained(rt) == level
+    assert record_verify.verify(rt.record_engine, rt.record_logs()).ok
+
+
+def _caught_up(rt: Runtime) -> bool:
+    stored = _stored(rt)
+    return all(_chained(rt)[log][2] == n for log, n in stored.items())
+
+
+def test_commands_from_two_processes_with_a_follower_beside_are_chained_once_in_order(
+    rt: Runtime,
+) -> None:
+    env = dict(os.environ, CRM_DATA_DIR=str(rt.settings.data_dir), PYTHONPATH=str(PROJECT_ROOT))
+    env.pop("CRM_DATABASE_URL", None)
+    env.pop("CRM_KAFKA_BOOTSTRAP", None)
+    if rt.settings.database_url:
+        env["CRM_DATABASE_URL"] = rt.settings.database_url
+    stop = threading.Event()
+    follower = record_follower.RecordFollower(rt.chain_engine, rt.record_logs(), 0.01)
+    errors: list[BaseException] = []
+
+    def follow() -> None:
+        try:
+            follower.run(stop)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    thread = threading.Thread(target=follow)
+    thread.start()
+    try:
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-c", COMMANDS, str(base)],
+                env=env,
+                cwd=PROJECT_ROOT,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for base in (100, 200)
+        ]
+        for run in runs:
+            _, err = run.communicate(timeout=300)
+            assert run.returncode == 0, err[-2000:]
+        deadline = time.monotonic() + 60
+        while not _caught_up(rt):  # polled: the follower chains what the processes stored
+            assert time.monotonic() < deadline, (_stored(rt), _chained(rt))
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors, errors
+    stored = _stored(rt)
+    assert stored["requests"] == 2 * 2 * PER_PROCESS
+    assert _chained(rt) == {log: (n, n, n) for log, n in stored.items()}  # each once
+    assert record_follower.catch_up(rt.chain_engine, rt.record_logs()) == 0  # nothing left
+    report = record_verify.verify(rt.record_engine, rt.record_logs())  # in store order
+    assert report.ok, report
