@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from infra.held import NotHeld
 from projections.base import UtcDateTime
 
 METADATA = sa.MetaData()
@@ -155,10 +156,11 @@ class Credentials:
                 "issued_at": at, "issued_by": by, "expires_at": expires, "revoked_at": None})
         return token, expires
 
-    def bearer(self, token: str, at: datetime) -> Bearer | None:
+    def bearer(self, token: str, at: datetime, *, held_only: bool = False) -> Bearer | None:
         """Whose `token` is, if it is one of ours, unexpired and not revoked. A valid token's
         check is kept for `BEARER_CACHE_SECONDS` in this process (a revocation made through
-        this process takes effect at once; one made by another process within that time)."""
+        this process takes effect at once; one made by another process within that time).
+        `held_only`: from that kept check alone, else `NotHeld` (nothing is read)."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return None
         key = digest(token)
@@ -166,6 +168,8 @@ class Credentials:
             held = self._bearers.get(key)
         if held is not None and time.monotonic() - held[1] < BEARER_CACHE_SECONDS:
             return held[0] if held[0].expires_at > at else None
+        if held_only:
+            raise NotHeld("this token's check is not held: read it")
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(TOKENS).where(TOKENS.c.digest == key)).first()
         if row is None or row.revoked_at is not None or row.expires_at <= at:

@@ -19,6 +19,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 import domain.aggregates.customer  # noqa: F401 - registers the directory's event topics
 from commands.errors import ConcurrencyConflict
+from infra.held import NotHeld
 from infra.settings import Settings
 from infra.store import Clock, ReferenceNumbers, opened, system_clock
 from infra.transcodings import register_all
@@ -112,14 +113,10 @@ class HeldUsers(DirectoryPorts):
 
     def find(self, kind: type[A], aggregate_id: UUID) -> A | None:
         last = self.app.recorder.select_events(aggregate_id, desc=True, limit=1)
-        if not last:
-            return None
-        with self._lock:
-            held = self._held.get(aggregate_id)
-        if held is not None and held.version == last[0].originator_version:
-            if not isinstance(held, kind):
-                raise TypeError(f"{aggregate_id} is a {type(held).__name__}, not a {kind.__name__}")
-            return held
+        try:
+            return self.held(kind, aggregate_id, last[0].originator_version if last else None)
+        except NotHeld:
+            pass
         found = super().find(kind, aggregate_id)
         if found is not None:
             with self._lock:
@@ -127,3 +124,36 @@ class HeldUsers(DirectoryPorts):
                     self._held.clear()
                 self._held[aggregate_id] = found
         return found
+
+    def held(self, kind: type[A], aggregate_id: UUID, last_version: int | None) -> A | None:
+        """The aggregate as held, given the version of its last stored event (None: it has
+        none, so there is no such aggregate); `NotHeld` if it is not held at that version."""
+        if last_version is None:
+            return None
+        with self._lock:
+            held = self._held.get(aggregate_id)
+        if held is None or held.version != last_version:
+            raise NotHeld(f"{aggregate_id} is not held at version {last_version}")
+        if not isinstance(held, kind):
+            raise TypeError(f"{aggregate_id} is a {type(held).__name__}, not a {kind.__name__}")
+        return held
+
+    def as_read(self, aggregate_id: UUID, last_version: int | None) -> HeldAsRead:
+        """The directory as `find` reads it, for the one aggregate whose last stored version
+        was read ahead (`infra.http.store_look`): what is held at that version, else
+        `NotHeld` (nothing is read)."""
+        return HeldAsRead(self, aggregate_id, last_version)
+
+
+class HeldAsRead(DirectoryPorts):
+    """`HeldUsers.as_read`: one aggregate, found as held at the version read ahead (for
+    reading who is acting, like `HeldUsers`)."""
+
+    def __init__(self, users: HeldUsers, aggregate_id: UUID, last_version: int | None) -> None:
+        super().__init__(users.app, users.numbers, users.clock)
+        self._users, self._id, self._version = users, aggregate_id, last_version
+
+    def find(self, kind: type[A], aggregate_id: UUID) -> A | None:
+        if aggregate_id != self._id:
+            raise NotHeld(f"{aggregate_id} was not read ahead")
+        return self._users.held(kind, aggregate_id, self._version)

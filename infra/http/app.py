@@ -47,6 +47,7 @@ from infra.http import (
 from infra.http.error_pages import error_page, is_page
 from infra.http.queue_cache import QueueCache
 from infra.http.queue_front import QueueFront
+from infra.http.store_look import store_look
 from infra.runtime import Runtime
 
 log = structlog.get_logger("councilcrm.http")
@@ -68,7 +69,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         with record_chain_follower(rt), queue_refresher(rt, app.state.queue_cache):
-            yield
+            async with store_look(rt) as look:
+                app.state.store_look = look
+                try:
+                    yield
+                finally:
+                    app.state.store_look = None
 
     app = FastAPI(
         lifespan=lifespan,
@@ -80,6 +86,7 @@ def create_app(
     app.state.runtime = rt
     app.state.councils = list(councils)
     app.state.queue_cache = QueueCache()
+    app.state.store_look = None  # while serving, on PostgreSQL: `store_look`
     app.include_router(staff_api.router)
     app.include_router(customers_api.router)
     app.include_router(investigation_api.router)

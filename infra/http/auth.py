@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import psycopg
+import structlog
 from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import OAuth2PasswordBearer
@@ -25,6 +27,8 @@ from domain.aggregates.staff_user import StaffUser, staff_user_id
 from domain.council import Council
 from domain.errors import NotPermitted
 from domain.permissions import Viewer
+from infra.held import NotHeld
+from infra.http.store_look import Looked, StoreLook
 from infra.runtime import Runtime
 
 bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/token", auto_error=False)
@@ -35,6 +39,7 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 TOKEN_LIFETIME = timedelta(hours=12)
 T = TypeVar("T")
+log = structlog.get_logger("councilcrm.http")
 
 
 @dataclass(frozen=True)
@@ -97,10 +102,11 @@ def bearer_given(token: str | None) -> str:
     return token
 
 
-def api_caller(request: Request, token: str, action: str) -> Staff:
+def api_caller(request: Request, token: str, action: str, looked: Looked | None = None) -> Staff:
     """The staff API's caller check (`staff(action)`), where it is called: the token's user,
-    if the token is valid (else 401) and the user may do `action` (else 403)."""
-    return _authorized(request, token, action, unauthorized, HTTPException)
+    if the token is valid (else 401) and the user may do `action` (else 403). `looked`: from
+    what was read ahead alone (`looked_first`), else `NotHeld`."""
+    return _authorized(request, token, action, unauthorized, HTTPException, looked)
 
 
 async def where_cheapest(request: Request, check: Callable[..., T], *args: Any) -> T:
@@ -113,6 +119,27 @@ async def where_cheapest(request: Request, check: Callable[..., T], *args: Any) 
     if runtime_of(request).settings.is_postgres:
         return await run_in_threadpool(check, *args)
     return check(*args)
+
+
+async def looked_first(request: Request, token: str, check: Callable[..., T], *args: Any) -> T:
+    """`check(*args)` where it costs least. On PostgreSQL, first on the event loop, given what
+    one round trip read ahead (`store_look`: the token's user's last version and the change
+    mark) as `looked=`; if that does not cover it (`NotHeld`: a token not checked lately, a
+    user changed since held, a queue changed) or the read fails, `where_cheapest`: the check
+    reads the store itself. Either way the same check, as safe."""
+    look: StoreLook | None = getattr(request.app.state, "store_look", None)
+    if look is not None:
+        rt = runtime_of(request)
+        try:
+            who = rt.credentials.bearer(token, rt.clock(), held_only=True)
+            if who is not None:
+                looked = await look.read(staff_user_id(who.council, who.user_id))
+                return check(*args, looked=looked)
+        except NotHeld:
+            pass
+        except psycopg.Error as error:  # the database is away: the ordinary way says so
+            log.warning("store_look_failed", error=type(error).__name__)
+    return await where_cheapest(request, check, *args)
 
 
 class SignInNeeded(HTTPException):
@@ -179,17 +206,22 @@ def _authorized(
     action: str,
     no_session: Callable[[str], HTTPException],
     refused: Callable[[int, str], HTTPException],
+    looked: Looked | None = None,
 ) -> Staff:
     """The token's user acting in a role that allows `action` (`as_role` or `X-CRM-Role`
-    chooses among their roles), or `no_session` / `refused`."""
+    chooses among their roles), or `no_session` / `refused`. `looked`: with nothing read but
+    that (the token's check as held, the user as held at the version read), else `NotHeld`."""
     rt = runtime_of(request)
-    who = rt.credentials.bearer(token, rt.clock())
+    who = rt.credentials.bearer(token, rt.clock(), held_only=looked is not None)
     if who is None:
         raise no_session("the token is invalid, expired or revoked: sign in again")
     council = rt.ports.council(who.council)
     role = request.headers.get(ROLE_HEADER) or request.query_params.get("as_role")
+    users = (
+        rt.held_users if looked is None else rt.held_users.as_read(looked.user, looked.user_version)
+    )
     try:
-        viewer = authorize(rt.held_users, council, who.user_id, role or None, action)
+        viewer = authorize(users, council, who.user_id, role or None, action)
     except NotPermitted as why:
         raise refused(403, str(why)) from None
     return Staff(viewer=viewer, council=council, token=token)

@@ -254,11 +254,14 @@ class QueueCache:
         officer: str | None,
         limit: int = DEFAULT_LIMIT,
         cursor: str | None = None,
+        *,
+        mark: int | None = None,
     ) -> Page | None:
         """The page from the held queue when nothing has changed since it was read (one look
-        at the change mark, no read of the queue), else None: then `page` reads it again. The
+        at the change mark, no read of the queue; `mark`: the change mark as just read
+        elsewhere, `infra.http.store_look`), else None: then `page` reads it again. The
         server answers from here on its event loop, and calls `page` on a worker thread."""
-        return self._page(rt, c, team, officer, limit, cursor, read=False)
+        return self._page(rt, c, team, officer, limit, cursor, read=False, mark=mark)
 
     def _page(
         self,
@@ -271,6 +274,7 @@ class QueueCache:
         *,
         read: bool,
         as_at: datetime | None = None,
+        mark: int | None = None,
     ) -> Page | None:
         """A page of the queue: the current one held, or (`read`) read again, else None; or
         as it stood at `as_at`, read as it stood (the past is never held)."""
@@ -279,18 +283,27 @@ class QueueCache:
         if as_at is not None:
             held: Snapshot | None = _snapshot(-1, views.queue(rt, c, team, officer, as_at))
         else:
-            held, mark = self._current(rt, c, team, officer)
+            held, mark = self._current(rt, c, team, officer, mark=mark)
             if held is None and read:
                 held = self._read(rt, c, team, officer, mark)
         return None if held is None else _page_of(held, limit, cursor)
 
     def _current(
-        self, rt: Runtime, c: Council, team: str | None, officer: str | None, *, asked: bool = True
+        self,
+        rt: Runtime,
+        c: Council,
+        team: str | None,
+        officer: str | None,
+        *,
+        asked: bool = True,
+        mark: int | None = None,
     ) -> tuple[Snapshot | None, int]:
         """The held queue if nothing has changed since it was read (else None), and the change
-        mark looked at; `asked`: remembers it was asked for (the refresher reads it again)."""
+        mark looked at (`mark`, if given: as just read); `asked`: remembers it was asked for
+        (the refresher reads it again)."""
         which = (c.id, team, officer)
-        mark = views.change_mark(rt)  # read first: a change after it is seen next time
+        if mark is None:
+            mark = views.change_mark(rt)  # read first: a change after it is seen next time
         with self._lock:
             held = self._held.get(which)
             if asked:

@@ -4,7 +4,9 @@ A read of a team's current queue (`GET /api/v1/queue` with nothing but `team`, `
 `limit` and `cursor`, each as the route takes it: `staff_api.plain_queue_read`) whose queue is
 held and unchanged is answered here: the route's own caller check (`staff("queue")`'s
 `auth.api_caller`: a refusal is the app's own 401 or 403 answer) and the route's own held page
-and answer (`staff_api.held_queue_answer`), where the check would run (`auth.where_cheapest`).
+and answer (`staff_api.held_queue_answer`): on PostgreSQL on the event loop, given what one
+round trip read ahead there (`auth.looked_first`, `store_look`), else where the check would run
+(`auth.where_cheapest`).
 Everything else — another path or method, another parameter, a queue that changed, as it
 stood in the past, or anything that fails otherwise — goes on to the app, which answers it
 as it always has. It sits inside `app.Guard`: the same security headers and access-log line.
@@ -42,8 +44,8 @@ class QueueFront:
             return
         try:
             token = auth.bearer_given(await auth.bearer_scheme(request))
-            answer = await auth.where_cheapest(
-                request, staff_api.held_queue_answer, request, token, asked
+            answer = await auth.looked_first(
+                request, token, staff_api.held_queue_answer, request, token, asked
             )
         except HTTPException as refused:  # 401, 403: as the app answers them
             handler = request.app.exception_handlers[StarletteHTTPException]

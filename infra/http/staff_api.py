@@ -25,6 +25,7 @@ from infra import views
 from infra.http import idempotency, queue_cache
 from infra.http.auth import Staff, api_caller, runtime_of, sign_in_with_password, staff
 from infra.http.instants import Day, Instant
+from infra.http.store_look import Looked
 from infra.runtime import Runtime
 from projections.envelope import to_plain
 
@@ -778,14 +779,22 @@ def plain_queue_read(params: QueryParams) -> QueueAsked | None:
     return QueueAsked(team=team, officer=officer, limit=int(limit), cursor=cursor)
 
 
-def held_queue_answer(request: Request, token: str, asked: QueueAsked) -> Response | None:
+def held_queue_answer(
+    request: Request, token: str, asked: QueueAsked, looked: Looked | None = None
+) -> Response | None:
     """`queue`'s answer to `asked` from the held queue, after the same caller check as the
     route's (`staff("queue")`: 401, 403); None when the held queue is not current (then the
-    route reads it)."""
-    who = api_caller(request, token, "queue")
+    route reads it). `looked`: the check and the change mark as read ahead (`looked_first`)."""
+    who = api_caller(request, token, "queue", looked)
     cache: queue_cache.QueueCache = request.app.state.queue_cache
     page = cache.held_page(
-        _rt(request), who.council, asked.team, asked.officer, asked.limit, asked.cursor
+        _rt(request),
+        who.council,
+        asked.team,
+        asked.officer,
+        asked.limit,
+        asked.cursor,
+        mark=None if looked is None else looked.mark,
     )
     return None if page is None else queue_answer(request, page, asked.limit)
 

@@ -5,16 +5,21 @@ user, a role taken away); anything else is passed on to the app and answered as 
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from commands import users
 from domain.values import Actor
-from infra.http import auth, staff_api
+from infra import credentials
+from infra.held import NotHeld
+from infra.http import auth, staff_api, store_look
 from infra.runtime import Runtime
 from tests.conftest import TEST_ADMIN, make_settings
 from tests.http_support import COUNCIL, served, sign_in
@@ -38,19 +43,29 @@ def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TestCl
 
 
 class Checks:
-    """How many caller checks the front made, and how many the app's route made."""
+    """How many caller checks the front decided (`on_loop`: of those, how many from what was
+    read ahead on the event loop, on PostgreSQL; `not_held`: tries there that were not
+    covered, then decided the ordinary way), and how many the app's route decided."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.front = self.app = 0
+        self.front = self.app = self.on_loop = self.not_held = 0
         real = auth.api_caller
 
-        def by_front(*args: Any) -> Any:
-            self.front += 1
-            return real(*args)
+        def by_front(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return real(*args, **kwargs)
+            except NotHeld:
+                self.not_held += 1
+                raise
+            finally:
+                if sys.exc_info()[0] is not NotHeld:
+                    self.front += 1
+                    looked = kwargs.get("looked", args[3] if len(args) > 3 else None)
+                    self.on_loop += looked is not None
 
-        def by_app(*args: Any) -> Any:
+        def by_app(*args: Any, **kwargs: Any) -> Any:
             self.app += 1
-            return real(*args)
+            return real(*args, **kwargs)
 
         monkeypatch.setattr(staff_api, "api_caller", by_front)  # what the front calls
         monkeypatch.setattr(auth, "api_caller", by_app)  # what the route's dependency calls
@@ -140,6 +155,7 @@ def test_a_user_disabled_or_whose_role_is_taken_away_elsewhere_is_refused_at_onc
         got = client.get("/api/v1/queue?team=roads", headers=cs)
         assert got.status_code == 403 and "may not run `queue`" in got.json()["detail"]
         assert checks.seen() == (1, 0)
+        assert checks.on_loop == 0  # on PostgreSQL: the user's last version was not the held one
         users.grant_role(
             users.GrantRole(council=COUNCIL, user_id="cs", role="customer-service", actor=ADMIN),
             other.directory_ports,
@@ -228,3 +244,69 @@ def test_the_route_is_still_documented(api: tuple[TestClient, Runtime]) -> None:
     spec = client.get("/openapi.json").json()
     names = {p["name"] for p in spec["paths"]["/api/v1/queue"]["get"]["parameters"]}
     assert {"team", "officer", "limit", "cursor", "as_at"} <= names
+
+
+def test_on_postgresql_a_held_read_is_decided_on_the_event_loop_from_one_round_trip(
+    api: tuple[TestClient, Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No worker thread: the check and the change mark from one statement awaited on the loop
+    (`store_look`); on SQLite, the same check on the loop reading local files."""
+    client, rt = api
+    monkeypatch.setattr(credentials, "BEARER_CACHE_SECONDS", 600.0)  # however slow the machine
+    cs = sign_in(client, "cs")
+    lodge(client, cs)
+    for _ in range(2):  # held
+        assert client.get("/api/v1/queue?team=roads", headers=cs).status_code == 200
+    hops: list[Any] = []
+    monkeypatch.setattr(auth, "run_in_threadpool", lambda *a: hops.append(a))
+    checks = Checks(monkeypatch)
+    got = client.get("/api/v1/queue?team=roads", headers=cs)
+    assert got.status_code == 200 and len(got.json()) == 1
+    assert checks.seen() == (1, 0) and checks.not_held == 0 and hops == []
+    assert checks.on_loop == int(rt.settings.is_postgres)
+    assert (client.app.state.store_look is None) == (not rt.settings.is_postgres)  # type: ignore[attr-defined]
+
+
+@pytest.mark.postgres
+def test_the_event_loops_connections_lost_and_restored(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its connections ended by the database server: the read in flight is answered the
+    ordinary way (on a worker thread), the next on the loop again over a new connection."""
+    monkeypatch.setattr(credentials, "BEARER_CACHE_SECONDS", 600.0)  # however slow the machine
+    staff = {"cs": ["customer-service"]}
+    with served(make_settings(tmp_path / "data", pg_url), staff) as (client, rt):
+        cs = sign_in(client, "cs")
+        lodge(client, cs)
+        for _ in range(2):
+            assert client.get("/api/v1/queue?team=roads", headers=cs).status_code == 200
+        look = client.app.state.store_look  # type: ignore[attr-defined]
+        opened = look.opened
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = %s",
+                (store_look.APPLICATION_NAME,),
+            ).fetchall()
+            assert len(ended) == store_look.CONNECTIONS
+            gone = time.monotonic() + 10  # wait until the server has ended them all
+            while admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                (store_look.APPLICATION_NAME,),
+            ).fetchone() != (0,):
+                assert time.monotonic() < gone
+        checks = Checks(monkeypatch)
+        got = client.get("/api/v1/queue?team=roads", headers=cs)
+        assert got.status_code == 200 and len(got.json()) == 1
+        assert checks.seen() == (1, 0) and checks.on_loop == 0  # the ordinary way
+        got = client.get("/api/v1/queue?team=roads", headers=cs)
+        assert got.status_code == 200 and len(got.json()) == 1
+        assert checks.seen() == (2, 0) and checks.on_loop == 1  # on the loop again
+        assert look.opened == opened + 1
+        users.disable_user(  # and as safe as ever over the new connection
+            users.DisableUser(council=COUNCIL, user_id="cs", actor=ADMIN),
+            rt.directory_ports,
+            rt.ports.council(COUNCIL),
+        )
+        got = client.get("/api/v1/queue?team=roads", headers=cs)
+        assert got.status_code == 403 and "disabled" in got.json()["detail"]
