@@ -85,24 +85,14 @@ def read_checkpoint(engine: sa.Engine, topic: str) -> int:
 
 
 def save_checkpoint(engine: sa.Engine, topic: str, position: int) -> None:
-    """Moves the checkpoint forward to `position` (never back)."""
-    now = datetime.now(UTC)
-    t = CHECKPOINTS
+    """Moves the checkpoint forward to `position` (never back), in a transaction of its own."""
     with engine.begin() as conn:
-        done = conn.execute(
-            sa.update(t)
-            .where(t.c.topic == topic, t.c.position < position)
-            .values(position=position, updated_at=now)
-        )
-        if done.rowcount == 0:
-            exists = conn.execute(sa.select(t.c.position).where(t.c.topic == topic)).first()
-            if exists is None:
-                conn.execute(sa.insert(t).values(topic=topic, position=position, updated_at=now))
+        save_checkpoint_on(conn, topic, position)
 
 
-# The checkpoint moved forward (never back), or made, in one statement on PostgreSQL: sent on the
-# leader lock's own session (autocommit), so a batch's bookkeeping is one round trip, with no
-# transaction to begin and no statement to compile.
+# The checkpoint moved forward (never back), or made, in one statement on PostgreSQL: the relay
+# sends it on the leader lock's own session (autocommit), so a batch's bookkeeping is one round
+# trip, with no transaction to begin and no statement to compile.
 POSTGRES_SAVE = (
     "INSERT INTO relay_checkpoint AS c (topic, position, updated_at) "
     "VALUES (%(topic)s, %(position)s, %(now)s) "
@@ -112,10 +102,22 @@ POSTGRES_SAVE = (
 
 
 def save_checkpoint_on(conn: sa.Connection, topic: str, position: int) -> None:
-    """`save_checkpoint` on PostgreSQL, in one statement on `conn` (autocommit)."""
-    conn.exec_driver_sql(
-        POSTGRES_SAVE, {"topic": topic, "position": position, "now": datetime.now(UTC)}
+    """Moves the checkpoint forward to `position` (never back) on `conn`: on PostgreSQL one
+    statement (`POSTGRES_SAVE`), elsewhere an update, else the row made."""
+    now = datetime.now(UTC)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(POSTGRES_SAVE, {"topic": topic, "position": position, "now": now})
+        return
+    t = CHECKPOINTS
+    done = conn.execute(
+        sa.update(t)
+        .where(t.c.topic == topic, t.c.position < position)
+        .values(position=position, updated_at=now)
     )
+    if done.rowcount == 0:
+        exists = conn.execute(sa.select(t.c.position).where(t.c.topic == topic)).first()
+        if exists is None:
+            conn.execute(sa.insert(t).values(topic=topic, position=position, updated_at=now))
 
 
 def make_producer(config: KafkaConfig) -> KafkaProducer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
@@ -207,7 +208,7 @@ class RowPerRequest(ReadModel):
     def _load(self, conn: sa.Connection, ids: Iterable[str]) -> dict[str, Row]:
         ids = list(ids)
         out: dict[str, Row] = {}
-        select = self._statements()[0]
+        select = self._by_ids[0]
         for i in range(0, len(ids), CHUNK):
             rows = conn.execute(select, {"ids": ids[i : i + CHUNK]})
             out.update({r.request_id: dict(r._mapping) for r in rows})
@@ -215,23 +216,18 @@ class RowPerRequest(ReadModel):
 
     def _write(self, conn: sa.Connection, changed: dict[str, Row]) -> None:
         ids = list(changed)
-        delete = self._statements()[1]
+        delete = self._by_ids[1]
         for i in range(0, len(ids), CHUNK):
             conn.execute(delete, {"ids": ids[i : i + CHUNK]})
         bulk.write(conn, self.table, list(changed.values()))
 
-    def _statements(self) -> tuple[sa.Select[Any], sa.Delete]:
+    @cached_property
+    def _by_ids(self) -> tuple[sa.Select[Any], sa.Delete]:
         """The select and delete of some requests' rows, built once per model (a batch then
         costs no statement building, and their compiled forms are found in SQLAlchemy's
         cache at once)."""
-        found: tuple[sa.Select[Any], sa.Delete] | None = self.__dict__.get("_by_ids")
-        if found is None:
-            ids = self.table.c.request_id.in_(sa.bindparam("ids", expanding=True))
-            found = self.__dict__["_by_ids"] = (
-                sa.select(self.table).where(ids),
-                sa.delete(self.table).where(ids),
-            )
-        return found
+        ids = self.table.c.request_id.in_(sa.bindparam("ids", expanding=True))
+        return sa.select(self.table).where(ids), sa.delete(self.table).where(ids)
 
 
 class CurrentRows:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -117,16 +118,20 @@ class TemporalHistory(ReadModel):
     def fold(self) -> Fold:
         return Intervals(self)
 
+    @cached_property
+    def _in_force_q(self) -> sa.Select[Any]:
+        """The rows in force of some requests, built once per model (a batch then costs no
+        statement building)."""
+        t = self.table
+        return sa.select(t).where(
+            t.c.request_id.in_(sa.bindparam("ids", expanding=True)), t.c.valid_to.is_(None)
+        )
+
     def _in_force(self, conn: sa.Connection, ids: Iterable[str]) -> dict[str, Row]:
-        t, ids = self.table, list(ids)
+        ids = list(ids)
         out: dict[str, Row] = {}
-        q: sa.Select[Any] | None = self.__dict__.get("_in_force_q")
-        if q is None:  # built once per model: a batch costs no statement building
-            q = self.__dict__["_in_force_q"] = sa.select(t).where(
-                t.c.request_id.in_(sa.bindparam("ids", expanding=True)), t.c.valid_to.is_(None)
-            )
         for i in range(0, len(ids), CHUNK):
-            rows = conn.execute(q, {"ids": ids[i : i + CHUNK]})
+            rows = conn.execute(self._in_force_q, {"ids": ids[i : i + CHUNK]})
             out.update({r.request_id: dict(r._mapping) for r in rows})
         return out
 
