@@ -22,15 +22,7 @@ from consumers.record_follower import Logs
 from consumers.store_reader import StoreReader
 from projections.audit_record import AuditRecord
 from projections.envelope import Envelope
-from projections.record_chain import (
-    PAGE,
-    Entry,
-    Framed,
-    Packed,
-    PackedEntries,
-    RecordChain,
-    pack,
-)
+from projections.record_chain import PAGE, Entry, Packed, PackedEntries, RecordChain, pack
 from projections.record_check import (
     AUDIT,
     Finding,
@@ -93,9 +85,7 @@ def verify(
 
 # -- reading both in batches -----------------------------------------------------------------------
 
-PackReader = Callable[
-    [int, int, int], Packed | Framed
-]  # (after, upto, limit) → stored events, packed
+PackReader = Callable[[int, int, int], Packed]  # (after, upto, limit) → stored events, packed
 Counter = Callable[[int], int]  # position → how many stored events after it
 
 
@@ -113,7 +103,7 @@ class _Source:
         self.app, (self.read_batch, self.count) = app, reading
         self.chain, self.conn, self.log = chain, conn, log
 
-    def batch(self, after: int, upto: int, limit: int) -> Packed | Framed:
+    def batch(self, after: int, upto: int, limit: int) -> Packed:
         return self.read_batch(after, upto, limit)
 
     def count_after(self, position: int) -> int:
@@ -189,30 +179,41 @@ def _sqlite_packed(row: tuple[Any, ...]) -> Packed:
     )
 
 
-# PostgreSQL sends each event's whole digest input followed by its position, one binary `COPY`
-# frame per event, read in blocks and joined into one `bytes` (`Framed`). A field that could
-# not be hashed as `digest` reads it (a NULL, a negative version) is sent as NULL, so the batch
-# is unsound. `COPY` takes no parameters: the bounds are formatted in as integers.
-_PG_COPY = (
-    "COPY (SELECT CASE WHEN originator_version >= 0 THEN uuid_send(originator_id) "
-    "|| int8send(originator_version) || convert_to(topic, 'UTF8') || '\\x00'::bytea || state "
-    "|| int8send(notification_id) END FROM {table} WHERE notification_id > {a:d} "
-    "AND notification_id <= {u:d} ORDER BY notification_id LIMIT {n:d}) TO STDOUT (FORMAT binary)"
-)
+# PostgreSQL hands over each event's whole digest input, read in binary. The aggregates take
+# the rows in the order the inner query sorts them (an ORDER BY in each aggregate would sort
+# the batch once per aggregate): all of them in the same order, whatever it is, so a batch
+# out of position order only fails to agree with the stored chain and is walked carefully.
+_PG_BATCH = """
+SELECT count(*), max(n), string_agg(n::text, ','), string_agg(int8send(n), ''::bytea),
+  string_agg(octet_length(piece)::text, ','), string_agg(piece, ''::bytea),
+  coalesce(bool_and(piece IS NOT NULL AND v >= 0), true)
+FROM (SELECT notification_id AS n, originator_version AS v,
+             uuid_send(originator_id) || int8send(originator_version)
+             || convert_to(topic, 'UTF8') || '\\x00'::bytea || state AS piece
+      FROM {table} WHERE notification_id > %(a)s AND notification_id <= %(u)s
+      ORDER BY notification_id LIMIT %(n)s) AS s
+"""
 
 
-def pg_framed(
+def pg_packed(
     conn: psycopg.Connection[Any], table: str, after: int, upto: int, limit: int
-) -> Framed:
+) -> Packed:
     """At most `limit` events of the store's `table` (a quoted name) after `after` up to
-    `upto`, as PostgreSQL's binary `COPY` sends them (`Framed`), the blocks joined."""
-    copy_out = _PG_COPY.format(table=table, a=int(after), u=int(upto), n=int(limit))
-    with conn.cursor() as c:
-        with c.copy(copy_out) as blocks:
-            stream = b"".join(blocks)
-        copied = c.rowcount
-    last = int.from_bytes(stream[-10:-2], "big") if copied > 0 else 0
-    return Framed(count=copied, last=last, stream=stream)
+    `upto`, packed by PostgreSQL in one row (`_PG_BATCH`), read in binary."""
+    with conn.cursor(row_factory=tuple_row) as c:
+        c.execute(_PG_BATCH.format(table=table), {"a": after, "u": upto, "n": limit}, binary=True)
+        found = c.fetchone()
+    assert found is not None
+    n, last, positions, links, lengths, data, sound = found
+    return Packed(
+        count=n,
+        last=last or 0,
+        positions=positions or "",
+        links=links or b"",
+        lengths=lengths or "",
+        data=data or b"",
+        sound=sound,
+    )
 
 
 @contextmanager
@@ -220,8 +221,8 @@ def store_reading(
     app: Application[UUID], engine: sa.Engine
 ) -> Iterator[tuple[PackReader, Counter]]:
     """Reads the store exactly as stored, a position range at a time, straight from its table
-    and packed by the database: SQLite in one row per batch (`Packed`), PostgreSQL as a binary
-    `COPY` stream (`Framed`), each through the store's own connections. Another kind of store is read through
+    and packed by the database in one row per batch (`Packed`): SQLite and PostgreSQL through
+    the store's own connections (PostgreSQL in binary). Another kind of store is read through
     its recorder and packed here."""
     recorder = app.recorder
     if isinstance(recorder, SQLiteApplicationRecorder):
@@ -246,9 +247,9 @@ def store_reading(
         count = f"SELECT count(*) AS n FROM {table} WHERE notification_id > %(a)s"
         datastore = recorder.datastore
 
-        def pg_batch(after: int, upto: int, limit: int) -> Framed:
+        def pg_batch(after: int, upto: int, limit: int) -> Packed:
             with datastore.get_connection() as conn:
-                return pg_framed(conn, table, after, upto, limit)
+                return pg_packed(conn, table, after, upto, limit)
 
         def pg_count(after: int) -> int:
             with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:

@@ -20,7 +20,6 @@ all; an existing chain whose head row is gone is left alone, and `crm record ver
 from __future__ import annotations
 
 import hashlib
-import struct
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -106,29 +105,14 @@ class Packed:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Framed:
-    """A batch of stored events as PostgreSQL's binary `COPY` sends it, kept as one `bytes`
-    with no Python object per event: the stream's header, then per event a frame (the field
-    count, 1; the field's length; the field: the digest's whole input followed by the
-    position, 8 bytes big-endian), then the trailer. `count` is the server's count of the rows
-    it copied; `last` the last position (the last frame's last 8 bytes). A field that could not
-    be made as `digest` reads the event is NULL (length −1), which makes the batch unsound."""
-
-    count: int
-    last: int
-    stream: bytes
-
-
-@dataclass(frozen=True, kw_only=True)
 class PackedEntries:
-    """A batch of the stored chain in one row: positions as `Packed` (as text, or as `links`:
-    8 bytes each), digests and hashes as one hex string each, in position order."""
+    """A batch of the stored chain in one row: positions as `Packed`, digests and hashes as
+    one hex string each, in position order."""
 
     count: int
     positions: str
     digests: str
     hashes: str
-    links: bytes | None = None
 
 
 def pack(rows: Sequence[Row], whole: bool = False) -> Packed:
@@ -190,49 +174,6 @@ def chain_packed(previous: bytes, batch: Packed) -> tuple[bytes, bytes] | None:
             hashes.append(previous)
             at += 8
     return b"".join(digests), b"".join(hashes)
-
-
-COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-_FRAME = struct.Struct(">hi")  # a row's field count, then its one field's length
-_SMALLEST = 16 + 8 + 1 + 8  # id, version, the topic's end, position: an empty topic and state
-
-
-def framed_start(stream: bytes) -> int | None:
-    """Where the first frame of a binary `COPY` stream begins (None: not such a stream)."""
-    if len(stream) < 21 or stream[:11] != COPY_SIGNATURE or stream[-2:] != b"\xff\xff":
-        return None
-    flags, extension = struct.unpack_from(">ii", stream, 11)
-    return None if flags != 0 or extension < 0 else 19 + extension
-
-
-def chain_framed(previous: bytes, batch: Framed) -> tuple[bytes, bytes, bytes] | None:
-    """Each framed event's position (8 bytes), digest and hash chained after `previous`,
-    each concatenated: `digest` and `link` of every event, as `chain_packed` computes them,
-    straight from the stream's frames. None when a frame is not one field of at least the
-    smallest digest input and a position, the frames do not fill the stream exactly, or
-    their number is not the server's count."""
-    stream = batch.stream
-    at = framed_start(stream)
-    if at is None:
-        return None
-    data, frame, sha = memoryview(stream), _FRAME.unpack_from, hashlib.sha256
-    stop = len(stream) - 2
-    positions, digests, hashes = [], [], []
-    while at < stop:
-        fields, length = frame(stream, at)
-        if fields != 1 or length < _SMALLEST:  # a NULL field is −1 long
-            return None
-        start = at + 6
-        at = start + length
-        position = stream[at - 8 : at]
-        d = sha(data[start : at - 8]).digest()
-        previous = sha(previous + position + d).digest()
-        positions.append(position)
-        digests.append(d)
-        hashes.append(previous)
-    if at != stop or len(hashes) != batch.count:
-        return None
-    return b"".join(positions), b"".join(digests), b"".join(hashes)
 
 
 def id_bytes(text: bytes | memoryview | str) -> bytes:
@@ -590,30 +531,20 @@ class RecordChain:
         return {r[0] for r in found}
 
     def packed(self, conn: sa.Connection, log: str, after: int, upto: int) -> PackedEntries:
-        """The log's entries after `after` up to `upto` in one row (see `PackedEntries`):
-        PostgreSQL gives the positions as `links`, SQLite as text."""
-        params = {"log": log, "a": after, "u": upto}
+        """The log's entries after `after` up to `upto` in one row (see `PackedEntries`)."""
         if conn.dialect.name == "postgresql":
             q = (  # the aggregates take the rows in the order the inner query sorts them
-                "SELECT count(*), string_agg(int8send(position), ''::bytea), "
-                "string_agg(digest, ''), string_agg(hash, '') FROM (SELECT position, digest, hash "
-                "FROM record_chain WHERE log = :log AND position > :a AND position <= :u "
-                "ORDER BY position) AS s"
+                "SELECT count(*), string_agg(position::text, ','), string_agg(digest, ''), "
+                "string_agg(hash, '') FROM (SELECT position, digest, hash FROM record_chain "
+                "WHERE log = :log AND position > :a AND position <= :u ORDER BY position) AS s"
             )
-            row = conn.execute(sa.text(q), params).one()
-            return PackedEntries(
-                count=int(row[0]),
-                positions="",
-                links=bytes(row[1] or b""),
-                digests=row[2] or "",
-                hashes=row[3] or "",
+        else:  # SQLite: likewise
+            q = (
+                "SELECT count(*), group_concat(position), group_concat(digest, ''), "
+                "group_concat(hash, '') FROM (SELECT position, digest, hash FROM record_chain "
+                "WHERE log = :log AND position > :a AND position <= :u ORDER BY position)"
             )
-        q = (  # SQLite: likewise
-            "SELECT count(*), group_concat(position), group_concat(digest, ''), "
-            "group_concat(hash, '') FROM (SELECT position, digest, hash FROM record_chain "
-            "WHERE log = :log AND position > :a AND position <= :u ORDER BY position)"
-        )
-        row = conn.execute(sa.text(q), params).one()
+        row = conn.execute(sa.text(q), {"log": log, "a": after, "u": upto}).one()
         return PackedEntries(
             count=int(row[0]), positions=row[1] or "", digests=row[2] or "", hashes=row[3] or ""
         )

@@ -26,12 +26,10 @@ from projections.envelope import Envelope
 from projections.record_chain import (
     GENESIS,
     Entry,
-    Framed,
     Head,
     Packed,
     PackedEntries,
     StoredEvent,
-    chain_framed,
     chain_packed,
     digest,
     identity,
@@ -242,7 +240,7 @@ class Batches(Protocol):
     each batch packed in one row, and, for the careful walk, both as streams from a position
     on. Reading may happen on another thread than the checking (never two reads at once)."""
 
-    def batch(self, after: int, upto: int, limit: int) -> Packed | Framed:
+    def batch(self, after: int, upto: int, limit: int) -> Packed:
         """At most `limit` stored events after `after` up to `upto`, in position order."""
         ...
 
@@ -258,52 +256,25 @@ class Batches(Protocol):
         ...
 
 
-def agreeing(previous: bytes, rows: Packed | Framed, entries: PackedEntries) -> bytes | None:
+def agreeing(previous: bytes, rows: Packed, entries: PackedEntries) -> bytes | None:
     """The hashes of `rows` chained after `previous` (32 bytes each, concatenated) if the
     stored entries are exactly those the rows give (the same positions, digests and hashes);
     None at any disagreement."""
-    if rows.count != entries.count:
+    if rows.count != entries.count or rows.positions != entries.positions:
         return None
     try:
-        if isinstance(rows, Framed):
-            framed = chain_framed(previous, rows)
-            if framed is None:
-                return None
-            links, digests, hashes = framed
-            if links != _links(entries):
-                return None
-        else:
-            if (entries.links is None and rows.positions != entries.positions) or (
-                entries.links is not None and rows.links != entries.links
-            ):
-                return None
-            chained = chain_packed(previous, rows)
-            if chained is None:
-                return None
-            digests, hashes = chained
+        chained = chain_packed(previous, rows)
     except (ValueError, TypeError, AttributeError):  # not readable as packed
         return None
+    if chained is None:
+        return None
+    digests, hashes = chained
     if digests.hex() != entries.digests or hashes.hex() != entries.hashes:
         return None
     return hashes
 
 
-def _links(entries: PackedEntries) -> bytes:
-    """The entries' positions, 8 bytes each."""
-    if entries.links is not None:
-        return entries.links
-    positions = entries.positions.split(",") if entries.count else []
-    return b"".join(int(p).to_bytes(8, "big") for p in positions)
-
-
-def _positions(entries: PackedEntries) -> list[int]:
-    links = _links(entries)
-    return [int.from_bytes(links[i : i + 8], "big") for i in range(0, len(links), 8)]
-
-
-_Read = tuple[
-    Packed | Framed, PackedEntries, bool
-]  # a batch of the store, its entries, whether last
+_Read = tuple[Packed, PackedEntries, bool]  # a batch of the store, its entries, whether last
 
 
 def check_chain_in_batches(
@@ -341,8 +312,8 @@ def check_chain_in_batches(
                 agreed = False
                 break  # the reader finishes its batch before the careful walk reads
             if rows.count:
-                if any(after < w <= rows.last for w in wanted):
-                    _keep_wanted(result, _positions(entries), hashes, wanted)
+                if wanted:
+                    _keep_wanted(result, rows, hashes, wanted)
                 previous, after = hashes[-32:], rows.last
                 result.position, result.event_count = after, result.event_count + rows.count
                 result.head_hash = previous.hex()
@@ -359,11 +330,12 @@ def check_chain_in_batches(
     return result
 
 
-def _keep_wanted(
-    result: LogCheck, positions: list[int], hashes: bytes, wanted: frozenset[int]
-) -> None:
-    """Keeps the recomputed (count, hash) at each wanted position in this batch (`positions`,
-    those of the batch, agreed with the store's)."""
+def _keep_wanted(result: LogCheck, rows: Packed, hashes: bytes, wanted: frozenset[int]) -> None:
+    """Keeps the recomputed (count, hash) at each wanted position in this batch."""
+    first = int(rows.positions.split(",", 1)[0])
+    if not any(first <= w <= rows.last for w in wanted):
+        return
+    positions = [int(p) for p in rows.positions.split(",")]
     for w in wanted:
         i = bisect_left(positions, w)
         if i < len(positions) and positions[i] == w:
