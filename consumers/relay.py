@@ -48,7 +48,7 @@ from consumers.kafka_common import (
     ensure_topic_when_possible,
     partition_for,
 )
-from consumers.leader import LeaderLock
+from consumers.leader import LeaderLock, send_raw
 from consumers.store_reader import StoreReader
 from consumers.store_wakeup import StoreWakeup
 from projections.envelope import Envelope
@@ -92,7 +92,7 @@ def save_checkpoint(engine: sa.Engine, topic: str, position: int) -> None:
 
 # The checkpoint moved forward (never back), or made, in one statement on PostgreSQL: the relay
 # sends it on the leader lock's own session (autocommit), so a batch's bookkeeping is one round
-# trip, with no transaction to begin and no statement to compile.
+# trip, with no transaction to begin and no statement to compile, straight to the driver.
 POSTGRES_SAVE = (
     "INSERT INTO relay_checkpoint AS c (topic, position, updated_at) "
     "VALUES (%(topic)s, %(position)s, %(now)s) "
@@ -106,7 +106,7 @@ def save_checkpoint_on(conn: sa.Connection, topic: str, position: int) -> None:
     statement (`POSTGRES_SAVE`), elsewhere an update, else the row made."""
     now = datetime.now(UTC)
     if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(POSTGRES_SAVE, {"topic": topic, "position": position, "now": now})
+        send_raw(conn, POSTGRES_SAVE, {"topic": topic, "position": position, "now": now})
         return
     t = CHECKPOINTS
     done = conn.execute(
