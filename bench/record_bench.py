@@ -20,21 +20,27 @@ Run: ``python -m bench.record_bench [--backend sqlite|postgres|both] [--requests
 2. **Verification at scale** (``--verify-events``, default 1,000,000): a store of that many
    events (whole lifecycles; see "The bulk store" below) is chained, then, in interleaved
    rounds (``--verify-rounds``, at least 3), verified by `record_verify.verify` (the stored
-   chain; no audit record or anchors) beside three baselines over the very same events,
-   measured in the same run:
+   chain; no audit record or anchors) beside baselines over the very same events, measured in
+   the same run:
 
    - *raw SHA-256 in memory*: one SHA-256 of each event's bytes as the chain digests them
      (aggregate id, version, topic, stored bytes), each already in memory as one `bytes` —
      only the hashing is timed;
    - *the chain's arithmetic in memory*: `chain_packed` over batches already read (each
-     event's digest and link, as the verification computes them) — only that is timed: the
-     most a verification can reach;
-   - *read + hash*: the same batches read as the verification reads them (one after the
-     other, no reading thread), and one SHA-256 of each event's stored piece.
+     event's digest and link, as the verification computes them) — only that is timed;
+   - *read only*, each way of getting the digests' input out of the store with no hashing:
+     the verification's own batches (one packed row each: `string_agg` on PostgreSQL,
+     `group_concat` on SQLite); on PostgreSQL the same batches by binary `COPY` (psycopg's
+     `copy()`, the blocks joined per batch) and one `COPY` of the whole log streamed, blocks
+     dropped (the fastest way out); on SQLite a plain scan (`fetchmany`, the stored columns
+     as they are);
+   - *read + arithmetic*: the verification's batches read one after the other and the chain's
+     arithmetic over each (no reading thread, no stored chain); on PostgreSQL also the one
+     `COPY`, each row hashed as it comes.
 
-   The figures to quote are verify / raw, arithmetic / raw, verify / arithmetic and verify /
-   (read + hash), as throughput ratios (medians of the per-round ratios). The aim is ≥ 0.5 ×
-   raw.
+   Each is printed as events/s and as a throughput ratio to raw (medians of the per-round
+   ratios), with verify / arithmetic and verify / (read + arithmetic). The aim is ≥ 0.5 ×
+   raw; if even reading alone is below that, no verifier that reads the store can meet it.
 
 3. **Command path.** `--commands` commands (lodge, then a note) through the handlers on a
    `Runtime` built the way the CLI builds one, with and without `record_follower.catch_up`
@@ -359,7 +365,7 @@ def _write_entries(conn: sa.Connection, rows: list[dict[str, object]]) -> None:
         conn.execute(sa.insert(record_follower.CHAIN.entries), rows)
 
 
-def packed_batches(rt: Runtime) -> Iterator[record_chain.Packed]:
+def verify_batches(rt: Runtime) -> Iterator[record_chain.Packed]:
     """Every log's stored events, batch by batch, packed as the verification reads them."""
     for app in rt.record_logs().values():
         with record_verify.store_reading(app, rt.record_engine) as (read, _):
@@ -380,12 +386,19 @@ def pieces(batch: record_chain.Packed) -> list[bytes]:
     return out
 
 
+def chain_arithmetic(previous: bytes, batch: record_chain.Packed) -> bytes:
+    """The chain's arithmetic over one batch as the verification computes it; its last hash."""
+    found = record_chain.chain_packed(previous, batch)
+    assert found is not None
+    return found[1][-32:]
+
+
 def raw_seconds(rt: Runtime) -> float:
     """One SHA-256 of each event's bytes as the chain digests them, batch by batch already
     in memory as one `bytes` each: only the hashing is timed."""
     total = 0.0
     sha = hashlib.sha256
-    for batch in packed_batches(rt):
+    for batch in verify_batches(rt):
         data = pieces(batch)
         start = time.perf_counter()
         for b in data:
@@ -398,24 +411,129 @@ def arithmetic_seconds(rt: Runtime) -> float:
     """The chain's own arithmetic over batches already read (each event's digest and link,
     as the verification computes them): the least a verification can cost."""
     total, previous = 0.0, b"\0" * 32
-    for batch in packed_batches(rt):
+    for batch in verify_batches(rt):
         start = time.perf_counter()
-        found = record_chain.chain_packed(previous, batch)
+        previous = chain_arithmetic(previous, batch)
         total += time.perf_counter() - start
-        assert found is not None
     return total
 
 
-def read_and_hash_seconds(rt: Runtime) -> float:
-    """The same batches read as the verification reads them (one after the other, no thread),
-    one SHA-256 of each event's stored piece."""
+def read_and_arithmetic_seconds(rt: Runtime) -> float:
+    """The verification's read and the chain's arithmetic, one after the other on one thread
+    (no stored chain read or compared)."""
+    start, previous = time.perf_counter(), b"\0" * 32
+    for batch in verify_batches(rt):
+        previous = chain_arithmetic(previous, batch)
+    return time.perf_counter() - start
+
+
+def read_verify_batches_seconds(rt: Runtime) -> float:
+    """Read only: the store's events in the verification's batches, each packed in one row,
+    nothing hashed."""
     start = time.perf_counter()
-    sha = hashlib.sha256
-    for batch in packed_batches(rt):
-        data, end = memoryview(batch.data), 0
-        for length in [int(x) for x in batch.lengths.split(",")]:
-            sha(data[end : end + length]).digest()
-            end += length
+    for _ in verify_batches(rt):
+        pass
+    return time.perf_counter() - start
+
+
+# Each event's digest input followed by its position, one binary `COPY` row each (no
+# parameters in `COPY`: the bounds are formatted in as integers).
+_PG_COPY = (
+    "COPY (SELECT uuid_send(originator_id) || int8send(originator_version) || "
+    "convert_to(topic, 'UTF8') || '\\x00'::bytea || state || int8send(notification_id) "
+    "FROM {table} WHERE notification_id > {a:d} ORDER BY notification_id{limit}) "
+    "TO STDOUT (FORMAT binary)"
+)
+
+
+def _pg_tables(rt: Runtime) -> Iterator[tuple[str, str]]:
+    assert rt.settings.database_url is not None
+    for app in rt.record_logs().values():
+        recorder: Any = app.recorder
+        yield (
+            rt.settings.database_url,
+            f'"{recorder.datastore.schema}"."{recorder.events_table_name}"',
+        )
+
+
+def read_copy_batches_seconds(rt: Runtime) -> float:
+    """Read only, PostgreSQL: the same batches by binary `COPY` through psycopg's `copy()`,
+    read block by block (a block per row, as the server sends them) and joined into one
+    `bytes` per batch, as a verification would hash them."""
+    start = time.perf_counter()
+    for url, table in _pg_tables(rt):
+        with psycopg.connect(url) as conn, conn.cursor() as cur:
+            after = 0
+            while True:
+                statement = _PG_COPY.format(table=table, a=after, limit=f" LIMIT {BATCH:d}")
+                with cur.copy(statement) as blocks:
+                    stream = b"".join(blocks)
+                if cur.rowcount <= 0:
+                    break
+                after = int.from_bytes(stream[-10:-2], "big")
+    return time.perf_counter() - start
+
+
+def read_copy_whole_seconds(rt: Runtime) -> float:
+    """Read only, PostgreSQL: the fastest way out: one binary `COPY` of each log's digest
+    inputs in position order, read block by block and dropped."""
+    start = time.perf_counter()
+    for url, table in _pg_tables(rt):
+        with (
+            psycopg.connect(url) as conn,
+            conn.cursor() as cur,
+            cur.copy(_PG_COPY.format(table=table, a=0, limit="")) as blocks,
+        ):
+            for _ in blocks:
+                pass
+    return time.perf_counter() - start
+
+
+def count(rt: Runtime, table: str) -> int:
+    assert rt.settings.database_url is not None
+    with psycopg.connect(rt.settings.database_url) as conn:
+        found = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(found[0]) if found else 0
+
+
+def read_copy_whole_and_arithmetic_seconds(rt: Runtime) -> float:
+    """PostgreSQL: the same one `COPY`, each block (one row, as the server sends them) hashed
+    as it comes: each event's digest and link, as the chain computes them."""
+    start, previous, sha = time.perf_counter(), b"\0" * 32, hashlib.sha256
+    for url, table in _pg_tables(rt):
+        hashed = 0
+        with (
+            psycopg.connect(url) as conn,
+            conn.cursor() as cur,
+            cur.copy(_PG_COPY.format(table=table, a=0, limit="")) as blocks,
+        ):
+            first = True
+            for block in blocks:
+                row = block[19:] if first else block  # the stream's header, then the first row
+                first = False
+                if len(row) == 2:  # the trailer
+                    continue
+                d = sha(row[6:-8]).digest()
+                previous = sha(previous + bytes(row[-8:]) + d).digest()
+                hashed += 1
+        assert hashed == count(rt, table)
+    return time.perf_counter() - start
+
+
+def read_scan_seconds(rt: Runtime) -> float:
+    """Read only, SQLite: a plain scan of each log's table in position order (the stored
+    columns as they are, a Python object per field), fetched many rows at a time."""
+    start = time.perf_counter()
+    for app in rt.record_logs().values():
+        recorder: Any = app.recorder
+        with recorder.datastore.transaction(commit=False) as c:
+            cursor = c.sqlite_cursor
+            cursor.execute(
+                "SELECT rowid, originator_id, originator_version, topic, state FROM "
+                f"{recorder.events_table_name} ORDER BY rowid"
+            )
+            while cursor.fetchmany(BATCH):
+                pass
     return time.perf_counter() - start
 
 
@@ -437,19 +555,41 @@ def verify_at_scale(rt: Runtime, events: int, rounds: int, followed: int = 20_00
         assert checked.ok, [f.line() for f in checked.findings]
         assert sum(c.event_count for c in checked.checks.values()) == total
 
-    seconds: dict[str, list[float]] = {
-        "raw": [],
-        "arithmetic": [],
-        "read + hash": [],
-        "verify": [],
+    postgres = rt.settings.database_url is not None
+    reads: dict[str, Callable[[Runtime], float]] = (
+        {
+            "read only: string_agg batches (verify's read)": read_verify_batches_seconds,
+            "read only: COPY in batches": read_copy_batches_seconds,
+            "read only: one COPY, blocks dropped": read_copy_whole_seconds,
+        }
+        if postgres
+        else {
+            "read only: packed batches (verify's read)": read_verify_batches_seconds,
+            "read only: plain scan": read_scan_seconds,
+        }
+    )
+    parts: dict[str, Callable[[Runtime], float]] = {
+        "raw": raw_seconds,
+        "arithmetic": arithmetic_seconds,
+        **reads,
+        "read + arithmetic": read_and_arithmetic_seconds,
+        **(
+            {"read + arithmetic: one COPY": read_copy_whole_and_arithmetic_seconds}
+            if postgres
+            else {}
+        ),
+        "verify": lambda rt: timed(verify),
     }
+    seconds: dict[str, list[float]] = {k: [] for k in parts}
+    print(f"  load average before the rounds: {load()}", flush=True)
     for _ in range(rounds):
-        seconds["raw"].append(raw_seconds(rt))
-        seconds["arithmetic"].append(arithmetic_seconds(rt))
-        seconds["read + hash"].append(read_and_hash_seconds(rt))
-        seconds["verify"].append(timed(verify))
+        for name, part in parts.items():
+            seconds[name].append(part(rt))
         print(
-            "    round: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in seconds.items()), flush=True
+            "    round: "
+            + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in seconds.items())
+            + f" (load average {load()})",
+            flush=True,
         )
     rate = {k: total / statistics.median(v) for k, v in seconds.items()}
 
@@ -458,15 +598,14 @@ def verify_at_scale(rt: Runtime, events: int, rounds: int, followed: int = 20_00
         return f"{statistics.median(per):.2f} (rounds {', '.join(f'{r:.2f}' for r in per)})"
 
     print(
-        f"  verify of {total:,} events, {rounds} interleaved rounds, median events/s: "
-        f"verify {rate['verify']:,.0f}; raw SHA-256 in memory {rate['raw']:,.0f}; "
-        f"the chain's arithmetic in memory {rate['arithmetic']:,.0f}; "
-        f"read + hash {rate['read + hash']:,.0f}"
+        f"  {total:,} events, {rounds} interleaved rounds; median events/s, and the median of "
+        "per-round throughput ratios to raw SHA-256 in memory:"
     )
-    print(f"  verify / raw SHA-256 = {ratio('raw', 'verify')} (aim ≥ 0.5)")
-    print(f"  arithmetic / raw SHA-256 = {ratio('raw', 'arithmetic')} (the most verify can reach)")
+    for name in parts:
+        print(f"    {name}: {rate[name]:,.0f} events/s = {ratio('raw', name)} × raw")
     print(f"  verify / arithmetic = {ratio('arithmetic', 'verify')}")
-    print(f"  verify / (read + hash) = {ratio('read + hash', 'verify')}")
+    print(f"  verify / (read + arithmetic) = {ratio('read + arithmetic', 'verify')}")
+    print(f"  load average after: {load()}", flush=True)
 
 
 def verify_with_audit(rt: Runtime, events: int, rounds: int) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import sqlalchemy as sa
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
@@ -194,6 +195,27 @@ FROM (SELECT notification_id AS n, originator_version AS v,
 """
 
 
+def pg_packed(
+    conn: psycopg.Connection[Any], table: str, after: int, upto: int, limit: int
+) -> Packed:
+    """At most `limit` events of the store's `table` (a quoted name) after `after` up to
+    `upto`, packed by PostgreSQL in one row (`_PG_BATCH`), read in binary."""
+    with conn.cursor(row_factory=tuple_row) as c:
+        c.execute(_PG_BATCH.format(table=table), {"a": after, "u": upto, "n": limit}, binary=True)
+        found = c.fetchone()
+    assert found is not None
+    n, last, positions, links, lengths, data, sound = found
+    return Packed(
+        count=n,
+        last=last or 0,
+        positions=positions or "",
+        links=links or b"",
+        lengths=lengths or "",
+        data=data or b"",
+        sound=sound,
+    )
+
+
 @contextmanager
 def store_reading(
     app: Application[UUID], engine: sa.Engine
@@ -222,25 +244,12 @@ def store_reading(
         yield sqlite_batch, sqlite_count
     elif isinstance(recorder, PostgresApplicationRecorder):
         table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
-        select = _PG_BATCH.format(table=table)
         count = f"SELECT count(*) AS n FROM {table} WHERE notification_id > %(a)s"
         datastore = recorder.datastore
 
         def pg_batch(after: int, upto: int, limit: int) -> Packed:
-            with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
-                c.execute(select, {"a": after, "u": upto, "n": limit}, binary=True)
-                found = c.fetchone()
-            assert found is not None
-            n, last, positions, links, lengths, data, sound = found
-            return Packed(
-                count=n,
-                last=last or 0,
-                positions=positions or "",
-                links=links or b"",
-                lengths=lengths or "",
-                data=data or b"",
-                sound=sound,
-            )
+            with datastore.get_connection() as conn:
+                return pg_packed(conn, table, after, upto, limit)
 
         def pg_count(after: int) -> int:
             with datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as c:
