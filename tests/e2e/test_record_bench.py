@@ -18,20 +18,20 @@ def test_verification_at_scale_reports_both_ratios(capsys: pytest.CaptureFixture
         assert (logs["requests"].recorder.max_notification_id() or 0) == 3_000
     out = capsys.readouterr().out
     assert "bulk store: 3,000 events" in out
-    assert (
-        len(
-            re.findall(
-                r"round: raw [\d.]+ s, arithmetic [\d.]+ s, read \+ hash [\d.]+ s, verify [\d.]+ s",
-                out,
-            )
-        )
-        == 3
+    rounds = re.findall(
+        r"round: raw [\d.]+ s, arithmetic [\d.]+ s, read only: packed batches \(verify's read\) "
+        r"[\d.]+ s, read only: plain scan [\d.]+ s, read \+ arithmetic [\d.]+ s, verify [\d.]+ s",
+        out,
     )
+    assert len(rounds) == 3, out
+    for name in ("raw", "arithmetic", r"read only: packed batches \(verify's read\)",
+                 "read only: plain scan", r"read \+ arithmetic"):
+        assert re.search(rf"    {name}: [\d,]+ events/s = [\d.]+ \(rounds [\d., ]+\) × raw\n", out)
     assert re.search(
-        r"verify / raw SHA-256 = [\d.]+ \(rounds [\d.]+, [\d.]+, [\d.]+\) \(aim ≥ 0.5\)", out
+        r"verify: [\d,]+ events/s = [\d.]+ \(rounds [\d.]+, [\d.]+, [\d.]+\) × raw \(aim ≥ 0.5\)",
+        out,
     )
-    assert re.search(r"arithmetic / raw SHA-256 = [\d.]+", out)
-    assert re.search(r"verify / \(read \+ hash\) = [\d.]+", out)
+    assert re.search(r"verify / \(read \+ arithmetic\) = [\d.]+", out)
 
 
 def test_verification_with_the_audit_record_reports_it_beside_the_chain_alone(
