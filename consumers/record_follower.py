@@ -13,6 +13,7 @@ entries but no head is not touched (and `crm record verify` says so).
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -304,17 +305,37 @@ def _extend(
 
 
 class RecordFollower:
-    """The Kafka path's follower of both logs, for the worker (until `stop` is set)."""
+    """The follower of both logs on a thread of its own (`crm serve`'s, the Kafka path's
+    worker), until `stop` is set.
 
-    def __init__(self, engine: sa.Engine, logs: Logs, idle_sleep_s: float = 0.2) -> None:
-        self.engine, self.logs, self.idle_sleep_s = engine, logs, idle_sleep_s
+    A round's cost is mostly fixed (one read, one write, the server's planning and commit,
+    about 4 ms of CPU on PostgreSQL) and its events add little (about 0.1 ms each), so rounds
+    are spaced: a round begins at most every `gather_s` while commands keep coming (a round
+    that found a full batch is followed at once, inside `catch_up`), and `idle_sleep_s` after
+    a round that found nothing. Beside saturating commands a round then chains what a fifth
+    of a second brings, not the few events committed since the previous round. An event is
+    chained at most about `gather_s` (or `idle_sleep_s`) plus a round after it is stored; a
+    stop ends a wait at once."""
+
+    def __init__(
+        self, engine: sa.Engine, logs: Logs, idle_sleep_s: float = 0.2, gather_s: float = 0.2
+    ) -> None:
+        self.engine, self.logs = engine, logs
+        self.idle_sleep_s, self.gather_s = idle_sleep_s, gather_s
+        self.rounds = 0  # rounds that chained something, and the events they chained
+        self.chained = 0
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
+            began = time.monotonic()
             try:
                 done = catch_up(self.engine, self.logs)
             except sa.exc.OperationalError as error:  # the database is away: try again
                 log.warning("record_chain_unavailable", error=str(error)[:300])
                 done = 0
-            if not done:
+            if done:
+                self.rounds += 1
+                self.chained += done
+                stop.wait(max(0.0, self.gather_s - (time.monotonic() - began)))
+            else:
                 stop.wait(self.idle_sleep_s)
