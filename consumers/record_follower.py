@@ -25,7 +25,7 @@ from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from projections.record_chain import Head, RecordChain, StoredEvent, extend
+from projections.record_chain import Head, RecordChain, StoredEvent, extend, prepared
 
 log = structlog.get_logger("record_chain")
 Logs = Mapping[str, Application[UUID]]
@@ -140,7 +140,11 @@ def _read_new(
     """Every log's head and up to `batch_size` stored events after it (see `_stores_in`)."""
     together = _stores_in(conn, logs)
     if together is not None:
-        found = conn.execute(together, {"limit": batch_size}).all()
+        if conn.dialect.name == "postgresql":  # planned once per connection (`prepared`)
+            statement = prepared(conn, _NAMES[together], together.text, ("limit",))
+            found = conn.exec_driver_sql(statement, {"limit": batch_size}).all()
+        else:
+            found = conn.execute(together, {"limit": batch_size}).all()
         heads = {r.log: _head(r) for r in found if r.kind == 0}
         if any(name not in heads for name in logs):
             raise _NoHead
@@ -173,6 +177,7 @@ def _head(row: sa.Row[Any]) -> Head:
 
 
 _TOGETHER: dict[tuple[object, ...], sa.TextClause] = {}
+_NAMES: dict[sa.TextClause, str] = {}  # each query's name as a prepared statement
 
 
 def _stores_in(conn: sa.Connection, logs: Logs) -> sa.TextClause | None:
@@ -220,6 +225,7 @@ def _stores_in(conn: sa.Connection, logs: Logs) -> sa.TextClause | None:
                 f"ORDER BY {column} LIMIT :limit) AS {name}_new"
             )
         query = _TOGETHER[key] = sa.text(" UNION ALL ".join(parts))
+        _NAMES[query] = f"record_chain_new_{len(_NAMES)}"
     return query
 
 
