@@ -208,7 +208,7 @@ def _stores_in(conn: sa.Connection, logs: Logs) -> sa.TextClause | None:
         parts = [
             "SELECT 0 AS kind, log, position AS id, event_count, head_hash, "
             + (
-                "NULL::uuid AS originator_id, NULL::bigint AS originator_version, "
+                "NULL::text AS originator_id, NULL::bigint AS originator_version, "
                 "NULL::text AS topic, NULL::bytea AS state FROM record_chain_heads"
                 if typed
                 else "NULL AS originator_id, NULL AS originator_version, NULL AS topic, "
@@ -217,9 +217,12 @@ def _stores_in(conn: sa.Connection, logs: Logs) -> sa.TextClause | None:
         ]
         heads = "record_chain_heads" if typed else "main.record_chain_heads"
         blanks = "NULL::bigint, NULL::text" if typed else "NULL, NULL"
+        # the aggregate id as text (as SQLite keeps it): the digest takes its bytes from the
+        # text, with no `UUID` made per event by the driver
+        as_text = "originator_id::text" if typed else "originator_id"
         for name, table, column in tables:
             parts.append(
-                f"SELECT * FROM (SELECT 1, '{name}', {column}, {blanks}, originator_id, "
+                f"SELECT * FROM (SELECT 1, '{name}', {column}, {blanks}, {as_text}, "
                 f"originator_version, topic, state FROM {table} WHERE {column} > "
                 f"(SELECT position FROM {heads} WHERE log = '{name}') "
                 f"ORDER BY {column} LIMIT :limit) AS {name}_new"

@@ -63,8 +63,14 @@ def _uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
 
 
-def digest(event: StoredEventInput) -> bytes:
-    h = hashlib.sha256(_uuid(event.originator_id).bytes)
+def _id(value: UUID | str) -> bytes:
+    """An aggregate id's 16 bytes, from a UUID or its text (text needs no `UUID` made)."""
+    return value.bytes if isinstance(value, UUID) else id_bytes(value)
+
+
+def digest(event: StoredEventInput, raw_id: bytes | None = None) -> bytes:
+    """The event's digest (`raw_id`: its aggregate id's 16 bytes, when known already)."""
+    h = hashlib.sha256(_id(event.originator_id) if raw_id is None else raw_id)
     h.update(event.originator_version.to_bytes(8, "big"))
     h.update(event.topic.encode())
     h.update(b"\0")
@@ -226,14 +232,15 @@ def extend(head: Head, events: Iterable[StoredEvent]) -> tuple[Head, list[dict[s
     for event in events:
         if event.id <= position:
             continue
-        d = digest(event)
+        raw_id = _id(event.originator_id)
+        d = digest(event, raw_id)
         previous = link(previous, event.id, d)
         position, count = event.id, count + 1
         rows.append(
             {
                 "log": head.log,
                 "position": position,
-                "originator_id": _uuid(event.originator_id).hex,
+                "originator_id": raw_id.hex(),
                 "version": event.originator_version,
                 "digest": d.hex(),
                 "hash": previous.hex(),
