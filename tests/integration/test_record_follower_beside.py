@@ -194,3 +194,26 @@ def test_a_stop_during_the_wait_ends_the_follower_promptly(rt: Runtime) -> None:
     assert not thread.is_alive() and time.monotonic() - stopped < 2
     assert not errors, errors
     assert _caught_up(rt)
+
+
+def test_the_cli_leaves_nothing_unchained_when_it_exits(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`crm lodge` and `crm note` on their own, no follower running: on PostgreSQL the stores
+    do not chain, and the command's catch-up before it exits chains what it wrote."""
+    from infra import cli
+
+    for name in ("CRM_DATABASE_URL", "CRM_KAFKA_BOOTSTRAP", "CRM_COUNCIL", "CRM_ACTOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CRM_DATA_DIR", str(rt.settings.data_dir))
+    if rt.settings.database_url:
+        monkeypatch.setenv("CRM_DATABASE_URL", rt.settings.database_url)
+    argv = ["--council", COUNCIL, "--as", "cs"]
+    lodge = ["lodge", "--category", "pothole", "--channel", "phone", "--description", "Pothole"]
+    assert cli.main([*argv, *lodge, "--name", "Ines Farrow", "--phone", "0400 222 333"]) == 0
+    ref = capsys.readouterr().out.strip()
+    assert cli.main([*argv, "note", ref, "Rang back"]) == 0
+    stored = _stored(rt)
+    assert stored["requests"] == 2
+    assert _chained(rt) == {log: (n, n, n) for log, n in stored.items()}
+    assert record_verify.verify(rt.record_engine, rt.record_logs()).ok
