@@ -821,27 +821,37 @@ def chained_by_command(rt: Runtime, commands: int, rounds: int) -> None:
         )
 
 
-BESIDE = ("no chain", "chained by the command", "a follower beside")
+BESIDE = (
+    "no chain",
+    "chained by the command",
+    "a follower beside",
+    UNSPACED := "a follower, rounds unspaced",
+)
 
 
 def saturated(
     rt: Runtime, commands: int, workers: int, first: int, variant: str
-) -> tuple[float, list[float], float, float]:
+) -> tuple[float, list[float], float, float, _FollowerUse]:
     """`commands` commands (lodge-and-note pairs) from `workers` threads at once: with the
     stores not chaining and no follower (*no chain*), the stores chaining their own events
     with a follower thread beside as the safety net (*chained by the command*, what `crm
     serve` and `crm worker` ran before), or the stores not chaining and a follower thread
-    chaining in batches (*a follower beside*). Returns the wall seconds of the commands, each
+    chaining in batches (*a follower beside*), or that follower with its rounds not spaced (a
+    round right after each that chained something, as before). Returns the wall seconds of the commands, each
     command's seconds, and the seconds the follower took after the last command to chain the
-    rest (0 with no chain), and the CPU seconds used meanwhile by this process and the
-    server's backends (`_Cpu`): on a shared machine of two cores, what competes."""
+    rest (0 with no chain), the CPU seconds used meanwhile by this process and the server's
+    backends (`_Cpu`): on a shared machine of two cores, what competes; and the follower's
+    own use (`_FollowerUse`: its thread's CPU and its connections' backends', its rounds)."""
     command_chaining(rt, variant == "chained by the command")
     logs = rt.record_logs()
     stop = threading.Event()
     thread = None
+    use = _FollowerUse(rt)
+    follower_ = record_follower.RecordFollower(rt.chain_engine, logs)
+    if variant == UNSPACED:  # as before: a round right after each round that chained something
+        follower_.gather_s = 0.0
     if variant != "no chain":
-        follower_ = record_follower.RecordFollower(rt.chain_engine, logs)
-        thread = threading.Thread(target=follower_.run, args=(stop,), daemon=True)
+        thread = threading.Thread(target=use.run, args=(follower_, stop), daemon=True)
         thread.start()
     pairs = iter(range(first, first + commands // 2))
     taken = threading.Lock()
@@ -867,19 +877,87 @@ def saturated(
     took = time.perf_counter() - start
     drained = 0.0
     if thread is not None:
+        # the stores' heads once (no command comes now), then the chain's alone, polled on
+        # a connection that is not the follower's, every 10 ms: the polling's own CPU is small
+        stored = {name: app.recorder.max_notification_id() or 0 for name, app in logs.items()}
         deadline = time.monotonic() + 120
-        while not _chain_caught_up(rt, logs):
+        while not _chain_reached(rt, stored):
             if time.monotonic() > deadline:
                 raise RuntimeError("the follower did not catch up within 120 s")
-            time.sleep(0.005)  # polling a condition with a deadline
+            time.sleep(0.01)  # polling a condition with a deadline
         drained = time.perf_counter() - start - took
         stop.set()
         thread.join()
     used = cpu.used()  # the commands' and the follower's, to the last event chained
+    use.rounds, use.chained = follower_.rounds, follower_.chained
+    use.seconds = took + drained
     record_follower.catch_up(rt.chain_engine, logs)  # every round starts level
     settle(rt)
     command_chaining(rt, not rt.settings.is_postgres)  # the backend's own design
-    return took, latencies, drained, used
+    return took, latencies, drained, used, use
+
+
+class _FollowerUse:
+    """The follower thread's own CPU (`run` it on the thread) and, on PostgreSQL, that of the
+    server's backends of the chain's engine, which only the follower uses while the commands
+    run (the stores have their own connections; the bench polls the chain's heads through the
+    read models' engine)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.client = 0.0
+        self.server = 0.0
+        self.rounds = 0
+        self.chained = 0
+        self.seconds = 0.0
+
+    def run(self, follower_: record_follower.RecordFollower, stop: threading.Event) -> None:
+        pids = _chain_backends(self.rt)
+        before = _Cpu._server(pids)
+        start = time.thread_time()
+        try:
+            follower_.run(stop)
+        finally:
+            self.client = time.thread_time() - start
+            after = _Cpu._server(pids | _chain_backends(self.rt))
+            self.server = sum(ns - before.get(pid, 0) for pid, ns in after.items()) / 1e9
+
+    @property
+    def cpu(self) -> float:
+        return self.client + self.server
+
+
+_CHAIN_PIDS: dict[int, set[int]] = {}  # per chain engine (its id): its connections' backends
+
+
+def _chain_backends(rt: Runtime) -> set[int]:
+    """The server pids of the chain engine's connections (PostgreSQL; empty elsewhere): each
+    connection asks once, as it connects (the engine's pool is emptied the first time, so
+    every connection is seen)."""
+    engine = rt.chain_engine
+    if not rt.settings.is_postgres:
+        return set()
+    if id(engine) not in _CHAIN_PIDS:
+        pids = _CHAIN_PIDS[id(engine)] = set()
+
+        def seen(dbapi: Any, _record: Any) -> None:
+            cursor = dbapi.cursor()
+            cursor.execute("SELECT pg_backend_pid()")
+            pids.add(int(cursor.fetchone()[0]))
+            cursor.close()
+
+        sa.event.listen(engine, "connect", seen)
+        engine.dispose()
+    return set(_CHAIN_PIDS[id(engine)])
+
+
+def _chain_reached(rt: Runtime, stored: dict[str, int]) -> bool:
+    """Whether every log's chain head reached `stored`, read through the read models' engine
+    on PostgreSQL (the chain's tables are in that database), not the follower's."""
+    engine = rt.read_engine if rt.settings.is_postgres else rt.chain_engine
+    with engine.connect() as conn:
+        heads = record_follower.CHAIN.heads_by_log(conn)
+    return all(name in heads and heads[name].position >= p for name, p in stored.items())
 
 
 class _Cpu:
@@ -896,7 +974,7 @@ class _Cpu:
     def _backends(self) -> set[int]:
         if not self.rt.settings.is_postgres:
             return set()
-        with self.rt.chain_engine.connect() as conn:
+        with self.rt.read_engine.connect() as conn:
             q = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
             return {int(r[0]) for r in conn.execute(sa.text(q))}
 
@@ -930,7 +1008,12 @@ def follower_beside(rt: Runtime, commands: int, rounds: int, workers: int) -> No
     """The two designs of chaining on the command path under saturating commands (see
     `saturated`), in interleaved rounds, the variants in a fresh (seeded) random order each
     round: per round each chaining variant's wall time ÷ the no-chain variant's (its cost in
-    throughput) and its median and 95th-percentile command latency ÷ the no-chain ones."""
+    throughput), its median and 95th-percentile command latency ÷ the no-chain ones, its CPU
+    (this process and the server's backends) ÷ the no-chain variant's, and the follower's own
+    CPU (its thread and its connections' backends, `_FollowerUse`) ÷ the no-chain variant's
+    whole CPU: the steadiest of these figures, as it does not depend on the commands' own CPU
+    in that variant, which swings with the machine. Then the follower's rounds: per second,
+    events per round, its CPU per round and per event."""
     order = random.Random(12)
     cost: dict[str, list[float]] = {v: [] for v in BESIDE[1:]}
     p50: dict[str, list[float]] = {v: [] for v in BESIDE[1:]}
@@ -938,24 +1021,29 @@ def follower_beside(rt: Runtime, commands: int, rounds: int, workers: int) -> No
     rate: dict[str, list[float]] = {v: [] for v in BESIDE}
     lag: dict[str, list[float]] = {v: [] for v in BESIDE[1:]}
     cpu: dict[str, list[float]] = {v: [] for v in BESIDE[1:]}
+    own: dict[str, list[float]] = {v: [] for v in BESIDE[1:]}
+    uses: dict[str, list[_FollowerUse]] = {v: [] for v in BESIDE[1:]}
     per_command: list[float] = []
     first = 8_000_000
+    _chain_backends(rt)  # every connection of the chain's engine seen from here on
     record_follower.catch_up(rt.chain_engine, rt.record_logs())
     for _ in range(rounds):
         variants = list(BESIDE)
         order.shuffle(variants)
-        got: dict[str, tuple[float, list[float], float, float]] = {}
+        got: dict[str, tuple[float, list[float], float, float, _FollowerUse]] = {}
         for variant in variants:
             got[variant] = saturated(rt, commands, workers, first, variant)
             first += commands
-        base_took, base_lat, _, base_cpu = got["no chain"]
+        base_took, base_lat, _, base_cpu, _ = got["no chain"]
         b50, b95 = _percentiles(base_lat)
         per_command.append(base_cpu / len(base_lat))
         for v in BESIDE:
             rate[v].append(len(got[v][1]) / got[v][0])
         for v in BESIDE[1:]:
-            took, lat, drained, used = got[v]
+            took, lat, drained, used, use = got[v]
             cpu[v].append(used / base_cpu - 1)
+            own[v].append(use.cpu / base_cpu)
+            uses[v].append(use)
             l50, l95 = _percentiles(lat)
             cost[v].append(took / base_took - 1)
             p50[v].append(l50 / b50 - 1)
@@ -973,8 +1061,21 @@ def follower_beside(rt: Runtime, commands: int, rounds: int, workers: int) -> No
             f"time {_spread(cost[v])}; median latency {_spread(p50[v])}; 95th percentile "
             f"{_spread(p95[v])}; chained {statistics.median(lag[v]) * 1e3:.0f} ms after the "
             f"last command (median; max {max(lag[v]) * 1e3:.0f} ms); the chain's cost in CPU "
-            f"{_spread(cpu[v])}"
+            f"{_spread(cpu[v])}; the follower's own CPU ÷ no chain's CPU {_spread(own[v])}"
         )
+        done = [u for u in uses[v] if u.rounds]
+        if done:
+            per_second = statistics.median(u.rounds / u.seconds for u in done)
+            per_round = statistics.median(u.chained / u.rounds for u in done)
+            cpu_round = statistics.median(u.cpu / u.rounds for u in done)
+            client_round = statistics.median(u.client / u.rounds for u in done)
+            per_event = statistics.median(u.cpu / u.chained for u in done)
+            print(
+                f"      its follower's rounds that chained something: {per_second:.1f} per "
+                f"second, {per_round:.1f} events each; CPU {cpu_round * 1e3:.2f} ms a round "
+                f"({client_round * 1e3:.2f} ms its thread), {per_event * 1e3:.3f} ms an event "
+                "(all its CPU, empty rounds too; medians of rounds)"
+            )
 
 
 def _percentiles(xs: list[float]) -> tuple[float, float]:

@@ -13,6 +13,7 @@ entries but no head is not touched (and `crm record verify` says so).
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -24,7 +25,7 @@ from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from projections.record_chain import Head, RecordChain, StoredEvent, extend
+from projections.record_chain import Head, RecordChain, StoredEvent, extend, prepared
 
 log = structlog.get_logger("record_chain")
 Logs = Mapping[str, Application[UUID]]
@@ -139,7 +140,11 @@ def _read_new(
     """Every log's head and up to `batch_size` stored events after it (see `_stores_in`)."""
     together = _stores_in(conn, logs)
     if together is not None:
-        found = conn.execute(together, {"limit": batch_size}).all()
+        if conn.dialect.name == "postgresql":  # planned once per connection (`prepared`)
+            statement = prepared(conn, _NAMES[together], together.text, ("limit",))
+            found = conn.exec_driver_sql(statement, {"limit": batch_size}).all()
+        else:
+            found = conn.execute(together, {"limit": batch_size}).all()
         heads = {r.log: _head(r) for r in found if r.kind == 0}
         if any(name not in heads for name in logs):
             raise _NoHead
@@ -172,6 +177,7 @@ def _head(row: sa.Row[Any]) -> Head:
 
 
 _TOGETHER: dict[tuple[object, ...], sa.TextClause] = {}
+_NAMES: dict[sa.TextClause, str] = {}  # each query's name as a prepared statement
 
 
 def _stores_in(conn: sa.Connection, logs: Logs) -> sa.TextClause | None:
@@ -202,7 +208,7 @@ def _stores_in(conn: sa.Connection, logs: Logs) -> sa.TextClause | None:
         parts = [
             "SELECT 0 AS kind, log, position AS id, event_count, head_hash, "
             + (
-                "NULL::uuid AS originator_id, NULL::bigint AS originator_version, "
+                "NULL::text AS originator_id, NULL::bigint AS originator_version, "
                 "NULL::text AS topic, NULL::bytea AS state FROM record_chain_heads"
                 if typed
                 else "NULL AS originator_id, NULL AS originator_version, NULL AS topic, "
@@ -211,14 +217,18 @@ def _stores_in(conn: sa.Connection, logs: Logs) -> sa.TextClause | None:
         ]
         heads = "record_chain_heads" if typed else "main.record_chain_heads"
         blanks = "NULL::bigint, NULL::text" if typed else "NULL, NULL"
+        # the aggregate id as text (as SQLite keeps it): the digest takes its bytes from the
+        # text, with no `UUID` made per event by the driver
+        as_text = "originator_id::text" if typed else "originator_id"
         for name, table, column in tables:
             parts.append(
-                f"SELECT * FROM (SELECT 1, '{name}', {column}, {blanks}, originator_id, "
+                f"SELECT * FROM (SELECT 1, '{name}', {column}, {blanks}, {as_text}, "
                 f"originator_version, topic, state FROM {table} WHERE {column} > "
                 f"(SELECT position FROM {heads} WHERE log = '{name}') "
                 f"ORDER BY {column} LIMIT :limit) AS {name}_new"
             )
         query = _TOGETHER[key] = sa.text(" UNION ALL ".join(parts))
+        _NAMES[query] = f"record_chain_new_{len(_NAMES)}"
     return query
 
 
@@ -304,17 +314,37 @@ def _extend(
 
 
 class RecordFollower:
-    """The Kafka path's follower of both logs, for the worker (until `stop` is set)."""
+    """The follower of both logs on a thread of its own (`crm serve`'s, the Kafka path's
+    worker), until `stop` is set.
 
-    def __init__(self, engine: sa.Engine, logs: Logs, idle_sleep_s: float = 0.2) -> None:
-        self.engine, self.logs, self.idle_sleep_s = engine, logs, idle_sleep_s
+    A round's cost is mostly fixed (one read, one write, the server's planning and commit,
+    about 4 ms of CPU on PostgreSQL) and its events add little (about 0.1 ms each), so rounds
+    are spaced: a round begins at most every `gather_s` while commands keep coming (a round
+    that found a full batch is followed at once, inside `catch_up`), and `idle_sleep_s` after
+    a round that found nothing. Beside saturating commands a round then chains what a fifth
+    of a second brings, not the few events committed since the previous round. An event is
+    chained at most about `gather_s` (or `idle_sleep_s`) plus a round after it is stored; a
+    stop ends a wait at once."""
+
+    def __init__(
+        self, engine: sa.Engine, logs: Logs, idle_sleep_s: float = 0.2, gather_s: float = 0.2
+    ) -> None:
+        self.engine, self.logs = engine, logs
+        self.idle_sleep_s, self.gather_s = idle_sleep_s, gather_s
+        self.rounds = 0  # rounds that chained something, and the events they chained
+        self.chained = 0
 
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
+            began = time.monotonic()
             try:
                 done = catch_up(self.engine, self.logs)
             except sa.exc.OperationalError as error:  # the database is away: try again
                 log.warning("record_chain_unavailable", error=str(error)[:300])
                 done = 0
-            if not done:
+            if done:
+                self.rounds += 1
+                self.chained += done
+                stop.wait(max(0.0, self.gather_s - (time.monotonic() - began)))
+            else:
                 stop.wait(self.idle_sleep_s)

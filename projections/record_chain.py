@@ -20,6 +20,7 @@ all; an existing chain whose head row is gone is left alone, and `crm record ver
 from __future__ import annotations
 
 import hashlib
+import re
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -62,8 +63,14 @@ def _uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
 
 
-def digest(event: StoredEventInput) -> bytes:
-    h = hashlib.sha256(_uuid(event.originator_id).bytes)
+def _id(value: UUID | str) -> bytes:
+    """An aggregate id's 16 bytes, from a UUID or its text (text needs no `UUID` made)."""
+    return value.bytes if isinstance(value, UUID) else id_bytes(value)
+
+
+def digest(event: StoredEventInput, raw_id: bytes | None = None) -> bytes:
+    """The event's digest (`raw_id`: its aggregate id's 16 bytes, when known already)."""
+    h = hashlib.sha256(_id(event.originator_id) if raw_id is None else raw_id)
     h.update(event.originator_version.to_bytes(8, "big"))
     h.update(event.topic.encode())
     h.update(b"\0")
@@ -225,14 +232,15 @@ def extend(head: Head, events: Iterable[StoredEvent]) -> tuple[Head, list[dict[s
     for event in events:
         if event.id <= position:
             continue
-        d = digest(event)
+        raw_id = _id(event.originator_id)
+        d = digest(event, raw_id)
         previous = link(previous, event.id, d)
         position, count = event.id, count + 1
         rows.append(
             {
                 "log": head.log,
                 "position": position,
-                "originator_id": _uuid(event.originator_id).hex,
+                "originator_id": raw_id.hex(),
                 "version": event.originator_version,
                 "digest": d.hex(),
                 "hash": previous.hex(),
@@ -342,6 +350,38 @@ def chained_insert_params(log: str, events: Sequence[StoredEventInput]) -> dict[
         "versions": [e.originator_version for e in events],
         "digests": [digest(e) for e in events],
     }
+
+
+_BIND = re.compile(r"(?<!:):(\w+)")  # SQLAlchemy's `:name` in a text, not a `::type` cast
+
+
+def prepared(conn: sa.Connection, name: str, text: str, names: Sequence[str]) -> str:
+    """PostgreSQL: `text` (SQLAlchemy's `:name` parameters, `names` in order) prepared on this
+    connection under `name` the first time (the server then plans it once, not per run), and
+    the driver's statement that executes it with those parameters by name. A connection that
+    is replaced (the pool drops a broken one) prepares it again."""
+    done: set[str] = conn.connection.info.setdefault("record_chain_prepared", set())
+    if name not in done:
+        at = {n: i for i, n in enumerate(names, 1)}
+        body = _BIND.sub(lambda m: f"${at[m[1]]}" if m[1] in at else m[0], text)
+        conn.exec_driver_sql(f"PREPARE {name} AS {body}")
+        done.add(name)
+    return f"EXECUTE {name}(" + ", ".join(f"%({n})s" for n in names) + ")"
+
+
+_EXTEND_NAMES = (
+    "m_log",
+    "m_old",
+    "m_position",
+    "m_count",
+    "m_hash",
+    "e_log",
+    "e_position",
+    "e_originator_id",
+    "e_version",
+    "e_digest",
+    "e_hash",
+)
 
 
 class RecordChain:
@@ -511,14 +551,17 @@ class RecordChain:
         """PostgreSQL: moves each log's head from `old` to `new` if it is still where `old`
         says, and inserts the entry `rows` of the logs whose head moved, in one statement (so
         in one transaction, even outside a transaction block); returns the logs moved. An
-        entry's position already taken fails the whole statement (`IntegrityError`).
+        entry's position already taken fails the whole statement (`IntegrityError`). It is
+        prepared on the connection (`prepared`) and run through the driver as it is: planned
+        once per connection, and none of SQLAlchemy's work per run.
 
         The statement's transaction does not wait for the WAL flush at commit: the chain is
         derived from events already durable in the store, so a crash can only lose its newest
         entries, which the next catch-up chains again, identically, from the durable head."""
         columns = ("log", "position", "originator_id", "version", "digest", "hash")
-        found = conn.execute(
-            self._extend_at_once,
+        statement = prepared(conn, "record_chain_extend", self._extend_at_once.text, _EXTEND_NAMES)
+        found = conn.exec_driver_sql(
+            statement,
             {
                 "m_log": [h.log for h in new],
                 "m_old": [h.position for h in old],

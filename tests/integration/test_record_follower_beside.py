@@ -19,7 +19,14 @@ from consumers import record_follower, record_verify
 from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT
 from tests.conftest import add_staff
-from tests.integration.test_record_follower import COUNCIL, _chained, _lodge, _note, _stored
+from tests.integration.test_record_follower import (
+    COUNCIL,
+    _chained,
+    _lodge,
+    _note,
+    _stored,
+    follower_alone,
+)
 
 PER_PROCESS = 8  # lodge-and-note pairs each process runs
 
@@ -120,3 +127,93 @@ def test_commands_from_two_processes_with_a_follower_beside_are_chained_once_in_
     assert record_follower.catch_up(rt.chain_engine, rt.record_logs()) == 0  # nothing left
     report = record_verify.verify(rt.record_engine, rt.record_logs())  # in store order
     assert report.ok, report
+
+
+def _following(
+    follower: record_follower.RecordFollower, stop: threading.Event, errors: list[BaseException]
+) -> threading.Thread:
+    def follow() -> None:
+        try:
+            follower.run(stop)
+        except Exception as error:  # noqa: BLE001 - reported by the caller
+            errors.append(error)
+
+    thread = threading.Thread(target=follow)
+    thread.start()
+    return thread
+
+
+def test_a_follower_spaces_its_rounds_while_commands_keep_coming(rt: Runtime) -> None:
+    """Beside a stream of commands a round begins at most every `gather_s`: the rounds that
+    chain something are far fewer than the commands, and every event is still chained once,
+    in store order. (The stores do not chain here, on SQLite either: the follower does it all.)"""
+    follower_alone(rt)
+    gather = 0.25
+    follower = record_follower.RecordFollower(
+        rt.chain_engine, rt.record_logs(), idle_sleep_s=0.01, gather_s=gather
+    )
+    stop, errors = threading.Event(), []  # type: ignore[var-annotated]
+    thread = _following(follower, stop, errors)
+    began = time.monotonic()
+    try:
+        n = 0
+        while time.monotonic() - began < 1.5 or n < 8:  # at least 1.5 s of commands
+            _note(rt, _lodge(rt, 300 + n))
+            n += 1
+        took = time.monotonic() - began
+        deadline = time.monotonic() + 30
+        while not _caught_up(rt):
+            assert time.monotonic() < deadline, (_stored(rt), _chained(rt))
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors, errors
+    assert 1 <= follower.rounds <= took / gather + 3, (follower.rounds, took, n)
+    stored = _stored(rt)
+    assert follower.chained == 2 * n + n  # two request events and a customer per pair
+    assert _chained(rt) == {log: (c, c, c) for log, c in stored.items()}
+    assert record_verify.verify(rt.record_engine, rt.record_logs()).ok
+
+
+def test_a_stop_during_the_wait_ends_the_follower_promptly(rt: Runtime) -> None:
+    follower_alone(rt)
+    follower = record_follower.RecordFollower(
+        rt.chain_engine, rt.record_logs(), idle_sleep_s=60, gather_s=60
+    )
+    _lodge(rt, 1)
+    stop, errors = threading.Event(), []  # type: ignore[var-annotated]
+    thread = _following(follower, stop, errors)
+    deadline = time.monotonic() + 30
+    while follower.rounds < 1:  # it chained the lodgement, and now waits a minute
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    stopped = time.monotonic()
+    stop.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive() and time.monotonic() - stopped < 2
+    assert not errors, errors
+    assert _caught_up(rt)
+
+
+def test_the_cli_leaves_nothing_unchained_when_it_exits(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`crm lodge` and `crm note` on their own, no follower running: on PostgreSQL the stores
+    do not chain, and the command's catch-up before it exits chains what it wrote."""
+    from infra import cli
+
+    for name in ("CRM_DATABASE_URL", "CRM_KAFKA_BOOTSTRAP", "CRM_COUNCIL", "CRM_ACTOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CRM_DATA_DIR", str(rt.settings.data_dir))
+    if rt.settings.database_url:
+        monkeypatch.setenv("CRM_DATABASE_URL", rt.settings.database_url)
+    argv = ["--council", COUNCIL, "--as", "cs"]
+    lodge = ["lodge", "--category", "pothole", "--channel", "phone", "--description", "Pothole"]
+    assert cli.main([*argv, *lodge, "--name", "Ines Farrow", "--phone", "0400 222 333"]) == 0
+    ref = capsys.readouterr().out.strip()
+    assert cli.main([*argv, "note", ref, "Rang back"]) == 0
+    stored = _stored(rt)
+    assert stored["requests"] == 2
+    assert _chained(rt) == {log: (n, n, n) for log, n in stored.items()}
+    assert record_verify.verify(rt.record_engine, rt.record_logs()).ok
