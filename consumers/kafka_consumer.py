@@ -5,7 +5,8 @@ Guarantees:
 - One consumer group for the read models it feeds (`KafkaConfig.models_group`: every read
   model → `<prefix>read-models`; one model → that model's own group); auto-commit is off.
 - Each poll batch is decoded once, then applied to every model (`consumers.model_feed`), all
-  their shares in one transaction (one commit: one flush of the database's log per batch). In
+  their shares in one transaction (one commit: one flush of the database's log per batch; a
+  backlog's large batches in a few such transactions side by side, on threads). In
   it each model locks its partitions' position rows, skips every record below its own stored
   offset, applies the rest and stores, per partition, its next offset (position source
   `kafka:<topic>:<partition>`): its rows and its offsets commit together. `ReadModel.apply`
@@ -37,6 +38,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -63,6 +65,13 @@ log = structlog.get_logger("consumer")
 # abruptly (os._exit) right after its first database commit, before committing to Kafka.
 EXIT_AFTER_DB_COMMIT_VAR = "CRM_TEST_CONSUMER_EXIT_AFTER_DB_COMMIT"
 
+# A batch of fewer records than this is applied to every read model in one transaction (one
+# commit: at a low rate each batch's round trips and log flush are most of its cost). A larger
+# one (a backlog) is split into APPLY_GROUPS groups of models, each group in one transaction
+# on a thread of its own, so that one group's database work overlaps another's Python.
+# SQLite, which takes one writer at a time, always uses one transaction.
+ONE_TRANSACTION_BELOW = 200
+APPLY_GROUPS = 4
 # Records per poll, at most. A backlog is applied in batches this large: each request's row is
 # loaded and written once per batch whatever its number of events, and every model pays its
 # transaction's round trips once per batch; a quiet stream's batches stay small.
@@ -146,12 +155,15 @@ class ReadModelsConsumer:
         max_records: int = MAX_RECORDS,
         after_db_commit: Callable[[], None] | None = None,
         reader: StoreReader | None = None,
+        apply_groups: int = APPLY_GROUPS,
     ) -> None:
         if not models:
             raise ValueError("a consumer feeds at least one read model")
         self.engine = engine
         self.config = config
         self.max_records = max_records
+        self.apply_groups = apply_groups
+        self._pool: ThreadPoolExecutor | None = None
         self.after_db_commit = after_db_commit
         self.feeds = {
             m.name: ModelFeed(m, engine, config, reader, self)
@@ -196,6 +208,9 @@ class ReadModelsConsumer:
         finally:
             consumer.close(autocommit=False, timeout_ms=5_000)
             self._consumer = None
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
             log.info("consumer_stopped", models=self.label)
 
     # -- the topic ----------------------------------------------------------------------------
@@ -298,8 +313,9 @@ class ReadModelsConsumer:
 
     def apply(self, batch: Mapping[TopicPartition, Sequence[Decoded]]) -> dict[TopicPartition, int]:
         """Applies the decoded batch to every model, all their shares in one transaction (one
-        commit, one flush of the log), each model storing its own offsets with its rows in it;
-        returns, per partition, the lowest next offset the models stored. A model refusing a
+        commit, one flush of the log; a large batch in a few such transactions side by side,
+        `_groups`), each model storing its own offsets with its rows in it; returns, per
+        partition, the lowest next offset the models stored. A model refusing a
         message rolls the transaction back, and the batch is done again with that model going
         message by message (parking the culprits), so the others still progress. Should the
         shared transaction fail for the infrastructure, each model's share is done in a
@@ -307,14 +323,17 @@ class ReadModelsConsumer:
         hold the others back; the first failure is then raised, the batch is retried, and the
         models that committed skip what they applied."""
         partitions = sorted({tp.partition for tp in batch})
-        feeds = list(self.feeds.values())
-        try:
-            outcomes = self._apply_together(feeds, partitions, batch)
-        except Exception as error:
-            if len(feeds) == 1 or not is_infrastructure(error):
-                raise
-            log.warning("apply_apart", models=self.label, error=reason_of(error)[:300])
-            outcomes = self._apply_apart(feeds, partitions, batch)
+        groups = self._groups(sum(len(items) for items in batch.values()))
+        pool = self._apply_pool(len(groups))
+        if pool is None:
+            outcomes = [o for g in groups for o in self._apply_group(g, partitions, batch)]
+        else:
+            futures = [pool.submit(self._apply_group, g, partitions, batch) for g in groups]
+            wait(futures)
+            failed = [f.exception() for f in futures if f.exception() is not None]
+            if failed:
+                raise failed[0]  # type: ignore[misc]  # an exception, by the filter above
+            outcomes = [o for f in futures for o in f.result()]
         gaps: dict[TopicPartition, int] = {}
         for _, _, gap in outcomes:
             for tp, offset in gap.items():
@@ -326,6 +345,38 @@ class ReadModelsConsumer:
             for tp, items in batch.items()
             if items and tp not in gaps
         }
+
+    def _groups(self, records: int) -> list[list[ModelFeed]]:
+        """The models in groups, each applied in one transaction on a thread of its own: one
+        group for a batch of fewer than `ONE_TRANSACTION_BELOW` records (and on SQLite),
+        else `apply_groups`."""
+        feeds = list(self.feeds.values())
+        small = records < ONE_TRANSACTION_BELOW or self.engine.dialect.name == "sqlite"
+        n = 1 if small else max(1, self.apply_groups)
+        return [g for g in (feeds[i::n] for i in range(n)) if g]
+
+    def _apply_pool(self, threads: int) -> ThreadPoolExecutor | None:
+        if threads <= 1:
+            return None
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="apply")
+        return self._pool
+
+    def _apply_group(
+        self,
+        feeds: Sequence[ModelFeed],
+        partitions: Sequence[int],
+        batch: Mapping[TopicPartition, Sequence[Decoded]],
+    ) -> list[Outcome]:
+        """The models' shares in one transaction, or each in its own should that one fail
+        for the infrastructure."""
+        try:
+            return self._apply_together(feeds, partitions, batch)
+        except Exception as error:
+            if len(feeds) == 1 or not is_infrastructure(error):
+                raise
+            log.warning("apply_apart", models=self.label, error=reason_of(error)[:300])
+            return self._apply_apart(feeds, partitions, batch)
 
     def _apply_together(
         self,
