@@ -307,7 +307,8 @@ def advance_all(
         for feed, m in moving:
             feed.offsets.advance(conn, m)
         return
-    parts, params = [], {}
+    parts: list[str] = []
+    params: dict[str, list[str] | list[int]] = {}
     for i, (feed, m) in enumerate(moving):
         table = conn.dialect.identifier_preparer.format_table(feed.model.positions)
         parts.append(
@@ -315,7 +316,8 @@ def advance_all(
             f"unnest(%(s{i})s::varchar[], %(p{i})s::bigint[]) AS v(source, position) "
             "WHERE t.source = v.source AND t.position < v.position)"
         )
-        params[f"s{i}"], params[f"p{i}"] = list(m), list(m.values())
+        params[f"s{i}"] = list(m)
+        params[f"p{i}"] = list(m.values())
     conn.exec_driver_sql(f"WITH {', '.join(parts)} SELECT 1", params)
 
 
