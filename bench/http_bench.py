@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import itertools
 import json
 import os
 import platform
@@ -74,6 +75,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -104,6 +106,7 @@ from bench.commands_bench import (
 from bench.commands_bench import Tally as RateTally
 from bench.http_load import Load
 from bench.privacy_bench import percentile
+from bench.residents import Residents
 from commands import requests as cmds
 from commands import users
 from consumers import follower, record_follower
@@ -136,11 +139,23 @@ LODGE_BODY: dict[str, Any] = {
     "customer_address": "12 Spring St, Crookwell",
     "location": {"address": "12 Spring St, Crookwell NSW", "lat": -34.46, "long": 149.47},
 }
+RESIDENTS = 4096  # lodgements by this many invented residents, in turn: each with a phone of
+# their own, so the "likely the same person" look-up finds few earlier lodgements, as in life
 
 
-def lodge_intake() -> Intake:
-    """The intake the HTTP endpoint builds from `LODGE_BODY`."""
-    b, loc = LODGE_BODY, LODGE_BODY["location"]
+def lodge_bodies(n: int = RESIDENTS) -> list[dict[str, Any]]:
+    """`LODGE_BODY` from `n` invented residents, each with a phone number of their own."""
+    residents = Residents()
+    bodies = []
+    for _ in range(n):
+        who = residents.next()
+        bodies.append({**LODGE_BODY, "name": who.name, "phone": who.phone})
+    return bodies
+
+
+def lodge_intake(body: dict[str, Any] = LODGE_BODY) -> Intake:
+    """The intake the HTTP endpoint builds from a lodgement's body."""
+    b, loc = body, body["location"]
     return make_intake(
         category=b["category"],
         channel=Channel(b["channel"]),
@@ -422,7 +437,7 @@ class Http:
         name: str,
         load: Load,
         base: str,
-        request: bytes,
+        request: bytes | tuple[bytes, ...],
         status: int,
         check: Callable[[Any], None],
     ) -> None:
@@ -489,9 +504,13 @@ def measure(
 ) -> dict[int, dict[str, Tally]]:
     council = rt.ports.council(COUNCIL)
     actor = Actor(id=USER, role=ROLE)
-    intake = lodge_intake()
+    bodies = lodge_bodies()
+    intakes = itertools.cycle([lodge_intake(b) for b in bodies])
+    next_intake = threading.Lock()
 
     def lodge() -> None:
+        with next_intake:
+            intake = next(intakes)
         cmds.lodge_request(cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=actor), rt.ports)
 
     def queue() -> None:
@@ -502,12 +521,15 @@ def measure(
     queue_path = f"/api/v1/queue?team={QUEUE_TEAM}&limit=1000"
     host = urlparse(base).netloc
     headers = {"Authorization": f"Bearer {token}"}
-    lodge_request = http_load.request_bytes(
-        "POST",
-        "/api/v1/requests",
-        host,
-        {**headers, "Content-Type": "application/json"},
-        json.dumps(LODGE_BODY).encode(),
+    lodge_request = tuple(
+        http_load.request_bytes(
+            "POST",
+            "/api/v1/requests",
+            host,
+            {**headers, "Content-Type": "application/json"},
+            json.dumps(body).encode(),
+        )
+        for body in bodies
     )
     queue_request = http_load.request_bytes("GET", queue_path, host, headers)
     # the default read: the first page of the same queue

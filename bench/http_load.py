@@ -34,7 +34,7 @@ class Failed(RuntimeError):
 def request_bytes(
     method: str, path: str, host: str, headers: dict[str, str], body: bytes = b""
 ) -> bytes:
-    """A whole HTTP/1.1 request, sent as is by every client of a run."""
+    """A whole HTTP/1.1 request, sent as is by the clients of a run."""
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     if body or method in ("POST", "PUT", "PATCH"):
@@ -81,8 +81,8 @@ def _connect(host: str, port: int) -> socket.socket:
 class _Run:
     """One job in a worker process: `threads` clients sharing `n` requests."""
 
-    def __init__(self, request: bytes, status: int, n: int) -> None:
-        self.request, self.status, self.n, self.left = request, status, n, n
+    def __init__(self, requests: tuple[bytes, ...], status: int, n: int) -> None:
+        self.requests, self.status, self.n, self.left = requests, status, n, n
         self.lock = threading.Lock()
         self.go = threading.Event()
         self.latencies: list[float] = []
@@ -106,7 +106,7 @@ class _Run:
         try:
             while count := self._next():
                 t0 = time.perf_counter()
-                sock.sendall(self.request)
+                sock.sendall(self.requests[count % len(self.requests)])
                 got, body = _answer(sock, pending)
                 mine.append(1000 * (time.perf_counter() - t0))
                 if got != self.status:
@@ -130,8 +130,8 @@ def _worker(conn: Connection) -> None:
         job = conn.recv()
         if job is None:
             return
-        host, port, request, status, n, threads = job
-        run = _Run(request, status, n)
+        host, port, requests, status, n, threads = job
+        run = _Run(requests, status, n)
         socks = [_connect(host, port) for _ in range(threads)]
         clients = [threading.Thread(target=run.client, args=(s,)) for s in socks]
         for c in clients:
@@ -172,16 +172,20 @@ class Load:
             self._procs.append(proc)
 
     def run(
-        self, host: str, port: int, request: bytes, status: int, n: int, clients: int
+        self, host: str, port: int, request: bytes | tuple[bytes, ...], status: int, n: int,
+        clients: int,
     ) -> tuple[float, list[float], list[bytes]]:
-        """`n` requests from `clients` clients; (seconds, latencies in ms, sampled bodies)."""
+        """`n` requests from `clients` clients; (seconds, latencies in ms, sampled bodies).
+        Given several requests, the clients send them in turn (each its own resident's
+        lodgement, say)."""
+        requests = (request,) if isinstance(request, bytes) else request
         clients = min(clients, n)
         used = min(self.processes, clients)
         shares = [clients // used + (1 if i < clients % used else 0) for i in range(used)]
         ns = [n * s // clients for s in shares]
         ns[0] += n - sum(ns)
         for pipe, threads, k in zip(self._pipes, shares, ns, strict=False):
-            pipe.send((host, port, request, status, k, threads))
+            pipe.send((host, port, requests, status, k, threads))
         for pipe in self._pipes[:used]:
             if pipe.recv() != "ready":
                 raise Failed("a load worker did not start")

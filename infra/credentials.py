@@ -156,11 +156,11 @@ class Credentials:
                 "issued_at": at, "issued_by": by, "expires_at": expires, "revoked_at": None})
         return token, expires
 
-    def bearer(self, token: str, at: datetime, *, held_only: bool = False) -> Bearer | None:
+    def bearer(self, token: str, at: datetime) -> Bearer | None:
         """Whose `token` is, if it is one of ours, unexpired and not revoked. A valid token's
         check is kept for `BEARER_CACHE_SECONDS` in this process (a revocation made through
-        this process takes effect at once; one made by another process within that time).
-        `held_only`: from that kept check alone, else `NotHeld` (nothing is read)."""
+        this process takes effect at once; one made by another process within that time,
+        except where the token's row is read with the rest: `bearer_as_read`)."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return None
         key = digest(token)
@@ -168,8 +168,6 @@ class Credentials:
             held = self._bearers.get(key)
         if held is not None and time.monotonic() - held[1] < BEARER_CACHE_SECONDS:
             return held[0] if held[0].expires_at > at else None
-        if held_only:
-            raise NotHeld("this token's check is not held: read it")
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(TOKENS).where(TOKENS.c.digest == key)).first()
         if row is None or row.revoked_at is not None or row.expires_at <= at:
@@ -178,6 +176,34 @@ class Credentials:
         with self._bearer_lock:
             if len(self._bearers) >= 10_000:
                 self._bearers.clear()
+            self._bearers[key] = (found, time.monotonic())
+        return found
+
+    def held_bearer(self, token: str) -> Bearer:
+        """Whose `token` is, as a check in this process found it however long ago (a token's
+        owner never changes): what a look at its row (`bearer_as_read`) is keyed by. `NotHeld`
+        when no check of it is held."""
+        with self._bearer_lock:
+            held = self._bearers.get(digest(token))
+        if held is None:
+            raise NotHeld("this token was not checked here: read it")
+        return held[0]
+
+    def bearer_as_read(self, token: str, expires_at: datetime | None, at: datetime
+                       ) -> Bearer | None:
+        """Whose `token` is given its row just read with the rest of a look (`expires_at`:
+        None when the row is missing or revoked), so a revocation made anywhere takes effect
+        at once; its check is held anew. `NotHeld` when no check of it is held."""
+        key = digest(token)
+        with self._bearer_lock:
+            held = self._bearers.get(key)
+        if held is None:
+            raise NotHeld("this token was not checked here: read it")
+        if expires_at is None or expires_at <= at:
+            self._forget_bearers(key)
+            return None
+        found = Bearer(council=held[0].council, user_id=held[0].user_id, expires_at=expires_at)
+        with self._bearer_lock:
             self._bearers[key] = (found, time.monotonic())
         return found
 

@@ -123,18 +123,17 @@ async def where_cheapest(request: Request, check: Callable[..., T], *args: Any) 
 
 async def looked_first(request: Request, token: str, check: Callable[..., T], *args: Any) -> T:
     """`check(*args)` where it costs least. On PostgreSQL, first on the event loop, given what
-    one round trip read ahead (`store_look`: the token's user's last version and the change
-    mark) as `looked=`; if that does not cover it (`NotHeld`: a token not checked lately, a
-    user changed since held, a queue changed) or the read fails, `where_cheapest`: the check
+    one round trip read ahead (`store_look`: the token as it stands, its user's last version
+    and the change mark) as `looked=`; if that does not cover it (`NotHeld`: a token never
+    checked in this process, a user changed since held) or the read fails, `where_cheapest`: the check
     reads the store itself. Either way the same check, as safe."""
     look: StoreLook | None = getattr(request.app.state, "store_look", None)
     if look is not None:
         rt = runtime_of(request)
         try:
-            who = rt.credentials.bearer(token, rt.clock(), held_only=True)
-            if who is not None:
-                looked = await look.read(staff_user_id(who.council, who.user_id))
-                return check(*args, looked=looked)
+            who = rt.credentials.held_bearer(token)
+            looked = await look.read(token, staff_user_id(who.council, who.user_id))
+            return check(*args, looked=looked)
         except NotHeld:
             pass
         except psycopg.Error as error:  # the database is away: the ordinary way says so
@@ -210,9 +209,13 @@ def _authorized(
 ) -> Staff:
     """The token's user acting in a role that allows `action` (`as_role` or `X-CRM-Role`
     chooses among their roles), or `no_session` / `refused`. `looked`: with nothing read but
-    that (the token's check as held, the user as held at the version read), else `NotHeld`."""
+    that (the token's row as read, the user as held at the version read), else `NotHeld`."""
     rt = runtime_of(request)
-    who = rt.credentials.bearer(token, rt.clock(), held_only=looked is not None)
+    who = (
+        rt.credentials.bearer(token, rt.clock())
+        if looked is None
+        else rt.credentials.bearer_as_read(token, looked.token_expires_at, rt.clock())
+    )
     if who is None:
         raise no_session("the token is invalid, expired or revoked: sign in again")
     council = rt.ports.council(who.council)

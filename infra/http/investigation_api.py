@@ -4,14 +4,13 @@ of a request and exports of the audit record, through the same views and documen
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from infra import reports
 from infra.http.auth import Staff, runtime_of, staff
 from infra.http.instants import Day, Instant
-from infra.http.staff_api import ERRORS
+from infra.http.staff_api import ERRORS, as_at_in_council
 from infra.record_export import record_export
 from infra.timeline import request_timeline
 
@@ -32,10 +31,9 @@ def timeline(reference: str, request: Request,
              as_at: Annotated[Instant | None, Query(alias="as_at")] = None) -> Any:
     """Every step of the request with its business time, the standards met or missed, the
     notices sent and each entry's chain hash; `?format=csv|html|pdf|text` for a document."""
-    if as_at is not None and as_at.tzinfo is None:
-        as_at = as_at.replace(tzinfo=ZoneInfo(who.council.calendar.timezone))
     tl = request_timeline(runtime_of(request), who.council, who.viewer, reference,
-                          "GET /api/v1/requests/{reference}/timeline", as_at)
+                          "GET /api/v1/requests/{reference}/timeline",
+                          as_at_in_council(who, as_at))
     if format == "json":
         return tl
     data = reports.rendered(reports.timeline_document(tl), format)

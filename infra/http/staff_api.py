@@ -657,7 +657,9 @@ def _rt(request: Request) -> Runtime:
 AsAt = Annotated[Instant | None, Query(alias="as_at")]
 
 
-def _as_at(who: Staff, as_at: datetime | None) -> datetime | None:
+def as_at_in_council(who: Staff, as_at: datetime | None) -> datetime | None:
+    """An as-at the caller gave, read in the council's local time when it has no offset, and
+    judged against the calendar's span once it has one."""
     if as_at is None:
         return None
     if as_at.tzinfo is None:
@@ -681,7 +683,7 @@ def show(
         who.viewer,
         reference,
         "GET /api/v1/requests/{reference}",
-        _as_at(who, as_at),
+        as_at_in_council(who, as_at),
     )
     response.headers["ETag"] = f'"{state["version"]}"'
     return state
@@ -700,7 +702,7 @@ def history(
         who.viewer,
         reference,
         "GET /api/v1/requests/{reference}/history",
-        _as_at(who, as_at),
+        as_at_in_council(who, as_at),
     )
 
 
@@ -722,7 +724,7 @@ async def queue(
     100, at most 1,000) after `cursor`. When more follow, the `Link` header names the next
     page (`rel="next"`, with its `cursor`). `as_at`: the queue as it stood then."""
     cache: queue_cache.QueueCache = request.app.state.queue_cache
-    rt, past = _rt(request), _as_at(who, as_at)
+    rt, past = _rt(request), as_at_in_council(who, as_at)
     # A held queue with nothing new is answered on the event loop (one look at the change
     # mark); reading the store, now or as it stood, is done on a worker thread. On PostgreSQL
     # that look is itself a round trip to the database server: all of it on a worker thread.
@@ -818,7 +820,7 @@ def audit(
         officer=officer,
         date_from=date_from,
         date_to=date_to,
-        as_at=_as_at(who, as_at),
+        as_at=as_at_in_council(who, as_at),
     )
 
 
@@ -836,7 +838,7 @@ def sla(
     rt = _rt(request)
     if as_at is not None and now is not None:
         raise HTTPException(status_code=422, detail="give as_at or now, not both")
-    past = _as_at(who, as_at)
+    past = as_at_in_council(who, as_at)
     at = past or (now if now is not None and now.tzinfo is not None else rt.clock())
     return views.sla(
         rt,

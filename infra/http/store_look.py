@@ -3,8 +3,9 @@
 A held work queue (`queue_front`) is answered after the route's caller check and a look at the
 change mark. On PostgreSQL each of those reads is a round trip to the database server; made on
 a worker thread, a read also waits for the hop there and back, and behind the other threads.
-Here both are read by ONE statement — the acting user's last stored version (their directory
-events) and the request store's head (`views.change_mark` on the embedded default) — through a
+Here all are read by ONE statement — the caller's token as it stands (its expiry, unless revoked),
+the acting user's last stored version (their directory events) and the request store's head
+(`views.change_mark` on the embedded default) — through a
 few psycopg `AsyncConnection`s of this module's own, awaited on the event loop, so a held read
 needs no worker thread. The check itself is the route's own (`auth.api_caller` given what was
 read, `HeldUsers.as_read`); whatever it does not hold as read (`NotHeld`), and a failed read, is
@@ -22,6 +23,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -30,6 +32,7 @@ import structlog
 from eventsourcing.postgres import PostgresAggregateRecorder
 from psycopg import sql
 
+from infra.credentials import TOKENS, digest
 from infra.pg_connections import guarded
 from infra.runtime import Runtime
 
@@ -41,9 +44,11 @@ log = structlog.get_logger("councilcrm.http")
 
 @dataclass(frozen=True)
 class Looked:
-    """What one round trip read: the last stored version of `user` (None: no events, no such
-    user) and the change mark (`views.change_mark`), both as of one instant."""
+    """What one round trip read, all as of one instant: the caller's token's expiry (None: no
+    such token, or revoked), the last stored version of `user` (None: no events, no such
+    user) and the change mark (`views.change_mark`)."""
 
+    token_expires_at: datetime | None
     user: UUID
     user_version: int | None
     mark: int
@@ -70,10 +75,13 @@ class StoreLook:
     ) -> None:
         self._conninfo, self._size = conninfo, connections
         self._statement = sql.SQL(
-            "SELECT (SELECT originator_version FROM {users} WHERE originator_id = %s"
+            "SELECT (SELECT expires_at FROM {tokens} WHERE digest = %s AND revoked_at IS NULL),"
+            " (SELECT originator_version FROM {users} WHERE originator_id = %s"
             " ORDER BY originator_version DESC LIMIT 1),"
             " COALESCE((SELECT MAX(notification_id) FROM {requests}), 0)"
-        ).format(users=users_table, requests=requests_table)
+        ).format(
+            tokens=sql.Identifier(TOKENS.name), users=users_table, requests=requests_table
+        )
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._turns = asyncio.Semaphore(connections)
         self.opened = 0  # connections opened so far (a lost one is replaced by a new one)
@@ -100,13 +108,13 @@ class StoreLook:
             else:
                 log.warning("store_look_unavailable", error=type(conn).__name__)
 
-    async def read(self, user: UUID) -> Looked:
-        """`user`'s last stored version and the change mark, in one round trip; a psycopg
-        error if the database cannot be reached (the connection is dropped)."""
+    async def read(self, token: str, user: UUID) -> Looked:
+        """The token's expiry, `user`'s last stored version and the change mark, in one round
+        trip; a psycopg error if the database cannot be reached (the connection is dropped)."""
         async with self._turns:
             conn = self._idle.pop() if self._idle else await self._connect()
             try:
-                cursor = await conn.execute(self._statement, (user,), prepare=True)
+                cursor = await conn.execute(self._statement, (digest(token), user), prepare=True)
                 row = await cursor.fetchone()
             except BaseException:  # lost, timed out or cancelled mid-statement: never reused,
                 await conn.close()  # nor those idle meanwhile (most likely lost too: opened
@@ -114,7 +122,8 @@ class StoreLook:
                 raise
             self._idle.append(conn)
         assert row is not None
-        return Looked(user=user, user_version=row[0], mark=int(row[1]))
+        expires = None if row[0] is None else row[0].replace(tzinfo=UTC)  # stored as UTC
+        return Looked(token_expires_at=expires, user=user, user_version=row[1], mark=int(row[2]))
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         options: dict[str, Any] = {

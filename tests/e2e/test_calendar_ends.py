@@ -210,6 +210,24 @@ def test_the_staff_api_refuses_every_date_and_instant_outside_the_calendar_with_
             assert stored(rt) == before, case
 
 
+def test_an_as_at_without_offset_is_judged_again_in_the_councils_time_on_every_route(
+    api: tuple[TestClient, Runtime],
+) -> None:
+    """Midnight of 1 January 1900 in a council east of Greenwich is still 1899 in UTC: every
+    route that takes an `as_at` reads it in the council's time and then refuses it."""
+    client, _ = api
+    ref, _ = _lodged(client)
+    head = sign_in(client, "cs")
+    paths = ["/api/v1/requests/{ref}", "/api/v1/requests/{ref}/history",
+             "/api/v1/requests/{ref}/timeline"]
+    for path in paths:
+        url = path.format(ref=ref)
+        outside = client.get(url, headers=head, params={"as_at": "1900-01-01T00:00:00"})
+        assert outside.status_code == 422 and SPAN in outside.text, (path, outside.text)
+        inside = client.get(url, headers=head, params={"as_at": "1900-01-02T00:00:00"})
+        assert inside.status_code == 404 and "not yet lodged" in inside.text, (path, inside.text)
+
+
 def test_the_domain_refuses_a_date_outside_the_calendar_whatever_the_interface(
     api: tuple[TestClient, Runtime],
 ) -> None:

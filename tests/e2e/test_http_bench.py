@@ -32,6 +32,14 @@ def test_http_bench_runs_end_to_end_at_a_tiny_size(capsys: pytest.CaptureFixture
                          re.MULTILINE), out
 
 
+def test_the_lodgements_are_by_residents_each_with_a_phone_of_their_own() -> None:
+    bodies = http_bench.lodge_bodies(500)
+    assert len({b["phone"] for b in bodies}) == 500
+    assert all(re.fullmatch(r"04\d\d \d{3} \d{3}", b["phone"]) for b in bodies)
+    assert {k: v for k, v in bodies[0].items() if k not in ("name", "phone")} == {
+        k: v for k, v in http_bench.LODGE_BODY.items() if k not in ("name", "phone")}
+
+
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )

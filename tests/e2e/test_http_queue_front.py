@@ -310,3 +310,45 @@ def test_the_event_loops_connections_lost_and_restored(
         )
         got = client.get("/api/v1/queue?team=roads", headers=cs)
         assert got.status_code == 403 and "disabled" in got.json()["detail"]
+
+
+@pytest.mark.postgres
+def test_a_token_revoked_elsewhere_is_refused_at_the_next_held_read(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The look reads the token's row with the rest: a revocation made by another process
+    (here straight in the database, as `crm users revoke-tokens` does) is refused at once,
+    though this process holds the token's check; and a check held longer than the cache's
+    5 seconds is still decided on the loop, from the row as read."""
+    monkeypatch.setattr(credentials, "BEARER_CACHE_SECONDS", 600.0)  # however slow the machine
+    staff = {"cs": ["customer-service"]}
+    with served(make_settings(tmp_path / "data", pg_url), staff) as (client, _rt):
+        cs = sign_in(client, "cs")
+        lodge(client, cs)
+        for _ in range(2):
+            assert client.get("/api/v1/queue?team=roads", headers=cs).status_code == 200
+        monkeypatch.setattr(credentials, "BEARER_CACHE_SECONDS", 0.0)  # every check "old"
+        hops: list[Any] = []
+        real_hop = auth.run_in_threadpool
+
+        def hop(*args: Any) -> Any:
+            hops.append(args)
+            return real_hop(*args)
+
+        monkeypatch.setattr(auth, "run_in_threadpool", hop)
+        checks = Checks(monkeypatch)
+        got = client.get("/api/v1/queue?team=roads", headers=cs)
+        assert got.status_code == 200 and len(got.json()) == 1
+        assert checks.seen() == (1, 0) and checks.on_loop == 1 and hops == []
+        monkeypatch.setattr(credentials, "BEARER_CACHE_SECONDS", 600.0)
+        with psycopg.connect(pg_url, autocommit=True) as other:
+            revoked = other.execute(
+                "UPDATE crm_tokens SET revoked_at = now() AT TIME ZONE 'UTC'"
+                " WHERE user_id = 'cs' AND revoked_at IS NULL"
+            ).rowcount
+        assert revoked == 1
+        got = client.get("/api/v1/queue?team=roads", headers=cs)
+        assert got.status_code == 401 and "revoked" in got.json()["detail"]
+        assert checks.on_loop == 2 and hops == []
+        got = client.get("/api/v1/queue?team=roads", headers=cs)  # and the ordinary way too
+        assert got.status_code == 401
