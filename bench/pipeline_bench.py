@@ -9,6 +9,12 @@ Run (the servers must be up: ``crm services up``)::
    real handlers on PostgreSQL, with no relay, no consumer and nothing watched: the rate this
    machine can offer, and the offering processes' CPU per command.
 
+0b. **The relay alone** (``--only relay``): a stored backlog (``--requests`` lifecycles) relayed
+   by ``Relay`` in this process (its producer's sender thread included) to a fresh topic, in
+   batches of ``--relay-small-batch`` (5: what a trickle's batches hold) and of 1000, beside raw
+   kafka-python produce of the same keys, values, headers and partitions (the relay's producer
+   settings, flushed at the same batch boundaries): events/s and CPU an event of each.
+
 Every measurement takes ``--rounds`` (3) rounds; in each round the pipeline and its baselines
 run back to back (interleaved), and the figure to quote is the **median of the per-round
 ratios**: on a shared machine the rates swing between rounds far more than within one.
@@ -45,7 +51,7 @@ Flags: ``--requests`` (10000), ``--window`` (500), ``--mode`` (processes), ``--p
 (6), ``--rate`` (200), ``--seconds`` (20), ``--offer-threads`` (4), ``--offer-processes`` (1: more, each with ``--offer-threads``
 threads and a share of the rate, when one interpreter cannot offer it), ``--open-requests`` (1000: lodged before the lag
 run, so one request's commands are seconds apart), ``--rebuild-events`` (200000), ``--rounds``
-(3), ``--only`` (any of ``drain,lag,rebuild``), ``--keep`` (keep the bench databases and
+(3), ``--only`` (any of ``offer,relay,drain,lag,rebuild``), ``--relay-small-batch`` (5), ``--keep`` (keep the bench databases and
 topics), ``--profile FILE`` (the drain's consumer process under cProfile, its stats in FILE),
 ``--compare-tree DIR`` (the drain's rounds also run the relay and consumer of another checkout
 of the project, e.g. the previous release, on the same backlogs: before and after, interleaved).
@@ -87,9 +93,15 @@ from bench.staff import add_officer
 from commands import requests as cmds
 from commands import users
 from consumers import follower, lag, operations
-from consumers.kafka_common import KafkaConfig, admin_client, end_offsets, ensure_topic
+from consumers.kafka_common import (
+    KafkaConfig,
+    admin_client,
+    end_offsets,
+    ensure_topic,
+    partition_for,
+)
 from consumers.kafka_consumer import DEAD_LETTERS
-from consumers.relay import make_producer
+from consumers.relay import Relay, headers, make_producer
 from consumers.store_reader import StoreReader
 from domain.aggregates.service_request import ServiceRequest
 from domain.council import Council
@@ -665,6 +677,86 @@ class LoadGenerator:
                 time.sleep(0.005)
 
 
+def relay_drain(bench: Bench, rt: Runtime, topic: str, batch: int) -> tuple[int, float, float]:
+    """The stored events relayed to a fresh `topic` by the relay itself (in this process, its
+    producer's sender thread included), `batch` events a batch; (events, seconds, CPU s)."""
+    config = dataclasses.replace(bench.config, topic=topic)
+    ensure_topic(config)
+    relay = Relay(StoreReader(rt.app), rt.stream_engine("write"), config, batch_size=batch)
+    try:
+        assert relay._lead()
+        relay._ensure_producer().partitions_for(topic)  # connected, the topic's metadata known
+        events, wall, cpu = 0, time.perf_counter(), time.process_time()
+        while published := relay.publish_batch():
+            events += published
+        return events, time.perf_counter() - wall, time.process_time() - cpu
+    finally:
+        relay.close()
+        relay.leader.release()
+
+
+def raw_produce(
+    bench: Bench, topic: str, messages: Sequence[tuple[bytes, bytes, Any, int]], batch: int
+) -> tuple[float, float]:
+    """The same keys, values, headers and partitions produced to a fresh `topic` with the
+    relay's producer settings, flushed every `batch` messages; (seconds, CPU s)."""
+    config = dataclasses.replace(bench.config, topic=topic)
+    ensure_topic(config)
+    producer: KafkaProducer = make_producer(config)
+    try:
+        producer.partitions_for(topic)
+        wall, cpu = time.perf_counter(), time.process_time()
+        for i in range(0, len(messages), batch):
+            for key, value, headers, partition in messages[i : i + batch]:
+                producer.send(topic, key=key, value=value, headers=headers, partition=partition)
+            producer.flush()
+        return time.perf_counter() - wall, time.process_time() - cpu
+    finally:
+        producer.close()
+
+
+def measure_relay(bench: Bench, args: argparse.Namespace) -> None:
+    """The relay alone: a stored backlog relayed to a fresh topic in small batches (as at a
+    trickle) and in full ones, beside raw kafka-python produce of the same messages."""
+    for r in range(args.rounds):
+        bench.tag = uuid.uuid4().hex[:8]
+        print(f"  round {r + 1} (load average {load_average()}):")
+        with bench_database(bench, args.keep):
+            load_backlog(bench, args.requests, args.window)
+            rt = Runtime(bench.settings())
+            topics: list[str] = []
+            try:
+                envs = StoreReader(rt.app).read(0, 10**9)
+                count = bench.config.partitions
+                messages = [
+                    (
+                        e.request_id.encode(),
+                        e.to_json(),
+                        headers(e),
+                        partition_for(e.request_id, count),
+                    )
+                    for e in envs
+                ]
+                for batch in (args.relay_small_batch, 1000):
+                    topics += [
+                        f"{bench.config.topic}-relay{batch}",
+                        f"{bench.config.topic}-raw{batch}",
+                    ]
+                    n, wall, cpu = relay_drain(bench, rt, topics[-2], batch)
+                    raw_wall, raw_cpu = raw_produce(bench, topics[-1], messages[:n], batch)
+                    print(
+                        f"    batches of {batch}: relay {n / wall:,.0f} events/s, "
+                        f"{cpu / n * 1e6:.0f} µs CPU an event; raw produce {n / raw_wall:,.0f} "
+                        f"events/s, {raw_cpu / n * 1e6:.0f} µs; relay ÷ raw: rate "
+                        f"{(n / wall) / (n / raw_wall):.2f}, CPU {cpu / raw_cpu:.2f}",
+                        flush=True,
+                    )
+            finally:
+                rt.close()
+                if not args.keep:
+                    drop_topics(bench, topics)
+
+
 def measure_lag(bench: Bench, args: argparse.Namespace) -> None:
     p99s = []
     for r in range(args.rounds):
@@ -1116,9 +1208,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="processes issuing the lag run's commands (each --offer-threads)",
     )
     parser.add_argument("--open-requests", type=int, default=1000)
+    parser.add_argument(
+        "--relay-small-batch",
+        type=int,
+        default=5,
+        help="relay: the small batches' size (a trickle's batch), beside full ones",
+    )
     parser.add_argument("--rebuild-events", type=int, default=200_000)
     parser.add_argument(
-        "--only", default="drain,lag,rebuild", help="any of offer,drain,lag,rebuild"
+        "--only", default="drain,lag,rebuild", help="any of offer,drain,lag,rebuild,relay"
     )
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
@@ -1135,6 +1233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pipeline bench ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
         for section, run in (
             ("offer", measure_offer),
+            ("relay", measure_relay),
             ("drain", measure_drain),
             ("lag", measure_lag),
             ("rebuild", measure_rebuild),

@@ -13,13 +13,34 @@ from __future__ import annotations
 import fcntl
 import os
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import sqlalchemy as sa
 import structlog
 
 log = structlog.get_logger("leader")
+
+
+def send_raw(conn: sa.Connection, sql: str, params: Mapping[str, Any] | None = None) -> None:
+    """Sends one statement on `conn`'s driver connection itself, its result unread: no
+    SQLAlchemy execution around it (no context, no result object; ~50 µs of Python fewer than
+    `exec_driver_sql`, and it runs once or twice per relayed batch). A driver error is raised
+    as SQLAlchemy's `DBAPIError`, as `exec_driver_sql` would."""
+    driver = conn.connection.dbapi_connection
+    if driver is None:
+        raise sa.exc.ResourceClosedError("the connection was invalidated")
+    try:
+        cursor = driver.cursor()
+        try:
+            cursor.execute(sql, params)
+        finally:
+            cursor.close()
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise sa.exc.DBAPIError.instance(
+            sql, params, error, conn.dialect.loaded_dbapi.Error
+        ) from error
 
 
 class LeaderLock:
@@ -67,7 +88,7 @@ class LeaderLock:
         if self._conn is None:
             return False
         try:
-            self._conn.exec_driver_sql("SELECT 1")  # nothing to compile: the cheapest answer
+            send_raw(self._conn, "SELECT 1")  # on the driver itself: the cheapest answer
             return True
         except sa.exc.SQLAlchemyError as error:
             log.warning("leader_lock_lost", name=self.name, error=str(error)[:300])

@@ -137,3 +137,33 @@ def test_the_checkpoint_saved_on_the_leader_session_moves_forward_only(
         assert lock.session is None
     finally:
         rt.close()
+
+
+@pytest.mark.postgres
+def test_a_leader_whose_session_ended_steps_down_and_its_checkpoint_fails_as_the_database_does(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The leader check and the checkpoint go to the driver itself: a session the server ended
+    is still seen (the lock given up) and a failed checkpoint is a SQLAlchemy error (retried
+    as any failure of the database), leaving the checkpoint where it was."""
+    rt = Runtime(make_settings(tmp_path / "data", pg_url))
+    try:
+        engine = rt.stream_engine("write")
+        assert read_checkpoint(engine, "t") == 0  # makes the table
+        save_checkpoint(engine, "t", 10)
+        lock = LeaderLock(engine, "relay/t")
+        assert lock.try_acquire() and lock.held()
+        session = lock.session
+        assert session is not None
+        pid = session.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with engine.connect() as admin:
+            admin.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+            admin.commit()
+        with pytest.raises(sa.exc.SQLAlchemyError):
+            save_checkpoint_on(session, "t", 20)
+        assert read_checkpoint(engine, "t") == 10
+        assert not lock.held() and lock.session is None
+        assert lock.try_acquire()  # the lock was released with the ended session
+        lock.release()
+    finally:
+        rt.close()
