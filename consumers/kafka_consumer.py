@@ -4,13 +4,18 @@ it feeds, exactly-once in effect, in per-request order, offsets kept in the DB.
 Guarantees:
 - One consumer group for the read models it feeds (`KafkaConfig.models_group`: every read
   model → `<prefix>read-models`; one model → that model's own group); auto-commit is off.
-- Each poll batch is decoded once, then applied to each model (`consumers.model_feed`) in that
-  model's own transaction, the models side by side on a few threads (`APPLY_THREADS`; one on
-  SQLite), in which the model locks its partitions' position rows, skips every record below
-  its own stored offset, applies the rest and stores, per partition, its next offset (position
-  source `kafka:<topic>:<partition>`); `ReadModel.apply` skips events a request has already
-  seen: a redelivery changes nothing. A batch is retried whole if any model's transaction
-  failed; the models that committed skip what they applied.
+- Each poll batch is decoded once, then applied to every model (`consumers.model_feed`), all
+  their shares in one transaction (one commit: one flush of the database's log per batch; a
+  backlog's large batches each model in its own, a few side by side on threads). In
+  it each model locks its partitions' position rows, skips every record below its own stored
+  offset, applies the rest and stores, per partition, its next offset (position source
+  `kafka:<topic>:<partition>`): its rows and its offsets commit together. `ReadModel.apply`
+  skips events a request has already seen: a redelivery changes nothing. A model refusing a
+  message rolls the batch back, which is done again with that model going message by message
+  (parking only the culprits and the requests they hold), so the other models still progress.
+  If the shared transaction fails for the infrastructure, each model's share is done in its
+  own transaction; the batch is retried if any failed, and the models that committed skip
+  what they applied.
 - On assignment the consumer seeks each partition to the lowest offset its models stored (a
   partition some model never stored starts from the beginning); the database, not Kafka, is
   the truth. Kafka offsets (the lowest of the models') are committed after the database commit
@@ -47,7 +52,7 @@ from kafka.structs import OffsetAndMetadata
 from consumers import dead_letters, topology
 from consumers.dead_letters import DEAD_LETTERS, reason_of
 from consumers.kafka_common import Backoff, KafkaConfig, ensure_topic_when_possible
-from consumers.model_feed import ModelFeed, StoredOffsets
+from consumers.model_feed import ModelFeed, StoredOffsets, advance_all, lock_all
 from consumers.poison import Decoded, MessageRefused, decode, is_infrastructure
 from consumers.store_reader import StoreReader
 from consumers.topology import TopicChanged
@@ -60,8 +65,14 @@ log = structlog.get_logger("consumer")
 # abruptly (os._exit) right after its first database commit, before committing to Kafka.
 EXIT_AFTER_DB_COMMIT_VAR = "CRM_TEST_CONSUMER_EXIT_AFTER_DB_COMMIT"
 
-# Read models applied side by side, each in its own transaction: their database waits overlap.
-APPLY_THREADS = 4
+# A batch of fewer records than this is applied to every read model in one transaction (one
+# commit: at a low rate each batch's round trips and log flush are most of its cost). A larger
+# one (a backlog) is applied to each model in a transaction of its own, APPLY_GROUPS models at
+# a time on threads, so that one model's database work overlaps another's Python (in the same
+# rounds a drain ran at 0.87-0.88x with every batch in one transaction or in four fixed groups).
+# SQLite, which takes one writer at a time, always uses one transaction.
+ONE_TRANSACTION_BELOW = 200
+APPLY_GROUPS = 4
 # Records per poll, at most. A backlog is applied in batches this large: each request's row is
 # loaded and written once per batch whatever its number of events, and every model pays its
 # transaction's round trips once per batch; a quiet stream's batches stay small.
@@ -73,6 +84,9 @@ FETCH_WAIT_MS = 500  # the longest the broker holds a fetch of a quiet stream
 KAFKA_COMMIT_INTERVAL_S = 1.0
 
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
+# A model's share of a batch: (its stored offsets, the next offsets it stored, partitions
+# fetched past its stored offset → that offset).
+Outcome = tuple[dict[int, int], dict[TopicPartition, int], dict[TopicPartition, int]]
 T = TypeVar("T")
 
 __all__ = [
@@ -142,14 +156,14 @@ class ReadModelsConsumer:
         max_records: int = MAX_RECORDS,
         after_db_commit: Callable[[], None] | None = None,
         reader: StoreReader | None = None,
-        apply_threads: int = APPLY_THREADS,
+        apply_groups: int = APPLY_GROUPS,
     ) -> None:
         if not models:
             raise ValueError("a consumer feeds at least one read model")
         self.engine = engine
         self.config = config
         self.max_records = max_records
-        self.apply_threads = apply_threads
+        self.apply_groups = apply_groups
         self._pool: ThreadPoolExecutor | None = None
         self.after_db_commit = after_db_commit
         self.feeds = {
@@ -299,23 +313,28 @@ class ReadModelsConsumer:
         return out
 
     def apply(self, batch: Mapping[TopicPartition, Sequence[Decoded]]) -> dict[TopicPartition, int]:
-        """Applies the decoded batch to every model, each in its own transaction with its own
-        offsets, on up to `apply_threads` threads (their database waits overlap); returns, per
-        partition, the lowest next offset the models stored. Raises (after every model's
-        transaction ended) the first failure: the batch is retried, and the models that
-        committed skip what they applied."""
+        """Applies the decoded batch to every model, all their shares in one transaction (one
+        commit, one flush of the log; a large batch each model in its own, `_groups`), each
+        model storing its own offsets with its rows in it; returns, per
+        partition, the lowest next offset the models stored. A model refusing a
+        message rolls the transaction back, and the batch is done again with that model going
+        message by message (parking the culprits), so the others still progress. Should the
+        shared transaction fail for the infrastructure, each model's share is done in a
+        transaction of its own (`_apply_apart`): one model's table or lock trouble does not
+        hold the others back; the first failure is then raised, the batch is retried, and the
+        models that committed skip what they applied."""
         partitions = sorted({tp.partition for tp in batch})
-        feeds = list(self.feeds.values())
-        pool = self._apply_pool()
+        groups = self._groups(sum(len(items) for items in batch.values()))
+        pool = self._apply_pool(min(self.apply_groups, len(groups)))
         if pool is None:
-            outcomes = [self._apply_one(feed, partitions, batch) for feed in feeds]
+            outcomes = [o for g in groups for o in self._apply_group(g, partitions, batch)]
         else:
-            futures = [pool.submit(self._apply_one, feed, partitions, batch) for feed in feeds]
+            futures = [pool.submit(self._apply_group, g, partitions, batch) for g in groups]
             wait(futures)
             failed = [f.exception() for f in futures if f.exception() is not None]
             if failed:
                 raise failed[0]  # type: ignore[misc]  # an exception, by the filter above
-            outcomes = [f.result() for f in futures]
+            outcomes = [o for f in futures for o in f.result()]
         gaps: dict[TopicPartition, int] = {}
         for _, _, gap in outcomes:
             for tp, offset in gap.items():
@@ -328,37 +347,117 @@ class ReadModelsConsumer:
             if items and tp not in gaps
         }
 
-    def _apply_pool(self) -> ThreadPoolExecutor | None:
-        """The threads that apply the models side by side (None: one model, one thread, or
-        SQLite, which takes one writer at a time)."""
-        threads = min(self.apply_threads, len(self.feeds))
-        if threads <= 1 or self.engine.dialect.name == "sqlite":
+    def _groups(self, records: int) -> list[list[ModelFeed]]:
+        """The models in groups, each group applied in one transaction (`apply_groups` at a
+        time on threads): one group of all for a batch of fewer than `ONE_TRANSACTION_BELOW`
+        records (and on SQLite), else a group per model."""
+        feeds = list(self.feeds.values())
+        if records < ONE_TRANSACTION_BELOW or self.engine.dialect.name == "sqlite":
+            return [feeds]
+        return [[feed] for feed in feeds]
+
+    def _apply_pool(self, threads: int) -> ThreadPoolExecutor | None:
+        if threads <= 1:
             return None
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="apply")
+            self._pool = ThreadPoolExecutor(
+                max_workers=self.apply_groups, thread_name_prefix="apply"
+            )
         return self._pool
+
+    def _apply_group(
+        self,
+        feeds: Sequence[ModelFeed],
+        partitions: Sequence[int],
+        batch: Mapping[TopicPartition, Sequence[Decoded]],
+    ) -> list[Outcome]:
+        """The models' shares in one transaction, or each in its own should that one fail
+        for the infrastructure."""
+        try:
+            return self._apply_together(feeds, partitions, batch)
+        except Exception as error:
+            if len(feeds) == 1 or not is_infrastructure(error):
+                raise
+            log.warning("apply_apart", models=self.label, error=reason_of(error)[:300])
+            return self._apply_apart(feeds, partitions, batch)
+
+    def _apply_together(
+        self,
+        feeds: Sequence[ModelFeed],
+        partitions: Sequence[int],
+        batch: Mapping[TopicPartition, Sequence[Decoded]],
+    ) -> list[Outcome]:
+        """Every model's share in one transaction; no savepoints, unless a model refused a
+        message in an earlier try of this batch (`refusing`): then that model's share goes
+        message by message, one savepoint each."""
+        refusing: set[str] = set()
+        while True:
+            outcomes: list[Outcome] = []
+            try:
+                with self.engine.begin() as conn:
+                    moves: list[dict[str, int]] = []
+                    for feed, stored in zip(feeds, lock_all(conn, feeds, partitions)):
+                        fresh, gaps = self._fresh(batch, stored)
+                        moves.append({})
+                        try:
+                            done = feed.apply(conn, stored, fresh, feed.name in refusing, moves[-1])
+                        except MessageRefused:
+                            refusing.add(feed.name)
+                            raise
+                        outcomes.append((stored, done, gaps))
+                    advance_all(conn, feeds, moves)
+                return outcomes
+            except MessageRefused:
+                continue  # rolled back: again, the refusing models message by message
+
+    def _apply_apart(
+        self,
+        feeds: Sequence[ModelFeed],
+        partitions: Sequence[int],
+        batch: Mapping[TopicPartition, Sequence[Decoded]],
+    ) -> list[Outcome]:
+        """Each model's share in its own transaction; raises (after every model's transaction
+        ended) the first failure."""
+        outcomes: list[Outcome] = []
+        failed: list[Exception] = []
+        for feed in feeds:
+            try:
+                outcomes.append(self._apply_one(feed, partitions, batch))
+            except Exception as error:  # noqa: BLE001 - raised below, after the others
+                failed.append(error)
+        if failed:
+            raise failed[0]
+        return outcomes
+
+    def _apply_in(
+        self,
+        conn: sa.Connection,
+        feed: ModelFeed,
+        partitions: Sequence[int],
+        batch: Mapping[TopicPartition, Sequence[Decoded]],
+        isolate: bool,
+    ) -> Outcome:
+        """One model's share in the caller's transaction: (stored offsets, next offsets it
+        stored, partitions fetched past its stored offset → that offset)."""
+        stored = feed.offsets.lock(conn, partitions)
+        fresh, gaps = self._fresh(batch, stored)
+        done = feed.apply(conn, stored, fresh, isolate=isolate)
+        return stored, done, gaps
 
     def _apply_one(
         self,
         feed: ModelFeed,
         partitions: Sequence[int],
         batch: Mapping[TopicPartition, Sequence[Decoded]],
-    ) -> tuple[dict[int, int], dict[TopicPartition, int], dict[TopicPartition, int]]:
-        """One model's share, in its own transaction: (stored offsets, next offsets it stored,
-        partitions fetched past its stored offset → that offset)."""
+    ) -> Outcome:
+        """One model's share in its own transaction."""
         try:  # no savepoints: a batch with a message the model refuses is simply done again
             with self.engine.begin() as conn:
-                stored = feed.offsets.lock(conn, partitions)
-                fresh, gaps = self._fresh(batch, stored)
-                done = feed.apply(conn, stored, fresh, isolate=False)
-            return stored, done, gaps
+                return self._apply_in(conn, feed, partitions, batch, isolate=False)
         except MessageRefused:
             pass
         with self.engine.begin() as conn:  # each message in a savepoint: park the culprits
-            stored = feed.offsets.lock(conn, partitions)
-            fresh, gaps = self._fresh(batch, stored)
-            done = feed.apply(conn, stored, fresh, isolate=True)
-        return stored, done, gaps
+            return self._apply_in(conn, feed, partitions, batch, isolate=True)
 
     def _fresh(
         self, batch: Mapping[TopicPartition, Sequence[Decoded]], stored: Mapping[int, int]

@@ -60,15 +60,29 @@ class StoredOffsets:
         """Locks the partitions' position rows (offsets and cuts) for this transaction
         (creating them at 0), so two members briefly owning one partition apply each record
         once. `mark` is then the model's dead-letter mark (0: none recorded)."""
+        return self.settle(conn, partitions, self._locked(conn, self.wanted(partitions)))
+
+    def wanted(self, partitions: Sequence[int]) -> list[str]:
+        """The position rows `lock` takes: the partitions' offsets and cuts, and the mark."""
+        config = self.config
+        return [
+            *(config.source(p) for p in partitions),
+            *(config.cut_source(p) for p in partitions),
+            MARK_SOURCE,
+        ]
+
+    def settle(
+        self, conn: sa.Connection, partitions: Sequence[int], found: Mapping[str, int]
+    ) -> dict[int, int]:
+        """`lock`'s result from the rows `found` locked (`wanted`): the rows a partition's
+        first batch finds missing are made at 0 and locked."""
         t, config = self.model.positions, self.config
         sources = {config.source(p): p for p in partitions}
         rows = [*sources, *(config.cut_source(p) for p in partitions)]
-        wanted = [*rows, MARK_SOURCE]
-        found = self._locked(conn, wanted)
         if any(s not in found for s in rows):  # a partition's first batch: rows made once
             missing = [{"source": s, "position": 0} for s in rows if s not in found]
             insert_ignoring_duplicates(conn, t, missing)
-            found = self._locked(conn, wanted)
+            found = self._locked(conn, self.wanted(partitions))
         self.mark = found.get(MARK_SOURCE, 0)
         return {sources[s]: pos for s, pos in found.items() if s in sources}
 
@@ -219,11 +233,14 @@ class ModelFeed:
         stored: Mapping[int, int],
         batch: Mapping[TopicPartition, Sequence[Decoded]],
         isolate: bool = True,
+        moves: dict[str, int] | None = None,
     ) -> dict[TopicPartition, int]:
         """Applies the batch's records at or after the model's `stored` offsets (locked by the
         caller), parks what the model refuses and stores its next offsets and cut; returns the
         next offset per partition it moved. Without `isolate`, a refused message raises
-        `MessageRefused` (roll back, and apply again with `isolate`)."""
+        `MessageRefused` (roll back, and apply again with `isolate`). Given `moves`, the
+        positions are put there instead, for the caller to store later in the same
+        transaction (`advance_all`)."""
         decoded: list[Decoded] = []
         done: dict[TopicPartition, int] = {}
         cut: dict[int, int] = {}
@@ -247,13 +264,14 @@ class ModelFeed:
                 mark_changed(conn, self.model),
                 held | {p.request_id for p in parked if p.request_id is not None},
             )
-        self.offsets.advance(
-            conn,
-            {
-                **{self.config.source(tp.partition): offset for tp, offset in done.items()},
-                **{self.config.cut_source(p): position for p, position in cut.items()},
-            },
-        )
+        positions = {
+            **{self.config.source(tp.partition): offset for tp, offset in done.items()},
+            **{self.config.cut_source(p): position for p, position in cut.items()},
+        }
+        if moves is None:
+            self.offsets.advance(conn, positions)
+        else:
+            moves.update(positions)
         if parked:
             log.warning(
                 "messages_parked",
@@ -263,3 +281,63 @@ class ModelFeed:
                 reason=parked[0].reason,
             )
         return done
+
+
+def lock_all(
+    conn: sa.Connection, feeds: Sequence[ModelFeed], partitions: Sequence[int]
+) -> list[dict[int, int]]:
+    """`feed.offsets.lock` for every feed, in order; on PostgreSQL in one statement (each
+    model's position rows locked by a `FOR UPDATE` of its own, one round trip for all)."""
+    if conn.dialect.name != "postgresql" or len(feeds) < 2:
+        return [feed.offsets.lock(conn, partitions) for feed in feeds]
+    wanted = feeds[0].offsets.wanted(partitions)  # the same sources in every model's table
+    rows = conn.exec_driver_sql(_lock_all_sql(conn, feeds), {"sources": wanted}).tuples().all()
+    found: list[dict[str, int]] = [{} for _ in feeds]
+    for i, source, position in rows:
+        found[i][source] = position
+    return [feed.offsets.settle(conn, partitions, f) for feed, f in zip(feeds, found)]
+
+
+def advance_all(
+    conn: sa.Connection, feeds: Sequence[ModelFeed], moves: Sequence[Mapping[str, int]]
+) -> None:
+    """`feed.offsets.advance(moves[i])` for every feed; on PostgreSQL in one statement."""
+    moving = [(feed, m) for feed, m in zip(feeds, moves) if m]
+    if conn.dialect.name != "postgresql" or len(moving) < 2:
+        for feed, m in moving:
+            feed.offsets.advance(conn, m)
+        return
+    parts: list[str] = []
+    params: dict[str, list[str] | list[int]] = {}
+    for i, (feed, m) in enumerate(moving):
+        table = conn.dialect.identifier_preparer.format_table(feed.model.positions)
+        parts.append(
+            f"a{i} AS (UPDATE {table} AS t SET position = v.position FROM "
+            f"unnest(%(s{i})s::varchar[], %(p{i})s::bigint[]) AS v(source, position) "
+            "WHERE t.source = v.source AND t.position < v.position)"
+        )
+        params[f"s{i}"] = list(m)
+        params[f"p{i}"] = list(m.values())
+    conn.exec_driver_sql(f"WITH {', '.join(parts)} SELECT 1", params)
+
+
+_LOCK_ALL: dict[tuple[str, ...], str] = {}
+
+
+def _lock_all_sql(conn: sa.Connection, feeds: Sequence[ModelFeed]) -> str:
+    """One statement locking every feed's position rows among `%(sources)s`, rendered once
+    per set of tables: (feed's index, source, position) rows."""
+    tables = tuple(
+        conn.dialect.identifier_preparer.format_table(feed.model.positions) for feed in feeds
+    )
+    sql = _LOCK_ALL.get(tables)
+    if sql is None:
+        ctes = ", ".join(
+            f"l{i} AS (SELECT source, position FROM {t} WHERE source = ANY(%(sources)s) FOR UPDATE)"
+            for i, t in enumerate(tables)
+        )
+        union = " UNION ALL ".join(
+            f"SELECT {i}, source, position FROM l{i}" for i in range(len(tables))
+        )
+        sql = _LOCK_ALL[tables] = f"WITH {ctes} {union}"
+    return sql
