@@ -74,6 +74,14 @@ def test_a_command_chains_its_events_on_sqlite_and_leaves_them_to_the_follower_o
     assert record_verify.verify(rt.record_engine, rt.record_logs()).ok
 
 
+def _wait_until_chained(rt: Runtime, seconds: float) -> None:
+    """Polls, with a deadline, until every stored event is chained."""
+    deadline = time.monotonic() + seconds
+    while not _caught_up(rt):
+        assert time.monotonic() < deadline, (_stored(rt), _chained(rt))
+        time.sleep(0.02)
+
+
 def _caught_up(rt: Runtime) -> bool:
     stored = _stored(rt)
     return all(_chained(rt)[log][2] == n for log, n in stored.items())
@@ -113,10 +121,7 @@ def test_commands_from_two_processes_with_a_follower_beside_are_chained_once_in_
         for run in runs:
             _, err = run.communicate(timeout=300)
             assert run.returncode == 0, err[-2000:]
-        deadline = time.monotonic() + 60
-        while not _caught_up(rt):  # polled: the follower chains what the processes stored
-            assert time.monotonic() < deadline, (_stored(rt), _chained(rt))
-            time.sleep(0.02)
+        _wait_until_chained(rt, 60)  # polled: the follower chains what the processes stored
     finally:
         stop.set()
         thread.join()
@@ -161,10 +166,7 @@ def test_a_follower_spaces_its_rounds_while_commands_keep_coming(rt: Runtime) ->
             _note(rt, _lodge(rt, 300 + n))
             n += 1
         took = time.monotonic() - began
-        deadline = time.monotonic() + 30
-        while not _caught_up(rt):
-            assert time.monotonic() < deadline, (_stored(rt), _chained(rt))
-            time.sleep(0.02)
+        _wait_until_chained(rt, 30)
     finally:
         stop.set()
         thread.join()
