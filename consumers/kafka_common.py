@@ -136,22 +136,25 @@ def end_offsets(config: KafkaConfig) -> dict[int, int]:
 
 
 def close_producer(producer: KafkaProducer, timeout_s: float) -> None:
-    """Closes `producer` for good. kafka-python's `close` first flushes, and raises if that
-    does not finish within the timeout — leaving the sender thread running with its buffer.
-    Then the sender is forced to stop (what it held is abandoned) and the close completed."""
+    """Closes `producer` for good, its sender thread ended. kafka-python's `close` first
+    flushes, and raises if that does not finish within the timeout — leaving the sender thread
+    running with its buffer. Then the sender is forced to stop (what it held is abandoned) and
+    the close completed. A close that flushed in time but could not wait for the sender (a
+    timeout of 0) only tells it to stop: it is waited for here."""
+    sender = getattr(producer, "_sender", None)  # no public way to abandon the buffer
     try:
         producer.close(timeout=timeout_s)
-        return
     except KafkaError as error:
         log.info("producer_closed_undelivered", error=str(error)[:300])
-    sender = getattr(producer, "_sender", None)  # no public way to abandon the buffer
-    if sender is not None:
-        sender.force_close()
+        if sender is not None:
+            sender.force_close()
+            sender.join(10)
+        try:
+            producer.close(timeout=0)
+        except KafkaError as error:
+            log.warning("producer_close_incomplete", error=str(error)[:300])
+    if sender is not None and sender is not threading.current_thread():
         sender.join(10)
-    try:
-        producer.close(timeout=0)
-    except KafkaError as error:
-        log.warning("producer_close_incomplete", error=str(error)[:300])
 
 
 def partition_for(key: str, partitions: int) -> int:

@@ -83,3 +83,19 @@ def test_a_relay_closing_with_undelivered_sends_stops_its_producer(
     relay.close(timeout_s=0)  # what `_recover` does after a broker failure
     assert relay._producer is None
     assert sender not in threading.enumerate()  # no thread left holding the buffer
+
+
+def test_a_producer_closed_with_nothing_to_send_and_no_time_to_wait_has_no_sender_left(
+    pipeline: Pipeline, rt: Runtime
+) -> None:
+    """kafka-python's `close(timeout=0)` with an empty buffer only tells its sender to stop;
+    the relay's close waits for the thread to end."""
+    ensure_topic(pipeline.config)
+    relay = Relay(StoreReader(rt.app), rt.write_engine, pipeline.config)
+    producer = relay._ensure_producer()
+    producer.send(pipeline.config.topic, key=b"k", value=b"x").get(timeout=30)
+    sender = producer._sender
+    assert sender is not None and sender.is_alive()
+    relay.close(timeout_s=0)
+    assert relay._producer is None
+    assert not sender.is_alive()
