@@ -51,7 +51,7 @@ from datetime import date, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse, urlunparse
+from urllib.parse import unquote, urlparse
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -65,6 +65,7 @@ from commands import requests as cmds
 from domain.lodgement import Intake
 from domain.values import Actor, Channel, Customer, Location, NoteKind
 from infra.runtime import Runtime
+from infra.services import scratch
 from infra.settings import PROJECT_ROOT, Settings
 
 COUNCIL = "upper-lachlan"
@@ -376,17 +377,8 @@ def server_url() -> str:
 @contextmanager
 def scratch_database() -> Iterator[str]:
     """A fresh database on the server, dropped afterwards."""
-    url = server_url()
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(SQL("CREATE DATABASE {0}").format(Identifier(name)))
-    try:
-        yield urlunparse(urlparse(url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute(
-                SQL("DROP DATABASE IF EXISTS {0} WITH (FORCE)").format(Identifier(name))
-            )
+    with scratch.scratch_database(server_url(), "bench") as url:
+        yield url
 
 
 def settings_for(data_dir: Path, database_url: str | None) -> Settings:

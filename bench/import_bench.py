@@ -27,14 +27,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
@@ -42,6 +41,7 @@ from eventsourcing.domain import Aggregate, event
 from commands.import_history import import_key
 from infra.importer import import_file, load_mapping, read_csv, validate, write
 from infra.runtime import Runtime
+from infra.services import scratch
 from infra.settings import PROJECT_ROOT, Settings
 from projections.envelope import event_data
 
@@ -97,24 +97,14 @@ def _server_url() -> str:
 
 @contextmanager
 def postgres_store(server: str) -> Iterator[Settings]:
-    import psycopg2  # type: ignore[import-untyped]
-
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(server)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        with tempfile.TemporaryDirectory(prefix="import-bench-") as folder:
-            yield Settings(
-                data_dir=Path(folder), database_url=urlunparse(urlparse(server)._replace(
-                    path=f"/{name}")),
-                kafka_bootstrap=None, config_dir=PROJECT_ROOT / "config",
-            )
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with (
+        scratch.scratch_database(server, "bench") as url,
+        tempfile.TemporaryDirectory(prefix="import-bench-") as folder,
+    ):
+        yield Settings(
+            data_dir=Path(folder), database_url=url,
+            kafka_bootstrap=None, config_dir=PROJECT_ROOT / "config",
+        )
 
 
 def payloads(settings: Settings) -> list[list[dict[str, Any]]]:

@@ -12,21 +12,18 @@ Markers follow the fixtures: a test that uses a server's fixture carries that se
 from __future__ import annotations
 
 import os
-import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 from zoneinfo import ZoneInfo
 
-import psycopg2
 import pytest
 
 from commands import users
 from domain.values import Actor
 from infra.config import load_council
 from infra.runtime import Runtime
+from infra.services.scratch import scratch_database
 from infra.settings import PROJECT_ROOT, Settings
 from tests.fakes import FakeClock
 
@@ -71,46 +68,13 @@ def kafka_bootstrap() -> str:
     return services.kafka_up()
 
 
-def _with_database(url: str, name: str) -> str:
-    return urlunparse(urlparse(url)._replace(path=f"/{name}"))
-
-
 @pytest.fixture
 def pg_url(request: pytest.FixtureRequest, pg_server_url: str) -> Iterator[str]:
     """A fresh, empty database on the real server, dropped afterwards."""
     if request.node.get_closest_marker("postgres") is None:
         pytest.fail(f"{request.node.nodeid} uses PostgreSQL but is not marked postgres")
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = psycopg2.connect(pg_server_url)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _with_database(pg_server_url, name)
-    finally:
-        try:
-            _drop_database(admin, name)
-        finally:
-            admin.close()
-
-
-def _drop_database(admin: psycopg2.extensions.connection, name: str, timeout_s: float = 60) -> None:
-    """Drops a test database, ending the connections left in it. A process of the server's own
-    (autovacuum after a test that wrote much) cannot be ended by a plain role: wait, bounded,
-    until the database has no process left, then drop it."""
-    deadline = time.monotonic() + timeout_s
-    with admin.cursor() as cur:
-        while True:
-            try:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                return
-            except psycopg2.errors.InsufficientPrivilege:
-                if time.monotonic() >= deadline:
-                    raise
-            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,))
-            row = cur.fetchone()
-            if row is not None and row[0] > 0:
-                time.sleep(0.1)  # polling the server's own process, bounded by the deadline
+    with scratch_database(pg_server_url, "t") as url:
+        yield url
 
 
 def make_settings(data_dir: Path, database_url: str | None = None) -> Settings:

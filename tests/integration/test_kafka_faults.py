@@ -12,9 +12,8 @@ import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
-import psycopg2
 import pytest
 import sqlalchemy as sa
 from kafka import KafkaConsumer
@@ -25,6 +24,7 @@ from consumers.relay import CHECKPOINTS, read_checkpoint
 from consumers.store_reader import StoreReader
 from infra import services
 from infra.runtime import Runtime
+from infra.services import scratch
 from projections.envelope import Envelope
 from projections.request_summary import RequestSummary, by_reference
 from projections.work_queue import WorkQueue
@@ -160,25 +160,14 @@ def test_broker_restart_while_commands_keep_arriving(
 def own_database(pg_server_url: str) -> Iterator[str]:
     """A fresh database whose teardown opens its own connection (the server restarts meanwhile,
     so no connection may be held across the test)."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-
-    def admin(sql: str) -> None:
-        conn = psycopg2.connect(pg_server_url)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql)
-        finally:
-            conn.close()
-
     restartable = runs_here("postgres", pg_address(pg_server_url))
-    admin(f'CREATE DATABASE "{name}"')
+    name = scratch.create_database(pg_server_url, "t")
     try:
-        yield urlunparse(urlparse(pg_server_url)._replace(path=f"/{name}"))
+        yield scratch.database_url(pg_server_url, name)
     finally:
         if restartable:
             services.postgres_up()
-        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        scratch.drop_database(pg_server_url, name)
 
 
 def rebalance(config: KafkaConfig, group: str) -> None:
