@@ -38,12 +38,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
 
-import psycopg2
 import sqlalchemy as sa
 
 from infra.runtime import make_engine
+from infra.services import scratch
 from projections import sla_queries
 from projections.sla import Sla
 
@@ -92,7 +91,7 @@ def rows(n: int) -> Iterator[tuple[Any, ...]]:
             "progress_notice_due": lodged + timedelta(days=21),
             "progress_notice_sent": False, "contact": "email", "touched": False,
             "closed_at": None, "outcome": None, "business_days_to_complete": None,
-            "standard": STANDARD, "version": 1,
+            "standard": STANDARD, "duplicate_of": None, "version": 1,
         }
         yield tuple(row[c] for c in columns)
 
@@ -234,17 +233,8 @@ def scratch_database() -> Iterator[str]:
         from infra import services
 
         url = services.postgres_up()
-    name = f"bench_sweep_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(url)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        yield urlunparse(urlparse(url)._replace(path=f"/{name}"))
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with scratch.scratch_database(url, "bench_sweep") as scratch_url:
+        yield scratch_url
 
 
 def run_postgres(n: int, repeat: int) -> float:
