@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import multiprocessing
 import os
 import statistics
@@ -81,10 +82,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
 
 import psycopg
-import psycopg2
 import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -109,6 +108,7 @@ from domain.lodgement import Intake, lodgement_fields
 from domain.values import Actor, Channel, Customer, NoteKind, RequestKind
 from infra import logs, services
 from infra.runtime import Runtime
+from infra.services import scratch
 from infra.settings import PROJECT_ROOT, Settings
 from infra.store import CrmApplication
 from projections import bulk, registry
@@ -190,27 +190,16 @@ class Bench:
         )
 
 
-def _admin_sql(server_url: str, sql: str) -> None:
-    conn = psycopg2.connect(server_url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
 @contextmanager
 def bench_database(bench: Bench, keep: bool) -> Iterator[str]:
     """A fresh database for one measurement, dropped afterwards unless `keep`."""
-    name = f"bench_{bench.tag}_{uuid.uuid4().hex[:6]}"
-    _admin_sql(bench.server_url, f'CREATE DATABASE "{name}"')
-    bench.url = urlunparse(urlparse(bench.server_url)._replace(path=f"/{name}"))
+    name = scratch.create_database(bench.server_url, f"bench_{bench.tag}")
+    bench.url = scratch.database_url(bench.server_url, name)
     try:
         yield bench.url
     finally:
         if not keep:
-            _admin_sql(bench.server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            scratch.drop_database(bench.server_url, name)
 
 
 def drop_topics(bench: Bench, topics: Sequence[str]) -> None:
@@ -409,12 +398,49 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time so far of a server and its children: its own, its reaped children's, and each
+    live child's (PostgreSQL's backends and workers)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            child = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended meanwhile: its time is in the parent's reaped children
+            continue
+        if int(child[1]) == pid:
+            total += (int(child[11]) + int(child[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def server_pids(bench: Bench) -> dict[str, int]:
+    """The PostgreSQL and Kafka servers' pids, when they are the ones `crm services up`
+    started (the bench's own servers); otherwise none."""
+    found = {}
+    for name, state in services.status().items():
+        address = str(state.get("address") or "")
+        ours = address and (address in bench.server_url or address in bench.bootstrap)
+        if state.get("running") and ours and state.get("pid"):
+            found[f"{name} server"] = int(str(state["pid"]))
+    return found
+
+
 @contextmanager
-def cpu_used(procs: dict[str, subprocess.Popen[bytes]], into: dict[str, float]) -> Iterator[None]:
-    """Fills `into` with each process's CPU seconds spent inside the block."""
-    before = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+def cpu_used(
+    procs: dict[str, subprocess.Popen[bytes]],
+    into: dict[str, float],
+    servers: dict[str, int] | None = None,
+) -> Iterator[None]:
+    """Fills `into` with each process's CPU seconds spent inside the block, and each of
+    `servers`' (name → pid: the process and its children)."""
+    clocks: dict[str, Callable[[], float]] = {
+        name: functools.partial(cpu_seconds, p.pid) for name, p in procs.items()
+    }
+    for name, pid in (servers or {}).items():
+        clocks[name] = functools.partial(tree_cpu_seconds, pid)
+    before = {name: clock() for name, clock in clocks.items()}
     yield
-    into.update({name: cpu_seconds(p.pid) - before[name] for name, p in procs.items()})
+    into.update({name: clock() - before[name] for name, clock in clocks.items()})
 
 
 def raw_insert_seconds(engine: sa.Engine, name: str) -> tuple[float, int]:
@@ -790,7 +816,7 @@ def lag_round(bench: Bench, args: argparse.Namespace) -> float:
                 with pipeline_processes(bench, args.mode) as procs:
                     wait_drained(bench, rt, timeout_s=300)
                     used: dict[str, float] = {}
-                    with cpu_used(procs, used):
+                    with cpu_used(procs, used, server_pids(bench)):
                         got = offer(gen, args.rate, args.seconds, args.offer_threads)
                     got.pipeline_cpu_s = used
         finally:
@@ -812,11 +838,14 @@ def lag_round(bench: Bench, args: argparse.Namespace) -> float:
         f"{load_average()}",
         flush=True,
     )
+    every = got.cpu_s + sum(got.pipeline_cpu_s.values())
     print(
         "    CPU per command of "
         + ", ".join(
             f"{name} {cpu / got.issued * 1000:.2f} ms" for name, cpu in got.pipeline_cpu_s.items()
-        ),
+        )
+        + f"; with the offering processes' {every / got.issued * 1000:.2f} ms "
+        f"({every / got.took:.2f} cores over the run)",
         flush=True,
     )
     return p99
@@ -898,7 +927,7 @@ def offer_from_processes(bench: Bench, args: argparse.Namespace, pipeline: bool 
             with processes as running:
                 if pipeline:
                     wait_drained(bench, rt, timeout_s=300)
-                with cpu_used(running, used):
+                with cpu_used(running, used, server_pids(bench)):
                     start = time.monotonic() + 0.5  # one clock: CLOCK_MONOTONIC is system-wide
                     for _ in range(n):
                         go.put(start)
