@@ -4,9 +4,8 @@ and positions advance; a failure midway leaves every model's rows and positions 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,30 +19,17 @@ from consumers.kafka_common import KafkaConfig
 from consumers.kafka_consumer import ReadModelsConsumer
 from consumers.poison import Decoded
 from infra.config import load_council
-from infra.runtime import Runtime
 from infra.settings import PROJECT_ROOT
 from projections import registry
 from projections.base import ReadModel
 from projections.envelope import Envelope
-from tests.conftest import make_settings
 from tests.fakes import FakeClock
 from tests.unit.projections.story import EventLog, sydney
 
 CONFIG = KafkaConfig(bootstrap="localhost:1")
 TOPIC = CONFIG.topic
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 NAMES = ("audit_record", "request_summary", "sla", "work_queue", "work_queue_history")
 PARTITIONS = 3
-
-
-@pytest.fixture(params=BACKENDS)
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
-    rt = Runtime(make_settings(tmp_path / "data", url))
-    try:
-        yield rt.stream_engine()
-    finally:
-        rt.close()
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +76,7 @@ def refusing(model: ReadModel, request_id: str) -> ReadModel:
     return Refusing()  # type: ignore[no-any-return]
 
 
-def failing_once(model: ReadModel, engine: sa.Engine) -> ReadModel:
+def failing_once(model: ReadModel, stream_engine: sa.Engine) -> ReadModel:
     """`model`, whose first apply loses the database connection midway through the batch
     (on PostgreSQL its session is really ended; on SQLite the driver's error is raised)."""
     base: Any = type(model)
@@ -101,7 +87,7 @@ def failing_once(model: ReadModel, engine: sa.Engine) -> ReadModel:
             if not state["failed"]:
                 state["failed"] = True
                 if conn.dialect.name == "postgresql":
-                    with engine.connect() as other:
+                    with stream_engine.connect() as other:
                         pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
                         other.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
                     conn.exec_driver_sql("SELECT 1")  # the server has gone: raises
@@ -111,32 +97,32 @@ def failing_once(model: ReadModel, engine: sa.Engine) -> ReadModel:
     return FailingOnce()  # type: ignore[no-any-return]
 
 
-def stored(engine: sa.Engine, model: ReadModel) -> dict[str, int]:
-    with engine.connect() as conn:
+def stored(stream_engine: sa.Engine, model: ReadModel) -> dict[str, int]:
+    with stream_engine.connect() as conn:
         return {s: p for s, p in model.positions_by_source(conn).items() if s.startswith("kafka")}
 
 
-def snapshot(engine: sa.Engine, model: ReadModel) -> Any:
-    with engine.connect() as conn:
+def snapshot(stream_engine: sa.Engine, model: ReadModel) -> Any:
+    with stream_engine.connect() as conn:
         return model.snapshot(conn)
 
 
-def parked(engine: sa.Engine) -> list[tuple[str, str | None]]:
+def parked(stream_engine: sa.Engine) -> list[tuple[str, str | None]]:
     t = DEAD_LETTERS
-    with engine.connect() as conn:
+    with stream_engine.connect() as conn:
         return sorted(
             (r, rid) for r, rid in conn.execute(sa.select(t.c.read_model, t.c.request_id))
         )
 
 
-def reference(engine: sa.Engine, envelopes: Sequence[Envelope]) -> dict[str, Any]:
+def reference(stream_engine: sa.Engine, envelopes: Sequence[Envelope]) -> dict[str, Any]:
     """Each model's rows after the batch, applied by models of their own (a scratch prefix)."""
     models = [registry.build(name, "ref_") for name in NAMES]
     for model in models:
-        model.create(engine)
-        with engine.begin() as conn:
+        model.create(stream_engine)
+        with stream_engine.begin() as conn:
             model.apply(conn, envelopes)
-    return {m.name: snapshot(engine, m) for m in models}
+    return {m.name: snapshot(stream_engine, m) for m in models}
 
 
 @pytest.fixture(params=["small", "large"])
@@ -148,68 +134,68 @@ def size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
 
 
 def test_one_commit_per_batch_for_every_model(
-    engine: sa.Engine, envelopes: list[Envelope], size: str
+    stream_engine: sa.Engine, envelopes: list[Envelope], size: str
 ) -> None:
     consumer = ReadModelsConsumer(
-        [registry.build(n) for n in NAMES], engine, CONFIG, apply_groups=2
+        [registry.build(n) for n in NAMES], stream_engine, CONFIG, apply_groups=2
     )
     consumer.ensure_tables()
     commits: list[int] = []
-    sa.event.listen(engine, "commit", lambda _conn: commits.append(1))
+    sa.event.listen(stream_engine, "commit", lambda _conn: commits.append(1))
     batch = decoded(envelopes)
     done = consumer.apply(batch)
-    grouped = size == "large" and engine.dialect.name == "postgresql"
+    grouped = size == "large" and stream_engine.dialect.name == "postgresql"
     assert len(commits) == (len(NAMES) if grouped else 1)  # a backlog's: one per model
     assert done == {tp: len(items) for tp, items in batch.items()}
-    want = reference(engine, envelopes)
+    want = reference(stream_engine, envelopes)
     for feed in consumer.feeds.values():
-        assert snapshot(engine, feed.model) == want[feed.name]
-        assert stored(engine, feed.model) == positions(batch)
+        assert snapshot(stream_engine, feed.model) == want[feed.name]
+        assert stored(stream_engine, feed.model) == positions(batch)
 
 
 def test_a_model_refusing_a_message_parks_its_request_alone_and_the_others_advance(
-    engine: sa.Engine, envelopes: list[Envelope], size: str
+    stream_engine: sa.Engine, envelopes: list[Envelope], size: str
 ) -> None:
     bad = envelopes[0].request_id
     models = [registry.build(n) for n in NAMES]
     models[NAMES.index("sla")] = refusing(registry.build("sla"), bad)
-    consumer = ReadModelsConsumer(models, engine, CONFIG)
+    consumer = ReadModelsConsumer(models, stream_engine, CONFIG)
     consumer.ensure_tables()
     batch = decoded(envelopes)
     done = consumer.apply(batch)
     assert done == {tp: len(items) for tp, items in batch.items()}
     # sla parked every event of the bad request (the first refused, the rest held behind it)
-    assert parked(engine) == [("sla", bad)] * sum(e.request_id == bad for e in envelopes)
-    want = reference(engine, envelopes)
-    others = reference_without(engine, envelopes, bad)
+    assert parked(stream_engine) == [("sla", bad)] * sum(e.request_id == bad for e in envelopes)
+    want = reference(stream_engine, envelopes)
+    others = reference_without(stream_engine, envelopes, bad)
     for feed in consumer.feeds.values():
-        assert stored(engine, feed.model) == positions(batch), feed.name
+        assert stored(stream_engine, feed.model) == positions(batch), feed.name
         if feed.name == "sla":
-            assert snapshot(engine, feed.model) == others
+            assert snapshot(stream_engine, feed.model) == others
         else:
-            assert snapshot(engine, feed.model) == want[feed.name]
+            assert snapshot(stream_engine, feed.model) == want[feed.name]
     # the batch again (a redelivery): nothing changes, nothing more is parked
-    before = {f.name: snapshot(engine, f.model) for f in consumer.feeds.values()}
+    before = {f.name: snapshot(stream_engine, f.model) for f in consumer.feeds.values()}
     consumer.apply(batch)
-    assert {f.name: snapshot(engine, f.model) for f in consumer.feeds.values()} == before
-    assert len(parked(engine)) == sum(e.request_id == bad for e in envelopes)
+    assert {f.name: snapshot(stream_engine, f.model) for f in consumer.feeds.values()} == before
+    assert len(parked(stream_engine)) == sum(e.request_id == bad for e in envelopes)
 
 
-def reference_without(engine: sa.Engine, envelopes: Sequence[Envelope], request_id: str) -> Any:
+def reference_without(stream_engine: sa.Engine, envelopes: Sequence[Envelope], request_id: str) -> Any:
     model = registry.build("sla", "ref_without_")
-    model.create(engine)
-    with engine.begin() as conn:
+    model.create(stream_engine)
+    with stream_engine.begin() as conn:
         model.apply(conn, [e for e in envelopes if e.request_id != request_id])
-    return snapshot(engine, model)
+    return snapshot(stream_engine, model)
 
 
 def test_a_connection_lost_midway_leaves_every_model_consistent(
-    engine: sa.Engine, envelopes: list[Envelope], size: str
+    stream_engine: sa.Engine, envelopes: list[Envelope], size: str
 ) -> None:
     models = [registry.build(n) for n in NAMES]
     index = NAMES.index("sla")  # after audit_record and request_summary applied their share
-    models[index] = failing_once(registry.build("sla"), engine)
-    consumer = ReadModelsConsumer(models, engine, CONFIG)
+    models[index] = failing_once(registry.build("sla"), stream_engine)
+    consumer = ReadModelsConsumer(models, stream_engine, CONFIG)
     consumer.ensure_tables()
     batch = decoded(envelopes)
     first = dict(list(batch.items())[:1])
@@ -220,15 +206,15 @@ def test_a_connection_lost_midway_leaves_every_model_consistent(
         consumer.apply(first)
     ends = {CONFIG.source(tp.partition): len(items) for tp, items in first.items()}
     for feed in consumer.feeds.values():
-        got = stored(engine, feed.model)
+        got = stored(stream_engine, feed.model)
         assert {s: got[s] for s in ends} == ends
     consumer.apply(batch)  # the whole batch: every model skips what it applied
     consumer.apply(batch)  # and a redelivery changes nothing
-    want = reference(engine, envelopes)
+    want = reference(stream_engine, envelopes)
     for feed in consumer.feeds.values():
-        assert snapshot(engine, feed.model) == want[feed.name], feed.name
-        assert stored(engine, feed.model) == positions(batch), feed.name
-    assert parked(engine) == []
+        assert snapshot(stream_engine, feed.model) == want[feed.name], feed.name
+        assert stored(stream_engine, feed.model) == positions(batch), feed.name
+    assert parked(stream_engine) == []
 
 
 def positions(batch: dict[TopicPartition, list[Decoded]]) -> dict[str, int]:

@@ -3,7 +3,6 @@ same positions and rows as the statements SQLAlchemy builds afresh, on both back
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,42 +25,31 @@ from tests.fakes import FakeClock
 from tests.unit.projections.story import FIRST, SECOND, EventLog, sydney
 
 CONFIG = KafkaConfig(bootstrap="localhost:1")
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-@pytest.fixture(params=BACKENDS)
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
-    rt = Runtime(make_settings(tmp_path / "data", url))
-    try:
-        yield rt.stream_engine()
-    finally:
-        rt.close()
-
-
-def statements(engine: sa.Engine) -> list[str]:
+def statements(stream_engine: sa.Engine) -> list[str]:
     seen: list[str] = []
-    sa.event.listen(engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    sa.event.listen(stream_engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
     return seen
 
 
-def test_offsets_are_locked_made_and_moved_up_never_down(engine: sa.Engine) -> None:
-    consumer = ReadModelsConsumer([registry.build("work_queue")], engine, CONFIG)
+def test_offsets_are_locked_made_and_moved_up_never_down(stream_engine: sa.Engine) -> None:
+    consumer = ReadModelsConsumer([registry.build("work_queue")], stream_engine, CONFIG)
     consumer.ensure_tables()
     offsets = consumer.feeds["work_queue"].offsets
-    with engine.begin() as conn:
+    with stream_engine.begin() as conn:
         assert offsets.lock(conn, [0, 1]) == {0: 0, 1: 0}  # made at 0
         assert offsets.mark == 0
         offsets.advance(conn, {CONFIG.source(0): 10, CONFIG.cut_source(0): 70})
-    seen = statements(engine)
-    with engine.begin() as conn:
+    seen = statements(stream_engine)
+    with stream_engine.begin() as conn:
         assert offsets.lock(conn, [0, 1, 2]) == {0: 10, 1: 0, 2: 0}
         conn.execute(sa.insert(offsets.model.positions).values(source=MARK_SOURCE, position=4))
         assert offsets.lock(conn, [0, 1, 2]) == {0: 10, 1: 0, 2: 0} and offsets.mark == 4
         seen.clear()
         offsets.advance(conn, {CONFIG.source(0): 8, CONFIG.source(1): 5, CONFIG.cut_source(0): 90})
         assert len(seen) == 1  # one statement, whatever the number of positions
-    with engine.connect() as conn:
+    with stream_engine.connect() as conn:
         stored = offsets.model.positions_by_source(conn)
     assert stored[CONFIG.source(0)] == 10  # never down
     assert stored[CONFIG.source(1)] == 5
@@ -70,7 +58,7 @@ def test_offsets_are_locked_made_and_moved_up_never_down(engine: sa.Engine) -> N
 
 
 def test_rows_loaded_and_replaced_by_the_prebuilt_statements_are_the_fresh_ones(
-    engine: sa.Engine, clock: FakeClock
+    stream_engine: sa.Engine, clock: FakeClock
 ) -> None:
     log = EventLog(registry_council(), clock)
     try:
@@ -81,14 +69,14 @@ def test_rows_loaded_and_replaced_by_the_prebuilt_statements_are_the_fresh_ones(
         log.close()
     for name in ("work_queue", "request_summary", "sla", "work_queue_history"):
         model = registry.build(name)
-        model.create(engine)
-        with engine.begin() as conn:
+        model.create(stream_engine)
+        with stream_engine.begin() as conn:
             assert model.apply(conn, envelopes[:2]) == 2
-        with engine.begin() as conn:  # a second batch loads and replaces what the first wrote
+        with stream_engine.begin() as conn:  # a second batch loads and replaces what the first wrote
             assert model.apply(conn, envelopes) == 1
         [table] = model.data_tables
         ids = sorted({e.request_id for e in envelopes})
-        with engine.connect() as conn:
+        with stream_engine.connect() as conn:
             fresh = {
                 r.request_id: dict(r._mapping)
                 for r in conn.execute(sa.select(table).where(table.c.request_id.in_(ids)))
@@ -114,18 +102,18 @@ def test_the_checkpoint_saved_on_the_leader_session_moves_forward_only(
 ) -> None:
     rt = Runtime(make_settings(tmp_path / "data", pg_url))
     try:
-        engine = rt.stream_engine("write")
-        assert read_checkpoint(engine, "t") == 0  # makes the table
-        lock = LeaderLock(engine, "relay/t")
+        stream_engine = rt.stream_engine("write")
+        assert read_checkpoint(stream_engine, "t") == 0  # makes the table
+        lock = LeaderLock(stream_engine, "relay/t")
         assert lock.session is None and lock.try_acquire()
         session = lock.session
         assert session is not None
         save_checkpoint_on(session, "t", 40)  # made
         save_checkpoint_on(session, "t", 30)  # never back
-        assert read_checkpoint(engine, "t") == 40
+        assert read_checkpoint(stream_engine, "t") == 40
         save_checkpoint_on(session, "t", 55)
-        save_checkpoint(engine, "u", 7)  # the generic path agrees on another topic
-        with engine.connect() as conn:
+        save_checkpoint(stream_engine, "u", 7)  # the generic path agrees on another topic
+        with stream_engine.connect() as conn:
             rows = dict(conn.execute(sa.select(CHECKPOINTS.c.topic, CHECKPOINTS.c.position)).all())
             at = conn.execute(
                 sa.select(CHECKPOINTS.c.updated_at).where(CHECKPOINTS.c.topic == "t")
@@ -148,20 +136,20 @@ def test_a_leader_whose_session_ended_steps_down_and_its_checkpoint_fails_as_the
     as any failure of the database), leaving the checkpoint where it was."""
     rt = Runtime(make_settings(tmp_path / "data", pg_url))
     try:
-        engine = rt.stream_engine("write")
-        assert read_checkpoint(engine, "t") == 0  # makes the table
-        save_checkpoint(engine, "t", 10)
-        lock = LeaderLock(engine, "relay/t")
+        stream_engine = rt.stream_engine("write")
+        assert read_checkpoint(stream_engine, "t") == 0  # makes the table
+        save_checkpoint(stream_engine, "t", 10)
+        lock = LeaderLock(stream_engine, "relay/t")
         assert lock.try_acquire() and lock.held()
         session = lock.session
         assert session is not None
         pid = session.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
-        with engine.connect() as admin:
+        with stream_engine.connect() as admin:
             admin.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
             admin.commit()
         with pytest.raises(sa.exc.SQLAlchemyError):
             save_checkpoint_on(session, "t", 20)
-        assert read_checkpoint(engine, "t") == 10
+        assert read_checkpoint(stream_engine, "t") == 10
         assert not lock.held() and lock.session is None
         assert lock.try_acquire()  # the lock was released with the ended session
         lock.release()
