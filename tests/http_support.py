@@ -19,6 +19,16 @@ COUNCIL = "upper-lachlan"
 PASSWORD = "correct horse battery staple"
 
 
+# a lodgement's body, by an invented resident
+LODGE = {
+    "category": "pothole",
+    "channel": "phone",
+    "description": "Deep pothole",
+    "name": "Ann Lee",
+    "phone": "0400 000 000",
+}
+
+
 @contextmanager
 def served(settings: Settings, staff: Mapping[str, Sequence[str]],
            teams: Mapping[str, Sequence[str]] | None = None, clock: Clock = system_clock,

@@ -15,15 +15,8 @@ from infra import record_anchor
 from infra.http import idempotency
 from infra.runtime import Runtime
 from tests.conftest import make_settings
-from tests.http_support import COUNCIL, served, sign_in, stored
+from tests.http_support import COUNCIL, LODGE, served, sign_in, stored
 
-LODGE = {
-    "category": "pothole",
-    "channel": "phone",
-    "description": "Deep pothole",
-    "name": "Ann Lee",
-    "phone": "0400 000 000",
-}
 LETTER = {**LODGE, "customer_address": "12 Spring St, Crookwell NSW", "contact": "letter"}
 
 

@@ -22,15 +22,8 @@ from infra.held import NotHeld
 from infra.http import auth, staff_api, store_look
 from infra.runtime import Runtime
 from tests.conftest import TEST_ADMIN, make_settings
-from tests.http_support import COUNCIL, served, sign_in
+from tests.http_support import COUNCIL, LODGE, served, sign_in
 
-LODGE = {
-    "category": "pothole",
-    "channel": "phone",
-    "description": "Deep pothole",
-    "name": "Ann Lee",
-    "phone": "0400 000 000",
-}
 ADMIN = Actor(id=TEST_ADMIN, role="administrator")
 
 

@@ -22,15 +22,7 @@ from infra import views
 from infra.http import queue_cache, staff_api
 from infra.runtime import Runtime
 from tests.conftest import make_settings
-from tests.http_support import COUNCIL, served, sign_in
-
-LODGE = {
-    "category": "pothole",
-    "channel": "phone",
-    "description": "Deep pothole",
-    "name": "Ann Lee",
-    "phone": "0400 000 000",
-}
+from tests.http_support import COUNCIL, LODGE, served, sign_in
 
 
 @pytest.fixture

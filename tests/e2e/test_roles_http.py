@@ -13,16 +13,8 @@ from httpx import Response
 
 from infra.runtime import Runtime
 from tests.conftest import DUE_AHEAD, TEST_ADMIN, make_settings
-from tests.http_support import served, sign_in, stored
+from tests.http_support import LODGE, served, sign_in, stored
 from tests.role_matrix import CHECKED, MAY, ROLES
-
-LODGE = {
-    "category": "pothole",
-    "channel": "phone",
-    "description": "Deep pothole",
-    "name": "Ann Lee",
-    "phone": "0400 000 000",
-}
 
 
 @dataclass(frozen=True)
