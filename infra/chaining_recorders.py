@@ -34,10 +34,11 @@ from eventsourcing.persistence import (
     ProgrammingError,
     StoredEvent,
 )
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteFactory
 from psycopg import Cursor
 from psycopg.rows import DictRow
 
+from infra import command_claims
 from infra.pg_recorder import PrerenderedPostgresRecorder
 from projections import record_chain
 
@@ -137,6 +138,32 @@ class ChainingSQLiteRecorder(SQLiteApplicationRecorder):
         self.chain_file: str | None = None
         self._chain_lock = threading.Lock()
         self._chain_conn: sqlite3.Connection | None = None
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            (
+                f"CREATE TABLE IF NOT EXISTS {command_claims.TABLE} (claim TEXT PRIMARY KEY, "
+                "recorded_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+            ),
+        ]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's insert, and in the same transaction the claim the events are stored
+        under, if any (`infra.command_claims`)."""
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        claim = command_claims.current()
+        if claim is not None and stored_events:
+            c.execute(f"INSERT OR IGNORE INTO {command_claims.TABLE} (claim) VALUES (?)", (claim,))
+        return ids
+
+    def claim_recorded(self, claim: str) -> bool:
+        """Whether events were stored under `claim` (committed)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT 1 FROM {command_claims.TABLE} WHERE claim = ?", (claim,))
+            return c.fetchone() is not None
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -323,8 +323,23 @@ class Credentials:
         if row.body_hash != body_hash:
             raise ValueError("this Idempotency-Key was used with a different request body")
         if row.status == 0:
-            raise InProgress("a request with this Idempotency-Key is still being handled")
+            raise InProgress(
+                "a request with this Idempotency-Key is still being handled",
+                started_at=row.created_at,
+            )
         return int(row.status), json.loads(row.response)
+
+    def take_over(
+        self, council: str, caller: str, key: str, started_at: datetime, at: datetime
+    ) -> bool:
+        """Claims a key whose attempt began at `started_at` and never finished, for a new
+        attempt; False if another caller's retry took it first (or it finished meanwhile)."""
+        with self.engine.begin() as conn:
+            return conn.execute(sa.update(IDEMPOTENCY).where(
+                IDEMPOTENCY.c.council == council, IDEMPOTENCY.c.caller == caller,
+                IDEMPOTENCY.c.key == key, IDEMPOTENCY.c.status == 0,
+                IDEMPOTENCY.c.created_at == started_at,
+            ).values(created_at=at)).rowcount == 1
 
     def finish(self, council: str, caller: str, key: str, status: int, response: Any) -> None:
         with self.engine.begin() as conn:
@@ -343,3 +358,13 @@ class Credentials:
 
 class InProgress(RuntimeError):
     """The first attempt with this idempotency key has not finished yet."""
+
+    def __init__(self, message: str, started_at: datetime | None = None) -> None:
+        super().__init__(message)
+        self.started_at = started_at
+
+
+class AnswerLost(InProgress):
+    """The first attempt with this idempotency key stored its events, and its answer is not
+    kept (not yet, or never: its process ended, or its commit's acknowledgement was lost): it
+    is not run again."""

@@ -29,6 +29,8 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Identifier, Literal
 
+from infra import command_claims
+
 
 def rendered(statement: object) -> bytes:
     """The statement's text as psycopg sends it (identifiers quoted without a connection, as
@@ -65,6 +67,36 @@ class PrerenderedPostgresRecorder(PostgresApplicationRecorder):
         self.lock_statement = rendered(SQL("LOCK TABLE {0} IN EXCLUSIVE MODE").format(self._table))
         self._selects: dict[tuple[bool, bool, bool, bool], bytes] = {}
         self._notification_selects: dict[tuple[bool, bool, bool, bool], bytes] = {}
+        claims = SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(command_claims.TABLE)
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0} (claim text PRIMARY KEY, "
+                "recorded_at timestamptz NOT NULL DEFAULT now())"
+            ).format(claims)
+        )
+        self.record_claim_statement = rendered(
+            SQL("INSERT INTO {0} (claim) VALUES (%s) ON CONFLICT DO NOTHING").format(claims)
+        )
+        self.claim_recorded_statement = rendered(
+            SQL("SELECT 1 FROM {0} WHERE claim = %s").format(claims)
+        )
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """In the events' own transaction, before them: the claim they are stored under, if
+        any (`infra.command_claims`)."""
+        claim = command_claims.current()
+        if claim is not None and stored_events:
+            curs.execute(self.record_claim_statement, (claim,), prepare=True)
+
+    def claim_recorded(self, claim: str) -> bool:
+        """Whether events were stored under `claim` (committed)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.claim_recorded_statement, (claim,))
+            return curs.fetchone() is not None
 
     def _lock_table(self, curs: Cursor[DictRow]) -> None:
         """The library's table lock with its timeout, and the store's notification (see the

@@ -4,6 +4,11 @@ is kept; a retry with the same key and the same body gets that answer back (neve
 twice); the same key with another body is refused; a retry while the first attempt still runs
 is a conflict (`InProgress`, 409).
 
+An attempt's events record its claim in their own transaction (`infra.command_claims`), so
+what a crash hides is still known: a first attempt that stored its events but never kept its
+answer is never run again (`AnswerLost`, 409), and one that stored nothing and began over
+`STALE_AFTER` ago has ended: a retry takes its key over.
+
 Keys are scoped by council and caller (a staff user, an API key's client, one browser of the
 portal). The key store keeps the answer and a hash of the body, never the body. A secret in an
 answer (a resident's tracking token) is kept encrypted under a key derived from the
@@ -16,14 +21,20 @@ import base64
 import hashlib
 import os
 from collections.abc import Callable, Collection
+from datetime import timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from infra import command_claims
+from infra.credentials import AnswerLost, InProgress
 from infra.runtime import Runtime
 
 HEADER = "Idempotency-Key"
+# an attempt unfinished this long ago that stored nothing has ended (a command takes well
+# under a second; a server's request timeout is far below this): its key is taken over
+STALE_AFTER = timedelta(minutes=10)
 MAX_KEY = 200
 _SEALED = "replay:v1:"
 
@@ -59,19 +70,55 @@ def once(
     if key is None:
         status, answer = act()
         return status, answer, False
-    first = rt.credentials.begin(council, caller, key, body, rt.clock())
+    claim = command_claims.digest(council, caller, key)
+    first = _begin(rt, council, caller, key, body, claim)
     if first is not None:
         return first[0], _opened(first[1], key, body), True
     try:
-        status, answer = act()
+        with command_claims.claiming(claim):
+            status, answer = act()
     except BaseException:
-        rt.credentials.abandon(council, caller, key)
+        if not _acted(rt, claim):  # nothing stored: the caller may try again
+            rt.credentials.abandon(council, caller, key)
         raise
     if status >= 300:  # a refusal is not kept: the caller may correct and retry
         rt.credentials.abandon(council, caller, key)
     else:
         rt.credentials.finish(council, caller, key, status, _sealed(answer, secrets, key, body))
     return status, answer, False
+
+
+def _begin(
+    rt: Runtime, council: str, caller: str, key: str, body: bytes, claim: str
+) -> tuple[int, Any] | None:
+    """`Credentials.begin`, and what an unfinished first attempt left: if it stored events,
+    `AnswerLost` (never run twice); if it stored nothing and began over `STALE_AFTER` ago (its
+    process ended), the key is taken over for this attempt."""
+    now = rt.clock()
+    try:
+        return rt.credentials.begin(council, caller, key, body, now)
+    except InProgress as running:
+        if _acted(rt, claim):
+            raise AnswerLost(
+                "the first request with this Idempotency-Key was carried out, and its answer "
+                "is not kept (not yet, or lost with its process): it is not done again; retry "
+                "in a moment, or look the result up"
+            ) from None
+        started = running.started_at
+        if started is None or now - started < STALE_AFTER:
+            raise
+        if not rt.credentials.take_over(council, caller, key, started, now):
+            raise
+        return None
+
+
+def _acted(rt: Runtime, claim: str) -> bool:
+    """Whether events were stored under `claim`, in any of the event stores."""
+    return any(
+        store.recorder.claim_recorded(claim)
+        for store in (rt.app, rt.directory)
+        if hasattr(store.recorder, "claim_recorded")
+    )
 
 
 def _cipher(key: str, body: bytes) -> AESGCM:
