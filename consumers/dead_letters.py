@@ -25,6 +25,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from projections.base import MARK_SOURCE, ReadModel, insert_ignoring_duplicates
 from projections.envelope import Envelope
+from projections.tables import create_tables
 
 METADATA = sa.MetaData()
 DEAD_LETTERS = sa.Table(
@@ -50,7 +51,7 @@ LATER_COLUMNS = ("request_id", "version")
 
 def ensure_table(engine: sa.Engine) -> None:
     """Creates `dead_letters`, or adds to an older one the columns it lacks."""
-    METADATA.create_all(engine)
+    create_tables(METADATA, engine)
     present = {c["name"] for c in sa.inspect(engine).get_columns("dead_letters")}
     missing = [c for c in LATER_COLUMNS if c not in present]
     if not missing:

@@ -35,6 +35,7 @@ from consumers.store_reader import StoreReader
 from projections import bulk, registry
 from projections.base import ReadModel
 from projections.envelope import Envelope
+from projections.tables import create_tables
 
 log = structlog.get_logger("operations")
 
@@ -60,7 +61,7 @@ def _record_schema(conn: sa.Connection, model: ReadModel) -> None:
 
 def ensure_tables(engine: sa.Engine) -> None:
     """The operations' own tables: recorded definitions, parked messages, topics."""
-    SCHEMAS.metadata.create_all(engine)
+    create_tables(SCHEMAS.metadata, engine)
     dead_letters.ensure_table(engine)
     topology.ensure_table(engine)
 

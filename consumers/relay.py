@@ -54,6 +54,7 @@ from consumers.leader import LeaderLock, send_raw
 from consumers.store_reader import StoreReader
 from consumers.store_wakeup import StoreWakeup
 from projections.envelope import Envelope
+from projections.tables import create_tables
 
 log = structlog.get_logger("relay")
 
@@ -80,7 +81,7 @@ class DeliveryFailed(KafkaError):  # type: ignore[misc]  # KafkaError is untyped
 
 def read_checkpoint(engine: sa.Engine, topic: str) -> int:
     """The last position published to `topic` and acknowledged (0 when none)."""
-    CHECKPOINTS.metadata.create_all(engine)
+    create_tables(CHECKPOINTS.metadata, engine)
     with engine.connect() as conn:
         q = sa.select(CHECKPOINTS.c.position).where(CHECKPOINTS.c.topic == topic)
         return conn.execute(q).scalar_one_or_none() or 0

@@ -24,6 +24,7 @@ from kafka import TopicPartition
 from kafka.admin import OffsetSpec
 
 from consumers.kafka_common import KafkaConfig, admin_client
+from projections.tables import create_tables
 
 TOPOLOGY = sa.Table(
     "stream_topology",
@@ -90,7 +91,7 @@ def record(conn: sa.Connection, model_name: str, topic: str, topology: Topology)
 
 
 def ensure_table(engine: sa.Engine) -> None:
-    TOPOLOGY.metadata.create_all(engine)
+    create_tables(TOPOLOGY.metadata, engine)
 
 
 def check(engine: sa.Engine, model_name: str, config: KafkaConfig, found: Topology) -> None:

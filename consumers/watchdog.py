@@ -64,6 +64,7 @@ from projections import sla_queries
 from projections.base import insert_ignoring_duplicates
 from projections.envelope import Envelope
 from projections.sla import Sla
+from projections.tables import create_tables
 
 SYSTEM_ACTOR = system_actor("sla-watchdog")
 NOTICE_POLICY = "notice-policy"
@@ -149,7 +150,7 @@ class Watchdog:
         # request id → (version, council, reference) of each command this watchdog recorded
         # that the view may not show yet
         self._written: dict[str, tuple[int, str, str]] = {}
-        POSITIONS.metadata.create_all(write_engine)
+        create_tables(POSITIONS.metadata, write_engine)
 
     # -- the sweep ---------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from commands.ports import StaffAlert
 from domain.values import Actor
 from infra.notify import SmtpNotifier
 from projections.base import UtcDateTime, insert_ignoring_duplicates
+from projections.tables import create_tables
 
 METADATA = sa.MetaData()
 STAFF_ALERTS = sa.Table(
@@ -61,7 +62,7 @@ class AlertTable:
 
     def _ready(self) -> None:
         if not self._created:
-            METADATA.create_all(self.engine)
+            create_tables(METADATA, self.engine)
             self._created = True
 
     def raise_alert(self, alert: StaffAlert) -> None:
@@ -150,7 +151,7 @@ class AlertMailer:
 
     def __init__(self, engine: sa.Engine, smtp: SmtpNotifier) -> None:
         self.engine, self.smtp = engine, smtp
-        METADATA.create_all(engine)
+        create_tables(METADATA, engine)
 
     def send_open(self, now: datetime) -> int:
         t = STAFF_ALERTS

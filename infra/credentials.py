@@ -26,6 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from infra.held import NotHeld
 from projections.base import UtcDateTime
+from projections.tables import create_tables
 
 METADATA = sa.MetaData()
 
@@ -112,7 +113,7 @@ class ApiKey:
 class Credentials:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        METADATA.create_all(engine)
+        create_tables(METADATA, engine)
         # a hash to verify against when the user has no password: as slow as a real one, so
         # the time taken does not tell who has an account
         self._decoy = _hasher.hash(secrets.token_urlsafe(16))

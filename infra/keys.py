@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from domain.personal import PREFIX, is_sealed, key_of
 from projections.base import UtcDateTime
+from projections.tables import create_tables
 
 T = TypeVar("T")
 
@@ -134,7 +135,7 @@ class KeyVault:
         self.is_postgres = engine.dialect.name == "postgresql"
         self.lazy_new_keys = lazy_new_keys and self.is_postgres
         self._index_keys: dict[str, bytes] = {}
-        METADATA.create_all(engine)
+        create_tables(METADATA, engine)
 
     # -- keys --------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from domain.errors import DomainError
 from domain.personal import is_sealed
 from domain.values import Actor, ContactMethod, NoticeKind
 from projections.base import UtcDateTime, insert_ignoring_duplicates
+from projections.tables import create_tables
 
 METADATA = sa.MetaData()
 NOTICE_OUTBOX = sa.Table(
@@ -61,7 +62,7 @@ BY_HAND = {"posted": (ContactMethod.LETTER,), "called": (ContactMethod.PHONE, Co
 
 def create_outbox(engine: sa.Engine) -> None:
     """Creates the outbox, or adds the columns a table made by an earlier release lacks."""
-    METADATA.create_all(engine)
+    create_tables(METADATA, engine)
     have = {c["name"] for c in sa.inspect(engine).get_columns(NOTICE_OUTBOX.name)}
     missing = [c for c in NOTICE_OUTBOX.columns if c.name not in have]
     with engine.begin() as conn:

@@ -30,6 +30,7 @@ from domain.council import Council
 from infra.config import load_council
 from infra.settings import Settings
 from infra.transcodings import register_all
+from projections.tables import create_tables
 
 log = structlog.get_logger("councilcrm.store")
 T = TypeVar("T")
@@ -107,7 +108,7 @@ class ReferenceNumbers:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self.is_postgres = engine.dialect.name == "postgresql"
-        REFERENCE_COUNTERS.metadata.create_all(engine)
+        create_tables(REFERENCE_COUNTERS.metadata, engine)
 
     def next(self, council: Council, at: datetime) -> str:
         year = at.astimezone(ZoneInfo(council.calendar.timezone)).year

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from projections import bulk
 from projections.envelope import Envelope
+from projections.tables import create_tables
 
 if TYPE_CHECKING:
     from projections.bulk import Fold, Rows
@@ -90,7 +91,7 @@ class ReadModel:
         return [t for t in self.metadata.sorted_tables if t is not self.positions]
 
     def create(self, engine: sa.Engine) -> None:
-        self.metadata.create_all(engine)
+        create_tables(self.metadata, engine)
 
     def drop(self, engine: sa.Engine) -> None:
         self.metadata.drop_all(engine)

@@ -30,6 +30,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from projections.base import insert_ignoring_duplicates
+from projections.tables import create_tables
 
 LOGS: tuple[str, ...] = ("requests", "directory")
 GENESIS: dict[str, bytes] = {
@@ -448,7 +449,7 @@ class RecordChain:
         )
 
     def create(self, engine: sa.Engine) -> None:
-        self.metadata.create_all(engine)
+        create_tables(self.metadata, engine)
 
     def lock(self, conn: sa.Connection) -> None:
         """Serialises extensions of the chain across processes until the transaction ends."""

@@ -1,0 +1,21 @@
+"""Creating tables when several processes may start at once on one database."""
+
+from __future__ import annotations
+
+import zlib
+
+import sqlalchemy as sa
+
+# one key for every creation of our tables: creating them is rare and quick
+_CREATING = zlib.crc32(b"councilcrm.create-tables")
+
+
+def create_tables(metadata: sa.MetaData, engine: sa.Engine) -> None:
+    """`metadata.create_all`, safe when processes start together on one fresh database (a
+    server and a worker, say): on PostgreSQL one of them creates what is missing under a
+    transaction-level advisory lock, and the others then find the tables there (two creating
+    the same table at once would fail one of them on the catalogue's unique index)."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CREATING})
+        metadata.create_all(conn)
