@@ -86,6 +86,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import CoordinatorNotAvailableError, NotCoordinatorError
 
 from bench.residents import Residents
 from bench.staff import add_officer
@@ -350,7 +351,11 @@ def wait_consumers_joined(bench: Bench, groups: Sequence[str], timeout_s: float 
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline:
-            found = admin.describe_groups(list(groups))
+            try:
+                found = admin.describe_groups(list(groups))
+            except (CoordinatorNotAvailableError, NotCoordinatorError):
+                # a fresh broker makes its group coordinator on the first group's request
+                found = {}
             if all(
                 found.get(g, {}).get("group_state") == "Stable" and found[g].get("members")
                 for g in groups
