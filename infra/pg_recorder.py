@@ -30,6 +30,7 @@ from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composable, Identifier, Literal
 
 from infra import command_claims
+from projections import tables
 
 
 def rendered(statement: object) -> bytes:
@@ -82,6 +83,13 @@ class PrerenderedPostgresRecorder(PostgresApplicationRecorder):
         self.claim_recorded_statement = rendered(
             SQL("SELECT 1 FROM {0} WHERE claim = %s").format(claims)
         )
+
+    def _create_table(self, curs: Cursor[DictRow]) -> None:
+        """The library's tables, created under the lock every creation of our tables takes
+        (`projections.tables`): stores starting together on a fresh database never fail on
+        each other's `CREATE TABLE IF NOT EXISTS`, which is not safe against a concurrent one."""
+        curs.execute(tables.LOCK_STATEMENT.encode())
+        super()._create_table(curs)
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -6,8 +6,9 @@ import zlib
 
 import sqlalchemy as sa
 
-# one key for every creation of our tables: creating them is rare and quick
-_CREATING = zlib.crc32(b"councilcrm.create-tables")
+# one key for every creation of our tables (the event stores' too): rare and quick
+CREATING_KEY = zlib.crc32(b"councilcrm.create-tables")
+LOCK_STATEMENT = f"SELECT pg_advisory_xact_lock({CREATING_KEY})"
 
 
 def create_tables(metadata: sa.MetaData, engine: sa.Engine) -> None:
@@ -17,5 +18,5 @@ def create_tables(metadata: sa.MetaData, engine: sa.Engine) -> None:
     the same table at once would fail one of them on the catalogue's unique index)."""
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CREATING})
+            conn.execute(sa.text(LOCK_STATEMENT))
         metadata.create_all(conn)
