@@ -52,6 +52,7 @@ from kafka.structs import OffsetAndMetadata
 from consumers import dead_letters, topology
 from consumers.dead_letters import DEAD_LETTERS, reason_of
 from consumers.kafka_common import Backoff, KafkaConfig, ensure_topic_when_possible
+from consumers.membership import StrandedWatch
 from consumers.model_feed import ModelFeed, StoredOffsets, advance_all, lock_all
 from consumers.poison import Decoded, MessageRefused, decode, is_infrastructure
 from consumers.store_reader import StoreReader
@@ -82,6 +83,9 @@ FETCH_WAIT_MS = 500  # the longest the broker holds a fetch of a quiet stream
 # How often, at most, the consumer tells Kafka its offsets while batches keep coming (only lag
 # tools read them; a quiet stream's are told at once).
 KAFKA_COMMIT_INTERVAL_S = 1.0
+# The least time a consumer holding no partition waits before asking whether it is a spare or
+# stranded (`consumers.membership`); three session timeouts if longer (a rebalance's worth).
+STRANDED_AFTER_S = 30.0
 
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
 # A model's share of a batch: (its stored offsets, the next offsets it stored, partitions
@@ -184,6 +188,9 @@ class ReadModelsConsumer:
         self.deferred_seeks = 0  # assignments whose stored offsets could not be read at once
         self._to_commit: dict[TopicPartition, int] = {}  # next offsets not yet told to Kafka
         self._committed_at = 0.0
+        # holding no partition this long while some go unheld, the Kafka client is replaced
+        self.stranded_after_s = max(STRANDED_AFTER_S, 3 * config.session_timeout_ms / 1000)
+        self.replaced = 0  # Kafka clients replaced after they were found stranded
 
     def ensure_tables(self) -> None:
         for feed in self.feeds.values():
@@ -199,20 +206,31 @@ class ReadModelsConsumer:
         except TopicChanged as changed:
             log.error("topic_changed", models=self.label, message=str(changed))
             raise
-        if stop.is_set():
-            return
-        consumer = self._consumer = self._make_consumer()
-        log.info("consumer_started", models=self.label, group=self.group)
         try:
             while not stop.is_set():
-                self._step(consumer, stop)
+                self._consume(stop)
         finally:
-            consumer.close(autocommit=False, timeout_ms=5_000)
-            self._consumer = None
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
             log.info("consumer_stopped", models=self.label)
+
+    def _consume(self, stop: threading.Event) -> None:
+        """Runs one Kafka client until `stop` is set or it is found stranded (`membership`):
+        then it is closed, and `run` starts a fresh one."""
+        self._to_commit.clear()  # a stranded client's; the next commit tells Kafka again
+        consumer = self._consumer = self._make_consumer()
+        watch = StrandedWatch(self.config, self.group, self.stranded_after_s)
+        log.info("consumer_started", models=self.label, group=self.group)
+        try:
+            while not stop.is_set():
+                self._step(consumer, stop)
+                if watch.stranded(bool(consumer.assignment())):
+                    self.replaced += 1
+                    return
+        finally:
+            consumer.close(autocommit=False, timeout_ms=5_000)
+            self._consumer = None
 
     # -- the topic ----------------------------------------------------------------------------
 

@@ -42,12 +42,17 @@ WORKING_TEAMS = {"o.smith": ["roads"]}
 ALL_MODELS = tuple(registry.READ_MODELS)
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Polls `condition` (bounded); fails the test with `what` if it never holds."""
+def wait_until(
+    condition: Callable[[], bool], timeout_s: float, what: str,
+    explain: Callable[[], str] | None = None,
+) -> None:
+    """Polls `condition` (bounded); fails the test with `what` (and what `explain` says of the
+    state it was left in) if it never holds."""
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+            found = f": {explain()}" if explain is not None else ""
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}{found}")
         time.sleep(0.1)
 
 
@@ -157,13 +162,18 @@ class Pipeline:
         )
 
     def wait_drained(self, rt: Runtime, timeout_s: float = 120, names: Sequence[str] = ALL_MODELS) -> None:
+        last: list[str] = []
+
         def drained() -> bool:
             try:
-                return self.status(rt, names).drained()
-            except Exception:  # noqa: BLE001 - a server may be restarting: ask again
+                status = self.status(rt, names)
+            except Exception as error:  # noqa: BLE001 - a server may be restarting: ask again
+                last[:] = [f"status failed: {error!r}"]
                 return False
+            last[:] = [json.dumps(status.to_dict(), default=str)]
+            return status.drained()
 
-        wait_until(drained, timeout_s, "the relay and consumers to drain")
+        wait_until(drained, timeout_s, "the relay and consumers to drain", lambda: "".join(last))
 
     def wait_caught_up(self, rt: Runtime, timeout_s: float = 120) -> None:
         """Waits until every event stored before the call is applied by every read model, even
