@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
 from commands import customers as cmds
@@ -16,20 +16,11 @@ from domain.values import Channel, Conduct, ContactMethod
 from domain.values import Customer as Details
 from infra import views
 from infra.http.auth import Staff, runtime_of, staff
+from infra.http.calls import Call, call_by
 from infra.http.instants import Day
-from infra.http.staff_api import (
-    ERRORS,
-    Body,
-    Detail,
-    IdempotencyKey,
-    Short,
-    Text,
-    _body,
-    _run_once,
-)
+from infra.http.staff_api import ERRORS, Body, Detail, Short, Text
 
 router = APIRouter(prefix="/api/v1/customers", tags=["customers"], responses=ERRORS)
-Raw = Annotated[bytes, Depends(_body)]
 
 
 @router.get("")
@@ -67,24 +58,20 @@ class UnsavedIn(Body):
 @router.post("/erase-unsaved")
 def erase_unsaved(
     body: UnsavedIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("customer-erase"))],
-    raw: Raw,
-    idempotency_key: IdempotencyKey = None,
+    call: Annotated[Call, call_by("customer-erase")],
 ) -> dict[str, Any]:
     """Destroys the key and index entries left by registrations whose record was never saved
     (a process that died), begun `older_than_minutes` ago or more; the numbers concerned."""
-    rt = runtime_of(request)
+    rt = call.runtime
 
     def act() -> dict[str, Any]:
         before = rt.clock() - timedelta(minutes=body.older_than_minutes)
         erased = cmds.erase_unsaved_registrations(
-            rt.directory_ports, rt.vault, who.council.id, before
+            rt.directory_ports, rt.vault, call.who.council.id, before
         )
         return {"erased": list(erased)}
 
-    return _run_once(request, who, idempotency_key, raw, 200, act, response)
+    return call.once(200, act)
 
 
 @router.get("/{number}")
@@ -129,14 +116,10 @@ class DetailsIn(Body):
 def correct(
     number: str,
     body: DetailsIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("customer-update"))],
-    raw: Raw,
-    idempotency_key: IdempotencyKey = None,
+    call: Annotated[Call, call_by("customer-update")],
 ) -> dict[str, Any]:
     """Corrects contact details: recorded with the reason, never overwritten."""
-    rt = runtime_of(request)
+    rt = call.runtime
 
     def act() -> dict[str, Any]:
         details = Details(
@@ -148,9 +131,9 @@ def correct(
         )
         done = cmds.correct_details(
             cmds.CorrectDetails(
-                council=who.council.id,
+                council=call.who.council.id,
                 number=number,
-                actor=who.viewer.actor,
+                actor=call.who.viewer.actor,
                 details=details,
                 reason=body.reason,
             ),
@@ -159,7 +142,7 @@ def correct(
         )
         return {"customer_id": done.number}
 
-    return _run_once(request, who, idempotency_key, raw, 200, act, response)
+    return call.once(200, act)
 
 
 class DeclarationIn(Body):
@@ -172,24 +155,20 @@ class DeclarationIn(Body):
 def declare(
     number: str,
     body: DeclarationIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("customer-conduct"))],
-    raw: Raw,
-    idempotency_key: IdempotencyKey = None,
+    call: Annotated[Call, call_by("customer-conduct")],
 ) -> dict[str, Any]:
     def act() -> dict[str, Any]:
         cmd = cmds.DeclareConduct(
-            council=who.council.id,
+            council=call.who.council.id,
             number=number,
-            actor=who.viewer.actor,
+            actor=call.who.viewer.actor,
             conduct=body.conduct,
             reason=body.reason,
             review_by=body.review_by,
         )
-        return {"id": cmds.declare_conduct(cmd, runtime_of(request).directory_ports)}
+        return {"id": cmds.declare_conduct(cmd, call.runtime.directory_ports)}
 
-    return _run_once(request, who, idempotency_key, raw, 201, act, response)
+    return call.once(201, act)
 
 
 class ReasonIn(Body):
@@ -201,26 +180,22 @@ def withdraw(
     number: str,
     declaration: int,
     body: ReasonIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("customer-conduct"))],
-    raw: Raw,
-    idempotency_key: IdempotencyKey = None,
+    call: Annotated[Call, call_by("customer-conduct")],
 ) -> None:
     def act() -> dict[str, Any]:
         cmds.withdraw_declaration(
             cmds.WithdrawDeclaration(
-                council=who.council.id,
+                council=call.who.council.id,
                 number=number,
-                actor=who.viewer.actor,
+                actor=call.who.viewer.actor,
                 declaration_id=declaration,
                 reason=body.reason,
             ),
-            runtime_of(request).directory_ports,
+            call.runtime.directory_ports,
         )
         return {}
 
-    _run_once(request, who, idempotency_key, raw, 204, act, response)
+    call.once(204, act)
 
 
 class RestrictionIn(Body):
@@ -235,26 +210,22 @@ class RestrictionIn(Body):
 def restrict(
     number: str,
     body: RestrictionIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("customer-conduct"))],
-    raw: Raw,
-    idempotency_key: IdempotencyKey = None,
+    call: Annotated[Call, call_by("customer-conduct")],
 ) -> dict[str, Any]:
     def act() -> dict[str, Any]:
         cmd = cmds.RestrictContact(
-            council=who.council.id,
+            council=call.who.council.id,
             number=number,
-            actor=who.viewer.actor,
+            actor=call.who.viewer.actor,
             channels=tuple(body.channels),
             single_point_of_contact=body.only_through,
             until=body.until,
             review_by=body.review_by,
             reason=body.reason,
         )
-        return {"id": cmds.restrict_contact(cmd, runtime_of(request).directory_ports)}
+        return {"id": cmds.restrict_contact(cmd, call.runtime.directory_ports)}
 
-    return _run_once(request, who, idempotency_key, raw, 201, act, response)
+    return call.once(201, act)
 
 
 class ReviewIn(Body):
@@ -267,27 +238,23 @@ def review(
     number: str,
     restriction: int,
     body: ReviewIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("customer-conduct"))],
-    raw: Raw,
-    idempotency_key: IdempotencyKey = None,
+    call: Annotated[Call, call_by("customer-conduct")],
 ) -> None:
     def act() -> dict[str, Any]:
         cmds.review_restriction(
             cmds.ReviewRestriction(
-                council=who.council.id,
+                council=call.who.council.id,
                 number=number,
-                actor=who.viewer.actor,
+                actor=call.who.viewer.actor,
                 restriction_id=restriction,
                 note=body.note,
                 next_review=body.next_review,
             ),
-            runtime_of(request).directory_ports,
+            call.runtime.directory_ports,
         )
         return {}
 
-    _run_once(request, who, idempotency_key, raw, 204, act, response)
+    call.once(204, act)
 
 
 @router.post("/{number}/restrictions/{restriction}/lift", status_code=204)
@@ -295,45 +262,40 @@ def lift(
     number: str,
     restriction: int,
     body: ReasonIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("customer-conduct"))],
-    raw: Raw,
-    idempotency_key: IdempotencyKey = None,
+    call: Annotated[Call, call_by("customer-conduct")],
 ) -> None:
     def act() -> dict[str, Any]:
         cmds.lift_restriction(
             cmds.LiftRestriction(
-                council=who.council.id,
+                council=call.who.council.id,
                 number=number,
-                actor=who.viewer.actor,
+                actor=call.who.viewer.actor,
                 restriction_id=restriction,
                 reason=body.reason,
             ),
-            runtime_of(request).directory_ports,
+            call.runtime.directory_ports,
         )
         return {}
 
-    _run_once(request, who, idempotency_key, raw, 204, act, response)
+    call.once(204, act)
 
 
 @router.post("/{number}/erase")
 def erase(
     number: str,
     body: ReasonIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("customer-erase"))],
-    raw: Raw,
-    idempotency_key: IdempotencyKey = None,
+    call: Annotated[Call, call_by("customer-erase")],
 ) -> dict[str, Any]:
     """Erases the customer's personal data for good (refused while a request is open)."""
-    rt = runtime_of(request)
+    rt = call.runtime
 
     def act() -> dict[str, Any]:
         done = cmds.erase_customer(
             cmds.EraseCustomer(
-                council=who.council.id, number=number, actor=who.viewer.actor, reason=body.reason
+                council=call.who.council.id,
+                number=number,
+                actor=call.who.viewer.actor,
+                reason=body.reason,
             ),
             rt.directory_ports,
             rt.vault,
@@ -343,4 +305,4 @@ def erase(
             return {"customer_id": number.strip().upper(), "status": "unsaved registration erased"}
         return {"customer_id": done.number, "status": "erased"}
 
-    return _run_once(request, who, idempotency_key, raw, 200, act, response)
+    return call.once(200, act)

@@ -15,8 +15,9 @@ from domain.values import Channel
 from infra import views
 from infra.attachments import DirectoryFileStore
 from infra.http.auth import Staff, runtime_of, staff
+from infra.http.calls import Call, IdempotencyKey, call_by, run_once
 from infra.http.instants import Day
-from infra.http.staff_api import ERRORS, IdempotencyKey, _body, _run_once
+from infra.http.staff_api import ERRORS
 from projections.envelope import to_plain
 
 router = APIRouter(prefix="/api/v1", tags=["staff"], responses=ERRORS)
@@ -34,30 +35,26 @@ class ContactIn(BaseModel):
 @router.post("/contacts", status_code=201)
 def log_contact(
     body: ContactIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("contact"))],
-    raw: Annotated[bytes, Depends(_body)],
-    idempotency_key: IdempotencyKey = None,
+    call: Annotated[Call, call_by("contact")],
 ) -> dict[str, Any]:
     """Records an enquiry that is not a service request (a rates question, a certificate …)."""
 
     def act() -> dict[str, Any]:
         done = contact_cmds.log_contact(
             contact_cmds.LogContact(
-                council=who.council.id,
+                council=call.who.council.id,
                 contact_type=body.type,
                 channel=body.channel,
-                actor=who.viewer.actor,
+                actor=call.who.viewer.actor,
                 customer=body.customer,
                 note=body.note,
             ),
-            runtime_of(request).ports,
+            call.runtime.ports,
         )
         plain: dict[str, Any] = to_plain(done)
         return plain
 
-    return _run_once(request, who, idempotency_key, raw, 201, act, response)
+    return call.once(201, act)
 
 
 @router.get("/stats")
@@ -117,7 +114,7 @@ async def attach(
 
     # the document's type is part of what the key is held to, beside its bytes
     sent = media_type.encode() + b"\n" + content
-    return _run_once(request, who, idempotency_key, sent, 201, act, response)
+    return run_once(request, who, idempotency_key, sent, 201, act, response)
 
 
 @router.get("/requests/{reference}/attachments")

@@ -15,13 +15,13 @@ from commands import alerts as alert_cmds
 from commands import retention
 from infra import operations, views
 from infra.http.auth import Staff, runtime_of, staff
+from infra.http.calls import Call, call_by
 from infra.http.instants import Day, Instant
-from infra.http.staff_api import ERRORS, Body, IdempotencyKey, Short, Text, _body, _run_once
+from infra.http.staff_api import ERRORS, Body, Short, Text
 from infra.notify import mark_done
 from projections.envelope import to_plain
 
 router = APIRouter(prefix="/api/v1", tags=["staff"], responses=ERRORS)
-Raw = Annotated[bytes, Depends(_body)]
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
@@ -44,23 +44,19 @@ def alerts(
 @router.post("/alerts/{alert_id}/ack")
 def take_alert(
     alert_id: RowId,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("alerts"))],
-    raw: Raw,
-    idempotency_key: IdempotencyKey = None,
+    call: Annotated[Call, call_by("alerts")],
 ) -> dict[str, Any]:
     """Takes the alert: it is the caller's, and goes no further (422 if already taken)."""
-    rt = runtime_of(request)
+    rt = call.runtime
 
     def act() -> dict[str, Any]:
         taking = alert_cmds.TakeAlert(
-            council=who.council.id, alert_id=alert_id, actor=who.viewer.actor
+            council=call.who.council.id, alert_id=alert_id, actor=call.who.viewer.actor
         )
         row: dict[str, Any] = to_plain(alert_cmds.take_alert(taking, rt.ports, rt.alerts))
         return row
 
-    return _run_once(request, who, idempotency_key, raw, 200, act, response)
+    return call.once(200, act)
 
 
 # -- the staff work list of letters and calls --------------------------------------------------
@@ -75,21 +71,17 @@ class NoticeDoneIn(Body):
 def notice_done(
     notice_id: RowId,
     body: NoticeDoneIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("notices"))],
-    raw: Raw,
-    idempotency_key: IdempotencyKey = None,
+    call: Annotated[Call, call_by("notices")],
 ) -> dict[str, Any]:
     """Records a pending letter posted or call made: who, how and when."""
-    rt = runtime_of(request)
+    rt = call.runtime
 
     def act() -> dict[str, Any]:
         row = mark_done(
             rt.write_engine,
-            who.council.id,
+            call.who.council.id,
             notice_id,
-            by=who.viewer.actor,
+            by=call.who.viewer.actor,
             how=body.by,
             note=body.note,
             at=rt.clock(),
@@ -97,7 +89,7 @@ def notice_done(
         plain: dict[str, Any] = to_plain({k: v for k, v in row.items() if k != "recipient"})
         return plain
 
-    return _run_once(request, who, idempotency_key, raw, 200, act, response)
+    return call.once(200, act)
 
 
 # -- the SLA watchdog, by hand ------------------------------------------------------------------
@@ -109,23 +101,19 @@ class SweepIn(Body):
 
 @router.post("/sla/sweep")
 def sweep(
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("sla-sweep"))],
-    raw: Raw,
+    call: Annotated[Call, call_by("sla-sweep")],
     body: SweepIn | None = None,
-    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """One watchdog sweep of the council, recorded as the caller's: what it escalated,
     notified and alerted; `waiting` lists requests left alone because the view does not yet
     show the watchdog's last command on them (as `crm sla sweep` exiting 1)."""
-    rt = runtime_of(request)
-    zone = ZoneInfo(who.council.calendar.timezone)
+    rt = call.runtime
+    zone = ZoneInfo(call.who.council.calendar.timezone)
     given = body.now if body is not None else None
     now = given if given is None or given.tzinfo else given.replace(tzinfo=zone)
 
     def act() -> dict[str, Any]:
-        report = operations.make_watchdog(rt, [who.council.id], who.viewer.actor).sweep(
+        report = operations.make_watchdog(rt, [call.who.council.id], call.who.viewer.actor).sweep(
             now or rt.clock()
         )
         return {
@@ -134,7 +122,7 @@ def sweep(
             "waiting": [ref for _, ref in report.waiting],
         }
 
-    return _run_once(request, who, idempotency_key, raw, 200, act, response)
+    return call.once(200, act)
 
 
 # -- the tamper-evident record -------------------------------------------------------------------
@@ -154,24 +142,20 @@ def verify(
 
 @router.post("/record/anchor", status_code=201)
 def anchor(
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("record"))],
-    raw: Raw,
-    idempotency_key: IdempotencyKey = None,
+    call: Annotated[Call, call_by("record")],
 ) -> dict[str, Any]:
     """The record's heads signed with the council's record key (made with `crm record
     keygen` on the server): a manifest to deposit elsewhere. A broken record is not
     anchored (409, with the findings)."""
-    rt = runtime_of(request)
+    rt = call.runtime
 
     def act() -> dict[str, Any]:
         try:
-            return operations.anchor_record(rt, who.council)
+            return operations.anchor_record(rt, call.who.council)
         except operations.RecordBroken as broken:
             raise RecordNotAnchored(broken) from None
 
-    return _run_once(request, who, idempotency_key, raw, 201, act, response)
+    return call.once(201, act)
 
 
 class RecordNotAnchored(Exception):
@@ -205,27 +189,23 @@ class Disposed(Body):
 def dispose(
     reference: str,
     body: DisposeIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("dispose"))],
-    raw: Raw,
-    idempotency_key: IdempotencyKey = None,
+    call: Annotated[Call, call_by("dispose")],
 ) -> dict[str, Any]:
     """Erases the request's personal data at the end of its retention and records its disposal
     certificate (records officers); refused, with the rule's reason, before then."""
-    rt = runtime_of(request)
+    rt = call.runtime
 
     def act() -> dict[str, Any]:
         done = retention.dispose_request(
             retention.DisposeRequest(
-                council=who.council.id,
+                council=call.who.council.id,
                 reference=reference.strip().upper(),
                 reason=body.reason,
-                actor=who.viewer.actor,
+                actor=call.who.viewer.actor,
             ),
             rt.ports,
             lambda council_id, number: views.customer_requests(rt, council_id, number),
         )
         return {"disposed": list(done.disposed), "erased": done.erased, "customer": done.customer}
 
-    return _run_once(request, who, idempotency_key, raw, 200, act, response)
+    return call.once(200, act)

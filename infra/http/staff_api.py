@@ -6,13 +6,12 @@ twice."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import QueryParams
@@ -22,8 +21,9 @@ from commands import requests as cmds
 from domain.lodgement import make_intake
 from domain.values import Channel, ContactMethod, NoteKind, RequestKind
 from infra import views
-from infra.http import idempotency, queue_cache
+from infra.http import queue_cache
 from infra.http.auth import Staff, api_caller, runtime_of, sign_in_with_password, staff
+from infra.http.calls import Call, RequestCall, call_by, outcome, request_call_by
 from infra.http.instants import Day, Instant
 from infra.http.store_look import Looked
 from infra.runtime import Runtime
@@ -178,56 +178,10 @@ class Lodged(Outcome):
     restrictions: list[str]
 
 
-async def _body(request: Request) -> bytes:
-    return await request.body()
-
-
-def _run_once(
-    request: Request,
-    who: Staff,
-    key: str | None,
-    body: bytes,
-    status: int,
-    act: Callable[[], dict[str, Any]],
-    response: Response,
-) -> dict[str, Any]:
-    """`act()` once per idempotency key; its answer (and the ETag) replayed on a retry. The
-    key holds for the one route and body it was first sent with (another path or query —
-    say, another request's reference — counts as another body: refused)."""
-    try:
-        done, answer, replayed = idempotency.once(
-            runtime_of(request),
-            who.council.id,
-            f"user:{who.viewer.user_id}",
-            key,
-            idempotency.fingerprint(
-                request.method, str(request.url.path), str(request.url.query), body
-            ),
-            lambda: (status, act()),
-        )
-    except ValueError as bad:
-        raise HTTPException(400, str(bad)) from None
-    response.status_code = done
-    if "version" in answer:
-        response.headers["ETag"] = f'"{answer["version"]}"'
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return answer
-
-
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
-IfMatch = Annotated[str | None, Header(alias="If-Match")]
-
-
 @router.post("/requests", status_code=201, response_model=Lodged)
-def lodge(
-    body: LodgeIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("lodge"))],
-    raw: Annotated[bytes, Depends(_body)],
-    idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
+def lodge(body: LodgeIn, call: Annotated[Call, call_by("lodge")]) -> dict[str, Any]:
+    who = call.who
+
     def act() -> dict[str, Any]:
         loc = body.location or LocationIn()
         intake = make_intake(
@@ -249,15 +203,15 @@ def lodge(
             received_at=_aware(body.received_at, who.council.calendar.timezone),
         )
         cmd = cmds.LodgeRequest(council=who.council.id, intake=intake, actor=who.viewer.actor)
-        done = cmds.lodge_request(cmd, runtime_of(request).ports)
+        done = cmds.lodge_request(cmd, call.runtime.ports)
         return {
-            **_outcome(done),
+            **outcome(done),
             "customer": done.customer,
             "restrictions": [r.describe() for r in done.restrictions],
         }
 
-    answer = _run_once(request, who, idempotency_key, raw, 201, act, response)
-    response.headers["Location"] = f"/api/v1/requests/{answer['reference']}"
+    answer = call.once(201, act)
+    call.response.headers["Location"] = f"/api/v1/requests/{answer['reference']}"
     return answer
 
 
@@ -266,57 +220,6 @@ def _aware(instant: datetime | None, zone: str) -> datetime | None:
     if instant is None or instant.tzinfo is not None:
         return instant
     return instant.replace(tzinfo=ZoneInfo(zone))
-
-
-def _outcome(done: cmds.Result) -> dict[str, Any]:
-    return {
-        "request_id": str(done.request_id),
-        "reference": done.reference,
-        "version": done.version,
-        "position": done.position,
-    }
-
-
-def _version(if_match: str | None) -> int | None:
-    if if_match is None or if_match.strip() == "*":
-        return None
-    text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise HTTPException(
-            400, f"If-Match must be a request's version (an ETag), got {if_match!r}"
-        )
-    return int(text)
-
-
-def _command(
-    make: Callable[..., Any],
-    handle: Callable[[Any, Any], cmds.Result] = cmds.handle,
-) -> Callable[..., dict[str, Any]]:
-    """An endpoint running the command `make(**fields)` on the request in the path."""
-
-    def endpoint(
-        reference: str,
-        request: Request,
-        response: Response,
-        who: Staff,
-        raw: bytes,
-        if_match: str | None,
-        idempotency_key: str | None,
-        **fields: Any,
-    ) -> dict[str, Any]:
-        def act() -> dict[str, Any]:
-            cmd = make(
-                council=who.council.id,
-                reference=reference.strip().upper(),
-                actor=who.viewer.actor,
-                expected_version=_version(if_match),
-                **fields,
-            )
-            return _outcome(handle(cmd, runtime_of(request).ports))
-
-        return _run_once(request, who, idempotency_key, raw, 200, act, response)
-
-    return endpoint
 
 
 class AssignIn(Body):
@@ -350,96 +253,27 @@ class PublicDescriptionIn(Body):
     text: Text
 
 
-_acknowledge = _command(cmds.AcknowledgeRequest)
-_assign = _command(cmds.AssignRequest)
-_note = _command(cmds.AddNote)
-_delay = _command(cmds.DelayRequest)
-_escalate = _command(cmds.EscalateRequest)
-_close = _command(cmds.CloseRequest)
-_publish = _command(cmds.ApprovePublicDescription)
-
-
 @router.post("/requests/{reference}/acknowledge", response_model=Outcome)
-def acknowledge(
-    reference: str,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("acknowledge"))],
-    raw: Annotated[bytes, Depends(_body)],
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
-    return _acknowledge(reference, request, response, who, raw, if_match, idempotency_key)
+def acknowledge(call: Annotated[RequestCall, request_call_by("acknowledge")]) -> dict[str, Any]:
+    return call.command(cmds.AcknowledgeRequest)
 
 
 @router.post("/requests/{reference}/assign", response_model=Outcome)
 def assign(
-    reference: str,
-    body: AssignIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("assign"))],
-    raw: Annotated[bytes, Depends(_body)],
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
+    body: AssignIn, call: Annotated[RequestCall, request_call_by("assign")]
 ) -> dict[str, Any]:
-    return _assign(
-        reference,
-        request,
-        response,
-        who,
-        raw,
-        if_match,
-        idempotency_key,
-        team=body.team,
-        officer=body.officer,
-    )
+    return call.command(cmds.AssignRequest, team=body.team, officer=body.officer)
 
 
 @router.post("/requests/{reference}/notes", response_model=Outcome)
-def note(
-    reference: str,
-    body: NoteIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("note"))],
-    raw: Annotated[bytes, Depends(_body)],
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
-    return _note(
-        reference,
-        request,
-        response,
-        who,
-        raw,
-        if_match,
-        idempotency_key,
-        text=body.text,
-        note_kind=body.kind,
-        channel=body.channel,
-    )
+def note(body: NoteIn, call: Annotated[RequestCall, request_call_by("note")]) -> dict[str, Any]:
+    return call.command(cmds.AddNote, text=body.text, note_kind=body.kind, channel=body.channel)
 
 
 @router.post("/requests/{reference}/delay", response_model=Outcome)
-def delay(
-    reference: str,
-    body: DelayIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("delay"))],
-    raw: Annotated[bytes, Depends(_body)],
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
-    return _delay(
-        reference,
-        request,
-        response,
-        who,
-        raw,
-        if_match,
-        idempotency_key,
+def delay(body: DelayIn, call: Annotated[RequestCall, request_call_by("delay")]) -> dict[str, Any]:
+    return call.command(
+        cmds.DelayRequest,
         reason=body.reason,
         until=body.until,
         awaiting_customer=body.awaiting_customer,
@@ -448,67 +282,22 @@ def delay(
 
 @router.post("/requests/{reference}/escalate", response_model=Outcome)
 def escalate(
-    reference: str,
-    body: EscalateIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("escalate"))],
-    raw: Annotated[bytes, Depends(_body)],
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
+    body: EscalateIn, call: Annotated[RequestCall, request_call_by("escalate")]
 ) -> dict[str, Any]:
-    return _escalate(
-        reference,
-        request,
-        response,
-        who,
-        raw,
-        if_match,
-        idempotency_key,
-        reason=body.reason,
-        level=body.level,
-    )
+    return call.command(cmds.EscalateRequest, reason=body.reason, level=body.level)
 
 
 @router.post("/requests/{reference}/close", response_model=Outcome)
-def close(
-    reference: str,
-    body: CloseIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("close"))],
-    raw: Annotated[bytes, Depends(_body)],
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
-    return _close(
-        reference,
-        request,
-        response,
-        who,
-        raw,
-        if_match,
-        idempotency_key,
-        outcome=body.outcome,
-        text=body.text,
-    )
+def close(body: CloseIn, call: Annotated[RequestCall, request_call_by("close")]) -> dict[str, Any]:
+    return call.command(cmds.CloseRequest, outcome=body.outcome, text=body.text)
 
 
 @router.post("/requests/{reference}/public-description", response_model=Outcome)
 def publish(
-    reference: str,
-    body: PublicDescriptionIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("publish"))],
-    raw: Annotated[bytes, Depends(_body)],
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
+    body: PublicDescriptionIn, call: Annotated[RequestCall, request_call_by("publish")]
 ) -> dict[str, Any]:
     """Approves `text` as the description Open311 and the portal show (none is shown before)."""
-    return _publish(
-        reference, request, response, who, raw, if_match, idempotency_key, text=body.text
-    )
+    return call.command(cmds.ApprovePublicDescription, text=body.text)
 
 
 # -- corrections: the CLI's reopen, recategorise, link and refer, and the agencies -----------
@@ -533,99 +322,33 @@ class ReferIn(Body):
     reason: Text
 
 
-_reopen = _command(fix.ReopenRequest, fix.handle)
-_recategorise = _command(fix.RecategoriseRequest, fix.handle)
-_link = _command(fix.LinkDuplicate, fix.handle)
-_refer = _command(fix.ReferRequest, fix.handle)
-
-
 @router.post("/requests/{reference}/reopen", response_model=Outcome)
 def reopen(
-    reference: str,
-    body: ReopenIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("reopen"))],
-    raw: Annotated[bytes, Depends(_body)],
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
+    body: ReopenIn, call: Annotated[RequestCall, request_call_by("reopen")]
 ) -> dict[str, Any]:
-    return _reopen(
-        reference, request, response, who, raw, if_match, idempotency_key, reason=body.reason
-    )
+    return call.command(fix.ReopenRequest, fix.handle, reason=body.reason)
 
 
 @router.post("/requests/{reference}/recategorise", response_model=Outcome)
 def recategorise(
-    reference: str,
-    body: RecategoriseIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("recategorise"))],
-    raw: Annotated[bytes, Depends(_body)],
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
+    body: RecategoriseIn, call: Annotated[RequestCall, request_call_by("recategorise")]
 ) -> dict[str, Any]:
-    return _recategorise(
-        reference,
-        request,
-        response,
-        who,
-        raw,
-        if_match,
-        idempotency_key,
-        category=body.category,
-        reason=body.reason,
+    return call.command(
+        fix.RecategoriseRequest, fix.handle, category=body.category, reason=body.reason
     )
 
 
 @router.post("/requests/{reference}/link", response_model=Outcome)
-def link(
-    reference: str,
-    body: LinkIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("link"))],
-    raw: Annotated[bytes, Depends(_body)],
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
+def link(body: LinkIn, call: Annotated[RequestCall, request_call_by("link")]) -> dict[str, Any]:
     """Closes the request as a duplicate of `duplicate_of` (`If-Match`: the duplicate's)."""
-    return _link(
-        reference,
-        request,
-        response,
-        who,
-        raw,
-        if_match,
-        idempotency_key,
-        original=body.duplicate_of,
-        reason=body.reason,
+    return call.command(
+        fix.LinkDuplicate, fix.handle, original=body.duplicate_of, reason=body.reason
     )
 
 
 @router.post("/requests/{reference}/refer", response_model=Outcome)
-def refer(
-    reference: str,
-    body: ReferIn,
-    request: Request,
-    response: Response,
-    who: Annotated[Staff, Depends(staff("refer"))],
-    raw: Annotated[bytes, Depends(_body)],
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
-    return _refer(
-        reference,
-        request,
-        response,
-        who,
-        raw,
-        if_match,
-        idempotency_key,
-        agency=body.agency,
-        reason=body.reason,
-    )
+def refer(body: ReferIn, call: Annotated[RequestCall, request_call_by("refer")]) -> dict[str, Any]:
+    return call.command(fix.ReferRequest, fix.handle, agency=body.agency, reason=body.reason)
 
 
 @router.get("/agencies")
