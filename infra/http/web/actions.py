@@ -7,6 +7,7 @@ refused the action (nothing is written then)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
@@ -28,6 +29,7 @@ from infra.http.auth import Staff, runtime_of, signed_in
 from infra.http.instants import Day
 from infra.http.web.common import PREFIX
 from infra.http.web.pages import contact_page, request_page
+from infra.runtime import Runtime
 
 router = APIRouter(prefix=f"{PREFIX}/requests/{{reference}}", include_in_schema=False)
 Version = Annotated[int, Form(ge=1)]
@@ -35,33 +37,61 @@ Text = Annotated[str, Form(min_length=1, max_length=4000)]
 Short = Annotated[str, Form(min_length=1, max_length=200)]
 
 
-def _act(
-    request: Request,
-    who: Staff,
-    reference: str,
-    version: int,
-    action: str,
-    make: Callable[..., Any],
-    handle: Callable[[Any, Any], Any] = cmds.handle,
-    **fields: Any,
-) -> Response:
-    ref = reference.strip().upper()
-    return _run(
-        request,
-        who,
-        ref,
-        action,
-        lambda: handle(
-            make(
-                council=who.council.id,
-                reference=ref,
-                actor=who.viewer.actor,
-                expected_version=version,
-                **fields,
+@dataclass(frozen=True)
+class FormCall:
+    """A form posted on a request's page: by whom, on which request, at the version the page
+    showed."""
+
+    request: Request
+    who: Staff
+    reference: str
+    version: int
+
+    @property
+    def runtime(self) -> Runtime:
+        return runtime_of(self.request)
+
+    def command(
+        self,
+        done: str,
+        make: Callable[..., Any],
+        handle: Callable[[Any, Any], Any] = cmds.handle,
+        **fields: Any,
+    ) -> Response:
+        """Runs the command `make(**fields)` through `handle`, then back to the page with
+        `?done=<done>` (`_run`)."""
+        ref = self.reference.strip().upper()
+        return _run(
+            self.request,
+            self.who,
+            ref,
+            done,
+            lambda: handle(
+                make(
+                    council=self.who.council.id,
+                    reference=ref,
+                    actor=self.who.viewer.actor,
+                    expected_version=self.version,
+                    **fields,
+                ),
+                self.runtime.ports,
             ),
-            runtime_of(request).ports,
-        ),
-    )
+        )
+
+
+def form_by(action: str) -> Any:
+    """The dependency giving a `FormCall` made by a signed-in user permitted `action` (its
+    `signed_in` check is a default: evaluated here, where `action` is known)."""
+
+    async def dependency(
+        request: Request,
+        reference: str,
+        version: Version,
+        who: Staff = Depends(signed_in(action)),  # noqa: B008 (see the docstring)
+    ) -> FormCall:
+        return FormCall(request, who, reference, version)
+
+    return Depends(dependency)
 
 
 def _why(refused: Exception) -> str:
@@ -98,63 +128,36 @@ def _run(request: Request, who: Staff, ref: str, action: str, act: Callable[[], 
 
 
 @router.post("/acknowledge")
-def acknowledge(
-    request: Request,
-    reference: str,
-    version: Version,
-    who: Annotated[Staff, Depends(signed_in("acknowledge"))],
-) -> Response:
-    return _act(request, who, reference, version, "acknowledge", cmds.AcknowledgeRequest)
+def acknowledge(call: Annotated[FormCall, form_by("acknowledge")]) -> Response:
+    return call.command("acknowledge", cmds.AcknowledgeRequest)
 
 
 @router.post("/assign")
 def assign(
-    request: Request,
-    reference: str,
-    version: Version,
     team: Short,
-    who: Annotated[Staff, Depends(signed_in("assign"))],
+    call: Annotated[FormCall, form_by("assign")],
     officer: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    return _act(
-        request,
-        who,
-        reference,
-        version,
-        "assign",
-        cmds.AssignRequest,
-        team=team,
-        officer=officer.strip() or None,
-    )
+    return call.command("assign", cmds.AssignRequest, team=team, officer=officer.strip() or None)
 
 
 @router.post("/note")
 def note(
-    request: Request,
-    reference: str,
-    version: Version,
     text: Text,
-    who: Annotated[Staff, Depends(signed_in("note"))],
+    call: Annotated[FormCall, form_by("note")],
     kind: Annotated[NoteKind, Form()] = NoteKind.ACTION,
 ) -> Response:
-    return _act(request, who, reference, version, "note", cmds.AddNote, text=text, note_kind=kind)
+    return call.command("note", cmds.AddNote, text=text, note_kind=kind)
 
 
 @router.post("/delay")
 def delay(
-    request: Request,
-    reference: str,
-    version: Version,
     reason: Text,
     until: Annotated[Day, Form()],
-    who: Annotated[Staff, Depends(signed_in("delay"))],
+    call: Annotated[FormCall, form_by("delay")],
     awaiting_customer: Annotated[bool, Form()] = False,
 ) -> Response:
-    return _act(
-        request,
-        who,
-        reference,
-        version,
+    return call.command(
         "delay",
         cmds.DelayRequest,
         reason=reason,
@@ -165,91 +168,42 @@ def delay(
 
 @router.post("/escalate")
 def escalate(
-    request: Request,
-    reference: str,
-    version: Version,
     reason: Text,
-    who: Annotated[Staff, Depends(signed_in("escalate"))],
+    call: Annotated[FormCall, form_by("escalate")],
     level: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    return _act(
-        request,
-        who,
-        reference,
-        version,
-        "escalate",
-        cmds.EscalateRequest,
-        reason=reason,
-        level=level or None,
-    )
+    return call.command("escalate", cmds.EscalateRequest, reason=reason, level=level or None)
 
 
 @router.post("/close")
-def close(
-    request: Request,
-    reference: str,
-    version: Version,
-    outcome: Short,
-    text: Text,
-    who: Annotated[Staff, Depends(signed_in("close"))],
-) -> Response:
-    return _act(
-        request, who, reference, version, "close", cmds.CloseRequest, outcome=outcome, text=text
-    )
+def close(outcome: Short, text: Text, call: Annotated[FormCall, form_by("close")]) -> Response:
+    return call.command("close", cmds.CloseRequest, outcome=outcome, text=text)
 
 
 # -- corrections: reopen, recategorise, link a duplicate, refer ---------------------------------
 
 
 @router.post("/reopen")
-def reopen(
-    request: Request,
-    reference: str,
-    version: Version,
-    reason: Text,
-    who: Annotated[Staff, Depends(signed_in("reopen"))],
-) -> Response:
-    return _act(
-        request, who, reference, version, "reopen", fix.ReopenRequest, fix.handle, reason=reason
-    )
+def reopen(reason: Text, call: Annotated[FormCall, form_by("reopen")]) -> Response:
+    return call.command("reopen", fix.ReopenRequest, fix.handle, reason=reason)
 
 
 @router.post("/recategorise")
 def recategorise(
-    request: Request,
-    reference: str,
-    version: Version,
-    category: Short,
-    reason: Text,
-    who: Annotated[Staff, Depends(signed_in("recategorise"))],
+    category: Short, reason: Text, call: Annotated[FormCall, form_by("recategorise")]
 ) -> Response:
-    return _act(
-        request,
-        who,
-        reference,
-        version,
-        "recategorise",
-        fix.RecategoriseRequest,
-        fix.handle,
-        category=category,
-        reason=reason,
+    return call.command(
+        "recategorise", fix.RecategoriseRequest, fix.handle, category=category, reason=reason
     )
 
 
 @router.post("/link")
 def link(
-    request: Request,
-    reference: str,
-    version: Version,
     duplicate_of: Short,
-    who: Annotated[Staff, Depends(signed_in("link"))],
+    call: Annotated[FormCall, form_by("link")],
     reason: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
-    return _act(
-        request,
-        who,
-        reference,
-        version,
+    return call.command(
         "link",
         fix.LinkDuplicate,
         fix.handle,
@@ -259,52 +213,25 @@ def link(
 
 
 @router.post("/refer")
-def refer(
-    request: Request,
-    reference: str,
-    version: Version,
-    agency: Short,
-    reason: Text,
-    who: Annotated[Staff, Depends(signed_in("refer"))],
-) -> Response:
-    return _act(
-        request,
-        who,
-        reference,
-        version,
-        "refer",
-        fix.ReferRequest,
-        fix.handle,
-        agency=agency,
-        reason=reason,
-    )
+def refer(agency: Short, reason: Text, call: Annotated[FormCall, form_by("refer")]) -> Response:
+    return call.command("refer", fix.ReferRequest, fix.handle, agency=agency, reason=reason)
 
 
 # -- complaints and the customer's rating --------------------------------------------------------
 
 OnDate = Annotated[Day | None, Form()]
+Complaint = Annotated[FormCall, form_by("complaint")]
 
 
-def _today(request: Request, who: Staff, given: date | None) -> date:
+def _today(call: FormCall, given: date | None) -> date:
     if given is not None:
         return given
-    return views.council_today(runtime_of(request), who.council)
+    return views.council_today(call.runtime, call.who.council)
 
 
 @router.post("/complaint/subject")
-def complaint_subject(
-    request: Request,
-    reference: str,
-    version: Version,
-    officer: Short,
-    reason: Text,
-    who: Annotated[Staff, Depends(signed_in("complaint"))],
-) -> Response:
-    return _act(
-        request,
-        who,
-        reference,
-        version,
+def complaint_subject(officer: Short, reason: Text, call: Complaint) -> Response:
+    return call.command(
         "complaint-subject",
         complaint_cmds.RecordComplaintSubject,
         complaint_cmds.handle,
@@ -314,46 +241,25 @@ def complaint_subject(
 
 
 @router.post("/complaint/review")
-def complaint_review(
-    request: Request,
-    reference: str,
-    version: Version,
-    reason: Text,
-    who: Annotated[Staff, Depends(signed_in("complaint"))],
-    on: OnDate = None,
-) -> Response:
-    return _act(
-        request,
-        who,
-        reference,
-        version,
+def complaint_review(reason: Text, call: Complaint, on: OnDate = None) -> Response:
+    return call.command(
         "complaint-review",
         complaint_cmds.RequestReview,
         complaint_cmds.handle,
-        on=_today(request, who, on),
+        on=_today(call, on),
         reason=reason,
     )
 
 
 @router.post("/complaint/review-decision")
 def complaint_review_decision(
-    request: Request,
-    reference: str,
-    version: Version,
-    decision: Short,
-    text: Text,
-    who: Annotated[Staff, Depends(signed_in("complaint"))],
-    on: OnDate = None,
+    decision: Short, text: Text, call: Complaint, on: OnDate = None
 ) -> Response:
-    return _act(
-        request,
-        who,
-        reference,
-        version,
+    return call.command(
         "complaint-review-decision",
         complaint_cmds.DecideReview,
         complaint_cmds.handle,
-        on=_today(request, who, on),
+        on=_today(call, on),
         decision=decision,
         text=text,
     )
@@ -361,23 +267,16 @@ def complaint_review_decision(
 
 @router.post("/complaint/ombudsman")
 def complaint_ombudsman(
-    request: Request,
-    reference: str,
-    version: Version,
     reason: Text,
-    who: Annotated[Staff, Depends(signed_in("complaint"))],
+    call: Complaint,
     on: OnDate = None,
     their_reference: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    return _act(
-        request,
-        who,
-        reference,
-        version,
+    return call.command(
         "complaint-ombudsman",
         complaint_cmds.ReferToOmbudsman,
         complaint_cmds.handle,
-        on=_today(request, who, on),
+        on=_today(call, on),
         reason=reason,
         ombudsman_reference=their_reference.strip() or None,
     )
@@ -385,18 +284,11 @@ def complaint_ombudsman(
 
 @router.post("/satisfaction")
 def satisfaction(
-    request: Request,
-    reference: str,
-    version: Version,
     score: Annotated[int, Form()],
-    who: Annotated[Staff, Depends(signed_in("satisfaction"))],
+    call: Annotated[FormCall, form_by("satisfaction")],
     comment: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
-    return _act(
-        request,
-        who,
-        reference,
-        version,
+    return call.command(
         "satisfaction",
         complaint_cmds.RecordSatisfaction,
         complaint_cmds.handle,
@@ -483,16 +375,8 @@ def log_contact(
 
 
 @router.post("/publish")
-def publish(
-    request: Request,
-    reference: str,
-    version: Version,
-    text: Text,
-    who: Annotated[Staff, Depends(signed_in("publish"))],
-) -> Response:
-    return _act(
-        request, who, reference, version, "publish", cmds.ApprovePublicDescription, text=text
-    )
+def publish(text: Text, call: Annotated[FormCall, form_by("publish")]) -> Response:
+    return call.command("publish", cmds.ApprovePublicDescription, text=text)
 
 
 @router.post("/dispose")
