@@ -39,8 +39,9 @@ from infra.settings import PROJECT_ROOT, Settings
 
 COUNCIL = "upper-lachlan"
 DESK = Actor(id="cs", role="customer-service")
-CS = Viewer(user_id="cs", role="customer-service", roles=frozenset({"customer-service"}),
-            teams=frozenset())
+CS = Viewer(
+    user_id="cs", role="customer-service", roles=frozenset({"customer-service"}), teams=frozenset()
+)
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -64,8 +65,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024 * 1024)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp) / "data", database_url=None,
-                            kafka_bootstrap=None, config_dir=PROJECT_ROOT / "config")
+        settings = Settings(
+            data_dir=Path(tmp) / "data",
+            database_url=None,
+            kafka_bootstrap=None,
+            config_dir=PROJECT_ROOT / "config",
+        )
         os.environ.pop("CRM_ATTACHMENTS_DIR", None)
         rt = Runtime(settings)
         try:
@@ -77,18 +82,36 @@ def main() -> None:
 def run(rt: Runtime, raw_root: Path, rounds: int, files: int, size: int) -> None:
     c = rt.ports.council(COUNCIL)
     store = DirectoryFileStore.for_settings(rt.settings)
-    intake = make_intake(category="pothole", channel=Channel.COUNTER, description="Bench",
-                         name="Bench Resident", phone="0400 000 000")
-    ref = cmds.lodge_request(cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=DESK),
-                             rt.ports).reference
+    intake = make_intake(
+        category="pothole",
+        channel=Channel.COUNTER,
+        description="Bench",
+        name="Bench Resident",
+        phone="0400 000 000",
+    )
+    ref = cmds.lodge_request(
+        cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=DESK), rt.ports
+    ).reference
     views.attachments(rt, c, CS, ref, "bench")  # tables made, caught up: not timed
     times: dict[str, list[float]] = {k: [] for k in ("attach", "raw write", "get", "raw read")}
     for _ in range(rounds):
         contents = [PNG + os.urandom(size - len(PNG)) for _ in range(files)]
         started = time.perf_counter()
-        hashes = [attachments.attach_file(attachments.AttachFile(
-            council=COUNCIL, reference=ref, actor=DESK, filename="photo.png",
-            media_type="image/png", content=data), rt.ports, store).sha256 for data in contents]
+        hashes = [
+            attachments.attach_file(
+                attachments.AttachFile(
+                    council=COUNCIL,
+                    reference=ref,
+                    actor=DESK,
+                    filename="photo.png",
+                    media_type="image/png",
+                    content=data,
+                ),
+                rt.ports,
+                store,
+            ).sha256
+            for data in contents
+        ]
         times["attach"].append(time.perf_counter() - started)
         started = time.perf_counter()
         written = [_raw_write(raw_root, data) for data in contents]

@@ -93,12 +93,22 @@ def lifecycle_commands(reference: str) -> list[tuple[str, Any]]:
     return [
         ("acknowledge", cmds.AcknowledgeRequest(**on)),
         ("assign", cmds.AssignRequest(**on, team="roads", officer="o.smith")),
-        ("note", cmds.AddNote(
-            **on, text="Inspected; patching crew booked for Thursday", note_kind=NoteKind.ACTION,
-        )),
-        ("delay", cmds.DelayRequest(
-            **on, reason="Asphalt supply delayed", until=date(2026, 12, 18),
-        )),
+        (
+            "note",
+            cmds.AddNote(
+                **on,
+                text="Inspected; patching crew booked for Thursday",
+                note_kind=NoteKind.ACTION,
+            ),
+        ),
+        (
+            "delay",
+            cmds.DelayRequest(
+                **on,
+                reason="Asphalt supply delayed",
+                until=date(2026, 12, 18),
+            ),
+        ),
         ("escalate", cmds.EscalateRequest(**on, reason="Completion target missed")),
         ("close", cmds.CloseRequest(**on, outcome="completed", text="Pothole patched")),
     ]
@@ -182,7 +192,8 @@ class BareLibrary:
     ) -> None:
         self.append_only = append_only
         self.name = (
-            "bare library, append only: save, no load (ceiling)" if append_only
+            "bare library, append only: save, no load (ceiling)"
+            if append_only
             else "bare library: Application get-then-save"
         )
         self.label = "bare append-only" if append_only else "bare library"
@@ -220,7 +231,8 @@ class RawPostgres:
     def __init__(self, env: dict[str, str], rows: Sequence[tuple[str, bytes]], *, pipelined: bool):
         self.pipelined = pipelined
         self.name = (
-            "raw, pipelined as the library sends it" if pipelined
+            "raw, pipelined as the library sends it"
+            if pipelined
             else "raw: LOCK + NOTIFY + INSERT per txn (autocommit off)"
         )
         self.label = "raw pipelined" if pipelined else "raw"
@@ -233,8 +245,12 @@ class RawPostgres:
         type_name = f"{recorder.datastore.schema}.{recorder.stored_event_type_name}"
         app.close()
         self.conn = psycopg.connect(
-            dbname=env["POSTGRES_DBNAME"], host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"],
-            user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"], autocommit=pipelined,
+            dbname=env["POSTGRES_DBNAME"],
+            host=env["POSTGRES_HOST"],
+            port=env["POSTGRES_PORT"],
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"],
+            autocommit=pipelined,
         )
         info = CompositeInfo.fetch(self.conn, type_name)
         assert info is not None, type_name
@@ -284,7 +300,9 @@ class RawSQLite:
         self.insert = app.recorder.insert_events_statement  # type: ignore[attr-defined]
         app.close()
         self.conn = sqlite3.connect(
-            env["SQLITE_DBNAME"], isolation_level=None, check_same_thread=False,
+            env["SQLITE_DBNAME"],
+            isolation_level=None,
+            check_same_thread=False,
             timeout=float(env.get("SQLITE_LOCK_TIMEOUT", "5")),
         )
         self.rows = rows
@@ -320,9 +338,7 @@ class Tally:
         return self.ops / self.seconds if self.seconds else 0.0
 
 
-def interleaved(
-    variants: Sequence[Any], requests: int, rounds: int
-) -> list[Tally]:
+def interleaved(variants: Sequence[Any], requests: int, rounds: int) -> list[Tally]:
     """Runs every variant on `requests` requests in total, in `rounds` interleaved rounds."""
     tallies = [Tally(v.name) for v in variants]
     for v in variants:
@@ -330,7 +346,7 @@ def interleaved(
     chunks = [requests // rounds + (1 if i < requests % rounds else 0) for i in range(rounds)]
     for r, chunk in enumerate(chunks):
         order = list(range(len(variants)))
-        order = order[r % len(order):] + order[: r % len(order)]
+        order = order[r % len(order) :] + order[: r % len(order)]
         for i in order:
             t0 = time.perf_counter()
             ops = variants[i].run(chunk)
@@ -383,7 +399,9 @@ def scratch_database() -> Iterator[str]:
 
 def settings_for(data_dir: Path, database_url: str | None) -> Settings:
     return Settings(
-        data_dir=data_dir, database_url=database_url, kafka_bootstrap=None,
+        data_dir=data_dir,
+        database_url=database_url,
+        kafka_bootstrap=None,
         config_dir=PROJECT_ROOT / "config",
     )
 
@@ -420,6 +438,7 @@ def bench_backend(backend: str, requests: int, rounds: int) -> dict[str, float]:
                 ]
                 print(f"\n== PostgreSQL: {server_facts(db_url)}, scratch database")
             else:
+
                 def sqlite_env(name: str) -> dict[str, str]:
                     return {
                         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
@@ -587,7 +606,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds")
     parser.add_argument(
-        "--compare-sqlalchemy", action="store_true",
+        "--compare-sqlalchemy",
+        action="store_true",
         help="also measure the core PostgreSQL module against eventsourcing-sqlalchemy",
     )
     args = parser.parse_args(argv)

@@ -172,7 +172,12 @@ class Load:
             self._procs.append(proc)
 
     def run(
-        self, host: str, port: int, request: bytes | tuple[bytes, ...], status: int, n: int,
+        self,
+        host: str,
+        port: int,
+        request: bytes | tuple[bytes, ...],
+        status: int,
+        n: int,
         clients: int,
     ) -> tuple[float, list[float], list[bytes]]:
         """`n` requests from `clients` clients; (seconds, latencies in ms, sampled bodies).

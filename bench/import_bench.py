@@ -82,8 +82,12 @@ class Timing:
 @contextmanager
 def sqlite_store() -> Iterator[Settings]:
     with tempfile.TemporaryDirectory(prefix="import-bench-") as folder:
-        yield Settings(data_dir=Path(folder) / "data", database_url=None, kafka_bootstrap=None,
-                       config_dir=PROJECT_ROOT / "config")
+        yield Settings(
+            data_dir=Path(folder) / "data",
+            database_url=None,
+            kafka_bootstrap=None,
+            config_dir=PROJECT_ROOT / "config",
+        )
 
 
 def _server_url() -> str:
@@ -102,8 +106,10 @@ def postgres_store(server: str) -> Iterator[Settings]:
         tempfile.TemporaryDirectory(prefix="import-bench-") as folder,
     ):
         yield Settings(
-            data_dir=Path(folder), database_url=url,
-            kafka_bootstrap=None, config_dir=PROJECT_ROOT / "config",
+            data_dir=Path(folder),
+            database_url=url,
+            kafka_bootstrap=None,
+            config_dir=PROJECT_ROOT / "config",
         )
 
 
@@ -116,8 +122,11 @@ def payloads(settings: Settings) -> list[list[dict[str, Any]]]:
         for n in rt.app.recorder.select_notifications(start=1, limit=1_000_000):
             e: Any = rt.app.mapper.to_domain_event(n)
             out.setdefault(e.originator_id, []).append(
-                {**event_data(e), "occurred_at": e.occurred_at.isoformat(),
-                 "actor": {"id": e.actor.id, "role": e.actor.role}}
+                {
+                    **event_data(e),
+                    "occurred_at": e.occurred_at.isoformat(),
+                    "actor": {"id": e.actor.id, "role": e.actor.role},
+                }
             )
         return list(out.values())
     finally:
@@ -154,7 +163,9 @@ def run_import(store: Callable[[], Any], chunk: int) -> tuple[float, float, int]
     return total, writing, events
 
 
-def run_raw(settings: Settings, requests: list[list[dict[str, Any]]], chunk: int) -> tuple[float, int]:
+def run_raw(
+    settings: Settings, requests: list[list[dict[str, Any]]], chunk: int
+) -> tuple[float, int]:
     env = dict(settings.event_store_env())
     app: Application[Any] = Application(env=env)
     try:
@@ -177,8 +188,10 @@ def bench(backend: str, rounds: int, chunk: int) -> None:
     if backend == "postgres":
         server = _server_url()
         store: Callable[[], Any] = lambda: postgres_store(server)
-        print(f"\n== PostgreSQL ({urlparse(server).hostname}:{urlparse(server).port}), "
-              "scratch databases")
+        print(
+            f"\n== PostgreSQL ({urlparse(server).hostname}:{urlparse(server).port}), "
+            "scratch databases"
+        )
     else:
         store = sqlite_store
         import sqlite3
@@ -202,21 +215,29 @@ def bench(backend: str, rounds: int, chunk: int) -> None:
                     seconds, n = run_raw(settings, requests, chunk)
                 assert n == events, (n, events)
                 raw.seconds.append(seconds)
-    print(f"{rows} rows → {rows} requests, {events} events; {chunk} requests per transaction; "
-          f"median of {rounds} rounds")
+    print(
+        f"{rows} rows → {rows} requests, {events} events; {chunk} requests per transaction; "
+        f"median of {rounds} rounds"
+    )
     print(f"  {'':42} {'rows/s':>9} {'events/s':>10} {'s':>7}")
-    for label, t in (("import, end to end (read+validate+write)", imp),
-                     ("import, write phase only", wr),
-                     ("raw append, bare library", raw)):
-        print(f"  {label:42.42} {t.rows_per_s():>9,.0f} {t.events_per_s():>10,.0f} "
-              f"{t.median:>7.2f}")
-    print(f"  import ÷ raw append: {imp.rows_per_s() / raw.rows_per_s():.2f} end to end, "
-          f"{wr.rows_per_s() / raw.rows_per_s():.2f} write phase")
+    for label, t in (
+        ("import, end to end (read+validate+write)", imp),
+        ("import, write phase only", wr),
+        ("raw append, bare library", raw),
+    ):
+        print(
+            f"  {label:42.42} {t.rows_per_s():>9,.0f} {t.events_per_s():>10,.0f} {t.median:>7.2f}"
+        )
+    print(
+        f"  import ÷ raw append: {imp.rows_per_s() / raw.rows_per_s():.2f} end to end, "
+        f"{wr.rows_per_s() / raw.rows_per_s():.2f} write phase"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.import_bench",
-                                     description=(__doc__ or "").split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.import_bench", description=(__doc__ or "").split("\n")[0]
+    )
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chunk", type=int, default=500)

@@ -92,29 +92,94 @@ from infra.runtime import Runtime
 SERIAL0 = 100_000  # six-digit serials: every request's plain text has the same length
 FIND_NUMBER0 = 200_000  # the bulk customers' numbers, clear of those the counter issues
 PERSONAL = ("name", "phone", "email", "address")
-GIVEN = ("Ann", "Bob", "Chloe", "Dev", "Emma", "Farid", "Grace", "Hamish", "Isla", "Jack",
-         "Kiri", "Liam", "Mia", "Noah", "Olivia", "Priya", "Quinn", "Ruby", "Sam", "Tom",
-         "Uma", "Vik", "Wen", "Xavier", "Yasmin", "Zoe", "Aroha", "Ben", "Cara", "Dylan")
-FAMILY = tuple(f"{a}{b}" for a in ("Lee", "Smith", "Nguyen", "Brown", "Wilson", "Taylor",
-                                    "Singh", "Martin", "Kelly", "Walker")
-               for b in ("", "ton", "ford", "ley", "wood", "field", "by", "more", "ham", "well",
-                         "stone", "worth", "dale", "ridge", "croft", "mead", "holm", "bury",
-                         "combe", "gate"))  # 200 surnames: 6,000 names, ~17 customers each
+GIVEN = (
+    "Ann",
+    "Bob",
+    "Chloe",
+    "Dev",
+    "Emma",
+    "Farid",
+    "Grace",
+    "Hamish",
+    "Isla",
+    "Jack",
+    "Kiri",
+    "Liam",
+    "Mia",
+    "Noah",
+    "Olivia",
+    "Priya",
+    "Quinn",
+    "Ruby",
+    "Sam",
+    "Tom",
+    "Uma",
+    "Vik",
+    "Wen",
+    "Xavier",
+    "Yasmin",
+    "Zoe",
+    "Aroha",
+    "Ben",
+    "Cara",
+    "Dylan",
+)
+FAMILY = tuple(
+    f"{a}{b}"
+    for a in (
+        "Lee",
+        "Smith",
+        "Nguyen",
+        "Brown",
+        "Wilson",
+        "Taylor",
+        "Singh",
+        "Martin",
+        "Kelly",
+        "Walker",
+    )
+    for b in (
+        "",
+        "ton",
+        "ford",
+        "ley",
+        "wood",
+        "field",
+        "by",
+        "more",
+        "ham",
+        "well",
+        "stone",
+        "worth",
+        "dale",
+        "ridge",
+        "croft",
+        "mead",
+        "holm",
+        "bury",
+        "combe",
+        "gate",
+    )
+)  # 200 surnames: 6,000 names, ~17 customers each
 
 
 def customer_of(n: int) -> Customer:
     return Customer(
-        name=f"Resident {n}", address=f"{n} Spring St, Crookwell NSW 2583",
-        phone=f"04{n:08d}", email=f"resident{n}@example.org",
+        name=f"Resident {n}",
+        address=f"{n} Spring St, Crookwell NSW 2583",
+        phone=f"04{n:08d}",
+        email=f"resident{n}@example.org",
         preferred_contact=ContactMethod.EMAIL,
     )
 
 
 def intake_of(n: int, customer_number: str | None = None) -> Intake:
     return Intake(
-        category="pothole", channel=Channel.PHONE,
+        category="pothole",
+        channel=Channel.PHONE,
         description=f"Deep pothole outside {n} Spring St, about 40 cm across; a cyclist fell",
-        customer=None if customer_number else customer_of(n), customer_number=customer_number,
+        customer=None if customer_number else customer_of(n),
+        customer_number=customer_number,
         location=Location(address=f"{n} Spring St, Crookwell NSW", lat=-34.46, long=149.47),
     )
 
@@ -127,10 +192,16 @@ def later_commands(reference: str) -> list[tuple[str, Any]]:
     return [
         ("acknowledge", cmds.AcknowledgeRequest(**on)),
         ("assign", cmds.AssignRequest(**on, team="roads", officer="o.smith")),
-        ("note", cmds.AddNote(**on, text=INCOMING_NOTE, note_kind=NoteKind.INCOMING,
-                              channel=Channel.PHONE)),
-        ("delay", cmds.DelayRequest(**on, reason="Asphalt supply delayed",
-                                    until=date(2026, 12, 18))),
+        (
+            "note",
+            cmds.AddNote(
+                **on, text=INCOMING_NOTE, note_kind=NoteKind.INCOMING, channel=Channel.PHONE
+            ),
+        ),
+        (
+            "delay",
+            cmds.DelayRequest(**on, reason="Asphalt supply delayed", until=date(2026, 12, 18)),
+        ),
         ("escalate", cmds.EscalateRequest(**on, reason="Completion target missed")),
         ("close", cmds.CloseRequest(**on, outcome="completed", text="Pothole patched")),
     ]
@@ -147,7 +218,8 @@ class Tokens:
         c = customer_of(SERIAL0)
         self.customer = Customer(
             **{f: sealer.seal(getattr(c, f)) for f in PERSONAL},
-            preferred_contact=c.preferred_contact, number=customer_number(prefix, SERIAL0),
+            preferred_contact=c.preferred_contact,
+            number=customer_number(prefix, SERIAL0),
         )
         self.description = sealer.seal(intake_of(SERIAL0).description)
         self.note = sealer.seal(INCOMING_NOTE)
@@ -168,8 +240,13 @@ def plain_lodge(cmd: cmds.LodgeRequest, ports: Any, tokens: Tokens) -> cmds.Lodg
 def plain_add_note(cmd: cmds.AddNote, ports: Any, tokens: Tokens) -> cmds.Result:
     """`add_note` with the customer's words already a token (no key read, no sealing)."""
     request = ports.get(request_id(cmd.council, cmd.reference), cmd.reference)
-    request.add_note(text=tokens.note, note_kind=cmd.note_kind, channel=cmd.channel,
-                     occurred_at=ports.now(), actor=cmd.actor)
+    request.add_note(
+        text=tokens.note,
+        note_kind=cmd.note_kind,
+        channel=cmd.channel,
+        occurred_at=ports.now(),
+        actor=cmd.actor,
+    )
     return save_request(ports, request)
 
 
@@ -216,8 +293,9 @@ class LodgeRepeat(Variant):
         number = self.bench.repeat_customer
         for _ in range(n):
             serial = self.bench.next_serial()
-            cmd = cmds.LodgeRequest(council=COUNCIL, intake=intake_of(serial, number),
-                                    actor=OFFICER)
+            cmd = cmds.LodgeRequest(
+                council=COUNCIL, intake=intake_of(serial, number), actor=OFFICER
+            )
             self._timed("lodge", cmds.lodge_request, cmd, self.ports)
         return n
 
@@ -257,8 +335,9 @@ class LifecycleRepeat(Variant):
         number = self.bench.repeat_customer
         for _ in range(n):
             serial = self.bench.next_serial()
-            cmd = cmds.LodgeRequest(council=COUNCIL, intake=intake_of(serial, number),
-                                    actor=OFFICER)
+            cmd = cmds.LodgeRequest(
+                council=COUNCIL, intake=intake_of(serial, number), actor=OFFICER
+            )
             lodged = self._timed("lodge", cmds.lodge_request, cmd, self.ports)
             for name, c in later_commands(lodged.reference):
                 self._timed(name, cmds.handle, c, self.ports)
@@ -289,8 +368,9 @@ class Read(Variant):
     def __init__(self, bench: PrivacyBench, ids: list[uuid.UUID], *, opened: bool) -> None:
         super().__init__(bench)
         self.ids, self.opened, self.i = ids, opened, 0
-        self.name = ("read + open 5 personal fields (fresh opener)" if opened
-                     else "read, fields left sealed")
+        self.name = (
+            "read + open 5 personal fields (fresh opener)" if opened else "read, fields left sealed"
+        )
         self.views: list[dict[str, Any]] = []
 
     def run(self, n: int) -> int:
@@ -360,8 +440,15 @@ def breakdown(bench: PrivacyBench, lodgements: int) -> None:
     parts = SelfTimes()
     parts.wrap(directory, "next_number", "customer number (counter upsert)")
     parts.wrap(directory, "save", "customer record saved (directory store)")
-    parts.wrap(vault, "_key", lambda key_id: "key SELECT: council's index key"
-               if key_id == index_key_id else "key SELECT: customer's data key")
+    parts.wrap(
+        vault,
+        "_key",
+        lambda key_id: (
+            "key SELECT: council's index key"
+            if key_id == index_key_id
+            else "key SELECT: customer's data key"
+        ),
+    )
     parts.wrap(vault, "new_customer", "new key + index rows: HMACs, one transaction")
     parts.wrap(vault, "ensure_key", "ensure_key itself (a new key's INSERT)")
     parts.wrap(vault, "index", "blind index: HMAC + INSERT of the rows")
@@ -380,9 +467,11 @@ def breakdown(bench: PrivacyBench, lodgements: int) -> None:
     per_sealed = 1000 * sealed.per_command["lodge"] / lodgements
     per_plain = 1000 * plain.per_command["lodge"] / lodgements
     extra = per_sealed - per_plain
-    print(f"  where a sealed lodgement's extra time goes ({lodgements} sealed and plain "
-          f"lodgements alternating, instrumented): sealed {per_sealed:.2f} ms, plain "
-          f"{per_plain:.2f} ms, extra {extra:.2f} ms")
+    print(
+        f"  where a sealed lodgement's extra time goes ({lodgements} sealed and plain "
+        f"lodgements alternating, instrumented): sealed {per_sealed:.2f} ms, plain "
+        f"{per_plain:.2f} ms, extra {extra:.2f} ms"
+    )
     shown = 0.0
     for name in sorted(parts.seconds, key=lambda k: -parts.seconds[k]):
         ms = 1000 * parts.seconds[name] / lodgements
@@ -462,28 +551,43 @@ def bulk_customers(bench: PrivacyBench, count: int) -> dict[str, list[str]]:
                 phone = f"04{rng.randrange(10**8):08d}"
                 email = f"{name.replace(' ', '.').lower()}{i}@example.org"
                 for field, value in (("name", name), ("phone", phone), ("email", email)):
-                    index_rows.append({"council": COUNCIL, "field": field,
-                                       "digest": digest(field, value), "customer": number})
+                    index_rows.append(
+                        {
+                            "council": COUNCIL,
+                            "field": field,
+                            "digest": digest(field, value),
+                            "customer": number,
+                        }
+                    )
                     if i % max(1, count // 2000) == 0:
                         values[field].append(value)
-                key_rows.append({"key_id": str(customer_id(COUNCIL, number)), "council": COUNCIL,
-                                 "key": AESGCM.generate_key(bit_length=256),
-                                 "created_at": INSTANT})
+                key_rows.append(
+                    {
+                        "key_id": str(customer_id(COUNCIL, number)),
+                        "council": COUNCIL,
+                        "key": AESGCM.generate_key(bit_length=256),
+                        "created_at": INSTANT,
+                    }
+                )
             dialect: Any = sa.dialects.postgresql if vault.is_postgres else sa.dialects.sqlite
             conn.execute(dialect.insert(BLIND_INDEX).on_conflict_do_nothing(), index_rows)
             conn.execute(sa.insert(DATA_KEYS), key_rows)
     with vault.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("ANALYZE"))
-    print(f"  setup: {count:,} customers' index rows ({3 * count:,}) and data keys inserted in "
-          f"bulk in {time.perf_counter() - t0:.1f} s; ANALYZE run")
+    print(
+        f"  setup: {count:,} customers' index rows ({3 * count:,}) and data keys inserted in "
+        f"bulk in {time.perf_counter() - t0:.1f} s; ANALYZE run"
+    )
     return values
 
 
 def query_plan(vault: Any, digest: str) -> str:
     """The plan of `find`'s query, as the database explains it."""
     explain = "EXPLAIN " if vault.is_postgres else "EXPLAIN QUERY PLAN "
-    sql = ("SELECT customer FROM crm_customer_index WHERE council = :c AND field = :f "
-           "AND digest = :d ORDER BY customer")
+    sql = (
+        "SELECT customer FROM crm_customer_index WHERE council = :c AND field = :f "
+        "AND digest = :d ORDER BY customer"
+    )
     with vault.engine.connect() as conn:
         rows = conn.execute(sa.text(explain + sql), {"c": COUNCIL, "f": "phone", "d": digest})
         return " / ".join(str(r[-1]).strip() for r in rows)
@@ -493,37 +597,52 @@ def register_rate(bench: PrivacyBench, registrations: int, rounds: int) -> None:
     runtime = bench.runtime
     council = runtime.ports.council(COUNCIL)
     done, seconds, rates = 0, 0.0, []
-    per = [registrations // rounds + (1 if i < registrations % rounds else 0)
-           for i in range(rounds)]
+    per = [
+        registrations // rounds + (1 if i < registrations % rounds else 0) for i in range(rounds)
+    ]
     for n in per:
         t0 = time.perf_counter()
         for _ in range(n):
-            register_customer(council, customer_of(bench.next_serial()), OFFICER,
-                              runtime.directory_ports, runtime.vault)
+            register_customer(
+                council,
+                customer_of(bench.next_serial()),
+                OFFICER,
+                runtime.directory_ports,
+                runtime.vault,
+            )
         elapsed = time.perf_counter() - t0
         done, seconds = done + n, seconds + elapsed
         rates.append(n / elapsed)
-    print(f"  register_customer, one by one on top of them: {done / seconds:,.0f}/s "
-          f"({1000 * seconds / done:.2f} ms each; rounds {min(rates):,.0f}–{max(rates):,.0f}/s)")
+    print(
+        f"  register_customer, one by one on top of them: {done / seconds:,.0f}/s "
+        f"({1000 * seconds / done:.2f} ms each; rounds {min(rates):,.0f}–{max(rates):,.0f}/s)"
+    )
 
 
 def find_latency(bench: PrivacyBench, values: dict[str, list[str]], lookups: int) -> None:
     vault = bench.runtime.vault
-    pk_select = sa.select(BLIND_INDEX.c.customer).where(
-        BLIND_INDEX.c.council == sa.bindparam("c"), BLIND_INDEX.c.field == sa.bindparam("f"),
-        BLIND_INDEX.c.digest == sa.bindparam("d"),
-    ).order_by(BLIND_INDEX.c.customer)
+    pk_select = (
+        sa.select(BLIND_INDEX.c.customer)
+        .where(
+            BLIND_INDEX.c.council == sa.bindparam("c"),
+            BLIND_INDEX.c.field == sa.bindparam("f"),
+            BLIND_INDEX.c.digest == sa.bindparam("d"),
+        )
+        .order_by(BLIND_INDEX.c.customer)
+    )
     sample = values["phone"][0]
     print(f"  query plan: {query_plan(vault, vault.digest(COUNCIL, 'phone', sample))}")
-    print(f"  {'lookup':<34} {'p50 ms':>8} {'p99 ms':>8} {'mean hits':>10}  "
-          f"{'PK SELECT p50':>13} {'p99':>7}  {'p50 ratio':>9}")
+    print(
+        f"  {'lookup':<34} {'p50 ms':>8} {'p99 ms':>8} {'mean hits':>10}  "
+        f"{'PK SELECT p50':>13} {'p99':>7}  {'p50 ratio':>9}"
+    )
     rng = random.Random(11)
     for field in ("phone", "email", "name"):
         found_ms, pk_ms, hits = [], [], 0
         for i in range(lookups):
             value = rng.choice(values[field])
             digest = vault.digest(COUNCIL, field, value)
-            for turn in ((0, 1) if i % 2 else (1, 0)):
+            for turn in (0, 1) if i % 2 else (1, 0):
                 t0 = time.perf_counter()
                 if turn == 0:
                     found = find_customers(vault, COUNCIL, field, value)
@@ -536,8 +655,10 @@ def find_latency(bench: PrivacyBench, values: dict[str, list[str]], lookups: int
                     pk_ms.append(1000 * (time.perf_counter() - t0))
         f50, f99 = percentile(found_ms, 50), percentile(found_ms, 99)
         p50, p99 = percentile(pk_ms, 50), percentile(pk_ms, 99)
-        print(f"  {'find_customers by ' + field:<34} {f50:>8.3f} {f99:>8.3f} "
-              f"{hits / lookups:>10.1f}  {p50:>13.3f} {p99:>7.3f}  {f50 / p50:>9.2f}")
+        print(
+            f"  {'find_customers by ' + field:<34} {f50:>8.3f} {f99:>8.3f} "
+            f"{hits / lookups:>10.1f}  {p50:>13.3f} {p99:>7.3f}  {f50 / p50:>9.2f}"
+        )
 
 
 def percentile(xs: list[float], p: float) -> float:
@@ -556,8 +677,9 @@ class PrivacyBench:
         self.tokens = Tokens(self.prefix)
         self.sealed_ids: list[uuid.UUID] = []
         first = cmds.lodge_request(
-            cmds.LodgeRequest(council=COUNCIL, intake=intake_of(self.next_serial()),
-                              actor=OFFICER), runtime.ports)
+            cmds.LodgeRequest(council=COUNCIL, intake=intake_of(self.next_serial()), actor=OFFICER),
+            runtime.ports,
+        )
         assert first.customer is not None
         self.repeat_customer = first.customer
 
@@ -573,8 +695,10 @@ def report(tallies: list[Tally], pairs: list[tuple[int, int, str]], unit: str) -
         print(f"  {t.name:<52} {t.rate:>12,.0f} {spread:>16}")
     for a, b, label in pairs:
         ratio = median_ratio(tallies[a], tallies[b])
-        print(f"  {label}: {tallies[a].rate / tallies[b].rate:.3f} overall, median of "
-              f"per-round ratios {ratio:.3f} (loss {100 * (1 - ratio):.1f}%)")
+        print(
+            f"  {label}: {tallies[a].rate / tallies[b].rate:.3f} overall, median of "
+            f"per-round ratios {ratio:.3f} (loss {100 * (1 - ratio):.1f}%)"
+        )
 
 
 def bench_backend(backend: str, args: argparse.Namespace) -> None:
@@ -583,8 +707,10 @@ def bench_backend(backend: str, args: argparse.Namespace) -> None:
             assert db_url is not None
             print(f"\n== PostgreSQL: {server_facts(db_url)}, scratch database")
         else:
-            print(f"\n== SQLite {sqlite3.sqlite_version}: files in a temporary folder "
-                  "(events in WAL mode; keys.sqlite3 with a rollback journal, secure_delete)")
+            print(
+                f"\n== SQLite {sqlite3.sqlite_version}: files in a temporary folder "
+                "(events in WAL mode; keys.sqlite3 with a rollback journal, secure_delete)"
+            )
         runtime = Runtime(settings_for(Path(tmp), db_url), clock=lambda: INSTANT)
         try:
             add_officer(runtime, COUNCIL)
@@ -601,15 +727,28 @@ def bench_backend(backend: str, args: argparse.Namespace) -> None:
 
 def _command_path(bench: PrivacyBench, args: argparse.Namespace) -> None:
     variants: list[Variant] = [
-        LodgeSealed(bench), LodgeRepeat(bench), LodgePlain(bench),
-        LifecycleSealed(bench), LifecycleRepeat(bench), LifecyclePlain(bench),
+        LodgeSealed(bench),
+        LodgeRepeat(bench),
+        LodgePlain(bench),
+        LifecycleSealed(bench),
+        LifecycleRepeat(bench),
+        LifecyclePlain(bench),
     ]
-    print(f"\n  -- command path: {args.requests} lodgements / lifecycles per variant, "
-          f"{args.rounds} interleaved rounds")
+    print(
+        f"\n  -- command path: {args.requests} lodgements / lifecycles per variant, "
+        f"{args.rounds} interleaved rounds"
+    )
     tallies = interleaved(variants, args.requests, args.rounds)
-    report(tallies, [(0, 2, "lodge sealed / plain"), (1, 2, "lodge repeat caller / plain"),
-                     (3, 5, "lifecycle sealed / plain"),
-                     (4, 5, "lifecycle repeat caller / plain")], "commands/s")
+    report(
+        tallies,
+        [
+            (0, 2, "lodge sealed / plain"),
+            (1, 2, "lodge repeat caller / plain"),
+            (3, 5, "lifecycle sealed / plain"),
+            (4, 5, "lifecycle repeat caller / plain"),
+        ],
+        "commands/s",
+    )
     for v in variants[3:]:
         per = "  ".join(f"{n} {1000 * v.per_command[n] / v.counts[n]:.2f}" for n in LIFECYCLE)
         print(f"  {v.label}, mean ms per command: {per}")
@@ -621,13 +760,17 @@ def _read_path(bench: PrivacyBench, args: argparse.Namespace) -> None:
     ids = list(bench.sealed_ids)
     readers = [Read(bench, ids, opened=False), Read(bench, ids, opened=True)]
     reads = 4 * args.requests
-    print(f"\n  -- read path: {reads} reads per variant over {len(ids)} requests (lodged or "
-          f"closed), {args.rounds} interleaved rounds")
+    print(
+        f"\n  -- read path: {reads} reads per variant over {len(ids)} requests (lodged or "
+        f"closed), {args.rounds} interleaved rounds"
+    )
     tallies = interleaved(readers, reads, args.rounds)
     report(tallies, [(1, 0, "read + open / read")], "reads/s")
     us = [1e6 / t.rate for t in tallies]
-    print(f"  per read: {us[0]:.0f} µs sealed, {us[1]:.0f} µs opened: opening costs "
-          f"{us[1] - us[0]:.0f} µs (one key SELECT, five AES-GCM decryptions)")
+    print(
+        f"  per read: {us[0]:.0f} µs sealed, {us[1]:.0f} µs opened: opening costs "
+        f"{us[1] - us[0]:.0f} µs (one key SELECT, five AES-GCM decryptions)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -636,18 +779,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds")
-    parser.add_argument("--requests", type=int, default=300,
-                        help="lodgements, and lifecycles, per variant")
-    parser.add_argument("--customers", type=int, default=100_000,
-                        help="customers in the blind index for find")
-    parser.add_argument("--registrations", type=int, default=2000,
-                        help="real register_customer calls timed")
+    parser.add_argument(
+        "--requests", type=int, default=300, help="lodgements, and lifecycles, per variant"
+    )
+    parser.add_argument(
+        "--customers", type=int, default=100_000, help="customers in the blind index for find"
+    )
+    parser.add_argument(
+        "--registrations", type=int, default=2000, help="real register_customer calls timed"
+    )
     parser.add_argument("--lookups", type=int, default=1000, help="find lookups per field")
     args = parser.parse_args(argv)
-    print(f"eventsourcing {version('eventsourcing')}, cryptography {version('cryptography')}, "
-          f"SQLAlchemy {version('sqlalchemy')}, Python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs; single-threaded; load average "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(
+        f"eventsourcing {version('eventsourcing')}, cryptography {version('cryptography')}, "
+        f"SQLAlchemy {version('sqlalchemy')}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs; single-threaded; load average "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     for backend in backends:
         bench_backend(backend, args)

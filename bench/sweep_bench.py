@@ -48,17 +48,35 @@ from projections.sla import Sla
 
 NOW = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
 DUE_SHARE, PAUSED_SHARE = 0.01, 0.005
-STANDARD = json.dumps({
-    "category": "pothole", "category_name": "Pothole in a road", "team": "roads",
-    "acknowledge_days": 5, "complete_days": 20, "progress_notice_days": 15,
-    "at_risk_share": 0.8, "urgent": False,
-    "escalation_roles": ["officer", "team-leader", "manager", "director", "general-manager"],
-    "escalation_after_days": [0, 0, 5, 10, 20], "discretionary_role": "director",
-    "urgent_role": "team-leader", "delay_moves_due": True, "awaiting_customer_pauses": True,
-    "calendar": {"timezone": "Australia/Sydney", "opens": "08:00:00", "closes": "16:30:00",
-                 "workdays": [0, 1, 2, 3, 4], "country": "AU", "subdivision": "NSW",
-                 "extra_holidays": [], "removed_holidays": []},
-}, sort_keys=True)
+STANDARD = json.dumps(
+    {
+        "category": "pothole",
+        "category_name": "Pothole in a road",
+        "team": "roads",
+        "acknowledge_days": 5,
+        "complete_days": 20,
+        "progress_notice_days": 15,
+        "at_risk_share": 0.8,
+        "urgent": False,
+        "escalation_roles": ["officer", "team-leader", "manager", "director", "general-manager"],
+        "escalation_after_days": [0, 0, 5, 10, 20],
+        "discretionary_role": "director",
+        "urgent_role": "team-leader",
+        "delay_moves_due": True,
+        "awaiting_customer_pauses": True,
+        "calendar": {
+            "timezone": "Australia/Sydney",
+            "opens": "08:00:00",
+            "closes": "16:30:00",
+            "workdays": [0, 1, 2, 3, 4],
+            "country": "AU",
+            "subdivision": "NSW",
+            "extra_holidays": [],
+            "removed_holidays": [],
+        },
+    },
+    sort_keys=True,
+)
 
 
 # -- the rows --------------------------------------------------------------------------------
@@ -74,24 +92,44 @@ def rows(n: int) -> Iterator[tuple[Any, ...]]:
         paused = i % 200 == 7
         lodged = now - timedelta(days=40 if due else 3, minutes=i % 997)
         row = {
-            "request_id": str(uuid.UUID(int=i + 1)), "council": "upper-lachlan",
-            "reference": f"UL-2026-{i:07d}", "category": "pothole",
-            "category_name": "Pothole in a road", "team": "roads", "officer": None,
-            "channel": "phone", "kind": "service-request", "urgent": False,
-            "discretionary": False, "imported": False, "open": True,
-            "level": "officer", "escalations": 0, "lodged_by": "jsmith", "lodged_at": lodged,
-            "received_at": lodged, "next_level_standard": None if paused else "completion",
-            "acknowledgement_escalated": False, "progress_notice_at": None,
-            "acknowledge_by": lodged + timedelta(days=7), "acknowledged_at": lodged,
+            "request_id": str(uuid.UUID(int=i + 1)),
+            "council": "upper-lachlan",
+            "reference": f"UL-2026-{i:07d}",
+            "category": "pothole",
+            "category_name": "Pothole in a road",
+            "team": "roads",
+            "officer": None,
+            "channel": "phone",
+            "kind": "service-request",
+            "urgent": False,
+            "discretionary": False,
+            "imported": False,
+            "open": True,
+            "level": "officer",
+            "escalations": 0,
+            "lodged_by": "jsmith",
+            "lodged_at": lodged,
+            "received_at": lodged,
+            "next_level_standard": None if paused else "completion",
+            "acknowledgement_escalated": False,
+            "progress_notice_at": None,
+            "acknowledge_by": lodged + timedelta(days=7),
+            "acknowledged_at": lodged,
             "complete_by": lodged + timedelta(days=28),
             "at_risk_from": lodged + timedelta(days=22),
             "paused_at": lodged + timedelta(days=1) if paused else None,
             "next_level": None if paused else "team-leader",
             "next_level_due": None if paused else lodged + timedelta(days=28),
             "progress_notice_due": lodged + timedelta(days=21),
-            "progress_notice_sent": False, "contact": "email", "touched": False,
-            "closed_at": None, "outcome": None, "business_days_to_complete": None,
-            "standard": STANDARD, "duplicate_of": None, "version": 1,
+            "progress_notice_sent": False,
+            "contact": "email",
+            "touched": False,
+            "closed_at": None,
+            "outcome": None,
+            "business_days_to_complete": None,
+            "standard": STANDARD,
+            "duplicate_of": None,
+            "version": 1,
         }
         yield tuple(row[c] for c in columns)
 
@@ -100,8 +138,7 @@ def fill_sqlite(engine: sa.Engine, n: int) -> None:
     model = Sla()
     model.create(engine)
     columns = [c.name for c in model.table.columns]
-    sql = (f"INSERT INTO sla ({', '.join(columns)}) "
-           f"VALUES ({', '.join('?' for _ in columns)})")
+    sql = f"INSERT INTO sla ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
@@ -133,8 +170,10 @@ def fill_postgres(engine: sa.Engine, n: int) -> None:
             writer.writerow(["\\N" if v is None else v for v in row])
             if i % 100_000 == 0 or i == n:
                 buffer.seek(0)
-                cur.copy_expert(f"COPY sla ({', '.join(columns)}) FROM STDIN "
-                                "WITH (FORMAT csv, NULL '\\N')", buffer)
+                cur.copy_expert(
+                    f"COPY sla ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
+                    buffer,
+                )
                 buffer.seek(0)
                 buffer.truncate()
         raw.commit()
@@ -184,8 +223,13 @@ def plans(conn: sa.Connection, model: Sla) -> list[str]:
     statements = [
         sla_queries.due_escalations_query(t, NOW, None),
         sla_queries.due_notices_query(t, NOW, None),
-        *(sa.select(sa.func.count()).select_from(t).where(*where) for where in (
-            sla_queries.escalation_due(t, NOW, None), sla_queries.notice_due(t, NOW, None))),
+        *(
+            sa.select(sa.func.count()).select_from(t).where(*where)
+            for where in (
+                sla_queries.escalation_due(t, NOW, None),
+                sla_queries.notice_due(t, NOW, None),
+            )
+        ),
     ]
     out = []
     for q in statements:
@@ -202,12 +246,15 @@ def measure(name: str, engine: sa.Engine, n: int, repeat: int) -> float:
         for plan in plans(conn, model):
             print(f"  plan: {plan}")
         query_s, fetched, count_s, count = interleaved(
-            lambda: due_set(conn, model), lambda: counted(conn, model), repeat)
+            lambda: due_set(conn, model), lambda: counted(conn, model), repeat
+        )
     assert fetched == count, (fetched, count)
     ratio = query_s / count_s
-    print(f"{name:10} {n:>9,} open, {count:>7,} due:  due-set query {query_s * 1000:8.1f} ms"
-          f"   indexed count(*) {count_s * 1000:7.1f} ms   ratio {ratio:4.1f}x"
-          f"  ({'within' if ratio <= 5 else 'OVER'} the 5x aim)")
+    print(
+        f"{name:10} {n:>9,} open, {count:>7,} due:  due-set query {query_s * 1000:8.1f} ms"
+        f"   indexed count(*) {count_s * 1000:7.1f} ms   ratio {ratio:4.1f}x"
+        f"  ({'within' if ratio <= 5 else 'OVER'} the 5x aim)"
+    )
     return ratio
 
 

@@ -96,8 +96,12 @@ def sealed_details(customer: Customer) -> Details:
     """The customer's current details as a request records them: sealed tokens."""
     d = customer.details
     return Details(
-        name=d["name"], address=d["address"], phone=d["phone"], email=d["email"],
-        preferred_contact=d["preferred_contact"], number=customer.number,
+        name=d["name"],
+        address=d["address"],
+        phone=d["phone"],
+        email=d["email"],
+        preferred_contact=d["preferred_contact"],
+        number=customer.number,
     )
 
 
@@ -121,10 +125,14 @@ def register_customer_sealing(
     now = directory.now()
     number = customer_number(council.reference_prefix, directory.next_number(f"{council.id}#C"))
     key_id = customer_id(council.id, number)
-    sealer = vault.new_customer(key_id, council.id, number,
-                                {f: getattr(details, f) for f in PERSONAL_FIELDS}, now)
+    sealer = vault.new_customer(
+        key_id, council.id, number, {f: getattr(details, f) for f in PERSONAL_FIELDS}, now
+    )
     customer = Customer.register(
-        council=council.id, number=number, occurred_at=now, actor=actor,
+        council=council.id,
+        number=number,
+        occurred_at=now,
+        actor=actor,
         preferred_contact=details.preferred_contact,
         **{f: sealer.seal(getattr(details, f)) for f in PERSONAL_FIELDS},
     )
@@ -157,22 +165,25 @@ def correct_details(cmd: CorrectDetails, directory: Directory, vault: Vault) -> 
     sealer = vault.sealer(customer.id, cmd.council, now)
     changes: dict[str, Any] = {
         f: sealer.seal(getattr(cmd.details, f))
-        for f in PERSONAL_FIELDS if getattr(cmd.details, f) is not None
+        for f in PERSONAL_FIELDS
+        if getattr(cmd.details, f) is not None
     }
     if cmd.details.preferred_contact is not ContactMethod.NONE:
         changes["preferred_contact"] = cmd.details.preferred_contact
     customer.correct(changes=changes, reason=cmd.reason, occurred_at=now, actor=cmd.actor)
     directory.save(customer)
-    vault.index(cmd.council, customer.number,
-                {f: getattr(cmd.details, f) for f in PERSONAL_FIELDS})
+    vault.index(cmd.council, customer.number, {f: getattr(cmd.details, f) for f in PERSONAL_FIELDS})
     return customer
 
 
 def declare_conduct(cmd: DeclareConduct, directory: Directory) -> int:
     customer = load(directory, cmd.council, cmd.number)
     declared = customer.declare(
-        conduct=cmd.conduct, reason=cmd.reason, review_by=cmd.review_by,
-        occurred_at=directory.now(), actor=cmd.actor,
+        conduct=cmd.conduct,
+        reason=cmd.reason,
+        review_by=cmd.review_by,
+        occurred_at=directory.now(),
+        actor=cmd.actor,
     )
     directory.save(customer)
     return declared
@@ -180,13 +191,18 @@ def declare_conduct(cmd: DeclareConduct, directory: Directory) -> int:
 
 def withdraw_declaration(cmd: WithdrawDeclaration, directory: Directory) -> None:
     customer = load(directory, cmd.council, cmd.number)
-    customer.withdraw(declaration_id=cmd.declaration_id, reason=cmd.reason,
-                      occurred_at=directory.now(), actor=cmd.actor)
+    customer.withdraw(
+        declaration_id=cmd.declaration_id,
+        reason=cmd.reason,
+        occurred_at=directory.now(),
+        actor=cmd.actor,
+    )
     directory.save(customer)
 
 
 CONDUCT_TOPICS = (
-    "councilcrm:Customer.ConductDeclared", "councilcrm:Customer.RestrictionImposed",
+    "councilcrm:Customer.ConductDeclared",
+    "councilcrm:Customer.RestrictionImposed",
 )
 
 
@@ -203,9 +219,13 @@ def with_conduct_records(directory: Directory, council: str) -> list[Customer]:
 def restrict_contact(cmd: RestrictContact, directory: Directory) -> int:
     customer = load(directory, cmd.council, cmd.number)
     imposed = customer.restrict(
-        channels=cmd.channels, single_point_of_contact=cmd.single_point_of_contact,
-        until=cmd.until, review_by=cmd.review_by, reason=cmd.reason,
-        occurred_at=directory.now(), actor=cmd.actor,
+        channels=cmd.channels,
+        single_point_of_contact=cmd.single_point_of_contact,
+        until=cmd.until,
+        review_by=cmd.review_by,
+        reason=cmd.reason,
+        occurred_at=directory.now(),
+        actor=cmd.actor,
     )
     directory.save(customer)
     return imposed
@@ -213,20 +233,31 @@ def restrict_contact(cmd: RestrictContact, directory: Directory) -> int:
 
 def review_restriction(cmd: ReviewRestriction, directory: Directory) -> None:
     customer = load(directory, cmd.council, cmd.number)
-    customer.review(restriction_id=cmd.restriction_id, note=cmd.note,
-                    next_review=cmd.next_review, occurred_at=directory.now(), actor=cmd.actor)
+    customer.review(
+        restriction_id=cmd.restriction_id,
+        note=cmd.note,
+        next_review=cmd.next_review,
+        occurred_at=directory.now(),
+        actor=cmd.actor,
+    )
     directory.save(customer)
 
 
 def lift_restriction(cmd: LiftRestriction, directory: Directory) -> None:
     customer = load(directory, cmd.council, cmd.number)
-    customer.lift(restriction_id=cmd.restriction_id, reason=cmd.reason,
-                  occurred_at=directory.now(), actor=cmd.actor)
+    customer.lift(
+        restriction_id=cmd.restriction_id,
+        reason=cmd.reason,
+        occurred_at=directory.now(),
+        actor=cmd.actor,
+    )
     directory.save(customer)
 
 
 def erase_customer(
-    cmd: EraseCustomer, directory: Directory, vault: Vault,
+    cmd: EraseCustomer,
+    directory: Directory,
+    vault: Vault,
     open_requests: Callable[[str, str], list[str]],
 ) -> Customer | None:
     """Erases the customer's personal data: records `PersonalDataErased`, then destroys their

@@ -27,7 +27,12 @@ class Disclosure:
     fields depends on how far up it the request has gone."""
 
     def __init__(
-        self, vault: Vault, council: str, reader: Viewer, via: str, at: datetime,
+        self,
+        vault: Vault,
+        council: str,
+        reader: Viewer,
+        via: str,
+        at: datetime,
         chain: Sequence[str] = (),
     ) -> None:
         self.vault, self.council, self.reader, self.via, self.at = vault, council, reader, via, at
@@ -47,8 +52,9 @@ class Disclosure:
     ) -> Any:
         """`value`, read from one request (team `team`, at escalation level `level`, lodged
         for customer number `customer`), as this reader may see it."""
-        return self.reveal(value, allowed=self.sees_request(team=team, level=level),
-                           customer=customer)
+        return self.reveal(
+            value, allowed=self.sees_request(team=team, level=level), customer=customer
+        )
 
     def reveal(self, value: Any, *, allowed: bool, customer: str | None) -> Any:
         """`value` (any JSON-like structure) with every sealed token opened when `allowed`,
@@ -93,10 +99,18 @@ class Disclosure:
         if customer in self._logged:
             return
         self._logged.add(customer)
-        self.vault.log_access([{
-            "at": self.at, "council": self.council, "customer": customer,
-            "user_id": self.reader.user_id, "role": self.reader.role, "via": self.via[:200],
-        }])
+        self.vault.log_access(
+            [
+                {
+                    "at": self.at,
+                    "council": self.council,
+                    "customer": customer,
+                    "user_id": self.reader.user_id,
+                    "role": self.reader.role,
+                    "via": self.via[:200],
+                }
+            ]
+        )
 
 
 def _number_keys(value: dict[str, Any]) -> Iterator[str]:

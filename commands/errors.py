@@ -13,8 +13,9 @@ class StaleVersion(ConcurrencyConflict):
     """The caller acted on a version of the request that is no longer the current one."""
 
     def __init__(self, reference: str, *, expected: int, current: int) -> None:
-        super().__init__(f"request {reference} is at version {current}, not {expected}: "
-                         "reload it and try again")
+        super().__init__(
+            f"request {reference} is at version {current}, not {expected}: reload it and try again"
+        )
         self.expected, self.current = expected, current
 
 

@@ -78,14 +78,19 @@ def problems(council: Council, record: HistoricalRequest) -> list[str]:
         found.append("no category")
     category = council.imported_category(record.category_name, record.team)
     sizes = {
-        "reference": record.reference, "team": record.team or category.team,
-        "category": category.code, "outcome": record.outcome or "",
+        "reference": record.reference,
+        "team": record.team or category.team,
+        "category": category.code,
+        "outcome": record.outcome or "",
     }
     for what, value in sizes.items():
         if len(value) > LIMITS[what]:
             found.append(f"{what} {value[:40]!r}… is longer than {LIMITS[what]} characters")
-    for what, instant in (("lodged", record.lodged_at), ("due", record.complete_by),
-                          ("closed", record.closed_at)):
+    for what, instant in (
+        ("lodged", record.lodged_at),
+        ("due", record.complete_by),
+        ("closed", record.closed_at),
+    ):
         if instant is not None and (instant.tzinfo is None or instant.utcoffset() is None):
             found.append(f"the {what} instant has no timezone")
     if record.closed_at is not None and record.outcome not in council.outcomes:
@@ -127,8 +132,11 @@ def history_of(council: Council, record: HistoricalRequest, sealer: Sealer) -> S
         # A flag the council's anonymity policy sets on new requests; not part of history.
         resolution_not_guaranteed=False,
         # its holidays recorded, so business days to complete never move with the package
-        standard=recorded(history_standard(council, category, team), record.lodged_at,
-                          record.closed_at or record.lodged_at),
+        standard=recorded(
+            history_standard(council, category, team),
+            record.lodged_at,
+            record.closed_at or record.lodged_at,
+        ),
         acknowledge_by=None,
         complete_by=record.complete_by,
         imported=True,

@@ -146,8 +146,12 @@ class Vault(Protocol):
         look first, and an existing key is never overwritten (an error instead)."""
 
     def new_customer(
-        self, key_id: UUID, council: str, customer: str,
-        details: Mapping[str, str | None], at: datetime,
+        self,
+        key_id: UUID,
+        council: str,
+        customer: str,
+        details: Mapping[str, str | None],
+        at: datetime,
     ) -> Sealer:
         """A new customer's key (which must not exist yet) and their index entries for
         `find`, written together; the sealer of the key. The entries are keyed by the

@@ -165,7 +165,10 @@ def grant_role(cmd: GrantRole, directory: Directory, council: Council) -> StaffU
 def join_team(cmd: JoinTeam, directory: Directory, council: Council) -> StaffUser:
     user = _load(directory, council, cmd)
     user.join_team(
-        team=cmd.team, known_teams=council.teams.keys(), occurred_at=directory.now(), actor=cmd.actor
+        team=cmd.team,
+        known_teams=council.teams.keys(),
+        occurred_at=directory.now(),
+        actor=cmd.actor,
     )
     directory.save(user)
     return user

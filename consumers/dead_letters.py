@@ -61,8 +61,12 @@ def ensure_table(engine: sa.Engine) -> None:
             column = DEAD_LETTERS.c[name]
             kind = column.type.compile(dialect=conn.dialect)
             conn.execute(sa.text(f"ALTER TABLE dead_letters ADD COLUMN {name} {kind}"))
-        conn.execute(sa.text("CREATE INDEX IF NOT EXISTS dead_letters_by_request "
-                             "ON dead_letters (read_model, request_id)"))
+        conn.execute(
+            sa.text(
+                "CREATE INDEX IF NOT EXISTS dead_letters_by_request "
+                "ON dead_letters (read_model, request_id)"
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -98,9 +102,15 @@ def park(conn: sa.Connection, model_name: str, parked: Sequence[Parked]) -> None
     now = datetime.now(UTC)
     rows = [
         {
-            "read_model": model_name, "topic": p.record.topic, "partition": p.record.partition,
-            "offset": p.record.offset, "reason": p.reason, "raw": p.record.value,
-            "key": p.record.key, "parked_at": now, "request_id": p.request_id,
+            "read_model": model_name,
+            "topic": p.record.topic,
+            "partition": p.record.partition,
+            "offset": p.record.offset,
+            "reason": p.reason,
+            "raw": p.record.value,
+            "key": p.record.key,
+            "parked_at": now,
+            "request_id": p.request_id,
             "version": p.version,
         }
         for p in parked
@@ -108,13 +118,17 @@ def park(conn: sa.Connection, model_name: str, parked: Sequence[Parked]) -> None
     insert_ignoring_duplicates(conn, DEAD_LETTERS, rows)
 
 
-def blocked_requests(conn: sa.Connection, model_name: str, request_ids: Collection[str]) -> set[str]:
+def blocked_requests(
+    conn: sa.Connection, model_name: str, request_ids: Collection[str]
+) -> set[str]:
     """Which of `request_ids` have a parked event for this model (their later events wait)."""
     ids, t = sorted(request_ids), DEAD_LETTERS
     out: set[str] = set()
     for i in range(0, len(ids), 500):
-        q = sa.select(t.c.request_id).distinct().where(
-            t.c.read_model == model_name, t.c.request_id.in_(ids[i : i + 500])
+        q = (
+            sa.select(t.c.request_id)
+            .distinct()
+            .where(t.c.read_model == model_name, t.c.request_id.in_(ids[i : i + 500]))
         )
         out.update(conn.execute(q).scalars())
     return out
@@ -143,8 +157,11 @@ def parked_request_ids(conn: sa.Connection, model_name: str) -> set[str]:
     if not sa.inspect(conn).has_table("dead_letters"):
         return set()
     t = DEAD_LETTERS
-    q = sa.select(t.c.request_id).distinct().where(
-        t.c.read_model == model_name, t.c.request_id.is_not(None))
+    q = (
+        sa.select(t.c.request_id)
+        .distinct()
+        .where(t.c.read_model == model_name, t.c.request_id.is_not(None))
+    )
     return set(conn.execute(q).scalars())
 
 
@@ -163,17 +180,26 @@ def listing(conn: sa.Connection, model_names: Sequence[str]) -> list[dict[str, A
     if not sa.inspect(conn).has_table("dead_letters"):
         return []
     t = DEAD_LETTERS
-    q = (sa.select(t).where(t.c.read_model.in_(model_names))
-         .order_by(t.c.read_model, t.c.partition, t.c.offset))
+    q = (
+        sa.select(t)
+        .where(t.c.read_model.in_(model_names))
+        .order_by(t.c.read_model, t.c.partition, t.c.offset)
+    )
     out = []
     for row in conn.execute(q).mappings():
-        out.append({
-            "read_model": row["read_model"], "topic": row["topic"],
-            "partition": row["partition"], "offset": row["offset"],
-            "request_id": row["request_id"], "version": row["version"],
-            **_describe(row["raw"]), "reason": row["reason"],
-            "parked_at": row["parked_at"].isoformat(),
-        })
+        out.append(
+            {
+                "read_model": row["read_model"],
+                "topic": row["topic"],
+                "partition": row["partition"],
+                "offset": row["offset"],
+                "request_id": row["request_id"],
+                "version": row["version"],
+                **_describe(row["raw"]),
+                "reason": row["reason"],
+                "parked_at": row["parked_at"].isoformat(),
+            }
+        )
     return out
 
 
@@ -188,7 +214,10 @@ Decode = Callable[[bytes | None], Envelope]
 
 
 def retry(
-    engine: sa.Engine, model: ReadModel, lock: Callable[[sa.Connection], None], decode: Decode,
+    engine: sa.Engine,
+    model: ReadModel,
+    lock: Callable[[sa.Connection], None],
+    decode: Decode,
     is_infrastructure: Callable[[BaseException], bool],
 ) -> RetryResult:
     """Re-applies the model's parked messages in log order (see the module's guarantees);
@@ -197,9 +226,13 @@ def retry(
     t = DEAD_LETTERS
     with engine.begin() as conn:
         lock(conn)
-        rows = conn.execute(
-            sa.select(t).where(t.c.read_model == model.name).order_by(t.c.partition, t.c.offset)
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                sa.select(t).where(t.c.read_model == model.name).order_by(t.c.partition, t.c.offset)
+            )
+            .mappings()
+            .all()
+        )
         held: set[str] = set()
         for row in rows:
             if row["request_id"] is not None and row["request_id"] in held:
@@ -215,8 +248,9 @@ def retry(
                 result.still_parked += 1
                 if row["request_id"] is not None:
                     held.add(row["request_id"])
-                conn.execute(sa.update(t).where(t.c.id == row["id"])
-                             .values(reason=reason_of(error)))
+                conn.execute(
+                    sa.update(t).where(t.c.id == row["id"]).values(reason=reason_of(error))
+                )
                 continue
             conn.execute(sa.delete(t).where(t.c.id == row["id"]))
             result.applied += 1

@@ -102,10 +102,15 @@ def ensure_topic(config: KafkaConfig) -> None:
     try:
         if config.topic not in admin.list_topics():
             try:
-                admin.create_topics({config.topic: {
-                    "num_partitions": config.partitions, "replication_factor": 1,
-                    "configs": UNLIMITED_RETENTION,
-                }})
+                admin.create_topics(
+                    {
+                        config.topic: {
+                            "num_partitions": config.partitions,
+                            "replication_factor": 1,
+                            "configs": UNLIMITED_RETENTION,
+                        }
+                    }
+                )
             except TopicAlreadyExistsError:
                 pass  # another process created it meanwhile
         admin.wait_for_topics([config.topic], timeout_ms=30_000)

@@ -72,8 +72,11 @@ class PipelineStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "path": self.path, "store_head": self.store_head, "topic": self.topic,
-            "relay_checkpoint": self.relay_checkpoint, "relay_behind": self.relay_behind,
+            "path": self.path,
+            "store_head": self.store_head,
+            "topic": self.topic,
+            "relay_checkpoint": self.relay_checkpoint,
+            "relay_behind": self.relay_behind,
             "read_models": {m.name: m.to_dict() for m in self.models},
         }
 
@@ -99,9 +102,13 @@ def embedded_status(
         parked = dead_letters.counts(conn, [m.name for m in models])
     for m in models:
         applied = positions[m.name].get(follower.SOURCE, 0)
-        lag = ModelLag(m.name, positions[m.name], max(0, head - applied),
-                       parked_messages=parked[m.name].messages,
-                       parked_requests=parked[m.name].requests)
+        lag = ModelLag(
+            m.name,
+            positions[m.name],
+            max(0, head - applied),
+            parked_messages=parked[m.name].messages,
+            parked_requests=parked[m.name].requests,
+        )
         if ages and lag.lag_events:
             lag.lag_seconds = _age_s(_first_after(reader, applied), now)
         out.append(lag)
@@ -127,9 +134,14 @@ def kafka_status(
         stored = {config.partition_of(s): p for s, p in positions[m.name].items()}
         parts = [PartitionLag(p, stored.get(p), end) for p, end in sorted(ends.items())]
         status.models.append(
-            ModelLag(m.name, positions[m.name], sum(p.lag for p in parts), partitions=parts,
-                     parked_messages=parked[m.name].messages,
-                     parked_requests=parked[m.name].requests)
+            ModelLag(
+                m.name,
+                positions[m.name],
+                sum(p.lag for p in parts),
+                partitions=parts,
+                parked_messages=parked[m.name].messages,
+                parked_requests=parked[m.name].requests,
+            )
         )
     if ages:
         _fill_ages(status, reader, config)
@@ -161,8 +173,11 @@ def recorded_at_offsets(
     (bounded by `timeout_s`; what was not fetched in time is left out)."""
     out: dict[tuple[int, int], datetime] = {}
     consumer = KafkaConsumer(
-        bootstrap_servers=config.bootstrap, group_id=None, enable_auto_commit=False,
-        client_id=f"{config.client_id}-lag", auto_offset_reset="earliest",
+        bootstrap_servers=config.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        client_id=f"{config.client_id}-lag",
+        auto_offset_reset="earliest",
     )
     try:
         for partition, offset in sorted(wanted):
@@ -194,8 +209,9 @@ def wait_caught_up(
         time.sleep(interval_s)
         status = read_status()
     ends = {p.partition: p.end for m in status.models for p in m.partitions}
-    while not all((p.offset or 0) >= ends.get(p.partition, 0)
-                  for m in status.models for p in m.partitions):
+    while not all(
+        (p.offset or 0) >= ends.get(p.partition, 0) for m in status.models for p in m.partitions
+    ):
         if time.monotonic() >= deadline:
             return False, status
         time.sleep(interval_s)

@@ -55,8 +55,9 @@ SCHEMAS = sa.Table(
 
 def _record_schema(conn: sa.Connection, model: ReadModel) -> None:
     conn.execute(sa.delete(SCHEMAS).where(SCHEMAS.c.read_model == model.name))
-    conn.execute(sa.insert(SCHEMAS).values(read_model=model.name,
-                                           schema_version=model.schema_version))
+    conn.execute(
+        sa.insert(SCHEMAS).values(read_model=model.name, schema_version=model.schema_version)
+    )
 
 
 def ensure_tables(engine: sa.Engine) -> None:
@@ -67,28 +68,36 @@ def ensure_tables(engine: sa.Engine) -> None:
 
 
 def ensure_current(
-    reader: StoreReader, engine: sa.Engine, name: str, config: KafkaConfig | None = None,
+    reader: StoreReader,
+    engine: sa.Engine,
+    name: str,
+    config: KafkaConfig | None = None,
 ) -> bool:
     """Rebuilds the model (blue/green) when the definition it was built with is not its code's;
     returns True if it did. A model with no recorded definition is taken as current. Call
     `ensure_tables` first."""
     model = registry.build(name)
     with engine.begin() as conn:
-        recorded = conn.execute(sa.select(SCHEMAS.c.schema_version).where(
-            SCHEMAS.c.read_model == name)).scalar_one_or_none()
+        recorded = conn.execute(
+            sa.select(SCHEMAS.c.schema_version).where(SCHEMAS.c.read_model == name)
+        ).scalar_one_or_none()
         if recorded is None:
             _record_schema(conn, model)
     if recorded is None or recorded == model.schema_version:
         return False
-    log.warning("read_model_definition_changed", model=name, recorded=recorded,
-                current=model.schema_version)
+    log.warning(
+        "read_model_definition_changed", model=name, recorded=recorded, current=model.schema_version
+    )
     n = rebuild(reader, engine, name, config=config)
     log.info("read_model_rebuilt", model=name, events=n, schema_version=model.schema_version)
     return True
 
 
 def rebuild(
-    reader: StoreReader, engine: sa.Engine, name: str, progress: Progress | None = None,
+    reader: StoreReader,
+    engine: sa.Engine,
+    name: str,
+    progress: Progress | None = None,
     config: KafkaConfig | None = None,
 ) -> int:
     """Builds the model anew from the store and switches it in (see the module's guarantees);
@@ -116,7 +125,10 @@ def rebuild(
 
 
 def _switch(
-    engine: sa.Engine, live: ReadModel, nxt: ReadModel, config: KafkaConfig | None,
+    engine: sa.Engine,
+    live: ReadModel,
+    nxt: ReadModel,
+    config: KafkaConfig | None,
     found: topology.Topology | None,
 ) -> None:
     """Puts `nxt` in the place of `live` in one transaction; retried when a lock is not
@@ -152,8 +164,10 @@ def _rename(conn: sa.Connection, old: str, new: str, prefix: str) -> None:
     conn.execute(sa.text(f'ALTER TABLE "{old}" RENAME TO "{new}"'))
     if conn.dialect.name != "postgresql":
         return
-    q = sa.text("SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                "WHERE i.indrelid = CAST(:t AS regclass)")
+    q = sa.text(
+        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE i.indrelid = CAST(:t AS regclass)"
+    )
     for (index,) in conn.execute(q, {"t": new}).all():
         if index.startswith(prefix):
             conn.execute(sa.text(f'ALTER INDEX "{index}" RENAME TO "{index.removeprefix(prefix)}"'))
@@ -170,8 +184,12 @@ def _restore_indexes(conn: sa.Connection, live: ReadModel) -> None:
 
 
 def build_bulk(
-    reader: StoreReader, engine: sa.Engine, model: ReadModel, until: int,
-    keep: Callable[[Envelope], bool] | None = None, progress: Progress | None = None,
+    reader: StoreReader,
+    engine: sa.Engine,
+    model: ReadModel,
+    until: int,
+    keep: Callable[[Envelope], bool] | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Fills the model's (empty, private) tables from the store up to position `until`,
     applying only the events `keep` accepts (all by default): the log is streamed through the
@@ -204,8 +222,12 @@ def build_bulk(
 
 
 def build_into(
-    reader: StoreReader, engine: sa.Engine, name: str, prefix: str,
-    until: int, keep: Callable[[Envelope], bool] | None = None,
+    reader: StoreReader,
+    engine: sa.Engine,
+    name: str,
+    prefix: str,
+    until: int,
+    keep: Callable[[Envelope], bool] | None = None,
 ) -> ReadModel:
     """The model rebuilt into `prefix` tables from the store up to position `until`, applying
     only the events `keep` accepts (all by default)."""
@@ -247,7 +269,10 @@ def compare(name: str, live: Snapshot, rebuilt: Snapshot, limit: int = 5) -> Dri
 
 
 def verify(
-    reader: StoreReader, engine: sa.Engine, names: Sequence[str], until: int | None = None,
+    reader: StoreReader,
+    engine: sa.Engine,
+    names: Sequence[str],
+    until: int | None = None,
 ) -> list[Drift]:
     """Rebuilds each read model into scratch tables up to `until` (default: the store's head)
     and compares it row by row with the live one."""
@@ -273,7 +298,9 @@ class Cut:
         return env.position <= self.positions.get(partition_for(env.request_id, self.partitions), 0)
 
 
-def read_cut(conn: sa.Connection, model: ReadModel, config: KafkaConfig, partitions: int) -> Cut | None:
+def read_cut(
+    conn: sa.Connection, model: ReadModel, config: KafkaConfig, partitions: int
+) -> Cut | None:
     """The model's cut, or None when it has applied messages without recording one (a model
     last fed by an older release)."""
     stored = model.positions_by_source(conn)
@@ -287,7 +314,10 @@ def read_cut(conn: sa.Connection, model: ReadModel, config: KafkaConfig, partiti
 
 
 def verify_at_cut(
-    reader: StoreReader, engine: sa.Engine, names: Sequence[str], config: KafkaConfig,
+    reader: StoreReader,
+    engine: sa.Engine,
+    names: Sequence[str],
+    config: KafkaConfig,
 ) -> list[Drift] | None:
     """Compares each live model with a rebuild of exactly the events it has applied, read in
     one snapshot with its rows (see the module's guarantees); None when a model has no cut
@@ -306,8 +336,9 @@ def verify_at_cut(
                 rows = live.snapshot(conn)
         if cut is None:
             return None
-        scratch = build_into(reader, engine, name, SCRATCH_PREFIX,
-                             max(cut.positions.values(), default=0), cut.covers)
+        scratch = build_into(
+            reader, engine, name, SCRATCH_PREFIX, max(cut.positions.values(), default=0), cut.covers
+        )
         with engine.connect() as conn:
             out.append(compare(name, rows, scratch.snapshot(conn)))
         scratch.drop(engine)

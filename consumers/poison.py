@@ -69,8 +69,11 @@ class MessageRefused(Exception):
 
 
 def apply_isolated(
-    conn: sa.Connection, model: ReadModel, decoded: Sequence[Decoded],
-    held: Collection[str] | None = None, isolate: bool = True,
+    conn: sa.Connection,
+    model: ReadModel,
+    decoded: Sequence[Decoded],
+    held: Collection[str] | None = None,
+    isolate: bool = True,
 ) -> list[Parked]:
     """Applies the decoded records (see the module's guarantees); returns those parked.
     `held`: the requests the model holds parked events of, when the caller knows them (else
@@ -83,8 +86,12 @@ def apply_isolated(
         held = dead_letters.blocked_requests(conn, model.name, {e.request_id for _, e in envs})
     behind = [(r, e) for r, e in envs if e.request_id in held]
     free = [(r, e) for r, e in envs if e.request_id not in held]
-    parked += [Parked(r, "held behind an earlier parked event of the same request",
-                      e.request_id, e.version) for r, e in behind]
+    parked += [
+        Parked(
+            r, "held behind an earlier parked event of the same request", e.request_id, e.version
+        )
+        for r, e in behind
+    ]
     if not isolate:
         try:
             model.apply(conn, [env for _, env in free])
@@ -103,8 +110,14 @@ def apply_isolated(
     first: dict[str, str] = {}
     for record, env in free:  # one savepoint per message: find the culprits
         if env.request_id in first:
-            parked.append(Parked(record, f"held behind {first[env.request_id]} of the same "
-                                 "request", env.request_id, env.version))
+            parked.append(
+                Parked(
+                    record,
+                    f"held behind {first[env.request_id]} of the same request",
+                    env.request_id,
+                    env.version,
+                )
+            )
             continue
         try:
             with conn.begin_nested():

@@ -67,8 +67,10 @@ def log_starts(config: KafkaConfig) -> dict[int, int]:
         if config.topic not in admin.list_topics():
             return {}
         (found,) = admin.describe_topics([config.topic])
-        specs = {TopicPartition(config.topic, p["partition_index"]): OffsetSpec.EARLIEST
-                 for p in found["partitions"]}
+        specs = {
+            TopicPartition(config.topic, p["partition_index"]): OffsetSpec.EARLIEST
+            for p in found["partitions"]
+        }
         offsets = admin.list_partition_offsets(specs)
         return {tp.partition: offsets[tp].offset for tp in specs}
     finally:
@@ -77,17 +79,26 @@ def log_starts(config: KafkaConfig) -> dict[int, int]:
 
 def recorded(conn: sa.Connection, model_name: str, topic: str) -> Topology | None:
     t = TOPOLOGY
-    row = conn.execute(sa.select(t.c.topic_id, t.c.partitions).where(
-        t.c.read_model == model_name, t.c.topic == topic)).first()
+    row = conn.execute(
+        sa.select(t.c.topic_id, t.c.partitions).where(
+            t.c.read_model == model_name, t.c.topic == topic
+        )
+    ).first()
     return None if row is None else Topology(row.topic_id, row.partitions)
 
 
 def record(conn: sa.Connection, model_name: str, topic: str, topology: Topology) -> None:
     t = TOPOLOGY
     conn.execute(sa.delete(t).where(t.c.read_model == model_name, t.c.topic == topic))
-    conn.execute(sa.insert(t).values(
-        read_model=model_name, topic=topic, topic_id=topology.topic_id,
-        partitions=topology.partitions, recorded_at=datetime.now(UTC)))
+    conn.execute(
+        sa.insert(t).values(
+            read_model=model_name,
+            topic=topic,
+            topic_id=topology.topic_id,
+            partitions=topology.partitions,
+            recorded_at=datetime.now(UTC),
+        )
+    )
 
 
 def ensure_table(engine: sa.Engine) -> None:

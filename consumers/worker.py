@@ -69,7 +69,9 @@ class Worker:
             self.components["relay"] = self.relay.run
         if directory_reader is not None:
             directory_relay = Relay(
-                directory_reader, write_engine or read_engine, config.for_directory(),
+                directory_reader,
+                write_engine or read_engine,
+                config.for_directory(),
                 batch_size=relay_batch_size,
             )
             self.components["directory-relay"] = directory_relay.run
@@ -77,7 +79,9 @@ class Worker:
         self.consumers: dict[str, ModelFeed] = {}
         if names:
             self.consumer = ReadModelsConsumer(
-                [registry.build(name) for name in names], read_engine, config,
+                [registry.build(name) for name in names],
+                read_engine,
+                config,
                 reader=None if reader is None else StoreReader(reader.app),
             )
             self.consumers = dict(self.consumer.feeds)

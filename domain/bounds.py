@@ -33,10 +33,16 @@ LABEL_MAX = 200
 FREE_TEXT_MAX = 4000
 
 IDENTIFIER_FIELDS = {
-    "council": "the council id", "reference": "the reference", "category": "the category",
-    "team": "the team", "officer": "the officer's id", "previous_team": "the previous team",
-    "previous_officer": "the previous officer's id", "level": "the escalation level",
-    "from_level": "the escalation level", "outcome": "the outcome code",
+    "council": "the council id",
+    "reference": "the reference",
+    "category": "the category",
+    "team": "the team",
+    "officer": "the officer's id",
+    "previous_team": "the previous team",
+    "previous_officer": "the previous officer's id",
+    "level": "the escalation level",
+    "from_level": "the escalation level",
+    "outcome": "the outcome code",
 }
 FREE_TEXT_FIELDS = {"text": "the text", "reason": "the reason"}
 

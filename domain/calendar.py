@@ -223,7 +223,10 @@ class CalendarSpec:
 
     def holidays_of(self, year: int) -> Mapping[date, str] | None:
         """The recorded holidays of `year`, or None when the spec recorded none for it."""
-        if self.resolved_years is None or not self.resolved_years[0] <= year <= self.resolved_years[1]:
+        if (
+            self.resolved_years is None
+            or not self.resolved_years[0] <= year <= self.resolved_years[1]
+        ):
             return None
         return MappingProxyType({d: n for d, n in self.resolved_holidays if d.year == year})
 
@@ -409,9 +412,7 @@ class BusinessCalendar:
             first_year, last_year = min(first_year, recorded[0]), max(last_year, recorded[1])
         years = range(first_year, last_year + 1)
         days = tuple((d, n) for y in years for d, n in sorted(self._holiday_map(y).items()))
-        return replace(
-            self._spec, resolved_years=(first_year, last_year), resolved_holidays=days
-        )
+        return replace(self._spec, resolved_years=(first_year, last_year), resolved_holidays=days)
 
     def business_time_elapsed(self, t: datetime, u: datetime) -> timedelta:
         """Working time in ``[t, u)``, negated when ``u < t``; exact and additive within

@@ -194,4 +194,3 @@ class Council:
             return known
         code = "imported:" + name.strip().lower()
         return Category(code=code, name=name, team=team or "imported", imported=True)
-

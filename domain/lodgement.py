@@ -53,13 +53,26 @@ class Intake:
 
 
 def make_intake(
-    *, category: str, channel: Channel, description: str,
-    kind: RequestKind = RequestKind.SERVICE_REQUEST, name: str | None = None,
-    customer_address: str | None = None, phone: str | None = None, email: str | None = None,
-    contact: ContactMethod | None = None, address: str | None = None, lat: float | None = None,
-    long: float | None = None, urgent: bool = False, agreed_completion: date | None = None,
-    customer_number: str | None = None, received_at: datetime | None = None,
-    address_id: str | None = None, zipcode: str | None = None, media_url: str | None = None,
+    *,
+    category: str,
+    channel: Channel,
+    description: str,
+    kind: RequestKind = RequestKind.SERVICE_REQUEST,
+    name: str | None = None,
+    customer_address: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+    contact: ContactMethod | None = None,
+    address: str | None = None,
+    lat: float | None = None,
+    long: float | None = None,
+    urgent: bool = False,
+    agreed_completion: date | None = None,
+    customer_number: str | None = None,
+    received_at: datetime | None = None,
+    address_id: str | None = None,
+    zipcode: str | None = None,
+    media_url: str | None = None,
     attributes: Mapping[str, Sequence[str]] | None = None,
 ) -> Intake:
     """An intake from what an interface took down: the customer's details (their own address is
@@ -68,29 +81,51 @@ def make_intake(
     letter at their address. `address_id` and `zipcode` place the problem too; `media_url` is
     a link the client gave (a photo), kept as given."""
     customer = Customer(
-        name=name, address=customer_address, phone=phone, email=email,
-        preferred_contact=contact or (
-            ContactMethod.EMAIL if email else ContactMethod.PHONE if phone
-            else ContactMethod.LETTER if customer_address else ContactMethod.NONE),
+        name=name,
+        address=customer_address,
+        phone=phone,
+        email=email,
+        preferred_contact=contact
+        or (
+            ContactMethod.EMAIL
+            if email
+            else ContactMethod.PHONE
+            if phone
+            else ContactMethod.LETTER
+            if customer_address
+            else ContactMethod.NONE
+        ),
     )
-    location = (Location(address=address, lat=lat, long=long, address_id=address_id,
-                         zipcode=zipcode)
-                if address or address_id or zipcode or lat is not None or long is not None
-                else None)
+    location = (
+        Location(address=address, lat=lat, long=long, address_id=address_id, zipcode=zipcode)
+        if address or address_id or zipcode or lat is not None or long is not None
+        else None
+    )
     return Intake(
-        category=category, channel=channel, description=description, kind=kind,
-        customer=None if customer.is_anonymous else customer, location=location, urgent=urgent,
-        agreed_completion=agreed_completion, customer_number=customer_number,
+        category=category,
+        channel=channel,
+        description=description,
+        kind=kind,
+        customer=None if customer.is_anonymous else customer,
+        location=location,
+        urgent=urgent,
+        agreed_completion=agreed_completion,
+        customer_number=customer_number,
         received_at=received_at,
-        media_url=media_url or None, attributes=attributes,
+        media_url=media_url or None,
+        attributes=attributes,
     )
 
 
 def describe_rules(rules: Sequence[frozenset[str]]) -> str:
     """`rules` for people: "a name and a phone, or a name and an email"."""
+
     def one(rule: frozenset[str]) -> str:
-        return " and ".join(f"{'an' if f[0] in 'aeiou' else 'a'} {f}"
-                            for f in sorted(rule, key=PERSONAL_FIELDS.index))
+        return " and ".join(
+            f"{'an' if f[0] in 'aeiou' else 'a'} {f}"
+            for f in sorted(rule, key=PERSONAL_FIELDS.index)
+        )
+
     return ", or ".join(one(r) for r in rules)
 
 
@@ -116,8 +151,9 @@ def lodgement_fields(
             f"{council.name} keeps a précis of at most {council.description_max_chars}"
         )
     category = council.categories[intake.category]
-    answers = read_answers(category.attributes, intake.attributes or {},
-                           asked=intake.attributes is not None)
+    answers = read_answers(
+        category.attributes, intake.attributes or {}, asked=intake.attributes is not None
+    )
     _require_contact_detail(intake)
     anonymous = not intake.identified(council.identified_by)
     if anonymous and council.anonymous is AnonymousPolicy.REFUSE:
@@ -128,13 +164,17 @@ def lodgement_fields(
     require_within_calendar(intake.received_at, "the received-at instant")
     require_within_calendar(intake.agreed_completion, "the agreed completion date")
     require_within_horizon(
-        intake.agreed_completion, horizon_days=council.due_date_horizon_days, now=occurred_at,
-        timezone=council.calendar.timezone, what="the agreed completion date",
+        intake.agreed_completion,
+        horizon_days=council.due_date_horizon_days,
+        now=occurred_at,
+        timezone=council.calendar.timezone,
+        what="the agreed completion date",
     )
     received_at = _received_at(intake, occurred_at)
     standard = recorded(
         standard_for(council, intake.category, intake.channel, intake.urgent, intake.kind),
-        received_at, occurred_at,
+        received_at,
+        occurred_at,
     )
     due = due_instants(standard, received_at, intake.agreed_completion)
     agreed = intake.agreed_completion

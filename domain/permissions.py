@@ -27,8 +27,15 @@ ANALYST = "analyst"
 ADMINISTRATOR = "administrator"
 
 BASE_ROLES: tuple[str, ...] = (
-    CUSTOMER_SERVICE, OFFICER, TEAM_LEADER, MANAGER, DIRECTOR, RECORDS_OFFICER,
-    COMPLAINTS_OFFICER, ANALYST, ADMINISTRATOR,
+    CUSTOMER_SERVICE,
+    OFFICER,
+    TEAM_LEADER,
+    MANAGER,
+    DIRECTOR,
+    RECORDS_OFFICER,
+    COMPLAINTS_OFFICER,
+    ANALYST,
+    ADMINISTRATOR,
 )
 SYSTEM_ROLE = "system"  # long-running processes and imports; never a staff user's role
 
@@ -70,7 +77,7 @@ ACTION_DOCS: Mapping[str, str] = {
     "kpi": "KPIs for a period",
     "export": "exports of the record",
     "record": "the tamper-evident record: its key, signed anchors, verification, what is due "
-              "for disposal",
+    "for disposal",
     "dispose": "dispose of a request past its retention: erase its personal data, certify it",
     # customers
     "customer-find": "find a customer",
@@ -94,26 +101,52 @@ ACTIONS: frozenset[str] = frozenset(ACTION_DOCS)
 PUBLIC_ACTIONS: frozenset[str] = frozenset({"categories", "teams", "permissions", "agencies"})
 
 REQUEST_COMMANDS = frozenset(
-    {"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish"})
-WORK_VIEWS = frozenset(
-    {"show", "history", "queue", "sla", "sla-sweep", "alerts", "notices", "timeline"}
-) | PUBLIC_ACTIONS
+    {"lodge", "acknowledge", "assign", "note", "delay", "escalate", "close", "publish"}
+)
+WORK_VIEWS = (
+    frozenset({"show", "history", "queue", "sla", "sla-sweep", "alerts", "notices", "timeline"})
+    | PUBLIC_ACTIONS
+)
 CUSTOMER_DESK = frozenset({"customer-find", "customer-show", "customer-history", "customer-update"})
 DOCUMENTS_AND_ENQUIRIES = frozenset({"attach", "attachments", "contact", "stats"})
-FRONT_LINE = REQUEST_COMMANDS | WORK_VIEWS | CUSTOMER_DESK | DOCUMENTS_AND_ENQUIRIES | {"satisfaction"}
-RECORDS = frozenset({
-    "audit", "import", "kpi", "export", "record", "show", "history", "customer-show",
-    "customer-history", "customer-access-log", "customer-erase", "timeline", "attachments", "stats",
-    "complaint-report", "dispose",
-}) | PUBLIC_ACTIONS
+FRONT_LINE = (
+    REQUEST_COMMANDS | WORK_VIEWS | CUSTOMER_DESK | DOCUMENTS_AND_ENQUIRIES | {"satisfaction"}
+)
+RECORDS = (
+    frozenset(
+        {
+            "audit",
+            "import",
+            "kpi",
+            "export",
+            "record",
+            "show",
+            "history",
+            "customer-show",
+            "customer-history",
+            "customer-access-log",
+            "customer-erase",
+            "timeline",
+            "attachments",
+            "stats",
+            "complaint-report",
+            "dispose",
+        }
+    )
+    | PUBLIC_ACTIONS
+)
 # Complaints officers also record who a complaint is about, its review and Ombudsman referral.
 # Corrections undo or redirect someone else's work: a supervisor's decision (team leaders and
 # every level above them), a complaints officer's, or an administrator's — not the front line.
 CORRECTIONS = frozenset({"reopen", "recategorise", "link", "refer"})
 SUPERVISING = FRONT_LINE | CORRECTIONS
 COMPLAINTS = FRONT_LINE | CORRECTIONS | {"customer-conduct", "complaint", "complaint-report"}
-ANALYSIS = frozenset({"kpi", "sla", "queue", "show", "history", "audit", "timeline", "stats",
-                      "complaint-report"}) | PUBLIC_ACTIONS
+ANALYSIS = (
+    frozenset(
+        {"kpi", "sla", "queue", "show", "history", "audit", "timeline", "stats", "complaint-report"}
+    )
+    | PUBLIC_ACTIONS
+)
 # Disposal under the council's records authority is the records unit's decision alone: not even
 # an administrator holds it by default (a council may grant it in `[permissions]`).
 RECORDS_ONLY = frozenset({"dispose"})
@@ -153,9 +186,15 @@ def default_permissions(chain_roles: Sequence[str]) -> Permissions:
     """The seed-derived table; every escalation-chain role above the first gets what a team
     leader has."""
     table: dict[str, frozenset[str]] = {
-        CUSTOMER_SERVICE: FRONT_LINE, OFFICER: FRONT_LINE, TEAM_LEADER: SUPERVISING,
-        MANAGER: SUPERVISING, DIRECTOR: SUPERVISING, RECORDS_OFFICER: RECORDS,
-        COMPLAINTS_OFFICER: COMPLAINTS, ANALYST: ANALYSIS, ADMINISTRATOR: ACTIONS - RECORDS_ONLY,
+        CUSTOMER_SERVICE: FRONT_LINE,
+        OFFICER: FRONT_LINE,
+        TEAM_LEADER: SUPERVISING,
+        MANAGER: SUPERVISING,
+        DIRECTOR: SUPERVISING,
+        RECORDS_OFFICER: RECORDS,
+        COMPLAINTS_OFFICER: COMPLAINTS,
+        ANALYST: ANALYSIS,
+        ADMINISTRATOR: ACTIONS - RECORDS_ONLY,
     }
     for i, role in enumerate(chain_roles):  # above the first level: a supervisor
         table.setdefault(role, SUPERVISING if i else FRONT_LINE)
@@ -182,7 +221,9 @@ class Viewer:
         return Actor(id=self.user_id, role=self.role)
 
 
-SEES_ALL_PERSONAL = frozenset({CUSTOMER_SERVICE, RECORDS_OFFICER, COMPLAINTS_OFFICER, ADMINISTRATOR})
+SEES_ALL_PERSONAL = frozenset(
+    {CUSTOMER_SERVICE, RECORDS_OFFICER, COMPLAINTS_OFFICER, ADMINISTRATOR}
+)
 TEAM_ROLES = frozenset({OFFICER, TEAM_LEADER})
 
 

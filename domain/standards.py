@@ -68,7 +68,10 @@ HORIZON_YEARS = 2
 
 
 def standard_for(
-    council: Council, category_code: str, channel: Channel, urgent: bool,
+    council: Council,
+    category_code: str,
+    channel: Channel,
+    urgent: bool,
     kind: RequestKind = RequestKind.SERVICE_REQUEST,
 ) -> ServiceStandard:
     """The standard in force for a new request of this kind and category arriving by this
@@ -78,18 +81,26 @@ def standard_for(
     category = council.category(category_code)
     rules = council.kind_rules(kind)
     first_notice = (
-        category.progress_notice_days
-        if category.progress_notice_days is not None
-        else council.progress_notice_days
-    ) if rules.progress_notices else None
+        (
+            category.progress_notice_days
+            if category.progress_notice_days is not None
+            else council.progress_notice_days
+        )
+        if rules.progress_notices
+        else None
+    )
     acknowledge_days = (
-        rules.acknowledge_days if rules.acknowledge_days is not None
-        else category.acknowledge_days if category.acknowledge_days is not None
+        rules.acknowledge_days
+        if rules.acknowledge_days is not None
+        else category.acknowledge_days
+        if category.acknowledge_days is not None
         else council.acknowledgement.days_for(channel)
     )
     complete_days = (
-        None if not rules.completion_target
-        else rules.complete_days if rules.complete_days is not None
+        None
+        if not rules.completion_target
+        else rules.complete_days
+        if rules.complete_days is not None
         else category.complete_days
     )
     standard = ServiceStandard(
@@ -100,9 +111,7 @@ def standard_for(
         complete_days=complete_days,
         progress_notice_days=first_notice,
         at_risk_share=(
-            category.at_risk_share
-            if category.at_risk_share is not None
-            else council.at_risk_share
+            category.at_risk_share if category.at_risk_share is not None else council.at_risk_share
         ),
         urgent=(urgent or category.urgent) and rules.escalates,
         progress_notice_every_days=(
@@ -119,7 +128,9 @@ def standard_for(
     return standard
 
 
-def recorded(standard: ServiceStandard, received_at: datetime, keyed_at: datetime) -> ServiceStandard:
+def recorded(
+    standard: ServiceStandard, received_at: datetime, keyed_at: datetime
+) -> ServiceStandard:
     """The standard as a request records it: its calendar's holidays resolved from the year the
     request was received to `HORIZON_YEARS` after it was keyed in, so nothing derived from it
     later depends on the installed `holidays` package."""
@@ -192,8 +203,9 @@ def due_instants(
         complete_by = calendar.add_business_days(received_at, standard.complete_days)
     else:
         complete_by = None
-    return DueInstants(acknowledge_by=acknowledge_by, complete_by=complete_by,
-                       agreed_rolled_to=rolled)
+    return DueInstants(
+        acknowledge_by=acknowledge_by, complete_by=complete_by, agreed_rolled_to=rolled
+    )
 
 
 def deadline_of(spec: CalendarSpec, day: date) -> tuple[datetime, date]:

@@ -68,33 +68,46 @@ class AlertTable:
     def raise_alert(self, alert: StaffAlert) -> None:
         self._ready()
         row = {
-            "council": alert.council, "reference": alert.reference,
-            "request_id": str(alert.request_id), "version": alert.version, "role": alert.role,
-            "reason": alert.reason, "raised_at": alert.raised_at, "take_by": alert.take_by,
+            "council": alert.council,
+            "reference": alert.reference,
+            "request_id": str(alert.request_id),
+            "version": alert.version,
+            "role": alert.role,
+            "reason": alert.reason,
+            "raised_at": alert.raised_at,
+            "take_by": alert.take_by,
             "recipients": json.dumps(list(alert.recipients)),
-            "emails": json.dumps(list(alert.emails)), "status": OPEN,
+            "emails": json.dumps(list(alert.emails)),
+            "status": OPEN,
         }
         with self.engine.begin() as conn:
             insert_ignoring_duplicates(conn, STAFF_ALERTS, [row])
-        log.info("alert-raised", reference=alert.reference, role=alert.role,
-                 recipients=len(alert.recipients))
+        log.info(
+            "alert-raised",
+            reference=alert.reference,
+            role=alert.role,
+            recipients=len(alert.recipients),
+        )
 
     def take(self, council: str, alert_id: int, actor: Actor, at: datetime) -> dict[str, Any]:
         self._ready()
         t = STAFF_ALERTS
         with self.engine.begin() as conn:
             done = conn.execute(
-                sa.update(t).where(t.c.id == alert_id, t.c.council == council,
-                                   t.c.status == OPEN)
+                sa.update(t)
+                .where(t.c.id == alert_id, t.c.council == council, t.c.status == OPEN)
                 .values(status=TAKEN, taken_by=actor.id, taken_role=actor.role, taken_at=at)
             )
-            row = conn.execute(sa.select(t).where(t.c.id == alert_id,
-                                                  t.c.council == council)).first()
+            row = conn.execute(
+                sa.select(t).where(t.c.id == alert_id, t.c.council == council)
+            ).first()
         if row is None:
             raise AlertRefused(f"no alert {alert_id} in council {council}")
         if done.rowcount != 1:
-            raise AlertRefused(f"alert {alert_id} is {row.status} already"
-                               + (f" (by {row.taken_by})" if row.taken_by else ""))
+            raise AlertRefused(
+                f"alert {alert_id} is {row.status} already"
+                + (f" (by {row.taken_by})" if row.taken_by else "")
+            )
         return _plain(row._mapping)
 
     def get(self, council: str, alert_id: int) -> dict[str, Any] | None:
@@ -118,8 +131,11 @@ class AlertTable:
         self._ready()
         t = STAFF_ALERTS
         with self.engine.begin() as conn:
-            done = conn.execute(sa.update(t).where(t.c.id == alert_id, t.c.status == OPEN)
-                                .values(status=PASSED_ON, passed_on_at=at))
+            done = conn.execute(
+                sa.update(t)
+                .where(t.c.id == alert_id, t.c.status == OPEN)
+                .values(status=PASSED_ON, passed_on_at=at)
+            )
         return done.rowcount == 1
 
     def listed(

@@ -169,8 +169,9 @@ def _retention(
     """The retention classes of `[retention]` and its default; every category's class known."""
     classes: dict[str, RetentionClass] = {}
     for code, item in r.get("retention.classes", dict, {}).items():
-        sub = _Reader(r.path, item if isinstance(item, Mapping) else {},
-                      prefix=f"retention.classes.{code}.")
+        sub = _Reader(
+            r.path, item if isinstance(item, Mapping) else {}, prefix=f"retention.classes.{code}."
+        )
         years = _days(sub, "years", sub.get("years", int))
         citation = sub.get("citation", str).strip()
         if not citation:
@@ -181,9 +182,11 @@ def _retention(
         raise r.fail("retention.default", f"unknown retention class {default!r}")
     for category in categories.values():
         if category.retention is not None and category.retention not in classes:
-            raise r.fail(f"categories.{category.code}.retention",
-                         f"unknown retention class {category.retention!r} "
-                         f"(classes: {', '.join(classes) or 'none'})")
+            raise r.fail(
+                f"categories.{category.code}.retention",
+                f"unknown retention class {category.retention!r} "
+                f"(classes: {', '.join(classes) or 'none'})",
+            )
     if classes and default is None and any(c.retention is None for c in categories.values()):
         raise r.fail("retention.default", "is required while a category names no class")
     return classes, default
@@ -196,20 +199,31 @@ def _attributes(r: _Reader) -> tuple[Attribute, ...]:
     out: list[Attribute] = []
     for i, item in enumerate(r.get("attributes", list, [])):
         where = f"attributes[{i}]"
-        sub = _Reader(r.path, item if isinstance(item, Mapping) else {},
-                      prefix=f"{r.prefix}{where}.")
+        sub = _Reader(
+            r.path, item if isinstance(item, Mapping) else {}, prefix=f"{r.prefix}{where}."
+        )
         values = []
         for j, value in enumerate(sub.get("values", list, [])):
-            v = _Reader(r.path, value if isinstance(value, Mapping) else {},
-                        prefix=f"{sub.prefix}values[{j}].")
-            values.append(AttributeValue(key=str(v.get("key", (str, int))),
-                                         name=v.get("name", str)))
-        out.append(Attribute(
-            code=sub.get("code", str), datatype=sub.get("datatype", str),
-            description=sub.get("description", str), order=sub.get("order", int, i + 1),
-            required=sub.get("required", bool, False), variable=sub.get("variable", bool, True),
-            datatype_description=sub.get("datatype_description", str, None),
-            values=tuple(values)))
+            v = _Reader(
+                r.path,
+                value if isinstance(value, Mapping) else {},
+                prefix=f"{sub.prefix}values[{j}].",
+            )
+            values.append(
+                AttributeValue(key=str(v.get("key", (str, int))), name=v.get("name", str))
+            )
+        out.append(
+            Attribute(
+                code=sub.get("code", str),
+                datatype=sub.get("datatype", str),
+                description=sub.get("description", str),
+                order=sub.get("order", int, i + 1),
+                required=sub.get("required", bool, False),
+                variable=sub.get("variable", bool, True),
+                datatype_description=sub.get("datatype_description", str, None),
+                values=tuple(values),
+            )
+        )
     r.convert("attributes", out, check_definition)
     return tuple(out)
 
@@ -250,11 +264,13 @@ def _acknowledgement(r: _Reader, roles: tuple[str, ...]) -> AcknowledgementRule:
     escalate_to = _role(r, "acknowledgement.escalate_to", roles)
     if escalate_to is not None and roles.index(escalate_to) != 1:
         # one ladder: a missed acknowledgement raises a request one level at most
-        raise r.fail("acknowledgement.escalate_to",
-                     f"must be the level just above the first ({roles[1]!r})")
+        raise r.fail(
+            "acknowledgement.escalate_to", f"must be the level just above the first ({roles[1]!r})"
+        )
     after = r.get("acknowledgement.escalate_after_days", int, 0)
     return AcknowledgementRule(
-        default_days=_days(r, "acknowledgement.default_days", default), by_channel=by_channel,
+        default_days=_days(r, "acknowledgement.default_days", default),
+        by_channel=by_channel,
         escalate_to=escalate_to,
         escalate_after_days=_days(r, "acknowledgement.escalate_after_days", after),
     )
@@ -278,11 +294,12 @@ def _identified_by(r: _Reader) -> tuple[frozenset[str], ...]:
     for i, rule in enumerate(raw):
         field = f"policy.identified_by[{i}]"
         if not isinstance(rule, list) or not rule:
-            raise r.fail(field, "must be a non-empty list of details, e.g. [\"name\", \"phone\"]")
+            raise r.fail(field, 'must be a non-empty list of details, e.g. ["name", "phone"]')
         unknown = [f for f in rule if f not in PERSONAL_FIELDS]
         if unknown:
-            raise r.fail(field, f"unknown detail {unknown[0]!r} "
-                                f"(one of {', '.join(PERSONAL_FIELDS)})")
+            raise r.fail(
+                field, f"unknown detail {unknown[0]!r} (one of {', '.join(PERSONAL_FIELDS)})"
+            )
         rules.append(frozenset(rule))
     if not rules:
         raise r.fail("policy.identified_by", "must name at least one way to identify a customer")
@@ -298,16 +315,25 @@ def _permissions(r: _Reader, chain_roles: tuple[str, ...]) -> Permissions:
             raise r.fail(field, f"must be a list of action names, got {actions!r}")
         unknown = unknown_actions(actions)
         if unknown:
-            raise r.fail(field, f"unknown action(s) {', '.join(map(repr, unknown))} "
-                         "(see domain/permissions.py or the README's permission table)")
+            raise r.fail(
+                field,
+                f"unknown action(s) {', '.join(map(repr, unknown))} "
+                "(see domain/permissions.py or the README's permission table)",
+            )
         overrides[role] = actions
     return default_permissions(chain_roles).replacing(overrides)
 
 
 _KIND_TYPES: dict[str, type | tuple[type, ...]] = {
-    "acknowledge_days": int, "complete_days": int, "completion_target": bool,
-    "progress_notices": bool, "escalates": bool, "priority": bool, "outcomes": list,
-    "outcome_letter": str, "subject_officer": bool,
+    "acknowledge_days": int,
+    "complete_days": int,
+    "completion_target": bool,
+    "progress_notices": bool,
+    "escalates": bool,
+    "priority": bool,
+    "outcomes": list,
+    "outcome_letter": str,
+    "subject_officer": bool,
 }
 
 
@@ -321,7 +347,9 @@ def _kinds(r: _Reader, outcomes: Mapping[str, str]) -> dict[RequestKind, KindRul
             raise r.fail(field, "must be a table")
         unknown = sorted(set(table) - set(KIND_FIELDS))
         if unknown:
-            raise r.fail(f"{field}.{unknown[0]}", f"unknown field (known: {', '.join(KIND_FIELDS)})")
+            raise r.fail(
+                f"{field}.{unknown[0]}", f"unknown field (known: {', '.join(KIND_FIELDS)})"
+            )
         fields: dict[str, Any] = {}
         for key in table:
             value = r.get(f"{field}.{key}", _KIND_TYPES[key])
@@ -330,7 +358,9 @@ def _kinds(r: _Reader, outcomes: Mapping[str, str]) -> dict[RequestKind, KindRul
             if key == "outcomes":
                 bad = [o for o in value if o not in outcomes]
                 if bad:
-                    raise r.fail(f"{field}.outcomes", f"unknown outcome {bad[0]!r} (see [outcomes])")
+                    raise r.fail(
+                        f"{field}.outcomes", f"unknown outcome {bad[0]!r} (see [outcomes])"
+                    )
                 value = tuple(value)
             fields[key] = value
         out[kind] = DEFAULT_KINDS[kind].with_fields(fields)
@@ -354,7 +384,8 @@ def _corrections(r: _Reader) -> CorrectionPolicy:
     category's target) and whether a recategorised request keeps its targets (default)."""
     days = r.get("corrections.reopen_complete_days", int, None)
     targets = r.convert(
-        "corrections.recategorise_targets", r.get("corrections.recategorise_targets", str, "keep"),
+        "corrections.recategorise_targets",
+        r.get("corrections.recategorise_targets", str, "keep"),
         lambda v: parse_enum(TargetsOnRecategorise, v, "choice"),
     )
     return CorrectionPolicy(
@@ -372,8 +403,11 @@ def _agencies(r: _Reader) -> dict[str, Agency]:
         if not isinstance(item, Mapping):
             raise r.fail(f"agencies.{code}", "must be a table")
         agency = Agency(
-            code=code, name=sub.get("name", str), handles=sub.get("handles", str, ""),
-            phone=sub.get("phone", str, None), email=sub.get("email", str, None),
+            code=code,
+            name=sub.get("name", str),
+            handles=sub.get("handles", str, ""),
+            phone=sub.get("phone", str, None),
+            email=sub.get("email", str, None),
             web=sub.get("web", str, None),
         )
         if not agency.contact:
@@ -398,7 +432,8 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
     chain = _escalation(r)
     roles = tuple(s.role for s in chain)
     anonymous = r.convert(
-        "policy.anonymous", r.get("policy.anonymous", str),
+        "policy.anonymous",
+        r.get("policy.anonymous", str),
         lambda v: parse_enum(AnonymousPolicy, v, "anonymous policy"),
     )
     identified_by = _identified_by(r)
@@ -424,11 +459,14 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
         acknowledgement=_acknowledgement(r, roles),
         progress_notice_days=r.get("policy.progress_notice_days", int, 15),
         progress_notice_every_days=_days(
-            r, "policy.progress_notice_every_days",
+            r,
+            "policy.progress_notice_every_days",
             r.get("policy.progress_notice_every_days", int, None),
         ),
         urgent_alert_ack_minutes=_days(
-            r, "policy.urgent_alert_ack_minutes", r.get("policy.urgent_alert_ack_minutes", int, None)
+            r,
+            "policy.urgent_alert_ack_minutes",
+            r.get("policy.urgent_alert_ack_minutes", int, None),
         ),
         at_risk_share=float(r.get("policy.at_risk_share", (int, float), 0.8)),
         delay_moves_due=r.get("policy.delay_moves_due", bool, True),
@@ -438,7 +476,8 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
         description_max_chars=r.get("policy.description_max_chars", int, 2000),
         due_date_horizon_days=_horizon(r),
         kpi_targets={
-            k: float(r.get(f"kpi_targets.{k}", (int, float))) for k in r.get("kpi_targets", dict, {})
+            k: float(r.get(f"kpi_targets.{k}", (int, float)))
+            for k in r.get("kpi_targets", dict, {})
         },
         permissions=_permissions(r, roles),
         retention_classes=retention_classes,
@@ -446,8 +485,11 @@ def parse_council(path: Path, data: Mapping[str, Any]) -> Council:
         source=r.get("source", str, ""),
         corrections=_corrections(r),
         agencies=_agencies(r),
-        enquiry_types=(_named_table(r, "enquiry_types") if "enquiry_types" in data
-                       else dict(SEED_002_ENQUIRY_TYPES)),
+        enquiry_types=(
+            _named_table(r, "enquiry_types")
+            if "enquiry_types" in data
+            else dict(SEED_002_ENQUIRY_TYPES)
+        ),
         attachments=_attachments(r),
         kinds=_kinds(r, outcomes),
         satisfaction=_satisfaction(r),

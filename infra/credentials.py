@@ -31,7 +31,8 @@ from projections.tables import create_tables
 METADATA = sa.MetaData()
 
 PASSWORDS = sa.Table(
-    "crm_passwords", METADATA,
+    "crm_passwords",
+    METADATA,
     sa.Column("council", sa.String(64), primary_key=True),
     sa.Column("user_id", sa.String(128), primary_key=True),
     sa.Column("hash", sa.String(200), nullable=False),
@@ -40,7 +41,8 @@ PASSWORDS = sa.Table(
 )
 
 TOKENS = sa.Table(
-    "crm_tokens", METADATA,
+    "crm_tokens",
+    METADATA,
     sa.Column("digest", sa.String(64), primary_key=True),
     sa.Column("council", sa.String(64), nullable=False),
     sa.Column("user_id", sa.String(128), nullable=False),
@@ -52,7 +54,8 @@ TOKENS = sa.Table(
 )
 
 API_KEYS = sa.Table(
-    "crm_api_keys", METADATA,
+    "crm_api_keys",
+    METADATA,
     sa.Column("digest", sa.String(64), primary_key=True),
     sa.Column("council", sa.String(64), nullable=False),
     sa.Column("name", sa.String(128), nullable=False),
@@ -64,7 +67,8 @@ API_KEYS = sa.Table(
 )
 
 IDEMPOTENCY = sa.Table(
-    "crm_idempotency", METADATA,
+    "crm_idempotency",
+    METADATA,
     sa.Column("council", sa.String(64), primary_key=True),
     sa.Column("caller", sa.String(200), primary_key=True),
     sa.Column("key", sa.String(200), primary_key=True),
@@ -75,7 +79,8 @@ IDEMPOTENCY = sa.Table(
 )
 
 REQUEST_TOKENS = sa.Table(
-    "crm_request_tokens", METADATA,
+    "crm_request_tokens",
+    METADATA,
     sa.Column("digest", sa.String(64), primary_key=True),
     sa.Column("council", sa.String(64), nullable=False),
     sa.Column("reference", sa.String(64), nullable=False),
@@ -122,21 +127,33 @@ class Credentials:
 
     # -- passwords ---------------------------------------------------------------------------
 
-    def set_password(self, council: str, user_id: str, password: str, by: str,
-                     at: datetime) -> None:
+    def set_password(
+        self, council: str, user_id: str, password: str, by: str, at: datetime
+    ) -> None:
         if len(password) < MIN_PASSWORD:
             raise ValueError(f"a password needs at least {MIN_PASSWORD} characters")
-        row = {"council": council, "user_id": user_id, "hash": _hasher.hash(password),
-               "set_at": at, "set_by": by}
+        row = {
+            "council": council,
+            "user_id": user_id,
+            "hash": _hasher.hash(password),
+            "set_at": at,
+            "set_by": by,
+        }
         with self.engine.begin() as conn:
-            conn.execute(sa.delete(PASSWORDS).where(PASSWORDS.c.council == council,
-                                                    PASSWORDS.c.user_id == user_id))
+            conn.execute(
+                sa.delete(PASSWORDS).where(
+                    PASSWORDS.c.council == council, PASSWORDS.c.user_id == user_id
+                )
+            )
             conn.execute(sa.insert(PASSWORDS), row)
 
     def check_password(self, council: str, user_id: str, password: str) -> bool:
         with self.engine.connect() as conn:
-            stored = conn.execute(sa.select(PASSWORDS.c.hash).where(
-                PASSWORDS.c.council == council, PASSWORDS.c.user_id == user_id)).scalar()
+            stored = conn.execute(
+                sa.select(PASSWORDS.c.hash).where(
+                    PASSWORDS.c.council == council, PASSWORDS.c.user_id == user_id
+                )
+            ).scalar()
         try:
             return _hasher.verify(stored or self._decoy, password) and stored is not None
         except (VerificationError, InvalidHashError):
@@ -144,17 +161,27 @@ class Credentials:
 
     # -- bearer tokens -------------------------------------------------------------------------
 
-    def issue_token(self, council: str, user_id: str, by: str, at: datetime,
-                    lifetime: timedelta) -> tuple[str, datetime]:
+    def issue_token(
+        self, council: str, user_id: str, by: str, at: datetime, lifetime: timedelta
+    ) -> tuple[str, datetime]:
         """A new token for the user (shown to the caller once) and when it expires."""
         if lifetime <= timedelta(0):
             raise ValueError("a token's lifetime must be positive")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         expires = at + lifetime
         with self.engine.begin() as conn:
-            conn.execute(sa.insert(TOKENS), {
-                "digest": digest(token), "council": council, "user_id": user_id,
-                "issued_at": at, "issued_by": by, "expires_at": expires, "revoked_at": None})
+            conn.execute(
+                sa.insert(TOKENS),
+                {
+                    "digest": digest(token),
+                    "council": council,
+                    "user_id": user_id,
+                    "issued_at": at,
+                    "issued_by": by,
+                    "expires_at": expires,
+                    "revoked_at": None,
+                },
+            )
         return token, expires
 
     def bearer(self, token: str, at: datetime) -> Bearer | None:
@@ -190,8 +217,9 @@ class Credentials:
             raise NotHeld("this token was not checked here: read it")
         return held[0]
 
-    def bearer_as_read(self, token: str, expires_at: datetime | None, at: datetime
-                       ) -> Bearer | None:
+    def bearer_as_read(
+        self, token: str, expires_at: datetime | None, at: datetime
+    ) -> Bearer | None:
         """Whose `token` is given its row just read with the rest of a look (`expires_at`:
         None when the row is missing or revoked), so a revocation made anywhere takes effect
         at once; its check is held anew. `NotHeld` when no check of it is held."""
@@ -208,8 +236,9 @@ class Credentials:
             self._bearers[key] = (found, time.monotonic())
         return found
 
-    def _forget_bearers(self, digest_of: str | None = None, user: tuple[str, str] | None = None
-                        ) -> None:
+    def _forget_bearers(
+        self, digest_of: str | None = None, user: tuple[str, str] | None = None
+    ) -> None:
         with self._bearer_lock:
             if digest_of is not None:
                 self._bearers.pop(digest_of, None)
@@ -221,9 +250,11 @@ class Credentials:
     def revoke_token(self, token: str, at: datetime) -> bool:
         self._forget_bearers(digest(token))
         with self.engine.begin() as conn:
-            done = conn.execute(sa.update(TOKENS).where(
-                TOKENS.c.digest == digest(token), TOKENS.c.revoked_at.is_(None)
-            ).values(revoked_at=at))
+            done = conn.execute(
+                sa.update(TOKENS)
+                .where(TOKENS.c.digest == digest(token), TOKENS.c.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
         self._forget_bearers(digest(token))  # again: a check that ran meanwhile kept it
         return bool(done.rowcount)
 
@@ -231,10 +262,16 @@ class Credentials:
         """Revokes every live token of the user; how many."""
         self._forget_bearers(user=(council, user_id))
         with self.engine.begin() as conn:
-            done = conn.execute(sa.update(TOKENS).where(
-                TOKENS.c.council == council, TOKENS.c.user_id == user_id,
-                TOKENS.c.revoked_at.is_(None), TOKENS.c.expires_at > at,
-            ).values(revoked_at=at))
+            done = conn.execute(
+                sa.update(TOKENS)
+                .where(
+                    TOKENS.c.council == council,
+                    TOKENS.c.user_id == user_id,
+                    TOKENS.c.revoked_at.is_(None),
+                    TOKENS.c.expires_at > at,
+                )
+                .values(revoked_at=at)
+            )
         self._forget_bearers(user=(council, user_id))  # again: a check that ran meanwhile
         return int(done.rowcount)
 
@@ -243,38 +280,69 @@ class Credentials:
     def add_api_key(self, council: str, name: str, channel: str, by: str, at: datetime) -> str:
         key = API_KEY_PREFIX + secrets.token_urlsafe(32)
         with self.engine.begin() as conn:
-            taken = conn.execute(sa.select(API_KEYS.c.name).where(
-                API_KEYS.c.council == council, API_KEYS.c.name == name)).first()
+            taken = conn.execute(
+                sa.select(API_KEYS.c.name).where(
+                    API_KEYS.c.council == council, API_KEYS.c.name == name
+                )
+            ).first()
             if taken:
-                raise ValueError(f"an API key named {name!r} exists already (revoke it first, "
-                                 "or choose another name)")
-            conn.execute(sa.insert(API_KEYS), {
-                "digest": digest(key), "council": council, "name": name, "channel": channel,
-                "created_at": at, "created_by": by, "revoked_at": None})
+                raise ValueError(
+                    f"an API key named {name!r} exists already (revoke it first, "
+                    "or choose another name)"
+                )
+            conn.execute(
+                sa.insert(API_KEYS),
+                {
+                    "digest": digest(key),
+                    "council": council,
+                    "name": name,
+                    "channel": channel,
+                    "created_at": at,
+                    "created_by": by,
+                    "revoked_at": None,
+                },
+            )
         return key
 
     def api_key(self, key: str) -> ApiKey | None:
         if not key.startswith(API_KEY_PREFIX) or len(key) > 200:
             return None
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(API_KEYS).where(
-                API_KEYS.c.digest == digest(key), API_KEYS.c.revoked_at.is_(None))).first()
-        return None if row is None else ApiKey(council=row.council, name=row.name,
-                                               channel=row.channel)
+            row = conn.execute(
+                sa.select(API_KEYS).where(
+                    API_KEYS.c.digest == digest(key), API_KEYS.c.revoked_at.is_(None)
+                )
+            ).first()
+        return (
+            None if row is None else ApiKey(council=row.council, name=row.name, channel=row.channel)
+        )
 
     def api_keys(self, council: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(
-                API_KEYS.c.name, API_KEYS.c.channel, API_KEYS.c.created_at,
-                API_KEYS.c.created_by, API_KEYS.c.revoked_at,
-            ).where(API_KEYS.c.council == council).order_by(API_KEYS.c.created_at))
+            rows = conn.execute(
+                sa.select(
+                    API_KEYS.c.name,
+                    API_KEYS.c.channel,
+                    API_KEYS.c.created_at,
+                    API_KEYS.c.created_by,
+                    API_KEYS.c.revoked_at,
+                )
+                .where(API_KEYS.c.council == council)
+                .order_by(API_KEYS.c.created_at)
+            )
             return [dict(r._mapping) for r in rows]
 
     def revoke_api_key(self, council: str, name: str, at: datetime) -> None:
         with self.engine.begin() as conn:
-            done = conn.execute(sa.update(API_KEYS).where(
-                API_KEYS.c.council == council, API_KEYS.c.name == name,
-                API_KEYS.c.revoked_at.is_(None)).values(revoked_at=at))
+            done = conn.execute(
+                sa.update(API_KEYS)
+                .where(
+                    API_KEYS.c.council == council,
+                    API_KEYS.c.name == name,
+                    API_KEYS.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=at)
+            )
         if not done.rowcount:
             raise KeyError(f"no live API key named {name!r} in council {council}")
 
@@ -284,9 +352,15 @@ class Credentials:
         """A token for the resident who lodged `reference`, shown to them once."""
         token = REQUEST_TOKEN_PREFIX + secrets.token_urlsafe(18)
         with self.engine.begin() as conn:
-            conn.execute(sa.insert(REQUEST_TOKENS), {
-                "digest": digest(token), "council": council, "reference": reference,
-                "issued_at": at})
+            conn.execute(
+                sa.insert(REQUEST_TOKENS),
+                {
+                    "digest": digest(token),
+                    "council": council,
+                    "reference": reference,
+                    "issued_at": at,
+                },
+            )
         return token
 
     def request_of_token(self, council: str, token: str) -> str | None:
@@ -294,26 +368,41 @@ class Credentials:
         if not token.startswith(REQUEST_TOKEN_PREFIX) or len(token) > 100:
             return None
         with self.engine.connect() as conn:
-            ref: str | None = conn.execute(sa.select(REQUEST_TOKENS.c.reference).where(
-                REQUEST_TOKENS.c.digest == digest(token),
-                REQUEST_TOKENS.c.council == council)).scalar()
+            ref: str | None = conn.execute(
+                sa.select(REQUEST_TOKENS.c.reference).where(
+                    REQUEST_TOKENS.c.digest == digest(token), REQUEST_TOKENS.c.council == council
+                )
+            ).scalar()
         return ref
 
     # -- idempotency ---------------------------------------------------------------------------
 
-    def begin(self, council: str, caller: str, key: str, body: bytes, at: datetime
-              ) -> tuple[int, Any] | None:
+    def begin(
+        self, council: str, caller: str, key: str, body: bytes, at: datetime
+    ) -> tuple[int, Any] | None:
         """Claims this caller's `key` for a new attempt (None: go ahead, then `finish` or
         `abandon`), or the first attempt's response to replay. `ValueError` if the key was used
         with a different body; `InProgress` while the first attempt is still running."""
         body_hash = hashlib.sha256(body).hexdigest()
-        where = (IDEMPOTENCY.c.council == council, IDEMPOTENCY.c.caller == caller,
-                 IDEMPOTENCY.c.key == key)
+        where = (
+            IDEMPOTENCY.c.council == council,
+            IDEMPOTENCY.c.caller == caller,
+            IDEMPOTENCY.c.key == key,
+        )
         try:
             with self.engine.begin() as conn:
-                conn.execute(sa.insert(IDEMPOTENCY), {
-                    "council": council, "caller": caller, "key": key, "body_hash": body_hash,
-                    "status": 0, "response": "null", "created_at": at})
+                conn.execute(
+                    sa.insert(IDEMPOTENCY),
+                    {
+                        "council": council,
+                        "caller": caller,
+                        "key": key,
+                        "body_hash": body_hash,
+                        "status": 0,
+                        "response": "null",
+                        "created_at": at,
+                    },
+                )
             return None
         except sa.exc.IntegrityError:
             pass
@@ -336,25 +425,44 @@ class Credentials:
         """Claims a key whose attempt began at `started_at` and never finished, for a new
         attempt; False if another caller's retry took it first (or it finished meanwhile)."""
         with self.engine.begin() as conn:
-            return conn.execute(sa.update(IDEMPOTENCY).where(
-                IDEMPOTENCY.c.council == council, IDEMPOTENCY.c.caller == caller,
-                IDEMPOTENCY.c.key == key, IDEMPOTENCY.c.status == 0,
-                IDEMPOTENCY.c.created_at == started_at,
-            ).values(created_at=at)).rowcount == 1
+            return (
+                conn.execute(
+                    sa.update(IDEMPOTENCY)
+                    .where(
+                        IDEMPOTENCY.c.council == council,
+                        IDEMPOTENCY.c.caller == caller,
+                        IDEMPOTENCY.c.key == key,
+                        IDEMPOTENCY.c.status == 0,
+                        IDEMPOTENCY.c.created_at == started_at,
+                    )
+                    .values(created_at=at)
+                ).rowcount
+                == 1
+            )
 
     def finish(self, council: str, caller: str, key: str, status: int, response: Any) -> None:
         with self.engine.begin() as conn:
-            conn.execute(sa.update(IDEMPOTENCY).where(
-                IDEMPOTENCY.c.council == council, IDEMPOTENCY.c.caller == caller,
-                IDEMPOTENCY.c.key == key,
-            ).values(status=status, response=json.dumps(response, default=str)))
+            conn.execute(
+                sa.update(IDEMPOTENCY)
+                .where(
+                    IDEMPOTENCY.c.council == council,
+                    IDEMPOTENCY.c.caller == caller,
+                    IDEMPOTENCY.c.key == key,
+                )
+                .values(status=status, response=json.dumps(response, default=str))
+            )
 
     def abandon(self, council: str, caller: str, key: str) -> None:
         """Lets go of a claimed key whose attempt failed: the caller may try again."""
         with self.engine.begin() as conn:
-            conn.execute(sa.delete(IDEMPOTENCY).where(
-                IDEMPOTENCY.c.council == council, IDEMPOTENCY.c.caller == caller,
-                IDEMPOTENCY.c.key == key, IDEMPOTENCY.c.status == 0))
+            conn.execute(
+                sa.delete(IDEMPOTENCY).where(
+                    IDEMPOTENCY.c.council == council,
+                    IDEMPOTENCY.c.caller == caller,
+                    IDEMPOTENCY.c.key == key,
+                    IDEMPOTENCY.c.status == 0,
+                )
+            )
 
 
 class InProgress(RuntimeError):

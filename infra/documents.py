@@ -36,12 +36,18 @@ def as_text(doc: Document) -> str:
         if not table.rows:
             out.append("(none)")
             continue
-        widths = [max(len(c), *(len(r[i]) for r in table.rows))
-                  for i, c in enumerate(table.columns)]
-        out.append("  ".join(c.upper().ljust(w) for c, w in zip(table.columns, widths,
-                                                              strict=True)).rstrip())
-        out += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
-                for row in table.rows]
+        widths = [
+            max(len(c), *(len(r[i]) for r in table.rows)) for i, c in enumerate(table.columns)
+        ]
+        out.append(
+            "  ".join(
+                c.upper().ljust(w) for c, w in zip(table.columns, widths, strict=True)
+            ).rstrip()
+        )
+        out += [
+            "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+            for row in table.rows
+        ]
     if doc.notes:
         out += ["", *doc.notes]
     return "\n".join(out) + "\n"
@@ -69,22 +75,31 @@ def as_html(doc: Document) -> str:
     """A self-contained HTML page (no script, no external resource)."""
     e = html.escape
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{e(doc.title)}</title>",
-        ("<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;"
-        "margin-bottom:1.5em}th,td{border:1px solid #777;padding:.25em .5em;text-align:left;"
-        "vertical-align:top}td.hash{font-family:monospace;font-size:.8em}</style></head><body>"),
-        f"<h1>{e(doc.title)}</h1>", "<dl>",
-        *(f"<dt>{e(label)}</dt><dd>{e(value)}</dd>" for label, value in doc.facts), "</dl>",
+        (
+            "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;"
+            "margin-bottom:1.5em}th,td{border:1px solid #777;padding:.25em .5em;text-align:left;"
+            "vertical-align:top}td.hash{font-family:monospace;font-size:.8em}</style></head><body>"
+        ),
+        f"<h1>{e(doc.title)}</h1>",
+        "<dl>",
+        *(f"<dt>{e(label)}</dt><dd>{e(value)}</dd>" for label, value in doc.facts),
+        "</dl>",
     ]
     for table in doc.tables:
-        parts += [f"<h2>{e(table.title)}</h2>", "<table><thead><tr>",
-                  *(f'<th scope="col">{e(c)}</th>' for c in table.columns),
-                  "</tr></thead><tbody>"]
+        parts += [
+            f"<h2>{e(table.title)}</h2>",
+            "<table><thead><tr>",
+            *(f'<th scope="col">{e(c)}</th>' for c in table.columns),
+            "</tr></thead><tbody>",
+        ]
         for row in table.rows:
-            cells = "".join(f'<td class="hash">{e(v)}</td>' if c == "chain hash"
-                            else f"<td>{e(v)}</td>" for c, v in zip(table.columns, row,
-                                                                   strict=True))
+            cells = "".join(
+                f'<td class="hash">{e(v)}</td>' if c == "chain hash" else f"<td>{e(v)}</td>"
+                for c, v in zip(table.columns, row, strict=True)
+            )
             parts.append(f"<tr>{cells}</tr>")
         parts.append("</tbody></table>")
     parts += [f"<p>{e(note)}</p>" for note in doc.notes]

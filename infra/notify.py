@@ -68,7 +68,9 @@ def create_outbox(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         for column in missing:
             kind = column.type.compile(dialect=engine.dialect)
-            conn.execute(sa.text(f"ALTER TABLE {NOTICE_OUTBOX.name} ADD COLUMN {column.name} {kind}"))
+            conn.execute(
+                sa.text(f"ALTER TABLE {NOTICE_OUTBOX.name} ADD COLUMN {column.name} {kind}")
+            )
 
 
 class NoticeWorkRefused(DomainError):
@@ -89,11 +91,17 @@ class OutboxNotifier:
 
     def deliver(self, notice: Notice) -> None:
         row = {
-            "request_id": str(notice.request_id), "version": notice.version,
-            "council": notice.council, "reference": notice.reference,
-            "notice": notice.notice.value, "method": notice.method.value,
-            "recipient": notice.recipient, "text": notice.text, "issued_at": notice.issued_at,
-            "status": PENDING, "attempts": 0,
+            "request_id": str(notice.request_id),
+            "version": notice.version,
+            "council": notice.council,
+            "reference": notice.reference,
+            "notice": notice.notice.value,
+            "method": notice.method.value,
+            "recipient": notice.recipient,
+            "text": notice.text,
+            "issued_at": notice.issued_at,
+            "status": PENDING,
+            "attempts": 0,
         }
         with self.engine.begin() as conn:
             insert_ignoring_duplicates(conn, NOTICE_OUTBOX, [row])
@@ -116,7 +124,13 @@ def list_outbox(
 
 
 def mark_done(
-    engine: sa.Engine, council: str, notice_id: int, *, by: Actor, how: str, note: str | None,
+    engine: sa.Engine,
+    council: str,
+    notice_id: int,
+    *,
+    by: Actor,
+    how: str,
+    note: str | None,
     at: datetime,
 ) -> dict[str, Any]:
     """Records that staff delivered a pending notice by hand (`posted` a letter, `called` the
@@ -134,9 +148,15 @@ def mark_done(
         if row.method not in methods:
             raise NoticeWorkRefused(f"notice {notice_id} is by {row.method}: it cannot be {how}")
         done = conn.execute(
-            sa.update(t).where(t.c.id == notice_id, t.c.status == PENDING)
-            .values(status=DONE, sent_at=at, done_by=f"{by.id} ({by.role})", done_how=how,
-                    done_note=(note or "").strip() or None)
+            sa.update(t)
+            .where(t.c.id == notice_id, t.c.status == PENDING)
+            .values(
+                status=DONE,
+                sent_at=at,
+                done_by=f"{by.id} ({by.role})",
+                done_how=how,
+                done_note=(note or "").strip() or None,
+            )
         )
         if done.rowcount != 1:
             raise NoticeWorkRefused(f"notice {notice_id} is {row.status}, not pending")
@@ -147,8 +167,13 @@ class SmtpNotifier:
     """Sends an email notice through an SMTP server (stdlib `smtplib`)."""
 
     def __init__(
-        self, host: str, port: int, sender: str, timeout: float = 10.0,
-        credentials: tuple[str, str] | None = None, starttls: bool = False,
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        timeout: float = 10.0,
+        credentials: tuple[str, str] | None = None,
+        starttls: bool = False,
         vault: Vault | None = None,
     ) -> None:
         self.host, self.port, self.sender, self.timeout = host, port, sender, timeout
@@ -166,8 +191,9 @@ class SmtpNotifier:
         opened = self.vault.opener().open(notice.recipient) if self.vault else None
         if opened is None:
             raise Undeliverable(
-                f"notice {notice.reference} v{notice.version}: the customer's details were "
-                "erased" if self.vault else "no data keys to open the recipient with"
+                f"notice {notice.reference} v{notice.version}: the customer's details were erased"
+                if self.vault
+                else "no data keys to open the recipient with"
             )
         return opened
 
@@ -213,10 +239,12 @@ def smtp_from_env(
         return None
     user = env.get("CRM_SMTP_USER")
     return SmtpNotifier(
-        host, int(env.get("CRM_SMTP_PORT") or 25),
+        host,
+        int(env.get("CRM_SMTP_PORT") or 25),
         env.get("CRM_SMTP_FROM") or "no-reply@councilcrm.invalid",
         credentials=(user, env.get("CRM_SMTP_PASSWORD") or "") if user else None,
-        starttls=env.get("CRM_SMTP_STARTTLS") == "1", vault=vault,
+        starttls=env.get("CRM_SMTP_STARTTLS") == "1",
+        vault=vault,
     )
 
 
@@ -235,7 +263,9 @@ class OutboxSender:
     message and before the mark resends it: delivery is at least once."""
 
     def __init__(
-        self, engine: sa.Engine, transports: Mapping[ContactMethod, Notifier],
+        self,
+        engine: sa.Engine,
+        transports: Mapping[ContactMethod, Notifier],
         max_attempts: int = 5,
     ) -> None:
         self.engine, self.transports, self.max_attempts = engine, transports, max_attempts
@@ -260,7 +290,9 @@ class OutboxSender:
         claim = (
             sa.select(t)
             .where(t.c.status == PENDING, t.c.method.in_(methods), t.c.id > after)
-            .order_by(t.c.id).limit(1).with_for_update(skip_locked=True)
+            .order_by(t.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
         )
         with self.engine.begin() as conn:
             row = conn.execute(claim).first()
@@ -272,9 +304,14 @@ class OutboxSender:
 
     def _attempt(self, row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         notice = Notice(
-            request_id=UUID(row["request_id"]), council=row["council"], reference=row["reference"],
-            version=row["version"], notice=NoticeKind(row["notice"]),
-            method=ContactMethod(row["method"]), recipient=row["recipient"], text=row["text"],
+            request_id=UUID(row["request_id"]),
+            council=row["council"],
+            reference=row["reference"],
+            version=row["version"],
+            notice=NoticeKind(row["notice"]),
+            method=ContactMethod(row["method"]),
+            recipient=row["recipient"],
+            text=row["text"],
             issued_at=row["issued_at"],
         )
         attempts = row["attempts"] + 1

@@ -66,8 +66,13 @@ def _table(pdf: FPDF, table: Table) -> None:
         return
     widths = table.widths or tuple(1.0 for _ in table.columns)
     heading = FontFace(emphasis="BOLD", fill_color=(225, 225, 225))
-    with pdf.table(col_widths=widths, headings_style=heading, line_height=3.6,
-                   text_align="LEFT", repeat_headings=1) as grid:
+    with pdf.table(
+        col_widths=widths,
+        headings_style=heading,
+        line_height=3.6,
+        text_align="LEFT",
+        repeat_headings=1,
+    ) as grid:
         for row in [table.columns, *table.rows]:
             line = grid.row()
             for value in row:

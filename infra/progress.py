@@ -26,9 +26,13 @@ class ProgressBar:
         rate = done / max(now - self.started, 1e-9)
         if self.tty:
             bar = "#" * int(pct / 4)
-            sys.stderr.write(f"\r{self.what} [{bar:<25}] {pct:5.1f}% {done}/{total} ({rate:,.0f}/s)")
+            sys.stderr.write(
+                f"\r{self.what} [{bar:<25}] {pct:5.1f}% {done}/{total} ({rate:,.0f}/s)"
+            )
             if done >= total:
                 sys.stderr.write("\n")
             sys.stderr.flush()
         else:
-            self.log.info(self.what, done=done, total=total, percent=round(pct, 1), per_s=round(rate))
+            self.log.info(
+                self.what, done=done, total=total, percent=round(pct, 1), per_s=round(rate)
+            )

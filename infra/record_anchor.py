@@ -66,19 +66,25 @@ def generate(path: Path) -> str:
     """A new key at `path` (0600; its folder 0700 if created) and its public half beside it;
     refuses to replace an existing key (anchors signed with it would no longer verify)."""
     if path.exists():
-        raise RecordKeyError(f"a record key exists already at {path}: keep it (anchors "
-                             "signed with it need it), or give another --key path")
+        raise RecordKeyError(
+            f"a record key exists already at {path}: keep it (anchors "
+            "signed with it need it), or give another --key path"
+        )
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)
         os.fchmod(f.fileno(), 0o600)  # whatever the umask
     public = key.public_key()
-    public_path(path).write_bytes(public.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    public_path(path).write_bytes(
+        public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     return fingerprint(public)
 
 
@@ -109,14 +115,16 @@ def load_public(path: Path) -> Ed25519PublicKey:
 
 
 def canonical(manifest: Mapping[str, Any]) -> bytes:
-    return json.dumps(manifest, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
+    return json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def sign(key: Ed25519PrivateKey, council: str, heads: Mapping[str, Head],
-         at: datetime) -> dict[str, Any]:
+def sign(
+    key: Ed25519PrivateKey, council: str, heads: Mapping[str, Head], at: datetime
+) -> dict[str, Any]:
     manifest: dict[str, Any] = {
-        "format": FORMAT, "council": council, "time": at.isoformat(),
+        "format": FORMAT,
+        "council": council,
+        "time": at.isoformat(),
         "position": {log: h.position for log, h in heads.items()},
         "event_count": {log: h.event_count for log, h in heads.items()},
         "head_hash": {log: h.head_hash for log, h in heads.items()},
@@ -147,5 +155,6 @@ def read(text: str, public: Ed25519PublicKey, council: str) -> dict[str, Any]:
         raise AnchorRejected("forged", "its signature does not match its content") from None
     if manifest["council"] != council:
         raise AnchorRejected(
-            "foreign", f"it anchors the record of {manifest['council']}, not {council}")
+            "foreign", f"it anchors the record of {manifest['council']}, not {council}"
+        )
     return manifest

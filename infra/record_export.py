@@ -22,44 +22,80 @@ AUDITED_LOG = "requests"  # the log the audit record is fed from
 FORMATS = ("csv", "pdf")
 
 
-def record_export(rt: Runtime, c: Council, viewer: Viewer, via: str, *,
-                  reference: str | None = None, officer: str | None = None,
-                  date_from: date | None = None, date_to: date | None = None
-                  ) -> dict[str, Any]:
+def record_export(
+    rt: Runtime,
+    c: Council,
+    viewer: Viewer,
+    via: str,
+    *,
+    reference: str | None = None,
+    officer: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> dict[str, Any]:
     """The entries `reference`, `officer` or the period select, with their chain hashes and
     the record's verification; `ValueError` when nothing says what to export."""
-    rows = views.audit(rt, c, viewer, via, reference=reference, officer=officer,
-                       date_from=date_from, date_to=date_to, payloads=True)
+    rows = views.audit(
+        rt,
+        c,
+        viewer,
+        via,
+        reference=reference,
+        officer=officer,
+        date_from=date_from,
+        date_to=date_to,
+        payloads=True,
+    )
     hashes = _hashes(rt, [int(r["position"]) for r in rows])
-    checked = record_verify.verify(rt.record_engine, rt.record_logs(),
-                                   audit=(rt.read_engine, AUDITED_LOG))
+    checked = record_verify.verify(
+        rt.record_engine, rt.record_logs(), audit=(rt.read_engine, AUDITED_LOG)
+    )
     return {
-        "council": c.id, "council_name": c.name, "timezone": c.calendar.timezone,
+        "council": c.id,
+        "council_name": c.name,
+        "timezone": c.calendar.timezone,
         "scope": _scope(reference, officer, date_from, date_to),
         "generated_at": rt.clock().isoformat(),
         "reader": {"id": viewer.user_id, "role": viewer.role},
         "verification": {
             "ok": checked.ok,
-            "logs": {name: {"event_count": ch.event_count, "position": ch.position,
-                            "head_hash": ch.head_hash, "not_yet_chained": ch.pending}
-                     for name, ch in checked.checks.items()},
+            "logs": {
+                name: {
+                    "event_count": ch.event_count,
+                    "position": ch.position,
+                    "head_hash": ch.head_hash,
+                    "not_yet_chained": ch.pending,
+                }
+                for name, ch in checked.checks.items()
+            },
             "findings": [f.line() for f in checked.findings],
         },
-        "entries": [{
-            "position": r["position"], "reference": r["reference"], "version": r["version"],
-            "event_type": r["event_type"], "occurred_at": r["occurred_at"],
-            "recorded_at": r["recorded_at"], "actor_id": r["actor_id"],
-            "actor_role": r["actor_role"], "channel": r["channel"], "summary": r["summary"],
-            "personal": personal_detail(r["event_type"], r["payload"]),
-            "chain_hash": hashes.get(int(r["position"])),
-        } for r in rows],
+        "entries": [
+            {
+                "position": r["position"],
+                "reference": r["reference"],
+                "version": r["version"],
+                "event_type": r["event_type"],
+                "occurred_at": r["occurred_at"],
+                "recorded_at": r["recorded_at"],
+                "actor_id": r["actor_id"],
+                "actor_role": r["actor_role"],
+                "channel": r["channel"],
+                "summary": r["summary"],
+                "personal": personal_detail(r["event_type"], r["payload"]),
+                "chain_hash": hashes.get(int(r["position"])),
+            }
+            for r in rows
+        ],
     }
 
 
-def _scope(reference: str | None, officer: str | None, date_from: date | None,
-           date_to: date | None) -> str:
+def _scope(
+    reference: str | None, officer: str | None, date_from: date | None, date_to: date | None
+) -> str:
     parts = ([f"request {reference.strip().upper()}"] if reference else []) + (
-        [f"officer {officer}"] if officer else [])
+        [f"officer {officer}"] if officer else []
+    )
     if date_from or date_to:
         parts.append(f"from {date_from or 'the start'} to {date_to or 'the end'}")
     return ", ".join(parts)
@@ -88,6 +124,7 @@ def _hashes(rt: Runtime, positions: list[int]) -> dict[int, str]:
     with rt.record_engine.connect() as conn:
         for start in range(0, len(positions), 500):
             q = sa.select(t.c.position, t.c.hash).where(
-                t.c.log == AUDITED_LOG, t.c.position.in_(positions[start:start + 500]))
+                t.c.log == AUDITED_LOG, t.c.position.in_(positions[start : start + 500])
+            )
             found.update({row.position: row.hash for row in conn.execute(q)})
     return found

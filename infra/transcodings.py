@@ -27,10 +27,22 @@ from domain.values import (
 )
 
 ENUMS: tuple[type[Enum], ...] = (
-    Channel, RequestKind, NoteKind, ContactMethod, Status, NoticeKind, Conduct,
+    Channel,
+    RequestKind,
+    NoteKind,
+    ContactMethod,
+    Status,
+    NoticeKind,
+    Conduct,
 )
 DATACLASSES: tuple[type[Any], ...] = (
-    Actor, Customer, Location, ServiceStandard, CalendarSpec, Declaration, Restriction,
+    Actor,
+    Customer,
+    Location,
+    ServiceStandard,
+    CalendarSpec,
+    Declaration,
+    Restriction,
 )
 
 

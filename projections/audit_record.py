@@ -52,18 +52,24 @@ def summary(env: Envelope) -> str:
         case "NoticeSent":
             return f"Sent the {d['notice']} notice to the customer by {d['method']}"
         case "AlertTaken":
-            return (f"Took staff alert {d['alert']} to {d['role']} about the urgent escalation "
-                    f"(version {d['about_version']})")
+            return (
+                f"Took staff alert {d['alert']} to {d['role']} about the urgent escalation "
+                f"(version {d['about_version']})"
+            )
         case "Disposed":
             whose = f"customer {d['customer']}'s" if d["erased"] == "customer" else "its"
-            return (f"Disposed of: retention class {d['retention_class']} ({d['retention_years']} "
-                    f"years, due {d['due_on']}) — {whose} personal data erased: "
-                    f"{_clip(d['reason'])}")
+            return (
+                f"Disposed of: retention class {d['retention_class']} ({d['retention_years']} "
+                f"years, due {d['due_on']}) — {whose} personal data erased: "
+                f"{_clip(d['reason'])}"
+            )
         case "Reopened":
             return f"Reopened (was {d['previous_outcome']}): {_clip(d['reason'])}"
         case "Recategorised":
-            return (f"Recategorised {d['previous_category']} → {d['category']}, routed to "
-                    f"{d['team']} ({d['targets']} targets): {_clip(d['reason'])}")
+            return (
+                f"Recategorised {d['previous_category']} → {d['category']}, routed to "
+                f"{d['team']} ({d['targets']} targets): {_clip(d['reason'])}"
+            )
         case "LinkedAsDuplicate":
             return f"Closed as a duplicate of {d['original']}: {_clip(d['reason'])}"
         case "DuplicateAttached":
@@ -72,12 +78,16 @@ def summary(env: Envelope) -> str:
             return f"Referred to {d['agency_name']} ({d['contact']}): {_clip(d['reason'])}"
         case "AttachmentAdded":
             note = f": {_clip(d['note'])}" if d.get("note") else ""
-            return (f"Attached a document ({d['media_type']}, {d['size']:,} bytes, "
-                    f"sha256 {d['sha256'][:12]}…){note}")
+            return (
+                f"Attached a document ({d['media_type']}, {d['size']:,} bytes, "
+                f"sha256 {d['sha256'][:12]}…){note}"
+            )
         case "ContactLogged":
             who = "a customer on file" if d.get("customer_id") else "no customer named"
-            return (f"Enquiry '{d['contact_type']}' via {d['channel']} ({who}), "
-                    "recorded without opening a request")
+            return (
+                f"Enquiry '{d['contact_type']}' via {d['channel']} ({who}), "
+                "recorded without opening a request"
+            )
         case "ComplaintSubjectRecorded":
             return f"Complaint recorded as about {d['officer']}: {_clip(d['reason'])}"
         case "ComplaintReviewRequested":
@@ -85,8 +95,11 @@ def summary(env: Envelope) -> str:
         case "ComplaintReviewDecided":
             return f"Internal review decided on {d['on']} ({d['decision']}): {_clip(d['text'])}"
         case "ComplaintReferredToOmbudsman":
-            theirs = f" (their reference {d['ombudsman_reference']})" if d.get(
-                "ombudsman_reference") else ""
+            theirs = (
+                f" (their reference {d['ombudsman_reference']})"
+                if d.get("ombudsman_reference")
+                else ""
+            )
             return f"Referred to the Ombudsman on {d['on']}{theirs}: {_clip(d['reason'])}"
         case "SatisfactionRecorded":
             said = ", with a comment kept sealed" if d.get("comment") else ""
@@ -124,11 +137,18 @@ class AuditRecord(ReadModel):
     @staticmethod
     def row(env: Envelope) -> Row:
         return {
-            "request_id": env.request_id, "version": env.version, "position": env.position,
-            "council": env.council, "reference": env.reference, "event_type": env.event_type,
-            "actor_id": env.actor["id"], "actor_role": env.actor["role"],
-            "channel": env.data.get("channel"), "occurred_at": env.occurred_at,
-            "recorded_at": env.recorded_at, "summary": summary(env),
+            "request_id": env.request_id,
+            "version": env.version,
+            "position": env.position,
+            "council": env.council,
+            "reference": env.reference,
+            "event_type": env.event_type,
+            "actor_id": env.actor["id"],
+            "actor_role": env.actor["role"],
+            "channel": env.data.get("channel"),
+            "occurred_at": env.occurred_at,
+            "recorded_at": env.recorded_at,
+            "summary": summary(env),
             "payload": json.dumps(env.data, sort_keys=True, ensure_ascii=False),
         }
 

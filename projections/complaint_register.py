@@ -109,11 +109,19 @@ class ComplaintRegister(RowPerRequest):
                     cal.business_days_elapsed(received, env.occurred), 4
                 )
         elif kind == "Reopened":  # corrections: open again, due anew
-            new.update(closed_at=None, outcome=None, business_days_taken=None,
-                       complete_by=d.get("complete_by"))
+            new.update(
+                closed_at=None,
+                outcome=None,
+                business_days_taken=None,
+                complete_by=d.get("complete_by"),
+            )
         elif kind == "Recategorised":
-            new.update(category=d["category"], category_name=d["category_name"], team=d["team"],
-                       officer=d.get("officer"))
+            new.update(
+                category=d["category"],
+                category_name=d["category_name"],
+                team=d["team"],
+                officer=d.get("officer"),
+            )
             if d.get("standard") is not None:
                 new["standard"] = json.dumps(d["standard"], sort_keys=True)
             if d.get("targets") == "new":

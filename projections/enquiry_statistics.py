@@ -88,8 +88,7 @@ class EnquiryStatistics(ReadModel):
         t = self.table
         corrected = [e for e in envelopes if e.event_type == "Recategorised"]
         for e in corrected:
-            conn.execute(sa.update(t).where(t.c.id == e.request_id)
-                         .values(type=e.data["category"]))
+            conn.execute(sa.update(t).where(t.c.id == e.request_id).values(type=e.data["category"]))
         return len(rows) + len(corrected)
 
     def fold(self) -> Fold:
@@ -105,7 +104,9 @@ class _Rows:
         self.rows: dict[str, Row] = {}
 
     def needs(self, event_type: str, request_id: str) -> bool:
-        return event_type in ROW_EVENTS or (event_type == "Recategorised" and request_id in self.rows)
+        return event_type in ROW_EVENTS or (
+            event_type == "Recategorised" and request_id in self.rows
+        )
 
     def add(self, env: Envelope) -> None:
         if env.event_type == "Recategorised":

@@ -29,8 +29,17 @@ BASE_FIELDS = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic", "occurred_at", "actor"}
 )
 FIELDS = (
-    "schema_version", "council", "position", "event_type", "request_id", "reference",
-    "version", "occurred_at", "recorded_at", "actor", "data",
+    "schema_version",
+    "council",
+    "position",
+    "event_type",
+    "request_id",
+    "reference",
+    "version",
+    "occurred_at",
+    "recorded_at",
+    "actor",
+    "data",
 )
 
 

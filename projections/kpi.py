@@ -77,22 +77,56 @@ from projections.sla import Sla
 GROUPINGS = ("category", "team", "channel", "kind", "day")
 SYSTEM_ROLE = "system"
 COUNTS = (
-    "lodged", "acknowledgement_due", "acknowledged_within_standard", "closed",
-    "completed_within_target", "breaches", "escalations", "closed_by_officer",
-    "first_contact_resolution", "rated", "satisfied", "duplicates",
+    "lodged",
+    "acknowledgement_due",
+    "acknowledged_within_standard",
+    "closed",
+    "completed_within_target",
+    "breaches",
+    "escalations",
+    "closed_by_officer",
+    "first_contact_resolution",
+    "rated",
+    "satisfied",
+    "duplicates",
 )
 METRICS = (
-    "lodged", "closed", "completed_within_target", "completed_within_target_pct",
-    "acknowledgement_due", "acknowledged_within_standard", "acknowledged_within_standard_pct",
-    "median_business_days_to_complete", "p90_business_days_to_complete", "breaches",
-    "escalations", "closed_by_officer", "first_contact_resolution",
-    "first_contact_resolution_pct", "rated", "satisfied", "customer_satisfaction_pct",
-    "duplicates", "distinct_hazards",
+    "lodged",
+    "closed",
+    "completed_within_target",
+    "completed_within_target_pct",
+    "acknowledgement_due",
+    "acknowledged_within_standard",
+    "acknowledged_within_standard_pct",
+    "median_business_days_to_complete",
+    "p90_business_days_to_complete",
+    "breaches",
+    "escalations",
+    "closed_by_officer",
+    "first_contact_resolution",
+    "first_contact_resolution_pct",
+    "rated",
+    "satisfied",
+    "customer_satisfaction_pct",
+    "duplicates",
+    "distinct_hazards",
 )
 _SLA_COLUMNS = (
-    "request_id", "category", "category_name", "team", "channel", "kind", "lodged_at",
-    "acknowledge_by", "acknowledged_at", "complete_by", "closed_at", "touched", "lodged_by",
-    "business_days_to_complete", "duplicate_of",
+    "request_id",
+    "category",
+    "category_name",
+    "team",
+    "channel",
+    "kind",
+    "lodged_at",
+    "acknowledge_by",
+    "acknowledged_at",
+    "complete_by",
+    "closed_at",
+    "touched",
+    "lodged_by",
+    "business_days_to_complete",
+    "duplicate_of",
 )
 
 
@@ -177,9 +211,7 @@ def _figures(tally: _Tally, targets: Mapping[str, float]) -> dict[str, Any]:
         escalations=c["escalations"],
         closed_by_officer=c["closed_by_officer"],
         first_contact_resolution=c["first_contact_resolution"],
-        first_contact_resolution_pct=_pct(
-            c["first_contact_resolution"], c["closed_by_officer"]
-        ),
+        first_contact_resolution_pct=_pct(c["first_contact_resolution"], c["closed_by_officer"]),
         rated=c["rated"],
         satisfied=c["satisfied"],
         customer_satisfaction_pct=_pct(c["satisfied"], c["rated"]),
@@ -201,24 +233,33 @@ def _figures(tally: _Tally, targets: Mapping[str, float]) -> dict[str, Any]:
 def _group_key(q: KpiQuery) -> Callable[[Mapping[str, Any], datetime], tuple[Any, dict[str, Any]]]:
     """(sort key, label) of a request's group; for days, the local date of the given instant."""
     if q.by == "day":
+
         def by_day(row: Mapping[str, Any], at: datetime) -> tuple[Any, dict[str, Any]]:
             day: date = at.astimezone(q.zone).date()
             return day, {"day": day.isoformat()}
+
         return by_day
     if q.by == "category":
+
         def by_category(row: Mapping[str, Any], at: datetime) -> tuple[Any, dict[str, Any]]:
-            return row["category"], {"category": row["category_name"],
-                                     "category_code": row["category"]}
+            return row["category"], {
+                "category": row["category_name"],
+                "category_code": row["category"],
+            }
+
         return by_category
     if q.by == "team":
+
         def by_team(row: Mapping[str, Any], at: datetime) -> tuple[Any, dict[str, Any]]:
             team = row["team"]
             return team, {"team": team, "team_name": q.team_names.get(team, team)}
+
         return by_team
 
     def by_column(row: Mapping[str, Any], at: datetime) -> tuple[Any, dict[str, Any]]:
         value = row[q.by] or "unknown"
         return value, {q.by: value}
+
     return by_column
 
 
@@ -241,26 +282,32 @@ def _events(
 ) -> list[sa.Row[Any]]:
     t = audit.table
     query = sa.select(t.c.request_id, t.c.occurred_at, t.c.actor_id, t.c.actor_role).where(
-        t.c.council == q.council, t.c.event_type == event_type,
-        t.c.occurred_at >= q.start, t.c.occurred_at < q.end,
+        t.c.council == q.council,
+        t.c.event_type == event_type,
+        t.c.occurred_at >= q.start,
+        t.c.occurred_at < q.end,
     )
     return list(conn.execute(query))
 
 
-def _ratings(conn: sa.Connection, audit: AuditRecord, q: KpiQuery) -> list[tuple[str, datetime, int]]:
+def _ratings(
+    conn: sa.Connection, audit: AuditRecord, q: KpiQuery
+) -> list[tuple[str, datetime, int]]:
     """The customers' ratings recorded in the period: request, instant, score."""
     t = audit.table
     query = sa.select(t.c.request_id, t.c.occurred_at, t.c.payload).where(
-        t.c.council == q.council, t.c.event_type == "SatisfactionRecorded",
-        t.c.occurred_at >= q.start, t.c.occurred_at < q.end,
+        t.c.council == q.council,
+        t.c.event_type == "SatisfactionRecorded",
+        t.c.occurred_at >= q.start,
+        t.c.occurred_at < q.end,
     )
-    return [(r.request_id, r.occurred_at, int(json.loads(r.payload)["score"]))
-            for r in conn.execute(query)]
+    return [
+        (r.request_id, r.occurred_at, int(json.loads(r.payload)["score"]))
+        for r in conn.execute(query)
+    ]
 
 
-def _more_requests(
-    conn: sa.Connection, sla: Sla, ids: set[str]
-) -> dict[str, dict[str, Any]]:
+def _more_requests(conn: sa.Connection, sla: Sla, ids: set[str]) -> dict[str, dict[str, Any]]:
     t = sla.table
     out: dict[str, dict[str, Any]] = {}
     wanted = sorted(ids)

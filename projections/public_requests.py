@@ -46,8 +46,9 @@ class PublicRequests(RowPerRequest):
             sa.Column("media_url", sa.Text),
             sa.Column("description", sa.Text),
             sa.Column("version", sa.Integer, nullable=False),
-            sa.Index(f"{self.prefix}public_requests_by_reference", "council", "reference",
-                     unique=True),
+            sa.Index(
+                f"{self.prefix}public_requests_by_reference", "council", "reference", unique=True
+            ),
             sa.Index(f"{self.prefix}public_requests_by_time", "council", "requested_at"),
         )
 
@@ -56,14 +57,24 @@ class PublicRequests(RowPerRequest):
         if kind == "Lodged":
             loc = d.get("location") or {}
             return {
-                "request_id": env.request_id, "council": env.council,
-                "reference": env.reference, "status": "open", "category": d["category"],
+                "request_id": env.request_id,
+                "council": env.council,
+                "reference": env.reference,
+                "status": "open",
+                "category": d["category"],
                 "category_name": (d.get("standard") or {}).get("category_name"),
-                "team": d["team"], "requested_at": env.occurred_at,
-                "updated_at": env.occurred_at, "complete_by": d.get("complete_by"),
-                "acknowledged": False, "outcome": None, "address": loc.get("address"),
-                "address_id": loc.get("address_id"), "zipcode": loc.get("zipcode"),
-                "lat": loc.get("lat"), "long": loc.get("long"), "media_url": d.get("media_url"),
+                "team": d["team"],
+                "requested_at": env.occurred_at,
+                "updated_at": env.occurred_at,
+                "complete_by": d.get("complete_by"),
+                "acknowledged": False,
+                "outcome": None,
+                "address": loc.get("address"),
+                "address_id": loc.get("address_id"),
+                "zipcode": loc.get("zipcode"),
+                "lat": loc.get("lat"),
+                "long": loc.get("long"),
+                "media_url": d.get("media_url"),
                 "description": None,
             }
         assert row is not None
@@ -79,8 +90,12 @@ class PublicRequests(RowPerRequest):
         elif kind == "Reopened":
             new.update(status="open", outcome=None, complete_by=d.get("complete_by"))
         elif kind == "Recategorised":
-            new.update(category=d["category"], category_name=d["category_name"], team=d["team"],
-                       complete_by=d.get("complete_by"))
+            new.update(
+                category=d["category"],
+                category_name=d["category_name"],
+                team=d["team"],
+                complete_by=d.get("complete_by"),
+            )
         elif kind == "PublicDescriptionApproved":
             new["description"] = d["text"]
         elif kind in ("NoteAdded", "NoticeSent", "AlertTaken", "DuplicateAttached", "Disposed"):

@@ -48,8 +48,9 @@ class RequestSummary(RowPerRequest):
             sa.Column("referred_to", sa.String(64)),
             sa.Column("reopens", sa.Integer, nullable=False, server_default="0"),
             sa.Column("version", sa.Integer, nullable=False),
-            sa.Index(f"{self.prefix}request_summary_by_reference", "council", "reference",
-                     unique=True),
+            sa.Index(
+                f"{self.prefix}request_summary_by_reference", "council", "reference", unique=True
+            ),
             sa.Index(f"{self.prefix}request_summary_by_customer", "council", "customer"),
         )
 
@@ -58,17 +59,33 @@ class RequestSummary(RowPerRequest):
         if kind == "Lodged":
             standard = d.get("standard") or {}
             return {
-                "request_id": env.request_id, "council": env.council,
-                "reference": env.reference, "status": "open", "category": d["category"],
-                "category_name": standard.get("category_name"), "kind": d.get("kind"),
-                "channel": d.get("channel"), "team": d["team"], "officer": None,
+                "request_id": env.request_id,
+                "council": env.council,
+                "reference": env.reference,
+                "status": "open",
+                "category": d["category"],
+                "category_name": standard.get("category_name"),
+                "kind": d.get("kind"),
+                "channel": d.get("channel"),
+                "team": d["team"],
+                "officer": None,
                 "urgent": bool(d["urgent"]),
                 "level": (standard.get("escalation_roles") or [""])[0],
-                "lodged_at": env.occurred_at, "acknowledged_at": None,
-                "acknowledge_by": d.get("acknowledge_by"), "complete_by": d.get("complete_by"),
-                "closed_at": None, "outcome": None, "notes": 0, "delays": 0, "escalations": 0,
-                "customer": (d.get("customer") or {}).get("number"), "disposed_at": None,
-                "duplicate_of": None, "duplicates": 0, "referred_to": None, "reopens": 0,
+                "lodged_at": env.occurred_at,
+                "acknowledged_at": None,
+                "acknowledge_by": d.get("acknowledge_by"),
+                "complete_by": d.get("complete_by"),
+                "closed_at": None,
+                "outcome": None,
+                "notes": 0,
+                "delays": 0,
+                "escalations": 0,
+                "customer": (d.get("customer") or {}).get("number"),
+                "disposed_at": None,
+                "duplicate_of": None,
+                "duplicates": 0,
+                "referred_to": None,
+                "reopens": 0,
             }
         assert row is not None
         new = dict(row)
@@ -87,21 +104,39 @@ class RequestSummary(RowPerRequest):
         elif kind == "Disposed":
             new["disposed_at"] = env.occurred_at
         elif kind in ("LinkedAsDuplicate", "Referred"):
-            new.update(status="closed", closed_at=env.occurred_at, outcome=d["outcome"],
-                       duplicate_of=d.get("original"), referred_to=d.get("agency"))
+            new.update(
+                status="closed",
+                closed_at=env.occurred_at,
+                outcome=d["outcome"],
+                duplicate_of=d.get("original"),
+                referred_to=d.get("agency"),
+            )
         elif kind == "DuplicateAttached":
             new["duplicates"] += 1
         elif kind == "Reopened":
-            new.update(status="open", closed_at=None, outcome=None, referred_to=None,
-                       complete_by=d.get("complete_by"), reopens=new["reopens"] + 1)
+            new.update(
+                status="open",
+                closed_at=None,
+                outcome=None,
+                referred_to=None,
+                complete_by=d.get("complete_by"),
+                reopens=new["reopens"] + 1,
+            )
         elif kind == "Recategorised":
-            new.update(category=d["category"], category_name=d["category_name"], team=d["team"],
-                       officer=d.get("officer"), acknowledge_by=d.get("acknowledge_by"),
-                       complete_by=d.get("complete_by"))
+            new.update(
+                category=d["category"],
+                category_name=d["category_name"],
+                team=d["team"],
+                officer=d.get("officer"),
+                acknowledge_by=d.get("acknowledge_by"),
+                complete_by=d.get("complete_by"),
+            )
         return new
 
 
-def by_reference(conn: sa.Connection, model: RequestSummary, council: str, reference: str) -> dict[str, Any] | None:
+def by_reference(
+    conn: sa.Connection, model: RequestSummary, council: str, reference: str
+) -> dict[str, Any] | None:
     t = model.table
     q = sa.select(t).where(t.c.council == council, t.c.reference == reference)
     row = conn.execute(q).first()
@@ -111,8 +146,10 @@ def by_reference(conn: sa.Connection, model: RequestSummary, council: str, refer
 def any_of(conn: sa.Connection, model: RequestSummary, council: str) -> bool:
     """Whether the council has any request at all."""
     t = model.table
-    return conn.execute(sa.select(t.c.reference).where(t.c.council == council).limit(1)
-                        ).first() is not None
+    return (
+        conn.execute(sa.select(t.c.reference).where(t.c.council == council).limit(1)).first()
+        is not None
+    )
 
 
 def by_references(
@@ -122,7 +159,7 @@ def by_references(
     t, refs = model.table, sorted(set(references))
     found: dict[str, dict[str, Any]] = {}
     for i in range(0, len(refs), 500):
-        q = sa.select(t).where(t.c.council == council, t.c.reference.in_(refs[i:i + 500]))
+        q = sa.select(t).where(t.c.council == council, t.c.reference.in_(refs[i : i + 500]))
         found.update((r.reference, dict(r._mapping)) for r in conn.execute(q))
     return found
 
@@ -142,7 +179,9 @@ def closed_not_disposed(
     """The council's closed requests not yet disposed of, oldest closure first: the candidates
     for disposal, each to be held to its category's retention."""
     t = model.table
-    q = (sa.select(t).where(t.c.council == council, t.c.status == "closed",
-                            t.c.disposed_at.is_(None))
-         .order_by(t.c.closed_at, t.c.reference))
+    q = (
+        sa.select(t)
+        .where(t.c.council == council, t.c.status == "closed", t.c.disposed_at.is_(None))
+        .order_by(t.c.closed_at, t.c.reference)
+    )
     return [dict(r._mapping) for r in conn.execute(q)]

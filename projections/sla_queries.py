@@ -65,8 +65,11 @@ def state_at(row: Row, now: datetime) -> SlaState:
     if not row["open"]:
         return SlaState(state=CLOSED, breaches=(), due=complete_by, remaining=None, day=day)
     if row["paused_at"] is not None:
-        frozen = cal.business_time_elapsed(row["paused_at"], complete_by) if (
-            cal and complete_by) else None
+        frozen = (
+            cal.business_time_elapsed(row["paused_at"], complete_by)
+            if (cal and complete_by)
+            else None
+        )
         return SlaState(state=PAUSED, breaches=(), due=complete_by, remaining=frozen, day=day)
     overdue: list[tuple[timedelta, str, datetime]] = []
     if complete_by is not None and complete_by <= now:
@@ -75,11 +78,17 @@ def state_at(row: Row, now: datetime) -> SlaState:
         overdue.append((left(ack_by), "acknowledgement", ack_by))
     if overdue:
         most, _, due = min(overdue, key=lambda o: o[0])
-        return SlaState(state=BREACHED, breaches=tuple(o[1] for o in overdue), due=due,
-                        remaining=most, day=day)
+        return SlaState(
+            state=BREACHED, breaches=tuple(o[1] for o in overdue), due=due, remaining=most, day=day
+        )
     at_risk = row["at_risk_from"] is not None and row["at_risk_from"] <= now
-    return SlaState(state=AT_RISK if at_risk else ON_TRACK, breaches=(), due=complete_by,
-                    remaining=left(complete_by) if complete_by is not None else None, day=day)
+    return SlaState(
+        state=AT_RISK if at_risk else ON_TRACK,
+        breaches=(),
+        due=complete_by,
+        remaining=left(complete_by) if complete_by is not None else None,
+        day=day,
+    )
 
 
 # -- for people: breached, at risk, escalated --------------------------------------------------
@@ -95,7 +104,9 @@ def breached(
         t.c.complete_by <= now,
         sa.and_(t.c.acknowledged_at.is_(None), t.c.acknowledge_by <= now),
     )
-    return _ranked(conn, model, f, now, _open(conn, model, now).where(t.c.paused_at.is_(None), late))
+    return _ranked(
+        conn, model, f, now, _open(conn, model, now).where(t.c.paused_at.is_(None), late)
+    )
 
 
 def at_risk(
@@ -104,8 +115,9 @@ def at_risk(
     """Open, not paused, past the at-risk threshold but not yet breached; least time left
     first."""
     t = model.table
-    q = _open(conn, model, now).where(t.c.paused_at.is_(None), t.c.at_risk_from <= now,
-                                t.c.complete_by > now)
+    q = _open(conn, model, now).where(
+        t.c.paused_at.is_(None), t.c.at_risk_from <= now, t.c.complete_by > now
+    )
     return [r for r in _ranked(conn, model, f, now, q) if r["state"] == AT_RISK]
 
 
@@ -126,8 +138,9 @@ def states(
     t = model.table
     rows: dict[str, dict[str, Any]] = {}
     for chunk in range(0, len(references), 500):
-        q = sa.select(t).where(t.c.council == council,
-                               t.c.reference.in_(references[chunk:chunk + 500]))
+        q = sa.select(t).where(
+            t.c.council == council, t.c.reference.in_(references[chunk : chunk + 500])
+        )
         rows.update((r.reference, present(dict(r._mapping), now)) for r in conn.execute(q))
     return rows
 
@@ -136,8 +149,9 @@ def _open(conn: sa.Connection, model: SlaSource, now: datetime) -> sa.Select[Any
     """Open requests: in the live view, as recorded now; in its history, as recorded by `now`."""
     t = model.table
     if isinstance(model, SlaHistory):
-        return sa.select(*live_columns(t)).where(model.open_rows(t),
-                                                 *in_force(t, now, conn.dialect.name))
+        return sa.select(*live_columns(t)).where(
+            model.open_rows(t), *in_force(t, now, conn.dialect.name)
+        )
     return sa.select(t).where(t.c.open == sa.true())
 
 
@@ -157,8 +171,12 @@ def severity(row: dict[str, Any]) -> tuple[Any, ...]:
     """Breached before at risk before the rest; within a state, least business time left
     (most overdue) first; then urgent first, then by reference."""
     seconds = row["remaining_business_seconds"]
-    return (_RANK[row["state"]], float("inf") if seconds is None else seconds,
-            not row["urgent"], row["reference"])
+    return (
+        _RANK[row["state"]],
+        float("inf") if seconds is None else seconds,
+        not row["urgent"],
+        row["reference"],
+    )
 
 
 def present(row: Row, now: datetime) -> dict[str, Any]:
@@ -167,18 +185,29 @@ def present(row: Row, now: datetime) -> dict[str, Any]:
     roles = json.loads(row["standard"]).get("escalation_roles") or []
     seconds = None if s.remaining is None else int(s.remaining.total_seconds())
     return {
-        "reference": row["reference"], "council": row["council"], "state": s.state,
-        "breaches": list(s.breaches), "urgent": row["urgent"], "category": row["category"],
-        "team": row["team"], "officer": row["officer"], "level": row["level"],
+        "reference": row["reference"],
+        "council": row["council"],
+        "state": s.state,
+        "breaches": list(s.breaches),
+        "urgent": row["urgent"],
+        "category": row["category"],
+        "team": row["team"],
+        "officer": row["officer"],
+        "level": row["level"],
         "level_rank": roles.index(row["level"]) if row["level"] in roles else -1,
-        "escalations": row["escalations"], "due": s.due,
+        "escalations": row["escalations"],
+        "due": s.due,
         "remaining_business_seconds": seconds,
         "remaining_business_days": None if s.remaining is None else round(s.remaining / s.day, 3),
         "remaining": describe(s.remaining, s.day),
-        "lodged_at": row["lodged_at"], "acknowledge_by": row["acknowledge_by"],
-        "acknowledged_at": row["acknowledged_at"], "complete_by": row["complete_by"],
-        "at_risk_from": row["at_risk_from"], "paused_at": row["paused_at"],
-        "next_level": row["next_level"], "next_level_due": row["next_level_due"],
+        "lodged_at": row["lodged_at"],
+        "acknowledge_by": row["acknowledge_by"],
+        "acknowledged_at": row["acknowledged_at"],
+        "complete_by": row["complete_by"],
+        "at_risk_from": row["at_risk_from"],
+        "paused_at": row["paused_at"],
+        "next_level": row["next_level"],
+        "next_level_due": row["next_level_due"],
         "received_at": row["received_at"],
     }
 
@@ -246,7 +275,10 @@ def due_progress_notices(
 def due_escalations_query(t: sa.Table, now: datetime, council: str | None) -> sa.Select[Any]:
     return (
         sa.select(
-            t.c.request_id, t.c.council, t.c.reference, t.c.next_level,
+            t.c.request_id,
+            t.c.council,
+            t.c.reference,
+            t.c.next_level,
             sa.type_coerce(t.c.next_level_due, sa.DateTime()),  # as stored: naive UTC
             t.c.next_level_standard,
         )

@@ -57,13 +57,20 @@ class WorkQueue(RowPerRequest):
         if env.event_type == "Lodged":
             standard = d.get("standard") or {}
             return {
-                "request_id": env.request_id, "council": env.council,
-                "reference": env.reference, "team": d["team"], "officer": None,
-                "category": d["category"], "urgent": bool(d["urgent"]), "status": "lodged",
+                "request_id": env.request_id,
+                "council": env.council,
+                "reference": env.reference,
+                "team": d["team"],
+                "officer": None,
+                "category": d["category"],
+                "urgent": bool(d["urgent"]),
+                "status": "lodged",
                 "priority": bool(standard.get("priority")),
                 "level": (standard.get("escalation_roles") or [""])[0],
-                "acknowledge_by": d.get("acknowledge_by"), "complete_by": d.get("complete_by"),
-                "lodged_at": env.occurred_at, "last_action": "Lodged",
+                "acknowledge_by": d.get("acknowledge_by"),
+                "complete_by": d.get("complete_by"),
+                "lodged_at": env.occurred_at,
+                "last_action": "Lodged",
                 "last_action_at": env.occurred_at,
             }
         assert row is not None
@@ -79,8 +86,13 @@ class WorkQueue(RowPerRequest):
         elif env.event_type == "Reopened":
             new.update(status="reopened", complete_by=d.get("complete_by"))
         elif env.event_type == "Recategorised":
-            new.update(category=d["category"], team=d["team"], officer=d.get("officer"),
-                       acknowledge_by=d.get("acknowledge_by"), complete_by=d.get("complete_by"))
+            new.update(
+                category=d["category"],
+                team=d["team"],
+                officer=d.get("officer"),
+                acknowledge_by=d.get("acknowledge_by"),
+                complete_by=d.get("complete_by"),
+            )
         return new
 
 
@@ -127,7 +139,9 @@ def query_plain(conn: sa.Connection, model: WorkQueue, f: QueueFilter) -> PlainR
     SQLAlchemy row object and no type conversion per value (a queue is read whole, 1,000 rows
     and more, each time it changes)."""
     t = model.table
-    compiled = _open(t, f).compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    compiled = _open(t, f).compile(
+        dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+    )
     params: Any = compiled.params
     if compiled.positional:
         params = tuple(params[name] for name in compiled.positiontup or ())

@@ -68,6 +68,7 @@ fi
 export CRM_TEST_DATABASE_URL=$test_db CRM_TEST_KAFKA_BOOTSTRAP=$test_kafka
 
 python3 -m ruff check .                                                     # code, tests, benches
+python3 -m ruff format --check . >/dev/null || { python3 -m ruff format --check .; exit 1; }  # one layout
 lint-imports --no-cache >/dev/null || { lint-imports --no-cache; exit 1; }   # imports point inward
 python3 -m mypy --strict --no-incremental domain commands projections consumers infra
 

@@ -79,7 +79,9 @@ def pg_url(request: pytest.FixtureRequest, pg_server_url: str) -> Iterator[str]:
 
 def make_settings(data_dir: Path, database_url: str | None = None) -> Settings:
     return Settings(
-        data_dir=data_dir, database_url=database_url, kafka_bootstrap=None,
+        data_dir=data_dir,
+        database_url=database_url,
+        kafka_bootstrap=None,
         config_dir=PROJECT_ROOT / "config",
     )
 
@@ -91,7 +93,9 @@ DUE_AHEAD = (date.today() + timedelta(days=200)).isoformat()
 
 
 def add_staff(
-    settings: Settings, council: str, staff: Mapping[str, Sequence[str]],
+    settings: Settings,
+    council: str,
+    staff: Mapping[str, Sequence[str]],
     teams: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
     """Gives the data folder's council the staff users the CLI acts as: bootstraps `admin`
@@ -105,23 +109,37 @@ def add_staff(
 
 
 def add_staff_to(
-    rt: Runtime, council: str, staff: Mapping[str, Sequence[str]],
+    rt: Runtime,
+    council: str,
+    staff: Mapping[str, Sequence[str]],
     teams: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
     """`add_staff` on a runtime already open."""
     c = load_council(rt.settings.config_dir, council)
     known = {u.user_id for u in users.list_users(rt.directory_ports, council)}
     if not known:
-        users.bootstrap_administrator(users.BootstrapAdministrator(
-            council=council, user_id=TEST_ADMIN, name="Test Administrator"),
-            rt.directory_ports, c)
+        users.bootstrap_administrator(
+            users.BootstrapAdministrator(
+                council=council, user_id=TEST_ADMIN, name="Test Administrator"
+            ),
+            rt.directory_ports,
+            c,
+        )
     admin = Actor(id=TEST_ADMIN, role="administrator")
     for user_id, roles in staff.items():
         if user_id not in known:
-            users.add_user(users.AddUser(
-                council=council, user_id=user_id, name=user_id, roles=tuple(roles),
-                teams=tuple((teams or {}).get(user_id, ())), actor=admin),
-                rt.directory_ports, c)
+            users.add_user(
+                users.AddUser(
+                    council=council,
+                    user_id=user_id,
+                    name=user_id,
+                    roles=tuple(roles),
+                    teams=tuple((teams or {}).get(user_id, ())),
+                    actor=admin,
+                ),
+                rt.directory_ports,
+                c,
+            )
 
 
 @pytest.fixture

@@ -53,5 +53,6 @@ def sealed(fields: dict[str, Any]) -> dict[str, Any]:
     out = dict(fields, description=TEST_SEALER.seal(fields["description"]))
     if customer is not None:
         out["customer"] = dataclasses.replace(
-            customer, **{f: TEST_SEALER.seal(getattr(customer, f)) for f in PERSONAL_FIELDS})
+            customer, **{f: TEST_SEALER.seal(getattr(customer, f)) for f in PERSONAL_FIELDS}
+        )
     return out

@@ -30,9 +30,13 @@ LODGE = {
 
 
 @contextmanager
-def served(settings: Settings, staff: Mapping[str, Sequence[str]],
-           teams: Mapping[str, Sequence[str]] | None = None, clock: Clock = system_clock,
-           **app_options: Any) -> Iterator[tuple[TestClient, Runtime]]:
+def served(
+    settings: Settings,
+    staff: Mapping[str, Sequence[str]],
+    teams: Mapping[str, Sequence[str]] | None = None,
+    clock: Clock = system_clock,
+    **app_options: Any,
+) -> Iterator[tuple[TestClient, Runtime]]:
     """The app serving Upper Lachlan from `settings` on `clock`, each of `staff` (and the
     administrator) with the password `PASSWORD`."""
     add_staff(settings, COUNCIL, staff, teams)

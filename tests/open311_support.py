@@ -25,19 +25,43 @@ PASSWORD = "correct horse battery staple"
 BASE = "/open311/v2"
 # GeoReport v2's fields, in the spec's order
 REQUEST_FIELDS = (
-    "service_request_id", "status", "status_notes", "service_name", "service_code",
-    "description", "agency_responsible", "service_notice", "requested_datetime",
-    "updated_datetime", "expected_datetime", "address", "address_id", "zipcode", "lat", "long",
+    "service_request_id",
+    "status",
+    "status_notes",
+    "service_name",
+    "service_code",
+    "description",
+    "agency_responsible",
+    "service_notice",
+    "requested_datetime",
+    "updated_datetime",
+    "expected_datetime",
+    "address",
+    "address_id",
+    "zipcode",
+    "lat",
+    "long",
     "media_url",
 )
-SERVICE_FIELDS = ("service_code", "service_name", "description", "metadata", "type", "keywords",
-                  "group")
+SERVICE_FIELDS = (
+    "service_code",
+    "service_name",
+    "description",
+    "metadata",
+    "type",
+    "keywords",
+    "group",
+)
 POST_FIELDS = ("service_request_id", "token", "service_notice", "account_id")
 # The W3C profile of ISO 8601 the spec requires, with the zone's offset (or Z)
 W3C = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$")
 # A resident's details that must never appear in public output
-JO = {"first_name": "Joanna", "last_name": "Quokkasdottir", "email": "jq.private@example.org",
-      "phone": "0499 876 543"}
+JO = {
+    "first_name": "Joanna",
+    "last_name": "Quokkasdottir",
+    "email": "jq.private@example.org",
+    "phone": "0499 876 543",
+}
 SECRET_WORDS = "my neighbour Bartholomew Zyx keeps parking over it"
 
 
@@ -48,13 +72,26 @@ class Served:
     clock: FakeClock
     keys: dict[str, str]
 
-    def post(self, fmt: str = "json", key: str = "app", headers: dict[str, str] | None = None,
-             **fields: Any) -> Any:
-        form = {"api_key": self.keys[key], "service_code": "pothole",
-                "description": f"Deep pothole; {SECRET_WORDS}",
-                "address_string": "12 Spring St, Crookwell NSW", **JO, **fields}
-        return self.client.post(f"{BASE}/requests.{fmt}", headers=headers,
-                                data={k: v for k, v in form.items() if v is not None})
+    def post(
+        self,
+        fmt: str = "json",
+        key: str = "app",
+        headers: dict[str, str] | None = None,
+        **fields: Any,
+    ) -> Any:
+        form = {
+            "api_key": self.keys[key],
+            "service_code": "pothole",
+            "description": f"Deep pothole; {SECRET_WORDS}",
+            "address_string": "12 Spring St, Crookwell NSW",
+            **JO,
+            **fields,
+        }
+        return self.client.post(
+            f"{BASE}/requests.{fmt}",
+            headers=headers,
+            data={k: v for k, v in form.items() if v is not None},
+        )
 
     def lodged(self, **fields: Any) -> str:
         got = self.post(**fields)
@@ -62,8 +99,9 @@ class Served:
         return str(got.json()[0]["service_request_id"])
 
     def staff_headers(self, user: str = "cs") -> dict[str, str]:
-        got = self.client.post("/api/v1/token", data={"username": user, "password": PASSWORD,
-                                                       "client_id": COUNCIL})
+        got = self.client.post(
+            "/api/v1/token", data={"username": user, "password": PASSWORD, "client_id": COUNCIL}
+        )
         assert got.status_code == 200, got.text
         return {"Authorization": f"Bearer {got.json()['access_token']}"}
 
@@ -77,8 +115,7 @@ class Prepared:
     database_url: str | None = None
 
 
-def prepare(folder: Path, council: str = COUNCIL, database_url: str | None = None
-            ) -> Prepared:
+def prepare(folder: Path, council: str = COUNCIL, database_url: str | None = None) -> Prepared:
     """API keys `app` (mobile-app), `portal` (web-portal) and `social` (social-media) for
     `council`, and its staff `cs` (customer service) and `an` (analyst) with `PASSWORD`."""
     settings = make_settings(folder / "data", database_url)
@@ -86,9 +123,14 @@ def prepare(folder: Path, council: str = COUNCIL, database_url: str | None = Non
     clock = FakeClock()
     rt = Runtime(settings, clock=clock)
     try:
-        keys = {name: rt.credentials.add_api_key(council, name, channel, TEST_ADMIN, clock())
-                for name, channel in (("app", "mobile-app"), ("portal", "web-portal"),
-                                      ("social", "social-media"))}
+        keys = {
+            name: rt.credentials.add_api_key(council, name, channel, TEST_ADMIN, clock())
+            for name, channel in (
+                ("app", "mobile-app"),
+                ("portal", "web-portal"),
+                ("social", "social-media"),
+            )
+        }
         for user in ("cs", "an"):
             rt.credentials.set_password(council, user, PASSWORD, TEST_ADMIN, clock())
     finally:
@@ -97,8 +139,12 @@ def prepare(folder: Path, council: str = COUNCIL, database_url: str | None = Non
 
 
 @contextmanager
-def serving(tmp: Path, prepared: Prepared, councils: Sequence[str] = (COUNCIL,),
-            clock: FakeClock | None = None) -> Iterator[Served]:
+def serving(
+    tmp: Path,
+    prepared: Prepared,
+    councils: Sequence[str] = (COUNCIL,),
+    clock: FakeClock | None = None,
+) -> Iterator[Served]:
     """The app serving `councils` (the first is the prepared one) from a copy of `prepared`
     (on PostgreSQL, from `prepared` itself)."""
     data = prepared.data

@@ -175,8 +175,11 @@ class Customer(Aggregate):
         self.council = event.council
         self.number = event.reference
         self.details: dict[str, Any] = {
-            "name": event.name, "address": event.address, "phone": event.phone,
-            "email": event.email, "preferred_contact": event.preferred_contact,
+            "name": event.name,
+            "address": event.address,
+            "phone": event.phone,
+            "email": event.email,
+            "preferred_contact": event.preferred_contact,
         }
         self.declarations: dict[int, Declaration] = {}
         self.restrictions: dict[int, Restriction] = {}
@@ -187,8 +190,14 @@ class Customer(Aggregate):
 
     @classmethod
     def register(
-        cls, *, council: str, number: str, occurred_at: datetime, actor: Actor,
-        preferred_contact: ContactMethod, **details: str | None,
+        cls,
+        *,
+        council: str,
+        number: str,
+        occurred_at: datetime,
+        actor: Actor,
+        preferred_contact: ContactMethod,
+        **details: str | None,
     ) -> Customer:
         """A new record; every personal detail must come sealed."""
         for name in PERSONAL_FIELDS:
@@ -196,8 +205,13 @@ class Customer(Aggregate):
         if not any(details.get(n) for n in PERSONAL_FIELDS):
             raise InvalidCommand("a customer record needs at least one detail")
         return cls._create(
-            cls.Registered, id=customer_id(council, number), council=council, reference=number,
-            preferred_contact=preferred_contact, occurred_at=occurred_at, actor=actor,
+            cls.Registered,
+            id=customer_id(council, number),
+            council=council,
+            reference=number,
+            preferred_contact=preferred_contact,
+            occurred_at=occurred_at,
+            actor=actor,
             **{n: details.get(n) for n in PERSONAL_FIELDS},
         )
 
@@ -219,12 +233,20 @@ class Customer(Aggregate):
             if name in changes:
                 require_sealed(changes[name], f"the customer's {name}")
         self.trigger_event(
-            self.DetailsCorrected, changes=changes, reason=_text(reason, "the reason"),
-            occurred_at=occurred_at, actor=actor,
+            self.DetailsCorrected,
+            changes=changes,
+            reason=_text(reason, "the reason"),
+            occurred_at=occurred_at,
+            actor=actor,
         )
 
     def declare(
-        self, *, conduct: Conduct, reason: str, review_by: date, occurred_at: datetime,
+        self,
+        *,
+        conduct: Conduct,
+        reason: str,
+        review_by: date,
+        occurred_at: datetime,
         actor: Actor,
     ) -> int:
         self._require_not_erased()
@@ -233,26 +255,41 @@ class Customer(Aggregate):
             raise InvalidCommand("a declaration's review date must be later than today")
         self.counter = self._next_id()
         declaration = Declaration(
-            id=self.counter, conduct=conduct, reason=_text(reason, "the reason"),
-            review_by=review_by, declared_by=actor.id, declared_at=occurred_at,
+            id=self.counter,
+            conduct=conduct,
+            reason=_text(reason, "the reason"),
+            review_by=review_by,
+            declared_by=actor.id,
+            declared_at=occurred_at,
         )
         self.trigger_event(
             self.ConductDeclared, declaration=declaration, occurred_at=occurred_at, actor=actor
         )
         return declaration.id
 
-    def withdraw(self, *, declaration_id: int, reason: str, occurred_at: datetime,
-                 actor: Actor) -> None:
+    def withdraw(
+        self, *, declaration_id: int, reason: str, occurred_at: datetime, actor: Actor
+    ) -> None:
         if declaration_id not in self.declarations:
             raise InvalidCommand(f"customer {self.number} has no declaration {declaration_id}")
         self.trigger_event(
-            self.DeclarationWithdrawn, declaration_id=declaration_id,
-            reason=_text(reason, "the reason"), occurred_at=occurred_at, actor=actor,
+            self.DeclarationWithdrawn,
+            declaration_id=declaration_id,
+            reason=_text(reason, "the reason"),
+            occurred_at=occurred_at,
+            actor=actor,
         )
 
     def restrict(
-        self, *, channels: Collection[Channel], single_point_of_contact: str | None,
-        until: date | None, review_by: date, reason: str, occurred_at: datetime, actor: Actor,
+        self,
+        *,
+        channels: Collection[Channel],
+        single_point_of_contact: str | None,
+        until: date | None,
+        review_by: date,
+        reason: str,
+        occurred_at: datetime,
+        actor: Actor,
     ) -> int:
         self._require_not_erased()
         require_within_calendar(until, "the restriction's end date")
@@ -266,13 +303,19 @@ class Customer(Aggregate):
             raise InvalidCommand("a restriction's review date (and end) must be in the future")
         self.counter = self._next_id()
         restriction = Restriction(
-            id=self.counter, channels=tuple(sorted(set(channels), key=lambda c: c.value)),
+            id=self.counter,
+            channels=tuple(sorted(set(channels), key=lambda c: c.value)),
             single_point_of_contact=(single_point_of_contact or "").strip() or None,
-            until=until, review_by=review_by, reason=_text(reason, "the reason"),
-            imposed_by=actor.id, imposed_at=occurred_at,
+            until=until,
+            review_by=review_by,
+            reason=_text(reason, "the reason"),
+            imposed_by=actor.id,
+            imposed_at=occurred_at,
         )
         self.trigger_event(
-            self.RestrictionImposed, restriction=restriction, occurred_at=occurred_at,
+            self.RestrictionImposed,
+            restriction=restriction,
+            occurred_at=occurred_at,
             actor=actor,
         )
         return restriction.id
@@ -288,31 +331,47 @@ class Customer(Aggregate):
                 f"customer {self.number} has no restriction {restriction_id} in force"
             ) from None
 
-    def review(self, *, restriction_id: int, note: str, next_review: date,
-               occurred_at: datetime, actor: Actor) -> None:
+    def review(
+        self,
+        *,
+        restriction_id: int,
+        note: str,
+        next_review: date,
+        occurred_at: datetime,
+        actor: Actor,
+    ) -> None:
         self._restriction(restriction_id)
         require_within_calendar(next_review, "the next review date")
         if next_review <= occurred_at.date():
             raise InvalidCommand("the next review date must be later than today")
         self.trigger_event(
-            self.RestrictionReviewed, restriction_id=restriction_id,
-            note=_text(note, "the review note"), next_review=next_review,
-            occurred_at=occurred_at, actor=actor,
+            self.RestrictionReviewed,
+            restriction_id=restriction_id,
+            note=_text(note, "the review note"),
+            next_review=next_review,
+            occurred_at=occurred_at,
+            actor=actor,
         )
 
-    def lift(self, *, restriction_id: int, reason: str, occurred_at: datetime,
-             actor: Actor) -> None:
+    def lift(
+        self, *, restriction_id: int, reason: str, occurred_at: datetime, actor: Actor
+    ) -> None:
         self._restriction(restriction_id)
         self.trigger_event(
-            self.RestrictionLifted, restriction_id=restriction_id,
-            reason=_text(reason, "the reason"), occurred_at=occurred_at, actor=actor,
+            self.RestrictionLifted,
+            restriction_id=restriction_id,
+            reason=_text(reason, "the reason"),
+            occurred_at=occurred_at,
+            actor=actor,
         )
 
     def erase(self, *, reason: str, occurred_at: datetime, actor: Actor) -> None:
         self._require_not_erased()
         self.trigger_event(
-            self.PersonalDataErased, reason=_text(reason, "the reason"),
-            occurred_at=occurred_at, actor=actor,
+            self.PersonalDataErased,
+            reason=_text(reason, "the reason"),
+            occurred_at=occurred_at,
+            actor=actor,
         )
 
     # -- views -------------------------------------------------------------------------------
@@ -323,6 +382,7 @@ class Customer(Aggregate):
     def reviews_overdue(self, on: date) -> list[Declaration | Restriction]:
         """Declarations and restrictions whose review date has passed."""
         found: list[Declaration | Restriction] = [
-            *self.declarations.values(), *self.restrictions.values(),
+            *self.declarations.values(),
+            *self.restrictions.values(),
         ]
         return [d for d in found if d.review_by < on]

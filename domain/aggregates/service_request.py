@@ -549,8 +549,11 @@ class ServiceRequest(Aggregate):
         if self.standard is None:
             raise InvalidCommand(f"request {self.reference} has no service standard to delay")
         require_within_horizon(
-            until, horizon_days=horizon_days, now=occurred_at,
-            timezone=self.standard.calendar.timezone, what="the new expected completion date",
+            until,
+            horizon_days=horizon_days,
+            now=occurred_at,
+            timezone=self.standard.calendar.timezone,
+            what="the new expected completion date",
         )
         expected, _ = deadline_of(self.standard.calendar, until)
         if date_gone(self.standard.calendar, until, occurred_at):
@@ -727,39 +730,55 @@ class ServiceRequest(Aggregate):
 
     def disposal_due(self, retention: RetentionClass, timezone: str) -> date | None:
         """The first day this request's record may be disposed of; None while it is open."""
-        return None if self.closed_at is None else disposal_due(self.closed_at, retention,
-                                                                 timezone)
+        return None if self.closed_at is None else disposal_due(self.closed_at, retention, timezone)
 
     def require_disposable(self, retention: RetentionClass, timezone: str, on: date) -> date:
         """The day its retention ran out, or `DisposalRefused`: open, already disposed of, or
         still within its retention period on `on`."""
         if self.disposed_at is not None:
-            raise DisposalRefused(f"request {self.reference} was disposed of on "
-                                  f"{self.disposed_at.date().isoformat()}")
+            raise DisposalRefused(
+                f"request {self.reference} was disposed of on {self.disposed_at.date().isoformat()}"
+            )
         due = self.disposal_due(retention, timezone)
         if due is None:
-            raise DisposalRefused(f"request {self.reference} is still open: a record is "
-                                  "disposed of only after it is closed and its retention has run")
+            raise DisposalRefused(
+                f"request {self.reference} is still open: a record is "
+                "disposed of only after it is closed and its retention has run"
+            )
         if on < due:
             raise DisposalRefused(
                 f"request {self.reference} is kept until {due.isoformat()} "
-                f"(retention class {retention.code}: {retention.years} years after closure)")
+                f"(retention class {retention.code}: {retention.years} years after closure)"
+            )
         return due
 
     def dispose(
-        self, *, retention: RetentionClass, timezone: str, reason: str, erased: str,
-        asked_for: str, occurred_at: datetime, actor: Actor,
+        self,
+        *,
+        retention: RetentionClass,
+        timezone: str,
+        reason: str,
+        erased: str,
+        asked_for: str,
+        occurred_at: datetime,
+        actor: Actor,
     ) -> None:
         """Records the disposal certificate, once the personal data is erased."""
         _require_aware(occurred_at)
         on = occurred_at.astimezone(ZoneInfo(timezone)).date()
         due = self.require_disposable(retention, timezone, on)
         self.trigger_event(
-            self.Disposed, reason=_require_text(reason, "the reason for the disposal"),
-            retention_class=retention.code, retention_years=retention.years,
-            citation=retention.citation, due_on=due,
-            customer=self.customer.number if self.customer else None, erased=erased,
-            asked_for=asked_for, occurred_at=occurred_at, actor=actor,
+            self.Disposed,
+            reason=_require_text(reason, "the reason for the disposal"),
+            retention_class=retention.code,
+            retention_years=retention.years,
+            citation=retention.citation,
+            due_on=due,
+            customer=self.customer.number if self.customer else None,
+            erased=erased,
+            asked_for=asked_for,
+            occurred_at=occurred_at,
+            actor=actor,
         )
 
     def attach(
@@ -924,40 +943,71 @@ class ServiceRequest(Aggregate):
             aggregate.referred_to = self.agency
             aggregate.referral = (self.agency_name, self.contact)
 
-    def reopen(self, *, reason: str, complete_by: datetime | None, occurred_at: datetime,
-               actor: Actor) -> None:
+    def reopen(
+        self, *, reason: str, complete_by: datetime | None, occurred_at: datetime, actor: Actor
+    ) -> None:
         """Only a closed request, and not one closed as a duplicate (reopen its original)."""
         _require_aware(occurred_at)
         if self.is_open:
             raise InvalidCommand(f"request {self.reference} is open: nothing to reopen")
         if self.duplicate_of is not None:
-            raise InvalidCommand(f"request {self.reference} was closed as a duplicate of "
-                                 f"{self.duplicate_of}: reopen {self.duplicate_of} instead")
+            raise InvalidCommand(
+                f"request {self.reference} was closed as a duplicate of "
+                f"{self.duplicate_of}: reopen {self.duplicate_of} instead"
+            )
         self.trigger_event(
-            self.Reopened, reason=_require_text(reason, "the reason for reopening"),
-            previous_outcome=self.outcome or "", complete_by=complete_by,
-            occurred_at=occurred_at, actor=actor,
+            self.Reopened,
+            reason=_require_text(reason, "the reason for reopening"),
+            previous_outcome=self.outcome or "",
+            complete_by=complete_by,
+            occurred_at=occurred_at,
+            actor=actor,
         )
 
-    def recategorise(self, *, category: str, category_name: str, team: str,
-                     standard: ServiceStandard | None, acknowledge_by: datetime | None,
-                     complete_by: datetime | None, targets: str, reason: str,
-                     occurred_at: datetime, actor: Actor) -> None:
+    def recategorise(
+        self,
+        *,
+        category: str,
+        category_name: str,
+        team: str,
+        standard: ServiceStandard | None,
+        acknowledge_by: datetime | None,
+        complete_by: datetime | None,
+        targets: str,
+        reason: str,
+        occurred_at: datetime,
+        actor: Actor,
+    ) -> None:
         _require_aware(occurred_at)
         self._require_open("recategorise it")
         if category == self.category:
             raise InvalidCommand(f"request {self.reference} is already in category {category}")
         self.trigger_event(
-            self.Recategorised, category=category, category_name=category_name,
-            previous_category=self.category, team=team, previous_team=self.team,
-            officer=self.officer if team == self.team else None, standard=standard,
-            acknowledge_by=acknowledge_by, complete_by=complete_by, targets=targets,
+            self.Recategorised,
+            category=category,
+            category_name=category_name,
+            previous_category=self.category,
+            team=team,
+            previous_team=self.team,
+            officer=self.officer if team == self.team else None,
+            standard=standard,
+            acknowledge_by=acknowledge_by,
+            complete_by=complete_by,
+            targets=targets,
             reason=_require_text(reason, "the reason for recategorising"),
-            occurred_at=occurred_at, actor=actor,
+            occurred_at=occurred_at,
+            actor=actor,
         )
 
-    def link_duplicate_of(self, original: ServiceRequest, *, reason: str, outcome: str,
-                          occurred_at: datetime, actor: Actor) -> None:
+    def link_duplicate_of(
+        self,
+        original: ServiceRequest,
+        *,
+        reason: str,
+        outcome: str,
+        occurred_at: datetime,
+        actor: Actor,
+    ) -> None:
         """Closes this request as a duplicate of `original` and records the link on both (the
         caller saves the two together). The original must not itself be a duplicate, and this
         request must be open and have no duplicates of its own."""
@@ -968,26 +1018,54 @@ class ServiceRequest(Aggregate):
             raise InvalidCommand(f"request {self.reference} cannot duplicate itself")
         self._require_open("link it as a duplicate")
         if original.duplicate_of is not None:
-            raise InvalidCommand(f"request {original.reference} is itself a duplicate of "
-                                 f"{original.duplicate_of}: link to {original.duplicate_of}")
+            raise InvalidCommand(
+                f"request {original.reference} is itself a duplicate of "
+                f"{original.duplicate_of}: link to {original.duplicate_of}"
+            )
         if self.duplicates:
-            raise InvalidCommand(f"request {self.reference} has duplicates of its own "
-                                 f"({', '.join(self.duplicates)}): link them to "
-                                 f"{original.reference} first, or link it the other way")
-        self.trigger_event(self.LinkedAsDuplicate, original=original.reference, outcome=outcome,
-                           reason=_require_text(reason, "the reason"),
-                           occurred_at=occurred_at, actor=actor)
-        original.trigger_event(original.DuplicateAttached, duplicate=self.reference,
-                               occurred_at=occurred_at, actor=actor)
+            raise InvalidCommand(
+                f"request {self.reference} has duplicates of its own "
+                f"({', '.join(self.duplicates)}): link them to "
+                f"{original.reference} first, or link it the other way"
+            )
+        self.trigger_event(
+            self.LinkedAsDuplicate,
+            original=original.reference,
+            outcome=outcome,
+            reason=_require_text(reason, "the reason"),
+            occurred_at=occurred_at,
+            actor=actor,
+        )
+        original.trigger_event(
+            original.DuplicateAttached,
+            duplicate=self.reference,
+            occurred_at=occurred_at,
+            actor=actor,
+        )
 
-    def refer(self, *, agency: str, agency_name: str, contact: str, outcome: str, reason: str,
-              occurred_at: datetime, actor: Actor) -> None:
+    def refer(
+        self,
+        *,
+        agency: str,
+        agency_name: str,
+        contact: str,
+        outcome: str,
+        reason: str,
+        occurred_at: datetime,
+        actor: Actor,
+    ) -> None:
         _require_aware(occurred_at)
         self._require_open("refer it")
-        self.trigger_event(self.Referred, agency=agency, agency_name=agency_name,
-                           contact=contact, outcome=outcome,
-                           reason=_require_text(reason, "the reason for the referral"),
-                           occurred_at=occurred_at, actor=actor)
+        self.trigger_event(
+            self.Referred,
+            agency=agency,
+            agency_name=agency_name,
+            contact=contact,
+            outcome=outcome,
+            reason=_require_text(reason, "the reason for the referral"),
+            occurred_at=occurred_at,
+            actor=actor,
+        )
 
     # -- customer notices ------------------------------------------------------------------
 
@@ -1013,7 +1091,8 @@ class ServiceRequest(Aggregate):
             self._require_open_for_notice(notice)
             if self.standard is not None and not self.standard.progress_notices:
                 raise NoticeRefused(
-                    f"a {self.kind.value} gets no progress notice ({self.reference})")
+                    f"a {self.kind.value} gets no progress notice ({self.reference})"
+                )
             self._require_progress_due(now)
             return None
         elif notice is NoticeKind.ACKNOWLEDGEMENT:
@@ -1117,7 +1196,6 @@ class ServiceRequest(Aggregate):
         )
         return True
 
-
     # -- complaints and satisfaction -------------------------------------------------------
 
     def _require_complaint(self, doing: str) -> None:
@@ -1142,35 +1220,55 @@ class ServiceRequest(Aggregate):
         self._require_complaint("record who it is about")
         officer = _require_text(officer, "the officer complained about")
         if officer == self.subject_officer:
-            raise InvalidCommand(f"complaint {self.reference} is already recorded as about {officer}")
+            raise InvalidCommand(
+                f"complaint {self.reference} is already recorded as about {officer}"
+            )
         if officer == self.officer:
             raise SubjectOfficerRefused(
                 f"complaint {self.reference} is assigned to {officer}, whom it is about: "
                 "assign it to another officer first"
             )
-        self.trigger_event(self.ComplaintSubjectRecorded, officer=officer,
-                           reason=_require_text(reason, "the reason"),
-                           occurred_at=occurred_at, actor=actor)
+        self.trigger_event(
+            self.ComplaintSubjectRecorded,
+            officer=officer,
+            reason=_require_text(reason, "the reason"),
+            occurred_at=occurred_at,
+            actor=actor,
+        )
 
-    def request_review(self, *, on: date, reason: str, occurred_at: datetime, actor: Actor
-                       ) -> None:
+    def request_review(self, *, on: date, reason: str, occurred_at: datetime, actor: Actor) -> None:
         """The customer asks for an internal review of a closed complaint's outcome (once)."""
         require_within_calendar(on, "the date the review was asked for")
         _require_aware(occurred_at)
         self._require_complaint("request an internal review")
         if self.is_open:
-            raise InvalidCommand(f"complaint {self.reference} is still open: there is no "
-                                 "outcome to review yet")
+            raise InvalidCommand(
+                f"complaint {self.reference} is still open: there is no outcome to review yet"
+            )
         if self.review_requested_on is not None:
-            raise InvalidCommand(f"an internal review of {self.reference} was requested on "
-                                 f"{self.review_requested_on.isoformat()}")
+            raise InvalidCommand(
+                f"an internal review of {self.reference} was requested on "
+                f"{self.review_requested_on.isoformat()}"
+            )
         self._require_day_gone_by(on, occurred_at, "the review request date")
-        self.trigger_event(self.ComplaintReviewRequested, on=on,
-                           reason=_require_text(reason, "the reason"),
-                           occurred_at=occurred_at, actor=actor)
+        self.trigger_event(
+            self.ComplaintReviewRequested,
+            on=on,
+            reason=_require_text(reason, "the reason"),
+            occurred_at=occurred_at,
+            actor=actor,
+        )
 
-    def decide_review(self, *, on: date, decision: str, text: str, outcomes: Collection[str],
-                      occurred_at: datetime, actor: Actor) -> None:
+    def decide_review(
+        self,
+        *,
+        on: date,
+        decision: str,
+        text: str,
+        outcomes: Collection[str],
+        occurred_at: datetime,
+        actor: Actor,
+    ) -> None:
         """The internal review's finding: one of the complaint's outcomes, once."""
         require_within_calendar(on, "the date the review was decided")
         _require_aware(occurred_at)
@@ -1178,53 +1276,91 @@ class ServiceRequest(Aggregate):
         if self.review_requested_on is None:
             raise InvalidCommand(f"no internal review of {self.reference} was requested")
         if self.review_decided_on is not None:
-            raise InvalidCommand(f"the internal review of {self.reference} was decided on "
-                                 f"{self.review_decided_on.isoformat()}")
+            raise InvalidCommand(
+                f"the internal review of {self.reference} was decided on "
+                f"{self.review_decided_on.isoformat()}"
+            )
         if decision not in outcomes:
             raise InvalidCommand(
-                f"unknown decision {decision!r} (accepted: {', '.join(sorted(outcomes))})")
+                f"unknown decision {decision!r} (accepted: {', '.join(sorted(outcomes))})"
+            )
         self._require_day_gone_by(on, occurred_at, "the decision date")
         if on < self.review_requested_on:
             raise InvalidCommand("the decision date is before the review was requested")
-        self.trigger_event(self.ComplaintReviewDecided, on=on, decision=decision,
-                           text=_require_text(text, "the decision's text"),
-                           occurred_at=occurred_at, actor=actor)
+        self.trigger_event(
+            self.ComplaintReviewDecided,
+            on=on,
+            decision=decision,
+            text=_require_text(text, "the decision's text"),
+            occurred_at=occurred_at,
+            actor=actor,
+        )
 
-    def refer_to_ombudsman(self, *, on: date, ombudsman_reference: str | None, reason: str,
-                           occurred_at: datetime, actor: Actor) -> None:
+    def refer_to_ombudsman(
+        self,
+        *,
+        on: date,
+        ombudsman_reference: str | None,
+        reason: str,
+        occurred_at: datetime,
+        actor: Actor,
+    ) -> None:
         """A closed complaint referred to the Ombudsman (once)."""
         require_within_calendar(on, "the date of the referral")
         _require_aware(occurred_at)
         self._require_complaint("refer it to the Ombudsman")
         if self.is_open:
-            raise InvalidCommand(f"complaint {self.reference} is still open: close it with its "
-                                 "outcome before referring it")
+            raise InvalidCommand(
+                f"complaint {self.reference} is still open: close it with its "
+                "outcome before referring it"
+            )
         if self.ombudsman_on is not None:
-            raise InvalidCommand(f"complaint {self.reference} was referred to the Ombudsman on "
-                                 f"{self.ombudsman_on.isoformat()}")
+            raise InvalidCommand(
+                f"complaint {self.reference} was referred to the Ombudsman on "
+                f"{self.ombudsman_on.isoformat()}"
+            )
         self._require_day_gone_by(on, occurred_at, "the referral date")
-        self.trigger_event(self.ComplaintReferredToOmbudsman, on=on,
-                           ombudsman_reference=(ombudsman_reference or "").strip() or None,
-                           reason=_require_text(reason, "the reason"),
-                           occurred_at=occurred_at, actor=actor)
+        self.trigger_event(
+            self.ComplaintReferredToOmbudsman,
+            on=on,
+            ombudsman_reference=(ombudsman_reference or "").strip() or None,
+            reason=_require_text(reason, "the reason"),
+            occurred_at=occurred_at,
+            actor=actor,
+        )
 
-    def record_satisfaction(self, *, score: int, comment: str | None, scale: tuple[int, int],
-                            occurred_at: datetime, actor: Actor) -> None:
+    def record_satisfaction(
+        self,
+        *,
+        score: int,
+        comment: str | None,
+        scale: tuple[int, int],
+        occurred_at: datetime,
+        actor: Actor,
+    ) -> None:
         """The customer's rating once the request is closed (one rating per request)."""
         _require_aware(occurred_at)
         if self.is_open:
-            raise InvalidCommand(f"request {self.reference} is still open: the customer rates "
-                                 "the service once it is closed")
+            raise InvalidCommand(
+                f"request {self.reference} is still open: the customer rates "
+                "the service once it is closed"
+            )
         if self.satisfaction_score is not None:
-            raise InvalidCommand(f"request {self.reference} was rated already "
-                                 f"({self.satisfaction_score})")
+            raise InvalidCommand(
+                f"request {self.reference} was rated already ({self.satisfaction_score})"
+            )
         low, high = scale
         if isinstance(score, bool) or not low <= score <= high:
             raise InvalidCommand(f"a score is {low} to {high}, not {score}")
         if comment is not None:
             require_sealed(comment, "the customer's comment")
-        self.trigger_event(self.SatisfactionRecorded, score=score, comment=comment,
-                           occurred_at=occurred_at, actor=actor)
+        self.trigger_event(
+            self.SatisfactionRecorded,
+            score=score,
+            comment=comment,
+            occurred_at=occurred_at,
+            actor=actor,
+        )
 
 
 def _notice_key(notice: NoticeKind, about_version: int | None) -> tuple[str, int | None]:

@@ -123,16 +123,27 @@ class StaffUser(Aggregate):
 
     @classmethod
     def add(
-        cls, *, council: str, user_id: str, name: str, roles: Sequence[str], teams: Sequence[str],
-        email: str | None, phone: str | None, known_roles: Collection[str],
-        known_teams: Collection[str], occurred_at: datetime, actor: Actor,
+        cls,
+        *,
+        council: str,
+        user_id: str,
+        name: str,
+        roles: Sequence[str],
+        teams: Sequence[str],
+        email: str | None,
+        phone: str | None,
+        known_roles: Collection[str],
+        known_teams: Collection[str],
+        occurred_at: datetime,
+        actor: Actor,
     ) -> StaffUser:
         """A new user holding `roles` (at least one, each known to the council)."""
         _require_aware(occurred_at)
         user_id = user_id.strip()
         if not USER_ID.fullmatch(user_id):
             raise InvalidCommand(
-                f"not a user id: {user_id!r} (letters, digits and . _ @ -, up to 64)")
+                f"not a user id: {user_id!r} (letters, digits and . _ @ -, up to 64)"
+            )
         if not name.strip():
             raise InvalidCommand("a user's name must not be empty")
         roles, teams = tuple(dict.fromkeys(roles)), tuple(dict.fromkeys(teams))
@@ -141,9 +152,17 @@ class StaffUser(Aggregate):
         _known(roles, known_roles, "role", council)
         _known(teams, known_teams, "team", council)
         return cls._create(
-            cls.Added, id=staff_user_id(council, user_id), council=council, user_id=user_id,
-            name=name.strip(), roles=roles, teams=teams, email=(email or "").strip() or None,
-            phone=(phone or "").strip() or None, occurred_at=occurred_at, actor=actor,
+            cls.Added,
+            id=staff_user_id(council, user_id),
+            council=council,
+            user_id=user_id,
+            name=name.strip(),
+            roles=roles,
+            teams=teams,
+            email=(email or "").strip() or None,
+            phone=(phone or "").strip() or None,
+            occurred_at=occurred_at,
+            actor=actor,
         )
 
     def _require_active(self, doing: str) -> None:
@@ -166,7 +185,8 @@ class StaffUser(Aggregate):
             raise UserRefused(f"user {self.user_id} does not hold the role {role}")
         if self.roles == (role,):
             raise UserRefused(
-                f"{role} is the last role of user {self.user_id}: disable the user instead")
+                f"{role} is the last role of user {self.user_id}: disable the user instead"
+            )
         self.trigger_event(self.RoleRevoked, role=role, occurred_at=occurred_at, actor=actor)
 
     def join_team(

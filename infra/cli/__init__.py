@@ -75,24 +75,43 @@ def build_parser() -> argparse.ArgumentParser:
         prog="crm", description="councilcrm: take, work and prove every service request."
     )
     parser.add_argument(
-        "--council", default=os.environ.get("CRM_COUNCIL"),
+        "--council",
+        default=os.environ.get("CRM_COUNCIL"),
         help="council id, e.g. upper-lachlan (env CRM_COUNCIL)",
     )
     parser.add_argument(
-        "--as", dest="actor", default=os.environ.get("CRM_ACTOR"),
+        "--as",
+        dest="actor",
+        default=os.environ.get("CRM_ACTOR"),
         help="the acting staff user's id (env CRM_ACTOR); an active user of the council",
     )
     parser.add_argument(
-        "--role", default=os.environ.get("CRM_ROLE"),
+        "--role",
+        default=os.environ.get("CRM_ROLE"),
         help="the role the user acts in, one they hold (env CRM_ROLE; default: the first of "
         "their roles that allows the command)",
     )
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser
     )
-    for interface in (requests, read_models, sla, history, streaming, demo, users, customers,
-                      serve, alerts, record, timeline, contacts, attachments, complaints,
-                      corrections):
+    for interface in (
+        requests,
+        read_models,
+        sla,
+        history,
+        streaming,
+        demo,
+        users,
+        customers,
+        serve,
+        alerts,
+        record,
+        timeline,
+        contacts,
+        attachments,
+        complaints,
+        corrections,
+    ):
         interface.register(sub)
     return parser
 

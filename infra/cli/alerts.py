@@ -17,15 +17,19 @@ def run_list(args: argparse.Namespace) -> None:
     if args.json:
         emit_json(to_plain(rows))
     else:
-        emit_table(rows, ["id", "reference", "role", "status", "raised_at", "take_by",
-                          "taken_by", "reason"], c.calendar.timezone)
+        emit_table(
+            rows,
+            ["id", "reference", "role", "status", "raised_at", "take_by", "taken_by", "reason"],
+            c.calendar.timezone,
+        )
 
 
 def run_ack(args: argparse.Namespace) -> None:
     c, rt = council(args), runtime(args)
     who = authorized(args, c, "alerts")
-    row = take_alert(TakeAlert(council=c.id, alert_id=args.id, actor=who.actor), rt.ports,
-                     rt.alerts)
+    row = take_alert(
+        TakeAlert(council=c.id, alert_id=args.id, actor=who.actor), rt.ports, rt.alerts
+    )
     if args.json:
         emit_json(to_plain(row))
     else:

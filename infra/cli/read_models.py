@@ -36,8 +36,11 @@ def run_queue(args: argparse.Namespace) -> None:
     if args.json:
         emit_json(rows)
     else:
-        emit_table(rows, ["reference", "urgent", "status", "team", "officer", "complete_by",
-                          "last_action"], c.calendar.timezone)
+        emit_table(
+            rows,
+            ["reference", "urgent", "status", "team", "officer", "complete_by", "last_action"],
+            c.calendar.timezone,
+        )
 
 
 def run_audit(args: argparse.Namespace) -> None:
@@ -46,14 +49,26 @@ def run_audit(args: argparse.Namespace) -> None:
     if not (args.ref or args.officer or args.date_from or args.date_to):
         raise ValueError("say what to list: --ref REF, --officer ID, or --from D --to D")
     as_at = parse_instant(args.as_at, c.calendar.timezone, "--as-at") if args.as_at else None
-    rows = views.audit(rt, c, viewer, "crm audit", reference=args.ref, officer=args.officer,
-                       date_from=args.date_from, date_to=args.date_to, payloads=args.json,
-                       as_at=as_at)
+    rows = views.audit(
+        rt,
+        c,
+        viewer,
+        "crm audit",
+        reference=args.ref,
+        officer=args.officer,
+        date_from=args.date_from,
+        date_to=args.date_to,
+        payloads=args.json,
+        as_at=as_at,
+    )
     if args.json:
         emit_json(rows)
     else:
-        emit_table(rows, ["position", "reference", "occurred_at", "actor_id", "actor_role",
-                          "summary"], c.calendar.timezone)
+        emit_table(
+            rows,
+            ["position", "reference", "occurred_at", "actor_id", "actor_role", "summary"],
+            c.calendar.timezone,
+        )
 
 
 def pipeline_status(rt: Runtime, names: Sequence[str], ages: bool = True) -> PipelineStatus:
@@ -76,14 +91,19 @@ def run_status(args: argparse.Namespace) -> None:
 def _print_status(status: PipelineStatus) -> None:
     print(f"event store head: {status.store_head}")
     if status.topic is not None:
-        print(f"relay checkpoint: {status.relay_checkpoint} ({status.relay_behind} behind), "
-              f"topic {status.topic}")
+        print(
+            f"relay checkpoint: {status.relay_checkpoint} ({status.relay_behind} behind), "
+            f"topic {status.topic}"
+        )
     for m in status.models:
-        print(f"{m.name:16} lag {m.lag_events} events, {m.lag_seconds:.1f} s; "
-              f"positions {m.positions}")
+        print(
+            f"{m.name:16} lag {m.lag_events} events, {m.lag_seconds:.1f} s; positions {m.positions}"
+        )
         if m.parked_messages:
-            print(f"{'':16}   parked: {m.parked_messages} messages holding "
-                  f"{m.parked_requests} requests (crm projections dead-letters)")
+            print(
+                f"{'':16}   parked: {m.parked_messages} messages holding "
+                f"{m.parked_requests} requests (crm projections dead-letters)"
+            )
         for p in m.partitions:
             print(f"{'':16}   partition {p.partition}: offset {p.offset} of {p.end}, lag {p.lag}")
 
@@ -97,8 +117,13 @@ def run_rebuild(args: argparse.Namespace) -> None:
     rt = runtime(args)
     reader = StoreReader(rt.app)
     config = None if rt.settings.kafka_bootstrap is None else kafka_config(rt.settings)
-    n = operations.rebuild(reader, rt.read_engine, args.name,
-                           progress=ProgressBar(f"rebuild {args.name}"), config=config)
+    n = operations.rebuild(
+        reader,
+        rt.read_engine,
+        args.name,
+        progress=ProgressBar(f"rebuild {args.name}"),
+        config=config,
+    )
     print(f"rebuilt {args.name} from {n} events")
 
 
@@ -117,19 +142,24 @@ def run_verify(args: argparse.Namespace) -> int:
     drifts = None
     if rt.settings.kafka_bootstrap is not None:
         caught_up, status = lag.wait_caught_up(
-            lambda: pipeline_status(rt, names, ages=False), args.timeout)
+            lambda: pipeline_status(rt, names, ages=False), args.timeout
+        )
         if not caught_up:
-            print(f"not drained after {args.timeout:g} s (of what was stored when verify "
-                  f"began): relay at {status.relay_checkpoint} of head {status.store_head}; "
-                  + ", ".join(f"{m.name} {m.lag_events} behind" for m in status.models))
+            print(
+                f"not drained after {args.timeout:g} s (of what was stored when verify "
+                f"began): relay at {status.relay_checkpoint} of head {status.store_head}; "
+                + ", ".join(f"{m.name} {m.lag_events} behind" for m in status.models)
+            )
             return 1
         drifts = operations.verify_at_cut(reader, rt.read_engine, names, kafka_config(rt.settings))
         if drifts is None:
             status = lag.wait_drained(lambda: pipeline_status(rt, names, ages=False), args.timeout)
             if not status.drained():
-                print(f"not drained after {args.timeout:g} s: relay at {status.relay_checkpoint} "
-                      f"of head {status.store_head}; " + ", ".join(
-                          f"{m.name} {m.lag_events} behind" for m in status.models))
+                print(
+                    f"not drained after {args.timeout:g} s: relay at {status.relay_checkpoint} "
+                    f"of head {status.store_head}; "
+                    + ", ".join(f"{m.name} {m.lag_events} behind" for m in status.models)
+                )
                 return 1
             drifts = operations.verify(reader, rt.read_engine, names, until=status.store_head)
     else:
@@ -143,9 +173,11 @@ def run_verify(args: argparse.Namespace) -> int:
         verdict = "ok" if d.ok and not held[d.name] else ("PARKED" if held[d.name] else "DRIFT")
         print(f"{d.name}: {verdict}")
         if held[d.name]:
-            print(f"  {len(held[d.name])} requests held by parked messages: see "
-                  f"`crm projections dead-letters`, fix, then "
-                  f"`crm projections retry-dead-letters {d.name}`")
+            print(
+                f"  {len(held[d.name])} requests held by parked messages: see "
+                f"`crm projections dead-letters`, fix, then "
+                f"`crm projections retry-dead-letters {d.name}`"
+            )
         for line in d.differences:
             print(f"  {line}")
     return 0 if all(d.ok and not held[d.name] for d in drifts) else 1
@@ -160,8 +192,10 @@ def run_dead_letters(args: argparse.Namespace) -> None:
     if args.json:
         emit_json(rows)
     else:
-        emit_table(rows, ["read_model", "partition", "offset", "reference", "version",
-                          "event_type", "reason"])
+        emit_table(
+            rows,
+            ["read_model", "partition", "offset", "reference", "version", "event_type", "reason"],
+        )
 
 
 def run_retry_dead_letters(args: argparse.Namespace) -> int:
@@ -180,9 +214,12 @@ def register(sub: Any) -> None:
     p = sub.add_parser("queue", help="a team's or officer's work queue")
     p.add_argument("--team")
     p.add_argument("--officer")
-    p.add_argument("--as-at", metavar="INSTANT",
-                   help="the queue as it stood then (everything recorded by that instant): "
-                   "ISO 8601; without an offset, in the council's local time")
+    p.add_argument(
+        "--as-at",
+        metavar="INSTANT",
+        help="the queue as it stood then (everything recorded by that instant): "
+        "ISO 8601; without an offset, in the council's local time",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_queue)
     p = sub.add_parser("audit", help="the audit record, by request, officer or date range")
@@ -190,9 +227,12 @@ def register(sub: Any) -> None:
     p.add_argument("--officer")
     p.add_argument("--from", dest="date_from", type=parse_date)
     p.add_argument("--to", dest="date_to", type=parse_date)
-    p.add_argument("--as-at", metavar="INSTANT",
-                   help="the record as it stood then (the entries recorded by that instant): "
-                   "ISO 8601; without an offset, in the council's local time")
+    p.add_argument(
+        "--as-at",
+        metavar="INSTANT",
+        help="the record as it stood then (the entries recorded by that instant): "
+        "ISO 8601; without an offset, in the council's local time",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_audit)
     p = sub.add_parser("projections", help="read-model operations: status, rebuild, verify")
@@ -200,21 +240,27 @@ def register(sub: Any) -> None:
     q = ops.add_parser("status", help="store head, positions and lag")
     q.add_argument("--json", action="store_true")
     q.set_defaults(run=run_status)
-    q = ops.add_parser("rebuild", help="build a read model anew from the store and switch it "
-                       "in (the live one serves meanwhile)")
+    q = ops.add_parser(
+        "rebuild",
+        help="build a read model anew from the store and switch it "
+        "in (the live one serves meanwhile)",
+    )
     q.add_argument("name", choices=list(registry.READ_MODELS))
     q.set_defaults(run=run_rebuild)
     q = ops.add_parser("verify", help="compare read models with a rebuild from the store")
     q.add_argument("name", nargs="?", choices=list(registry.READ_MODELS))
-    q.add_argument("--timeout", type=parse_seconds, default=120.0,
-                   help="Kafka path: seconds to wait for the relay and consumers to apply what "
-                   "was stored when verify began (120)")
+    q.add_argument(
+        "--timeout",
+        type=parse_seconds,
+        default=120.0,
+        help="Kafka path: seconds to wait for the relay and consumers to apply what "
+        "was stored when verify began (120)",
+    )
     q.set_defaults(run=run_verify)
     q = ops.add_parser("dead-letters", help="messages a read model parked, with the reasons")
     q.add_argument("name", nargs="?", choices=list(registry.READ_MODELS))
     q.add_argument("--json", action="store_true")
     q.set_defaults(run=run_dead_letters)
-    q = ops.add_parser("retry-dead-letters",
-                       help="re-apply parked messages in order, after a fix")
+    q = ops.add_parser("retry-dead-letters", help="re-apply parked messages in order, after a fix")
     q.add_argument("name", nargs="?", choices=list(registry.READ_MODELS))
     q.set_defaults(run=run_retry_dead_letters)

@@ -35,10 +35,12 @@ def run_serve(args: argparse.Namespace) -> None:
     # bound before the URLs are printed: whoever reads them can connect at once
     listening = _listening(args.host, args.port)
     base = f"http://{args.host}:{args.port}"
-    print(f"councilcrm serving {', '.join(councils)} at {base}/\n"
-          f"  staff web    {base}/staff/queue\n  staff API    {base}/api/v1/ (docs {base}/docs)\n"
-          f"  Open311      {base}/open311/v2/discovery.json\n  residents    {base}/portal",
-          flush=True)
+    print(
+        f"councilcrm serving {', '.join(councils)} at {base}/\n"
+        f"  staff web    {base}/staff/queue\n  staff API    {base}/api/v1/ (docs {base}/docs)\n"
+        f"  Open311      {base}/open311/v2/discovery.json\n  residents    {base}/portal",
+        flush=True,
+    )
     if sign_ins:
         print("demo sign-ins (new passwords each start):")
         for user_id, roles, password in sign_ins:
@@ -76,11 +78,18 @@ def server_config(app: Any, args: argparse.Namespace) -> Any:
     import uvicorn
 
     return uvicorn.Config(
-        app, host=args.host, port=args.port, log_config=None, access_log=False,
-        http="httptools", loop="uvloop",  # uvicorn's parser and event loop in C (README)
-        server_header=False, proxy_headers=args.proxy_headers,
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        http="httptools",
+        loop="uvloop",  # uvicorn's parser and event loop in C (README)
+        server_header=False,
+        proxy_headers=args.proxy_headers,
         forwarded_allow_ips=args.forwarded_allow_ips if args.proxy_headers else None,
-        timeout_graceful_shutdown=5)  # open live streams of the staff pages end within 5 s
+        timeout_graceful_shutdown=5,
+    )  # open live streams of the staff pages end within 5 s
 
 
 def _stopped(_signum: int, _frame: object) -> None:
@@ -115,8 +124,9 @@ def run_apikeys(args: argparse.Namespace) -> None:
     who = authorized(args, c, "apikeys")
     rt = runtime(args)
     if args.apikeys_command == "add":
-        print(rt.credentials.add_api_key(c.id, args.name, args.channel.value, who.user_id,
-                                         rt.clock()))
+        print(
+            rt.credentials.add_api_key(c.id, args.name, args.channel.value, who.user_id, rt.clock())
+        )
     elif args.apikeys_command == "revoke":
         rt.credentials.revoke_api_key(c.id, args.name, rt.clock())
         print(f"API key {args.name} revoked")
@@ -141,24 +151,41 @@ def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="serve Open311, the staff API and the staff web over HTTP")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--demo", action="store_true",
-                   help="set the council up for a demo: demo staff with fresh passwords, and "
-                        "a handful of requests when it has none")
-    p.add_argument("--all-councils", action="store_true",
-                   help="serve every configured council (Open311's jurisdiction_id chooses)")
-    p.add_argument("--proxy-headers", action="store_true",
-                   help="behind a TLS proxy: take the client's address and scheme from "
-                        "X-Forwarded-For and X-Forwarded-Proto (Secure cookies, https URLs)")
-    p.add_argument("--forwarded-allow-ips", default="127.0.0.1", metavar="IPS",
-                   help="the proxies trusted with those headers: comma-separated addresses "
-                        "or networks, or * (default 127.0.0.1)")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="set the council up for a demo: demo staff with fresh passwords, and "
+        "a handful of requests when it has none",
+    )
+    p.add_argument(
+        "--all-councils",
+        action="store_true",
+        help="serve every configured council (Open311's jurisdiction_id chooses)",
+    )
+    p.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="behind a TLS proxy: take the client's address and scheme from "
+        "X-Forwarded-For and X-Forwarded-Proto (Secure cookies, https URLs)",
+    )
+    p.add_argument(
+        "--forwarded-allow-ips",
+        default="127.0.0.1",
+        metavar="IPS",
+        help="the proxies trusted with those headers: comma-separated addresses "
+        "or networks, or * (default 127.0.0.1)",
+    )
     p.set_defaults(run=run_serve)
     p = sub.add_parser("apikeys", help="API keys of Open311 clients (administrators)")
     ops = p.add_subparsers(dest="apikeys_command", metavar="APIKEYS_COMMAND", required=True)
     q = ops.add_parser("add", help="a new key, printed once, alone on one line")
     q.add_argument("name", metavar="NAME")
-    q.add_argument("--channel", type=_channel, default=Channel.WEB_PORTAL,
-                   help="the channel its requests arrive by (default web-portal)")
+    q.add_argument(
+        "--channel",
+        type=_channel,
+        default=Channel.WEB_PORTAL,
+        help="the channel its requests arrive by (default web-portal)",
+    )
     q.set_defaults(run=run_apikeys)
     q = ops.add_parser("list", help="the council's API keys (never the keys themselves)")
     q.add_argument("--json", action="store_true")

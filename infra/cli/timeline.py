@@ -42,12 +42,18 @@ def run_timeline(args: argparse.Namespace) -> None:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("timeline", help="the investigation timeline of a request: steps, "
-                       "business time, standards met or missed, notices, chain hashes")
+    p = sub.add_parser(
+        "timeline",
+        help="the investigation timeline of a request: steps, "
+        "business time, standards met or missed, notices, chain hashes",
+    )
     p.add_argument("reference", metavar="REF")
     p.add_argument("--format", choices=reports.FORMATS, default="text")
     p.add_argument("--out", type=Path, metavar="FILE", help="write to FILE (default: stdout)")
-    p.add_argument("--as-at", metavar="INSTANT",
-                   help="as recorded by then, standards judged then: ISO 8601; without an "
-                   "offset, in the council's local time")
+    p.add_argument(
+        "--as-at",
+        metavar="INSTANT",
+        help="as recorded by then, standards judged then: ISO 8601; without an "
+        "offset, in the council's local time",
+    )
     p.set_defaults(run=run_timeline)

@@ -28,23 +28,37 @@ COLUMNS = ["user_id", "name", "roles", "teams", "active", "email", "phone"]
 
 def _row(user: StaffUser) -> dict[str, Any]:
     return {
-        "user_id": user.user_id, "name": user.name, "roles": list(user.roles),
-        "teams": list(user.teams), "active": user.active, "email": user.email,
-        "phone": user.phone, "version": user.version,
+        "user_id": user.user_id,
+        "name": user.name,
+        "roles": list(user.roles),
+        "teams": list(user.teams),
+        "active": user.active,
+        "email": user.email,
+        "phone": user.phone,
+        "version": user.version,
     }
 
 
 def _done(user: StaffUser, what: str) -> None:
-    print(f"{user.user_id}: {what} (roles: {', '.join(user.roles)}; "
-          f"teams: {', '.join(user.teams) or 'none'}{'' if user.active else '; disabled'})")
+    print(
+        f"{user.user_id}: {what} (roles: {', '.join(user.roles)}; "
+        f"teams: {', '.join(user.teams) or 'none'}{'' if user.active else '; disabled'})"
+    )
 
 
 def run_add(args: argparse.Namespace) -> None:
     c = council(args)
     who = authorized(args, c, "users")
-    cmd = cmds.AddUser(council=c.id, user_id=args.id, name=args.name, roles=tuple(args.roles),
-                       teams=tuple(args.teams), email=args.email, phone=args.phone,
-                       actor=who.actor)
+    cmd = cmds.AddUser(
+        council=c.id,
+        user_id=args.id,
+        name=args.name,
+        roles=tuple(args.roles),
+        teams=tuple(args.teams),
+        email=args.email,
+        phone=args.phone,
+        actor=who.actor,
+    )
     _done(cmds.add_user(cmd, runtime(args).directory_ports, c), "added")
 
 
@@ -65,10 +79,17 @@ def run_change(args: argparse.Namespace) -> None:
         user = cmds.disable_user(cmds.DisableUser(**base, reason=args.reason), directory, c)
     else:
         user = cmds.enable_user(cmds.EnableUser(**base), directory, c)
-    done = {"grant": "granted", "revoke": "revoked", "join": "joined team", "leave": "left team",
-            "disable": "disabled", "enable": "enabled"}[args.users_command]
+    done = {
+        "grant": "granted",
+        "revoke": "revoked",
+        "join": "joined team",
+        "leave": "left team",
+        "disable": "disabled",
+        "enable": "enabled",
+    }[args.users_command]
     what = {"grant": "granted", "revoke": "granted", "join": "team", "leave": "team"}.get(
-        args.users_command)
+        args.users_command
+    )
     _done(user, done + (f" {getattr(args, what)}" if what else ""))
 
 
@@ -79,8 +100,10 @@ def run_list(args: argparse.Namespace) -> None:
     if args.json:
         emit_json(rows)
     else:
-        emit_table([{**r, "roles": ",".join(r["roles"]), "teams": ",".join(r["teams"])}
-                    for r in rows], COLUMNS)
+        emit_table(
+            [{**r, "roles": ",".join(r["roles"]), "teams": ",".join(r["teams"])} for r in rows],
+            COLUMNS,
+        )
 
 
 def run_history(args: argparse.Namespace) -> None:
@@ -93,26 +116,41 @@ def run_history(args: argparse.Namespace) -> None:
         raise UserRefused(f"no user {args.id!r} in council {c.id}")
     events: list[Any] = list(rt.directory.repository.event_store.get(uid))
     rows = [
-        {"type": event_type(e), "version": e.originator_version,
-         "occurred_at": e.occurred_at.isoformat(),
-         "actor": {"id": e.actor.id, "role": e.actor.role}, "data": event_data(e)}
+        {
+            "type": event_type(e),
+            "version": e.originator_version,
+            "occurred_at": e.occurred_at.isoformat(),
+            "actor": {"id": e.actor.id, "role": e.actor.role},
+            "data": event_data(e),
+        }
         for e in events
     ]
     if args.json:
         emit_json(to_plain(rows))
     else:
-        emit_table([{**r, "actor": f"{r['actor']['id']} ({r['actor']['role']})",
-                     "data": ", ".join(f"{k}={v}" for k, v in to_plain(r["data"]).items())}
-                    for r in rows], ["version", "type", "occurred_at", "actor", "data"],
-                   council(args).calendar.timezone)
+        emit_table(
+            [
+                {
+                    **r,
+                    "actor": f"{r['actor']['id']} ({r['actor']['role']})",
+                    "data": ", ".join(f"{k}={v}" for k, v in to_plain(r["data"]).items()),
+                }
+                for r in rows
+            ],
+            ["version", "type", "occurred_at", "actor", "data"],
+            council(args).calendar.timezone,
+        )
 
 
 def permission_table(c: Council) -> list[dict[str, Any]]:
     """One row per action: its meaning and, per role the council knows, whether it is allowed."""
     table = c.permissions
     return [
-        {"action": action, "meaning": meaning,
-         **{role: table.allows(role, action) for role in c.staff_roles}}
+        {
+            "action": action,
+            "meaning": meaning,
+            **{role: table.allows(role, action) for role in c.staff_roles},
+        }
         for action, meaning in ACTION_DOCS.items()
     ]
 
@@ -120,8 +158,7 @@ def permission_table(c: Council) -> list[dict[str, Any]]:
 def permission_markdown(c: Council) -> str:
     """The table as the README shows it (✓ allowed, blank refused)."""
     roles = list(c.staff_roles)
-    lines = ["| action | meaning | " + " | ".join(roles) + " |",
-             "|---|---|" + "---|" * len(roles)]
+    lines = ["| action | meaning | " + " | ".join(roles) + " |", "|---|---|" + "---|" * len(roles)]
     for row in permission_table(c):
         marks = " | ".join("✓" if row[r] else "" for r in roles)
         lines.append(f"| `{row['action']}` | {row['meaning']} | {marks} |")
@@ -140,16 +177,19 @@ def run_permissions(args: argparse.Namespace) -> None:
 def run_bootstrap(args: argparse.Namespace) -> None:
     c = council(args)
     cmd = cmds.BootstrapAdministrator(council=c.id, user_id=args.id, name=args.name)
-    _done(cmds.bootstrap_administrator(cmd, runtime(args).directory_ports, c),
-          "the council's first administrator")
+    _done(
+        cmds.bootstrap_administrator(cmd, runtime(args).directory_ports, c),
+        "the council's first administrator",
+    )
 
 
 def _account(args: argparse.Namespace, action: str = "users") -> tuple[Council, Viewer]:
     """The council and the acting user, who may act on `args.id`'s account: an administrator,
     or the user themselves."""
     c = council(args)
-    who = authorize_for_user(runtime(args).directory_ports, c, args.actor, args.role, args.id,
-                             action)
+    who = authorize_for_user(
+        runtime(args).directory_ports, c, args.actor, args.role, args.id, action
+    )
     user = runtime(args).directory_ports.find(StaffUser, staff_user_id(c.id, args.id))
     if user is None or not user.active:
         raise UserRefused(f"no active user {args.id!r} in council {c.id}")
@@ -174,8 +214,9 @@ def run_token(args: argparse.Namespace) -> None:
     if not 0 < args.days <= 366:
         raise ValueError("--days must be from 1 to 366")
     rt = runtime(args)
-    token, _ = rt.credentials.issue_token(c.id, args.id, who.user_id, rt.clock(),
-                                          timedelta(days=args.days))
+    token, _ = rt.credentials.issue_token(
+        c.id, args.id, who.user_id, rt.clock(), timedelta(days=args.days)
+    )
     print(token)
 
 
@@ -193,10 +234,22 @@ def register(sub: Any) -> None:
     q.add_argument("id", metavar="ID")
     q.add_argument("--name", required=True)
     # not `dest="role"`: the global --role is the acting user's
-    q.add_argument("--role", dest="roles", action="append", required=True, metavar="ROLE",
-                   help="a role the user holds (repeat for several)")
-    q.add_argument("--team", dest="teams", action="append", default=[], metavar="T",
-                   help="a team the user works in (repeat for several)")
+    q.add_argument(
+        "--role",
+        dest="roles",
+        action="append",
+        required=True,
+        metavar="ROLE",
+        help="a role the user holds (repeat for several)",
+    )
+    q.add_argument(
+        "--team",
+        dest="teams",
+        action="append",
+        default=[],
+        metavar="T",
+        help="a team the user works in (repeat for several)",
+    )
     q.add_argument("--email", help="for staff alerts")
     q.add_argument("--phone", help="for staff alerts")
     q.set_defaults(run=run_add)
@@ -205,8 +258,10 @@ def register(sub: Any) -> None:
         q.add_argument("id", metavar="ID")
         q.add_argument("granted", metavar="ROLE")
         q.set_defaults(run=run_change)
-    for name, help_ in (("join", "add a user to a team they work in"),
-                        ("leave", "take a user off a team")):
+    for name, help_ in (
+        ("join", "add a user to a team they work in"),
+        ("leave", "take a user off a team"),
+    ):
         q = ops.add_parser(name, help=help_)
         q.add_argument("id", metavar="ID")
         q.add_argument("team", metavar="TEAM")

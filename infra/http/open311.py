@@ -37,14 +37,22 @@ WINDOW = timedelta(days=90)  # the spec's default span of GET requests, and its 
 STARTED = datetime.now(UTC)  # the service list is read from configuration at start
 
 ERROR = {"description": "the spec's list of errors ({code, description})"}
-router = APIRouter(prefix="/open311/v2", tags=["open311"], responses={
-    200: {"content": {"application/json": {}, "text/xml": {}}},
-    400: ERROR, 403: ERROR, 404: ERROR})
+router = APIRouter(
+    prefix="/open311/v2",
+    tags=["open311"],
+    responses={
+        200: {"content": {"application/json": {}, "text/xml": {}}},
+        400: ERROR,
+        403: ERROR,
+        404: ERROR,
+    },
+)
 Param = Annotated[str | None, Query()]
-Format = Annotated[str, Path(description="json or xml",
-                             json_schema_extra={"enum": list(FORMATS)})]
-Instant = Annotated[str | None, Query(description="a W3C datetime with its offset",
-                                      json_schema_extra={"format": "date-time"})]
+Format = Annotated[str, Path(description="json or xml", json_schema_extra={"enum": list(FORMATS)})]
+Instant = Annotated[
+    str | None,
+    Query(description="a W3C datetime with its offset", json_schema_extra={"format": "date-time"}),
+]
 Field = Annotated[str | None, Form()]
 
 
@@ -72,8 +80,9 @@ def served_council(request: Request, jurisdiction_id: str | None) -> Council:
     served: list[str] = request.app.state.councils
     wanted = (jurisdiction_id or "").strip()
     if wanted and wanted not in served:
-        raise Open311Error(404, f"jurisdiction_id {wanted!r} not found "
-                                f"(served: {', '.join(served)})")
+        raise Open311Error(
+            404, f"jurisdiction_id {wanted!r} not found (served: {', '.join(served)})"
+        )
     if not wanted and len(served) > 1:
         raise Open311Error(400, f"jurisdiction_id was not provided (one of {', '.join(served)})")
     return runtime_of(request).ports.council(wanted or served[0])
@@ -89,13 +98,16 @@ def discovery(request: Request, fmt: Format) -> Response:
             "changeset": changeset,
             "contact": "Ask the council's customer service for help with this service.",
             "key_service": "API keys are issued by the council's administrators "
-                           "(crm apikeys add NAME).",
-            "endpoints": [{
-                "specification": SPECIFICATION,
-                "url": str(request.base_url).rstrip("/") + router.prefix,
-                "changeset": changeset, "type": "production",
-                "formats": ["text/xml", "application/json"],
-            }],
+            "(crm apikeys add NAME).",
+            "endpoints": [
+                {
+                    "specification": SPECIFICATION,
+                    "url": str(request.base_url).rstrip("/") + router.prefix,
+                    "changeset": changeset,
+                    "type": "production",
+                    "formats": ["text/xml", "application/json"],
+                }
+            ],
         }
 
     return answer(fmt, make)
@@ -105,14 +117,21 @@ def _service(c: Council, code: str) -> dict[str, Any]:
     k = c.categories[code]
     team = c.teams.get(k.team)
     target = f"; completed within {k.complete_days} business days" if k.complete_days else ""
-    return {"service_code": k.code, "service_name": k.name,
-            "description": f"{k.name}{target}", "metadata": bool(k.attributes), "type": "realtime",
-            "keywords": ", ".join(k.code.split("-")), "group": team.name if team else k.team}
+    return {
+        "service_code": k.code,
+        "service_name": k.name,
+        "description": f"{k.name}{target}",
+        "metadata": bool(k.attributes),
+        "type": "realtime",
+        "keywords": ", ".join(k.code.split("-")),
+        "group": team.name if team else k.team,
+    }
 
 
 @router.get("/services.{fmt}")
 def services(request: Request, fmt: Format, jurisdiction_id: Param = None) -> Response:
     """The council's request categories."""
+
     def make() -> tuple[str, Any]:
         c = served_council(request, jurisdiction_id)
         return "services", [_service(c, k.code) for k in c.categories.values() if not k.imported]
@@ -122,28 +141,40 @@ def services(request: Request, fmt: Format, jurisdiction_id: Param = None) -> Re
 
 def _attribute(a: Attribute) -> dict[str, Any]:
     shown: dict[str, Any] = {
-        "variable": a.variable, "code": a.code, "datatype": a.datatype, "required": a.required,
-        "datatype_description": a.datatype_description, "order": a.order,
-        "description": a.description}
+        "variable": a.variable,
+        "code": a.code,
+        "datatype": a.datatype,
+        "required": a.required,
+        "datatype_description": a.datatype_description,
+        "order": a.order,
+        "description": a.description,
+    }
     if a.datatype in LISTS:
         shown["values"] = [{"key": v.key, "name": v.name} for v in a.values]
     return shown
 
 
 @router.get("/services/{service_code}.{fmt}")
-def service_definition(request: Request, service_code: str, fmt: Format,
-                       jurisdiction_id: Param = None) -> Response:
+def service_definition(
+    request: Request, service_code: str, fmt: Format, jurisdiction_id: Param = None
+) -> Response:
     """A category's attributes (the council's configuration), in the spec's fields and order:
     `variable`, `code`, `datatype`, `required`, `datatype_description`, `order`, `description`
     and, for the list datatypes, `values` ({`key`, `name`})."""
+
     def make() -> tuple[str, Any]:
         c = served_council(request, jurisdiction_id)
         if service_code not in c.categories or c.categories[service_code].imported:
             raise Open311Error(404, f"service_code {service_code!r} not found")
         return "service_definition", {
             "service_code": service_code,
-            "attributes": [_attribute(a) for a in sorted(
-                c.categories[service_code].attributes, key=lambda a: (a.order, a.code))]}
+            "attributes": [
+                _attribute(a)
+                for a in sorted(
+                    c.categories[service_code].attributes, key=lambda a: (a.order, a.code)
+                )
+            ],
+        }
 
     return answer(fmt, make)
 
@@ -169,19 +200,30 @@ def answers_in(form: FormData) -> dict[str, list[str]]:
 
 def form_bytes(form: FormData) -> bytes:
     """The form's fields in one order, for the idempotency record's hash."""
-    return urlencode(sorted((k, v) for k, v in form.multi_items() if isinstance(v, str))
-                     ).encode()
+    return urlencode(sorted((k, v) for k, v in form.multi_items() if isinstance(v, str))).encode()
 
 
 @router.post("/requests.{fmt}")
 def create_request(
-    request: Request, fmt: Format, form: Annotated[FormData, Depends(form_of)],
-    api_key: Field = None, jurisdiction_id: Field = None,
-    service_code: Field = None, lat: Field = None, long: Field = None,
-    address_string: Field = None, address_id: Field = None, zipcode: Field = None,
-    email: Field = None, device_id: Field = None, account_id: Field = None,
-    first_name: Field = None, last_name: Field = None, phone: Field = None,
-    description: Field = None, media_url: Field = None,
+    request: Request,
+    fmt: Format,
+    form: Annotated[FormData, Depends(form_of)],
+    api_key: Field = None,
+    jurisdiction_id: Field = None,
+    service_code: Field = None,
+    lat: Field = None,
+    long: Field = None,
+    address_string: Field = None,
+    address_id: Field = None,
+    zipcode: Field = None,
+    email: Field = None,
+    device_id: Field = None,
+    account_id: Field = None,
+    first_name: Field = None,
+    last_name: Field = None,
+    phone: Field = None,
+    description: Field = None,
+    media_url: Field = None,
     idempotency_key: Annotated[str | None, Header(alias=idempotency.HEADER)] = None,
 ) -> Response:
     """Lodges a request (form-encoded; `api_key` required). Answers its `service_request_id`
@@ -196,7 +238,8 @@ def create_request(
         if key is None:
             raise Open311Error(403, "api_key is missing or invalid")
         if key.council not in request.app.state.councils or (
-                jurisdiction_id and jurisdiction_id.strip() != key.council):
+            jurisdiction_id and jurisdiction_id.strip() != key.council
+        ):
             raise Open311Error(403, "this api_key is not valid for this jurisdiction_id")
         c = served_council(request, key.council)
         code = (service_code or "").strip()
@@ -206,18 +249,43 @@ def create_request(
             raise Open311Error(404, f"service_code {code!r} not found")
 
         def act() -> tuple[int, dict[str, Any]]:
-            receipt = lodge(rt, c, ResidentRequest(
-                service_code=code, description=description or "", first_name=first_name,
-                last_name=last_name, email=email, phone=phone, address_string=address_string,
-                address_id=address_id, zipcode=zipcode, lat=lat, long=long,
-                media_url=media_url, attributes=answers_in(form),
-            ), Channel(key.channel), Actor(id=f"open311:{key.name}", role=CLIENT_ROLE))
-            return 200, {"service_request_id": receipt.reference, "token": receipt.token,
-                         "service_notice": receipt.service_notice or None, "account_id": None}
+            receipt = lodge(
+                rt,
+                c,
+                ResidentRequest(
+                    service_code=code,
+                    description=description or "",
+                    first_name=first_name,
+                    last_name=last_name,
+                    email=email,
+                    phone=phone,
+                    address_string=address_string,
+                    address_id=address_id,
+                    zipcode=zipcode,
+                    lat=lat,
+                    long=long,
+                    media_url=media_url,
+                    attributes=answers_in(form),
+                ),
+                Channel(key.channel),
+                Actor(id=f"open311:{key.name}", role=CLIENT_ROLE),
+            )
+            return 200, {
+                "service_request_id": receipt.reference,
+                "token": receipt.token,
+                "service_notice": receipt.service_notice or None,
+                "account_id": None,
+            }
 
         _status, created, replayed = idempotency.once(
-            rt, c.id, f"apikey:{key.name}", idempotency_key, form_bytes(form), act,
-            secrets=("token",))
+            rt,
+            c.id,
+            f"apikey:{key.name}",
+            idempotency_key,
+            form_bytes(form),
+            act,
+            secrets=("token",),
+        )
         return "service_requests", [created]
 
     answered = answer(fmt, make)
@@ -228,12 +296,18 @@ def create_request(
 
 @router.get("/requests.{fmt}")
 def list_requests(
-    request: Request, fmt: Format, jurisdiction_id: Param = None,
-    service_request_id: Param = None, service_code: Param = None, start_date: Instant = None,
-    end_date: Instant = None, status: Param = None,
+    request: Request,
+    fmt: Format,
+    jurisdiction_id: Param = None,
+    service_request_id: Param = None,
+    service_code: Param = None,
+    start_date: Instant = None,
+    end_date: Instant = None,
+    status: Param = None,
 ) -> Response:
     """Requests lodged in a span of at most 90 days (by default the last 90), newest first, at
     most 1,000; `service_request_id` (comma-separated) overrides every other filter."""
+
     def make() -> tuple[str, Any]:
         c = served_council(request, jurisdiction_id)
         refs = _listed(service_request_id)
@@ -243,15 +317,21 @@ def list_requests(
             f = PublicFilter(council=c.id, references=[r.upper() for r in refs])
         else:
             start, end = _window(runtime_of(request).clock(), start_date, end_date)
-            f = PublicFilter(council=c.id, categories=_listed(service_code) or None,
-                             statuses=_statuses(status), start=start, end=end)
+            f = PublicFilter(
+                council=c.id,
+                categories=_listed(service_code) or None,
+                statuses=_statuses(status),
+                start=start,
+                end=end,
+            )
         return "service_requests", views.public_requests(runtime_of(request), c, f)
 
     return answer(fmt, make)
 
 
-@router.api_route("/requests.{fmt}", methods=["PUT", "PATCH", "DELETE", "OPTIONS"],
-                  include_in_schema=False)
+@router.api_route(
+    "/requests.{fmt}", methods=["PUT", "PATCH", "DELETE", "OPTIONS"], include_in_schema=False
+)
 def other_method(fmt: Format) -> Response:
     """GET and POST share this path as two routes; one answer names both (Starlette's own
     405 would name only the first)."""
@@ -261,8 +341,9 @@ def other_method(fmt: Format) -> Response:
 
 
 @router.get("/requests/{service_request_id}.{fmt}")
-def one_request(request: Request, service_request_id: str, fmt: Format,
-                jurisdiction_id: Param = None) -> Response:
+def one_request(
+    request: Request, service_request_id: str, fmt: Format, jurisdiction_id: Param = None
+) -> Response:
     def make() -> tuple[str, Any]:
         c = served_council(request, jurisdiction_id)
         ref = plain(service_request_id, "service_request_id")
@@ -272,9 +353,11 @@ def one_request(request: Request, service_request_id: str, fmt: Format,
 
 
 @router.get("/tokens/{token}.{fmt}")
-def from_token(request: Request, token: str, fmt: Format, jurisdiction_id: Param = None
-               ) -> Response:
+def from_token(
+    request: Request, token: str, fmt: Format, jurisdiction_id: Param = None
+) -> Response:
     """The `service_request_id` a token was issued for."""
+
     def make() -> tuple[str, Any]:
         c = served_council(request, jurisdiction_id)
         reference = runtime_of(request).credentials.request_of_token(c.id, token)
@@ -304,15 +387,17 @@ def _instant(text: str, name: str) -> datetime:
     except ValueError:
         instant = None
     if instant is None or instant.tzinfo is None:
-        raise Open311Error(400, f"{name} must be a W3C datetime with its offset, "
-                                "e.g. 2026-01-01T00:00:00Z")
+        raise Open311Error(
+            400, f"{name} must be a W3C datetime with its offset, e.g. 2026-01-01T00:00:00Z"
+        )
     if not views.within_calendar(instant):
         raise Open311Error(400, f"{name} must lie {views.CALENDAR_SPAN}")
     return instant
 
 
-def _window(now: datetime, start_date: str | None, end_date: str | None
-            ) -> tuple[datetime, datetime]:
+def _window(
+    now: datetime, start_date: str | None, end_date: str | None
+) -> tuple[datetime, datetime]:
     """[start, end], at most 90 days: the last 90 days unless the caller says otherwise."""
     start = _instant(start_date, "start_date") if start_date and start_date.strip() else None
     end = _instant(end_date, "end_date") if end_date and end_date.strip() else None

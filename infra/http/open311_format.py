@@ -14,8 +14,13 @@ JSON_TYPE = "application/json; charset=utf-8"
 XML_TYPE = "text/xml; charset=utf-8"
 # Each list's element name: <services><service/>…, <service_requests><request/>… (the spec's)
 ITEM = {
-    "services": "service", "service_requests": "request", "errors": "error",
-    "attributes": "attribute", "values": "value", "endpoints": "endpoint", "formats": "format",
+    "services": "service",
+    "service_requests": "request",
+    "errors": "error",
+    "attributes": "attribute",
+    "values": "value",
+    "endpoints": "endpoint",
+    "formats": "format",
 }
 
 
@@ -32,15 +37,19 @@ def render(fmt: str, root: str, data: Any, status: int = 200) -> Response:
     if fmt == "json":
         return JSONResponse(data, status_code=status, media_type=JSON_TYPE)
     body = '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(
-        _element(root, data), encoding="unicode")
+        _element(root, data), encoding="unicode"
+    )
     return Response(body.encode("utf-8"), status_code=status, media_type=XML_TYPE)
 
 
 def errors(fmt: str, status: int, *descriptions: str) -> Response:
     """The spec's error list; each `code` is the HTTP status."""
-    return render(fmt if fmt in FORMATS else "json", "errors",
-                  [{"code": status, "description": " ".join(d.split())} for d in descriptions],
-                  status)
+    return render(
+        fmt if fmt in FORMATS else "json",
+        "errors",
+        [{"code": status, "description": " ".join(d.split())} for d in descriptions],
+        status,
+    )
 
 
 def _element(name: str, value: Any) -> ET.Element:

@@ -47,8 +47,17 @@ _SECRET = secrets.token_bytes(32)  # per process: a restart asks open forms to b
 PORTAL = Actor(id="portal", role=CLIENT_ROLE)
 EMPTY_FORM = FormData()
 Text = Annotated[str, Form(max_length=4000)]
-SUBMIT_FIELDS = ("service_code", "description", "address_string", "zipcode", "media_url",
-                 "first_name", "last_name", "email", "phone")
+SUBMIT_FIELDS = (
+    "service_code",
+    "description",
+    "address_string",
+    "zipcode",
+    "media_url",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+)
 
 
 def _sign(nonce: str) -> str:
@@ -58,25 +67,46 @@ def _sign(nonce: str) -> str:
 def _csrf_valid(request: Request, token: str) -> bool:
     nonce, _, signature = token.partition(".")
     cookie = request.cookies.get(CSRF_COOKIE, "")
-    return bool(nonce) and hmac.compare_digest(cookie, nonce) and hmac.compare_digest(
-        signature, _sign(nonce))
+    return (
+        bool(nonce)
+        and hmac.compare_digest(cookie, nonce)
+        and hmac.compare_digest(signature, _sign(nonce))
+    )
 
 
-def _page(request: Request, council: Council, name: str, status: int = 200,
-          **context: Any) -> Response:
+def _page(
+    request: Request, council: Council, name: str, status: int = 200, **context: Any
+) -> Response:
     """Renders `portal/<name>.html` with a CSRF token for the browser's cookie (a new one if
     it has none), so a form sent from an older page of the same visit still counts."""
     nonce = request.cookies.get(CSRF_COOKIE, "")
     if not NONCE.fullmatch(nonce):
         nonce = secrets.token_urlsafe(16)
     jurisdiction = request.query_params.get("jurisdiction_id")
-    response = templates.TemplateResponse(request, f"portal/{name}.html", {
-        "council": council, "page": name, "csrf": f"{nonce}.{_sign(nonce)}",
-        "query": "?" + urlencode({"jurisdiction_id": jurisdiction}) if jurisdiction else "",
-        "problems": [], "form": {}, "when": _when,
-        "idempotency_key": secrets.token_urlsafe(16), **context}, status_code=status)
-    response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="strict", path="/portal",
-                        secure=request.url.scheme == "https")
+    response = templates.TemplateResponse(
+        request,
+        f"portal/{name}.html",
+        {
+            "council": council,
+            "page": name,
+            "csrf": f"{nonce}.{_sign(nonce)}",
+            "query": "?" + urlencode({"jurisdiction_id": jurisdiction}) if jurisdiction else "",
+            "problems": [],
+            "form": {},
+            "when": _when,
+            "idempotency_key": secrets.token_urlsafe(16),
+            **context,
+        },
+        status_code=status,
+    )
+    response.set_cookie(
+        CSRF_COOKIE,
+        nonce,
+        httponly=True,
+        samesite="strict",
+        path="/portal",
+        secure=request.url.scheme == "https",
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -87,10 +117,14 @@ def _when(text: str) -> str:
 
 def _submit_context(council: Council) -> dict[str, Any]:
     services = [k for k in council.categories.values() if not k.imported]
-    return {"services": services, "max_description": council.description_max_chars,
-            "answers": {},
-            "identification": "Give " + describe_rules(council.identified_by)
-            + " so we can tell you how it goes."}
+    return {
+        "services": services,
+        "max_description": council.description_max_chars,
+        "answers": {},
+        "identification": "Give "
+        + describe_rules(council.identified_by)
+        + " so we can tell you how it goes.",
+    }
 
 
 def _council(request: Request, jurisdiction_id: str | None) -> Council | Response:
@@ -101,8 +135,9 @@ def _council(request: Request, jurisdiction_id: str | None) -> Council | Respons
 
 
 @router.get("")
-def submit_form(request: Request, jurisdiction_id: Annotated[str | None, Query()] = None
-                ) -> Response:
+def submit_form(
+    request: Request, jurisdiction_id: Annotated[str | None, Query()] = None
+) -> Response:
     council = _council(request, jurisdiction_id)
     if isinstance(council, Response):
         return council
@@ -110,54 +145,101 @@ def submit_form(request: Request, jurisdiction_id: Annotated[str | None, Query()
 
 
 @router.post("")
-def submit(request: Request, csrf_token: Text = "", service_code: Text = "",
-           description: Text = "", address_string: Text = "", zipcode: Text = "",
-           media_url: Text = "", first_name: Text = "", last_name: Text = "", email: Text = "",
-           phone: Text = "", idempotency_key: Annotated[str, Form(max_length=200)] = "",
-           jurisdiction_id: Annotated[str | None, Query()] = None,
-           key_header: Annotated[str | None, Header(alias=idempotency.HEADER)] = None,
-           sent: Annotated[FormData, Depends(form_of)] = EMPTY_FORM,
-           ) -> Response:
+def submit(
+    request: Request,
+    csrf_token: Text = "",
+    service_code: Text = "",
+    description: Text = "",
+    address_string: Text = "",
+    zipcode: Text = "",
+    media_url: Text = "",
+    first_name: Text = "",
+    last_name: Text = "",
+    email: Text = "",
+    phone: Text = "",
+    idempotency_key: Annotated[str, Form(max_length=200)] = "",
+    jurisdiction_id: Annotated[str | None, Query()] = None,
+    key_header: Annotated[str | None, Header(alias=idempotency.HEADER)] = None,
+    sent: Annotated[FormData, Depends(form_of)] = EMPTY_FORM,
+) -> Response:
     """Lodges the report once: the form carries an idempotency key of its own (or the
     `Idempotency-Key` header does), so a form sent twice (a double click, a reload after a lost
     answer) shows the first receipt again and lodges nothing more."""
     council = _council(request, jurisdiction_id)
     if isinstance(council, Response):
         return council
-    form = dict(zip(SUBMIT_FIELDS, (service_code, description, address_string, zipcode,
-                                    media_url, first_name, last_name, email, phone),
-                    strict=True))
+    form = dict(
+        zip(
+            SUBMIT_FIELDS,
+            (
+                service_code,
+                description,
+                address_string,
+                zipcode,
+                media_url,
+                first_name,
+                last_name,
+                email,
+                phone,
+            ),
+            strict=True,
+        )
+    )
     once_key = key_header or idempotency_key or None
     answers = _answers(sent, service_code)
-    context: dict[str, Any] = {**_submit_context(council), "form": form,
-                               "answers": {service_code: answers}}
+    context: dict[str, Any] = {
+        **_submit_context(council),
+        "form": form,
+        "answers": {service_code: answers},
+    }
     if once_key:  # the form sent again keeps its key
         context["idempotency_key"] = once_key
     if not _csrf_valid(request, csrf_token):
-        return _page(request, council, "submit", 403, **context,
-                     problems=["This form had expired. Check your answers and send it again."])
-    problems = [f"Choose {what}." for what, given in (
-        ("what the problem is", service_code), ("where it is", address_string)) if not given]
+        return _page(
+            request,
+            council,
+            "submit",
+            403,
+            **context,
+            problems=["This form had expired. Check your answers and send it again."],
+        )
+    problems = [
+        f"Choose {what}."
+        for what, given in (("what the problem is", service_code), ("where it is", address_string))
+        if not given
+    ]
     if not description.strip():
         problems.append("Describe the problem.")
     if not problems:
         rt = runtime_of(request)
 
         def act() -> tuple[int, dict[str, Any]]:
-            receipt = lodge(rt, council, ResidentRequest(**form, attributes=answers),
-                            Channel.WEB_PORTAL, PORTAL)
-            return 201, {"reference": receipt.reference, "token": receipt.token,
-                         "service_notice": receipt.service_notice}
+            receipt = lodge(
+                rt, council, ResidentRequest(**form, attributes=answers), Channel.WEB_PORTAL, PORTAL
+            )
+            return 201, {
+                "reference": receipt.reference,
+                "token": receipt.token,
+                "service_notice": receipt.service_notice,
+            }
 
-        body = urlencode(sorted([*form.items(), *(
-            (f"attribute[{code}]", v) for code, vs in answers.items() for v in vs)])).encode()
+        body = urlencode(
+            sorted(
+                [
+                    *form.items(),
+                    *((f"attribute[{code}]", v) for code, vs in answers.items() for v in vs),
+                ]
+            )
+        ).encode()
         browser = request.cookies.get(CSRF_COOKIE, "")
         try:
             _status, done, _replayed = idempotency.once(
-                rt, council.id, f"portal:{browser}", once_key, body, act, secrets=("token",))
+                rt, council.id, f"portal:{browser}", once_key, body, act, secrets=("token",)
+            )
         except InProgress:
-            problems.append("This report is already being sent: wait a moment, then look "
-                            "for its reference.")
+            problems.append(
+                "This report is already being sent: wait a moment, then look for its reference."
+            )
             return _page(request, council, "submit", 409, problems=problems, **context)
         except (DomainError, ValueError) as refused:
             problems.append(str(refused))
@@ -173,13 +255,14 @@ def _answers(sent: FormData, service_code: str) -> dict[str, list[str]]:
     answers: dict[str, list[str]] = {}
     for name, value in sent.multi_items():
         if service_code and name.startswith(prefix) and isinstance(value, str):
-            answers.setdefault(name[len(prefix):], []).append(value)
+            answers.setdefault(name[len(prefix) :], []).append(value)
     return answers
 
 
 @router.get("/track")
-def track_form(request: Request, jurisdiction_id: Annotated[str | None, Query()] = None
-               ) -> Response:
+def track_form(
+    request: Request, jurisdiction_id: Annotated[str | None, Query()] = None
+) -> Response:
     council = _council(request, jurisdiction_id)
     if isinstance(council, Response):
         return council
@@ -187,16 +270,27 @@ def track_form(request: Request, jurisdiction_id: Annotated[str | None, Query()]
 
 
 @router.post("/track")
-def track(request: Request, csrf_token: Text = "", reference: Text = "", token: Text = "",
-          jurisdiction_id: Annotated[str | None, Query()] = None) -> Response:
+def track(
+    request: Request,
+    csrf_token: Text = "",
+    reference: Text = "",
+    token: Text = "",
+    jurisdiction_id: Annotated[str | None, Query()] = None,
+) -> Response:
     """The request, if `token` is the tracking code issued for `reference`."""
     council = _council(request, jurisdiction_id)
     if isinstance(council, Response):
         return council
     ref = reference.strip().upper()
     if not _csrf_valid(request, csrf_token):
-        return _page(request, council, "track", 403, form={"reference": ref},
-                     problems=["This form had expired. Please send it again."])
+        return _page(
+            request,
+            council,
+            "track",
+            403,
+            form={"reference": ref},
+            problems=["This form had expired. Please send it again."],
+        )
     rt = runtime_of(request)
     if ref and rt.credentials.request_of_token(council.id, token.strip()) == ref:
         try:
@@ -205,12 +299,19 @@ def track(request: Request, csrf_token: Text = "", reference: Text = "", token: 
             pass
         else:
             return _page(request, council, "track", shown=shown, form={"reference": ref})
-    return _page(request, council, "track", 404, form={"reference": ref},
-                 problems=["No request has this reference and tracking code. Check both."])
+    return _page(
+        request,
+        council,
+        "track",
+        404,
+        form={"reference": ref},
+        problems=["No request has this reference and tracking code. Check both."],
+    )
 
 
 @router.get("/portal.css")
 def stylesheet() -> Response:
     css = (HERE / "templates" / "portal" / "portal.css").read_text(encoding="utf-8")
-    return Response(css, media_type="text/css; charset=utf-8",
-                    headers={"Cache-Control": "public, max-age=3600"})
+    return Response(
+        css, media_type="text/css; charset=utf-8", headers={"Cache-Control": "public, max-age=3600"}
+    )

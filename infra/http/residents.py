@@ -50,8 +50,9 @@ class Receipt:
     service_notice: str
 
 
-def lodge(rt: Runtime, council: Council, req: ResidentRequest, channel: Channel,
-          actor: Actor) -> Receipt:
+def lodge(
+    rt: Runtime, council: Council, req: ResidentRequest, channel: Channel, actor: Actor
+) -> Receipt:
     """Lodges `req` in `council` through `channel`; a `ValueError` or the policy's
     `DomainError` says why not (nothing written)."""
     lat, long = _point(req.lat, req.long)
@@ -59,20 +60,33 @@ def lodge(rt: Runtime, council: Council, req: ResidentRequest, channel: Channel,
     address_id = _text(req.address_id, "address_id")
     if lat is None and not address and not address_id:
         raise ValueError("say where the problem is: lat and long, address_string or address_id")
-    name = " ".join(p for p in (_text(req.first_name, "first_name"),
-                                _text(req.last_name, "last_name")) if p) or None
-    intake = make_intake(
-        category=req.service_code, channel=channel,
-        description=plain(req.description, "the description"),
-        name=name, email=_text(req.email, "email"), phone=_text(req.phone, "phone"),
-        address=address, lat=lat, long=long, address_id=address_id,
-        zipcode=_text(req.zipcode, "zipcode"), media_url=_media_url(req.media_url),
-        attributes={plain(code, "an attribute's code"): [plain(v, f"attribute[{code}]")
-                                                          for v in values]
-                    for code, values in req.attributes.items()},
+    name = (
+        " ".join(
+            p for p in (_text(req.first_name, "first_name"), _text(req.last_name, "last_name")) if p
+        )
+        or None
     )
-    done = cmds.lodge_request(cmds.LodgeRequest(council=council.id, intake=intake, actor=actor),
-                              rt.ports)
+    intake = make_intake(
+        category=req.service_code,
+        channel=channel,
+        description=plain(req.description, "the description"),
+        name=name,
+        email=_text(req.email, "email"),
+        phone=_text(req.phone, "phone"),
+        address=address,
+        lat=lat,
+        long=long,
+        address_id=address_id,
+        zipcode=_text(req.zipcode, "zipcode"),
+        media_url=_media_url(req.media_url),
+        attributes={
+            plain(code, "an attribute's code"): [plain(v, f"attribute[{code}]") for v in values]
+            for code, values in req.attributes.items()
+        },
+    )
+    done = cmds.lodge_request(
+        cmds.LodgeRequest(council=council.id, intake=intake, actor=actor), rt.ports
+    )
     token = rt.credentials.issue_request_token(council.id, done.reference, rt.clock())
     request = rt.ports.get(done.request_id, done.reference)
     notice = ""
@@ -80,8 +94,10 @@ def lodge(rt: Runtime, council: Council, req: ResidentRequest, channel: Channel,
         due = request.complete_by.astimezone(ZoneInfo(council.calendar.timezone))
         notice = f"{council.name} expects to complete this request by {due:%-d %B %Y}."
     if not intake.identified(council.identified_by):
-        notice += (" Without a way to contact you, the council cannot guarantee a resolution"
-                   " or tell you of its progress.")
+        notice += (
+            " Without a way to contact you, the council cannot guarantee a resolution"
+            " or tell you of its progress."
+        )
     return Receipt(reference=done.reference, token=token, service_notice=notice.strip())
 
 
@@ -119,6 +135,5 @@ def _media_url(value: str | None) -> str | None:
         return None
     parts = urlsplit(url)
     if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("media_url must be an http or https URL of at most "
-                         f"{MAX_URL} characters")
+        raise ValueError(f"media_url must be an http or https URL of at most {MAX_URL} characters")
     return url

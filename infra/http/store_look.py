@@ -79,9 +79,7 @@ class StoreLook:
             " (SELECT originator_version FROM {users} WHERE originator_id = %s"
             " ORDER BY originator_version DESC LIMIT 1),"
             " COALESCE((SELECT MAX(notification_id) FROM {requests}), 0)"
-        ).format(
-            tokens=sql.Identifier(TOKENS.name), users=users_table, requests=requests_table
-        )
+        ).format(tokens=sql.Identifier(TOKENS.name), users=users_table, requests=requests_table)
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._turns = asyncio.Semaphore(connections)
         self.opened = 0  # connections opened so far (a lost one is replaced by a new one)

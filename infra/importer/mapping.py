@@ -115,7 +115,9 @@ def parse_mapping(path: Path, data: dict[str, Any]) -> Mapping:
     formats = tuple(k.get("timestamps.formats", list, ["%Y-%m-%d %H:%M:%S"]))
     shift = k.get("timestamps.shift", str, "none")
     if shift not in SHIFT_RULES:
-        raise k.fail("timestamps.shift", f"unknown rule {shift!r} (rules: {', '.join(SHIFT_RULES)})")
+        raise k.fail(
+            "timestamps.shift", f"unknown rule {shift!r} (rules: {', '.join(SHIFT_RULES)})"
+        )
     detect = None
     if shift == "detect-from-closure-reason":
         fld = k.get("timestamps.detect.field", str)
@@ -131,23 +133,34 @@ def parse_mapping(path: Path, data: dict[str, Any]) -> Mapping:
         if not 0.5 < share <= 1:
             raise k.fail("timestamps.detect.min_agreement", "must be above 0.5 and at most 1")
         detect = Detect(
-            field=fld, pattern=pattern, compare_with=compare, min_agreement=share,
+            field=fld,
+            pattern=pattern,
+            compare_with=compare,
+            min_agreement=share,
             formats=tuple(k.get("timestamps.detect.formats", list)),
         )
     rules = []
     for i, rule in enumerate(k.get("outcome.rules", list, [])):
-        if not isinstance(rule, dict) or not isinstance(rule.get("match"), str) \
-                or not isinstance(rule.get("outcome"), str):
+        if (
+            not isinstance(rule, dict)
+            or not isinstance(rule.get("match"), str)
+            or not isinstance(rule.get("outcome"), str)
+        ):
             raise k.fail(f"outcome.rules[{i}]", "needs match = REGEX and outcome = CODE")
-        rules.append(OutcomeRule(
-            pattern=k.regex(f"outcome.rules[{i}].match", rule["match"], re.IGNORECASE),
-            outcome=rule["outcome"],
-        ))
+        rules.append(
+            OutcomeRule(
+                pattern=k.regex(f"outcome.rules[{i}].match", rule["match"], re.IGNORECASE),
+                outcome=rule["outcome"],
+            )
+        )
     preamble = k.get("outcome.preamble", str, None)
     points = set()
     for i, point in enumerate(k.get("location.placeholder_points", list, [])):
-        if not (isinstance(point, list) and len(point) == 2
-                and all(isinstance(v, (int, float)) for v in point)):
+        if not (
+            isinstance(point, list)
+            and len(point) == 2
+            and all(isinstance(v, (int, float)) for v in point)
+        ):
             raise k.fail(f"location.placeholder_points[{i}]", "must be [latitude, longitude]")
         points.add((round(float(point[0]), 4), round(float(point[1]), 4)))
     actor_id = k.get("actor.id", str, f"import:{name}")

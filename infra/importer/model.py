@@ -20,8 +20,21 @@ from commands.import_history import HistoricalRequest
 from domain.values import Actor
 
 FIELDS = (
-    "reference", "lodged_at", "complete_by", "closed_at", "status", "category", "team",
-    "channel", "kind", "closure", "description", "address", "latitude", "longitude", "actor",
+    "reference",
+    "lodged_at",
+    "complete_by",
+    "closed_at",
+    "status",
+    "category",
+    "team",
+    "channel",
+    "kind",
+    "closure",
+    "description",
+    "address",
+    "latitude",
+    "longitude",
+    "actor",
 )
 TIME_FIELDS = ("lodged_at", "complete_by", "closed_at")
 SHIFT_RULES = ("none", "zone-offset", "detect-from-closure-reason")
@@ -44,7 +57,6 @@ class ImportRefused(ValueError):
     def __init__(self, message: str, errors: Sequence[RowError] = ()) -> None:
         super().__init__(message)
         self.errors = list(errors)
-
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,8 +143,8 @@ class _Row:
 
 @dataclass(frozen=True, kw_only=True)
 class ShiftDecision:
-    rule: str                      # what was applied: "none" or "zone-offset"
-    declared: str                  # the mapping's rule
+    rule: str  # what was applied: "none" or "zone-offset"
+    declared: str  # the mapping's rule
     reason: str
     evidence: int = 0
     agree_shifted: int = 0

@@ -38,7 +38,9 @@ from infra.importer.timestamps import (
 )
 
 
-def read_csv(path: Path, encoding: str = "utf-8-sig") -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def read_csv(
+    path: Path, encoding: str = "utf-8-sig"
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """The header and every row with the line it starts on (a quoted field may span lines)."""
     rows = []
     line = 1
@@ -58,8 +60,9 @@ def read_csv(path: Path, encoding: str = "utf-8-sig") -> tuple[list[str], list[t
                     rows.append((line, row))
                 line = reader.line_num + 1
     except UnicodeDecodeError as e:
-        raise ImportRefused(f"{path} is not {encoding} text (byte {e.start}, from line {line})"
-                            ) from None
+        raise ImportRefused(
+            f"{path} is not {encoding} text (byte {e.start}, from line {line})"
+        ) from None
     except csv.Error as e:
         raise ImportRefused(f"{path}: line {line}: not readable as CSV: {e}") from None
     return header, rows
@@ -68,8 +71,11 @@ def read_csv(path: Path, encoding: str = "utf-8-sig") -> tuple[list[str], list[t
 def _columns_in(mapping: Mapping, header: Sequence[str]) -> dict[str, tuple[str, ...]]:
     present = set(header)
     found = {fld: tuple(c for c in cols if c in present) for fld, cols in mapping.columns.items()}
-    missing = [f"{fld} ({' or '.join(mapping.columns[fld])})"
-               for fld in mapping.required if not found.get(fld)]
+    missing = [
+        f"{fld} ({' or '.join(mapping.columns[fld])})"
+        for fld in mapping.required
+        if not found.get(fld)
+    ]
     if missing:
         raise ImportRefused(f"the header has no column for: {', '.join(missing)}")
     return {fld: cols for fld, cols in found.items() if cols}
@@ -86,9 +92,12 @@ def _first_pass(
         values[fld] = next((row[c] for c in cols if row.get(c, "").strip()), "")
     status = mapping.status.get(values.get("status", ""))
     if "status" in columns and status is None:
-        reasons.append(f"unknown status {values.get('status', '')!r} "
-                       f"(mapped: {', '.join(mapping.status.map)})")
-    closed = status == "closed" if "status" in columns else bool(values.get("closed_at", "").strip())
+        reasons.append(
+            f"unknown status {values.get('status', '')!r} (mapped: {', '.join(mapping.status.map)})"
+        )
+    closed = (
+        status == "closed" if "status" in columns else bool(values.get("closed_at", "").strip())
+    )
     walls = {}
     for fld in TIME_FIELDS:
         text = values.get(fld, "").strip()
@@ -116,13 +125,21 @@ def _float(text: str, what: str, reasons: list[str]) -> float | None:
         return None
 
 
-def _location(mapping: Mapping, values: dict[str, str], reasons: list[str],
-              notes: dict[str, list[int]], line: int) -> Location | None:
+def _location(
+    mapping: Mapping,
+    values: dict[str, str],
+    reasons: list[str],
+    notes: dict[str, list[int]],
+    line: int,
+) -> Location | None:
     address = values.get("address", "").strip() or None
     lat = _float(values.get("latitude", ""), "latitude", reasons)
     long = _float(values.get("longitude", ""), "longitude", reasons)
-    if lat is not None and long is not None and (round(lat, 4), round(long, 4)) in \
-            mapping.placeholder_points:
+    if (
+        lat is not None
+        and long is not None
+        and (round(lat, 4), round(long, 4)) in mapping.placeholder_points
+    ):
         lat = long = None
         notes["placeholder point dropped"].append(line)
     if address is None and lat is None and long is None:
@@ -135,17 +152,25 @@ def _location(mapping: Mapping, values: dict[str, str], reasons: list[str],
 
 
 def _record(
-    mapping: Mapping, council: Council, row: _Row, instants: dict[str, datetime],
-    reasons: list[str], notes: dict[str, list[int]],
+    mapping: Mapping,
+    council: Council,
+    row: _Row,
+    instants: dict[str, datetime],
+    reasons: list[str],
+    notes: dict[str, list[int]],
 ) -> HistoricalRequest | None:
     v = row.values
     channel_text = v.get("channel", "")
     channel = mapping.channel.get(channel_text)
     if channel is None:
-        reasons.append(f"unknown channel {channel_text!r} (mapped: {', '.join(mapping.channel.map)})")
+        reasons.append(
+            f"unknown channel {channel_text!r} (mapped: {', '.join(mapping.channel.map)})"
+        )
     kind = mapping.kind.get(v.get("kind", ""))
     if kind is None and "kind" in mapping.columns:
-        reasons.append(f"unknown kind {v.get('kind', '')!r} (mapped: {', '.join(mapping.kind.map)})")
+        reasons.append(
+            f"unknown kind {v.get('kind', '')!r} (mapped: {', '.join(mapping.kind.map)})"
+        )
     kind = kind or RequestKind.SERVICE_REQUEST
     location = _location(mapping, v, reasons, notes, row.line)
     closure = v.get(mapping.outcome_field, "") if row.closed else ""
@@ -180,8 +205,11 @@ def _record(
 
 
 def validate(
-    council: Council, mapping: Mapping, header: Sequence[str],
-    rows: Sequence[tuple[int, dict[str, str]]], progress: Progress | None = None,
+    council: Council,
+    mapping: Mapping,
+    header: Sequence[str],
+    rows: Sequence[tuple[int, dict[str, str]]],
+    progress: Progress | None = None,
 ) -> Validated:
     """Every row parsed and checked; pure (the caller read the file)."""
     columns = _columns_in(mapping, header)

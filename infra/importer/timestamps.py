@@ -105,7 +105,8 @@ def decide_shift(mapping: Mapping, rows: Sequence[_Row]) -> ShiftDecision:
         return ShiftDecision(rule="none", declared="none", reason="the mapping says: as written")
     if mapping.shift == "zone-offset":
         candidate = ShiftDecision(
-            rule="zone-offset", declared="zone-offset",
+            rule="zone-offset",
+            declared="zone-offset",
             reason="the mapping says: shifted by the zone's UTC offset",
         )
     else:
@@ -120,16 +121,25 @@ def decide_shift(mapping: Mapping, rows: Sequence[_Row]) -> ShiftDecision:
             evidence += 1
             agree_written += seen == wall
             agree_shifted += seen == shifted_wall(wall, zone).replace(microsecond=0)
-        counts = {"evidence": evidence, "agree_shifted": agree_shifted,
-                  "agree_as_written": agree_written}
+        counts = {
+            "evidence": evidence,
+            "agree_shifted": agree_shifted,
+            "agree_as_written": agree_written,
+        }
         declared = mapping.shift
         need = mapping.detect.min_agreement
         if evidence == 0:
-            return ShiftDecision(rule="none", declared=declared, **counts,
-                                 reason="no row's closing text gives a time to compare: as written")
+            return ShiftDecision(
+                rule="none",
+                declared=declared,
+                **counts,
+                reason="no row's closing text gives a time to compare: as written",
+            )
         if agree_written >= need * evidence and agree_written >= agree_shifted:
             return ShiftDecision(
-                rule="none", declared=declared, **counts,
+                rule="none",
+                declared=declared,
+                **counts,
                 reason=f"{agree_written} of {evidence} closing texts give {compare} as written",
             )
         if agree_shifted < need * evidence:
@@ -137,21 +147,30 @@ def decide_shift(mapping: Mapping, rows: Sequence[_Row]) -> ShiftDecision:
                 f"the timestamps' reading cannot be decided: of {evidence} closing texts, "
                 f"{agree_written} give {compare} as written and {agree_shifted} shifted by the "
                 f"UTC offset of {zone.key} (at least {need:.0%} must agree); set "
-                "timestamps.shift to \"none\" or \"zone-offset\" in a copy of the mapping"
+                'timestamps.shift to "none" or "zone-offset" in a copy of the mapping'
             )
         candidate = ShiftDecision(
-            rule="zone-offset", declared=declared, **counts,
-            reason=(f"{agree_shifted} of {evidence} closing texts give {compare} moved forward "
-                    f"by the UTC offset of {zone.key} (4 h or 5 h in Boston)"),
+            rule="zone-offset",
+            declared=declared,
+            **counts,
+            reason=(
+                f"{agree_shifted} of {evidence} closing texts give {compare} moved forward "
+                f"by the UTC offset of {zone.key} (4 h or 5 h in Boston)"
+            ),
         )
     for row in rows:
         changed = order_changes(row.walls, {f: shifted(w, zone) for f, w in row.walls.items()})
         if changed:
             return ShiftDecision(
-                rule="none", declared=candidate.declared, evidence=candidate.evidence,
-                agree_shifted=candidate.agree_shifted, agree_as_written=candidate.agree_as_written,
-                reason=(f"{candidate.reason}, but shifting would change the order of line "
-                        f"{row.line}'s {changed[0]} (a DST change): no shift applied, "
-                        "every timestamp read as written"),
+                rule="none",
+                declared=candidate.declared,
+                evidence=candidate.evidence,
+                agree_shifted=candidate.agree_shifted,
+                agree_as_written=candidate.agree_as_written,
+                reason=(
+                    f"{candidate.reason}, but shifting would change the order of line "
+                    f"{row.line}'s {changed[0]} (a DST change): no shift applied, "
+                    "every timestamp read as written"
+                ),
             )
     return candidate

@@ -41,8 +41,12 @@ def recorded(app: Application[UUID], ids: Iterable[UUID]) -> set[UUID]:
 
 
 def write(
-    app: Application[UUID], council: Council, records: Sequence[HistoricalRequest],
-    sealer: Sealer, chunk: int = 500, progress: Progress | None = None,
+    app: Application[UUID],
+    council: Council,
+    records: Sequence[HistoricalRequest],
+    sealer: Sealer,
+    chunk: int = 500,
+    progress: Progress | None = None,
 ) -> tuple[int, int]:
     """Saves the records' requests, `chunk` per transaction; returns (written, already there).
 
@@ -94,8 +98,14 @@ class ImportReport:
 
 
 def import_file(
-    app: Application[UUID], council: Council, mapping: Mapping, path: Path, *,
-    vault: Vault | None, chunk: int = 500, dry_run: bool = False,
+    app: Application[UUID],
+    council: Council,
+    mapping: Mapping,
+    path: Path,
+    *,
+    vault: Vault | None,
+    chunk: int = 500,
+    dry_run: bool = False,
     progress: Callable[[str], Progress | None] = lambda what: None,
 ) -> ImportReport:
     """Reads, validates (refusing the file on any bad row, with nothing written), then writes."""
@@ -114,19 +124,30 @@ def import_file(
         if vault is None:
             raise ValueError("an import that writes needs the data keys to seal descriptions")
         sealer = vault.sealer(import_key(council.id), council.id, datetime.now(UTC))
-        written, skipped = write(app, council, checked.records, sealer, chunk,
-                                 progress=progress(f"import {path.name}"))
+        written, skipped = write(
+            app, council, checked.records, sealer, chunk, progress=progress(f"import {path.name}")
+        )
     d = checked.decision
     closed = sum(1 for r in checked.records if r.closed)
     return ImportReport(
-        file=str(path), mapping=str(mapping.path), council=council.id, rows=checked.rows,
-        written=written, skipped=skipped, closed=closed, open=len(checked.records) - closed,
+        file=str(path),
+        mapping=str(mapping.path),
+        council=council.id,
+        rows=checked.rows,
+        written=written,
+        skipped=skipped,
+        closed=closed,
+        open=len(checked.records) - closed,
         timestamps={
-            "zone": mapping.zone.key, "declared": d.declared if d else mapping.shift,
-            "applied": d.rule if d else "none", "reason": d.reason if d else "",
+            "zone": mapping.zone.key,
+            "declared": d.declared if d else mapping.shift,
+            "applied": d.rule if d else "none",
+            "reason": d.reason if d else "",
             "evidence": d.evidence if d else 0,
             "agree_shifted": d.agree_shifted if d else 0,
             "agree_as_written": d.agree_as_written if d else 0,
         },
-        notes=checked.notes, seconds=wallclock.perf_counter() - started, dry_run=dry_run,
+        notes=checked.notes,
+        seconds=wallclock.perf_counter() - started,
+        dry_run=dry_run,
     )

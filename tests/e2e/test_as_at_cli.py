@@ -21,15 +21,22 @@ COUNCIL = "upper-lachlan"
 Crm = Callable[..., tuple[int, str]]
 
 
-def _crm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-         database: str | None) -> Iterator[Crm]:
+def _crm(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    database: str | None,
+) -> Iterator[Crm]:
     for name in ("CRM_DATABASE_URL", "CRM_KAFKA_BOOTSTRAP", "CRM_COUNCIL", "CRM_ACTOR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CRM_DATA_DIR", str(tmp_path / "data"))
     if database:
         monkeypatch.setenv("CRM_DATABASE_URL", database)
-    add_staff(make_settings(tmp_path / "data", database), COUNCIL,
-              {"cs": ["customer-service"], "rec": ["records-officer"]})
+    add_staff(
+        make_settings(tmp_path / "data", database),
+        COUNCIL,
+        {"cs": ["customer-service"], "rec": ["records-officer"]},
+    )
     logs = structlog.get_config()
 
     def run(*args: str, user: str = "cs") -> tuple[int, str]:
@@ -50,7 +57,9 @@ def crm(
 
 @pytest.fixture
 def pg_crm(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
     pg_url: str,
 ) -> Iterator[Crm]:
     yield from _crm(tmp_path, monkeypatch, capsys, pg_url)
@@ -58,8 +67,19 @@ def pg_crm(
 
 def test_show_and_history_as_at_an_instant_see_only_what_was_recorded_by_then(crm: Crm) -> None:
     before = datetime.now(UTC)
-    _, out = crm("lodge", "--category", "pothole", "--channel", "phone", "--description",
-                 "Pothole by the school", "--name", "Ivo Brantley", "--phone", "0400 777 888")
+    _, out = crm(
+        "lodge",
+        "--category",
+        "pothole",
+        "--channel",
+        "phone",
+        "--description",
+        "Pothole by the school",
+        "--name",
+        "Ivo Brantley",
+        "--phone",
+        "0400 777 888",
+    )
     ref = out.strip()
     lodged = datetime.now(UTC)
     assert crm("note", ref, "Crew booked")[0] == 0
@@ -88,14 +108,26 @@ def test_show_and_history_as_at_an_instant_see_only_what_was_recorded_by_then(cr
 
 def test_the_queue_as_at_an_instant_is_the_queue_as_it_stood_then(crm: Crm) -> None:
     def lodge(description: str) -> str:
-        code, out = crm("lodge", "--category", "pothole", "--channel", "phone", "--description",
-                        description, "--name", "Ivo Brantley", "--phone", "0400 777 888")
+        code, out = crm(
+            "lodge",
+            "--category",
+            "pothole",
+            "--channel",
+            "phone",
+            "--description",
+            description,
+            "--name",
+            "Ivo Brantley",
+            "--phone",
+            "0400 777 888",
+        )
         assert code == 0
         return out.strip()
 
     def queue(team: str, *at: datetime) -> list[str]:
-        code, out = crm("queue", "--team", team, "--json",
-                        *[a for t in at for a in ("--as-at", t.isoformat())])
+        code, out = crm(
+            "queue", "--team", team, "--json", *[a for t in at for a in ("--as-at", t.isoformat())]
+        )
         assert code == 0
         return [row["reference"] for row in json.loads(out)]
 
@@ -124,9 +156,21 @@ def test_sla_and_audit_as_at_on_postgresql(pg_crm: Crm) -> None:
 def sla_and_audit_as_at(crm: Crm) -> None:
     # a letter received twelve days ago, keyed in now: both its standards are already missed
     received = (datetime.now(UTC) - timedelta(days=12)).isoformat()
-    code, out = crm("lodge", "--category", "missed-bin", "--channel", "letter", "--description",
-                    "Bin missed on Tuesday", "--name", "Ivo Brantley", "--phone", "0400 777 888",
-                    "--received-at", received)
+    code, out = crm(
+        "lodge",
+        "--category",
+        "missed-bin",
+        "--channel",
+        "letter",
+        "--description",
+        "Bin missed on Tuesday",
+        "--name",
+        "Ivo Brantley",
+        "--phone",
+        "0400 777 888",
+        "--received-at",
+        received,
+    )
     assert code == 0
     ref = out.strip()
     lodged = datetime.now(UTC)
@@ -139,12 +183,15 @@ def sla_and_audit_as_at(crm: Crm) -> None:
 
     assert sla("breached", "--as-at", lodged.isoformat()) == [ref]
     then = json.loads(crm("sla", "breached", "--json", "--as-at", lodged.isoformat())[1])[0]
-    assert then["state"] == "breached" and set(then["breaches"]) == {"completion",
-                                                                     "acknowledgement"}
+    assert then["state"] == "breached" and set(then["breaches"]) == {
+        "completion",
+        "acknowledgement",
+    }
     assert sla("breached") == [] and sla("breached", "--now", lodged.isoformat()) == []
     assert sla("breached", "--as-at", (lodged - timedelta(minutes=5)).isoformat()) == []
-    assert crm("sla", "breached", "--as-at", lodged.isoformat(), "--now",
-               lodged.isoformat())[0] == 2
+    assert (
+        crm("sla", "breached", "--as-at", lodged.isoformat(), "--now", lodged.isoformat())[0] == 2
+    )
 
     def audit(*args: str) -> list[str]:
         code, out = crm("audit", "--ref", ref, "--json", *args, user="rec")
@@ -160,15 +207,26 @@ def test_the_staff_api_answers_as_at_an_instant_too(tmp_path: Path) -> None:
     staff = {"cs": ["customer-service"], "rec": ["records-officer"]}
     with served(make_settings(tmp_path / "data"), staff, {}) as (client, _):
         cs, rec = sign_in(client, "cs"), sign_in(client, "rec")
-        got = client.post("/api/v1/requests", headers=cs, json={
-            "category": "missed-bin", "channel": "phone", "description": "Bin missed",
-            "name": "Ivo Brantley", "phone": "0400 777 888",
-            "received_at": (datetime.now(UTC) - timedelta(days=12)).isoformat()})
+        got = client.post(
+            "/api/v1/requests",
+            headers=cs,
+            json={
+                "category": "missed-bin",
+                "channel": "phone",
+                "description": "Bin missed",
+                "name": "Ivo Brantley",
+                "phone": "0400 777 888",
+                "received_at": (datetime.now(UTC) - timedelta(days=12)).isoformat(),
+            },
+        )
         assert got.status_code == 201, got.text
         ref = got.json()["reference"]
         lodged = datetime.now(UTC).isoformat()
-        closed = client.post(f"/api/v1/requests/{ref}/close", headers=cs,
-                             json={"outcome": "completed", "text": "Bin emptied"})
+        closed = client.post(
+            f"/api/v1/requests/{ref}/close",
+            headers=cs,
+            json={"outcome": "completed", "text": "Bin emptied"},
+        )
         assert closed.status_code == 200, closed.text
 
         def get(path: str, who: dict[str, str], **params: str) -> Any:
@@ -181,10 +239,13 @@ def test_the_staff_api_answers_as_at_an_instant_too(tmp_path: Path) -> None:
         assert get(f"/api/v1/requests/{ref}", cs, as_at=lodged)["status"] == "open"
         assert get(f"/api/v1/requests/{ref}", cs)["status"] == "closed"
         assert len(get(f"/api/v1/requests/{ref}/history", cs, as_at=lodged)) == 1
-        assert [r["reference"] for r in get("/api/v1/queue", cs, team="waste",
-                                            as_at=lodged)] == [ref]
-        assert [r["event_type"] for r in get("/api/v1/audit", rec, reference=ref,
-                                             as_at=lodged)] == ["Lodged"]
-        both = client.get("/api/v1/sla/breached", headers=cs,
-                          params={"as_at": lodged, "now": lodged})
+        assert [r["reference"] for r in get("/api/v1/queue", cs, team="waste", as_at=lodged)] == [
+            ref
+        ]
+        assert [
+            r["event_type"] for r in get("/api/v1/audit", rec, reference=ref, as_at=lodged)
+        ] == ["Lodged"]
+        both = client.get(
+            "/api/v1/sla/breached", headers=cs, params={"as_at": lodged, "now": lodged}
+        )
         assert both.status_code == 422

@@ -218,8 +218,11 @@ def test_an_as_at_without_offset_is_judged_again_in_the_councils_time_on_every_r
     client, _ = api
     ref, _ = _lodged(client)
     head = sign_in(client, "cs")
-    paths = ["/api/v1/requests/{ref}", "/api/v1/requests/{ref}/history",
-             "/api/v1/requests/{ref}/timeline"]
+    paths = [
+        "/api/v1/requests/{ref}",
+        "/api/v1/requests/{ref}/history",
+        "/api/v1/requests/{ref}/timeline",
+    ]
     for path in paths:
         url = path.format(ref=ref)
         outside = client.get(url, headers=head, params={"as_at": "1900-01-01T00:00:00"})
@@ -395,8 +398,17 @@ def crm(
     structlog.configure(**logs)
 
 
-LODGE_ARGS = ["lodge", "--category", "pothole", "--description", "Hole", "--name", "Ula Fenwick",
-              "--phone", "0400 000 222"]
+LODGE_ARGS = [
+    "lodge",
+    "--category",
+    "pothole",
+    "--description",
+    "Hole",
+    "--name",
+    "Ula Fenwick",
+    "--phone",
+    "0400 000 222",
+]
 # (user, the command before the flag, the flag, a day or an instant, what follows it)
 CLI: list[tuple[str, list[str], str, str]] = [
     (

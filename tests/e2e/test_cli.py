@@ -56,7 +56,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Given a data folder where officers jsmith and kwong are staff users of Upper Lachlan."""
     data = tmp_path_factory.mktemp("crm-data")
     add_staff(
-        make_settings(data), "upper-lachlan", {"jsmith": ["officer"], "kwong": ["officer"]},
+        make_settings(data),
+        "upper-lachlan",
+        {"jsmith": ["officer"], "kwong": ["officer"]},
         {"jsmith": ["roads"], "kwong": ["roads"]},
     )
     return data
@@ -246,8 +248,17 @@ def test_the_acting_officer_can_be_given_with_as_instead_of_the_environment(
     assert note["actor"] == {"id": "kwong", "role": "officer"}
 
 
-ONLY_A_LOCATION = ["lodge", "--category", "pothole", "--channel", "letter",
-                   "--description", "Pothole", "--address", "12 Spring St, Crookwell"]
+ONLY_A_LOCATION = [
+    "lodge",
+    "--category",
+    "pothole",
+    "--channel",
+    "letter",
+    "--description",
+    "Pothole",
+    "--address",
+    "12 Spring St, Crookwell",
+]
 
 
 def test_upper_lachlan_refuses_a_lodgement_that_gives_only_where_the_problem_is(

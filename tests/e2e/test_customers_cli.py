@@ -28,8 +28,11 @@ Crm = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture
 def crm(tmp_path: Path) -> Crm:
     data = tmp_path / "data"
-    add_staff(make_settings(data), "upper-lachlan",
-              {"cs": ["customer-service"], "an": ["analyst"], "rec": ["records-officer"]})
+    add_staff(
+        make_settings(data),
+        "upper-lachlan",
+        {"cs": ["customer-service"], "an": ["analyst"], "rec": ["records-officer"]},
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     env["CRM_DATA_DIR"] = str(data)
     env["CRM_LOG_LEVEL"] = "DEBUG"  # every log line the commands write, to search them all
@@ -37,9 +40,14 @@ def crm(tmp_path: Path) -> Crm:
 
     def run(user: str, *args: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            [sys.executable, "-m", "infra.cli", "--council", "upper-lachlan", "--as", user,
-             *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
-            check=False)
+            [sys.executable, "-m", "infra.cli", "--council", "upper-lachlan", "--as", user, *args],
+            env=env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         with logs.open("a") as f:
             f.write(done.stderr)
         return done
@@ -55,11 +63,27 @@ def ok(done: subprocess.CompletedProcess[str]) -> str:
 def test_a_customers_details_are_seen_by_role_logged_and_erased_for_good(
     crm: Crm, tmp_path: Path
 ) -> None:
-    ref = ok(crm("cs", "lodge", "--category", "pothole", "--channel", "phone",
-                 "--description", "Hole outside the house", "--name", NAME, "--phone", PHONE,
-                 "--email", EMAIL, "--customer-address", STREET)).strip()
-    [found] = json.loads(ok(crm("cs", "customer", "find", "--phone", "+61 499 123 456",
-                                "--json")))
+    ref = ok(
+        crm(
+            "cs",
+            "lodge",
+            "--category",
+            "pothole",
+            "--channel",
+            "phone",
+            "--description",
+            "Hole outside the house",
+            "--name",
+            NAME,
+            "--phone",
+            PHONE,
+            "--email",
+            EMAIL,
+            "--customer-address",
+            STREET,
+        )
+    ).strip()
+    [found] = json.loads(ok(crm("cs", "customer", "find", "--phone", "+61 499 123 456", "--json")))
     number = found["customer_id"]
     assert found["name"] == NAME
 
@@ -68,7 +92,9 @@ def test_a_customers_details_are_seen_by_role_logged_and_erased_for_good(
     assert refused.returncode == 1 and NAME not in refused.stdout + refused.stderr
     log = json.loads(ok(crm("rec", "customer", "access-log", number, "--json")))
     assert [(e["user_id"], e["via"]) for e in log] == [
-        ("cs", "crm customer find --phone"), ("cs", "crm customer show")]
+        ("cs", "crm customer find --phone"),
+        ("cs", "crm customer show"),
+    ]
 
     refused = crm("rec", "customer", "erase", number, "--reason", "asked to be forgotten")
     assert refused.returncode == 1 and ref in refused.stderr  # still open: says which
@@ -104,41 +130,64 @@ def test_what_a_registration_left_half_way_is_not_found_and_is_erased_by_its_num
     runtime = Runtime(make_settings(tmp_path / "data"))
     key_id = customer_id("upper-lachlan", number)
     try:
-        runtime.vault.new_customer(key_id, "upper-lachlan", number,
-                                   {"name": NAME, "phone": PHONE}, datetime.now(UTC))
+        runtime.vault.new_customer(
+            key_id, "upper-lachlan", number, {"name": NAME, "phone": PHONE}, datetime.now(UTC)
+        )
         assert runtime.vault.find("upper-lachlan", "phone", PHONE) == [number]
     finally:
         runtime.close()
     assert json.loads(ok(crm("cs", "customer", "find", "--phone", PHONE, "--json"))) == []
     erased = ok(crm("rec", "customer", "erase", number.lower(), "--reason", "unfinished"))
-    assert erased.strip() == (f"{number}: no record was saved; the key and index entries "
-                              "its registration left are destroyed")
+    assert erased.strip() == (
+        f"{number}: no record was saved; the key and index entries "
+        "its registration left are destroyed"
+    )
     again = crm("rec", "customer", "erase", number, "--reason", "unfinished")
     assert again.returncode == 4 and again.stderr.strip() == f"crm: no customer {number}"
     # The sweep finds such numbers itself, once they are old enough not to be under way.
     runtime = Runtime(make_settings(tmp_path / "data"))
     other = "UL-C000043"
     try:
-        runtime.vault.new_customer(customer_id("upper-lachlan", other), "upper-lachlan", other,
-                                   {"name": NAME, "email": EMAIL}, datetime.now(UTC))
+        runtime.vault.new_customer(
+            customer_id("upper-lachlan", other),
+            "upper-lachlan",
+            other,
+            {"name": NAME, "email": EMAIL},
+            datetime.now(UTC),
+        )
     finally:
         runtime.close()
     assert ok(crm("rec", "customer", "erase-unsaved")) == ""  # too recent
     assert refused(crm("cs", "customer", "erase-unsaved", "--older-than", "0"))
     swept = ok(crm("rec", "customer", "erase-unsaved", "--older-than", "0"))
-    assert swept == (f"{other}: no record was saved; the key and index entries its "
-                     "registration left are destroyed\n")
+    assert swept == (
+        f"{other}: no record was saved; the key and index entries its "
+        "registration left are destroyed\n"
+    )
     assert json.loads(ok(crm("cs", "customer", "find", "--phone", PHONE, "--json"))) == []
-    saved = ok(crm("cs", "lodge", "--category", "pothole", "--channel", "phone",
-                   "--description", "Hole", "--name", NAME, "--phone", PHONE))
+    saved = ok(
+        crm(
+            "cs",
+            "lodge",
+            "--category",
+            "pothole",
+            "--channel",
+            "phone",
+            "--description",
+            "Hole",
+            "--name",
+            NAME,
+            "--phone",
+            PHONE,
+        )
+    )
     assert saved.strip()
     assert ok(crm("rec", "customer", "erase-unsaved", "--older-than", "0")) == ""  # saved: kept
     assert len(json.loads(ok(crm("cs", "customer", "find", "--phone", PHONE, "--json")))) == 1
     runtime = Runtime(make_settings(tmp_path / "data"))
     try:
         assert not runtime.vault.holds(key_id, "upper-lachlan", number)
-        assert not runtime.vault.holds(customer_id("upper-lachlan", other), "upper-lachlan",
-                                       other)
+        assert not runtime.vault.holds(customer_id("upper-lachlan", other), "upper-lachlan", other)
     finally:
         runtime.close()
 

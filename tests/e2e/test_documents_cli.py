@@ -29,8 +29,13 @@ def crm(tmp_path: Path) -> Crm:
 
     def run(*args: str) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
-            [sys.executable, "-m", "infra.cli", "--council", "upper-lachlan", "--as", "cs",
-             *args], env=env, cwd=PROJECT_ROOT, capture_output=True, timeout=60, check=False)
+            [sys.executable, "-m", "infra.cli", "--council", "upper-lachlan", "--as", "cs", *args],
+            env=env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
 
     return run
 
@@ -41,9 +46,23 @@ def ok(done: subprocess.CompletedProcess[bytes]) -> str:
 
 
 def test_a_document_goes_in_and_comes_back_byte_for_byte(crm: Crm, tmp_path: Path) -> None:
-    ref = ok(crm("lodge", "--category", "pothole", "--channel", "letter", "--description",
-                 "Letter about a hole", "--name", "Tobias Wrenfield", "--address",
-                 "3 Sorrel St", "--customer-address", "3 Sorrel St")).strip()
+    ref = ok(
+        crm(
+            "lodge",
+            "--category",
+            "pothole",
+            "--channel",
+            "letter",
+            "--description",
+            "Letter about a hole",
+            "--name",
+            "Tobias Wrenfield",
+            "--address",
+            "3 Sorrel St",
+            "--customer-address",
+            "3 Sorrel St",
+        )
+    ).strip()
     letter = tmp_path / "letter from Tobias.pdf"
     letter.write_bytes(PDF)
     sha = ok(crm("attach", ref, str(letter), "--note", "Scanned letter")).strip()

@@ -17,8 +17,23 @@ from infra.runtime import Runtime
 
 def test_http_bench_runs_end_to_end_at_a_tiny_size(capsys: pytest.CaptureFixture[str]) -> None:
     tallies = http_bench.main(
-        ["--backend", "sqlite", "--requests", "12", "--reads", "4", "--seed", "200",
-         "--open", "30", "--clients", "1,2", "--rounds", "1"])
+        [
+            "--backend",
+            "sqlite",
+            "--requests",
+            "12",
+            "--reads",
+            "4",
+            "--seed",
+            "200",
+            "--open",
+            "30",
+            "--clients",
+            "1,2",
+            "--rounds",
+            "1",
+        ]
+    )
     out = capsys.readouterr().out
     assert tallies == 0
     assert "seeded 200 requests (" in out and "30 of them on water" in out
@@ -28,8 +43,9 @@ def test_http_bench_runs_end_to_end_at_a_tiny_size(capsys: pytest.CaptureFixture
             row = re.search(rf"^\s+{clients}\s+{label}\s+([\d,]+)\s", out, re.MULTILINE)
             assert row, (clients, label, out)
             assert int(row.group(1).replace(",", "")) > 0
-        assert re.search(rf"^\s+{clients} clients: HTTP lodge / in-process \d+\.\d\d", out,
-                         re.MULTILINE), out
+        assert re.search(
+            rf"^\s+{clients} clients: HTTP lodge / in-process \d+\.\d\d", out, re.MULTILINE
+        ), out
 
 
 def test_the_lodgements_are_by_residents_each_with_a_phone_of_their_own() -> None:
@@ -37,7 +53,8 @@ def test_the_lodgements_are_by_residents_each_with_a_phone_of_their_own() -> Non
     assert len({b["phone"] for b in bodies}) == 500
     assert all(re.fullmatch(r"04\d\d \d{3} \d{3}", b["phone"]) for b in bodies)
     assert {k: v for k, v in bodies[0].items() if k not in ("name", "phone")} == {
-        k: v for k, v in http_bench.LODGE_BODY.items() if k not in ("name", "phone")}
+        k: v for k, v in http_bench.LODGE_BODY.items() if k not in ("name", "phone")
+    }
 
 
 @pytest.mark.parametrize(

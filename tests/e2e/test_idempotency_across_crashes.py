@@ -36,8 +36,12 @@ def api(
 ) -> Iterator[tuple[TestClient, Runtime, FakeClock]]:
     url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
     clock = FakeClock()
-    with served(make_settings(tmp_path / "data", url), {"cs": ["customer-service"]},
-                {"cs": ["roads"]}, clock=clock) as (client, rt):
+    with served(
+        make_settings(tmp_path / "data", url),
+        {"cs": ["customer-service"]},
+        {"cs": ["roads"]},
+        clock=clock,
+    ) as (client, rt):
         yield client, rt, clock
 
 
@@ -78,8 +82,12 @@ def test_an_attempt_that_stored_its_note_and_died_is_never_run_again(
     claimed(rt, "note-died", ref)
     with command_claims.claiming(command_claims.digest(COUNCIL, "user:cs", "note-died")):
         cmds.add_note(
-            cmds.AddNote(council=COUNCIL, reference=ref, actor=Actor(id="cs", role="officer"),
-                         text=NOTE["text"]),
+            cmds.AddNote(
+                council=COUNCIL,
+                reference=ref,
+                actor=Actor(id="cs", role="officer"),
+                text=NOTE["text"],
+            ),
             rt.ports,
         )  # stored; then the process died before keeping its answer
     assert notes(rt, ref) == 1

@@ -54,9 +54,13 @@ def test_discovery_names_this_endpoint_and_both_formats(api: Served) -> None:
     doc = json_of(api.client.get(f"{BASE}/discovery.json"))
     assert set(doc) == {"changeset", "contact", "key_service", "endpoints"}
     [endpoint] = doc["endpoints"]
-    assert endpoint == {"specification": "http://wiki.open311.org/GeoReport_v2",
-                        "url": "http://testserver/open311/v2", "changeset": doc["changeset"],
-                        "type": "production", "formats": ["text/xml", "application/json"]}
+    assert endpoint == {
+        "specification": "http://wiki.open311.org/GeoReport_v2",
+        "url": "http://testserver/open311/v2",
+        "changeset": doc["changeset"],
+        "type": "production",
+        "formats": ["text/xml", "application/json"],
+    }
     xml = xml_of(api.client.get(f"{BASE}/discovery.xml"), "discovery")
     assert [e.tag for e in xml] == ["changeset", "contact", "key_service", "endpoints"]
     [endpoint_xml] = xml.find("endpoints") or []
@@ -76,13 +80,19 @@ def test_services_are_the_councils_categories_in_both_formats(api: Served) -> No
     as_xml = items(xml_of(api.client.get(f"{BASE}/services.xml"), "services"), "service")
     assert [tuple(s) for s in as_xml] == [SERVICE_FIELDS] * len(listed)
     assert [s["service_code"] for s in as_xml] == list(council.categories)
-    assert [s["metadata"] for s in as_xml] == [
-        "true" if s["metadata"] else "false" for s in listed]
+    assert [s["metadata"] for s in as_xml] == ["true" if s["metadata"] else "false" for s in listed]
     assert {s["service_code"] for s in listed if s["metadata"]} == {"pothole", "barking-dog"}
 
 
-ATTRIBUTE_FIELDS = ("variable", "code", "datatype", "required", "datatype_description",
-                    "order", "description")
+ATTRIBUTE_FIELDS = (
+    "variable",
+    "code",
+    "datatype",
+    "required",
+    "datatype_description",
+    "order",
+    "description",
+)
 
 
 def test_a_service_definition_lists_the_categorys_attributes(api: Served) -> None:
@@ -91,18 +101,29 @@ def test_a_service_definition_lists_the_categorys_attributes(api: Served) -> Non
     assert definition["service_code"] == "barking-dog"
     times, where = definition["attributes"]
     assert tuple(times) == (*ATTRIBUTE_FIELDS, "values")
-    assert (times["variable"], times["code"], times["datatype"], times["required"],
-            times["datatype_description"], times["order"]) == (
-        True, "barking_times", "multivaluelist", True, None, 1)
+    assert (
+        times["variable"],
+        times["code"],
+        times["datatype"],
+        times["required"],
+        times["datatype_description"],
+        times["order"],
+    ) == (True, "barking_times", "multivaluelist", True, None, 1)
     assert times["description"] == "When does the dog bark?"
     assert [v["key"] for v in times["values"]] == ["morning", "day", "evening", "night"]
     assert all(tuple(v) == ("key", "name") and v["name"] for v in times["values"])
     assert tuple(where) == ATTRIBUTE_FIELDS  # no values for a string
     assert (where["code"], where["datatype"], where["required"], where["order"]) == (
-        "dog_address", "string", False, 2)
+        "dog_address",
+        "string",
+        False,
+        2,
+    )
     pothole = json_of(api.client.get(f"{BASE}/services/pothole.json"))["attributes"]
     assert [(a["code"], a["datatype"]) for a in pothole] == [
-        ("size", "singlevaluelist"), ("depth_cm", "number")]
+        ("size", "singlevaluelist"),
+        ("depth_cm", "number"),
+    ]
     assert pothole[1]["datatype_description"] == "a number of centimetres, e.g. 8"
     xml = xml_of(api.client.get(f"{BASE}/services/barking-dog.xml"), "service_definition")
     assert [e.tag for e in xml] == ["service_code", "attributes"]
@@ -112,8 +133,11 @@ def test_a_service_definition_lists_the_categorys_attributes(api: Served) -> Non
     assert times_xml.tag == where_xml.tag == "attribute"
     assert [e.tag for e in times_xml] == [*ATTRIBUTE_FIELDS, "values"]
     assert [(e.tag, e.text) for e in times_xml][:4] == [
-        ("variable", "true"), ("code", "barking_times"), ("datatype", "multivaluelist"),
-        ("required", "true")]
+        ("variable", "true"),
+        ("code", "barking_times"),
+        ("datatype", "multivaluelist"),
+        ("required", "true"),
+    ]
     assert times_xml.find("datatype_description") is not None
     assert times_xml.findtext("datatype_description") in (None, "")
     values = times_xml.find("values")
@@ -122,31 +146,42 @@ def test_a_service_definition_lists_the_categorys_attributes(api: Served) -> Non
     assert [v.findtext("key") for v in values] == ["morning", "day", "evening", "night"]
     assert [e.tag for e in where_xml] == list(ATTRIBUTE_FIELDS)
     assert json_of(api.client.get(f"{BASE}/services/road-damage.json")) == {
-        "service_code": "road-damage", "attributes": []}
+        "service_code": "road-damage",
+        "attributes": [],
+    }
     for fmt in FORMATS:
         got = api.client.get(f"{BASE}/services/no-such-thing.{fmt}")
         assert "no-such-thing" in error_of(got, fmt, 404)
 
 
-def test_answers_to_attributes_are_recorded_shown_to_staff_and_never_public(
-    api: Served
-) -> None:
-    got = api.client.post(f"{BASE}/requests.json", data={
-        "api_key": api.keys["app"], "service_code": "barking-dog",
-        "description": "Dog barks all night", "address_string": "3 Spring St, Crookwell",
-        **JO, "attribute[barking_times][]": ["night", "morning"],
-        "attribute[dog_address]": "5 Wattle Lane, behind the blue gate"})
+def test_answers_to_attributes_are_recorded_shown_to_staff_and_never_public(api: Served) -> None:
+    got = api.client.post(
+        f"{BASE}/requests.json",
+        data={
+            "api_key": api.keys["app"],
+            "service_code": "barking-dog",
+            "description": "Dog barks all night",
+            "address_string": "3 Spring St, Crookwell",
+            **JO,
+            "attribute[barking_times][]": ["night", "morning"],
+            "attribute[dog_address]": "5 Wattle Lane, behind the blue gate",
+        },
+    )
     assert got.status_code == 200, got.text
     ref = json_of(got)[0]["service_request_id"]
     request = api.rt.ports.get(request_id(COUNCIL, ref), ref)
     times, where = request.attributes
     assert (times["code"], times["value"], times["label"]) == (
-        "barking_times", ["night", "morning"], "At night (after 10 pm), Early morning (before 7 am)")
+        "barking_times",
+        ["night", "morning"],
+        "At night (after 10 pm), Early morning (before 7 am)",
+    )
     assert where["code"] == "dog_address" and where["value"].startswith("sealed:v1:")
     staff = api.client.get(f"/api/v1/requests/{ref}", headers=api.staff_headers("cs")).json()
     assert [(a["code"], a["value"]) for a in staff["attributes"]] == [
         ("barking_times", ["night", "morning"]),
-        ("dog_address", "5 Wattle Lane, behind the blue gate")]
+        ("dog_address", "5 Wattle Lane, behind the blue gate"),
+    ]
     web_sign_in(api.client, "cs")
     page = api.client.get(f"/staff/requests/{ref}").text
     assert "When does the dog bark?" in page and "5 Wattle Lane, behind the blue gate" in page
@@ -156,8 +191,7 @@ def test_answers_to_attributes_are_recorded_shown_to_staff_and_never_public(
     assert analyst["attributes"][0]["value"] == ["night", "morning"]
     pothole = api.lodged(**{"attribute[size]": "large", "attribute[depth_cm]": "12.0"})
     answers = api.rt.ports.get(request_id(COUNCIL, pothole), pothole).attributes
-    assert [(a["code"], a["value"]) for a in answers] == [("size", ["large"]),
-                                                           ("depth_cm", "12")]
+    assert [(a["code"], a["value"]) for a in answers] == [("size", ["large"]), ("depth_cm", "12")]
     for fmt in FORMATS:
         for path in (f"requests/{ref}.{fmt}", f"requests.{fmt}"):
             public = api.client.get(f"{BASE}/{path}").text
@@ -170,10 +204,18 @@ def test_answers_that_do_not_fit_are_every_one_a_400_error_and_write_nothing(
     api: Served, fmt: str
 ) -> None:
     before = stored(api.rt)
-    got = api.client.post(f"{BASE}/requests.{fmt}", data={
-        "api_key": api.keys["app"], "service_code": "barking-dog", "description": "Barking",
-        "address_string": "3 Spring St", **JO, "attribute[dog_address]": "x" * 321,
-        "attribute[colour]": "brown"})
+    got = api.client.post(
+        f"{BASE}/requests.{fmt}",
+        data={
+            "api_key": api.keys["app"],
+            "service_code": "barking-dog",
+            "description": "Barking",
+            "address_string": "3 Spring St",
+            **JO,
+            "attribute[dog_address]": "x" * 321,
+            "attribute[colour]": "brown",
+        },
+    )
     assert got.status_code == 400
     if fmt == "json":
         problems = json_of(got)
@@ -185,18 +227,25 @@ def test_answers_that_do_not_fit_are_every_one_a_400_error_and_write_nothing(
     assert any("attribute[colour] is not an attribute" in s for s in said)
     assert any("attribute[barking_times] is required" in s for s in said)
     assert any("attribute[dog_address] is longer than 320" in s for s in said)
-    for bad, says in (({"attribute[size]": "huge"}, "has no value 'huge'"),
-                      ({"attribute[size][]": ["small", "large"]}, "takes one value"),
-                      ({"attribute[depth_cm]": "deep"}, "must be a number"),
-                      ({"attribute[depth_cm]": "nan"}, "must be a number")):
+    for bad, says in (
+        ({"attribute[size]": "huge"}, "has no value 'huge'"),
+        ({"attribute[size][]": ["small", "large"]}, "takes one value"),
+        ({"attribute[depth_cm]": "deep"}, "must be a number"),
+        ({"attribute[depth_cm]": "nan"}, "must be a number"),
+    ):
         assert says in error_of(api.post(fmt, **bad), fmt, 400)
     assert stored(api.rt) == before
 
 
 def test_a_request_posted_with_a_key_is_lodged_on_the_keys_channel(api: Served) -> None:
     before = stored(api.rt)
-    got = api.post(media_url="https://photos.example.org/p/1.jpg", address_id="PID-4471",
-                   zipcode="2583", lat="-34.46", long="149.47")
+    got = api.post(
+        media_url="https://photos.example.org/p/1.jpg",
+        address_id="PID-4471",
+        zipcode="2583",
+        lat="-34.46",
+        long="149.47",
+    )
     assert got.status_code == 200
     [answer] = json_of(got)
     assert tuple(answer) == POST_FIELDS and answer["account_id"] is None
@@ -206,8 +255,10 @@ def test_a_request_posted_with_a_key_is_lodged_on_the_keys_channel(api: Served) 
     request = api.rt.ports.get(request_id(COUNCIL, ref), ref)
     assert request.channel is Channel.MOBILE_APP
     assert request.media_url == "https://photos.example.org/p/1.jpg"
-    assert request.location is not None and (request.location.address_id,
-                                             request.location.zipcode) == ("PID-4471", "2583")
+    assert request.location is not None and (
+        request.location.address_id,
+        request.location.zipcode,
+    ) == ("PID-4471", "2583")
     assert stored(api.rt) > before
     as_xml = items(xml_of(api.post("xml"), "service_requests"), "request")
     assert [tuple(r) for r in as_xml] == [POST_FIELDS]
@@ -215,8 +266,7 @@ def test_a_request_posted_with_a_key_is_lodged_on_the_keys_channel(api: Served) 
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_a_missing_invalid_or_revoked_key_is_403_and_writes_nothing(api: Served, fmt: str
-                                                                      ) -> None:
+def test_a_missing_invalid_or_revoked_key_is_403_and_writes_nothing(api: Served, fmt: str) -> None:
     before = stored(api.rt)
     assert "api_key" in error_of(api.post(fmt, key="app", api_key=None), fmt, 403)
     api.keys["forged"] = "crmk_" + "x" * 43
@@ -238,18 +288,25 @@ def test_a_lodgement_the_councils_policy_refuses_is_400_with_the_rules_message(
     assert stored(api.rt) == before
 
 
-@pytest.mark.parametrize(("fields", "status", "says"), [
-    ({"service_code": ""}, 400, "service_code was not provided"),
-    ({"service_code": "unicorns"}, 404, "service_code 'unicorns' not found"),
-    ({"address_string": None}, 400, "say where the problem is"),
-    ({"address_string": None, "lat": "-34.4"}, 400, "lat and long go together"),
-    ({"lat": "north", "long": "east"}, 400, "decimal degrees"),
-    ({"lat": "95", "long": "149"}, 400, "latitude 95.0 is outside"),
-    ({"media_url": "javascript:alert(1)"}, 400, "media_url must be an http or https URL"),
-    ({"description": "x" * 2001}, 400, "keeps a précis of at most 2000"),
-    ({"description": ""}, 400, "the description must not be empty"),
-    ({"address_string": "12 Spring\x00 St"}, 400, "address_string contains a control character"),
-])
+@pytest.mark.parametrize(
+    ("fields", "status", "says"),
+    [
+        ({"service_code": ""}, 400, "service_code was not provided"),
+        ({"service_code": "unicorns"}, 404, "service_code 'unicorns' not found"),
+        ({"address_string": None}, 400, "say where the problem is"),
+        ({"address_string": None, "lat": "-34.4"}, 400, "lat and long go together"),
+        ({"lat": "north", "long": "east"}, 400, "decimal degrees"),
+        ({"lat": "95", "long": "149"}, 400, "latitude 95.0 is outside"),
+        ({"media_url": "javascript:alert(1)"}, 400, "media_url must be an http or https URL"),
+        ({"description": "x" * 2001}, 400, "keeps a précis of at most 2000"),
+        ({"description": ""}, 400, "the description must not be empty"),
+        (
+            {"address_string": "12 Spring\x00 St"},
+            400,
+            "address_string contains a control character",
+        ),
+    ],
+)
 def test_bad_input_is_answered_in_the_error_form_and_writes_nothing(
     api: Served, fields: dict[str, str | None], status: int, says: str
 ) -> None:
@@ -260,20 +317,30 @@ def test_bad_input_is_answered_in_the_error_form_and_writes_nothing(
 
 
 def test_a_request_reads_back_with_the_specs_fields_and_formats(api: Served) -> None:
-    ref = api.lodged(lat="-34.46", long="149.47", zipcode="2583", address_id="PID-9",
-                     media_url="https://photos.example.org/p/2.jpg")
+    ref = api.lodged(
+        lat="-34.46",
+        long="149.47",
+        zipcode="2583",
+        address_id="PID-9",
+        media_url="https://photos.example.org/p/2.jpg",
+    )
     [shown] = json_of(api.client.get(f"{BASE}/requests/{ref}.json"))
     assert tuple(shown) == REQUEST_FIELDS
     assert shown["service_request_id"] == ref and shown["status"] == "open"
     assert shown["service_code"] == "pothole" and shown["service_name"] == "Pothole in a road"
     assert (shown["lat"], shown["long"], shown["zipcode"], shown["address_id"]) == (
-        -34.46, 149.47, "2583", "PID-9")
+        -34.46,
+        149.47,
+        "2583",
+        "PID-9",
+    )
     for field in ("requested_datetime", "updated_datetime", "expected_datetime"):
         assert W3C.match(shown[field]), shown[field]
     assert shown["requested_datetime"] == "2026-03-02T20:00:00+11:00"  # Crookwell's own zone
     assert shown["agency_responsible"] == api.rt.ports.council(COUNCIL).teams["roads"].name
-    [as_xml] = items(xml_of(api.client.get(f"{BASE}/requests/{ref}.xml"), "service_requests"),
-                     "request")
+    [as_xml] = items(
+        xml_of(api.client.get(f"{BASE}/requests/{ref}.xml"), "service_requests"), "request"
+    )
     assert tuple(as_xml) == REQUEST_FIELDS
     assert as_xml == {k: None if v is None else str(v) for k, v in shown.items()}
     listed = json_of(api.client.get(f"{BASE}/requests.json"))
@@ -287,8 +354,11 @@ def test_closing_a_request_shows_its_outcome_and_when(api: Served) -> None:
     ref = api.lodged()
     api.clock.advance(hours=3)
     staff = api.staff_headers()
-    closed = api.client.post(f"/api/v1/requests/{ref}/close", headers=staff,
-                             json={"outcome": "completed", "text": "Patched; rang Joanna"})
+    closed = api.client.post(
+        f"/api/v1/requests/{ref}/close",
+        headers=staff,
+        json={"outcome": "completed", "text": "Patched; rang Joanna"},
+    )
     assert closed.status_code == 200, closed.text
     [shown] = json_of(api.client.get(f"{BASE}/requests/{ref}.json"))
     assert shown["status"] == "closed"
@@ -298,7 +368,7 @@ def test_closing_a_request_shows_its_outcome_and_when(api: Served) -> None:
 
 
 def test_public_output_never_shows_contact_details_and_a_description_only_once_approved(
-    api: Served
+    api: Served,
 ) -> None:
     ref = api.lodged()
     token = api.post().json()[0]["token"]
@@ -311,17 +381,23 @@ def test_public_output_never_shows_contact_details_and_a_description_only_once_a
     for secret in [*JO.values(), SECRET_WORDS, "Deep pothole"]:
         assert secret not in text
     assert json_of(api.client.get(f"{BASE}/requests/{ref}.json"))[0]["description"] is None
-    analyst = api.client.post(f"/api/v1/requests/{ref}/public-description",
-                              headers=api.staff_headers("an"), json={"text": "x"})
+    analyst = api.client.post(
+        f"/api/v1/requests/{ref}/public-description",
+        headers=api.staff_headers("an"),
+        json={"text": "x"},
+    )
     assert analyst.status_code == 403
-    approved = api.client.post(f"/api/v1/requests/{ref}/public-description",
-                               headers=api.staff_headers(),
-                               json={"text": "Pothole in Spring Street, Crookwell"})
+    approved = api.client.post(
+        f"/api/v1/requests/{ref}/public-description",
+        headers=api.staff_headers(),
+        json={"text": "Pothole in Spring Street, Crookwell"},
+    )
     assert approved.status_code == 200, approved.text
     [shown] = json_of(api.client.get(f"{BASE}/requests/{ref}.json"))
     assert shown["description"] == "Pothole in Spring Street, Crookwell"
-    [as_xml] = items(xml_of(api.client.get(f"{BASE}/requests/{ref}.xml"), "service_requests"),
-                     "request")
+    [as_xml] = items(
+        xml_of(api.client.get(f"{BASE}/requests/{ref}.xml"), "service_requests"), "request"
+    )
     assert as_xml["description"] == "Pothole in Spring Street, Crookwell"
     history = api.client.get(f"/api/v1/requests/{ref}/history", headers=api.staff_headers())
     assert history.json()[-1]["type"] == "PublicDescriptionApproved"
@@ -337,8 +413,11 @@ def test_the_list_filters_by_id_code_status_and_dates(api: Served) -> None:
     second = api.lodged(service_code="road-damage")
     api.clock.advance(days=1)
     third = api.lodged()
-    api.client.post(f"/api/v1/requests/{third}/close", headers=api.staff_headers(),
-                    json={"outcome": "completed", "text": "Patched"})
+    api.client.post(
+        f"/api/v1/requests/{third}/close",
+        headers=api.staff_headers(),
+        json={"outcome": "completed", "text": "Patched"},
+    )
 
     def refs(**params: str) -> list[str]:
         got = api.client.get(f"{BASE}/requests.json", params=params)
@@ -353,27 +432,36 @@ def test_the_list_filters_by_id_code_status_and_dates(api: Served) -> None:
     assert refs(end_date="2026-03-04T08:00:00+11:00") == [second, first]
     assert refs(start_date="2026-03-02T09:00:00Z", end_date="2026-03-02T09:00:00Z") == [first]
     # a list of ids overrides every other filter
-    assert refs(service_request_id=f"{first}, {third.lower()}", status="open",
-                start_date="2030-01-01T00:00:00Z") == [third, first]
+    assert refs(
+        service_request_id=f"{first}, {third.lower()}",
+        status="open",
+        start_date="2030-01-01T00:00:00Z",
+    ) == [third, first]
 
 
-@pytest.mark.parametrize(("params", "says"), [
-    ({"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-04-02T00:00:01Z"},
-     "may not span more than 90 days"),
-    ({"start_date": "2026-03-02T00:00:00Z", "end_date": "2026-03-01T00:00:00Z"},
-     "end_date is before start_date"),
-    ({"start_date": "yesterday"}, "start_date must be a W3C datetime"),
-    ({"end_date": "2026-03-01T00:00:00"}, "end_date must be a W3C datetime with its offset"),
-    ({"end_date": "0001-01-01T00:00:00Z"}, "end_date must lie between 1900 and 9000"),
-    ({"start_date": "0001-01-01T00:00:00+01:00"}, "start_date must lie between 1900 and 9000"),
-    ({"start_date": "9999-12-31T23:59:59-05:00"}, "start_date must lie between 1900 and 9000"),
-    ({"status": "pending"}, "status 'pending' is not open or closed"),
-    ({"service_request_id": "UL-2026-000001\x00"}, "contains a control character"),
-])
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        (
+            {"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-04-02T00:00:01Z"},
+            "may not span more than 90 days",
+        ),
+        (
+            {"start_date": "2026-03-02T00:00:00Z", "end_date": "2026-03-01T00:00:00Z"},
+            "end_date is before start_date",
+        ),
+        ({"start_date": "yesterday"}, "start_date must be a W3C datetime"),
+        ({"end_date": "2026-03-01T00:00:00"}, "end_date must be a W3C datetime with its offset"),
+        ({"end_date": "0001-01-01T00:00:00Z"}, "end_date must lie between 1900 and 9000"),
+        ({"start_date": "0001-01-01T00:00:00+01:00"}, "start_date must lie between 1900 and 9000"),
+        ({"start_date": "9999-12-31T23:59:59-05:00"}, "start_date must lie between 1900 and 9000"),
+        ({"status": "pending"}, "status 'pending' is not open or closed"),
+        ({"service_request_id": "UL-2026-000001\x00"}, "contains a control character"),
+    ],
+)
 def test_a_bad_filter_is_400(api: Served, params: dict[str, str], says: str) -> None:
     for fmt in FORMATS:
-        assert says in error_of(api.client.get(f"{BASE}/requests.{fmt}", params=params), fmt,
-                                400)
+        assert says in error_of(api.client.get(f"{BASE}/requests.{fmt}", params=params), fmt, 400)
 
 
 def test_the_list_covers_the_last_90_days_by_default(api: Served) -> None:
@@ -391,13 +479,16 @@ def test_a_token_gives_its_request_and_nothing_else(api: Served) -> None:
     [answer] = api.post().json()
     token, ref = answer["token"], answer["service_request_id"]
     assert json_of(api.client.get(f"{BASE}/tokens/{token}.json")) == [
-        {"service_request_id": ref, "token": token}]
-    [as_xml] = items(xml_of(api.client.get(f"{BASE}/tokens/{token}.xml"), "service_requests"),
-                     "request")
+        {"service_request_id": ref, "token": token}
+    ]
+    [as_xml] = items(
+        xml_of(api.client.get(f"{BASE}/tokens/{token}.xml"), "service_requests"), "request"
+    )
     assert as_xml == {"service_request_id": ref, "token": token}
     for fmt in FORMATS:
         assert "token not found" in error_of(
-            api.client.get(f"{BASE}/tokens/crmr_not-one-of-ours.{fmt}"), fmt, 404)
+            api.client.get(f"{BASE}/tokens/crmr_not-one-of-ours.{fmt}"), fmt, 404
+        )
 
 
 def test_an_unknown_format_is_404_and_another_method_405(api: Served) -> None:
@@ -407,26 +498,30 @@ def test_an_unknown_format_is_404_and_another_method_405(api: Served) -> None:
     assert "GET" in error_of(other, "xml", 405) and other.headers["Allow"] == "GET, POST"
 
 
-def test_with_several_councils_jurisdiction_id_chooses(tmp_path: Path, prepared: Prepared
-                                                     ) -> None:
+def test_with_several_councils_jurisdiction_id_chooses(tmp_path: Path, prepared: Prepared) -> None:
     with serving(tmp_path, prepared, (COUNCIL, "kalamunda")) as api:
         for fmt in FORMATS:
             assert "jurisdiction_id was not provided" in error_of(
-                api.client.get(f"{BASE}/services.{fmt}"), fmt, 400)
+                api.client.get(f"{BASE}/services.{fmt}"), fmt, 400
+            )
             assert "jurisdiction_id 'nowhere' not found" in error_of(
                 api.client.get(f"{BASE}/requests.{fmt}", params={"jurisdiction_id": "nowhere"}),
-                fmt, 404)
+                fmt,
+                404,
+            )
         kalamunda = api.client.get(f"{BASE}/services.json", params={"jurisdiction_id": "kalamunda"})
         assert "drainage" in [s["service_code"] for s in kalamunda.json()]
         ref = api.lodged()  # the key's own council, without a jurisdiction_id
         assert ref.startswith("UL-")
         mine = {"jurisdiction_id": COUNCIL}
         assert api.client.get(f"{BASE}/requests/{ref}.json", params=mine).status_code == 200
-        elsewhere = api.client.get(f"{BASE}/requests/{ref}.json",
-                                   params={"jurisdiction_id": "kalamunda"})
+        elsewhere = api.client.get(
+            f"{BASE}/requests/{ref}.json", params={"jurisdiction_id": "kalamunda"}
+        )
         assert elsewhere.status_code == 404
         assert "not valid for this jurisdiction_id" in error_of(
-            api.post(jurisdiction_id="kalamunda"), "json", 403)
+            api.post(jurisdiction_id="kalamunda"), "json", 403
+        )
 
 
 def test_the_list_answers_at_most_1000_requests(api: Served) -> None:
@@ -445,16 +540,28 @@ def _in_public_read_model(api: Served, n: int) -> None:
     it (lodging each through the handler takes a minute and tests nothing more here)."""
     views.read_models_ready(api.rt)
     start = api.clock()
-    envelopes = [Envelope(
-        schema_version=SCHEMA_VERSION, council=COUNCIL, position=i + 1, event_type="Lodged",
-        request_id=str(request_id(COUNCIL, f"UL-2026-{i + 1:06d}")),
-        reference=f"UL-2026-{i + 1:06d}", version=1,
-        occurred_at=(start + timedelta(seconds=i)).isoformat(),
-        recorded_at=(start + timedelta(seconds=i)).isoformat(),
-        actor={"id": "open311:app", "role": "client"},
-        data={"category": "pothole", "team": "roads", "location": {"address": f"{i} Spring St"},
-              "standard": {"category_name": "Pothole in a road"}, "complete_by": None},
-    ) for i in range(n)]
+    envelopes = [
+        Envelope(
+            schema_version=SCHEMA_VERSION,
+            council=COUNCIL,
+            position=i + 1,
+            event_type="Lodged",
+            request_id=str(request_id(COUNCIL, f"UL-2026-{i + 1:06d}")),
+            reference=f"UL-2026-{i + 1:06d}",
+            version=1,
+            occurred_at=(start + timedelta(seconds=i)).isoformat(),
+            recorded_at=(start + timedelta(seconds=i)).isoformat(),
+            actor={"id": "open311:app", "role": "client"},
+            data={
+                "category": "pothole",
+                "team": "roads",
+                "location": {"address": f"{i} Spring St"},
+                "standard": {"category_name": "Pothole in a road"},
+                "complete_by": None,
+            },
+        )
+        for i in range(n)
+    ]
     with api.rt.read_engine.begin() as conn:
         assert PublicRequests().apply(conn, envelopes) == n
     api.clock.advance(seconds=n)
@@ -476,10 +583,16 @@ def test_a_retried_post_with_an_idempotency_key_answers_the_first_result_and_lod
     assert "different request body" in error_of(other, fmt, 400)
     assert stored(api.rt) == after_first
     # the key store holds neither the resident's details nor the tracking token in clear
-    token = (json_of(first)[0]["token"] if fmt == "json"
-             else items(xml_of(first, "service_requests"), "request")[0]["token"])
-    rows = repr(api.rt.credentials.engine.connect().exec_driver_sql(
-        "SELECT * FROM crm_idempotency").fetchall())
+    token = (
+        json_of(first)[0]["token"]
+        if fmt == "json"
+        else items(xml_of(first, "service_requests"), "request")[0]["token"]
+    )
+    rows = repr(
+        api.rt.credentials.engine.connect()
+        .exec_driver_sql("SELECT * FROM crm_idempotency")
+        .fetchall()
+    )
     assert all(secret not in rows for secret in (*JO.values(), "Deep pothole", str(token)))
     # the replayed token is the first one, and tracks the request
     assert api.rt.credentials.request_of_token(COUNCIL, str(token))

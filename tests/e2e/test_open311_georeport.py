@@ -39,8 +39,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))  # held open and handed to uvicorn: no race for the port
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(rt, [COUNCIL]), log_config=None,
-                                           access_log=False, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(rt, [COUNCIL]), log_config=None, access_log=False, lifespan="off")
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + STARTUP
@@ -66,9 +67,19 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def lodge(live: Live, code: str = "pothole") -> str:
-    got = requests.post(f"{live.base}/requests.json", timeout=30, data={
-        "api_key": live.key, "service_code": code, "description": "Deep pothole",
-        "address_string": "12 Spring St, Crookwell", "lat": "-34.46", "long": "149.47", **JO})
+    got = requests.post(
+        f"{live.base}/requests.json",
+        timeout=30,
+        data={
+            "api_key": live.key,
+            "service_code": code,
+            "description": "Deep pothole",
+            "address_string": "12 Spring St, Crookwell",
+            "lat": "-34.46",
+            "long": "149.47",
+            **JO,
+        },
+    )
     assert got.status_code == 200, got.text
     return str(got.json()[0]["service_request_id"])
 

@@ -21,9 +21,13 @@ from tests.http_support import COUNCIL, PASSWORD
 EXAMPLES = 25  # per operation: a few minutes in all, on the embedded default
 # no 5xx, and every answer as the schema says (status, content type, body, headers); a rule's
 # refusal of generated data (an unknown category, say) is a documented 4xx, not a failure
-CHECKS = [checks.not_a_server_error, checks.status_code_conformance,
-          checks.content_type_conformance, checks.response_schema_conformance,
-          checks.response_headers_conformance]
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+    checks.response_headers_conformance,
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +37,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict
     rt = Runtime(settings_)
     try:
         rt.credentials.set_password(COUNCIL, TEST_ADMIN, PASSWORD, TEST_ADMIN, rt.clock())
-        token, _ = rt.credentials.issue_token(COUNCIL, TEST_ADMIN, TEST_ADMIN, rt.clock(),
-                                              timedelta(hours=1))
+        token, _ = rt.credentials.issue_token(
+            COUNCIL, TEST_ADMIN, TEST_ADMIN, rt.clock(), timedelta(hours=1)
+        )
         app = create_app(rt, [COUNCIL], public_burst=1_000_000)
         yield app, {"Authorization": f"Bearer {token}"}
     finally:
@@ -42,7 +47,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict
 
 
 def test_no_operation_answers_a_5xx_or_breaks_its_own_schema(
-    served: tuple[Any, dict[str, str]]
+    served: tuple[Any, dict[str, str]],
 ) -> None:
     app, headers = served
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
@@ -54,8 +59,12 @@ def test_no_operation_answers_a_5xx_or_breaks_its_own_schema(
             continue  # revoking the token would sign the rest of the run out
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def exercise(case: Case) -> None:
             case.call_and_validate(headers=dict(headers), checks=CHECKS)
 
@@ -67,8 +76,12 @@ def test_no_operation_answers_a_5xx_or_breaks_its_own_schema(
 
 
 def test_the_published_schema_names_every_staff_operation(
-    served: tuple[Any, dict[str, str]]
+    served: tuple[Any, dict[str, str]],
 ) -> None:
     paths = served[0].openapi()["paths"]
-    assert {"/api/v1/requests", "/api/v1/requests/{reference}", "/api/v1/queue",
-            "/api/v1/token"} <= set(paths)
+    assert {
+        "/api/v1/requests",
+        "/api/v1/requests/{reference}",
+        "/api/v1/queue",
+        "/api/v1/token",
+    } <= set(paths)

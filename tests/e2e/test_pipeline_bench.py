@@ -24,8 +24,22 @@ def test_the_pipeline_bench_runs_its_drain_and_lag_at_a_tiny_size(
     monkeypatch.setenv("CRM_DATABASE_URL", pg_server_url)
     monkeypatch.setenv("CRM_KAFKA_BOOTSTRAP", kafka_bootstrap)
     code = pipeline_bench.main(
-        ["--only", "drain,lag", "--requests", "30", "--rounds", "1", "--rate", "30",
-         "--seconds", "1", "--open-requests", "14", "--offer-threads", "2"]
+        [
+            "--only",
+            "drain,lag",
+            "--requests",
+            "30",
+            "--rounds",
+            "1",
+            "--rate",
+            "30",
+            "--seconds",
+            "1",
+            "--open-requests",
+            "14",
+            "--offer-threads",
+            "2",
+        ]
     )
     out = capsys.readouterr().out
     assert code == 0
@@ -35,8 +49,10 @@ def test_the_pipeline_bench_runs_its_drain_and_lag_at_a_tiny_size(
     assert re.search(r"CPU per command of .*consume [\d.]+ ms.*relay [\d.]+ ms", out), out
     assert re.search(r"median p99 of 1 rounds: \d+ ms \(aim < 500 ms\)", out), out
     ours = {
-        name for name, state in services.status().items()
-        if state.get("running") and str(state.get("address", "")).startswith(HOST)
+        name
+        for name, state in services.status().items()
+        if state.get("running")
+        and str(state.get("address", "")).startswith(HOST)
         and str(state["address"]) in pg_server_url + kafka_bootstrap
     }
     for name in ours:  # the servers this checkout runs are measured too

@@ -24,8 +24,13 @@ from tests.open311_support import (
     serving,
 )
 
-REPORT = {"service_code": "pothole", "description": f"Deep pothole; {SECRET_WORDS}",
-          "address_string": "12 Spring St, Crookwell", "zipcode": "2583", **JO}
+REPORT = {
+    "service_code": "pothole",
+    "description": f"Deep pothole; {SECRET_WORDS}",
+    "address_string": "12 Spring St, Crookwell",
+    "zipcode": "2583",
+    **JO,
+}
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +80,22 @@ def test_the_form_labels_every_control_and_sets_a_strict_csrf_cookie(portal: Ser
     page = portal.client.get("/portal")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     form = form_of(page.text)
-    assert set(form.controls) == {"service_code", "description", "address_string", "zipcode",
-                                  "media_url", "first_name", "last_name", "email", "phone",
-                                  # each service's own questions (its Open311 attributes)
-                                  "answer.pothole.size", "answer.pothole.depth_cm",
-                                  "answer.barking-dog.barking_times",
-                                  "answer.barking-dog.dog_address"}
+    assert set(form.controls) == {
+        "service_code",
+        "description",
+        "address_string",
+        "zipcode",
+        "media_url",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        # each service's own questions (its Open311 attributes)
+        "answer.pothole.size",
+        "answer.pothole.depth_cm",
+        "answer.barking-dog.barking_times",
+        "answer.barking-dog.dog_address",
+    }
     assert all(c["id"] in form.labelled for c in form.controls.values())
     assert form.controls["email"]["autocomplete"] == "email"
     cookie = page.headers["set-cookie"]
@@ -91,9 +106,7 @@ def test_the_form_labels_every_control_and_sets_a_strict_csrf_cookie(portal: Ser
     assert "style-src 'self'" in page.headers["content-security-policy"]
 
 
-def test_a_post_without_a_valid_csrf_token_is_refused_and_writes_nothing(
-    portal: Served
-) -> None:
+def test_a_post_without_a_valid_csrf_token_is_refused_and_writes_nothing(portal: Served) -> None:
     before = stored(portal.rt)
     portal.client.get("/portal")  # the cookie, but no token
     missing = portal.client.post("/portal", data=REPORT)
@@ -107,7 +120,7 @@ def test_a_post_without_a_valid_csrf_token_is_refused_and_writes_nothing(
 
 
 def test_a_report_is_lodged_on_the_web_portal_channel_and_tracked_by_its_code(
-    portal: Served
+    portal: Served,
 ) -> None:
     status, page = submit(portal)
     assert status == 201, page
@@ -119,14 +132,17 @@ def test_a_report_is_lodged_on_the_web_portal_channel_and_tracked_by_its_code(
     assert request.channel is Channel.WEB_PORTAL and request.location is not None
     assert request.location.zipcode == "2583"
     csrf = form_of(portal.client.get("/portal/track").text).hidden["csrf_token"]
-    shown = portal.client.post("/portal/track", data={
-        "csrf_token": csrf, "reference": ref.lower(), "token": token.group(1)})
+    shown = portal.client.post(
+        "/portal/track",
+        data={"csrf_token": csrf, "reference": ref.lower(), "token": token.group(1)},
+    )
     assert shown.status_code == 200
     assert f"Request {ref}" in shown.text and "Pothole in a road" in shown.text
     for secret in [*JO.values(), SECRET_WORDS, "Deep pothole"]:
         assert secret not in shown.text
-    wrong = portal.client.post("/portal/track", data={
-        "csrf_token": csrf, "reference": ref, "token": "crmr_guessed"})
+    wrong = portal.client.post(
+        "/portal/track", data={"csrf_token": csrf, "reference": ref, "token": "crmr_guessed"}
+    )
     assert wrong.status_code == 404 and "No request has this reference" in wrong.text
     assert f"Request {ref}" not in wrong.text
 
@@ -161,8 +177,10 @@ def test_a_form_sent_twice_shows_the_first_receipt_and_lodges_once(portal: Serve
 
 def test_a_refused_report_keeps_its_key_and_the_corrected_one_lodges(portal: Served) -> None:
     hidden = form_of(portal.client.get("/portal").text).hidden
-    refused = portal.client.post("/portal", data={**REPORT, **hidden, "first_name": "",
-                                                  "last_name": "", "email": "", "phone": ""})
+    refused = portal.client.post(
+        "/portal",
+        data={**REPORT, **hidden, "first_name": "", "last_name": "", "email": "", "phone": ""},
+    )
     assert refused.status_code == 400
     assert form_of(refused.text).hidden["idempotency_key"] == hidden["idempotency_key"]
     assert portal.client.post("/portal", data={**REPORT, **hidden}).status_code == 201
@@ -173,12 +191,20 @@ def test_a_services_questions_are_asked_and_their_answers_recorded(portal: Serve
     assert "Only if you are reporting: Dog barking" in page
     assert page.count('type="checkbox"') == 4 and page.count('name="answer.barking-dog.') == 5
     hidden = form_of(page).hidden
-    dog = {**REPORT, **hidden, "service_code": "barking-dog", "description": "Barks at night",
-           "answer.pothole.size": "large"}  # another service's answer is left out
+    dog = {
+        **REPORT,
+        **hidden,
+        "service_code": "barking-dog",
+        "description": "Barks at night",
+        "answer.pothole.size": "large",
+    }  # another service's answer is left out
     refused = portal.client.post("/portal", data=dog)
     assert refused.status_code == 400 and "attribute[barking_times] is required" in refused.text
-    sent = {**dog, "answer.barking-dog.barking_times": ["night", "evening"],
-            "answer.barking-dog.dog_address": "5 Wattle Lane"}
+    sent = {
+        **dog,
+        "answer.barking-dog.barking_times": ["night", "evening"],
+        "answer.barking-dog.dog_address": "5 Wattle Lane",
+    }
     kept = portal.client.post("/portal", data={**sent, "answer.barking-dog.dog_address": "x" * 321})
     assert kept.status_code == 400 and "longer than 320" in kept.text
     assert kept.text.count(" checked") == 2  # the answers given stay ticked
@@ -189,4 +215,6 @@ def test_a_services_questions_are_asked_and_their_answers_recorded(portal: Serve
     ref = found.group(1)
     answers = portal.rt.ports.get(request_id(COUNCIL, ref), ref).attributes
     assert [(a["code"], a["label"]) for a in answers] == [
-        ("barking_times", "At night (after 10 pm), In the evening"), ("dog_address", None)]
+        ("barking_times", "At night (after 10 pm), In the evening"),
+        ("dog_address", None),
+    ]

@@ -212,8 +212,15 @@ def test_cursors_round_trip_and_order_like_the_read_model() -> None:
             "lodged_at": "2026-12-01T08:00:00+11:00",
         },
     ]
-    rows.append({"reference": "UL-2026-000004", "urgent": False, "priority": True,
-                 "complete_by": None, "lodged_at": "2026-12-01T10:00:00+11:00"})
+    rows.append(
+        {
+            "reference": "UL-2026-000004",
+            "urgent": False,
+            "priority": True,
+            "complete_by": None,
+            "lodged_at": "2026-12-01T10:00:00+11:00",
+        }
+    )
     ordered = sorted(rows, key=queue_cache.sort_key)  # urgent, then a complaint, then by due
     assert [r["reference"][-1] for r in ordered] == ["1", "4", "2", "3"]
     key = queue_cache.sort_key(rows[1])

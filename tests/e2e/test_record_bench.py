@@ -24,8 +24,13 @@ def test_verification_at_scale_reports_both_ratios(capsys: pytest.CaptureFixture
         out,
     )
     assert len(rounds) == 3, out
-    for name in ("raw", "arithmetic", r"read only: packed batches \(verify's read\)",
-                 "read only: plain scan", r"read \+ arithmetic"):
+    for name in (
+        "raw",
+        "arithmetic",
+        r"read only: packed batches \(verify's read\)",
+        "read only: plain scan",
+        r"read \+ arithmetic",
+    ):
         assert re.search(rf"    {name}: [\d,]+ events/s = [\d.]+ \(rounds [\d., ]+\) × raw\n", out)
     assert re.search(
         r"verify: [\d,]+ events/s = [\d.]+ \(rounds [\d.]+, [\d.]+, [\d.]+\) × raw \(aim ≥ 0.5\)",

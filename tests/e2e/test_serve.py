@@ -36,9 +36,23 @@ def test_serve_demo_prints_working_sign_ins_and_serves_the_demo_requests(tmp_pat
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     env["CRM_DATA_DIR"] = str(tmp_path / "data")
     server = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "--council", "upper-lachlan", "serve", "--demo",
-         "--port", str(port)], env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "infra.cli",
+            "--council",
+            "upper-lachlan",
+            "serve",
+            "--demo",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert server.stdout is not None
         lines = []
@@ -48,12 +62,16 @@ def test_serve_demo_prints_working_sign_ins_and_serves_the_demo_requests(tmp_pat
                 break
         printed = "".join(lines)
         assert f"http://127.0.0.1:{port}/" in printed, printed
-        sign_ins = {p[0]: p[1] for p in (line.split() for line in lines) if len(p) >= 3
-                    and p[0] in ("demo.admin", "cs.officer", "o.smith", "t.lead")}
+        sign_ins = {
+            p[0]: p[1]
+            for p in (line.split() for line in lines)
+            if len(p) >= 3 and p[0] in ("demo.admin", "cs.officer", "o.smith", "t.lead")
+        }
         assert set(sign_ins) == {"demo.admin", "cs.officer", "o.smith", "t.lead"}, printed
         base = f"http://127.0.0.1:{port}"
-        token = call(f"{base}/api/v1/token",
-                     {"username": "o.smith", "password": sign_ins["o.smith"]})
+        token = call(
+            f"{base}/api/v1/token", {"username": "o.smith", "password": sign_ins["o.smith"]}
+        )
         assert isinstance(token, dict)
         queue = call(f"{base}/api/v1/queue?team=roads", token=token["access_token"])
         assert isinstance(queue, list) and len(queue) >= 2

@@ -21,8 +21,15 @@ import pytest
 from infra.settings import PROJECT_ROOT
 from tests.conftest import add_staff, make_settings
 
-SCRUBBED = {"CRM_DATABASE_URL", "CRM_KAFKA_BOOTSTRAP", "CRM_COUNCIL", "CRM_ROLE",
-            "CRM_CONFIG_DIR", "CRM_LOG_LEVEL", "CRM_SMTP_HOST"}
+SCRUBBED = {
+    "CRM_DATABASE_URL",
+    "CRM_KAFKA_BOOTSTRAP",
+    "CRM_COUNCIL",
+    "CRM_ROLE",
+    "CRM_CONFIG_DIR",
+    "CRM_LOG_LEVEL",
+    "CRM_SMTP_HOST",
+}
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,12 @@ def crm(tmp_path: Path) -> Crm:
     def run(*args: str) -> Ran:
         done = subprocess.run(
             [sys.executable, "-m", "infra.cli", "--council", "upper-lachlan", *args],
-            env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120, check=False,
+            env=env,
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         return Ran(done.returncode, done.stdout, done.stderr)
 
@@ -52,9 +64,20 @@ def crm(tmp_path: Path) -> Crm:
 
 
 def lodge(crm: Crm, *extra: str) -> tuple[str, datetime]:
-    ran = crm("lodge", "--category", "pothole", "--channel", "phone", "--description",
-              "Deep pothole outside 12 Spring St", "--name", "Ann Lee", "--email",
-              "ann@example.org", *extra)
+    ran = crm(
+        "lodge",
+        "--category",
+        "pothole",
+        "--channel",
+        "phone",
+        "--description",
+        "Deep pothole outside 12 Spring St",
+        "--name",
+        "Ann Lee",
+        "--email",
+        "ann@example.org",
+        *extra,
+    )
     assert ran.code == 0, ran.stderr
     ref = ran.stdout.strip()
     shown = json.loads(crm("show", ref, "--json").stdout)
@@ -104,11 +127,14 @@ def test_sweep_escalates_and_notifies_what_is_due_once(crm: Crm) -> None:
     assert json.loads(manager.stdout) == []  # it has gone past the manager
     assert [r["reference"] for r in json.loads(top.stdout)] == [ref]
     assert sorted(n["notice"] for n in json.loads(notices.stdout)) == [
-        "acknowledgement", "progress"]
+        "acknowledgement",
+        "progress",
+    ]
     history = json.loads(crm("history", ref, "--json").stdout)
     # A sweep run by hand is recorded as the officer who ran it.
     assert {str(e["actor"]) for e in history if e["type"] == "Escalated"} == {
-        str({"id": "jsmith", "role": "officer"})}
+        str({"id": "jsmith", "role": "officer"})
+    }
 
 
 def test_a_bad_instant_is_refused_in_one_line(crm: Crm) -> None:
@@ -149,8 +175,11 @@ def test_a_friday_evening_request_never_acknowledged_escalates_for_each_breach_o
     assert "escalated" not in sweep("2027-01-07T16:30")
 
     history = json.loads(crm("history", ref, "--json").stdout)
-    assert [(e["data"]["level"], e["data"]["standard"], e["data"]["due"])
-            for e in history if e["type"] == "Escalated"] == [
+    assert [
+        (e["data"]["level"], e["data"]["standard"], e["data"]["due"])
+        for e in history
+        if e["type"] == "Escalated"
+    ] == [
         ("team-leader", "acknowledgement", "2026-12-07T05:30:00+00:00"),
         ("manager", "completion", "2027-01-07T05:30:00+00:00"),
     ]
@@ -170,8 +199,21 @@ def test_show_prints_instants_in_the_councils_local_time_to_the_minute(crm: Crm)
 
 
 def test_a_receipt_time_in_the_future_is_refused_and_nothing_is_lodged(crm: Crm) -> None:
-    ran = crm("lodge", "--category", "pothole", "--channel", "letter", "--description", "Hole",
-              "--name", "Ann Lee", "--email", "ann@example.org", "--received-at", "2999-01-01")
+    ran = crm(
+        "lodge",
+        "--category",
+        "pothole",
+        "--channel",
+        "letter",
+        "--description",
+        "Hole",
+        "--name",
+        "Ann Lee",
+        "--email",
+        "ann@example.org",
+        "--received-at",
+        "2999-01-01",
+    )
 
     assert ran.code == 1 and "in the future" in ran.stderr and ran.stdout == ""
 
@@ -208,8 +250,19 @@ CHRISTMASES = [
 def test_an_urgent_request_shows_in_crm_alerts_at_lodgement_and_is_taken_with_ack(
     crm: Crm,
 ) -> None:
-    ran = crm("lodge", "--category", "tree-over-road", "--channel", "phone", "--description",
-              "Gum tree across Goulburn Rd", "--name", "Ann Lee", "--phone", "0400 000 000")
+    ran = crm(
+        "lodge",
+        "--category",
+        "tree-over-road",
+        "--channel",
+        "phone",
+        "--description",
+        "Gum tree across Goulburn Rd",
+        "--name",
+        "Ann Lee",
+        "--phone",
+        "0400 000 000",
+    )
     assert ran.code == 0, ran.stderr
     ref = ran.stdout.strip()
 
@@ -230,9 +283,19 @@ def test_an_urgent_request_shows_in_crm_alerts_at_lodgement_and_is_taken_with_ac
 
 
 def test_a_letter_is_on_the_staff_work_list_until_marked_posted(crm: Crm) -> None:
-    ran = crm("lodge", "--category", "pothole", "--channel", "counter", "--description",
-              "Pothole outside the school", "--name", "Ann Lee", "--customer-address",
-              "12 Spring St, Crookwell NSW")
+    ran = crm(
+        "lodge",
+        "--category",
+        "pothole",
+        "--channel",
+        "counter",
+        "--description",
+        "Pothole outside the school",
+        "--name",
+        "Ann Lee",
+        "--customer-address",
+        "12 Spring St, Crookwell NSW",
+    )
     ref = ran.stdout.strip()
     assert crm("acknowledge", ref).code == 0
     swept = crm("sla", "sweep")
@@ -240,7 +303,10 @@ def test_a_letter_is_on_the_staff_work_list_until_marked_posted(crm: Crm) -> Non
 
     [pending] = json.loads(crm("notices", "--pending", "--json").stdout)
     assert (pending["reference"], pending["method"], pending["status"]) == (
-        ref, "letter", "pending")
+        ref,
+        "letter",
+        "pending",
+    )
     called = crm("notices", "done", str(pending["id"]), "--by", "called")
     posted = crm("notices", "done", str(pending["id"]), "--by", "posted", "--note", "2nd class")
 
@@ -249,11 +315,28 @@ def test_a_letter_is_on_the_staff_work_list_until_marked_posted(crm: Crm) -> Non
     assert json.loads(crm("notices", "--pending", "--json").stdout) == []
     [done] = json.loads(crm("notices", "--ref", ref, "--json").stdout)
     assert (done["status"], done["done_how"], done["done_by"], done["done_note"]) == (
-        "done", "posted", "jsmith (officer)", "2nd class")
+        "done",
+        "posted",
+        "jsmith (officer)",
+        "2nd class",
+    )
 
 
 def test_a_contact_method_without_its_detail_is_refused_at_lodgement(crm: Crm) -> None:
-    ran = crm("lodge", "--category", "pothole", "--channel", "phone", "--description", "Hole",
-              "--name", "Ann Lee", "--phone", "0400 000 000", "--contact", "email")
+    ran = crm(
+        "lodge",
+        "--category",
+        "pothole",
+        "--channel",
+        "phone",
+        "--description",
+        "Hole",
+        "--name",
+        "Ann Lee",
+        "--phone",
+        "0400 000 000",
+        "--contact",
+        "email",
+    )
 
     assert ran.code == 1 and "gave no e-mail address" in ran.stderr and ran.stdout == ""

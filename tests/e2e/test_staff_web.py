@@ -21,9 +21,13 @@ from tests.conftest import make_settings
 from tests.fakes import FakeClock
 from tests.http_support import COUNCIL, PASSWORD, served, sign_in, stored
 
-LODGE = {"category": "pothole", "channel": "phone",
-         "description": "Deep pothole outside 12 Spring St", "name": "Ann Lee",
-         "phone": "0400 000 000"}
+LODGE = {
+    "category": "pothole",
+    "channel": "phone",
+    "description": "Deep pothole outside 12 Spring St",
+    "name": "Ann Lee",
+    "phone": "0400 000 000",
+}
 ACTIONS = ("acknowledge", "assign", "note", "delay", "escalate", "close")
 
 
@@ -42,42 +46,51 @@ def csrf_of(html: str) -> str:
 
 def web_sign_in(client: TestClient, user: str, password: str = PASSWORD) -> None:
     form = client.get("/staff/sign-in")
-    got = client.post("/staff/sign-in", follow_redirects=False, data={
-        "username": user, "password": password, "csrf_token": csrf_of(form.text)})
+    got = client.post(
+        "/staff/sign-in",
+        follow_redirects=False,
+        data={"username": user, "password": password, "csrf_token": csrf_of(form.text)},
+    )
     assert got.status_code == 303, got.text
 
 
 def lodged(client: TestClient, **extra: object) -> str:
-    got = client.post("/api/v1/requests", json={**LODGE, **extra},
-                      headers=sign_in(client, "cs"))
+    got = client.post("/api/v1/requests", json={**LODGE, **extra}, headers=sign_in(client, "cs"))
     assert got.status_code == 201, got.text
     return str(got.json()["reference"])
 
 
 def test_signing_in_sets_a_strict_http_only_cookie_and_signing_out_ends_the_session(
-    web: tuple[TestClient, Runtime]
+    web: tuple[TestClient, Runtime],
 ) -> None:
     client, _ = web
     first = client.get("/staff/queue", follow_redirects=False)
     assert first.status_code == 303 and first.headers["location"] == "/staff/sign-in"
     form = client.get("/staff/sign-in")
-    wrong = client.post("/staff/sign-in", data={
-        "username": "off", "password": "not the password", "csrf_token": csrf_of(form.text)})
+    wrong = client.post(
+        "/staff/sign-in",
+        data={"username": "off", "password": "not the password", "csrf_token": csrf_of(form.text)},
+    )
     assert wrong.status_code == 401 and "Wrong user name or password" in wrong.text
     assert SESSION_COOKIE not in client.cookies
     form = client.get("/staff/sign-in")
-    got = client.post("/staff/sign-in", follow_redirects=False, data={
-        "username": "off", "password": PASSWORD, "csrf_token": csrf_of(form.text)})
+    got = client.post(
+        "/staff/sign-in",
+        follow_redirects=False,
+        data={"username": "off", "password": PASSWORD, "csrf_token": csrf_of(form.text)},
+    )
     assert got.status_code == 303
-    cookie = next(c for c in got.headers.get_list("set-cookie")
-                  if c.startswith(SESSION_COOKIE + "="))
+    cookie = next(
+        c for c in got.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE + "=")
+    )
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
     assert "Secure" not in cookie  # plain http (loopback); over https it is Secure, below
     token = client.cookies[SESSION_COOKIE]
     page = client.get("/staff/queue")
     assert page.status_code == 200 and "Work queue: Works and Operations" in page.text
-    out = client.post("/staff/sign-out", data={"csrf_token": csrf_of(page.text)},
-                      follow_redirects=False)
+    out = client.post(
+        "/staff/sign-out", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False
+    )
     assert out.status_code == 303 and out.headers["location"] == "/staff/sign-in"
     client.cookies.set(SESSION_COOKIE, token)  # the old cookie, replayed: revoked
     again = client.get("/staff/queue", follow_redirects=False)
@@ -88,10 +101,14 @@ def test_over_https_the_session_cookie_is_secure(tmp_path: Path) -> None:
     with served(make_settings(tmp_path / "data"), {"off": ["officer"]}) as (client, _):
         client.base_url = "https://testserver"  # type: ignore[assignment]
         form = client.get("/staff/sign-in")
-        got = client.post("/staff/sign-in", follow_redirects=False, data={
-            "username": "off", "password": PASSWORD, "csrf_token": csrf_of(form.text)})
-        cookie = next(c for c in got.headers.get_list("set-cookie")
-                      if c.startswith(SESSION_COOKIE + "="))
+        got = client.post(
+            "/staff/sign-in",
+            follow_redirects=False,
+            data={"username": "off", "password": PASSWORD, "csrf_token": csrf_of(form.text)},
+        )
+        cookie = next(
+            c for c in got.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE + "=")
+        )
         assert got.status_code == 303 and "Secure" in cookie
 
 
@@ -131,7 +148,7 @@ def test_the_json_api_never_accepts_the_session_cookie(web: tuple[TestClient, Ru
 
 
 def test_an_officer_acts_from_the_request_page_and_a_stale_page_is_refused_clearly(
-    web: tuple[TestClient, Runtime]
+    web: tuple[TestClient, Runtime],
 ) -> None:
     client, rt = web
     ref = lodged(client)
@@ -140,32 +157,42 @@ def test_an_officer_acts_from_the_request_page_and_a_stale_page_is_refused_clear
     assert all(f'id="form-{a}"' in page.text for a in ACTIONS)
     assert "Ann Lee" in page.text  # an officer of the request's team sees the customer
     csrf = csrf_of(page.text)
-    done = client.post(f"/staff/requests/{ref}/acknowledge",
-                       data={"version": "1", "csrf_token": csrf})
+    done = client.post(
+        f"/staff/requests/{ref}/acknowledge", data={"version": "1", "csrf_token": csrf}
+    )
     assert done.status_code == 200 and "Acknowledged." in done.text
     assert 'id="form-acknowledge"' not in done.text
     before = stored(rt)
-    stale = client.post(f"/staff/requests/{ref}/note",
-                        data={"version": "1", "csrf_token": csrf, "text": "Rang back"})
+    stale = client.post(
+        f"/staff/requests/{ref}/note",
+        data={"version": "1", "csrf_token": csrf, "text": "Rang back"},
+    )
     assert stale.status_code == 409
     assert "changed while you had the page open" in stale.text and "version 2" in stale.text
     assert stored(rt) == before
-    closed = client.post(f"/staff/requests/{ref}/close", data={
-        "version": "2", "csrf_token": csrf, "outcome": "completed", "text": "Patched"})
+    closed = client.post(
+        f"/staff/requests/{ref}/close",
+        data={"version": "2", "csrf_token": csrf, "outcome": "completed", "text": "Patched"},
+    )
     assert closed.status_code == 200 and 'id="status">closed<' in closed.text
     assert 'id="form-note"' in closed.text and 'id="form-close"' not in closed.text
-    assert [e["type"] for e in client.get(
-        f"/api/v1/requests/{ref}/history", headers=sign_in(client, "off")).json()] == [
-        "Lodged", "Acknowledged", "Closed"]
+    assert [
+        e["type"]
+        for e in client.get(
+            f"/api/v1/requests/{ref}/history", headers=sign_in(client, "off")
+        ).json()
+    ] == ["Lodged", "Acknowledged", "Closed"]
     before = stored(rt)
-    refused = client.post(f"/staff/requests/{ref}/close", data={
-        "version": "3", "csrf_token": csrf, "outcome": "completed", "text": "Again"})
+    refused = client.post(
+        f"/staff/requests/{ref}/close",
+        data={"version": "3", "csrf_token": csrf, "outcome": "completed", "text": "Again"},
+    )
     assert refused.status_code == 422 and "Not saved" in refused.text
     assert stored(rt) == before
 
 
 def test_an_analyst_sees_no_forms_and_redacted_fields_and_may_not_post(
-    web: tuple[TestClient, Runtime]
+    web: tuple[TestClient, Runtime],
 ) -> None:
     client, rt = web
     ref = lodged(client)
@@ -178,8 +205,10 @@ def test_an_analyst_sees_no_forms_and_redacted_fields_and_may_not_post(
     assert "Deep pothole" not in page.text and "[redacted]" in page.text
     assert "Lodged" in page.text  # the timeline (history) is theirs to read
     before = stored(rt)
-    got = client.post(f"/staff/requests/{ref}/acknowledge",
-                      data={"version": "1", "csrf_token": csrf_of(page.text)})
+    got = client.post(
+        f"/staff/requests/{ref}/acknowledge",
+        data={"version": "1", "csrf_token": csrf_of(page.text)},
+    )
     assert got.status_code == 403 and "may not run `acknowledge` as analyst" in got.text
     assert stored(rt) == before
     kpi = client.get("/staff/kpi", params={"by": "category"})
@@ -187,7 +216,7 @@ def test_an_analyst_sees_no_forms_and_redacted_fields_and_may_not_post(
 
 
 def test_the_queue_shows_urgent_first_and_the_sla_state_in_words_and_colour(
-    web: tuple[TestClient, Runtime]
+    web: tuple[TestClient, Runtime],
 ) -> None:
     client, _ = web
     plain, urgent = lodged(client), lodged(client, urgent=True)
@@ -200,8 +229,14 @@ def test_the_queue_shows_urgent_first_and_the_sla_state_in_words_and_colour(
     assert client.get("/staff/queue", params={"team": "no-such"}).status_code == 400
     part = client.get("/staff/queue/part", params={"team": "roads"}).text
     assert "<html" not in part and f'data-reference="{urgent}"' in part
-    assert client.post(f"/api/v1/requests/{urgent}/assign", headers=sign_in(client, "off"),
-                       json={"team": "roads", "officer": "off"}).status_code == 200
+    assert (
+        client.post(
+            f"/api/v1/requests/{urgent}/assign",
+            headers=sign_in(client, "off"),
+            json={"team": "roads", "officer": "off"},
+        ).status_code
+        == 200
+    )
     mine = client.get("/staff/queue", params={"mine": "true"}).text
     assert f'data-reference="{urgent}"' in mine and f'data-reference="{plain}"' not in mine
     page = client.get(f"/staff/requests/{plain}").text
@@ -211,26 +246,30 @@ def test_the_queue_shows_urgent_first_and_the_sla_state_in_words_and_colour(
 
 
 def test_the_api_refuses_to_assign_to_anyone_but_a_staff_user_who_works_requests(
-    web: tuple[TestClient, Runtime]
+    web: tuple[TestClient, Runtime],
 ) -> None:
     client, _ = web
     ref = lodged(client)
     headers = sign_in(client, "off")
     for officer in ("nobody", "an"):  # unknown; an analyst
-        refused = client.post(f"/api/v1/requests/{ref}/assign", headers=headers,
-                              json={"team": "roads", "officer": officer})
+        refused = client.post(
+            f"/api/v1/requests/{ref}/assign",
+            headers=headers,
+            json={"team": "roads", "officer": officer},
+        )
         assert refused.status_code == 422, refused.text
     history = client.get(f"/api/v1/requests/{ref}/history", headers=headers).json()
     assert [e["type"] for e in history] == ["Lodged"]
 
 
-def test_the_sla_dashboard_charts_breached_and_at_risk_by_team_and_category(
-    tmp_path: Path
-) -> None:
+def test_the_sla_dashboard_charts_breached_and_at_risk_by_team_and_category(tmp_path: Path) -> None:
     clock = FakeClock(datetime.now(UTC))
-    with served(make_settings(tmp_path / "data"), {"cs": ["customer-service"],
-                                                   "off": ["officer"]}, {"off": ["roads"]},
-                clock=clock) as (client, _):
+    with served(
+        make_settings(tmp_path / "data"),
+        {"cs": ["customer-service"], "off": ["officer"]},
+        {"off": ["roads"]},
+        clock=clock,
+    ) as (client, _):
         web_sign_in(client, "off")
         now = clock()
         clock.set(now - timedelta(days=60))  # lodged two months ago: breached now
@@ -246,7 +285,7 @@ def test_the_sla_dashboard_charts_breached_and_at_risk_by_team_and_category(
 
 
 def test_every_page_carries_the_security_headers_and_no_inline_code(
-    web: tuple[TestClient, Runtime]
+    web: tuple[TestClient, Runtime],
 ) -> None:
     client, _ = web
     ref = lodged(client)
@@ -301,15 +340,19 @@ def test_the_live_stream_announces_a_change_since_the_page_was_drawn(
 
 
 def test_the_pages_work_the_same_on_postgresql(tmp_path: Path, pg_url: str) -> None:
-    with served(make_settings(tmp_path / "data", pg_url), {"cs": ["customer-service"],
-                                                           "off": ["officer"]},
-                {"off": ["roads"]}) as (client, rt):
+    with served(
+        make_settings(tmp_path / "data", pg_url),
+        {"cs": ["customer-service"], "off": ["officer"]},
+        {"off": ["roads"]},
+    ) as (client, rt):
         ref = lodged(client)
         web_sign_in(client, "off")
         assert f'data-reference="{ref}"' in client.get("/staff/queue").text
         page = client.get(f"/staff/requests/{ref}")
-        done = client.post(f"/staff/requests/{ref}/acknowledge",
-                           data={"version": "1", "csrf_token": csrf_of(page.text)})
+        done = client.post(
+            f"/staff/requests/{ref}/acknowledge",
+            data={"version": "1", "csrf_token": csrf_of(page.text)},
+        )
         assert done.status_code == 200 and "Acknowledged." in done.text
         assert 'id="breached-count">0 breached' in client.get("/staff/sla").text
         assert stored(rt) == 2

@@ -67,12 +67,17 @@ class Story:
 
     def lodge(self, when: datetime, category: str) -> str:
         self.clock.set(when)
-        intake = Intake(category=category, channel=Channel.PHONE,
-                        description="Bin not collected — the whole street",
-                        customer=Customer(name=NAME, email="zoe@example.org",
-                                          preferred_contact=ContactMethod.EMAIL))
-        return cmds.lodge_request(cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=DESK),
-                                  self.rt.ports).reference
+        intake = Intake(
+            category=category,
+            channel=Channel.PHONE,
+            description="Bin not collected — the whole street",
+            customer=Customer(
+                name=NAME, email="zoe@example.org", preferred_contact=ContactMethod.EMAIL
+            ),
+        )
+        return cmds.lodge_request(
+            cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=DESK), self.rt.ports
+        ).reference
 
     def do(self, when: datetime, make: Any, reference: str, **fields: Any) -> None:
         self.clock.set(when)
@@ -80,13 +85,17 @@ class Story:
 
     def notify(self, when: datetime, reference: str, notice: NoticeKind) -> None:
         self.clock.set(when)
-        send_notice(SendNotice(council=COUNCIL, reference=reference, actor=WATCHDOG,
-                               notice=notice), self.rt.ports, Outbox())
+        send_notice(
+            SendNotice(council=COUNCIL, reference=reference, actor=WATCHDOG, notice=notice),
+            self.rt.ports,
+            Outbox(),
+        )
 
 
 @pytest.fixture(scope="module")
-def served_story(tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[tuple[TestClient, Runtime, FakeClock, dict[str, str]]]:
+def served_story(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[TestClient, Runtime, FakeClock, dict[str, str]]]:
     """Given two requests worked through Easter and the October long weekend, with the
     clock left at Wednesday 4 November 2026, 10:00 AEDT."""
     clock = FakeClock(local(2026, 4, 2, 15, 0))
@@ -97,13 +106,32 @@ def served_story(tmp_path_factory: pytest.TempPathFactory
         easter = story.lodge(local(2026, 4, 2, 15, 0), "missed-bin")
         story.do(local(2026, 4, 7, 10, 0), cmds.AcknowledgeRequest, easter, actor=OFFICER)
         story.notify(local(2026, 4, 7, 10, 1), easter, NoticeKind.ACKNOWLEDGEMENT)
-        story.do(local(2026, 4, 8, 11, 0), cmds.DelayRequest, easter, actor=OFFICER,
-                 reason="Truck broken down", until=date(2026, 4, 10))
-        story.do(local(2026, 4, 13, 8, 5), cmds.EscalateRequest, easter, actor=WATCHDOG,
-                 level=None, reason="Completion target missed", standard="completion",
-                 due=local(2026, 4, 10, 16, 30))
-        story.do(local(2026, 4, 16, 14, 0), cmds.CloseRequest, easter, actor=OFFICER,
-                 outcome="completed", text="Bin emptied")
+        story.do(
+            local(2026, 4, 8, 11, 0),
+            cmds.DelayRequest,
+            easter,
+            actor=OFFICER,
+            reason="Truck broken down",
+            until=date(2026, 4, 10),
+        )
+        story.do(
+            local(2026, 4, 13, 8, 5),
+            cmds.EscalateRequest,
+            easter,
+            actor=WATCHDOG,
+            level=None,
+            reason="Completion target missed",
+            standard="completion",
+            due=local(2026, 4, 10, 16, 30),
+        )
+        story.do(
+            local(2026, 4, 16, 14, 0),
+            cmds.CloseRequest,
+            easter,
+            actor=OFFICER,
+            outcome="completed",
+            text="Bin emptied",
+        )
         # October: a pothole (20 business days), its progress notice sent a day late, still
         # open when judged.
         october = story.lodge(local(2026, 10, 2, 16, 0), "pothole")
@@ -114,11 +142,11 @@ def served_story(tmp_path_factory: pytest.TempPathFactory
 
 
 @pytest.fixture(scope="module")
-def easter(served_story: tuple[TestClient, Runtime, FakeClock, dict[str, str]]
-           ) -> dict[str, Any]:
+def easter(served_story: tuple[TestClient, Runtime, FakeClock, dict[str, str]]) -> dict[str, Any]:
     _, rt, _, refs = served_story
-    return request_timeline(rt, rt.ports.council(COUNCIL), viewer("rec", "records-officer"),
-                            refs["easter"], "test")
+    return request_timeline(
+        rt, rt.ports.council(COUNCIL), viewer("rec", "records-officer"), refs["easter"], "test"
+    )
 
 
 def by_type(tl: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -160,7 +188,10 @@ def test_each_standard_says_when_it_fell_due_and_whether_it_was_met(
     assert done["late_by"]["business"] == "3d 6h 0m"  # Mon–Wed, and Thursday 08:00–14:00
     up = standards[("escalation", "team-leader")]
     assert (up["cause"], up["due"], up["state"]) == (
-        "completion", "2026-04-10T16:30:00+10:00", "missed")
+        "completion",
+        "2026-04-10T16:30:00+10:00",
+        "missed",
+    )
     assert up["late_by"]["business"] == "0d 0h 5m"  # the Monday morning sweep
     assert [n["notice"] for n in easter["notices"]] == ["acknowledgement"]
     assert easter["notices"][0]["recipient"] == "zoe@example.org"
@@ -170,13 +201,16 @@ def test_the_october_long_weekend_progress_notice_and_a_standard_still_open(
     served_story: tuple[TestClient, Runtime, FakeClock, dict[str, str]],
 ) -> None:
     _, rt, _, refs = served_story
-    tl = request_timeline(rt, rt.ports.council(COUNCIL), viewer("rec", "records-officer"),
-                          refs["october"], "test")
+    tl = request_timeline(
+        rt, rt.ports.council(COUNCIL), viewer("rec", "records-officer"), refs["october"], "test"
+    )
     steps = by_type(tl)
     # Friday 16:00–16:30 AEST, then Tuesday 08:00–08:30 AEDT (Monday is Labour Day).
     assert steps["Acknowledged"]["since_lodgement"]["business"] == "0d 1h 0m"
-    standards = [(s["standard"], s.get("level"), s["due"], s["state"],
-                  (s["late_by"] or {}).get("business")) for s in tl["standards"]]
+    standards = [
+        (s["standard"], s.get("level"), s["due"], s["state"], (s["late_by"] or {}).get("business"))
+        for s in tl["standards"]
+    ]
     assert standards == [
         ("acknowledgement", None, "2026-10-12T16:30:00+11:00", "met", None),
         # 20 business days from Friday 2 October: Monday 2 November; judged Wednesday 10:00.
@@ -190,7 +224,8 @@ def test_the_october_long_weekend_progress_notice_and_a_standard_still_open(
 
 
 def test_every_step_carries_its_chain_hash_and_matches_the_stored_event(
-    easter: dict[str, Any], served_story: tuple[TestClient, Runtime, FakeClock, dict[str, str]],
+    easter: dict[str, Any],
+    served_story: tuple[TestClient, Runtime, FakeClock, dict[str, str]],
 ) -> None:
     assert easter["chain"] == {"entries": 6, "matching": 6, "steps": 6}
     hashes = [s["chain_hash"] for s in easter["steps"]]
@@ -201,9 +236,20 @@ def test_the_pdf_renders_and_holds_the_figures_and_the_names(easter: dict[str, A
     pdf = reports.rendered(reports.timeline_document(easter), "pdf")
     text = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf)).pages)
     flat = " ".join(text.split())
-    for expected in (NAME, "Upper Lachlan Shire Council", "—", "2026-04-07 10:00 AEST",
-                     "2026-04-02 15:00 AEDT", "0d 3h 30m", "7d 7h 30m", "3d 6h 0m",
-                     "0d 0h 5m", "missed", "met", "acknowledgement"):
+    for expected in (
+        NAME,
+        "Upper Lachlan Shire Council",
+        "—",
+        "2026-04-07 10:00 AEST",
+        "2026-04-02 15:00 AEDT",
+        "0d 3h 30m",
+        "7d 7h 30m",
+        "3d 6h 0m",
+        "0d 0h 5m",
+        "missed",
+        "met",
+        "acknowledgement",
+    ):
         assert expected in flat, expected
     assert easter["steps"][0]["chain_hash"][:24] in flat.replace(" ", "")
 
@@ -213,13 +259,15 @@ def test_an_analyst_sees_the_same_figures_with_the_resident_redacted(
     easter: dict[str, Any],
 ) -> None:
     _, rt, _, refs = served_story
-    tl = request_timeline(rt, rt.ports.council(COUNCIL), viewer("ana", "analyst"),
-                          refs["easter"], "test")
+    tl = request_timeline(
+        rt, rt.ports.council(COUNCIL), viewer("ana", "analyst"), refs["easter"], "test"
+    )
     assert tl["customer"]["name"] == "[redacted]"
     assert tl["notices"][0]["recipient"] == "[redacted]"
     assert tl["customer_id"].startswith("anon-")
     assert [s["since_lodgement"] for s in tl["steps"]] == [
-        s["since_lodgement"] for s in easter["steps"]]
+        s["since_lodgement"] for s in easter["steps"]
+    ]
     text = reports.rendered(reports.timeline_document(tl), "csv").decode()
     assert NAME not in text and "zoe@example.org" not in text and "[redacted]" in text
 
@@ -249,26 +297,43 @@ def test_the_export_prints_the_verification_and_each_entrys_chain_hash(
     served_story: tuple[TestClient, Runtime, FakeClock, dict[str, str]],
 ) -> None:
     client, rt, _, refs = served_story
-    got = client.get("/api/v1/record/export", params={
-        "request": refs["easter"], "format": "pdf"}, headers=sign_in(client, "rec"))
+    got = client.get(
+        "/api/v1/record/export",
+        params={"request": refs["easter"], "format": "pdf"},
+        headers=sign_in(client, "rec"),
+    )
     assert got.status_code == 200, got.text
     assert got.headers["x-record-verified"] == "true"
-    text = " ".join("".join(p.extract_text() for p in
-                            pypdf.PdfReader(io.BytesIO(got.content)).pages).split())
+    text = " ".join(
+        "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(got.content)).pages).split()
+    )
     assert "VERIFIED: the event store agrees" in text and NAME in text
-    ex = record_export(rt, rt.ports.council(COUNCIL), viewer("rec", "records-officer"), "test",
-                       officer="o.smith")
+    ex = record_export(
+        rt, rt.ports.council(COUNCIL), viewer("rec", "records-officer"), "test", officer="o.smith"
+    )
     assert [e["event_type"] for e in ex["entries"]] == [
-        "Acknowledged", "Delayed", "Closed", "Acknowledged"]
+        "Acknowledged",
+        "Delayed",
+        "Closed",
+        "Acknowledged",
+    ]
     assert all(len(e["chain_hash"]) == 64 for e in ex["entries"])
-    hidden = record_export(rt, rt.ports.council(COUNCIL), viewer("ana", "analyst"), "test",
-                           date_from=date(2026, 4, 1), date_to=date(2026, 4, 30))
+    hidden = record_export(
+        rt,
+        rt.ports.council(COUNCIL),
+        viewer("ana", "analyst"),
+        "test",
+        date_from=date(2026, 4, 1),
+        date_to=date(2026, 4, 30),
+    )
     lodged = next(e for e in hidden["entries"] if e["event_type"] == "Lodged")
     assert NAME not in lodged["personal"] and "[redacted]" in lodged["personal"]
 
 
 def test_an_export_of_an_edited_record_says_so_and_exits_1(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     data = tmp_path / "data"
     add_staff(make_settings(data), COUNCIL, {"rec": ["records-officer"]})
@@ -276,19 +341,67 @@ def test_an_export_of_an_edited_record_says_so_and_exits_1(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CRM_DATA_DIR", str(data))
     crm = ["--council", COUNCIL]
-    assert cli.main([*crm, "--as", TEST_ADMIN, "lodge", "--category", "pothole", "--channel",
-                     "phone", "--description", "Deep pothole", "--name", NAME,
-                     "--phone", "0400 000 000"]) == 0
+    assert (
+        cli.main(
+            [
+                *crm,
+                "--as",
+                TEST_ADMIN,
+                "lodge",
+                "--category",
+                "pothole",
+                "--channel",
+                "phone",
+                "--description",
+                "Deep pothole",
+                "--name",
+                NAME,
+                "--phone",
+                "0400 000 000",
+            ]
+        )
+        == 0
+    )
     ref = capsys.readouterr().out.strip()
     out = tmp_path / "export.csv"
-    assert cli.main([*crm, "--as", "rec", "record", "export", "--request", ref,
-                     "--format", "csv", "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                *crm,
+                "--as",
+                "rec",
+                "record",
+                "export",
+                "--request",
+                ref,
+                "--format",
+                "csv",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "VERIFIED" in out.read_text() and NAME in out.read_text()
     capsys.readouterr()
     assert cli.main([*crm, "--as", "rec", "timeline", ref, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["steps"][0]["type"] == "Lodged"
-    assert cli.main([*crm, "--as", "rec", "timeline", ref, "--format", "json",
-                     "--as-at", "2099-01-01T09:00"]) == 0
+    assert (
+        cli.main(
+            [
+                *crm,
+                "--as",
+                "rec",
+                "timeline",
+                ref,
+                "--format",
+                "json",
+                "--as-at",
+                "2099-01-01T09:00",
+            ]
+        )
+        == 0
+    )
     later = json.loads(capsys.readouterr().out)
     assert later["judged_at"] == "2099-01-01T09:00:00+11:00"
     assert [s["state"] for s in later["standards"][:2]] == ["missed", "missed"]
@@ -302,7 +415,23 @@ def test_an_export_of_an_edited_record_says_so_and_exits_1(
     finally:
         rt.close()
     capsys.readouterr()
-    assert cli.main([*crm, "--as", "rec", "record", "export", "--request", ref,
-                     "--format", "csv", "--out", str(out)]) == 1
+    assert (
+        cli.main(
+            [
+                *crm,
+                "--as",
+                "rec",
+                "record",
+                "export",
+                "--request",
+                ref,
+                "--format",
+                "csv",
+                "--out",
+                str(out),
+            ]
+        )
+        == 1
+    )
     assert "NOT VERIFIED" in out.read_text() and "audit record disagrees" in out.read_text()
     assert "does not verify" in capsys.readouterr().err

@@ -43,7 +43,9 @@ ALL_MODELS = tuple(registry.READ_MODELS)
 
 
 def wait_until(
-    condition: Callable[[], bool], timeout_s: float, what: str,
+    condition: Callable[[], bool],
+    timeout_s: float,
+    what: str,
     explain: Callable[[], str] | None = None,
 ) -> None:
     """Polls `condition` (bounded); fails the test with `what` (and what `explain` says of the
@@ -73,8 +75,11 @@ class Pipeline:
     @property
     def config(self) -> KafkaConfig:
         return KafkaConfig(
-            bootstrap=self.bootstrap, topic=f"crm-test-{self.tag}", partitions=self.partitions,
-            group_prefix=f"crm-test-{self.tag}.", session_timeout_ms=6_000,
+            bootstrap=self.bootstrap,
+            topic=f"crm-test-{self.tag}",
+            partitions=self.partitions,
+            group_prefix=f"crm-test-{self.tag}.",
+            session_timeout_ms=6_000,
         )
 
     def cleanup(self) -> None:
@@ -85,8 +90,10 @@ class Pipeline:
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
         try:
             with suppress(Exception):
-                admin.delete_groups([self.config.group(n) for n in ALL_MODELS]
-                                    + [self.config.models_group(ALL_MODELS)])
+                admin.delete_groups(
+                    [self.config.group(n) for n in ALL_MODELS]
+                    + [self.config.models_group(ALL_MODELS)]
+                )
             with suppress(Exception):
                 admin.delete_topics([self.config.topic, self.config.directory_topic])
         finally:
@@ -94,7 +101,9 @@ class Pipeline:
 
     def settings(self) -> Settings:
         return Settings(
-            data_dir=self.data_dir, database_url=self.pg_url, kafka_bootstrap=self.bootstrap,
+            data_dir=self.data_dir,
+            database_url=self.pg_url,
+            kafka_bootstrap=self.bootstrap,
             config_dir=PROJECT_ROOT / "config",
         )
 
@@ -106,12 +115,17 @@ class Pipeline:
         c = self.config
         return {
             **os.environ,
-            "CRM_DATABASE_URL": self.pg_url, "CRM_KAFKA_BOOTSTRAP": self.bootstrap,
-            "CRM_DATA_DIR": str(self.data_dir), "CRM_COUNCIL": COUNCIL,
-            "CRM_KAFKA_TOPIC": c.topic, "CRM_KAFKA_PARTITIONS": str(c.partitions),
+            "CRM_DATABASE_URL": self.pg_url,
+            "CRM_KAFKA_BOOTSTRAP": self.bootstrap,
+            "CRM_DATA_DIR": str(self.data_dir),
+            "CRM_COUNCIL": COUNCIL,
+            "CRM_KAFKA_TOPIC": c.topic,
+            "CRM_KAFKA_PARTITIONS": str(c.partitions),
             "CRM_KAFKA_GROUP_PREFIX": c.group_prefix,
             "CRM_KAFKA_SESSION_TIMEOUT_MS": str(c.session_timeout_ms),
-            "CRM_LOG_LEVEL": "INFO", "PYTHONUNBUFFERED": "1", "CRM_ACTOR": TEST_ADMIN,
+            "CRM_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+            "CRM_ACTOR": TEST_ADMIN,
             **(extra or {}),
         }
 
@@ -123,8 +137,11 @@ class Pipeline:
     ) -> Iterator[Worker]:
         """The relay and consumers in this process (threads), stopped on exit."""
         worker = Worker(
-            self.config, rt.read_engine, reader=StoreReader(rt.app) if relay else None,
-            write_engine=rt.write_engine, names=names,
+            self.config,
+            rt.read_engine,
+            reader=StoreReader(rt.app) if relay else None,
+            write_engine=rt.write_engine,
+            names=names,
         ).start()
         try:
             yield worker
@@ -139,8 +156,13 @@ class Pipeline:
         council's administrator."""
         add_staff(Settings.from_env(self.env(env)), COUNCIL, WORKING_STAFF, WORKING_TEAMS)
         return subprocess.run(
-            [sys.executable, "-m", "infra.cli", *args], env=self.env(env), cwd=PROJECT_ROOT,
-            capture_output=True, text=True, timeout=timeout_s, check=False,
+            [sys.executable, "-m", "infra.cli", *args],
+            env=self.env(env),
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
         )
 
     def spawn(self, *args: str, env: Mapping[str, str] | None = None) -> Child:
@@ -148,8 +170,12 @@ class Pipeline:
         log_path = self.data_dir / f"{args[0]}-{uuid.uuid4().hex[:6]}.log"
         with open(log_path, "w") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "infra.cli", *args], env=self.env(env),
-                cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=log, text=True,
+                [sys.executable, "-m", "infra.cli", *args],
+                env=self.env(env),
+                cwd=PROJECT_ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                text=True,
             )
         child = Child(proc, log_path)
         self.children.append(child)
@@ -161,7 +187,9 @@ class Pipeline:
             StoreReader(rt.app), rt.write_engine, rt.read_engine, self.config, models, ages=False
         )
 
-    def wait_drained(self, rt: Runtime, timeout_s: float = 120, names: Sequence[str] = ALL_MODELS) -> None:
+    def wait_drained(
+        self, rt: Runtime, timeout_s: float = 120, names: Sequence[str] = ALL_MODELS
+    ) -> None:
         last: list[str] = []
 
         def drained() -> bool:
@@ -179,8 +207,11 @@ class Pipeline:
         """Waits until every event stored before the call is applied by every read model, even
         while new commands keep arriving (unlike `wait_drained`)."""
         head = rt.app.recorder.max_notification_id() or 0
-        wait_until(lambda: (self.status(rt).relay_checkpoint or 0) >= head, timeout_s,
-                   "the relay to pass the head")
+        wait_until(
+            lambda: (self.status(rt).relay_checkpoint or 0) >= head,
+            timeout_s,
+            "the relay to pass the head",
+        )
         ends = end_offsets(self.config)
 
         def applied() -> bool:
@@ -208,8 +239,12 @@ class Pipeline:
         value), partition by partition, read by a fresh consumer of no group."""
         config = config or self.config
         ends = end_offsets(config)
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                 enable_auto_commit=False, auto_offset_reset="earliest")
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
         out: list[tuple[int, int, bytes | None, bytes]] = []
         try:
             tps = [TopicPartition(config.topic, p) for p in ends]
@@ -276,7 +311,9 @@ class Driver:
     def lodge(self, category: str = "pothole", n: int = 0) -> cmds.Result:
         self._tick()
         intake = Intake(
-            category=category, channel=Channel.PHONE, description=f"Request {n}: {category}",
+            category=category,
+            channel=Channel.PHONE,
+            description=f"Request {n}: {category}",
             customer=Customer(name="Jo Citizen", phone="0400 000 000"),
         )
         cmd = cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=OFFICER)
@@ -292,7 +329,9 @@ class Driver:
             case 1:
                 return cmds.acknowledge_request(cmds.AcknowledgeRequest(**kw), p)
             case 2:
-                return cmds.assign_request(cmds.AssignRequest(team="roads", officer="o.smith", **kw), p)
+                return cmds.assign_request(
+                    cmds.AssignRequest(team="roads", officer="o.smith", **kw), p
+                )
             case 3:
                 note = cmds.AddNote(text="Inspected; crew booked", note_kind=NoteKind.ACTION, **kw)
                 return cmds.add_note(note, p)
@@ -344,8 +383,9 @@ class Feeder:
     def wait_for(self, more: int, timeout_s: float = 60) -> None:
         """Returns once `more` further commands have been issued."""
         target = self.issued + more
-        wait_until(lambda: self.issued >= target or bool(self.errors), timeout_s,
-                   f"{more} more commands")
+        wait_until(
+            lambda: self.issued >= target or bool(self.errors), timeout_s, f"{more} more commands"
+        )
 
     def _run(self) -> None:
         n = 0

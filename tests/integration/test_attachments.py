@@ -28,8 +28,9 @@ from infra.runtime import Runtime
 from projections import registry
 
 DESK = Actor(id="cs", role="customer-service")
-CS = Viewer(user_id="cs", role="customer-service", roles=frozenset({"customer-service"}),
-            teams=frozenset())
+CS = Viewer(
+    user_id="cs", role="customer-service", roles=frozenset({"customer-service"}), teams=frozenset()
+)
 ANALYST = Viewer(user_id="an", role="analyst", roles=frozenset({"analyst"}), teams=frozenset())
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40 + os.urandom(1000)
 
@@ -40,20 +41,38 @@ def _store_beside_the_data(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def lodge(rt: Runtime) -> request_cmds.Lodged:
-    intake = make_intake(category="pothole", channel=Channel.COUNTER,
-                         description="Hole outside 7 Vetch Lane", name="Odile Brackwater",
-                         phone="0400 222 333")
+    intake = make_intake(
+        category="pothole",
+        channel=Channel.COUNTER,
+        description="Hole outside 7 Vetch Lane",
+        name="Odile Brackwater",
+        phone="0400 222 333",
+    )
     return request_cmds.lodge_request(
-        request_cmds.LodgeRequest(council="upper-lachlan", intake=intake, actor=DESK), rt.ports)
+        request_cmds.LodgeRequest(council="upper-lachlan", intake=intake, actor=DESK), rt.ports
+    )
 
 
-def attach(rt: Runtime, reference: str, content: bytes = PNG, media_type: str = "image/png",
-           filename: str = "Odile's photo.png") -> cmds.Attached:
+def attach(
+    rt: Runtime,
+    reference: str,
+    content: bytes = PNG,
+    media_type: str = "image/png",
+    filename: str = "Odile's photo.png",
+) -> cmds.Attached:
     return cmds.attach_file(
-        cmds.AttachFile(council="upper-lachlan", reference=reference, actor=DESK,
-                        filename=filename, media_type=media_type, content=content,
-                        note="Photo the resident brought in"),
-        rt.ports, DirectoryFileStore.for_settings(rt.settings))
+        cmds.AttachFile(
+            council="upper-lachlan",
+            reference=reference,
+            actor=DESK,
+            filename=filename,
+            media_type=media_type,
+            content=content,
+            note="Photo the resident brought in",
+        ),
+        rt.ports,
+        DirectoryFileStore.for_settings(rt.settings),
+    )
 
 
 def stored_files(rt: Runtime) -> list[Path]:
@@ -80,11 +99,15 @@ def test_an_attachment_survives_a_round_trip_byte_for_byte(any_runtime: Runtime)
     assert PNG[-200:] not in blob.read_bytes()  # sealed at rest
     stored = [e for e in StoreReader(rt.app).read(0, 100) if e.event_type == "AttachmentAdded"]
     assert "Odile" not in str(stored[0].data)  # the file name too
-    [entry] = [r for r in views.audit(rt, c, CS, "test", reference=lodged.reference)
-               if r["event_type"] == "AttachmentAdded"]
+    [entry] = [
+        r
+        for r in views.audit(rt, c, CS, "test", reference=lodged.reference)
+        if r["event_type"] == "AttachmentAdded"
+    ]
     assert entry["summary"] == (
         f"Attached a document (image/png, {len(PNG):,} bytes, sha256 {done.sha256[:12]}…): "
-        "Photo the resident brought in")
+        "Photo the resident brought in"
+    )
     drifts = operations.verify(StoreReader(rt.app), rt.read_engine, list(registry.READ_MODELS))
     assert all(d.ok for d in drifts), drifts
 
@@ -113,13 +136,24 @@ def test_an_erased_customers_attachment_cannot_be_read(any_runtime: Runtime) -> 
     lodged = lodge(rt)
     assert lodged.customer is not None
     done = attach(rt, lodged.reference)
-    request_cmds.close_request(request_cmds.CloseRequest(
-        council=c.id, reference=lodged.reference, actor=DESK, outcome="completed",
-        text="Patched"), rt.ports)
+    request_cmds.close_request(
+        request_cmds.CloseRequest(
+            council=c.id,
+            reference=lodged.reference,
+            actor=DESK,
+            outcome="completed",
+            text="Patched",
+        ),
+        rt.ports,
+    )
     customers.erase_customer(
-        customers.EraseCustomer(council=c.id, number=lodged.customer, actor=DESK,
-                                reason="asked to be forgotten"),
-        rt.directory_ports, rt.vault, lambda council, n: views.open_requests(rt, council, n))
+        customers.EraseCustomer(
+            council=c.id, number=lodged.customer, actor=DESK, reason="asked to be forgotten"
+        ),
+        rt.directory_ports,
+        rt.vault,
+        lambda council, n: views.open_requests(rt, council, n),
+    )
     with pytest.raises(AttachmentUnreadable, match="erased"):
         views.attachment_content(rt, c, CS, done.sha256, "test")
     [listed] = views.attachments(rt, c, CS, lodged.reference, "test")
@@ -127,7 +161,7 @@ def test_an_erased_customers_attachment_cannot_be_read(any_runtime: Runtime) -> 
 
 
 def test_oversize_disallowed_or_mislabelled_files_are_refused_and_nothing_is_recorded(
-    sqlite_runtime: Runtime
+    sqlite_runtime: Runtime,
 ) -> None:
     rt = sqlite_runtime
     ref = lodge(rt).reference

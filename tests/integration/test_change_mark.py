@@ -23,22 +23,31 @@ def test_on_the_embedded_default_the_mark_is_the_stores_last_position(
     rt = Runtime(make_settings(tmp_path / "data"), clock=clock)
     try:
         assert views.change_mark(rt) == 0
-        intake = make_intake(category="pothole", channel=Channel.PHONE, description="Hole",
-                             name="Ann Lee", phone="0400 000 000")
-        done = cmds.lodge_request(cmds.LodgeRequest(
-            council="upper-lachlan", intake=intake, actor=Actor(id="cs", role="customer-service")
-        ), rt.ports)
+        intake = make_intake(
+            category="pothole",
+            channel=Channel.PHONE,
+            description="Hole",
+            name="Ann Lee",
+            phone="0400 000 000",
+        )
+        done = cmds.lodge_request(
+            cmds.LodgeRequest(
+                council="upper-lachlan",
+                intake=intake,
+                actor=Actor(id="cs", role="customer-service"),
+            ),
+            rt.ports,
+        )
         assert views.change_mark(rt) == done.position > 0
         assert views.change_mark(rt) == done.position  # reading moves nothing
     finally:
         rt.close()
 
 
-def test_on_the_kafka_path_the_mark_follows_what_the_read_models_applied(
-    tmp_path: Path
-) -> None:
-    settings = dataclasses.replace(make_settings(tmp_path / "data"),
-                                   kafka_bootstrap="127.0.0.1:9")  # never contacted here
+def test_on_the_kafka_path_the_mark_follows_what_the_read_models_applied(tmp_path: Path) -> None:
+    settings = dataclasses.replace(
+        make_settings(tmp_path / "data"), kafka_bootstrap="127.0.0.1:9"
+    )  # never contacted here
     rt = Runtime(settings)
     try:
         assert views.change_mark(rt) == 0

@@ -181,7 +181,9 @@ def test_a_model_refusing_a_message_parks_its_request_alone_and_the_others_advan
     assert len(parked(stream_engine)) == sum(e.request_id == bad for e in envelopes)
 
 
-def reference_without(stream_engine: sa.Engine, envelopes: Sequence[Envelope], request_id: str) -> Any:
+def reference_without(
+    stream_engine: sa.Engine, envelopes: Sequence[Envelope], request_id: str
+) -> Any:
     model = registry.build("sla", "ref_without_")
     model.create(stream_engine)
     with stream_engine.begin() as conn:

@@ -208,7 +208,7 @@ def test_a_note_without_a_customer_is_sealed_under_the_contacts_own_key(
 
 
 def test_an_enquiry_by_a_channel_refused_for_requests_is_still_counted(
-    sqlite_runtime: Runtime
+    sqlite_runtime: Runtime,
 ) -> None:
     rt = sqlite_runtime
     c = rt.ports.council("upper-lachlan")
@@ -224,10 +224,19 @@ def test_a_restricted_customers_enquiry_is_recorded_and_flagged(sqlite_runtime: 
     rt = sqlite_runtime
     number = lodge(rt, Channel.PHONE).customer
     assert number is not None
-    customers.restrict_contact(customers.RestrictContact(
-        council="upper-lachlan", number=number, actor=DESK, channels=[Channel.PHONE],
-        single_point_of_contact=None, until=None, review_by=date(2026, 9, 1),
-        reason="Repeated abusive calls"), rt.directory_ports)
+    customers.restrict_contact(
+        customers.RestrictContact(
+            council="upper-lachlan",
+            number=number,
+            actor=DESK,
+            channels=[Channel.PHONE],
+            single_point_of_contact=None,
+            until=None,
+            review_by=date(2026, 9, 1),
+            reason="Repeated abusive calls",
+        ),
+        rt.directory_ports,
+    )
     logged = log(rt, "rates", Channel.COUNTER, customer=number)
     [restriction] = logged.restrictions
     assert "no contact by phone" in restriction.describe()

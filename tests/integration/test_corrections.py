@@ -436,15 +436,33 @@ def test_every_read_model_equals_its_rebuild_after_every_correction(
     a, b, c, d = lodge(rt), lodge(rt), lodge(rt), lodge(rt, "water-main-break")
     fix.handle(fix.LinkDuplicate(**on(b.reference), original=a.reference), rt.ports)
     complaint = cmds.lodge_request(
-        cmds.LodgeRequest(council=COUNCIL, actor=OFFICER, intake=Intake(
-            category="pothole", channel=Channel.PHONE, description="Nobody came",
-            kind=RequestKind.COMPLAINT,
-            customer=Customer(name="Cy Dale", email="cy@example.org",
-                              preferred_contact=ContactMethod.EMAIL))), rt.ports)
-    fix.handle(fix.RecategoriseRequest(**on(complaint.reference), category="road-damage",
-                                       reason="About the shoulder works"), rt.ports)
-    fix.handle(fix.ReferRequest(**on(complaint.reference), agency="transport-nsw",
-                                reason="Their contractor"), rt.ports)
+        cmds.LodgeRequest(
+            council=COUNCIL,
+            actor=OFFICER,
+            intake=Intake(
+                category="pothole",
+                channel=Channel.PHONE,
+                description="Nobody came",
+                kind=RequestKind.COMPLAINT,
+                customer=Customer(
+                    name="Cy Dale", email="cy@example.org", preferred_contact=ContactMethod.EMAIL
+                ),
+            ),
+        ),
+        rt.ports,
+    )
+    fix.handle(
+        fix.RecategoriseRequest(
+            **on(complaint.reference), category="road-damage", reason="About the shoulder works"
+        ),
+        rt.ports,
+    )
+    fix.handle(
+        fix.ReferRequest(
+            **on(complaint.reference), agency="transport-nsw", reason="Their contractor"
+        ),
+        rt.ports,
+    )
     fix.handle(
         fix.RecategoriseRequest(**on(c.reference), category="road-damage", reason="The shoulder"),
         rt.ports,

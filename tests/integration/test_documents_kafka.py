@@ -26,25 +26,39 @@ def test_contacts_and_attachments_flow_through_kafka_and_equal_their_rebuild(
     driver = Driver(rt, clock)
     reference = driver.lodge().reference
     for kind, channel in (("rates", Channel.PHONE), ("gipa", Channel.COUNTER)):
-        contacts.log_contact(contacts.LogContact(
-            council=COUNCIL, contact_type=kind, channel=channel, actor=DESK), rt.ports)
-    attachments.attach_file(attachments.AttachFile(
-        council=COUNCIL, reference=reference, actor=DESK, filename="form.txt",
-        media_type="text/plain", content=b"Application form, page 1"),
-        rt.ports, DirectoryFileStore.for_settings(rt.settings))
+        contacts.log_contact(
+            contacts.LogContact(council=COUNCIL, contact_type=kind, channel=channel, actor=DESK),
+            rt.ports,
+        )
+    attachments.attach_file(
+        attachments.AttachFile(
+            council=COUNCIL,
+            reference=reference,
+            actor=DESK,
+            filename="form.txt",
+            media_type="text/plain",
+            content=b"Application form, page 1",
+        ),
+        rt.ports,
+        DirectoryFileStore.for_settings(rt.settings),
+    )
 
     c = rt.ports.council(COUNCIL)
     day = clock().date()
     with pipeline.worker(rt):
+
         def applied() -> bool:
             with rt.read_engine.connect() as conn:
                 rows = request_attachments.of_request(
-                    conn, request_attachments.RequestAttachments(), COUNCIL, reference)
+                    conn, request_attachments.RequestAttachments(), COUNCIL, reference
+                )
             stats = views.enquiry_stats(rt, c, "type", day, day)
             return len(rows) == 1 and sum(r["total"] for r in stats) == 3
 
         wait_until(applied, 120, "the contacts and the attachment applied from Kafka")
         pipeline.verify()
-    assert [(r["type"], r["enquiries"], r["requests"]) for r in views.enquiry_stats(
-        rt, c, "type", day, day)] == [("gipa", 1, 0), ("pothole", 0, 1), ("rates", 1, 0)]
+    assert [
+        (r["type"], r["enquiries"], r["requests"])
+        for r in views.enquiry_stats(rt, c, "type", day, day)
+    ] == [("gipa", 1, 0), ("pothole", 0, 1), ("rates", 1, 0)]
     assert date.fromisoformat(views.enquiry_stats(rt, c, "channel", day, day)[0]["day"]) == day

@@ -25,8 +25,17 @@ pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 NAME, PHONE, EMAIL = "Yolanda Brightwaterson", "0488 765 432", "yb.erasure@example.org"
 STREET, WORDS = "17 Quokkavale Crescent", "the hedge at Brightwaterson place"
-PERSONAL = (NAME, PHONE, EMAIL, STREET, WORDS, "Brightwaterson", "Quokkavale", "0488765432",
-            "yb.erasure")
+PERSONAL = (
+    NAME,
+    PHONE,
+    EMAIL,
+    STREET,
+    WORDS,
+    "Brightwaterson",
+    "Quokkavale",
+    "0488765432",
+    "yb.erasure",
+)
 
 
 class Run:
@@ -48,8 +57,10 @@ def table_dump(pg_url: str) -> str:
     conn = psycopg2.connect(pg_url)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT schemaname, tablename FROM pg_tables "
-                        "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")
+            cur.execute(
+                "SELECT schemaname, tablename FROM pg_tables "
+                "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+            )
             tables = cur.fetchall()
             assert len(tables) >= 8, tables  # the stores, the keys and the read models
             out = []
@@ -75,8 +86,11 @@ def secrets(pg_url: str) -> list[bytes]:
     finally:
         conn.close()
     assert found, "no key material found to look for"
-    return [form for key in found for form in
-            (key, base64.b64encode(key), base64.urlsafe_b64encode(key), key.hex().encode())]
+    return [
+        form
+        for key in found
+        for form in (key, base64.b64encode(key), base64.urlsafe_b64encode(key), key.hex().encode())
+    ]
 
 
 def test_an_erased_customer_leaves_no_trace_on_postgresql_and_kafka(
@@ -84,9 +98,25 @@ def test_an_erased_customer_leaves_no_trace_on_postgresql_and_kafka(
 ) -> None:
     crm = Run(pipeline)
     worker = pipeline.spawn("worker")
-    ref = crm("lodge", "--category", "pothole", "--channel", "phone", "--description",
-              f"Pothole by {WORDS}", "--name", NAME, "--phone", PHONE, "--email", EMAIL,
-              "--customer-address", STREET, "--contact", "email").strip()
+    ref = crm(
+        "lodge",
+        "--category",
+        "pothole",
+        "--channel",
+        "phone",
+        "--description",
+        f"Pothole by {WORDS}",
+        "--name",
+        NAME,
+        "--phone",
+        PHONE,
+        "--email",
+        EMAIL,
+        "--customer-address",
+        STREET,
+        "--contact",
+        "email",
+    ).strip()
     crm("acknowledge", ref)
     crm("note", ref, f"Rang back: {WORDS} again", "--kind", "incoming", "--channel", "phone")
     crm("assign", ref, "--team", "roads", "--officer", "o.smith")
@@ -114,27 +144,37 @@ def test_an_erased_customer_leaves_no_trace_on_postgresql_and_kafka(
         rt.close()
     pipeline.verify()
     assert [e["type"] for e in json.loads(crm("history", ref, "--json"))] == history
-    assert crm("kpi", "--by", "category", "--from", "2020-01-01", "--to", "2099-12-31",
-               "--json") == kpi
+    assert (
+        crm("kpi", "--by", "category", "--from", "2020-01-01", "--to", "2099-12-31", "--json")
+        == kpi
+    )
     shown = json.loads(crm("show", ref, "--json"))
     assert shown["customer"]["name"] == shown["description"] == "[erased]"
-    exports = [crm("audit", "--ref", ref, "--json"), crm("notices", "--json"),
-               crm("kpi", "--by", "category", "--from", "2020-01-01", "--to", "2099-12-31",
-                   "--csv"),
-               crm("customer", "show", number, "--json"),
-               crm("customer", "history", number, "--json")]
+    exports = [
+        crm("audit", "--ref", ref, "--json"),
+        crm("notices", "--json"),
+        crm("kpi", "--by", "category", "--from", "2020-01-01", "--to", "2099-12-31", "--csv"),
+        crm("customer", "show", number, "--json"),
+        crm("customer", "history", number, "--json"),
+    ]
     assert worker.stop() == 0
 
     messages = pipeline.read_topic() + pipeline.read_topic(config=pipeline.config.for_directory())
     assert len(messages) == sum(end_offsets(pipeline.config).values()) + sum(
-        end_offsets(pipeline.config.for_directory()).values())
+        end_offsets(pipeline.config.for_directory()).values()
+    )
     assert any(b"Lodged" in value for _, _, _, value in messages)
     topics = b"\n".join(value for _, _, _, value in messages)
     logs = "\n".join(crm.outputs[1::2]) + worker.log_path.read_text()
     files = b"".join(p.read_bytes() for p in pipeline.data_dir.rglob("*") if p.is_file())
     assert logs.strip(), "the lifecycle wrote no log line to search"
-    places = {"tables": table_dump(pg_url).encode(), "topics": topics,
-              "logs": logs.encode(), "exports": "\n".join(exports).encode(), "files": files}
+    places = {
+        "tables": table_dump(pg_url).encode(),
+        "topics": topics,
+        "logs": logs.encode(),
+        "exports": "\n".join(exports).encode(),
+        "files": files,
+    }
     for place in ("tables", "topics", "logs", "exports"):  # the search finds what is there
         assert ref.encode() in places[place], f"{ref} not found in {place}"
     for value in PERSONAL:

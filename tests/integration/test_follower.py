@@ -22,15 +22,24 @@ OFFICER = Actor(id="cs.officer", role="officer")
 def lodge_many(rt: Runtime, n: int) -> None:
     for i in range(n):
         intake = Intake(
-            category="pothole", channel=Channel.PHONE, description=f"Pothole number {i}",
+            category="pothole",
+            channel=Channel.PHONE,
+            description=f"Pothole number {i}",
             customer=Customer(name="Jo Citizen", phone="0400 000 000"),
         )
         result = cmds.lodge_request(
             cmds.LodgeRequest(council="upper-lachlan", intake=intake, actor=OFFICER), rt.ports
         )
-        cmds.delay_request(cmds.DelayRequest(
-            council="upper-lachlan", reference=result.reference, actor=OFFICER,
-            reason="Crew away", until=date(2026, 6, 30)), rt.ports)
+        cmds.delay_request(
+            cmds.DelayRequest(
+                council="upper-lachlan",
+                reference=result.reference,
+                actor=OFFICER,
+                reason="Crew away",
+                until=date(2026, 6, 30),
+            ),
+            rt.ports,
+        )
 
 
 def catch_up_concurrently(runtimes: list[Runtime]) -> list[BaseException]:
@@ -67,7 +76,9 @@ def test_two_processes_catching_up_at_once_apply_every_event_once(
         errors = catch_up_concurrently([first, second])
 
         assert errors == []
-        drifts = operations.verify(StoreReader(first.app), first.read_engine, list(registry.READ_MODELS))
+        drifts = operations.verify(
+            StoreReader(first.app), first.read_engine, list(registry.READ_MODELS)
+        )
         assert [d.differences for d in drifts] == [[] for _ in drifts]
     finally:
         second.close()

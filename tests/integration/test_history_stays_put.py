@@ -47,9 +47,13 @@ def at(month: int, day: int, hour: int = 10, minute: int = 0) -> datetime:
 
 
 def _clear_calendar_caches() -> None:
-    for cached in (calendar_module._public_holidays, calendar_module._council_holidays,
-                   calendar_module._year_table, standards_module.calendar_for,
-                   sla_module._calendar_of):
+    for cached in (
+        calendar_module._public_holidays,
+        calendar_module._council_holidays,
+        calendar_module._year_table,
+        standards_module.calendar_for,
+        sla_module._calendar_of,
+    ):
         cached.cache_clear()
 
 
@@ -75,9 +79,14 @@ def other_holidays(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def lodge(rt: Runtime, category: str = "pothole", **intake: Any) -> cmds.Result:
     fields: dict[str, Any] = {"customer": ANN, "channel": Channel.PHONE}
     fields.update(intake)
-    return cmds.lodge_request(cmds.LodgeRequest(
-        council=COUNCIL, actor=OFFICER,
-        intake=Intake(category=category, description=f"A {category}", **fields)), rt.ports)
+    return cmds.lodge_request(
+        cmds.LodgeRequest(
+            council=COUNCIL,
+            actor=OFFICER,
+            intake=Intake(category=category, description=f"A {category}", **fields),
+        ),
+        rt.ports,
+    )
 
 
 def on(ref: str) -> dict[str, Any]:
@@ -103,20 +112,31 @@ def given_requests_of_every_shape(rt: Runtime, clock: FakeClock) -> None:
     paused, done = lodge(rt, "barking-dog"), lodge(rt, "missed-bin")
     clock.set(at(3, 5, 11))
     cmds.acknowledge_request(cmds.AcknowledgeRequest(**on(paused.reference)), rt.ports)
-    cmds.delay_request(cmds.DelayRequest(**on(paused.reference), reason="Need the address",
-                                         until=date(2026, 3, 27), awaiting_customer=True),
-                       rt.ports)
-    cmds.close_request(cmds.CloseRequest(**on(done.reference), outcome="completed",
-                                         text="Collected"), rt.ports)
+    cmds.delay_request(
+        cmds.DelayRequest(
+            **on(paused.reference),
+            reason="Need the address",
+            until=date(2026, 3, 27),
+            awaiting_customer=True,
+        ),
+        rt.ports,
+    )
+    cmds.close_request(
+        cmds.CloseRequest(**on(done.reference), outcome="completed", text="Collected"), rt.ports
+    )
     clock.set(at(3, 18, 9))
-    cmds.add_note(cmds.AddNote(**on(paused.reference), text="Address given",
-                               note_kind=NoteKind.INCOMING), rt.ports)
+    cmds.add_note(
+        cmds.AddNote(**on(paused.reference), text="Address given", note_kind=NoteKind.INCOMING),
+        rt.ports,
+    )
     for instant in (at(3, 10), at(3, 24), at(4, 1, 9), at(4, 9, 12)):
         make_watchdog(rt).sweep(instant)
 
 
 def test_rebuilding_every_read_model_with_other_holidays_installed_gives_identical_rows(
-    sqlite_runtime: Runtime, clock: FakeClock, request: pytest.FixtureRequest,
+    sqlite_runtime: Runtime,
+    clock: FakeClock,
+    request: pytest.FixtureRequest,
 ) -> None:
     rt = sqlite_runtime
     given_requests_of_every_shape(rt, clock)

@@ -44,16 +44,26 @@ LATER = datetime(2030, 1, 1, tzinfo=BOSTON)
 
 
 def run_import(rt: Runtime, path: Path, council: str = "boston", **kw: Any) -> ImportReport:
-    return import_file(rt.app, rt.ports.council(council), load_mapping(MAPPING), path,
-                       vault=rt.vault, **kw)
+    return import_file(
+        rt.app, rt.ports.council(council), load_mapping(MAPPING), path, vault=rt.vault, **kw
+    )
 
 
-def kpis(rt: Runtime, by: str, period: tuple[date, date] = EVERYTHING, council: str = "boston",
-         now: datetime = LATER) -> kpi.KpiResult:
+def kpis(
+    rt: Runtime,
+    by: str,
+    period: tuple[date, date] = EVERYTHING,
+    council: str = "boston",
+    now: datetime = LATER,
+) -> kpi.KpiResult:
     c = rt.ports.council(council)
     zone = ZoneInfo(c.calendar.timezone)
     q = kpi.KpiQuery(
-        council=c.id, by=by, zone=zone, now=now, targets=dict(c.kpi_targets),
+        council=c.id,
+        by=by,
+        zone=zone,
+        now=now,
+        targets=dict(c.kpi_targets),
         start=datetime.combine(period[0], time(0), tzinfo=zone),
         end=datetime.combine(period[1] + timedelta(days=1), time(0), tzinfo=zone),
     )
@@ -92,10 +102,14 @@ def assert_kpis_match_the_csv(rt: Runtime, *paths: Path) -> None:
         g = got[category]
         closed, within = want[(category, "closed")], want[(category, "within")]
         assert (g["lodged"], g["closed"], g["completed_within_target"]) == (
-            want[(category, "lodged")], closed, within), category
+            want[(category, "lodged")],
+            closed,
+            within,
+        ), category
         if closed:
-            assert g["completed_within_target_pct"] == pytest.approx(100 * within / closed,
-                                                                     abs=0.005)
+            assert g["completed_within_target_pct"] == pytest.approx(
+                100 * within / closed, abs=0.005
+            )
 
 
 # -- the shipped files on SQLite ------------------------------------------------------------------
@@ -104,8 +118,7 @@ def assert_kpis_match_the_csv(rt: Runtime, *paths: Path) -> None:
 @pytest.fixture(scope="module")
 def boston_2018(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, ImportReport]]:
     """The 7,872-row file imported once into an embedded store shared by the tests below."""
-    rt = Runtime(make_settings(tmp_path_factory.mktemp("b2018") / "data"),
-                 clock=FakeClock(LATER))
+    rt = Runtime(make_settings(tmp_path_factory.mktemp("b2018") / "data"), clock=FakeClock(LATER))
     report = run_import(rt, LARGE)
     yield rt, report
     rt.close()
@@ -130,9 +143,11 @@ def test_the_shifted_instants_are_bostons_local_times(
     events = list(rt.app.events.get(_id("boston", "101002296910")))
     assert [type(e).__name__ for e in events] == ["Lodged", "Closed"]
     assert events[0].occurred_at.astimezone(BOSTON).replace(tzinfo=None) == datetime(
-        2018, 1, 1, 7, 39, 14)
+        2018, 1, 1, 7, 39, 14
+    )
     assert events[1].occurred_at.astimezone(BOSTON).replace(tzinfo=None) == datetime(
-        2018, 1, 1, 7, 40, 23)
+        2018, 1, 1, 7, 40, 23
+    )
     assert events[1].outcome == "no-action"
     assert events[0].imported and events[0].complete_by is None
 
@@ -151,12 +166,24 @@ def test_every_grouping_adds_up_to_the_same_totals(
     period = (date(2018, 1, 1), date(2018, 12, 31))
     reference = kpis(rt, "category", period)
     grouped = kpis(rt, by, period)
-    for count in ("lodged", "closed", "completed_within_target", "breaches", "escalations",
-                  "acknowledgement_due", "first_contact_resolution"):
-        assert sum(g[count] for g in grouped.groups) == sum(
-            g[count] for g in reference.groups) == reference.total[count], (by, count)
-    assert grouped.total["median_business_days_to_complete"] == reference.total[
-        "median_business_days_to_complete"]
+    for count in (
+        "lodged",
+        "closed",
+        "completed_within_target",
+        "breaches",
+        "escalations",
+        "acknowledgement_due",
+        "first_contact_resolution",
+    ):
+        assert (
+            sum(g[count] for g in grouped.groups)
+            == sum(g[count] for g in reference.groups)
+            == reference.total[count]
+        ), (by, count)
+    assert (
+        grouped.total["median_business_days_to_complete"]
+        == reference.total["median_business_days_to_complete"]
+    )
 
 
 def test_a_period_counts_what_happened_in_it(boston_2018: tuple[Runtime, ImportReport]) -> None:
@@ -172,8 +199,11 @@ def test_a_period_counts_what_happened_in_it(boston_2018: tuple[Runtime, ImportR
     # The breaches of the whole year are the file's OVERDUE rows (its own ground truth).
     year = kpis(rt, "category", (date(2018, 1, 1), date(2018, 12, 31)))
     overdue = sum(1 for r in rows if r["on_time"] == "OVERDUE")
-    late_2019 = sum(1 for r in rows if r["on_time"] == "OVERDUE"
-                    and (r["sla_target_dt"] or "9") >= "2018-12-31 19:00:00")
+    late_2019 = sum(
+        1
+        for r in rows
+        if r["on_time"] == "OVERDUE" and (r["sla_target_dt"] or "9") >= "2018-12-31 19:00:00"
+    )
     assert year.total["breaches"] == overdue - late_2019
 
 
@@ -181,8 +211,7 @@ def test_kpis_show_the_councils_expected_levels(boston_2018: tuple[Runtime, Impo
     rt, _ = boston_2018
     group = kpis(rt, "category").groups[0]
     assert group["completed_within_target_pct_expected"] == 85
-    assert group["completed_within_target_pct_met"] == (
-        group["completed_within_target_pct"] >= 85)
+    assert group["completed_within_target_pct_met"] == (group["completed_within_target_pct"] >= 85)
     # No acknowledgement is due on imported history, and no officer is named in it.
     assert group["acknowledged_within_standard_pct"] is None
     assert group["acknowledged_within_standard_pct_met"] is None
@@ -223,9 +252,12 @@ def test_an_interrupted_import_leaves_whole_requests_and_a_rerun_completes_it(
     saved = {n.originator_id for n in app.recorder.select_notifications(start=1, limit=10_000)}
     assert len(saved) == 14
     with SMALL.open(newline="", encoding="utf-8") as f:
-        closed = {_id("boston", r["case_enquiry_id"]) for r in csv.DictReader(f)
-                  if r["case_status"] == "Closed"}
-    for request in saved:   # each request whole: Lodged, and Closed when the file closed it
+        closed = {
+            _id("boston", r["case_enquiry_id"])
+            for r in csv.DictReader(f)
+            if r["case_status"] == "Closed"
+        }
+    for request in saved:  # each request whole: Lodged, and Closed when the file closed it
         types = [type(e).__name__ for e in app.events.get(request)]
         assert types == (["Lodged", "Closed"] if request in closed else ["Lodged"])
     rerun = run_import(sqlite_runtime, SMALL, chunk=7)
@@ -256,44 +288,132 @@ def test_on_postgresql(pg_runtime: Runtime) -> None:
 
 # -- invented edge cases ---------------------------------------------------------------------------
 
-EDGE_HEADER = ["case_enquiry_id", "open_dt", "target_dt", "closed_dt", "ontime", "case_status",
-               "closure_reason", "case_title", "type", "queue", "location", "latitude",
-               "longitude", "source", "submittedphoto"]
+EDGE_HEADER = [
+    "case_enquiry_id",
+    "open_dt",
+    "target_dt",
+    "closed_dt",
+    "ontime",
+    "case_status",
+    "closure_reason",
+    "case_title",
+    "type",
+    "queue",
+    "location",
+    "latitude",
+    "longitude",
+    "source",
+    "submittedphoto",
+]
 CLOSED = "Case Closed. Closed date : {when} {what}"
 
 
 def edge_rows() -> list[list[str]]:
     """Invented requests (no real person, address or case), in true local time like the 2022
     file: each row is one edge case."""
-    def closed(ref: str, opened: str, target: str, when: str, what: str, kind: str,
-               source: str = "Constituent Call", lat: str = "42.31", long: str = "-71.08",
-               queue: str = "TEST_Queue A") -> list[str]:
-        return [ref, opened, target, when, "ONTIME", "Closed", CLOSED.format(when=when, what=what),
-                kind, kind, queue, "9 Invented Way  Testville  MA  00000", lat, long, source, ""]
+
+    def closed(
+        ref: str,
+        opened: str,
+        target: str,
+        when: str,
+        what: str,
+        kind: str,
+        source: str = "Constituent Call",
+        lat: str = "42.31",
+        long: str = "-71.08",
+        queue: str = "TEST_Queue A",
+    ) -> list[str]:
+        return [
+            ref,
+            opened,
+            target,
+            when,
+            "ONTIME",
+            "Closed",
+            CLOSED.format(when=when, what=what),
+            kind,
+            kind,
+            queue,
+            "9 Invented Way  Testville  MA  00000",
+            lat,
+            long,
+            source,
+            "",
+        ]
 
     return [
         # Closed at the very second it was due: within target.
-        closed("E-1", "2022-02-01 09:00:00", "2022-02-02 08:30:00", "2022-02-02 08:30:00",
-               "Case Resolved removed", "Pick up Dead Animal"),
+        closed(
+            "E-1",
+            "2022-02-01 09:00:00",
+            "2022-02-02 08:30:00",
+            "2022-02-02 08:30:00",
+            "Case Resolved removed",
+            "Pick up Dead Animal",
+        ),
         # Closed a second late: a breach.
-        closed("E-2", "2022-02-01 09:00:00", "2022-02-02 08:30:00", "2022-02-02 08:30:01",
-               "Case Resolved removed", "Pick up Dead Animal"),
+        closed(
+            "E-2",
+            "2022-02-01 09:00:00",
+            "2022-02-02 08:30:00",
+            "2022-02-02 08:30:01",
+            "Case Resolved removed",
+            "Pick up Dead Animal",
+        ),
         # No target: within target, whenever it closed.
-        closed("E-3", "2022-02-01 09:00:00", "", "2022-03-30 12:00:00",
-               "Case Noted owner found", "Animal Found", source="Self Service"),
+        closed(
+            "E-3",
+            "2022-02-01 09:00:00",
+            "",
+            "2022-03-30 12:00:00",
+            "Case Noted owner found",
+            "Animal Found",
+            source="Self Service",
+        ),
         # The source says it was closed before it was lodged: recorded so, counted as closed,
         # left out of the durations.
-        closed("E-4", "2022-02-03 12:00:00", "2022-02-10 08:30:00", "2022-02-03 11:00:00",
-               "Duplicate of Existing Case", "Wandering Emu", source="Twitter",
-               queue="TEST_Queue B"),
+        closed(
+            "E-4",
+            "2022-02-03 12:00:00",
+            "2022-02-10 08:30:00",
+            "2022-02-03 11:00:00",
+            "Duplicate of Existing Case",
+            "Wandering Emu",
+            source="Twitter",
+            queue="TEST_Queue B",
+        ),
         # City Hall's placeholder point, and a closing text over three lines.
-        closed("E-5", "2022-02-04 09:00:00", "2022-02-07 08:30:00", "2022-02-04 10:00:00",
-               "Case Invalid\nwrong form\nplease re-enter", "Wandering Emu",
-               source="Employee Generated", lat="42.3594", long="-71.0587", queue="TEST_Queue B"),
+        closed(
+            "E-5",
+            "2022-02-04 09:00:00",
+            "2022-02-07 08:30:00",
+            "2022-02-04 10:00:00",
+            "Case Invalid\nwrong form\nplease re-enter",
+            "Wandering Emu",
+            source="Employee Generated",
+            lat="42.3594",
+            long="-71.0587",
+            queue="TEST_Queue B",
+        ),
         # Open, with a closed_dt the status overrides; overdue by now.
-        ["E-6", "2022-02-01 09:00:00", "2022-02-08 08:30:00", "2022-02-05 10:00:00", "OVERDUE",
-         "Open", " ", "Animal Lost", "Animal Lost", "TEST_Queue A", " ", "", "",
-         "Citizens Connect App", ""],
+        [
+            "E-6",
+            "2022-02-01 09:00:00",
+            "2022-02-08 08:30:00",
+            "2022-02-05 10:00:00",
+            "OVERDUE",
+            "Open",
+            " ",
+            "Animal Lost",
+            "Animal Lost",
+            "TEST_Queue A",
+            " ",
+            "",
+            "",
+            "Citizens Connect App",
+            "",
+        ],
     ]
 
 
@@ -318,9 +438,9 @@ def test_invented_edge_cases(sqlite_runtime: Runtime, tmp_path: Path) -> None:
     groups = {g["category"]: g for g in kpis(sqlite_runtime, "category", now=LATER).groups}
     dead = groups["Pick up Dead Animal"]
     assert (dead["closed"], dead["completed_within_target"], dead["breaches"]) == (2, 1, 1)
-    assert dead["category_code"] == "dead-animal"          # the council's own category
+    assert dead["category_code"] == "dead-animal"  # the council's own category
     assert groups["Animal Found"]["completed_within_target"] == 1
-    emu = groups["Wandering Emu"]                          # an imported category
+    emu = groups["Wandering Emu"]  # an imported category
     assert emu["category_code"] == "imported:wandering emu"
     assert (emu["closed"], emu["completed_within_target"]) == (2, 2)
     assert emu["median_business_days_to_complete"] == pytest.approx(1 / 8.5, abs=0.01)
@@ -344,25 +464,55 @@ def test_first_contact_resolution_counts_officers_who_close_what_they_lodged(
     ann, bob = Actor(id="ann", role="officer"), Actor(id="bob", role="officer")
     refs = []
     for _ in range(3):
-        intake = Intake(category="animal-noise", channel=Channel.PHONE,
-                        description="Dog barking all night at an invented address")
-        refs.append(cmds.lodge_request(cmds.LodgeRequest(council="boston", intake=intake,
-                                                         actor=ann), ports).reference)
+        intake = Intake(
+            category="animal-noise",
+            channel=Channel.PHONE,
+            description="Dog barking all night at an invented address",
+        )
+        refs.append(
+            cmds.lodge_request(
+                cmds.LodgeRequest(council="boston", intake=intake, actor=ann), ports
+            ).reference
+        )
     clock.advance(minutes=5)
-    cmds.close_request(cmds.CloseRequest(council="boston", reference=refs[0], actor=ann,
-                                         outcome="completed", text="Spoke to the owner"), ports)
+    cmds.close_request(
+        cmds.CloseRequest(
+            council="boston",
+            reference=refs[0],
+            actor=ann,
+            outcome="completed",
+            text="Spoke to the owner",
+        ),
+        ports,
+    )
     add_staff_to(sqlite_runtime, "boston", {"ann": ["officer"]}, {"ann": ["animal-control"]})
-    cmds.assign_request(cmds.AssignRequest(council="boston", reference=refs[1], actor=ann,
-                                           team="animal-control", officer="ann"), ports)
-    cmds.close_request(cmds.CloseRequest(council="boston", reference=refs[1], actor=ann,
-                                         outcome="completed", text="Visited"), ports)
-    cmds.close_request(cmds.CloseRequest(council="boston", reference=refs[2], actor=bob,
-                                         outcome="completed", text="Visited"), ports)
+    cmds.assign_request(
+        cmds.AssignRequest(
+            council="boston", reference=refs[1], actor=ann, team="animal-control", officer="ann"
+        ),
+        ports,
+    )
+    cmds.close_request(
+        cmds.CloseRequest(
+            council="boston", reference=refs[1], actor=ann, outcome="completed", text="Visited"
+        ),
+        ports,
+    )
+    cmds.close_request(
+        cmds.CloseRequest(
+            council="boston", reference=refs[2], actor=bob, outcome="completed", text="Visited"
+        ),
+        ports,
+    )
     day = clock().astimezone(BOSTON).date()
-    group = kpis(sqlite_runtime, "category", (day - timedelta(days=1), day + timedelta(days=1)),
-                 now=clock()).groups[0]
+    group = kpis(
+        sqlite_runtime, "category", (day - timedelta(days=1), day + timedelta(days=1)), now=clock()
+    ).groups[0]
     assert (group["closed"], group["closed_by_officer"], group["first_contact_resolution"]) == (
-        3, 3, 1)
+        3,
+        3,
+        1,
+    )
     assert group["first_contact_resolution_pct"] == pytest.approx(33.33)
     # Lodged by phone: acknowledgement due the same business day; none was recorded.
     assert group["acknowledgement_due"] == 0
@@ -372,12 +522,21 @@ def test_first_contact_resolution_counts_officers_who_close_what_they_lodged(
 
 
 def crm(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"CRM_DATABASE_URL", "CRM_KAFKA_BOOTSTRAP", "CRM_CONFIG_DIR", "CRM_COUNCIL"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"CRM_DATABASE_URL", "CRM_KAFKA_BOOTSTRAP", "CRM_CONFIG_DIR", "CRM_COUNCIL"}
+    }
     env.update(CRM_DATA_DIR=str(data_dir), CRM_ACTOR="records.officer")
-    return subprocess.run([sys.executable, "-m", "infra.cli", "--council", "boston", *args],
-                          env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "infra.cli", "--council", "boston", *args],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_the_command_line(tmp_path: Path) -> None:
@@ -400,12 +559,14 @@ def test_the_command_line(tmp_path: Path) -> None:
     assert first.returncode == second.returncode == 0, first.stderr + second.stderr
     assert "imported 100 requests" in first.stdout
     assert json.loads(second.stdout)["written"] == 0
-    ran = crm(data, "kpi", "--by", "category", "--from", "2022-01-01", "--to", "2022-01-31",
-              "--json")
+    ran = crm(
+        data, "kpi", "--by", "category", "--from", "2022-01-01", "--to", "2022-01-31", "--json"
+    )
     assert ran.returncode == 0, ran.stderr
     groups = json.loads(ran.stdout)
-    assert {"category", "closed", "completed_within_target",
-            "completed_within_target_pct"} <= set(groups[0])
+    assert {"category", "closed", "completed_within_target", "completed_within_target_pct"} <= set(
+        groups[0]
+    )
     ran = crm(data, "kpi", "--by", "team", "--from", "2022-01-01", "--to", "2022-01-31", "--csv")
     assert ran.returncode == 0 and ran.stdout.startswith("team,team_name,lodged,")
     # The watchdog finds nothing to do in imported history: no notice, no escalation.

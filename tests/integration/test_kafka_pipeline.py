@@ -54,8 +54,11 @@ def test_a_lodged_request_reaches_its_team_queue_and_the_audit_record(
     assert json.loads(shown.stdout) == []
 
     with pipeline.worker(rt):
-        wait_until(lambda: any(r["reference"] == lodged.reference for r in queue_of(rt, "roads")),
-                   60, "the request in the roads queue")
+        wait_until(
+            lambda: any(r["reference"] == lodged.reference for r in queue_of(rt, "roads")),
+            60,
+            "the request in the roads queue",
+        )
         # The audit record is another consumer group: it may apply the event a moment later.
         wait_until(lambda: bool(audit_of(rt, lodged.reference)), 60, "the audit record's entry")
         entries = audit_of(rt, lodged.reference)
@@ -69,7 +72,9 @@ def test_a_lodged_request_reaches_its_team_queue_and_the_audit_record(
     assert queue_of(rt, "water") == []
 
 
-def test_the_whole_lifecycle_is_reflected(pipeline: Pipeline, rt: Runtime, clock: FakeClock) -> None:
+def test_the_whole_lifecycle_is_reflected(
+    pipeline: Pipeline, rt: Runtime, clock: FakeClock
+) -> None:
     driver = Driver(rt, clock)
     with pipeline.worker(rt):
         reference = driver.lodge().reference
@@ -77,8 +82,11 @@ def test_the_whole_lifecycle_is_reflected(pipeline: Pipeline, rt: Runtime, clock
         driver.step(reference, 2)
         pipeline.wait_drained(rt)
         (row,) = queue_of(rt, "roads")
-        assert (row["status"], row["officer"], row["last_action"]) == ("assigned", "o.smith",
-                                                                       "Assigned")
+        assert (row["status"], row["officer"], row["last_action"]) == (
+            "assigned",
+            "o.smith",
+            "Assigned",
+        )
         for step in range(3, 7):
             driver.step(reference, step)
         pipeline.wait_drained(rt)
@@ -88,14 +96,28 @@ def test_the_whole_lifecycle_is_reflected(pipeline: Pipeline, rt: Runtime, clock
         summary = by_reference(conn, RequestSummary(), COUNCIL, reference)
         sla_open = conn.execute(sa.select(Sla().table.c.open)).scalar_one()
     assert summary is not None
-    assert (summary["status"], summary["outcome"], summary["officer"]) == ("closed", "completed",
-                                                                           "o.smith")
+    assert (summary["status"], summary["outcome"], summary["officer"]) == (
+        "closed",
+        "completed",
+        "o.smith",
+    )
     assert (summary["notes"], summary["delays"], summary["escalations"], summary["version"]) == (
-        1, 1, 1, 7)
+        1,
+        1,
+        1,
+        7,
+    )
     assert sla_open is False
     entries = audit_of(rt, reference)
     assert [e["event_type"] for e in entries] == [
-        "Lodged", "Acknowledged", "Assigned", "NoteAdded", "Delayed", "Escalated", "Closed"]
+        "Lodged",
+        "Acknowledged",
+        "Assigned",
+        "NoteAdded",
+        "Delayed",
+        "Escalated",
+        "Closed",
+    ]
     assert [e["version"] for e in entries] == list(range(1, 8))
 
 
@@ -119,8 +141,9 @@ def test_per_request_order_holds_across_partitions(
     with rt.read_engine.connect() as conn:
         model = RequestSummary()
         rows = [by_reference(conn, model, COUNCIL, ref) for ref in references]
-    assert all(r is not None and (r["status"], r["version"], r["notes"]) == ("closed", 7, 1)
-               for r in rows)
+    assert all(
+        r is not None and (r["status"], r["version"], r["notes"]) == ("closed", 7, 1) for r in rows
+    )
     pipeline.verify()
 
 
@@ -182,9 +205,7 @@ def test_the_worker_process_drains_and_stops_cleanly(
     pipeline.verify()
 
 
-@pytest.mark.parametrize(
-    "store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_rebuild_equals_live_on_the_embedded_path(
     store: str, tmp_path: Path, request: pytest.FixtureRequest, clock: FakeClock
 ) -> None:
@@ -195,8 +216,11 @@ def test_rebuild_equals_live_on_the_embedded_path(
         references = driver.interleaved(6, steps=4)
         driver.step(references[0], 5)
         driver.step(references[0], 6)
-        env: dict[str, str] = {"CRM_DATA_DIR": str(tmp_path / "data"),
-                               "CRM_DATABASE_URL": url or "", "CRM_KAFKA_BOOTSTRAP": ""}
+        env: dict[str, str] = {
+            "CRM_DATA_DIR": str(tmp_path / "data"),
+            "CRM_DATABASE_URL": url or "",
+            "CRM_KAFKA_BOOTSTRAP": "",
+        }
         pipeline = Pipeline(url or "", "", tmp_path / "data")
         done = pipeline.crm("projections", "verify", env=env)
         assert done.returncode == 0, done.stdout + done.stderr

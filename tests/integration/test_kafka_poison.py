@@ -72,12 +72,21 @@ def test_a_parked_event_holds_its_request_until_retried_after_a_fix(
         pipeline.wait_drained(rt)
         # A read-model defect the domain does not know of: the queue refuses one officer.
         with rt.read_engine.begin() as conn:
-            conn.execute(sa.text("ALTER TABLE work_queue ADD CONSTRAINT no_poison "
-                                 "CHECK (officer IS NULL OR officer <> 'o.poison')"))
+            conn.execute(
+                sa.text(
+                    "ALTER TABLE work_queue ADD CONSTRAINT no_poison "
+                    "CHECK (officer IS NULL OR officer <> 'o.poison')"
+                )
+            )
         driver.step(held.reference, 1)  # acknowledged: applied
         add_staff_to(rt, COUNCIL, {"o.poison": ["officer"]}, {"o.poison": ["roads"]})
-        poisoned = cmds.AssignRequest(council=COUNCIL, reference=held.reference, actor=OFFICER,
-                                      team="roads", officer="o.poison")
+        poisoned = cmds.AssignRequest(
+            council=COUNCIL,
+            reference=held.reference,
+            actor=OFFICER,
+            team="roads",
+            officer="o.poison",
+        )
         cmds.assign_request(poisoned, rt.ports)  # the queue will refuse it
         driver.step(held.reference, 3)  # a note and a closure behind it
         driver.step(held.reference, 6)
@@ -91,7 +100,10 @@ def test_a_parked_event_holds_its_request_until_retried_after_a_fix(
         listed = json.loads(pipeline.crm("projections", "dead-letters", "--json").stdout)
         mine = [r for r in listed if r["read_model"] == "work_queue"]
         assert [(r["version"], r["event_type"]) for r in mine] == [
-            (3, "Assigned"), (4, "NoteAdded"), (5, "Closed")]
+            (3, "Assigned"),
+            (4, "NoteAdded"),
+            (5, "Closed"),
+        ]
         assert "CheckViolation" in mine[0]["reason"] or "no_poison" in mine[0]["reason"]
         assert all("held behind" in r["reason"] for r in mine[1:])
         assert all(r["read_model"] == "work_queue" for r in listed)  # the others applied them
@@ -134,9 +146,14 @@ def test_no_message_stops_a_consumer_tombstones_and_deep_json_are_parked(
         model = status["read_models"][name]
         assert (model["parked_messages"], model["parked_requests"]) == (4, 0), name
     with rt.read_engine.connect() as conn:
-        reasons = [r.reason for r in conn.execute(
-            sa.select(DEAD_LETTERS.c.reason).where(DEAD_LETTERS.c.read_model == "work_queue")
-            .order_by(DEAD_LETTERS.c.offset))]
+        reasons = [
+            r.reason
+            for r in conn.execute(
+                sa.select(DEAD_LETTERS.c.reason)
+                .where(DEAD_LETTERS.c.read_model == "work_queue")
+                .order_by(DEAD_LETTERS.c.offset)
+            )
+        ]
     assert "tombstone" in reasons[0]
     assert "RecursionError" in reasons[1]
     assert "not JSON" in reasons[2]
@@ -162,12 +179,20 @@ def test_a_newer_schema_version_pauses_the_consumer_until_it_is_upgraded(
         produce_raw(pipeline, lodged.request_id.encode(), [json.dumps(newer).encode()])
         driver.step(reference, 2)  # behind the newer envelope, in the same partition
         driver.step(reference, 3)
-        wait_until(lambda: all(getattr(c, "paused", None) is not None
-                               for c in worker.consumers.values()), 60,
-                   "every consumer to pause before the newer envelope")
-        wait_until(lambda: worker.relay is not None and worker.relay._position is not None
-                   and worker.relay._position >= (rt.app.recorder.max_notification_id() or 0),
-                   60, "the relay to publish the later events")
+        wait_until(
+            lambda: all(getattr(c, "paused", None) is not None for c in worker.consumers.values()),
+            60,
+            "every consumer to pause before the newer envelope",
+        )
+        wait_until(
+            lambda: (
+                worker.relay is not None
+                and worker.relay._position is not None
+                and worker.relay._position >= (rt.app.recorder.max_notification_id() or 0)
+            ),
+            60,
+            "the relay to publish the later events",
+        )
         paused = worker.consumers["work_queue"].paused
         assert paused is not None and paused.schema_version == future
         for name in ALL_MODELS:
@@ -177,8 +202,9 @@ def test_a_newer_schema_version_pauses_the_consumer_until_it_is_upgraded(
             assert conn.execute(sa.select(sa.func.count()).select_from(DEAD_LETTERS)).scalar() == 0
 
         monkeypatch.setattr(envelope_module, "SCHEMA_VERSION", future)  # the upgrade
-        monkeypatch.setattr(envelope_module, "READABLE_VERSIONS",
-                            envelope_module.READABLE_VERSIONS | {future})
+        monkeypatch.setattr(
+            envelope_module, "READABLE_VERSIONS", envelope_module.READABLE_VERSIONS | {future}
+        )
         pipeline.wait_drained(rt)
         assert queue_version(rt, lodged.request_id) == 4
     pipeline.verify()

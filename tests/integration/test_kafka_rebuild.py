@@ -25,8 +25,10 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 def queue_rows(rt: Runtime) -> list[tuple[str, int]]:
     t = WorkQueue().table
     with rt.read_engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(
-            sa.select(t.c.reference, t.c.version).order_by(t.c.reference))]
+        return [
+            tuple(r)
+            for r in conn.execute(sa.select(t.c.reference, t.c.version).order_by(t.c.reference))
+        ]
 
 
 def test_a_failed_rebuild_leaves_the_live_model_as_it_was(
@@ -40,10 +42,13 @@ def test_a_failed_rebuild_leaves_the_live_model_as_it_was(
     assert len(before) == 12
     # An event the store holds but no release can read: the rebuild fails part way.
     with rt.write_engine.begin() as conn:
-        bad = conn.execute(sa.text(
-            "INSERT INTO councilcrm_events (originator_id, originator_version, topic, state) "
-            "VALUES (:id, 1, 'councilcrm:NoSuchEvent', :state) RETURNING notification_id"),
-            {"id": uuid.uuid4(), "state": b"{}"}).scalar_one()
+        bad = conn.execute(
+            sa.text(
+                "INSERT INTO councilcrm_events (originator_id, originator_version, topic, state) "
+                "VALUES (:id, 1, 'councilcrm:NoSuchEvent', :state) RETURNING notification_id"
+            ),
+            {"id": uuid.uuid4(), "state": b"{}"},
+        ).scalar_one()
     failed = pipeline.crm("projections", "rebuild", "work_queue")
     assert failed.returncode != 0
     assert queue_rows(rt) == before  # the live model still serves, untouched
@@ -53,8 +58,9 @@ def test_a_failed_rebuild_leaves_the_live_model_as_it_was(
     assert leftovers == []
 
     with rt.write_engine.begin() as conn:  # the fix
-        conn.execute(sa.text("DELETE FROM councilcrm_events WHERE notification_id = :n"),
-                     {"n": bad})
+        conn.execute(
+            sa.text("DELETE FROM councilcrm_events WHERE notification_id = :n"), {"n": bad}
+        )
     rebuilt = pipeline.crm("projections", "rebuild", "work_queue")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert queue_rows(rt) == before
@@ -101,7 +107,9 @@ def test_a_changed_read_model_definition_is_rebuilt_and_switched_in_at_start(
             driver.step(reference, 4)
         pipeline.wait_drained(rt)
         assert worker.consumers["work_queue"].built_from_store == 1
-        assert all(c.built_from_store == 0 for n, c in worker.consumers.items() if n != "work_queue")
+        assert all(
+            c.built_from_store == 0 for n, c in worker.consumers.items() if n != "work_queue"
+        )
     t = WorkQueue().table
     with rt.read_engine.connect() as conn:
         actions = set(conn.execute(sa.select(t.c.last_action)).scalars())

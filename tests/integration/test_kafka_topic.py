@@ -29,8 +29,9 @@ def admin(pipeline: Pipeline) -> KafkaAdminClient:
 
 
 def start_worker(pipeline: Pipeline, rt: Runtime) -> Worker:
-    return Worker(pipeline.config, rt.read_engine, reader=StoreReader(rt.app),
-                  write_engine=rt.write_engine).start()
+    return Worker(
+        pipeline.config, rt.read_engine, reader=StoreReader(rt.app), write_engine=rt.write_engine
+    ).start()
 
 
 def assert_consumers_stop(pipeline: Pipeline, rt: Runtime, expected: str) -> None:
@@ -87,8 +88,9 @@ def test_a_deleted_and_recreated_topic_stops_the_consumers_until_rebuilt(
     client = admin(pipeline)
     try:
         client.delete_topics([pipeline.config.topic])
-        wait_until(lambda: pipeline.config.topic not in client.list_topics(), 60,
-                   "the topic to be deleted")
+        wait_until(
+            lambda: pipeline.config.topic not in client.list_topics(), 60, "the topic to be deleted"
+        )
     finally:
         client.close()
     ensure_topic(pipeline.config)
@@ -126,12 +128,16 @@ def test_a_model_whose_log_was_truncated_is_built_from_the_store_then_joins_it(
         driver = Driver(rt, clock)
         references = driver.interleaved(12, steps=3)
         with pipeline.worker(rt, names=()):  # only the relay: every event published
-            wait_until(lambda: sum(end_offsets(pipeline.config).values()) >= 48, 60,
-                       "the relay to publish every event")
+            wait_until(
+                lambda: sum(end_offsets(pipeline.config).values()) >= 48,
+                60,
+                "the relay to publish every event",
+            )
         ends = end_offsets(pipeline.config)
         # Records removed from the log's head (as retention would): the lodgements are gone.
-        client.delete_records({TopicPartition(pipeline.config.topic, p): end
-                               for p, end in ends.items() if end})
+        client.delete_records(
+            {TopicPartition(pipeline.config.topic, p): end for p, end in ends.items() if end}
+        )
     finally:
         client.close()
 

@@ -70,8 +70,11 @@ def test_a_value_moved_under_another_key_id_fails_authentication(vault: KeyVault
 def test_a_customer_is_found_by_phone_email_or_name_as_typed_differently(
     vault: KeyVault,
 ) -> None:
-    vault.index("upper-lachlan", "UL-C000001",
-                {"name": "Ann  Lee", "phone": "0400 000 000", "email": "Ann@Example.org"})
+    vault.index(
+        "upper-lachlan",
+        "UL-C000001",
+        {"name": "Ann  Lee", "phone": "0400 000 000", "email": "Ann@Example.org"},
+    )
     vault.index("upper-lachlan", "UL-C000002", {"name": "Bo Example", "phone": "0411 111 111"})
     vault.index("canterbury", "CA-C000001", {"phone": "0400 000 000"})
 
@@ -126,12 +129,20 @@ def test_disclosure_opens_for_a_permitted_reader_logs_it_and_redacts_for_others(
     vault: KeyVault,
 ) -> None:
     sealer = vault.sealer(ANN, "upper-lachlan", NOW)
-    record = {"customer": {"name": sealer.seal("Ann Lee"), "preferred_contact": "phone",
-                           "number": "UL-C000001", "phone": None},
-              "description": sealer.seal("Pothole outside my house"), "team": "roads"}
+    record = {
+        "customer": {
+            "name": sealer.seal("Ann Lee"),
+            "preferred_contact": "phone",
+            "number": "UL-C000001",
+            "phone": None,
+        },
+        "description": sealer.seal("Pothole outside my house"),
+        "team": "roads",
+    }
 
-    desk = Disclosure(vault, "upper-lachlan", reader("cs.officer", "customer-service"),
-                      "crm show", NOW)
+    desk = Disclosure(
+        vault, "upper-lachlan", reader("cs.officer", "customer-service"), "crm show", NOW
+    )
     shown = desk.reveal(record, allowed=True, customer="UL-C000001")
     assert shown["customer"]["name"] == "Ann Lee" and shown["team"] == "roads"
     assert shown["customer"]["number"] == "UL-C000001"
@@ -141,17 +152,21 @@ def test_disclosure_opens_for_a_permitted_reader_logs_it_and_redacts_for_others(
     assert hidden["customer"]["name"] == REDACTED and hidden["description"] == REDACTED
     pseudonym = hidden["customer"]["number"]
     assert pseudonym.startswith("anon-") and "C000001" not in pseudonym
-    assert analyst.reveal(record, allowed=False, customer="UL-C000001")["customer"][
-        "number"] == pseudonym  # stable: repeat callers still count as one
+    assert (
+        analyst.reveal(record, allowed=False, customer="UL-C000001")["customer"]["number"]
+        == pseudonym
+    )  # stable: repeat callers still count as one
 
     log = vault.access_log("upper-lachlan", "UL-C000001")
     assert [(e["user_id"], e["role"], e["via"]) for e in log] == [
-        ("cs.officer", "customer-service", "crm show")]
+        ("cs.officer", "customer-service", "crm show")
+    ]
     assert "Ann" not in str(log)
 
     vault.destroy(ANN)
-    after = Disclosure(vault, "upper-lachlan", reader("cs.officer", "customer-service"),
-                       "crm show", NOW).reveal(record, allowed=True, customer="UL-C000001")
+    after = Disclosure(
+        vault, "upper-lachlan", reader("cs.officer", "customer-service"), "crm show", NOW
+    ).reveal(record, allowed=True, customer="UL-C000001")
     assert after["customer"]["name"] == ERASED and after["description"] == ERASED
     assert len(vault.access_log("upper-lachlan", "UL-C000001")) == 1  # nothing was read
 
@@ -162,8 +177,9 @@ def test_a_destroyed_key_leaves_no_copy_in_the_sqlite_files(tmp_path: Path) -> N
     vault.sealer(ANN, "upper-lachlan", NOW)
     vault.sealer(BO, "upper-lachlan", NOW)
     with vault.engine.connect() as conn:
-        key = conn.execute(sa.text("SELECT key FROM crm_data_keys WHERE key_id = :k"),
-                           {"k": str(ANN)}).scalar_one()
+        key = conn.execute(
+            sa.text("SELECT key FROM crm_data_keys WHERE key_id = :k"), {"k": str(ANN)}
+        ).scalar_one()
     vault.engine.dispose()
     assert key in path.read_bytes()  # the test can see a key where one is
 
@@ -178,14 +194,16 @@ def test_without_secure_delete_a_destroyed_key_would_stay_in_the_file(tmp_path: 
     """The control for the test above: it can see a key left behind in free pages."""
     path = tmp_path / "keys.sqlite3"
     engine = make_engine(f"sqlite:///{path}")
-    sa.event.listen(engine, "connect",
-                    lambda dbapi, _rec: dbapi.execute("PRAGMA secure_delete = OFF"))
+    sa.event.listen(
+        engine, "connect", lambda dbapi, _rec: dbapi.execute("PRAGMA secure_delete = OFF")
+    )
     vault = KeyVault(engine)
     vault.sealer(ANN, "upper-lachlan", NOW)
     vault.sealer(BO, "upper-lachlan", NOW)
     with engine.connect() as conn:
-        key = conn.execute(sa.text("SELECT key FROM crm_data_keys WHERE key_id = :k"),
-                           {"k": str(ANN)}).scalar_one()
+        key = conn.execute(
+            sa.text("SELECT key FROM crm_data_keys WHERE key_id = :k"), {"k": str(ANN)}
+        ).scalar_one()
     vault.destroy(ANN)
     engine.dispose()
     assert key in path.read_bytes()
@@ -207,8 +225,9 @@ def test_a_dropped_key_store_connection_is_read_again_or_one_clear_line(pg_url: 
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             assert conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
             deadline = time.monotonic() + 10
-            while conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"),
-                               {"p": pid}).scalar_one():
+            while conn.execute(
+                sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
+            ).scalar_one():
                 assert time.monotonic() < deadline, "the backend lingers"
 
     try:

@@ -86,7 +86,9 @@ def rt(any_runtime: Runtime, clock: FakeClock) -> Runtime:
     with Canterbury's officers `jsmith` and `kwong`."""
     clock.set(LODGED)
     add_staff_to(
-        any_runtime, "canterbury", {"jsmith": ["officer"], "kwong": ["officer"]},
+        any_runtime,
+        "canterbury",
+        {"jsmith": ["officer"], "kwong": ["officer"]},
         {"jsmith": ["roads"], "kwong": ["roads"]},
     )
     return any_runtime
@@ -215,7 +217,9 @@ def test_a_complaint_is_about_a_known_staff_user_who_may_have_left_since(rt: Run
     complaint = lodge(rt, RequestKind.COMPLAINT)
     before = rt.ports.get(complaint.request_id, complaint.reference).version
     for unknown in ("jsmiht", "JSMITH"):
-        with pytest.raises(InvalidCommand, match=f"no staff user '{unknown}' in council canterbury"):
+        with pytest.raises(
+            InvalidCommand, match=f"no staff user '{unknown}' in council canterbury"
+        ):
             complaint_cmds.handle(
                 complaint_cmds.RecordComplaintSubject(
                     **on(complaint, COMPLAINTS), officer=unknown, reason="Rude on the phone"

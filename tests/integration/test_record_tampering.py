@@ -24,8 +24,15 @@ from projections.record_chain import GENESIS, Head, RecordChain, extend
 from tests.conftest import add_staff, make_settings
 
 COUNCIL = "upper-lachlan"
-SCRUBBED = ("CRM_DATABASE_URL", "CRM_KAFKA_BOOTSTRAP", "CRM_COUNCIL", "CRM_ACTOR", "CRM_ROLE",
-            "CRM_CONFIG_DIR", "CRM_RECORD_KEY_DIR")
+SCRUBBED = (
+    "CRM_DATABASE_URL",
+    "CRM_KAFKA_BOOTSTRAP",
+    "CRM_COUNCIL",
+    "CRM_ACTOR",
+    "CRM_ROLE",
+    "CRM_CONFIG_DIR",
+    "CRM_RECORD_KEY_DIR",
+)
 
 
 @dataclass
@@ -58,8 +65,9 @@ class Council:
         return ran.stdout
 
     def verify(self, *anchors: Path) -> Ran:
-        return self.crm("rec", "record", "verify", "--json",
-                        *[a for p in anchors for a in ("--anchor", str(p))])
+        return self.crm(
+            "rec", "record", "verify", "--json", *[a for p in anchors for a in ("--anchor", str(p))]
+        )
 
     def runtime(self) -> Runtime:
         return Runtime(make_settings(self.data, self.url))
@@ -112,30 +120,45 @@ class Store:
     def swap(self, p: int, q: int) -> None:
         with self.engine.begin() as conn:
             for old, new in ((p, -1), (q, p), (-1, q)):
-                conn.execute(sa.text(f"UPDATE {self.table} SET {self.id} = :n "
-                                     f"WHERE {self.id} = :o"), {"n": new, "o": old})
+                conn.execute(
+                    sa.text(f"UPDATE {self.table} SET {self.id} = :n WHERE {self.id} = :o"),
+                    {"n": new, "o": old},
+                )
 
     def insert_at(self, position: int) -> None:
         """Moves every event from `position` on one place up and puts a forged one there."""
         with self.engine.begin() as conn:
             for shift in (1_000_001, -1_000_000):
-                conn.execute(sa.text(f"UPDATE {self.table} SET {self.id} = {self.id} + :d "
-                                     f"WHERE {self.id} >= :p"),
-                             {"d": shift, "p": position + (0 if shift > 0 else 1_000_001)})
-            topic, state = conn.execute(sa.text(
-                f"SELECT topic, state FROM {self.table} WHERE {self.id} = :p"),
-                {"p": position + 1}).one()
+                conn.execute(
+                    sa.text(
+                        f"UPDATE {self.table} SET {self.id} = {self.id} + :d WHERE {self.id} >= :p"
+                    ),
+                    {"d": shift, "p": position + (0 if shift > 0 else 1_000_001)},
+                )
+            topic, state = conn.execute(
+                sa.text(f"SELECT topic, state FROM {self.table} WHERE {self.id} = :p"),
+                {"p": position + 1},
+            ).one()
             forged = uuid.uuid4()
-            conn.execute(sa.text(
-                f"INSERT INTO {self.table} (originator_id, originator_version, topic, state, "
-                f"{self.id}) VALUES (:o, 1, :t, :s, :p)"),
-                {"o": forged.hex if self.id == "rowid" else forged, "t": topic, "s": state,
-                 "p": position})
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO {self.table} (originator_id, originator_version, topic, state, "
+                    f"{self.id}) VALUES (:o, 1, :t, :s, :p)"
+                ),
+                {
+                    "o": forged.hex if self.id == "rowid" else forged,
+                    "t": topic,
+                    "s": state,
+                    "p": position,
+                },
+            )
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def council(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[Council]:
     """Given a council whose staff lodged, acknowledged and noted three requests, and whose
@@ -147,13 +170,28 @@ def council(
     monkeypatch.setenv("CRM_DATA_DIR", str(data))
     if url:
         monkeypatch.setenv("CRM_DATABASE_URL", url)
-    add_staff(make_settings(data, url), COUNCIL,
-              {"cs": ["customer-service"], "rec": ["records-officer"]})
+    add_staff(
+        make_settings(data, url), COUNCIL, {"cs": ["customer-service"], "rec": ["records-officer"]}
+    )
     logs = structlog.get_config()
     c = Council(data, url, capsys)
-    refs = [c.ok("cs", "lodge", "--category", "pothole", "--channel", "phone", "--description",
-                 f"Pothole number {i}", "--name", "Wren Ashdown", "--phone", "0400 111 222",
-                 ).strip() for i in range(3)]
+    refs = [
+        c.ok(
+            "cs",
+            "lodge",
+            "--category",
+            "pothole",
+            "--channel",
+            "phone",
+            "--description",
+            f"Pothole number {i}",
+            "--name",
+            "Wren Ashdown",
+            "--phone",
+            "0400 111 222",
+        ).strip()
+        for i in range(3)
+    ]
     for ref in refs:
         c.ok("cs", "acknowledge", ref)
     c.ok("cs", "note", refs[1], "Crew booked")
@@ -192,11 +230,15 @@ def test_one_byte_altered_in_a_stored_event_is_named_by_its_position(council: Co
     store = council.store()
     state = store.state(p)
     at = state.index(b'"_data_":"2026-') + len(b'"_data_":"202')
-    store.set_state(p, state[:at] + b"5" + state[at + 1:])
+    store.set_state(p, state[:at] + b"5" + state[at + 1 :])
     ran = council.verify()
     assert finding(ran, "stored chain") | {"detail": ""} == {
-        "log": "requests", "position": p, "kind": "altered", "source": "stored chain",
-        "detail": ""}
+        "log": "requests",
+        "position": p,
+        "kind": "altered",
+        "source": "stored chain",
+        "detail": "",
+    }
     assert finding(ran, "audit record")["position"] == p
 
 
@@ -207,8 +249,10 @@ def test_a_stored_event_that_no_longer_decodes_is_reported_not_a_crash(
     store = council.store()
     store.set_state(p, b"\xff" + store.state(p)[1:])
     ran = council.verify()
-    assert (finding(ran, "stored chain")["position"], finding(ran, "audit record")["position"]) \
-        == (p, p)
+    assert (finding(ran, "stored chain")["position"], finding(ran, "audit record")["position"]) == (
+        p,
+        p,
+    )
 
 
 def test_a_deleted_event_is_named_by_its_position(council: Council) -> None:
@@ -238,7 +282,7 @@ def test_a_directory_event_altered_is_named_in_the_directory_log(council: Counci
     store = council.store("directory")
     state = store.state(p)
     at = state.index(b'"_data_":"2026-') + len(b'"_data_":"202')
-    store.set_state(p, state[:at] + b"5" + state[at + 1:])
+    store.set_state(p, state[:at] + b"5" + state[at + 1 :])
     f = finding(council.verify(), "stored chain")
     assert (f["log"], f["position"], f["kind"]) == ("directory", p, "altered")
 
@@ -249,11 +293,14 @@ def test_a_directory_event_altered_is_named_in_the_directory_log(council: Counci
 def test_an_edited_audit_record_row_is_named_by_its_position(council: Council) -> None:
     p = council.positions()[4]
     with sa.create_engine(council.read_url).begin() as conn:
-        conn.execute(sa.text("UPDATE audit_record SET actor_id = 'someone.else' "
-                             "WHERE position = :p"), {"p": p})
+        conn.execute(
+            sa.text("UPDATE audit_record SET actor_id = 'someone.else' WHERE position = :p"),
+            {"p": p},
+        )
     ran = council.verify()
     assert [(f["source"], f["position"], f["kind"]) for f in ran.json()["findings"]] == [
-        ("audit record", p, "altered")]
+        ("audit record", p, "altered")
+    ]
     assert "actor_id" in ran.json()["findings"][0]["detail"]
 
 
@@ -261,26 +308,46 @@ def test_a_truncated_chain_is_reported_and_never_refilled(council: Council) -> N
     first = council.positions()[0]
     engine = sa.create_engine(council.chain_url)
     with engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM record_chain" if council.url is None
-                             else "TRUNCATE record_chain"))
+        conn.execute(
+            sa.text("DELETE FROM record_chain" if council.url is None else "TRUNCATE record_chain")
+        )
     f = finding(council.verify(), "stored chain")
     assert (f["log"], f["position"], f["kind"]) == ("requests", first, "truncated")
-    council.ok("cs", "note", council.ok("cs", "lodge", "--category", "pothole", "--channel",
-                                        "phone", "--description", "Another", "--name", "Bo Li", "--phone",
-                                        "0400 555 666").strip(), "Later")
+    council.ok(
+        "cs",
+        "note",
+        council.ok(
+            "cs",
+            "lodge",
+            "--category",
+            "pothole",
+            "--channel",
+            "phone",
+            "--description",
+            "Another",
+            "--name",
+            "Bo Li",
+            "--phone",
+            "0400 555 666",
+        ).strip(),
+        "Later",
+    )
     again = finding(council.verify(), "stored chain")
     assert (again["position"], again["kind"]) == (first, "truncated")
     with engine.connect() as conn:
-        chained = conn.execute(sa.text(
-            "SELECT min(position), count(*) FROM record_chain WHERE log = 'requests'")).one()
+        chained = conn.execute(
+            sa.text("SELECT min(position), count(*) FROM record_chain WHERE log = 'requests'")
+        ).one()
     assert chained[0] > council.positions()[-3] and chained[1] == 2  # only what came after
 
 
 def test_an_edited_chain_entry_is_reported_as_damage_to_the_chain(council: Council) -> None:
     p = council.positions()[3]
     with sa.create_engine(council.chain_url).begin() as conn:
-        conn.execute(sa.text("UPDATE record_chain SET digest = :d WHERE log = 'requests' "
-                             "AND position = :p"), {"d": "0" * 64, "p": p})
+        conn.execute(
+            sa.text("UPDATE record_chain SET digest = :d WHERE log = 'requests' AND position = :p"),
+            {"d": "0" * 64, "p": p},
+        )
     f = finding(council.verify(), "stored chain")
     assert (f["position"], f["kind"]) == (p, "damaged")
 
@@ -299,15 +366,20 @@ def rewrite_chain(council: Council, log: str = "requests") -> None:
     rt = council.runtime()
     chain = RecordChain()
     try:
-        head, rows = extend(Head(log=log, position=0, event_count=0,
-                                 head_hash=GENESIS[log].hex()),
-                            list(stored_events(rt.record_logs()[log])))
+        head, rows = extend(
+            Head(log=log, position=0, event_count=0, head_hash=GENESIS[log].hex()),
+            list(stored_events(rt.record_logs()[log])),
+        )
         with rt.record_engine.begin() as conn:
             conn.execute(sa.delete(chain.entries).where(chain.entries.c.log == log))
             conn.execute(sa.insert(chain.entries), rows)
-            conn.execute(sa.update(chain.heads).where(chain.heads.c.log == log).values(
-                position=head.position, event_count=head.event_count,
-                head_hash=head.head_hash))
+            conn.execute(
+                sa.update(chain.heads)
+                .where(chain.heads.c.log == log)
+                .values(
+                    position=head.position, event_count=head.event_count, head_hash=head.head_hash
+                )
+            )
     finally:
         rt.close()
 
@@ -320,7 +392,7 @@ def test_an_anchor_verifies_and_catches_a_rewritten_chain(council: Council) -> N
     store = council.store()
     state = store.state(positions[1])
     at = state.index(b'"_data_":"2026-') + len(b'"_data_":"202')
-    store.set_state(positions[1], state[:at] + b"5" + state[at + 1:])
+    store.set_state(positions[1], state[:at] + b"5" + state[at + 1 :])
     rewrite_chain(council)
     ran = council.verify(a)
     assert not any(f["source"] == "stored chain" for f in ran.json()["findings"])
@@ -341,12 +413,18 @@ def test_a_forged_anchor_is_rejected(council: Council) -> None:
     a = anchor(council)
     genuine = json.loads(a.read_text())
     edited = council.data.parent / "edited.json"
-    edited.write_text(json.dumps({**genuine, "position": {**genuine["position"],
-                                                           "requests": 1}}))
+    edited.write_text(json.dumps({**genuine, "position": {**genuine["position"], "requests": 1}}))
     council.ok("rec", "record", "keygen", "--key", str(council.data.parent / "other.ed25519"))
     other = council.data.parent / "other.json"
-    council.ok("rec", "record", "anchor", "--key", str(council.data.parent / "other.ed25519"),
-               "--out", str(other))
+    council.ok(
+        "rec",
+        "record",
+        "anchor",
+        "--key",
+        str(council.data.parent / "other.ed25519"),
+        "--out",
+        str(other),
+    )
     ran = council.verify(a, edited, other)
     forged = {f["source"]: f["kind"] for f in ran.json()["findings"]}
     assert forged == {f"anchor {edited}": "forged", f"anchor {other}": "forged"}
@@ -356,9 +434,20 @@ def test_a_forged_anchor_is_rejected(council: Council) -> None:
 
 
 def test_the_record_still_verifies_after_a_customer_is_erased(council: Council) -> None:
-    ref = council.ok("cs", "lodge", "--category", "pothole", "--channel", "phone",
-                     "--description", "Hole by the gate", "--name", "Orla Pennyworth",
-                     "--phone", "0400 333 444").strip()
+    ref = council.ok(
+        "cs",
+        "lodge",
+        "--category",
+        "pothole",
+        "--channel",
+        "phone",
+        "--description",
+        "Hole by the gate",
+        "--name",
+        "Orla Pennyworth",
+        "--phone",
+        "0400 333 444",
+    ).strip()
     shown = json.loads(council.ok("cs", "show", ref, "--json"))
     council.ok("cs", "close", ref, "--outcome", "completed", "--text", "Patched")
     before = anchor(council)

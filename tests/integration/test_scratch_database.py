@@ -12,7 +12,9 @@ pytestmark = pytest.mark.postgres
 
 def exists(server_url: str, name: str) -> bool:
     with psycopg.connect(server_url) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        row = conn.execute(
+            "SELECT count(*) FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
     return row is not None and row[0] == 1
 
 

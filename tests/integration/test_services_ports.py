@@ -57,7 +57,12 @@ def test_the_command_line_exits_non_zero_naming_the_server_and_prints_no_address
         env = {**os.environ, "CRM_PG_PORT": str(port), "CRM_KAFKA_PORT": str(free_port(2))}
         done = subprocess.run(
             [sys.executable, "-m", "infra.services", "up", "--state-dir", str(tmp_path)],
-            capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=120, check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=PROJECT_ROOT,
+            timeout=120,
+            check=False,
         )
     assert done.returncode == 1
     assert done.stdout == ""  # nothing a shell could `eval` into a half-set environment

@@ -72,7 +72,9 @@ def test_rows_loaded_and_replaced_by_the_prebuilt_statements_are_the_fresh_ones(
         model.create(stream_engine)
         with stream_engine.begin() as conn:
             assert model.apply(conn, envelopes[:2]) == 2
-        with stream_engine.begin() as conn:  # a second batch loads and replaces what the first wrote
+        with (
+            stream_engine.begin() as conn
+        ):  # a second batch loads and replaces what the first wrote
             assert model.apply(conn, envelopes) == 1
         [table] = model.data_tables
         ids = sorted({e.request_id for e in envelopes})

@@ -18,22 +18,28 @@ from tests.fakes import FakeClock
 
 COUNCIL = "upper-lachlan"
 OFFICER = Actor(id="o.smith", role="officer")
-RECORDS = Viewer(user_id="rec", role="records-officer", roles=frozenset({"records-officer"}),
-                 teams=frozenset())
+RECORDS = Viewer(
+    user_id="rec", role="records-officer", roles=frozenset({"records-officer"}), teams=frozenset()
+)
 
 
 def test_the_timeline_and_the_export_see_the_chain_on_each_store(
     any_runtime: Runtime, clock: FakeClock
 ) -> None:
     rt = any_runtime
-    intake = Intake(category="pothole", channel=Channel.COUNTER, description="Pothole",
-                    customer=Customer(name="Ann Lee", phone="0400 000 000",
-                                      preferred_contact=ContactMethod.PHONE))
-    ref = cmds.lodge_request(cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=OFFICER),
-                             rt.ports).reference
+    intake = Intake(
+        category="pothole",
+        channel=Channel.COUNTER,
+        description="Pothole",
+        customer=Customer(
+            name="Ann Lee", phone="0400 000 000", preferred_contact=ContactMethod.PHONE
+        ),
+    )
+    ref = cmds.lodge_request(
+        cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=OFFICER), rt.ports
+    ).reference
     clock.advance(hours=2)
-    cmds.handle(cmds.AcknowledgeRequest(council=COUNCIL, reference=ref, actor=OFFICER),
-                rt.ports)
+    cmds.handle(cmds.AcknowledgeRequest(council=COUNCIL, reference=ref, actor=OFFICER), rt.ports)
     c = rt.ports.council(COUNCIL)
 
     tl = request_timeline(rt, c, RECORDS, ref, "test")
@@ -52,8 +58,10 @@ def test_the_timeline_and_the_export_see_the_chain_on_each_store(
             where = f"FROM {table} WHERE originator_version = 2"
             state = bytes(conn.execute(sa.text(f"SELECT state {where}")).scalar_one())
             assert b'"o.smith"' in state  # someone else's name put on the acknowledgement
-            conn.execute(sa.text(f"UPDATE {table} SET state = :s WHERE originator_version = 2"),
-                         {"s": state.replace(b'"o.smith"', b'"o.smitH"')})
+            conn.execute(
+                sa.text(f"UPDATE {table} SET state = :s WHERE originator_version = 2"),
+                {"s": state.replace(b'"o.smith"', b'"o.smitH"')},
+            )
     finally:
         engine.dispose()
     tl = request_timeline(rt, c, RECORDS, ref, "test")

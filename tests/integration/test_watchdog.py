@@ -81,7 +81,8 @@ def lodge(
     fields: dict[str, Any] = {"customer": ANN, "channel": Channel.PHONE}
     fields.update(intake)
     cmd = cmds.LodgeRequest(
-        council=council, actor=OFFICER,
+        council=council,
+        actor=OFFICER,
         intake=Intake(category=category, description=f"A {category}", **fields),
     )
     return cmds.lodge_request(cmd, rt.ports)
@@ -98,8 +99,9 @@ def on(ref: str, council: str = COUNCIL) -> dict[str, Any]:
 
 
 def events(rt: Runtime, result: cmds.Result, kind: str) -> list[Any]:
-    return [e for e in rt.app.repository.event_store.get(result.request_id)
-            if type(e).__name__ == kind]
+    return [
+        e for e in rt.app.repository.event_store.get(result.request_id) if type(e).__name__ == kind
+    ]
 
 
 def levels(rt: Runtime, result: cmds.Result) -> list[str]:
@@ -110,9 +112,11 @@ def sla_row(rt: Runtime, result: cmds.Result) -> dict[str, Any]:
     read_models_ready(rt)
     t = Sla().table
     with rt.read_engine.connect() as conn:
-        return dict(conn.execute(
-            sa.select(t).where(t.c.request_id == str(result.request_id))
-        ).one()._mapping)
+        return dict(
+            conn.execute(sa.select(t).where(t.c.request_id == str(result.request_id)))
+            .one()
+            ._mapping
+        )
 
 
 def escalated(report: SweepReport) -> list[str]:
@@ -144,12 +148,14 @@ def test_a_breached_request_climbs_the_chain_each_level_at_its_business_instant(
     assert {e.actor for e in recorded} == {SYSTEM_ACTOR}
     assert "completion target" in recorded[0].reason
     assert [(e.standard, e.due) for e in recorded] == [("completion", COMPLETE_BY)] + [
-        ("completion", due) for _, due in CHAIN_DUE[1:]]
+        ("completion", due) for _, due in CHAIN_DUE[1:]
+    ]
     assert sla_row(rt, pothole)["next_level"] is None
 
 
 def test_a_request_never_acknowledged_escalates_for_that_then_for_its_completion_once_each(
-    any_runtime: Runtime, clock: FakeClock,
+    any_runtime: Runtime,
+    clock: FakeClock,
 ) -> None:
     """Seed 002 (Upper Lachlan): "proactive escalations will be enforced when service standards
     are not met". Lodged Friday 6 March 2026 at 17:00 (after hours: day 0 is Monday 9 March),
@@ -196,17 +202,31 @@ def test_sweeping_twice_and_with_a_second_watchdog_escalates_once(
 def staff(rt: Runtime, people: dict[str, tuple[str, ...]]) -> None:
     """Given these staff users of Upper Lachlan (id → roles), each with a work e-mail."""
     c = load_council(PROJECT_ROOT / "config", COUNCIL)
-    users.bootstrap_administrator(users.BootstrapAdministrator(
-        council=COUNCIL, user_id="admin", name="Ada Admin"), rt.directory_ports, c)
+    users.bootstrap_administrator(
+        users.BootstrapAdministrator(council=COUNCIL, user_id="admin", name="Ada Admin"),
+        rt.directory_ports,
+        c,
+    )
     admin = Actor(id="admin", role="administrator")
     for user_id, roles in people.items():
-        users.add_user(users.AddUser(
-            council=COUNCIL, user_id=user_id, name=user_id.title(), roles=roles, teams=(),
-            email=f"{user_id}@council.example", actor=admin), rt.directory_ports, c)
+        users.add_user(
+            users.AddUser(
+                council=COUNCIL,
+                user_id=user_id,
+                name=user_id.title(),
+                roles=roles,
+                teams=(),
+                email=f"{user_id}@council.example",
+                actor=admin,
+            ),
+            rt.directory_ports,
+            c,
+        )
 
 
 def test_an_urgent_request_is_escalated_and_its_role_alerted_at_lodgement_before_any_sweep(
-    sqlite_runtime: Runtime, clock: FakeClock,
+    sqlite_runtime: Runtime,
+    clock: FakeClock,
 ) -> None:
     """Seed 002 step 7: a tree over a road needs immediate contact with the supervisor (Upper
     Lachlan's urgent role: the team leader)."""
@@ -219,7 +239,10 @@ def test_an_urgent_request_is_escalated_and_its_role_alerted_at_lodgement_before
     assert (event.level, event.standard, event.occurred_at) == ("team-leader", "urgent", LODGED)
     [alert] = rt.alerts.listed(COUNCIL)
     assert (alert["reference"], alert["role"], alert["status"]) == (
-        tree.reference, "team-leader", "open")
+        tree.reference,
+        "team-leader",
+        "open",
+    )
     assert alert["recipients"] == ["tlee", "kwong"]
     assert alert["emails"] == ["tlee@council.example", "kwong@council.example"]
     assert alert["take_by"] == LODGED + timedelta(minutes=30)  # Upper Lachlan's time to take it
@@ -234,15 +257,20 @@ def test_an_urgent_request_is_escalated_and_its_role_alerted_at_lodgement_before
 
 
 def test_an_urgent_alert_not_taken_in_time_goes_to_the_next_role_and_a_taken_one_stays(
-    sqlite_runtime: Runtime, clock: FakeClock,
+    sqlite_runtime: Runtime,
+    clock: FakeClock,
 ) -> None:
     rt = sqlite_runtime
     staff(rt, {"tlee": ("team-leader",), "mgray": ("manager",)})
     tree = lodge(rt, "tree-over-road")
     main = lodge(rt, "water-main-break")
     [tree_alert, main_alert] = rt.alerts.listed(COUNCIL)
-    rt.alerts.take(COUNCIL, main_alert["id"], Actor(id="tlee", role="team-leader"),
-                   LODGED + timedelta(minutes=5))
+    rt.alerts.take(
+        COUNCIL,
+        main_alert["id"],
+        Actor(id="tlee", role="team-leader"),
+        LODGED + timedelta(minutes=5),
+    )
     dog = make_watchdog(rt)
 
     assert dog.sweep(LODGED + timedelta(minutes=29)).alerted == []
@@ -250,21 +278,28 @@ def test_an_urgent_alert_not_taken_in_time_goes_to_the_next_role_and_a_taken_one
     assert report.alerted == [(COUNCIL, tree.reference, "manager")]
     assert dog.sweep(LODGED + timedelta(minutes=31)).alerted == []
 
-    by_status = {(a["reference"], a["role"]): a["status"]
-                 for a in rt.alerts.listed(COUNCIL, open_only=False)}
+    by_status = {
+        (a["reference"], a["role"]): a["status"] for a in rt.alerts.listed(COUNCIL, open_only=False)
+    }
     assert by_status == {
-        (tree.reference, "team-leader"): "passed-on", (tree.reference, "manager"): "open",
+        (tree.reference, "team-leader"): "passed-on",
+        (tree.reference, "manager"): "open",
         (main.reference, "team-leader"): "taken",
     }
     [manager] = rt.alerts.listed(COUNCIL, "manager")
     assert manager["recipients"] == ["mgray"]
     with pytest.raises(AlertRefused, match="passed-on already"):
-        rt.alerts.take(COUNCIL, tree_alert["id"], Actor(id="tlee", role="team-leader"),
-                       LODGED + timedelta(minutes=40))
+        rt.alerts.take(
+            COUNCIL,
+            tree_alert["id"],
+            Actor(id="tlee", role="team-leader"),
+            LODGED + timedelta(minutes=40),
+        )
 
 
 def test_taking_an_alert_is_recorded_on_its_request_once_and_shows_in_the_audit_record(
-    sqlite_runtime: Runtime, clock: FakeClock,
+    sqlite_runtime: Runtime,
+    clock: FakeClock,
 ) -> None:
     rt = sqlite_runtime
     staff(rt, {"tlee": ("team-leader",)})
@@ -274,32 +309,45 @@ def test_taking_an_alert_is_recorded_on_its_request_once_and_shows_in_the_audit_
     clock.advance(minutes=7)
     tlee = Actor(id="tlee", role="team-leader")
 
-    row = take_alert(TakeAlert(council=COUNCIL, alert_id=alert["id"], actor=tlee), rt.ports,
-                     rt.alerts)
+    row = take_alert(
+        TakeAlert(council=COUNCIL, alert_id=alert["id"], actor=tlee), rt.ports, rt.alerts
+    )
 
     assert (row["status"], row["taken_by"], row["taken_at"]) == ("taken", "tlee", clock())
     [taken] = events(rt, tree, "AlertTaken")
     assert (taken.alert, taken.role, taken.about_version) == (
-        alert["id"], "team-leader", escalation.originator_version)
+        alert["id"],
+        "team-leader",
+        escalation.originator_version,
+    )
     assert (taken.actor, taken.occurred_at) == (tlee, clock())
     with pytest.raises(AlertRefused, match="taken already"):
-        take_alert(TakeAlert(council=COUNCIL, alert_id=alert["id"], actor=tlee), rt.ports,
-                   rt.alerts)
+        take_alert(
+            TakeAlert(council=COUNCIL, alert_id=alert["id"], actor=tlee), rt.ports, rt.alerts
+        )
     assert len(events(rt, tree, "AlertTaken")) == 1
     read_models_ready(rt)
     with rt.read_engine.connect() as conn:
-        entries = audit_record.query(conn, audit_record.AuditRecord(), audit_record.AuditFilter(
-            council=COUNCIL, reference=tree.reference))
+        entries = audit_record.query(
+            conn,
+            audit_record.AuditRecord(),
+            audit_record.AuditFilter(council=COUNCIL, reference=tree.reference),
+        )
     assert (entries[-1]["event_type"], entries[-1]["actor_id"], entries[-1]["summary"]) == (
-        "AlertTaken", "tlee",
-        (f"Took staff alert {alert['id']} to team-leader about the urgent escalation "
-         f"(version {escalation.originator_version})"))
+        "AlertTaken",
+        "tlee",
+        (
+            f"Took staff alert {alert['id']} to team-leader about the urgent escalation "
+            f"(version {escalation.originator_version})"
+        ),
+    )
     drifts = operations.verify(StoreReader(rt.app), rt.read_engine, list(registry.READ_MODELS))
     assert [d for d in drifts if not d.ok] == []
 
 
 def test_an_alert_taken_on_the_board_whose_event_was_lost_is_recorded_when_its_taker_acks_again(
-    sqlite_runtime: Runtime, clock: FakeClock,
+    sqlite_runtime: Runtime,
+    clock: FakeClock,
 ) -> None:
     rt = sqlite_runtime
     staff(rt, {"tlee": ("team-leader",), "kwong": ("team-leader",)})
@@ -312,8 +360,13 @@ def test_an_alert_taken_on_the_board_whose_event_was_lost_is_recorded_when_its_t
     clock.advance(minutes=9)
 
     with pytest.raises(AlertRefused, match="taken already \\(by tlee\\)"):
-        take_alert(TakeAlert(council=COUNCIL, alert_id=alert["id"],
-                             actor=Actor(id="kwong", role="team-leader")), rt.ports, rt.alerts)
+        take_alert(
+            TakeAlert(
+                council=COUNCIL, alert_id=alert["id"], actor=Actor(id="kwong", role="team-leader")
+            ),
+            rt.ports,
+            rt.alerts,
+        )
     take_alert(TakeAlert(council=COUNCIL, alert_id=alert["id"], actor=tlee), rt.ports, rt.alerts)
 
     [taken] = events(rt, tree, "AlertTaken")
@@ -327,12 +380,18 @@ def test_an_alert_is_taken_only_about_an_urgent_escalation_of_its_request(
     pothole = lodge(rt)
     request = rt.ports.get(pothole.request_id, pothole.reference)
     with pytest.raises(InvalidCommand, match="no urgent escalation at version 1"):
-        request.take_alert(alert=1, role="team-leader", about_version=1, occurred_at=LODGED,
-                           actor=Actor(id="tlee", role="team-leader"))
+        request.take_alert(
+            alert=1,
+            role="team-leader",
+            about_version=1,
+            occurred_at=LODGED,
+            actor=Actor(id="tlee", role="team-leader"),
+        )
 
 
 def test_an_alert_lost_between_the_save_and_the_board_is_raised_by_the_next_sweep(
-    sqlite_runtime: Runtime, clock: FakeClock,
+    sqlite_runtime: Runtime,
+    clock: FakeClock,
 ) -> None:
     rt = sqlite_runtime
     staff(rt, {"tlee": ("team-leader",)})
@@ -344,7 +403,10 @@ def test_an_alert_lost_between_the_save_and_the_board_is_raised_by_the_next_swee
 
     [alert] = rt.alerts.listed(COUNCIL)
     assert (alert["reference"], alert["role"], alert["raised_at"]) == (
-        tree.reference, "team-leader", LODGED)
+        tree.reference,
+        "team-leader",
+        LODGED,
+    )
 
 
 def test_a_discretionary_request_goes_to_the_director_when_its_agreed_date_is_missed(
@@ -360,7 +422,8 @@ def test_a_discretionary_request_goes_to_the_director_when_its_agreed_date_is_mi
 
 @pytest.mark.postgres
 def test_two_watchdogs_at_once_escalate_each_level_once(
-    pg_runtime: Runtime, clock: FakeClock,
+    pg_runtime: Runtime,
+    clock: FakeClock,
 ) -> None:
     potholes = [lodge(pg_runtime) for _ in range(6)]
     other = Runtime(pg_runtime.settings, clock=clock)
@@ -419,7 +482,8 @@ def test_the_progress_notice_is_sent_once_every_fifteen_working_days(
     outbox = list_outbox(rt.write_engine, COUNCIL)
     opener = rt.vault.opener()
     assert [(r["reference"], r["notice"], opener.open(r["recipient"])) for r in outbox] == [
-        (pothole.reference, "progress", "ann@example.org")] * 2
+        (pothole.reference, "progress", "ann@example.org")
+    ] * 2
     assert "ann@example.org" not in str(outbox)  # the outbox keeps it sealed
 
 
@@ -427,14 +491,21 @@ def test_the_progress_notice_is_sent_once_every_fifteen_working_days(
 
 
 def test_a_paused_clock_does_not_breach_and_resumes_with_the_time_that_was_left(
-    sqlite_runtime: Runtime, clock: FakeClock,
+    sqlite_runtime: Runtime,
+    clock: FakeClock,
 ) -> None:
     rt = sqlite_runtime
     pothole = acknowledged(rt, lodge(rt))
     clock.set(at(2026, 3, 4, 10, 0))
-    cmds.delay_request(cmds.DelayRequest(**on(pothole.reference), reason="Need photos",
-                                         until=date(2026, 3, 20), awaiting_customer=True),
-                       rt.ports)
+    cmds.delay_request(
+        cmds.DelayRequest(
+            **on(pothole.reference),
+            reason="Need photos",
+            until=date(2026, 3, 20),
+            awaiting_customer=True,
+        ),
+        rt.ports,
+    )
     dog = make_watchdog(rt)
 
     report = dog.sweep(at(2026, 4, 20, 12, 0))  # far past the delay's date
@@ -450,8 +521,10 @@ def test_a_paused_clock_does_not_breach_and_resumes_with_the_time_that_was_left(
     assert state.remaining == timedelta(hours=12 * 8.5 + 6.5)
 
     clock.set(at(2026, 4, 22, 10, 0))
-    cmds.add_note(cmds.AddNote(**on(pothole.reference), text="Photos received",
-                               note_kind=NoteKind.INCOMING), rt.ports)
+    cmds.add_note(
+        cmds.AddNote(**on(pothole.reference), text="Photos received", note_kind=NoteKind.INCOMING),
+        rt.ports,
+    )
 
     # 12 whole business days were left (day 0 Wednesday 4 March: 5, 6, 9-13, 16-20); from
     # Wednesday 22 April (day 0), the 12th closes Monday 11 May (Anzac Monday 27 April skipped)
@@ -463,26 +536,37 @@ def test_a_paused_clock_does_not_breach_and_resumes_with_the_time_that_was_left(
 
 
 def test_a_plain_delay_after_a_customer_pause_restarts_the_clock(
-    sqlite_runtime: Runtime, clock: FakeClock,
+    sqlite_runtime: Runtime,
+    clock: FakeClock,
 ) -> None:
     rt = sqlite_runtime
     pothole = acknowledged(rt, lodge(rt))
     clock.set(at(2026, 3, 4, 10, 0))
-    cmds.delay_request(cmds.DelayRequest(**on(pothole.reference), reason="Need photos",
-                                         until=date(2026, 3, 20), awaiting_customer=True),
-                       rt.ports)
+    cmds.delay_request(
+        cmds.DelayRequest(
+            **on(pothole.reference),
+            reason="Need photos",
+            until=date(2026, 3, 20),
+            awaiting_customer=True,
+        ),
+        rt.ports,
+    )
     clock.set(at(2026, 4, 22, 10, 0))
-    cmds.delay_request(cmds.DelayRequest(**on(pothole.reference), reason="Crew booked",
-                                         until=date(2026, 5, 29)), rt.ports)
+    cmds.delay_request(
+        cmds.DelayRequest(**on(pothole.reference), reason="Crew booked", until=date(2026, 5, 29)),
+        rt.ports,
+    )
 
     row = sla_row(rt, pothole)
     assert (row["paused_at"], row["complete_by"]) == (None, at(2026, 5, 29, 16, 30))
     assert escalated(make_watchdog(rt).sweep(at(2026, 5, 29, 16, 30))) == [
-        f"{pothole.reference} team-leader"]
+        f"{pothole.reference} team-leader"
+    ]
 
 
 def test_where_a_delay_does_not_move_the_due_date_the_pause_still_counts(
-    sqlite_runtime: Runtime, clock: FakeClock,
+    sqlite_runtime: Runtime,
+    clock: FakeClock,
 ) -> None:
     """Canterbury (09:00–17:00): delays keep the due instant, customer pauses stop the clock.
     A pothole (10 business days) lodged Monday 2 March 10:00 is due Monday 16 March 17:00;
@@ -491,16 +575,28 @@ def test_where_a_delay_does_not_move_the_due_date_the_pause_still_counts(
     rt, council = sqlite_runtime, "canterbury"
     pothole = lodge(rt, council=council)
     clock.set(at(2026, 3, 4, 10, 0))
-    cmds.delay_request(cmds.DelayRequest(**on(pothole.reference, council), reason="Photos?",
-                                         until=date(2026, 3, 31), awaiting_customer=True),
-                       rt.ports)
+    cmds.delay_request(
+        cmds.DelayRequest(
+            **on(pothole.reference, council),
+            reason="Photos?",
+            until=date(2026, 3, 31),
+            awaiting_customer=True,
+        ),
+        rt.ports,
+    )
     clock.set(at(2026, 3, 11, 10, 0))
-    cmds.add_note(cmds.AddNote(**on(pothole.reference, council), text="Photos received",
-                               note_kind=NoteKind.INCOMING), rt.ports)
+    cmds.add_note(
+        cmds.AddNote(
+            **on(pothole.reference, council), text="Photos received", note_kind=NoteKind.INCOMING
+        ),
+        rt.ports,
+    )
     assert sla_row(rt, pothole)["complete_by"] == at(2026, 3, 23, 17, 0)
     clock.set(at(2026, 3, 12, 10, 0))
-    cmds.delay_request(cmds.DelayRequest(**on(pothole.reference, council), reason="Crew",
-                                         until=date(2026, 4, 30)), rt.ports)
+    cmds.delay_request(
+        cmds.DelayRequest(**on(pothole.reference, council), reason="Crew", until=date(2026, 4, 30)),
+        rt.ports,
+    )
 
     assert sla_row(rt, pothole)["complete_by"] == at(2026, 3, 23, 17, 0)
 
@@ -509,17 +605,19 @@ def test_where_a_delay_does_not_move_the_due_date_the_pause_still_counts(
 
 
 def test_acknowledging_delaying_and_closing_notify_the_customer_once_each(
-    sqlite_runtime: Runtime, clock: FakeClock,
+    sqlite_runtime: Runtime,
+    clock: FakeClock,
 ) -> None:
     rt = sqlite_runtime
     ref = lodge(rt).reference
     cmds.acknowledge_request(cmds.AcknowledgeRequest(**on(ref)), rt.ports)
-    cmds.delay_request(cmds.DelayRequest(**on(ref), reason="Asphalt supply delayed",
-                                         until=date(2026, 4, 17)), rt.ports)
+    cmds.delay_request(
+        cmds.DelayRequest(**on(ref), reason="Asphalt supply delayed", until=date(2026, 4, 17)),
+        rt.ports,
+    )
     dog = make_watchdog(rt)
     dog.sweep(clock())
-    cmds.close_request(cmds.CloseRequest(**on(ref), outcome="completed", text="Patched"),
-                       rt.ports)
+    cmds.close_request(cmds.CloseRequest(**on(ref), outcome="completed", text="Patched"), rt.ports)
     dog.sweep(clock())
     dog.sweep(clock())
 
@@ -536,7 +634,8 @@ class Crashing:
 
 
 def test_a_notice_recorded_but_never_handed_over_still_reaches_the_outbox(
-    sqlite_runtime: Runtime, clock: FakeClock,
+    sqlite_runtime: Runtime,
+    clock: FakeClock,
 ) -> None:
     rt = sqlite_runtime
     pothole = lodge(rt)
@@ -558,9 +657,12 @@ def test_a_notice_recorded_but_never_handed_over_still_reaches_the_outbox(
 def test_imported_history_is_never_notified_nor_escalated(sqlite_runtime: Runtime) -> None:
     rt = sqlite_runtime
     council = load_council(PROJECT_ROOT / "config", COUNCIL)
-    fields = lodgement_fields(council, Intake(category="pothole", channel=Channel.PHONE,
-                                              description="Old pothole", customer=ANN),
-                              "IMP-1", at(2025, 1, 6, 9, 0))
+    fields = lodgement_fields(
+        council,
+        Intake(category="pothole", channel=Channel.PHONE, description="Old pothole", customer=ANN),
+        "IMP-1",
+        at(2025, 1, 6, 9, 0),
+    )
     fields["imported"] = True
     old = ServiceRequest.lodge(occurred_at=at(2025, 1, 6, 9, 0), actor=OFFICER, **sealed(fields))
     old.acknowledge(occurred_at=at(2025, 1, 7, 9, 0), actor=OFFICER)
@@ -611,7 +713,8 @@ class Ticks(threading.Event):
 
 
 def test_watch_sweeps_every_interval_on_the_clock_until_sigterm(
-    sqlite_runtime: Runtime, clock: FakeClock,
+    sqlite_runtime: Runtime,
+    clock: FakeClock,
 ) -> None:
     rt = sqlite_runtime
     pothole = acknowledged(rt, lodge(rt))
@@ -626,8 +729,9 @@ def test_watch_sweeps_every_interval_on_the_clock_until_sigterm(
     sweeps = make_watchdog(rt).watch(clock, 900, stop=Ticks(clock), on_sweep=after_sweep)
 
     assert sweeps == 4
-    assert [now for now, _ in seen] == [COMPLETE_BY + timedelta(minutes=m)
-                                        for m in (-30, -15, 0, 15)]
+    assert [now for now, _ in seen] == [
+        COMPLETE_BY + timedelta(minutes=m) for m in (-30, -15, 0, 15)
+    ]
     assert [e for _, e in seen] == [[], [], [f"{pothole.reference} team-leader"], []]
 
 
@@ -663,16 +767,25 @@ def _answers(rt: Runtime, now: datetime) -> dict[str, Any]:
         rows = conn.execute(sa.select(model.table).order_by(model.table.c.request_id)).all()
         return {
             "rows": [tuple(r) for r in rows],
-            **{name: q(conn, model, f, now) for name, q in (
-                ("breached", sla_queries.breached), ("at_risk", sla_queries.at_risk),
-                ("escalated", sla_queries.escalated))},
-            "due": (sla_queries.due_escalations(conn, model, now),
-                    sla_queries.due_progress_notices(conn, model, now)),
+            **{
+                name: q(conn, model, f, now)
+                for name, q in (
+                    ("breached", sla_queries.breached),
+                    ("at_risk", sla_queries.at_risk),
+                    ("escalated", sla_queries.escalated),
+                )
+            },
+            "due": (
+                sla_queries.due_escalations(conn, model, now),
+                sla_queries.due_progress_notices(conn, model, now),
+            ),
         }
 
 
 def test_rebuilding_the_view_after_the_configuration_changed_gives_the_same_answers(
-    sqlite_runtime: Runtime, clock: FakeClock, tmp_path: Path,
+    sqlite_runtime: Runtime,
+    clock: FakeClock,
+    tmp_path: Path,
 ) -> None:
     rt = sqlite_runtime
     pothole = lodge(rt)
@@ -681,18 +794,29 @@ def test_rebuilding_the_view_after_the_configuration_changed_gives_the_same_answ
     waiting = lodge(rt, "barking-dog")
     done = lodge(rt, "missed-bin")
     clock.set(at(2026, 3, 5, 11, 0))
-    cmds.delay_request(cmds.DelayRequest(**on(waiting.reference), reason="Need the address",
-                                         until=date(2026, 3, 27), awaiting_customer=True),
-                       rt.ports)
-    cmds.close_request(cmds.CloseRequest(**on(done.reference), outcome="completed",
-                                         text="Collected"), rt.ports)
+    cmds.delay_request(
+        cmds.DelayRequest(
+            **on(waiting.reference),
+            reason="Need the address",
+            until=date(2026, 3, 27),
+            awaiting_customer=True,
+        ),
+        rt.ports,
+    )
+    cmds.close_request(
+        cmds.CloseRequest(**on(done.reference), outcome="completed", text="Collected"), rt.ports
+    )
     make_watchdog(rt).sweep(at(2026, 4, 1, 9, 0))
     now = at(2026, 4, 9, 12, 0)
     before = _answers(rt, now)
     assert before["breached"] and before["escalated"] and before["due"][0]
 
-    settings = Settings(data_dir=rt.settings.data_dir, database_url=None, kafka_bootstrap=None,
-                        config_dir=_changed_config(tmp_path))
+    settings = Settings(
+        data_dir=rt.settings.data_dir,
+        database_url=None,
+        kafka_bootstrap=None,
+        config_dir=_changed_config(tmp_path),
+    )
     changed = Runtime(settings, clock=clock)
     try:
         operations.rebuild(StoreReader(changed.app), changed.read_engine, "sla")

@@ -618,7 +618,9 @@ def test_prop_days_after_a_due_instant_count_from_the_day_it_closes(
 
 
 @PROPERTY_SETTINGS
-@given(st.sampled_from(CALENDARS), st.dates(min_value=date(2025, 12, 1), max_value=date(2027, 6, 30)))
+@given(
+    st.sampled_from(CALENDARS), st.dates(min_value=date(2025, 12, 1), max_value=date(2027, 6, 30))
+)
 def test_prop_a_date_only_deadline_is_the_close_of_that_or_the_next_business_day(
     cal: BusinessCalendar, day: date
 ) -> None:
@@ -626,18 +628,21 @@ def test_prop_a_date_only_deadline_is_the_close_of_that_or_the_next_business_day
     assert cal.is_business_day(business_day) and business_day >= day
     assert _closing_of_business_day(cal, closing)
     assert closing.astimezone(ZoneInfo(cal.spec.timezone)).date() == business_day
-    assert all(not cal.is_business_day(day + timedelta(days=k))
-               for k in range((business_day - day).days))
+    assert all(
+        not cal.is_business_day(day + timedelta(days=k)) for k in range((business_day - day).days)
+    )
 
 
 def test_christmas_day_as_a_deadline_means_the_close_of_the_next_business_day() -> None:
     # 25 December 2026 is a Friday; Monday 28 is the Boxing Day substitute in NSW: Tuesday 29.
     assert NSW.close_of_business_day(date(2026, 12, 25)) == (
-        at(SYD, 2026, 12, 29, 16, 30), date(2026, 12, 29)
+        at(SYD, 2026, 12, 29, 16, 30),
+        date(2026, 12, 29),
     )
     # a business day is its own
     assert NSW.close_of_business_day(date(2026, 12, 24)) == (
-        at(SYD, 2026, 12, 24, 16, 30), date(2026, 12, 24)
+        at(SYD, 2026, 12, 24, 16, 30),
+        date(2026, 12, 24),
     )
 
 

@@ -317,12 +317,10 @@ def test_a_missing_file_names_the_known_councils(tmp_path: Path) -> None:
 # Each is strict: once the loader is fixed the test passes, and the marker must go.
 
 
-
 def test_a_badly_typed_category_field_is_named_by_index(tmp_path: Path) -> None:
     path, message = load_error(tmp_path, edit(VALID, "complete_days = 10", 'complete_days = "ten"'))
     assert str(path) in message
     assert "categories[0].complete_days" in message
-
 
 
 def test_an_empty_workday_list_is_refused_with_the_field(tmp_path: Path) -> None:
@@ -332,12 +330,10 @@ def test_an_empty_workday_list_is_refused_with_the_field(tmp_path: Path) -> None
     assert "calendar.workdays" in message
 
 
-
 def test_an_unknown_subdivision_is_refused(tmp_path: Path) -> None:
     path, message = load_error(tmp_path, edit(VALID, 'subdivision = "NSW"', 'subdivision = "XX"'))
     assert str(path) in message
     assert "calendar.subdivision" in message
-
 
 
 def test_a_non_string_refused_channel_is_refused(tmp_path: Path) -> None:
@@ -354,13 +350,11 @@ def test_a_boolean_share_is_refused(tmp_path: Path) -> None:
     assert "policy.at_risk_share" in message
 
 
-
 def test_a_text_acknowledgement_figure_is_refused(tmp_path: Path) -> None:
     text = edit(VALID, "default_days = 5\n", 'default_days = 5\nby_channel = { email = "1" }\n')
     path, message = load_error(tmp_path, text)
     assert str(path) in message
     assert "acknowledgement.by_channel.email" in message
-
 
 
 def test_a_non_numeric_kpi_target_is_refused(tmp_path: Path) -> None:
@@ -379,23 +373,32 @@ def test_a_kinds_table_replaces_only_the_fields_it_names(tmp_path: Path) -> None
     council = load_council(tmp_path, "testshire")
     rules = council.kind_rules(RequestKind.COMPLAINT)
     assert (rules.complete_days, rules.priority, rules.outcome_letter) == (
-        15, True, "the outcome of your complaint")
+        15,
+        True,
+        "the outcome of your complaint",
+    )
     compliment = council.kind_rules(RequestKind.COMPLIMENT)
     assert not (compliment.completion_target or compliment.escalates or compliment.progress_notices)
     assert council.outcomes_for(RequestKind.COMPLAINT) == council.outcomes
     assert not council.satisfaction.invites(RequestKind.SERVICE_REQUEST)
 
 
-@pytest.mark.parametrize(("table", "field", "says"), [
-    ("[kinds.complaint]\nresolve_days = 3", "kinds.complaint.resolve_days", "unknown field"),
-    ("[kinds.complaint]\noutcomes = [\"upheld\"]", "kinds.complaint.outcomes", "unknown outcome"),
-    ("[kinds.grievance]\npriority = true", "kinds.grievance", "unknown kind"),
-    ("[kinds.complaint]\ncomplete_days = -1", "kinds.complaint.complete_days", "negative"),
-    ("[satisfaction]\ninvite = [\"praise\"]", "satisfaction.invite", "unknown kind"),
-    ("[satisfaction]\nsatisfied_from = 9", "satisfaction.satisfied_from", "1 to 5"),
-])
+@pytest.mark.parametrize(
+    ("table", "field", "says"),
+    [
+        ("[kinds.complaint]\nresolve_days = 3", "kinds.complaint.resolve_days", "unknown field"),
+        ('[kinds.complaint]\noutcomes = ["upheld"]', "kinds.complaint.outcomes", "unknown outcome"),
+        ("[kinds.grievance]\npriority = true", "kinds.grievance", "unknown kind"),
+        ("[kinds.complaint]\ncomplete_days = -1", "kinds.complaint.complete_days", "negative"),
+        ('[satisfaction]\ninvite = ["praise"]', "satisfaction.invite", "unknown kind"),
+        ("[satisfaction]\nsatisfied_from = 9", "satisfaction.satisfied_from", "1 to 5"),
+    ],
+)
 def test_a_bad_kinds_or_satisfaction_table_is_refused_naming_the_field(
-    tmp_path: Path, table: str, field: str, says: str,
+    tmp_path: Path,
+    table: str,
+    field: str,
+    says: str,
 ) -> None:
     path = write_council(tmp_path, VALID + f"\n{table}\n")
     with pytest.raises(ConfigError) as caught:

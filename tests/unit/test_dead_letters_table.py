@@ -12,10 +12,13 @@ from consumers.dead_letters import ensure_table
 def test_an_older_dead_letter_table_gains_the_request_columns(tmp_path: Path) -> None:
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'read.sqlite3'}")
     with engine.begin() as conn:
-        conn.execute(sa.text(
-            'CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, read_model VARCHAR(64) NOT NULL, '
-            'topic VARCHAR(249) NOT NULL, "partition" INTEGER NOT NULL, "offset" BIGINT NOT NULL, '
-            "reason TEXT NOT NULL, raw BLOB, key BLOB, parked_at DATETIME NOT NULL)"))
+        conn.execute(
+            sa.text(
+                "CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, read_model VARCHAR(64) NOT NULL, "
+                'topic VARCHAR(249) NOT NULL, "partition" INTEGER NOT NULL, "offset" BIGINT NOT NULL, '
+                "reason TEXT NOT NULL, raw BLOB, key BLOB, parked_at DATETIME NOT NULL)"
+            )
+        )
     ensure_table(engine)
     ensure_table(engine)  # and again: nothing left to add
     columns = {c["name"] for c in sa.inspect(engine).get_columns("dead_letters")}

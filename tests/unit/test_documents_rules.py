@@ -23,16 +23,24 @@ AT = datetime(2026, 3, 2, 10, 0, tzinfo=ZoneInfo("Australia/Sydney"))
 def test_seed_002_lists_what_is_not_a_service_request() -> None:
     upper_lachlan = load_council(PROJECT_ROOT / "config", "upper-lachlan")
     assert set(upper_lachlan.enquiry_types) == {
-        "rates", "planning", "certificate", "permit", "road-closure", "gipa"}
+        "rates",
+        "planning",
+        "certificate",
+        "permit",
+        "road-closure",
+        "gipa",
+    }
     # a council that configures none keeps seed 002's list; Greater Dandenong keeps its own
     assert load_council(PROJECT_ROOT / "config", "kalamunda").enquiry_types == dict(
-        SEED_002_ENQUIRY_TYPES)
+        SEED_002_ENQUIRY_TYPES
+    )
     assert "payment" in load_council(PROJECT_ROOT / "config", "greater-dandenong").enquiry_types
 
 
 def test_attachment_rules_are_read_and_checked(tmp_path: Path) -> None:
-    write_council(tmp_path, VALID + '\n[attachments]\nmax_bytes = 2048\n'
-                  'media_types = ["image/png"]\n')
+    write_council(
+        tmp_path, VALID + '\n[attachments]\nmax_bytes = 2048\nmedia_types = ["image/png"]\n'
+    )
     rule = load_council(tmp_path, "testshire").attachments
     assert rule.max_bytes == 2048 and rule.media_types == frozenset({"image/png"})
     write_council(tmp_path, VALID + '\n[attachments]\nmedia_types = ["PNG"]\n')
@@ -43,9 +51,7 @@ def test_attachment_rules_are_read_and_checked(tmp_path: Path) -> None:
         load_council(tmp_path, "testshire")
 
 
-def test_sealed_bytes_open_intact_fail_when_altered_and_die_with_their_key(
-    tmp_path: Path
-) -> None:
+def test_sealed_bytes_open_intact_fail_when_altered_and_die_with_their_key(tmp_path: Path) -> None:
     vault = KeyVault(make_engine(f"sqlite:///{tmp_path / 'keys.sqlite3'}"))
     key = uuid.uuid4()
     content = bytes(range(256)) * 10

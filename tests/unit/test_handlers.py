@@ -145,8 +145,9 @@ def test_every_lodgement_whose_new_record_shares_a_phone_or_email_reports_the_li
     third = cmds.lodge_request(
         cmds.LodgeRequest(
             council=COUNCIL,
-            intake=an_intake(customer=Customer(name="Ann Lee", phone="0400 000 000",
-                                               email="ann@example.org")),
+            intake=an_intake(
+                customer=Customer(name="Ann Lee", phone="0400 000 000", email="ann@example.org")
+            ),
             actor=OFFICER,
         ),
         rt.ports,
@@ -157,7 +158,8 @@ def test_every_lodgement_whose_new_record_shares_a_phone_or_email_reports_the_li
     )
     named = cmds.lodge_request(
         cmds.LodgeRequest(
-            council=COUNCIL, intake=an_intake(customer=None, customer_number=first.customer),
+            council=COUNCIL,
+            intake=an_intake(customer=None, customer_number=first.customer),
             actor=OFFICER,
         ),
         rt.ports,
@@ -230,19 +232,26 @@ def test_assigning_to_an_officer_outside_the_team_is_refused_until_they_join_it(
     admin = Actor(id=TEST_ADMIN, role="administrator")
     assign = cmds.AssignRequest(**on(lodged.reference), team="roads", officer="kwong")
 
-    with pytest.raises(AssigneeRefused, match=re.escape(
-        "user kwong does not work in team roads (their teams: parks)"
-    )):
+    with pytest.raises(
+        AssigneeRefused,
+        match=re.escape("user kwong does not work in team roads (their teams: parks)"),
+    ):
         cmds.assign_request(assign, rt.ports)
     assert [type(e).__name__ for e in stored_events(rt, lodged)] == ["Lodged"]
 
-    users.join_team(users.JoinTeam(council=COUNCIL, user_id="kwong", team="roads", actor=admin),
-                    rt.directory_ports, c)
+    users.join_team(
+        users.JoinTeam(council=COUNCIL, user_id="kwong", team="roads", actor=admin),
+        rt.directory_ports,
+        c,
+    )
     cmds.assign_request(assign, rt.ports)
     assert (load(rt, lodged).team, load(rt, lodged).officer) == ("roads", "kwong")
 
-    users.leave_team(users.LeaveTeam(council=COUNCIL, user_id="kwong", team="roads", actor=admin),
-                     rt.directory_ports, c)
+    users.leave_team(
+        users.LeaveTeam(council=COUNCIL, user_id="kwong", team="roads", actor=admin),
+        rt.directory_ports,
+        c,
+    )
     cmds.assign_request(
         cmds.AssignRequest(**on(lodged.reference), team="parks", officer="kwong"), rt.ports
     )

@@ -41,9 +41,21 @@ ROOT = Path(__file__).resolve().parents[2]
 MAPPING_PATH = ROOT / "config" / "mappings" / "boston311.toml"
 NY = ZoneInfo("America/New_York")
 HEADER = [
-    "case_enquiry_id", "open_dt", "sla_target_dt", "closed_dt", "on_time", "case_status",
-    "closure_reason", "case_title", "type", "queue", "location", "latitude", "longitude",
-    "source", "ward",
+    "case_enquiry_id",
+    "open_dt",
+    "sla_target_dt",
+    "closed_dt",
+    "on_time",
+    "case_status",
+    "closure_reason",
+    "case_title",
+    "type",
+    "queue",
+    "location",
+    "latitude",
+    "longitude",
+    "source",
+    "ward",
 ]
 
 
@@ -57,20 +69,39 @@ def boston() -> Any:
     return load_council(ROOT / "config", "boston")
 
 
-def row(ref: str, opened: str, target: str = "", closed: str = "", *, text: str | None = None,
-        status: str | None = None, source: str = "Constituent Call",
-        kind: str = "Pick up Dead Animal", **extra: str) -> dict[str, str]:
+def row(
+    ref: str,
+    opened: str,
+    target: str = "",
+    closed: str = "",
+    *,
+    text: str | None = None,
+    status: str | None = None,
+    source: str = "Constituent Call",
+    kind: str = "Pick up Dead Animal",
+    **extra: str,
+) -> dict[str, str]:
     """A Boston-shaped row; a closed row's closure text names `text` as Boston's local time."""
     status = status or ("Closed" if closed else "Open")
     reason = " "
     if status == "Closed":
         reason = f"Case Closed. Closed date : {text or closed}.123 Case Resolved Picked up "
     values = {
-        "case_enquiry_id": ref, "open_dt": opened, "sla_target_dt": target, "closed_dt": closed,
-        "on_time": "ONTIME", "case_status": status, "closure_reason": reason,
-        "case_title": kind, "type": kind, "queue": "PWDx_District 99: Testville",
-        "location": "1 Example St  Testville  MA  00000", "latitude": "42.3",
-        "longitude": "-71.1", "source": source, "ward": "1",
+        "case_enquiry_id": ref,
+        "open_dt": opened,
+        "sla_target_dt": target,
+        "closed_dt": closed,
+        "on_time": "ONTIME",
+        "case_status": status,
+        "closure_reason": reason,
+        "case_title": kind,
+        "type": kind,
+        "queue": "PWDx_District 99: Testville",
+        "location": "1 Example St  Testville  MA  00000",
+        "latitude": "42.3",
+        "longitude": "-71.1",
+        "source": source,
+        "ward": "1",
     }
     values.update(extra)
     return values
@@ -125,30 +156,47 @@ def test_the_channel_map(mapping: Mapping, source: str, channel: Channel | None)
 @pytest.mark.parametrize(
     ("closure", "outcome"),
     [
-        ("Case Closed. Closed date : 2018-01-27 14:26:39.427 Duplicate of Existing Case ",
-         "duplicate"),
+        (
+            "Case Closed. Closed date : 2018-01-27 14:26:39.427 Duplicate of Existing Case ",
+            "duplicate",
+        ),
         ("Case Closed. Closed date : 2018-01-01 07:40:23.397 Case Invalid ", "no-action"),
         ("Case Closed Case Invalid  no eform  ", "no-action"),
-        ("Case Closed. Closed date : Wed Jan 19 11:42:16 EST 2022 Resolved Removed df  ",
-         "completed"),
-        ("Case Closed. Closed date : 2018-02-01 16:59:26.943 Case Noted unable to locate ",
-         "completed"),
-        ("Case Closed. Closed date : 2018-05-11 17:45:19.46 Case Referred to External Agency ",
-         "referred"),
-        ("Case Closed. Closed date : 2018-04-10 10:36:51.12 ROA: Refer to Other Agency ",
-         "referred"),
+        (
+            "Case Closed. Closed date : Wed Jan 19 11:42:16 EST 2022 Resolved Removed df  ",
+            "completed",
+        ),
+        (
+            "Case Closed. Closed date : 2018-02-01 16:59:26.943 Case Noted unable to locate ",
+            "completed",
+        ),
+        (
+            "Case Closed. Closed date : 2018-05-11 17:45:19.46 Case Referred to External Agency ",
+            "referred",
+        ),
+        (
+            "Case Closed. Closed date : 2018-04-10 10:36:51.12 ROA: Refer to Other Agency ",
+            "referred",
+        ),
         ("Case Closed. Closed date : 2018-06-04 19:32:54.543 Request cancelled ", "withdrawn"),
-        ("Case Closed. Closed date : 2018-11-20 17:03:46.59 BPD called back to cancel request ",
-         "withdrawn"),
-        ("Case Closed. Closed date : 2018-03-21 17:54:03.77 Resubmitted as 2402399 ",
-         "duplicate"),
-        ("Case Closed. Closed date : 2018-01-24 11:12:28.723 NOVIO: No Violation Found ",
-         "no-action"),
-        ("Case Closed. Closed date : 2018-02-01 14:33:02.503 VIOCOR: Violation Corrected ",
-         "completed"),
+        (
+            "Case Closed. Closed date : 2018-11-20 17:03:46.59 BPD called back to cancel request ",
+            "withdrawn",
+        ),
+        ("Case Closed. Closed date : 2018-03-21 17:54:03.77 Resubmitted as 2402399 ", "duplicate"),
+        (
+            "Case Closed. Closed date : 2018-01-24 11:12:28.723 NOVIO: No Violation Found ",
+            "no-action",
+        ),
+        (
+            "Case Closed. Closed date : 2018-02-01 14:33:02.503 VIOCOR: Violation Corrected ",
+            "completed",
+        ),
         # The rules look at the start of the text after the preamble, not anywhere in it.
-        ("Case Closed. Closed date : 2018-02-01 14:33:02.503 Case Resolved, not a duplicate ",
-         "completed"),
+        (
+            "Case Closed. Closed date : 2018-02-01 14:33:02.503 Case Resolved, not a duplicate ",
+            "completed",
+        ),
     ],
 )
 def test_the_outcome_rules(mapping: Mapping, closure: str, outcome: str) -> None:
@@ -190,8 +238,7 @@ def test_a_broken_mapping_is_refused_naming_the_key(edit: dict[str, Any], names:
     assert str(MAPPING_PATH) in message and names in message
 
 
-def test_a_mapping_whose_outcomes_the_council_lacks_is_refused(tmp_path: Path,
-                                                                boston: Any) -> None:
+def test_a_mapping_whose_outcomes_the_council_lacks_is_refused(tmp_path: Path, boston: Any) -> None:
     text = MAPPING_PATH.read_text(encoding="utf-8").replace(
         'outcome = "withdrawn"', 'outcome = "abandoned"'
     )
@@ -207,8 +254,9 @@ def test_a_mapping_whose_outcomes_the_council_lacks_is_refused(tmp_path: Path,
 
 def test_a_shifted_reading_is_boston_local_time_read_as_utc() -> None:
     # Winter (EST, UTC-5): the file's 02:40:23 is Boston's 07:40:23, i.e. 12:40:23 UTC.
-    assert shifted(datetime(2018, 1, 1, 2, 40, 23), NY) == datetime(2018, 1, 1, 12, 40, 23,
-                                                                    tzinfo=UTC)
+    assert shifted(datetime(2018, 1, 1, 2, 40, 23), NY) == datetime(
+        2018, 1, 1, 12, 40, 23, tzinfo=UTC
+    )
     # Summer (EDT, UTC-4): 10:00 in the file is 14:00 in Boston, 18:00 UTC.
     assert shifted(datetime(2018, 7, 1, 10, 0), NY) == datetime(2018, 7, 1, 18, 0, tzinfo=UTC)
 
@@ -254,19 +302,23 @@ def test_a_file_whose_closure_texts_are_its_times_moved_forward_is_shifted(
     assert checked.decision is not None and checked.decision.rule == "zone-offset"
     assert (checked.decision.evidence, checked.decision.agree_shifted) == (2, 2)
     first, second, third = checked.records
-    assert first.lodged_at == datetime(2018, 1, 2, 13, 0, tzinfo=UTC)        # 08:00 EST
+    assert first.lodged_at == datetime(2018, 1, 2, 13, 0, tzinfo=UTC)  # 08:00 EST
     assert first.closed_at == datetime(2018, 1, 3, 6, 0, tzinfo=UTC)
-    assert second.closed_at == second.complete_by                           # equal stays equal
-    assert third.closed_at is None and third.complete_by == datetime(2018, 7, 5, 12, 30,
-                                                                     tzinfo=UTC)
+    assert second.closed_at == second.complete_by  # equal stays equal
+    assert third.closed_at is None and third.complete_by == datetime(2018, 7, 5, 12, 30, tzinfo=UTC)
 
 
 def test_a_file_whose_closure_texts_are_its_times_is_read_as_written(
     mapping: Mapping, boston: Any
 ) -> None:
     rows = [
-        row("T-1", "2022-01-03 09:00:00", "2022-01-04 08:30:00", "2022-01-03 11:00:00",
-            closure_reason="Case Closed. Closed date : Mon Jan 03 11:00:00 EST 2022 Resolved "),
+        row(
+            "T-1",
+            "2022-01-03 09:00:00",
+            "2022-01-04 08:30:00",
+            "2022-01-03 11:00:00",
+            closure_reason="Case Closed. Closed date : Mon Jan 03 11:00:00 EST 2022 Resolved ",
+        ),
         row("T-2", "2022-01-03 09:00:00", "", "2022-01-03 12:00:00"),
     ]
     checked = validate(boston, mapping, HEADER, numbered(rows))
@@ -309,7 +361,7 @@ def test_a_shift_that_would_reorder_a_row_is_not_applied_at_all(
     assert d is not None and d.rule == "none" and d.agree_shifted == 2
     assert "line 3" in d.reason and "no shift applied" in d.reason
     first, second = checked.records
-    assert first.lodged_at == datetime(2018, 1, 2, 8, 0, tzinfo=UTC)       # as written: 03:00 EST
+    assert first.lodged_at == datetime(2018, 1, 2, 8, 0, tzinfo=UTC)  # as written: 03:00 EST
     assert second.lodged_at < second.closed_at  # type: ignore[operator]
 
 
@@ -339,8 +391,15 @@ def test_a_reading_the_zone_skips_is_refused_when_it_would_break_its_rows_order(
 ) -> None:
     """As written, 02:30 on 11 March 2018 does not exist in Boston; read with the offset before
     the change it comes after the row's 03:10, so the row is refused."""
-    rows = [row("T-1", "2018-03-11 02:30:00", "", "2018-03-11 03:10:00",
-                closure_reason="Case Closed. Case Resolved ")]
+    rows = [
+        row(
+            "T-1",
+            "2018-03-11 02:30:00",
+            "",
+            "2018-03-11 03:10:00",
+            closure_reason="Case Closed. Case Resolved ",
+        )
+    ]
     checked = validate(boston, mapping, HEADER, numbered(rows))
     assert [e.line for e in checked.errors] == [2]
     assert "order" in str(checked.errors[0])
@@ -362,25 +421,31 @@ def _no_store() -> Any:
     class NoStore:
         def save(self, *_: Any) -> None:
             raise AssertionError("a refused file must not be written")
+
     return NoStore()
 
 
 def test_bad_rows_are_reported_with_their_line_numbers_and_nothing_is_written(
     tmp_path: Path, mapping: Mapping, boston: Any, sqlite_runtime: Runtime
 ) -> None:
-    good = row("T-1", "2022-01-03 09:00:00", "", "2022-01-03 10:00:00",
-               closure_reason="Case Closed.\nClosed date : Mon Jan 03 10:00:00 EST 2022\nResolved")
+    good = row(
+        "T-1",
+        "2022-01-03 09:00:00",
+        "",
+        "2022-01-03 10:00:00",
+        closure_reason="Case Closed.\nClosed date : Mon Jan 03 10:00:00 EST 2022\nResolved",
+    )
     rows = [
-        good,                                                                  # lines 2–4
-        row("T-2", "03/01/2022 9am"),                                          # line 5
-        row("T-3", "2022-01-03 09:00:00", source="Carrier Pigeon"),            # line 6
-        row("T-1", "2022-01-03 09:00:00"),                                     # line 7
-        row("T-5", "2022-01-03 09:00:00", status="Closed"),                    # line 8
-        row("T-6", "2022-01-03 09:00:00", latitude="north"),                   # line 9
-        row("T-7", "2022-01-03 09:00:00", case_status="Pending"),              # line 10
-        row("T-8", "2022-01-03 09:00:00", latitude="95", longitude="-71.1"),   # line 11
-        row("T-9", "2022-01-03 09:00:00", type=" "),                           # line 12
-        row("T-10", "2022-01-03 09:00:00"),                                    # line 13
+        good,  # lines 2–4
+        row("T-2", "03/01/2022 9am"),  # line 5
+        row("T-3", "2022-01-03 09:00:00", source="Carrier Pigeon"),  # line 6
+        row("T-1", "2022-01-03 09:00:00"),  # line 7
+        row("T-5", "2022-01-03 09:00:00", status="Closed"),  # line 8
+        row("T-6", "2022-01-03 09:00:00", latitude="north"),  # line 9
+        row("T-7", "2022-01-03 09:00:00", case_status="Pending"),  # line 10
+        row("T-8", "2022-01-03 09:00:00", latitude="95", longitude="-71.1"),  # line 11
+        row("T-9", "2022-01-03 09:00:00", type=" "),  # line 12
+        row("T-10", "2022-01-03 09:00:00"),  # line 13
     ]
     path = _write_csv(tmp_path / "bad.csv", rows)
     with path.open("a", encoding="utf-8") as f:
@@ -430,11 +495,20 @@ def test_history_is_recorded_as_it_happened_whatever_todays_policy(tmp_path: Pat
     actor = import_actor("test")
     lodged = datetime(2019, 6, 1, 23, 0, tzinfo=UTC)
     record = HistoricalRequest(
-        line=2, reference="old-77", lodged_at=lodged, complete_by=None,
-        closed_at=lodged - timedelta(hours=1), outcome="duplicate", closing_text="Dup of 76",
-        category_name="Possum in the roof", team=None, channel=Channel.SOCIAL_MEDIA,
-        kind=RequestKind.COMPLAINT, description="Possum noise",
-        location=Location(address="1 Example Rd"), lodged_by=actor,
+        line=2,
+        reference="old-77",
+        lodged_at=lodged,
+        complete_by=None,
+        closed_at=lodged - timedelta(hours=1),
+        outcome="duplicate",
+        closing_text="Dup of 76",
+        category_name="Possum in the roof",
+        team=None,
+        channel=Channel.SOCIAL_MEDIA,
+        kind=RequestKind.COMPLAINT,
+        description="Possum noise",
+        location=Location(address="1 Example Rd"),
+        lodged_by=actor,
     )
     request = history_of(council, record, TEST_SEALER)
     lodged_event, closed_event = request.collect_events()
@@ -445,7 +519,8 @@ def test_history_is_recorded_as_it_happened_whatever_todays_policy(tmp_path: Pat
     assert lodged_event.standard.acknowledge_days is None
     # the council's calendar, its holidays recorded from the year lodged to two years on
     assert lodged_event.standard.calendar == BusinessCalendar(council.calendar).resolved_spec(
-        2019, 2021)
+        2019, 2021
+    )
     assert (lodged_event.acknowledge_by, lodged_event.complete_by) == (None, None)
     assert lodged_event.customer is None and lodged_event.channel is Channel.SOCIAL_MEDIA
     assert lodged_event.occurred_at == lodged and lodged_event.actor == actor

@@ -31,8 +31,12 @@ from infra.runtime import Runtime, make_engine
 COUNCIL = "upper-lachlan"
 AT = datetime(2026, 3, 2, 10, 0, tzinfo=ZoneInfo("Australia/Sydney"))
 OFFICER = Actor(id="jsmith", role="officer")
-ANN = Customer(name="Ann Lee", phone="0400 000 000", email="ann@example.org",
-               address="3 Spring St, Crookwell NSW 2583")
+ANN = Customer(
+    name="Ann Lee",
+    phone="0400 000 000",
+    email="ann@example.org",
+    address="3 Spring St, Crookwell NSW 2583",
+)
 
 
 class KeyReads:
@@ -51,12 +55,17 @@ class KeyReads:
 
 def lodge(rt: Runtime, intake: Intake) -> cmds.Lodged:
     return cmds.lodge_request(
-        cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=OFFICER), rt.ports)
+        cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=OFFICER), rt.ports
+    )
 
 
 def pothole(**kw: Any) -> Intake:
-    return Intake(category="pothole", channel=Channel.PHONE,
-                  description="Deep pothole outside 3 Spring St", **kw)
+    return Intake(
+        category="pothole",
+        channel=Channel.PHONE,
+        description="Deep pothole outside 3 Spring St",
+        **kw,
+    )
 
 
 def test_a_new_key_is_created_once_and_read_back_the_same(sqlite_runtime: Runtime) -> None:
@@ -89,7 +98,9 @@ def test_a_key_another_process_created_meanwhile_is_theirs_not_ours(
 def test_lodging_for_a_new_customer_never_reads_their_new_key(
     sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lodge(sqlite_runtime, pothole(customer=Customer(name="Bo Li", phone="0411 111 111")))  # reads the index key
+    lodge(
+        sqlite_runtime, pothole(customer=Customer(name="Bo Li", phone="0411 111 111"))
+    )  # reads the index key
     reads = KeyReads(sqlite_runtime.vault, monkeypatch)
     lodged = lodge(sqlite_runtime, pothole(customer=ANN))
     assert lodged.customer is not None
@@ -112,10 +123,16 @@ def test_a_repeat_callers_and_an_anonymous_request_are_sealed_under_the_right_ke
     assert again.customer == first.customer
     request = sqlite_runtime.ports.get(again.request_id, again.reference)
     assert request.data_key == customer_id(COUNCIL, first.customer)
-    canterbury = cmds.lodge_request(cmds.LodgeRequest(
-        council="canterbury", intake=Intake(
-            category="pothole", channel=Channel.PHONE, description="Tag on the bus shelter"),
-        actor=OFFICER), sqlite_runtime.ports)
+    canterbury = cmds.lodge_request(
+        cmds.LodgeRequest(
+            council="canterbury",
+            intake=Intake(
+                category="pothole", channel=Channel.PHONE, description="Tag on the bus shelter"
+            ),
+            actor=OFFICER,
+        ),
+        sqlite_runtime.ports,
+    )
     anon = sqlite_runtime.ports.get(canterbury.request_id, canterbury.reference)
     assert anon.data_key == request_id("canterbury", canterbury.reference)
     assert sqlite_runtime.vault.opener().open(anon.description) == "Tag on the bus shelter"
@@ -137,8 +154,9 @@ def test_the_councils_index_key_is_read_once_per_process(
     fresh_reads = KeyReads(fresh, monkeypatch)
     assert find_customers(fresh, COUNCIL, "phone", "0400000000") == [first.customer]
     assert find_customers(fresh, COUNCIL, "name", "Ann Lee") == [first.customer]
-    assert fresh_reads.ids == [uuid.uuid5(uuid.UUID("9d3f4a3e-2a51-4f0f-8f39-0f3b0b2d6c11"),
-                                          COUNCIL)]
+    assert fresh_reads.ids == [
+        uuid.uuid5(uuid.UUID("9d3f4a3e-2a51-4f0f-8f39-0f3b0b2d6c11"), COUNCIL)
+    ]
     fresh.engine.dispose()
 
 
@@ -149,9 +167,13 @@ def test_erasing_a_customer_makes_their_data_unreadable_and_unfindable(
     assert lodged.customer is not None
     request = sqlite_runtime.ports.get(lodged.request_id, lodged.reference)
     erase_customer(
-        EraseCustomer(council=COUNCIL, number=lodged.customer, actor=OFFICER,
-                      reason="Customer asked"),
-        sqlite_runtime.directory_ports, sqlite_runtime.vault, lambda council, number: [])
+        EraseCustomer(
+            council=COUNCIL, number=lodged.customer, actor=OFFICER, reason="Customer asked"
+        ),
+        sqlite_runtime.directory_ports,
+        sqlite_runtime.vault,
+        lambda council, number: [],
+    )
     assert sqlite_runtime.vault.opener().open(request.description) is None
     assert find_customers(sqlite_runtime.vault, COUNCIL, "phone", "0400 000 000") == []
     # Finding still works for others after an erasure.
@@ -181,13 +203,17 @@ def test_an_anonymous_lodgement_creates_its_key_without_a_look(
     sqlite_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reads = KeyReads(sqlite_runtime.vault, monkeypatch)
-    lodged = cmds.lodge_request(cmds.LodgeRequest(
-        council="canterbury", intake=pothole(), actor=OFFICER), sqlite_runtime.ports)
+    lodged = cmds.lodge_request(
+        cmds.LodgeRequest(council="canterbury", intake=pothole(), actor=OFFICER),
+        sqlite_runtime.ports,
+    )
     assert reads.ids == []
     request = sqlite_runtime.ports.get(lodged.request_id, lodged.reference)
     assert request.data_key == request_id("canterbury", lodged.reference)
-    assert sqlite_runtime.vault.opener().open(request.description) == \
-        "Deep pothole outside 3 Spring St"
+    assert (
+        sqlite_runtime.vault.opener().open(request.description)
+        == "Deep pothole outside 3 Spring St"
+    )
 
 
 def _leftovers(rt: Runtime, number: str) -> bool:
@@ -228,13 +254,15 @@ def test_what_a_registration_that_died_half_way_left_is_erasable(
     monkeypatch.undo()
     first, second = "UL-C000002", "UL-C000003"
     assert _leftovers(sqlite_runtime, first) and _leftovers(sqlite_runtime, second)
-    assert find_customers(sqlite_runtime.vault, COUNCIL, "phone", "0400 000 000") == [
-        first, second]
+    assert find_customers(sqlite_runtime.vault, COUNCIL, "phone", "0400 000 000") == [first, second]
 
     def erase(number: str) -> object:
         return erase_customer(
             EraseCustomer(council=COUNCIL, number=number, actor=OFFICER, reason="Asked"),
-            sqlite_runtime.directory_ports, sqlite_runtime.vault, lambda council, n: [])
+            sqlite_runtime.directory_ports,
+            sqlite_runtime.vault,
+            lambda council, n: [],
+        )
 
     assert erase(first.lower()) is None  # no record: what was left is destroyed
     assert not _leftovers(sqlite_runtime, first)
@@ -244,8 +272,7 @@ def test_what_a_registration_that_died_half_way_left_is_erasable(
     directory, vault = sqlite_runtime.directory_ports, sqlite_runtime.vault
     assert erase_unsaved_registrations(directory, vault, COUNCIL, AT.replace(year=2000)) == []
     assert _leftovers(sqlite_runtime, second)
-    assert erase_unsaved_registrations(directory, vault, COUNCIL, AT.replace(year=2100)) == [
-        second]
+    assert erase_unsaved_registrations(directory, vault, COUNCIL, AT.replace(year=2100)) == [second]
     assert not _leftovers(sqlite_runtime, second)
     assert find_customers(vault, COUNCIL, "phone", "0400 000 000") == []
     # A customer whose record was saved is never swept.
@@ -260,9 +287,17 @@ def test_a_corrected_phone_number_finds_the_customer_and_the_old_one_no_longer_d
     assert number is not None
     rt = sqlite_runtime
     assert customers.find_customers(rt.vault, COUNCIL, "phone", "0400 000 000") == [number]
-    customers.correct_details(customers.CorrectDetails(
-        council=COUNCIL, number=number, actor=OFFICER, details=Customer(phone="0422 222 222"),
-        reason="New mobile"), rt.directory_ports, rt.vault)
+    customers.correct_details(
+        customers.CorrectDetails(
+            council=COUNCIL,
+            number=number,
+            actor=OFFICER,
+            details=Customer(phone="0422 222 222"),
+            reason="New mobile",
+        ),
+        rt.directory_ports,
+        rt.vault,
+    )
     assert customers.find_customers(rt.vault, COUNCIL, "phone", "0400 000 000") == []
     assert customers.find_customers(rt.vault, COUNCIL, "phone", "0422 222 222") == [number]
     assert customers.find_customers(rt.vault, COUNCIL, "name", "Ann Lee") == [number]

@@ -29,4 +29,3 @@ def test_a_version_1_lodgement_reads_back_with_no_media_url() -> None:
         assert read.reference == lodged.reference and read.location == lodged.location
     finally:
         log.close()
-

@@ -83,25 +83,32 @@ def test_a_council_accepting_anonymous_requests_records_that_resolution_is_not_g
     assert fields["resolution_not_guaranteed"] is True
 
 
-@pytest.mark.parametrize("details", [
-    {"name": "Ann Lee"}, {"phone": "0400 000 000"}, {"email": "ann@example.org"},
-    {"address": "3 Wattle St"},
-], ids=["name-only", "phone-only", "email-only", "address-only"])
+@pytest.mark.parametrize(
+    "details",
+    [
+        {"name": "Ann Lee"},
+        {"phone": "0400 000 000"},
+        {"email": "ann@example.org"},
+        {"address": "3 Wattle St"},
+    ],
+    ids=["name-only", "phone-only", "email-only", "address-only"],
+)
 def test_upper_lachlan_refuses_details_that_are_not_a_name_with_a_way_to_reach_the_customer(
     upper_lachlan: Council, clock: FakeClock, details: dict[str, str]
 ) -> None:
     with pytest.raises(LodgementRefused, match="a name and a phone, or a name and an email"):
-        lodgement_fields(upper_lachlan, an_intake(customer=Customer(**details)), REFERENCE,
-                         clock())
+        lodgement_fields(upper_lachlan, an_intake(customer=Customer(**details)), REFERENCE, clock())
 
 
-@pytest.mark.parametrize("way", [{"phone": "0400 000 000"}, {"email": "ann@example.org"},
-                                 {"address": "3 Wattle St"}])
+@pytest.mark.parametrize(
+    "way", [{"phone": "0400 000 000"}, {"email": "ann@example.org"}, {"address": "3 Wattle St"}]
+)
 def test_upper_lachlan_accepts_a_name_with_any_way_to_reach_the_customer(
     upper_lachlan: Council, clock: FakeClock, way: dict[str, str]
 ) -> None:
-    fields = lodgement_fields(upper_lachlan, an_intake(customer=Customer(name="Ann Lee", **way)),
-                              REFERENCE, clock())
+    fields = lodgement_fields(
+        upper_lachlan, an_intake(customer=Customer(name="Ann Lee", **way)), REFERENCE, clock()
+    )
     assert fields["resolution_not_guaranteed"] is False
 
 
@@ -109,20 +116,23 @@ def test_a_customer_on_file_is_identified_whatever_details_the_intake_carries(
     upper_lachlan: Council, clock: FakeClock
 ) -> None:
     intake = an_intake(customer=None, customer_number="UL-C000001")
-    assert lodgement_fields(upper_lachlan, intake, REFERENCE, clock())[
-        "resolution_not_guaranteed"] is False
+    assert (
+        lodgement_fields(upper_lachlan, intake, REFERENCE, clock())["resolution_not_guaranteed"]
+        is False
+    )
 
 
 def test_without_an_identification_rule_any_one_detail_identifies(
     accepting_anonymous: Council, clock: FakeClock
 ) -> None:
     council = dataclasses.replace(accepting_anonymous, identified_by=ANY_DETAIL)
-    fields = lodgement_fields(council, an_intake(customer=Customer(phone="0400 000 000")),
-                              REFERENCE, clock())
+    fields = lodgement_fields(
+        council, an_intake(customer=Customer(phone="0400 000 000")), REFERENCE, clock()
+    )
     assert fields["resolution_not_guaranteed"] is False
-    strict = lodgement_fields(accepting_anonymous,
-                              an_intake(customer=Customer(phone="0400 000 000")), REFERENCE,
-                              clock())
+    strict = lodgement_fields(
+        accepting_anonymous, an_intake(customer=Customer(phone="0400 000 000")), REFERENCE, clock()
+    )
     assert strict["resolution_not_guaranteed"] is True  # Upper Lachlan's rule wants a name too
 
 
@@ -279,8 +289,9 @@ def test_a_letter_received_before_it_was_keyed_in_counts_from_its_receipt(
 
 def test_a_receipt_time_in_the_future_is_refused(upper_lachlan: Council, clock: FakeClock) -> None:
     with pytest.raises(InvalidCommand, match="in the future"):
-        lodgement_fields(upper_lachlan, an_intake(received_at=clock() + timedelta(minutes=1)),
-                         REFERENCE, clock())
+        lodgement_fields(
+            upper_lachlan, an_intake(received_at=clock() + timedelta(minutes=1)), REFERENCE, clock()
+        )
 
 
 def test_without_a_receipt_time_the_clock_starts_when_it_is_keyed_in(
@@ -316,14 +327,25 @@ def test_a_request_received_by_fax_is_accepted_where_the_council_takes_faxes(
     assert fields["channel"] is Channel.FAX
 
 
-@pytest.mark.parametrize(("customer", "missing"), [
-    (Customer(name="Ann Lee", phone="0400 000 000", preferred_contact=ContactMethod.EMAIL),
-     "e-mail address"),
-    (Customer(name="Ann Lee", email="ann@example.org", preferred_contact=ContactMethod.PHONE),
-     "phone number"),
-    (Customer(name="Ann Lee", phone="0400 000 000", preferred_contact=ContactMethod.LETTER),
-     "postal address"),
-])
+@pytest.mark.parametrize(
+    ("customer", "missing"),
+    [
+        (
+            Customer(name="Ann Lee", phone="0400 000 000", preferred_contact=ContactMethod.EMAIL),
+            "e-mail address",
+        ),
+        (
+            Customer(
+                name="Ann Lee", email="ann@example.org", preferred_contact=ContactMethod.PHONE
+            ),
+            "phone number",
+        ),
+        (
+            Customer(name="Ann Lee", phone="0400 000 000", preferred_contact=ContactMethod.LETTER),
+            "postal address",
+        ),
+    ],
+)
 def test_a_preferred_contact_method_without_its_detail_is_refused(
     upper_lachlan: Council, clock: FakeClock, customer: Customer, missing: str
 ) -> None:

@@ -62,9 +62,9 @@ def a_request(customer: Customer | None = ANN) -> ServiceRequest:
     council = load_council(PROJECT_ROOT / "config", COUNCIL)
     fields = lodgement_fields(
         council,
-        Intake(category="pothole", channel=Channel.PHONE, description="Deep pothole",
-               customer=ANN),
-        "UL-2026-000001", MONDAY_10,
+        Intake(category="pothole", channel=Channel.PHONE, description="Deep pothole", customer=ANN),
+        "UL-2026-000001",
+        MONDAY_10,
     )
     fields["customer"] = customer
     request = ServiceRequest.lodge(occurred_at=MONDAY_10, actor=OFFICER, **sealed(fields))
@@ -77,8 +77,13 @@ def new_events(request: ServiceRequest) -> list[Any]:
 
 
 def notice(request: ServiceRequest, kind: NoticeKind, about: int | None = None) -> bool:
-    return request.send_notice(notice=kind, text=f"{kind.value} text", occurred_at=MONDAY_10,
-                               actor=SYSTEM, about_version=about)
+    return request.send_notice(
+        notice=kind,
+        text=f"{kind.value} text",
+        occurred_at=MONDAY_10,
+        actor=SYSTEM,
+        about_version=about,
+    )
 
 
 class Delivered:
@@ -109,19 +114,33 @@ def test_a_notice_is_recorded_with_the_customers_preferred_method_and_address() 
     [sent] = new_events(request)
     assert type(sent).__name__ == "NoticeSent"
     assert (sent.notice, sent.method, open_sealed(sent.recipient)) == (
-        NoticeKind.ACKNOWLEDGEMENT, ContactMethod.EMAIL, "ann@example.org")
+        NoticeKind.ACKNOWLEDGEMENT,
+        ContactMethod.EMAIL,
+        "ann@example.org",
+    )
     assert sent.about_version == 2  # the Acknowledged event it reports
 
 
-@pytest.mark.parametrize("method,expected", [
-    (ContactMethod.PHONE, "0400 000 000"), (ContactMethod.SMS, "0400 000 000"),
-    (ContactMethod.LETTER, "1 Main St, Crookwell"), (ContactMethod.EMAIL, None),
-])
+@pytest.mark.parametrize(
+    "method,expected",
+    [
+        (ContactMethod.PHONE, "0400 000 000"),
+        (ContactMethod.SMS, "0400 000 000"),
+        (ContactMethod.LETTER, "1 Main St, Crookwell"),
+        (ContactMethod.EMAIL, None),
+    ],
+)
 def test_the_recipient_is_the_detail_of_the_preferred_method(
     method: ContactMethod, expected: str | None
 ) -> None:
-    request = a_request(Customer(name="Bo", phone="0400 000 000", address="1 Main St, Crookwell",
-                                 preferred_contact=method))
+    request = a_request(
+        Customer(
+            name="Bo",
+            phone="0400 000 000",
+            address="1 Main St, Crookwell",
+            preferred_contact=method,
+        )
+    )
 
     assert notice(request, NoticeKind.PROGRESS) is True
     [sent] = new_events(request)
@@ -159,10 +178,15 @@ def test_the_progress_notice_repeats_every_fifteen_working_days_while_open() -> 
     assert request.next_progress_notice() == next_due
 
     with pytest.raises(NoticeRefused, match="next falls due"):
-        request.send_notice(notice=NoticeKind.PROGRESS, text="again", actor=SYSTEM,
-                            occurred_at=datetime(2026, 3, 23, 16, 29, tzinfo=SYDNEY))
-    assert request.send_notice(notice=NoticeKind.PROGRESS, text="again", actor=SYSTEM,
-                               occurred_at=next_due)
+        request.send_notice(
+            notice=NoticeKind.PROGRESS,
+            text="again",
+            actor=SYSTEM,
+            occurred_at=datetime(2026, 3, 23, 16, 29, tzinfo=SYDNEY),
+        )
+    assert request.send_notice(
+        notice=NoticeKind.PROGRESS, text="again", actor=SYSTEM, occurred_at=next_due
+    )
     assert len(new_events(request)) == 1
 
 
@@ -170,8 +194,13 @@ def test_no_progress_or_delay_notice_once_closed_and_no_closure_notice_before() 
     request = a_request()
     with pytest.raises(NoticeRefused, match="not closed"):
         notice(request, NoticeKind.CLOSURE)
-    request.close(outcome="completed", text="Patched", outcomes={"completed"},
-                  occurred_at=MONDAY_10, actor=OFFICER)
+    request.close(
+        outcome="completed",
+        text="Patched",
+        outcomes={"completed"},
+        occurred_at=MONDAY_10,
+        actor=OFFICER,
+    )
     new_events(request)
 
     with pytest.raises(NoticeRefused, match="closed"):
@@ -189,7 +218,13 @@ def test_an_acknowledgement_notice_needs_an_acknowledgement() -> None:
 def test_each_delay_gets_its_own_notice_once() -> None:
     request = a_request()
     for until in (date(2026, 4, 10), date(2026, 4, 24)):
-        request.delay(horizon_days=730, reason="Asphalt supply", until=until, occurred_at=MONDAY_10, actor=OFFICER)
+        request.delay(
+            horizon_days=730,
+            reason="Asphalt supply",
+            until=until,
+            occurred_at=MONDAY_10,
+            actor=OFFICER,
+        )
     new_events(request)  # the delays are versions 2 and 3
 
     assert notice(request, NoticeKind.DELAY, about=2) is True
@@ -203,8 +238,13 @@ def test_each_delay_gets_its_own_notice_once() -> None:
 
 def test_a_replayed_request_remembers_the_notices_it_issued(sqlite_runtime: Runtime) -> None:
     result = lodge(sqlite_runtime)
-    send_notice(SendNotice(council=COUNCIL, reference=result.reference, actor=SYSTEM,
-                           notice=NoticeKind.PROGRESS), sqlite_runtime.ports, Delivered())
+    send_notice(
+        SendNotice(
+            council=COUNCIL, reference=result.reference, actor=SYSTEM, notice=NoticeKind.PROGRESS
+        ),
+        sqlite_runtime.ports,
+        Delivered(),
+    )
 
     sqlite_runtime.app.repository.cache = None
     request = sqlite_runtime.ports.get(result.request_id, result.reference)
@@ -219,10 +259,12 @@ def test_a_replayed_request_remembers_the_notices_it_issued(sqlite_runtime: Runt
 
 
 def lodge(rt: Runtime, customer: Customer | None = ANN) -> cmds.Result:
-    intake = Intake(category="pothole", channel=Channel.PHONE, description="Deep pothole",
-                    customer=customer)
-    return cmds.lodge_request(cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=OFFICER),
-                              rt.ports)
+    intake = Intake(
+        category="pothole", channel=Channel.PHONE, description="Deep pothole", customer=customer
+    )
+    return cmds.lodge_request(
+        cmds.LodgeRequest(council=COUNCIL, intake=intake, actor=OFFICER), rt.ports
+    )
 
 
 def on(ref: str, kind: NoticeKind, **more: Any) -> SendNotice:
@@ -233,8 +275,7 @@ def test_the_handler_records_the_notice_before_handing_it_over(sqlite_runtime: R
     result = lodge(sqlite_runtime)
     notifier = Delivered(sqlite_runtime)
 
-    outcome = send_notice(on(result.reference, NoticeKind.PROGRESS), sqlite_runtime.ports,
-                          notifier)
+    outcome = send_notice(on(result.reference, NoticeKind.PROGRESS), sqlite_runtime.ports, notifier)
 
     assert outcome.sent and outcome.result is not None and outcome.result.version == 2
     [handed] = notifier.notices
@@ -242,7 +283,10 @@ def test_the_handler_records_the_notice_before_handing_it_over(sqlite_runtime: R
     assert handed.recipient is not None
     recipient = sqlite_runtime.vault.opener().open(handed.recipient)
     assert (handed.request_id, handed.version, recipient) == (
-        result.request_id, 2, "ann@example.org")
+        result.request_id,
+        2,
+        "ann@example.org",
+    )
     assert result.reference in handed.text
     assert "Monday 30 March 2026" in handed.text  # the completion target, local date
 
@@ -253,8 +297,7 @@ def test_the_handler_says_so_and_records_nothing_without_a_contact_method(
     result = lodge(sqlite_runtime, Customer(name="Bo", phone="0400 000 000"))
     notifier = Delivered()
 
-    outcome = send_notice(on(result.reference, NoticeKind.PROGRESS), sqlite_runtime.ports,
-                          notifier)
+    outcome = send_notice(on(result.reference, NoticeKind.PROGRESS), sqlite_runtime.ports, notifier)
 
     assert outcome == NoticeOutcome() and not outcome.sent
     assert notifier.notices == []
@@ -266,13 +309,25 @@ def test_texts_carry_the_reference_the_delay_reason_and_date_and_the_outcome(
 ) -> None:
     rt, ref = sqlite_runtime, lodge(sqlite_runtime).reference
     notifier = Delivered()
-    cmds.acknowledge_request(cmds.AcknowledgeRequest(council=COUNCIL, reference=ref,
-                                                     actor=OFFICER), rt.ports)
-    cmds.delay_request(cmds.DelayRequest(council=COUNCIL, reference=ref, actor=OFFICER,
-                                         reason="Asphalt supply delayed",
-                                         until=date(2026, 4, 17)), rt.ports)
-    cmds.close_request(cmds.CloseRequest(council=COUNCIL, reference=ref, actor=OFFICER,
-                                         outcome="referred", text="Sent to TfNSW"), rt.ports)
+    cmds.acknowledge_request(
+        cmds.AcknowledgeRequest(council=COUNCIL, reference=ref, actor=OFFICER), rt.ports
+    )
+    cmds.delay_request(
+        cmds.DelayRequest(
+            council=COUNCIL,
+            reference=ref,
+            actor=OFFICER,
+            reason="Asphalt supply delayed",
+            until=date(2026, 4, 17),
+        ),
+        rt.ports,
+    )
+    cmds.close_request(
+        cmds.CloseRequest(
+            council=COUNCIL, reference=ref, actor=OFFICER, outcome="referred", text="Sent to TfNSW"
+        ),
+        rt.ports,
+    )
     for kind in (NoticeKind.ACKNOWLEDGEMENT, NoticeKind.CLOSURE):
         send_notice(on(ref, kind), rt.ports, notifier)
     with pytest.raises(NoticeRefused):  # closed: the delay is history now
@@ -284,7 +339,8 @@ def test_texts_carry_the_reference_the_delay_reason_and_date_and_the_outcome(
 
 
 def test_a_progress_notice_20_working_days_overdue_states_no_past_date(
-    sqlite_runtime: Runtime, clock: FakeClock,
+    sqlite_runtime: Runtime,
+    clock: FakeClock,
 ) -> None:
     # Seed 002 (Upper Lachlan): the customer is told the expected time frame — one still ahead.
     # Due Monday 30 March 2026 16:30; 20 business days later (31 March-2 April, Easter, 7-10,
@@ -301,22 +357,36 @@ def test_a_progress_notice_20_working_days_overdue_states_no_past_date(
 
 
 def test_an_overdue_progress_notice_gives_the_new_date_an_officer_recorded(
-    sqlite_runtime: Runtime, clock: FakeClock,
+    sqlite_runtime: Runtime,
+    clock: FakeClock,
 ) -> None:
     # Canterbury keeps the due instant when a request is delayed (delay_moves_due = false):
     # overdue against it, the customer hears the new expected date the officer recorded.
     rt = sqlite_runtime
-    intake = Intake(category="pothole", channel=Channel.PHONE, description="Deep pothole",
-                    customer=ANN)
-    ref = cmds.lodge_request(cmds.LodgeRequest(council="canterbury", intake=intake,
-                                               actor=OFFICER), rt.ports).reference
+    intake = Intake(
+        category="pothole", channel=Channel.PHONE, description="Deep pothole", customer=ANN
+    )
+    ref = cmds.lodge_request(
+        cmds.LodgeRequest(council="canterbury", intake=intake, actor=OFFICER), rt.ports
+    ).reference
     clock.set(datetime(2026, 3, 20, 10, 0, tzinfo=SYDNEY))  # after its 16 March 17:00 due
-    cmds.delay_request(cmds.DelayRequest(council="canterbury", reference=ref, actor=OFFICER,
-                                         reason="Crew away", until=date(2026, 4, 25)), rt.ports)
+    cmds.delay_request(
+        cmds.DelayRequest(
+            council="canterbury",
+            reference=ref,
+            actor=OFFICER,
+            reason="Crew away",
+            until=date(2026, 4, 25),
+        ),
+        rt.ports,
+    )
     notifier = Delivered()
 
-    send_notice(SendNotice(council="canterbury", reference=ref, actor=SYSTEM,
-                           notice=NoticeKind.PROGRESS), rt.ports, notifier)
+    send_notice(
+        SendNotice(council="canterbury", reference=ref, actor=SYSTEM, notice=NoticeKind.PROGRESS),
+        rt.ports,
+        notifier,
+    )
 
     [text] = [n.text for n in notifier.notices]
     assert "16 March" not in text
@@ -327,9 +397,16 @@ def test_an_overdue_progress_notice_gives_the_new_date_an_officer_recorded(
 
 def test_a_delay_notice_gives_the_reason_and_the_new_date(sqlite_runtime: Runtime) -> None:
     rt, ref = sqlite_runtime, lodge(sqlite_runtime).reference
-    cmds.delay_request(cmds.DelayRequest(council=COUNCIL, reference=ref, actor=OFFICER,
-                                         reason="Asphalt supply delayed",
-                                         until=date(2026, 4, 17)), rt.ports)
+    cmds.delay_request(
+        cmds.DelayRequest(
+            council=COUNCIL,
+            reference=ref,
+            actor=OFFICER,
+            reason="Asphalt supply delayed",
+            until=date(2026, 4, 17),
+        ),
+        rt.ports,
+    )
     notifier = Delivered()
 
     send_notice(on(ref, NoticeKind.DELAY), rt.ports, notifier)
@@ -348,11 +425,16 @@ def test_the_policy_notifies_an_acknowledgement_once_and_skips_overtaken_delays(
     rt, ref = sqlite_runtime, lodge(sqlite_runtime).reference
     cmd = cmds.RequestCommand(council=COUNCIL, reference=ref, actor=SYSTEM)
     notifier = Delivered()
-    cmds.acknowledge_request(cmds.AcknowledgeRequest(council=COUNCIL, reference=ref,
-                                                     actor=OFFICER), rt.ports)
+    cmds.acknowledge_request(
+        cmds.AcknowledgeRequest(council=COUNCIL, reference=ref, actor=OFFICER), rt.ports
+    )
     for until in (date(2026, 4, 10), date(2026, 4, 24)):
-        cmds.delay_request(cmds.DelayRequest(council=COUNCIL, reference=ref, actor=OFFICER,
-                                             reason="Asphalt", until=until), rt.ports)
+        cmds.delay_request(
+            cmds.DelayRequest(
+                council=COUNCIL, reference=ref, actor=OFFICER, reason="Asphalt", until=until
+            ),
+            rt.ports,
+        )
 
     first = tell_customer_about("Acknowledged", cmd, 2, rt.ports, notifier)
     again = tell_customer_about("Acknowledged", cmd, 2, rt.ports, notifier)
@@ -370,12 +452,22 @@ def test_the_policy_notifies_an_acknowledgement_once_and_skips_overtaken_delays(
 # -- the outbox adapter ----------------------------------------------------------------------
 
 
-def a_notice(method: ContactMethod = ContactMethod.EMAIL, recipient: str | None = "ann@x.org",
-             version: int = 2) -> Notice:
-    return Notice(request_id=uuid4(), council=COUNCIL, reference="UL-2026-000001",
-                  version=version, notice=NoticeKind.PROGRESS, method=method,
-                  recipient=recipient, text="Your request UL-2026-000001 is in progress.",
-                  issued_at=MONDAY_10)
+def a_notice(
+    method: ContactMethod = ContactMethod.EMAIL,
+    recipient: str | None = "ann@x.org",
+    version: int = 2,
+) -> Notice:
+    return Notice(
+        request_id=uuid4(),
+        council=COUNCIL,
+        reference="UL-2026-000001",
+        version=version,
+        notice=NoticeKind.PROGRESS,
+        method=method,
+        recipient=recipient,
+        text="Your request UL-2026-000001 is in progress.",
+        issued_at=MONDAY_10,
+    )
 
 
 def test_the_outbox_holds_a_notice_once_however_often_it_is_handed_over(
@@ -434,7 +526,9 @@ def test_the_smtp_adapter_delivers_an_email_notice(smtp_server: tuple[Sink, int]
 
 
 def test_the_sender_drains_email_rows_marks_them_and_leaves_letters_for_staff(
-    sqlite_runtime: Runtime, smtp_server: tuple[Sink, int], clock: FakeClock,
+    sqlite_runtime: Runtime,
+    smtp_server: tuple[Sink, int],
+    clock: FakeClock,
 ) -> None:
     sink, port = smtp_server
     engine = sqlite_runtime.write_engine
@@ -458,14 +552,16 @@ def test_the_sender_drains_email_rows_marks_them_and_leaves_letters_for_staff(
 
 
 def test_a_server_that_cannot_be_reached_leaves_the_row_pending_for_a_retry(
-    sqlite_runtime: Runtime, clock: FakeClock,
+    sqlite_runtime: Runtime,
+    clock: FakeClock,
 ) -> None:
     engine = sqlite_runtime.write_engine
     OutboxNotifier(engine).deliver(a_notice())
     nobody = SmtpNotifier("127.0.0.1", _free_port(), "crm@x", timeout=2)
 
     drained = OutboxSender(engine, {ContactMethod.EMAIL: nobody}, max_attempts=2).send_pending(
-        clock())
+        clock()
+    )
 
     assert (drained.sent, drained.retrying) == (0, 1)
     with engine.connect() as conn:
@@ -479,7 +575,8 @@ def test_a_server_that_cannot_be_reached_leaves_the_row_pending_for_a_retry(
 
 
 def test_letters_and_calls_are_a_work_list_that_staff_mark_done_and_the_record_says_how(
-    sqlite_runtime: Runtime, clock: FakeClock,
+    sqlite_runtime: Runtime,
+    clock: FakeClock,
 ) -> None:
     engine = sqlite_runtime.write_engine
     outbox = OutboxNotifier(engine)
@@ -490,18 +587,28 @@ def test_letters_and_calls_are_a_work_list_that_staff_mark_done_and_the_record_s
 
     with pytest.raises(NoticeWorkRefused, match="cannot be called"):
         mark_done(engine, COUNCIL, letter["id"], by=clerk, how="called", note=None, at=clock())
-    posted = mark_done(engine, COUNCIL, letter["id"], by=clerk, how="posted",
-                       note="  Sent second class  ", at=clock())
+    posted = mark_done(
+        engine,
+        COUNCIL,
+        letter["id"],
+        by=clerk,
+        how="posted",
+        note="  Sent second class  ",
+        at=clock(),
+    )
 
     assert (posted["status"], posted["done_how"], posted["done_by"], posted["done_note"]) == (
-        "done", "posted", "cs.officer (customer-service)", "Sent second class")
+        "done",
+        "posted",
+        "cs.officer (customer-service)",
+        "Sent second class",
+    )
     assert posted["sent_at"] == clock()
     assert [r["id"] for r in list_outbox(engine, COUNCIL, pending=True)] == [call["id"]]
     with pytest.raises(NoticeWorkRefused, match="done, not pending"):
         mark_done(engine, COUNCIL, letter["id"], by=clerk, how="posted", note=None, at=clock())
     with pytest.raises(NoticeWorkRefused, match="no notice"):
-        mark_done(engine, "canterbury", call["id"], by=clerk, how="called", note=None,
-                  at=clock())
+        mark_done(engine, "canterbury", call["id"], by=clerk, how="called", note=None, at=clock())
 
 
 def test_an_outbox_made_by_an_earlier_release_gets_the_work_list_columns(
@@ -509,8 +616,12 @@ def test_an_outbox_made_by_an_earlier_release_gets_the_work_list_columns(
 ) -> None:
     engine = sqlite_runtime.write_engine
     with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE notice_outbox (id INTEGER PRIMARY KEY, "
-                             "request_id VARCHAR(36) NOT NULL, version INTEGER NOT NULL)"))
+        conn.execute(
+            sa.text(
+                "CREATE TABLE notice_outbox (id INTEGER PRIMARY KEY, "
+                "request_id VARCHAR(36) NOT NULL, version INTEGER NOT NULL)"
+            )
+        )
 
     create_outbox(engine)
 

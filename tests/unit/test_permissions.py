@@ -36,16 +36,37 @@ def viewer(role: str, teams: tuple[str, ...] = ()) -> Viewer:
 
 @pytest.mark.parametrize("role", ["customer-service", "officer", "team-leader"])
 def test_the_front_line_may_run_every_request_command_and_the_work_views(role: str) -> None:
-    for action in [*REQUEST_COMMANDS, "queue", "show", "history", "sla", "sla-sweep", "alerts",
-                   "notices", "timeline", "customer-find", "customer-update"]:
+    for action in [
+        *REQUEST_COMMANDS,
+        "queue",
+        "show",
+        "history",
+        "sla",
+        "sla-sweep",
+        "alerts",
+        "notices",
+        "timeline",
+        "customer-find",
+        "customer-update",
+    ]:
         assert TABLE.allows(role, action), action
     for action in ("audit", "import", "kpi", "users", "projections", "customer-erase"):
         assert not TABLE.allows(role, action), action
 
 
 def test_records_officers_keep_the_record_but_do_not_work_requests() -> None:
-    for action in ("audit", "import", "kpi", "export", "record", "show", "history",
-                   "customer-access-log", "customer-erase", "timeline"):
+    for action in (
+        "audit",
+        "import",
+        "kpi",
+        "export",
+        "record",
+        "show",
+        "history",
+        "customer-access-log",
+        "customer-erase",
+        "timeline",
+    ):
         assert TABLE.allows("records-officer", action), action
     for action in (*REQUEST_COMMANDS, "queue", "sla-sweep", "users"):
         assert not TABLE.allows("records-officer", action), action
@@ -53,8 +74,17 @@ def test_records_officers_keep_the_record_but_do_not_work_requests() -> None:
 
 def test_analysts_read_figures_and_history_and_change_nothing() -> None:
     assert {a for a in ACTIONS if TABLE.allows("analyst", a)} == {
-        "kpi", "sla", "queue", "show", "history", "audit", "timeline", "stats", "complaint-report",
-        *PUBLIC_ACTIONS}
+        "kpi",
+        "sla",
+        "queue",
+        "show",
+        "history",
+        "audit",
+        "timeline",
+        "stats",
+        "complaint-report",
+        *PUBLIC_ACTIONS,
+    }
 
 
 def test_complaints_officers_also_declare_a_customers_conduct() -> None:
@@ -67,7 +97,9 @@ def test_complaints_officers_handle_complaints_and_the_front_line_records_rating
     """Complaint handling (subject officer, review, Ombudsman) is the complaints officers'
     (and administrators'); a rating is recorded by whoever takes the customer's call."""
     assert {r for r in TABLE.roles if TABLE.allows(r, "complaint")} == {
-        "complaints-officer", "administrator"}
+        "complaints-officer",
+        "administrator",
+    }
     for role in ("customer-service", "officer", "complaints-officer"):
         assert TABLE.allows(role, "satisfaction"), role
     assert not TABLE.allows("analyst", "satisfaction")
@@ -106,7 +138,8 @@ def test_replacing_a_roles_actions_leaves_the_others() -> None:
 
 
 @pytest.mark.parametrize(
-    "role", ["customer-service", "records-officer", "complaints-officer", "administrator"])
+    "role", ["customer-service", "records-officer", "complaints-officer", "administrator"]
+)
 def test_the_desk_records_complaints_and_administrators_always_see_personal_data(
     role: str,
 ) -> None:
@@ -141,8 +174,12 @@ def test_analysts_and_anyone_else_never_see_personal_data(role: str) -> None:
 
 
 def test_the_viewers_actor_carries_the_role_they_act_in() -> None:
-    v = Viewer(user_id="kwong", role="team-leader", roles=frozenset({"officer", "team-leader"}),
-               teams=frozenset())
+    v = Viewer(
+        user_id="kwong",
+        role="team-leader",
+        roles=frozenset({"officer", "team-leader"}),
+        teams=frozenset(),
+    )
     assert v.actor == Actor(id="kwong", role="team-leader")
 
 
@@ -159,21 +196,27 @@ def test_a_council_without_a_permissions_table_gets_the_defaults_for_its_chain()
 
 
 def test_a_permissions_table_replaces_a_roles_actions_and_adds_roles(tmp_path: Path) -> None:
-    write_council(tmp_path, VALID + '\n[permissions]\nanalyst = ["kpi"]\n'
-                  'auditor = ["audit", "history"]\n')
+    write_council(
+        tmp_path, VALID + '\n[permissions]\nanalyst = ["kpi"]\nauditor = ["audit", "history"]\n'
+    )
     council = load_council(tmp_path, "testshire")
     assert council.permissions.by_role["analyst"] == {"kpi"}
     assert council.permissions.allows("auditor", "history")
     assert "auditor" in council.staff_roles
-    assert council.permissions.by_role["officer"] == default_permissions(
-        council.roles).by_role["officer"]
+    assert (
+        council.permissions.by_role["officer"]
+        == default_permissions(council.roles).by_role["officer"]
+    )
 
 
-@pytest.mark.parametrize(("table", "says"), [
-    ('analyst = ["kpi", "launch-missiles"]', "unknown action(s) 'launch-missiles'"),
-    ('analyst = "kpi"', "must be a list of action names"),
-    ("analyst = [1]", "must be a list of action names"),
-])
+@pytest.mark.parametrize(
+    ("table", "says"),
+    [
+        ('analyst = ["kpi", "launch-missiles"]', "unknown action(s) 'launch-missiles'"),
+        ('analyst = "kpi"', "must be a list of action names"),
+        ("analyst = [1]", "must be a list of action names"),
+    ],
+)
 def test_a_bad_permissions_table_is_refused_naming_the_file_and_field(
     tmp_path: Path, table: str, says: str
 ) -> None:

@@ -15,8 +15,10 @@ from infra.record_anchor import AnchorRejected, RecordKeyError
 from projections.record_chain import Head
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-HEADS = {"requests": Head(log="requests", position=12, event_count=11, head_hash="ab" * 32),
-         "directory": Head(log="directory", position=3, event_count=3, head_hash="cd" * 32)}
+HEADS = {
+    "requests": Head(log="requests", position=12, event_count=11, head_hash="ab" * 32),
+    "directory": Head(log="directory", position=3, event_count=3, head_hash="cd" * 32),
+}
 
 
 def test_a_new_key_is_private_to_its_owner_and_its_public_half_sits_beside_it(
@@ -63,6 +65,8 @@ def test_an_anchor_reads_back_as_signed_and_nothing_else_does(tmp_path: Path) ->
     assert rejected({k: v for k, v in anchor.items() if k != "signature"}) == "forged"
     other = tmp_path / "other.ed25519"
     record_anchor.generate(other)
-    assert rejected(record_anchor.sign(record_anchor.load_private(other), "upper-lachlan",
-                                       HEADS, AT)) == "forged"
+    assert (
+        rejected(record_anchor.sign(record_anchor.load_private(other), "upper-lachlan", HEADS, AT))
+        == "forged"
+    )
     assert rejected(anchor, council="canterbury") == "foreign"

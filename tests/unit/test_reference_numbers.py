@@ -21,7 +21,8 @@ def lodge(rt: Runtime, clock: FakeClock, at: datetime, council: str = "upper-lac
     """Lodges a pothole at `at` (by the fake clock); returns the reference it got."""
     clock.set(at)
     intake: dict[str, Any] = {
-        "category": "pothole", "channel": Channel.PHONE,
+        "category": "pothole",
+        "channel": Channel.PHONE,
         "description": "Deep pothole outside 12 Spring St",
         "customer": Customer(name="Ann Lee", phone="0400 000 000"),
     }
@@ -37,13 +38,13 @@ def test_the_counter_starts_again_at_one_when_the_year_turns_in_the_councils_tim
     second_of_2027 = lodge(sqlite_runtime, clock, datetime(2027, 1, 1, 0, 2, tzinfo=SYDNEY))
 
     assert (last_of_2026, first_of_2027, second_of_2027) == (
-        "UL-2026-000001", "UL-2027-000001", "UL-2027-000002",
+        "UL-2026-000001",
+        "UL-2027-000001",
+        "UL-2027-000002",
     )
 
 
-def test_each_council_counts_its_own_references(
-    sqlite_runtime: Runtime, clock: FakeClock
-) -> None:
+def test_each_council_counts_its_own_references(sqlite_runtime: Runtime, clock: FakeClock) -> None:
     at = datetime(2026, 3, 2, 10, tzinfo=SYDNEY)
 
     upper_lachlan = lodge(sqlite_runtime, clock, at)
@@ -51,5 +52,7 @@ def test_each_council_counts_its_own_references(
     upper_lachlan_again = lodge(sqlite_runtime, clock, at)
 
     assert (upper_lachlan, canterbury, upper_lachlan_again) == (
-        "UL-2026-000001", "CC-2026-000001", "UL-2026-000002",
+        "UL-2026-000001",
+        "CC-2026-000001",
+        "UL-2026-000002",
     )

@@ -479,7 +479,8 @@ def test_delaying_records_the_reason_and_the_new_expected_completion(
     request_: ServiceRequest, clock: FakeClock
 ) -> None:
     request_.delay(
-        horizon_days=730, reason="Waiting for the asphalt crew",
+        horizon_days=730,
+        reason="Waiting for the asphalt crew",
         until=date(2026, 3, 20),
         occurred_at=clock(),
         actor=OFFICER,
@@ -499,7 +500,13 @@ def test_a_delay_to_christmas_day_lands_at_the_close_of_the_next_business_day(
 ) -> None:
     # Friday 25 December 2026; Saturday, Sunday, then the Boxing Day substitute Monday 28 in
     # NSW: Tuesday 29 December at 16:30 (AEDT). Never refused for that.
-    request_.delay(horizon_days=730, reason="Crew away", until=date(2026, 12, 25), occurred_at=clock(), actor=OFFICER)
+    request_.delay(
+        horizon_days=730,
+        reason="Crew away",
+        until=date(2026, 12, 25),
+        occurred_at=clock(),
+        actor=OFFICER,
+    )
 
     [event] = pending(request_)
     assert event.until == date(2026, 12, 25)
@@ -513,7 +520,11 @@ def test_a_delay_to_a_saturday_already_past_is_refused_though_it_would_roll_forw
     # the clock's Monday 2 March 2026: Saturday 28 February is gone, whatever Monday it means
     with pytest.raises(InvalidCommand, match="not later than now"):
         request_.delay(
-            horizon_days=730, reason="Crew away", until=date(2026, 2, 28), occurred_at=clock(), actor=OFFICER
+            horizon_days=730,
+            reason="Crew away",
+            until=date(2026, 2, 28),
+            occurred_at=clock(),
+            actor=OFFICER,
         )
 
 
@@ -522,7 +533,13 @@ def test_a_delay_moves_the_completion_due_instant_when_the_council_says_so(
 ) -> None:
     assert request_.standard is not None and request_.standard.delay_moves_due
 
-    request_.delay(horizon_days=730, reason="Crew away", until=date(2026, 3, 20), occurred_at=clock(), actor=OFFICER)
+    request_.delay(
+        horizon_days=730,
+        reason="Crew away",
+        until=date(2026, 3, 20),
+        occurred_at=clock(),
+        actor=OFFICER,
+    )
 
     [event] = pending(request_)
     assert event.complete_by == sydney(2026, 3, 20, 16, 30)
@@ -535,7 +552,13 @@ def test_a_delay_leaves_the_completion_due_instant_when_the_council_keeps_it(
     request = lodge(dataclasses.replace(council, delay_moves_due=False), clock)
     request.collect_events()
 
-    request.delay(horizon_days=730, reason="Crew away", until=date(2026, 3, 20), occurred_at=clock(), actor=OFFICER)
+    request.delay(
+        horizon_days=730,
+        reason="Crew away",
+        until=date(2026, 3, 20),
+        occurred_at=clock(),
+        actor=OFFICER,
+    )
 
     [event] = pending(request)
     assert event.expected_completion == sydney(2026, 3, 20, 16, 30)
@@ -547,7 +570,8 @@ def test_a_delay_can_record_that_the_council_awaits_the_customer(
     request_: ServiceRequest, clock: FakeClock
 ) -> None:
     request_.delay(
-        horizon_days=730, reason="Need photos",
+        horizon_days=730,
+        reason="Need photos",
         until=date(2026, 3, 20),
         awaiting_customer=True,
         occurred_at=clock(),
@@ -566,7 +590,11 @@ def test_a_delay_without_a_reason_is_refused(
         request_,
         InvalidCommand,
         lambda: request_.delay(
-            horizon_days=730, reason=reason, until=date(2026, 3, 20), occurred_at=clock(), actor=OFFICER
+            horizon_days=730,
+            reason=reason,
+            until=date(2026, 3, 20),
+            occurred_at=clock(),
+            actor=OFFICER,
         ),
         match="reason",
     )
@@ -579,7 +607,11 @@ def test_a_delay_to_a_date_already_past_is_refused(
         request_,
         InvalidCommand,
         lambda: request_.delay(
-            horizon_days=730, reason="Crew away", until=date(2026, 2, 27), occurred_at=clock(), actor=OFFICER
+            horizon_days=730,
+            reason="Crew away",
+            until=date(2026, 2, 27),
+            occurred_at=clock(),
+            actor=OFFICER,
         ),
         match="not later than now",
     )
@@ -594,7 +626,11 @@ def test_a_delay_to_today_after_closing_time_is_refused(
         request_,
         InvalidCommand,
         lambda: request_.delay(
-            horizon_days=730, reason="Crew away", until=date(2026, 3, 2), occurred_at=clock(), actor=OFFICER
+            horizon_days=730,
+            reason="Crew away",
+            until=date(2026, 3, 2),
+            occurred_at=clock(),
+            actor=OFFICER,
         ),
         match="not later than now",
     )
@@ -607,7 +643,11 @@ def test_a_closed_request_cannot_be_delayed(
         closed_request,
         RequestClosed,
         lambda: closed_request.delay(
-            horizon_days=730, reason="Crew away", until=date(2026, 3, 20), occurred_at=clock(), actor=OFFICER
+            horizon_days=730,
+            reason="Crew away",
+            until=date(2026, 3, 20),
+            occurred_at=clock(),
+            actor=OFFICER,
         ),
     )
 
@@ -679,7 +719,11 @@ def test_a_watchdog_escalation_a_delay_made_unwarranted_is_refused(
     stale = sydney(2026, 3, 16, 16, 30)
     clock.set(sydney(2026, 3, 10, 9, 0))
     request_.delay(
-        horizon_days=730, reason="Asphalt supply", until=date(2026, 3, 27), occurred_at=clock(), actor=OFFICER
+        horizon_days=730,
+        reason="Asphalt supply",
+        until=date(2026, 3, 27),
+        occurred_at=clock(),
+        actor=OFFICER,
     )
     request_.collect_events()
     clock.set(sydney(2026, 3, 17, 12, 0))
@@ -706,7 +750,8 @@ def test_a_watchdog_escalation_during_a_customer_pause_is_refused_and_the_clock_
     request_.acknowledge(occurred_at=clock(), actor=OFFICER)
     clock.set(sydney(2026, 3, 4, 10, 0))
     request_.delay(
-        horizon_days=730, reason="Need photos",
+        horizon_days=730,
+        reason="Need photos",
         until=date(2026, 3, 20),
         awaiting_customer=True,
         occurred_at=clock(),
@@ -1028,7 +1073,8 @@ def a_full_lifecycle(council: Council, clock: FakeClock, **intake: Any) -> Servi
     )
     clock.advance(days=1)
     request.delay(
-        horizon_days=730, reason="Asphalt on order",
+        horizon_days=730,
+        reason="Asphalt on order",
         until=date(2026, 3, 27),
         awaiting_customer=True,
         occurred_at=clock(),

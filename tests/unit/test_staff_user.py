@@ -28,9 +28,16 @@ KNOWN_ROLES = ("customer-service", "officer", "team-leader", "administrator")
 
 def added(**overrides: Any) -> StaffUser:
     fields: dict[str, Any] = {
-        "council": "upper-lachlan", "user_id": "kwong", "name": "Kim Wong",
-        "roles": ["officer"], "teams": ["roads"], "email": "kim@example.org", "phone": None,
-        "known_roles": KNOWN_ROLES, "known_teams": ("roads", "water"), "occurred_at": AT,
+        "council": "upper-lachlan",
+        "user_id": "kwong",
+        "name": "Kim Wong",
+        "roles": ["officer"],
+        "teams": ["roads"],
+        "email": "kim@example.org",
+        "phone": None,
+        "known_roles": KNOWN_ROLES,
+        "known_teams": ("roads", "water"),
+        "occurred_at": AT,
         "actor": ADMIN,
     }
     fields.update(overrides)
@@ -63,20 +70,26 @@ def test_adding_a_user_records_who_they_are_their_roles_and_who_added_them() -> 
 
     [event] = u.collect_events()
     assert isinstance(event, StaffUser.Added)
-    assert (event.user_id, event.roles, event.teams) == ("kwong", ("officer", "team-leader"),
-                                                         ("roads",))
+    assert (event.user_id, event.roles, event.teams) == (
+        "kwong",
+        ("officer", "team-leader"),
+        ("roads",),
+    )
     assert (event.actor, event.occurred_at) == (ADMIN, AT)
     assert u.id == staff_user_id("upper-lachlan", "kwong") and u.active
 
 
-@pytest.mark.parametrize(("overrides", "error", "says"), [
-    ({"roles": []}, InvalidCommand, "at least one role"),
-    ({"roles": ["mayor"]}, UserRefused, "unknown role 'mayor'"),
-    ({"teams": ["pixies"]}, UserRefused, "unknown team 'pixies'"),
-    ({"name": " "}, InvalidCommand, "name must not be empty"),
-    ({"user_id": "system:sla-watchdog"}, InvalidCommand, "not a user id"),
-    ({"occurred_at": datetime(2026, 3, 2, 10, 0)}, InvalidCommand, "timezone"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "error", "says"),
+    [
+        ({"roles": []}, InvalidCommand, "at least one role"),
+        ({"roles": ["mayor"]}, UserRefused, "unknown role 'mayor'"),
+        ({"teams": ["pixies"]}, UserRefused, "unknown team 'pixies'"),
+        ({"name": " "}, InvalidCommand, "name must not be empty"),
+        ({"user_id": "system:sla-watchdog"}, InvalidCommand, "not a user id"),
+        ({"occurred_at": datetime(2026, 3, 2, 10, 0)}, InvalidCommand, "timezone"),
+    ],
+)
 def test_adding_a_user_breaking_a_rule_is_refused(
     overrides: dict[str, Any], error: type[DomainError], says: str
 ) -> None:
@@ -109,12 +122,22 @@ def test_joining_and_leaving_a_team_record_the_team_and_who_did_it(user: StaffUs
 @pytest.mark.parametrize(
     ("do", "says"),
     [
-        (lambda u: u.join_team(team="roads", known_teams=("roads",), occurred_at=AT, actor=ADMIN),
-         "already works in team roads"),
-        (lambda u: u.join_team(team="sewer", known_teams=("roads",), occurred_at=AT, actor=ADMIN),
-         "unknown team 'sewer'"),
-        (lambda u: u.leave_team(team="water", occurred_at=AT, actor=ADMIN),
-         "does not work in team water"),
+        (
+            lambda u: u.join_team(
+                team="roads", known_teams=("roads",), occurred_at=AT, actor=ADMIN
+            ),
+            "already works in team roads",
+        ),
+        (
+            lambda u: u.join_team(
+                team="sewer", known_teams=("roads",), occurred_at=AT, actor=ADMIN
+            ),
+            "unknown team 'sewer'",
+        ),
+        (
+            lambda u: u.leave_team(team="water", occurred_at=AT, actor=ADMIN),
+            "does not work in team water",
+        ),
     ],
 )
 def test_a_team_change_breaking_a_rule_is_refused(user: StaffUser, do: Any, says: str) -> None:
@@ -127,28 +150,50 @@ def test_a_team_change_breaking_a_rule_is_refused(user: StaffUser, do: Any, says
 def test_a_disabled_user_cannot_join_a_team(user: StaffUser) -> None:
     user.disable(reason=None, occurred_at=AT, actor=ADMIN)
     user.collect_events()
-    refused(user, UserRefused, "is disabled", lambda: user.join_team(
-        team="water", known_teams=("roads", "water"), occurred_at=AT, actor=ADMIN))
+    refused(
+        user,
+        UserRefused,
+        "is disabled",
+        lambda: user.join_team(
+            team="water", known_teams=("roads", "water"), occurred_at=AT, actor=ADMIN
+        ),
+    )
 
 
 def test_a_role_held_cannot_be_granted_again(user: StaffUser) -> None:
-    refused(user, UserRefused, "already holds the role officer", lambda: user.grant(
-        role="officer", known_roles=KNOWN_ROLES, occurred_at=AT, actor=ADMIN))
+    refused(
+        user,
+        UserRefused,
+        "already holds the role officer",
+        lambda: user.grant(role="officer", known_roles=KNOWN_ROLES, occurred_at=AT, actor=ADMIN),
+    )
 
 
 def test_an_unknown_role_cannot_be_granted(user: StaffUser) -> None:
-    refused(user, UserRefused, "unknown role 'mayor'", lambda: user.grant(
-        role="mayor", known_roles=KNOWN_ROLES, occurred_at=AT, actor=ADMIN))
+    refused(
+        user,
+        UserRefused,
+        "unknown role 'mayor'",
+        lambda: user.grant(role="mayor", known_roles=KNOWN_ROLES, occurred_at=AT, actor=ADMIN),
+    )
 
 
 def test_a_role_not_held_cannot_be_revoked(user: StaffUser) -> None:
-    refused(user, UserRefused, "does not hold the role team-leader", lambda: user.revoke(
-        role="team-leader", occurred_at=AT, actor=ADMIN))
+    refused(
+        user,
+        UserRefused,
+        "does not hold the role team-leader",
+        lambda: user.revoke(role="team-leader", occurred_at=AT, actor=ADMIN),
+    )
 
 
 def test_the_last_role_cannot_be_revoked(user: StaffUser) -> None:
-    refused(user, UserRefused, "last role", lambda: user.revoke(
-        role="officer", occurred_at=AT, actor=ADMIN))
+    refused(
+        user,
+        UserRefused,
+        "last role",
+        lambda: user.revoke(role="officer", occurred_at=AT, actor=ADMIN),
+    )
 
 
 def test_a_disabled_user_is_not_disabled_twice_nor_granted_a_role(user: StaffUser) -> None:
@@ -156,10 +201,20 @@ def test_a_disabled_user_is_not_disabled_twice_nor_granted_a_role(user: StaffUse
     [event] = user.collect_events()
     assert isinstance(event, StaffUser.Disabled) and event.reason == "left the council"
 
-    refused(user, UserRefused, "already disabled", lambda: user.disable(
-        reason=None, occurred_at=AT, actor=ADMIN))
-    refused(user, UserRefused, "is disabled", lambda: user.grant(
-        role="team-leader", known_roles=KNOWN_ROLES, occurred_at=AT, actor=ADMIN))
+    refused(
+        user,
+        UserRefused,
+        "already disabled",
+        lambda: user.disable(reason=None, occurred_at=AT, actor=ADMIN),
+    )
+    refused(
+        user,
+        UserRefused,
+        "is disabled",
+        lambda: user.grant(
+            role="team-leader", known_roles=KNOWN_ROLES, occurred_at=AT, actor=ADMIN
+        ),
+    )
 
 
 def test_a_disabled_user_can_be_enabled_once(user: StaffUser) -> None:
@@ -184,15 +239,23 @@ def rt(sqlite_runtime: Runtime) -> Runtime:
 
 
 def bootstrap(rt: Runtime, council: Council) -> StaffUser:
-    return cmds.bootstrap_administrator(cmds.BootstrapAdministrator(
-        council=council.id, user_id="admin", name="Admin"), rt.directory_ports, council)
+    return cmds.bootstrap_administrator(
+        cmds.BootstrapAdministrator(council=council.id, user_id="admin", name="Admin"),
+        rt.directory_ports,
+        council,
+    )
 
 
-def add(rt: Runtime, council: Council, user_id: str, *roles: str, teams: tuple[str, ...] = ()
-        ) -> StaffUser:
-    return cmds.add_user(cmds.AddUser(council=council.id, user_id=user_id, name=user_id,
-                                      roles=roles, teams=teams, actor=ADMIN),
-                         rt.directory_ports, council)
+def add(
+    rt: Runtime, council: Council, user_id: str, *roles: str, teams: tuple[str, ...] = ()
+) -> StaffUser:
+    return cmds.add_user(
+        cmds.AddUser(
+            council=council.id, user_id=user_id, name=user_id, roles=roles, teams=teams, actor=ADMIN
+        ),
+        rt.directory_ports,
+        council,
+    )
 
 
 def test_a_saved_user_reloads_equal_with_tuples_and_its_history(
@@ -201,8 +264,11 @@ def test_a_saved_user_reloads_equal_with_tuples_and_its_history(
     bootstrap(rt, council)
     add(rt, council, "kwong", "officer", "team-leader", teams=("roads",))
     clock.advance(hours=1)
-    cmds.grant_role(cmds.GrantRole(council=council.id, user_id="kwong", role="customer-service",
-                                   actor=ADMIN), rt.directory_ports, council)
+    cmds.grant_role(
+        cmds.GrantRole(council=council.id, user_id="kwong", role="customer-service", actor=ADMIN),
+        rt.directory_ports,
+        council,
+    )
 
     reloaded = rt.directory_ports.find(StaffUser, staff_user_id(council.id, "kwong"))
     assert reloaded is not None
@@ -221,19 +287,27 @@ def test_bootstrap_makes_the_first_administrator_as_a_system_actor_and_only_once
     assert admin.roles == ("administrator",)
     assert event.actor == system_actor("users-bootstrap")
     with pytest.raises(UserRefused, match="has users already"):
-        cmds.bootstrap_administrator(cmds.BootstrapAdministrator(
-            council=council.id, user_id="other", name="Other"), rt.directory_ports, council)
+        cmds.bootstrap_administrator(
+            cmds.BootstrapAdministrator(council=council.id, user_id="other", name="Other"),
+            rt.directory_ports,
+            council,
+        )
 
 
 def test_users_are_listed_per_council(rt: Runtime, council: Council) -> None:
     bootstrap(rt, council)
     add(rt, council, "kwong", "officer")
     canterbury = load_council(PROJECT_ROOT / "config", "canterbury")
-    cmds.bootstrap_administrator(cmds.BootstrapAdministrator(
-        council=canterbury.id, user_id="admin", name="Admin"), rt.directory_ports, canterbury)
+    cmds.bootstrap_administrator(
+        cmds.BootstrapAdministrator(council=canterbury.id, user_id="admin", name="Admin"),
+        rt.directory_ports,
+        canterbury,
+    )
 
     assert [u.user_id for u in cmds.list_users(rt.directory_ports, council.id)] == [
-        "admin", "kwong"]
+        "admin",
+        "kwong",
+    ]
     assert [u.user_id for u in cmds.list_users(rt.directory_ports, "canterbury")] == ["admin"]
 
 
@@ -241,14 +315,21 @@ def test_the_last_active_administrator_is_kept(rt: Runtime, council: Council) ->
     bootstrap(rt, council)
     d = rt.directory_ports
     with pytest.raises(UserRefused, match="last active administrator"):
-        cmds.disable_user(cmds.DisableUser(council=council.id, user_id="admin", actor=ADMIN),
-                          d, council)
+        cmds.disable_user(
+            cmds.DisableUser(council=council.id, user_id="admin", actor=ADMIN), d, council
+        )
     add(rt, council, "second", "administrator")
-    cmds.disable_user(cmds.DisableUser(council=council.id, user_id="admin", actor=ADMIN),
-                      d, council)
+    cmds.disable_user(
+        cmds.DisableUser(council=council.id, user_id="admin", actor=ADMIN), d, council
+    )
     with pytest.raises(UserRefused, match="last active administrator"):
-        cmds.revoke_role(cmds.RevokeRole(council=council.id, user_id="second",
-                                         role="administrator", actor=ADMIN), d, council)
+        cmds.revoke_role(
+            cmds.RevokeRole(
+                council=council.id, user_id="second", role="administrator", actor=ADMIN
+            ),
+            d,
+            council,
+        )
 
 
 def test_a_user_is_added_once(rt: Runtime, council: Council) -> None:
@@ -268,27 +349,37 @@ def test_authorize_picks_the_first_role_that_allows_the_action(
     assert authorize(d, council, "kwong", None, "kpi").role == "analyst"
     viewer = authorize(d, council, "kwong", None, "close")
     assert (viewer.role, viewer.roles, viewer.teams) == (
-        "officer", frozenset({"analyst", "officer"}), frozenset({"roads"}))
+        "officer",
+        frozenset({"analyst", "officer"}),
+        frozenset({"roads"}),
+    )
     assert authorize(d, council, "kwong", "officer", "show").actor == Actor(
-        id="kwong", role="officer")
+        id="kwong", role="officer"
+    )
 
 
-@pytest.mark.parametrize(("user_id", "role", "action", "says"), [
-    (None, None, "lodge", "say who is acting"),
-    ("ghost", None, "lodge", "no user 'ghost' in council upper-lachlan"),
-    ("gone", None, "lodge", "user gone is disabled"),
-    ("kwong", "team-leader", "lodge", "does not hold the role team-leader"),
-    ("kwong", None, "audit", "may not run `audit` as officer"),
-    ("kwong", "officer", "users", "may not run `users` as officer"),
-])
+@pytest.mark.parametrize(
+    ("user_id", "role", "action", "says"),
+    [
+        (None, None, "lodge", "say who is acting"),
+        ("ghost", None, "lodge", "no user 'ghost' in council upper-lachlan"),
+        ("gone", None, "lodge", "user gone is disabled"),
+        ("kwong", "team-leader", "lodge", "does not hold the role team-leader"),
+        ("kwong", None, "audit", "may not run `audit` as officer"),
+        ("kwong", "officer", "users", "may not run `users` as officer"),
+    ],
+)
 def test_authorize_refuses_in_one_line(
     rt: Runtime, council: Council, user_id: str | None, role: str | None, action: str, says: str
 ) -> None:
     bootstrap(rt, council)
     add(rt, council, "kwong", "officer")
     add(rt, council, "gone", "officer")
-    cmds.disable_user(cmds.DisableUser(council=council.id, user_id="gone", actor=ADMIN),
-                      rt.directory_ports, council)
+    cmds.disable_user(
+        cmds.DisableUser(council=council.id, user_id="gone", actor=ADMIN),
+        rt.directory_ports,
+        council,
+    )
 
     with pytest.raises(NotPermitted) as caught:
         authorize(rt.directory_ports, council, user_id, role, action)

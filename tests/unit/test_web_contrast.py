@@ -16,7 +16,7 @@ WHITE = "#ffffff"
 
 
 def luminance(colour: str) -> float:
-    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
     linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
     return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 
@@ -27,14 +27,33 @@ def contrast(a: str, b: str) -> float:
 
 
 def test_the_stylesheet_defines_the_colours_checked_here() -> None:
-    assert {"ink", "muted", "page", "band", "link", "breached", "at-risk", "on-track",
-            "paused", "lodged", "closed"} <= set(COLOURS)
+    assert {
+        "ink",
+        "muted",
+        "page",
+        "band",
+        "link",
+        "breached",
+        "at-risk",
+        "on-track",
+        "paused",
+        "lodged",
+        "closed",
+    } <= set(COLOURS)
 
 
-@pytest.mark.parametrize(("text", "background"), [
-    ("ink", "page"), ("muted", "page"), ("link", "page"), ("ink", "band"), ("muted", "band"),
-    ("link", "band"), ("breached", "page"),  # the 'Urgent' tag
-])
+@pytest.mark.parametrize(
+    ("text", "background"),
+    [
+        ("ink", "page"),
+        ("muted", "page"),
+        ("link", "page"),
+        ("ink", "band"),
+        ("muted", "band"),
+        ("link", "band"),
+        ("breached", "page"),  # the 'Urgent' tag
+    ],
+)
 def test_text_on_the_page_has_aa_contrast(text: str, background: str) -> None:
     assert contrast(COLOURS[text], COLOURS[background]) >= 4.5
 

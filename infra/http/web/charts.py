@@ -49,10 +49,17 @@ class Chart:
     empty: bool
 
 
-def bars(title: str, rows: Sequence[tuple[str, Mapping[str, float | None]]],
-         series: Sequence[Series], *, stacked: bool, scale: float | None = None) -> Chart:
+def bars(
+    title: str,
+    rows: Sequence[tuple[str, Mapping[str, float | None]]],
+    series: Sequence[Series],
+    *,
+    stacked: bool,
+    scale: float | None = None,
+) -> Chart:
     """One group of bars per row (label, value per series key): the series side by side, or
     `stacked` end to end; bar lengths relative to `scale` (default: the largest)."""
+
     def total(values: Mapping[str, float | None]) -> float:
         figures = [values.get(s.key) or 0.0 for s in series]
         return sum(figures) if stacked else max(figures, default=0.0)
@@ -69,8 +76,9 @@ def bars(title: str, rows: Sequence[tuple[str, Mapping[str, float | None]]],
             figure = values.get(s.key)
             value = figure or 0.0
             width = PLOT * value / top
-            rects.append(Rect(x=x, y=y, width=width, height=BAR, css=s.css, value=value,
-                              series=s.name))
+            rects.append(
+                Rect(x=x, y=y, width=width, height=BAR, css=s.css, value=value, series=s.name)
+            )
             if stacked:
                 x += width
             else:  # no figure (say, a percentage of nothing) reads as a dash, not as 0
@@ -81,8 +89,15 @@ def bars(title: str, rows: Sequence[tuple[str, Mapping[str, float | None]]],
             labels.append(Label(x=x + 4, y=y + BAR - 3, text=_number(total(values))))
             y += BAR
         y += GAP
-    return Chart(title=title, width=WIDTH, height=max(int(y), 20), rects=rects, labels=labels,
-                 series=series, empty=not rows)
+    return Chart(
+        title=title,
+        width=WIDTH,
+        height=max(int(y), 20),
+        rects=rects,
+        labels=labels,
+        series=series,
+        empty=not rows,
+    )
 
 
 def _number(value: float) -> str:

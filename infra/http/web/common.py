@@ -19,8 +19,14 @@ from infra.http.auth import Staff, csrf_token, runtime_of
 PREFIX = "/staff"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
-SLA_WORDS = {"breached": "Breached", "at-risk": "At risk", "paused": "Paused",
-             "on-track": "On track", "closed": "Closed", None: "No target"}
+SLA_WORDS = {
+    "breached": "Breached",
+    "at-risk": "At risk",
+    "paused": "Paused",
+    "on-track": "On track",
+    "closed": "Closed",
+    None: "No target",
+}
 
 
 def may(who: Staff) -> frozenset[str]:
@@ -39,11 +45,15 @@ def viewer_for(request: Request, who: Staff, action: str) -> Viewer | None:
         return None
 
 
-def render(request: Request, who: Staff, name: str, context: dict[str, Any],
-           status: int = 200) -> HTMLResponse:
-    response: HTMLResponse = templates.TemplateResponse(request, name, {
-        "who": who, "may": may(who), "csrf": csrf_token(who.token), "prefix": PREFIX,
-        **context}, status_code=status)
+def render(
+    request: Request, who: Staff, name: str, context: dict[str, Any], status: int = 200
+) -> HTMLResponse:
+    response: HTMLResponse = templates.TemplateResponse(
+        request,
+        name,
+        {"who": who, "may": may(who), "csrf": csrf_token(who.token), "prefix": PREFIX, **context},
+        status_code=status,
+    )
     response.headers["Cache-Control"] = "no-store"  # pages hold residents' details
     return response
 

@@ -27,8 +27,11 @@ LIFETIME = 300.0
 
 
 @router.get("/live")
-async def live(request: Request, who: Annotated[Staff, Depends(signed_in("queue"))],
-               since: Annotated[int | None, Query(ge=0)] = None) -> StreamingResponse:
+async def live(
+    request: Request,
+    who: Annotated[Staff, Depends(signed_in("queue"))],
+    since: Annotated[int | None, Query(ge=0)] = None,
+) -> StreamingResponse:
     """`since`: the mark the page was drawn at (a change after it and before the stream
     opened is announced at once)."""
     rt = runtime_of(request)
@@ -53,5 +56,8 @@ async def live(request: Request, who: Annotated[Staff, Depends(signed_in("queue"
                 quiet = 0.0
                 yield ": still here\n\n"
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

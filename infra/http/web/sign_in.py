@@ -29,15 +29,31 @@ PRE_SESSION_COOKIE = "crm_signin"
 
 
 def _cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
-    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https")
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
 
 
 def _form(request: Request, message: str | None = None, status: int = 200) -> Response:
     pre = secrets.token_urlsafe(32)
-    response = templates.TemplateResponse(request, "sign_in.html", {
-        "who": None, "may": frozenset(), "csrf": csrf_token(pre), "message": message,
-        "councils": request.app.state.councils}, status_code=status)
+    response = templates.TemplateResponse(
+        request,
+        "sign_in.html",
+        {
+            "who": None,
+            "may": frozenset(),
+            "csrf": csrf_token(pre),
+            "message": message,
+            "councils": request.app.state.councils,
+        },
+        status_code=status,
+    )
     _cookie(response, request, PRE_SESSION_COOKIE, pre, 3600)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -70,8 +86,9 @@ def sign_in(
 
 
 @router.post("/sign-out")
-def sign_out(request: Request, who: Annotated[Staff, Depends(signed_in("permissions"))]
-             ) -> Response:
+def sign_out(
+    request: Request, who: Annotated[Staff, Depends(signed_in("permissions"))]
+) -> Response:
     rt = runtime_of(request)
     rt.credentials.revoke_token(who.token, rt.clock())
     response = RedirectResponse(f"{PREFIX}/sign-in", status_code=303)

@@ -75,7 +75,9 @@ class EventLog:
     ) -> Story:
         self.clock.set(at)
         fields = lodgement_fields(self.council, an_intake(**intake), reference, self.clock())
-        story = Story(self, ServiceRequest.lodge(occurred_at=self.clock(), actor=actor, **sealed(fields)))
+        story = Story(
+            self, ServiceRequest.lodge(occurred_at=self.clock(), actor=actor, **sealed(fields))
+        )
         return story.saved()
 
     def envelopes(self, after: int = 0) -> list[Envelope]:
@@ -135,8 +137,12 @@ class Story:
         actor: Actor = OFFICER,
     ) -> Story:
         self.request.delay(
-            horizon_days=730, reason=reason, until=until, awaiting_customer=awaiting_customer,
-            occurred_at=self.at(at), actor=actor,
+            horizon_days=730,
+            reason=reason,
+            until=until,
+            awaiting_customer=awaiting_customer,
+            occurred_at=self.at(at),
+            actor=actor,
         )
         return self.saved()
 
@@ -160,8 +166,11 @@ class Story:
         actor: Actor = OFFICER,
     ) -> Story:
         self.request.close(
-            outcome=outcome, text=text, outcomes=self.log.council.outcomes.keys(),
-            occurred_at=self.at(at), actor=actor,
+            outcome=outcome,
+            text=text,
+            outcomes=self.log.council.outcomes.keys(),
+            occurred_at=self.at(at),
+            actor=actor,
         )
         return self.saved()
 

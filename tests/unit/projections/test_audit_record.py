@@ -55,16 +55,28 @@ def whole_life(pothole: Story) -> Story:
 
 
 def entry(
-    version: int, event_type: str, actor: tuple[str, str], channel: str | None,
-    occurred_at: tuple[int, int, int], summary: str,
+    version: int,
+    event_type: str,
+    actor: tuple[str, str],
+    channel: str | None,
+    occurred_at: tuple[int, int, int],
+    summary: str,
 ) -> dict[str, object]:
     """An expected row, without its payload (checked on its own)."""
     when = sydney(2026, occurred_at[0], occurred_at[1], occurred_at[2])
     return {
-        "request_id": id_of(FIRST), "version": version, "position": version,
-        "council": "upper-lachlan", "reference": "UL-2026-000001", "event_type": event_type,
-        "actor_id": actor[0], "actor_role": actor[1], "channel": channel,
-        "occurred_at": when, "recorded_at": when, "summary": summary,
+        "request_id": id_of(FIRST),
+        "version": version,
+        "position": version,
+        "council": "upper-lachlan",
+        "reference": "UL-2026-000001",
+        "event_type": event_type,
+        "actor_id": actor[0],
+        "actor_role": actor[1],
+        "channel": channel,
+        "occurred_at": when,
+        "recorded_at": when,
+        "summary": summary,
     }
 
 
@@ -82,17 +94,37 @@ def test_every_event_is_recorded_with_who_did_it_when_and_a_one_line_account(
     apply(model, engine, log.envelopes())
 
     assert [without_payload(r) for r in rows(model, engine)] == [
-        entry(1, "Lodged", OFFICER, "phone", (3, 2, 10),
-              "Lodged service-request 'pothole' via phone, routed to roads"),
+        entry(
+            1,
+            "Lodged",
+            OFFICER,
+            "phone",
+            (3, 2, 10),
+            "Lodged service-request 'pothole' via phone, routed to roads",
+        ),
         entry(2, "Acknowledged", OFFICER, None, (3, 2, 11), "Acknowledged receipt"),
-        entry(3, "Assigned", TEAM_LEADER, None, (3, 2, 12), "Assigned to parks / kwong (was roads)"),
+        entry(
+            3, "Assigned", TEAM_LEADER, None, (3, 2, 12), "Assigned to parks / kwong (was roads)"
+        ),
         entry(4, "NoteAdded", OFFICER, "phone", (3, 2, 13), "Note (outgoing): Rang the customer"),
         entry(5, "Delayed", OFFICER, None, (3, 2, 14), "Delayed until 2026-04-24: Crew away"),
-        entry(6, "Escalated", TEAM_LEADER, None, (3, 2, 15),
-              "Escalated officer → team-leader: Customer complained"),
+        entry(
+            6,
+            "Escalated",
+            TEAM_LEADER,
+            None,
+            (3, 2, 15),
+            "Escalated officer → team-leader: Customer complained",
+        ),
         entry(7, "Closed", OFFICER, None, (3, 2, 16), "Closed (completed): Patched"),
-        entry(8, "NoticeSent", OFFICER, None, (3, 3, 9),
-              "Sent the closure notice to the customer by phone"),
+        entry(
+            8,
+            "NoticeSent",
+            OFFICER,
+            None,
+            (3, 3, 9),
+            "Sent the closure notice to the customer by phone",
+        ),
     ]
 
 
@@ -110,7 +142,9 @@ def test_each_row_keeps_the_events_own_fields_as_its_payload(
         '{"channel": "phone", "note_kind": "outgoing", "text": "Rang the customer"}'
     )
     assert json.loads(payloads["Delayed"]) == {
-        "reason": "Crew away", "until": "2026-04-24", "awaiting_customer": False,
+        "reason": "Crew away",
+        "until": "2026-04-24",
+        "awaiting_customer": False,
         "expected_completion": "2026-04-24T06:30:00+00:00",
         "complete_by": "2026-04-24T06:30:00+00:00",
     }
@@ -154,5 +188,6 @@ def test_an_officers_entries_come_back_in_record_order(
     with engine.connect() as conn:
         entries = query(conn, model, AuditFilter(council=COUNCIL, officer="mbrown"))
     assert [(e["version"], e["event_type"]) for e in entries] == [
-        (3, "Assigned"), (6, "Escalated"),
+        (3, "Assigned"),
+        (6, "Escalated"),
     ]

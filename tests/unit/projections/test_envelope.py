@@ -11,10 +11,16 @@ from projections import envelope as envelope_module
 from projections.envelope import Envelope, EnvelopeError, NewerSchema
 
 GOOD = {
-    "schema_version": 1, "council": "upper-lachlan", "position": 7, "event_type": "Acknowledged",
-    "request_id": "6f0c6b8e-8a52-4c55-9a43-5d1c4b0a7e21", "reference": "UL-2026-000001",
-    "version": 2, "occurred_at": "2026-03-02T10:00:00+11:00",
-    "recorded_at": "2026-03-02T10:00:01+11:00", "actor": {"id": "jsmith", "role": "officer"},
+    "schema_version": 1,
+    "council": "upper-lachlan",
+    "position": 7,
+    "event_type": "Acknowledged",
+    "request_id": "6f0c6b8e-8a52-4c55-9a43-5d1c4b0a7e21",
+    "reference": "UL-2026-000001",
+    "version": 2,
+    "occurred_at": "2026-03-02T10:00:00+11:00",
+    "recorded_at": "2026-03-02T10:00:01+11:00",
+    "actor": {"id": "jsmith", "role": "officer"},
     "data": {},
 }
 

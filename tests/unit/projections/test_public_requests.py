@@ -29,15 +29,30 @@ from tests.unit.projections.story import (
 
 LODGED_AT = sydney(2026, 3, 2, 10)
 LATER = sydney(2026, 3, 2, 11)
-SPRING_ST = Location(address="12 Spring St, Crookwell", lat=-34.46, long=149.47,
-                     address_id="PID-7", zipcode="2583")
+SPRING_ST = Location(
+    address="12 Spring St, Crookwell", lat=-34.46, long=149.47, address_id="PID-7", zipcode="2583"
+)
 LODGED = {
-    "request_id": id_of(FIRST), "council": COUNCIL, "reference": FIRST, "status": "open",
-    "category": "pothole", "category_name": "Pothole in a road", "team": "roads",
-    "requested_at": LODGED_AT, "updated_at": LODGED_AT,
-    "complete_by": sydney(2026, 3, 30, 16, 30), "acknowledged": False, "outcome": None,
-    "address": "12 Spring St, Crookwell", "address_id": "PID-7", "zipcode": "2583",
-    "lat": -34.46, "long": 149.47, "media_url": None, "description": None, "version": 1,
+    "request_id": id_of(FIRST),
+    "council": COUNCIL,
+    "reference": FIRST,
+    "status": "open",
+    "category": "pothole",
+    "category_name": "Pothole in a road",
+    "team": "roads",
+    "requested_at": LODGED_AT,
+    "updated_at": LODGED_AT,
+    "complete_by": sydney(2026, 3, 30, 16, 30),
+    "acknowledged": False,
+    "outcome": None,
+    "address": "12 Spring St, Crookwell",
+    "address_id": "PID-7",
+    "zipcode": "2583",
+    "lat": -34.46,
+    "long": 149.47,
+    "media_url": None,
+    "description": None,
+    "version": 1,
 }
 
 
@@ -69,27 +84,39 @@ def test_what_staff_do_moves_the_updated_instant_but_internal_notes_do_not(
     apply(model, engine, log.envelopes())
 
     assert only_row(model, engine) == {
-        **LODGED, "acknowledged": True, "updated_at": sydney(2026, 3, 3, 9),
-        "complete_by": sydney(2026, 4, 24, 16, 30), "version": 4}
+        **LODGED,
+        "acknowledged": True,
+        "updated_at": sydney(2026, 3, 3, 9),
+        "complete_by": sydney(2026, 4, 24, 16, 30),
+        "version": 4,
+    }
 
 
 def test_a_description_is_shown_once_approved_and_the_latest_approval_wins(
     log: EventLog, pothole: Story, model: PublicRequests, engine: sa.Engine
 ) -> None:
     pothole.request.approve_public_description(
-        text="Pothole in Spring St", occurred_at=pothole.at(LATER), actor=OFFICER)
+        text="Pothole in Spring St", occurred_at=pothole.at(LATER), actor=OFFICER
+    )
     pothole.saved()
     pothole.close(at=sydney(2026, 3, 2, 12))
     pothole.request.approve_public_description(
-        text="Pothole in Spring St, patched", occurred_at=pothole.at(sydney(2026, 3, 2, 13)),
-        actor=OFFICER)
+        text="Pothole in Spring St, patched",
+        occurred_at=pothole.at(sydney(2026, 3, 2, 13)),
+        actor=OFFICER,
+    )
     pothole.saved()
 
     apply(model, engine, log.envelopes())
 
     assert only_row(model, engine) == {
-        **LODGED, "description": "Pothole in Spring St, patched", "status": "closed",
-        "outcome": "completed", "updated_at": sydney(2026, 3, 2, 13), "version": 4}
+        **LODGED,
+        "description": "Pothole in Spring St, patched",
+        "status": "closed",
+        "outcome": "completed",
+        "updated_at": sydney(2026, 3, 2, 13),
+        "version": 4,
+    }
 
 
 def test_an_empty_unchanged_or_overlong_public_description_is_refused(pothole: Story) -> None:
@@ -115,8 +142,7 @@ def test_the_query_filters_and_bounds_newest_first(
 
     def found(**f: Any) -> list[str]:
         with engine.connect() as conn:
-            return [r["reference"] for r in query(conn, model,
-                                                  PublicFilter(council=COUNCIL, **f))]
+            return [r["reference"] for r in query(conn, model, PublicFilter(council=COUNCIL, **f))]
 
     assert found() == refs[::-1]
     assert found(limit=2) == refs[:1:-1]
@@ -124,4 +150,3 @@ def test_the_query_filters_and_bounds_newest_first(
     assert found(start=sydney(2026, 3, 3, 10), end=sydney(2026, 3, 4, 10)) == [refs[2], refs[1]]
     assert found(references=[refs[0]], statuses=["closed"]) == [refs[0]]  # ids alone count
     assert found(categories=["water-main-break"]) == []
-

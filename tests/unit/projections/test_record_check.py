@@ -29,8 +29,15 @@ def log_of(n: int) -> list[Event]:
     out = []
     for i in range(1, n + 1):
         versions[i % 3] = versions.get(i % 3, 0) + 1
-        out.append(Event(i, uuid5(NS, str(i % 3)), versions[i % 3], "councilcrm:Noted",
-                         f'{{"text":"event {i}"}}'.encode()))
+        out.append(
+            Event(
+                i,
+                uuid5(NS, str(i % 3)),
+                versions[i % 3],
+                "councilcrm:Noted",
+                f'{{"text":"event {i}"}}'.encode(),
+            )
+        )
     return out
 
 
@@ -49,12 +56,14 @@ def test_each_hash_covers_the_previous_one_the_position_and_the_event_as_stored(
     events = log_of(2)
     head, entries = chained(events)
     e = events[0]
-    d = hashlib.sha256(e.originator_id.bytes + (1).to_bytes(8, "big") + e.topic.encode()
-                       + b"\0" + e.state).digest()
+    d = hashlib.sha256(
+        e.originator_id.bytes + (1).to_bytes(8, "big") + e.topic.encode() + b"\0" + e.state
+    ).digest()
     first = hashlib.sha256(GENESIS["requests"] + (1).to_bytes(8, "big") + d).digest()
     assert entries[0].digest == d.hex() and entries[0].hash == first.hex()
-    assert head.head_hash == entries[1].hash == link(first, 2, bytes.fromhex(
-        entries[1].digest)).hex()
+    assert (
+        head.head_hash == entries[1].hash == link(first, 2, bytes.fromhex(entries[1].digest)).hex()
+    )
     assert (head.position, head.event_count) == (2, 2)
 
 
@@ -131,8 +140,11 @@ def test_a_chain_not_begun_has_everything_pending_but_one_without_its_head_is_da
 def test_an_anchor_holds_the_record_to_its_head() -> None:
     events = log_of(10)
     head, entries = chained(events)
-    manifest = {"position": {"requests": 6}, "event_count": {"requests": 6},
-                "head_hash": {"requests": entries[5].hash}}
+    manifest = {
+        "position": {"requests": 6},
+        "event_count": {"requests": 6},
+        "head_hash": {"requests": entries[5].hash},
+    }
     result = check_chain("requests", iter(events), iter(entries), head, frozenset({6}))
     assert check_anchor("a.json", manifest, {"requests": result}) is None
     rewritten = list(events)
@@ -141,8 +153,12 @@ def test_an_anchor_holds_the_record_to_its_head() -> None:
     result = check_chain("requests", iter(rewritten), iter(entries2), head2, frozenset({6}))
     found = check_anchor("a.json", manifest, {"requests": result})
     assert found is not None and (found.position, found.kind) == (6, "altered")
-    result = check_chain("requests", iter(events[:5]), iter(entries[:5]),
-                         replace(head, position=5, event_count=5, head_hash=entries[4].hash),
-                         frozenset({6}))
+    result = check_chain(
+        "requests",
+        iter(events[:5]),
+        iter(entries[:5]),
+        replace(head, position=5, event_count=5, head_hash=entries[4].hash),
+        frozenset({6}),
+    )
     found = check_anchor("a.json", manifest, {"requests": result})
     assert found is not None and (found.position, found.kind) == (6, "removed")

@@ -117,8 +117,12 @@ def test_a_note_after_closure_is_still_counted(
     apply(model, engine, log.envelopes())
 
     assert only_row(model, engine) == {
-        **LODGED, "status": "closed", "closed_at": AN_HOUR_LATER, "outcome": "completed",
-        "notes": 1, "version": 3,
+        **LODGED,
+        "status": "closed",
+        "closed_at": AN_HOUR_LATER,
+        "outcome": "completed",
+        "notes": 1,
+        "version": 3,
     }
 
 
@@ -131,7 +135,10 @@ def test_every_delay_is_counted_and_the_last_one_sets_the_completion_due_instant
     apply(model, engine, log.envelopes())
 
     assert only_row(model, engine) == {
-        **LODGED, "complete_by": sydney(2026, 5, 8, 16, 30), "delays": 2, "version": 3,
+        **LODGED,
+        "complete_by": sydney(2026, 5, 8, 16, 30),
+        "delays": 2,
+        "version": 3,
     }
 
 
@@ -144,7 +151,10 @@ def test_every_escalation_is_counted_and_the_last_one_sets_the_level(
     apply(model, engine, log.envelopes())
 
     assert only_row(model, engine) == {
-        **LODGED, "level": "manager", "escalations": 2, "version": 3,
+        **LODGED,
+        "level": "manager",
+        "escalations": 2,
+        "version": 3,
     }
 
 
@@ -156,7 +166,10 @@ def test_closing_records_when_and_with_what_outcome(
     apply(model, engine, log.envelopes())
 
     assert only_row(model, engine) == {
-        **LODGED, "status": "closed", "closed_at": AN_HOUR_LATER, "outcome": "referred",
+        **LODGED,
+        "status": "closed",
+        "closed_at": AN_HOUR_LATER,
+        "outcome": "referred",
         "version": 2,
     }
 

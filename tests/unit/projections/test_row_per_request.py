@@ -141,7 +141,12 @@ def test_requests_interleaved_in_one_batch_each_apply_in_their_own_order(
     first.close(at=sydney(2026, 3, 2, 12))
     batch = log.envelopes()
     assert [(e.reference[-1], e.version) for e in batch] == [
-        ("1", 1), ("2", 1), ("1", 2), ("2", 2), ("2", 3), ("1", 3),
+        ("1", 1),
+        ("2", 1),
+        ("1", 2),
+        ("2", 2),
+        ("2", 3),
+        ("1", 3),
     ]
 
     assert apply(model, engine, batch) == 6

@@ -116,7 +116,11 @@ def test_the_row_keeps_the_standard_recorded_at_lodgement(
     assert standard["category_name"] == "Pothole in a road"
     assert (standard["acknowledge_days"], standard["complete_days"]) == (5, 20)
     assert standard["escalation_roles"] == [
-        "officer", "team-leader", "manager", "director", "general-manager",
+        "officer",
+        "team-leader",
+        "manager",
+        "director",
+        "general-manager",
     ]
     assert standard["calendar"]["timezone"] == "Australia/Sydney"
 
@@ -130,7 +134,10 @@ def test_acknowledging_records_when(
 
     # Acknowledged in time: the next breach that can escalate it is the completion target's.
     assert sla_row(model, engine) == {
-        **LODGED, **ON_COMPLETION, "acknowledged_at": AN_HOUR_LATER, "version": 2,
+        **LODGED,
+        **ON_COMPLETION,
+        "acknowledged_at": AN_HOUR_LATER,
+        "version": 2,
     }
 
 
@@ -142,7 +149,11 @@ def test_assigning_records_the_new_team_and_officer_and_that_the_request_was_tou
     apply(model, engine, log.envelopes())
 
     assert sla_row(model, engine) == {
-        **LODGED, "team": "parks", "officer": "kwong", "touched": True, "version": 2,
+        **LODGED,
+        "team": "parks",
+        "officer": "kwong",
+        "touched": True,
+        "version": 2,
     }
 
 
@@ -166,9 +177,14 @@ def test_an_escalation_makes_the_manager_due_five_business_days_after_the_breach
     # Five business days after Monday 30 March's close, Easter skipped: 31 March, 1, 2, 7, 8
     # April; the clocks have gone back by then.
     assert sla_row(model, engine) == {
-        **LODGED, "level": "team-leader", "escalations": 1, "touched": True,
-        "next_level": "manager", "next_level_due": sydney(2026, 4, 8, 16, 30),
-        "next_level_standard": "completion", "version": 2,
+        **LODGED,
+        "level": "team-leader",
+        "escalations": 1,
+        "touched": True,
+        "next_level": "manager",
+        "next_level_due": sydney(2026, 4, 8, 16, 30),
+        "next_level_standard": "completion",
+        "version": 2,
     }
 
 
@@ -183,8 +199,11 @@ def test_a_delay_moves_the_completion_due_instant_and_everything_derived_from_it
     # the 2nd, 16 in April without Easter) = 321 hours; 80% is 256.8 hours: 6.5 on the day, 29
     # days to Tuesday 14 April, then 3.8 hours into Wednesday 15 April.
     assert sla_row(model, engine) == {
-        **LODGED, "complete_by": sydney(2026, 4, 24, 16, 30),
-        "at_risk_from": sydney(2026, 4, 15, 11, 48), "touched": True, "version": 2,
+        **LODGED,
+        "complete_by": sydney(2026, 4, 24, 16, 30),
+        "at_risk_from": sydney(2026, 4, 15, 11, 48),
+        "touched": True,
+        "version": 2,
     }
 
 
@@ -206,10 +225,15 @@ def test_a_delay_awaiting_the_customer_stops_the_clock_and_any_escalation(
     apply(model, engine, log.envelopes())
 
     assert sla_row(model, engine) == {
-        **LODGED, "complete_by": sydney(2026, 3, 20, 16, 30),
-        "at_risk_from": AT_RISK_BEFORE_20_MARCH, "paused_at": sydney(2026, 3, 9, 10),
-        "next_level": None, "next_level_due": None, "next_level_standard": None,
-        "touched": True, "version": 2,
+        **LODGED,
+        "complete_by": sydney(2026, 3, 20, 16, 30),
+        "at_risk_from": AT_RISK_BEFORE_20_MARCH,
+        "paused_at": sydney(2026, 3, 9, 10),
+        "next_level": None,
+        "next_level_due": None,
+        "next_level_standard": None,
+        "touched": True,
+        "version": 2,
     }
 
 
@@ -225,8 +249,11 @@ def test_the_next_action_restarts_the_clock_with_the_business_days_that_were_lef
     # risk: 80% of 168 hours (6.5 and 19 days) from lodgement is 134.4 hours, 0.4 hours into
     # Tuesday 24 March. Still not acknowledged: that breach is the next escalation.
     assert sla_row(model, engine) == {
-        **LODGED, "complete_by": sydney(2026, 3, 27, 16, 30),
-        "at_risk_from": sydney(2026, 3, 24, 8, 24), "touched": True, "version": 3,
+        **LODGED,
+        "complete_by": sydney(2026, 3, 27, 16, 30),
+        "at_risk_from": sydney(2026, 3, 24, 8, 24),
+        "touched": True,
+        "version": 3,
     }
 
 
@@ -260,10 +287,15 @@ def test_a_notice_to_the_customer_does_not_restart_the_clock(
     apply(model, engine, log.envelopes())
 
     assert sla_row(model, engine) == {
-        **LODGED, "complete_by": sydney(2026, 3, 20, 16, 30),
-        "at_risk_from": AT_RISK_BEFORE_20_MARCH, "paused_at": sydney(2026, 3, 9, 10),
-        "next_level": None, "next_level_due": None, "next_level_standard": None,
-        "touched": True, "version": 3,
+        **LODGED,
+        "complete_by": sydney(2026, 3, 20, 16, 30),
+        "at_risk_from": AT_RISK_BEFORE_20_MARCH,
+        "paused_at": sydney(2026, 3, 9, 10),
+        "next_level": None,
+        "next_level_due": None,
+        "next_level_standard": None,
+        "touched": True,
+        "version": 3,
     }
 
 
@@ -277,9 +309,11 @@ def test_once_a_progress_notice_is_sent_the_next_falls_due_at_the_councils_inter
     # Sent after hours on Monday 23 March: day 0 is Tuesday 24; 15 business days after it:
     # 25-27, 30, 31 March, 1, 2, (Easter) 7-10, 13-16 April → Thursday 16 April's close.
     assert sla_row(model, engine) == {
-        **LODGED, "progress_notice_sent": True,
+        **LODGED,
+        "progress_notice_sent": True,
         "progress_notice_at": sydney(2026, 3, 23, 16, 45),
-        "progress_notice_due": sydney(2026, 4, 16, 16, 30), "version": 2,
+        "progress_notice_due": sydney(2026, 4, 16, 16, 30),
+        "version": 2,
     }
 
 
@@ -292,9 +326,16 @@ def test_closing_records_the_outcome_and_the_business_days_it_took_and_clears_th
 
     # 6.5 + 8.5 + 6.25 business hours = 21.25 hours: 2.5 days of 8.5 hours.
     assert sla_row(model, engine) == {
-        **LODGED, "open": False, "closed_at": sydney(2026, 3, 4, 14, 15), "outcome": "completed",
-        "business_days_to_complete": 2.5, "at_risk_from": None, "next_level": None,
-        "next_level_due": None, "next_level_standard": None, "progress_notice_due": None,
+        **LODGED,
+        "open": False,
+        "closed_at": sydney(2026, 3, 4, 14, 15),
+        "outcome": "completed",
+        "business_days_to_complete": 2.5,
+        "at_risk_from": None,
+        "next_level": None,
+        "next_level_due": None,
+        "next_level_standard": None,
+        "progress_notice_due": None,
         "version": 2,
     }
 
@@ -308,10 +349,16 @@ def test_an_urgent_request_is_due_with_the_team_leader_at_once(
 
     # Acknowledge the same day, complete by the next day's close: 15 business hours, 80% = 12.
     assert sla_row(model, engine) == {
-        **LODGED, "category": "tree-over-road", "category_name": "Tree over road",
-        "urgent": True, "acknowledge_by": sydney(2026, 3, 2, 16, 30),
-        "complete_by": sydney(2026, 3, 3, 16, 30), "at_risk_from": sydney(2026, 3, 3, 13, 30),
-        "next_level": "team-leader", "next_level_due": LODGED_AT, "next_level_standard": "urgent",
+        **LODGED,
+        "category": "tree-over-road",
+        "category_name": "Tree over road",
+        "urgent": True,
+        "acknowledge_by": sydney(2026, 3, 2, 16, 30),
+        "complete_by": sydney(2026, 3, 3, 16, 30),
+        "at_risk_from": sydney(2026, 3, 3, 13, 30),
+        "next_level": "team-leader",
+        "next_level_due": LODGED_AT,
+        "next_level_standard": "urgent",
     }
 
 
@@ -323,10 +370,15 @@ def test_a_missed_agreed_date_goes_straight_to_the_director(
     apply(model, engine, log.envelopes())
 
     assert sla_row(model, engine) == {
-        **LODGED, "discretionary": True, "complete_by": sydney(2026, 3, 20, 16, 30),
-        "at_risk_from": AT_RISK_BEFORE_20_MARCH, "acknowledged_at": AN_HOUR_LATER,
-        "next_level": "director", "next_level_due": sydney(2026, 3, 20, 16, 30),
-        "next_level_standard": "discretionary", "version": 2,
+        **LODGED,
+        "discretionary": True,
+        "complete_by": sydney(2026, 3, 20, 16, 30),
+        "at_risk_from": AT_RISK_BEFORE_20_MARCH,
+        "acknowledged_at": AN_HOUR_LATER,
+        "next_level": "director",
+        "next_level_due": sydney(2026, 3, 20, 16, 30),
+        "next_level_standard": "discretionary",
+        "version": 2,
     }
 
 
@@ -372,8 +424,12 @@ def test_an_acknowledgement_escalation_is_recorded_and_the_completion_ladder_goe
     log: EventLog, pothole: Story, model: Sla, engine: sa.Engine
 ) -> None:
     pothole.request.escalate(
-        level="team-leader", reason="acknowledgement missed", standard="acknowledgement",
-        due=ACKNOWLEDGE_BY, occurred_at=pothole.at(sydney(2026, 3, 9, 16, 45)), actor=LEADER,
+        level="team-leader",
+        reason="acknowledgement missed",
+        standard="acknowledgement",
+        due=ACKNOWLEDGE_BY,
+        occurred_at=pothole.at(sydney(2026, 3, 9, 16, 45)),
+        actor=LEADER,
     )
     pothole.saved()
 
@@ -384,5 +440,7 @@ def test_an_acknowledgement_escalation_is_recorded_and_the_completion_ladder_goe
     row = sla_row(model, engine)
     assert (row["level"], row["acknowledgement_escalated"]) == ("team-leader", True)
     assert (row["next_level"], row["next_level_due"], row["next_level_standard"]) == (
-        "manager", sydney(2026, 4, 8, 16, 30), "completion",
+        "manager",
+        sydney(2026, 4, 8, 16, 30),
+        "completion",
     )

@@ -79,8 +79,11 @@ def test_acknowledging_marks_the_request_acknowledged(
     apply(model, engine, log.envelopes())
 
     assert only_row(model, engine) == {
-        **LODGED, "status": "acknowledged", "last_action": "Acknowledged",
-        "last_action_at": AN_HOUR_LATER, "version": 2,
+        **LODGED,
+        "status": "acknowledged",
+        "last_action": "Acknowledged",
+        "last_action_at": AN_HOUR_LATER,
+        "version": 2,
     }
 
 
@@ -92,8 +95,13 @@ def test_assigning_moves_the_request_to_the_new_team_and_officer(
     apply(model, engine, log.envelopes())
 
     assert only_row(model, engine) == {
-        **LODGED, "team": "parks", "officer": "kwong", "status": "assigned",
-        "last_action": "Assigned", "last_action_at": AN_HOUR_LATER, "version": 2,
+        **LODGED,
+        "team": "parks",
+        "officer": "kwong",
+        "status": "assigned",
+        "last_action": "Assigned",
+        "last_action_at": AN_HOUR_LATER,
+        "version": 2,
     }
 
 
@@ -117,8 +125,12 @@ def test_a_delay_moves_the_completion_due_instant_to_the_new_dates_close(
     apply(model, engine, log.envelopes())
 
     assert only_row(model, engine) == {
-        **LODGED, "status": "delayed", "complete_by": sydney(2026, 4, 24, 16, 30),
-        "last_action": "Delayed", "last_action_at": AN_HOUR_LATER, "version": 2,
+        **LODGED,
+        "status": "delayed",
+        "complete_by": sydney(2026, 4, 24, 16, 30),
+        "last_action": "Delayed",
+        "last_action_at": AN_HOUR_LATER,
+        "version": 2,
     }
 
 
@@ -130,8 +142,12 @@ def test_an_escalation_raises_the_level(
     apply(model, engine, log.envelopes())
 
     assert only_row(model, engine) == {
-        **LODGED, "status": "escalated", "level": "team-leader",
-        "last_action": "Escalated", "last_action_at": AN_HOUR_LATER, "version": 2,
+        **LODGED,
+        "status": "escalated",
+        "level": "team-leader",
+        "last_action": "Escalated",
+        "last_action_at": AN_HOUR_LATER,
+        "version": 2,
     }
 
 
@@ -145,8 +161,11 @@ def test_a_note_or_a_notice_is_the_last_action_but_leaves_the_status(
     apply(model, engine, log.envelopes())
 
     assert only_row(model, engine) == {
-        **LODGED, "status": "acknowledged", "last_action": "NoticeSent",
-        "last_action_at": sydney(2026, 3, 2, 13), "version": 4,
+        **LODGED,
+        "status": "acknowledged",
+        "last_action": "NoticeSent",
+        "last_action_at": sydney(2026, 3, 2, 13),
+        "version": 4,
     }
 
 
@@ -159,8 +178,11 @@ def test_a_closed_request_stays_closed_when_a_note_follows_and_leaves_the_queue(
     apply(model, engine, log.envelopes())
 
     assert only_row(model, engine) == {
-        **LODGED, "status": "closed", "last_action": "NoteAdded",
-        "last_action_at": sydney(2026, 3, 3, 9), "version": 3,
+        **LODGED,
+        "status": "closed",
+        "last_action": "NoteAdded",
+        "last_action_at": sydney(2026, 3, 3, 9),
+        "version": 3,
     }
     assert open_queue(model, engine, team="roads") == []
 
@@ -174,8 +196,13 @@ def test_an_urgent_request_comes_first_in_its_teams_queue(
 
     assert open_queue(model, engine, team="roads") == [SECOND, FIRST]
     assert {r["reference"]: r for r in rows(model, engine)}[SECOND] == {
-        **LODGED, "request_id": id_of(SECOND), "reference": "UL-2026-000002",
-        "category": "tree-over-road", "urgent": True,
-        "acknowledge_by": sydney(2026, 3, 2, 16, 30), "complete_by": sydney(2026, 3, 3, 16, 30),
-        "lodged_at": AN_HOUR_LATER, "last_action_at": AN_HOUR_LATER,
+        **LODGED,
+        "request_id": id_of(SECOND),
+        "reference": "UL-2026-000002",
+        "category": "tree-over-road",
+        "urgent": True,
+        "acknowledge_by": sydney(2026, 3, 2, 16, 30),
+        "complete_by": sydney(2026, 3, 3, 16, 30),
+        "lodged_at": AN_HOUR_LATER,
+        "last_action_at": AN_HOUR_LATER,
     }

@@ -26,8 +26,9 @@ START = sydney(2026, 3, 2, 9)
 TEAMS = ("roads", "water", "parks")
 STEPS = ("acknowledge", "assign", "note", "delay", "escalate", "close")
 
-step = st.tuples(st.integers(0, 11), st.sampled_from(STEPS), st.sampled_from(TEAMS),
-                 st.integers(1, 600))
+step = st.tuples(
+    st.integers(0, 11), st.sampled_from(STEPS), st.sampled_from(TEAMS), st.integers(1, 600)
+)
 history = st.tuples(st.integers(1, 12), st.lists(step, max_size=60))
 
 
@@ -65,8 +66,7 @@ def replayed(envelopes: list[Envelope], at: datetime) -> dict[str, list[dict[str
     model = WorkQueue()
     apply(model, engine, [e for e in envelopes if datetime.fromisoformat(e.recorded_at) <= at])
     with engine.connect() as conn:
-        return {team: query(conn, model, QueueFilter(council=COUNCIL, team=team))
-                for team in TEAMS}
+        return {team: query(conn, model, QueueFilter(council=COUNCIL, team=team)) for team in TEAMS}
 
 
 @settings(max_examples=30, deadline=None)
@@ -85,7 +85,7 @@ def test_the_queue_as_at_any_instant_equals_a_replay_up_to_it(
             half = len(envelopes) // 2
             apply(model, engine, envelopes[:half])  # two batches, as a follower delivers them
             apply(model, engine, envelopes[half:])
-            apply(model, engine, envelopes[half - 1:])  # a redelivery changes nothing
+            apply(model, engine, envelopes[half - 1 :])  # a redelivery changes nothing
             recorded = sorted({datetime.fromisoformat(e.recorded_at) for e in envelopes})
             instants = {START - timedelta(minutes=1), recorded[-1] + timedelta(days=1)}
             for t in recorded:
@@ -99,4 +99,3 @@ def test_the_queue_as_at_any_instant_equals_a_replay_up_to_it(
         finally:
             engine.dispose()
             log.close()
-
