@@ -84,7 +84,8 @@ FETCH_WAIT_MS = 500  # the longest the broker holds a fetch of a quiet stream
 # tools read them; a quiet stream's are told at once).
 KAFKA_COMMIT_INTERVAL_S = 1.0
 # The least time a consumer holding no partition waits before asking whether it is a spare or
-# stranded (`consumers.membership`); three session timeouts if longer (a rebalance's worth).
+# stranded (`consumers.membership`); three session timeouts if longer. (A rebalance may take
+# longer still: while the group rebalances, nothing counts as unheld.)
 STRANDED_AFTER_S = 30.0
 
 Batch = Mapping[TopicPartition, Sequence[ConsumerRecord]]
@@ -191,6 +192,7 @@ class ReadModelsConsumer:
         # holding no partition this long while some go unheld, the Kafka client is replaced
         self.stranded_after_s = max(STRANDED_AFTER_S, 3 * config.session_timeout_ms / 1000)
         self.replaced = 0  # Kafka clients replaced after they were found stranded
+        self._stranded_in_a_row = 0  # replaced clients in a row that were never assigned
 
     def ensure_tables(self) -> None:
         for feed in self.feeds.values():
@@ -219,14 +221,22 @@ class ReadModelsConsumer:
         """Runs one Kafka client until `stop` is set or it is found stranded (`membership`):
         then it is closed, and `run` starts a fresh one."""
         self._to_commit.clear()  # a stranded client's; the next commit tells Kafka again
-        consumer = self._consumer = self._make_consumer()
-        watch = StrandedWatch(self.config, self.group, self.stranded_after_s)
+        consumer = self._retry(self._make_consumer, stop, "client")
+        if consumer is None:
+            return  # stopped before a client could be made
+        self._consumer = consumer
+        watch = StrandedWatch(
+            self.config, self.group, self.stranded_after_s, self._stranded_in_a_row
+        )
         log.info("consumer_started", models=self.label, group=self.group)
         try:
             while not stop.is_set():
                 self._step(consumer, stop)
                 if watch.stranded(bool(consumer.assignment())):
                     self.replaced += 1
+                    self._stranded_in_a_row = (
+                        0 if watch.ever_assigned else self._stranded_in_a_row + 1
+                    )
                     return
         finally:
             consumer.close(autocommit=False, timeout_ms=5_000)
